@@ -1,0 +1,10 @@
+# Every build option in one place (as nng does).
+option(OPSDESK_SANITIZE "Build everything with ASan and UBSan" OFF)
+option(OPSDESK_FUZZ "Build the fuzz targets with libFuzzer (needs clang)" OFF)
+option(OPSDESK_BENCH "Build the benchmarks in tests/bench" ON)
+
+if(OPSDESK_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

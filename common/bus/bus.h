@@ -1,0 +1,108 @@
+/*
+ * bus — pub/sub of protobuf envelopes through bus-relay.
+ *
+ * Wire format: the topic bytes, one 0x00, then a serialized
+ * opsdesk.v1.Envelope. NNG's subscriptions match a byte prefix of the
+ * message, so subscribers filter on topic prefixes ("incident.").
+ *
+ * Pub/sub is best effort: NNG drops messages when a queue is full. Every
+ * publisher numbers its events 1, 2, 3 … per (source, instance); the
+ * subscriber tracks the last number per publisher and calls on_resync when
+ * it sees a gap, a publisher it has not heard from starting past 1, a
+ * restarted publisher, or a reconnection to the relay. A consumer that
+ * needs every change resyncs from the owner's snapshot over req/rep then.
+ */
+#ifndef OPSDESK_BUS_H
+#define OPSDESK_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.pb-c.h"
+#include "metrics/metrics.h"
+#include "store/store.h"
+
+#define BUS_SCHEMA_VERSION 1
+#define BUS_MAX_TOPIC 128
+#define BUS_MAX_MSG (1024 * 1024)
+
+typedef struct bus_publisher bus_publisher;
+
+/*
+ * Dial url (the relay's publisher side) without blocking: a relay that is
+ * not up yet is retried in the background. source is the executable name;
+ * instance the OPSDESK_INSTANCE. m (borrowed, may be NULL) counts events.
+ */
+int bus_publisher_open(bus_publisher **out, const char *url,
+    const char *source, const char *instance, metrics *m);
+void bus_publisher_close(bus_publisher *p); /* NULL-safe */
+/* True once a pipe to the relay is up (readiness). */
+bool bus_publisher_connected(bus_publisher *p);
+
+/*
+ * Publish env (borrowed) under topic. Only the payload of env is used:
+ * the bus fills schema_version, event_id, source, instance, seq, ts_ms,
+ * topic and correlation_id (may be NULL). Thread-safe; events are
+ * numbered in the order they are sent. Never blocks on a slow relay.
+ */
+int bus_publish(bus_publisher *p, const char *topic,
+    const Opsdesk__V1__Envelope *env, const char *correlation_id);
+/*
+ * Pack env's payload now and publish it after txn's job commits (see
+ * store_txn_on_commit), so an event never announces what was not stored.
+ */
+int bus_publish_on_commit(bus_publisher *p, store_txn *txn,
+    const char *topic, const Opsdesk__V1__Envelope *env,
+    const char *correlation_id);
+/* The last sequence number used. */
+uint64_t bus_publisher_seq(bus_publisher *p);
+
+/* ---- subscribing ---- */
+
+typedef struct bus_subscriber bus_subscriber;
+
+/* An event; topic and env are borrowed for the call. */
+typedef void (*bus_event_fn)(void *arg, const char *topic,
+    const Opsdesk__V1__Envelope *env);
+/* Something may have been missed: "start", "reconnect", "gap",
+ * "restart". */
+typedef void (*bus_resync_fn)(void *arg, const char *reason);
+
+typedef struct bus_subscriber_options {
+	const char *url;              /* the relay's subscriber side */
+	const char *const *prefixes;  /* NULL-terminated; NULL: everything */
+	bus_event_fn on_event;
+	bus_resync_fn on_resync;      /* may be NULL */
+	void *arg;
+	metrics *metrics;             /* may be NULL */
+	/* Ignore our own events (by source name), e.g. a service that both
+	 * publishes and subscribes to a domain. NULL: keep all. */
+	const char *ignore_source;
+} bus_subscriber_options;
+
+/*
+ * Dial and start the subscriber's thread; callbacks run on it, one at a
+ * time, in arrival order. Undecodable messages are logged, counted
+ * (opsdesk_bus_decode_errors_total) and skipped. on_resync("start") is
+ * called once the first connection is up.
+ */
+int bus_subscriber_open(bus_subscriber **out,
+    const bus_subscriber_options *opt);
+void bus_subscriber_close(bus_subscriber *s); /* NULL-safe, joins */
+bool bus_subscriber_connected(bus_subscriber *s);
+
+/* ---- framing, shared with opsctl and the fuzzers ---- */
+
+/*
+ * Split a frame into topic and body. 0, or OD_EMALFORMED when there is no
+ * 0x00 within BUS_MAX_TOPIC bytes or the topic is not printable ASCII.
+ */
+int bus_frame_split(const void *frame, size_t len, const char **topic,
+    size_t *topic_len, const uint8_t **body, size_t *body_len);
+/* Build a frame: topic, 0x00, packed envelope. Caller frees *out with
+ * free(). */
+int bus_frame_build(const char *topic, const Opsdesk__V1__Envelope *env,
+    uint8_t **out, size_t *out_len);
+
+#endif /* OPSDESK_BUS_H */

@@ -1,0 +1,171 @@
+/*
+ * store — one LMDB environment per process, its named DBs, and a single
+ * writer thread with group commit.
+ *
+ * Writes are jobs: a function run on the writer thread inside its own
+ * nested transaction. The writer takes every job that is waiting (up to
+ * max_batch), runs each in a child of one parent transaction, and commits
+ * the parent once — one fsync for the whole batch. A job whose function
+ * returns non-zero has its child aborted and changes nothing; the others
+ * are not affected. Only after the commit is durable are the jobs' done
+ * callbacks and on-commit hooks run, so "replied" always means "durable".
+ *
+ * If the map fills (MDB_MAP_FULL) the writer aborts the batch, doubles the
+ * map and runs the whole batch again: a job function must therefore have
+ * no effect outside its transaction other than through
+ * store_txn_on_commit(), and must be safe to run twice.
+ *
+ * Reads use their own read-only transactions from any thread (the
+ * environment is opened MDB_NOTLS). Values returned by LMDB live until the
+ * transaction ends or the next write in it: copy or unpack before.
+ *
+ * The store keeps three internal DBs: "__meta" (schema version, counters),
+ * "__idem" and "__idem_time" (the rpc idempotency cache).
+ */
+#ifndef OPSDESK_STORE_H
+#define OPSDESK_STORE_H
+
+#include <lmdb.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+#define STORE_MAX_DBS 32
+
+typedef struct store_options {
+	const char *path;          /* directory; created 0700, files 0600 */
+	/* NULL-terminated names of the service's named DBs; the index of a
+	 * name is its handle for store_db(). */
+	const char *const *dbs;
+	/* Optional flags per DB (e.g. MDB_DUPSORT), same order; may be NULL. */
+	const unsigned *db_flags;
+	size_t map_size;           /* initial map; 0: 64 MiB */
+	unsigned max_batch;        /* jobs per commit; 0: 512 */
+	bool nosync;               /* MDB_NOSYNC: only for rebuildable data */
+	/* Schema version this build writes. A store with an older version is
+	 * migrated by migrate(txn, from, to) in one write txn at open; a newer
+	 * one refuses to open (OD_ESTATE). 0 means 1. */
+	unsigned schema_version;
+	int (*migrate)(store_txn *txn, unsigned from, unsigned to, void *arg);
+	void *migrate_arg;
+} store_options;
+
+/* Open (creating if needed) and start the writer thread. */
+int store_open(store **out, const store_options *opt);
+/* Run the waiting jobs, stop the writer, close the env. NULL-safe. */
+void store_close(store *s);
+
+MDB_env *store_env(store *s);
+/* The handle of the DB at `index` in options.dbs. */
+MDB_dbi store_db(const store *s, unsigned index);
+/* Internal DBs, for the rpc idempotency cache. */
+MDB_dbi store_idem_db(const store *s);
+MDB_dbi store_idem_time_db(const store *s);
+
+/* ---- writes ---- */
+
+typedef int (*store_write_fn)(store_txn *txn, void *arg);
+typedef void (*store_done_fn)(int rv, void *arg);
+
+/*
+ * Queue a write job. fn(txn, arg) runs on the writer thread; done(rv,
+ * done_arg) runs there too, after the batch committed (rv is fn's return,
+ * or the commit's error as an od_err). done may be NULL. Returns
+ * OD_ECLOSED after store_close began; then neither fn nor done runs.
+ */
+int store_submit(store *s, store_write_fn fn, void *arg, store_done_fn done,
+    void *done_arg);
+/* Queue a job and wait for its commit. Returns fn's rv or the commit
+ * error. Must not be called from the writer thread. */
+int store_write(store *s, store_write_fn fn, void *arg);
+
+/* The LMDB transaction of a job (a child of the batch's txn). */
+MDB_txn *store_txn_mdb(store_txn *t);
+store *store_txn_store(store_txn *t);
+/* The time the batch began, from od_now_ms(): one clock for the job. */
+int64_t store_txn_now_ms(store_txn *t);
+/*
+ * Run fn(arg) after this job's changes are durable, on the writer thread,
+ * in registration order; then free_fn(arg) if not NULL. If the job is
+ * aborted or the batch retried, only free_fn runs. Returns OD_ENOMEM
+ * (after calling free_fn) when it cannot register.
+ */
+int store_txn_on_commit(store_txn *t, void (*fn)(void *arg), void *arg,
+    void (*free_fn)(void *arg));
+
+/* Convenience wrappers; they return 0, OD_ENOTFOUND, OD_EMAPFULL or
+ * OD_EIO. */
+int store_put(store_txn *t, MDB_dbi db, const void *key, size_t klen,
+    const void *val, size_t vlen);
+int store_del(store_txn *t, MDB_dbi db, const void *key, size_t klen,
+    const void *val, size_t vlen); /* val NULL: all values of key */
+/* Pack m and put it under key. */
+int store_put_pb(store_txn *t, MDB_dbi db, const void *key, size_t klen,
+    const ProtobufCMessage *m);
+/* The next value of a named counter in __meta (1, 2, 3, ...). */
+int store_next_id(store_txn *t, const char *counter, uint64_t *out);
+
+/* ---- reads ---- */
+
+/* Begin and end a read-only transaction (any thread). */
+int store_read_begin(store *s, MDB_txn **out);
+void store_read_end(MDB_txn *txn); /* NULL-safe */
+/* Get a value: 0 and *out set, or OD_ENOTFOUND / OD_EIO. Valid until the
+ * txn ends or writes. */
+int store_get(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
+    MDB_val *out);
+/* Get and unpack a protobuf message; caller frees with
+ * protobuf_c_message_free_unpacked(*out, NULL). */
+int store_get_pb(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
+    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+/* Read a named counter's current value (0 if never used). */
+int store_counter(MDB_txn *txn, store *s, const char *counter,
+    uint64_t *out);
+
+/* ---- operations ---- */
+
+/* Clear stale reader slots; *dead (may be NULL) gets how many. Also run by
+ * the writer every minute. */
+int store_reader_check(store *s, int *dead);
+/* A compacted, consistent copy into dir (created, must not exist or be
+ * empty), taken while the store runs: copied into dir.tmp-<pid>, then
+ * renamed. Files are 0600. */
+int store_backup(store *s, const char *dir);
+
+typedef struct store_stats {
+	uint64_t commits;          /* batches committed */
+	uint64_t jobs;             /* jobs run */
+	uint64_t jobs_failed;      /* jobs whose fn returned non-zero */
+	uint64_t map_grows;
+	uint64_t queue_depth;      /* jobs waiting now */
+	size_t map_size;
+	uint64_t max_batch_seen;
+} store_stats;
+void store_get_stats(store *s, store_stats *out);
+
+/* Keys: big-endian so byte order is numeric order. */
+static inline void
+store_key_u64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t) (v & 0xff);
+		v >>= 8;
+	}
+}
+
+static inline uint64_t
+store_key_get_u64(const void *key)
+{
+	const uint8_t *p = key;
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++) {
+		v = (v << 8) | p[i];
+	}
+	return v;
+}
+
+#endif /* OPSDESK_STORE_H */
