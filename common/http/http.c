@@ -1,0 +1,359 @@
+/*
+ * http — NNG's HTTP server with the three standard routes. See http.h.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "log/log.h"
+#include "util/util.h"
+
+#define HTTP_MAX_ROUTES 48
+
+/* Ports in nng_sockaddr are in network byte order. */
+static int
+ntohs_port(uint16_t p)
+{
+	const uint8_t *b = (const uint8_t *) &p;
+	return (b[0] << 8) | b[1];
+}
+#define HTTP_MAX_BODY (1024 * 1024)
+
+typedef struct route {
+	struct http_server *server;
+	http_handler_fn fn;
+	void *arg;
+	nng_http_handler *h;
+} route;
+
+struct http_server {
+	nng_http_server *srv;
+	nng_url *url;
+	metrics *m;
+	http_ready_fn ready;
+	void *ready_arg;
+	route routes[HTTP_MAX_ROUTES];
+	int n_routes;
+	bool started;
+	metric *requests;
+};
+
+static int
+hex_val(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+/* Percent-decode the path part of uri into out; split off the query. */
+static void
+split_uri(const char *uri, char *out, size_t size, const char **query)
+{
+	size_t o = 0;
+	const char *p = uri;
+	while (*p && *p != '?' && o + 1 < size) {
+		if (*p == '%' && hex_val(p[1]) >= 0 && hex_val(p[2]) >= 0) {
+			char c = (char) (hex_val(p[1]) * 16 + hex_val(p[2]));
+			/* A decoded NUL would cut the path: keep it encoded. */
+			if (c == '\0') {
+				out[o++] = '%';
+				p++;
+				continue;
+			}
+			out[o++] = c;
+			p += 3;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	while (*p && *p != '?') {
+		p++;
+	}
+	*query = *p == '?' ? p + 1 : "";
+}
+
+static void
+response_free(http_response *res)
+{
+	if (!res->body_static) {
+		free(res->body);
+	}
+	for (int i = 0; i < res->n_headers; i++) {
+		free(res->header_values[i]);
+	}
+}
+
+static void
+dispatch(nng_aio *aio)
+{
+	nng_http_req *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	route *r = nng_http_handler_get_data(h);
+	http_request hr;
+	memset(&hr, 0, sizeof(hr));
+	hr.method = nng_http_req_get_method(req);
+	hr.uri = nng_http_req_get_uri(req);
+	split_uri(hr.uri, hr.path, sizeof(hr.path), &hr.query);
+	void *body = NULL;
+	size_t body_len = 0;
+	nng_http_req_get_data(req, &body, &body_len);
+	hr.body = body;
+	hr.body_len = body_len;
+	hr.nng_req = req;
+
+	http_response res;
+	memset(&res, 0, sizeof(res));
+	res.status = 200;
+	int rv = r->fn(r->arg, &hr, &res);
+	if (rv != 0) {
+		response_free(&res);
+		memset(&res, 0, sizeof(res));
+		res.status = 500;
+		res.body = "internal error\n";
+		res.body_len = strlen(res.body);
+		res.body_static = true;
+	}
+	metric_inc(r->server->requests);
+
+	nng_http_res *out = NULL;
+	if (nng_http_res_alloc(&out) != 0) {
+		response_free(&res);
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	nng_http_res_set_status(out, (uint16_t) res.status);
+	nng_http_res_set_header(out, "Content-Type",
+	    res.content_type ? res.content_type : "text/plain; charset=utf-8");
+	for (int i = 0; i < res.n_headers; i++) {
+		nng_http_res_set_header(
+		    out, res.header_names[i], res.header_values[i]);
+	}
+	if (res.body != NULL && res.body_len > 0 &&
+	    strcmp(hr.method, "HEAD") != 0) {
+		nng_http_res_copy_data(out, res.body, res.body_len);
+	}
+	response_free(&res);
+	nng_aio_set_output(aio, 0, out);
+	nng_aio_finish(aio, 0);
+}
+
+static int
+healthz(void *arg, const http_request *req, http_response *res)
+{
+	return http_response_text(res, 200, NULL, "ok\n");
+}
+
+static int
+readyz(void *arg, const http_request *req, http_response *res)
+{
+	http_server *s = arg;
+	char why[256] = "";
+	if (s->ready != NULL && !s->ready(s->ready_arg, why, sizeof(why))) {
+		char text[300];
+		snprintf(text, sizeof(text), "not ready: %s\n", why);
+		return http_response_text(res, 503, NULL, text);
+	}
+	return http_response_text(res, 200, NULL, "ready\n");
+}
+
+static int
+metrics_route(void *arg, const http_request *req, http_response *res)
+{
+	http_server *s = arg;
+	sbuf b = SBUF_INIT;
+	if (s->m != NULL && metrics_render(s->m, &b) != 0) {
+		sbuf_free(&b);
+		return OD_ENOMEM;
+	}
+	size_t len;
+	char *text = sbuf_take(&b, &len);
+	if (text == NULL) {
+		return OD_ENOMEM;
+	}
+	http_response_set_body(
+	    res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	return 0;
+}
+
+int
+http_server_new(http_server **out, const char *addr, metrics *m,
+    http_ready_fn ready, void *ready_arg)
+{
+	char url[300];
+	if (addr == NULL || *addr == '\0') {
+		return OD_EINVAL;
+	}
+	if (strncmp(addr, "http://", 7) == 0) {
+		od_strlcpy(url, addr, sizeof(url));
+	} else {
+		snprintf(url, sizeof(url), "http://%s", addr);
+	}
+	http_server *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		return OD_ENOMEM;
+	}
+	s->m = m;
+	s->ready = ready;
+	s->ready_arg = ready_arg;
+	int rv;
+	if ((rv = nng_url_parse(&s->url, url)) != 0) {
+		log_error("http: bad listen address %s: %s", addr,
+		    nng_strerror(rv));
+		free(s);
+		return OD_EINVAL;
+	}
+	if ((rv = nng_http_server_hold(&s->srv, s->url)) != 0) {
+		log_error("http: %s: %s", addr, nng_strerror(rv));
+		nng_url_free(s->url);
+		free(s);
+		return OD_EIO;
+	}
+	s->requests = metrics_counter(m, "opsdesk_http_requests_total",
+	    "HTTP requests served.", NULL);
+	if ((rv = http_server_route(s, "GET", "/healthz", false, healthz, s)) ||
+	    (rv = http_server_route(s, "GET", "/readyz", false, readyz, s)) ||
+	    (rv = http_server_route(
+	         s, "GET", "/metrics", false, metrics_route, s))) {
+		http_server_free(s);
+		return rv;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+http_server_route(http_server *s, const char *method, const char *path,
+    bool prefix, http_handler_fn fn, void *arg)
+{
+	if (s->started || s->n_routes >= HTTP_MAX_ROUTES) {
+		return OD_ESTATE;
+	}
+	route *r = &s->routes[s->n_routes];
+	r->server = s;
+	r->fn = fn;
+	r->arg = arg;
+	int rv;
+	if ((rv = nng_http_handler_alloc(&r->h, path, dispatch)) != 0) {
+		return OD_ENOMEM;
+	}
+	if ((rv = nng_http_handler_set_method(r->h, method)) != 0 ||
+	    (rv = nng_http_handler_collect_body(r->h, true, HTTP_MAX_BODY)) !=
+	        0 ||
+	    (prefix && (rv = nng_http_handler_set_tree(r->h)) != 0) ||
+	    (rv = nng_http_handler_set_data(r->h, r, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(s->srv, r->h)) != 0) {
+		log_error("http: cannot add route %s: %s", path,
+		    nng_strerror(rv));
+		nng_http_handler_free(r->h);
+		r->h = NULL;
+		return OD_EINVAL;
+	}
+	s->n_routes++;
+	return 0;
+}
+
+int
+http_server_start(http_server *s)
+{
+	int rv = nng_http_server_start(s->srv);
+	if (rv != 0) {
+		log_error("http: cannot listen on %s:%s: %s", s->url->u_hostname,
+		    s->url->u_port, nng_strerror(rv));
+		return OD_EIO;
+	}
+	s->started = true;
+	return 0;
+}
+
+int
+http_server_port(http_server *s)
+{
+	nng_sockaddr sa;
+	if (nng_http_server_get_addr(s->srv, &sa) != 0) {
+		return -1;
+	}
+	if (sa.s_family == NNG_AF_INET) {
+		return ntohs_port(sa.s_in.sa_port);
+	}
+	if (sa.s_family == NNG_AF_INET6) {
+		return ntohs_port(sa.s_in6.sa_port);
+	}
+	return -1;
+}
+
+void
+http_server_free(http_server *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->started) {
+		nng_http_server_stop(s->srv);
+	}
+	/* Releasing the server frees the handlers added to it. */
+	nng_http_server_release(s->srv);
+	nng_url_free(s->url);
+	free(s);
+}
+
+const char *
+http_request_header(const http_request *req, const char *name)
+{
+	return nng_http_req_get_header(req->nng_req, name);
+}
+
+int
+http_response_header(http_response *res, const char *name, const char *value)
+{
+	if (res->n_headers >= HTTP_MAX_HEADERS) {
+		return OD_ELIMIT;
+	}
+	char *v = strdup(value);
+	if (v == NULL) {
+		return OD_ENOMEM;
+	}
+	res->header_names[res->n_headers] = name;
+	res->header_values[res->n_headers] = v;
+	res->n_headers++;
+	return 0;
+}
+
+void
+http_response_set_body(http_response *res, int status,
+    const char *content_type, char *body, size_t len)
+{
+	if (!res->body_static) {
+		free(res->body);
+	}
+	res->status = status;
+	res->content_type = content_type;
+	res->body = body;
+	res->body_len = len;
+	res->body_static = false;
+}
+
+int
+http_response_text(http_response *res, int status, const char *content_type,
+    const char *text)
+{
+	char *c = strdup(text);
+	if (c == NULL) {
+		return OD_ENOMEM;
+	}
+	http_response_set_body(res, status, content_type, c, strlen(c));
+	return 0;
+}
