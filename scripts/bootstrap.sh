@@ -24,6 +24,7 @@ packages=(
 	protobuf-c-compiler
 	protobuf-compiler
 	python3
+	python3-yaml
 	valgrind
 )
 
