@@ -25,7 +25,12 @@
 #define PBJSON_EMIT_DEFAULTS 0x1
 #define PBJSON_PRETTY 0x2
 
-/* A cJSON tree for msg (borrowed); caller cJSON_Delete()s. NULL on OOM. */
+/*
+ * A cJSON tree for msg (borrowed); caller cJSON_Delete()s. NULL on OOM.
+ * cJSON prints numbers with 15 digits, so integers past 2^31 and doubles
+ * that need 16-17 digits are raw items (cJSON_IsRaw, exact text in
+ * valuestring); pbjson_decode accepts such items as numbers.
+ */
 cJSON *pbjson_encode(const ProtobufCMessage *msg, int flags);
 /* The JSON text; caller frees with free(). NULL on OOM. */
 char *pbjson_encode_string(const ProtobufCMessage *msg, int flags);
