@@ -1,0 +1,347 @@
+/*
+ * history — aggregates of probe results and their rows in LMDB.
+ *
+ * An aggregate counts checks, failures and degraded results of one
+ * target over one minute, hour or day, with a fixed latency histogram,
+ * so that uptime and p50/p95/p99 of any window are a merge of rows and
+ * never need the raw results (which are kept only briefly). Keys are the
+ * target id, a 0x00 and the period start in big-endian ms, so one
+ * target's rows sort by time: a window is one cursor range, and
+ * retention deletes from the front of each target's range and stops at
+ * the first row it keeps.
+ */
+#include <string.h>
+
+#include "prober.h"
+#include "util/util.h"
+
+const char *const prober_db_names[] = { "state", "transitions", "results",
+	"agg_minute", "agg_hour", "agg_day", NULL };
+
+const uint32_t agg_bucket_le_ms[AGG_BUCKETS] = { 5, 10, 25, 50, 75, 100,
+	150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+	30000, UINT32_MAX };
+
+#define AGG_MAGIC 0x41474731u /* "AGG1" */
+
+static int
+bucket_of(uint32_t ms)
+{
+	int i = 0;
+	while (i < AGG_BUCKETS - 1 && ms > agg_bucket_le_ms[i]) {
+		i++;
+	}
+	return i;
+}
+
+void
+agg_add(agg *a, const probe_result *r, int shown_state)
+{
+	a->checks++;
+	if (shown_state ==
+	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE) {
+		a->maint++;
+	} else if (r->observed ==
+	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN) {
+		a->failures++;
+	} else if (r->observed ==
+	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED) {
+		a->degraded++;
+	}
+	if (a->checks == 1 ||
+	    state_rank(shown_state) > state_rank((int) a->worst)) {
+		a->worst = (uint32_t) shown_state;
+	}
+	a->latency_sum_ms += r->latency_ms;
+	a->hist[bucket_of(r->latency_ms)]++;
+}
+
+void
+agg_merge(agg *into, const agg *from)
+{
+	if (from->checks == 0) {
+		return;
+	}
+	if (into->checks == 0 ||
+	    state_rank((int) from->worst) > state_rank((int) into->worst)) {
+		into->worst = from->worst;
+	}
+	into->checks += from->checks;
+	into->failures += from->failures;
+	into->degraded += from->degraded;
+	into->maint += from->maint;
+	into->latency_sum_ms += from->latency_sum_ms;
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		into->hist[i] += from->hist[i];
+	}
+}
+
+double
+agg_uptime(const agg *a)
+{
+	/* Checks during maintenance count neither for nor against. */
+	uint32_t counted = a->checks - a->maint;
+	if (counted == 0) {
+		return -1;
+	}
+	return 100.0 * (double) (counted - a->failures) / (double) counted;
+}
+
+uint32_t
+agg_percentile(const agg *a, double q)
+{
+	uint64_t total = 0, cum = 0;
+	double rank;
+
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		total += a->hist[i];
+	}
+	if (total == 0) {
+		return 0;
+	}
+	if (q < 0) {
+		q = 0;
+	} else if (q > 1) {
+		q = 1;
+	}
+	rank = q * (double) total;
+	if (rank < 1) {
+		rank = 1;
+	}
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		double lo = i == 0 ? 0 : agg_bucket_le_ms[i - 1];
+		double hi = agg_bucket_le_ms[i];
+		if (a->hist[i] == 0 || (double) (cum + a->hist[i]) < rank) {
+			cum += a->hist[i];
+			continue;
+		}
+		if (i == AGG_BUCKETS - 1) {
+			return (uint32_t) lo; /* open bucket: its floor */
+		}
+		/* Linear within the bucket, as Prometheus'
+		 * histogram_quantile does. */
+		return (uint32_t) (lo +
+		    (hi - lo) * (rank - (double) cum) / (double) a->hist[i] +
+		    0.5);
+	}
+	return agg_bucket_le_ms[AGG_BUCKETS - 2];
+}
+
+void
+agg_encode(const agg *a, uint8_t out[AGG_ENC_SIZE])
+{
+	uint8_t *p = out;
+	od_put_be32(p, AGG_MAGIC);
+	od_put_be32(p + 4, a->checks);
+	od_put_be32(p + 8, a->failures);
+	od_put_be32(p + 12, a->degraded);
+	od_put_be32(p + 16, a->maint);
+	od_put_be32(p + 20, a->worst);
+	od_put_be64(p + 24, a->latency_sum_ms);
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		od_put_be32(p + 32 + 4 * i, a->hist[i]);
+	}
+}
+
+int
+agg_decode(const void *buf, size_t len, agg *out)
+{
+	const uint8_t *p = buf;
+	if (len != AGG_ENC_SIZE || od_get_be32(p) != AGG_MAGIC) {
+		return OD_EMALFORMED;
+	}
+	out->checks = od_get_be32(p + 4);
+	out->failures = od_get_be32(p + 8);
+	out->degraded = od_get_be32(p + 12);
+	out->maint = od_get_be32(p + 16);
+	out->worst = od_get_be32(p + 20);
+	out->latency_sum_ms = od_get_be64(p + 24);
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		out->hist[i] = od_get_be32(p + 32 + 4 * i);
+	}
+	return 0;
+}
+
+int64_t
+agg_period_ms(int level)
+{
+	static const int64_t period[AGG_LEVELS] = { 60000, 3600000,
+		86400000 };
+	return period[level];
+}
+
+int64_t
+agg_floor(int64_t ms, int level)
+{
+	int64_t p = agg_period_ms(level);
+	int64_t r = ms % p;
+	return ms - (r < 0 ? r + p : r);
+}
+
+size_t
+history_key(uint8_t *out, const char *id, int64_t t)
+{
+	size_t n = strlen(id);
+	if (n > 400) {
+		return 0;
+	}
+	memcpy(out, id, n);
+	out[n] = 0;
+	od_put_be64(out + n + 1, (uint64_t) t);
+	return n + 9;
+}
+
+int
+history_put_agg(store_txn *txn, MDB_dbi db, const char *id, int64_t start,
+    const agg *a)
+{
+	uint8_t key[512], val[AGG_ENC_SIZE];
+	size_t klen = history_key(key, id, start);
+	if (klen == 0) {
+		return OD_EINVAL;
+	}
+	agg_encode(a, val);
+	return store_put(txn, db, key, klen, val, sizeof(val));
+}
+
+/*
+ * Walk id's rows from `from` on: fn(start, value) for each until `to` or
+ * fn returns non-zero.
+ */
+typedef int (*row_fn)(void *arg, int64_t start, const MDB_val *v);
+
+static int
+walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from, int64_t to,
+    row_fn fn, void *arg)
+{
+	uint8_t key[512];
+	size_t plen = strlen(id) + 1;
+	size_t klen = history_key(key, id, from);
+	MDB_cursor *cur = NULL;
+	MDB_val k = { klen, key }, v;
+	int rc, rv = 0;
+
+	if (klen == 0) {
+		return OD_EINVAL;
+	}
+	if (mdb_cursor_open(txn, db, &cur) != 0) {
+		return OD_EIO;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		int64_t t;
+		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0) {
+			break;
+		}
+		t = (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen);
+		if (t >= to || (rv = fn(arg, t, &v)) != 0) {
+			break;
+		}
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+	mdb_cursor_close(cur);
+	return rv;
+}
+
+static int
+sum_row(void *arg, int64_t start, const MDB_val *v)
+{
+	agg a;
+	(void) start;
+	if (agg_decode(v->mv_data, v->mv_size, &a) == 0) {
+		agg_merge(arg, &a);
+	}
+	return 0;
+}
+
+int
+history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t to, agg *out)
+{
+	agg sum;
+	int rv;
+	memset(&sum, 0, sizeof(sum));
+	if ((rv = walk(txn, db, id, from, to, sum_row, &sum)) == 0) {
+		*out = sum;
+	}
+	return rv;
+}
+
+struct series {
+	int64_t from;
+	int64_t period;
+	size_t n;
+	agg *out;
+};
+
+static int
+series_row(void *arg, int64_t start, const MDB_val *v)
+{
+	struct series *s = arg;
+	size_t i = (size_t) ((start - s->from) / s->period);
+	agg a;
+	if (i < s->n && agg_decode(v->mv_data, v->mv_size, &a) == 0) {
+		agg_merge(&s->out[i], &a);
+	}
+	return 0;
+}
+
+int
+history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t period, size_t n, agg *out)
+{
+	struct series s = { from, period, n, out };
+	memset(out, 0, n * sizeof(*out));
+	return walk(txn, db, id, from, from + (int64_t) n * period,
+	    series_row, &s);
+}
+
+int
+history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
+    size_t *deleted)
+{
+	uint8_t key[512];
+	size_t plen = strlen(id) + 1;
+	size_t klen = history_key(key, id, 0);
+	MDB_cursor *cur = NULL;
+	MDB_val k = { klen, key }, v;
+	size_t n = 0;
+	int rc, rv = 0;
+
+	if (klen == 0) {
+		return OD_EINVAL;
+	}
+	if (mdb_cursor_open(store_txn_mdb(txn), db, &cur) != 0) {
+		return OD_EIO;
+	}
+	/* Re-seek after each delete rather than trust the cursor's position
+	 * after mdb_cursor_del at a page end. */
+	for (;;) {
+		k.mv_size = klen;
+		k.mv_data = key;
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0) {
+			break;
+		}
+		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0 ||
+		    (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen) >=
+		        cutoff) {
+			break;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			rv = rc == MDB_MAP_FULL ? OD_EMAPFULL : OD_EIO;
+			goto out;
+		}
+		n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+out:
+	mdb_cursor_close(cur);
+	if (rv == 0 && deleted != NULL) {
+		*deleted = n;
+	}
+	return rv;
+}

@@ -1,0 +1,390 @@
+/*
+ * prober_core — the internals of health-prober, shared by its files and
+ * its unit tests (not a public header of the suite):
+ *
+ *   targets.c    the `targets` and `prober` config sections, validated
+ *   extract.c    a JSON field path and Prometheus text extraction
+ *   state.c      the per-target state machine with flap damping
+ *   history.c    aggregates with latency histograms, their LMDB rows and
+ *                retention
+ *   resources.c  host CPU, memory, disk and load from /proc
+ *   probe_http.c probe_tcp.c probe_service.c   one probe of each kind
+ *   scheduler.c  when each target is probed; one curl multi handle
+ *   prober.c     results -> state, history, metrics and events
+ *   handlers.c   the ProberRequest methods
+ */
+#ifndef OPSDESK_PROBER_H
+#define OPSDESK_PROBER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "health.pb-c.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+
+/* ---- targets.c ---- */
+
+typedef enum probe_kind {
+	PROBE_HTTP = 0,
+	PROBE_TCP = 1,
+	PROBE_SERVICE = 2,
+	PROBE_METRIC = 3,
+} probe_kind;
+
+extern const char *const probe_kind_names[]; /* "http", ... NULL */
+
+/* A condition on a JSON field of an HTTP body. */
+typedef enum json_op {
+	JSON_OP_EXISTS = 0,
+	JSON_OP_EQ,
+	JSON_OP_NE,
+	JSON_OP_GT,
+	JSON_OP_GE,
+	JSON_OP_LT,
+	JSON_OP_LE,
+	JSON_OP_CONTAINS,
+} json_op;
+
+typedef struct json_cond {
+	char *path; /* "data.items[0].status" */
+	json_op op;
+	bool is_num;  /* compare numbers (value was a number) */
+	double num;
+	char *str;    /* the value as text (strings, booleans) */
+} json_cond;
+
+/* One business metric a `metric` target extracts. */
+typedef struct metric_spec {
+	char *name;   /* "active_signals" */
+	char *path;   /* JSON field path (JSON targets) */
+	char *metric; /* Prometheus metric name (Prometheus targets) */
+	char *labels; /* Prometheus label matchers: a="x",b="y" (may be "") */
+	char *unit;
+} metric_spec;
+
+#define TARGET_MAX_STATUS 16
+
+typedef struct target {
+	char *id;
+	char *name;
+	char *group;
+	probe_kind kind;
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	uint32_t failure_threshold;
+	uint32_t success_threshold;
+	int criticality; /* Opsdesk__V1__Severity */
+	bool public;
+	uint64_t hash;   /* target_hash(id): shard and spread */
+
+	/* http and metric */
+	char *url;
+	char *method;
+	int status_lo[TARGET_MAX_STATUS];
+	int status_hi[TARGET_MAX_STATUS];
+	int n_status;
+	char *body_contains;
+	char *body_not_contains;
+	bool has_json;
+	json_cond json;
+	int64_t degraded_ms;   /* latency above this: degraded; 0 off */
+	int cert_warn_days;    /* certificate expiring within: degraded */
+	bool tls_verify;
+
+	/* tcp */
+	char *host;
+	int port;
+
+	/* service */
+	char *service_url;
+
+	/* metric */
+	bool prometheus;
+	metric_spec *metrics;
+	size_t n_metrics;
+} target;
+
+typedef struct prober_settings {
+	unsigned concurrency;      /* HTTP/TCP probes in flight at most */
+	int64_t flush_ms;          /* results and aggregates batch period */
+	int64_t raw_retention_ms;  /* raw results kept this long */
+	unsigned raw_max;          /* and at most this many per target */
+	int64_t minute_retention_ms;
+	int64_t hour_retention_ms;
+	int64_t day_retention_ms;
+	bool publish_results;      /* health.result events */
+	unsigned shard_index;      /* OPSDESK_PROBER_SHARD i/N; 0/1 */
+	unsigned shard_count;
+} prober_settings;
+
+typedef struct target_set {
+	target *v;
+	size_t n;
+	prober_settings settings;
+} target_set;
+
+/*
+ * Parse and validate `targets` and `prober` of c (borrowed) into *out
+ * (caller frees with target_set_free). shard is OPSDESK_PROBER_SHARD
+ * (NULL or "" for none). Only the targets of this shard are kept. On an
+ * error returns OD_EINVAL with err naming the key ("targets[2].url:
+ * ...") and *out untouched.
+ */
+int targets_load(const config *c, const char *shard, target_set *out,
+    char *err, size_t errlen);
+void target_set_free(target_set *ts); /* NULL-safe; zeroes *ts */
+/* Stable 64-bit FNV-1a hash of a target id. */
+uint64_t target_hash(const char *id);
+/* "i/N" with 0 <= i < N <= 1024. 0 or OD_EINVAL. */
+int shard_parse(const char *s, unsigned *index, unsigned *count);
+bool target_in_shard(uint64_t hash, unsigned index, unsigned count);
+/* The target with this id, or NULL. Borrowed. */
+target *target_find(const target_set *ts, const char *id);
+
+/* ---- extract.c ---- */
+
+/*
+ * The item at a field path ("a.b[2].c", "[0].x"; "" is the root), or
+ * NULL. Borrowed from root.
+ */
+const cJSON *extract_json_path(const cJSON *root, const char *path);
+/* A number from an item: numbers, booleans (1/0), numeric strings. */
+int extract_json_number(const cJSON *item, double *out);
+/*
+ * Evaluate cond against a JSON text (len bytes, not NUL-terminated).
+ * true when it holds; why (size >= 96) says what failed.
+ */
+bool extract_json_cond(const char *body, size_t len, const json_cond *cond,
+    char *why, size_t size);
+/*
+ * The value of the first sample of `metric` in Prometheus text whose
+ * labels include every matcher of `labels` (a="x",b="y"; "" or NULL for
+ * any). 0, OD_ENOTFOUND, or OD_EMALFORMED for a broken matcher.
+ */
+int extract_prometheus(const char *text, size_t len, const char *metric,
+    const char *labels, double *out);
+
+/* ---- state.c ---- */
+
+typedef struct probe_result {
+	int observed;          /* UP, DEGRADED or DOWN (ComponentState) */
+	uint32_t latency_ms;
+	int status_code;       /* HTTP status, 0 otherwise */
+	char error[160];       /* why not up; "" when up */
+	int64_t at_ms;
+	int cert_days_left;    /* -1 when not TLS */
+	int64_t cert_not_after_s; /* leaf certificate expiry; 0 when not TLS */
+} probe_result;
+
+typedef struct target_state {
+	int state;       /* shown: maintenance overrides health */
+	int health;      /* damped health: UNKNOWN, UP, DEGRADED, DOWN */
+	uint32_t worse_streak;
+	uint32_t better_streak;
+	uint32_t consecutive_failures;
+	uint32_t consecutive_successes;
+	int64_t since_ms;
+	int64_t last_check_ms;
+	uint32_t latency_ms;
+	int status_code;
+	int cert_days_left;
+	char reason[160];
+	bool maintenance;
+} target_state;
+
+typedef struct state_change {
+	int old_state;
+	int new_state;
+	char reason[200];
+	uint32_t latency_ms;
+	int64_t at_ms;
+} state_change;
+
+void state_init(target_state *s);
+/*
+ * Feed one result. Health moves to a worse level after
+ * failure_threshold consecutive results worse than it, and to a better
+ * level after success_threshold consecutive results better than it (the
+ * first result of an unknown target decides at once). Returns true and
+ * fills *chg when the shown state changed.
+ */
+bool state_feed(target_state *s, const target *t, const probe_result *r,
+    state_change *chg);
+/* Enter or leave maintenance at now_ms; true and *chg on a change. */
+bool state_set_maintenance(target_state *s, bool on, const char *why,
+    int64_t now_ms, state_change *chg);
+/* 0 (best) .. 3 (worst) ordering of states for "worst of". */
+int state_rank(int state);
+const char *state_name(int state);
+
+/* ---- probe_http.c, probe_tcp.c, probe_service.c ---- */
+
+/* A business metric value extracted by a metric target. */
+typedef void (*probe_metric_fn)(void *arg, size_t target_index,
+    size_t metric_index, double value, int64_t at_ms);
+
+typedef struct probe_job probe_job;
+
+/*
+ * Prepare one curl transfer probing t (borrowed; must outlive the job):
+ * an HTTP(S) request for http and metric targets, a connect-only
+ * transfer for tcp. *easy is the handle to add to the multi handle; its
+ * CURLOPT_PRIVATE is the job.
+ */
+int probe_job_start(const target *t, size_t index, probe_job **out,
+    void **easy);
+/* The job of a finished easy handle (CURLOPT_PRIVATE). */
+probe_job *probe_job_of(void *easy);
+size_t probe_job_index(const probe_job *j);
+/*
+ * Evaluate the finished transfer (curl_code is its CURLcode) into *r,
+ * report metric values through fn, and free the job and its easy handle
+ * (which the caller has removed from the multi handle).
+ */
+void probe_job_finish(probe_job *j, int curl_code, probe_result *r,
+    probe_metric_fn fn, void *arg);
+
+/* probe_http.c: judge an HTTP response; exposed for the unit tests. */
+void probe_http_judge(const target *t, int curl_code, const char *curl_err,
+    long status, const char *body, size_t body_len, probe_result *r);
+/* "Jan  2 03:04:05 2027 GMT" (curl's certinfo) -> unix seconds. */
+int probe_parse_cert_time(const char *s, int64_t *out);
+
+/* probe_tcp.c */
+int probe_tcp_setup(void *easy, const target *t);
+void probe_tcp_judge(void *easy, int curl_code, const char *curl_err,
+    probe_result *r);
+
+/* probe_service.c: a pool of threads that ping opsdesk services. */
+typedef struct service_pool service_pool;
+typedef void (*probe_done_fn)(void *arg, size_t target_index,
+    const probe_result *r);
+/* One client per service target of ts (borrowed; outlives the pool). */
+int service_pool_start(service_pool **out, const target_set *ts,
+    probe_done_fn done, void *arg);
+/* Queue a ping of target index; done runs on a pool thread. */
+int service_pool_submit(service_pool *p, size_t index);
+void service_pool_stop(service_pool *p); /* NULL-safe, joins */
+
+/* ---- scheduler.c ---- */
+
+typedef struct sched sched;
+
+typedef struct sched_callbacks {
+	/* On the scheduler thread, one result at a time. */
+	probe_done_fn on_result;
+	probe_metric_fn on_metric;
+	void *arg;
+} sched_callbacks;
+
+typedef struct sched_stats {
+	uint64_t started;
+	uint64_t completed;
+	uint64_t skipped;   /* still running when due again */
+	unsigned in_flight;
+} sched_stats;
+
+/* The first due time of a target: spread over its interval by its hash
+ * so that targets do not all fire at start (no thundering herd). */
+int64_t sched_first_due(uint64_t hash, int64_t interval_ms, int64_t now);
+/* The due time after `due`: due + interval (no drift), skipping whole
+ * intervals already missed by now. */
+int64_t sched_next_due(int64_t due, int64_t interval_ms, int64_t now);
+
+/* Start the scheduler thread over ts (borrowed; outlives it). */
+int sched_start(sched **out, const target_set *ts, const sched_callbacks *cb);
+void sched_stop(sched *s); /* NULL-safe; in-flight probes are dropped */
+void sched_get_stats(sched *s, sched_stats *out);
+
+/* ---- history.c ---- */
+
+#define AGG_BUCKETS 20
+/* Upper bounds (ms) of the latency histogram buckets; the last is open. */
+extern const uint32_t agg_bucket_le_ms[AGG_BUCKETS];
+
+typedef struct agg {
+	uint32_t checks;
+	uint32_t failures;  /* down results outside maintenance */
+	uint32_t degraded;
+	uint32_t maint;     /* results during maintenance (not counted) */
+	uint32_t worst;     /* worst shown state in the period */
+	uint64_t latency_sum_ms;
+	uint32_t hist[AGG_BUCKETS];
+} agg;
+
+#define AGG_ENC_SIZE (4 + 4 * 5 + 8 + 4 * AGG_BUCKETS)
+
+enum agg_level { AGG_MINUTE = 0, AGG_HOUR = 1, AGG_DAY = 2, AGG_LEVELS };
+
+void agg_add(agg *a, const probe_result *r, int shown_state);
+void agg_merge(agg *into, const agg *from);
+/* Percent of checks that were not failures; -1 when there is no check. */
+double agg_uptime(const agg *a);
+/* Latency at quantile q (0..1) interpolated in its bucket; 0 if empty. */
+uint32_t agg_percentile(const agg *a, double q);
+void agg_encode(const agg *a, uint8_t out[AGG_ENC_SIZE]);
+int agg_decode(const void *buf, size_t len, agg *out);
+/* Start of the minute, hour or day (UTC) holding ms. */
+int64_t agg_floor(int64_t ms, int level);
+int64_t agg_period_ms(int level);
+
+/* The DBs of the prober's store, in store_options.dbs order. */
+enum prober_db {
+	PDB_STATE = 0,       /* id -> TargetStatus (durable state) */
+	PDB_TRANSITIONS = 1, /* id\0 at be64 seq be64 -> HealthChanged */
+	PDB_RESULTS = 2,     /* id\0 at be64 -> HealthResult */
+	PDB_MINUTE = 3,      /* id\0 start be64 -> agg */
+	PDB_HOUR = 4,
+	PDB_DAY = 5,
+	PDB_COUNT = 6,
+};
+extern const char *const prober_db_names[]; /* NULL-terminated */
+
+/* id, a 0x00, then be64 t: rows of one target sort by time. Returns the
+ * length (<= 512) or 0 when the id is too long. */
+size_t history_key(uint8_t *out, const char *id, int64_t t);
+int history_put_agg(store_txn *txn, MDB_dbi db, const char *id,
+    int64_t start, const agg *a);
+/* The merge of id's rows with start in [from, to). */
+int history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t to, agg *out);
+/* Rows with start in [from, from + n*period) into days[n] (zeroed first),
+ * indexed by (start - from) / period. */
+int history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t period, size_t n, agg *out);
+/*
+ * Delete id's rows older than cutoff (and, when keep_max > 0, all but
+ * the newest keep_max): a cursor walks from the target's first row and
+ * stops at the first row it keeps, so only expired rows are visited.
+ * *deleted (may be NULL) gets the count.
+ */
+int history_retain(store_txn *txn, MDB_dbi db, const char *id,
+    int64_t cutoff, size_t *deleted);
+
+/* ---- resources.c ---- */
+
+typedef struct cpu_sample {
+	uint64_t busy;
+	uint64_t total;
+} cpu_sample;
+
+int resources_parse_stat(const char *text, cpu_sample *out);
+double resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur);
+/* MemTotal and MemAvailable (bytes) from /proc/meminfo text. */
+int resources_parse_meminfo(const char *text, uint64_t *total,
+    uint64_t *available);
+int resources_parse_loadavg(const char *text, double *l1, double *l5,
+    double *l15);
+/*
+ * Fill out from /proc and statvfs(disk_path); prev (may be NULL) is the
+ * previous CPU sample and is updated, so the CPU percentage is over the
+ * time since the last call.
+ */
+int resources_read(Opsdesk__V1__HostResources *out, const char *disk_path,
+    cpu_sample *prev);
+
+#endif /* OPSDESK_PROBER_H */
