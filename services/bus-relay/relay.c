@@ -1,0 +1,298 @@
+/*
+ * relay — forward every frame from the raw SUB side to the raw PUB side,
+ * counting as it goes. A plain recv/send loop on one thread: PUB's send
+ * never blocks (it drops for slow subscribers), so one thread keeps up and
+ * frames stay in arrival order.
+ */
+#include "relay.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "util/util.h"
+
+#define RELAY_DEFAULT_MAX_MSG (1024 * 1024)
+#define RELAY_MAX_TOPIC       128
+/* Deep queues absorb bursts (NNG's defaults are 16 per pipe / 128). */
+#define RELAY_QUEUE 1024
+
+/* The domains of spec/interfaces.md; anything else counts as "other" so
+ * that a stray publisher cannot grow the label set without bound. */
+static const char *const relay_domains[]
+    = { "health", "incident", "maintenance", "alert", "ops", "ticket",
+	      "status", "gateway", "other", "malformed" };
+#define RELAY_N_DOMAINS (sizeof(relay_domains) / sizeof(relay_domains[0]))
+#define RELAY_OTHER     (RELAY_N_DOMAINS - 2)
+#define RELAY_MALFORMED (RELAY_N_DOMAINS - 1)
+
+struct relay {
+	nng_socket sub; /* publishers dial in here */
+	nng_socket pub; /* subscribers dial in here */
+	bool sub_open;
+	bool pub_open;
+	nng_thread *thread;
+	metric *messages[RELAY_N_DOMAINS];
+	metric *bytes[RELAY_N_DOMAINS];
+	metric *send_errors;
+	metric *publishers_g;
+	metric *subscribers_g;
+	metric *conn_pub;
+	metric *conn_sub;
+	atomic_uint_fast64_t n_messages;
+	atomic_uint_fast64_t n_bytes;
+	atomic_uint_fast64_t n_malformed;
+	atomic_uint_fast64_t n_send_errors;
+	atomic_int n_publishers;
+	atomic_int n_subscribers;
+};
+
+static size_t
+relay__domain_index(const void *frame, size_t len)
+{
+	const char *p = frame;
+	size_t i, dot = 0;
+
+	for (i = 0; i < len && i < RELAY_MAX_TOPIC; i++) {
+		unsigned char c = (unsigned char) p[i];
+		if (c == '\0') {
+			break;
+		}
+		if (c < 0x21 || c > 0x7e) {
+			return RELAY_MALFORMED;
+		}
+		if (c == '.' && dot == 0) {
+			dot = i;
+		}
+	}
+	if (i == 0 || i >= len || i >= RELAY_MAX_TOPIC) {
+		return RELAY_MALFORMED;
+	}
+	if (dot == 0) {
+		dot = i;
+	}
+	for (size_t d = 0; d < RELAY_OTHER; d++) {
+		if (strlen(relay_domains[d]) == dot
+		    && memcmp(relay_domains[d], p, dot) == 0) {
+			return d;
+		}
+	}
+	return RELAY_OTHER;
+}
+
+const char *
+relay_frame_domain(const void *frame, size_t len)
+{
+	return relay_domains[relay__domain_index(frame, len)];
+}
+
+static void
+relay__pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg, bool publisher)
+{
+	relay *r = arg;
+	atomic_int *n = publisher ? &r->n_publishers : &r->n_subscribers;
+	metric *g = publisher ? r->publishers_g : r->subscribers_g;
+	int now;
+
+	(void) p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		now = atomic_fetch_add(n, 1) + 1;
+		metric_inc(publisher ? r->conn_pub : r->conn_sub);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		now = atomic_fetch_sub(n, 1) - 1;
+	} else {
+		return;
+	}
+	metric_set(g, now);
+	log_debug("%s %s (now %d)", publisher ? "publisher" : "subscriber",
+	    ev == NNG_PIPE_EV_ADD_POST ? "connected" : "disconnected", now);
+}
+
+static void
+relay__publisher_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	relay__pipe_event(p, ev, arg, true);
+}
+
+static void
+relay__subscriber_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	relay__pipe_event(p, ev, arg, false);
+}
+
+static void
+relay__loop(void *arg)
+{
+	relay *r = arg;
+
+	for (;;) {
+		nng_msg *msg;
+		int rv = nng_recvmsg(r->sub, &msg, 0);
+		if (rv == NNG_ECLOSED) {
+			return;
+		}
+		if (rv != 0) {
+			log_warn("relay receive: %s", nng_strerror(rv));
+			continue;
+		}
+		size_t len = nng_msg_len(msg);
+		size_t d = relay__domain_index(nng_msg_body(msg), len);
+		atomic_fetch_add(&r->n_messages, 1);
+		atomic_fetch_add(&r->n_bytes, len);
+		if (d == RELAY_MALFORMED) {
+			atomic_fetch_add(&r->n_malformed, 1);
+		}
+		metric_inc(r->messages[d]);
+		metric_add(r->bytes[d], len);
+		/* On success the socket owns msg; on failure we still do. */
+		if ((rv = nng_sendmsg(r->pub, msg, 0)) != 0) {
+			nng_msg_free(msg);
+			atomic_fetch_add(&r->n_send_errors, 1);
+			metric_inc(r->send_errors);
+			if (rv == NNG_ECLOSED) {
+				return;
+			}
+		}
+	}
+}
+
+static void
+relay__register_metrics(relay *r, metrics *m)
+{
+	for (size_t d = 0; d < RELAY_N_DOMAINS; d++) {
+		char labels[64];
+		snprintf(
+		    labels, sizeof(labels), "domain=\"%s\"", relay_domains[d]);
+		r->messages[d]
+		    = metrics_counter(m, "opsdesk_relay_messages_total",
+		        "Bus frames forwarded, by topic domain.", labels);
+		r->bytes[d] = metrics_counter(m, "opsdesk_relay_bytes_total",
+		    "Bytes of bus frames forwarded, by topic domain.", labels);
+	}
+	r->send_errors = metrics_counter(m, "opsdesk_relay_send_errors_total",
+	    "Frames the subscriber side refused to send.", NULL);
+	r->publishers_g = metrics_gauge(
+	    m, "opsdesk_relay_publishers", "Publisher connections now.", NULL);
+	r->subscribers_g = metrics_gauge(m, "opsdesk_relay_subscribers",
+	    "Subscriber connections now.", NULL);
+	r->conn_pub = metrics_counter(m, "opsdesk_relay_connections_total",
+	    "Connections accepted since start, by side.", "side=\"publish\"");
+	r->conn_sub = metrics_counter(m, "opsdesk_relay_connections_total",
+	    "Connections accepted since start, by side.",
+	    "side=\"subscribe\"");
+}
+
+static int
+relay__listen(nng_socket s, const char *url, size_t max_msg)
+{
+	nng_listener l;
+	int rv;
+
+	if ((rv = nng_listener_create(&l, s, url)) != 0) {
+		log_error("listen %s: %s", url, nng_strerror(rv));
+		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? OD_EINVAL
+		                                                 : OD_EIO;
+	}
+	/* An oversized frame closes that publisher's connection rather
+	 * than being buffered. */
+	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, max_msg);
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		log_error("listen %s: %s", url, nng_strerror(rv));
+		nng_listener_close(l);
+		return OD_EIO;
+	}
+	return 0;
+}
+
+int
+relay_start(relay **out, const relay_options *opt)
+{
+	relay *r;
+	size_t max_msg;
+	int rv;
+
+	if (out == NULL || opt == NULL || opt->publish_url == NULL
+	    || opt->subscribe_url == NULL) {
+		return OD_EINVAL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		return OD_ENOMEM;
+	}
+	max_msg = opt->max_msg ? opt->max_msg : RELAY_DEFAULT_MAX_MSG;
+	if (opt->metrics != NULL) {
+		relay__register_metrics(r, opt->metrics);
+	}
+	if ((rv = nng_sub0_open_raw(&r->sub)) == 0) {
+		r->sub_open = true;
+		if ((rv = nng_pub0_open_raw(&r->pub)) == 0) {
+			r->pub_open = true;
+		}
+	}
+	if (rv != 0) {
+		log_error("relay sockets: %s", nng_strerror(rv));
+		rv = OD_ENOMEM;
+		goto fail;
+	}
+	nng_socket_set_int(r->sub, NNG_OPT_RECVBUF, RELAY_QUEUE);
+	nng_socket_set_int(r->pub, NNG_OPT_SENDBUF, RELAY_QUEUE);
+	nng_socket_set_size(r->sub, NNG_OPT_RECVMAXSZ, max_msg);
+	nng_pipe_notify(
+	    r->sub, NNG_PIPE_EV_ADD_POST, relay__publisher_event, r);
+	nng_pipe_notify(
+	    r->sub, NNG_PIPE_EV_REM_POST, relay__publisher_event, r);
+	nng_pipe_notify(
+	    r->pub, NNG_PIPE_EV_ADD_POST, relay__subscriber_event, r);
+	nng_pipe_notify(
+	    r->pub, NNG_PIPE_EV_REM_POST, relay__subscriber_event, r);
+	if ((rv = relay__listen(r->pub, opt->subscribe_url, max_msg)) != 0
+	    || (rv = relay__listen(r->sub, opt->publish_url, max_msg)) != 0) {
+		goto fail;
+	}
+	if (nng_thread_create(&r->thread, relay__loop, r) != 0) {
+		rv = OD_ENOMEM;
+		goto fail;
+	}
+	log_info("relaying %s -> %s", opt->publish_url, opt->subscribe_url);
+	*out = r;
+	return 0;
+fail:
+	relay_stop(r);
+	return rv;
+}
+
+void
+relay_stop(relay *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	/* Closing the sockets ends the loop's recv with NNG_ECLOSED. */
+	if (r->sub_open) {
+		nng_close(r->sub);
+	}
+	if (r->pub_open) {
+		nng_close(r->pub);
+	}
+	if (r->thread != NULL) {
+		nng_thread_destroy(r->thread);
+	}
+	free(r);
+}
+
+void
+relay_get_stats(relay *r, relay_stats *out)
+{
+	out->messages = atomic_load(&r->n_messages);
+	out->bytes = atomic_load(&r->n_bytes);
+	out->malformed = atomic_load(&r->n_malformed);
+	out->send_errors = atomic_load(&r->n_send_errors);
+	out->publishers = atomic_load(&r->n_publishers);
+	out->subscribers = atomic_load(&r->n_subscribers);
+}
