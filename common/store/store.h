@@ -17,10 +17,17 @@
  *
  * Reads use their own read-only transactions from any thread (the
  * environment is opened MDB_NOTLS). Values returned by LMDB live until the
- * transaction ends or the next write in it: copy or unpack before.
+ * transaction ends or the next write in it: copy or unpack before. Begin
+ * them with store_read_begin, not mdb_txn_begin on store_env(): growing
+ * the map remaps the file, and the writer waits for the read txns it
+ * knows of to end first (up to 10 s; then the batch fails with
+ * OD_EMAPFULL). So keep read txns short and never wait for a write while
+ * holding one.
  *
  * The store keeps three internal DBs: "__meta" (schema version, counters),
- * "__idem" and "__idem_time" (the rpc idempotency cache).
+ * "__idem" and "__idem_time" (the rpc idempotency cache; __idem_time is
+ * MDB_DUPSORT, so several values under one key are fine but each value is
+ * at most 511 bytes).
  */
 #ifndef OPSDESK_STORE_H
 #define OPSDESK_STORE_H
@@ -47,8 +54,10 @@ typedef struct store_options {
 	unsigned max_batch;        /* jobs per commit; 0: 512 */
 	bool nosync;               /* MDB_NOSYNC: only for rebuildable data */
 	/* Schema version this build writes. A store with an older version is
-	 * migrated by migrate(txn, from, to) in one write txn at open; a newer
-	 * one refuses to open (OD_ESTATE). 0 means 1. */
+	 * migrated by migrate(txn, from, to) in one write txn at open (also
+	 * the one that opens the DBs; migrate NULL: only the version is
+	 * updated); a newer one refuses to open (OD_ESTATE). A new store
+	 * starts at this version without a migrate call. 0 means 1. */
 	unsigned schema_version;
 	int (*migrate)(store_txn *txn, unsigned from, unsigned to, void *arg);
 	void *migrate_arg;
@@ -60,7 +69,8 @@ int store_open(store **out, const store_options *opt);
 void store_close(store *s);
 
 MDB_env *store_env(store *s);
-/* The handle of the DB at `index` in options.dbs. */
+/* The handle of the DB at `index` in options.dbs (0, which every LMDB
+ * call refuses, when out of range). */
 MDB_dbi store_db(const store *s, unsigned index);
 /* Internal DBs, for the rpc idempotency cache. */
 MDB_dbi store_idem_db(const store *s);
@@ -92,34 +102,41 @@ int64_t store_txn_now_ms(store_txn *t);
  * Run fn(arg) after this job's changes are durable, on the writer thread,
  * in registration order; then free_fn(arg) if not NULL. If the job is
  * aborted or the batch retried, only free_fn runs. Returns OD_ENOMEM
- * (after calling free_fn) when it cannot register.
+ * (after calling free_fn) when it cannot register. Takes ownership of
+ * arg through free_fn in every case.
  */
 int store_txn_on_commit(store_txn *t, void (*fn)(void *arg), void *arg,
     void (*free_fn)(void *arg));
 
-/* Convenience wrappers; they return 0, OD_ENOTFOUND, OD_EMAPFULL or
- * OD_EIO. */
+/* Convenience wrappers; they return 0, OD_ENOTFOUND, OD_EMAPFULL,
+ * OD_EINVAL (no key, a key over 511 bytes, a bad handle) or OD_EIO. A job
+ * should return what they return: OD_EMAPFULL makes the store grow and
+ * rerun the batch (it is also noticed when the job returns another code).
+ * key and val are borrowed (copied into the map). */
 int store_put(store_txn *t, MDB_dbi db, const void *key, size_t klen,
     const void *val, size_t vlen);
 int store_del(store_txn *t, MDB_dbi db, const void *key, size_t klen,
     const void *val, size_t vlen); /* val NULL: all values of key */
-/* Pack m and put it under key. */
+/* Pack m (borrowed) and put it under key. */
 int store_put_pb(store_txn *t, MDB_dbi db, const void *key, size_t klen,
     const ProtobufCMessage *m);
-/* The next value of a named counter in __meta (1, 2, 3, ...). */
+/* The next value of a named counter in __meta (1, 2, 3, ...); counter is
+ * a name of 1..200 bytes. */
 int store_next_id(store_txn *t, const char *counter, uint64_t *out);
 
 /* ---- reads ---- */
 
-/* Begin and end a read-only transaction (any thread). */
+/* Begin and end a read-only transaction (any thread; it may end on
+ * another thread than it began). */
 int store_read_begin(store *s, MDB_txn **out);
 void store_read_end(MDB_txn *txn); /* NULL-safe */
 /* Get a value: 0 and *out set, or OD_ENOTFOUND / OD_EIO. Valid until the
  * txn ends or writes. */
 int store_get(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
     MDB_val *out);
-/* Get and unpack a protobuf message; caller frees with
- * protobuf_c_message_free_unpacked(*out, NULL). */
+/* Get and unpack a protobuf message (OD_EMALFORMED when the bytes do not
+ * decode); caller frees with protobuf_c_message_free_unpacked(*out,
+ * NULL). */
 int store_get_pb(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 /* Read a named counter's current value (0 if never used). */
@@ -135,6 +152,16 @@ int store_reader_check(store *s, int *dead);
  * empty), taken while the store runs: copied into dir.tmp-<pid>, then
  * renamed. Files are 0600. */
 int store_backup(store *s, const char *dir);
+/*
+ * The same compacted copy of the store in store_dir, taken from another
+ * process while its owner runs (opsctl backup): the environment is opened
+ * read-only and a map growth by the owner during the copy is followed.
+ * OD_ENOTFOUND when store_dir holds no store, OD_EEXIST when dest_dir is
+ * not empty. Must not be called in the process that has the store open
+ * (LMDB allows one environment per file and process): use store_backup
+ * there.
+ */
+int store_backup_path(const char *store_dir, const char *dest_dir);
 
 typedef struct store_stats {
 	uint64_t commits;          /* batches committed */

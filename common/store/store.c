@@ -1,0 +1,833 @@
+/*
+ * store — the environment, the writer thread and its group commit.
+ *
+ * Every write of the process goes through one thread, so LMDB's single
+ * writer lock is never contended and many requests can share one fsync:
+ * the writer takes everything that is queued (up to max_batch), runs each
+ * job in a child of one parent txn and commits the parent once. Readers
+ * pass a small gate (a counter under the store's mutex) so that the
+ * writer can remap the file when it has to grow it: mdb_env_set_mapsize
+ * unmaps the old map, which must not be under a running reader.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "store_impl.h"
+#include "util/util.h"
+
+#define STORE_DEFAULT_MAP   ((size_t) 64 << 20)
+#define STORE_DEFAULT_BATCH 512
+/* Growth stops here: the map is address space, but a job that writes
+ * without end must fail at some point rather than take the machine. */
+#define STORE_MAX_MAP         ((size_t) 1 << 40)
+#define STORE_READER_CHECK_MS 60000
+/* How long a grow waits for this process's readers to finish before the
+ * batch fails with OD_EMAPFULL (a reader that waits for a write would
+ * otherwise deadlock with the writer). */
+#define STORE_GROW_WAIT_MS 10000
+#define STORE_INTERNAL_DBS 3
+
+typedef struct store_job store_job;
+struct store_job {
+	store_write_fn fn;
+	void *arg;
+	store_done_fn done;
+	void *done_arg;
+	bool heap;   /* allocated by store_submit, freed after done */
+	bool failed; /* fn or its child commit failed (own error) */
+	int rv;
+	store_txn txn;
+	store_job *next;
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbs[STORE_MAX_DBS];
+	unsigned n_dbs;
+	MDB_dbi meta;
+	MDB_dbi idem;
+	MDB_dbi idem_time;
+	unsigned max_batch;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv; /* the writer waits for jobs */
+	pthread_cond_t gate_cv; /* readers and a grow wait on each other */
+	bool sync_init;
+	store_job *head; /* the queue, FIFO */
+	store_job *tail;
+	size_t queued;
+	bool closing;
+	bool writer_started;
+	pthread_t writer;
+	unsigned readers;
+	bool growing;
+	store_stats stats;
+	int64_t next_reader_check_ms; /* writer only, od_mono_ms */
+};
+
+static void
+store_abstime(int64_t mono_ms, struct timespec *ts)
+{
+	ts->tv_sec = (time_t) (mono_ms / 1000);
+	ts->tv_nsec = (long) (mono_ms % 1000) * 1000000L;
+}
+
+/* ---- hooks ---- */
+
+/* Run (committed) or only free (aborted, retried) a job's hooks, then
+ * forget them. */
+static void
+store_hooks_finish(store_txn *t, bool run)
+{
+	for (size_t i = 0; i < t->n_hooks; i++) {
+		store__hook *h = &t->hooks[i];
+		if (run && h->fn != NULL) {
+			h->fn(h->arg);
+		}
+		if (h->free_fn != NULL) {
+			h->free_fn(h->arg);
+		}
+	}
+	free(t->hooks);
+	t->hooks = NULL;
+	t->n_hooks = 0;
+	t->cap_hooks = 0;
+}
+
+int
+store_txn_on_commit(
+    store_txn *t, void (*fn)(void *arg), void *arg, void (*free_fn)(void *arg))
+{
+	int rv = 0;
+	if (t == NULL) {
+		rv = OD_EINVAL;
+		goto out;
+	}
+	if (t->n_hooks == t->cap_hooks) {
+		size_t cap = t->cap_hooks == 0 ? 4 : t->cap_hooks * 2;
+		store__hook *h = realloc(t->hooks, cap * sizeof(*h));
+		if (h == NULL) {
+			rv = OD_ENOMEM;
+			goto out;
+		}
+		t->hooks = h;
+		t->cap_hooks = cap;
+	}
+	t->hooks[t->n_hooks++] = (store__hook) { fn, arg, free_fn };
+out:
+	if (rv != 0 && free_fn != NULL) {
+		free_fn(arg);
+	}
+	return rv;
+}
+
+/* ---- the reader gate and map growth ---- */
+
+void
+store__reader_enter(store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->growing) {
+		pthread_cond_wait(&s->gate_cv, &s->mu);
+	}
+	s->readers++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store__reader_leave(store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->readers--;
+	if (s->readers == 0 && s->growing) {
+		pthread_cond_broadcast(&s->gate_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Double the map. Called with no write txn active (the writer between
+ * batches, or open). */
+static int
+store_grow(store *s)
+{
+	MDB_envinfo info;
+	struct timespec ts;
+	size_t size = 0;
+	int rv = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	s->growing = true;
+	store_abstime(od_mono_ms() + STORE_GROW_WAIT_MS, &ts);
+	while (s->readers > 0) {
+		rc = pthread_cond_timedwait(&s->gate_cv, &s->mu, &ts);
+		if (rc == ETIMEDOUT && s->readers > 0) {
+			rv = OD_EMAPFULL;
+			goto out;
+		}
+	}
+	mdb_env_info(s->env, &info);
+	size = info.me_mapsize * 2;
+	if (size > STORE_MAX_MAP) {
+		rv = OD_EMAPFULL;
+		goto out;
+	}
+	if ((rc = mdb_env_set_mapsize(s->env, size)) != 0) {
+		rv = store__err(NULL, rc);
+		goto out;
+	}
+	s->stats.map_grows++;
+	s->stats.map_size = size;
+out:
+	s->growing = false;
+	pthread_cond_broadcast(&s->gate_cv);
+	pthread_mutex_unlock(&s->mu);
+	if (rv == 0) {
+		log_info("store: map grown to %zu bytes", size);
+	} else {
+		log_warn("store: cannot grow the map: %s", od_strerror(rv));
+	}
+	return rv;
+}
+
+/* ---- the writer ---- */
+
+/*
+ * Run the batch once. Returns 0 when the parent committed (each job's rv
+ * set), OD_EMAPFULL when it must be rerun after growing, or another error
+ * that fails the whole batch.
+ */
+static int
+store_batch_once(store *s, store_job *jobs)
+{
+	MDB_txn *parent = NULL;
+	int64_t now = od_now_ms();
+	int rv = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &parent)) != 0) {
+		return store__err(NULL, rc);
+	}
+	for (store_job *j = jobs; j != NULL; j = j->next) {
+		store_txn *t = &j->txn;
+		MDB_txn *child = NULL;
+
+		j->failed = false;
+		j->rv = 0;
+		if ((rc = mdb_txn_begin(s->env, parent, 0, &child)) != 0) {
+			rv = store__err(NULL, rc);
+			goto out;
+		}
+		t->s = s;
+		t->mdb = child;
+		t->now_ms = now;
+		t->map_full = false;
+		j->rv = j->fn(t, j->arg);
+		if (j->rv == 0) {
+			if ((rc = mdb_txn_commit(child)) != 0) {
+				j->rv = store__err(t, rc);
+			}
+		} else {
+			mdb_txn_abort(child);
+		}
+		t->mdb = NULL;
+		if (t->map_full || j->rv == OD_EMAPFULL) {
+			rv = OD_EMAPFULL;
+			goto out;
+		}
+		if (j->rv != 0) {
+			/* Only this job's child is gone: the others stay. */
+			j->failed = true;
+			store_hooks_finish(t, false);
+		}
+	}
+	rc = mdb_txn_commit(parent);
+	parent = NULL;
+	if (rc != 0) {
+		rv = store__err(NULL, rc);
+	}
+out:
+	if (parent != NULL) {
+		mdb_txn_abort(parent);
+	}
+	return rv;
+}
+
+static void
+store_run_batch(store *s, store_job *jobs, unsigned n)
+{
+	unsigned failed = 0;
+	int rv;
+
+	for (;;) {
+		rv = store_batch_once(s, jobs);
+		if (rv != OD_EMAPFULL) {
+			break;
+		}
+		/* The jobs run again from scratch: what they registered is
+		 * dropped, as the header promises. */
+		for (store_job *j = jobs; j != NULL; j = j->next) {
+			store_hooks_finish(&j->txn, false);
+		}
+		if ((rv = store_grow(s)) != 0) {
+			break;
+		}
+	}
+	for (store_job *j = jobs; j != NULL; j = j->next) {
+		if (rv != 0 && !j->failed) {
+			j->rv = rv;
+		}
+		if (j->rv != 0) {
+			failed++;
+		}
+	}
+
+	pthread_mutex_lock(&s->mu);
+	if (rv == 0) {
+		s->stats.commits++;
+	}
+	s->stats.jobs += n;
+	s->stats.jobs_failed += failed;
+	if (n > s->stats.max_batch_seen) {
+		s->stats.max_batch_seen = n;
+	}
+	pthread_mutex_unlock(&s->mu);
+
+	/* Durable now: hooks, then the reply, in the order of the queue. */
+	for (store_job *j = jobs, *next; j != NULL; j = next) {
+		next = j->next; /* done may free a store_write's job */
+		store_hooks_finish(&j->txn, j->rv == 0);
+		bool heap = j->heap;
+		if (j->done != NULL) {
+			j->done(j->rv, j->done_arg);
+		}
+		if (heap) {
+			free(j);
+		}
+	}
+}
+
+static void
+store_reader_check_now(store *s)
+{
+	int dead = 0;
+	int rc = mdb_reader_check(s->env, &dead);
+	if (rc != 0) {
+		log_warn("store: reader check: %s", mdb_strerror(rc));
+	} else if (dead > 0) {
+		log_warn("store: cleared %d stale reader slot(s)", dead);
+	}
+	s->next_reader_check_ms = od_mono_ms() + STORE_READER_CHECK_MS;
+}
+
+static void *
+store_writer_main(void *arg)
+{
+	store *s = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (od_mono_ms() >= s->next_reader_check_ms) {
+			pthread_mutex_unlock(&s->mu);
+			store_reader_check_now(s);
+			pthread_mutex_lock(&s->mu);
+		}
+		if (s->head == NULL) {
+			if (s->closing) {
+				break;
+			}
+			store_abstime(s->next_reader_check_ms, &ts);
+			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+			continue;
+		}
+		store_job *batch = s->head;
+		store_job *last = batch;
+		unsigned n = 1;
+		while (n < s->max_batch && last->next != NULL) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (s->head == NULL) {
+			s->tail = NULL;
+		}
+		last->next = NULL;
+		s->queued -= n;
+		pthread_mutex_unlock(&s->mu);
+		store_run_batch(s, batch, n);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int
+store_enqueue(store *s, store_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->mu);
+		return OD_ECLOSED;
+	}
+	j->next = NULL;
+	if (s->tail == NULL) {
+		s->head = j;
+		/* The writer only sleeps on an empty queue. */
+		pthread_cond_signal(&s->work_cv);
+	} else {
+		s->tail->next = j;
+	}
+	s->tail = j;
+	s->queued++;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+int
+store_submit(
+    store *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
+{
+	store_job *j;
+	int rv;
+
+	if (s == NULL || fn == NULL) {
+		return OD_EINVAL;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		return OD_ENOMEM;
+	}
+	j->fn = fn;
+	j->arg = arg;
+	j->done = done;
+	j->done_arg = done_arg;
+	j->heap = true;
+	if ((rv = store_enqueue(s, j)) != 0) {
+		free(j);
+	}
+	return rv;
+}
+
+typedef struct store_waiter {
+	store *s;
+	pthread_cond_t cv;
+	bool done;
+	int rv;
+} store_waiter;
+
+static void
+store_write_done(int rv, void *arg)
+{
+	store_waiter *w = arg;
+	pthread_mutex_lock(&w->s->mu);
+	w->rv = rv;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->s->mu);
+}
+
+int
+store_write(store *s, store_write_fn fn, void *arg)
+{
+	store_waiter w = { .s = s };
+	store_job job = { 0 };
+	int rv;
+
+	if (s == NULL || fn == NULL) {
+		return OD_EINVAL;
+	}
+	/* The writer would wait for itself. */
+	if (s->writer_started && pthread_equal(pthread_self(), s->writer)) {
+		return OD_ESTATE;
+	}
+	job.fn = fn;
+	job.arg = arg;
+	job.done = store_write_done;
+	job.done_arg = &w;
+	if (pthread_cond_init(&w.cv, NULL) != 0) {
+		return OD_ENOMEM;
+	}
+	if ((rv = store_enqueue(s, &job)) != 0) {
+		goto out;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!w.done) {
+		pthread_cond_wait(&w.cv, &s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	rv = w.rv;
+out:
+	pthread_cond_destroy(&w.cv);
+	return rv;
+}
+
+/* ---- open and close ---- */
+
+/*
+ * Open every named DB, check the schema version and migrate, all in one
+ * write txn. OD_EMAPFULL means: grow and call again.
+ */
+static int
+store_open_dbs(store *s, const store_options *opt)
+{
+	static const struct {
+		const char *name;
+		unsigned flags;
+		size_t off;
+	} internal[STORE_INTERNAL_DBS] = {
+		{ "__meta", 0, offsetof(store, meta) },
+		{ "__idem", 0, offsetof(store, idem) },
+		/* time -> request ids: several may share a millisecond. */
+		{ "__idem_time", MDB_DUPSORT, offsetof(store, idem_time) },
+	};
+	const unsigned allowed = MDB_REVERSEKEY | MDB_DUPSORT | MDB_INTEGERKEY
+	    | MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP;
+	unsigned want = opt->schema_version == 0 ? 1 : opt->schema_version;
+	store_txn t = { .s = s, .now_ms = od_now_ms() };
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	uint8_t ver[4];
+	int rv = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		return store__err(NULL, rc);
+	}
+	t.mdb = txn;
+	for (unsigned i = 0; i < s->n_dbs; i++) {
+		unsigned fl = opt->db_flags != NULL ? opt->db_flags[i] : 0;
+		rc = mdb_dbi_open(
+		    txn, opt->dbs[i], MDB_CREATE | (fl & allowed), &s->dbs[i]);
+		if (rc != 0) {
+			log_error("store: open db %s: %s", opt->dbs[i],
+			    mdb_strerror(rc));
+			rv = store__err(&t, rc);
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < STORE_INTERNAL_DBS; i++) {
+		MDB_dbi *dbi = (MDB_dbi *) ((char *) s + internal[i].off);
+		rc = mdb_dbi_open(txn, internal[i].name,
+		    MDB_CREATE | internal[i].flags, dbi);
+		if (rc != 0) {
+			rv = store__err(&t, rc);
+			goto out;
+		}
+	}
+
+	rv = store_get(
+	    txn, s->meta, STORE__META_SCHEMA, strlen(STORE__META_SCHEMA), &v);
+	if (rv == 0) {
+		unsigned have;
+		if (v.mv_size != 4) {
+			log_error("store: %s has a malformed schema version",
+			    opt->path);
+			rv = OD_EMALFORMED;
+			goto out;
+		}
+		have = od_get_be32(v.mv_data);
+		if (have > want) {
+			log_error("store: %s has schema version %u, newer "
+			          "than this build's %u",
+			    opt->path, have, want);
+			rv = OD_ESTATE;
+			goto out;
+		}
+		if (have < want && opt->migrate != NULL) {
+			log_info("store: migrating %s from schema %u to %u",
+			    opt->path, have, want);
+			rv = opt->migrate(&t, have, want, opt->migrate_arg);
+			if (t.map_full) {
+				rv = OD_EMAPFULL;
+			}
+			if (rv != 0) {
+				goto out;
+			}
+		}
+	} else if (rv != OD_ENOTFOUND) {
+		goto out;
+	}
+	/* A new store starts at this build's version: nothing to migrate. */
+	od_put_be32(ver, want);
+	rv = store_put(&t, s->meta, STORE__META_SCHEMA,
+	    strlen(STORE__META_SCHEMA), ver, sizeof(ver));
+	if (rv != 0) {
+		goto out;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		rv = store__err(NULL, rc);
+	}
+out:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	store_hooks_finish(&t, rv == 0);
+	return rv;
+}
+
+static void
+store_destroy(store *s)
+{
+	if (s->env != NULL) {
+		mdb_env_close(s->env);
+	}
+	if (s->sync_init) {
+		pthread_cond_destroy(&s->gate_cv);
+		pthread_cond_destroy(&s->work_cv);
+		pthread_mutex_destroy(&s->mu);
+	}
+	free(s);
+}
+
+static int
+store_sync_init(store *s)
+{
+	pthread_condattr_t ca;
+	int rv = OD_ENOMEM;
+
+	if (pthread_condattr_init(&ca) != 0) {
+		return OD_ENOMEM;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		goto out;
+	}
+	if (pthread_cond_init(&s->work_cv, &ca) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		goto out;
+	}
+	if (pthread_cond_init(&s->gate_cv, &ca) != 0) {
+		pthread_cond_destroy(&s->work_cv);
+		pthread_mutex_destroy(&s->mu);
+		goto out;
+	}
+	s->sync_init = true;
+	rv = 0;
+out:
+	pthread_condattr_destroy(&ca);
+	return rv;
+}
+
+/* The files are 0600 whatever the umask or an older tool left. */
+static void
+store_fix_modes(const char *dir)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	char p[4096];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		if (chmod(p, 0600) != 0 && errno != ENOENT) {
+			log_warn("store: chmod %s: %s", p, strerror(errno));
+		}
+	}
+}
+
+int
+store_open(store **out, const store_options *opt)
+{
+	store *s = NULL;
+	unsigned n = 0;
+	unsigned flags = MDB_NOTLS;
+	int rv = 0;
+	int rc;
+
+	if (out == NULL || opt == NULL || opt->path == NULL
+	    || opt->path[0] == '\0' || strlen(opt->path) > 3000) {
+		return OD_EINVAL;
+	}
+	while (opt->dbs != NULL && opt->dbs[n] != NULL) {
+		/* "__" names belong to the store. */
+		if (n == STORE_MAX_DBS || strncmp(opt->dbs[n], "__", 2) == 0) {
+			return OD_EINVAL;
+		}
+		n++;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		return OD_ENOMEM;
+	}
+	s->n_dbs = n;
+	s->max_batch
+	    = opt->max_batch == 0 ? STORE_DEFAULT_BATCH : opt->max_batch;
+	if ((rv = store_sync_init(s)) != 0) {
+		goto out;
+	}
+	if ((rv = store__mkdir_p(opt->path)) != 0) {
+		log_error(
+		    "store: cannot create %s: %s", opt->path, od_strerror(rv));
+		goto out;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		rv = store__err(NULL, rc);
+		goto out;
+	}
+	mdb_env_set_userctx(s->env, s);
+	if (opt->nosync) {
+		flags |= MDB_NOSYNC;
+	}
+	if ((rc = mdb_env_set_maxdbs(s->env, n + STORE_INTERNAL_DBS)) != 0
+	    || (rc = mdb_env_set_mapsize(s->env,
+	            opt->map_size != 0 ? opt->map_size : STORE_DEFAULT_MAP))
+	        != 0
+	    || (rc = mdb_env_open(s->env, opt->path, flags, 0600)) != 0) {
+		log_error("store: open %s: %s", opt->path, mdb_strerror(rc));
+		rv = store__err(NULL, rc);
+		goto out;
+	}
+	store_fix_modes(opt->path);
+	store_reader_check_now(s);
+	while ((rv = store_open_dbs(s, opt)) == OD_EMAPFULL) {
+		if ((rv = store_grow(s)) != 0) {
+			goto out;
+		}
+	}
+	if (rv != 0) {
+		goto out;
+	}
+	if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0) {
+		rv = OD_ENOMEM;
+		goto out;
+	}
+	s->writer_started = true;
+	*out = s;
+out:
+	if (rv != 0) {
+		store_destroy(s);
+	}
+	return rv;
+}
+
+void
+store_close(store *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->mu);
+		s->closing = true;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->writer, NULL);
+	}
+	store_destroy(s);
+}
+
+/* ---- accessors and operations ---- */
+
+MDB_env *
+store_env(store *s)
+{
+	return s->env;
+}
+
+MDB_dbi
+store_db(const store *s, unsigned index)
+{
+	/* 0 is LMDB's free-page DB, refused (EINVAL) by every user call. */
+	return index < s->n_dbs ? s->dbs[index] : 0;
+}
+
+MDB_dbi
+store_idem_db(const store *s)
+{
+	return s->idem;
+}
+
+MDB_dbi
+store_idem_time_db(const store *s)
+{
+	return s->idem_time;
+}
+
+MDB_dbi
+store__meta_db(const store *s)
+{
+	return s->meta;
+}
+
+int
+store_read_begin(store *s, MDB_txn **out)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (s == NULL || out == NULL) {
+		return OD_EINVAL;
+	}
+	store__reader_enter(s);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		store__reader_leave(s);
+		return store__err(NULL, rc);
+	}
+	*out = txn;
+	return 0;
+}
+
+void
+store_read_end(MDB_txn *txn)
+{
+	store *s;
+
+	if (txn == NULL) {
+		return;
+	}
+	s = mdb_env_get_userctx(mdb_txn_env(txn));
+	mdb_txn_abort(txn);
+	if (s != NULL) {
+		store__reader_leave(s);
+	}
+}
+
+int
+store_reader_check(store *s, int *dead)
+{
+	int n = 0;
+	int rc;
+
+	if (s == NULL) {
+		return OD_EINVAL;
+	}
+	if ((rc = mdb_reader_check(s->env, &n)) != 0) {
+		return store__err(NULL, rc);
+	}
+	if (dead != NULL) {
+		*dead = n;
+	}
+	return 0;
+}
+
+int
+store_backup(store *s, const char *dir)
+{
+	int rv;
+
+	if (s == NULL || dir == NULL || dir[0] == '\0') {
+		return OD_EINVAL;
+	}
+	/* The copy reads the map: it must not be remapped under it. */
+	store__reader_enter(s);
+	rv = store__backup_env(s->env, dir, false);
+	store__reader_leave(s);
+	return rv;
+}
+
+void
+store_get_stats(store *s, store_stats *out)
+{
+	MDB_envinfo info;
+
+	pthread_mutex_lock(&s->mu);
+	*out = s->stats;
+	out->queue_depth = s->queued;
+	mdb_env_info(s->env, &info);
+	out->map_size = info.me_mapsize;
+	pthread_mutex_unlock(&s->mu);
+}
