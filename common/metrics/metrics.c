@@ -49,6 +49,11 @@ struct metrics {
 		void *arg;
 	} collectors[MAX_COLLECTORS];
 	int n_collectors;
+	struct {
+		metrics_text_fn fn;
+		void *arg;
+	} texts[MAX_COLLECTORS];
+	int n_texts;
 };
 
 static const double default_buckets[] = { 0.0005, 0.001, 0.0025, 0.005,
@@ -408,8 +413,27 @@ metrics_render(metrics *m, sbuf *b)
 			sbuf_printf(b, " %llu\n", (unsigned long long) count);
 		}
 	}
+	n = m->n_texts;
 	pthread_mutex_unlock(&m->mtx);
+	for (int i = 0; i < n; i++) {
+		m->texts[i].fn(m->texts[i].arg, b);
+	}
 	return sbuf_failed(b) ? OD_ENOMEM : 0;
+}
+
+int
+metrics_add_text(metrics *m, metrics_text_fn fn, void *arg)
+{
+	int rv = OD_ELIMIT;
+	pthread_mutex_lock(&m->mtx);
+	if (m->n_texts < MAX_COLLECTORS) {
+		m->texts[m->n_texts].fn = fn;
+		m->texts[m->n_texts].arg = arg;
+		m->n_texts++;
+		rv = 0;
+	}
+	pthread_mutex_unlock(&m->mtx);
+	return rv;
 }
 
 char *

@@ -53,6 +53,16 @@ uint64_t metric_count(const metric *h); /* histogram count (tests) */
 typedef void (*metrics_collect_fn)(void *arg, metrics *m);
 int metrics_add_collector(metrics *m, metrics_collect_fn fn, void *arg);
 
+/*
+ * A text source appends its own exposition lines (# HELP, # TYPE and
+ * samples) after the registry's at every render. For series an owner
+ * keeps by the thousand in its own memory (health-prober's per-target
+ * gauges), where a registry entry each would cost more than the data.
+ * Runs outside the registry lock; it must not call metrics_render.
+ */
+typedef void (*metrics_text_fn)(void *arg, sbuf *b);
+int metrics_add_text(metrics *m, metrics_text_fn fn, void *arg);
+
 /* The whole exposition into b. 0 or OD_ENOMEM. */
 int metrics_render(metrics *m, sbuf *b);
 

@@ -119,6 +119,33 @@ test_collector_and_escape(void **state)
 	    "a\\\"b\\\\c\\nd");
 }
 
+static void
+text_source(void *arg, sbuf *b)
+{
+	sbuf_printf(b, "opsdesk_text_source %d\n", ++*(int *) arg);
+}
+
+/* A text source's lines follow the registry's, once per render. */
+static void
+test_text_source(void **state)
+{
+	(void) state;
+	metrics *m;
+	int calls = 0;
+	assert_int_equal(metrics_new(&m), 0);
+	metric_set(metrics_gauge(m, "opsdesk_g", "g", NULL), 1);
+	assert_int_equal(metrics_add_text(m, text_source, &calls), 0);
+	sbuf b = SBUF_INIT;
+	assert_int_equal(metrics_render(m, &b), 0);
+	const char *g = strstr(sbuf_str(&b), "opsdesk_g 1\n");
+	const char *t = strstr(sbuf_str(&b), "opsdesk_text_source 1\n");
+	assert_non_null(g);
+	assert_non_null(t);
+	assert_true(t > g);
+	sbuf_free(&b);
+	metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -127,6 +154,7 @@ main(void)
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_concurrent_counts),
 		cmocka_unit_test(test_collector_and_escape),
+		cmocka_unit_test(test_text_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
