@@ -1,0 +1,639 @@
+/*
+ * handlers.c — the IncidentRequest methods: decode the member, call the
+ * core, map its od_err to an Error reply with a message the admin can act
+ * on. Writes run in the store's group commit (rpc), so the reply means
+ * durable and a repeated request id gets the first reply.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "incident_core.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+
+#define LIST_DEFAULT 20
+#define LIST_MAX     100
+#define RECENT_MS    (14 * INC_DAY_MS)
+
+typedef Opsdesk__V1__IncidentRequest inc_req;
+typedef Opsdesk__V1__IncidentReply inc_rep;
+
+#define REQ(r) ((const inc_req *) (r))
+#define REP(r) ((inc_rep *) (r))
+#define SVC(c) ((inc_service *) rpc_call_arg(c))
+
+/* Messages for the od_err codes a method can meet; NULL: a default. */
+typedef struct why {
+	const char *invalid;
+	const char *notfound;
+	const char *state;
+} why;
+
+static int
+fail(rpc_call *c, int rv, const why *w)
+{
+	switch (rv) {
+	case OD_EINVAL:
+		return rpc_call_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT, "%s",
+		    w->invalid ? w->invalid : "invalid argument");
+	case OD_ENOTFOUND:
+		return rpc_call_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND, "%s",
+		    w->notfound ? w->notfound : "not found");
+	case OD_ESTATE:
+		return rpc_call_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+		    "%s",
+		    w->state ? w->state : "not allowed in the current state");
+	case OD_ELIMIT:
+		return rpc_call_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED,
+		    "limit reached");
+	default:
+		/* Storage errors (and map growth) go back to rpc as they
+		 * are: it retries or answers INTERNAL. */
+		return rv;
+	}
+}
+
+static inc_tx
+tx_of(rpc_call *c)
+{
+	inc_tx tx = { SVC(c), rpc_call_txn(c), rpc_call_now_ms(c),
+		rpc_call_request_id(c) };
+
+	return tx;
+}
+
+static const inc_actor *
+actor_of(rpc_call *c)
+{
+	return rpc_call_actor(c);
+}
+
+static bool
+is_admin(rpc_call *c)
+{
+	const inc_actor *a = actor_of(c);
+
+	return a != NULL && a->is_admin;
+}
+
+static int
+reply_incident(rpc_call *c, ProtobufCMessage *reply, inc_incident *inc)
+{
+	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_INCIDENT;
+	REP(reply)->incident = rpc_call_keep(c, &inc->base);
+	return 0;
+}
+
+static int
+h_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__CreateIncidentRequest *r = REQ(rq)->create;
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	inc_open_args a = { 0 };
+	why w = { "give a severity (critical, high, medium or low), a title "
+		  "of 1 to 200 bytes and at most 64 non-empty components",
+		NULL, NULL };
+	int rv;
+
+	a.severity = r->severity;
+	a.title = r->title;
+	a.text = r->text;
+	a.internal = r->internal;
+	a.component_ids = (const char *const *) r->components;
+	a.n_components = r->n_components;
+	a.actor = actor_of(c);
+	if ((rv = inc_open(&tx, &a, &inc)) != 0) {
+		return fail(c, rv, &w);
+	}
+	return reply_incident(c, reply, inc);
+}
+
+static int
+h_get(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	uint64_t id = REQ(rq)->get->id;
+	inc_incident *inc = NULL;
+	char nf[64];
+	why w = { NULL, nf, NULL };
+	int rv;
+
+	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
+	    (unsigned long long) id);
+	if ((rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc)) != 0) {
+		return fail(c, rv, &w);
+	}
+	return reply_incident(c, reply, inc);
+}
+
+/* ack, update, resolve: the same shape around a different core call. */
+static int
+h_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int which,
+    const void *req)
+{
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	char nf[64], st[96];
+	why w = { NULL, nf, st };
+	int rv;
+
+	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
+	    (unsigned long long) id);
+	snprintf(st, sizeof(st), "INC-%llu is %s", (unsigned long long) id,
+	    which == 0 ? "already acknowledged or resolved"
+	               : "already resolved");
+	switch (which) {
+	case 0:
+		rv = inc_ack(&tx, id, actor_of(c), &inc);
+		break;
+	case 1: {
+		const Opsdesk__V1__UpdateIncidentRequest *u = req;
+		w.invalid = "the status must be investigating, identified or "
+		            "monitoring (resolve with resolve), and a note "
+		            "needs text (at most 4000 bytes)";
+		rv = inc_update(&tx, id, actor_of(c), u->status, u->text,
+		    u->internal, &inc);
+		break;
+	}
+	default: {
+		const Opsdesk__V1__ResolveIncidentRequest *r = req;
+		w.invalid = "the text is at most 4000 bytes";
+		rv = inc_resolve(&tx, id, actor_of(c), r->text, &inc);
+		break;
+	}
+	}
+	if (rv != 0) {
+		return fail(c, rv, &w);
+	}
+	return reply_incident(c, reply, inc);
+}
+
+static int
+h_ack(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	return h_change(c, reply, REQ(rq)->ack->id, 0, NULL);
+}
+
+static int
+h_update(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	return h_change(c, reply, REQ(rq)->update->id, 1, REQ(rq)->update);
+}
+
+static int
+h_resolve(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	return h_change(c, reply, REQ(rq)->resolve->id, 2, REQ(rq)->resolve);
+}
+
+static int
+add_ptr(void ***arr, size_t *n, size_t cap, void *p)
+{
+	if (*arr == NULL && (*arr = calloc(cap, sizeof(void *))) == NULL) {
+		return OD_ENOMEM;
+	}
+	(*arr)[(*n)++] = p;
+	return 0;
+}
+
+static int
+h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__ListIncidentsRequest *r = REQ(rq)->list;
+	Opsdesk__V1__IncidentList *l = malloc(sizeof(*l));
+	uint32_t limit = 0;
+	uint64_t before = UINT64_MAX;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t key[8];
+	int rc, rv = 0;
+
+	if (l == NULL) {
+		return OD_ENOMEM;
+	}
+	opsdesk__v1__incident_list__init(l);
+	rpc_call_keep(c, &l->base);
+	if (r->page != NULL) {
+		limit = r->page->limit;
+		if (r->page->cursor[0] != '\0') {
+			char *end;
+			before = strtoull(r->page->cursor, &end, 10);
+			if (*end != '\0' || before == 0) {
+				return rpc_call_error(c,
+				    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+				    "bad cursor");
+			}
+		}
+	}
+	limit = limit == 0     ? LIST_DEFAULT
+	    : limit > LIST_MAX ? LIST_MAX
+	                       : limit;
+	if (mdb_cursor_open(
+	        rpc_call_mdb(c), inc_dbi(SVC(c), INC_DB_INCIDENTS), &cur)
+	    != 0) {
+		return OD_EIO;
+	}
+	/* Newest first, from just below the cursor's id. */
+	store_key_u64(key, before == UINT64_MAX ? before : before - 1);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == 0 && store_key_get_u64(k.mv_data) <= store_key_get_u64(key)
+	    ? 0
+	    : mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+		inc_incident *inc;
+		if (l->n_incidents == limit) {
+			char next[24];
+			snprintf(next, sizeof(next), "%llu",
+			    (unsigned long long) l->incidents[limit - 1]->id);
+			rv = inc_set_str(&l->next_cursor, next);
+			break;
+		}
+		inc = opsdesk__v1__incident__unpack(
+		    NULL, v.mv_size, v.mv_data);
+		if (inc == NULL) {
+			continue;
+		}
+		if (inc->status == ST_RESOLVED && !r->include_resolved) {
+			inc_free(inc);
+			continue;
+		}
+		if ((rv = add_ptr((void ***) &l->incidents, &l->n_incidents,
+		         limit, inc))
+		    != 0) {
+			inc_free(inc);
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_INCIDENTS;
+	REP(reply)->incidents = l;
+	return rv;
+}
+
+/* The stored postmortem with the peers' sections filled in. */
+static int
+load_pm(rpc_call *c, uint64_t id, inc_postmortem **out)
+{
+	inc_incident *inc = NULL;
+	char nf[64], st[64];
+	why w = { NULL, nf, st };
+	int rv;
+
+	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
+	    (unsigned long long) id);
+	snprintf(st, sizeof(st), "INC-%llu is not resolved yet",
+	    (unsigned long long) id);
+	rv = inc_pm_load(rpc_call_mdb(c), SVC(c), id, out);
+	if (rv == OD_ENOTFOUND) {
+		rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc);
+		inc_free(inc);
+		rv = rv == 0 ? OD_ESTATE : rv;
+	}
+	if (rv != 0) {
+		return fail(c, rv, &w);
+	}
+	rpc_call_keep(c, &(*out)->base);
+	inc_pm_fill_external(SVC(c), *out);
+	return 0;
+}
+
+static int
+h_postmortem(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	inc_postmortem *pm;
+	int rv;
+
+	if ((rv = load_pm(c, REQ(rq)->postmortem->id, &pm)) != 0) {
+		return rv;
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
+	REP(reply)->postmortem = pm;
+	return 0;
+}
+
+static int
+h_pm_markdown(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	inc_postmortem *pm;
+	sbuf b = SBUF_INIT;
+	int rv;
+
+	if ((rv = load_pm(c, REQ(rq)->postmortem_markdown->id, &pm)) != 0) {
+		return rv;
+	}
+	if ((rv = inc_pm_markdown(pm, &b)) == 0) {
+		rv = inc_set_str(&pm->markdown, sbuf_str(&b));
+	}
+	sbuf_free(&b);
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
+	REP(reply)->postmortem = pm;
+	return rv;
+}
+
+static int
+h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__EditPostmortemRequest *r = REQ(rq)->postmortem_edit;
+	inc_tx tx = tx_of(c);
+	inc_postmortem *pm = NULL;
+	char nf[64], st[64];
+	why w = { "give a root cause or an action item with text (at most "
+		  "4000 bytes; owner at most 200)",
+		nf, st };
+	int rv;
+
+	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
+	    (unsigned long long) r->incident_id);
+	snprintf(st, sizeof(st), "INC-%llu is not resolved yet",
+	    (unsigned long long) r->incident_id);
+	if ((rv = inc_pm_edit(&tx, r, &pm)) != 0) {
+		return fail(c, rv, &w);
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
+	REP(reply)->postmortem = rpc_call_keep(c, &pm->base);
+	return 0;
+}
+
+static int
+h_mnt_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	inc_tx tx = tx_of(c);
+	inc_window *w = NULL;
+	char err[160] = "";
+	why wh = { err, NULL, NULL };
+	int rv;
+
+	if ((rv = inc_mnt_create(&tx, REQ(rq)->maintenance_create, actor_of(c),
+	         &w, err, sizeof(err)))
+	    != 0) {
+		return fail(c, rv, &wh);
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE;
+	REP(reply)->maintenance = rpc_call_keep(c, &w->base);
+	return 0;
+}
+
+static int
+h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	uint64_t id = REQ(rq)->maintenance_cancel->id;
+	inc_tx tx = tx_of(c);
+	inc_window *w = NULL;
+	char nf[64], st[64];
+	why wh = { NULL, nf, st };
+	int rv;
+
+	snprintf(nf, sizeof(nf), "MNT-%llu does not exist",
+	    (unsigned long long) id);
+	snprintf(st, sizeof(st), "MNT-%llu is already over",
+	    (unsigned long long) id);
+	if ((rv = inc_mnt_cancel(&tx, id, &w)) != 0) {
+		return fail(c, rv, &wh);
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE;
+	REP(reply)->maintenance = rpc_call_keep(c, &w->base);
+	return 0;
+}
+
+static int
+h_mnt_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	Opsdesk__V1__MaintenanceList *l = NULL;
+	int rv;
+
+	if ((rv = inc_mnt_list(rpc_call_mdb(c), SVC(c),
+	         REQ(rq)->maintenance_list->include_done, &l))
+	    != 0) {
+		return rv;
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE_LIST;
+	REP(reply)->maintenance_list = rpc_call_keep(c, &l->base);
+	return 0;
+}
+
+static int
+h_checklists(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	int64_t at = REQ(rq)->checklists->at_ms;
+	Opsdesk__V1__Checklists *l = NULL;
+	int rv;
+
+	if ((rv = inc_checklists(rpc_call_mdb(c), SVC(c),
+	         at != 0 ? at : rpc_call_now_ms(c), &l))
+	    != 0) {
+		return rv;
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_CHECKLISTS;
+	REP(reply)->checklists = rpc_call_keep(c, &l->base);
+	return 0;
+}
+
+static int
+h_tick(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__TickRequest *r = REQ(rq)->tick;
+	inc_tx tx = tx_of(c);
+	Opsdesk__V1__Checklists *l = NULL;
+	char err[160] = "";
+	why w = { err, NULL, NULL };
+	int rv;
+
+	if ((rv = inc_tick(&tx, r->list_id, r->item_id, r->done, actor_of(c),
+	         &l, err, sizeof(err)))
+	    != 0) {
+		return fail(c, rv, &w);
+	}
+	REP(reply)->result_case
+	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_CHECKLISTS;
+	REP(reply)->checklists = rpc_call_keep(c, &l->base);
+	return 0;
+}
+
+static int
+h_report(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__ReportRequest *r = REQ(rq)->report;
+	int period = r->period == 0 ? RP_DAY : (int) r->period;
+	inc_report *rep = NULL;
+	why w = { "the period is day, week or month", NULL, NULL };
+	int rv;
+
+	if ((rv = inc_report_build(SVC(c), period, r->at_ms, &rep)) != 0) {
+		return fail(c, rv, &w);
+	}
+	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_REPORT;
+	REP(reply)->report = rpc_call_keep(c, &rep->base);
+	return 0;
+}
+
+static int
+h_alerts(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__AlertsRequest *r = REQ(rq)->alerts;
+	Opsdesk__V1__AlertList *l = NULL;
+	int rv;
+
+	if ((rv = inc_alerts_list(
+	         rpc_call_mdb(c), SVC(c), r->since_seq, r->limit, &l))
+	    != 0) {
+		return rv;
+	}
+	rpc_call_keep(c, &l->base);
+	for (size_t i = 0; !is_admin(c) && i < l->n_alerts; i++) {
+		if (l->alerts[i]->incident != NULL) {
+			inc_strip_internal(l->alerts[i]->incident);
+		}
+	}
+	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_ALERTS;
+	REP(reply)->alerts = l;
+	return 0;
+}
+
+static int
+h_runbook(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	int sev = REQ(rq)->runbook->severity;
+	const inc_config *cfg = &SVC(c)->cfg;
+	Opsdesk__V1__Runbook *rb = rpc_call_alloc(c, sizeof(*rb));
+
+	if (rb == NULL) {
+		return OD_ENOMEM;
+	}
+	if (!inc_severity_valid(sev)) {
+		return rpc_call_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+		    "the severity is critical, high, medium or low");
+	}
+	opsdesk__v1__runbook__init(rb);
+	rb->severity = sev;
+	rb->text = cfg->runbook[sev];
+	rb->response_sla_ms = cfg->response_ms[sev];
+	rb->resolution_sla_ms = cfg->resolution_ms[sev];
+	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_RUNBOOK;
+	REP(reply)->runbook = rb;
+	return 0;
+}
+
+static int
+h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	Opsdesk__V1__IncidentSnapshot *s = malloc(sizeof(*s));
+	Opsdesk__V1__MaintenanceList *ml = NULL;
+	int64_t now = rpc_call_now_ms(c);
+	bool admin = is_admin(c);
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, rv = 0;
+
+	(void) rq;
+	if (s == NULL) {
+		return OD_ENOMEM;
+	}
+	opsdesk__v1__incident_snapshot__init(s);
+	rpc_call_keep(c, &s->base);
+	s->at_ms = now;
+	if ((rv = store_counter(
+	         rpc_call_mdb(c), SVC(c)->st, "alert", &s->alert_seq))
+	        != 0
+	    || (rv = inc_mnt_list(rpc_call_mdb(c), SVC(c), false, &ml)) != 0) {
+		return rv;
+	}
+	s->maintenance = ml->windows;
+	s->n_maintenance = ml->n_windows;
+	ml->windows = NULL;
+	ml->n_windows = 0;
+	protobuf_c_message_free_unpacked(&ml->base, NULL);
+	if (mdb_cursor_open(
+	        rpc_call_mdb(c), inc_dbi(SVC(c), INC_DB_INCIDENTS), &cur)
+	    != 0) {
+		return OD_EIO;
+	}
+	/* Newest first; stop at incidents older than the recent window
+	 * that are resolved (open ones are few and always included). */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+		inc_incident *inc = opsdesk__v1__incident__unpack(
+		    NULL, v.mv_size, v.mv_data);
+		bool open, recent;
+		if (inc == NULL) {
+			continue;
+		}
+		open = inc->status != ST_RESOLVED;
+		recent = !open && inc->resolved_ms >= now - RECENT_MS;
+		if ((!open && !recent) || (!admin && !inc->public_)) {
+			inc_free(inc);
+			continue;
+		}
+		if (!admin) {
+			inc_strip_internal(inc);
+		}
+		if (open) {
+			void **p = realloc(
+			    s->active, (s->n_active + 1) * sizeof(*p));
+			rv = p == NULL ? OD_ENOMEM : 0;
+			if (p != NULL) {
+				s->active = (inc_incident **) p;
+				s->active[s->n_active++] = inc;
+			}
+		} else {
+			void **p = realloc(
+			    s->recent, (s->n_recent + 1) * sizeof(*p));
+			rv = p == NULL ? OD_ENOMEM : 0;
+			if (p != NULL) {
+				s->recent = (inc_incident **) p;
+				s->recent[s->n_recent++] = inc;
+			}
+		}
+		if (rv != 0) {
+			inc_free(inc);
+		}
+	}
+	mdb_cursor_close(cur);
+	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT;
+	REP(reply)->snapshot = s;
+	return rv;
+}
+
+/*
+ * Admin-only unless the result is public anyway: maintenance windows are
+ * on the status page; the snapshot and the alert log are read by
+ * status-publisher and the gateway, and strip internal notes, names and
+ * non-public incidents for non-admin actors.
+ */
+const rpc_method inc_methods[] = {
+	{ "create", RPC_WRITE, true, h_create },
+	{ "get", RPC_READ, true, h_get },
+	{ "list", RPC_READ, true, h_list },
+	{ "ack", RPC_WRITE, true, h_ack },
+	{ "update", RPC_WRITE, true, h_update },
+	{ "resolve", RPC_WRITE, true, h_resolve },
+	{ "postmortem", RPC_READ, true, h_postmortem },
+	{ "postmortem_edit", RPC_WRITE, true, h_pm_edit },
+	{ "postmortem_markdown", RPC_READ, true, h_pm_markdown },
+	{ "maintenance_create", RPC_WRITE, true, h_mnt_create },
+	{ "maintenance_cancel", RPC_WRITE, true, h_mnt_cancel },
+	{ "maintenance_list", RPC_READ, false, h_mnt_list },
+	{ "checklists", RPC_READ, true, h_checklists },
+	{ "tick", RPC_WRITE, true, h_tick },
+	{ "report", RPC_READ, true, h_report },
+	{ "alerts", RPC_READ, false, h_alerts },
+	{ "runbook", RPC_READ, true, h_runbook },
+	{ "snapshot", RPC_READ, false, h_snapshot },
+};
+
+const size_t inc_n_methods = sizeof(inc_methods) / sizeof(inc_methods[0]);

@@ -1,0 +1,243 @@
+/*
+ * service.c — wiring: the store's DBs, event publishing, calls to peers,
+ * and start-up on the common runtime.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "incident_core.h"
+#include "log/log.h"
+#include "rpc/rpc.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+const char *const inc_db_names[] = {
+	[INC_DB_INCIDENTS] = "incidents",
+	[INC_DB_OPEN] = "open_by_key",
+	[INC_DB_DUE] = "due",
+	[INC_DB_MAINT] = "maintenance",
+	[INC_DB_MAINT_ACTIVE] = "maintenance_active",
+	[INC_DB_CHECKS] = "checklists",
+	[INC_DB_ALERTS] = "alerts",
+	[INC_DB_POSTMORTEMS] = "postmortems",
+	[INC_DB_COMPONENTS] = "components",
+	[INC_DB_COUNT] = NULL,
+};
+
+MDB_txn *
+inc_tx_mdb(inc_tx *tx)
+{
+	return store_txn_mdb(tx->txn);
+}
+
+MDB_dbi
+inc_dbi(inc_service *svc, enum inc_db db)
+{
+	return store_db(svc->st, (unsigned) db);
+}
+
+int
+inc_emit(inc_tx *tx, const char *topic, Opsdesk__V1__Envelope *env)
+{
+	int rv;
+
+	if (tx->svc->hook != NULL) {
+		tx->svc->hook(tx->svc->hook_arg, topic, env);
+	}
+	if (tx->svc->pub == NULL) {
+		return 0;
+	}
+	rv = bus_publish_on_commit(
+	    tx->svc->pub, tx->txn, topic, env, tx->corr);
+	if (rv != 0 && rv != OD_ENOMEM) {
+		/* An event is a notification; the record is the fact. */
+		log_warn("event %s not queued: %s", topic, od_strerror(rv));
+		rv = 0;
+	}
+	return rv;
+}
+
+int
+inc_emit_incident(
+    inc_tx *tx, const char *topic, const char *change, const inc_incident *inc)
+{
+	Opsdesk__V1__IncidentEvent ev = OPSDESK__V1__INCIDENT_EVENT__INIT;
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+
+	ev.incident = (inc_incident *) inc;
+	ev.change = (char *) change;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_INCIDENT;
+	env.incident = &ev;
+	return inc_emit(tx, topic, &env);
+}
+
+int
+inc_peer_call(inc_service *svc, struct rpc_client *c, ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out)
+{
+	static Opsdesk__V1__Actor self
+	    = { PROTOBUF_C_MESSAGE_INIT(&opsdesk__v1__actor__descriptor), 0,
+		      true, "incident-service", 0 };
+	const ProtobufCFieldDescriptor *f;
+	const Opsdesk__V1__Error *err;
+	ProtobufCMessage *rep = NULL;
+	int rv;
+
+	if (c == NULL) {
+		return OD_EUNAVAIL;
+	}
+	f = protobuf_c_message_descriptor_get_field_by_name(
+	    req->descriptor, "actor");
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		*(Opsdesk__V1__Actor **) ((char *) req + f->offset) = &self;
+	}
+	if ((rv = rpc_client_call(
+	         c, req, reply_desc, &rep, (int) svc->cfg.peer_timeout_ms))
+	    != 0) {
+		return rv;
+	}
+	if ((err = rpc_reply_error(rep)) != NULL && err->code != 0) {
+		log_warn("%s answered %s: %s", rpc_client_url(c),
+		    rpc_error_code_name(err->code), err->message);
+		protobuf_c_message_free_unpacked(rep, NULL);
+		return OD_ERPC;
+	}
+	*out = rep;
+	return 0;
+}
+
+static void
+svc_free(void *arg)
+{
+	inc_service *svc = arg;
+
+	rpc_client_close(svc->prober);
+	rpc_client_close(svc->tickets);
+	inc_config_free(&svc->cfg);
+	free(svc);
+}
+
+static void
+svc_stop_rpc(void *arg)
+{
+	inc_service *svc = arg;
+
+	rpc_server_stop(svc->rpc);
+	svc->rpc = NULL;
+}
+
+static void
+svc_stop_sub(void *arg)
+{
+	inc_service *svc = arg;
+
+	bus_subscriber_close(svc->sub);
+	svc->sub = NULL;
+}
+
+static void
+svc_tick(void *arg)
+{
+	inc_service *svc = arg;
+
+	if (atomic_load(&svc->resync_pending) && inc_auto_resync(svc) == 0) {
+		atomic_store(&svc->resync_pending, false);
+	}
+	(void) inc_timers_run(svc, NULL);
+}
+
+static bool
+svc_sub_ready(void *arg)
+{
+	inc_service *svc = arg;
+
+	return svc->sub != NULL && bus_subscriber_connected(svc->sub);
+}
+
+int
+inc_service_start(runtime *rt)
+{
+	static const char *const prefixes[] = { "health.", NULL };
+	config *cfg = runtime_config(rt);
+	inc_service *svc = calloc(1, sizeof(*svc));
+	store_options so = { 0 };
+	rpc_server_options ro = { 0 };
+	bus_subscriber_options bo = { 0 };
+	char err[512] = "";
+	int rv;
+
+	if (svc == NULL) {
+		return OD_ENOMEM;
+	}
+	if ((rv = inc_config_defaults(&svc->cfg)) != 0) {
+		free(svc);
+		return rv;
+	}
+	if ((rv = inc_config_parse(&svc->cfg, cfg->root, err, sizeof(err)))
+	    != 0) {
+		log_error("config %s: %s", cfg->path, err);
+		free(svc);
+		return rv;
+	}
+	/* Freed last: everything registered after it uses it. */
+	if ((rv = runtime_defer(rt, svc_free, svc)) != 0) {
+		svc_free(svc);
+		return rv;
+	}
+	so.dbs = inc_db_names;
+	if ((rv = runtime_open_store(rt, &so, &svc->st)) != 0
+	    || (rv = runtime_publisher(rt, &svc->pub)) != 0) {
+		return rv;
+	}
+	if ((rv = rpc_client_open(&svc->prober,
+	         config_service_url(cfg, "prober"),
+	         (int) svc->cfg.peer_timeout_ms))
+	        != 0
+	    || (rv = rpc_client_open(&svc->tickets,
+	            config_service_url(cfg, "ticket"),
+	            (int) svc->cfg.peer_timeout_ms))
+	        != 0) {
+		log_error("cannot open peer clients: %s", od_strerror(rv));
+		return rv;
+	}
+	ro.url = cfg->incident_url;
+	ro.request_desc = &opsdesk__v1__incident_request__descriptor;
+	ro.reply_desc = &opsdesk__v1__incident_reply__descriptor;
+	ro.methods = inc_methods;
+	ro.n_methods = inc_n_methods;
+	ro.store = svc->st;
+	ro.publisher = svc->pub;
+	ro.metrics = runtime_metrics(rt);
+	ro.arg = svc;
+	ro.service = runtime_service(rt);
+	ro.instance = cfg->instance;
+	if ((rv = rpc_server_start(&svc->rpc, &ro)) != 0) {
+		log_error("cannot listen on %s: %s", ro.url, od_strerror(rv));
+		return rv;
+	}
+	runtime_defer(rt, svc_stop_rpc, svc);
+	/* The first resync happens when the subscriber connects ("start"),
+	 * and again from the tick while the prober cannot answer. */
+	atomic_store(&svc->resync_pending, true);
+	bo.url = cfg->bus_subscribe;
+	bo.prefixes = prefixes;
+	bo.on_event = inc_auto_on_event;
+	bo.on_resync = inc_auto_on_resync;
+	bo.arg = svc;
+	bo.metrics = runtime_metrics(rt);
+	if ((rv = bus_subscriber_open(&svc->sub, &bo)) != 0) {
+		log_error(
+		    "cannot subscribe at %s: %s", bo.url, od_strerror(rv));
+		return rv;
+	}
+	runtime_defer(rt, svc_stop_sub, svc);
+	runtime_ready_check(rt, "subscriber", svc_sub_ready, svc);
+	if ((rv = runtime_every(rt, svc->cfg.tick_ms, svc_tick, svc)) != 0
+	    || (rv = runtime_http(rt, NULL, NULL)) != 0) {
+		return rv;
+	}
+	log_info("incident-service listening on %s", ro.url);
+	return 0;
+}
