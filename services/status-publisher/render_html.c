@@ -1,0 +1,356 @@
+/*
+ * render_html — the public page: one self-contained document (inline CSS,
+ * no scripts, no external assets) that reads well on a phone. Every text
+ * that came from a user or an admin goes through sbuf_append_html.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "status.h"
+
+static const char *const comp_labels[] = {
+	[STATUS_OPERATIONAL] = "Operational",
+	[STATUS_DEGRADED] = "Degraded Performance",
+	[STATUS_PARTIAL] = "Partial Outage",
+	[STATUS_MAJOR] = "Major Outage",
+	[STATUS_MAINTENANCE] = "Under Maintenance",
+};
+
+static const char css[]
+    = "*{box-sizing:border-box}"
+      "body{margin:0;font:15px/1.5 -apple-system,Segoe UI,Roboto,Helvetica,"
+      "Arial,sans-serif;color:#222;background:#f6f7f9}"
+      "main{max-width:860px;margin:0 auto;padding:16px}"
+      "h1{font-size:1.6em;margin:.4em 0 .8em}"
+      "h2{font-size:1.15em;margin:1.6em 0 .6em}"
+      "h3{font-size:1em;margin:0 0 .3em}"
+      ".banner{padding:14px 18px;border-radius:6px;color:#fff;font-weight:600;"
+      "font-size:1.1em}"
+      ".ind-none{background:#2fcc66}.ind-minor{background:#f1c40f;color:#222}"
+      ".ind-major{background:#e67e22}.ind-critical{background:#e74c3c}"
+      ".ind-maint{background:#3498db}"
+      ".card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;"
+      "padding:12px 16px;margin:10px 0}"
+      ".row{display:flex;justify-content:space-between;gap:8px;"
+      "flex-wrap:wrap}"
+      ".group>.row{font-weight:600}"
+      ".comp{padding:10px 0;border-top:1px solid #eef0f2}"
+      ".comp:first-child{border-top:0}"
+      ".group .comp{padding-left:12px}"
+      ".st{font-size:.9em;white-space:nowrap}"
+      ".st-operational{color:#1e9e50}.st-degraded_performance{color:#b7950b}"
+      ".st-partial_outage{color:#d35400}.st-major_outage{color:#c0392b}"
+      ".st-under_maintenance{color:#2471a3}"
+      ".bars{display:flex;gap:1px;height:28px;margin:6px 0 2px}"
+      ".b{flex:1;border-radius:1px;background:#d5d8dc}"
+      ".b-ok{background:#2fcc66}.b-minor{background:#f1c40f}"
+      ".b-major{background:#e67e22}.b-bad{background:#e74c3c}"
+      ".b-maint{background:#3498db}"
+      ".legend{display:flex;justify-content:space-between;font-size:.8em;"
+      "color:#777}"
+      ".tl{list-style:none;margin:.4em 0 0;padding:0}"
+      ".tl li{margin:.5em 0}.tl time,.muted{color:#777;font-size:.85em}"
+      ".impact-critical{border-left:4px solid #e74c3c}"
+      ".impact-major{border-left:4px solid #e67e22}"
+      ".impact-minor{border-left:4px solid #f1c40f}"
+      ".impact-none,.impact-maintenance{border-left:4px solid #3498db}"
+      ".day{border-bottom:1px solid #e3e6ea;padding:6px 0}"
+      "footer{margin:2em 0 1em;font-size:.85em;color:#777}"
+      "a{color:#2471a3}"
+      "@media(max-width:520px){.bars{height:22px}main{padding:10px}}";
+
+static void
+time_text(sbuf *b, int64_t ms)
+{
+	char iso[32], text[32];
+	od_format_iso8601(ms, iso, sizeof(iso));
+	/* "2026-11-27T13:05:00Z" reads better as "2026-11-27 13:05 UTC". */
+	od_strlcpy(text, iso, sizeof(text));
+	text[10] = ' ';
+	text[16] = '\0';
+	sbuf_printf(b, "<time datetime=\"%s\">%s UTC</time>", iso, text);
+}
+
+static const char *
+bar_class(const Opsdesk__V1__DailyBar *d)
+{
+	if (d == NULL || (d->checks == 0 && d->uptime < 0)) {
+		return "b";
+	}
+	if (d->worst
+	        == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+	    && d->failures == 0) {
+		return "b b-maint";
+	}
+	if (d->uptime >= 99.9) {
+		return "b b-ok";
+	}
+	if (d->uptime >= 99.0) {
+		return "b b-minor";
+	}
+	if (d->uptime >= 95.0) {
+		return "b b-major";
+	}
+	return "b b-bad";
+}
+
+/* 90 bars, oldest first, each with its day in the tooltip. */
+static void
+bars_html(const status_view *v, const status_view_comp *c, sbuf *b)
+{
+	int64_t today = v->now_ms - (v->now_ms % STATUS_DAY_MS);
+	size_t k = 0;
+	sbuf_append(b, "<div class=\"bars\">");
+	for (int i = STATUS_DAYS - 1; i >= 0; i--) {
+		int64_t day = today - (int64_t) i * STATUS_DAY_MS;
+		const Opsdesk__V1__DailyBar *d = NULL;
+		while (k < c->rec->n_daily && c->rec->daily[k]->day_ms < day) {
+			k++;
+		}
+		if (k < c->rec->n_daily && c->rec->daily[k]->day_ms == day) {
+			d = c->rec->daily[k];
+		}
+		char date[32];
+		od_format_iso8601(day, date, sizeof(date));
+		date[10] = '\0';
+		if (d != NULL && (d->checks > 0 || d->uptime >= 0)) {
+			sbuf_printf(b,
+			    "<span class=\"%s\" title=\"%s: %.2f%% uptime, %u "
+			    "checks, %u failed\"></span>",
+			    bar_class(d), date, d->uptime, d->checks,
+			    d->failures);
+		} else {
+			sbuf_printf(b,
+			    "<span class=\"b\" title=\"%s: no data\"></span>",
+			    date);
+		}
+	}
+	char up[16];
+	status_format_uptime(c->uptime_90d, up, sizeof(up));
+	sbuf_printf(b,
+	    "</div><div class=\"legend\"><span>90 days ago</span>"
+	    "<span>%s uptime</span><span>Today</span></div>",
+	    up);
+}
+
+static void
+comp_html(const status_view *v, const status_view_comp *c, sbuf *b)
+{
+	sbuf_printf(b, "<div class=\"comp\" id=\"c-");
+	sbuf_append_html(b, c->rec->id);
+	sbuf_append(b, "\"><div class=\"row\"><span>");
+	sbuf_append_html(b, c->name);
+	if (c->description != NULL) {
+		sbuf_append(b, " <span class=\"muted\">");
+		sbuf_append_html(b, c->description);
+		sbuf_append(b, "</span>");
+	}
+	sbuf_printf(b, "</span><span class=\"st st-%s\">%s</span></div>",
+	    status_comp_name(c->status), comp_labels[c->status]);
+	bars_html(v, c, b);
+	sbuf_append(b, "</div>");
+}
+
+static void
+components_html(const status_view *v, sbuf *b)
+{
+	if (v->n_comps == 0) {
+		sbuf_append(b,
+		    "<div class=\"card muted\">No components are "
+		    "monitored yet.</div>");
+		return;
+	}
+	sbuf_append(b, "<div class=\"card\">");
+	for (size_t i = 0; i < v->n_comps;) {
+		const status_view_comp *c = &v->comps[i];
+		if (c->group_index < 0) {
+			comp_html(v, c, b);
+			i++;
+			continue;
+		}
+		const status_view_group *g = &v->groups[c->group_index];
+		sbuf_append(b,
+		    "<div class=\"comp group\"><div class=\"row\">"
+		    "<span>");
+		sbuf_append_html(b, g->name);
+		sbuf_printf(b,
+		    "</span><span class=\"st st-%s\">%s</span></div>",
+		    status_comp_name(g->status), comp_labels[g->status]);
+		for (size_t k = g->first; k < g->first + g->count; k++) {
+			comp_html(v, &v->comps[k], b);
+		}
+		sbuf_append(b, "</div>");
+		i = g->first + g->count;
+	}
+	sbuf_append(b, "</div>");
+}
+
+static void
+affected_html(const status_view *v, char **ids, size_t n, sbuf *b)
+{
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = status_view_comp_name(v, ids[i]);
+		if (name == NULL) {
+			continue;
+		}
+		sbuf_append(b, any ? ", " : "<div class=\"muted\">Affects: ");
+		sbuf_append_html(b, name);
+		any = true;
+	}
+	if (any) {
+		sbuf_append(b, "</div>");
+	}
+}
+
+static void
+incident_html(const status_view *v, const Opsdesk__V1__Incident *in,
+    bool timeline, sbuf *b)
+{
+	const char *impact
+	    = status_indicator_name(status_impact_of(in->severity));
+	sbuf_printf(b,
+	    "<article class=\"card impact-%s\" id=\"INC-%llu\"><h3>", impact,
+	    (unsigned long long) in->id);
+	sbuf_append_html(b, in->title);
+	sbuf_printf(b, "</h3><div class=\"muted\">%s &middot; ",
+	    status_incident_status_name(in->status));
+	time_text(b, in->created_ms);
+	sbuf_append(b, "</div>");
+	char *ids[64];
+	size_t n = 0;
+	for (size_t i = 0; i < in->n_components && n < 64; i++) {
+		ids[n++] = in->components[i]->component_id;
+	}
+	affected_html(v, ids, n, b);
+	if (timeline && in->n_timeline > 0) {
+		sbuf_append(b, "<ol class=\"tl\">");
+		for (size_t k = in->n_timeline; k-- > 0;) {
+			const Opsdesk__V1__TimelineEntry *e = in->timeline[k];
+			sbuf_printf(b, "<li><b>%s</b> &mdash; ",
+			    status_incident_status_name(
+			        e->status ? e->status : in->status));
+			sbuf_append_html(b, e->text);
+			sbuf_append(b, "<br>");
+			time_text(b, e->at_ms);
+			sbuf_append(b, "</li>");
+		}
+		sbuf_append(b, "</ol>");
+	} else if (in->n_timeline > 0) {
+		sbuf_append(b, "<div>");
+		sbuf_append_html(b, in->timeline[in->n_timeline - 1]->text);
+		sbuf_append(b, "</div>");
+	}
+	sbuf_append(b, "</article>");
+}
+
+static void
+maintenance_html(
+    const status_view *v, const Opsdesk__V1__MaintenanceWindow *w, sbuf *b)
+{
+	sbuf_printf(b,
+	    "<article class=\"card impact-maintenance\" id=\"MNT-%llu\"><h3>",
+	    (unsigned long long) w->id);
+	sbuf_append_html(b, w->title);
+	sbuf_append(b, "</h3><div class=\"muted\">");
+	time_text(b, w->start_ms);
+	sbuf_append(b, " &ndash; ");
+	time_text(b, w->end_ms);
+	sbuf_append(b, "</div>");
+	if (w->description[0] != '\0') {
+		sbuf_append(b, "<div>");
+		sbuf_append_html(b, w->description);
+		sbuf_append(b, "</div>");
+	}
+	affected_html(v, w->components, w->n_components, b);
+	sbuf_append(b, "</article>");
+}
+
+/* The last 14 days, newest first, each day with its incidents. */
+static void
+history_html(const status_view *v, sbuf *b)
+{
+	int64_t today = v->now_ms - (v->now_ms % STATUS_DAY_MS);
+	sbuf_append(b, "<h2>Past Incidents</h2>");
+	for (int d = 0; d < STATUS_RECENT_DAYS; d++) {
+		int64_t day = today - (int64_t) d * STATUS_DAY_MS;
+		char date[32];
+		od_format_iso8601(day, date, sizeof(date));
+		date[10] = '\0';
+		sbuf_printf(b, "<div class=\"day\"><h3>%s</h3>", date);
+		bool any = false;
+		for (size_t i = 0; i < v->n_incidents; i++) {
+			const Opsdesk__V1__Incident *in = v->incidents[i];
+			if (in->created_ms >= day
+			    && in->created_ms < day + STATUS_DAY_MS) {
+				incident_html(v, in, true, b);
+				any = true;
+			}
+		}
+		if (!any) {
+			sbuf_append(b,
+			    "<div class=\"muted\">No incidents "
+			    "reported.</div>");
+		}
+		sbuf_append(b, "</div>");
+	}
+}
+
+int
+status_render_html(const status_view *v, sbuf *b)
+{
+	const char *ind = status_indicator_name(v->indicator);
+	if (v->indicator == STATUS_IND_NONE
+	    && strcmp(v->description, "All Systems Operational") != 0) {
+		ind = "maint";
+	}
+	sbuf_append(b,
+	    "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+	    "content=\"width=device-width,initial-scale=1\">"
+	    "<title>");
+	sbuf_append_html(b, v->conf->title);
+	sbuf_printf(b,
+	    "</title><link rel=\"alternate\" type=\"application/rss+xml\" "
+	    "href=\"/history.rss\"><link rel=\"alternate\" "
+	    "type=\"application/atom+xml\" href=\"/history.atom\">"
+	    "<style>%s</style></head><body><main><h1>",
+	    css);
+	sbuf_append_html(b, v->conf->title);
+	sbuf_printf(b, "</h1><div class=\"banner ind-%s\">%s</div>", ind,
+	    v->description);
+
+	if (v->n_unresolved > 0) {
+		sbuf_append(b, "<h2>Active Incidents</h2>");
+		for (size_t i = 0; i < v->n_unresolved; i++) {
+			incident_html(v, v->unresolved[i], true, b);
+		}
+	}
+	if (v->n_mnt_active > 0) {
+		sbuf_append(b, "<h2>Maintenance in Progress</h2>");
+		for (size_t i = 0; i < v->n_mnt_active; i++) {
+			maintenance_html(v, v->mnt_active[i], b);
+		}
+	}
+	sbuf_append(b, "<h2>Components</h2>");
+	components_html(v, b);
+	if (v->n_mnt_upcoming > 0) {
+		sbuf_append(b, "<h2>Scheduled Maintenance</h2>");
+		for (size_t i = 0; i < v->n_mnt_upcoming; i++) {
+			maintenance_html(v, v->mnt_upcoming[i], b);
+		}
+	}
+	history_html(v, b);
+	sbuf_append(b, "<footer>Updated ");
+	if (v->updated_ms > 0) {
+		time_text(b, v->updated_ms);
+	} else {
+		sbuf_append(b, "never");
+	}
+	sbuf_append(b,
+	    " &middot; <a href=\"/api/v2/summary.json\">JSON API</a> &middot; "
+	    "<a href=\"/history.rss\">RSS</a> &middot; "
+	    "<a "
+	    "href=\"/history.atom\">Atom</a></footer></main></body></html>\n");
+	return sbuf_failed(b) ? OD_ENOMEM : 0;
+}
