@@ -1,0 +1,250 @@
+/*
+ * botapi — the Bot API client: POST {base}/bot<token>/<method> with a JSON
+ * body over libcurl, the reply parsed with cJSON. Easy handles are pooled
+ * so keep-alive connections are reused across threads (a handle is used
+ * by one thread at a time). The URL holds the token, so curl's error
+ * texts are redacted and CURLOPT_VERBOSE is never set.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "log/log.h"
+
+#define POOL_MAX 16
+
+struct botapi {
+	char *base;          /* "{api}/bot<token>/" */
+	metrics *m;
+	pthread_mutex_t mtx;
+	CURL *pool[POOL_MAX];
+	int n_pool;
+	volatile int aborted;   /* set at shutdown: in-flight calls end */
+};
+
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	botapi *a = arg;
+	return a->aborted ? 1 : 0;
+}
+
+void
+botapi_abort(botapi *a)
+{
+	if (a != NULL) {
+		a->aborted = 1;
+	}
+}
+
+int
+botapi_new(botapi **out, const char *base, const char *token, metrics *m)
+{
+	botapi *a;
+	sbuf b = SBUF_INIT;
+
+	if (base == NULL || token == NULL || *token == '\0') {
+		return OD_EINVAL;
+	}
+	log_add_secret(token);
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		return OD_ENOMEM;
+	}
+	size_t bl = strlen(base);
+	while (bl > 0 && base[bl - 1] == '/') {
+		bl--;
+	}
+	sbuf_append_len(&b, base, bl);
+	sbuf_printf(&b, "/bot%s/", token);
+	if (sbuf_failed(&b)) {
+		sbuf_free(&b);
+		free(a);
+		return OD_ENOMEM;
+	}
+	a->base = sbuf_take(&b, NULL);
+	a->m = m;
+	pthread_mutex_init(&a->mtx, NULL);
+	*out = a;
+	return 0;
+}
+
+void
+botapi_free(botapi *a)
+{
+	if (a == NULL) {
+		return;
+	}
+	for (int i = 0; i < a->n_pool; i++) {
+		curl_easy_cleanup(a->pool[i]);
+	}
+	pthread_mutex_destroy(&a->mtx);
+	free(a->base);
+	free(a);
+}
+
+static CURL *
+pool_get(botapi *a)
+{
+	CURL *h = NULL;
+	pthread_mutex_lock(&a->mtx);
+	if (a->n_pool > 0) {
+		h = a->pool[--a->n_pool];
+	}
+	pthread_mutex_unlock(&a->mtx);
+	return h ? h : curl_easy_init();
+}
+
+static void
+pool_put(botapi *a, CURL *h)
+{
+	pthread_mutex_lock(&a->mtx);
+	if (a->n_pool < POOL_MAX) {
+		a->pool[a->n_pool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&a->mtx);
+	if (h != NULL) {
+		curl_easy_cleanup(h);
+	}
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	sbuf *b = arg;
+	sbuf_append_len(b, data, size * nmemb);
+	return sbuf_failed(b) ? 0 : size * nmemb;
+}
+
+static void
+count(botapi *a, const char *method, const char *result)
+{
+	char labels[128];
+	snprintf(labels, sizeof(labels), "method=\"%s\",result=\"%s\"",
+	    method, result);
+	metric_inc(metrics_counter(a->m, "opsdesk_gateway_botapi_calls_total",
+	    "Bot API calls by method and result", labels));
+}
+
+int
+botapi_call(botapi *a, const char *method, const char *body,
+    int timeout_ms, botapi_result *res)
+{
+	int rv = 0;
+	char url[512 + 64], errbuf[CURL_ERROR_SIZE] = "";
+	sbuf reply = SBUF_INIT;
+	struct curl_slist *hdrs = NULL;
+	CURL *h = pool_get(a);
+	cJSON *j = NULL;
+
+	memset(res, 0, sizeof(*res));
+	if (h == NULL) {
+		return OD_ENOMEM;
+	}
+	snprintf(url, sizeof(url), "%s%s", a->base, method);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "{}");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
+	CURLcode cc = curl_easy_perform(h);
+	if (cc != CURLE_OK) {
+		snprintf(res->description, sizeof(res->description), "%s",
+		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		log_redact(res->description, sizeof(res->description));
+		count(a, method, "network");
+		rv = OD_EUNAVAIL;
+		goto out;
+	}
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	res->http_status = (int) status;
+	res->error_code = (int) status;
+	j = cJSON_ParseWithLength(sbuf_str(&reply), reply.len);
+	if (j == NULL) {
+		snprintf(res->description, sizeof(res->description),
+		    "HTTP %ld with a body that is not JSON", status);
+		count(a, method, status >= 500 ? "5xx" : "bad_reply");
+		goto out;
+	}
+	res->ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
+	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+	if (cJSON_IsNumber(ec)) {
+		res->error_code = (int) ec->valuedouble;
+	}
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "description");
+	if (cJSON_IsString(d) && d->valuestring != NULL) {
+		snprintf(res->description, sizeof(res->description), "%s",
+		    d->valuestring);
+		log_redact(res->description, sizeof(res->description));
+	}
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "parameters");
+	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(p, "retry_after");
+	if (cJSON_IsNumber(ra)) {
+		res->retry_after = (int) ra->valuedouble;
+	}
+	if (res->ok) {
+		res->result = cJSON_DetachItemFromObjectCaseSensitive(
+		    j, "result");
+		res->error_code = 0;
+		count(a, method, "ok");
+	} else if (res->error_code == 429) {
+		if (res->retry_after <= 0) {
+			res->retry_after = 1;
+		}
+		count(a, method, "429");
+		metric_inc(metrics_counter(a->m,
+		    "opsdesk_gateway_botapi_429_total",
+		    "Bot API 429 Too Many Requests replies", NULL));
+	} else {
+		char r[16];
+		snprintf(r, sizeof(r), "%d", res->error_code);
+		count(a, method, res->error_code >= 500 ? "5xx" : r);
+	}
+out:
+	cJSON_Delete(j);
+	sbuf_free(&reply);
+	curl_slist_free_all(hdrs);
+	/* A handle after a network error may hold a broken connection. */
+	if (rv == 0) {
+		pool_put(a, h);
+	} else {
+		curl_easy_cleanup(h);
+	}
+	return rv;
+}
+
+void
+botapi_result_clear(botapi_result *r)
+{
+	if (r != NULL) {
+		cJSON_Delete(r->result);
+		r->result = NULL;
+	}
+}
+
+bool
+botapi_is_not_modified(const botapi_result *r)
+{
+	return !r->ok && r->error_code == 400 &&
+	    strstr(r->description, "message is not modified") != NULL;
+}
+
+bool
+botapi_is_blocked(const botapi_result *r)
+{
+	return !r->ok && r->error_code == 403;
+}

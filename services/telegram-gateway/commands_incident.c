@@ -1,0 +1,698 @@
+/*
+ * commands_incident — incidents, maintenance windows, ops checklists and
+ * reports for admins. incident-service owns the lifecycle, SLAs and
+ * checklists; this file parses the admin's words and renders answers.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "health.pb-c.h"
+#include "incident.pb-c.h"
+
+static const char *const severities[] = { "critical", "high", "medium",
+	"low", NULL };
+static const char *const statuses[] = { "investigating", "identified",
+	"monitoring", NULL };
+
+static int
+word_index(const char *const *list, const char *w)
+{
+	for (int i = 0; list[i] != NULL; i++) {
+		if (strcasecmp(list[i], w) == 0) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+static void
+incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
+{
+	char data[GW_CBDATA_MAX + 1], id[24];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long) in->id);
+	kbd_row(k);
+	if (!in->acknowledged &&
+	    in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+		cb_encode(data, sizeof(data), "ia", id, NULL);
+		kbd_button(k, "✋ Acknowledge", data);
+	}
+	if (in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+		cb_encode(data, sizeof(data), "ir", id, NULL);
+		kbd_button(k, "✅ Resolve", data);
+	}
+	cb_encode(data, sizeof(data), "is", id, NULL);
+	kbd_button(k, "🔎 Show", data);
+}
+
+void
+render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
+{
+	int64_t now = od_now_ms();
+	sbuf_printf(b, "%s <b>INC-%llu</b> · ",
+	    render_severity_symbol(in->severity), (unsigned long long) in->id);
+	render_text(b, in->title, 200);
+	sbuf_printf(b, "\nSeverity: <b>%s</b> · Status: <b>%s</b>%s\n",
+	    render_severity_name(in->severity),
+	    render_incident_status(in->status),
+	    in->automatic ? " · automatic" : "");
+	sbuf_append(b, "Opened: ");
+	render_time(b, in->created_ms, now);
+	sbuf_append(b, "\n");
+	if (in->acknowledged) {
+		sbuf_append(b, "Acknowledged by ");
+		render_text(b, in->acknowledged_by_name, 64);
+		sbuf_append(b, " ");
+		render_time(b, in->acknowledged_ms, now);
+		sbuf_append(b, "\n");
+	} else if (in->response_due_ms > 0 &&
+	    in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+		sbuf_append(b, "⏰ Acknowledge by ");
+		render_time(b, in->response_due_ms, now);
+		sbuf_append(b, in->response_breached ? " ⚠️ breached\n" : "\n");
+	}
+	if (in->resolved_ms > 0) {
+		sbuf_append(b, "Resolved: ");
+		render_time(b, in->resolved_ms, now);
+		sbuf_append(b, "\n");
+	} else if (in->resolution_due_ms > 0) {
+		sbuf_append(b, "Resolve by ");
+		render_time(b, in->resolution_due_ms, now);
+		sbuf_append(b, in->resolution_breached ? " ⚠️ breached\n"
+		                                       : "\n");
+	}
+	for (size_t i = 0; i < in->n_components; i++) {
+		sbuf_append(b, i == 0 ? "Components: " : ", ");
+		render_text(b, in->components[i]->name[0]
+		        ? in->components[i]->name
+		        : in->components[i]->component_id,
+		    60);
+		sbuf_append(b, i + 1 == in->n_components ? "\n" : "");
+	}
+	for (size_t i = 0; timeline && i < in->n_timeline; i++) {
+		const Opsdesk__V1__TimelineEntry *e = in->timeline[i];
+		sbuf_append(b, i == 0 ? "\n<b>Timeline</b>\n" : "");
+		render_time(b, e->at_ms, now);
+		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
+		render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_append(b, e->public_ ? "" : " 🔒");
+		sbuf_append(b, "\n");
+		render_text(b, e->text, 500);
+		sbuf_append(b, "\n");
+	}
+}
+
+/* Run an incident method answering an Incident, and show it. */
+static void
+incident_change(gw_ctx *ctx, const char *method, ProtobufCMessage *msg,
+    const char *what)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__Incident *in =
+	    gw_ask(ctx, GW_INCIDENT, method, msg, "incident", &rep);
+	if (in != NULL) {
+		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		sbuf_printf(&b, "✅ %s\n\n", what);
+		render_incident(&b, in, false);
+		incident_buttons(&k, in);
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		ctx_answer(ctx, what, false);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+}
+
+static int
+incident_list(gw_ctx *ctx, bool all)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__ListIncidentsRequest r =
+	    OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
+	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
+	page.limit = 15;
+	r.page = &page;
+	r.include_resolved = all;
+	Opsdesk__V1__IncidentList *l =
+	    gw_ask(ctx, GW_INCIDENT, "list", &r.base, "incidents", &rep);
+	if (l != NULL) {
+		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		char age[48];
+		sbuf_printf(&b, "🚨 <b>%s</b>\n",
+		    all ? "Incidents" : "Open incidents");
+		for (size_t i = 0; i < l->n_incidents; i++) {
+			const Opsdesk__V1__Incident *in = l->incidents[i];
+			char data[GW_CBDATA_MAX + 1], id[24], label[32];
+			od_format_age(in->created_ms, od_now_ms(), age,
+			    sizeof(age));
+			sbuf_printf(&b, "%s <b>INC-%llu</b> ",
+			    render_severity_symbol(in->severity),
+			    (unsigned long long) in->id);
+			render_text(&b, in->title, 80);
+			sbuf_printf(&b, " — %s%s, %s\n",
+			    render_incident_status(in->status),
+			    in->acknowledged ? "" : ", not acknowledged", age);
+			snprintf(id, sizeof(id), "%llu",
+			    (unsigned long long) in->id);
+			snprintf(label, sizeof(label), "INC-%s", id);
+			if (i % 4 == 0) {
+				kbd_row(&k);
+			}
+			if (cb_encode(data, sizeof(data), "is", id, NULL) == 0) {
+				kbd_button(&k, label, data);
+			}
+		}
+		if (l->n_incidents == 0) {
+			sbuf_append(&b, "None. 🎉\n");
+		}
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	return 0;
+}
+
+static int
+incident_show(gw_ctx *ctx, uint64_t id)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
+	r.id = id;
+	Opsdesk__V1__Incident *in =
+	    gw_ask(ctx, GW_INCIDENT, "get", &r.base, "incident", &rep);
+	if (in != NULL) {
+		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		render_incident(&b, in, true);
+		incident_buttons(&k, in);
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	return 0;
+}
+
+static void
+render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
+{
+	char d[48];
+	sbuf_printf(b, "📝 <b>Postmortem INC-%llu</b> (%s)\n",
+	    (unsigned long long) p->incident_id,
+	    render_severity_name(p->severity));
+	render_text(b, p->summary, 500);
+	sbuf_append(b, "\nImpact: ");
+	render_time(b, p->impact_start_ms, od_now_ms());
+	sbuf_append(b, " → ");
+	render_time(b, p->impact_end_ms, od_now_ms());
+	if (p->time_to_ack_ms >= 0) {
+		od_format_duration(p->time_to_ack_ms, d, sizeof(d));
+		sbuf_printf(b, "\nTime to acknowledge: %s %s", d,
+		    p->response_sla_ms == 0 ? ""
+		        : p->response_met       ? "✅ within SLA"
+		                                : "⚠️ SLA missed");
+	} else {
+		sbuf_append(b, "\nNever acknowledged");
+	}
+	od_format_duration(p->time_to_resolve_ms, d, sizeof(d));
+	sbuf_printf(b, "\nTime to resolve: %s %s", d,
+	    p->resolution_sla_ms == 0 ? ""
+	        : p->resolution_met      ? "✅ within SLA"
+	                                 : "⚠️ SLA missed");
+	if (p->tickets_opened >= 0) {
+		sbuf_printf(b, "\nTickets opened meanwhile: %d",
+		    p->tickets_opened);
+	}
+	for (size_t i = 0; i < p->n_health_events; i++) {
+		sbuf_append(b, i == 0 ? "\n\n<b>Health events</b>\n" : "");
+		render_text(b, p->health_events[i], 200);
+		sbuf_append(b, "\n");
+	}
+	sbuf_append(b, "\n\n<b>Root cause</b>\n");
+	render_text(b, p->root_cause[0] ? p->root_cause : "(not filled in)",
+	    1000);
+	sbuf_append(b, "\n\n<b>Action items</b>\n");
+	for (size_t i = 0; i < p->n_actions; i++) {
+		sbuf_append(b, p->actions[i]->done ? "☑️ " : "◻️ ");
+		render_text(b, p->actions[i]->text, 300);
+		sbuf_append(b, "\n");
+	}
+	if (p->n_actions == 0) {
+		sbuf_append(b, "(none yet)\n");
+	}
+}
+
+static int
+incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__Postmortem *p;
+	char w[16];
+	char *clean = NULL;
+
+	if (gw_word(&args, w, sizeof(w))) {
+		Opsdesk__V1__EditPostmortemRequest e =
+		    OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
+		Opsdesk__V1__ActionItem a = OPSDESK__V1__ACTION_ITEM__INIT;
+		if (*args == '\0' || (clean = od_utf8_sanitize(args,
+		                          strlen(args))) == NULL) {
+			return GW_USAGE;
+		}
+		e.incident_id = id;
+		if (strcasecmp(w, "rootcause") == 0) {
+			e.root_cause = clean;
+		} else if (strcasecmp(w, "action") == 0) {
+			a.text = clean;
+			e.add_action = &a;
+		} else {
+			free(clean);
+			return GW_USAGE;
+		}
+		p = gw_ask(ctx, GW_INCIDENT, "postmortem_edit", &e.base,
+		    "postmortem", &rep);
+	} else {
+		Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
+		r.id = id;
+		p = gw_ask(ctx, GW_INCIDENT, "postmortem", &r.base,
+		    "postmortem", &rep);
+	}
+	if (p != NULL) {
+		sbuf b = SBUF_INIT;
+		render_postmortem(&b, p);
+		ctx_reply(ctx, sbuf_str(&b), NULL);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	free(clean);
+	return 0;
+}
+
+int
+cmd_incident(gw_ctx *ctx, const char *args)
+{
+	char verb[16], w[32];
+	uint64_t id = 0;
+
+	if (!gw_word(&args, verb, sizeof(verb))) {
+		gw_keyboard k = { 0 };
+		kbd_button(&k, "📋 Open incidents", "1:il");
+		kbd_button(&k, "🗂 All", "1:ila");
+		kbd_row(&k);
+		kbd_button(&k, "🩺 Health", "1:hl");
+		kbd_button(&k, "⬅️ Menu", "1:h");
+		ctx_reply(ctx,
+		    "🚨 <b>Incidents</b>\nOpen one with <code>/incident new "
+		    "&lt;critical|high|medium|low&gt; &lt;title&gt;</code>; "
+		    "see /help_operations for the rest.",
+		    &k);
+		return 0;
+	}
+	if (strcasecmp(verb, "new") == 0) {
+		int sev;
+		if (!gw_word(&args, w, sizeof(w)) ||
+		    (sev = word_index(severities, w)) == 0 || *args == '\0') {
+			return GW_USAGE;
+		}
+		char *title = od_utf8_sanitize(args, strlen(args));
+		if (title == NULL) {
+			return OD_ENOMEM;
+		}
+		Opsdesk__V1__CreateIncidentRequest r =
+		    OPSDESK__V1__CREATE_INCIDENT_REQUEST__INIT;
+		r.severity = sev;
+		r.title = title;
+		incident_change(ctx, "create", &r.base, "Incident opened");
+		free(title);
+		return 0;
+	}
+	if (strcasecmp(verb, "list") == 0) {
+		bool all = gw_word(&args, w, sizeof(w));
+		if (all && strcasecmp(w, "all") != 0) {
+			return GW_USAGE;
+		}
+		return incident_list(ctx, all);
+	}
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "INC", &id) != 0) {
+		return GW_USAGE;
+	}
+	if (strcasecmp(verb, "show") == 0) {
+		return incident_show(ctx, id);
+	}
+	if (strcasecmp(verb, "ack") == 0) {
+		Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
+		r.id = id;
+		incident_change(ctx, "ack", &r.base, "Acknowledged");
+		return 0;
+	}
+	if (strcasecmp(verb, "postmortem") == 0) {
+		return incident_postmortem(ctx, id, args);
+	}
+	char *text = od_utf8_sanitize(args, strlen(args));
+	int rv = 0;
+	if (text == NULL) {
+		return OD_ENOMEM;
+	}
+	if (strcasecmp(verb, "resolve") == 0) {
+		Opsdesk__V1__ResolveIncidentRequest r =
+		    OPSDESK__V1__RESOLVE_INCIDENT_REQUEST__INIT;
+		r.id = id;
+		r.text = text;
+		incident_change(ctx, "resolve", &r.base, "Resolved");
+	} else if (strcasecmp(verb, "update") == 0) {
+		const char *p = text;
+		int st;
+		if (!gw_word(&p, w, sizeof(w)) ||
+		    (st = word_index(statuses, w)) == 0 || *p == '\0') {
+			rv = GW_USAGE;
+		} else {
+			Opsdesk__V1__UpdateIncidentRequest r =
+			    OPSDESK__V1__UPDATE_INCIDENT_REQUEST__INIT;
+			r.id = id;
+			r.status = st;
+			r.text = (char *) p;
+			incident_change(ctx, "update", &r.base, "Updated");
+		}
+	} else {
+		rv = GW_USAGE;
+	}
+	free(text);
+	return rv;
+}
+
+/* ---- maintenance ---- */
+
+static int
+maintenance_list(gw_ctx *ctx)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__ListMaintenanceRequest r =
+	    OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
+	Opsdesk__V1__MaintenanceList *l = gw_ask(ctx, GW_INCIDENT,
+	    "maintenance_list", &r.base, "maintenance_list", &rep);
+	if (l != NULL) {
+		sbuf b = SBUF_INIT;
+		int64_t now = od_now_ms();
+		sbuf_append(&b, "🔧 <b>Maintenance</b>\n");
+		for (size_t i = 0; i < l->n_windows; i++) {
+			const Opsdesk__V1__MaintenanceWindow *w = l->windows[i];
+			sbuf_printf(&b, "\n<b>MNT-%llu</b> ",
+			    (unsigned long long) w->id);
+			render_text(&b, w->title, 120);
+			sbuf_append(&b, "\n  ");
+			render_time(&b, w->start_ms, now);
+			sbuf_append(&b, " → ");
+			render_time(&b, w->end_ms, now);
+			for (size_t c = 0; c < w->n_components; c++) {
+				sbuf_append(&b, c == 0 ? "\n  components: " : ", ");
+				render_text(&b, w->components[c], 60);
+			}
+			sbuf_append(&b, "\n");
+		}
+		if (l->n_windows == 0) {
+			sbuf_append(&b, "Nothing scheduled.\n");
+		}
+		sbuf_append(&b, "\nAdd one: <code>/maintenance add "
+		                "2026-12-01T02:00Z 90m api,db Database "
+		                "upgrade</code>");
+		ctx_reply(ctx, sbuf_str(&b), NULL);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	return 0;
+}
+
+int
+cmd_maintenance(gw_ctx *ctx, const char *args)
+{
+	char verb[16], start[40], dur[16], comps[256], w[32];
+	ProtobufCMessage *rep = NULL;
+
+	if (!gw_word(&args, verb, sizeof(verb)) ||
+	    strcasecmp(verb, "list") == 0) {
+		return *args == '\0' ? maintenance_list(ctx) : GW_USAGE;
+	}
+	if (strcasecmp(verb, "cancel") == 0) {
+		uint64_t id;
+		if (!gw_word(&args, w, sizeof(w)) ||
+		    gw_parse_id(w, "MNT", &id) != 0 || *args != '\0') {
+			return GW_USAGE;
+		}
+		Opsdesk__V1__MaintenanceId r = OPSDESK__V1__MAINTENANCE_ID__INIT;
+		r.id = id;
+		if (gw_ask(ctx, GW_INCIDENT, "maintenance_cancel", &r.base,
+		        "maintenance", &rep) != NULL) {
+			sbuf b = SBUF_INIT;
+			sbuf_printf(&b, "✅ MNT-%llu cancelled.",
+			    (unsigned long long) id);
+			ctx_reply(ctx, sbuf_str(&b), NULL);
+			sbuf_free(&b);
+		}
+		gw_reply_free(rep);
+		return 0;
+	}
+	if (strcasecmp(verb, "add") != 0) {
+		return GW_USAGE;
+	}
+	int64_t start_ms, dur_ms;
+	if (!gw_word(&args, start, sizeof(start)) ||
+	    !gw_word(&args, dur, sizeof(dur)) ||
+	    !gw_word(&args, comps, sizeof(comps)) || *args == '\0' ||
+	    od_parse_iso8601(start, &start_ms) != 0 ||
+	    od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
+		return GW_USAGE;
+	}
+	char *list[32];
+	size_t n = 0;
+	char *save, *tok;
+	for (tok = strtok_r(comps, ",", &save); tok != NULL && n < 32;
+	     tok = strtok_r(NULL, ",", &save)) {
+		list[n++] = tok;
+	}
+	char *title = od_utf8_sanitize(args, strlen(args));
+	if (title == NULL) {
+		return OD_ENOMEM;
+	}
+	Opsdesk__V1__CreateMaintenanceRequest r =
+	    OPSDESK__V1__CREATE_MAINTENANCE_REQUEST__INIT;
+	r.title = title;
+	r.components = list;
+	r.n_components = n;
+	r.start_ms = start_ms;
+	r.end_ms = start_ms + dur_ms;
+	Opsdesk__V1__MaintenanceWindow *mw = gw_ask(ctx, GW_INCIDENT,
+	    "maintenance_create", &r.base, "maintenance", &rep);
+	if (mw != NULL) {
+		sbuf b = SBUF_INIT;
+		sbuf_printf(&b, "✅ <b>MNT-%llu</b> scheduled: ",
+		    (unsigned long long) mw->id);
+		render_text(&b, mw->title, 120);
+		sbuf_append(&b, "\n");
+		render_time(&b, mw->start_ms, od_now_ms());
+		sbuf_append(&b, " → ");
+		render_time(&b, mw->end_ms, od_now_ms());
+		ctx_reply(ctx, sbuf_str(&b), NULL);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	free(title);
+	return 0;
+}
+
+/* ---- ops dashboard, checklists, reports ---- */
+
+static void
+render_checklists(sbuf *b, gw_keyboard *k, const Opsdesk__V1__Checklists *c)
+{
+	for (size_t i = 0; i < c->n_lists; i++) {
+		const Opsdesk__V1__Checklist *l = c->lists[i];
+		sbuf_printf(b, "\n<b>");
+		render_text(b, l->title[0] ? l->title : l->id, 60);
+		sbuf_printf(b, "</b> (%s) — %u/%u\n", l->period_key, l->done,
+		    l->total);
+		for (size_t j = 0; j < l->n_items; j++) {
+			const Opsdesk__V1__ChecklistItem *it = l->items[j];
+			char data[GW_CBDATA_MAX + 1], label[64];
+			sbuf_append(b, it->done ? "☑️ " : "◻️ ");
+			render_text(b, it->text, 120);
+			if (it->done) {
+				sbuf_append(b, " — ");
+				render_text(b, it->done_by_name, 40);
+			}
+			sbuf_append(b, "\n");
+			/* Buttons only for ids that fit in callback data. */
+			if (!it->done &&
+			    cb_encode(data, sizeof(data), "ck", l->id,
+			        it->id) == 0) {
+				snprintf(label, sizeof(label), "☑️ %.40s",
+				    it->text);
+				kbd_row(k);
+				kbd_button(k, label, data);
+			}
+		}
+	}
+}
+
+int
+cmd_ops(gw_ctx *ctx, const char *args)
+{
+	ProtobufCMessage *rep = NULL;
+	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+	int64_t now = od_now_ms();
+
+	sbuf_append(&b, "🧰 <b>Operations</b>\n");
+	Opsdesk__V1__HealthCurrentRequest hc =
+	    OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	Opsdesk__V1__HealthCurrent *h =
+	    gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", &rep);
+	if (h == NULL) {
+		gw_unavailable(&b, GW_PROBER);
+	} else {
+		sbuf_printf(&b, "Overall: %s ",
+		    render_component_symbol(h->overall));
+		render_text(&b, h->assessment[0] ? h->assessment
+		                                 : render_component_name(
+		                                       h->overall),
+		    120);
+		sbuf_append(&b, "\n");
+	}
+	gw_reply_free(rep);
+
+	Opsdesk__V1__ChecklistsRequest cr = OPSDESK__V1__CHECKLISTS_REQUEST__INIT;
+	Opsdesk__V1__Checklists *c = gw_peek(
+	    ctx, GW_INCIDENT, "checklists", &cr.base, "checklists", &rep);
+	if (c == NULL) {
+		gw_unavailable(&b, GW_INCIDENT);
+	} else {
+		render_checklists(&b, &k, c);
+	}
+	gw_reply_free(rep);
+
+	Opsdesk__V1__ListMaintenanceRequest mr =
+	    OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
+	Opsdesk__V1__MaintenanceList *ml = gw_peek(ctx, GW_INCIDENT,
+	    "maintenance_list", &mr.base, "maintenance_list", &rep);
+	if (ml != NULL) {
+		sbuf_append(&b, "\n<b>Upcoming maintenance</b>\n");
+		for (size_t i = 0; i < ml->n_windows && i < 5; i++) {
+			sbuf_printf(&b, "MNT-%llu ",
+			    (unsigned long long) ml->windows[i]->id);
+			render_text(&b, ml->windows[i]->title, 80);
+			sbuf_append(&b, " — ");
+			render_time(&b, ml->windows[i]->start_ms, now);
+			sbuf_append(&b, "\n");
+		}
+		if (ml->n_windows == 0) {
+			sbuf_append(&b, "none\n");
+		}
+	}
+	gw_reply_free(rep);
+
+	Opsdesk__V1__ReportRequest rr = OPSDESK__V1__REPORT_REQUEST__INIT;
+	rr.period = OPSDESK__V1__REPORT_PERIOD__REPORT_PERIOD_DAY;
+	Opsdesk__V1__Report *r =
+	    gw_peek(ctx, GW_INCIDENT, "report", &rr.base, "report", &rep);
+	if (r != NULL) {
+		sbuf_printf(&b, "\n<b>Last 24 h</b>: %u incidents, %u tickets "
+		                "created, %u resolved\n",
+		    r->incidents_total, r->tickets_created,
+		    r->tickets_resolved);
+	}
+	gw_reply_free(rep);
+	kbd_row(&k);
+	kbd_button(&k, "🔄 Refresh", "1:op");
+	kbd_button(&k, "📊 Report", "1:rp:day");
+	kbd_button(&k, "🔧 Maintenance", "1:mt");
+	ctx_reply(ctx, sbuf_str(&b), &k);
+	sbuf_free(&b);
+	return 0;
+}
+
+int
+cmd_tick(gw_ctx *ctx, const char *args)
+{
+	char list[40], item[40];
+	ProtobufCMessage *rep = NULL;
+	if (!gw_word(&args, list, sizeof(list)) ||
+	    !gw_word(&args, item, sizeof(item)) || *args != '\0') {
+		return GW_USAGE;
+	}
+	Opsdesk__V1__TickRequest r = OPSDESK__V1__TICK_REQUEST__INIT;
+	r.list_id = list;
+	r.item_id = item;
+	r.done = true;
+	Opsdesk__V1__Checklists *c =
+	    gw_ask(ctx, GW_INCIDENT, "tick", &r.base, "checklists", &rep);
+	if (c != NULL) {
+		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		sbuf_append(&b, "🧰 <b>Checklists</b>\n");
+		render_checklists(&b, &k, c);
+		kbd_row(&k);
+		kbd_button(&k, "⬅️ Ops", "1:op");
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		ctx_answer(ctx, "Ticked", false);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	return 0;
+}
+
+int
+cmd_report(gw_ctx *ctx, const char *args)
+{
+	static const char *const periods[] = { "day", "week", "month", NULL };
+	char w[16];
+	int period = 1;
+	ProtobufCMessage *rep = NULL;
+	if (gw_word(&args, w, sizeof(w)) &&
+	    ((period = word_index(periods, w)) == 0 || *args != '\0')) {
+		return GW_USAGE;
+	}
+	Opsdesk__V1__ReportRequest r = OPSDESK__V1__REPORT_REQUEST__INIT;
+	r.period = period;
+	Opsdesk__V1__Report *rp =
+	    gw_ask(ctx, GW_INCIDENT, "report", &r.base, "report", &rep);
+	if (rp != NULL) {
+		sbuf b = SBUF_INIT;
+		char d[48];
+		sbuf_printf(&b, "📊 <b>Report — %s</b>\n", periods[period - 1]);
+		if (rp->text[0] != '\0') {
+			sbuf_append(&b, "<pre>");
+			render_text(&b, rp->text, 3500);
+			sbuf_append(&b, "</pre>");
+		} else {
+			sbuf_printf(&b, "Incidents: %u\n", rp->incidents_total);
+			if (rp->mtta_ms >= 0) {
+				od_format_duration(rp->mtta_ms, d, sizeof(d));
+				sbuf_printf(&b, "MTTA: %s\n", d);
+			}
+			if (rp->mttr_ms >= 0) {
+				od_format_duration(rp->mttr_ms, d, sizeof(d));
+				sbuf_printf(&b, "MTTR: %s\n", d);
+			}
+			if (rp->sla_percent >= 0) {
+				sbuf_printf(&b, "SLA compliance: %.1f%%\n",
+				    rp->sla_percent);
+			}
+			if (rp->tickets_available) {
+				sbuf_printf(&b,
+				    "Tickets: %u created, %u resolved, CSAT "
+				    "%.1f (%u)\n",
+				    rp->tickets_created, rp->tickets_resolved,
+				    rp->csat_average, rp->csat_count);
+			}
+			for (size_t i = 0; i < rp->n_uptime; i++) {
+				render_text(&b, rp->uptime[i]->name, 60);
+				sbuf_printf(&b, ": %.2f%%\n",
+				    rp->uptime[i]->uptime);
+			}
+		}
+		ctx_reply(ctx, sbuf_str(&b), NULL);
+		sbuf_free(&b);
+	}
+	gw_reply_free(rep);
+	return 0;
+}

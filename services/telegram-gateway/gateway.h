@@ -1,0 +1,518 @@
+/*
+ * telegram-gateway — the chat front end of opsdesk. It holds no business
+ * rules: it parses Telegram updates, authorizes and routes them to the
+ * four services over req/rep, and renders their replies. This header is
+ * the internal face of gateway_core, shared by its files and its tests.
+ *
+ * Flow of an update: a source (poll, webhook, console) accepts it into the
+ * store's inbox (durable, deduplicated on update_id) and hands it to a
+ * worker chosen by chat id, so each chat is handled in order while chats
+ * run concurrently. The worker routes it (router.c, callbacks.c,
+ * conversation.c), collecting outgoing messages and state changes in a
+ * gw_ctx; one store job then enqueues the messages in the outbox, applies
+ * the state changes, marks the update processed and drops it from the
+ * inbox. Backend requests carry request ids derived from the update id, so
+ * an update handled again after a crash gets the services' cached replies
+ * and changes nothing twice. The outbox sender (outbox.c) delivers with
+ * throttling and Bot API error handling.
+ */
+#ifndef OPSDESK_GATEWAY_H
+#define OPSDESK_GATEWAY_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common.pb-c.h"
+#include "envelope.pb-c.h"
+#include "http/http.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+#include "util/util.h"
+
+#define GW_TEXT_MAX 4096      /* Telegram's limit per message */
+#define GW_CBDATA_MAX 64      /* callback_data bytes */
+#define GW_KBD_ROWS 12
+#define GW_KBD_COLS 5
+
+/* ---- render.c: HTML text, keyboards, splitting, symbols ---- */
+
+typedef struct gw_button {
+	char text[64];
+	char data[GW_CBDATA_MAX + 1];
+} gw_button;
+
+typedef struct gw_keyboard {
+	int n_rows;
+	int n_cols[GW_KBD_ROWS];
+	gw_button b[GW_KBD_ROWS][GW_KBD_COLS];
+} gw_keyboard;
+
+/* Start a new row of buttons. */
+void kbd_row(gw_keyboard *k);
+/* Add a button to the current row (a row is started if none). Silently
+ * drops buttons beyond the grid or with data over 64 bytes: a keyboard is
+ * a convenience, the commands always work. */
+void kbd_button(gw_keyboard *k, const char *text, const char *data);
+/* The keyboard as a Bot API reply_markup object, or NULL when empty.
+ * Caller owns the tree. */
+cJSON *kbd_to_json(const gw_keyboard *k);
+
+/* Append outside text (users', services') escaped for Telegram HTML,
+ * invalid UTF-8 replaced, cut to max code points with "…" (0: no cut). */
+void render_text(sbuf *b, const char *s, size_t max);
+/* Time as "2026-11-27 13:05 UTC (5 min ago)"; "—" for 0. */
+void render_time(sbuf *b, int64_t ms, int64_t now_ms);
+/* Consistent symbols for states. */
+const char *render_component_symbol(int component_state);
+const char *render_component_name(int component_state);
+const char *render_public_symbol(const char *statuspage_status);
+const char *render_severity_name(int severity);
+const char *render_severity_symbol(int severity);
+const char *render_incident_status(int status);
+const char *render_ticket_status(int status);
+const char *render_ticket_status_symbol(int status);
+const char *render_priority_name(int priority);
+const char *render_tier_name(int tier);
+
+/* Length in UTF-16 code units, as Telegram counts. */
+size_t render_tg_len(const char *s, size_t n);
+/*
+ * Split html into parts of at most max UTF-16 units, at line boundaries
+ * when possible, otherwise at a character boundary outside tags and
+ * entities; tags open at a cut are closed and reopened. *parts is an array
+ * of *n strings; free with render_parts_free.
+ */
+int render_split(const char *html, size_t max, char ***parts, size_t *n);
+void render_parts_free(char **parts, size_t n);
+/* Plain text of Telegram HTML (tags dropped, entities decoded) for the
+ * console. Caller frees with free(). */
+char *render_to_plain(const char *html);
+
+/* ---- callbacks.c: compact, versioned callback data ---- */
+
+#define CB_VERSION "1"
+
+/* A decoded button: action code and up to two arguments. */
+typedef struct cb_data {
+	char action[8];
+	char arg1[32];
+	char arg2[32];
+	int nargs;
+} cb_data;
+
+/* "1:<action>[:<arg1>[:<arg2>]]" into out (65 bytes). OD_ETOOBIG when
+ * over 64 bytes, OD_EINVAL for characters outside [A-Za-z0-9_.-]. */
+int cb_encode(char *out, size_t size, const char *action, const char *a1,
+    const char *a2);
+/* Parse and validate client-controlled data. OD_ESTATE for another
+ * version (an old button), OD_EINVAL for anything malformed. */
+int cb_decode(const char *data, cb_data *out);
+struct gw_ctx;
+/* Run a pressed button as the command it names, as the presser. */
+int cb_dispatch(struct gw_ctx *ctx, const char *data);
+
+/* ---- the update ---- */
+
+typedef enum gw_update_kind {
+	GW_UPD_OTHER = 0,
+	GW_UPD_MESSAGE,
+	GW_UPD_EDITED,
+	GW_UPD_CALLBACK,
+} gw_update_kind;
+
+typedef struct gw_update {
+	int64_t update_id;
+	gw_update_kind kind;
+	int64_t chat_id;
+	char chat_type[16];       /* private, group, supergroup, channel */
+	int64_t user_id;
+	char user_name[128];
+	char *text;               /* message text or callback data; owned */
+	int64_t message_id;       /* the message (of the button, for callbacks) */
+	int64_t reply_to_id;      /* replied-to message id, 0: none */
+	char *reply_to_text;      /* its text, owned, may be NULL */
+	char callback_id[128];
+} gw_update;
+
+/* Parse a Bot API Update object (borrowed). 0, or OD_EMALFORMED without
+ * an update_id. Unknown kinds parse as GW_UPD_OTHER. */
+int update_parse(const cJSON *j, gw_update *out);
+void update_clear(gw_update *u); /* frees owned strings; NULL-safe */
+/* Serialize to the JSON form update_parse reads (for the inbox). Caller
+ * frees with free(). */
+char *update_to_json(const gw_update *u);
+
+/* ---- router.c: commands ---- */
+
+typedef struct gw_ctx gw_ctx;
+typedef struct gw gw;
+
+/* Return GW_USAGE from a handler to answer the command's usage line. */
+#define GW_USAGE (-2)
+
+typedef int (*gw_cmd_fn)(gw_ctx *ctx, const char *args);
+
+typedef struct gw_command {
+	const char *name;
+	bool admin;
+	bool menu;        /* listed in setMyCommands */
+	gw_cmd_fn fn;
+	const char *usage;
+	const char *about;
+} gw_command;
+
+/*
+ * Split "/name@bot args" into name (lowercased, without the @) and args.
+ * bot_username may be NULL/"" (then any @suffix is accepted). Returns
+ * false when text is not a command or is addressed to another bot.
+ */
+bool router_parse(const char *text, const char *bot_username, char *name,
+    size_t name_size, const char **args);
+const gw_command *router_find(const char *name);
+const gw_command *router_commands(size_t *n);
+/* Route a text line as a command (authorizing admin commands). */
+int router_dispatch(gw_ctx *ctx, const char *text);
+
+/* Command handlers (commands_*.c). */
+#define GW_COMMANDS(X)                                                  \
+	X(help) X(help_operations) X(help_admin) X(contact) X(status)   \
+	X(subscribe) X(unsubscribe) X(health) X(monitor) X(support)     \
+	X(tickets) X(ticket) X(faq) X(newticket) X(addmsg) X(rate)      \
+	X(queue) X(reply) X(note) X(close) X(assign) X(priority) X(tier) \
+	X(incident) X(maintenance) X(ops) X(tick) X(report)
+#define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
+GW_COMMANDS(GW_DECLARE_CMD)
+#undef GW_DECLARE_CMD
+
+/* ---- the context of handling one update ---- */
+
+typedef struct gw_out {
+	char *method;       /* sendMessage, editMessageText */
+	int64_t chat_id;
+	char *body;         /* JSON body */
+	char tag[32];       /* "t<ticket id>": remember message id -> ticket */
+} gw_out;
+
+typedef struct gw_kv_op {
+	unsigned db;        /* index in the gateway's DB list */
+	void *key;
+	size_t klen;
+	void *val;          /* NULL: delete */
+	size_t vlen;
+} gw_kv_op;
+
+struct gw_ctx {
+	gw *g;
+	const gw_update *u;
+	int64_t user_id;
+	int64_t chat_id;
+	bool is_admin;
+	bool is_group;
+	char name[128];
+	int calls;               /* request ids: gw-<update>-<calls> */
+	bool edit;               /* reply by editing u->message_id */
+	gw_out *outs;
+	size_t n_outs;
+	gw_kv_op *ops;
+	size_t n_ops;
+	char answer[200];        /* answerCallbackQuery text */
+	bool answer_alert;
+	int rv;                  /* first error while collecting */
+};
+
+/* Queue a reply (HTML text, keyboard may be NULL). Texts over 4096 are
+ * split; with ctx->edit the first part edits the pressed message. */
+void ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd);
+/* Queue a Bot API call (body: takes ownership). */
+void ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
+    cJSON *body, const char *tag);
+/* Queue a message to any chat. tag may be NULL. */
+void ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
+    const gw_keyboard *kbd, const char *tag);
+/* Queue a store change applied with the update's commit (val NULL:
+ * delete). Key and value are copied. */
+void ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
+    const void *val, size_t vlen);
+/* The callback answer text (≤ 200). */
+void ctx_answer(gw_ctx *ctx, const char *text, bool alert);
+void ctx_free(gw_ctx *ctx);
+
+/* The services. */
+typedef enum gw_service {
+	GW_TICKET = 0,
+	GW_INCIDENT,
+	GW_PROBER,
+	GW_STATUS,
+	GW_N_SERVICES
+} gw_service;
+
+const char *gw_service_title(gw_service s);
+/*
+ * Call method (a oneof member name) of service s with msg (borrowed) as
+ * ctx's actor, with a request id derived from the update. On success
+ * *reply is set (free with protobuf_c_message_free_unpacked). When the
+ * service is down, times out or answers an Error, a clear message has
+ * already been queued to the user and the error code is returned.
+ */
+int gw_call(gw_ctx *ctx, gw_service s, const char *method,
+    ProtobufCMessage *msg, ProtobufCMessage **reply);
+/* The same without a user-facing message (notifications, quiet reads). */
+int gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
+    gw_service s, const char *method, ProtobufCMessage *msg,
+    ProtobufCMessage **reply);
+
+/* The set result member `name` of a reply, or NULL. Borrowed. */
+void *gw_result(const ProtobufCMessage *rep, const char *name);
+/* gw_call, then the expected result member (NULL: the user was told).
+ * *rep is the reply to free with gw_reply_free. */
+void *gw_ask(gw_ctx *ctx, gw_service s, const char *method,
+    ProtobufCMessage *msg, const char *result, ProtobufCMessage **rep);
+void gw_reply_free(ProtobufCMessage *rep); /* NULL-safe */
+/* The same without telling the user: dashboards show a section as
+ * unavailable (gw_unavailable) and go on with the others. */
+void *gw_peek(gw_ctx *ctx, gw_service s, const char *method,
+    ProtobufCMessage *msg, const char *result, ProtobufCMessage **rep);
+void gw_unavailable(sbuf *b, gw_service s);
+
+/* Parse "T-12", "t12", "12", "INC-3" … for prefix: 0 or OD_EINVAL. */
+int gw_parse_id(const char *s, const char *prefix, uint64_t *out);
+/* Next whitespace-separated word of *p into w; false at the end. */
+bool gw_word(const char **p, char *w, size_t size);
+
+/* ---- conversation.c: steps kept in the store with an expiry ---- */
+
+typedef struct conv_state {
+	char step[24];       /* "ticket_priority", "ticket_text", ... */
+	char data[64];       /* step argument: a priority, a ticket id */
+	int64_t expires_ms;
+} conv_state;
+
+/* The chat+user's live step (expired steps read as none): 0 or
+ * OD_ENOTFOUND. */
+int conv_get(gw *g, int64_t chat_id, int64_t user_id, conv_state *out);
+/* Set (step non-NULL) or clear with ctx's commit. */
+void conv_set(gw_ctx *ctx, const char *step, const char *data);
+void conv_clear(gw_ctx *ctx);
+/* Handle a plain message as the answer to the current step; false when
+ * no step is live. */
+bool conv_handle(gw_ctx *ctx, const char *text);
+/* Encode/decode the stored value (tests). */
+size_t conv_encode(const conv_state *s, char *out, size_t size);
+int conv_decode(const void *v, size_t len, conv_state *out);
+
+/* commands_incident.c, also for alerts. */
+struct Opsdesk__V1__Incident;
+void render_incident(sbuf *b, const struct Opsdesk__V1__Incident *in,
+    bool timeline);
+
+/* commands_support.c, for conversation steps. */
+void support_create(gw_ctx *ctx, const char *text, const char *priority);
+void support_user_message(gw_ctx *ctx, const char *id, const char *text);
+void support_rate_comment(gw_ctx *ctx, const char *arg, const char *text);
+
+/* ---- outbox.c: throttling (pure logic, tested with explicit times) ---- */
+
+typedef struct throttle_limits {
+	int global_per_s;    /* 0: unlimited */
+	int chat_per_s;      /* 0: unlimited */
+	int group_per_min;   /* 0: unlimited */
+} throttle_limits;
+
+typedef struct throttle throttle;
+
+int throttle_new(throttle **out, const throttle_limits *lim);
+void throttle_free(throttle *t);
+/* 0 when a message to chat may go at now_ms, else the ms to wait. */
+int64_t throttle_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
+/* Record a send to chat at now_ms. */
+void throttle_sent(throttle *t, int64_t chat_id, int64_t now_ms);
+
+/* ---- botapi.c: the Bot API client ---- */
+
+typedef struct botapi botapi;
+
+typedef struct botapi_result {
+	int http_status;      /* 0: network error */
+	bool ok;
+	int error_code;       /* Telegram's error_code, or http status */
+	int retry_after;      /* seconds, from 429 */
+	char description[256]; /* redacted */
+	cJSON *result;        /* "result", owned; may be NULL */
+} botapi_result;
+
+/* base like "https://api.telegram.org"; token is registered with the
+ * logger as a secret. m may be NULL. */
+int botapi_new(botapi **out, const char *base, const char *token,
+    metrics *m);
+void botapi_free(botapi *a); /* NULL-safe */
+/* POST method with body (borrowed JSON text). Thread-safe. 0 when a
+ * reply (ok or not) was parsed; OD_EUNAVAIL on network errors.
+ * timeout_ms bounds the whole call. */
+int botapi_call(botapi *a, const char *method, const char *body,
+    int timeout_ms, botapi_result *res);
+void botapi_result_clear(botapi_result *r);
+/* Make calls in flight (a long poll) return at once; for shutdown. */
+void botapi_abort(botapi *a);
+/* Classify a failed result. */
+bool botapi_is_not_modified(const botapi_result *r);
+bool botapi_is_blocked(const botapi_result *r);
+
+/* ---- the gateway ---- */
+
+enum gw_db {
+	GW_DB_META = 0,     /* offset, alert seq, counters */
+	GW_DB_INBOX,        /* update_id -> update JSON, accepted not done */
+	GW_DB_DONE,         /* update_id -> processed at ms */
+	GW_DB_CONV,         /* chat,user -> conversation step */
+	GW_DB_OUTBOX,       /* seq -> queued Bot API call */
+	GW_DB_BLOCKED,      /* chat -> blocked at ms */
+	GW_DB_SUBS,         /* chat -> subscribed components ("" all) */
+	GW_DB_ADMIN_MSG,    /* chat,message -> ticket id */
+	GW_DB_COUNT
+};
+
+extern const char *const gw_db_names[];
+
+typedef enum gw_mode { GW_MODE_POLL = 0, GW_MODE_WEBHOOK, GW_MODE_CONSOLE } gw_mode;
+
+typedef struct gw_settings {
+	char bot_username[64];
+	throttle_limits throttle;
+	int64_t conversation_ttl_ms;
+	int workers;
+	int poll_timeout_s;
+	int backend_timeout_ms;
+	char webhook_path[128];
+} gw_settings;
+
+typedef struct gw_worker gw_worker;
+typedef struct gw_notify gw_notify;
+
+/* The gateway; fields are shared by the files of the core. */
+struct gw {
+	config *cfg;
+	metrics *m;
+	store *st;
+	gw_settings set;
+	gw_mode mode;
+	botapi *api;                 /* NULL in console mode */
+	char webhook_secret[260];
+	rpc_client *svc[GW_N_SERVICES];
+	volatile int stopping;
+
+	gw_worker *workers;
+	int n_workers;
+
+	/* outbox sender */
+	pthread_t sender;
+	bool sender_started;
+	pthread_mutex_t ob_mtx;
+	pthread_cond_t ob_cond;
+	bool ob_kick;
+	throttle *thr;
+
+	/* poller */
+	pthread_t poller;
+	bool poller_started;
+
+	/* console */
+	FILE *cin;
+	FILE *cout;
+	pthread_t console;
+	bool console_started;
+	pthread_mutex_t console_mtx;
+	gw_keyboard console_kbd;     /* the last keyboard shown */
+	int64_t console_msg_id;
+	int64_t console_next_msg;
+	int console_pending;         /* updates not answered yet */
+	pthread_cond_t console_cond;
+	void (*on_console_eof)(void *arg);
+	void *eof_arg;
+
+	gw_notify *notify;
+};
+
+/* Read the config's gateway section into s; err names the bad key. */
+int gw_settings_load(const config *c, gw_settings *s, char *err,
+    size_t errlen);
+
+typedef struct gw_options {
+	config *cfg;              /* borrowed */
+	metrics *metrics;         /* borrowed */
+	store *store;             /* borrowed */
+	gw_mode mode;
+	const char *api_url;      /* Bot API base */
+	const char *token;        /* NULL in console mode */
+	const char *webhook_secret;
+	FILE *console_in;         /* console mode; borrowed */
+	FILE *console_out;
+	/* Called when the console's input ends (Ctrl-D); may be NULL. */
+	void (*on_console_eof)(void *arg);
+	void *eof_arg;
+} gw_options;
+
+int gw_new(gw **out, const gw_options *opt);
+/* Start workers, sender, the update source and notifications. */
+int gw_start(gw *g);
+/* Stop threads (the store stays open). NULL-safe free. */
+void gw_free(gw *g);
+/* Register the webhook route (webhook mode) on s. */
+int gw_http_routes(void *arg, http_server *s);
+
+/* Internal hooks between the files of the core. */
+const gw_settings *gw_get_settings(gw *g);
+config *gw_config(gw *g);
+store *gw_store(gw *g);
+metrics *gw_metrics(gw *g);
+bool gw_is_console(gw *g);
+/* Accept updates (borrowed): store the new ones in the inbox, then hand
+ * them to the workers. offset (>0) is persisted with them. */
+int gw_accept(gw *g, gw_update *u, size_t n, int64_t next_offset);
+/* Handle one update now (workers, tests); commits its effects. */
+int gw_handle(gw *g, const gw_update *u);
+/* Wake the sender after new outbox items. */
+void gw_outbox_kick(gw *g);
+/* Enqueue messages outside an update (notifications) in one commit. */
+int gw_enqueue(gw *g, gw_ctx *ctx);
+/* The same, once per seq: skipped when the meta counter `key` is already
+ * at or past seq, else the counter is set to seq in the same commit. */
+int gw_enqueue_once(gw *g, gw_ctx *ctx, const char *key, uint64_t seq);
+/* A meta counter (0 if unset). */
+uint64_t gw_meta_u64(gw *g, const char *key);
+uint64_t gw_outbox_depth(gw *g);
+metric *gw_counter(gw *g, const char *name, const char *help,
+    const char *labels);
+
+/* outbox.c: the durable queue and its sender thread. */
+/* Encode an outbox value; caller frees with free(). */
+uint8_t *outbox_encode(const gw_out *o, size_t *len);
+/* Decode a value: pointers into v (valid while v is). */
+int outbox_decode(const void *v, size_t len, int64_t *chat_id,
+    const char **method, const char **tag, const char **body);
+int outbox_start(gw *g);
+void outbox_stop(gw *g);
+
+/* updates.c: the sources. */
+int poll_start(gw *g);
+void poll_stop(gw *g);
+int console_start(gw *g);
+void console_stop(gw *g);
+/* An update of the console was handled (its replies are queued). */
+void console_done(gw *g);
+
+/* notify.c */
+int notify_start(gw_notify **out, gw *g);
+void notify_stop(gw_notify *n);
+/* Turn one bus event into messages (tests call it directly). */
+void notify_event(gw *g, const char *topic,
+    const Opsdesk__V1__Envelope *env);
+/* Replay the alert log from the last seen seq. */
+int notify_catch_up(gw *g);
+
+#endif /* OPSDESK_GATEWAY_H */

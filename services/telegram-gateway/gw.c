@@ -1,0 +1,1147 @@
+/*
+ * gw — the gateway's core: settings, the per-update context, backend
+ * calls with their time-outs and user-facing failures, the inbox and the
+ * workers, and the commit that makes an update's effects durable at once.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "health.pb-c.h"
+#include "incident.pb-c.h"
+#include "log/log.h"
+#include "status.pb-c.h"
+#include "ticket.pb-c.h"
+
+const char *const gw_db_names[] = { "meta", "inbox", "done", "conv",
+	"outbox", "blocked", "subs", "admin_msg", NULL };
+
+/* ---- settings ---- */
+
+int
+gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
+{
+	const cJSON *sec = config_section(c, "gateway");
+	const cJSON *thr = NULL;
+	const char *str;
+	int64_t v;
+	bool on;
+	int rv;
+
+	memset(s, 0, sizeof(*s));
+	if ((rv = config_get_string(sec, "gateway", "bot_username", "", &str,
+	         err, errlen)) != 0) {
+		return rv;
+	}
+	od_strlcpy(s->bot_username, str[0] == '@' ? str + 1 : str,
+	    sizeof(s->bot_username));
+	if ((rv = config_get_object(sec, "gateway", "throttle", &thr, err,
+	         errlen)) != 0 ||
+	    (rv = config_get_bool(thr, "gateway.throttle", "enabled", true,
+	         &on, err, errlen)) != 0) {
+		return rv;
+	}
+	if ((rv = config_get_int(thr, "gateway.throttle", "global_per_second",
+	         30, 0, 1000, &v, err, errlen)) != 0) {
+		return rv;
+	}
+	s->throttle.global_per_s = on ? (int) v : 0;
+	if ((rv = config_get_int(thr, "gateway.throttle", "chat_per_second",
+	         1, 0, 100, &v, err, errlen)) != 0) {
+		return rv;
+	}
+	s->throttle.chat_per_s = on ? (int) v : 0;
+	if ((rv = config_get_int(thr, "gateway.throttle", "group_per_minute",
+	         20, 0, 1000, &v, err, errlen)) != 0) {
+		return rv;
+	}
+	s->throttle.group_per_min = on ? (int) v : 0;
+	if ((rv = config_get_duration_ms(sec, "gateway", "conversation_ttl",
+	         15 * 60 * 1000, 10 * 1000, 7LL * 24 * 3600 * 1000,
+	         &s->conversation_ttl_ms, err, errlen)) != 0) {
+		return rv;
+	}
+	if ((rv = config_get_int(sec, "gateway", "workers", 4, 1, 64, &v, err,
+	         errlen)) != 0) {
+		return rv;
+	}
+	s->workers = (int) v;
+	if ((rv = config_get_duration_ms(sec, "gateway", "poll_timeout",
+	         25000, 0, 50000, &v, err, errlen)) != 0) {
+		return rv;
+	}
+	s->poll_timeout_s = (int) (v / 1000);
+	if ((rv = config_get_duration_ms(sec, "gateway", "backend_timeout",
+	         2500, 100, 3000, &v, err, errlen)) != 0) {
+		return rv;
+	}
+	s->backend_timeout_ms = (int) v;
+	if ((rv = config_get_string(sec, "gateway", "webhook_path",
+	         "/telegram/webhook", &str, err, errlen)) != 0) {
+		return rv;
+	}
+	od_strlcpy(s->webhook_path, str, sizeof(s->webhook_path));
+	return 0;
+}
+
+const gw_settings *
+gw_get_settings(gw *g)
+{
+	return &g->set;
+}
+
+config *
+gw_config(gw *g)
+{
+	return g->cfg;
+}
+
+store *
+gw_store(gw *g)
+{
+	return g->st;
+}
+
+metrics *
+gw_metrics(gw *g)
+{
+	return g->m;
+}
+
+bool
+gw_is_console(gw *g)
+{
+	return g->mode == GW_MODE_CONSOLE;
+}
+
+metric *
+gw_counter(gw *g, const char *name, const char *help, const char *labels)
+{
+	return metrics_counter(g->m, name, help, labels);
+}
+
+/* ---- small parsing helpers shared by the commands ---- */
+
+bool
+gw_word(const char **p, char *w, size_t size)
+{
+	const char *s = *p;
+	size_t n = 0;
+	while (isspace((unsigned char) *s)) {
+		s++;
+	}
+	if (*s == '\0') {
+		*p = s;
+		return false;
+	}
+	while (s[n] != '\0' && !isspace((unsigned char) s[n])) {
+		n++;
+	}
+	if (n >= size) {
+		n = size - 1;
+	}
+	memcpy(w, s, n);
+	w[n] = '\0';
+	s += n;
+	while (s[0] != '\0' && !isspace((unsigned char) s[0])) {
+		s++;
+	}
+	while (isspace((unsigned char) *s)) {
+		s++;
+	}
+	*p = s;
+	return true;
+}
+
+int
+gw_parse_id(const char *s, const char *prefix, uint64_t *out)
+{
+	size_t pl = strlen(prefix);
+	uint64_t v = 0;
+	if (s == NULL) {
+		return OD_EINVAL;
+	}
+	if (strncasecmp(s, prefix, pl) == 0) {
+		s += pl;
+		if (*s == '-') {
+			s++;
+		}
+	}
+	if (*s == '\0') {
+		return OD_EINVAL;
+	}
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char) *s) || v > UINT64_MAX / 10 - 9) {
+			return OD_EINVAL;
+		}
+		v = v * 10 + (uint64_t) (*s - '0');
+	}
+	if (v == 0) {
+		return OD_EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---- the context ---- */
+
+static void
+ctx_fail(gw_ctx *ctx, int rv)
+{
+	if (ctx->rv == 0) {
+		ctx->rv = rv;
+	}
+}
+
+void
+ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
+    cJSON *body, const char *tag)
+{
+	gw_out *o;
+	char *text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	o = realloc(ctx->outs, (ctx->n_outs + 1) * sizeof(*o));
+	if (text == NULL || o == NULL || (method = strdup(method)) == NULL) {
+		cJSON_free(text);
+		if (o != NULL) {
+			ctx->outs = o;
+		}
+		ctx_fail(ctx, OD_ENOMEM);
+		return;
+	}
+	ctx->outs = o;
+	o = &ctx->outs[ctx->n_outs++];
+	memset(o, 0, sizeof(*o));
+	o->method = (char *) method;
+	o->chat_id = chat_id;
+	o->body = strdup(text);
+	cJSON_free(text);
+	if (o->body == NULL) {
+		ctx_fail(ctx, OD_ENOMEM);
+	}
+	if (tag != NULL) {
+		od_strlcpy(o->tag, tag, sizeof(o->tag));
+	}
+}
+
+static void
+send_parts(gw_ctx *ctx, int64_t chat_id, const char *html,
+    const gw_keyboard *kbd, const char *tag, int64_t edit_id)
+{
+	char **parts = NULL;
+	size_t n = 0;
+	int rv = render_split(html, GW_TEXT_MAX, &parts, &n);
+	if (rv != 0) {
+		ctx_fail(ctx, rv);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cJSON *body = cJSON_CreateObject();
+		bool edit = edit_id != 0 && i == 0;
+		cJSON_AddNumberToObject(body, "chat_id", (double) chat_id);
+		if (edit) {
+			cJSON_AddNumberToObject(
+			    body, "message_id", (double) edit_id);
+		}
+		cJSON_AddStringToObject(
+		    body, "text", parts[i][0] ? parts[i] : "…");
+		cJSON_AddStringToObject(body, "parse_mode", "HTML");
+		cJSON_AddTrueToObject(body, "disable_web_page_preview");
+		/* The keyboard goes under the last part. */
+		cJSON *kb = (i + 1 == n) ? kbd_to_json(kbd) : NULL;
+		if (kb != NULL) {
+			cJSON_AddItemToObject(body, "reply_markup", kb);
+		}
+		ctx_send_method(ctx, edit ? "editMessageText" : "sendMessage",
+		    chat_id, body, (i + 1 == n) ? tag : NULL);
+	}
+	render_parts_free(parts, n);
+}
+
+void
+ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd)
+{
+	int64_t edit_id = ctx->edit ? ctx->u->message_id : 0;
+	send_parts(ctx, ctx->chat_id, html, kbd, NULL, edit_id);
+	/* One edit per press: later replies are new messages. */
+	ctx->edit = false;
+}
+
+void
+ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
+    const gw_keyboard *kbd, const char *tag)
+{
+	send_parts(ctx, chat_id, html, kbd, tag, 0);
+}
+
+void
+ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	gw_kv_op *o = realloc(ctx->ops, (ctx->n_ops + 1) * sizeof(*o));
+	if (o == NULL) {
+		ctx_fail(ctx, OD_ENOMEM);
+		return;
+	}
+	ctx->ops = o;
+	o = &ctx->ops[ctx->n_ops];
+	memset(o, 0, sizeof(*o));
+	o->db = db;
+	o->klen = klen;
+	o->vlen = vlen;
+	o->key = malloc(klen ? klen : 1);
+	o->val = val ? malloc(vlen ? vlen : 1) : NULL;
+	if (o->key == NULL || (val != NULL && o->val == NULL)) {
+		free(o->key);
+		free(o->val);
+		ctx_fail(ctx, OD_ENOMEM);
+		return;
+	}
+	memcpy(o->key, key, klen);
+	if (val != NULL) {
+		memcpy(o->val, val, vlen);
+	}
+	ctx->n_ops++;
+}
+
+void
+ctx_answer(gw_ctx *ctx, const char *text, bool alert)
+{
+	if (ctx->answer[0] == '\0') {
+		od_strlcpy(ctx->answer, text, sizeof(ctx->answer));
+		ctx->answer_alert = alert;
+	}
+}
+
+void
+ctx_free(gw_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_outs; i++) {
+		free(ctx->outs[i].method);
+		free(ctx->outs[i].body);
+	}
+	free(ctx->outs);
+	for (size_t i = 0; i < ctx->n_ops; i++) {
+		free(ctx->ops[i].key);
+		free(ctx->ops[i].val);
+	}
+	free(ctx->ops);
+	ctx->outs = NULL;
+	ctx->ops = NULL;
+	ctx->n_outs = ctx->n_ops = 0;
+}
+
+/* ---- backend calls ---- */
+
+static const struct svc_info {
+	const char *name;   /* config_service_url name, metrics label */
+	const char *title;  /* for users */
+	const ProtobufCMessageDescriptor *req;
+	const ProtobufCMessageDescriptor *rep;
+} svc_info[GW_N_SERVICES] = {
+	{ "ticket", "support desk (ticket-service)",
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor },
+	{ "incident", "incident service",
+	    &opsdesk__v1__incident_request__descriptor,
+	    &opsdesk__v1__incident_reply__descriptor },
+	{ "prober", "health prober",
+	    &opsdesk__v1__prober_request__descriptor,
+	    &opsdesk__v1__prober_reply__descriptor },
+	{ "status", "status service",
+	    &opsdesk__v1__status_request__descriptor,
+	    &opsdesk__v1__status_reply__descriptor },
+};
+
+const char *
+gw_service_title(gw_service s)
+{
+	return svc_info[s].title;
+}
+
+int
+gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
+    gw_service s, const char *method, ProtobufCMessage *msg,
+    ProtobufCMessage **reply)
+{
+	const struct svc_info *si = &svc_info[s];
+	uint64_t req_buf[64];
+	ProtobufCMessage *req = (ProtobufCMessage *) req_buf;
+	ProtobufCMessage *rep = NULL;
+	const ProtobufCFieldDescriptor *f;
+	char labels[128];
+	int rv;
+
+	if (si->req->sizeof_message > sizeof(req_buf)) {
+		return OD_EINTERNAL;
+	}
+	protobuf_c_message_init(si->req, req);
+	f = protobuf_c_message_descriptor_get_field_by_name(
+	    si->req, "request_id");
+	*(const char **) ((char *) req + f->offset) = rid ? rid : "";
+	f = protobuf_c_message_descriptor_get_field_by_name(si->req, "actor");
+	*(const Opsdesk__V1__Actor **) ((char *) req + f->offset) = actor;
+	if ((rv = rpc_request_set_method(req, method, msg)) != 0) {
+		return rv;
+	}
+	uint64_t t0 = od_mono_ns();
+	rv = rpc_client_call(g->svc[s], req, si->rep, &rep,
+	    g->set.backend_timeout_ms);
+	double secs = (double) (od_mono_ns() - t0) / 1e9;
+	snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"",
+	    si->name, method);
+	metric_observe(metrics_histogram(g->m,
+	                   "opsdesk_gateway_backend_duration_seconds",
+	                   "Backend call latency", labels, NULL, 0),
+	    secs);
+	snprintf(labels, sizeof(labels), "service=\"%s\",result=\"%s\"",
+	    si->name,
+	    rv == 0          ? (rpc_reply_error(rep) ? "error" : "ok")
+	        : rv == OD_EUNAVAIL ? "unavailable"
+	        : rv == OD_ETIMEDOUT ? "timeout"
+	                             : "failed");
+	metric_inc(metrics_counter(g->m, "opsdesk_gateway_backend_calls_total",
+	    "Backend calls by service and result", labels));
+	if (rv != 0) {
+		return rv;
+	}
+	const Opsdesk__V1__Error *e = rpc_reply_error(rep);
+	if (e != NULL && e->code != OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNSPECIFIED) {
+		*reply = rep;
+		return OD_ERPC;
+	}
+	*reply = rep;
+	return 0;
+}
+
+int
+gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
+    ProtobufCMessage **reply)
+{
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	ProtobufCMessage *rep = NULL;
+	char rid[64];
+	sbuf b = SBUF_INIT;
+
+	actor.user_id = ctx->user_id;
+	actor.is_admin = ctx->is_admin;
+	actor.name = ctx->name;
+	actor.chat_id = ctx->chat_id;
+	/* Deterministic per update: a re-handled update repeats its request
+	 * ids, and the services answer from their idempotency cache. */
+	snprintf(rid, sizeof(rid), "gw-%lld-%d",
+	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
+	int rv = gw_call_quiet(ctx->g, &actor, ctx->u ? rid : "", s, method,
+	    msg, &rep);
+	if (rv == 0) {
+		*reply = rep;
+		return 0;
+	}
+	if (rv == OD_ERPC) {
+		const Opsdesk__V1__Error *e = rpc_reply_error(rep);
+		switch (e->code) {
+		case OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND:
+			sbuf_append(&b, "🔍 Not found");
+			break;
+		case OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED:
+			sbuf_append(&b, "⛔ Not allowed");
+			break;
+		case OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
+			sbuf_append(&b, "⏳ Limit reached");
+			break;
+		case OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNAVAILABLE:
+			sbuf_append(&b, "⚠️ Temporarily unavailable");
+			break;
+		default:
+			sbuf_append(&b, "⚠️ Could not do that");
+			break;
+		}
+		if (e->message != NULL && e->message[0] != '\0') {
+			sbuf_append(&b, ": ");
+			render_text(&b, e->message, 500);
+		}
+		ctx_answer(ctx, "Could not do that", false);
+		protobuf_c_message_free_unpacked(rep, NULL);
+	} else {
+		sbuf_printf(&b,
+		    "⚠️ The %s is unavailable right now%s, so this cannot be "
+		    "done. Please try again in a minute.",
+		    svc_info[s].title,
+		    rv == OD_ETIMEDOUT ? " (it did not answer in time)" : "");
+		ctx_answer(ctx, "Service unavailable", false);
+	}
+	ctx_reply(ctx, sbuf_str(&b), NULL);
+	sbuf_free(&b);
+	return rv;
+}
+
+/* ---- the workers: chats in order, chats in parallel ---- */
+
+typedef struct wq_item {
+	struct wq_item *next;
+	gw_update u;
+} wq_item;
+
+struct gw_worker {
+	gw *g;
+	pthread_t th;
+	bool started;
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	wq_item *head, *tail;
+	size_t depth;
+};
+
+static void *
+worker_main(void *arg)
+{
+	gw_worker *w = arg;
+	for (;;) {
+		pthread_mutex_lock(&w->mtx);
+		while (w->head == NULL && !w->g->stopping) {
+			pthread_cond_wait(&w->cond, &w->mtx);
+		}
+		wq_item *it = w->head;
+		if (it == NULL) {
+			pthread_mutex_unlock(&w->mtx);
+			break;
+		}
+		w->head = it->next;
+		if (w->head == NULL) {
+			w->tail = NULL;
+		}
+		w->depth--;
+		pthread_mutex_unlock(&w->mtx);
+		gw_handle(w->g, &it->u);
+		update_clear(&it->u);
+		free(it);
+	}
+	return NULL;
+}
+
+static int
+update_copy(gw_update *dst, const gw_update *src)
+{
+	*dst = *src;
+	dst->text = src->text ? strdup(src->text) : NULL;
+	dst->reply_to_text =
+	    src->reply_to_text ? strdup(src->reply_to_text) : NULL;
+	if ((src->text && !dst->text) ||
+	    (src->reply_to_text && !dst->reply_to_text)) {
+		update_clear(dst);
+		return OD_ENOMEM;
+	}
+	return 0;
+}
+
+/* Hand a copy of u to the worker of its chat. */
+static int
+dispatch(gw *g, const gw_update *u)
+{
+	wq_item *it = calloc(1, sizeof(*it));
+	if (it == NULL || update_copy(&it->u, u) != 0) {
+		free(it);
+		return OD_ENOMEM;
+	}
+	uint64_t key = (uint64_t) (u->chat_id ? u->chat_id : u->user_id);
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	gw_worker *w = &g->workers[key % (uint64_t) g->n_workers];
+	pthread_mutex_lock(&w->mtx);
+	if (w->tail != NULL) {
+		w->tail->next = it;
+	} else {
+		w->head = it;
+	}
+	w->tail = it;
+	w->depth++;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+	return 0;
+}
+
+/* ---- accepting updates into the inbox ---- */
+
+typedef struct accept_job {
+	gw_update *u;
+	size_t n;
+	bool *fresh;
+	int64_t next_offset;
+} accept_job;
+
+static int
+accept_fn(store_txn *t, void *arg)
+{
+	accept_job *j = arg;
+	MDB_txn *m = store_txn_mdb(t);
+	store *s = store_txn_store(t);
+	uint8_t k[8];
+	MDB_val v;
+	int rv;
+
+	for (size_t i = 0; i < j->n; i++) {
+		store_key_u64(k, (uint64_t) j->u[i].update_id);
+		j->fresh[i] = false;
+		if (store_get(m, store_db(s, GW_DB_DONE), k, 8, &v) == 0 ||
+		    store_get(m, store_db(s, GW_DB_INBOX), k, 8, &v) == 0) {
+			continue; /* a redelivery */
+		}
+		char *json = update_to_json(&j->u[i]);
+		if (json == NULL) {
+			return OD_ENOMEM;
+		}
+		rv = store_put(t, store_db(s, GW_DB_INBOX), k, 8, json,
+		    strlen(json));
+		free(json);
+		if (rv != 0) {
+			return rv;
+		}
+		j->fresh[i] = true;
+	}
+	if (j->next_offset > 0) {
+		uint8_t off[8];
+		store_key_u64(off, (uint64_t) j->next_offset);
+		if ((rv = store_put(t, store_db(s, GW_DB_META), "offset", 6,
+		         off, 8)) != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+int
+gw_accept(gw *g, gw_update *u, size_t n, int64_t next_offset)
+{
+	accept_job j = { u, n, NULL, next_offset };
+	int rv;
+
+	if (n > 0 && (j.fresh = calloc(n, sizeof(bool))) == NULL) {
+		return OD_ENOMEM;
+	}
+	if ((rv = store_write(g->st, accept_fn, &j)) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (j.fresh[i]) {
+				dispatch(g, &u[i]);
+			} else {
+				metric_inc(gw_counter(g,
+				    "opsdesk_gateway_updates_duplicate_total",
+				    "Redelivered updates ignored", NULL));
+			}
+		}
+	}
+	free(j.fresh);
+	return rv;
+}
+
+/* Updates accepted before a crash or restart, in update_id order. */
+static int
+replay_inbox(gw *g)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rv, n = 0;
+
+	if ((rv = store_read_begin(g->st, &txn)) != 0) {
+		return rv;
+	}
+	if (mdb_cursor_open(txn, store_db(g->st, GW_DB_INBOX), &cur) != 0) {
+		store_read_end(txn);
+		return OD_EIO;
+	}
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
+	     op = MDB_NEXT) {
+		cJSON *j = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		gw_update u;
+		if (j != NULL && update_parse(j, &u) == 0) {
+			dispatch(g, &u);
+			update_clear(&u);
+			n++;
+		}
+		cJSON_Delete(j);
+	}
+	mdb_cursor_close(cur);
+	store_read_end(txn);
+	if (n > 0) {
+		log_info("replaying %d accepted updates from the inbox", n);
+	}
+	return 0;
+}
+
+/* ---- handling one update ---- */
+
+typedef struct commit_job {
+	gw_ctx *ctx;
+	int64_t update_id;
+	bool mark_done;
+	const char *once_key;   /* gw_enqueue_once */
+	uint64_t once_seq;
+} commit_job;
+
+static int
+commit_fn(store_txn *t, void *arg)
+{
+	commit_job *j = arg;
+	gw_ctx *ctx = j->ctx;
+	store *s = store_txn_store(t);
+	uint8_t k[8], now[8];
+	int rv;
+
+	if (j->once_key != NULL) {
+		MDB_val v;
+		if (store_get(store_txn_mdb(t), store_db(s, GW_DB_META),
+		        j->once_key, strlen(j->once_key), &v) == 0 &&
+		    v.mv_size == 8 && store_key_get_u64(v.mv_data) >= j->once_seq) {
+			return 0; /* already delivered */
+		}
+		store_key_u64(k, j->once_seq);
+		if ((rv = store_put(t, store_db(s, GW_DB_META), j->once_key,
+		         strlen(j->once_key), k, 8)) != 0) {
+			return rv;
+		}
+	}
+	for (size_t i = 0; i < ctx->n_outs; i++) {
+		uint64_t id;
+		size_t len;
+		uint8_t *val = outbox_encode(&ctx->outs[i], &len);
+		if (val == NULL) {
+			return OD_ENOMEM;
+		}
+		if ((rv = store_next_id(t, "outbox", &id)) == 0) {
+			store_key_u64(k, id);
+			rv = store_put(t, store_db(s, GW_DB_OUTBOX), k, 8, val,
+			    len);
+		}
+		free(val);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	for (size_t i = 0; i < ctx->n_ops; i++) {
+		gw_kv_op *o = &ctx->ops[i];
+		if (o->val != NULL) {
+			rv = store_put(t, store_db(s, o->db), o->key, o->klen,
+			    o->val, o->vlen);
+		} else {
+			rv = store_del(
+			    t, store_db(s, o->db), o->key, o->klen, NULL, 0);
+			rv = rv == OD_ENOTFOUND ? 0 : rv;
+		}
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if (j->mark_done) {
+		store_key_u64(k, (uint64_t) j->update_id);
+		store_key_u64(now, (uint64_t) store_txn_now_ms(t));
+		if ((rv = store_put(t, store_db(s, GW_DB_DONE), k, 8, now,
+		         8)) != 0) {
+			return rv;
+		}
+		rv = store_del(t, store_db(s, GW_DB_INBOX), k, 8, NULL, 0);
+		if (rv != 0 && rv != OD_ENOTFOUND) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+int
+gw_enqueue_once(gw *g, gw_ctx *ctx, const char *key, uint64_t seq)
+{
+	commit_job j = { ctx, 0, false, key, seq };
+	int rv = store_write(g->st, commit_fn, &j);
+	if (rv == 0) {
+		gw_outbox_kick(g);
+	}
+	return rv;
+}
+
+uint64_t
+gw_meta_u64(gw *g, const char *key)
+{
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	uint64_t n = 0;
+	if (store_read_begin(g->st, &txn) == 0) {
+		if (store_get(txn, store_db(g->st, GW_DB_META), key,
+		        strlen(key), &v) == 0 &&
+		    v.mv_size == 8) {
+			n = store_key_get_u64(v.mv_data);
+		}
+		store_read_end(txn);
+	}
+	return n;
+}
+
+int
+gw_enqueue(gw *g, gw_ctx *ctx)
+{
+	commit_job j = { ctx, 0, false, NULL, 0 };
+	if (ctx->n_outs == 0 && ctx->n_ops == 0) {
+		return 0;
+	}
+	int rv = store_write(g->st, commit_fn, &j);
+	if (rv == 0) {
+		gw_outbox_kick(g);
+	}
+	return rv;
+}
+
+/* A reply in the admin chat to a ticket notification: a staff reply. */
+static bool
+admin_reply(gw_ctx *ctx, const char *text)
+{
+	const gw_update *u = ctx->u;
+	uint8_t k[16];
+	uint64_t id = 0;
+	MDB_txn *txn = NULL;
+	MDB_val v;
+
+	if (u->reply_to_id == 0 || !ctx->is_admin ||
+	    (ctx->g->cfg->admin_chat != 0 &&
+	        u->chat_id != ctx->g->cfg->admin_chat)) {
+		return false;
+	}
+	store_key_u64(k, (uint64_t) u->chat_id);
+	store_key_u64(k + 8, (uint64_t) u->reply_to_id);
+	if (store_read_begin(ctx->g->st, &txn) == 0) {
+		if (store_get(txn, store_db(ctx->g->st, GW_DB_ADMIN_MSG), k,
+		        16, &v) == 0 &&
+		    v.mv_size == 8) {
+			id = store_key_get_u64(v.mv_data);
+		}
+		store_read_end(txn);
+	}
+	if (id == 0 && u->reply_to_text != NULL) {
+		/* The notification's text names the ticket ("T-12"). */
+		const char *p = strstr(u->reply_to_text, "T-");
+		uint64_t v2 = 0;
+		for (p = p ? p + 2 : NULL; p && isdigit((unsigned char) *p);
+		     p++) {
+			v2 = v2 * 10 + (uint64_t) (*p - '0');
+		}
+		id = v2;
+	}
+	if (id == 0) {
+		return false;
+	}
+	char line[64];
+	snprintf(line, sizeof(line), "%llu ", (unsigned long long) id);
+	sbuf b = SBUF_INIT;
+	sbuf_append(&b, line);
+	sbuf_append(&b, text);
+	cmd_reply(ctx, sbuf_str(&b));
+	sbuf_free(&b);
+	return true;
+}
+
+static void
+count_update(gw *g, const gw_update *u)
+{
+	static const char *const kinds[] = { "other", "message",
+		"edited_message", "callback_query" };
+	char labels[64];
+	snprintf(labels, sizeof(labels), "type=\"%s\"", kinds[u->kind]);
+	metric_inc(gw_counter(g, "opsdesk_gateway_updates_total",
+	    "Updates handled, by type", labels));
+}
+
+static void
+answer_callback(gw *g, const gw_update *u, const gw_ctx *ctx)
+{
+	botapi_result res;
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "callback_query_id", u->callback_id);
+	if (ctx->answer[0] != '\0') {
+		cJSON_AddStringToObject(body, "text", ctx->answer);
+		if (ctx->answer_alert) {
+			cJSON_AddTrueToObject(body, "show_alert");
+		}
+	}
+	char *text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	if (text != NULL && g->api != NULL &&
+	    botapi_call(g->api, "answerCallbackQuery", text, 5000, &res) ==
+	        0) {
+		botapi_result_clear(&res);
+	}
+	cJSON_free(text);
+}
+
+int
+gw_handle(gw *g, const gw_update *u)
+{
+	gw_ctx ctx;
+	int rv;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	ctx.u = u;
+	ctx.user_id = u->user_id;
+	ctx.chat_id = u->chat_id ? u->chat_id : u->user_id;
+	ctx.is_admin = g->mode == GW_MODE_CONSOLE ||
+	    config_is_admin(g->cfg, u->user_id);
+	ctx.is_group = strcmp(u->chat_type, "private") != 0 &&
+	    u->chat_type[0] != '\0';
+	od_strlcpy(ctx.name, u->user_name[0] ? u->user_name : "user",
+	    sizeof(ctx.name));
+	count_update(g, u);
+
+	if (u->kind == GW_UPD_CALLBACK) {
+		cb_dispatch(&ctx, u->text ? u->text : "");
+	} else if (u->kind == GW_UPD_MESSAGE && u->text != NULL) {
+		/* A message from a chat that blocked us: it is back. */
+		uint8_t k[8];
+		store_key_u64(k, (uint64_t) ctx.chat_id);
+		ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
+		if (u->text[0] == '/') {
+			router_dispatch(&ctx, u->text);
+		} else if (admin_reply(&ctx, u->text)) {
+			/* done */
+		} else if (conv_handle(&ctx, u->text)) {
+			/* done */
+		} else if (!ctx.is_group) {
+			ctx_reply(&ctx,
+			    "I understand commands. Send /help for the menu, "
+			    "or /support &lt;your message&gt; to open a "
+			    "ticket.",
+			    NULL);
+		}
+	}
+	commit_job j = { &ctx, u->update_id, true, NULL, 0 };
+	if ((rv = ctx.rv) == 0) {
+		rv = store_write(g->st, commit_fn, &j);
+	}
+	if (rv != 0) {
+		log_error("update %lld: could not commit its effects: %s",
+		    (long long) u->update_id, od_strerror(rv));
+	} else {
+		gw_outbox_kick(g);
+	}
+	if (u->kind == GW_UPD_CALLBACK && g->mode != GW_MODE_CONSOLE) {
+		answer_callback(g, u, &ctx);
+	}
+	ctx_free(&ctx);
+	if (g->mode == GW_MODE_CONSOLE) {
+		console_done(g);
+	}
+	return rv;
+}
+
+/* ---- life cycle ---- */
+
+int
+gw_new(gw **out, const gw_options *opt)
+{
+	gw *g;
+	char err[256];
+	int rv;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		return OD_ENOMEM;
+	}
+	g->cfg = opt->cfg;
+	g->m = opt->metrics;
+	g->st = opt->store;
+	g->mode = opt->mode;
+	g->cin = opt->console_in ? opt->console_in : stdin;
+	g->cout = opt->console_out ? opt->console_out : stdout;
+	g->on_console_eof = opt->on_console_eof;
+	g->eof_arg = opt->eof_arg;
+	pthread_mutex_init(&g->ob_mtx, NULL);
+	pthread_cond_init(&g->ob_cond, NULL);
+	pthread_mutex_init(&g->console_mtx, NULL);
+	pthread_cond_init(&g->console_cond, NULL);
+	if ((rv = gw_settings_load(g->cfg, &g->set, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		goto fail;
+	}
+	if (g->mode == GW_MODE_CONSOLE) {
+		/* A person reading a terminal is not rate limited. */
+		memset(&g->set.throttle, 0, sizeof(g->set.throttle));
+	} else if ((rv = botapi_new(&g->api, opt->api_url, opt->token,
+	                g->m)) != 0) {
+		log_error("bot token missing or invalid");
+		goto fail;
+	}
+	if (opt->webhook_secret != NULL) {
+		od_strlcpy(g->webhook_secret, opt->webhook_secret,
+		    sizeof(g->webhook_secret));
+	}
+	if ((rv = throttle_new(&g->thr, &g->set.throttle)) != 0) {
+		goto fail;
+	}
+	static const char *const names[] = { "ticket", "incident", "prober",
+		"status" };
+	for (int i = 0; i < GW_N_SERVICES; i++) {
+		if ((rv = rpc_client_open(&g->svc[i],
+		         config_service_url(g->cfg, names[i]),
+		         g->set.backend_timeout_ms)) != 0) {
+			log_error("cannot open the %s client: %s", names[i],
+			    od_strerror(rv));
+			goto fail;
+		}
+	}
+	g->n_workers = g->set.workers;
+	if ((g->workers = calloc((size_t) g->n_workers,
+	         sizeof(gw_worker))) == NULL) {
+		rv = OD_ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < g->n_workers; i++) {
+		g->workers[i].g = g;
+		pthread_mutex_init(&g->workers[i].mtx, NULL);
+		pthread_cond_init(&g->workers[i].cond, NULL);
+	}
+	*out = g;
+	return 0;
+fail:
+	gw_free(g);
+	return rv;
+}
+
+int
+gw_start(gw *g)
+{
+	int rv;
+	for (int i = 0; i < g->n_workers; i++) {
+		if (pthread_create(&g->workers[i].th, NULL, worker_main,
+		        &g->workers[i]) != 0) {
+			return OD_ENOMEM;
+		}
+		g->workers[i].started = true;
+	}
+	if ((rv = replay_inbox(g)) != 0 || (rv = outbox_start(g)) != 0 ||
+	    (rv = notify_start(&g->notify, g)) != 0) {
+		return rv;
+	}
+	switch (g->mode) {
+	case GW_MODE_POLL:
+		return poll_start(g);
+	case GW_MODE_CONSOLE:
+		return console_start(g);
+	case GW_MODE_WEBHOOK:
+		return 0; /* the route is served by the HTTP listener */
+	}
+	return 0;
+}
+
+void
+gw_free(gw *g)
+{
+	if (g == NULL) {
+		return;
+	}
+	g->stopping = 1;
+	poll_stop(g);
+	console_stop(g);
+	notify_stop(g->notify);
+	for (int i = 0; g->workers != NULL && i < g->n_workers; i++) {
+		gw_worker *w = &g->workers[i];
+		pthread_mutex_lock(&w->mtx);
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->mtx);
+		if (w->started) {
+			pthread_join(w->th, NULL);
+		}
+		/* Unhandled updates stay in the inbox for the next start. */
+		for (wq_item *it = w->head, *next; it != NULL; it = next) {
+			next = it->next;
+			update_clear(&it->u);
+			free(it);
+		}
+		pthread_mutex_destroy(&w->mtx);
+		pthread_cond_destroy(&w->cond);
+	}
+	free(g->workers);
+	outbox_stop(g);
+	for (int i = 0; i < GW_N_SERVICES; i++) {
+		rpc_client_close(g->svc[i]);
+	}
+	throttle_free(g->thr);
+	botapi_free(g->api);
+	pthread_mutex_destroy(&g->ob_mtx);
+	pthread_cond_destroy(&g->ob_cond);
+	pthread_mutex_destroy(&g->console_mtx);
+	pthread_cond_destroy(&g->console_cond);
+	free(g);
+}
+
+void *
+gw_result(const ProtobufCMessage *rep, const char *name)
+{
+	const ProtobufCFieldDescriptor *f;
+	if (rep == NULL) {
+		return NULL;
+	}
+	f = protobuf_c_message_descriptor_get_field_by_name(
+	    rep->descriptor, name);
+	if (f == NULL || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
+		return NULL;
+	}
+	if (*(const uint32_t *) ((const char *) rep + f->quantifier_offset) !=
+	    f->id) {
+		return NULL;
+	}
+	return *(void *const *) ((const char *) rep + f->offset);
+}
+
+void *
+gw_ask(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
+    const char *result, ProtobufCMessage **rep)
+{
+	*rep = NULL;
+	if (gw_call(ctx, s, method, msg, rep) != 0) {
+		*rep = NULL;
+		return NULL;
+	}
+	void *r = gw_result(*rep, result);
+	if (r == NULL) {
+		ctx_reply(ctx,
+		    "⚠️ The service gave an answer I cannot show. Please try "
+		    "again later.",
+		    NULL);
+	}
+	return r;
+}
+
+void
+gw_reply_free(ProtobufCMessage *rep)
+{
+	if (rep != NULL) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+	}
+}
+
+void *
+gw_peek(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
+    const char *result, ProtobufCMessage **rep)
+{
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	char rid[64];
+	actor.user_id = ctx->user_id;
+	actor.is_admin = ctx->is_admin;
+	actor.name = ctx->name;
+	actor.chat_id = ctx->chat_id;
+	snprintf(rid, sizeof(rid), "gw-%lld-%d",
+	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
+	*rep = NULL;
+	if (gw_call_quiet(ctx->g, &actor, ctx->u ? rid : "", s, method, msg,
+	        rep) != 0) {
+		gw_reply_free(*rep);
+		*rep = NULL;
+		return NULL;
+	}
+	return gw_result(*rep, result);
+}
+
+void
+gw_unavailable(sbuf *b, gw_service s)
+{
+	sbuf_printf(b, "⚠️ <i>The %s is unavailable right now.</i>\n",
+	    gw_service_title(s));
+}

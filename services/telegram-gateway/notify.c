@@ -1,0 +1,436 @@
+/*
+ * notify — bus events into chat messages: alerts to the admin chat with
+ * Acknowledge / Resolve buttons, new tickets and SLA breaches to the admin
+ * chat, staff replies and ticket notices to the ticket's owner, status
+ * changes to subscribers, maintenance reminders to subscribers and admins.
+ *
+ * The bus is best effort, so alerts are also replayed from
+ * incident-service's alert log: on start, on every resync and once a
+ * minute, from the last seq delivered (kept in the store; a seq is
+ * delivered once whichever path sees it first).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/bus.h"
+#include "gateway.h"
+#include "incident.pb-c.h"
+#include "log/log.h"
+#include "status.pb-c.h"
+#include "ticket.pb-c.h"
+
+#define ALERT_SEQ_KEY "alert_seq"
+
+struct gw_notify {
+	gw *g;
+	bus_subscriber *sub;
+	pthread_t th;
+	bool started;
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	bool resync;
+};
+
+/* Where admin notifications go: the admin chat, else each admin. */
+static size_t
+admin_chats(gw *g, int64_t *out, size_t max)
+{
+	const config *c = gw_config(g);
+	size_t n = 0;
+	if (c->admin_chat != 0) {
+		out[n++] = c->admin_chat;
+		return n;
+	}
+	for (int i = 0; i < c->n_admins && n < max; i++) {
+		out[n++] = c->admins[i];
+	}
+	return n;
+}
+
+static void
+to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k,
+    const char *tag)
+{
+	int64_t chats[CONFIG_MAX_ADMINS];
+	size_t n = admin_chats(ctx->g, chats, CONFIG_MAX_ADMINS);
+	for (size_t i = 0; i < n; i++) {
+		ctx_send(ctx, chats[i], html, k, tag);
+	}
+}
+
+static void
+deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
+{
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+
+	if (a->seq != 0 && a->seq <= gw_meta_u64(g, ALERT_SEQ_KEY)) {
+		return;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	sbuf_printf(&b, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
+	render_text(&b, a->text[0] ? a->text : a->kind, 300);
+	sbuf_append(&b, "\n\n");
+	if (a->incident != NULL) {
+		char data[GW_CBDATA_MAX + 1], id[24];
+		render_incident(&b, a->incident, false);
+		snprintf(id, sizeof(id), "%llu",
+		    (unsigned long long) a->incident->id);
+		if (!a->incident->acknowledged) {
+			cb_encode(data, sizeof(data), "ia", id, NULL);
+			kbd_button(&k, "✋ Acknowledge", data);
+		}
+		cb_encode(data, sizeof(data), "ir", id, NULL);
+		kbd_button(&k, "✅ Resolve", data);
+		cb_encode(data, sizeof(data), "is", id, NULL);
+		kbd_button(&k, "🔎 Show", data);
+	}
+	to_admins(&ctx, sbuf_str(&b), &k, NULL);
+	int rv = a->seq != 0 ? gw_enqueue_once(g, &ctx, ALERT_SEQ_KEY, a->seq)
+	                     : gw_enqueue(g, &ctx);
+	if (rv != 0) {
+		log_error("cannot queue alert %llu: %s",
+		    (unsigned long long) a->seq, od_strerror(rv));
+	}
+	metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
+	    "Bus events turned into messages", "kind=\"alert\""));
+	ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
+static void
+deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
+{
+	const Opsdesk__V1__Ticket *t = e->ticket;
+	const Opsdesk__V1__TicketMessage *m = e->message;
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+	char tag[32], data[GW_CBDATA_MAX + 1], id[24];
+
+	if (t == NULL) {
+		return;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	snprintf(tag, sizeof(tag), "t%llu", (unsigned long long) t->id);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long) t->id);
+	cb_encode(data, sizeof(data), "tv", id, NULL);
+	if (strcmp(topic, "ticket.created") == 0 ||
+	    (strcmp(topic, "ticket.replied") == 0 && m != NULL &&
+	        m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
+		bool created = strcmp(topic, "ticket.created") == 0;
+		sbuf_printf(&b, "%s <b>T-%llu</b> · %s · %s\nFrom ",
+		    created ? "🎫 New ticket" : "👤 New message on",
+		    (unsigned long long) t->id,
+		    render_priority_name(t->priority), render_tier_name(t->tier));
+		render_text(&b, t->owner_name, 64);
+		sbuf_printf(&b, " (id <code>%lld</code>)\n\n",
+		    (long long) t->owner_id);
+		render_text(&b, m != NULL ? m->text : t->subject, 1500);
+		sbuf_append(&b, "\n\n<i>Reply to this message to answer the "
+		                "customer.</i>");
+		kbd_button(&k, "🔎 Show", data);
+		to_admins(&ctx, sbuf_str(&b), &k, tag);
+	} else if (strcmp(topic, "ticket.replied") == 0 && m != NULL &&
+	    m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY) {
+		sbuf_printf(&b, "💬 <b>Support replied on T-%llu</b>\n\n",
+		    (unsigned long long) t->id);
+		render_text(&b, m->text, 3000);
+		char am[GW_CBDATA_MAX + 1];
+		cb_encode(am, sizeof(am), "tm", id, NULL);
+		kbd_button(&k, "💬 Answer", am);
+		kbd_button(&k, "🔎 View ticket", data);
+		ctx_send(&ctx, t->chat_id ? t->chat_id : t->owner_id,
+		    sbuf_str(&b), &k, NULL);
+	} else if (strcmp(topic, "ticket.sla_breached") == 0) {
+		sbuf_printf(&b, "⏰ <b>SLA breached</b> on T-%llu (%s) · %s · "
+		                "%s\n",
+		    (unsigned long long) t->id,
+		    strcmp(e->clock, "resolution") == 0 ? "resolution"
+		                                        : "first response",
+		    render_priority_name(t->priority), render_tier_name(t->tier));
+		render_text(&b, t->subject, 200);
+		kbd_button(&k, "🔎 Show", data);
+		to_admins(&ctx, sbuf_str(&b), &k, tag);
+	}
+	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
+		metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
+		    "Bus events turned into messages", "kind=\"ticket\""));
+	}
+	ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
+static void
+deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
+{
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	sbuf_printf(&b, "ℹ️ <b>T-%llu</b>\n", (unsigned long long) n->ticket_id);
+	render_text(&b, n->text, 3000);
+	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), NULL,
+	    NULL);
+	gw_enqueue(g, &ctx);
+	ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
+/* Send html to every subscribed chat whose components match (components
+ * NULL: every subscriber). */
+static void
+to_subscribers(gw *g, gw_ctx *ctx, const char *html, const char *const *ids,
+    size_t n_ids)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	if (store_read_begin(gw_store(g), &txn) != 0) {
+		return;
+	}
+	if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_SUBS), &cur) == 0) {
+		for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
+		     op = MDB_NEXT) {
+			char subs[1024];
+			bool match = v.mv_size == 0 || ids == NULL;
+			if (!match && v.mv_size < sizeof(subs)) {
+				memcpy(subs, v.mv_data, v.mv_size);
+				subs[v.mv_size] = '\0';
+				for (size_t i = 0; i < n_ids && !match; i++) {
+					char needle[128];
+					snprintf(needle, sizeof(needle), ",%s,",
+					    ids[i]);
+					match = strstr(subs, needle) != NULL;
+				}
+			}
+			if (match && k.mv_size == 8) {
+				ctx_send(ctx,
+				    (int64_t) store_key_get_u64(k.mv_data), html,
+				    NULL, NULL);
+			}
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(txn);
+}
+
+static void
+deliver_status(gw *g, const Opsdesk__V1__StatusChanged *s)
+{
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	const char *ids[64];
+	size_t n = 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	sbuf_printf(&b, "%s <b>Status: ", render_public_symbol(s->indicator));
+	render_text(&b, s->description, 200);
+	sbuf_append(&b, "</b>\n");
+	for (size_t i = 0; i < s->n_changes && n < 64; i++) {
+		const Opsdesk__V1__ComponentChange *c = s->changes[i];
+		ids[n++] = c->component_id;
+		sbuf_printf(&b, "%s ", render_public_symbol(c->new_status));
+		render_text(&b, c->name, 60);
+		sbuf_append(&b, ": ");
+		render_text(&b, c->old_status, 40);
+		sbuf_append(&b, " → ");
+		render_text(&b, c->new_status, 40);
+		sbuf_append(&b, "\n");
+	}
+	if (s->page_url[0] != '\0') {
+		render_text(&b, s->page_url, 200);
+	}
+	/* An overall change without component detail goes to everyone. */
+	to_subscribers(g, &ctx, sbuf_str(&b), n > 0 ? ids : NULL, n);
+	if (gw_enqueue(g, &ctx) == 0) {
+		metric_add(gw_counter(g, "opsdesk_gateway_notifications_total",
+		               "Bus events turned into messages",
+		               "kind=\"status\""),
+		    ctx.n_outs);
+	}
+	ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
+static void
+deliver_maintenance(gw *g, const Opsdesk__V1__MaintenanceEvent *e)
+{
+	const Opsdesk__V1__MaintenanceWindow *w = e->window;
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	if (w == NULL) {
+		return;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	sbuf_append(&b, "🔧 <b>Planned maintenance</b>\n");
+	render_text(&b, w->title, 200);
+	sbuf_append(&b, "\nFrom ");
+	render_time(&b, w->start_ms, od_now_ms());
+	sbuf_append(&b, "\nTo ");
+	render_time(&b, w->end_ms, od_now_ms());
+	for (size_t i = 0; i < w->n_components; i++) {
+		sbuf_append(&b, i == 0 ? "\nAffects: " : ", ");
+		render_text(&b, w->components[i], 60);
+	}
+	to_subscribers(g, &ctx, sbuf_str(&b),
+	    (const char *const *) w->components, w->n_components);
+	to_admins(&ctx, sbuf_str(&b), NULL, NULL);
+	gw_enqueue(g, &ctx);
+	ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
+void
+notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
+{
+	switch (env->payload_case) {
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_ALERT:
+		deliver_alert(g, env->alert);
+		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET:
+		deliver_ticket(g, topic, env->ticket);
+		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET_NOTIFY:
+		deliver_ticket_notify(g, env->ticket_notify);
+		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_STATUS_CHANGED:
+		deliver_status(g, env->status_changed);
+		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE:
+		if (strcmp(topic, "maintenance.reminder") == 0) {
+			deliver_maintenance(g, env->maintenance);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+int
+notify_catch_up(gw *g)
+{
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	actor.is_admin = true;
+	actor.name = "telegram-gateway";
+	for (int round = 0; round < 20; round++) {
+		ProtobufCMessage *rep = NULL;
+		Opsdesk__V1__AlertsRequest r = OPSDESK__V1__ALERTS_REQUEST__INIT;
+		r.since_seq = gw_meta_u64(g, ALERT_SEQ_KEY);
+		r.limit = 50;
+		int rv = gw_call_quiet(g, &actor, "", GW_INCIDENT, "alerts",
+		    &r.base, &rep);
+		Opsdesk__V1__AlertList *l = rv == 0 ? gw_result(rep, "alerts")
+		                                    : NULL;
+		size_t n = l ? l->n_alerts : 0;
+		for (size_t i = 0; i < n; i++) {
+			deliver_alert(g, l->alerts[i]);
+		}
+		gw_reply_free(rep);
+		if (rv != 0 || n < 50) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+static void
+on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
+{
+	gw_notify *n = arg;
+	notify_event(n->g, topic, env);
+}
+
+static void
+on_resync(void *arg, const char *reason)
+{
+	gw_notify *n = arg;
+	pthread_mutex_lock(&n->mtx);
+	n->resync = true;
+	pthread_cond_signal(&n->cond);
+	pthread_mutex_unlock(&n->mtx);
+}
+
+static void *
+notify_main(void *arg)
+{
+	gw_notify *n = arg;
+	/* The first catch-up is at start: alerts raised while down. */
+	bool due = true;
+	while (!n->g->stopping) {
+		if (due) {
+			notify_catch_up(n->g);
+		}
+		pthread_mutex_lock(&n->mtx);
+		if (!n->resync && !n->g->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 60;
+			pthread_cond_timedwait(&n->cond, &n->mtx, &ts);
+		}
+		n->resync = false;
+		pthread_mutex_unlock(&n->mtx);
+		due = true;
+	}
+	return NULL;
+}
+
+int
+notify_start(gw_notify **out, gw *g)
+{
+	static const char *const prefixes[] = { "alert.", "ticket.created",
+		"ticket.replied", "ticket.notify", "ticket.sla_breached",
+		"status.changed", "maintenance.reminder", NULL };
+	gw_notify *n = calloc(1, sizeof(*n));
+	int rv;
+	if (n == NULL) {
+		return OD_ENOMEM;
+	}
+	n->g = g;
+	pthread_mutex_init(&n->mtx, NULL);
+	pthread_cond_init(&n->cond, NULL);
+	bus_subscriber_options o = {
+		.url = gw_config(g)->bus_subscribe,
+		.prefixes = prefixes,
+		.on_event = on_event,
+		.on_resync = on_resync,
+		.arg = n,
+		.metrics = gw_metrics(g),
+	};
+	if ((rv = bus_subscriber_open(&n->sub, &o)) != 0) {
+		log_error("cannot subscribe to the bus: %s", od_strerror(rv));
+		notify_stop(n);
+		return rv;
+	}
+	if (pthread_create(&n->th, NULL, notify_main, n) != 0) {
+		notify_stop(n);
+		return OD_ENOMEM;
+	}
+	n->started = true;
+	*out = n;
+	return 0;
+}
+
+void
+notify_stop(gw_notify *n)
+{
+	if (n == NULL) {
+		return;
+	}
+	bus_subscriber_close(n->sub);
+	if (n->started) {
+		pthread_mutex_lock(&n->mtx);
+		pthread_cond_signal(&n->cond);
+		pthread_mutex_unlock(&n->mtx);
+		pthread_join(n->th, NULL);
+	}
+	pthread_mutex_destroy(&n->mtx);
+	pthread_cond_destroy(&n->cond);
+	free(n);
+}

@@ -1,0 +1,548 @@
+/*
+ * updates — where updates come from: getUpdates long polling (offset and
+ * accepted updates persisted, 409 backs off), the webhook (secret header
+ * checked, redeliveries deduplicated by gw_accept) and the console (the
+ * terminal user is admin and user; numbers press the buttons shown).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "log/log.h"
+
+/* ---- parsing ---- */
+
+static int64_t
+num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	/* Ids need up to 52 bits: valueint is 32-bit. */
+	return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : 0;
+}
+
+static const char *
+str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return (cJSON_IsString(v) && v->valuestring) ? v->valuestring : NULL;
+}
+
+static char *
+dup_clean(const char *s)
+{
+	return s ? od_utf8_sanitize(s, strlen(s)) : NULL;
+}
+
+static void
+parse_user(const cJSON *from, gw_update *u)
+{
+	const char *first = str(from, "first_name");
+	const char *last = str(from, "last_name");
+	const char *user = str(from, "username");
+	u->user_id = num(from, "id");
+	if (first != NULL) {
+		snprintf(u->user_name, sizeof(u->user_name), "%s%s%s", first,
+		    last ? " " : "", last ? last : "");
+	} else if (user != NULL) {
+		snprintf(u->user_name, sizeof(u->user_name), "%s", user);
+	}
+	/* Names are outside text: keep them valid UTF-8. */
+	char *clean = dup_clean(u->user_name);
+	if (clean != NULL) {
+		od_strlcpy(u->user_name, clean, sizeof(u->user_name));
+		free(clean);
+	}
+}
+
+static void
+parse_message(const cJSON *m, gw_update *u)
+{
+	const cJSON *chat = cJSON_GetObjectItemCaseSensitive(m, "chat");
+	const char *type = str(chat, "type");
+	u->chat_id = num(chat, "id");
+	od_strlcpy(u->chat_type, type ? type : "", sizeof(u->chat_type));
+	u->message_id = num(m, "message_id");
+	parse_user(cJSON_GetObjectItemCaseSensitive(m, "from"), u);
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(
+	    m, "reply_to_message");
+	if (cJSON_IsObject(rt)) {
+		u->reply_to_id = num(rt, "message_id");
+		u->reply_to_text = dup_clean(str(rt, "text"));
+	}
+}
+
+int
+update_parse(const cJSON *j, gw_update *out)
+{
+	gw_update u;
+	const cJSON *m;
+
+	memset(&u, 0, sizeof(u));
+	if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "update_id"))) {
+		return OD_EMALFORMED;
+	}
+	u.update_id = num(j, "update_id");
+	if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(j, "message"))) {
+		u.kind = GW_UPD_MESSAGE;
+		parse_message(m, &u);
+		u.text = dup_clean(str(m, "text"));
+	} else if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(
+	               j, "edited_message"))) {
+		u.kind = GW_UPD_EDITED;
+		parse_message(m, &u);
+	} else if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(
+	               j, "callback_query"))) {
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(
+		    m, "message");
+		const char *id = str(m, "id");
+		u.kind = GW_UPD_CALLBACK;
+		if (cJSON_IsObject(msg)) {
+			parse_message(msg, &u);
+		}
+		/* The presser, not the message's author (the bot). */
+		parse_user(cJSON_GetObjectItemCaseSensitive(m, "from"), &u);
+		od_strlcpy(u.callback_id, id ? id : "", sizeof(u.callback_id));
+		u.text = dup_clean(str(m, "data"));
+	}
+	*out = u;
+	return 0;
+}
+
+void
+update_clear(gw_update *u)
+{
+	if (u != NULL) {
+		free(u->text);
+		free(u->reply_to_text);
+		u->text = NULL;
+		u->reply_to_text = NULL;
+	}
+}
+
+char *
+update_to_json(const gw_update *u)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON *m = cJSON_CreateObject();
+	cJSON *chat = cJSON_AddObjectToObject(m, "chat");
+	cJSON *from = cJSON_CreateObject();
+	char *out;
+
+	cJSON_AddNumberToObject(j, "update_id", (double) u->update_id);
+	cJSON_AddNumberToObject(chat, "id", (double) u->chat_id);
+	cJSON_AddStringToObject(chat, "type", u->chat_type);
+	cJSON_AddNumberToObject(m, "message_id", (double) u->message_id);
+	cJSON_AddNumberToObject(from, "id", (double) u->user_id);
+	cJSON_AddStringToObject(from, "first_name", u->user_name);
+	if (u->reply_to_id != 0) {
+		cJSON *rt = cJSON_AddObjectToObject(m, "reply_to_message");
+		cJSON_AddNumberToObject(rt, "message_id", (double) u->reply_to_id);
+		if (u->reply_to_text != NULL) {
+			cJSON_AddStringToObject(rt, "text", u->reply_to_text);
+		}
+	}
+	switch (u->kind) {
+	case GW_UPD_MESSAGE:
+	case GW_UPD_EDITED:
+		cJSON_AddItemToObject(m, "from", from);
+		if (u->text != NULL) {
+			cJSON_AddStringToObject(m, "text", u->text);
+		}
+		cJSON_AddItemToObject(j,
+		    u->kind == GW_UPD_MESSAGE ? "message" : "edited_message",
+		    m);
+		break;
+	case GW_UPD_CALLBACK: {
+		cJSON *cq = cJSON_AddObjectToObject(j, "callback_query");
+		cJSON_AddStringToObject(cq, "id", u->callback_id);
+		cJSON_AddItemToObject(cq, "from", from);
+		if (u->text != NULL) {
+			cJSON_AddStringToObject(cq, "data", u->text);
+		}
+		cJSON_AddItemToObject(cq, "message", m);
+		break;
+	}
+	default:
+		cJSON_Delete(m);
+		cJSON_Delete(from);
+		break;
+	}
+	out = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (out == NULL) {
+		return NULL;
+	}
+	/* cJSON_free and free are the same allocator by default; copy to be
+	 * sure the caller's free() is right. */
+	char *copy = strdup(out);
+	cJSON_free(out);
+	return copy;
+}
+
+/* Parse an array of updates (borrowed) into a new array. */
+static int
+parse_batch(const cJSON *arr, gw_update **out, size_t *n)
+{
+	size_t cap = (size_t) cJSON_GetArraySize(arr), k = 0;
+	gw_update *u = calloc(cap ? cap : 1, sizeof(*u));
+	const cJSON *e;
+	if (u == NULL) {
+		return OD_ENOMEM;
+	}
+	cJSON_ArrayForEach(e, arr)
+	{
+		if (k < cap && update_parse(e, &u[k]) == 0) {
+			k++;
+		}
+	}
+	*out = u;
+	*n = k;
+	return 0;
+}
+
+static void
+free_batch(gw_update *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		update_clear(&u[i]);
+	}
+	free(u);
+}
+
+/* ---- poll ---- */
+
+static int64_t
+stored_offset(gw *g)
+{
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	int64_t off = 0;
+	if (store_read_begin(g->st, &txn) == 0) {
+		if (store_get(txn, store_db(g->st, GW_DB_META), "offset", 6,
+		        &v) == 0 &&
+		    v.mv_size == 8) {
+			off = (int64_t) store_key_get_u64(v.mv_data);
+		}
+		store_read_end(txn);
+	}
+	return off;
+}
+
+/* Sleep ms in small steps so shutdown is prompt. */
+static void
+nap(gw *g, int64_t ms)
+{
+	for (int64_t t = 0; t < ms && !g->stopping; t += 50) {
+		usleep(50 * 1000);
+	}
+}
+
+static void *
+poll_main(void *arg)
+{
+	gw *g = arg;
+	int64_t offset = stored_offset(g);
+	int64_t backoff = 0;
+	char body[160];
+
+	log_info("polling getUpdates from offset %lld", (long long) offset);
+	while (!g->stopping) {
+		botapi_result res;
+		snprintf(body, sizeof(body),
+		    "{\"offset\":%lld,\"limit\":100,\"timeout\":%d,"
+		    "\"allowed_updates\":[\"message\",\"edited_message\","
+		    "\"callback_query\"]}",
+		    (long long) offset, g->set.poll_timeout_s);
+		int rv = botapi_call(g->api, "getUpdates", body,
+		    (g->set.poll_timeout_s + 10) * 1000, &res);
+		if (rv != 0 || !res.ok) {
+			int64_t base = (rv == 0 && res.error_code == 409) ? 3000
+			                                                  : 1000;
+			if (rv == 0 && res.error_code == 429) {
+				backoff = res.retry_after * 1000LL;
+			} else {
+				backoff = backoff < base ? base : backoff * 2;
+				if (backoff > 60000) {
+					backoff = 60000;
+				}
+			}
+			log_warn("getUpdates failed (%d %s): retrying in %lld ms",
+			    rv == 0 ? res.error_code : 0, res.description,
+			    (long long) backoff);
+			botapi_result_clear(&res);
+			nap(g, backoff);
+			continue;
+		}
+		backoff = 0;
+		gw_update *batch = NULL;
+		size_t n = 0;
+		if (cJSON_IsArray(res.result) &&
+		    parse_batch(res.result, &batch, &n) == 0) {
+			int64_t next = offset;
+			for (size_t i = 0; i < n; i++) {
+				if (batch[i].update_id + 1 > next) {
+					next = batch[i].update_id + 1;
+				}
+			}
+			/* Accepted (durable) before the next poll confirms
+			 * them to Telegram. */
+			rv = n > 0 ? gw_accept(g, batch, n, next) : 0;
+			if (rv == 0) {
+				offset = next;
+			} else {
+				log_error("cannot accept updates: %s",
+				    od_strerror(rv));
+				nap(g, 1000);
+			}
+			free_batch(batch, n);
+		}
+		botapi_result_clear(&res);
+		if (g->set.poll_timeout_s == 0 && n == 0) {
+			/* An emulator that does not block: do not spin. */
+			nap(g, 200);
+		}
+	}
+	return NULL;
+}
+
+int
+poll_start(gw *g)
+{
+	if (pthread_create(&g->poller, NULL, poll_main, g) != 0) {
+		return OD_ENOMEM;
+	}
+	g->poller_started = true;
+	return 0;
+}
+
+void
+poll_stop(gw *g)
+{
+	if (g->poller_started) {
+		g->stopping = 1;
+		botapi_abort(g->api);
+		pthread_join(g->poller, NULL);
+		g->poller_started = false;
+	}
+}
+
+/* ---- webhook ---- */
+
+/* Compare without an early exit, so timing does not reveal the secret. */
+static bool
+secret_ok(const char *want, const char *got)
+{
+	size_t wl = strlen(want), gl = got ? strlen(got) : 0;
+	unsigned char d = (unsigned char) (wl != gl);
+	for (size_t i = 0; i < wl; i++) {
+		d |= (unsigned char) (want[i] ^ (i < gl ? got[i] : 0));
+	}
+	return wl > 0 && d == 0;
+}
+
+static int
+webhook_handler(void *arg, const http_request *req, http_response *res)
+{
+	gw *g = arg;
+	cJSON *j = NULL;
+	gw_update u;
+
+	if (strcmp(req->method, "POST") != 0) {
+		return http_response_text(res, 405, NULL, "POST only\n");
+	}
+	if (!secret_ok(g->webhook_secret, http_request_header(req,
+	        "X-Telegram-Bot-Api-Secret-Token"))) {
+		metric_inc(gw_counter(g, "opsdesk_gateway_webhook_rejected_total",
+		    "Webhook requests without the right secret", NULL));
+		return http_response_text(res, 401, NULL, "unauthorized\n");
+	}
+	j = cJSON_ParseWithLength(req->body, req->body_len);
+	if (j == NULL || update_parse(j, &u) != 0) {
+		cJSON_Delete(j);
+		/* Telegram would retry a non-2xx forever: a malformed update
+		 * is dropped with a 400 that says why. */
+		return http_response_text(res, 400, NULL, "not an update\n");
+	}
+	cJSON_Delete(j);
+	int rv = gw_accept(g, &u, 1, 0);
+	update_clear(&u);
+	if (rv != 0) {
+		return http_response_text(res, 503, NULL, "try again\n");
+	}
+	return http_response_text(res, 200, "application/json", "{}");
+}
+
+int
+gw_http_routes(void *arg, http_server *s)
+{
+	gw *g = arg;
+	if (g->mode != GW_MODE_WEBHOOK) {
+		return 0;
+	}
+	return http_server_route(s, NULL, g->set.webhook_path, false,
+	    webhook_handler, g);
+}
+
+/* ---- console ---- */
+
+static void
+console_prompt(gw *g)
+{
+	pthread_mutex_lock(&g->console_mtx);
+	fputs("\nyou> ", g->cout);
+	fflush(g->cout);
+	pthread_mutex_unlock(&g->console_mtx);
+}
+
+/* Wait until the update is handled and its replies printed. */
+static void
+console_wait(gw *g)
+{
+	int64_t until = od_mono_ms() + 5000;
+	pthread_mutex_lock(&g->console_mtx);
+	while (!g->stopping && od_mono_ms() < until &&
+	    (g->console_pending > 0 || gw_outbox_depth(g) > 0)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&g->console_cond, &g->console_mtx, &ts);
+	}
+	pthread_mutex_unlock(&g->console_mtx);
+}
+
+void
+console_done(gw *g)
+{
+	pthread_mutex_lock(&g->console_mtx);
+	if (g->console_pending > 0) {
+		g->console_pending--;
+	}
+	pthread_cond_broadcast(&g->console_cond);
+	pthread_mutex_unlock(&g->console_mtx);
+}
+
+/* One typed line as an update: a number presses a shown button. */
+static void
+console_line(gw *g, const char *line, int64_t update_id)
+{
+	gw_update u;
+	memset(&u, 0, sizeof(u));
+	u.update_id = update_id;
+	u.chat_id = 1;
+	u.user_id = 1;
+	od_strlcpy(u.chat_type, "private", sizeof(u.chat_type));
+	od_strlcpy(u.user_name, "console", sizeof(u.user_name));
+	u.kind = GW_UPD_MESSAGE;
+	char *end;
+	long pick = strtol(line, &end, 10);
+	pthread_mutex_lock(&g->console_mtx);
+	if (end != line && *end == '\0' && pick > 0) {
+		int n = 0;
+		for (int r = 0; r < g->console_kbd.n_rows; r++) {
+			for (int c = 0; c < g->console_kbd.n_cols[r]; c++) {
+				if (++n == pick) {
+					u.kind = GW_UPD_CALLBACK;
+					u.text = strdup(
+					    g->console_kbd.b[r][c].data);
+					u.message_id = g->console_msg_id;
+				}
+			}
+		}
+	}
+	g->console_pending++;
+	pthread_mutex_unlock(&g->console_mtx);
+	if (u.kind == GW_UPD_MESSAGE) {
+		u.text = strdup(line);
+	}
+	if (u.text == NULL || gw_accept(g, &u, 1, 0) != 0) {
+		console_done(g);
+	}
+	update_clear(&u);
+}
+
+static void *
+console_main(void *arg)
+{
+	gw *g = arg;
+	int fd = fileno(g->cin);
+	char buf[8192];
+	size_t len = 0;
+	int64_t id = od_now_ms(); /* fresh ids on every start */
+
+	pthread_mutex_lock(&g->console_mtx);
+	fputs("opsdesk console — you are both a user and an admin.\n"
+	      "Type /help for the menu, /support <text> to open a ticket; "
+	      "numbers press buttons; Ctrl-D quits.\n",
+	    g->cout);
+	pthread_mutex_unlock(&g->console_mtx);
+	console_prompt(g);
+	while (!g->stopping) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, 200);
+		if (r <= 0) {
+			continue;
+		}
+		ssize_t got = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (got <= 0) {
+			if (got < 0 && errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+		len += (size_t) got;
+		buf[len] = '\0';
+		char *nl;
+		while ((nl = memchr(buf, '\n', len)) != NULL) {
+			*nl = '\0';
+			char *line = buf;
+			size_t ll = strlen(line);
+			while (ll > 0 && (line[ll - 1] == '\r' ||
+			                     line[ll - 1] == ' ')) {
+				line[--ll] = '\0';
+			}
+			if (ll > 0) {
+				console_line(g, line, ++id);
+				console_wait(g);
+			}
+			console_prompt(g);
+			size_t used = (size_t) (nl - buf) + 1;
+			memmove(buf, nl + 1, len - used);
+			len -= used;
+		}
+		if (len == sizeof(buf) - 1) {
+			len = 0; /* an absurdly long line: drop it */
+		}
+	}
+	if (!g->stopping && g->on_console_eof != NULL) {
+		g->on_console_eof(g->eof_arg);
+	}
+	return NULL;
+}
+
+int
+console_start(gw *g)
+{
+	if (pthread_create(&g->console, NULL, console_main, g) != 0) {
+		return OD_ENOMEM;
+	}
+	g->console_started = true;
+	return 0;
+}
+
+void
+console_stop(gw *g)
+{
+	if (g->console_started) {
+		g->stopping = 1;
+		pthread_join(g->console, NULL);
+		g->console_started = false;
+	}
+}
