@@ -1,0 +1,154 @@
+/* Units for render.c: escaping, the 4096 split, plain text, keyboards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gateway.h"
+
+/* Telegram counts the text after entity parsing. */
+static size_t
+visible_len(const char *html)
+{
+	char *p = render_to_plain(html);
+	size_t n = render_tg_len(p, strlen(p));
+	free(p);
+	return n;
+}
+
+static void
+test_escape_hostile(void **state)
+{
+	sbuf b = SBUF_INIT;
+	render_text(&b, "<b>bold</b> & \"q\"", 0);
+	assert_string_equal(sbuf_str(&b), "&lt;b&gt;bold&lt;/b&gt; &amp; \"q\"");
+	sbuf_reset(&b);
+	/* Invalid UTF-8 is replaced, never passed through. */
+	render_text(&b, "a\xff\xfe" "b", 0);
+	assert_string_equal(sbuf_str(&b), "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+	sbuf_reset(&b);
+	render_text(&b, "héllo wörld", 5);
+	assert_string_equal(sbuf_str(&b), "héll…");
+	sbuf_free(&b);
+}
+
+static void
+test_split_short(void **state)
+{
+	char **parts;
+	size_t n;
+	assert_int_equal(render_split("hello\nworld", 4096, &parts, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(parts[0], "hello\nworld");
+	render_parts_free(parts, n);
+}
+
+static void
+test_split_lines(void **state)
+{
+	sbuf b = SBUF_INIT;
+	char **parts;
+	size_t n, total = 0;
+	for (int i = 0; i < 300; i++) {
+		sbuf_printf(&b, "<b>line %03d</b> some text here\n", i);
+	}
+	assert_int_equal(render_split(sbuf_str(&b), 4096, &parts, &n), 0);
+	assert_true(n >= 2);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(parts[i]);
+		assert_true(visible_len(parts[i]) <= 4096);
+		/* Cut at line boundaries: each part ends with a newline. */
+		assert_int_equal(parts[i][l - 1], '\n');
+		total += l;
+	}
+	assert_int_equal(total, b.len);
+	render_parts_free(parts, n);
+	sbuf_free(&b);
+}
+
+static void
+test_split_long_line_keeps_tags(void **state)
+{
+	sbuf b = SBUF_INIT;
+	char **parts;
+	size_t n;
+	sbuf_append(&b, "<b>");
+	for (int i = 0; i < 5000; i++) {
+		sbuf_append(&b, i % 7 == 0 ? "&amp;" : "é");
+	}
+	sbuf_append(&b, "</b>");
+	assert_int_equal(render_split(sbuf_str(&b), 4096, &parts, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(parts[i]);
+		assert_true(visible_len(parts[i]) <= 4096);
+		/* Every part is balanced HTML with whole entities. */
+		assert_true(strncmp(parts[i], "<b>", 3) == 0);
+		assert_true(strcmp(parts[i] + l - 4, "</b>") == 0);
+		const char *amp = parts[i];
+		while ((amp = strchr(amp, '&')) != NULL) {
+			assert_true(strncmp(amp, "&amp;", 5) == 0);
+			amp++;
+		}
+	}
+	render_parts_free(parts, n);
+	sbuf_free(&b);
+}
+
+static void
+test_plain(void **state)
+{
+	char *p = render_to_plain("<b>T-1</b> &lt;x&gt; &amp; y");
+	assert_string_equal(p, "T-1 <x> & y");
+	free(p);
+}
+
+static void
+test_keyboard(void **state)
+{
+	gw_keyboard k = { 0 };
+	char big[80];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_null(kbd_to_json(&k));
+	kbd_button(&k, "A", "1:h");
+	kbd_button(&k, "too big", big); /* dropped: over 64 bytes */
+	kbd_row(&k);
+	kbd_button(&k, "B", "1:st");
+	cJSON *j = kbd_to_json(&k);
+	char *s = cJSON_PrintUnformatted(j);
+	assert_string_equal(s,
+	    "{\"inline_keyboard\":[[{\"text\":\"A\",\"callback_data\":\"1:h\"}],"
+	    "[{\"text\":\"B\",\"callback_data\":\"1:st\"}]]}");
+	cJSON_free(s);
+	cJSON_Delete(j);
+}
+
+static void
+test_symbols(void **state)
+{
+	assert_string_equal(render_component_symbol(1), "🟢");
+	assert_string_equal(render_component_symbol(3), "🔴");
+	assert_string_equal(render_component_symbol(99), "⚪");
+	assert_string_equal(render_public_symbol("major_outage"), "🔴");
+	assert_string_equal(render_public_symbol(NULL), "⚪");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape_hostile),
+		cmocka_unit_test(test_split_short),
+		cmocka_unit_test(test_split_lines),
+		cmocka_unit_test(test_split_long_line_keeps_tags),
+		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_keyboard),
+		cmocka_unit_test(test_symbols),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
