@@ -204,15 +204,9 @@ history_put_agg(store_txn *txn, MDB_dbi db, const char *id, int64_t start,
 	return store_put(txn, db, key, klen, val, sizeof(val));
 }
 
-/*
- * Walk id's rows from `from` on: fn(start, value) for each until `to` or
- * fn returns non-zero.
- */
-typedef int (*row_fn)(void *arg, int64_t start, const MDB_val *v);
-
-static int
-walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from, int64_t to,
-    row_fn fn, void *arg)
+int
+history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t to, history_row_fn fn, void *arg)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
@@ -245,6 +239,45 @@ walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from, int64_t to,
 	return rv;
 }
 
+int
+history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
+    history_row_fn fn, void *arg)
+{
+	uint8_t key[512];
+	size_t plen = strlen(id) + 1;
+	size_t klen = history_key(key, id, -1); /* be64 all ones: past the
+	                                            target's last row */
+	MDB_cursor *cur = NULL;
+	MDB_val k = { klen, key }, v;
+	int rc, rv = 0;
+
+	if (klen == 0) {
+		return OD_EINVAL;
+	}
+	if (mdb_cursor_open(txn, db, &cur) != 0) {
+		return OD_EIO;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+	for (; rc == 0 && n > 0; n--) {
+		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0) {
+			break;
+		}
+		if ((rv = fn(arg,
+		         (int64_t) od_get_be64(
+		             (const uint8_t *) k.mv_data + plen),
+		         &v)) != 0) {
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+	mdb_cursor_close(cur);
+	return rv;
+}
+
 static int
 sum_row(void *arg, int64_t start, const MDB_val *v)
 {
@@ -263,7 +296,7 @@ history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 	agg sum;
 	int rv;
 	memset(&sum, 0, sizeof(sum));
-	if ((rv = walk(txn, db, id, from, to, sum_row, &sum)) == 0) {
+	if ((rv = history_walk(txn, db, id, from, to, sum_row, &sum)) == 0) {
 		*out = sum;
 	}
 	return rv;
@@ -294,7 +327,7 @@ history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 {
 	struct series s = { from, period, n, out };
 	memset(out, 0, n * sizeof(*out));
-	return walk(txn, db, id, from, from + (int64_t) n * period,
+	return history_walk(txn, db, id, from, from + (int64_t) n * period,
 	    series_row, &s);
 }
 

@@ -24,7 +24,10 @@
 #include "config/config.h"
 #include "health.pb-c.h"
 #include "rpc/rpc.h"
+#include "incident.pb-c.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
+#include "bus/bus.h"
 
 /* ---- targets.c ---- */
 
@@ -349,6 +352,15 @@ extern const char *const prober_db_names[]; /* NULL-terminated */
 size_t history_key(uint8_t *out, const char *id, int64_t t);
 int history_put_agg(store_txn *txn, MDB_dbi db, const char *id,
     int64_t start, const agg *a);
+/* A row of a target: its time and value (valid during the call). */
+typedef int (*history_row_fn)(void *arg, int64_t t, const MDB_val *v);
+/* id's rows with t in [from, to), oldest first, until fn returns
+ * non-zero. */
+int history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t to, history_row_fn fn, void *arg);
+/* id's newest rows first, at most n. */
+int history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
+    history_row_fn fn, void *arg);
 /* The merge of id's rows with start in [from, to). */
 int history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t to, agg *out);
@@ -386,5 +398,57 @@ int resources_parse_loadavg(const char *text, double *l1, double *l5,
  */
 int resources_read(Opsdesk__V1__HostResources *out, const char *disk_path,
     cpu_sample *prev);
+
+/* ---- prober.c: the service's state, fed by the scheduler ---- */
+
+typedef struct prober prober;
+
+/*
+ * Parse the targets of c (borrowed for the call) for this shard
+ * (OPSDESK_PROBER_SHARD, may be NULL). Config errors return OD_EINVAL
+ * with err naming the key.
+ */
+int prober_new(prober **out, const config *c, const char *shard, char *err,
+    size_t errlen);
+/*
+ * Attach the store (opened with prober_db_names), the publisher and the
+ * metrics registry (all borrowed; may be NULL except the store), and
+ * load each target's durable state and current aggregates.
+ */
+int prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
+    const char *instance, const char *disk_path);
+int prober_start(prober *p);   /* starts probing */
+/* Stop probing and write every target's state and pending results
+ * (waits for the commit). */
+void prober_stop(prober *p);
+void prober_free(prober *p);   /* NULL-safe; after the store is closed */
+const target_set *prober_targets(const prober *p);
+const char *prober_shard(const prober *p); /* "i/N" or "" */
+
+/* One result of target `index` (the scheduler's callback; tests call it
+ * directly with an injected clock). */
+void prober_feed(void *p, size_t index, const probe_result *r);
+/* Queue the pending results and aggregates as one store job; wait for
+ * its commit when sync. */
+int prober_flush(prober *p, bool sync);
+/* Delete expired raw results and aggregates (one job; waits when sync). */
+int prober_retain(prober *p, bool sync);
+
+/* A maintenance window changed (maintenance.* event). */
+void prober_maintenance_event(prober *p,
+    const Opsdesk__V1__MaintenanceWindow *w);
+/* Replace every known window with the active ones of a snapshot. */
+void prober_maintenance_resync(prober *p,
+    Opsdesk__V1__MaintenanceWindow *const *w, size_t n);
+
+/* ---- handlers.c ---- */
+
+extern const rpc_method prober_methods[];
+extern const size_t prober_n_methods;
+
+/* Uptime over the last window_ms before now from the best-suited
+ * aggregates (hours up to 7 days, then days); -1 without data. */
+double prober_uptime_window(MDB_txn *txn, store *st, const char *id,
+    int64_t now, int64_t window_ms, agg *out);
 
 #endif /* OPSDESK_PROBER_H */

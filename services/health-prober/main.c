@@ -1,0 +1,206 @@
+/*
+ * health-prober — probes the targets of the config, keeps their states
+ * and history, answers ProberRequest on OPSDESK_PROBER_URL and publishes
+ * health.changed / health.result. Maintenance windows come from
+ * incident-service: maintenance.* events, and its snapshot after a gap.
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+
+#include "log/log.h"
+#include "prober.h"
+#include "runtime/runtime.h"
+
+static const char help[] =
+    "Probe HTTP, TCP, opsdesk service and metric targets; keep their\n"
+    "states (with flap damping), minute/hour/day aggregates and business\n"
+    "metrics; publish health.changed on every transition.\n"
+    "Targets come from the config's `targets` section, settings from\n"
+    "`prober` (see services/health-prober/README.md).\n"
+    "  OPSDESK_PROBER_SHARD    i/N: probe only the targets of shard i\n";
+
+typedef struct app {
+	prober *p;
+	rpc_client *incident;
+	bus_subscriber *sub;
+} app;
+
+static void
+free_prober(void *arg)
+{
+	prober_free(arg);
+}
+
+static void
+stop_prober(void *arg)
+{
+	prober_stop(arg);
+}
+
+static void
+stop_rpc(void *arg)
+{
+	rpc_server_stop(arg);
+}
+
+static void
+close_sub(void *arg)
+{
+	app *a = arg;
+	bus_subscriber_close(a->sub);
+	rpc_client_close(a->incident);
+}
+
+static void
+flush_tick(void *arg)
+{
+	(void) prober_flush(arg, false);
+}
+
+static void
+retain_tick(void *arg)
+{
+	(void) prober_retain(arg, false);
+}
+
+static void
+on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
+{
+	app *a = arg;
+	(void) topic;
+	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE &&
+	    env->maintenance != NULL && env->maintenance->window != NULL) {
+		prober_maintenance_event(a->p, env->maintenance->window);
+	}
+}
+
+/* Something may have been missed: take the active windows from
+ * incident-service. When it is down the known windows stay as they are. */
+static void
+on_resync(void *arg, const char *reason)
+{
+	app *a = arg;
+	Opsdesk__V1__IncidentRequest req = OPSDESK__V1__INCIDENT_REQUEST__INIT;
+	Opsdesk__V1__IncidentSnapshotRequest sr =
+	    OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
+	Opsdesk__V1__IncidentReply *rep = NULL;
+	int rv;
+
+	req.method_case = OPSDESK__V1__INCIDENT_REQUEST__METHOD_SNAPSHOT;
+	req.snapshot = &sr;
+	rv = rpc_client_call(a->incident, &req.base,
+	    &opsdesk__v1__incident_reply__descriptor,
+	    (ProtobufCMessage **) &rep, 2000);
+	if (rv != 0 || rep->result_case !=
+	        OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT) {
+		log_warn("maintenance resync (%s) skipped: incident-service: %s",
+		    reason, rv != 0 ? od_strerror(rv) : "error reply");
+	} else {
+		prober_maintenance_resync(a->p, rep->snapshot->maintenance,
+		    rep->snapshot->n_maintenance);
+	}
+	if (rep != NULL) {
+		opsdesk__v1__incident_reply__free_unpacked(rep, NULL);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static app a;
+	static const char *const prefixes[] = { "maintenance.", NULL };
+	runtime *rt;
+	config *cfg;
+	store *st = NULL;
+	bus_publisher *pub = NULL;
+	rpc_server *srv = NULL;
+	char err[512];
+	int rv = runtime_init(&rt, argc, argv, "health-prober",
+	    "127.0.0.1:9430", help);
+
+	if (rv != 0) {
+		return rv < 0 ? 0 : 1;
+	}
+	cfg = runtime_config(rt);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((rv = prober_new(&a.p, cfg, getenv("OPSDESK_PROBER_SHARD"), err,
+	         sizeof(err))) != 0) {
+		log_error("invalid config: %s", err);
+		goto fail;
+	}
+	/* Freed last, after the store has run its queued jobs. */
+	runtime_defer(rt, free_prober, a.p);
+
+	store_options so = { .dbs = prober_db_names, .schema_version = 1 };
+	if ((rv = runtime_open_store(rt, &so, &st)) != 0 ||
+	    (rv = runtime_publisher(rt, &pub)) != 0) {
+		goto fail;
+	}
+	if ((rv = prober_attach(a.p, st, pub, runtime_metrics(rt),
+	         cfg->instance, cfg->data_dir)) != 0) {
+		log_error("cannot load the prober state: %s", od_strerror(rv));
+		goto fail;
+	}
+	rpc_server_options ro = {
+		.url = cfg->prober_url,
+		.request_desc = &opsdesk__v1__prober_request__descriptor,
+		.reply_desc = &opsdesk__v1__prober_reply__descriptor,
+		.methods = prober_methods,
+		.n_methods = prober_n_methods,
+		.store = st,
+		.publisher = pub,
+		.metrics = runtime_metrics(rt),
+		.arg = a.p,
+		.service = "health-prober",
+		.instance = cfg->instance,
+		.shard = prober_shard(a.p)[0] ? prober_shard(a.p) : NULL,
+	};
+	if ((rv = rpc_server_start(&srv, &ro)) != 0) {
+		log_error("cannot listen on %s: %s", cfg->prober_url,
+		    od_strerror(rv));
+		goto fail;
+	}
+	runtime_defer(rt, stop_rpc, srv);
+	if ((rv = prober_start(a.p)) != 0) {
+		log_error("cannot start probing: %s", od_strerror(rv));
+		goto fail;
+	}
+	runtime_defer(rt, stop_prober, a.p);
+
+	if ((rv = rpc_client_open(&a.incident, cfg->incident_url, 2000)) !=
+	    0) {
+		goto fail;
+	}
+	bus_subscriber_options bo = {
+		.url = cfg->bus_subscribe,
+		.prefixes = prefixes,
+		.on_event = on_event,
+		.on_resync = on_resync,
+		.arg = &a,
+		.metrics = runtime_metrics(rt),
+	};
+	if ((rv = bus_subscriber_open(&a.sub, &bo)) != 0) {
+		log_error("cannot subscribe to %s: %s", cfg->bus_subscribe,
+		    od_strerror(rv));
+		rpc_client_close(a.incident);
+		goto fail;
+	}
+	runtime_defer(rt, close_sub, &a);
+	runtime_every(rt, prober_targets(a.p)->settings.flush_ms, flush_tick,
+	    a.p);
+	runtime_every(rt, 60000, retain_tick, a.p);
+	if ((rv = runtime_http(rt, NULL, NULL)) != 0) {
+		log_error("cannot start HTTP on %s: %s", cfg->http_addr,
+		    od_strerror(rv));
+		goto fail;
+	}
+	log_info("probing %zu targets%s%s", prober_targets(a.p)->n,
+	    prober_shard(a.p)[0] ? " of shard " : "", prober_shard(a.p));
+	rv = runtime_run(rt);
+	curl_global_cleanup();
+	return rv;
+fail:
+	runtime_fini(rt);
+	curl_global_cleanup();
+	return 1;
+}

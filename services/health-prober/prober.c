@@ -1,0 +1,872 @@
+/*
+ * prober — what happens to a probe result: the target's state machine,
+ * its aggregates, its metrics, and on a transition one durable
+ * `health.changed`.
+ *
+ * Durability is split on purpose. A transition is written in its own
+ * store job (the state and the transition row in one txn) and published
+ * only after that commit, so the state survives a crash. Raw results and
+ * aggregates are high volume and may be lost in a crash: they are
+ * collected in memory and written by one job per flush interval, which
+ * is what keeps the write load at one commit per few seconds however
+ * many targets there are.
+ *
+ * Store jobs never point into the prober: each carries a copy of the
+ * keys and values it writes ("put lists"), so a job still queued at
+ * shutdown is safe whatever is freed first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "prober_impl.h"
+#include "util/util.h"
+
+#define S_UP OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_DOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+
+/* ---- put lists: a store job's writes, copied ---- */
+
+typedef struct put_list {
+	sbuf data;      /* [db u8][klen u16][vlen u32][key][val] ... */
+	size_t n;
+	uint8_t *event; /* a packed HealthChanged to publish, or NULL */
+	size_t event_len;
+	bus_publisher *pub;
+} put_list;
+
+static void
+put_add(put_list *l, unsigned db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	uint8_t hdr[7];
+	hdr[0] = (uint8_t) db;
+	hdr[1] = (uint8_t) (klen >> 8);
+	hdr[2] = (uint8_t) klen;
+	od_put_be32(hdr + 3, (uint32_t) vlen);
+	sbuf_append_len(&l->data, (const char *) hdr, sizeof(hdr));
+	sbuf_append_len(&l->data, key, klen);
+	sbuf_append_len(&l->data, val, vlen);
+	l->n++;
+}
+
+static void
+put_add_pb(put_list *l, unsigned db, const void *key, size_t klen,
+    const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t small[1024], *buf = n <= sizeof(small) ? small : malloc(n);
+	if (buf == NULL) {
+		l->data.failed = true;
+		return;
+	}
+	protobuf_c_message_pack(m, buf);
+	put_add(l, db, key, klen, buf, n);
+	if (buf != small) {
+		free(buf);
+	}
+}
+
+static void
+put_list_free(put_list *l)
+{
+	if (l != NULL) {
+		sbuf_free(&l->data);
+		free(l->event);
+		free(l);
+	}
+}
+
+static int
+put_job(store_txn *txn, void *arg)
+{
+	put_list *l = arg;
+	const uint8_t *p = (const uint8_t *) l->data.data;
+	const uint8_t *end = p + l->data.len;
+	store *st = store_txn_store(txn);
+	int rv;
+
+	while (p != NULL && p + 7 <= end) {
+		unsigned db = p[0];
+		size_t klen = ((size_t) p[1] << 8) | p[2];
+		size_t vlen = od_get_be32(p + 3);
+		p += 7;
+		if ((rv = store_put(txn, store_db(st, db), p, klen, p + klen,
+		         vlen)) != 0) {
+			return rv;
+		}
+		p += klen + vlen;
+	}
+	if (l->event != NULL && l->pub != NULL) {
+		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+		Opsdesk__V1__HealthChanged *hc =
+		    opsdesk__v1__health_changed__unpack(NULL, l->event_len,
+		        l->event);
+		if (hc == NULL) {
+			return OD_EINTERNAL;
+		}
+		env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED;
+		env.health_changed = hc;
+		rv = bus_publish_on_commit(l->pub, txn, "health.changed", &env,
+		    NULL);
+		opsdesk__v1__health_changed__free_unpacked(hc, NULL);
+		if (rv != 0) {
+			log_warn("prober: health.changed not queued: %s",
+			    od_strerror(rv));
+		}
+	}
+	return 0;
+}
+
+static void
+put_done(int rv, void *arg)
+{
+	if (rv != 0) {
+		log_error("prober: store write of %zu rows failed: %s",
+		    ((put_list *) arg)->n, od_strerror(rv));
+	}
+	put_list_free(arg);
+}
+
+/* Submit l (ownership passes); wait for the commit when sync. */
+static int
+put_submit(prober *p, put_list *l, bool sync)
+{
+	int rv;
+	if (sbuf_failed(&l->data)) {
+		put_list_free(l);
+		return OD_ENOMEM;
+	}
+	if (sync) {
+		rv = store_write(p->store, put_job, l);
+		if (rv != 0) {
+			log_error("prober: store write failed: %s",
+			    od_strerror(rv));
+		}
+		put_list_free(l);
+		return rv;
+	}
+	return store_submit(p->store, put_job, l, put_done, l);
+}
+
+/* ---- status ---- */
+
+void
+prober__status(const target *t, const target_rt *rt,
+    Opsdesk__V1__TargetStatus *out)
+{
+	const target_state *s = &rt->st;
+	out->id = t->id;
+	out->name = t->name;
+	out->group = t->group;
+	out->kind = (char *) probe_kind_names[t->kind];
+	out->state = s->state;
+	out->health = s->health;
+	out->criticality = t->criticality;
+	out->public_ = t->public;
+	out->latency_ms = s->latency_ms;
+	out->last_check_ms = s->last_check_ms;
+	out->since_ms = s->since_ms;
+	out->reason = (char *) s->reason;
+	out->cert_days_left = s->cert_days_left;
+	out->cert_not_after_ms = rt->cert_not_after_s * 1000;
+	out->status_code = s->status_code;
+	out->consecutive_failures = s->consecutive_failures;
+	out->consecutive_successes = s->consecutive_successes;
+	out->uptime_24h = -1;
+}
+
+static void
+add_state_put(put_list *l, const target *t, const target_rt *rt)
+{
+	Opsdesk__V1__TargetStatus ts = OPSDESK__V1__TARGET_STATUS__INIT;
+	prober__status(t, rt, &ts);
+	put_add_pb(l, PDB_STATE, t->id, strlen(t->id), &ts.base);
+}
+
+/* A transition: state and transition row in one job, event after it.
+ * Called with p->mu held so jobs are queued in transition order. */
+static void
+record_transition(prober *p, size_t index, const state_change *chg)
+{
+	const target *t = &p->ts.v[index];
+	target_rt *rt = &p->rt[index];
+	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
+	uint8_t key[512];
+	put_list *l;
+	int64_t at = chg->at_ms;
+
+	if (at <= rt->last_transition_ms) {
+		at = rt->last_transition_ms + 1;
+	}
+	rt->last_transition_ms = at;
+	hc.target_id = t->id;
+	hc.name = t->name;
+	hc.group = t->group;
+	hc.old_state = chg->old_state;
+	hc.new_state = chg->new_state;
+	hc.reason = (char *) chg->reason;
+	hc.latency_ms = chg->latency_ms;
+	hc.criticality = t->criticality;
+	hc.public_ = t->public;
+	hc.at_ms = chg->at_ms;
+	hc.shard = p->shard;
+	metric_inc(p->m_transitions);
+	log_kv(LOG_INFO, "target state changed", "target", t->id, "old",
+	    state_name(chg->old_state), "new", state_name(chg->new_state),
+	    "reason", chg->reason, NULL);
+	if (p->store == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+		return;
+	}
+	add_state_put(l, t, rt);
+	put_add_pb(l, PDB_TRANSITIONS, key, history_key(key, t->id, at),
+	    &hc.base);
+	l->event_len = opsdesk__v1__health_changed__get_packed_size(&hc);
+	if ((l->event = malloc(l->event_len)) == NULL) {
+		l->data.failed = true;
+	} else {
+		opsdesk__v1__health_changed__pack(&hc, l->event);
+	}
+	l->pub = p->pub;
+	if (put_submit(p, l, false) != 0) {
+		log_error("prober: transition of %s not stored", t->id);
+	}
+}
+
+/* ---- results ---- */
+
+static void
+add_to_aggregates(target_rt *rt, const probe_result *r)
+{
+	for (int lv = 0; lv < AGG_LEVELS; lv++) {
+		int64_t start = agg_floor(r->at_ms, lv);
+		if (start != rt->cur_start[lv]) {
+			if (rt->cur[lv].checks > 0) {
+				/* Kept until the next flush writes it; a
+				 * second roll-over before that (a flush
+				 * stalled a whole period) loses the older. */
+				rt->prev[lv] = rt->cur[lv];
+				rt->prev_start[lv] = rt->cur_start[lv];
+				rt->prev_dirty[lv] = true;
+			}
+			memset(&rt->cur[lv], 0, sizeof(rt->cur[lv]));
+			rt->cur_start[lv] = start;
+		}
+		agg_add(&rt->cur[lv], r, rt->st.state);
+	}
+	rt->dirty = true;
+}
+
+void
+prober_feed(void *arg, size_t index, const probe_result *r)
+{
+	prober *p = arg;
+	target_rt *rt = &p->rt[index];
+	state_change chg;
+
+	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
+	pthread_mutex_lock(&p->mu);
+	if (state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
+		record_transition(p, index, &chg);
+	}
+	rt->cert_not_after_s = r->cert_not_after_s;
+	add_to_aggregates(rt, r);
+	if (p->n_pend == p->cap_pend) {
+		size_t cap = p->cap_pend ? 2 * p->cap_pend : 256;
+		pending_result *n = realloc(p->pend, cap * sizeof(*n));
+		if (n != NULL) {
+			p->pend = n;
+			p->cap_pend = cap;
+		}
+	}
+	if (p->n_pend < p->cap_pend) {
+		p->pend[p->n_pend].index = index;
+		p->pend[p->n_pend].r = *r;
+		p->n_pend++;
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	if (p->ts.settings.publish_results && p->pub != NULL) {
+		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+		Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+		hr.target_id = p->ts.v[index].id;
+		hr.ok = r->observed != S_DOWN;
+		hr.observed = r->observed;
+		hr.latency_ms = r->latency_ms;
+		hr.status_code = r->status_code;
+		hr.error = (char *) r->error;
+		hr.at_ms = r->at_ms;
+		hr.cert_days_left = r->cert_days_left;
+		env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
+		env.health_result = &hr;
+		(void) bus_publish(p->pub, "health.result", &env, NULL);
+	}
+}
+
+static void
+on_metric(void *arg, size_t index, size_t mi, double v, int64_t at_ms)
+{
+	prober *p = arg;
+	business_value *b = &p->bm[p->bm_base[index] + mi];
+	pthread_mutex_lock(&p->mu);
+	b->value = v;
+	b->at_ms = at_ms;
+	b->set = true;
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+prober_flush(prober *p, bool sync)
+{
+	put_list *l;
+	pending_result *pend;
+	size_t n_pend;
+	uint8_t key[512], val[AGG_ENC_SIZE];
+	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
+		PDB_DAY };
+	sched_stats ss;
+
+	if (p->sched != NULL) {
+		sched_get_stats(p->sched, &ss);
+		metric_set(p->m_in_flight, ss.in_flight);
+		metric_add(p->m_skipped, ss.skipped - p->skipped_seen);
+		p->skipped_seen = ss.skipped;
+	}
+	if (p->store == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+		return OD_ENOMEM;
+	}
+	pthread_mutex_lock(&p->mu);
+	pend = p->pend;
+	n_pend = p->n_pend;
+	p->pend = NULL;
+	p->n_pend = p->cap_pend = 0;
+	for (size_t i = 0; i < p->ts.n; i++) {
+		target_rt *rt = &p->rt[i];
+		const char *id = p->ts.v[i].id;
+		for (int lv = 0; lv < AGG_LEVELS; lv++) {
+			if (rt->prev_dirty[lv]) {
+				agg_encode(&rt->prev[lv], val);
+				put_add(l, level_db[lv], key,
+				    history_key(key, id, rt->prev_start[lv]),
+				    val, sizeof(val));
+				rt->prev_dirty[lv] = false;
+			}
+			if (rt->dirty && rt->cur[lv].checks > 0) {
+				agg_encode(&rt->cur[lv], val);
+				put_add(l, level_db[lv], key,
+				    history_key(key, id, rt->cur_start[lv]),
+				    val, sizeof(val));
+			}
+		}
+		/* At shutdown the last check, latency and counters too. */
+		if (sync && rt->dirty) {
+			add_state_put(l, &p->ts.v[i], rt);
+		}
+		rt->dirty = false;
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	for (size_t k = 0; k < n_pend; k++) {
+		const probe_result *r = &pend[k].r;
+		Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+		const char *id = p->ts.v[pend[k].index].id;
+		hr.target_id = (char *) id;
+		hr.ok = r->observed != S_DOWN;
+		hr.observed = r->observed;
+		hr.latency_ms = r->latency_ms;
+		hr.status_code = r->status_code;
+		hr.error = (char *) r->error;
+		hr.at_ms = r->at_ms;
+		hr.cert_days_left = r->cert_days_left;
+		put_add_pb(l, PDB_RESULTS, key, history_key(key, id, r->at_ms),
+		    &hr.base);
+	}
+	free(pend);
+	if (l->n == 0) {
+		put_list_free(l);
+		return 0;
+	}
+	return put_submit(p, l, sync);
+}
+
+/* ---- retention ---- */
+
+typedef struct retain_job {
+	char **ids;
+	size_t n;
+	int64_t cutoff[PDB_COUNT]; /* 0: keep */
+} retain_job;
+
+static int
+retain_fn(store_txn *txn, void *arg)
+{
+	retain_job *j = arg;
+	store *st = store_txn_store(txn);
+	size_t total = 0, n;
+	int rv;
+
+	for (size_t i = 0; i < j->n; i++) {
+		for (unsigned db = 0; db < PDB_COUNT; db++) {
+			if (j->cutoff[db] <= 0) {
+				continue;
+			}
+			if ((rv = history_retain(txn, store_db(st, db),
+			         j->ids[i], j->cutoff[db], &n)) != 0) {
+				return rv;
+			}
+			total += n;
+		}
+	}
+	if (total > 0) {
+		log_debug("prober: retention deleted %zu rows", total);
+	}
+	return 0;
+}
+
+static void
+retain_free(retain_job *j)
+{
+	for (size_t i = 0; j != NULL && i < j->n; i++) {
+		free(j->ids[i]);
+	}
+	if (j != NULL) {
+		free(j->ids);
+		free(j);
+	}
+}
+
+static void
+retain_done(int rv, void *arg)
+{
+	if (rv != 0) {
+		log_error("prober: retention failed: %s", od_strerror(rv));
+	}
+	retain_free(arg);
+}
+
+int
+prober_retain(prober *p, bool sync)
+{
+	const prober_settings *s = &p->ts.settings;
+	int64_t now = od_now_ms();
+	retain_job *j = calloc(1, sizeof(*j));
+	int rv;
+
+	if (j == NULL || (j->ids = calloc(p->ts.n + 1, sizeof(char *))) ==
+	        NULL) {
+		retain_free(j);
+		return OD_ENOMEM;
+	}
+	for (size_t i = 0; i < p->ts.n; i++) {
+		if ((j->ids[j->n] = strdup(p->ts.v[i].id)) == NULL) {
+			retain_free(j);
+			return OD_ENOMEM;
+		}
+		j->n++;
+	}
+	j->cutoff[PDB_RESULTS] = now - s->raw_retention_ms;
+	j->cutoff[PDB_MINUTE] = now - s->minute_retention_ms;
+	j->cutoff[PDB_HOUR] = now - s->hour_retention_ms;
+	j->cutoff[PDB_DAY] = now - s->day_retention_ms;
+	/* Raw results are also bounded in number: raw_max probes' worth of
+	 * time per target would need a count; the shortest interval bounds
+	 * it instead (the cutoff is per job, so use the global minimum). */
+	if (sync) {
+		rv = store_write(p->store, retain_fn, j);
+		retain_free(j);
+		return rv;
+	}
+	return store_submit(p->store, retain_fn, j, retain_done, j);
+}
+
+/* ---- maintenance ---- */
+
+static bool
+window_covers(const maint_window *w, const target *t)
+{
+	for (size_t i = 0; i < w->n_components; i++) {
+		const char *c = w->components[i];
+		if (strcasecmp(c, t->id) == 0 || strcasecmp(c, t->name) == 0 ||
+		    (t->group[0] != '\0' && strcasecmp(c, t->group) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Recompute every target's maintenance flag; p->mu held. */
+static void
+apply_maintenance(prober *p)
+{
+	int64_t now = od_now_ms();
+	for (size_t i = 0; i < p->ts.n; i++) {
+		const maint_window *cover = NULL;
+		state_change chg;
+		char why[160];
+		for (size_t w = 0; w < p->n_win && cover == NULL; w++) {
+			if (window_covers(&p->win[w], &p->ts.v[i])) {
+				cover = &p->win[w];
+			}
+		}
+		if (cover != NULL) {
+			snprintf(why, sizeof(why), "MNT-%llu %s",
+			    (unsigned long long) cover->id, cover->title);
+		}
+		if (state_set_maintenance(&p->rt[i].st, cover != NULL,
+		        cover != NULL ? why : NULL, now, &chg)) {
+			record_transition(p, i, &chg);
+		}
+	}
+}
+
+static void
+window_free(maint_window *w)
+{
+	for (size_t i = 0; i < w->n_components; i++) {
+		free(w->components[i]);
+	}
+	free(w->components);
+	memset(w, 0, sizeof(*w));
+}
+
+static void
+window_remove(prober *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->n_win; i++) {
+		if (p->win[i].id == id) {
+			window_free(&p->win[i]);
+			p->win[i] = p->win[--p->n_win];
+			return;
+		}
+	}
+}
+
+static bool
+window_active(const Opsdesk__V1__MaintenanceWindow *w, int64_t now)
+{
+	return w->status ==
+	        OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS ||
+	    (w->status ==
+	            OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_SCHEDULED &&
+	        w->start_ms <= now && now < w->end_ms);
+}
+
+static void
+window_add(prober *p, const Opsdesk__V1__MaintenanceWindow *w)
+{
+	maint_window *n = realloc(p->win, (p->n_win + 1) * sizeof(*n));
+	maint_window *m;
+	if (n == NULL) {
+		return;
+	}
+	p->win = n;
+	m = &p->win[p->n_win];
+	memset(m, 0, sizeof(*m));
+	m->id = w->id;
+	od_strlcpy(m->title, w->title ? w->title : "", sizeof(m->title));
+	if ((m->components = calloc(w->n_components + 1, sizeof(char *))) ==
+	    NULL) {
+		return;
+	}
+	for (size_t i = 0; i < w->n_components; i++) {
+		if ((m->components[m->n_components] =
+		            strdup(w->components[i])) != NULL) {
+			m->n_components++;
+		}
+	}
+	p->n_win++;
+}
+
+void
+prober_maintenance_event(prober *p, const Opsdesk__V1__MaintenanceWindow *w)
+{
+	pthread_mutex_lock(&p->mu);
+	window_remove(p, w->id);
+	if (window_active(w, od_now_ms())) {
+		window_add(p, w);
+	}
+	apply_maintenance(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+prober_maintenance_resync(prober *p,
+    Opsdesk__V1__MaintenanceWindow *const *w, size_t n)
+{
+	int64_t now = od_now_ms();
+	pthread_mutex_lock(&p->mu);
+	while (p->n_win > 0) {
+		window_free(&p->win[--p->n_win]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (window_active(w[i], now)) {
+			window_add(p, w[i]);
+		}
+	}
+	apply_maintenance(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- metrics ---- */
+
+static void
+family(sbuf *b, const char *name, const char *help)
+{
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* Per-target gauges in blackbox_exporter's spirit, from our memory. */
+static void
+render_targets(void *arg, sbuf *b)
+{
+	prober *p = arg;
+	static const struct {
+		const char *name;
+		const char *help;
+	} fam[] = {
+		{ "opsdesk_probe_success",
+		    "Whether the last probe succeeded (1) or failed (0)." },
+		{ "opsdesk_probe_duration_seconds",
+		    "How long the last probe took in seconds." },
+		{ "opsdesk_probe_state",
+		    "Component state: 0 unknown, 1 up, 2 degraded, 3 down, 4 "
+		    "maintenance." },
+		{ "opsdesk_probe_http_status_code",
+		    "HTTP status of the last probe." },
+		{ "opsdesk_probe_ssl_earliest_cert_expiry",
+		    "Expiry of the leaf certificate in unixtime." },
+	};
+	pthread_mutex_lock(&p->mu);
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		family(b, fam[f].name, fam[f].help);
+		for (size_t i = 0; i < p->ts.n; i++) {
+			const target *t = &p->ts.v[i];
+			const target_rt *rt = &p->rt[i];
+			double v;
+			if (rt->st.last_check_ms == 0 && f != 2) {
+				continue;
+			}
+			switch (f) {
+			case 0:
+				v = rt->st.consecutive_failures == 0;
+				break;
+			case 1:
+				v = rt->st.latency_ms / 1000.0;
+				break;
+			case 2:
+				v = rt->st.state;
+				break;
+			case 3:
+				if (t->kind != PROBE_HTTP &&
+				    t->kind != PROBE_METRIC) {
+					continue;
+				}
+				v = rt->st.status_code;
+				break;
+			default:
+				if (rt->cert_not_after_s == 0) {
+					continue;
+				}
+				v = (double) rt->cert_not_after_s;
+				break;
+			}
+			sbuf_printf(b, "%s{target=\"%s\",kind=\"%s\"} %.17g\n",
+			    fam[f].name, t->id, probe_kind_names[t->kind], v);
+		}
+	}
+	family(b, "opsdesk_business_metric",
+	    "A business value extracted by a metric target.");
+	for (size_t i = 0; i < p->ts.n; i++) {
+		const target *t = &p->ts.v[i];
+		for (size_t k = 0; k < t->n_metrics; k++) {
+			const business_value *bv = &p->bm[p->bm_base[i] + k];
+			if (bv->set) {
+				sbuf_printf(b,
+				    "opsdesk_business_metric{name=\"%s\","
+				    "target=\"%s\"} %.17g\n",
+				    t->metrics[k].name, t->id, bv->value);
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- life cycle ---- */
+
+int
+prober_new(prober **out, const config *c, const char *shard, char *err,
+    size_t errlen)
+{
+	prober *p = calloc(1, sizeof(*p));
+	size_t n_bm = 0;
+	int rv;
+
+	if (p == NULL) {
+		return OD_ENOMEM;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	if ((rv = targets_load(c, shard, &p->ts, err, errlen)) != 0) {
+		goto out;
+	}
+	if (p->ts.settings.shard_count > 1) {
+		snprintf(p->shard, sizeof(p->shard), "%u/%u",
+		    p->ts.settings.shard_index, p->ts.settings.shard_count);
+	}
+	rv = OD_ENOMEM;
+	if ((p->rt = calloc(p->ts.n + 1, sizeof(*p->rt))) == NULL ||
+	    (p->bm_base = calloc(p->ts.n + 1, sizeof(size_t))) == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < p->ts.n; i++) {
+		state_init(&p->rt[i].st);
+		p->bm_base[i] = n_bm;
+		n_bm += p->ts.v[i].n_metrics;
+	}
+	if ((p->bm = calloc(n_bm + 1, sizeof(*p->bm))) == NULL) {
+		goto out;
+	}
+	p->n_bm = n_bm;
+	*out = p;
+	return 0;
+out:
+	prober_free(p);
+	return rv;
+}
+
+/* Restore one target from its stored state and current aggregates. */
+static void
+load_target(prober *p, MDB_txn *txn, size_t i, int64_t now)
+{
+	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
+		PDB_DAY };
+	const target *t = &p->ts.v[i];
+	target_rt *rt = &p->rt[i];
+	Opsdesk__V1__TargetStatus *ts = NULL;
+	uint8_t key[512];
+	MDB_val v;
+
+	if (store_get_pb(txn, store_db(p->store, PDB_STATE), t->id,
+	        strlen(t->id), &opsdesk__v1__target_status__descriptor,
+	        (ProtobufCMessage **) &ts) == 0) {
+		/* Maintenance is not restored: it comes back from the
+		 * incident-service snapshot. */
+		rt->st.health = ts->state == S_MAINT ? (int) ts->health
+		                                     : (int) ts->state;
+		rt->st.state = rt->st.health;
+		rt->st.since_ms = ts->since_ms;
+		rt->st.last_check_ms = ts->last_check_ms;
+		rt->st.latency_ms = ts->latency_ms;
+		rt->st.status_code = ts->status_code;
+		rt->st.cert_days_left = ts->cert_days_left;
+		rt->st.consecutive_failures = ts->consecutive_failures;
+		rt->st.consecutive_successes = ts->consecutive_successes;
+		rt->cert_not_after_s = ts->cert_not_after_ms / 1000;
+		od_strlcpy(rt->st.reason, ts->reason, sizeof(rt->st.reason));
+		protobuf_c_message_free_unpacked(&ts->base, NULL);
+	}
+	for (int lv = 0; lv < AGG_LEVELS; lv++) {
+		int64_t start = agg_floor(now, lv);
+		rt->cur_start[lv] = start;
+		if (store_get(txn, store_db(p->store, level_db[lv]), key,
+		        history_key(key, t->id, start), &v) == 0) {
+			(void) agg_decode(v.mv_data, v.mv_size, &rt->cur[lv]);
+		}
+	}
+}
+
+int
+prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
+    const char *instance, const char *disk_path)
+{
+	MDB_txn *txn = NULL;
+	int64_t now = od_now_ms();
+	int rv;
+
+	p->store = st;
+	p->pub = pub;
+	p->metrics = m;
+	od_strlcpy(p->instance, instance ? instance : "", sizeof(p->instance));
+	od_strlcpy(p->disk_path, disk_path ? disk_path : "/",
+	    sizeof(p->disk_path));
+	if ((rv = store_read_begin(st, &txn)) != 0) {
+		return rv;
+	}
+	for (size_t i = 0; i < p->ts.n; i++) {
+		load_target(p, txn, i, now);
+	}
+	store_read_end(txn);
+	if (m != NULL) {
+		p->m_ok = metrics_counter(m, "opsdesk_probes_total",
+		    "Probes run, by result.", "result=\"success\"");
+		p->m_fail = metrics_counter(m, "opsdesk_probes_total",
+		    "Probes run, by result.", "result=\"failure\"");
+		p->m_transitions = metrics_counter(m,
+		    "opsdesk_probe_transitions_total",
+		    "State transitions of all targets.", NULL);
+		p->m_in_flight = metrics_gauge(m, "opsdesk_prober_in_flight",
+		    "Probes in flight at the last flush.", NULL);
+		p->m_skipped = metrics_counter(m,
+		    "opsdesk_prober_skipped_total",
+		    "Probes skipped because the previous one still ran.",
+		    NULL);
+		metric_set(metrics_gauge(m, "opsdesk_prober_targets",
+		               "Targets probed by this shard.", NULL),
+		    (double) p->ts.n);
+		(void) metrics_add_text(m, render_targets, p);
+	}
+	return 0;
+}
+
+int
+prober_start(prober *p)
+{
+	sched_callbacks cb = { prober_feed, on_metric, p };
+	return sched_start(&p->sched, &p->ts, &cb);
+}
+
+void
+prober_stop(prober *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	sched_stop(p->sched);
+	p->sched = NULL;
+	if (p->store != NULL) {
+		(void) prober_flush(p, true);
+	}
+}
+
+void
+prober_free(prober *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	sched_stop(p->sched);
+	while (p->n_win > 0) {
+		window_free(&p->win[--p->n_win]);
+	}
+	free(p->win);
+	free(p->pend);
+	free(p->rt);
+	free(p->bm_base);
+	free(p->bm);
+	target_set_free(&p->ts);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+const target_set *
+prober_targets(const prober *p)
+{
+	return &p->ts;
+}
+
+const char *
+prober_shard(const prober *p)
+{
+	return p->shard;
+}

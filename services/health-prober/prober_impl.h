@@ -1,0 +1,77 @@
+/*
+ * The prober's state, shared by prober.c (writes) and handlers.c (reads
+ * under the lock). Not for other files.
+ */
+#ifndef OPSDESK_PROBER_IMPL_H
+#define OPSDESK_PROBER_IMPL_H
+
+#include <pthread.h>
+
+#include "prober.h"
+
+/* One target's live state. */
+typedef struct target_rt {
+	target_state st;
+	agg cur[AGG_LEVELS];       /* the period being filled */
+	int64_t cur_start[AGG_LEVELS];
+	agg prev[AGG_LEVELS];      /* the period just closed, until flushed */
+	int64_t prev_start[AGG_LEVELS];
+	bool prev_dirty[AGG_LEVELS];
+	bool dirty;                /* cur changed since the last flush */
+	int64_t cert_not_after_s;
+	int64_t last_transition_ms; /* keeps transition keys unique */
+} target_rt;
+
+typedef struct business_value {
+	double value;
+	int64_t at_ms;
+	bool set;
+} business_value;
+
+typedef struct pending_result {
+	size_t index;
+	probe_result r;
+} pending_result;
+
+/* An active maintenance window, by id. */
+typedef struct maint_window {
+	uint64_t id;
+	char title[128];
+	char **components;
+	size_t n_components;
+} maint_window;
+
+struct prober {
+	target_set ts;
+	target_rt *rt;
+	size_t *bm_base;      /* by target: index of its first value in bm */
+	business_value *bm;
+	size_t n_bm;
+	pthread_mutex_t mu;   /* everything below and rt, bm */
+	pending_result *pend;
+	size_t n_pend;
+	size_t cap_pend;
+	maint_window *win;
+	size_t n_win;
+	cpu_sample cpu;
+
+	store *store;
+	bus_publisher *pub;
+	metrics *metrics;
+	metric *m_ok;
+	metric *m_fail;
+	metric *m_transitions;
+	metric *m_in_flight;
+	metric *m_skipped;
+	uint64_t skipped_seen;
+	char instance[128];
+	char shard[16];
+	char disk_path[1024];
+	sched *sched;
+};
+
+/* Fill a TargetStatus from target t and its state (strings borrowed). */
+void prober__status(const target *t, const target_rt *rt,
+    Opsdesk__V1__TargetStatus *out);
+
+#endif /* OPSDESK_PROBER_IMPL_H */
