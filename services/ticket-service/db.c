@@ -1,0 +1,346 @@
+/*
+ * db.c — the store layout of ticket.h: loading a ticket, saving it with
+ * every secondary index brought along in the same txn, the audit log and
+ * events published after the commit.
+ *
+ * Indexes are described by a table of key builders: saving computes the
+ * keys of the old and the new state of a ticket and changes only the
+ * ones that differ, so each handler just edits the Ticket and saves it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "ticket.h"
+#include "util/util.h"
+
+const char *const ticket_db_names[] = {
+	"tickets",
+	"messages",
+	"by_user",
+	"by_status",
+	"open_ids",
+	"user_open",
+	"queue",
+	"sla_due",
+	"created_at",
+	"resolved_at",
+	"rated_at",
+	"incident_links",
+	"customers",
+	"faq",
+	"audit",
+	"breached",
+	NULL,
+};
+
+#define KEY_MAX  24
+#define KEYS_MAX 2
+
+typedef struct idx_key {
+	uint8_t k[KEY_MAX];
+	size_t len;
+	uint8_t v[1];
+	size_t vlen;
+} idx_key;
+
+typedef size_t (*idx_keys_fn)(const tk_ticket *t, idx_key *out);
+
+static bool
+is_active(const tk_ticket *t)
+{
+	return t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN
+	    || t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING;
+}
+
+static size_t
+key2(idx_key *out, uint64_t a, uint64_t b)
+{
+	store_key_u64(out->k, a);
+	store_key_u64(out->k + 8, b);
+	out->len = 16;
+	out->vlen = 0;
+	return 1;
+}
+
+static size_t
+keys_by_user(const tk_ticket *t, idx_key *out)
+{
+	return key2(out, (uint64_t) t->owner_id, t->id);
+}
+
+static size_t
+keys_by_status(const tk_ticket *t, idx_key *out)
+{
+	out->k[0] = (uint8_t) t->status;
+	store_key_u64(out->k + 1, t->id);
+	out->len = 9;
+	out->vlen = 0;
+	return 1;
+}
+
+static size_t
+keys_open_ids(const tk_ticket *t, idx_key *out)
+{
+	if (!is_active(t)) {
+		return 0;
+	}
+	store_key_u64(out->k, t->id);
+	out->len = 8;
+	out->vlen = 0;
+	return 1;
+}
+
+static size_t
+keys_breached(const tk_ticket *t, idx_key *out)
+{
+	if (!is_active(t)
+	    || !(t->first_response_breached || t->resolution_breached)) {
+		return 0;
+	}
+	store_key_u64(out->k, t->id);
+	out->len = 8;
+	out->vlen = 0;
+	return 1;
+}
+
+static size_t
+keys_user_open(const tk_ticket *t, idx_key *out)
+{
+	return is_active(t) ? key2(out, (uint64_t) t->owner_id, t->id) : 0;
+}
+
+static size_t
+keys_queue(const tk_ticket *t, idx_key *out)
+{
+	return is_active(t)
+	    ? key2(out, (uint64_t) ticket_sla_queue_due(t), t->id)
+	    : 0;
+}
+
+static size_t
+keys_sla_due(const tk_ticket *t, idx_key *out)
+{
+	unsigned running = ticket_sla_running(t);
+	size_t n = 0;
+
+	for (unsigned clock = 1; clock <= 2; clock <<= 1) {
+		int64_t due;
+		if (!(running & clock)) {
+			continue;
+		}
+		due = clock == TICKET_CLOCK_FIRST_RESPONSE
+		    ? t->first_response_due_ms
+		    : t->resolution_due_ms;
+		key2(&out[n], (uint64_t) due, t->id);
+		out[n].k[16] = (uint8_t) clock;
+		out[n].len = 17;
+		n++;
+	}
+	return n;
+}
+
+static size_t
+keys_created_at(const tk_ticket *t, idx_key *out)
+{
+	return key2(out, (uint64_t) t->created_ms, t->id);
+}
+
+static size_t
+keys_resolved_at(const tk_ticket *t, idx_key *out)
+{
+	return t->resolved_ms != 0
+	    ? key2(out, (uint64_t) t->resolved_ms, t->id)
+	    : 0;
+}
+
+static size_t
+keys_rated_at(const tk_ticket *t, idx_key *out)
+{
+	if (t->rating == 0) {
+		return 0;
+	}
+	key2(out, (uint64_t) t->rated_ms, t->id);
+	out->v[0] = (uint8_t) t->rating;
+	out->vlen = 1;
+	return 1;
+}
+
+static const struct {
+	enum ticket_db db;
+	idx_keys_fn keys;
+} indexes[] = {
+	{ TDB_BY_USER, keys_by_user },
+	{ TDB_BY_STATUS, keys_by_status },
+	{ TDB_OPEN_IDS, keys_open_ids },
+	{ TDB_USER_OPEN, keys_user_open },
+	{ TDB_QUEUE, keys_queue },
+	{ TDB_SLA_DUE, keys_sla_due },
+	{ TDB_CREATED_AT, keys_created_at },
+	{ TDB_RESOLVED_AT, keys_resolved_at },
+	{ TDB_RATED_AT, keys_rated_at },
+	{ TDB_BREACHED, keys_breached },
+};
+
+static bool
+key_in(const idx_key *k, const idx_key *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (set[i].len == k->len && set[i].vlen == k->vlen
+		    && memcmp(set[i].k, k->k, k->len) == 0
+		    && memcmp(set[i].v, k->v, k->vlen) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int
+ticket__load(
+    MDB_txn *txn, const ticket_service *svc, uint64_t id, tk_ticket **out)
+{
+	uint8_t key[8];
+
+	store_key_u64(key, id);
+	return store_get_pb(txn, store_db(svc->store, TDB_TICKETS), key,
+	    sizeof(key), &opsdesk__v1__ticket__descriptor,
+	    (ProtobufCMessage **) out);
+}
+
+int
+ticket__save(store_txn *txn, const ticket_service *svc, const tk_ticket *old,
+    const tk_ticket *t)
+{
+	uint8_t key[8];
+	int rv;
+
+	store_key_u64(key, t->id);
+	if ((rv = store_put_pb(txn, store_db(svc->store, TDB_TICKETS), key,
+	         sizeof(key), &t->base))
+	    != 0) {
+		return rv;
+	}
+	for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
+		idx_key ok[KEYS_MAX], nk[KEYS_MAX];
+		size_t on = old != NULL ? indexes[i].keys(old, ok) : 0;
+		size_t nn = indexes[i].keys(t, nk);
+		MDB_dbi db = store_db(svc->store, indexes[i].db);
+
+		for (size_t j = 0; j < on; j++) {
+			if (key_in(&ok[j], nk, nn)) {
+				continue;
+			}
+			rv = store_del(txn, db, ok[j].k, ok[j].len, NULL, 0);
+			if (rv != 0 && rv != OD_ENOTFOUND) {
+				return rv;
+			}
+		}
+		for (size_t j = 0; j < nn; j++) {
+			if (key_in(&nk[j], ok, on)) {
+				continue;
+			}
+			if ((rv = store_put(txn, db, nk[j].k, nk[j].len,
+			         nk[j].v, nk[j].vlen))
+			    != 0) {
+				return rv;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+ticket__audit(store_txn *txn, const ticket_service *svc, uint64_t ticket_id,
+    const tk_actor *actor, const char *action, const char *detail,
+    const char *request_id)
+{
+	Opsdesk__V1__AuditEntry e = OPSDESK__V1__AUDIT_ENTRY__INIT;
+	uint8_t key[16];
+	int rv;
+
+	if ((rv = store_next_id(txn, "audit", &e.seq)) != 0) {
+		return rv;
+	}
+	e.at_ms = store_txn_now_ms(txn);
+	e.actor_id = actor != NULL ? actor->user_id : 0;
+	e.actor_name
+	    = (char *) (actor != NULL && actor->name != NULL ? actor->name
+	                                                     : "");
+	e.ticket_id = ticket_id;
+	e.action = (char *) action;
+	e.detail = (char *) (detail != NULL ? detail : "");
+	e.request_id = (char *) (request_id != NULL ? request_id : "");
+	store_key_u64(key, ticket_id);
+	store_key_u64(key + 8, e.seq);
+	return store_put_pb(
+	    txn, store_db(svc->store, TDB_AUDIT), key, sizeof(key), &e.base);
+}
+
+int
+ticket__publish_ticket(store_txn *txn, const ticket_service *svc,
+    const char *topic, const char *change, const tk_ticket *t,
+    const tk_message *m, const char *clock, const tk_incident *inc,
+    const char *correlation_id)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__TicketEvent ev = OPSDESK__V1__TICKET_EVENT__INIT;
+	tk_ticket copy;
+
+	if (svc->publisher == NULL) {
+		return 0;
+	}
+	/* Events never carry the thread (internal notes are in it). */
+	copy = *t;
+	copy.n_messages = 0;
+	copy.messages = NULL;
+	ev.ticket = &copy;
+	ev.change = (char *) change;
+	ev.message = (tk_message *) m;
+	ev.clock = (char *) (clock != NULL ? clock : "");
+	ev.incident = (tk_incident *) inc;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET;
+	env.ticket = &ev;
+	return bus_publish_on_commit(
+	    svc->publisher, txn, topic, &env, correlation_id);
+}
+
+int
+ticket__publish_notify(store_txn *txn, const ticket_service *svc,
+    const Opsdesk__V1__TicketNotify *n)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+
+	if (svc->publisher == NULL) {
+		return 0;
+	}
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET_NOTIFY;
+	env.ticket_notify = (Opsdesk__V1__TicketNotify *) n;
+	return bus_publish_on_commit(
+	    svc->publisher, txn, "ticket.notify", &env, NULL);
+}
+
+int
+ticket__set_str(char **field, const char *v)
+{
+	char *s = strdup(v != NULL ? v : "");
+
+	if (s == NULL) {
+		return OD_ENOMEM;
+	}
+	if (*field != NULL && *field != protobuf_c_empty_string) {
+		free(*field);
+	}
+	*field = s;
+	return 0;
+}
+
+size_t
+ticket__db_entries(MDB_txn *txn, MDB_dbi db)
+{
+	MDB_stat st;
+
+	if (mdb_stat(txn, db, &st) != 0) {
+		return 0;
+	}
+	return st.ms_entries;
+}

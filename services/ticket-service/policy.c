@@ -1,0 +1,237 @@
+/*
+ * policy.c — the "tickets" config section: SLA targets per tier and
+ * priority, abuse limits and the reopen window, over documented defaults.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "ticket.h"
+#include "util/util.h"
+
+#define MIN_MS  (60 * 1000LL)
+#define HOUR_MS (60 * MIN_MS)
+#define DAY_MS  (24 * HOUR_MS)
+
+static const char *const tier_names[TICKET_N_TIERS] = {
+	"unspecified",
+	"free",
+	"pro",
+	"elite",
+	"ultra",
+};
+
+static const char *const priority_names[TICKET_N_PRIORITIES] = {
+	"unspecified",
+	"low",
+	"normal",
+	"high",
+	"urgent",
+};
+
+static const char *const status_names[] = {
+	"unspecified",
+	"open",
+	"pending",
+	"resolved",
+	"closed",
+};
+
+/*
+ * The default SLA table (README.md). Rows are tiers free..ultra, columns
+ * priorities low..urgent; each pair is first response, resolution. Ultra
+ * gets priority support: 1 h first response at every priority but urgent,
+ * which is 30 min.
+ */
+static const ticket_sla_target default_sla[4][4] = {
+	/* free */
+	{ { 48 * HOUR_MS, 14 * DAY_MS }, { 24 * HOUR_MS, 7 * DAY_MS },
+	    { 12 * HOUR_MS, 3 * DAY_MS }, { 8 * HOUR_MS, 2 * DAY_MS } },
+	/* pro */
+	{ { 24 * HOUR_MS, 7 * DAY_MS }, { 12 * HOUR_MS, 3 * DAY_MS },
+	    { 4 * HOUR_MS, 2 * DAY_MS }, { 2 * HOUR_MS, 1 * DAY_MS } },
+	/* elite */
+	{ { 12 * HOUR_MS, 3 * DAY_MS }, { 4 * HOUR_MS, 2 * DAY_MS },
+	    { 2 * HOUR_MS, 1 * DAY_MS }, { 1 * HOUR_MS, 12 * HOUR_MS } },
+	/* ultra */
+	{ { 1 * HOUR_MS, 2 * DAY_MS }, { 1 * HOUR_MS, 1 * DAY_MS },
+	    { 1 * HOUR_MS, 12 * HOUR_MS }, { 30 * MIN_MS, 8 * HOUR_MS } },
+};
+
+void
+ticket_policy_defaults(ticket_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int t = 1; t < TICKET_N_TIERS; t++) {
+		for (int pr = 1; pr < TICKET_N_PRIORITIES; pr++) {
+			p->sla[t][pr] = default_sla[t - 1][pr - 1];
+		}
+	}
+	p->open_per_user = 3;
+	p->creations_per_hour = 5;
+	p->reopen_ms = 7 * DAY_MS;
+	p->breach_interval_ms = 1000;
+}
+
+static int
+name_index(const char *const *names, int n, const char *s)
+{
+	if (s == NULL) {
+		return -1;
+	}
+	for (int i = 1; i < n; i++) {
+		if (strcmp(names[i], s) == 0) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+int
+ticket_tier_parse(const char *s)
+{
+	return name_index(tier_names, TICKET_N_TIERS, s);
+}
+
+int
+ticket_priority_parse(const char *s)
+{
+	return name_index(priority_names, TICKET_N_PRIORITIES, s);
+}
+
+const char *
+ticket_tier_name(int tier)
+{
+	return tier > 0 && tier < TICKET_N_TIERS ? tier_names[tier] : "free";
+}
+
+const char *
+ticket_priority_name(int priority)
+{
+	return priority > 0 && priority < TICKET_N_PRIORITIES
+	    ? priority_names[priority]
+	    : "normal";
+}
+
+const char *
+ticket_status_name(int status)
+{
+	return status > 0 && status <= 4 ? status_names[status] : "unknown";
+}
+
+/* tickets.sla.<tier>.<priority>: {first_response, resolution}. */
+static int
+load_sla(ticket_policy *p, const cJSON *sla, char *err, size_t errlen)
+{
+	const cJSON *tier_obj;
+	char path[128];
+	int rv;
+
+	cJSON_ArrayForEach(tier_obj, sla)
+	{
+		int tier = ticket_tier_parse(tier_obj->string);
+		const cJSON *pr_obj;
+		if (tier < 0) {
+			snprintf(err, errlen,
+			    "tickets.sla.%s: unknown tier (expected free, "
+			    "pro, elite or ultra)",
+			    tier_obj->string);
+			return OD_EINVAL;
+		}
+		if (!cJSON_IsObject(tier_obj)) {
+			snprintf(err, errlen,
+			    "tickets.sla.%s: expected an object of "
+			    "priorities",
+			    tier_obj->string);
+			return OD_EINVAL;
+		}
+		cJSON_ArrayForEach(pr_obj, tier_obj)
+		{
+			int pr = ticket_priority_parse(pr_obj->string);
+			ticket_sla_target *tg;
+			if (pr < 0) {
+				snprintf(err, errlen,
+				    "tickets.sla.%s.%s: unknown priority "
+				    "(expected low, normal, high or urgent)",
+				    tier_obj->string, pr_obj->string);
+				return OD_EINVAL;
+			}
+			if (!cJSON_IsObject(pr_obj)) {
+				snprintf(err, errlen,
+				    "tickets.sla.%s.%s: expected an object "
+				    "with first_response and resolution",
+				    tier_obj->string, pr_obj->string);
+				return OD_EINVAL;
+			}
+			snprintf(path, sizeof(path), "tickets.sla.%s.%s",
+			    tier_obj->string, pr_obj->string);
+			tg = &p->sla[tier][pr];
+			rv = config_get_duration_ms(pr_obj, path,
+			    "first_response", tg->first_response_ms, 60000,
+			    365 * DAY_MS, &tg->first_response_ms, err, errlen);
+			if (rv != 0) {
+				return rv;
+			}
+			rv = config_get_duration_ms(pr_obj, path, "resolution",
+			    tg->resolution_ms, 60000, 365 * DAY_MS,
+			    &tg->resolution_ms, err, errlen);
+			if (rv != 0) {
+				return rv;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+ticket_policy_load(
+    ticket_policy *p, const cJSON *tickets, char *err, size_t errlen)
+{
+	ticket_policy np = *p;
+	const cJSON *sla = NULL;
+	const cJSON *limits = NULL;
+	int64_t days;
+	int rv;
+
+	if (tickets == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(tickets)) {
+		snprintf(err, errlen, "tickets: expected an object");
+		return OD_EINVAL;
+	}
+	if ((rv = config_get_object(
+	         tickets, "tickets", "sla", &sla, err, errlen))
+	        != 0
+	    || (sla != NULL && (rv = load_sla(&np, sla, err, errlen)) != 0)) {
+		return rv;
+	}
+	if ((rv = config_get_object(
+	         tickets, "tickets", "limits", &limits, err, errlen))
+	        != 0
+	    || (rv = config_get_int(limits, "tickets.limits", "open_per_user",
+	            np.open_per_user, 0, 1000000, &np.open_per_user, err,
+	            errlen))
+	        != 0
+	    || (rv = config_get_int(limits, "tickets.limits",
+	            "creations_per_hour", np.creations_per_hour, 0, 1000000,
+	            &np.creations_per_hour, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	days = np.reopen_ms / DAY_MS;
+	if ((rv = config_get_int(tickets, "tickets", "reopen_days", days, 0,
+	         3650, &days, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	np.reopen_ms = days * DAY_MS;
+	if ((rv = config_get_duration_ms(tickets, "tickets", "breach_check",
+	         np.breach_interval_ms, 100, HOUR_MS, &np.breach_interval_ms,
+	         err, errlen))
+	    != 0) {
+		return rv;
+	}
+	*p = np;
+	return 0;
+}

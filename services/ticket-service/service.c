@@ -1,0 +1,328 @@
+/*
+ * service.c — setting up the ticket service around its store, seeding the
+ * FAQ from config, and the SLA breach timer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "ticket.h"
+#include "util/util.h"
+
+#define BREACH_BATCH 256
+
+/* ---- FAQ seed ---- */
+
+typedef struct faq_seed_job {
+	const cJSON *faq;
+	ticket_service *svc;
+} faq_seed_job;
+
+static int
+faq_seed_fn(store_txn *txn, void *arg)
+{
+	faq_seed_job *j = arg;
+	const cJSON *item;
+	uint64_t used = 0;
+	int rv;
+
+	/* Seed once: an FAQ admins have edited (even emptied) is theirs. */
+	if ((rv = store_counter(
+	         store_txn_mdb(txn), j->svc->store, "faq", &used))
+	        != 0
+	    || used != 0) {
+		return rv;
+	}
+	cJSON_ArrayForEach(item, j->faq)
+	{
+		Opsdesk__V1__FaqEntry e = OPSDESK__V1__FAQ_ENTRY__INIT;
+		const cJSON *q
+		    = cJSON_GetObjectItemCaseSensitive(item, "question");
+		const cJSON *a
+		    = cJSON_GetObjectItemCaseSensitive(item, "answer");
+		const cJSON *tags
+		    = cJSON_GetObjectItemCaseSensitive(item, "tags");
+		char *tagv[TICKET_MAX_TAGS];
+		const cJSON *tag;
+		uint64_t id;
+		uint8_t k[4];
+
+		if (!cJSON_IsString(q) || !cJSON_IsString(a)) {
+			continue; /* checked by ticket_faq_seed_check */
+		}
+		e.question = q->valuestring;
+		e.answer = a->valuestring;
+		cJSON_ArrayForEach(tag, tags)
+		{
+			if (cJSON_IsString(tag)
+			    && e.n_tags < TICKET_MAX_TAGS) {
+				tagv[e.n_tags++] = tag->valuestring;
+			}
+		}
+		e.tags = tagv;
+		if ((rv = store_next_id(txn, "faq", &id)) != 0) {
+			return rv;
+		}
+		e.id = (uint32_t) id;
+		od_put_be32(k, e.id);
+		if ((rv = store_put_pb(txn, store_db(j->svc->store, TDB_FAQ),
+		         k, sizeof(k), &e.base))
+		    != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+int
+ticket_faq_seed_check(const cJSON *faq, char *err, size_t errlen)
+{
+	const cJSON *item;
+	int i = 0;
+
+	if (faq == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsArray(faq)) {
+		snprintf(err, errlen,
+		    "faq: expected an array of {question, answer, tags}");
+		return OD_EINVAL;
+	}
+	cJSON_ArrayForEach(item, faq)
+	{
+		const cJSON *q
+		    = cJSON_GetObjectItemCaseSensitive(item, "question");
+		const cJSON *a
+		    = cJSON_GetObjectItemCaseSensitive(item, "answer");
+		const cJSON *tags
+		    = cJSON_GetObjectItemCaseSensitive(item, "tags");
+		if (!cJSON_IsString(q) || q->valuestring[0] == '\0'
+		    || !cJSON_IsString(a) || a->valuestring[0] == '\0') {
+			snprintf(err, errlen,
+			    "faq[%d]: expected non-empty strings question and "
+			    "answer",
+			    i);
+			return OD_EINVAL;
+		}
+		if (tags != NULL && !cJSON_IsArray(tags)) {
+			snprintf(err, errlen,
+			    "faq[%d].tags: expected an array of strings", i);
+			return OD_EINVAL;
+		}
+		if (++i > TICKET_MAX_FAQ) {
+			snprintf(err, errlen, "faq: at most %d entries",
+			    TICKET_MAX_FAQ);
+			return OD_EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
+ticket_service_init(ticket_service *svc, const ticket_policy *policy,
+    store *st, bus_publisher *pub, metrics *m, const cJSON *faq_seed)
+{
+	int rv;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->policy = *policy;
+	svc->store = st;
+	svc->publisher = pub;
+	svc->metrics = m;
+	svc->faq_seed = faq_seed;
+	if (m != NULL) {
+		svc->m_creates = metrics_counter(m,
+		    "opsdesk_tickets_created_total", "Tickets created.", NULL);
+		svc->m_breaches = metrics_counter(m,
+		    "opsdesk_ticket_sla_breaches_total",
+		    "SLA clocks breached (once per clock per ticket).", NULL);
+		svc->m_open = metrics_gauge(m, "opsdesk_tickets_open",
+		    "Tickets open or pending.", NULL);
+		svc->m_notifies = metrics_counter(m,
+		    "opsdesk_ticket_incident_notifies_total",
+		    "Incident resolutions for which owners were notified.",
+		    NULL);
+	}
+	if ((rv = ticket_incidents_new(&svc->incidents)) != 0) {
+		return rv;
+	}
+	if (faq_seed != NULL && cJSON_GetArraySize(faq_seed) > 0) {
+		faq_seed_job j = { faq_seed, svc };
+		if ((rv = store_write(st, faq_seed_fn, &j)) != 0) {
+			ticket_service_fini(svc);
+			return rv;
+		}
+	}
+	return 0;
+}
+
+void
+ticket_service_fini(ticket_service *svc)
+{
+	if (svc == NULL) {
+		return;
+	}
+	ticket_incidents_free(svc->incidents);
+	svc->incidents = NULL;
+}
+
+/* ---- breach timer ---- */
+
+typedef struct breach_key {
+	int64_t due;
+	uint64_t id;
+	unsigned clock;
+} breach_key;
+
+typedef struct breach_job {
+	ticket_service *svc;
+	breach_key keys[BREACH_BATCH];
+	size_t n;
+	int flagged;
+} breach_job;
+
+static void
+count_breach(void *arg)
+{
+	metric_inc(((ticket_service *) arg)->m_breaches);
+}
+
+/*
+ * Runs in the writer: reload each ticket (it may have changed since the
+ * read), and flag only clocks that are still running and due; the
+ * breached flag in the stored ticket is what makes the event once-only.
+ */
+static int
+breach_fn(store_txn *txn, void *arg)
+{
+	breach_job *j = arg;
+	ticket_service *svc = j->svc;
+	int64_t now = store_txn_now_ms(txn);
+	int rv;
+
+	j->flagged = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		tk_ticket *old = NULL;
+		tk_ticket t;
+		unsigned fresh;
+
+		if (i > 0 && j->keys[i].id == j->keys[i - 1].id) {
+			continue; /* both clocks of one ticket: done together
+			           */
+		}
+		if ((rv = ticket__load(
+		         store_txn_mdb(txn), svc, j->keys[i].id, &old))
+		    != 0) {
+			if (rv == OD_ENOTFOUND) {
+				continue;
+			}
+			return rv;
+		}
+		t = *old;
+		fresh = ticket_sla_mark(&t, ticket_sla_due(&t, now));
+		rv = 0;
+		if (fresh != 0) {
+			t.updated_ms = now;
+			rv = ticket__save(txn, svc, old, &t);
+		}
+		for (unsigned clock = 1; rv == 0 && clock <= 2; clock <<= 1) {
+			if (!(fresh & clock)) {
+				continue;
+			}
+			if ((rv = ticket__publish_ticket(txn, svc,
+			         "ticket.sla_breached", "sla_breached", &t,
+			         NULL, ticket_clock_name(clock), NULL, NULL))
+			        == 0
+			    && (rv = ticket__audit(txn, svc, t.id, NULL,
+			            "sla_breached", ticket_clock_name(clock),
+			            NULL))
+			        == 0) {
+				rv = store_txn_on_commit(
+				    txn, count_breach, svc, NULL);
+			}
+			j->flagged++;
+		}
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+static int
+cmp_breach_key(const void *a, const void *b)
+{
+	const breach_key *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+int
+ticket_breach_scan(ticket_service *svc)
+{
+	breach_job *j = calloc(1, sizeof(*j));
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int64_t now = od_now_ms();
+	int rv, mrv;
+
+	if (j == NULL) {
+		return -OD_ENOMEM;
+	}
+	j->svc = svc;
+	if ((rv = store_read_begin(svc->store, &txn)) != 0) {
+		goto out;
+	}
+	metric_set(svc->m_open,
+	    (double) ticket__db_entries(
+	        txn, store_db(svc->store, TDB_OPEN_IDS)));
+	if (mdb_cursor_open(txn, store_db(svc->store, TDB_SLA_DUE), &cur)
+	    != 0) {
+		rv = OD_EIO;
+		goto out;
+	}
+	/* Only the expired prefix of the due-time index is read. */
+	mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (mrv == 0 && j->n < BREACH_BATCH && key.mv_size == 17) {
+		const uint8_t *p = key.mv_data;
+		int64_t due = (int64_t) store_key_get_u64(p);
+		if (due > now) {
+			break;
+		}
+		j->keys[j->n].due = due;
+		j->keys[j->n].id = store_key_get_u64(p + 8);
+		j->keys[j->n].clock = p[16];
+		j->n++;
+		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	store_read_end(txn);
+	txn = NULL;
+	if (j->n == 0) {
+		rv = 0;
+		goto out;
+	}
+	qsort(j->keys, j->n, sizeof(j->keys[0]), cmp_breach_key);
+	rv = store_write(svc->store, breach_fn, j);
+out:
+	store_read_end(txn);
+	if (rv == 0) {
+		rv = j->flagged;
+	} else {
+		rv = -rv;
+	}
+	free(j);
+	return rv;
+}
+
+void
+ticket_breach_timer(void *arg)
+{
+	int rv = ticket_breach_scan(arg);
+
+	if (rv < 0) {
+		log_warn("SLA breach check: %s", od_strerror(-rv));
+	}
+}

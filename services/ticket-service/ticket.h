@@ -1,0 +1,314 @@
+/*
+ * ticket_core — the business rules of ticket-service: tickets and their
+ * threads, SLA clocks, lifecycle, limits, FAQ, tiers, stats, and the
+ * incident-aware part of support. main.c only wires it to the runtime;
+ * the units and the bench link this library.
+ *
+ * Layout of the store (every index is updated in the same txn as the
+ * ticket, so no request scans the whole store):
+ *   tickets        be64 id                    -> Ticket (without messages)
+ *   messages       be64 id | be32 seq         -> TicketMessage
+ *   by_user        be64 owner | be64 id       -> ""
+ *   by_status      u8 status | be64 id        -> ""
+ *   open_ids       be64 id (open or pending)  -> ""   (count: mdb_stat)
+ *   user_open      be64 owner | be64 id       -> ""   (open or pending)
+ *   queue          be64 due | be64 id         -> ""   (open or pending)
+ *   sla_due        be64 due | be64 id | u8 clock -> "" (running clocks)
+ *   created_at     be64 created | be64 id     -> ""
+ *   resolved_at    be64 resolved | be64 id    -> ""
+ *   rated_at       be64 rated | be64 id       -> u8 rating
+ *   incident_links be64 incident | be64 id    -> "" (until notified)
+ *   customers      be64 user                  -> CustomerTier
+ *   faq            be32 id                    -> FaqEntry
+ *   audit          be64 ticket | be64 seq     -> AuditEntry
+ *   breached       be64 id (open or pending with a breached clock) -> ""
+ */
+#ifndef OPSDESK_TICKET_H
+#define OPSDESK_TICKET_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "metrics/metrics.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+#include "ticket.pb-c.h"
+
+typedef Opsdesk__V1__Ticket tk_ticket;
+typedef Opsdesk__V1__TicketMessage tk_message;
+typedef Opsdesk__V1__Actor tk_actor;
+typedef Opsdesk__V1__Incident tk_incident;
+
+#define TICKET_SERVICE      "ticket-service"
+#define TICKET_DEFAULT_URL  "tcp://127.0.0.1:7410"
+#define TICKET_DEFAULT_HTTP "127.0.0.1:9410"
+
+#define TICKET_N_TIERS      5 /* indexed by the Tier enum value */
+#define TICKET_N_PRIORITIES 5 /* indexed by the TicketPriority value */
+
+#define TICKET_MAX_SUBJECT  200  /* bytes */
+#define TICKET_MAX_TEXT     4096 /* bytes, one Telegram message */
+#define TICKET_MAX_COMMENT  1024
+#define TICKET_MAX_NAME     128
+#define TICKET_MAX_MESSAGES 1000 /* per ticket */
+#define TICKET_GET_MESSAGES 50   /* newest messages returned by get */
+#define TICKET_SNAPSHOT_MAX 2000 /* open tickets in one snapshot */
+#define TICKET_MAX_FAQ      200
+#define TICKET_MAX_TAGS     16
+
+/* SLA clocks, as bits. */
+#define TICKET_CLOCK_FIRST_RESPONSE 1u
+#define TICKET_CLOCK_RESOLUTION     2u
+
+typedef struct ticket_sla_target {
+	int64_t first_response_ms;
+	int64_t resolution_ms;
+} ticket_sla_target;
+
+/* Everything configurable about tickets (config section "tickets"). */
+typedef struct ticket_policy {
+	ticket_sla_target sla[TICKET_N_TIERS][TICKET_N_PRIORITIES];
+	int64_t open_per_user;      /* 0: no limit */
+	int64_t creations_per_hour; /* 0: no limit */
+	int64_t reopen_ms;          /* a user message reopens within this */
+	int64_t breach_interval_ms; /* how often the breach timer looks */
+} ticket_policy;
+
+/* ---- policy.c ---- */
+
+/* The documented defaults (README.md): 3 open, 5 an hour, 7 days, and the
+ * SLA table with ultra at 1 h first response. */
+void ticket_policy_defaults(ticket_policy *p);
+/*
+ * Overlay config section `tickets` (borrowed, may be NULL) on p. On error
+ * returns OD_EINVAL with err naming the key ("tickets.sla.pro.high.
+ * first_response: ...") and p unchanged.
+ */
+int ticket_policy_load(
+    ticket_policy *p, const cJSON *tickets, char *err, size_t errlen);
+/* Tier and priority names as used in config and messages ("ultra",
+ * "urgent"); -1 when unknown. */
+int ticket_tier_parse(const char *s);
+int ticket_priority_parse(const char *s);
+const char *ticket_tier_name(int tier);
+const char *ticket_priority_name(int priority);
+const char *ticket_status_name(int status);
+
+/* ---- sla.c: pure arithmetic on a Ticket ---- */
+
+/* The target of tier x priority; unspecified tier is free, unspecified
+ * priority normal. Borrowed from p. */
+const ticket_sla_target *ticket_sla_target_for(
+    const ticket_policy *p, int tier, int priority);
+/* Recompute both due times: created + target + time spent pending. */
+void ticket_sla_apply(const ticket_policy *p, tk_ticket *t);
+/* Enter pending at now: both clocks stop. */
+void ticket_sla_pause(tk_ticket *t, int64_t now);
+/* Leave pending at now: the pause is added to both due times. */
+void ticket_sla_resume(const ticket_policy *p, tk_ticket *t, int64_t now);
+/* Clocks that are running: the ticket is open and the clock is neither met
+ * nor breached. */
+unsigned ticket_sla_running(const tk_ticket *t);
+/* Running clocks whose due time is at or before now. */
+unsigned ticket_sla_due(const tk_ticket *t, int64_t now);
+/* Flag clocks breached; returns the ones that were not flagged before. */
+unsigned ticket_sla_mark(tk_ticket *t, unsigned clocks);
+/* Stop the first-response clock at now (a staff reply); flags it breached
+ * if late. */
+void ticket_sla_first_response(tk_ticket *t, int64_t now);
+/* The due time that orders the queue: the first-response due while there
+ * was no staff response, else the resolution due. */
+int64_t ticket_sla_queue_due(const tk_ticket *t);
+/* "first_response" or "resolution". */
+const char *ticket_clock_name(unsigned clock);
+
+/* ---- lifecycle.c: who may do what, from where ---- */
+
+typedef enum ticket_access {
+	TICKET_READ,      /* get */
+	TICKET_OWNER_ACT, /* user message, rate: the owner only */
+	TICKET_STAFF_ACT, /* reply, note, assign, priority, status: admins */
+} ticket_access;
+
+/*
+ * May actor do `what` to t? 0, OD_ENOTFOUND for a non-owner non-admin (so
+ * nothing tells them the ticket exists), or OD_EPERM for an admin asking
+ * for an owner-only act or a non-admin asking for a staff act on their
+ * own ticket.
+ */
+int ticket_authorize(
+    const tk_ticket *t, const tk_actor *actor, ticket_access what);
+/*
+ * May an admin set the status from t's to `to` at now? 0 or OD_ESTATE with
+ * a reason in why (borrowed static text). OD_EINVAL for a status that
+ * cannot be set.
+ */
+int ticket_status_change_check(const tk_ticket *t, int to, const char **why);
+/* Apply a status change already checked: timestamps and SLA clocks. */
+void ticket_status_apply(
+    const ticket_policy *p, tk_ticket *t, int to, int64_t now);
+/*
+ * A user message on t at now: 0 (open or pending: back to open; resolved
+ * within reopen: reopened) or OD_ESTATE with why. Sets *reopens when the
+ * message reopens a resolved ticket.
+ */
+int ticket_user_message_check(const ticket_policy *p, const tk_ticket *t,
+    int64_t now, bool *reopens, const char **why);
+/* A staff act (reply, assign, priority) is refused on closed tickets. */
+int ticket_staff_change_check(const tk_ticket *t, const char **why);
+/* Rating: resolved or closed and not rated yet. */
+int ticket_rate_check(const tk_ticket *t, uint32_t rating, const char **why);
+/*
+ * The abuse limits for a user with `open` open tickets who created
+ * `recent` tickets since now - 1 h, the oldest of which at oldest_ms.
+ * 0, or OD_ELIMIT with a message in msg saying which limit and what to do.
+ */
+int ticket_limits_check(const ticket_policy *p, uint32_t open, uint32_t recent,
+    int64_t oldest_ms, int64_t now, char *msg, size_t msglen);
+/* A subject from the first line of text, at most TICKET_MAX_SUBJECT
+ * bytes cut at a UTF-8 boundary. Caller frees with free(). */
+char *ticket_subject_from_text(const char *text);
+
+/* ---- faq.c ---- */
+
+/*
+ * How well an entry matches a query: every word of the query (case
+ * insensitive, at least 2 characters) found in the question, tags or
+ * answer scores 3, 2 and 1. 0: no word matched.
+ */
+int ticket_faq_score(const Opsdesk__V1__FaqEntry *e, const char *query);
+
+/* ---- stats.c ---- */
+
+/* The p-th percentile (0..100, nearest rank) of n values (sorted in
+ * place); -1 when n is 0. */
+int64_t ticket_percentile(int64_t *v, size_t n, double p);
+
+/* ---- the service ---- */
+
+typedef struct ticket_incidents ticket_incidents;
+
+typedef struct ticket_service {
+	ticket_policy policy;
+	store *store;
+	bus_publisher *publisher; /* may be NULL */
+	metrics *metrics;         /* may be NULL */
+	metric *m_creates;
+	metric *m_breaches;
+	metric *m_open;
+	metric *m_notifies;
+	ticket_incidents *incidents;
+	rpc_client *incident_client; /* may be NULL */
+	const cJSON *faq_seed;       /* config "faq"; borrowed */
+	atomic_bool resync_needed;   /* the last incident resync failed */
+} ticket_service;
+
+/* The DB handles, in store_options.dbs order. */
+enum ticket_db {
+	TDB_TICKETS,
+	TDB_MESSAGES,
+	TDB_BY_USER,
+	TDB_BY_STATUS,
+	TDB_OPEN_IDS,
+	TDB_USER_OPEN,
+	TDB_QUEUE,
+	TDB_SLA_DUE,
+	TDB_CREATED_AT,
+	TDB_RESOLVED_AT,
+	TDB_RATED_AT,
+	TDB_INCIDENT_LINKS,
+	TDB_CUSTOMERS,
+	TDB_FAQ,
+	TDB_AUDIT,
+	TDB_BREACHED,
+	TDB_COUNT
+};
+
+/* NULL-terminated DB names for store_options.dbs. */
+extern const char *const ticket_db_names[];
+#define TICKET_SCHEMA_VERSION 1
+
+/*
+ * Set up svc around an open store (borrowed) and publisher (borrowed, may
+ * be NULL): metrics, the incident cache, and the FAQ seeded from faq_seed
+ * (borrowed, may be NULL) when the FAQ has never been written. Free with
+ * ticket_service_fini.
+ */
+int ticket_service_init(ticket_service *svc, const ticket_policy *policy,
+    store *st, bus_publisher *pub, metrics *m, const cJSON *faq_seed);
+void ticket_service_fini(ticket_service *svc); /* NULL-safe */
+/* Check config section "faq" (borrowed, may be NULL): an array of
+ * {question, answer, tags}. 0 or OD_EINVAL with err naming the entry. */
+int ticket_faq_seed_check(const cJSON *faq, char *err, size_t errlen);
+
+/* The method table for rpc_server_options (rpc arg: the ticket_service). */
+extern const rpc_method ticket_methods[];
+extern const size_t ticket_n_methods;
+
+/*
+ * The breach timer: find running clocks due by now through the sla_due
+ * index (only the expired prefix is read), flag them in one write and
+ * publish ticket.sla_breached once per clock. Also refreshes the open
+ * tickets gauge. Returns how many clocks it flagged, or an od_err < 0.
+ */
+int ticket_breach_scan(ticket_service *svc);
+void ticket_breach_timer(void *svc); /* runtime_every adapter */
+
+/* ---- incidents.c ---- */
+
+int ticket_incidents_new(ticket_incidents **out);
+void ticket_incidents_free(ticket_incidents *ti); /* NULL-safe */
+/* The most severe active public incident (newest first on a tie), copied
+ * into a message the caller frees with protobuf_c_message_free_unpacked;
+ * NULL when none. */
+tk_incident *ticket_incidents_current(ticket_incidents *ti);
+/* bus_subscriber callbacks (arg: the ticket_service). */
+void ticket_on_incident_event(
+    void *svc, const char *topic, const Opsdesk__V1__Envelope *env);
+void ticket_on_incident_resync(void *svc, const char *reason);
+/* runtime_every adapter: retry a failed resync (incident-service was
+ * down when the bus asked for one). */
+void ticket_resync_timer(void *svc);
+/*
+ * Replace the active set with `active` (borrowed) as a snapshot says, and
+ * notify the owners of tickets linked to incidents that are no longer
+ * active. Used by resync and the units.
+ */
+int ticket_incidents_sync(
+    ticket_service *svc, Opsdesk__V1__Incident **active, size_t n);
+/* An incident resolved: drop it and notify its tickets' owners (one
+ * ticket.notify each, once). */
+int ticket_incident_resolved(ticket_service *svc, const tk_incident *inc);
+
+/* ---- db.c (shared inside the core) ---- */
+
+/* Load ticket id; caller frees with protobuf_c_message_free_unpacked. */
+int ticket__load(
+    MDB_txn *txn, const ticket_service *svc, uint64_t id, tk_ticket **out);
+/* Store t and bring every index from old's state (NULL: new ticket) to
+ * t's. */
+int ticket__save(store_txn *txn, const ticket_service *svc,
+    const tk_ticket *old, const tk_ticket *t);
+/* Append an audit entry. */
+int ticket__audit(store_txn *txn, const ticket_service *svc,
+    uint64_t ticket_id, const tk_actor *actor, const char *action,
+    const char *detail, const char *request_id);
+/* Publish a TicketEvent or TicketNotify after txn commits (no-op without
+ * a publisher). */
+int ticket__publish_ticket(store_txn *txn, const ticket_service *svc,
+    const char *topic, const char *change, const tk_ticket *t,
+    const tk_message *m, const char *clock, const tk_incident *inc,
+    const char *correlation_id);
+int ticket__publish_notify(store_txn *txn, const ticket_service *svc,
+    const Opsdesk__V1__TicketNotify *n);
+/* Replace a string field of an unpacked message (frees the old one). */
+int ticket__set_str(char **field, const char *v);
+/* Count the entries of a DB. */
+size_t ticket__db_entries(MDB_txn *txn, MDB_dbi db);
+
+#endif /* OPSDESK_TICKET_H */

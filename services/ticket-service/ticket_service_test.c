@@ -1,0 +1,923 @@
+/*
+ * Units for the ticket service as a whole, in one process: a real store
+ * in a temp dir, the rpc server on inproc, a bus publisher dialing a SUB
+ * socket this test listens on, and an injected clock, so SLA breaches,
+ * pauses and hourly limits are checked without sleeping.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+#include "bus/bus.h"
+#include "metrics/metrics.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+#include "ticket.h"
+#include "util/util.h"
+
+#define MIN  (60 * 1000LL)
+#define HOUR (60 * MIN)
+#define DAY  (24 * HOUR)
+#define T0   1800000000000LL
+
+#define CODE(x)  OPSDESK__V1__ERROR_CODE__ERROR_CODE_##x
+#define RES(x)   OPSDESK__V1__TICKET_REPLY__RESULT_##x
+#define OPEN     OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN
+#define PENDING  OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING
+#define RESOLVED OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED
+#define CLOSED   OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED
+
+typedef Opsdesk__V1__TicketReply reply_t;
+
+static int64_t fake_now = T0;
+
+static int64_t
+fake_clock(void *arg)
+{
+	(void) arg;
+	return fake_now;
+}
+
+typedef struct fixture {
+	char dir[64];
+	store *st;
+	bus_publisher *pub;
+	metrics *m;
+	rpc_server *srv;
+	rpc_client *cli;
+	nng_socket sub;
+	ticket_service svc;
+	char url[64];
+} fixture;
+
+static int fixture_seq;
+
+static const char faq_json[]
+    = "[{\"question\":\"How do I reset my password?\","
+      "\"answer\":\"Use Forgot password on the login page.\","
+      "\"tags\":[\"login\",\"account\"]},"
+      "{\"question\":\"Which payment methods do you accept?\","
+      "\"answer\":\"Cards and bank transfer.\",\"tags\":[\"billing\"]}]";
+
+static int
+fixture_open(fixture *f, const ticket_policy *pol)
+{
+	store_options so = { 0 };
+	rpc_server_options ro = { 0 };
+	char bus_url[64];
+	cJSON *faq = cJSON_Parse(faq_json);
+	int rv;
+
+	fixture_seq++;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ticket_test.XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		return -1;
+	}
+	strcat(f->dir, "/s");
+	snprintf(bus_url, sizeof(bus_url), "inproc://tk-bus-%d-%d",
+	    (int) getpid(), fixture_seq);
+	snprintf(f->url, sizeof(f->url), "inproc://tk-rpc-%d-%d",
+	    (int) getpid(), fixture_seq);
+	so.path = f->dir;
+	so.dbs = ticket_db_names;
+	so.schema_version = TICKET_SCHEMA_VERSION;
+	if ((rv = nng_sub0_open(&f->sub)) != 0
+	    || (rv = nng_socket_set(f->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0
+	    || (rv = nng_socket_set_ms(f->sub, NNG_OPT_RECVTIMEO, 2000)) != 0
+	    || (rv = nng_listen(f->sub, bus_url, NULL, 0)) != 0) {
+		return rv;
+	}
+	if ((rv = metrics_new(&f->m)) != 0
+	    || (rv = store_open(&f->st, &so)) != 0
+	    || (rv = bus_publisher_open(
+	            &f->pub, bus_url, TICKET_SERVICE, "test", f->m))
+	        != 0
+	    || (rv = ticket_service_init(
+	            &f->svc, pol, f->st, f->pub, f->m, faq))
+	        != 0) {
+		cJSON_Delete(faq);
+		return rv;
+	}
+	cJSON_Delete(faq);
+	f->svc.faq_seed = NULL;
+	ro.url = f->url;
+	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
+	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
+	ro.methods = ticket_methods;
+	ro.n_methods = ticket_n_methods;
+	ro.store = f->st;
+	ro.publisher = f->pub;
+	ro.metrics = f->m;
+	ro.arg = &f->svc;
+	ro.service = TICKET_SERVICE;
+	ro.instance = "test";
+	ro.contexts = 8;
+	ro.workers = 2;
+	if ((rv = rpc_server_start(&f->srv, &ro)) != 0
+	    || (rv = rpc_client_open(&f->cli, f->url, 5000)) != 0) {
+		return rv;
+	}
+	/* Readiness, not timing: events sent before the pipe is up would be
+	 * dropped, and so would a call before the client connected. */
+	for (int i = 0; i < 500
+	     && (!bus_publisher_connected(f->pub)
+	         || !rpc_client_connected(f->cli));
+	     i++) {
+		usleep(10000);
+	}
+	return bus_publisher_connected(f->pub) && rpc_client_connected(f->cli)
+	    ? 0
+	    : -1;
+}
+
+static void
+fixture_close(fixture *f)
+{
+	char cmd[128];
+
+	rpc_client_close(f->cli);
+	rpc_server_stop(f->srv);
+	ticket_service_fini(&f->svc);
+	bus_publisher_close(f->pub);
+	store_close(f->st);
+	metrics_free(f->m);
+	nng_close(f->sub);
+	f->dir[strlen(f->dir) - 2] = '\0';
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	}
+}
+
+static int
+setup_with(void **state, const ticket_policy *pol)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	fake_now = T0;
+	od_clock_set(fake_clock, NULL);
+	if (f == NULL || fixture_open(f, pol) != 0) {
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	ticket_policy pol;
+
+	ticket_policy_defaults(&pol);
+	return setup_with(state, &pol);
+}
+
+static int
+setup_no_limits(void **state)
+{
+	ticket_policy pol;
+
+	ticket_policy_defaults(&pol);
+	pol.open_per_user = 0;
+	pol.creations_per_hour = 0;
+	return setup_with(state, &pol);
+}
+
+static int
+teardown(void **state)
+{
+	fixture_close(*state);
+	free(*state);
+	od_clock_set(NULL, NULL);
+	return 0;
+}
+
+/* ---- calling ---- */
+
+static Opsdesk__V1__Actor
+user(int64_t id)
+{
+	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
+
+	a.user_id = id;
+	a.chat_id = id;
+	a.name = "user";
+	return a;
+}
+
+static Opsdesk__V1__Actor
+admin(void)
+{
+	Opsdesk__V1__Actor a = user(9000);
+
+	a.is_admin = true;
+	a.name = "Ada";
+	return a;
+}
+
+/* Call method with msg as actor; the reply is freed by the caller. */
+static reply_t *
+call_id(fixture *f, const char *request_id, Opsdesk__V1__Actor *actor,
+    const char *method, ProtobufCMessage *msg)
+{
+	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
+	reply_t *r = NULL;
+
+	req.request_id = (char *) (request_id != NULL ? request_id : "");
+	req.actor = actor;
+	assert_int_equal(rpc_request_set_method(&req.base, method, msg), 0);
+	assert_int_equal(rpc_client_call(f->cli, &req.base,
+	                     &opsdesk__v1__ticket_reply__descriptor,
+	                     (ProtobufCMessage **) &r, 0),
+	    0);
+	return r;
+}
+
+static reply_t *
+call(fixture *f, Opsdesk__V1__Actor *actor, const char *method,
+    ProtobufCMessage *msg)
+{
+	return call_id(f, NULL, actor, method, msg);
+}
+
+static int
+err_code(const reply_t *r)
+{
+	return r->error != NULL ? (int) r->error->code : 0;
+}
+
+static void
+expect_error(reply_t *r, int code)
+{
+	if (err_code(r) != code) {
+		fprintf(stderr, "expected %s, got %s: %s\n",
+		    rpc_error_code_name(code),
+		    rpc_error_code_name(err_code(r)),
+		    r->error != NULL ? r->error->message : "(ok)");
+	}
+	assert_int_equal(err_code(r), code);
+	assert_int_equal(r->result_case, RES(_NOT_SET));
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static uint64_t
+create(fixture *f, int64_t uid, const char *text)
+{
+	Opsdesk__V1__Actor a = user(uid);
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	reply_t *r;
+	uint64_t id;
+
+	c.text = (char *) text;
+	r = call(f, &a, "create", &c.base);
+	if (err_code(r) != 0) {
+		fprintf(stderr, "create: %s\n", r->error->message);
+	}
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->result_case, RES(CREATED));
+	id = r->created->ticket->id;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return id;
+}
+
+static reply_t *
+text_call(fixture *f, Opsdesk__V1__Actor *a, const char *method, uint64_t id,
+    const char *text)
+{
+	Opsdesk__V1__TicketTextRequest t
+	    = OPSDESK__V1__TICKET_TEXT_REQUEST__INIT;
+
+	t.id = id;
+	t.text = (char *) text;
+	return call(f, a, method, &t.base);
+}
+
+static reply_t *
+status_call(fixture *f, Opsdesk__V1__Actor *a, uint64_t id, int status)
+{
+	Opsdesk__V1__SetStatusRequest s
+	    = OPSDESK__V1__SET_STATUS_REQUEST__INIT;
+
+	s.id = id;
+	s.status = status;
+	return call(f, a, "set_status", &s.base);
+}
+
+static reply_t *
+get_call(fixture *f, Opsdesk__V1__Actor *a, uint64_t id)
+{
+	Opsdesk__V1__TicketId t = OPSDESK__V1__TICKET_ID__INIT;
+
+	t.id = id;
+	return call(f, a, "get", &t.base);
+}
+
+static void
+ok(reply_t *r)
+{
+	if (err_code(r) != 0) {
+		fprintf(stderr, "unexpected error: %s\n", r->error->message);
+	}
+	assert_int_equal(err_code(r), 0);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* Receive events until one with topic arrives (or the 2 s receive
+ * time-out); count how many had that topic on the way. */
+static int
+drain_events(fixture *f, const char *topic)
+{
+	int n = 0;
+
+	for (;;) {
+		nng_msg *msg;
+		const char *t;
+		size_t tl, bl;
+		const uint8_t *body;
+		nng_socket_set_ms(f->sub, NNG_OPT_RECVTIMEO, 300);
+		if (nng_recvmsg(f->sub, &msg, 0) != 0) {
+			return n;
+		}
+		if (bus_frame_split(nng_msg_body(msg), nng_msg_len(msg), &t,
+		        &tl, &body, &bl)
+		        == 0
+		    && tl == strlen(topic) && memcmp(t, topic, tl) == 0) {
+			n++;
+		}
+		nng_msg_free(msg);
+	}
+}
+
+/* ---- tests ---- */
+
+static void
+test_lifecycle(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100), ad = admin();
+	Opsdesk__V1__ListTicketsRequest l
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	Opsdesk__V1__RateRequest rate = OPSDESK__V1__RATE_REQUEST__INIT;
+	reply_t *r;
+	uint64_t id;
+
+	id = create(f, 100, "Login fails\nsince this morning");
+	r = get_call(f, &u, id);
+	assert_int_equal(err_code(r), 0);
+	assert_string_equal(r->ticket->subject, "Login fails");
+	assert_int_equal(r->ticket->status, OPEN);
+	assert_int_equal(r->ticket->n_messages, 1);
+	assert_int_equal(r->ticket->tier, OPSDESK__V1__TIER__TIER_FREE);
+	assert_int_equal(r->ticket->first_response_due_ms, T0 + DAY);
+	ok(r);
+
+	r = call(f, &u, "list_mine", &l.base);
+	assert_int_equal(r->tickets->n_tickets, 1);
+	assert_int_equal(r->tickets->tickets[0]->id, id);
+	ok(r);
+
+	fake_now += 30 * MIN;
+	ok(text_call(f, &ad, "reply", id, "Try resetting your password"));
+	ok(text_call(f, &ad, "note", id, "internal: user on old app"));
+	r = get_call(f, &u, id);
+	/* The owner does not see the internal note. */
+	assert_int_equal(r->ticket->n_messages, 2);
+	assert_int_equal(r->ticket->first_response_ms, T0 + 30 * MIN);
+	assert_int_equal(r->ticket->message_count, 3);
+	ok(r);
+	r = get_call(f, &ad, id);
+	assert_int_equal(r->ticket->n_messages, 3);
+	assert_int_equal(r->ticket->messages[2]->kind,
+	    OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_INTERNAL_NOTE);
+	ok(r);
+
+	rate.id = id;
+	rate.rating = 5;
+	/* Not before it is resolved. */
+	expect_error(
+	    call(f, &u, "rate", &rate.base), CODE(FAILED_PRECONDITION));
+	fake_now += HOUR;
+	ok(status_call(f, &ad, id, RESOLVED));
+	rate.comment = "quick, thanks";
+	ok(call(f, &u, "rate", &rate.base));
+	/* Once. */
+	expect_error(
+	    call(f, &u, "rate", &rate.base), CODE(FAILED_PRECONDITION));
+	r = get_call(f, &u, id);
+	assert_int_equal(r->ticket->status, RESOLVED);
+	assert_int_equal(r->ticket->rating, 5);
+	assert_string_equal(r->ticket->rating_comment, "quick, thanks");
+	ok(r);
+
+	/* A message by the owner reopens it; closing makes it terminal. */
+	ok(text_call(f, &u, "user_message", id, "it broke again"));
+	r = get_call(f, &u, id);
+	assert_int_equal(r->ticket->status, OPEN);
+	ok(r);
+	ok(status_call(f, &ad, id, CLOSED));
+	expect_error(text_call(f, &u, "user_message", id, "hello?"),
+	    CODE(FAILED_PRECONDITION));
+	expect_error(status_call(f, &ad, id, OPEN), CODE(FAILED_PRECONDITION));
+}
+
+static void
+test_other_user_cannot_touch(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor owner = user(100), other = user(200);
+	Opsdesk__V1__RateRequest rate = OPSDESK__V1__RATE_REQUEST__INIT;
+	Opsdesk__V1__AssignRequest as = OPSDESK__V1__ASSIGN_REQUEST__INIT;
+	Opsdesk__V1__SetPriorityRequest sp
+	    = OPSDESK__V1__SET_PRIORITY_REQUEST__INIT;
+	Opsdesk__V1__ListTicketsRequest l
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	Opsdesk__V1__GetTierRequest gt = OPSDESK__V1__GET_TIER_REQUEST__INIT;
+	Opsdesk__V1__AuditRequest au = OPSDESK__V1__AUDIT_REQUEST__INIT;
+	reply_t *r;
+	uint64_t id = create(f, 100, "private problem");
+
+	/* Reads and owner acts: NOT_FOUND, the same as a missing ticket. */
+	expect_error(get_call(f, &other, id), CODE(NOT_FOUND));
+	expect_error(get_call(f, &other, id + 1000), CODE(NOT_FOUND));
+	expect_error(
+	    text_call(f, &other, "user_message", id, "hi"), CODE(NOT_FOUND));
+	rate.id = id;
+	rate.rating = 1;
+	expect_error(call(f, &other, "rate", &rate.base), CODE(NOT_FOUND));
+	/* Staff acts: refused for every non-admin, whatever the id. */
+	expect_error(
+	    text_call(f, &other, "reply", id, "x"), CODE(PERMISSION_DENIED));
+	expect_error(
+	    text_call(f, &other, "note", id, "x"), CODE(PERMISSION_DENIED));
+	expect_error(
+	    status_call(f, &other, id, CLOSED), CODE(PERMISSION_DENIED));
+	as.id = id;
+	as.assignee_id = 200;
+	expect_error(
+	    call(f, &other, "assign", &as.base), CODE(PERMISSION_DENIED));
+	sp.id = id;
+	sp.priority = OPSDESK__V1__TICKET_PRIORITY__TICKET_PRIORITY_URGENT;
+	expect_error(call(f, &other, "set_priority", &sp.base),
+	    CODE(PERMISSION_DENIED));
+	au.ticket_id = id;
+	expect_error(
+	    call(f, &other, "audit", &au.base), CODE(PERMISSION_DENIED));
+	/* The owner is not staff either. */
+	expect_error(
+	    status_call(f, &owner, id, RESOLVED), CODE(PERMISSION_DENIED));
+	/* Lists: another user's are refused; one's own shows nothing. */
+	l.user_id = 100;
+	expect_error(
+	    call(f, &other, "list_mine", &l.base), CODE(PERMISSION_DENIED));
+	l.user_id = 0;
+	r = call(f, &other, "list_mine", &l.base);
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->tickets->n_tickets, 0);
+	ok(r);
+	gt.user_id = 100;
+	expect_error(
+	    call(f, &other, "get_tier", &gt.base), CODE(PERMISSION_DENIED));
+
+	/* Nothing changed. */
+	r = get_call(f, &owner, id);
+	assert_int_equal(r->ticket->status, OPEN);
+	assert_int_equal(r->ticket->message_count, 1);
+	assert_int_equal(r->ticket->assignee_id, 0);
+	assert_int_equal(r->ticket->priority,
+	    OPSDESK__V1__TICKET_PRIORITY__TICKET_PRIORITY_NORMAL);
+	assert_int_equal(r->ticket->rating, 0);
+	ok(r);
+}
+
+static void
+test_limits(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100), ad = admin();
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	uint64_t ids[3];
+	reply_t *r;
+
+	c.text = "one more";
+	for (int i = 0; i < 3; i++) {
+		ids[i] = create(f, 100, "problem");
+	}
+	r = call(f, &u, "create", &c.base);
+	assert_int_equal(err_code(r), CODE(RESOURCE_EXHAUSTED));
+	assert_non_null(strstr(r->error->message, "open tickets"));
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Resolving one frees a slot; 5 creations an hour is next. */
+	ok(status_call(f, &ad, ids[0], RESOLVED));
+	ok(status_call(f, &ad, ids[1], CLOSED));
+	ok(status_call(f, &ad, ids[2], CLOSED));
+	create(f, 100, "fourth");
+	create(f, 100, "fifth");
+	fake_now += 10 * MIN;
+	r = call(f, &u, "create", &c.base);
+	assert_int_equal(err_code(r), CODE(RESOURCE_EXHAUSTED));
+	assert_non_null(strstr(r->error->message, "last hour"));
+	assert_non_null(strstr(r->error->message, "50 min"));
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Another user is not affected; an hour later this one is free. */
+	create(f, 101, "someone else");
+	fake_now += 51 * MIN;
+	create(f, 100, "an hour later");
+}
+
+static void
+test_idempotent_create(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100);
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__ListTicketsRequest l
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	reply_t *a, *b, *r;
+
+	c.text = "only once";
+	a = call_id(f, "req-123", &u, "create", &c.base);
+	b = call_id(f, "req-123", &u, "create", &c.base);
+	assert_int_equal(err_code(a), 0);
+	assert_int_equal(err_code(b), 0);
+	assert_int_equal(a->created->ticket->id, b->created->ticket->id);
+	ok(a);
+	ok(b);
+	r = call(f, &u, "list_mine", &l.base);
+	assert_int_equal(r->tickets->n_tickets, 1);
+	assert_int_equal(r->tickets->total, 1);
+	ok(r);
+	/* One ticket.created went out. */
+	assert_int_equal(drain_events(f, "ticket.created"), 1);
+}
+
+static void
+test_breach_once_and_pause(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor ad = admin();
+	Opsdesk__V1__SetTierRequest st = OPSDESK__V1__SET_TIER_REQUEST__INIT;
+	Opsdesk__V1__QueueRequest q = OPSDESK__V1__QUEUE_REQUEST__INIT;
+	reply_t *r;
+	uint64_t a, b;
+
+	st.user_id = 100;
+	st.tier = OPSDESK__V1__TIER__TIER_ULTRA;
+	ok(call(f, &ad, "set_tier", &st.base));
+	a = create(f, 100, "ultra customer, urgent");
+	b = create(f, 100, "waiting on me");
+	ok(status_call(f, &ad, b, PENDING));
+	(void) drain_events(f, "none");
+
+	/* 59 min: nothing. 61 min: a's first response, once. b is paused. */
+	fake_now += 59 * MIN;
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	fake_now += 2 * MIN;
+	assert_int_equal(ticket_breach_scan(&f->svc), 1);
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	assert_int_equal(drain_events(f, "ticket.sla_breached"), 1);
+	r = get_call(f, &ad, a);
+	assert_true(r->ticket->first_response_breached);
+	assert_false(r->ticket->resolution_breached);
+	assert_int_equal(r->ticket->tier, OPSDESK__V1__TIER__TIER_ULTRA);
+	ok(r);
+	r = get_call(f, &ad, b);
+	assert_false(r->ticket->first_response_breached);
+	ok(r);
+	/* The queue: open tickets by due time, b (paused) with its own. */
+	r = call(f, &ad, "queue", &q.base);
+	assert_int_equal(r->tickets->n_tickets, 2);
+	assert_int_equal(r->tickets->total, 2);
+	ok(r);
+	/* b back to open after 2 h pending: due moved out by 2 h. */
+	fake_now += 59 * MIN;
+	ok(status_call(f, &ad, b, OPEN));
+	r = get_call(f, &ad, b);
+	assert_int_equal(
+	    r->ticket->first_response_due_ms, T0 + HOUR + 2 * HOUR);
+	ok(r);
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	fake_now = T0 + 3 * HOUR;
+	assert_int_equal(ticket_breach_scan(&f->svc), 1);
+	/* a's resolution (1 day for ultra normal) and b's: two more, once. */
+	fake_now = T0 + 3 * DAY;
+	assert_int_equal(ticket_breach_scan(&f->svc), 2);
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	assert_true(metric_value(f->svc.m_breaches) >= 4);
+}
+
+static void
+test_faq(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100), ad = admin();
+	Opsdesk__V1__FaqListRequest fl = OPSDESK__V1__FAQ_LIST_REQUEST__INIT;
+	Opsdesk__V1__FaqSearchRequest fs
+	    = OPSDESK__V1__FAQ_SEARCH_REQUEST__INIT;
+	Opsdesk__V1__FaqAddRequest fa = OPSDESK__V1__FAQ_ADD_REQUEST__INIT;
+	Opsdesk__V1__FaqRemoveRequest fr
+	    = OPSDESK__V1__FAQ_REMOVE_REQUEST__INIT;
+	char *tags[] = { "refund" };
+	reply_t *r;
+	uint32_t id;
+
+	r = call(f, &u, "faq_list", &fl.base);
+	assert_int_equal(r->faq->n_entries, 2);
+	ok(r);
+	fs.query = "password";
+	r = call(f, &u, "faq_search", &fs.base);
+	assert_int_equal(r->faq->n_entries, 1);
+	assert_non_null(strstr(r->faq->entries[0]->question, "password"));
+	ok(r);
+	fs.query = "";
+	expect_error(
+	    call(f, &u, "faq_search", &fs.base), CODE(INVALID_ARGUMENT));
+
+	fa.question = "Can I get a refund?";
+	fa.answer = "Within 14 days.";
+	fa.tags = tags;
+	fa.n_tags = 1;
+	expect_error(
+	    call(f, &u, "faq_add", &fa.base), CODE(PERMISSION_DENIED));
+	r = call(f, &ad, "faq_add", &fa.base);
+	assert_int_equal(err_code(r), 0);
+	id = r->faq_entry->id;
+	ok(r);
+	fs.query = "refund billing";
+	r = call(f, &u, "faq_search", &fs.base);
+	assert_int_equal(r->faq->n_entries, 2);
+	/* The question match ranks first. */
+	assert_int_equal(r->faq->entries[0]->id, id);
+	ok(r);
+	fa.answer = "";
+	expect_error(
+	    call(f, &ad, "faq_add", &fa.base), CODE(INVALID_ARGUMENT));
+	fr.id = id;
+	ok(call(f, &ad, "faq_remove", &fr.base));
+	expect_error(call(f, &ad, "faq_remove", &fr.base), CODE(NOT_FOUND));
+	r = call(f, &u, "faq_list", &fl.base);
+	assert_int_equal(r->faq->n_entries, 2);
+	ok(r);
+}
+
+static void
+test_stats(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor ad = admin(), u1 = user(1), u2 = user(2);
+	Opsdesk__V1__StatsRequest s = OPSDESK__V1__STATS_REQUEST__INIT;
+	Opsdesk__V1__RateRequest rate = OPSDESK__V1__RATE_REQUEST__INIT;
+	reply_t *r;
+	uint64_t a = create(f, 1, "a");
+	uint64_t b = create(f, 2, "b");
+	uint64_t c = create(f, 3, "c");
+
+	(void) c;
+	fake_now += 10 * MIN;
+	ok(text_call(f, &ad, "reply", a, "hi"));
+	fake_now += 20 * MIN;
+	ok(text_call(f, &ad, "reply", b, "hi"));
+	ok(status_call(f, &ad, a, RESOLVED));
+	ok(status_call(f, &ad, b, RESOLVED));
+	rate.id = a;
+	rate.rating = 5;
+	ok(call(f, &u1, "rate", &rate.base));
+	rate.id = b;
+	rate.rating = 2;
+	ok(call(f, &u2, "rate", &rate.base));
+
+	s.from_ms = T0 - HOUR;
+	s.to_ms = T0 + DAY;
+	r = call(f, &ad, "stats", &s.base);
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->stats->created, 3);
+	assert_int_equal(r->stats->resolved, 2);
+	assert_int_equal(r->stats->first_response_p50_ms, 10 * MIN);
+	assert_int_equal(r->stats->first_response_p90_ms, 30 * MIN);
+	assert_true(r->stats->sla_percent > 99.9);
+	assert_int_equal(r->stats->csat_count, 2);
+	assert_true(
+	    r->stats->csat_average > 3.49 && r->stats->csat_average < 3.51);
+	assert_int_equal(r->stats->open_now, 1);
+	ok(r);
+	/* A window before everything: empty, no data markers. */
+	s.from_ms = T0 - 2 * HOUR;
+	s.to_ms = T0 - HOUR;
+	r = call(f, &ad, "stats", &s.base);
+	assert_int_equal(r->stats->created, 0);
+	assert_int_equal(r->stats->first_response_p50_ms, -1);
+	assert_true(r->stats->sla_percent < 0);
+	ok(r);
+	s.from_ms = T0;
+	s.to_ms = T0 - 1;
+	expect_error(call(f, &ad, "stats", &s.base), CODE(INVALID_ARGUMENT));
+	expect_error(call(f, &u1, "stats", &s.base), CODE(PERMISSION_DENIED));
+}
+
+static void
+test_incident_link_and_notify(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100);
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__Incident inc = OPSDESK__V1__INCIDENT__INIT;
+	Opsdesk__V1__Incident *active[] = { &inc };
+	reply_t *r;
+	uint64_t before = create(f, 100, "before the incident");
+
+	inc.id = 7;
+	inc.title = "Database down";
+	inc.public_ = true;
+	inc.severity = OPSDESK__V1__SEVERITY__SEVERITY_CRITICAL;
+	inc.status
+	    = OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_INVESTIGATING;
+	assert_int_equal(ticket_incidents_sync(&f->svc, active, 1), 0);
+	c.text = "site is down";
+	r = call(f, &u, "create", &c.base);
+	assert_int_equal(err_code(r), 0);
+	assert_non_null(r->created->active_incident);
+	assert_int_equal(r->created->active_incident->id, 7);
+	assert_int_equal(r->created->ticket->incident_id, 7);
+	ok(r);
+	r = get_call(f, &u, before);
+	assert_int_equal(r->ticket->incident_id, 0);
+	ok(r);
+	(void) drain_events(f, "none");
+
+	/* Resolved: one notify for the linked ticket; a repeat, none. */
+	inc.status = OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED;
+	assert_int_equal(ticket_incident_resolved(&f->svc, &inc), 0);
+	assert_int_equal(drain_events(f, "ticket.notify"), 1);
+	assert_int_equal(ticket_incident_resolved(&f->svc, &inc), 0);
+	assert_int_equal(drain_events(f, "ticket.notify"), 0);
+	assert_null(ticket_incidents_current(f->svc.incidents));
+
+	/* Resolved while we were not listening: a resync without it
+	 * notifies the owners of its tickets. */
+	inc.id = 8;
+	inc.status = OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_IDENTIFIED;
+	assert_int_equal(ticket_incidents_sync(&f->svc, active, 1), 0);
+	create(f, 101, "also down");
+	assert_int_equal(ticket_incidents_sync(&f->svc, NULL, 0), 0);
+	assert_int_equal(drain_events(f, "ticket.notify"), 1);
+	/* Internal incidents are not shown to users. */
+	inc.id = 9;
+	inc.public_ = false;
+	assert_int_equal(ticket_incidents_sync(&f->svc, active, 1), 0);
+	assert_null(ticket_incidents_current(f->svc.incidents));
+}
+
+static void
+test_bad_input(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100), nobody = user(0), ad = admin();
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__SetTierRequest st = OPSDESK__V1__SET_TIER_REQUEST__INIT;
+	char *big = malloc(TICKET_MAX_TEXT + 2);
+	const char garbage[] = "\xff\xff\xff\xff garbage";
+	void *out = NULL;
+	size_t out_len = 0;
+	reply_t *r;
+
+	expect_error(call(f, &u, "create", &c.base), CODE(INVALID_ARGUMENT));
+	c.text = "x";
+	expect_error(
+	    call(f, &nobody, "create", &c.base), CODE(INVALID_ARGUMENT));
+	memset(big, 'a', TICKET_MAX_TEXT + 1);
+	big[TICKET_MAX_TEXT + 1] = '\0';
+	c.text = big;
+	expect_error(call(f, &u, "create", &c.base), CODE(INVALID_ARGUMENT));
+	free(big);
+	c.text = "x";
+	c.priority = 17;
+	expect_error(call(f, &u, "create", &c.base), CODE(INVALID_ARGUMENT));
+	st.user_id = 5;
+	st.tier = 9;
+	expect_error(
+	    call(f, &ad, "set_tier", &st.base), CODE(INVALID_ARGUMENT));
+	expect_error(status_call(f, &ad, 12345, CLOSED), CODE(NOT_FOUND));
+	/* Bytes that do not decode: an Error reply, and still serving. */
+	assert_int_equal(rpc_client_call_raw(f->cli, garbage, sizeof(garbage),
+	                     &out, &out_len, 0),
+	    0);
+	r = opsdesk__v1__ticket_reply__unpack(NULL, out_len, out);
+	free(out);
+	assert_non_null(r);
+	assert_int_equal(err_code(r), CODE(MALFORMED));
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Invalid UTF-8 is stored replaced, never refused or kept raw. */
+	c.priority = 0;
+	c.text = "caf\xc3 ok";
+	r = call(f, &u, "create", &c.base);
+	assert_int_equal(err_code(r), 0);
+	assert_null(strstr(r->created->ticket->subject, "\xc3 "));
+	ok(r);
+	/* Nothing else was created. */
+	{
+		Opsdesk__V1__ListTicketsRequest l
+		    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+		r = call(f, &u, "list_mine", &l.base);
+		assert_int_equal(r->tickets->total, 1);
+		ok(r);
+	}
+}
+
+static void
+test_pagination(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(100), ad = admin();
+	Opsdesk__V1__ListTicketsRequest l
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	Opsdesk__V1__QueueRequest q = OPSDESK__V1__QUEUE_REQUEST__INIT;
+	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
+	uint64_t seen = 0, last = UINT64_MAX;
+	int64_t last_due = 0;
+	char cursor[64] = "";
+	reply_t *r;
+
+	for (int i = 0; i < 7; i++) {
+		create(f, 100, "t");
+		create(f, 200 + i, "other");
+	}
+	page.limit = 3;
+	l.page = &page;
+	do {
+		page.cursor = cursor;
+		r = call(f, &u, "list_mine", &l.base);
+		assert_int_equal(err_code(r), 0);
+		assert_int_equal(r->tickets->total, 7);
+		for (size_t i = 0; i < r->tickets->n_tickets; i++) {
+			/* Newest first, only mine. */
+			assert_true(r->tickets->tickets[i]->id < last);
+			assert_int_equal(
+			    r->tickets->tickets[i]->owner_id, 100);
+			last = r->tickets->tickets[i]->id;
+			seen++;
+		}
+		od_strlcpy(cursor, r->tickets->next_cursor, sizeof(cursor));
+		ok(r);
+	} while (cursor[0] != '\0');
+	assert_int_equal(seen, 7);
+
+	seen = 0;
+	q.page = &page;
+	cursor[0] = '\0';
+	do {
+		page.cursor = cursor;
+		r = call(f, &ad, "queue", &q.base);
+		assert_int_equal(err_code(r), 0);
+		for (size_t i = 0; i < r->tickets->n_tickets; i++) {
+			int64_t due
+			    = ticket_sla_queue_due(r->tickets->tickets[i]);
+			assert_true(due >= last_due);
+			last_due = due;
+			seen++;
+		}
+		od_strlcpy(cursor, r->tickets->next_cursor, sizeof(cursor));
+		ok(r);
+	} while (cursor[0] != '\0');
+	assert_int_equal(seen, 14);
+	page.cursor = "nonsense";
+	expect_error(call(f, &ad, "queue", &q.base), CODE(INVALID_ARGUMENT));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_other_user_cannot_touch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_idempotent_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_breach_once_and_pause, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faq, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stats, setup_no_limits, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_incident_link_and_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pagination, setup_no_limits, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,405 @@
+/*
+ * ticket_bench — durable ticket creates through the real rpc server and
+ * ticket_core, against baselines measured in the same run on the same
+ * filesystem:
+ *   1. raw LMDB, one synced commit per write (what a naive service does);
+ *   2. 64 concurrent clients creating tickets over NNG tcp loopback, each
+ *      reply sent only after its group commit (target: >= 20,000/s and
+ *      >= 15x the raw rate);
+ *   3. one client's p50 create latency against a raw NNG req/rep round
+ *      trip plus one fdatasync (target: <= 2x).
+ * It prints figures and ratios; it asserts nothing about time.
+ *
+ *   ticket_bench [--dir DIR] [--seconds S] [--clients C]
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sys/socket.h>
+
+#include "log/log.h"
+#include "rpc/rpc.h"
+#include "store/store.h"
+#include "ticket.h"
+#include "util/util.h"
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+	return (x > y) - (x < y);
+}
+
+static uint64_t
+p50(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n ? v[n / 2] : 0;
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int port = 0;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0
+	    && getsockname(fd, (struct sockaddr *) &sa, &len) == 0) {
+		port = ntohs(sa.sin_port);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	return port;
+}
+
+static void
+rm_rf(const char *dir)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "could not remove %s\n", dir);
+	}
+}
+
+/* ---- 1. raw LMDB: one synced commit per write ---- */
+
+static double
+raw_lmdb_rate(const char *dir, double seconds)
+{
+	MDB_env *env = NULL;
+	MDB_dbi dbi;
+	MDB_txn *txn;
+	char val[300];
+	uint64_t n = 0;
+	int64_t t0, end;
+
+	memset(val, 'x', sizeof(val));
+	mkdir(dir, 0700);
+	if (mdb_env_create(&env) != 0
+	    || mdb_env_set_mapsize(env, 256u << 20) != 0
+	    || mdb_env_open(env, dir, 0, 0600) != 0) {
+		fprintf(stderr, "raw lmdb: cannot open %s\n", dir);
+		return 0;
+	}
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, NULL, 0, &dbi);
+	mdb_txn_commit(txn);
+	t0 = od_mono_ms();
+	end = t0 + (int64_t) (seconds * 1000);
+	while (od_mono_ms() < end) {
+		uint8_t k[8];
+		MDB_val key = { 8, k }, v = { sizeof(val), val };
+		store_key_u64(k, n);
+		if (mdb_txn_begin(env, NULL, 0, &txn) != 0
+		    || mdb_put(txn, dbi, &key, &v, 0) != 0
+		    || mdb_txn_commit(txn) != 0) {
+			break;
+		}
+		n++;
+	}
+	mdb_env_close(env);
+	return (double) n * 1000.0 / (double) (od_mono_ms() - t0);
+}
+
+/* ---- 2. the service ---- */
+
+typedef struct bench {
+	const char *url;
+	double seconds;
+	atomic_long total;
+	atomic_long errors;
+	atomic_int ready;
+	atomic_int go;
+	int clients;
+} bench;
+
+static int
+create_once(rpc_client *c, long long uid, uint64_t *ns)
+{
+	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
+	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__CreateTicketRequest cr
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__TicketReply *r = NULL;
+	uint64_t t0 = od_mono_ns();
+	int rv;
+
+	a.user_id = uid;
+	a.chat_id = uid;
+	a.name = "bench user";
+	cr.text = "The app does not load my dashboard since this morning; "
+	          "I tried logging out and in again.";
+	req.actor = &a;
+	req.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_CREATE;
+	req.create = &cr;
+	rv = rpc_client_call(c, &req.base,
+	    &opsdesk__v1__ticket_reply__descriptor, (ProtobufCMessage **) &r,
+	    10000);
+	if (ns != NULL) {
+		*ns = od_mono_ns() - t0;
+	}
+	if (rv == 0 && r->error != NULL) {
+		rv = OD_ERPC;
+	}
+	protobuf_c_message_free_unpacked(r != NULL ? &r->base : NULL, NULL);
+	return rv;
+}
+
+static void *
+client_thread(void *arg)
+{
+	bench *b = arg;
+	rpc_client *c = NULL;
+	long id = atomic_fetch_add(&b->ready, 1);
+	long long uid = 1000000000LL + id * 10000000LL;
+	int64_t end;
+
+	if (rpc_client_open(&c, b->url, 10000) != 0) {
+		return NULL;
+	}
+	while (!rpc_client_connected(c)) {
+		usleep(2000);
+	}
+	while (!atomic_load(&b->go)) {
+		usleep(1000);
+	}
+	end = od_mono_ms() + (int64_t) (b->seconds * 1000);
+	while (od_mono_ms() < end) {
+		if (create_once(c, uid++, NULL) == 0) {
+			atomic_fetch_add(&b->total, 1);
+		} else {
+			atomic_fetch_add(&b->errors, 1);
+		}
+	}
+	rpc_client_close(c);
+	return NULL;
+}
+
+/* ---- 3. raw NNG round trip and fsync ---- */
+
+static void *
+echo_thread(void *arg)
+{
+	nng_socket *rep = arg;
+	for (;;) {
+		nng_msg *m;
+		if (nng_recvmsg(*rep, &m, 0) != 0) {
+			return NULL;
+		}
+		if (nng_sendmsg(*rep, m, 0) != 0) {
+			nng_msg_free(m);
+		}
+	}
+}
+
+static uint64_t
+nng_rtt_p50_ns(int n)
+{
+	nng_socket rep, req;
+	pthread_t th;
+	char url[64];
+	char payload[160];
+	uint64_t *v = calloc((size_t) n, sizeof(*v));
+	uint64_t res;
+
+	memset(payload, 'p', sizeof(payload));
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	nng_rep0_open(&rep);
+	nng_req0_open(&req);
+	nng_listen(rep, url, NULL, 0);
+	nng_dial(req, url, NULL, 0);
+	pthread_create(&th, NULL, echo_thread, &rep);
+	for (int i = 0; i < n + 100; i++) {
+		nng_msg *m;
+		uint64_t t0 = od_mono_ns();
+		nng_msg_alloc(&m, 0);
+		nng_msg_append(m, payload, sizeof(payload));
+		nng_sendmsg(req, m, 0);
+		if (nng_recvmsg(req, &m, 0) == 0) {
+			nng_msg_free(m);
+		}
+		if (i >= 100) { /* warm-up first */
+			v[i - 100] = od_mono_ns() - t0;
+		}
+	}
+	nng_close(req);
+	nng_close(rep);
+	pthread_join(th, NULL);
+	res = p50(v, (size_t) n);
+	free(v);
+	return res;
+}
+
+static uint64_t
+fsync_p50_ns(const char *dir, int n)
+{
+	char path[1100];
+	char buf[512];
+	uint64_t *v = calloc((size_t) n, sizeof(*v));
+	uint64_t res;
+	int fd;
+
+	memset(buf, 'f', sizeof(buf));
+	snprintf(path, sizeof(path), "%s/fsync.dat", dir);
+	if ((fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600)) < 0) {
+		free(v);
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t t0 = od_mono_ns();
+		if (pwrite(fd, buf, sizeof(buf), (off_t) (i % 16) * 4096) < 0
+		    || fdatasync(fd) != 0) {
+			break;
+		}
+		v[i] = od_mono_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	res = p50(v, (size_t) n);
+	free(v);
+	return res;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *base = "/tmp";
+	double seconds = 3;
+	int clients = 64;
+	char dir[1024], raw_dir[1100], svc_dir[1100];
+	ticket_policy pol;
+	ticket_service svc;
+	store *st = NULL;
+	rpc_server *srv = NULL;
+	store_options so = { 0 };
+	rpc_server_options ro = { 0 };
+	char url[64];
+	bench b = { 0 };
+	pthread_t *th;
+	double raw, rate;
+	uint64_t lat[400];
+	uint64_t one_p50, rtt, fs;
+	rpc_client *c = NULL;
+	int64_t t0;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--dir") == 0) {
+			base = argv[i + 1];
+		} else if (strcmp(argv[i], "--seconds") == 0) {
+			seconds = atof(argv[i + 1]);
+		} else if (strcmp(argv[i], "--clients") == 0) {
+			clients = atoi(argv[i + 1]);
+		}
+	}
+	log_init("ticket_bench", "bench", LOG_WARN);
+	mkdir(base, 0700);
+	snprintf(dir, sizeof(dir), "%s/ticket_bench.%d", base, (int) getpid());
+	mkdir(dir, 0700);
+	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", dir);
+	snprintf(svc_dir, sizeof(svc_dir), "%s/svc", dir);
+
+	raw = raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);
+	printf("raw LMDB, one synced commit per write: %.0f writes/s\n", raw);
+
+	ticket_policy_defaults(&pol);
+	pol.open_per_user = 0;
+	pol.creations_per_hour = 0;
+	so.path = svc_dir;
+	so.dbs = ticket_db_names;
+	so.schema_version = TICKET_SCHEMA_VERSION;
+	so.map_size = 512u << 20;
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	if (store_open(&st, &so) != 0
+	    || ticket_service_init(&svc, &pol, st, NULL, NULL, NULL) != 0) {
+		fprintf(stderr, "cannot open the store in %s\n", svc_dir);
+		return 1;
+	}
+	ro.url = url;
+	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
+	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
+	ro.methods = ticket_methods;
+	ro.n_methods = ticket_n_methods;
+	ro.store = st;
+	ro.arg = &svc;
+	ro.service = TICKET_SERVICE;
+	ro.instance = "bench";
+	if (rpc_server_start(&srv, &ro) != 0) {
+		fprintf(stderr, "cannot start the rpc server on %s\n", url);
+		return 1;
+	}
+
+	/* One client first: latency, unloaded. */
+	rpc_client_open(&c, url, 10000);
+	while (!rpc_client_connected(c)) {
+		usleep(2000);
+	}
+	for (int i = 0; i < 50; i++) {
+		create_once(c, 1 + i, NULL);
+	}
+	for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]); i++) {
+		create_once(c, 100 + (long long) i, &lat[i]);
+	}
+	rpc_client_close(c);
+	one_p50 = p50(lat, sizeof(lat) / sizeof(lat[0]));
+
+	b.url = url;
+	b.seconds = seconds;
+	b.clients = clients;
+	th = calloc((size_t) clients, sizeof(*th));
+	for (int i = 0; i < clients; i++) {
+		pthread_create(&th[i], NULL, client_thread, &b);
+	}
+	while (atomic_load(&b.ready) < clients) {
+		usleep(1000);
+	}
+	usleep(200000);
+	t0 = od_mono_ms();
+	atomic_store(&b.go, 1);
+	for (int i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+	}
+	rate = (double) atomic_load(&b.total) * 1000.0
+	    / (double) (od_mono_ms() - t0);
+	free(th);
+	{
+		store_stats ss;
+		store_get_stats(st, &ss);
+		printf("durable creates, %d clients: %.0f/s (%ld errors; %llu "
+		       "commits, largest batch %llu)\n",
+		    clients, rate, atomic_load(&b.errors),
+		    (unsigned long long) ss.commits,
+		    (unsigned long long) ss.max_batch_seen);
+	}
+	rpc_server_stop(srv);
+	ticket_service_fini(&svc);
+	store_close(st);
+
+	rtt = nng_rtt_p50_ns(2000);
+	fs = fsync_p50_ns(dir, 200);
+	printf("ratio to raw LMDB: %.1fx (target >= 15x; >= 20000/s)\n",
+	    raw > 0 ? rate / raw : 0);
+	printf("one client: create p50 %.0f us; raw NNG round trip p50 %.0f "
+	       "us + fdatasync p50 %.0f us = %.0f us; ratio %.2f (target "
+	       "<= 2)\n",
+	    one_p50 / 1e3, rtt / 1e3, fs / 1e3, (rtt + fs) / 1e3,
+	    (rtt + fs) > 0 ? (double) one_p50 / (double) (rtt + fs) : 0);
+	rm_rf(dir);
+	return 0;
+}
