@@ -65,7 +65,7 @@ relay__domain_index(const void *frame, size_t len)
 		if (c == '\0') {
 			break;
 		}
-		if (c < 0x21 || c > 0x7e) {
+		if (c < 0x20 || c > 0x7e) {
 			return RELAY_MALFORMED;
 		}
 		if (c == '.' && dot == 0) {

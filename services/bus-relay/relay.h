@@ -52,7 +52,8 @@ void relay_get_stats(relay *r, relay_stats *out);
 /*
  * The metrics label of a frame's topic: its first dot-separated segment
  * when it is a known domain, "other" for any other well-formed topic,
- * "malformed" when no 0x00 ends a printable topic within 128 bytes.
+ * "malformed" when no 0x00 ends a printable (0x20-0x7e) topic within
+ * 128 bytes, as bus_frame_split judges.
  * Static string.
  */
 const char *relay_frame_domain(const void *frame, size_t len);

@@ -32,7 +32,8 @@ test_domains(void **state)
 	assert_string_equal(relay_frame_domain("heal\0", 5), "other");
 	assert_string_equal(relay_frame_domain("no-zero", 7), "malformed");
 	assert_string_equal(relay_frame_domain("\0abc", 4), "malformed");
-	assert_string_equal(relay_frame_domain("a b\0", 4), "malformed");
+	assert_string_equal(relay_frame_domain("a b\0", 4), "other");
+	assert_string_equal(relay_frame_domain("a\tb\0", 4), "malformed");
 	assert_string_equal(relay_frame_domain("a\xff\0", 3), "malformed");
 	assert_string_equal(relay_frame_domain("", 0), "malformed");
 	assert_string_equal(relay_frame_domain(big, sizeof(big)), "malformed");

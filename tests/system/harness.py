@@ -32,8 +32,10 @@ What it gives:
     req/rep urls, one HTTP port per executable), the OPSDESK_* environment
     (s.env()), the config file from the dict s.config, start()/stop() of any
     executable in --bin with its log in <tmp>/<exe>.log, opsctl helpers
-    (opsctl, call, ping), tail() to read the bus without NNG, and
-    publish_raw()/encode_envelope() built on nngcat and protoc.
+    (opsctl, call, ping), tail() to read the bus without NNG, publish()
+    (`opsctl publish`), publish_raw() and capture_bus() (nngcat), encode()/
+    decode()/frame() (protoc), and fake_service(): nngcat --rep answering
+    a fixed Reply on a service's url, recording the requests it got.
   - Proc: one running executable: http_get(path), metrics(), wait_http(),
     stop() (SIGTERM, asserts exit 0 by default), kill() (SIGKILL),
     log_lines() (its JSON log lines), restart().
@@ -421,6 +423,103 @@ class Tail:
         self.popen.wait()
 
 
+class Capture:
+    """Raw frames read from the relay by nngcat --sub --raw."""
+
+    def __init__(self, suite, count, topic):
+        self.suite = suite
+        self.count = count
+        self.out_path = suite.path("capture-%d.bin" % free_port())
+        self.out = open(self.out_path, "wb")
+        self.popen = subprocess.Popen(
+            ["nngcat", "--sub", "--dial", suite.bus_subscribe, "--raw",
+             "--subscribe", topic, "--count", str(count)],
+            stdout=self.out, stderr=subprocess.DEVNULL)
+
+    def wait(self, timeout=15.0):
+        """The bytes received once nngcat has its count (raw frames are
+        written back to back: split them yourself if count > 1)."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise Failure("nngcat --sub got fewer than %d frames" %
+                          self.count)
+        finally:
+            self.out.close()
+        with open(self.out_path, "rb") as f:
+            return f.read()
+
+    def kill(self):
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+        self.out.close()
+
+
+class FakeService:
+    """nngcat --rep answering a fixed reply on a service's url."""
+
+    PROTO = {"ticket": ("ticket.proto", "Ticket"),
+             "incident": ("incident.proto", "Incident"),
+             "prober": ("health.proto", "Prober"),
+             "status": ("status.proto", "Status")}
+
+    def __init__(self, suite, service, reply_text, count):
+        self.suite = suite
+        self.proto, prefix = self.PROTO[service]
+        self.request_type = "opsdesk.v1.%sRequest" % prefix
+        reply = suite.encode("opsdesk.v1.%sReply" % prefix, reply_text,
+                             self.proto)
+        self.reply_path = suite.path("reply-%d.bin" % free_port())
+        with open(self.reply_path, "wb") as f:
+            f.write(reply)
+        self.out_path = suite.path("requests-%d.bin" % free_port())
+        self.out = open(self.out_path, "wb")
+        self.popen = subprocess.Popen(
+            ["nngcat", "--rep", "--listen", suite.urls[service], "--raw",
+             "--file", self.reply_path, "--count", str(count)],
+            stdout=self.out, stderr=subprocess.DEVNULL)
+        suite.fakes.append(self)
+        # nngcat has no readiness signal: wait for its listening port.
+        port = int(suite.urls[service].rsplit(":", 1)[1])
+        wait_until(lambda: _port_open(port), 10, "nngcat --rep listening")
+
+    def requests(self, timeout=10.0):
+        """All request bytes received, once nngcat has answered count."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.out.close()
+        with open(self.out_path, "rb") as f:
+            return f.read()
+
+    def request_text(self, timeout=10.0):
+        """The (single) request received, decoded by protoc."""
+        return self.suite.decode(self.request_type,
+                                 self.requests(timeout), self.proto)
+
+    def kill(self):
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+        self.out.close()
+
+
+def _port_open(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(0.2)
+    try:
+        s.connect(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class Suite:
     """A set of opsdesk processes sharing one temp dir, config and ports."""
 
@@ -434,6 +533,7 @@ class Suite:
         self.config_path = os.path.join(self.dir, "opsdesk.json")
         self.procs = []
         self.tails = []
+        self.fakes = []
         self.bus_publish = "tcp://127.0.0.1:%d" % free_port()
         self.bus_subscribe = "tcp://127.0.0.1:%d" % free_port()
         self.urls = {k: "tcp://127.0.0.1:%d" % free_port() for k in SERVICES}
@@ -550,48 +650,87 @@ class Suite:
 
     # ---- the bus without NNG code ----
 
-    def encode_envelope(self, text):
-        """Bytes of an opsdesk.v1.Envelope from protobuf text format."""
+    def encode(self, msg_type, text, proto="envelope.proto"):
+        """Bytes of a message from protobuf text format, e.g.
+        encode("opsdesk.v1.TicketReply", 'ping {version: "1"}',
+        "ticket.proto")."""
         r = subprocess.run(
-            ["protoc", "-I", _args().proto, "--encode=opsdesk.v1.Envelope",
-             os.path.join(_args().proto, "envelope.proto")],
+            ["protoc", "-I", _args().proto, "--encode=" + msg_type,
+             os.path.join(_args().proto, proto)],
             input=text.encode(), capture_output=True, timeout=20)
         if r.returncode != 0:
-            raise Failure("protoc --encode: %s" % r.stderr.decode())
+            raise Failure("protoc --encode %s: %s" %
+                          (msg_type, r.stderr.decode()))
         return r.stdout
 
-    def decode_envelope(self, data):
-        """protoc --decode of envelope bytes, as protobuf text format."""
+    def decode(self, msg_type, data, proto="envelope.proto"):
+        """protoc --decode of bytes, as protobuf text format."""
         r = subprocess.run(
-            ["protoc", "-I", _args().proto, "--decode=opsdesk.v1.Envelope",
-             os.path.join(_args().proto, "envelope.proto")],
+            ["protoc", "-I", _args().proto, "--decode=" + msg_type,
+             os.path.join(_args().proto, proto)],
             input=data, capture_output=True, timeout=20)
         if r.returncode != 0:
-            raise Failure("protoc --decode: %s" % r.stderr.decode())
+            raise Failure("protoc --decode %s: %s" %
+                          (msg_type, r.stderr.decode()))
         return r.stdout.decode()
 
-    def publish_raw(self, frames, delay=0.3, interval=0.05):
-        """Publish raw frames (bytes each) to the relay with nngcat --pub.
-        nngcat sends after `delay` s so its pipe is up (pub drops messages
-        sent before a pipe exists); one nngcat per frame."""
+    def encode_envelope(self, text):
+        return self.encode("opsdesk.v1.Envelope", text)
+
+    def decode_envelope(self, data):
+        return self.decode("opsdesk.v1.Envelope", data)
+
+    def frame(self, topic, envelope_text=""):
+        """A bus frame: topic, 0x00, Envelope from text format."""
+        return topic.encode() + b"\0" + self.encode_envelope(envelope_text)
+
+    def publish(self, topic, envelope=None):
+        """`opsctl publish topic JSON` (envelope: dict or JSON text; the
+        header fields are filled by opsctl). Waits for its connection,
+        so the frame is sent, but pub/sub may still drop it."""
+        args = ["publish", topic]
+        if envelope is not None:
+            args.append(envelope if isinstance(envelope, str)
+                        else json.dumps(envelope))
+        r = self.opsctl(*args)
+        if r.rc != 0:
+            raise Failure("opsctl publish: %r" % r)
+        return r
+
+    def publish_raw(self, frames, delay=1):
+        """Publish raw frames (bytes each, e.g. garbage) to the relay with
+        nngcat --pub, one nngcat per frame. nngcat sends after `delay`
+        whole seconds so its pipe is up (pub drops what is sent before)."""
         if isinstance(frames, bytes):
             frames = [frames]
         for i, fr in enumerate(frames):
-            path = self.path("frame-%d-%d.bin" % (os.getpid(), i))
+            path = self.path("frame-%d.bin" % free_port())
             with open(path, "wb") as f:
                 f.write(fr)
             r = subprocess.run(
                 ["nngcat", "--pub", "--dial", self.bus_publish, "--file",
-                 path, "--delay", str(delay), "--count", "1"],
-                capture_output=True, timeout=20)
+                 path, "--delay", str(int(delay)), "--count", "1"],
+                capture_output=True, timeout=30)
             if r.returncode != 0:
                 raise Failure("nngcat --pub: %s" % r.stderr.decode())
-            if interval:
-                time.sleep(interval)
+
+    def capture_bus(self, count=1, topic=""):
+        """nngcat --sub on the relay's subscriber side: a Capture whose
+        .wait() returns the raw frames received (count of them)."""
+        return Capture(self, count, topic)
+
+    def fake_service(self, service, reply_text, count=1):
+        """Stand in for a service with nngcat --rep on its req/rep url:
+        every request gets the reply built from reply_text (protobuf text
+        format of that service's Reply). .requests() gives the request
+        bytes received; .request_text(i) decodes one with protoc."""
+        return FakeService(self, service, reply_text, count)
 
     def close(self):
         for t in self.tails:
             t.kill()
+        for f in self.fakes:
+            f.kill()
         for p in reversed(self.procs):
             p.kill()
         if self.failed or _args().keep:
