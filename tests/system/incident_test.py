@@ -1,0 +1,189 @@
+"""incident-service as a real process: automatic incidents from
+health.changed (one per component, alert at once, monitoring then resolved
+after the stable period), maintenance suppression, kill -9 and restart
+losing nothing, and a report while ticket-service is stopped.
+
+health.changed events are injected with `opsctl publish` through the relay,
+as health-prober would send them."""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+CONFIG = {
+    "admins": [1],
+    "incidents": {"stable_period": "2s", "tick": "100ms"},
+    "checklists": {"daily": [{"id": "backups", "text": "check backups"}]},
+}
+
+
+def start(s, ticket=False):
+    s.config = json.loads(json.dumps(CONFIG))
+    s.start("bus-relay")
+    if ticket:
+        s.start("ticket-service")
+    return s.start("incident-service")
+
+
+def health(s, target, new, old="UP", criticality="CRITICAL", name=None):
+    ev = {"health_changed": {
+        "target_id": target, "name": name or target, "old_state": old,
+        "new_state": new, "criticality": criticality, "public": True,
+        "reason": "injected by the test", "at_ms": int(time.time() * 1000)}}
+    r = s.opsctl("publish", "health.changed", json.dumps(ev))
+    h.check(r.rc == 0, "opsctl publish: %r" % r)
+
+
+def incidents(s, include_resolved=True):
+    r = s.call("incident", "list",
+               {"include_resolved": include_resolved, "page": {"limit": 100}})
+    return r["incidents"].get("incidents", [])
+
+
+def for_component(s, comp):
+    return [i for i in incidents(s)
+            if any(c["component_id"] == comp for c in i.get("components", []))]
+
+
+def wait_opened(tail, comp, start=0):
+    return tail.wait_for(
+        lambda e: e["topic"] == "incident.opened" and
+        e["envelope"]["incident"]["incident"]["components"][0]
+        ["component_id"] == comp, timeout=15, start=start)
+
+
+def test_down_opens_one_incident_alerts_and_auto_resolves(s):
+    start(s)
+    tail = s.tail("incident.", "alert.")
+    health(s, "db", "DOWN", criticality="CRITICAL", name="Database")
+    ev = wait_opened(tail, "db")
+    inc = ev["envelope"]["incident"]["incident"]
+    h.eq(inc["severity"], "SEVERITY_CRITICAL")
+    h.eq(inc["dedup_key"], "component:db")
+    h.check(inc.get("automatic"), "automatic")
+    alert = tail.wait_for(lambda e: e["topic"] == "alert.incident")
+    h.eq(alert["envelope"]["alert"]["incident"]["id"], inc["id"])
+
+    # The same down again opens nothing. A marker component's incident
+    # shows the second event was processed (one subscriber, in order).
+    health(s, "db", "DOWN", criticality="CRITICAL", name="Database")
+    health(s, "marker", "DOWN", criticality="LOW")
+    wait_opened(tail, "marker")
+    h.eq(len(for_component(s, "db")), 1, "one incident for db")
+    alerts = s.call("incident", "alerts", {})["alerts"].get("alerts", [])
+    h.eq(len([a for a in alerts if a["kind"] == "incident"]), 1,
+         "one alert (low severity does not alert)")
+
+    # Recovery: monitoring at once, resolved after the 2 s stable period.
+    health(s, "db", "UP", old="DOWN")
+    tail.wait_for(lambda e: e["topic"] == "incident.updated" and
+                  e["envelope"]["incident"]["incident"]["status"] ==
+                  "INCIDENT_STATUS_MONITORING", timeout=15)
+    ev = tail.wait_topic("incident.resolved", timeout=15)
+    got = ev["envelope"]["incident"]["incident"]
+    h.eq(got["id"], inc["id"])
+    h.check(got["resolved_ms"] - got["monitoring_ms"] >= 2000,
+            "resolved only after the stable period")
+    pm = s.call("incident", "postmortem_markdown", {"id": inc["id"]})
+    md = pm["postmortem"]["markdown"]
+    h.contains(md, "# Postmortem: INC-%d" % inc["id"])
+    h.contains(md, "Database (down)")
+    h.contains(md, "_health-prober did not answer_")
+
+
+def test_maintenance_window_suppresses(s):
+    start(s)
+    tail = s.tail("incident.", "maintenance.")
+    now = int(time.time() * 1000)
+    w = s.call("incident", "maintenance_create", {
+        "title": "db upgrade", "components": ["api"],
+        "start_ms": now - 1000, "end_ms": now + 3600 * 1000})
+    h.eq(w["maintenance"]["status"], "MAINTENANCE_STATUS_IN_PROGRESS")
+    tail.wait_topic("maintenance.started")
+    health(s, "api", "DOWN", criticality="HIGH")
+    health(s, "marker", "DOWN", criticality="LOW")
+    wait_opened(tail, "marker")
+    h.eq(for_component(s, "api"), [], "no incident during maintenance")
+    # Bad input: a clear error, nothing stored.
+    r = s.opsctl("call", "incident", "maintenance_create", json.dumps(
+        {"title": "x", "components": ["api"], "start_ms": now + 10,
+         "end_ms": now}))
+    h.eq(r.rc, 1, "error reply")
+    h.contains(r.stdout + r.stderr, "end must be after the start")
+    lst = s.call("incident", "maintenance_list", {})
+    h.eq(len(lst["maintenance_list"]["windows"]), 1)
+
+
+def test_kill9_and_restart_lose_nothing(s):
+    p = start(s)
+    a = s.call("incident", "create", {"severity": "HIGH", "title": "api slow",
+                                      "components": ["api"]})["incident"]
+    b = s.call("incident", "create", {"severity": "LOW",
+                                      "title": "typo on page"})["incident"]
+    s.call("incident", "ack", {"id": a["id"]})
+    s.call("incident", "update", {"id": a["id"],
+                                  "status": "IDENTIFIED",
+                                  "text": "bad deploy"})
+    s.call("incident", "resolve", {"id": b["id"], "text": "fixed"})
+    s.call("incident", "postmortem_edit", {"incident_id": b["id"],
+                                           "root_cause": "no review"})
+    s.call("incident", "tick", {"list_id": "daily", "item_id": "backups",
+                                "done": True})
+    # An automatic incident in its stable period when the process dies:
+    # the auto-resolve timer survives the restart.
+    tail = s.tail("incident.")
+    health(s, "cache", "DOWN", criticality="MEDIUM")
+    c = wait_opened(tail, "cache")["envelope"]["incident"]["incident"]
+    health(s, "cache", "UP", old="DOWN")
+    tail.wait_for(lambda e: e["topic"] == "incident.updated" and
+                  e["envelope"]["incident"]["incident"]["id"] == c["id"])
+    p.kill()
+    p.restart()
+
+    got = s.call("incident", "get", {"id": a["id"]})["incident"]
+    h.eq(got["status"], "INCIDENT_STATUS_IDENTIFIED")
+    h.check(got.get("acknowledged"), "ack survived")
+    h.eq(got["timeline"][-1]["text"], "bad deploy")
+    got = s.call("incident", "get", {"id": b["id"]})["incident"]
+    h.eq(got["status"], "INCIDENT_STATUS_RESOLVED")
+    pm = s.call("incident", "postmortem", {"id": b["id"]})["postmortem"]
+    h.eq(pm["root_cause"], "no review")
+    lists = s.call("incident", "checklists", {})["checklists"]["lists"]
+    h.eq(lists[0]["done"], 1, "tick survived")
+    h.wait_until(lambda: s.call("incident", "get", {"id": c["id"]})
+                 ["incident"]["status"] == "INCIDENT_STATUS_RESOLVED",
+                 timeout=15, msg="auto-resolve after restart")
+    h.eq(len(incidents(s)), 3)
+
+
+def test_report_with_ticket_service_stopped(s):
+    if not h.have_exe("ticket-service"):
+        raise h.Skip("ticket-service not built")
+    start(s, ticket=True)
+    s.call("incident", "create", {"severity": "CRITICAL", "title": "outage"})
+    s.proc("ticket-service").stop()
+    t0 = time.time()
+    r = s.call("incident", "report", {"period": "DAY"})["report"]
+    h.check(time.time() - t0 < 8, "report answered without waiting long")
+    h.eq(r["incidents_total"], 1)
+    h.check(not r.get("tickets_available"), "tickets marked unavailable")
+    h.check(not r.get("uptime_available"), "uptime marked unavailable")
+    h.contains(r["text"], "Tickets: unavailable")
+    h.contains(r["text"], "Uptime: unavailable")
+
+
+def test_non_admin_is_refused(s):
+    start(s)
+    r = s.opsctl("--as", "99", "call", "incident", "create",
+                 json.dumps({"severity": "HIGH", "title": "x"}))
+    h.eq(r.rc, 1, "refused")
+    h.contains(r.stdout + r.stderr, "PERMISSION_DENIED")
+    h.eq(incidents(s), [])
+
+
+if __name__ == "__main__":
+    h.main()
