@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "log/log.h"
-#include "prober.h"
+#include "prober_impl.h"
 #include "runtime/runtime.h"
 
 static const char help[] =

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "prober.h"
+#include "rpc/rpc.h"
 #include "util/util.h"
 
 #define POOL_MAX_THREADS 8

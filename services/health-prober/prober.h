@@ -23,7 +23,6 @@
 
 #include "config/config.h"
 #include "health.pb-c.h"
-#include "rpc/rpc.h"
 #include "incident.pb-c.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
@@ -441,10 +440,7 @@ void prober_maintenance_event(prober *p,
 void prober_maintenance_resync(prober *p,
     Opsdesk__V1__MaintenanceWindow *const *w, size_t n);
 
-/* ---- handlers.c ---- */
-
-extern const rpc_method prober_methods[];
-extern const size_t prober_n_methods;
+/* ---- handlers.c (the method table is in prober_impl.h) ---- */
 
 /* Uptime over the last window_ms before now from the best-suited
  * aggregates (hours up to 7 days, then days); -1 without data. */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "prober.h"
+#include "rpc/rpc.h"
 
 /* One target's live state. */
 typedef struct target_rt {
@@ -73,5 +74,9 @@ struct prober {
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
 void prober__status(const target *t, const target_rt *rt,
     Opsdesk__V1__TargetStatus *out);
+
+/* handlers.c: the ProberRequest methods, for rpc_server_start. */
+extern const rpc_method prober_methods[];
+extern const size_t prober_n_methods;
 
 #endif /* OPSDESK_PROBER_IMPL_H */
