@@ -32,8 +32,9 @@ one(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size)
 	size_t a_len, b_len;
 	uint8_t *a, *b;
 
-	if (pbjson_decode_string(desc, (const char *) data, size, &m, err,
-	        sizeof(err)) != 0) {
+	if (pbjson_decode_string(
+	        desc, (const char *) data, size, &m, err, sizeof(err))
+	    != 0) {
 		return;
 	}
 	text = pbjson_encode_string(m, 0);
@@ -41,8 +42,9 @@ one(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size)
 		abort();
 	}
 	/* Our own output must always decode to the same message. */
-	if (pbjson_decode_string(desc, text, strlen(text), &back, err,
-	        sizeof(err)) != 0) {
+	if (pbjson_decode_string(
+	        desc, text, strlen(text), &back, err, sizeof(err))
+	    != 0) {
 		abort();
 	}
 	a = pack(m, &a_len);
