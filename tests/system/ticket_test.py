@@ -1,0 +1,233 @@
+"""ticket-service as users and admins see it: real processes, opsctl call,
+the bus through opsctl tail, and a kill -9 in the middle of 10,000
+concurrent creates (driven by tests/bench/ticket_load.c)."""
+
+import json
+import os
+import subprocess
+import time
+
+import harness as h
+
+OWNER = 4242
+OTHER = 4343
+ADMIN = 77
+
+
+def start(s, config=None):
+    s.config = {"admins": [ADMIN]}
+    s.config.update(config or {})
+    s.start("bus-relay")
+    return s.start("ticket-service")
+
+
+def create(s, user, text, **extra):
+    body = {"text": text}
+    body.update(extra)
+    r = s.call("ticket", "create", body, as_user=user)
+    return r["created"]["ticket"]
+
+
+def error_of(s, method, body, user, admin=False):
+    r = s.call("ticket", method, body, as_user=user, admin=admin, expect=1)
+    return r["error"]["code"]
+
+
+def test_create_list_reply_resolve_rate(s):
+    start(s)
+    tail = s.tail("ticket.")
+    t = create(s, OWNER, "Login fails\nsince this morning")
+    tid = int(t["id"])
+    h.eq(t["subject"], "Login fails")
+    h.eq(t["status"], "TICKET_STATUS_OPEN")
+
+    mine = s.call("ticket", "list_mine", {}, as_user=OWNER)["tickets"]
+    h.eq([int(x["id"]) for x in mine["tickets"]], [tid])
+
+    s.call("ticket", "reply", {"id": tid, "text": "Try a password reset"},
+           as_user=ADMIN, admin=True)
+    s.call("ticket", "note", {"id": tid, "text": "internal: old app"},
+           as_user=ADMIN, admin=True)
+    got = s.call("ticket", "get", {"id": tid}, as_user=OWNER)["ticket"]
+    kinds = [m["kind"] for m in got["messages"]]
+    h.eq(kinds, ["MESSAGE_KIND_USER", "MESSAGE_KIND_STAFF_REPLY"],
+         "the owner never sees internal notes")
+    h.check(int(got["first_response_ms"]) > 0, "first response recorded")
+
+    s.call("ticket", "set_status", {"id": tid, "status": "resolved"},
+           as_user=ADMIN, admin=True)
+    s.call("ticket", "rate", {"id": tid, "rating": 5, "comment": "thanks"},
+           as_user=OWNER)
+    h.eq(error_of(s, "rate", {"id": tid, "rating": 4}, OWNER),
+         "ERROR_CODE_FAILED_PRECONDITION", "rated once")
+    got = s.call("ticket", "get", {"id": tid}, as_user=OWNER)["ticket"]
+    h.eq(got["status"], "TICKET_STATUS_RESOLVED")
+    h.eq(got["rating"], 5)
+
+    for topic in ("ticket.created", "ticket.replied", "ticket.updated",
+                  "ticket.rated"):
+        ev = tail.wait_topic(topic)
+        h.eq(int(ev["envelope"]["ticket"]["ticket"]["id"]), tid)
+    replied = tail.wait_topic("ticket.replied")
+    h.eq(replied["envelope"]["ticket"]["message"]["text"],
+         "Try a password reset")
+
+    stats = s.call("ticket", "stats", {}, as_user=ADMIN, admin=True)["stats"]
+    h.eq(stats["created"], 1)
+    h.eq(stats["resolved"], 1)
+    h.eq(stats["csat_count"], 1)
+
+    m = s.proc("ticket-service").metrics()
+    h.eq(h.metric(m, "opsdesk_tickets_created_total"), 1, "creates counted")
+
+
+def test_other_user_cannot_read_or_change(s):
+    start(s)
+    tid = int(create(s, OWNER, "my private problem")["id"])
+    other = [
+        ("get", {"id": tid}, "ERROR_CODE_NOT_FOUND"),
+        ("user_message", {"id": tid, "text": "hi"}, "ERROR_CODE_NOT_FOUND"),
+        ("rate", {"id": tid, "rating": 1}, "ERROR_CODE_NOT_FOUND"),
+        ("reply", {"id": tid, "text": "x"}, "ERROR_CODE_PERMISSION_DENIED"),
+        ("note", {"id": tid, "text": "x"}, "ERROR_CODE_PERMISSION_DENIED"),
+        ("assign", {"id": tid, "assignee_id": OTHER},
+         "ERROR_CODE_PERMISSION_DENIED"),
+        ("set_priority", {"id": tid, "priority": "urgent"},
+         "ERROR_CODE_PERMISSION_DENIED"),
+        ("set_status", {"id": tid, "status": "closed"},
+         "ERROR_CODE_PERMISSION_DENIED"),
+        ("audit", {"ticket_id": tid}, "ERROR_CODE_PERMISSION_DENIED"),
+        ("list_mine", {"user_id": OWNER}, "ERROR_CODE_PERMISSION_DENIED"),
+        ("get_tier", {"user_id": OWNER}, "ERROR_CODE_PERMISSION_DENIED"),
+        ("set_tier", {"user_id": OTHER, "tier": "ultra"},
+         "ERROR_CODE_PERMISSION_DENIED"),
+    ]
+    for method, body, code in other:
+        h.eq(error_of(s, method, body, OTHER), code, method)
+    # A ticket that does not exist answers the same as one not yours.
+    h.eq(error_of(s, "get", {"id": tid + 1000}, OTHER),
+         "ERROR_CODE_NOT_FOUND")
+    mine = s.call("ticket", "list_mine", {}, as_user=OTHER)["tickets"]
+    h.eq(mine.get("tickets", []), [])
+    got = s.call("ticket", "get", {"id": tid}, as_user=OWNER)["ticket"]
+    h.eq(got["status"], "TICKET_STATUS_OPEN")
+    h.eq(got["message_count"], 1)
+    h.check("assignee_id" not in got, "not assigned")
+    h.eq(got["priority"], "TICKET_PRIORITY_NORMAL")
+
+
+def test_limits_answer_clearly(s):
+    start(s)
+    for i in range(3):
+        create(s, OWNER, "problem %d" % i)
+    r = s.call("ticket", "create", {"text": "fourth"}, as_user=OWNER,
+               expect=1)
+    h.eq(r["error"]["code"], "ERROR_CODE_RESOURCE_EXHAUSTED")
+    h.contains(r["error"]["message"], "open tickets")
+
+
+def test_repeated_request_id_creates_one_ticket(s):
+    start(s)
+    if not h.have_exe("ticket_load"):
+        raise h.Skip("ticket_load not built (OPSDESK_BENCH=OFF)")
+    r = subprocess.run([h.exe_path("ticket_load"), "dup", "--url",
+                        s.urls["ticket"], "--user-base", "777"],
+                       capture_output=True, timeout=60)
+    h.eq(r.returncode, 0, r.stderr.decode())
+    out = json.loads(r.stdout)
+    h.eq(out["first"], out["second"])
+    h.eq(out["tickets"], 1)
+
+
+def test_bad_requests_get_errors_and_service_keeps_serving(s):
+    start(s)
+    h.eq(error_of(s, "create", {}, OWNER), "ERROR_CODE_INVALID_ARGUMENT")
+    h.eq(error_of(s, "create", {"text": "x" * 5000}, OWNER),
+         "ERROR_CODE_INVALID_ARGUMENT")
+    h.eq(error_of(s, "faq_search", {"query": ""}, OWNER),
+         "ERROR_CODE_INVALID_ARGUMENT")
+    # Bytes that are no TicketRequest: an Error reply.
+    path = s.path("garbage.bin")
+    with open(path, "wb") as f:
+        f.write(b"\xff\xff\xff\xff garbage")
+    r = subprocess.run(["nngcat", "--req", "--dial", s.urls["ticket"],
+                        "--file", path, "--raw", "--count", "1"],
+                       capture_output=True, timeout=30)
+    dec = subprocess.run(
+        ["protoc", "-I", h._args().proto, "--decode=opsdesk.v1.TicketReply",
+         os.path.join(h._args().proto, "ticket.proto")],
+        input=r.stdout, capture_output=True, timeout=30)
+    h.contains(dec.stdout.decode(), "ERROR_CODE_MALFORMED")
+    # A message over the 1 MiB limit: the connection is dropped, no crash.
+    path = s.path("big.bin")
+    with open(path, "wb") as f:
+        f.write(b"\x0a" + b"\xff" * 2_000_000)
+    try:
+        subprocess.run(["nngcat", "--req", "--dial", s.urls["ticket"],
+                        "--file", path, "--raw", "--count", "1"],
+                       capture_output=True, timeout=3)
+    except subprocess.TimeoutExpired:
+        pass
+    create(s, OWNER, "still serving")
+    h.check(s.proc("ticket-service").alive(), "ticket-service alive")
+
+
+def test_faq_from_config_and_search(s):
+    start(s, {"faq": [
+        {"question": "How do I reset my password?",
+         "answer": "Use Forgot password.", "tags": ["login"]},
+        {"question": "Do you offer refunds?", "answer": "Within 14 days.",
+         "tags": ["billing"]}]})
+    r = s.call("ticket", "faq_search", {"query": "password"}, as_user=OWNER)
+    entries = r["faq"]["entries"]
+    h.eq(len(entries), 1)
+    h.contains(entries[0]["question"], "password")
+    h.eq(error_of(s, "faq_add", {"question": "q", "answer": "a"}, OWNER),
+         "ERROR_CODE_PERMISSION_DENIED")
+
+
+def test_kill9_during_concurrent_creates(s):
+    """10,000 creates by distinct users from 64 threads; kill -9 while
+    they run; after a restart every acknowledged create is there exactly
+    once, and nothing is there twice."""
+    if not h.have_exe("ticket_load"):
+        raise h.Skip("ticket_load not built (OPSDESK_BENCH=OFF)")
+    svc = start(s, {"tickets": {"limits": {"open_per_user": 0,
+                                           "creations_per_hour": 0}}})
+    acked = s.path("acked.txt")
+    n = 10000
+    load = subprocess.Popen(
+        [h.exe_path("ticket_load"), "create", "--url", s.urls["ticket"],
+         "--count", str(n), "--clients", "64", "--out", acked],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def lines():
+        try:
+            with open(acked) as f:
+                return sum(1 for _ in f)
+        except FileNotFoundError:
+            return 0
+    h.wait_until(lambda: lines() >= 1500, timeout=120,
+                 msg="1500 creates acknowledged")
+    svc.kill()
+    out, err = load.communicate(timeout=300)
+    got_before = lines()
+    h.check(got_before < n, "the kill came before the end (%d)" % got_before)
+    svc.restart()
+    r = subprocess.run(
+        [h.exe_path("ticket_load"), "verify", "--url", s.urls["ticket"],
+         "--count", str(n), "--clients", "16", "--acked", acked],
+        capture_output=True, timeout=300)
+    summary = json.loads(r.stdout)
+    print("kill -9 test: load %s; verify %s" % (out.decode().strip(),
+                                                  summary))
+    h.eq(summary["missing"], 0, "acknowledged creates lost")
+    h.eq(summary["dupes"], 0, "creates stored twice")
+    h.eq(summary["wrong"], 0, "acknowledged ids differ")
+    h.eq(summary["acked"], got_before)
+    h.check(summary["present"] >= summary["acked"], "present >= acked")
+    h.eq(r.returncode, 0, r.stderr.decode()[-2000:])
+
+
+if __name__ == "__main__":
+    h.main()
