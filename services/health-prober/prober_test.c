@@ -1,0 +1,281 @@
+/*
+ * Unit tests of the prober core over a real store, with an injected
+ * clock: results fed as the scheduler would, flushed, then uptime,
+ * percentiles, daily rows, retention, transitions, maintenance and a
+ * restart read back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "prober_impl.h"
+#include "util/util.h"
+
+enum {
+	UP = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP,
+	DOWN = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN,
+	MAINT = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE,
+};
+
+#define DAY 86400000LL
+#define HOUR 3600000LL
+/* 2026-11-20T00:00:00Z */
+#define T0 1795132800000LL
+
+static int64_t fake_now;
+
+static int64_t
+fake_clock(void *arg)
+{
+	(void) arg;
+	return fake_now;
+}
+
+typedef struct fixture {
+	char dir[64];
+	config *cfg;
+	store *st;
+	prober *p;
+} fixture;
+
+static const char cfg_json[] =
+    "{\"targets\":["
+    "{\"id\":\"api\",\"name\":\"Stripe API\",\"kind\":\"tcp\","
+    "\"host\":\"127.0.0.1\",\"port\":1,\"failure_threshold\":1,"
+    "\"success_threshold\":1,\"group\":\"payments\"},"
+    "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":2}"
+    "]}";
+
+static void
+open_all(fixture *f)
+{
+	char err[256];
+	store_options so = { .path = f->dir, .dbs = prober_db_names,
+		.nosync = true };
+	assert_int_equal(store_open(&f->st, &so), 0);
+	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)),
+	    0);
+	assert_int_equal(prober_attach(f->p, f->st, NULL, NULL, "test", "/"),
+	    0);
+}
+
+static void
+close_all(fixture *f)
+{
+	prober_stop(f->p);
+	store_close(f->st);
+	prober_free(f->p);
+	f->st = NULL;
+	f->p = NULL;
+}
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+	snprintf(f->dir, sizeof(f->dir), "/tmp/prober_test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(config_load_string(&f->cfg, "health-prober", NULL,
+	                     cfg_json, err, sizeof(err)),
+	    0);
+	fake_now = T0 + 10 * HOUR;
+	od_clock_set(fake_clock, NULL);
+	open_all(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[128];
+	close_all(f);
+	config_free(f->cfg);
+	od_clock_set(NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+feed(fixture *f, size_t index, int observed, uint32_t latency)
+{
+	probe_result r;
+	memset(&r, 0, sizeof(r));
+	r.observed = observed;
+	r.latency_ms = latency;
+	r.at_ms = fake_now;
+	r.cert_days_left = -1;
+	if (observed == DOWN) {
+		snprintf(r.error, sizeof(r.error), "connect refused");
+	}
+	prober_feed(f->p, index, &r);
+}
+
+static int
+count_row(void *arg, int64_t t, const MDB_val *v)
+{
+	(void) t;
+	(void) v;
+	(*(size_t *) arg)++;
+	return 0;
+}
+
+/* Rows of id in db: results and transitions counted, aggregates summed
+ * (their checks). */
+static size_t
+count_rows(fixture *f, unsigned db, const char *id)
+{
+	MDB_txn *txn;
+	size_t n = 0;
+	agg a;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	if (db == PDB_TRANSITIONS || db == PDB_RESULTS) {
+		assert_int_equal(history_walk(txn, store_db(f->st, db), id, 0,
+		                     INT64_MAX, count_row, &n),
+		    0);
+	} else {
+		assert_int_equal(history_sum(txn, store_db(f->st, db), id, 0,
+		                     INT64_MAX, &a),
+		    0);
+		n = a.checks;
+	}
+	store_read_end(txn);
+	return n;
+}
+
+/* Ten hours, one probe a minute: every 20th down, latency i % 200. */
+static void
+test_uptime_and_percentiles(void **state)
+{
+	fixture *f = *state;
+	MDB_txn *txn;
+	agg a;
+	int64_t start = fake_now;
+
+	for (int i = 0; i < 600; i++) {
+		fake_now = start + (int64_t) i * 60000;
+		feed(f, 1, i % 20 == 19 ? DOWN : UP, (uint32_t) (i % 200) + 1);
+		assert_int_equal(prober_flush(f->p, true), 0);
+	}
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	/* 30 of 600 failed: 95% over 24 h and over 7, 30, 90 days. */
+	double u = prober_uptime_window(txn, f->st, "db", fake_now, DAY, &a);
+	assert_int_equal(a.checks, 600);
+	assert_int_equal(a.failures, 30);
+	assert_true(u > 94.999 && u < 95.001);
+	static const int64_t days[] = { 7, 30, 90 };
+	for (size_t k = 0; k < 3; k++) {
+		u = prober_uptime_window(txn, f->st, "db", fake_now,
+		    days[k] * DAY, NULL);
+		assert_true(u > 94.999 && u < 95.001);
+	}
+	/* Latencies 1..200, three times: p50 ~ 100 within its bucket
+	 * (75,100], p95 within (150,200]. */
+	uint32_t p50 = agg_percentile(&a, 0.5), p95 = agg_percentile(&a, 0.95);
+	assert_true(p50 > 75 && p50 <= 100);
+	assert_true(p95 > 150 && p95 <= 200);
+	/* A window a day later sees nothing in its last 24 h... */
+	assert_true(prober_uptime_window(txn, f->st, "db", fake_now + 2 * DAY,
+	                DAY, NULL) < 0);
+	/* ...while the day row still counts for 30 days. */
+	assert_true(prober_uptime_window(txn, f->st, "db", fake_now + 2 * DAY,
+	                30 * DAY, NULL) > 94.9);
+	/* Minute, hour and day rows hold the same checks. */
+	assert_int_equal(history_sum(txn, store_db(f->st, PDB_MINUTE), "db", 0,
+	                     INT64_MAX, &a),
+	    0);
+	assert_int_equal(a.checks, 600);
+	assert_int_equal(history_sum(txn, store_db(f->st, PDB_HOUR), "db",
+	                     start, start + HOUR, &a),
+	    0);
+	assert_int_equal(a.checks, 60);
+	store_read_end(txn);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 600);
+
+	/* Three days later: raw results (6 h) and minutes (48 h) expire,
+	 * hours and days stay. */
+	fake_now += 3 * DAY;
+	assert_int_equal(prober_retain(f->p, true), 0);
+	assert_int_equal(count_rows(f, PDB_MINUTE, "db"), 0);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 0);
+	assert_int_equal(count_rows(f, PDB_HOUR, "db"), 600);
+	assert_int_equal(count_rows(f, PDB_DAY, "db"), 600);
+	/* 91 days: hours go too. */
+	fake_now += 88 * DAY;
+	assert_int_equal(prober_retain(f->p, true), 0);
+	assert_int_equal(count_rows(f, PDB_HOUR, "db"), 0);
+	assert_int_equal(count_rows(f, PDB_DAY, "db"), 600);
+}
+
+/* Transitions are stored; state and aggregates survive a restart. */
+static void
+test_transitions_and_restart(void **state)
+{
+	fixture *f = *state;
+	const target_rt *rt;
+
+	feed(f, 0, UP, 5);
+	fake_now += 1000;
+	feed(f, 0, DOWN, 5); /* thresholds 1: down at once */
+	fake_now += 1000;
+	feed(f, 0, DOWN, 5);
+	rt = &f->p->rt[0];
+	assert_int_equal(rt->st.state, DOWN);
+	/* Maintenance of the group "payments" covers target api. */
+	Opsdesk__V1__MaintenanceWindow w = OPSDESK__V1__MAINTENANCE_WINDOW__INIT;
+	char *comps[] = { "Payments" };
+	w.id = 7;
+	w.title = "card processor upgrade";
+	w.components = comps;
+	w.n_components = 1;
+	w.status =
+	    OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS;
+	Opsdesk__V1__MaintenanceWindow *wl[] = { &w };
+	fake_now += 1000;
+	prober_maintenance_resync(f->p, wl, 1);
+	assert_int_equal(rt->st.state, MAINT);
+	assert_int_equal(f->p->rt[1].st.state, 0); /* db: not covered */
+	assert_int_equal(prober_flush(f->p, true), 0);
+	/* unknown->up, up->down, down->maintenance */
+	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "api"), 3);
+
+	close_all(f);
+	open_all(f);
+	rt = &f->p->rt[0];
+	/* Maintenance comes back from the incident snapshot, not the store:
+	 * the damped health is restored. */
+	assert_int_equal(rt->st.state, DOWN);
+	assert_int_equal(rt->cur[AGG_HOUR].checks, 3);
+	assert_int_equal(rt->cur[AGG_HOUR].failures, 2);
+	fake_now += 1000;
+	w.status = OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_COMPLETED;
+	prober_maintenance_event(f->p, &w);
+	assert_int_equal(rt->st.state, DOWN);
+	feed(f, 0, UP, 5);
+	assert_int_equal(rt->st.state, UP);
+	assert_int_equal(prober_flush(f->p, true), 0);
+	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "api"), 4);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_uptime_and_percentiles,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transitions_and_restart,
+		    setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
