@@ -114,14 +114,17 @@ raw_round(raw_env *r, int64_t ms, uint64_t *n_out)
 	return (double) n * 1000.0 / (double) (t1 - t0);
 }
 
-/* (b) Many threads, one store_write each at a time. */
+/* (b) Many threads, one store_write each at a time. Keys come from one
+ * sequence, as ids from store_next_id do and as (a) writes them: both
+ * sides append to the same end of the tree. */
+static atomic_uint_fast64_t next_key;
+
 typedef struct writer {
 	store *s;
 	int id;
 	atomic_bool *stop;
 	pthread_barrier_t *go;
-	uint64_t next; /* key sequence, kept across rounds */
-	uint64_t n;    /* writes this round */
+	uint64_t n; /* writes this round */
 	int err;
 	pthread_t th;
 } writer;
@@ -146,13 +149,12 @@ writer_main(void *arg)
 	pthread_barrier_wait(w->go);
 	while (!atomic_load(w->stop)) {
 		put_job p;
-		uint64_t id = ((uint64_t) w->id << 40) | w->next;
+		uint64_t id = atomic_fetch_add(&next_key, 1);
 		store_key_u64(p.key, id);
 		make_val(p.val, id);
 		if ((w->err = store_write(w->s, job_put, &p)) != 0) {
 			break;
 		}
-		w->next++;
 		w->n++;
 	}
 	return NULL;
