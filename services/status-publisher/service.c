@@ -144,6 +144,8 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	status_service *s = arg;
 	metric_inc(s->events);
+	log_debug("event %s seq %llu from %s/%s", topic,
+	    (unsigned long long) env->seq, env->source, env->instance);
 	int rv = status_model_event(s->model, env);
 	if (rv != 0) {
 		log_warn("event %s not applied: %s", topic, od_strerror(rv));
@@ -494,8 +496,9 @@ add_routes(void *arg, http_server *srv)
 		    arg);
 	}
 	if (rv == 0) {
-		rv = http_server_route(
-		    srv, "GET", "/badge/", true, serve, arg);
+		/* NNG matches a tree on whole path segments after its uri,
+		 * so the uri must not end in a slash. */
+		rv = http_server_route(srv, "GET", "/badge", true, serve, arg);
 	}
 	return rv;
 }

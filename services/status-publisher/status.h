@@ -25,11 +25,12 @@
 #include "store/store.h"
 #include "util/util.h"
 
-#define STATUS_DAYS           90 /* daily bars on the page */
-#define STATUS_DAY_MS         86400000LL
-#define STATUS_RECENT_DAYS    14 /* "past incidents" on the page */
-#define STATUS_KEEP_INCIDENTS 50 /* resolved incidents kept (incidents.json)  \
-	                          */
+#define STATUS_DAYS        90 /* daily bars on the page */
+#define STATUS_DAY_MS      86400000LL
+#define STATUS_RECENT_DAYS 14 /* "past incidents" on the page */
+#define STATUS_KEEP_INCIDENTS                                                 \
+	50 /* resolved incidents kept (incidents.json)                        \
+	    */
 #define STATUS_KEEP_MAINTENANCE 50
 
 /* ---- mapping: prober and incident vocabularies -> Statuspage's ---- */
