@@ -485,8 +485,8 @@ store_open_dbs(store *s, const store_options *opt)
 	} internal[STORE_INTERNAL_DBS] = {
 		{ "__meta", 0, offsetof(store, meta) },
 		{ "__idem", 0, offsetof(store, idem) },
-		/* time -> request ids: several may share a millisecond. */
-		{ "__idem_time", MDB_DUPSORT, offsetof(store, idem_time) },
+		/* Plain: rpc keys it by time || request id. */
+		{ "__idem_time", 0, offsetof(store, idem_time) },
 	};
 	const unsigned allowed = MDB_REVERSEKEY | MDB_DUPSORT | MDB_INTEGERKEY
 	    | MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP;

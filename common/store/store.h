@@ -25,9 +25,8 @@
  * holding one.
  *
  * The store keeps three internal DBs: "__meta" (schema version, counters),
- * "__idem" and "__idem_time" (the rpc idempotency cache; __idem_time is
- * MDB_DUPSORT, so several values under one key are fine but each value is
- * at most 511 bytes).
+ * "__idem" and "__idem_time" (the rpc idempotency cache; plain DBs, no
+ * DUPSORT).
  */
 #ifndef OPSDESK_STORE_H
 #define OPSDESK_STORE_H
