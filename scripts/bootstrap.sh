@@ -18,6 +18,7 @@ packages=(
 	libprotobuf-c-dev
 	libxml2-utils
 	lmdb-utils
+	nginx-light
 	nng-utils
 	openssl
 	pkg-config
@@ -26,6 +27,7 @@ packages=(
 	python3
 	python3-yaml
 	valgrind
+	wrk
 )
 
 missing=()
