@@ -1,0 +1,325 @@
+"""health-prober against real targets on loopback.
+
+A local HTTP server the test turns up, down, slow and wrong-body; TCP
+open and closed; a self-signed certificate near expiry; a `service`
+target following a real opsdesk service (a second health-prober) killed
+and restarted; metric targets; history across a restart. Events are read
+with `opsctl tail health.`.
+"""
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+class Target:
+    """An HTTP server whose behaviour the test sets: mode is "ok",
+    "down" (503), "slow" (answers after 2.5 s) or "wrong" (200 with a
+    body that lacks the expected text). Serves /metrics.json and /prom
+    for metric targets, and counts requests."""
+
+    def __init__(self, tls_dir=None):
+        self.mode = "ok"
+        self.hits = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.hits += 1
+                if self.path == "/metrics.json":
+                    return self.reply(200, json.dumps(
+                        {"active_signals": 42, "ai": {"win_rate": 0.61}}))
+                if self.path == "/prom":
+                    return self.reply(200, "# TYPE api_requests counter\n"
+                                      'api_requests{code="200"} 1234\n'
+                                      'api_requests{code="500"} 7\n')
+                mode = outer.mode
+                if mode == "down":
+                    return self.reply(503, "unavailable")
+                if mode == "slow":
+                    time.sleep(2.5)
+                if mode == "wrong":
+                    return self.reply(200, "maintenance page")
+                return self.reply(200, "status ok")
+
+            def reply(self, code, body):
+                data = body.encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        if tls_dir:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(tls_dir, "cert.pem"),
+                                os.path.join(tls_dir, "key.pem"))
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def need(*exes):
+    """Skip while an executable this test drives is not built yet."""
+    for e in exes:
+        if not h.have_exe(e):
+            raise h.Skip("%s is not built" % e)
+
+
+def http_target(id_, port, **kw):
+    t = {"id": id_, "kind": "http", "url": "http://127.0.0.1:%d/" % port,
+         "interval": "1s", "timeout": "1s"}
+    t.update(kw)
+    return t
+
+
+def current(s):
+    r = s.call("prober", "current", {})
+    return {t["id"]: t for t in r["current"]["targets"]}
+
+
+def state_of(s, id_):
+    return current(s)[id_].get("state", "COMPONENT_STATE_UNKNOWN")
+
+
+def changes(tail, id_):
+    """(old, new) of every health.changed of target id_ so far."""
+    out = []
+    for e in list(tail.events):
+        if e.get("topic") != "health.changed":
+            continue
+        hc = e["envelope"]["health_changed"]
+        if hc["target_id"] == id_:
+            out.append((hc.get("old_state", "COMPONENT_STATE_UNKNOWN")[16:],
+                        hc.get("new_state", "COMPONENT_STATE_UNKNOWN")[16:]))
+    return out
+
+
+def wait_state(s, id_, state, timeout=15.0):
+    h.wait_until(lambda: state_of(s, id_) == "COMPONENT_STATE_" + state,
+                 timeout, "%s %s" % (id_, state))
+
+
+def test_http_flap_damping_and_history(s):
+    need("health-prober", "bus-relay", "opsctl")
+    web = Target()
+    try:
+        s.config = {"targets": [
+            http_target("web", web.port, name="Web application",
+                        body_contains="status ok", public=True,
+                        criticality="critical", failure_threshold=4),
+            {"id": "biz", "kind": "metric", "interval": "1s",
+             "timeout": "1s",
+             "url": "http://127.0.0.1:%d/metrics.json" % web.port,
+             "values": [{"name": "active_signals", "path": "active_signals"},
+                        {"name": "ai_win_rate", "path": "ai.win_rate",
+                         "unit": "ratio"}]},
+            {"id": "prom", "kind": "metric", "format": "prometheus",
+             "interval": "1s", "timeout": "1s",
+             "url": "http://127.0.0.1:%d/prom" % web.port,
+             "values": [{"name": "api_requests", "metric": "api_requests",
+                         "labels": 'code="200"'}]},
+        ], "prober": {"flush_interval": "1s"}}
+        s.start("bus-relay")
+        tail = s.tail("health.")
+        p = s.start("health-prober")
+        wait_state(s, "web", "UP")
+        h.eq(changes(tail, "web"), [("UNKNOWN", "UP")])
+
+        # Two failures are below the threshold (4, so that a slow poll
+        # here cannot let a third and fourth slip in): no event.
+        web.mode = "down"
+        h.wait_until(lambda: current(s)["web"].get(
+            "consecutive_failures", 0) >= 2, 10, "two failures")
+        web.mode = "ok"
+        h.wait_until(lambda: current(s)["web"].get(
+            "consecutive_successes", 0) >= 2, 10, "successes again")
+        h.eq(changes(tail, "web"), [("UNKNOWN", "UP")], "no flapping")
+
+        # A wrong body four times: down, with the reason.
+        web.mode = "wrong"
+        wait_state(s, "web", "DOWN")
+        ev = tail.wait_for(lambda e: e.get("topic") == "health.changed" and
+                           e["envelope"]["health_changed"]["target_id"] ==
+                           "web" and e["envelope"]["health_changed"].get(
+                               "new_state") == "COMPONENT_STATE_DOWN")
+        h.contains(ev["envelope"]["health_changed"]["reason"],
+                   "body does not contain")
+        h.eq(ev["envelope"]["health_changed"]["criticality"],
+             "SEVERITY_CRITICAL")
+        h.check(ev["envelope"]["instance"], "events carry the instance")
+        # Slow answers time out: still down, reason changes, no event.
+        web.mode = "slow"
+        h.wait_until(lambda: "timeout" in current(s)["web"].get(
+            "reason", "") or any("timeout" in (r.get("error") or "")
+                                 for r in s.call("prober", "history", {
+                                     "target_id": "web", "recent": 3})
+                                 ["history"].get("recent", [])),
+            15, "a timed-out probe")
+        # One success is not recovery; two are.
+        web.mode = "ok"
+        wait_state(s, "web", "UP")
+        h.eq(changes(tail, "web"),
+             [("UNKNOWN", "UP"), ("UP", "DOWN"), ("DOWN", "UP")])
+
+        # Business metrics from JSON and Prometheus text.
+        def values():
+            r = s.call("prober", "metrics", {})
+            return {m["name"]: m["value"]
+                    for m in r["metrics"].get("metrics", [])}
+        h.wait_until(lambda: len(values()) == 3, 10, "business metrics")
+        v = values()
+        h.eq(v["active_signals"], 42)
+        h.eq(v["ai_win_rate"], 0.61)
+        h.eq(v["api_requests"], 1234)
+        samples = p.metrics()  # validates the exposition format
+        h.check(any(k[0] == "opsdesk_probe_state" for k in samples),
+                "per-target gauges in /metrics")
+        text = p.http_get("/metrics")[1].decode()
+        h.contains(text, 'opsdesk_probe_success{target="web",kind="http"} 1')
+        h.contains(text, 'opsdesk_business_metric{name="active_signals",'
+                   'target="biz"} 42')
+
+        # Non-admins: no resources, and only public targets.
+        s.call("prober", "resources", {}, as_user=5, expect=1)
+        pub = s.call("prober", "current", {}, as_user=5)
+        h.eq([t["id"] for t in pub["current"]["targets"]], ["web"])
+        res = s.call("prober", "resources", {})["resources"]
+        h.check(res["mem_total_bytes"] > 0, "memory from /proc")
+
+        # History survives a restart.
+        time.sleep(1.5)  # one flush interval: results are batched
+        before = s.call("prober", "history", {"target_id": "web",
+                                              "recent": 50})["history"]
+        h.check(len(before.get("recent", [])) >= 5, "recent results")
+        h.eq(len(before["transitions"]), 3)
+        p.stop()
+        p.restart()
+        after = s.call("prober", "history", {"target_id": "web",
+                                             "recent": 50})["history"]
+        h.eq(after["target"]["state"], "COMPONENT_STATE_UP")
+        h.eq(len(after["transitions"]), 3)
+        h.check(len(after.get("recent", [])) >= len(before["recent"]),
+                "results kept across the restart")
+        h.check(0 < after["uptime_24h"] < 100, "uptime with the failures")
+        h.eq(len(after["daily"]), 90)
+        h.check(after["daily"][-1]["checks"] > 0, "today's bar")
+        # The restarted prober continues from the stored state: no
+        # unknown->up again.
+        time.sleep(2)
+        h.eq(changes(tail, "web"),
+             [("UNKNOWN", "UP"), ("UP", "DOWN"), ("DOWN", "UP")])
+    finally:
+        web.close()
+
+
+def test_tcp_and_certificate(s):
+    need("health-prober", "bus-relay", "opsctl")
+    if not shutil.which("openssl"):
+        raise h.Skip("openssl not installed")
+    # A certificate that expires in 3 days; the warning is at 14.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "3", "-subj", "/CN=127.0.0.1",
+                    "-keyout", s.path("key.pem"), "-out",
+                    s.path("cert.pem")], check=True, capture_output=True)
+    tls = Target(tls_dir=s.dir)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    closed = h.free_port()
+    try:
+        s.config = {"targets": [
+            {"id": "tls", "kind": "http", "interval": "1s", "timeout": "1s",
+             "url": "https://127.0.0.1:%d/" % tls.port, "tls_verify": False,
+             "cert_expiry_warn_days": 14},
+            {"id": "open", "kind": "tcp", "host": "127.0.0.1",
+             "port": lsock.getsockname()[1], "interval": "1s",
+             "timeout": "1s"},
+            {"id": "closed", "kind": "tcp", "host": "127.0.0.1",
+             "port": closed, "interval": "1s", "timeout": "1s"},
+        ]}
+        s.start("bus-relay")
+        p = s.start("health-prober")
+        wait_state(s, "open", "UP")
+        wait_state(s, "closed", "DOWN")
+        wait_state(s, "tls", "DEGRADED")
+        t = current(s)["tls"]
+        h.check(t["cert_days_left"] in (2, 3), "days left: %r" % t)
+        h.contains(t["reason"], "certificate expires in")
+        text = p.http_get("/metrics")[1].decode()
+        h.contains(text, 'opsdesk_probe_ssl_earliest_cert_expiry{target="tls"')
+        h.contains(text, 'opsdesk_probe_success{target="closed",kind="tcp"} 0')
+    finally:
+        tls.close()
+        lsock.close()
+
+
+def test_service_target_follows_a_real_service(s):
+    need("health-prober", "bus-relay", "opsctl")
+    other_url = "tcp://127.0.0.1:%d" % h.free_port()
+    s.config = {"targets": [
+        {"id": "peer", "kind": "service", "url": other_url,
+         "interval": "1s", "timeout": "1s", "failure_threshold": 2,
+         "success_threshold": 1},
+    ]}
+    s.start("bus-relay")
+    tail = s.tail("health.")
+    # The watched service: another opsdesk service with its own store and
+    # no targets, started first so the first ping finds it.
+    with open(s.path("peer.json"), "w") as f:
+        f.write("{}")
+    peer = s.start("health-prober", instance="peer", env={
+        "OPSDESK_CONFIG": s.path("peer.json"),
+        "OPSDESK_PROBER_URL": other_url,
+        "OPSDESK_DATA_DIR": s.path("peer-data")})
+    s.start("health-prober", instance="watcher")
+    wait_state(s, "peer", "UP")
+    peer.kill()
+    wait_state(s, "peer", "DOWN")
+    peer.restart()
+    wait_state(s, "peer", "UP")
+    h.wait_until(lambda: len(changes(tail, "peer")) >= 3, 5,
+                 "three health.changed events")
+    h.eq(changes(tail, "peer"),
+         [("UNKNOWN", "UP"), ("UP", "DOWN"), ("DOWN", "UP")],
+         "events: %r" % tail.raw)
+
+
+def test_bad_config_is_refused(s):
+    need("health-prober")
+    s.config = {"targets": [{"id": "x", "kind": "http", "url": "ftp://x"}]}
+    p = s.start("health-prober", wait=None)
+    h.wait_until(lambda: not p.alive(), 10, "exit on a bad config")
+    h.eq(p.popen.returncode, 1)
+    h.contains(p.log_text(), "targets[0].url")
+
+
+if __name__ == "__main__":
+    h.main()
