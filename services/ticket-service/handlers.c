@@ -789,10 +789,13 @@ static const text_method text_note = {
 	"ticket.updated",
 	"note",
 };
+/* A user message is a thread message admins must see, as a staff reply
+ * is one the owner must see: both go out as ticket.replied and the
+ * message's kind says which way it goes. */
 static const text_method text_user = {
 	OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER,
 	TICKET_OWNER_ACT,
-	"ticket.updated",
+	"ticket.replied",
 	"user_message",
 };
 

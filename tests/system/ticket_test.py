@@ -186,6 +186,48 @@ def test_faq_from_config_and_search(s):
          "ERROR_CODE_PERMISSION_DENIED")
 
 
+def test_ticket_during_incident_is_linked_and_owner_told(s):
+    """A ticket opened during a public incident is linked to it; when the
+    incident resolves its owner gets one ticket.notify. The active set
+    comes from incident-service's snapshot when ticket-service starts
+    after the incident was opened."""
+    if not h.have_exe("incident-service"):
+        raise h.Skip("incident-service not built")
+    s.config = {"admins": [ADMIN]}
+    s.start("bus-relay")
+    s.start("incident-service")
+    inc = s.call("incident", "create", {"severity": "critical",
+                                        "title": "Database down",
+                                        "text": "investigating"},
+                 as_user=ADMIN, admin=True)["incident"]
+    s.start("ticket-service")
+    tail = s.tail("ticket.")
+
+    def linked():
+        r = s.call("ticket", "create", {"text": "is the site down?"},
+                   as_user=OWNER + len(seen))
+        seen.append(r)
+        return "active_incident" in r["created"]
+    seen = []
+    h.wait_until(linked, timeout=20, interval=0.5,
+                 msg="a create returns the active incident")
+    got = seen[-1]["created"]
+    h.eq(int(got["active_incident"]["id"]), int(inc["id"]))
+    h.eq(int(got["ticket"]["incident_id"]), int(inc["id"]))
+    owner = int(got["ticket"]["owner_id"])
+
+    s.call("incident", "resolve", {"id": int(inc["id"]), "text": "fixed"},
+           as_user=ADMIN, admin=True)
+    ev = tail.wait_topic("ticket.notify", timeout=20)
+    n = ev["envelope"]["ticket_notify"]
+    h.eq(int(n["user_id"]), owner)
+    h.eq(int(n["incident_id"]), int(inc["id"]))
+    h.contains(n["text"], "resolved")
+    # After it resolved, a new ticket is not linked.
+    r = s.call("ticket", "create", {"text": "thanks"}, as_user=OWNER + 500)
+    h.check("active_incident" not in r["created"], "no incident any more")
+
+
 def test_kill9_during_concurrent_creates(s):
     """10,000 creates by distinct users from 64 threads; kill -9 while
     they run; after a restart every acknowledged create is there exactly
