@@ -105,14 +105,20 @@ out:
 /*
  * Render every page from the current model, swap them in, and announce
  * what changed publicly. Renders are serialized so an older view never
- * replaces a newer one.
+ * replaces a newer one. Unless forced, nothing happens when neither the
+ * model nor the minute changed since the last render (the clock alone moves
+ * the page at a new day or when a maintenance window starts).
  */
 static void
-refresh(status_service *s)
+refresh(status_service *s, bool force)
 {
 	pthread_mutex_lock(&s->render_mu);
 	uint64_t version = status_model_version(s->model);
 	int64_t now = od_now_ms();
+	if (!force && version == s->rendered_version
+	    && now / 60000 == s->rendered_minute) {
+		goto out;
+	}
 	uint64_t t0 = od_mono_ns();
 	status_pages *pages = NULL;
 	int rv = status_model_with_view(s->model, now, build_pages, &pages);
@@ -158,7 +164,7 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 		atomic_store(&s->dirty, true);
 		return;
 	}
-	refresh(s);
+	refresh(s, false);
 }
 
 static void
@@ -363,12 +369,7 @@ worker_main(void *arg)
 			    od_strerror(rv));
 		}
 		pthread_mutex_unlock(&s->mu);
-		bool dirty = atomic_exchange(&s->dirty, false);
-		if (dirty
-		    || status_model_version(s->model) != s->rendered_version
-		    || od_now_ms() / 60000 != s->rendered_minute) {
-			refresh(s);
-		}
+		refresh(s, atomic_exchange(&s->dirty, false));
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -617,7 +618,7 @@ status_service_start(runtime *rt)
 	 * shutdown frees s, whatever fails. */
 	runtime_defer(rt, service_stop, s);
 	/* Serve what the store held before any peer answers. */
-	refresh(s);
+	refresh(s, true);
 
 	if ((rv = rpc_client_open(&s->prober, s->cfg->prober_url, 3000)) != 0
 	    || (rv = rpc_client_open(&s->incident, s->cfg->incident_url, 3000))
