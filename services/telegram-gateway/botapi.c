@@ -25,12 +25,21 @@ struct botapi {
 	volatile int aborted;   /* set at shutdown: in-flight calls end */
 };
 
+/* Only a long poll is cut short at shutdown: a send in flight finishes,
+ * or it would be sent again after the restart. */
 static int
 on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
     curl_off_t un)
 {
 	botapi *a = arg;
 	return a->aborted ? 1 : 0;
+}
+
+static int
+on_progress_never(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	return 0;
 }
 
 void
@@ -158,7 +167,9 @@ botapi_call(botapi *a, const char *method, const char *body,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
+	    strcmp(method, "getUpdates") == 0 ? on_progress
+	                                      : on_progress_never);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
 	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {

@@ -899,7 +899,14 @@ gw_handle(gw *g, const gw_update *u)
 		store_key_u64(k, (uint64_t) ctx.chat_id);
 		ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
 		if (u->text[0] == '/') {
-			router_dispatch(&ctx, u->text);
+			/* Not a command we know the shape of: in a private chat
+			 * say so; in a group it may be for another bot. */
+			if (router_dispatch(&ctx, u->text) == OD_ENOTFOUND &&
+			    !ctx.is_group) {
+				ctx_reply(&ctx,
+				    "Unknown command. Send /help for the list.",
+				    NULL);
+			}
 		} else if (admin_reply(&ctx, u->text)) {
 			/* done */
 		} else if (conv_handle(&ctx, u->text)) {

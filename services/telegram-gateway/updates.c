@@ -260,12 +260,14 @@ poll_main(void *arg)
 		int rv = botapi_call(g->api, "getUpdates", body,
 		    (g->set.poll_timeout_s + 10) * 1000, &res);
 		if (rv != 0 || !res.ok) {
-			int64_t base = (rv == 0 && res.error_code == 409) ? 3000
-			                                                  : 1000;
-			if (rv == 0 && res.error_code == 429) {
+			if (rv == 0 && res.error_code == 409) {
+				/* Another poller or a webhook: Telegram answers
+				 * one 409 per 3 s, so waiting 3 s never spins. */
+				backoff = 3000;
+			} else if (rv == 0 && res.error_code == 429) {
 				backoff = res.retry_after * 1000LL;
 			} else {
-				backoff = backoff < base ? base : backoff * 2;
+				backoff = backoff < 1000 ? 1000 : backoff * 2;
 				if (backoff > 60000) {
 					backoff = 60000;
 				}

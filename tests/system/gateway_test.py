@@ -1,0 +1,432 @@
+"""System tests of telegram-gateway: the real gateway against the fake Bot
+API server (fake_telegram.py) and the real opsdesk services."""
+
+import json
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from fake_telegram import FakeTelegram  # noqa: E402
+
+ADMIN = 1
+USER = 42
+OTHER = 43
+ADMIN_CHAT = -500
+TOKEN = "987654:SeCrEt-token-NEVER-logged"
+BACKENDS = ["ticket-service", "incident-service", "health-prober",
+            "status-publisher"]
+
+
+def config(throttle=False):
+    return {
+        "admins": [ADMIN],
+        "admin_chat": ADMIN_CHAT,
+        "faq": [{"question": "How do I open a ticket?",
+                 "answer": "Send /support <text>.", "tags": ["ticket"]}],
+        "checklists": {"daily": [{"id": "backups", "text":
+                                  "Check backups"}]},
+        "gateway": {"bot_username": "opsdesk_bot",
+                    "throttle": {"enabled": throttle},
+                    "poll_timeout": "1s"},
+    }
+
+
+def start(s, backends=BACKENDS, throttle=False, mode="poll", env=None,
+          wait="/readyz"):
+    s.config = config(throttle)
+    fake = FakeTelegram(TOKEN, max_poll_wait=1.0)
+    s.fake = fake
+    s.start("bus-relay")
+    for b in backends:
+        s.start(b)
+    e = {"TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
+         "OPSDESK_GATEWAY_MODE": mode}
+    e.update(env or {})
+    gw = s.start("telegram-gateway", env=e, wait=wait)
+    return fake, gw
+
+
+def ask(fake, text, user=USER, chat=None, timeout=8.0, **kw):
+    """Send text as user, return the first reply to that chat."""
+    chat = user if chat is None else chat
+    m = fake.mark()
+    fake.message(text, user=user, chat=chat, **kw)
+    return fake.wait_sent(lambda r: r.chat == chat, timeout, after=m)
+
+
+def press(fake, data, user=USER, message_id=1, timeout=8.0, reply=True):
+    """Press a button; (reply or None, the answerCallbackQuery). The
+    answer goes out when the update is committed, the reply through the
+    outbox just after: wait for it (reply=False: make sure none comes)."""
+    m = fake.mark()
+    fake.press(data, user=user, message_id=message_id)
+    ans = fake.wait_call("answerCallbackQuery", timeout=timeout, after=m)
+    try:
+        r = fake.wait_sent(lambda r: r.chat == user,
+                           timeout if reply else 0.5, after=m)
+    except AssertionError:
+        r = None
+    return r, ans
+
+
+def check_html(text):
+    """Telegram HTML: only the allowed tags, every & an entity."""
+    for tag in re.findall(r"</?([a-zA-Z-]+)[^>]*>", text):
+        h.check(tag in ("b", "i", "u", "s", "code", "pre", "a",
+                        "blockquote", "tg-spoiler"),
+                "tag <%s> not allowed in %r" % (tag, text[:200]))
+    for amp in re.finditer(r"&", text):
+        h.check(re.match(r"&(lt|gt|amp|quot);", text[amp.start():]),
+                "bare & in %r" % text[max(0, amp.start() - 20):][:60])
+    h.check(len(text) <= 4096, "message over 4096: %d" % len(text))
+
+
+def no_token(s, gw):
+    h.check(TOKEN not in gw.log_text(), "token in the log")
+    st, body, _ = gw.http_get("/metrics")
+    h.check(TOKEN.encode() not in body, "token in /metrics")
+    h.check(TOKEN.split(":")[1] not in gw.log_text(), "token part in log")
+
+
+def test_user_and_admin_commands(s):
+    fake, gw = start(s)
+    # Everyone's commands, answered for a user and an admin.
+    for who in (USER, ADMIN):
+        for cmd, want in [
+                ("/start", "Hello"), ("/help", "/support"),
+                ("/help@opsdesk_bot", "Hello"),
+                ("/help_operations", "Operations"),
+                ("/status_page", ""),
+                ("/status", ""), ("/subscribe", "Subscribed"),
+                ("/unsubscribe", "Unsubscribed"), ("/support", "Support"),
+                ("/support my printer is on fire", "opened"),
+                ("/tickets", "Your tickets"), ("/faq", "FAQ"),
+                ("/faq ticket", "open a ticket"),
+                ("/ticket", "Usage"), ("/nonsense", "Unknown command")]:
+            r = ask(fake, cmd, user=who)
+            check_html(r.text)
+            h.contains(r.text, want, "%s as %d" % (cmd, who))
+    # The status summary comes with Refresh and Subscribe buttons.
+    r = ask(fake, "/status")
+    h.check(("🔄 Refresh", "1:st") in r.buttons, r.buttons)
+    # Menus: help has an Operations button.
+    r = ask(fake, "/help")
+    h.check(any(d == "1:ho" for _, d in r.buttons), r.buttons)
+    # Admin commands: refused for a user, answered for the admin.
+    admin_cmds = [
+        ("/health", "Health"), ("/monitor", "Monitor"), ("/ops", "Operations"),
+        ("/incident", "Incidents"),
+        ("/incident new high Database is slow", "INC-"),
+        ("/incident list", "INC-"), ("/incident list all", "INC-"),
+        ("/incident show 1", "INC-1"), ("/incident ack INC-1", "Acknowledged"),
+        ("/incident update 1 identified found it", "Updated"),
+        ("/incident resolve 1 fixed", "Resolved"),
+        ("/incident postmortem 1", "Postmortem"),
+        ("/incident postmortem 1 rootcause disk full", "disk full"),
+        ("/maintenance", "Maintenance"),
+        ("/maintenance add 2030-01-01T02:00Z 90m api Upgrade", "MNT-"),
+        ("/maintenance list", "MNT-"), ("/maintenance cancel 1", "cancelled"),
+        ("/queue", "Queue"), ("/reply 1 hello from staff", "Reply sent"),
+        ("/note 1 internal", "note"), ("/assign 1 me", "assigned"),
+        ("/priority 1 high", "priority"), ("/close 1", "closed"),
+        ("/tier 42 ultra", "ultra"), ("/report", "Report"),
+        ("/report week", "Report"), ("/help_admin", "Admin reference"),
+        ("/incident new nonsense x", "Usage"), ("/tier 42 gold", "Usage"),
+    ]
+    for cmd, want in admin_cmds:
+        r = ask(fake, cmd, user=OTHER)
+        h.contains(r.text, "admins only", cmd)
+    for cmd, want in admin_cmds:
+        r = ask(fake, cmd, user=ADMIN)
+        check_html(r.text)
+        h.contains(r.text, want, cmd)
+    # The user's tier shows in /support after /tier.
+    h.contains(ask(fake, "/support").text, "ultra")
+    # The staff reply reached the ticket's owner (ticket.replied).
+    fake.wait_sent(lambda r: r.chat == USER and "Support replied" in r.text)
+    # And the new ticket reached the admin chat (ticket.created).
+    fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and "New ticket" in r.text)
+    # Group: a command for another bot is ignored, ours answered.
+    m = fake.mark()
+    fake.message("/help@other_bot", user=USER, chat=-77,
+                 chat_type="supergroup")
+    r = ask(fake, "/help@OpsDesk_Bot", user=USER, chat=-77,
+            chat_type="supergroup")
+    h.eq(len([x for x in fake.sent(chat=-77)
+              if fake.requests.index(x) >= m]), 1)
+    # setMyCommands at start-up, for users and scoped for admins.
+    scoped = [c for c in fake.calls("setMyCommands") if "scope" in c.body]
+    h.check(scoped and scoped[0].body["scope"]["chat_id"] == ADMIN, scoped)
+    plain = [c for c in fake.calls("setMyCommands") if "scope" not in c.body]
+    h.check(plain and not any(c["command"] == "health"
+                              for c in plain[0].body["commands"]), plain)
+    samples = gw.metrics()
+    h.check(h.metric(samples, "opsdesk_gateway_commands_total",
+                     command="help") >= 2, "commands metric")
+    h.check(h.metric(samples, "opsdesk_gateway_updates_total",
+                     type="message") > 50, "updates metric")
+    no_token(s, gw)
+    gw.stop()
+
+
+def test_buttons_and_forged_buttons(s):
+    fake, gw = start(s)
+    inc = ask(fake, "/incident new critical API down", user=ADMIN)
+    h.contains(inc.text, "INC-1")
+    h.check(("✋ Acknowledge", "1:ia:1") in inc.buttons, inc.buttons)
+    # A non-admin forging every admin button: refused, nothing changed.
+    for data in ["1:ia:1", "1:ir:1", "1:is:1", "1:il", "1:mo", "1:hl",
+                 "1:op", "1:ck:daily:backups", "1:q", "1:rp:day", "1:im",
+                 "1:ha", "1:mt"]:
+        r, ans = press(fake, data, user=OTHER)
+        h.check(r is not None and "admins only" in r.text, (data, r))
+        h.contains(ans.body.get("text", ""), "Admins only", data)
+    # Malformed and stale data: answered, nothing else.
+    for data in ["garbage", "0:ia:1", "1:zz", "1:ia:1:2:3", "1:ia:/x"]:
+        r, ans = press(fake, data, user=OTHER, reply=False)
+        h.check(r is None, (data, r))
+        h.check(ans.body.get("text"), "answer text for %s" % data)
+    inc = s.call("incident", "get", {"id": 1})
+    h.check(not inc["incident"].get("acknowledged"), inc)
+    h.check(inc["incident"]["status"] != "INCIDENT_STATUS_RESOLVED", inc)
+    # The admin's button works; Refresh edits in place.
+    r, ans = press(fake, "1:ia:1", user=ADMIN)
+    h.contains(r.text, "Acknowledged")
+    r, ans = press(fake, "1:mo", user=ADMIN, message_id=r.body.get(
+        "message_id", 5) or 5)
+    h.eq(r.method, "editMessageText")
+    # Pressing Refresh again on an unchanged page: "not modified" is fine.
+    fake.fail("editMessageText", 400)
+    r2, ans = press(fake, "1:st", user=USER, message_id=99)
+    h.check(ans is not None)
+    # Conversation: New ticket -> priority -> text.
+    r, _ = press(fake, "1:nt")
+    h.check(("🟠 High", "1:nt:high") in r.buttons, r.buttons)
+    r, _ = press(fake, "1:nt:high")
+    h.contains(r.text, "describe")
+    r = ask(fake, "The export button does nothing")
+    h.contains(r.text, "opened (priority high)")
+    # Another user's ticket: not found, by command and by button.
+    tid = re.search(r"T-(\d+)", r.text).group(1)
+    h.contains(ask(fake, "/ticket T-%s" % tid, user=OTHER).text, "Not found")
+    r, _ = press(fake, "1:tv:%s" % tid, user=OTHER)
+    h.contains(r.text, "Not found")
+    r, _ = press(fake, "1:tm:%s" % tid, user=OTHER)
+    h.contains(ask(fake, "sneaky message", user=OTHER).text, "Not found")
+    r, _ = press(fake, "1:tr:%s:1" % tid, user=OTHER)
+    h.contains(r.text, "Not found")
+    t = s.call("ticket", "get", {"id": int(tid)}, as_user=USER)
+    h.eq(len(t["ticket"]["messages"]), 1, "nobody else wrote on it")
+    # Every callback query was answered.
+    h.wait_until(lambda: len(fake.calls("answerCallbackQuery")) ==
+                 fake._cb_seq, 5, "an answer for every press")
+    # An admin replying to the ticket notification answers the customer.
+    note = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
+                          ("T-%s" % tid) in r.text and "New ticket" in r.text)
+    msg_id = [k[1] for k, v in fake.messages.items()
+              if k[0] == ADMIN_CHAT and v == note.text][0]
+    m = fake.mark()
+    fake.message("We are on it", user=ADMIN, chat=ADMIN_CHAT,
+                 chat_type="supergroup", reply_to=msg_id)
+    fake.wait_sent(lambda r: r.chat == USER and "We are on it" in r.text,
+                   after=m)
+    no_token(s, gw)
+    gw.stop()
+
+
+def test_hostile_text(s):
+    fake, gw = start(s, backends=["ticket-service"])
+    hostile = "<b>bold</b> & <script>x</script> \udcff\udcfe " + "é" * 1900
+    # Over the service's limit: a clear error, escaped, nothing created.
+    r = ask(fake, "/support " + "<&>" + "x" * 5000)
+    check_html(r.text)
+    h.contains(r.text, "Could not do that")
+    r = ask(fake, "/support " + hostile)
+    h.contains(r.text, "opened")
+    tid = re.search(r"T-(\d+)", r.text).group(1)
+    # Two long messages make a thread over 4096 characters.
+    h.contains(ask(fake, "/addmsg %s %s" % (tid, hostile)).text, "Added")
+    m = fake.mark()
+    fake.message("/ticket " + tid)
+    time.sleep(1.0)
+    fake.wait_sent(lambda r: r.chat == USER, after=m)
+    parts = [x for x in fake.sent(chat=USER) if fake.requests.index(x) >= m]
+    for p in parts:
+        check_html(p.text)
+    text = "".join(p.text for p in parts)
+    h.contains(text, "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;")
+    h.check(len(parts) >= 2, "a long thread is split: %d" % len(parts))
+    # Unknown commands echo escaped too.
+    r = ask(fake, "/x<b>")
+    check_html(r.text)
+    gw.stop()
+
+
+def test_429_and_5xx(s):
+    fake, gw = start(s, backends=[])
+    fake.fail("sendMessage", 429, retry_after=2)
+    m = fake.mark()
+    fake.message("/help", user=USER)
+    fake.message("/help", user=OTHER)
+    first = fake.wait_call("sendMessage", lambda r: r.status == 429,
+                           after=m)
+    ok = fake.wait_sent(lambda r: r.method == "sendMessage", after=m,
+                        timeout=10)
+    later = [r for r in fake.calls("sendMessage")
+             if r.at > first.at]
+    h.check(later, "a send after the 429")
+    h.check(min(r.at for r in later) - first.at >= 1.95,
+            "sendMessage again %.2fs after a 429 with retry_after=2" %
+            (min(r.at for r in later) - first.at))
+    h.check(ok.at - first.at >= 1.95)
+    fake.wait_sent(lambda r: r.chat == OTHER, after=m)
+    h.check(h.metric(gw.metrics(), "opsdesk_gateway_botapi_429_total")
+            >= 1, "429 metric")
+    # 5xx: retried with backoff until delivered.
+    fake.fail("sendMessage", 502, times=2)
+    m = fake.mark()
+    fake.message("/help", user=USER)
+    r = fake.wait_sent(lambda r: r.chat == USER, after=m, timeout=10)
+    fails = [x for x in fake.calls("sendMessage")
+             if x.status == 502 and fake.requests.index(x) >= m]
+    h.eq(len(fails), 2)
+    h.check(r.at - fails[0].at >= 2.5, "backoff 1 s then 2 s")
+    # 403: the chat is marked blocked, nothing more is sent to it.
+    fake.block(OTHER)
+    m = fake.mark()
+    fake.message("/help", user=OTHER)
+    fake.wait_call("sendMessage", lambda r: r.status == 403, after=m)
+    h.wait_until(lambda: h.metric(gw.metrics(),
+                                  "opsdesk_gateway_blocked_chats") == 1,
+                 5, "blocked chats gauge")
+    no_token(s, gw)
+    gw.stop()
+
+
+def test_409_backs_off(s):
+    fake, gw = start(s, backends=[])
+    fake.fail("getUpdates", 409, times=3)
+    t0 = time.monotonic()
+    r = ask(fake, "/help", timeout=20)
+    h.wait_until(lambda: len([c for c in fake.calls("getUpdates")
+                              if c.status == 409]) == 3, 15, "3 conflicts")
+    conflicts = [c for c in fake.calls("getUpdates") if c.status == 409]
+    h.check(fake.wait_call("getUpdates", lambda c: c.status == 200,
+                           after=fake.requests.index(conflicts[-1])),
+            "polling again after the conflicts")
+    gaps = [b.at - a.at for a, b in zip(conflicts, conflicts[1:])]
+    h.check(all(g >= 2.9 for g in gaps), "409 backoff gaps %r" % gaps)
+    gw.stop()
+
+
+def test_kill9_exactly_once(s):
+    fake, gw = start(s, backends=["ticket-service"])
+    n = 40
+    ids = []
+    for i in range(n):
+        ids.append(fake.message("/support crash test %d" % i,
+                                user=1000 + i))
+    # Crash mid-batch: once some, not all, replies went out.
+    h.wait_until(lambda: len(fake.sent()) >= 5, 15, "first replies")
+    gw.kill()
+    done_before = len(fake.sent())
+    gw.restart()
+    h.wait_until(lambda: all(
+        any("opened" in r.text for r in fake.sent(chat=1000 + i))
+        for i in range(n)), 30, "every update answered")
+    fake.wait_confirmed(ids[-1])
+    q = s.call("ticket", "queue", {"page": {"limit": 100}})
+    tickets = q.get("tickets", {}).get("tickets", [])
+    subjects = sorted(t["subject"] for t in tickets)
+    h.eq(len(tickets), n, "tickets after kill -9 (%d replies before): %r"
+         % (done_before, subjects))
+    h.eq(len(set(t["owner_id"] for t in tickets)), n)
+    gw.stop()
+
+
+def test_backends_down_answer_fast(s):
+    fake, gw = start(s)
+    cases = {
+        "ticket-service": ["/support", "/tickets", "/ticket 1", "/faq",
+                           "/support help me", "/queue", "/tier 5 pro"],
+        "incident-service": ["/incident list", "/incident new low x",
+                             "/maintenance", "/report"],
+        "health-prober": ["/health"],
+        "status-publisher": ["/status", "/subscribe api"],
+    }
+    names = {"ticket-service": "support desk",
+             "incident-service": "incident service",
+             "health-prober": "health prober",
+             "status-publisher": "status service"}
+    for exe, cmds in cases.items():
+        s.proc(exe).stop()
+        for cmd in cmds:
+            t0 = time.monotonic()
+            r = ask(fake, cmd, user=ADMIN, timeout=5)
+            took = time.monotonic() - t0
+            h.check(took < 3.0, "%s with %s down took %.2fs" %
+                    (cmd, exe, took))
+            if cmd != "/support":
+                h.contains(r.text, names[exe], cmd)
+        # Dashboards still render the other sections.
+        r = ask(fake, "/monitor", user=ADMIN, timeout=5)
+        h.contains(r.text, "Monitor")
+        s.proc(exe).restart()
+    no_token(s, gw)
+    gw.stop()
+
+
+def test_webhook(s):
+    secret = "hook_secret-123"
+    fake, gw = start(s, backends=[], mode="webhook",
+                     env={"TELEGRAM_WEBHOOK_SECRET": secret})
+    upd = {"update_id": 555, "message": {
+        "message_id": 1, "from": {"id": USER, "first_name": "Ann"},
+        "chat": {"id": USER, "type": "private"}, "date": 1,
+        "text": "/help"}}
+    body = json.dumps(upd).encode()
+    path = "/telegram/webhook"
+    st, _, _ = gw.http_post(path, body)
+    h.eq(st, 401, "no secret")
+    st, _, _ = gw.http_post(path, body, headers={
+        "X-Telegram-Bot-Api-Secret-Token": "wrong"})
+    h.eq(st, 401, "wrong secret")
+    hdr = {"X-Telegram-Bot-Api-Secret-Token": secret,
+           "Content-Type": "application/json"}
+    st, _, _ = gw.http_post(path, body, headers=hdr)
+    h.eq(st, 200)
+    fake.wait_sent(lambda r: r.chat == USER)
+    # Telegram redelivers: handled once.
+    st, _, _ = gw.http_post(path, body, headers=hdr)
+    h.eq(st, 200)
+    st, _, _ = gw.http_post(path, b"not json", headers=hdr)
+    h.eq(st, 400)
+    time.sleep(1.0)
+    h.eq(len(fake.sent(chat=USER)), 1, "a redelivered update is ignored")
+    gw.stop()
+
+
+def test_alerts_replayed_after_downtime(s):
+    fake, gw = start(s, backends=["incident-service"])
+    gw.stop()
+    # An alert raised while the gateway is down...
+    s.call("incident", "create", {"severity": "SEVERITY_CRITICAL",
+                                  "title": "Payments failing"})
+    # ...arrives after the restart, with its buttons.
+    gw.restart()
+    r = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
+                       "Payments failing" in r.text, timeout=15)
+    h.check(any(d == "1:ia:1" for _, d in r.buttons), r.buttons)
+    gw.restart()
+    time.sleep(2)
+    alerts = [x for x in fake.sent(chat=ADMIN_CHAT)
+              if "Payments failing" in x.text and "Alert" in x.text]
+    h.eq(len(alerts), 1, "an alert is delivered once: %r" % [(a.at, fake.requests.index(a)) for a in alerts])
+    gw.stop()
+
+
+if __name__ == "__main__":
+    h.main()
