@@ -10,7 +10,9 @@
  *       the service at any moment and know what was acknowledged.
  *   ticket_load verify --url U --count N --acked FILE [--user-base B]
  *       For every i: user B+i has at most one ticket, and exactly one
- *       (with the acknowledged id) when FILE lists i. Prints a JSON
+ *       (with the acknowledged id) when FILE lists i; an i listed twice
+ *       (a rerun with the same request ids) must have the same id both
+ *       times. Prints a JSON
  *       summary; exit 1 on any violation.
  *   ticket_load dup --url U [--user-base B]
  *       The same create twice with one request id from two connections;
@@ -305,13 +307,16 @@ main(int argc, char **argv)
 			return 64;
 		}
 		while (fscanf(f, "%ld %llu", &i, &id) == 2) {
-			if (i >= 0 && i < l.count) {
-				if (l.acked[i] != 0) {
-					l.dupes++; /* acked twice: impossible
-					            */
-				}
+			if (i < 0 || i >= l.count) {
+				continue;
+			}
+			if (l.acked[i] == 0) {
 				l.acked[i] = (long long) id;
 				acked++;
+			} else if (l.acked[i] != (long long) id) {
+				/* A resent request id answered another ticket.
+				 */
+				l.wrong++;
 			}
 		}
 		fclose(f);

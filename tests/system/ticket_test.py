@@ -270,6 +270,25 @@ def test_kill9_during_concurrent_creates(s):
     h.check(summary["present"] >= summary["acked"], "present >= acked")
     h.eq(r.returncode, 0, r.stderr.decode()[-2000:])
 
+    # The clients resend everything with the same request ids: what was
+    # stored answers with its first reply, the rest is created now, and
+    # every create exists exactly once.
+    r = subprocess.run(
+        [h.exe_path("ticket_load"), "create", "--url", s.urls["ticket"],
+         "--count", str(n), "--clients", "64", "--out", acked],
+        capture_output=True, timeout=300)
+    h.eq(json.loads(r.stdout)["ok"], n, "every resent create answered")
+    r = subprocess.run(
+        [h.exe_path("ticket_load"), "verify", "--url", s.urls["ticket"],
+         "--count", str(n), "--clients", "16", "--acked", acked],
+        capture_output=True, timeout=300)
+    summary = json.loads(r.stdout)
+    print("after resending: %s" % summary)
+    h.eq(summary["acked"], n)
+    h.eq(summary["present"], n)
+    h.eq(summary["wrong"], 0, "a resent request id made another ticket")
+    h.eq(r.returncode, 0, r.stderr.decode()[-2000:])
+
 
 if __name__ == "__main__":
     h.main()
