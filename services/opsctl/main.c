@@ -58,6 +58,9 @@ static const char usage_text[]
       "                                  taken while it runs\n"
       "  publish <topic> [JSON]          send one event (JSON: an Envelope,\n"
       "                                  e.g. {\"ops\":{…}}; header filled)\n"
+      "  publish-raw FILE...             send each file's bytes as one "
+      "frame,\n"
+      "                                  as is, in order (tests)\n"
       "Services: ticket, incident, prober, status (and gateway for backup);\n"
       "executable names (ticket-service) work too.\n"
       "\n"
@@ -446,16 +449,60 @@ publish_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	*(volatile bool *) arg = true;
 }
 
+/*
+ * Send frames (borrowed) to the relay on one connection, in order. PUB
+ * drops what is sent before its pipe is added, so wait for it first.
+ */
+static int
+send_frames(
+    const opts *o, uint8_t *const *frames, const size_t *lens, size_t n)
+{
+	const char *url = o->url ? o->url : o->cfg->bus_publish;
+	static volatile bool up;
+	nng_socket s;
+	int rv;
+
+	if ((rv = nng_pub0_open(&s)) != 0) {
+		fprintf(stderr, "opsctl: %s\n", nng_strerror(rv));
+		return EXIT_UNAVAILABLE;
+	}
+	/* Room for every frame: a full queue would drop the rest. */
+	nng_socket_set_int(s, NNG_OPT_SENDBUF, 8192);
+	nng_pipe_notify(
+	    s, NNG_PIPE_EV_ADD_POST, publish_pipe_event, (void *) &up);
+	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
+		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
+		    nng_strerror(rv));
+		nng_close(s);
+		return EXIT_UNAVAILABLE;
+	}
+	int64_t deadline = od_mono_ms() + o->timeout_ms;
+	while (!up && od_mono_ms() < deadline) {
+		nng_msleep(2);
+	}
+	for (size_t i = 0; i < n && up && rv == 0; i++) {
+		rv = nng_send(s, frames[i], lens[i], 0);
+	}
+	if (!up || rv != 0) {
+		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
+		    up ? nng_strerror(rv) : "not connected in time");
+		nng_close(s);
+		return EXIT_UNAVAILABLE;
+	}
+	/* The pipe writes asynchronously and closing discards its queue:
+	 * give the frames time to leave over loopback or a LAN. */
+	nng_msleep(100 + (int) (n / 10));
+	nng_close(s);
+	return 0;
+}
+
 static int
 cmd_publish(opts *o, int argc, char **argv)
 {
-	const char *url = o->url ? o->url : o->cfg->bus_publish;
 	uint8_t *frame = NULL;
 	size_t len;
 	char err[512];
-	nng_socket s;
-	static volatile bool up;
-	int rv, code = 0;
+	int code;
 
 	if (opsctl_publish_frame(argv[0], argc > 1 ? argv[1] : NULL,
 	        o->cfg->instance, &frame, &len, err, sizeof(err))
@@ -463,37 +510,81 @@ cmd_publish(opts *o, int argc, char **argv)
 		fprintf(stderr, "opsctl: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if ((rv = nng_pub0_open(&s)) != 0) {
-		free(frame);
-		fprintf(stderr, "opsctl: %s\n", nng_strerror(rv));
-		return EXIT_UNAVAILABLE;
+	if ((code = send_frames(o, &frame, &len, 1)) == 0) {
+		cJSON *line = cJSON_CreateObject();
+		cJSON_AddStringToObject(line, "topic", argv[0]);
+		cJSON_AddNumberToObject(line, "bytes", (double) len);
+		char *text = cJSON_PrintUnformatted(line);
+		if (text != NULL) {
+			printf("%s\n", text);
+		}
+		cJSON_free(text);
+		cJSON_Delete(line);
 	}
-	nng_pipe_notify(
-	    s, NNG_PIPE_EV_ADD_POST, publish_pipe_event, (void *) &up);
-	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
-		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
-		    nng_strerror(rv));
-		code = EXIT_UNAVAILABLE;
-		goto out;
-	}
-	/* PUB drops what is sent before its pipe is added. */
-	int64_t deadline = od_mono_ms() + o->timeout_ms;
-	while (!up && od_mono_ms() < deadline) {
-		nng_msleep(2);
-	}
-	if (!up || (rv = nng_send(s, frame, len, 0)) != 0) {
-		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
-		    up ? nng_strerror(rv) : "not connected in time");
-		code = EXIT_UNAVAILABLE;
-		goto out;
-	}
-	/* The pipe writes asynchronously and closing discards its queue:
-	 * give one frame time to leave over loopback or a LAN. */
-	nng_msleep(100);
-	printf("{\"topic\":\"%s\",\"bytes\":%zu}\n", argv[0], len);
-out:
-	nng_close(s);
 	free(frame);
+	return code;
+}
+
+/* Read a whole file; caller frees *out with free(). */
+static int
+read_file(const char *path, uint8_t **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t n = 0, cap = 0, got;
+
+	if (f == NULL) {
+		return OD_ENOTFOUND;
+	}
+	do {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			uint8_t *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return OD_ENOMEM;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Each file's bytes as one frame, as is: tests send garbage with it. */
+static int
+cmd_publish_raw(opts *o, int argc, char **argv)
+{
+	uint8_t **frames = calloc((size_t) argc, sizeof(*frames));
+	size_t *lens = calloc((size_t) argc, sizeof(*lens));
+	int code = 0;
+
+	if (frames == NULL || lens == NULL) {
+		code = EXIT_UNAVAILABLE;
+		goto out;
+	}
+	for (int i = 0; i < argc; i++) {
+		if (read_file(argv[i], &frames[i], &lens[i]) != 0) {
+			fprintf(stderr, "opsctl: cannot read %s: %s\n",
+			    argv[i], strerror(errno));
+			code = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if ((code = send_frames(o, frames, lens, (size_t) argc)) == 0) {
+		printf("{\"frames\":%d}\n", argc);
+	}
+out:
+	for (int i = 0; frames != NULL && i < argc; i++) {
+		free(frames[i]);
+	}
+	free(frames);
+	free(lens);
 	return code;
 }
 
@@ -556,6 +647,7 @@ static const command commands[] = {
 	{ "ping", 0, -1, cmd_ping, "ping [service...]" },
 	{ "backup", 2, 2, cmd_backup, "backup <service> <dir>" },
 	{ "publish", 1, 2, cmd_publish, "publish <topic> [ENVELOPE_JSON]" },
+	{ "publish-raw", 1, -1, cmd_publish_raw, "publish-raw FILE..." },
 };
 
 static int

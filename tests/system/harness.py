@@ -698,18 +698,27 @@ class Suite:
         return r
 
     def publish_raw(self, frames, delay=1):
-        """Publish raw frames (bytes each, e.g. garbage) to the relay with
-        nngcat --pub, one nngcat per frame. nngcat sends after `delay`
-        whole seconds so its pipe is up (pub drops what is sent before)."""
+        """Publish raw frames (bytes each, garbage too) to the relay, in
+        order: with `opsctl publish-raw` on one connection (fast), or,
+        without opsctl, one nngcat --pub per frame that sends after
+        `delay` whole seconds (pub drops what precedes its pipe)."""
         if isinstance(frames, bytes):
             frames = [frames]
-        for i, fr in enumerate(frames):
+        paths = []
+        for fr in frames:
             path = self.path("frame-%d.bin" % free_port())
             with open(path, "wb") as f:
                 f.write(fr)
+            paths.append(path)
+        if have_exe("opsctl"):
+            r = self.opsctl("publish-raw", *paths)
+            if r.rc != 0:
+                raise Failure("opsctl publish-raw: %r" % r)
+            return
+        for path in paths:
             r = subprocess.run(
                 ["nngcat", "--pub", "--dial", self.bus_publish, "--file",
-                 path, "--delay", str(int(delay)), "--count", "1"],
+                 path, "--delay", str(max(1, int(delay))), "--count", "1"],
                 capture_output=True, timeout=30)
             if r.returncode != 0:
                 raise Failure("nngcat --pub: %s" % r.stderr.decode())
