@@ -73,10 +73,14 @@ class FakeTelegram:
         self.max_poll_wait = max_poll_wait
         self.last_offset = 0
         self.messages = {}         # (chat, message_id) -> text
+        self.delivered = {}        # update_id -> first getUpdates time
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body are two writes: without TCP_NODELAY each
+            # reply waits for the client's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, *a):
                 pass
@@ -262,6 +266,9 @@ class FakeTelegram:
                 self.updates = [u for u in self.updates
                                 if u["update_id"] >= offset]
             batch = self.updates[:limit]
+            t = time.monotonic()
+            for u in batch:
+                self.delivered.setdefault(u["update_id"], t)
         self._record("getUpdates", token, body, now, 200)
         return 200, {"ok": True, "result": batch}
 
