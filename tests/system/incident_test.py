@@ -8,6 +8,9 @@ as health-prober would send them."""
 
 import json
 import os
+import shutil
+import socket
+import struct
 import sys
 import time
 
@@ -36,6 +39,33 @@ def health(s, target, new, old="UP", criticality="CRITICAL", name=None):
         "reason": "injected by the test", "at_ms": int(time.time() * 1000)}}
     r = s.opsctl("publish", "health.changed", json.dumps(ev))
     h.check(r.rc == 0, "opsctl publish: %r" % r)
+
+
+def sp_request(url, body, timeout=10.0):
+    """One request over NNG's REQ/REP on TCP, spoken directly (the SP
+    header, then 8-byte length-prefixed messages; a REQ message starts with
+    its 4-byte request id), so a test can repeat the very same bytes."""
+    host, port = url[len("tcp://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as c:
+        c.sendall(b"\0SP\0\x00\x30\0\0")        # we speak req0
+        peer = _recv_exact(c, 8)
+        h.eq(peer[:4], b"\0SP\0", "SP header")
+        msg = struct.pack(">I", 0x80000001) + body
+        c.sendall(struct.pack(">Q", len(msg)) + msg)
+        n = struct.unpack(">Q", _recv_exact(c, 8))[0]
+        rep = _recv_exact(c, n)
+        h.eq(rep[:4], msg[:4], "reply to our request id")
+        return rep[4:]
+
+
+def _recv_exact(c, n):
+    out = b""
+    while len(out) < n:
+        chunk = c.recv(n - len(out))
+        if not chunk:
+            raise h.Failure("connection closed")
+        out += chunk
+    return out
 
 
 def incidents(s, include_resolved=True):
@@ -183,6 +213,42 @@ def test_non_admin_is_refused(s):
     h.eq(r.rc, 1, "refused")
     h.contains(r.stdout + r.stderr, "PERMISSION_DENIED")
     h.eq(incidents(s), [])
+
+
+def test_resync_from_prober_on_start(s):
+    """A component already down when the service starts (its
+    health.changed long gone) still gets its incident: the service asks
+    health-prober for a snapshot on start."""
+    if shutil.which("nngcat") is None:
+        raise h.Skip("nngcat missing")
+    fake = s.fake_service("prober", """snapshot {
+      targets { id: "db" name: "Database" state: COMPONENT_STATE_DOWN
+                criticality: SEVERITY_HIGH public: true reason: "timeout" }
+      targets { id: "web" name: "Web" state: COMPONENT_STATE_UP }
+    }""")
+    start(s)
+    h.contains(fake.request_text(), "snapshot")
+    h.wait_until(lambda: len(for_component(s, "db")) == 1, timeout=15,
+                 msg="incident opened from the snapshot")
+    h.eq(for_component(s, "web"), [])
+    inc = for_component(s, "db")[0]
+    h.eq(inc["severity"], "SEVERITY_HIGH")
+
+
+def test_repeated_request_id_applies_once(s):
+    """NNG's REQ resends: a repeated request id gets the first reply and
+    changes nothing."""
+    start(s)
+    req = s.encode("opsdesk.v1.IncidentRequest", """
+      request_id: "same-id-1"
+      actor { user_id: 1 is_admin: true name: "ann" }
+      create { severity: SEVERITY_HIGH title: "api errors" }""",
+                   "incident.proto")
+    replies = [sp_request(s.urls["incident"], req) for _ in range(2)]
+    h.eq(replies[0], replies[1], "the same reply")
+    h.contains(s.decode("opsdesk.v1.IncidentReply", replies[0],
+                        "incident.proto"), 'title: "api errors"')
+    h.eq(len(incidents(s)), 1, "applied once")
 
 
 if __name__ == "__main__":
