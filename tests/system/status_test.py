@@ -422,5 +422,65 @@ def test_dropped_event_repaired_by_resync(s):
         incident.close()
 
 
+def test_with_real_owners(s):
+    """Against the real health-prober and incident-service: probe states
+    and an incident reach the page through events, and what changed while
+    status-publisher was down arrives through the start resync."""
+    for exe in ("health-prober", "incident-service"):
+        if not h.have_exe(exe):
+            raise h.Skip("%s not built" % exe)
+    closed = h.free_port()
+    s.config = config()
+    s.config["targets"] = [
+        {"id": "web", "name": "Web", "group": "Edge", "kind": "tcp",
+         "host": "127.0.0.1", "port": int(s.http["bus-relay"].split(":")[1]),
+         "interval": "1s", "timeout": "500ms", "failure_threshold": 1,
+         "success_threshold": 1, "public": True},
+        {"id": "db", "name": "Database", "group": "Core", "kind": "tcp",
+         "host": "127.0.0.1", "port": closed, "interval": "1s",
+         "timeout": "500ms", "failure_threshold": 1, "success_threshold": 1,
+         "criticality": "low", "public": True},
+        {"id": "secret-target", "name": "Hidden", "group": "Hidden Group",
+         "kind": "tcp", "host": "127.0.0.1", "port": closed,
+         "interval": "1s", "timeout": "500ms", "failure_threshold": 1,
+         "public": False},
+    ]
+    s.start("bus-relay")
+    s.start("health-prober")
+    s.start("incident-service")
+    p = s.start("status-publisher")
+    h.wait_until(lambda: comp_status(p, "web") == "operational" and
+                 comp_status(p, "db") == "major_outage", 20,
+                 "probe states on the page")
+    h.eq(comp_status(p, "secret-target"), None, "private target")
+
+    r = s.call("incident", "create", {"severity": "high", "title": HOSTILE,
+                                      "components": ["db"],
+                                      "text": "Looking into it"})
+    iid = r["incident"]["id"]
+
+    def listed(status):
+        for inc in get_json(p, "/api/v2/incidents.json")["incidents"]:
+            if inc["id"] == "INC-%s" % iid and inc["status"] == status:
+                return inc
+        return None
+    h.wait_until(lambda: listed("investigating"), 10, "incident on the page")
+    h.eq(listed("investigating")["name"], HOSTILE)
+    for path in ["/", "/api/v2/summary.json", "/api/v2/incidents.json",
+                 "/history.rss", "/history.atom"]:
+        _, body, _ = get(p, path)
+        for secret in SECRETS:
+            h.check(secret not in body.decode(),
+                    "%s leaks %s: %s" % (path, secret, body[:3000]))
+
+    # Resolved while the page is down: the start resync brings it in.
+    p.stop()
+    s.call("incident", "resolve", {"id": iid, "text": "Fixed & verified"})
+    p.restart()
+    h.wait_until(lambda: listed("resolved"), 15, "resolution after restart")
+    h.contains(listed("resolved")["incident_updates"][0]["body"],
+               "Fixed & verified")
+
+
 if __name__ == "__main__":
     h.main()
