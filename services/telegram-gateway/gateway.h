@@ -476,6 +476,9 @@ bool gw_is_console(gw *g);
 int gw_accept(gw *g, gw_update *u, size_t n, int64_t next_offset);
 /* Handle one update now (workers, tests); commits its effects. */
 int gw_handle(gw *g, const gw_update *u);
+/* Drop processed update ids older than 48 h (Telegram keeps updates for
+ * 24 h, so none of them can come again). */
+int gw_prune(gw *g);
 /* Wake the sender after new outbox items. */
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */

@@ -602,14 +602,58 @@ accept_fn(store_txn *t, void *arg)
 		j->fresh[i] = true;
 	}
 	if (j->next_offset > 0) {
-		uint8_t off[8];
+		uint8_t off[16];
 		store_key_u64(off, (uint64_t) j->next_offset);
+		store_key_u64(off + 8, (uint64_t) store_txn_now_ms(t));
 		if ((rv = store_put(t, store_db(s, GW_DB_META), "offset", 6,
-		         off, 8)) != 0) {
+		         off, 16)) != 0) {
 			return rv;
 		}
 	}
 	return 0;
+}
+
+/* ---- pruning the processed set ---- */
+
+#define DONE_KEEP_MS (48LL * 3600 * 1000) /* Telegram keeps updates 24 h */
+#define PRUNE_BATCH 2000
+
+static int
+prune_fn(store_txn *t, void *arg)
+{
+	int *pruned = arg;
+	store *s = store_txn_store(t);
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int64_t cutoff = store_txn_now_ms(t) - DONE_KEEP_MS;
+
+	*pruned = 0;
+	if (mdb_cursor_open(store_txn_mdb(t), store_db(s, GW_DB_DONE), &cur) !=
+	    0) {
+		return OD_EIO;
+	}
+	/* Update ids grow with time: stop at the first one to keep. */
+	while (*pruned < PRUNE_BATCH &&
+	    mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size == 8 &&
+	    (int64_t) store_key_get_u64(v.mv_data) < cutoff) {
+		if (mdb_cursor_del(cur, 0) != 0) {
+			break;
+		}
+		(*pruned)++;
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+int
+gw_prune(gw *g)
+{
+	int pruned = 0;
+	int rv = store_write(g->st, prune_fn, &pruned);
+	if (rv == 0 && pruned > 0) {
+		log_debug("pruned %d processed update ids", pruned);
+	}
+	return rv;
 }
 
 int

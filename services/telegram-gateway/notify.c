@@ -366,6 +366,7 @@ notify_main(void *arg)
 	while (!n->g->stopping) {
 		if (due) {
 			notify_catch_up(n->g);
+			gw_prune(n->g);
 		}
 		pthread_mutex_lock(&n->mtx);
 		if (!n->resync && !n->g->stopping) {

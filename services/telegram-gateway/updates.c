@@ -215,6 +215,8 @@ free_batch(gw_update *u, size_t n)
 
 /* ---- poll ---- */
 
+#define OFFSET_MAX_AGE_MS (6LL * 24 * 3600 * 1000)
+
 static int64_t
 stored_offset(gw *g)
 {
@@ -224,8 +226,17 @@ stored_offset(gw *g)
 	if (store_read_begin(g->st, &txn) == 0) {
 		if (store_get(txn, store_db(g->st, GW_DB_META), "offset", 6,
 		        &v) == 0 &&
-		    v.mv_size == 8) {
+		    v.mv_size == 16) {
 			off = (int64_t) store_key_get_u64(v.mv_data);
+			/* After a week of silence Telegram starts update ids
+			 * anew at random: an old offset would hide them. */
+			int64_t at = (int64_t) store_key_get_u64(
+			    (const uint8_t *) v.mv_data + 8);
+			if (od_now_ms() - at > OFFSET_MAX_AGE_MS) {
+				log_info("stored offset is older than 6 days: "
+				         "starting from the first update");
+				off = 0;
+			}
 		}
 		store_read_end(txn);
 	}

@@ -428,5 +428,45 @@ def test_alerts_replayed_after_downtime(s):
     gw.stop()
 
 
+def test_notifications_from_the_bus(s):
+    fake, gw = start(s, backends=["status-publisher"])
+    h.contains(ask(fake, "/subscribe").text, "Subscribed")
+    h.contains(ask(fake, "/subscribe", user=OTHER).text, "Subscribed")
+    h.contains(ask(fake, "/help", user=77).text, "Hello")  # not subscribed
+    fake.block(OTHER)
+    change = {"status_changed": {
+        "indicator": "major", "description": "Partial <outage>",
+        "changes": [{"component_id": "api", "name": "API",
+                     "old_status": "operational",
+                     "new_status": "major_outage"}]}}
+    m = fake.mark()
+    s.publish("status.changed", change)
+    r = fake.wait_sent(lambda r: r.chat == USER, after=m)
+    check_html(r.text)
+    h.contains(r.text, "Partial &lt;outage&gt;")
+    h.contains(r.text, "API")
+    fake.wait_call("sendMessage", lambda r: r.chat == OTHER and
+                   r.status == 403, after=m)
+    # The blocked chat gets nothing more; the others still do.
+    m = fake.mark()
+    s.publish("status.changed", change)
+    fake.wait_sent(lambda r: r.chat == USER, after=m)
+    time.sleep(0.5)
+    h.eq([r for r in fake.calls(chat=OTHER)
+          if fake.requests.index(r) >= m], [], "nothing to a blocked chat")
+    h.eq([r for r in fake.calls(chat=77)
+          if fake.requests.index(r) >= m], [], "not subscribed")
+    # ticket.notify goes to the ticket's owner.
+    m = fake.mark()
+    s.publish("ticket.notify", {"ticket_notify": {
+        "ticket_id": 7, "user_id": USER, "chat_id": USER,
+        "text": "Incident INC-1 is resolved"}})
+    r = fake.wait_sent(lambda r: r.chat == USER, after=m)
+    h.contains(r.text, "INC-1 is resolved")
+    samples = gw.metrics()
+    h.check(h.metric(samples, "opsdesk_gateway_blocked_chats") == 1)
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()
