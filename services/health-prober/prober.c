@@ -237,28 +237,6 @@ record_transition(prober *p, size_t index, const state_change *chg)
 
 /* ---- results ---- */
 
-static void
-add_to_aggregates(target_rt *rt, const probe_result *r)
-{
-	for (int lv = 0; lv < AGG_LEVELS; lv++) {
-		int64_t start = agg_floor(r->at_ms, lv);
-		if (start != rt->cur_start[lv]) {
-			if (rt->cur[lv].checks > 0) {
-				/* Kept until the next flush writes it; a
-				 * second roll-over before that (a flush
-				 * stalled a whole period) loses the older. */
-				rt->prev[lv] = rt->cur[lv];
-				rt->prev_start[lv] = rt->cur_start[lv];
-				rt->prev_dirty[lv] = true;
-			}
-			memset(&rt->cur[lv], 0, sizeof(rt->cur[lv]));
-			rt->cur_start[lv] = start;
-		}
-		agg_add(&rt->cur[lv], r, rt->st.state);
-	}
-	rt->dirty = true;
-}
-
 void
 prober_feed(void *arg, size_t index, const probe_result *r)
 {
@@ -272,7 +250,7 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 		record_transition(p, index, &chg);
 	}
 	rt->cert_not_after_s = r->cert_not_after_s;
-	add_to_aggregates(rt, r);
+	rt->dirty = true;
 	if (p->n_pend == p->cap_pend) {
 		size_t cap = p->cap_pend ? 2 * p->cap_pend : 256;
 		pending_result *n = realloc(p->pend, cap * sizeof(*n));
@@ -283,6 +261,7 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 	}
 	if (p->n_pend < p->cap_pend) {
 		p->pend[p->n_pend].index = index;
+		p->pend[p->n_pend].shown = rt->st.state;
 		p->pend[p->n_pend].r = *r;
 		p->n_pend++;
 	}
@@ -317,16 +296,87 @@ on_metric(void *arg, size_t index, size_t mi, double v, int64_t at_ms)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* The flush job: the results' rows and their fold into the minute,
+ * hour and day aggregates (read, add, write in the job's txn, so a retry
+ * after map growth recomputes from the committed rows). */
+typedef struct agg_item {
+	char id[72];
+	int shown;
+	probe_result r;
+} agg_item;
+
+typedef struct flush_job {
+	put_list *puts;
+	agg_item *items;
+	size_t n;
+} flush_job;
+
+static void
+flush_job_free(flush_job *j)
+{
+	if (j != NULL) {
+		put_list_free(j->puts);
+		free(j->items);
+		free(j);
+	}
+}
+
+static int
+flush_fn(store_txn *txn, void *arg)
+{
+	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
+		PDB_DAY };
+	flush_job *j = arg;
+	store *st = store_txn_store(txn);
+	uint8_t key[512], val[AGG_ENC_SIZE];
+	int rv;
+
+	if ((rv = put_job(txn, j->puts)) != 0) {
+		return rv;
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		const agg_item *it = &j->items[i];
+		for (int lv = 0; lv < AGG_LEVELS; lv++) {
+			MDB_dbi db = store_db(st, level_db[lv]);
+			size_t klen = history_key(key, it->id,
+			    agg_floor(it->r.at_ms, lv));
+			agg a;
+			MDB_val v;
+			memset(&a, 0, sizeof(a));
+			if (store_get(store_txn_mdb(txn), db, key, klen, &v) ==
+			    0) {
+				(void) agg_decode(v.mv_data, v.mv_size, &a);
+			}
+			agg_add(&a, &it->r, it->shown);
+			agg_encode(&a, val);
+			if ((rv = store_put(txn, db, key, klen, val,
+			         sizeof(val))) != 0) {
+				return rv;
+			}
+		}
+	}
+	return 0;
+}
+
+static void
+flush_done(int rv, void *arg)
+{
+	if (rv != 0) {
+		log_error("prober: flush of %zu results failed: %s",
+		    ((flush_job *) arg)->n, od_strerror(rv));
+	}
+	flush_job_free(arg);
+}
+
 int
 prober_flush(prober *p, bool sync)
 {
-	put_list *l;
+	flush_job *j = NULL;
 	pending_result *pend;
 	size_t n_pend;
-	uint8_t key[512], val[AGG_ENC_SIZE];
-	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
-		PDB_DAY };
+	uint8_t key[512];
 	sched_stats ss;
+	int rv;
 
 	if (p->sched != NULL) {
 		sched_get_stats(p->sched, &ss);
@@ -334,7 +384,9 @@ prober_flush(prober *p, bool sync)
 		metric_add(p->m_skipped, ss.skipped - p->skipped_seen);
 		p->skipped_seen = ss.skipped;
 	}
-	if (p->store == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+	if (p->store == NULL || (j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->puts = calloc(1, sizeof(*j->puts))) == NULL) {
+		free(j);
 		return OD_ENOMEM;
 	}
 	pthread_mutex_lock(&p->mu);
@@ -342,32 +394,22 @@ prober_flush(prober *p, bool sync)
 	n_pend = p->n_pend;
 	p->pend = NULL;
 	p->n_pend = p->cap_pend = 0;
-	for (size_t i = 0; i < p->ts.n; i++) {
-		target_rt *rt = &p->rt[i];
-		const char *id = p->ts.v[i].id;
-		for (int lv = 0; lv < AGG_LEVELS; lv++) {
-			if (rt->prev_dirty[lv]) {
-				agg_encode(&rt->prev[lv], val);
-				put_add(l, level_db[lv], key,
-				    history_key(key, id, rt->prev_start[lv]),
-				    val, sizeof(val));
-				rt->prev_dirty[lv] = false;
-			}
-			if (rt->dirty && rt->cur[lv].checks > 0) {
-				agg_encode(&rt->cur[lv], val);
-				put_add(l, level_db[lv], key,
-				    history_key(key, id, rt->cur_start[lv]),
-				    val, sizeof(val));
-			}
+	/* At shutdown the last check, latency and counters of every target
+	 * too; while running only transitions write the state. */
+	for (size_t i = 0; sync && i < p->ts.n; i++) {
+		if (p->rt[i].dirty) {
+			add_state_put(j->puts, &p->ts.v[i], &p->rt[i]);
+			p->rt[i].dirty = false;
 		}
-		/* At shutdown the last check, latency and counters too. */
-		if (sync && rt->dirty) {
-			add_state_put(l, &p->ts.v[i], rt);
-		}
-		rt->dirty = false;
 	}
 	pthread_mutex_unlock(&p->mu);
 
+	if (n_pend > 0 &&
+	    (j->items = calloc(n_pend, sizeof(*j->items))) == NULL) {
+		free(pend);
+		flush_job_free(j);
+		return OD_ENOMEM;
+	}
 	for (size_t k = 0; k < n_pend; k++) {
 		const probe_result *r = &pend[k].r;
 		Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
@@ -380,15 +422,28 @@ prober_flush(prober *p, bool sync)
 		hr.error = (char *) r->error;
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
-		put_add_pb(l, PDB_RESULTS, key, history_key(key, id, r->at_ms),
-		    &hr.base);
+		put_add_pb(j->puts, PDB_RESULTS, key,
+		    history_key(key, id, r->at_ms), &hr.base);
+		od_strlcpy(j->items[k].id, id, sizeof(j->items[k].id));
+		j->items[k].shown = pend[k].shown;
+		j->items[k].r = *r;
 	}
+	j->n = n_pend;
 	free(pend);
-	if (l->n == 0) {
-		put_list_free(l);
+	if (j->n == 0 && j->puts->n == 0) {
+		flush_job_free(j);
 		return 0;
 	}
-	return put_submit(p, l, sync);
+	if (sbuf_failed(&j->puts->data)) {
+		flush_job_free(j);
+		return OD_ENOMEM;
+	}
+	if (sync) {
+		rv = store_write(p->store, flush_fn, j);
+		flush_job_free(j);
+		return rv;
+	}
+	return store_submit(p->store, flush_fn, j, flush_done, j);
 }
 
 /* ---- retention ---- */
@@ -735,17 +790,13 @@ out:
 	return rv;
 }
 
-/* Restore one target from its stored state and current aggregates. */
+/* Restore one target from its stored state. */
 static void
-load_target(prober *p, MDB_txn *txn, size_t i, int64_t now)
+load_target(prober *p, MDB_txn *txn, size_t i)
 {
-	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
-		PDB_DAY };
 	const target *t = &p->ts.v[i];
 	target_rt *rt = &p->rt[i];
 	Opsdesk__V1__TargetStatus *ts = NULL;
-	uint8_t key[512];
-	MDB_val v;
 
 	if (store_get_pb(txn, store_db(p->store, PDB_STATE), t->id,
 	        strlen(t->id), &opsdesk__v1__target_status__descriptor,
@@ -766,14 +817,6 @@ load_target(prober *p, MDB_txn *txn, size_t i, int64_t now)
 		od_strlcpy(rt->st.reason, ts->reason, sizeof(rt->st.reason));
 		protobuf_c_message_free_unpacked(&ts->base, NULL);
 	}
-	for (int lv = 0; lv < AGG_LEVELS; lv++) {
-		int64_t start = agg_floor(now, lv);
-		rt->cur_start[lv] = start;
-		if (store_get(txn, store_db(p->store, level_db[lv]), key,
-		        history_key(key, t->id, start), &v) == 0) {
-			(void) agg_decode(v.mv_data, v.mv_size, &rt->cur[lv]);
-		}
-	}
 }
 
 int
@@ -781,7 +824,6 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
     const char *instance, const char *disk_path)
 {
 	MDB_txn *txn = NULL;
-	int64_t now = od_now_ms();
 	int rv;
 
 	p->store = st;
@@ -794,7 +836,7 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 		return rv;
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
-		load_target(p, txn, i, now);
+		load_target(p, txn, i);
 	}
 	store_read_end(txn);
 	if (m != NULL) {

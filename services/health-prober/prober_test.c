@@ -256,8 +256,8 @@ test_transitions_and_restart(void **state)
 	/* Maintenance comes back from the incident snapshot, not the store:
 	 * the damped health is restored. */
 	assert_int_equal(rt->st.state, DOWN);
-	assert_int_equal(rt->cur[AGG_HOUR].checks, 3);
-	assert_int_equal(rt->cur[AGG_HOUR].failures, 2);
+	assert_int_equal(count_rows(f, PDB_HOUR, "api"), 3);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "api"), 3);
 	fake_now += 1000;
 	w.status = OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_COMPLETED;
 	prober_maintenance_event(f->p, &w);
@@ -266,6 +266,17 @@ test_transitions_and_restart(void **state)
 	assert_int_equal(rt->st.state, UP);
 	assert_int_equal(prober_flush(f->p, true), 0);
 	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "api"), 4);
+	/* The stored aggregates continue after the restart. */
+	assert_int_equal(count_rows(f, PDB_HOUR, "api"), 4);
+	MDB_txn *txn;
+	agg a;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(history_sum(txn, store_db(f->st, PDB_DAY), "api", 0,
+	                     INT64_MAX, &a),
+	    0);
+	store_read_end(txn);
+	assert_int_equal(a.failures, 2);
+	assert_int_equal(a.worst, DOWN);
 }
 
 int
