@@ -160,15 +160,30 @@ _ports_given = set()
 _ports_lock = threading.Lock()
 
 
+def _port_range():
+    """Below the kernel's ephemeral range, so that no outgoing connection
+    (of any test running in parallel) can be given a port we hand out."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    if lo > 12000:
+        return 10000, lo - 1
+    return 49152, 65535 - 1  # an unusual range: the IANA dynamic one
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 now and not handed out before by this
     process. Tests run in parallel, so another process may still take it
-    between here and the bind; the random start point makes that rare."""
+    between here and the bind; random choice makes that rare."""
+    lo, hi = _port_range()
     with _ports_lock:
         for _ in range(200):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s.bind(("127.0.0.1", random.randint(20000, 59000)))
+                s.bind(("127.0.0.1", random.randint(lo, hi)))
                 port = s.getsockname()[1]
             except OSError:
                 continue
