@@ -5,9 +5,9 @@
  * the internal face of gateway_core, shared by its files and its tests.
  *
  * Flow of an update: a source (poll, webhook, console) accepts it into the
- * store's inbox (durable, deduplicated on update_id) and hands it to a
- * worker chosen by chat id, so each chat is handled in order while chats
- * run concurrently. The worker routes it (router.c, callbacks.c,
+ * store's inbox (durable, deduplicated on update_id) and queues it for
+ * the workers, which take one update per chat at a time, so each chat is
+ * handled in order while chats run concurrently. The worker routes it (router.c, callbacks.c,
  * conversation.c), collecting outgoing messages and state changes in a
  * gw_ctx; one store job then enqueues the messages in the outbox, applies
  * the state changes, marks the update processed and drops it from the
@@ -408,6 +408,9 @@ struct gw {
 
 	gw_worker *workers;
 	int n_workers;
+	pthread_mutex_t wq_mtx;      /* the update queue of the workers */
+	pthread_cond_t wq_cond;
+	struct wq_item *wq_head, *wq_tail;
 
 	/* outbox sender */
 	pthread_t sender;

@@ -63,7 +63,7 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 	         &s->conversation_ttl_ms, err, errlen)) != 0) {
 		return rv;
 	}
-	if ((rv = config_get_int(sec, "gateway", "workers", 4, 1, 64, &v, err,
+	if ((rv = config_get_int(sec, "gateway", "workers", 8, 1, 64, &v, err,
 	         errlen)) != 0) {
 		return rv;
 	}
@@ -477,7 +477,12 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	return rv;
 }
 
-/* ---- the workers: chats in order, chats in parallel ---- */
+/* ---- the workers: chats in order, chats in parallel ----
+ *
+ * One queue for all workers. A worker takes the oldest update whose chat
+ * no other worker is handling, so a chat's updates run one at a time and
+ * in order, while a chat waiting on a slow backend holds up only itself.
+ */
 
 typedef struct wq_item {
 	struct wq_item *next;
@@ -488,36 +493,85 @@ struct gw_worker {
 	gw *g;
 	pthread_t th;
 	bool started;
-	pthread_mutex_t mtx;
-	pthread_cond_t cond;
-	wq_item *head, *tail;
-	size_t depth;
+	bool busy;
+	int64_t chat;      /* the chat being handled when busy */
 };
+
+static int64_t
+item_chat(const wq_item *it)
+{
+	return it->u.chat_id ? it->u.chat_id : it->u.user_id;
+}
+
+static bool
+chat_busy(gw *g, int64_t chat)
+{
+	for (int i = 0; i < g->n_workers; i++) {
+		if (g->workers[i].busy && g->workers[i].chat == chat) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Unlink the first item whose chat is free; NULL if none. Locked. */
+static wq_item *
+take_item(gw *g)
+{
+	wq_item *prev = NULL;
+	/* A chat seen busy or skipped keeps its later items behind it. */
+	int64_t skipped[64];
+	int n_skipped = 0;
+	for (wq_item *it = g->wq_head; it != NULL; prev = it, it = it->next) {
+		int64_t chat = item_chat(it);
+		bool blocked = chat_busy(g, chat);
+		for (int i = 0; i < n_skipped && !blocked; i++) {
+			blocked = skipped[i] == chat;
+		}
+		if (blocked) {
+			if (n_skipped < 64) {
+				skipped[n_skipped++] = chat;
+			}
+			continue;
+		}
+		if (prev != NULL) {
+			prev->next = it->next;
+		} else {
+			g->wq_head = it->next;
+		}
+		if (g->wq_tail == it) {
+			g->wq_tail = prev;
+		}
+		it->next = NULL;
+		return it;
+	}
+	return NULL;
+}
 
 static void *
 worker_main(void *arg)
 {
 	gw_worker *w = arg;
-	for (;;) {
-		pthread_mutex_lock(&w->mtx);
-		while (w->head == NULL && !w->g->stopping) {
-			pthread_cond_wait(&w->cond, &w->mtx);
-		}
-		wq_item *it = w->head;
+	gw *g = w->g;
+	pthread_mutex_lock(&g->wq_mtx);
+	while (!g->stopping) {
+		wq_item *it = take_item(g);
 		if (it == NULL) {
-			pthread_mutex_unlock(&w->mtx);
-			break;
+			pthread_cond_wait(&g->wq_cond, &g->wq_mtx);
+			continue;
 		}
-		w->head = it->next;
-		if (w->head == NULL) {
-			w->tail = NULL;
-		}
-		w->depth--;
-		pthread_mutex_unlock(&w->mtx);
-		gw_handle(w->g, &it->u);
+		w->busy = true;
+		w->chat = item_chat(it);
+		pthread_mutex_unlock(&g->wq_mtx);
+		gw_handle(g, &it->u);
 		update_clear(&it->u);
 		free(it);
+		pthread_mutex_lock(&g->wq_mtx);
+		w->busy = false;
+		/* The chat's next update may now go to any worker. */
+		pthread_cond_broadcast(&g->wq_cond);
 	}
+	pthread_mutex_unlock(&g->wq_mtx);
 	return NULL;
 }
 
@@ -536,7 +590,7 @@ update_copy(gw_update *dst, const gw_update *src)
 	return 0;
 }
 
-/* Hand a copy of u to the worker of its chat. */
+/* Queue a copy of u for the workers. */
 static int
 dispatch(gw *g, const gw_update *u)
 {
@@ -545,21 +599,15 @@ dispatch(gw *g, const gw_update *u)
 		free(it);
 		return OD_ENOMEM;
 	}
-	uint64_t key = (uint64_t) (u->chat_id ? u->chat_id : u->user_id);
-	key ^= key >> 33;
-	key *= 0xff51afd7ed558ccdULL;
-	key ^= key >> 33;
-	gw_worker *w = &g->workers[key % (uint64_t) g->n_workers];
-	pthread_mutex_lock(&w->mtx);
-	if (w->tail != NULL) {
-		w->tail->next = it;
+	pthread_mutex_lock(&g->wq_mtx);
+	if (g->wq_tail != NULL) {
+		g->wq_tail->next = it;
 	} else {
-		w->head = it;
+		g->wq_head = it;
 	}
-	w->tail = it;
-	w->depth++;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->mtx);
+	g->wq_tail = it;
+	pthread_cond_signal(&g->wq_cond);
+	pthread_mutex_unlock(&g->wq_mtx);
 	return 0;
 }
 
@@ -1007,6 +1055,8 @@ gw_new(gw **out, const gw_options *opt)
 	pthread_cond_init(&g->ob_cond, NULL);
 	pthread_mutex_init(&g->console_mtx, NULL);
 	pthread_cond_init(&g->console_cond, NULL);
+	pthread_mutex_init(&g->wq_mtx, NULL);
+	pthread_cond_init(&g->wq_cond, NULL);
 	if ((rv = gw_settings_load(g->cfg, &g->set, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		goto fail;
@@ -1045,8 +1095,6 @@ gw_new(gw **out, const gw_options *opt)
 	}
 	for (int i = 0; i < g->n_workers; i++) {
 		g->workers[i].g = g;
-		pthread_mutex_init(&g->workers[i].mtx, NULL);
-		pthread_cond_init(&g->workers[i].cond, NULL);
 	}
 	*out = g;
 	return 0;
@@ -1091,23 +1139,22 @@ gw_free(gw *g)
 	poll_stop(g);
 	console_stop(g);
 	notify_stop(g->notify);
+	pthread_mutex_lock(&g->wq_mtx);
+	pthread_cond_broadcast(&g->wq_cond);
+	pthread_mutex_unlock(&g->wq_mtx);
 	for (int i = 0; g->workers != NULL && i < g->n_workers; i++) {
-		gw_worker *w = &g->workers[i];
-		pthread_mutex_lock(&w->mtx);
-		pthread_cond_broadcast(&w->cond);
-		pthread_mutex_unlock(&w->mtx);
-		if (w->started) {
-			pthread_join(w->th, NULL);
+		if (g->workers[i].started) {
+			pthread_join(g->workers[i].th, NULL);
 		}
-		/* Unhandled updates stay in the inbox for the next start. */
-		for (wq_item *it = w->head, *next; it != NULL; it = next) {
-			next = it->next;
-			update_clear(&it->u);
-			free(it);
-		}
-		pthread_mutex_destroy(&w->mtx);
-		pthread_cond_destroy(&w->cond);
 	}
+	/* Unhandled updates stay in the inbox for the next start. */
+	for (wq_item *it = g->wq_head, *next; it != NULL; it = next) {
+		next = it->next;
+		update_clear(&it->u);
+		free(it);
+	}
+	pthread_mutex_destroy(&g->wq_mtx);
+	pthread_cond_destroy(&g->wq_cond);
 	free(g->workers);
 	outbox_stop(g);
 	for (int i = 0; i < GW_N_SERVICES; i++) {

@@ -4,6 +4,7 @@ API server (fake_telegram.py) and the real opsdesk services."""
 import json
 import os
 import re
+import signal
 import sys
 import time
 
@@ -465,6 +466,34 @@ def test_notifications_from_the_bus(s):
     h.contains(r.text, "INC-1 is resolved")
     samples = gw.metrics()
     h.check(h.metric(samples, "opsdesk_gateway_blocked_chats") == 1)
+    gw.stop()
+
+
+def test_slow_backend_stalls_only_its_chat(s):
+    fake, gw = start(s, backends=["ticket-service"])
+    h.contains(ask(fake, "/tickets").text, "Your tickets")
+    ticket = s.proc("ticket-service")
+    os.kill(ticket.pid, signal.SIGSTOP)  # connected, but never answers
+    try:
+        m = fake.mark()
+        t0 = time.monotonic()
+        fake.message("/tickets", user=USER)
+        fake.message("/support still there?", user=USER)
+        # Other chats, and polling, go on meanwhile.
+        for i in range(5):
+            r = ask(fake, "/help", user=200 + i, timeout=5)
+            h.check(r.at - t0 < 2.0, "/help waited %.2fs behind a slow "
+                    "backend" % (r.at - t0))
+        r = fake.wait_sent(lambda r: r.chat == USER, after=m, timeout=5)
+        h.check(r.at - t0 <= 3.2, "time-out answered after %.2fs" %
+                (r.at - t0))
+        h.contains(r.text, "did not answer in time")
+        # The chat's second update came after its first, in order.
+        r2 = fake.wait_sent(lambda x: x.chat == USER and x is not r,
+                            after=m, timeout=5)
+        h.check(r2.at >= r.at)
+    finally:
+        os.kill(ticket.pid, signal.SIGCONT)
     gw.stop()
 
 
