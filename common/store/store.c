@@ -166,9 +166,13 @@ store_grow(store *s)
 	pthread_mutex_lock(&s->mu);
 	s->growing = true;
 	store_abstime(od_mono_ms() + STORE_GROW_WAIT_MS, &ts);
+	if (s->readers > 0) {
+		s->stats.grow_waits++;
+	}
 	while (s->readers > 0) {
 		rc = pthread_cond_timedwait(&s->gate_cv, &s->mu, &ts);
 		if (rc == ETIMEDOUT && s->readers > 0) {
+			s->stats.grow_timeouts++;
 			rv = OD_EMAPFULL;
 			goto out;
 		}
@@ -826,6 +830,10 @@ store_get_stats(store *s, store_stats *out)
 {
 	MDB_envinfo info;
 
+	if (s == NULL) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
 	*out = s->stats;
 	out->queue_depth = s->queued;

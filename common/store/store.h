@@ -170,6 +170,10 @@ typedef struct store_stats {
 	uint64_t queue_depth;      /* jobs waiting now */
 	size_t map_size;
 	uint64_t max_batch_seen;
+	/* Grows that waited for read txns to end, and those that gave up
+	 * (their batch failed with OD_EMAPFULL). */
+	uint64_t grow_waits;
+	uint64_t grow_timeouts;
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
 

@@ -702,6 +702,58 @@ test_map_growth(void **state)
 	tdir_remove(&d);
 }
 
+/* A read txn open across a needed growth: the writer waits for it, and
+ * what it reads stays mapped and unchanged until it ends. */
+static void
+test_grow_waits_for_readers(void **state)
+{
+	tdir d;
+	store *s;
+	put_arg *a = calloc(N_GROW, sizeof(*a));
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	store_stats st;
+	char seen[16];
+	int done = 0;
+	(void) state;
+
+	assert_non_null(a);
+	tdir_make(&d);
+	s = open_at(d.db, 64 * 1024);
+	put_sync(s, "pinned", "still here");
+	assert_int_equal(store_read_begin(s, &txn), 0);
+	assert_int_equal(store_get(txn, store_db(s, 0), "pinned", 6, &v), 0);
+	for (int i = 0; i < N_GROW; i++) {
+		snprintf(a[i].key, sizeof(a[i].key), "key-%06d", i);
+		memset(a[i].val, 'x', 100);
+		assert_int_equal(
+		    store_submit(s, job_put, &a[i], put_done, &a[i]), 0);
+	}
+	for (;;) {
+		store_get_stats(s, &st);
+		if (st.grow_waits > 0) {
+			break;
+		}
+		usleep(1000);
+	}
+	/* The map was not remapped under us. */
+	assert_int_equal(v.mv_size, 10);
+	memcpy(seen, v.mv_data, v.mv_size);
+	assert_memory_equal(seen, "still here", 10);
+	store_read_end(txn);
+	drain(s);
+	for (int i = 0; i < N_GROW; i++) {
+		done += a[i].done && a[i].done_rv == 0;
+	}
+	assert_int_equal(done, N_GROW);
+	store_get_stats(s, &st);
+	assert_true(st.map_grows >= 1);
+	assert_int_equal(st.grow_timeouts, 0);
+	store_close(s);
+	free(a);
+	tdir_remove(&d);
+}
+
 /* ---- schema ---- */
 
 typedef struct mig_ctx {
@@ -1096,6 +1148,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_write_from_writer_refused),
 		cmocka_unit_test(test_map_growth),
+		cmocka_unit_test(test_grow_waits_for_readers),
 		cmocka_unit_test(test_schema_migration),
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_file_modes),
