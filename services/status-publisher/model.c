@@ -440,11 +440,13 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 	comp_rec *old = find_comp(m, f->id);
 	comp_rec r = OPSDESK__V1__STATUS_COMPONENT_RECORD__INIT;
 	const char *name = f->name[0] ? f->name : f->id;
+	/* A target never checked yet has no "since": it is known from now. */
+	int64_t at = f->since_ms > 0 ? f->since_ms : od_now_ms();
 
 	if (old != NULL) {
 		/* An older fact (a snapshot taken before the last event) must
 		 * not undo a newer one. */
-		if (f->since_ms < old->since_ms) {
+		if (at < old->since_ms) {
 			return 0;
 		}
 		if (old->state == f->state && old->public_ == f->public
@@ -454,7 +456,7 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 		}
 		r = *old;
 	} else {
-		r.created_ms = f->since_ms;
+		r.created_ms = at;
 		r.uptime_30d = -1;
 		r.uptime_90d = -1;
 	}
@@ -463,9 +465,9 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 	r.group = (char *) f->group;
 	r.state = f->state;
 	r.public_ = f->public;
-	r.since_ms = f->since_ms;
-	r.updated_ms = f->since_ms;
-	touch(m, f->since_ms);
+	r.since_ms = at;
+	r.updated_ms = at;
+	touch(m, at);
 	return rtable_put(m, &m->comps, &r.base);
 }
 

@@ -129,8 +129,9 @@ bars_html(const status_view *v, const status_view_comp *c, sbuf *b)
 	status_format_uptime(c->uptime_90d, up, sizeof(up));
 	sbuf_printf(b,
 	    "</div><div class=\"legend\"><span>90 days ago</span>"
-	    "<span>%s uptime</span><span>Today</span></div>",
-	    up);
+	    "<span>%s%s</span><span>Today</span></div>",
+	    c->uptime_90d < 0 ? "No data yet" : up,
+	    c->uptime_90d < 0 ? "" : " uptime");
 }
 
 static void

@@ -829,6 +829,82 @@ test_conf_errors(void **state)
 	status_conf_fini(&c);
 }
 
+/* A tiny arena for status_summary_fill: everything freed at once. */
+typedef struct arena {
+	void *blocks[1024];
+	size_t n;
+} arena;
+
+static void *
+arena_alloc(void *arg, size_t size)
+{
+	arena *a = arg;
+	if (a->n == sizeof(a->blocks) / sizeof(a->blocks[0])) {
+		return NULL;
+	}
+	return a->blocks[a->n++] = calloc(1, size);
+}
+
+typedef struct summary_args {
+	arena *a;
+	Opsdesk__V1__StatusSummary *sum;
+} summary_args;
+
+static int
+summary_cb(const status_view *v, void *arg)
+{
+	summary_args *sa = arg;
+	return status_summary_fill(v, sa->sum, arena_alloc, sa->a);
+}
+
+static void
+test_summary_fill(void **state)
+{
+	(void) state;
+	status_model *m = scene(NULL);
+	arena a = { .n = 0 };
+	Opsdesk__V1__StatusSummary sum = OPSDESK__V1__STATUS_SUMMARY__INIT;
+	summary_args sa = { &a, &sum };
+	/* During the maintenance window. */
+	assert_int_equal(
+	    status_model_with_view(m, NOW + 3600000 + 1, summary_cb, &sa), 0);
+	status_model_close(m); /* the summary outlives the view */
+
+	assert_string_equal(sum.indicator, "major");
+	assert_string_equal(sum.page_url, "https://status.example.com");
+	assert_string_equal(sum.page_name, "Ops <&> \"Status\"");
+	assert_int_equal(sum.n_components, 2);
+	assert_string_equal(sum.components[0]->id, "db");
+	assert_string_equal(
+	    sum.components[0]->description, "Primary database");
+	assert_int_equal(sum.components[0]->position, 1);
+	assert_string_equal(sum.components[1]->status, "under_maintenance");
+	assert_int_equal(sum.n_incidents, 1);
+	assert_int_equal(sum.incidents[0]->id, 7);
+	assert_string_equal(
+	    sum.incidents[0]->latest_update, HOSTILE " update");
+	assert_string_equal(sum.incidents[0]->impact, "major");
+	assert_int_equal(sum.incidents[0]->n_components, 1); /* not secret */
+	assert_int_equal(sum.n_maintenance, 1);
+	assert_int_equal(sum.maintenance[0]->status,
+	    OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS);
+	assert_int_equal(sum.maintenance[0]->n_components, 1);
+	assert_int_equal(sum.maintenance[0]->created_by, 0);
+	/* It packs: the rpc layer can send it. */
+	size_t len = opsdesk__v1__status_summary__get_packed_size(&sum);
+	uint8_t *buf = malloc(len);
+	opsdesk__v1__status_summary__pack(&sum, buf);
+	Opsdesk__V1__StatusSummary *back
+	    = opsdesk__v1__status_summary__unpack(NULL, len, buf);
+	assert_non_null(back);
+	assert_int_equal(back->n_components, 2);
+	opsdesk__v1__status_summary__free_unpacked(back, NULL);
+	free(buf);
+	for (size_t i = 0; i < a.n; i++) {
+		free(a.blocks[i]);
+	}
+}
+
 int
 main(void)
 {
@@ -844,6 +920,7 @@ main(void)
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_uptime_and_bars),
 		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_summary_fill),
 	};
 	return cmocka_run_group_tests(tests, setup_conf, teardown_conf);
 }
