@@ -103,6 +103,7 @@ test_rollup(void **state)
 	}
 	for (int i = 0; i < 60; i++) {
 		agg back;
+		memset(&back, 0, sizeof(back)); /* padding, for memcmp */
 		agg_encode(&minutes[i], enc);
 		assert_int_equal(agg_decode(enc, sizeof(enc), &back), 0);
 		assert_memory_equal(&back, &minutes[i], sizeof(back));
