@@ -14,6 +14,9 @@
  *       (a rerun with the same request ids) must have the same id both
  *       times. Prints a JSON
  *       summary; exit 1 on any violation.
+ *   ticket_load raw --url U --file F
+ *       Send the bytes of F as a request (garbage, oversized) and print
+ *       the reply's error code name, or "NO_REPLY"; exit 0 on a reply.
  *   ticket_load dup --url U [--user-base B]
  *       The same create twice with one request id from two connections;
  *       prints both ids and the user's ticket count; exit 1 unless one
@@ -238,6 +241,51 @@ out:
 	return rc;
 }
 
+static int
+cmd_raw(load *l, const char *path)
+{
+	rpc_client *c = NULL;
+	FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+	char *buf = NULL;
+	void *out = NULL;
+	size_t out_len = 0;
+	long n;
+	int rc = 1;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0
+	    || fseek(f, 0, SEEK_SET) != 0
+	    || (buf = malloc((size_t) n + 1)) == NULL
+	    || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+		fprintf(stderr, "raw: cannot read --file\n");
+		goto out;
+	}
+	if (connect_client(l->url, &c) != 0) {
+		goto out;
+	}
+	if (rpc_client_call_raw(c, buf, (size_t) n, &out, &out_len, 5000)
+	    == 0) {
+		Opsdesk__V1__TicketReply *r
+		    = opsdesk__v1__ticket_reply__unpack(NULL, out_len, out);
+		printf("%s\n",
+		    r == NULL ? "UNDECODABLE"
+		        : r->error == NULL
+		        ? "OK"
+		        : rpc_error_code_name(r->error->code));
+		protobuf_c_message_free_unpacked(r ? &r->base : NULL, NULL);
+		rc = 0;
+	} else {
+		printf("NO_REPLY\n");
+	}
+out:
+	if (f != NULL) {
+		fclose(f);
+	}
+	free(buf);
+	free(out);
+	rpc_client_close(c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -245,7 +293,7 @@ main(int argc, char **argv)
 		.clients = 64,
 		.user_base = 5000000,
 		.prefix = "load" };
-	const char *out_path = NULL, *acked_path = NULL;
+	const char *out_path = NULL, *acked_path = NULL, *file = NULL;
 	const char *cmd = argc > 1 ? argv[1] : "";
 	int64_t t0;
 	int rc = 0;
@@ -263,6 +311,8 @@ main(int argc, char **argv)
 			acked_path = argv[i + 1];
 		} else if (strcmp(argv[i], "--user-base") == 0) {
 			l.user_base = atoll(argv[i + 1]);
+		} else if (strcmp(argv[i], "--file") == 0) {
+			file = argv[i + 1];
 		} else if (strcmp(argv[i], "--prefix") == 0) {
 			l.prefix = argv[i + 1];
 		} else {
@@ -331,6 +381,8 @@ main(int argc, char **argv)
 		    ? 1
 		    : 0;
 		free(l.acked);
+	} else if (strcmp(cmd, "raw") == 0) {
+		rc = cmd_raw(&l, file);
 	} else if (strcmp(cmd, "dup") == 0) {
 		rc = cmd_dup(&l);
 	} else {
