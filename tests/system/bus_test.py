@@ -170,6 +170,15 @@ def test_count_and_relay_down(s):
     h.contains(r.stderr, s.bus_publish)
 
 
+def test_address_in_use_is_a_clear_error(s):
+    relay = s.start("bus-relay")
+    second = s.start("bus-relay", wait=None)
+    h.eq(second.popen.wait(15), 1, "second relay on the same addresses")
+    h.contains(second.log_text(), s.bus_subscribe)
+    h.eq(relay.http_get("/healthz")[0], 200, "the first one serves on")
+    relay.stop()
+
+
 def test_call_and_ping_against_fake_service(s):
     fake = s.fake_service("ticket", 'ping { service: "ticket-service" '
                           'version: "9.9" instance: "fake-1" }')
