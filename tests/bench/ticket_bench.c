@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ typedef struct bench {
 	atomic_int ready;
 	atomic_int go;
 	int clients;
+	bool reads; /* get_tier instead of create: the transport's ceiling */
 } bench;
 
 static int
@@ -162,6 +164,31 @@ create_once(rpc_client *c, long long uid, uint64_t *ns)
 	return rv;
 }
 
+/* A small read (RPC_READ, no store write): what NNG, the rpc layer and
+ * the threads cost per call on this machine. */
+static int
+read_once(rpc_client *c, long long uid)
+{
+	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
+	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__GetTierRequest gt = OPSDESK__V1__GET_TIER_REQUEST__INIT;
+	Opsdesk__V1__TicketReply *r = NULL;
+	int rv;
+
+	a.user_id = uid;
+	req.actor = &a;
+	req.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_GET_TIER;
+	req.get_tier = &gt;
+	rv = rpc_client_call(c, &req.base,
+	    &opsdesk__v1__ticket_reply__descriptor, (ProtobufCMessage **) &r,
+	    10000);
+	if (rv == 0 && r->error != NULL) {
+		rv = OD_ERPC;
+	}
+	protobuf_c_message_free_unpacked(r != NULL ? &r->base : NULL, NULL);
+	return rv;
+}
+
 static void *
 client_thread(void *arg)
 {
@@ -182,7 +209,9 @@ client_thread(void *arg)
 	}
 	end = od_mono_ms() + (int64_t) (b->seconds * 1000);
 	while (od_mono_ms() < end) {
-		if (create_once(c, uid++, NULL) == 0) {
+		if ((b->reads ? read_once(c, uid++)
+		              : create_once(c, uid++, NULL))
+		    == 0) {
 			atomic_fetch_add(&b->total, 1);
 		} else {
 			atomic_fetch_add(&b->errors, 1);
@@ -190,6 +219,44 @@ client_thread(void *arg)
 	}
 	rpc_client_close(c);
 	return NULL;
+}
+
+/* Run `clients` threads for `seconds`; calls per second. */
+static double
+run_clients(
+    const char *url, double seconds, int clients, bool reads, long *errors)
+{
+	bench b = { 0 };
+	pthread_t *th = calloc((size_t) clients, sizeof(*th));
+	int64_t t0;
+	double rate;
+
+	if (th == NULL) {
+		return 0;
+	}
+	b.url = url;
+	b.seconds = seconds;
+	b.clients = clients;
+	b.reads = reads;
+	for (int i = 0; i < clients; i++) {
+		pthread_create(&th[i], NULL, client_thread, &b);
+	}
+	while (atomic_load(&b.ready) < clients) {
+		usleep(1000);
+	}
+	usleep(200000);
+	t0 = od_mono_ms();
+	atomic_store(&b.go, 1);
+	for (int i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+	}
+	rate = (double) atomic_load(&b.total) * 1000.0
+	    / (double) (od_mono_ms() - t0);
+	if (errors != NULL) {
+		*errors = atomic_load(&b.errors);
+	}
+	free(th);
+	return rate;
 }
 
 /* ---- 3. raw NNG round trip and fsync ---- */
@@ -291,13 +358,11 @@ main(int argc, char **argv)
 	store_options so = { 0 };
 	rpc_server_options ro = { 0 };
 	char url[64];
-	bench b = { 0 };
-	pthread_t *th;
-	double raw, rate;
+	double raw, rate, reads;
+	long errors = 0;
 	uint64_t lat[400];
 	uint64_t one_p50, rtt, fs;
 	rpc_client *c = NULL;
-	int64_t t0;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--dir") == 0) {
@@ -359,32 +424,17 @@ main(int argc, char **argv)
 	rpc_client_close(c);
 	one_p50 = p50(lat, sizeof(lat) / sizeof(lat[0]));
 
-	b.url = url;
-	b.seconds = seconds;
-	b.clients = clients;
-	th = calloc((size_t) clients, sizeof(*th));
-	for (int i = 0; i < clients; i++) {
-		pthread_create(&th[i], NULL, client_thread, &b);
-	}
-	while (atomic_load(&b.ready) < clients) {
-		usleep(1000);
-	}
-	usleep(200000);
-	t0 = od_mono_ms();
-	atomic_store(&b.go, 1);
-	for (int i = 0; i < clients; i++) {
-		pthread_join(th[i], NULL);
-	}
-	rate = (double) atomic_load(&b.total) * 1000.0
-	    / (double) (od_mono_ms() - t0);
-	free(th);
+	reads = run_clients(url, seconds, clients, true, NULL);
+	printf("rpc reads (get_tier), %d clients: %.0f/s (the transport's "
+	       "ceiling here)\n",
+	    clients, reads);
+	rate = run_clients(url, seconds, clients, false, &errors);
 	{
 		store_stats ss;
 		store_get_stats(st, &ss);
 		printf("durable creates, %d clients: %.0f/s (%ld errors; %llu "
 		       "commits, largest batch %llu)\n",
-		    clients, rate, atomic_load(&b.errors),
-		    (unsigned long long) ss.commits,
+		    clients, rate, errors, (unsigned long long) ss.commits,
 		    (unsigned long long) ss.max_batch_seen);
 	}
 	rpc_server_stop(srv);
