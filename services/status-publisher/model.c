@@ -585,9 +585,34 @@ do_history(status_model *m, const void *arg)
 	if (old == NULL) {
 		return 0;
 	}
-	Opsdesk__V1__DailyBar *bars[STATUS_DAYS];
+	/* Merge day by day, keeping the bar with more checks: the prober's
+	 * day aggregates lag its results, which already moved our bar of
+	 * today. Both lists are oldest first. */
+	Opsdesk__V1__DailyBar *merged[2 * STATUS_DAYS + 2];
+	Opsdesk__V1__DailyBar *theirs[STATUS_DAYS], *ours[STATUS_DAYS];
 	int64_t last = h->n_daily > 0 ? h->daily[h->n_daily - 1]->day_ms : 0;
-	size_t n = window_bars(h->daily, h->n_daily, last, bars);
+	if (old->n_daily > 0 && old->daily[old->n_daily - 1]->day_ms > last) {
+		last = old->daily[old->n_daily - 1]->day_ms;
+	}
+	size_t nt = window_bars(h->daily, h->n_daily, last, theirs);
+	size_t no = window_bars(old->daily, old->n_daily, last, ours);
+	size_t n = 0, i = 0, k = 0;
+	while (i < nt || k < no) {
+		if (k == no
+		    || (i < nt && theirs[i]->day_ms < ours[k]->day_ms)) {
+			merged[n++] = theirs[i++];
+		} else if (i == nt || ours[k]->day_ms < theirs[i]->day_ms) {
+			merged[n++] = ours[k++];
+		} else {
+			merged[n++] = ours[k]->checks > theirs[i]->checks
+			    ? ours[k]
+			    : theirs[i];
+			i++;
+			k++;
+		}
+	}
+	Opsdesk__V1__DailyBar *bars[STATUS_DAYS];
+	n = window_bars(merged, n, last, bars);
 	comp_rec r = *old;
 	r.daily = bars;
 	r.n_daily = n;

@@ -798,6 +798,27 @@ test_uptime_and_bars(void **state)
 	assert_non_null(strstr(html, "no data"));
 	status_pages_free(p);
 
+	/* The prober's day aggregates lag its results: a history without
+	 * today keeps the bar the results built. */
+	for (int i = 0; i < 4; i++) {
+		Opsdesk__V1__HealthResult hr
+		    = OPSDESK__V1__HEALTH_RESULT__INIT;
+		hr.target_id = "db";
+		hr.ok = i != 0;
+		hr.at_ms = NOW - 1000 * i;
+		assert_int_equal(status_model_health_result(m, &hr), 0);
+	}
+	ts.id = "db";
+	h.daily = bp;
+	h.n_daily = 2; /* the two days before today */
+	assert_int_equal(status_model_history(m, &h), 0);
+	p = render(m, NOW);
+	html = body(p, "/");
+	assert_non_null(strstr(html, "75.00% uptime, 4 checks, 1 failed"));
+	/* 100 + 50 + 3 of 204 checks. */
+	assert_non_null(strstr(body(p, "/badge/db/uptime.svg"), "75.00%"));
+	status_pages_free(p);
+
 	char buf[16];
 	status_format_uptime(99.999, buf, sizeof(buf));
 	assert_string_equal(buf, "99.99%");

@@ -164,6 +164,14 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 		atomic_store(&s->dirty, true);
 		return;
 	}
+	if (env->payload_case
+	    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED) {
+		/* A component may have just appeared: fetch its bars now
+		 * rather than at the next periodic refresh. */
+		pthread_mutex_lock(&s->mu);
+		s->want_history = true;
+		pthread_mutex_unlock(&s->mu);
+	}
 	refresh(s, false);
 }
 

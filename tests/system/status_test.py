@@ -453,6 +453,11 @@ def test_with_real_owners(s):
                  comp_status(p, "db") == "major_outage", 20,
                  "probe states on the page")
     h.eq(comp_status(p, "secret-target"), None, "private target")
+    # Today's bar fills from the probe results (and the prober's history,
+    # whose day aggregates lag them).
+    h.wait_until(lambda: "100.00% uptime, " in get(p, "/")[1].decode(), 15,
+                 "web's bar of today from its checks")
+    h.contains(get(p, "/badge/web/uptime.svg")[1].decode(), "100%")
 
     r = s.call("incident", "create", {"severity": "high", "title": HOSTILE,
                                       "components": ["db"],
