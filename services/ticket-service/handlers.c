@@ -946,6 +946,54 @@ h_set_priority(
 	return reply_ticket(c, reply, t, NULL);
 }
 
+/* Tell the owner that staff resolved, closed or are waiting on them:
+ * ticket.notify is the gateway's "message for a ticket owner". */
+static int
+notify_status(rpc_call *c, const tk_ticket *t)
+{
+	Opsdesk__V1__TicketNotify n = OPSDESK__V1__TICKET_NOTIFY__INIT;
+	unsigned long long id = (unsigned long long) t->id;
+	int rv;
+
+	switch (t->status) {
+	case ST_PENDING:
+		n.text = rpc_call_printf(c,
+		    "Support is waiting for your answer on T-%llu: reply to "
+		    "the ticket to continue.",
+		    id);
+		break;
+	case ST_RESOLVED:
+		n.text = rpc_call_printf(c,
+		    "T-%llu is resolved. Rate the help with /rate %llu <1-5>; "
+		    "if the problem is not solved, reply to the ticket within "
+		    "%lld days to reopen it.",
+		    id, id,
+		    (long long) (SVC(c)->policy.reopen_ms / (24 * HOUR_MS)));
+		break;
+	case OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED:
+		n.text = t->rating == 0
+		    ? rpc_call_printf(c,
+		        "T-%llu is closed. Rate the help with /rate %llu "
+		        "<1-5>.",
+		        id, id)
+		    : rpc_call_printf(c, "T-%llu is closed.", id);
+		break;
+	default:
+		return 0;
+	}
+	if (n.text == NULL) {
+		return OD_ENOMEM;
+	}
+	n.ticket_id = t->id;
+	n.user_id = t->owner_id;
+	n.chat_id = t->chat_id;
+	n.incident_id = 0;
+	if ((rv = ticket__publish_notify(rpc_call_txn(c), SVC(c), &n)) != 0) {
+		return fail(c, rv, NULL);
+	}
+	return 0;
+}
+
 static int
 h_set_status(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
@@ -963,7 +1011,8 @@ h_set_status(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	ticket_status_apply(&SVC(c)->policy, t, q->status, rpc_call_now_ms(c));
 	if ((rv = commit_change(c, old, t, "status",
 	         ticket_status_name(q->status), "ticket.updated", NULL))
-	    != 0) {
+	        != 0
+	    || (rv = notify_status(c, t)) != 0) {
 		return rv;
 	}
 	return reply_ticket(c, reply, t, NULL);

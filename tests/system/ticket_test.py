@@ -71,6 +71,9 @@ def test_create_list_reply_resolve_rate(s):
     replied = tail.wait_topic("ticket.replied")
     h.eq(replied["envelope"]["ticket"]["message"]["text"],
          "Try a password reset")
+    told = tail.wait_topic("ticket.notify")["envelope"]["ticket_notify"]
+    h.eq(int(told["user_id"]), OWNER)
+    h.contains(told["text"], "/rate %d" % tid)
 
     stats = s.call("ticket", "stats", {}, as_user=ADMIN, admin=True)["stats"]
     h.eq(stats["created"], 1)
