@@ -6,10 +6,14 @@
  * message, so subscribers filter on topic prefixes ("incident.").
  *
  * Pub/sub is best effort: NNG drops messages when a queue is full. Every
- * publisher numbers its events 1, 2, 3 … per (source, instance); the
- * subscriber tracks the last number per publisher and calls on_resync when
- * it sees a gap, a publisher it has not heard from starting past 1, a
- * restarted publisher, or a reconnection to the relay. A consumer that
+ * publisher numbers its events 1, 2, 3 … per (source, instance) (`seq`)
+ * and per (source, instance, topic) (`topic_seq`); the subscriber tracks
+ * the last number per publisher — per topic when it filters on prefixes,
+ * since `seq` also counts what it filters out — and calls on_resync when
+ * it sees a gap, a publisher it has not heard from starting past 1 (more
+ * than 5 s after a start or reconnect), a restarted publisher (a number
+ * not above the last), or a reconnection to the relay. A gap across a
+ * reconnection is covered by that reconnection's resync. A consumer that
  * needs every change resyncs from the owner's snapshot over req/rep then.
  */
 #ifndef OPSDESK_BUS_H
@@ -42,9 +46,10 @@ bool bus_publisher_connected(bus_publisher *p);
 
 /*
  * Publish env (borrowed) under topic. Only the payload of env is used:
- * the bus fills schema_version, event_id, source, instance, seq, ts_ms,
- * topic and correlation_id (may be NULL). Thread-safe; events are
- * numbered in the order they are sent. Never blocks on a slow relay.
+ * the bus fills schema_version, event_id, source, instance, seq,
+ * topic_seq, ts_ms, topic and correlation_id (may be NULL). Thread-safe;
+ * events are numbered in the order they are sent. Never blocks on a slow
+ * relay.
  */
 int bus_publish(bus_publisher *p, const char *topic,
     const Opsdesk__V1__Envelope *env, const char *correlation_id);

@@ -1,7 +1,8 @@
 /*
  * rpc — protobuf request/reply over NNG REQ/REP.
  *
- * Conventions every service's messages follow (see proto/*.proto):
+ * Conventions every service's messages follow (see the .proto files in
+ * proto/):
  *   Request: field 1 `string request_id`, field 2 `Actor actor`, and a
  *            oneof `method` whose member names are the method names;
  *   Reply:   field 1 `Error error`, and a oneof `result`;

@@ -1,0 +1,297 @@
+/*
+ * rpc client: one req0 socket dialled without blocking (a service that is
+ * not up is retried in the background), a context per call with its own
+ * time-outs, and a pipe count so that a call to a service that is down
+ * fails at once instead of waiting for its time-out.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rpc_impl.h"
+#include "util/util.h"
+
+#define RPC_RECONN_MIN_MS 50
+#define RPC_RECONN_MAX_MS 2000
+/*
+ * A client that has never been connected waits this long (at most its
+ * time-out) for the first connection, so that open-then-call works; once
+ * it has been connected, a lost connection fails calls at once.
+ */
+#define RPC_FIRST_CONNECT_MS 250
+
+struct rpc_client {
+	nng_socket sock;
+	nng_dialer dialer;
+	char *url;
+	int timeout_ms;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	int pipes;
+	bool ever_connected;
+};
+
+static void
+client_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	rpc_client *c = arg;
+	pthread_mutex_lock(&c->mtx);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		c->pipes++;
+		c->ever_connected = true;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		c->pipes--;
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+}
+
+int
+rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
+{
+	if (out == NULL || url == NULL || timeout_ms < 0) {
+		return OD_EINVAL;
+	}
+	int rv;
+	rpc_client *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return OD_ENOMEM;
+	}
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->timeout_ms = timeout_ms ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
+	if ((c->url = strdup(url)) == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		goto out;
+	}
+	if ((rv = nng_pipe_notify(
+	         c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb, c))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c))
+	        != 0
+	    || (rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0
+	    || (rv = nng_dialer_set_size(
+	            c->dialer, NNG_OPT_RECVMAXSZ, RPC_DEFAULT_MAX_MSG))
+	        != 0
+	    || (rv = nng_dialer_set_ms(
+	            c->dialer, NNG_OPT_RECONNMINT, RPC_RECONN_MIN_MS))
+	        != 0
+	    || (rv = nng_dialer_set_ms(
+	            c->dialer, NNG_OPT_RECONNMAXT, RPC_RECONN_MAX_MS))
+	        != 0
+	    || (rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(c->sock);
+		goto out;
+	}
+out:
+	if (rv != 0) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
+		free(c->url);
+		free(c);
+		return rpc__nng_err(rv);
+	}
+	*out = c;
+	return 0;
+}
+
+void
+rpc_client_close(rpc_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	/* The dialer first, so no reconnection races the socket's close.
+	 * Closing runs the remove callbacks; they finish before it
+	 * returns. */
+	nng_dialer_close(c->dialer);
+	nng_close(c->sock);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	free(c->url);
+	free(c);
+}
+
+bool
+rpc_client_connected(rpc_client *c)
+{
+	if (c == NULL) {
+		return false;
+	}
+	pthread_mutex_lock(&c->mtx);
+	bool up = c->pipes > 0;
+	pthread_mutex_unlock(&c->mtx);
+	return up;
+}
+
+const char *
+rpc_client_url(rpc_client *c)
+{
+	return c != NULL ? c->url : "";
+}
+
+/* True when a connection is up, after the first-connection grace. */
+static bool
+wait_connected(rpc_client *c, int timeout_ms)
+{
+	int grace = timeout_ms < RPC_FIRST_CONNECT_MS ? timeout_ms
+	                                              : RPC_FIRST_CONNECT_MS;
+	int64_t deadline = od_mono_ms() + grace;
+	pthread_mutex_lock(&c->mtx);
+	while (c->pipes == 0 && !c->ever_connected) {
+		int64_t left = deadline - od_mono_ms();
+		if (left <= 0) {
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		ts.tv_sec += left / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+	}
+	bool up = c->pipes > 0;
+	pthread_mutex_unlock(&c->mtx);
+	return up;
+}
+
+int
+rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
+    size_t *out_len, int timeout_ms)
+{
+	if (c == NULL || (req == NULL && len > 0) || out == NULL
+	    || out_len == NULL || timeout_ms < 0) {
+		return OD_EINVAL;
+	}
+	if (len > RPC_DEFAULT_MAX_MSG) {
+		return OD_ETOOBIG; /* the server would drop the connection */
+	}
+	if (timeout_ms == 0) {
+		timeout_ms = c->timeout_ms;
+	}
+	if (!wait_connected(c, timeout_ms)) {
+		return OD_EUNAVAIL;
+	}
+	nng_ctx ctx;
+	nng_aio *aio = NULL;
+	nng_msg *msg = NULL;
+	int rv = nng_ctx_open(&ctx, c->sock);
+	if (rv != 0) {
+		return rpc__nng_err(rv);
+	}
+	/* One aio for the send and the receive, each with the time-out
+	 * (NNG 1.5 has no nng_ctx_sendmsg). */
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0
+	    || (rv = nng_msg_alloc(&msg, 0)) != 0
+	    || (rv = nng_msg_append(msg, req, len)) != 0) {
+		goto out;
+	}
+	nng_aio_set_timeout(aio, timeout_ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		goto out; /* msg is still ours */
+	}
+	msg = NULL;
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		goto out;
+	}
+	msg = nng_aio_get_msg(aio);
+	size_t n = nng_msg_len(msg);
+	void *buf = malloc(n ? n : 1);
+	if (buf == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	memcpy(buf, nng_msg_body(msg), n);
+	*out = buf;
+	*out_len = n;
+out:
+	if (msg != NULL) {
+		nng_msg_free(msg);
+	}
+	if (aio != NULL) {
+		nng_aio_free(aio);
+	}
+	nng_ctx_close(ctx);
+	return rpc__nng_err(rv);
+}
+
+/* Append `field = value` (a length-delimited string) to packed bytes:
+ * protobuf keeps the last value, and an empty proto3 string was not
+ * packed at all, so this sets it without touching the caller's
+ * message. */
+static size_t
+append_string_field(uint8_t *p, uint32_t field, const char *value)
+{
+	size_t n = 0, len = strlen(value);
+	uint64_t v = ((uint64_t) field << 3) | 2;
+	do {
+		p[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	v = len;
+	do {
+		p[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	memcpy(p + n, value, len);
+	return n + len;
+}
+
+int
+rpc_client_call(rpc_client *c, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out,
+    int timeout_ms)
+{
+	if (c == NULL || req == NULL || reply_desc == NULL || out == NULL) {
+		return OD_EINVAL;
+	}
+	const ProtobufCFieldDescriptor *f
+	    = protobuf_c_message_descriptor_get_field_by_name(
+	        req->descriptor, "request_id");
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING) {
+		return OD_EINVAL;
+	}
+	const char *rid = *(char **) ((const char *) req + f->offset);
+	char fresh[33];
+	bool fill = rid == NULL || rid[0] == 0;
+	if (fill) {
+		od_random_hex(fresh, 16);
+	}
+	size_t len = protobuf_c_message_get_packed_size(req);
+	/* Room for the request_id: tag and length varints and 32 bytes. */
+	uint8_t *buf = malloc(len + (fill ? 64 : 1));
+	void *rbuf = NULL;
+	size_t rlen = 0;
+	if (buf == NULL) {
+		return OD_ENOMEM;
+	}
+	protobuf_c_message_pack(req, buf);
+	if (fill) {
+		len += append_string_field(buf + len, f->id, fresh);
+	}
+	int rv = rpc_client_call_raw(c, buf, len, &rbuf, &rlen, timeout_ms);
+	free(buf);
+	if (rv != 0) {
+		return rv;
+	}
+	ProtobufCMessage *m
+	    = protobuf_c_message_unpack(reply_desc, NULL, rlen, rbuf);
+	free(rbuf);
+	if (m == NULL) {
+		return OD_EMALFORMED;
+	}
+	*out = m;
+	return 0;
+}

@@ -1,0 +1,491 @@
+/*
+ * runtime — a service's start-up and shutdown. See runtime.h.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "util/util.h"
+
+#define RT_MAX_DEFER 32
+#define RT_MAX_TASKS 32
+#define RT_MAX_CHECKS 8
+
+typedef struct rt_task {
+	int64_t interval_ms;
+	int64_t next_ms; /* monotonic */
+	void (*fn)(void *);
+	void *arg;
+} rt_task;
+
+struct runtime {
+	char service[64];
+	config *cfg;
+	metrics *m;
+	struct {
+		void (*fn)(void *);
+		void *arg;
+	} defers[RT_MAX_DEFER];
+	int n_defers;
+	struct {
+		char name[32];
+		bool (*ok)(void *);
+		void *arg;
+	} checks[RT_MAX_CHECKS];
+	int n_checks;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	rt_task tasks[RT_MAX_TASKS];
+	int n_tasks;
+	bool timer_started;
+	bool stopping;
+	pthread_t timer;
+	sigset_t sigs;
+	int64_t started_ms;
+};
+
+static const char env_help[] =
+    "Environment:\n"
+    "  OPSDESK_CONFIG          suite config file (default ./opsdesk.json if "
+    "present)\n"
+    "  OPSDESK_DATA_DIR        data directory (default ./var/data)\n"
+    "  OPSDESK_BUS_PUBLISH     where publishers dial (tcp://127.0.0.1:7400)\n"
+    "  OPSDESK_BUS_SUBSCRIBE   where subscribers dial "
+    "(tcp://127.0.0.1:7401)\n"
+    "  OPSDESK_TICKET_URL, OPSDESK_INCIDENT_URL, OPSDESK_PROBER_URL,\n"
+    "  OPSDESK_STATUS_URL      req/rep addresses of the services\n"
+    "  OPSDESK_HTTP_ADDR       this process's HTTP listener (host:port)\n"
+    "  OPSDESK_INSTANCE        instance name (default host:pid)\n"
+    "  OPSDESK_LOG_LEVEL       debug, info, warn or error (default info)\n"
+    "  OPSDESK_ADMINS          comma-separated admin Telegram user ids\n"
+    "  OPSDESK_ADMIN_CHAT      chat id for alerts and new tickets\n";
+
+static void
+process_metrics(void *arg, metrics *m)
+{
+	runtime *rt = arg;
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2) {
+			rss = 0;
+		}
+		fclose(f);
+	}
+	metric_set(metrics_gauge(m, "process_resident_memory_bytes",
+	               "Resident memory size in bytes.", NULL),
+	    (double) rss * (double) sysconf(_SC_PAGESIZE));
+	metric_set(metrics_gauge(m, "process_start_time_seconds",
+	               "Start time of the process since the epoch, in seconds.",
+	               NULL),
+	    (double) rt->started_ms / 1000.0);
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	metric_set(metrics_gauge(m, "process_cpu_seconds",
+	               "CPU time used by the process, in seconds.", NULL),
+	    (double) ts.tv_sec + (double) ts.tv_nsec / 1e9);
+}
+
+int
+runtime_init(runtime **out, int argc, char **argv, const char *service,
+    const char *default_http, const char *help)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			printf("Usage: %s [--help] [--version]\n\n%s\n%s", service,
+			    help ? help : "", env_help);
+			if (default_http != NULL) {
+				printf("\nDefault HTTP listener: %s (/healthz, "
+				       "/readyz, /metrics)\n",
+				    default_http);
+			}
+			return -1;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", service, OPSDESK_VERSION);
+			return -1;
+		}
+		fprintf(stderr, "%s: unknown argument \"%s\" (try --help)\n",
+		    service, argv[i]);
+		return 1;
+	}
+
+	runtime *rt = calloc(1, sizeof(*rt));
+	if (rt == NULL) {
+		fprintf(stderr, "%s: out of memory\n", service);
+		return 1;
+	}
+	od_strlcpy(rt->service, service, sizeof(rt->service));
+	rt->started_ms = od_now_ms();
+	pthread_mutex_init(&rt->mtx, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	char err[512];
+	if (config_load(&rt->cfg, service, default_http, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "%s: %s\n", service, err);
+		/* Also as a JSON line, for log collectors. */
+		log_init(service, "", LOG_INFO);
+		log_error("config error: %s", err);
+		runtime_fini(rt);
+		return 1;
+	}
+	log_init(service, rt->cfg->instance,
+	    log_level_parse(rt->cfg->log_level));
+	if (metrics_new(&rt->m) != 0) {
+		runtime_fini(rt);
+		return 1;
+	}
+	char labels[256], esc[128];
+	snprintf(labels, sizeof(labels), "service=\"%s\",version=\"%s\"",
+	    metrics_label_escape(service, esc, sizeof(esc)), OPSDESK_VERSION);
+	metric_set(metrics_gauge(rt->m, "opsdesk_build_info",
+	               "Build information; always 1.", labels),
+	    1);
+	metrics_add_collector(rt->m, process_metrics, rt);
+
+	/* Signals go to runtime_run's sigwait only: block them here, before
+	 * any thread exists, so every thread inherits the mask. */
+	sigemptyset(&rt->sigs);
+	sigaddset(&rt->sigs, SIGTERM);
+	sigaddset(&rt->sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &rt->sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_kv(LOG_INFO, "starting", "version", OPSDESK_VERSION, "config",
+	    rt->cfg->path[0] ? rt->cfg->path : "(none)", "data_dir",
+	    rt->cfg->data_dir, NULL);
+	*out = rt;
+	return 0;
+}
+
+config *
+runtime_config(runtime *rt)
+{
+	return rt->cfg;
+}
+
+metrics *
+runtime_metrics(runtime *rt)
+{
+	return rt->m;
+}
+
+const char *
+runtime_service(runtime *rt)
+{
+	return rt->service;
+}
+
+int
+runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg)
+{
+	if (rt->n_defers >= RT_MAX_DEFER) {
+		return OD_ELIMIT;
+	}
+	rt->defers[rt->n_defers].fn = fn;
+	rt->defers[rt->n_defers].arg = arg;
+	rt->n_defers++;
+	return 0;
+}
+
+int
+runtime_ready_check(runtime *rt, const char *name, bool (*ok)(void *arg),
+    void *arg)
+{
+	pthread_mutex_lock(&rt->mtx);
+	if (rt->n_checks >= RT_MAX_CHECKS) {
+		pthread_mutex_unlock(&rt->mtx);
+		return OD_ELIMIT;
+	}
+	od_strlcpy(rt->checks[rt->n_checks].name, name,
+	    sizeof(rt->checks[0].name));
+	rt->checks[rt->n_checks].ok = ok;
+	rt->checks[rt->n_checks].arg = arg;
+	rt->n_checks++;
+	pthread_mutex_unlock(&rt->mtx);
+	return 0;
+}
+
+/* mkdir -p, 0700 for what it creates. */
+static int
+make_dirs(const char *path)
+{
+	char tmp[1100];
+	od_strlcpy(tmp, path, sizeof(tmp));
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+				return OD_EIO;
+			}
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+		return OD_EIO;
+	}
+	return 0;
+}
+
+static void
+close_store(void *arg)
+{
+	store_close(arg);
+}
+
+static bool
+store_ready(void *arg)
+{
+	return arg != NULL;
+}
+
+int
+runtime_open_store(runtime *rt, store_options *opt, store **out)
+{
+	if (make_dirs(rt->cfg->data_dir) != 0) {
+		log_error("cannot create data directory %s: %s",
+		    rt->cfg->data_dir, strerror(errno));
+		return OD_EIO;
+	}
+	opt->path = rt->cfg->store_dir;
+	store *s;
+	int rv = store_open(&s, opt);
+	if (rv != 0) {
+		log_error("cannot open store %s: %s", rt->cfg->store_dir,
+		    od_strerror(rv));
+		return rv;
+	}
+	runtime_defer(rt, close_store, s);
+	runtime_ready_check(rt, "store", store_ready, s);
+	*out = s;
+	return 0;
+}
+
+static void
+close_publisher(void *arg)
+{
+	bus_publisher_close(arg);
+}
+
+static bool
+publisher_ready(void *arg)
+{
+	return bus_publisher_connected(arg);
+}
+
+int
+runtime_publisher(runtime *rt, bus_publisher **out)
+{
+	bus_publisher *p;
+	int rv = bus_publisher_open(&p, rt->cfg->bus_publish, rt->service,
+	    rt->cfg->instance, rt->m);
+	if (rv != 0) {
+		log_error("cannot open bus publisher %s: %s",
+		    rt->cfg->bus_publish, od_strerror(rv));
+		return rv;
+	}
+	runtime_defer(rt, close_publisher, p);
+	runtime_ready_check(rt, "bus", publisher_ready, p);
+	*out = p;
+	return 0;
+}
+
+static bool
+http_ready(void *arg, char *why, size_t size)
+{
+	runtime *rt = arg;
+	bool ok = true;
+	size_t used = 0;
+	why[0] = '\0';
+	pthread_mutex_lock(&rt->mtx);
+	for (int i = 0; i < rt->n_checks; i++) {
+		if (!rt->checks[i].ok(rt->checks[i].arg)) {
+			int n = snprintf(why + used, size - used, "%s%s",
+			    ok ? "" : ", ", rt->checks[i].name);
+			if (n > 0 && (size_t) n < size - used) {
+				used += (size_t) n;
+			}
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&rt->mtx);
+	return ok;
+}
+
+static void
+free_http(void *arg)
+{
+	http_server_free(arg);
+}
+
+int
+runtime_http(runtime *rt, int (*add_routes)(void *arg, http_server *s),
+    void *arg)
+{
+	if (rt->cfg->http_addr[0] == '\0') {
+		return 0;
+	}
+	http_server *s;
+	int rv = http_server_new(&s, rt->cfg->http_addr, rt->m, http_ready, rt);
+	if (rv != 0) {
+		return rv;
+	}
+	if (add_routes != NULL && (rv = add_routes(arg, s)) != 0) {
+		http_server_free(s);
+		return rv;
+	}
+	if ((rv = http_server_start(s)) != 0) {
+		http_server_free(s);
+		return rv;
+	}
+	runtime_defer(rt, free_http, s);
+	log_info("http listening on %s", rt->cfg->http_addr);
+	return 0;
+}
+
+static void *
+timer_main(void *arg)
+{
+	runtime *rt = arg;
+	pthread_mutex_lock(&rt->mtx);
+	while (!rt->stopping) {
+		int64_t now = od_mono_ms();
+		int64_t next = now + 60000;
+		for (int i = 0; i < rt->n_tasks && !rt->stopping; i++) {
+			rt_task *t = &rt->tasks[i];
+			if (t->next_ms <= now) {
+				/* Schedule from the due time, not from now, so
+				 * a periodic task does not drift; skip missed
+				 * ticks instead of bursting. */
+				t->next_ms += t->interval_ms;
+				if (t->next_ms <= now) {
+					t->next_ms = now + t->interval_ms;
+				}
+				pthread_mutex_unlock(&rt->mtx);
+				t->fn(t->arg);
+				pthread_mutex_lock(&rt->mtx);
+				now = od_mono_ms();
+			}
+			if (t->next_ms < next) {
+				next = t->next_ms;
+			}
+		}
+		if (rt->stopping) {
+			break;
+		}
+		if (next > now) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t wait = next - now;
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&rt->cv, &rt->mtx, &ts);
+		}
+	}
+	pthread_mutex_unlock(&rt->mtx);
+	return NULL;
+}
+
+int
+runtime_every(runtime *rt, int64_t interval_ms, void (*fn)(void *arg),
+    void *arg)
+{
+	if (interval_ms <= 0) {
+		return OD_EINVAL;
+	}
+	pthread_mutex_lock(&rt->mtx);
+	if (rt->n_tasks >= RT_MAX_TASKS) {
+		pthread_mutex_unlock(&rt->mtx);
+		return OD_ELIMIT;
+	}
+	rt_task *t = &rt->tasks[rt->n_tasks++];
+	t->interval_ms = interval_ms;
+	t->next_ms = od_mono_ms() + interval_ms;
+	t->fn = fn;
+	t->arg = arg;
+	int rv = 0;
+	if (!rt->timer_started) {
+		if (pthread_create(&rt->timer, NULL, timer_main, rt) != 0) {
+			rt->n_tasks--;
+			rv = OD_ENOMEM;
+		} else {
+			rt->timer_started = true;
+		}
+	} else {
+		pthread_cond_signal(&rt->cv);
+	}
+	pthread_mutex_unlock(&rt->mtx);
+	return rv;
+}
+
+static void
+stop_timers(runtime *rt)
+{
+	pthread_mutex_lock(&rt->mtx);
+	rt->stopping = true;
+	pthread_cond_broadcast(&rt->cv);
+	bool started = rt->timer_started;
+	rt->timer_started = false;
+	pthread_mutex_unlock(&rt->mtx);
+	if (started) {
+		pthread_join(rt->timer, NULL);
+	}
+}
+
+void
+runtime_stop(runtime *rt)
+{
+	/* sigwait in runtime_run picks this up like an operator's ^C. */
+	kill(getpid(), SIGTERM);
+	(void) rt;
+}
+
+void
+runtime_fini(runtime *rt)
+{
+	if (rt == NULL) {
+		return;
+	}
+	stop_timers(rt);
+	for (int i = rt->n_defers - 1; i >= 0; i--) {
+		rt->defers[i].fn(rt->defers[i].arg);
+	}
+	rt->n_defers = 0;
+	config_free(rt->cfg);
+	metrics_free(rt->m);
+	pthread_cond_destroy(&rt->cv);
+	pthread_mutex_destroy(&rt->mtx);
+	free(rt);
+}
+
+int
+runtime_run(runtime *rt)
+{
+	log_info("ready");
+	int sig = 0;
+	while (sigwait(&rt->sigs, &sig) != 0) {
+	}
+	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	runtime_fini(rt);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,107 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime.h"
+#include "util/util.h"
+
+static void
+test_args(void **state)
+{
+	runtime *rt = NULL;
+	char *help[] = { "x", "--help", NULL };
+	char *version[] = { "x", "--version", NULL };
+	char *bad[] = { "x", "--frobnicate", NULL };
+	assert_int_equal(runtime_init(&rt, 2, help, "x", "127.0.0.1:0", "Help."),
+	    -1);
+	assert_int_equal(
+	    runtime_init(&rt, 2, version, "x", "127.0.0.1:0", "Help."), -1);
+	assert_int_equal(
+	    runtime_init(&rt, 2, bad, "x", "127.0.0.1:0", "Help."), 1);
+	assert_null(rt);
+}
+
+static void
+test_config_error(void **state)
+{
+	runtime *rt = NULL;
+	char *argv[] = { "x", NULL };
+	setenv("OPSDESK_CONFIG", "/nonexistent/opsdesk.json", 1);
+	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 1);
+	assert_null(rt);
+	unsetenv("OPSDESK_CONFIG");
+}
+
+static int order[8];
+static int n_order;
+
+static void
+record(void *arg)
+{
+	order[n_order++] = (int) (intptr_t) arg;
+}
+
+static int ticks;
+
+static void
+tick(void *arg)
+{
+	__atomic_add_fetch(&ticks, 1, __ATOMIC_RELAXED);
+}
+
+static void
+test_defer_order_and_timers(void **state)
+{
+	runtime *rt = NULL;
+	char *argv[] = { "x", NULL };
+	char dir[] = "/tmp/opsdesk-rt-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	setenv("OPSDESK_DATA_DIR", dir, 1);
+	setenv("OPSDESK_HTTP_ADDR", "127.0.0.1:0", 1);
+	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 0);
+	assert_non_null(runtime_config(rt));
+	assert_non_null(runtime_metrics(rt));
+	assert_string_equal(runtime_service(rt), "x");
+	n_order = 0;
+	runtime_defer(rt, record, (void *) 1);
+	runtime_defer(rt, record, (void *) 2);
+	runtime_defer(rt, record, (void *) 3);
+	assert_int_equal(runtime_every(rt, 0, tick, NULL), OD_EINVAL);
+	assert_int_equal(runtime_every(rt, 10, tick, NULL), 0);
+	assert_int_equal(runtime_http(rt, NULL, NULL), 0);
+	for (int i = 0; i < 300 && __atomic_load_n(&ticks, __ATOMIC_RELAXED) < 3;
+	     i++) {
+		usleep(10000);
+	}
+	assert_true(ticks >= 3);
+	runtime_fini(rt);
+	int after = ticks;
+	usleep(30000);
+	/* timers stopped before the deferred callbacks ran */
+	assert_int_equal(ticks, after);
+	assert_int_equal(n_order, 3);
+	assert_int_equal(order[0], 3);
+	assert_int_equal(order[1], 2);
+	assert_int_equal(order[2], 1);
+	rmdir(dir);
+	unsetenv("OPSDESK_DATA_DIR");
+	unsetenv("OPSDESK_HTTP_ADDR");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_args),
+		cmocka_unit_test(test_config_error),
+		cmocka_unit_test(test_defer_order_and_timers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
