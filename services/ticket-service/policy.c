@@ -119,6 +119,36 @@ ticket_status_name(int status)
 	return status > 0 && status <= 4 ? status_names[status] : "unknown";
 }
 
+/* A key that is not in `allowed` (NULL-terminated) is a typo, and a typo
+ * in an SLA must not silently fall back to a default. */
+static int
+check_keys(const cJSON *obj, const char *path, const char *const *allowed,
+    char *err, size_t errlen)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, obj)
+	{
+		const char *const *a = allowed;
+		while (*a != NULL && strcmp(*a, item->string) != 0) {
+			a++;
+		}
+		if (*a == NULL) {
+			snprintf(err, errlen, "%s.%s: unknown key", path,
+			    item->string);
+			return OD_EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *const target_keys[]
+    = { "first_response", "resolution", NULL };
+static const char *const tickets_keys[]
+    = { "sla", "limits", "reopen_days", "breach_check", NULL };
+static const char *const limits_keys[]
+    = { "open_per_user", "creations_per_hour", NULL };
+
 /* tickets.sla.<tier>.<priority>: {first_response, resolution}. */
 static int
 load_sla(ticket_policy *p, const cJSON *sla, char *err, size_t errlen)
@@ -165,6 +195,11 @@ load_sla(ticket_policy *p, const cJSON *sla, char *err, size_t errlen)
 			}
 			snprintf(path, sizeof(path), "tickets.sla.%s.%s",
 			    tier_obj->string, pr_obj->string);
+			if ((rv = check_keys(
+			         pr_obj, path, target_keys, err, errlen))
+			    != 0) {
+				return rv;
+			}
 			tg = &p->sla[tier][pr];
 			rv = config_get_duration_ms(pr_obj, path,
 			    "first_response", tg->first_response_ms, 60000,
@@ -200,6 +235,10 @@ ticket_policy_load(
 		snprintf(err, errlen, "tickets: expected an object");
 		return OD_EINVAL;
 	}
+	if ((rv = check_keys(tickets, "tickets", tickets_keys, err, errlen))
+	    != 0) {
+		return rv;
+	}
 	if ((rv = config_get_object(
 	         tickets, "tickets", "sla", &sla, err, errlen))
 	        != 0
@@ -216,6 +255,12 @@ ticket_policy_load(
 	    || (rv = config_get_int(limits, "tickets.limits",
 	            "creations_per_hour", np.creations_per_hour, 0, 1000000,
 	            &np.creations_per_hour, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	if (limits != NULL
+	    && (rv = check_keys(
+	            limits, "tickets.limits", limits_keys, err, errlen))
 	        != 0) {
 		return rv;
 	}

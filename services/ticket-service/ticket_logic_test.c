@@ -435,6 +435,9 @@ test_policy_from_config(void **state)
 		"{\"sla\":{\"pro\":{\"high\":{\"first_response\":\"soon\"}}}}",
 		"{\"limits\":{\"open_per_user\":-1}}",
 		"{\"reopen_days\":\"x\"}",
+		"{\"reopen_dayz\":3}",
+		"{\"limits\":{\"open_per_usr\":3}}",
+		"{\"sla\":{\"pro\":{\"high\":{\"first_respons\":\"1h\"}}}}",
 		"[]",
 	};
 	ticket_policy p, before;
