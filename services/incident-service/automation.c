@@ -204,6 +204,36 @@ inc_auto_apply(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc)
 	return rv;
 }
 
+int
+inc_auto_reevaluate(inc_tx *tx, const char *component)
+{
+	Opsdesk__V1__HealthChanged *last = NULL;
+	inc_incident *open = NULL;
+	char dedup[200];
+	int rv;
+
+	rv = store_get_pb(inc_tx_mdb(tx), inc_dbi(tx->svc, INC_DB_COMPONENTS),
+	    component, strlen(component),
+	    &opsdesk__v1__health_changed__descriptor,
+	    (ProtobufCMessage **) &last);
+	if (rv != 0) {
+		return rv == OD_ENOTFOUND ? 0 : rv;
+	}
+	snprintf(dedup, sizeof(dedup), DEDUP_PREFIX "%s", component);
+	if ((last->new_state == CS_DOWN || last->new_state == CS_DEGRADED)
+	    && (rv = load_open(tx, dedup, &open)) == OD_ENOTFOUND
+	    && !inc_mnt_active_for(
+	        inc_tx_mdb(tx), tx->svc, component, tx->now)) {
+		rv = open_for(
+		    tx, last, last->name[0] ? last->name : component, dedup);
+	} else if (rv == OD_ENOTFOUND) {
+		rv = 0;
+	}
+	inc_free(open);
+	protobuf_c_message_free_unpacked(&last->base, NULL);
+	return rv;
+}
+
 typedef struct apply_batch {
 	inc_service *svc;
 	const Opsdesk__V1__HealthChanged *const *events;

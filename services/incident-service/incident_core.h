@@ -287,6 +287,17 @@ MDB_dbi inc_dbi(inc_service *svc, enum inc_db db);
 int inc_peer_call(inc_service *svc, struct rpc_client *c,
     ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **out);
+/* One of several peer calls run together by inc_peer_calls. */
+typedef struct inc_peer_req {
+	struct rpc_client *client; /* may be NULL: OD_EUNAVAIL */
+	ProtobufCMessage *req;     /* borrowed; its actor is set */
+	const ProtobufCMessageDescriptor *reply_desc;
+	ProtobufCMessage *reply; /* out: caller frees; NULL on error */
+	int rv;                  /* out */
+} inc_peer_req;
+/* Run the calls concurrently, so a report or postmortem waits for at
+ * most one peer time-out however many peers are down. */
+void inc_peer_calls(inc_service *svc, inc_peer_req *reqs, size_t n);
 /* Publish after commit (and show the test hook). env borrowed. */
 int inc_emit(inc_tx *tx, const char *topic, Opsdesk__V1__Envelope *env);
 int inc_emit_incident(inc_tx *tx, const char *topic, const char *change,
@@ -365,6 +376,9 @@ enum inc_auto_action inc_auto_decide(const inc_incident *open, int prev_state,
     int new_state, bool in_maintenance);
 /* Apply one HealthChanged (borrowed) in a write job. */
 int inc_auto_apply(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc);
+/* A maintenance window over: a component still down or degraded (its
+ * last state) gets the incident the window held back. */
+int inc_auto_reevaluate(inc_tx *tx, const char *component);
 /* Bus callbacks (arg: inc_service). */
 void inc_auto_on_event(
     void *arg, const char *topic, const Opsdesk__V1__Envelope *env);

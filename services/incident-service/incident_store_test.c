@@ -265,6 +265,11 @@ test_maintenance_suppresses(void **state)
 	inc_free(inc);
 	tick(T0 + HOUR);
 	assert_int_equal(count_topic("maintenance.completed"), 1);
+	/* Still down when the window is over: now it gets its incident. */
+	assert_int_equal(counter("incident"), 2);
+	inc = get(2);
+	assert_string_equal(inc->dedup_key, "component:api");
+	inc_free(inc);
 }
 
 static void

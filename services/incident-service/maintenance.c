@@ -231,6 +231,20 @@ out:
 	return rv;
 }
 
+/* The window no longer holds its components back. */
+static int
+window_released(inc_tx *tx, const inc_window *w)
+{
+	int rv;
+
+	for (size_t i = 0; i < w->n_components; i++) {
+		if ((rv = inc_auto_reevaluate(tx, w->components[i])) != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
 int
 inc_mnt_cancel(inc_tx *tx, uint64_t id, inc_window **out)
 {
@@ -250,7 +264,8 @@ inc_mnt_cancel(inc_tx *tx, uint64_t id, inc_window **out)
 	w->status = MS_CANCELLED;
 	w->updated_ms = tx->now;
 	if ((rv = window_save(tx, w, old, n_old)) != 0
-	    || (rv = window_emit(tx, "cancelled", w)) != 0) {
+	    || (rv = window_emit(tx, "cancelled", w)) != 0
+	    || (rv = window_released(tx, w)) != 0) {
 		goto out;
 	}
 	rv = out != NULL ? copy_window(w, out) : 0;
@@ -265,14 +280,17 @@ inc_mnt_advance(inc_tx *tx, uint64_t id)
 	inc_timer old[INC_MAX_TIMERS];
 	size_t n_old;
 	inc_window *w = NULL;
-	int rv;
+	int was, rv;
 
 	if ((rv = window_load(inc_tx_mdb(tx), tx->svc, id, &w)) != 0) {
 		return rv == OD_ENOTFOUND ? 0 : rv;
 	}
 	n_old = inc_timers_of_window(w, old);
-	if ((rv = window_steps(tx, w)) == 0) {
-		rv = window_save(tx, w, old, n_old);
+	was = w->status;
+	if ((rv = window_steps(tx, w)) == 0
+	    && (rv = window_save(tx, w, old, n_old)) == 0
+	    && was != MS_COMPLETED && w->status == MS_COMPLETED) {
+		rv = window_released(tx, w);
 	}
 	inc_window_free(w);
 	return rv;

@@ -333,11 +333,21 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 	tr.target_ids = ids;
 	preq.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_TRANSITIONS;
 	preq.transitions = &tr;
+	st.from_ms = pm->impact_start_ms;
+	st.to_ms = pm->impact_end_ms + 1;
+	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
+	treq.stats = &st;
+	inc_peer_req calls[2] = {
+		{ svc->prober, &preq.base,
+		    &opsdesk__v1__prober_reply__descriptor, NULL, 0 },
+		{ svc->tickets, &treq.base,
+		    &opsdesk__v1__ticket_reply__descriptor, NULL, 0 },
+	};
+	inc_peer_calls(svc, calls, 2);
+	prep = (Opsdesk__V1__ProberReply *) calls[0].reply;
+	trep = (Opsdesk__V1__TicketReply *) calls[1].reply;
 	pm->health_available = false;
-	if (inc_peer_call(svc, svc->prober, &preq.base,
-	        &opsdesk__v1__prober_reply__descriptor,
-	        (ProtobufCMessage **) &prep)
-	        == 0
+	if (prep != NULL
 	    && prep->result_case
 	        == OPSDESK__V1__PROBER_REPLY__RESULT_TRANSITIONS) {
 		pm->health_available = true;
@@ -350,15 +360,8 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 			}
 		}
 	}
-	st.from_ms = pm->impact_start_ms;
-	st.to_ms = pm->impact_end_ms + 1;
-	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
-	treq.stats = &st;
 	pm->tickets_opened = -1;
-	if (inc_peer_call(svc, svc->tickets, &treq.base,
-	        &opsdesk__v1__ticket_reply__descriptor,
-	        (ProtobufCMessage **) &trep)
-	        == 0
+	if (trep != NULL
 	    && trep->result_case == OPSDESK__V1__TICKET_REPLY__RESULT_STATS) {
 		pm->tickets_opened = (int32_t) trep->stats->created;
 	}

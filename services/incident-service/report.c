@@ -265,21 +265,24 @@ ask_peers(inc_service *svc, inc_report *r)
 	ur.to_ms = r->to_ms;
 	preq.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_UPTIME;
 	preq.uptime = &ur;
-	if (inc_peer_call(svc, svc->prober, &preq.base,
-	        &opsdesk__v1__prober_reply__descriptor,
-	        (ProtobufCMessage **) &prep)
-	        == 0
-	    && prep->result_case == OPSDESK__V1__PROBER_REPLY__RESULT_UPTIME) {
-		r->uptime_available = add_uptime(r, prep->uptime) == 0;
-	}
 	st.from_ms = r->from_ms;
 	st.to_ms = r->to_ms;
 	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
 	treq.stats = &st;
-	if (inc_peer_call(svc, svc->tickets, &treq.base,
-	        &opsdesk__v1__ticket_reply__descriptor,
-	        (ProtobufCMessage **) &trep)
-	        == 0
+	inc_peer_req calls[2] = {
+		{ svc->prober, &preq.base,
+		    &opsdesk__v1__prober_reply__descriptor, NULL, 0 },
+		{ svc->tickets, &treq.base,
+		    &opsdesk__v1__ticket_reply__descriptor, NULL, 0 },
+	};
+	inc_peer_calls(svc, calls, 2);
+	prep = (Opsdesk__V1__ProberReply *) calls[0].reply;
+	trep = (Opsdesk__V1__TicketReply *) calls[1].reply;
+	if (prep != NULL
+	    && prep->result_case == OPSDESK__V1__PROBER_REPLY__RESULT_UPTIME) {
+		r->uptime_available = add_uptime(r, prep->uptime) == 0;
+	}
+	if (trep != NULL
 	    && trep->result_case == OPSDESK__V1__TICKET_REPLY__RESULT_STATS) {
 		const Opsdesk__V1__TicketStats *s = trep->stats;
 		r->tickets_available = true;

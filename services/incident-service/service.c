@@ -2,6 +2,7 @@
  * service.c — wiring: the store's DBs, event publishing, calls to peers,
  * and start-up on the common runtime.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,51 @@ inc_peer_call(inc_service *svc, struct rpc_client *c, ProtobufCMessage *req,
 	}
 	*out = rep;
 	return 0;
+}
+
+typedef struct peer_job {
+	inc_service *svc;
+	inc_peer_req *r;
+} peer_job;
+
+static void *
+peer_main(void *arg)
+{
+	peer_job *j = arg;
+
+	j->r->reply = NULL;
+	j->r->rv = inc_peer_call(
+	    j->svc, j->r->client, j->r->req, j->r->reply_desc, &j->r->reply);
+	return NULL;
+}
+
+void
+inc_peer_calls(inc_service *svc, inc_peer_req *reqs, size_t n)
+{
+	pthread_t th[8];
+	peer_job jobs[8];
+	bool started[8] = { false };
+
+	for (size_t i = 0; i < n && i < 8; i++) {
+		jobs[i] = (peer_job) { svc, &reqs[i] };
+		/* The first runs here; a thread that cannot start runs
+		 * here too, only later. */
+		if (i > 0
+		    && pthread_create(&th[i], NULL, peer_main, &jobs[i])
+		        == 0) {
+			started[i] = true;
+		}
+	}
+	for (size_t i = 0; i < n && i < 8; i++) {
+		if (!started[i]) {
+			peer_main(&jobs[i]);
+		}
+	}
+	for (size_t i = 1; i < n && i < 8; i++) {
+		if (started[i]) {
+			pthread_join(th[i], NULL);
+		}
+	}
 }
 
 static void

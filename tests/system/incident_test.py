@@ -12,6 +12,7 @@ import shutil
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -254,6 +255,57 @@ def test_repeated_request_id_applies_once(s):
                         "incident.proto"), 'title: "api errors"')
     h.eq(len(incidents(s)), 1, "applied once")
     s.proc("incident-service").stop()
+
+
+class BlackHole:
+    """A peer that accepts REQ connections (SP handshake as rep0) and never
+    answers: a service that is up but hung."""
+
+    def __init__(self, url):
+        host, port = url[len("tcp://"):].rsplit(":", 1)
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((host, int(port)))
+        self.ls.listen(8)
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            c.sendall(b"\0SP\0\x00\x31\0\0")
+            self.conns.append(c)
+
+    def close(self):
+        self.ls.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_report_answers_in_time_with_hung_peers(s):
+    """health-prober and ticket-service connected but not answering: the
+    report still comes back within the caller's 3 s, both sections marked
+    unavailable (the peers are asked together, 2 s time-out each)."""
+    holes = [BlackHole(s.urls["prober"]), BlackHole(s.urls["ticket"])]
+    try:
+        start(s)
+        h.wait_until(lambda: all(b.conns for b in holes), timeout=10,
+                     msg="incident-service connected to both peers")
+        s.call("incident", "create", {"severity": "HIGH", "title": "x"})
+        t0 = time.time()
+        r = s.call("incident", "report", {"period": "WEEK"})["report"]
+        took = time.time() - t0
+        print("  report with two hung peers: %.2f s" % took)
+        h.check(not r.get("uptime_available"), "uptime unavailable")
+        h.check(not r.get("tickets_available"), "tickets unavailable")
+        h.eq(r["incidents_total"], 1)
+        s.proc("incident-service").stop()
+    finally:
+        for b in holes:
+            b.close()
 
 
 if __name__ == "__main__":
