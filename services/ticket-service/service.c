@@ -131,6 +131,9 @@ ticket_service_init(ticket_service *svc, const ticket_policy *policy,
 	svc->publisher = pub;
 	svc->metrics = m;
 	svc->faq_seed = faq_seed;
+	/* Until a snapshot arrives the active incidents are unknown: the
+	 * resync timer asks even when the bus never says "start". */
+	atomic_init(&svc->resync_needed, true);
 	if (m != NULL) {
 		svc->m_creates = metrics_counter(m,
 		    "opsdesk_tickets_created_total", "Tickets created.", NULL);
