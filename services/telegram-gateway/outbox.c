@@ -218,9 +218,15 @@ typedef struct chat_backoff {
 	int64_t delay_ms;
 } chat_backoff;
 
+/* Calls in flight at once grow while rounds succeed and drop to one on
+ * a 429, so a rate limit is found with one call, not a burst. */
+#define CONCURRENCY_MAX 8
+
 typedef struct sender_state {
 	method_pause pauses[16];
 	chat_backoff backoff[64];
+	int concurrency;
+	bool saw_429;
 } sender_state;
 
 /* What one round decided, applied in one commit. */
@@ -360,29 +366,21 @@ console_print(gw *g, const char *method, const char *body)
 	cJSON_Delete(j);
 }
 
-/* Send one item; decide what happens to it. Returns true when the
- * chat's next item may follow in this round. */
+/* Decide what happens to an item after its call (rv, res). Returns
+ * true when Telegram took it. */
 static bool
-send_item(gw *g, sender_state *ss, ob_item *it, round_result *r,
-    int64_t now)
+apply_result(gw *g, sender_state *ss, ob_item *it, int rv,
+    botapi_result *res, round_result *r, int64_t now)
 {
-	botapi_result res;
 	char labels[64];
 
-	if (g->mode == GW_MODE_CONSOLE) {
-		console_print(g, it->method, it->body);
-		r->del[r->n_del++] = it->id;
-		return true;
-	}
-	int rv = botapi_call(g->api, it->method, it->body, 15000, &res);
-	throttle_sent(g->thr, it->chat_id, od_mono_ms());
-	if (rv == 0 && (res.ok || botapi_is_not_modified(&res))) {
+	if (rv == 0 && (res->ok || botapi_is_not_modified(res))) {
 		chat_backoff *b = backoff_of(ss, it->chat_id, false);
 		if (b != NULL) {
 			b->delay_ms = 0;
 		}
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
-		    res.result, "message_id");
+		    res->result, "message_id");
 		uint64_t ticket = 0;
 		if (it->tag[0] == 't' && cJSON_IsNumber(mid) &&
 		    gw_parse_id(it->tag + 1, "", &ticket) == 0) {
@@ -392,21 +390,22 @@ send_item(gw *g, sender_state *ss, ob_item *it, round_result *r,
 			r->maps[r->n_maps++].ticket = ticket;
 		}
 		r->del[r->n_del++] = it->id;
-		botapi_result_clear(&res);
 		return true;
 	}
-	if (rv == 0 && res.error_code == 429) {
-		*pause_of(ss, it->method) = now + res.retry_after * 1000LL;
+	if (rv == 0 && res->error_code == 429) {
+		*pause_of(ss, it->method) = now + res->retry_after * 1000LL;
+		ss->saw_429 = true;
 		log_warn("Bot API 429 on %s: waiting %d s", it->method,
-		    res.retry_after);
-	} else if (rv == 0 && botapi_is_blocked(&res)) {
+		    res->retry_after);
+	} else if (rv == 0 && botapi_is_blocked(res)) {
 		log_info("chat %lld blocked the bot (%s): not sending to it",
-		    (long long) it->chat_id, res.description);
+		    (long long) it->chat_id, res->description);
 		r->blocked[r->n_blocked++] = it->chat_id;
 		r->del[r->n_del++] = it->id;
 		metric_inc(gw_counter(g, "opsdesk_gateway_chats_blocked_total",
 		    "Chats marked blocked after a 403", NULL));
-	} else if (rv != 0 || res.error_code >= 500 || res.http_status == 0) {
+	} else if (rv != 0 || res->error_code >= 500 ||
+	    res->http_status == 0) {
 		chat_backoff *b = backoff_of(ss, it->chat_id, true);
 		b->delay_ms = b->delay_ms ? b->delay_ms * 2 : 1000;
 		if (b->delay_ms > BACKOFF_MAX_MS) {
@@ -414,19 +413,58 @@ send_item(gw *g, sender_state *ss, ob_item *it, round_result *r,
 		}
 		b->until_ms = now + b->delay_ms;
 		log_warn("Bot API %s failed (%s): retrying in %lld ms",
-		    it->method, res.description, (long long) b->delay_ms);
+		    it->method, res->description, (long long) b->delay_ms);
 	} else {
 		/* A permanent refusal (400 bad request): retrying cannot
 		 * help. */
 		log_warn("Bot API refused %s to chat %lld: %d %s", it->method,
-		    (long long) it->chat_id, res.error_code, res.description);
+		    (long long) it->chat_id, res->error_code, res->description);
 		snprintf(labels, sizeof(labels), "method=\"%s\"", it->method);
 		metric_inc(gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
 		    "Outgoing calls refused for good", labels));
 		r->del[r->n_del++] = it->id;
 	}
-	botapi_result_clear(&res);
 	return false;
+}
+
+/* One call of a round, run on its own thread when the round has more. */
+typedef struct send_job {
+	gw *g;
+	ob_item *it;
+	int rv;
+	botapi_result res;
+	pthread_t th;
+	bool threaded;
+} send_job;
+
+static void *
+send_job_run(void *arg)
+{
+	send_job *j = arg;
+	j->rv = botapi_call(
+	    j->g->api, j->it->method, j->it->body, 15000, &j->res);
+	return NULL;
+}
+
+/* Send the round's calls concurrently (each to another chat). */
+static void
+send_batch(gw *g, send_job *jobs, int n)
+{
+	for (int i = 1; i < n; i++) {
+		jobs[i].threaded = pthread_create(&jobs[i].th, NULL,
+		                       send_job_run, &jobs[i]) == 0;
+		if (!jobs[i].threaded) {
+			send_job_run(&jobs[i]);
+		}
+	}
+	if (n > 0) {
+		send_job_run(&jobs[0]);
+	}
+	for (int i = 1; i < n; i++) {
+		if (jobs[i].threaded) {
+			pthread_join(jobs[i].th, NULL);
+		}
+	}
 }
 
 static bool
@@ -539,20 +577,22 @@ sender_main(void *arg)
 	sender_state *ss = calloc(1, sizeof(*ss));
 	ob_item *items = calloc(SCAN_MAX, sizeof(ob_item));
 	round_result *r = calloc(1, sizeof(*r));
+	send_job *jobs = calloc(SCAN_MAX, sizeof(send_job));
 	metric *depth_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_depth",
 	    "Messages waiting in the outbound queue", NULL);
 
-	if (ss == NULL || items == NULL || r == NULL) {
+	if (ss == NULL || items == NULL || r == NULL || jobs == NULL) {
 		log_error("outbox sender: out of memory");
 		goto out;
 	}
+	ss->concurrency = 1;
 	if (g->mode != GW_MODE_CONSOLE) {
 		set_my_commands(g);
 	}
 	while (!g->stopping) {
 		uint64_t depth = 0;
-		int64_t chats_done[SCAN_MAX];
-		int n_done = 0;
+		int64_t chats_seen[SCAN_MAX];
+		int n_seen = 0, nb = 0;
 		int64_t wait = 1000;
 		bool progressed = false;
 
@@ -560,16 +600,18 @@ sender_main(void *arg)
 		int n = load_items(g, items, r, &depth);
 		metric_set(depth_g, (double) depth);
 		int64_t now = od_mono_ms();
+		/* Pick at most one item per chat (the oldest: order per chat),
+		 * within the pauses, backoffs and throttle. */
 		for (int i = 0; i < n && !g->stopping; i++) {
 			ob_item *it = &items[i];
-			bool stalled = false;
-			/* A chat whose earlier item waits keeps its order. */
-			for (int c = 0; c < n_done; c++) {
-				stalled |= chats_done[c] == it->chat_id;
+			bool seen = false;
+			for (int c = 0; c < n_seen && !seen; c++) {
+				seen = chats_seen[c] == it->chat_id;
 			}
-			if (stalled) {
+			if (seen) {
 				continue;
 			}
+			chats_seen[n_seen++] = it->chat_id;
 			int64_t w = 0, *pause = pause_of(ss, it->method);
 			chat_backoff *b = backoff_of(ss, it->chat_id, false);
 			if (*pause > now) {
@@ -577,19 +619,45 @@ sender_main(void *arg)
 			} else if (b != NULL && b->until_ms > now) {
 				w = b->until_ms - now;
 			} else {
-				w = throttle_wait_ms(
-				    g->thr, it->chat_id, od_mono_ms());
+				w = throttle_wait_ms(g->thr, it->chat_id, now);
 			}
-			if (w > 0 || !send_item(g, ss, it, r, now)) {
-				chats_done[n_done++] = it->chat_id;
-				if (w > 0 && w < wait) {
-					wait = w;
-				}
-			} else {
-				progressed = true;
+			if (w > 0) {
+				wait = w < wait ? w : wait;
+				continue;
 			}
-			now = od_mono_ms();
+			if (nb >= ss->concurrency) {
+				wait = 0;
+				continue;
+			}
+			throttle_sent(g->thr, it->chat_id, now);
+			memset(&jobs[nb], 0, sizeof(jobs[nb]));
+			jobs[nb].g = g;
+			jobs[nb++].it = it;
 		}
+		if (g->mode == GW_MODE_CONSOLE) {
+			for (int i = 0; i < nb; i++) {
+				console_print(g, jobs[i].it->method,
+				    jobs[i].it->body);
+				r->del[r->n_del++] = jobs[i].it->id;
+			}
+		} else {
+			send_batch(g, jobs, nb);
+			ss->saw_429 = false;
+			bool all_ok = true;
+			now = od_mono_ms();
+			for (int i = 0; i < nb; i++) {
+				all_ok &= apply_result(g, ss, jobs[i].it,
+				    jobs[i].rv, &jobs[i].res, r, now);
+				botapi_result_clear(&jobs[i].res);
+			}
+			if (ss->saw_429) {
+				ss->concurrency = 1;
+			} else if (all_ok && nb == ss->concurrency &&
+			    ss->concurrency < CONCURRENCY_MAX) {
+				ss->concurrency *= 2;
+			}
+		}
+		progressed = nb > 0;
 		for (int i = 0; i < n; i++) {
 			free(items[i].body);
 			items[i].body = NULL;
@@ -626,6 +694,7 @@ out:
 	free(ss);
 	free(items);
 	free(r);
+	free(jobs);
 	return NULL;
 }
 

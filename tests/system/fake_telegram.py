@@ -126,6 +126,8 @@ class FakeTelegram:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        # A client killed mid-request (kill -9 tests) is not an error.
+        self.server.handle_error = lambda request, address: None
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever,
