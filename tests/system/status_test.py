@@ -422,6 +422,33 @@ def test_dropped_event_repaired_by_resync(s):
         incident.close()
 
 
+def test_reconnect_resyncs(s):
+    """A relay restart loses whatever was published meanwhile; the
+    reconnection alone makes status-publisher resync."""
+    prober = FakeRep(s.urls["prober"])
+    incident = FakeRep(s.urls["incident"])
+    try:
+        prober.reply = prober_snapshot("UP", T0)
+        incident.reply = proto_encode("IncidentReply", "incident.proto",
+                                      "snapshot { at_ms: 1 }")
+        p = start(s)
+        h.wait_until(lambda: comp_status(p, "db") == "operational", 10,
+                     "db from the start resync")
+        relay = s.proc("bus-relay")
+        relay.stop()
+        prober.reply = prober_snapshot("DOWN", T0 + 5000)
+        time.sleep(1.5)
+        h.eq(comp_status(p, "db"), "operational", "no resync while away")
+        relay.restart()
+        h.wait_until(lambda: comp_status(p, "db") == "major_outage", 15,
+                     "db repaired after the reconnect")
+        h.check(any("reconnect" in l.get("msg", "") for l in p.log_lines()),
+                "a reconnect resync was logged")
+    finally:
+        prober.close()
+        incident.close()
+
+
 def test_with_real_owners(s):
     """Against the real health-prober and incident-service: probe states
     and an incident reach the page through events, and what changed while
