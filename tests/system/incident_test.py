@@ -308,5 +308,52 @@ def test_report_answers_in_time_with_hung_peers(s):
             b.close()
 
 
+def error_of(s, method, body):
+    r = s.opsctl("call", "incident", method, json.dumps(body))
+    h.eq(r.rc, 1, "an Error reply to %s: %r" % (method, r))
+    return r.stdout + r.stderr
+
+
+def test_bad_input_is_refused_and_changes_nothing(s):
+    start(s)
+    h.contains(error_of(s, "create", {"severity": "HIGH", "title": ""}),
+               "INVALID_ARGUMENT")
+    h.contains(error_of(s, "create", {"title": "no severity"}),
+               "INVALID_ARGUMENT")
+    h.contains(error_of(s, "get", {"id": 99}), "INC-99 does not exist")
+    h.eq(incidents(s), [])
+    a = s.call("incident", "create", {"severity": "MEDIUM",
+                                      "title": "a"})["incident"]
+    h.contains(error_of(s, "postmortem", {"id": a["id"]}),
+               "not resolved yet")
+    h.contains(error_of(s, "update", {"id": a["id"],
+                                      "status": "RESOLVED", "text": "x"}),
+               "INVALID_ARGUMENT")
+    s.call("incident", "resolve", {"id": a["id"]})
+    h.contains(error_of(s, "update", {"id": a["id"], "text": "late"}),
+               "FAILED_PRECONDITION")
+    h.contains(error_of(s, "ack", {"id": a["id"]}), "FAILED_PRECONDITION")
+    h.contains(error_of(s, "tick", {"list_id": "daily", "item_id": "x",
+                                    "done": True}), 'no item "x"')
+    h.contains(error_of(s, "runbook", {}), "INVALID_ARGUMENT")
+    got = s.call("incident", "get", {"id": a["id"]})["incident"]
+    h.eq(len(got["timeline"]), 2, "nothing added by refused changes")
+
+
+def test_list_pages_newest_first(s):
+    start(s)
+    ids = [s.call("incident", "create", {"severity": "LOW",
+                                         "title": "n%d" % i})["incident"]["id"]
+           for i in range(5)]
+    s.call("incident", "resolve", {"id": ids[4]})
+    page = s.call("incident", "list", {"page": {"limit": 2}})["incidents"]
+    h.eq([i["id"] for i in page["incidents"]], [ids[3], ids[2]])
+    page = s.call("incident", "list", {"page": {
+        "limit": 2, "cursor": page["next_cursor"]}})["incidents"]
+    h.eq([i["id"] for i in page["incidents"]], [ids[1], ids[0]])
+    h.check(not page.get("next_cursor"), "last page")
+    h.eq(len(incidents(s)), 5, "resolved ones with include_resolved")
+
+
 if __name__ == "__main__":
     h.main()
