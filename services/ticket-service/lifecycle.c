@@ -102,8 +102,13 @@ ticket_status_apply(const ticket_policy *p, tk_ticket *t, int to, int64_t now)
 		break;
 	case ST_CLOSED:
 		t->closed_ms = now;
-		if (from != ST_RESOLVED && now > t->resolution_due_ms) {
-			t->resolution_breached = true;
+		/* Closing an unresolved ticket (/close) ends it too: it counts
+		 * as resolved now for the resolution clock and the stats. */
+		if (from != ST_RESOLVED) {
+			t->resolved_ms = now;
+			if (now > t->resolution_due_ms) {
+				t->resolution_breached = true;
+			}
 		}
 		break;
 	default:

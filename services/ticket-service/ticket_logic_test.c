@@ -268,6 +268,14 @@ test_resolve_close_and_reopen(void **state)
 	    ticket_user_message_check(&pol, &t, T0 + 3 * DAY, &reopens, &why),
 	    OD_ESTATE);
 	assert_int_equal(ticket_staff_change_check(&t, &why), OD_ESTATE);
+	/* Closing an open ticket resolves it at the same time. */
+	{
+		tk_ticket o = new_ticket(1, 2);
+		ticket_status_apply(&pol, &o, CLOSED, T0 + HOUR);
+		assert_int_equal(o.resolved_ms, T0 + HOUR);
+		assert_int_equal(o.closed_ms, T0 + HOUR);
+		assert_false(o.resolution_breached);
+	}
 	/* Resolving late is a resolution breach. */
 	{
 		tk_ticket l = new_ticket(1, 2);
