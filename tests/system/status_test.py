@@ -313,6 +313,13 @@ def test_events_to_page(s):
         h.eq(len(sm["incidents"]), 1)
         h.contains(sm["incidents"][0]["latest_update"], "we are on it")
 
+    # Its own metrics, in a valid exposition.
+    m = p.metrics()
+    h.check((h.metric(m, "opsdesk_status_renders_total") or 0) >= 1,
+            "renders counted")
+    h.check((h.metric(m, "opsdesk_status_events_total") or 0) >= 7,
+            "events counted")
+
     # Restart: the same bytes from the store, before any owner answers.
     p.restart()
     for path, body in pages.items():
