@@ -235,6 +235,7 @@ enum inc_db {
 	INC_DB_ALERTS,        /* be64 seq -> AlertEvent */
 	INC_DB_POSTMORTEMS,   /* be64 incident id -> Postmortem */
 	INC_DB_COMPONENTS,    /* component id -> HealthChanged (last seen) */
+	INC_DB_ACTIVE,        /* be64 id -> "" for every unresolved one */
 	INC_DB_COUNT
 };
 

@@ -320,6 +320,14 @@ inc_save(
 	    || (rv = inc_timers_reindex(tx, old, n_old, cur, n_cur)) != 0) {
 		return rv;
 	}
+	rv = inc->status != ST_RESOLVED
+	    ? store_put(tx->txn, inc_dbi(tx->svc, INC_DB_ACTIVE), key,
+	        sizeof(key), "", 0)
+	    : store_del(tx->txn, inc_dbi(tx->svc, INC_DB_ACTIVE), key,
+	        sizeof(key), NULL, 0);
+	if (rv != 0 && rv != OD_ENOTFOUND) {
+		return rv;
+	}
 	if (inc->dedup_key[0] == '\0') {
 		return 0;
 	}

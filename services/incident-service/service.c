@@ -3,6 +3,7 @@
  * and start-up on the common runtime.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ const char *const inc_db_names[] = {
 	[INC_DB_ALERTS] = "alerts",
 	[INC_DB_POSTMORTEMS] = "postmortems",
 	[INC_DB_COMPONENTS] = "components",
+	[INC_DB_ACTIVE] = "active",
 	[INC_DB_COUNT] = NULL,
 };
 
@@ -154,6 +156,64 @@ inc_peer_calls(inc_service *svc, inc_peer_req *reqs, size_t n)
 	}
 }
 
+/* Gauges read from the store at scrape time: open incidents by severity,
+ * unacknowledged ones, active maintenance windows, the alert log's seq. */
+static void
+svc_collect(void *arg, metrics *m)
+{
+	inc_service *svc = arg;
+	double open[SEV_COUNT] = { 0 }, unacked = 0, windows = 0;
+	uint64_t alert_seq = 0;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	MDB_stat st;
+	char labels[64];
+
+	if (store_read_begin(svc->st, &txn) != 0) {
+		return;
+	}
+	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_ACTIVE), &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			inc_incident *inc = NULL;
+			if (k.mv_size != 8
+			    || inc_load(txn, svc, store_key_get_u64(k.mv_data),
+			           &inc)
+			        != 0) {
+				continue;
+			}
+			open[inc_severity_valid(inc->severity) ? inc->severity
+			                                       : 0]++;
+			unacked += inc->acknowledged ? 0 : 1;
+			inc_free(inc);
+		}
+		mdb_cursor_close(cur);
+	}
+	if (mdb_stat(txn, inc_dbi(svc, INC_DB_MAINT_ACTIVE), &st) == 0) {
+		windows = (double) st.ms_entries;
+	}
+	(void) store_counter(txn, svc->st, "alert", &alert_seq);
+	store_read_end(txn);
+	for (int s = SEV_CRITICAL; s <= SEV_LOW; s++) {
+		snprintf(labels, sizeof(labels), "severity=\"%s\"",
+		    inc_severity_name(s));
+		metric_set(metrics_gauge(m, "opsdesk_incidents_open",
+		               "Unresolved incidents by severity.", labels),
+		    open[s]);
+	}
+	metric_set(metrics_gauge(m, "opsdesk_incidents_unacknowledged",
+	               "Unresolved incidents nobody acknowledged yet.", NULL),
+	    unacked);
+	metric_set(metrics_gauge(m, "opsdesk_maintenance_windows_active",
+	               "Maintenance windows scheduled or in progress.", NULL),
+	    windows);
+	metric_set(
+	    metrics_gauge(m, "opsdesk_incident_alert_seq",
+	        "Sequence number of the latest alert in the log.", NULL),
+	    (double) alert_seq);
+}
+
 static void
 svc_free(void *arg)
 {
@@ -280,7 +340,9 @@ inc_service_start(runtime *rt)
 	}
 	runtime_defer(rt, svc_stop_sub, svc);
 	runtime_ready_check(rt, "subscriber", svc_sub_ready, svc);
-	if ((rv = runtime_every(rt, svc->cfg.tick_ms, svc_tick, svc)) != 0
+	if ((rv = metrics_add_collector(runtime_metrics(rt), svc_collect, svc))
+	        != 0
+	    || (rv = runtime_every(rt, svc->cfg.tick_ms, svc_tick, svc)) != 0
 	    || (rv = runtime_http(rt, NULL, NULL)) != 0) {
 		return rv;
 	}

@@ -124,6 +124,12 @@ def test_down_opens_one_incident_alerts_and_auto_resolves(s):
     h.contains(md, "# Postmortem: INC-%d" % inc["id"])
     h.contains(md, "Database (down)")
     h.contains(md, "_health-prober did not answer_")
+    # /metrics: the marker's low incident is the only one open.
+    m = s.proc("incident-service").metrics()
+    h.eq(h.metric(m, "opsdesk_incidents_open", severity="low"), 1.0)
+    h.eq(h.metric(m, "opsdesk_incidents_open", severity="critical"), 0.0)
+    h.eq(h.metric(m, "opsdesk_incidents_unacknowledged"), 1.0)
+    h.check(h.metric(m, "opsdesk_incident_alert_seq") >= 1, "alert seq")
     # SIGTERM: exit 0 after a clean shutdown (and no leaks under ASan).
     s.proc("incident-service").stop()
 
