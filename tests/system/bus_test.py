@@ -150,8 +150,13 @@ def test_tail_waits_for_relay(s):
     relay.restart()
     h.wait_until(lambda: tail.stderr_text().count('"connected"') >= 2, 10,
                  "tail reconnected")
+    n = tail.mark()
     s.publish("ops.again", {"ops": {"kind": "again"}})
-    tail.wait_topic("ops.again")
+    s.publish("ops.reload", {"ops": {"kind": "second"}})
+    tail.wait_topic("ops.again", start=n)
+    h.eq(tail.wait_topic("ops.reload", start=n)["envelope"]["ops"]["kind"],
+         "second", "a second event of a topic, after the mark")
+    h.eq(tail.topics(), ["ops.reload", "ops.again", "ops.reload"])
     tail.stop()
     relay.stop()
 

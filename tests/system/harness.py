@@ -36,6 +36,9 @@ What it gives:
     (`opsctl publish`), publish_raw() and capture_bus() (nngcat), encode()/
     decode()/frame() (protoc), and fake_service(): nngcat --rep answering
     a fixed Reply on a service's url, recording the requests it got.
+  - Tail (from s.tail()): .events (parsed lines), wait_for(pred),
+    wait_topic(topic), mark() + start= to wait only for later events,
+    topics(), stop() (Ctrl-C, asserts exit 0), wait_connected().
   - Proc: one running executable: http_get(path), metrics(), wait_http(),
     stop() (SIGTERM, asserts exit 0 by default), kill() (SIGKILL),
     log_lines() (its JSON log lines), restart().
@@ -411,8 +414,22 @@ class Tail:
                                   % (timeout, self.events[-10:]))
                 self.cond.wait(min(left, 0.2))
 
-    def wait_topic(self, topic, timeout=10.0):
-        return self.wait_for(lambda e: e.get("topic") == topic, timeout)
+    def wait_topic(self, topic, timeout=10.0, start=0):
+        return self.wait_for(lambda e: e.get("topic") == topic, timeout,
+                             start)
+
+    def mark(self):
+        """The index the next event will get: pass it as start= to wait
+        only for what happens after an action, e.g. a second event of a
+        topic already seen:  n = tail.mark(); act(); tail.wait_topic(t,
+        start=n)."""
+        with self.cond:
+            return len(self.events)
+
+    def topics(self):
+        """The topics seen so far, in order."""
+        with self.cond:
+            return [e.get("topic") for e in self.events]
 
     def stop(self, expect=0, timeout=10.0):
         """Ctrl-C (SIGINT) and wait; asserts the exit code."""
