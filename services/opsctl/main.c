@@ -51,6 +51,7 @@ static const char usage_text[]
       "                                  (list_mine) or CamelCase "
       "(ListMine);\n"
       "                                  JSON is that method's message\n"
+      "                                  (\"-\": read it from stdin)\n"
       "  ping [service...]               round trip and version (default: "
       "all)\n"
       "  backup <service> <dir>          compacted copy of a service's "
@@ -206,6 +207,32 @@ actor_of(const opts *o)
 	return a;
 }
 
+/*
+ * The JSON argument: "-" reads it from stdin (large or generated
+ * payloads). *owned is set when the text must be freed.
+ */
+static const char *
+json_arg(const char *arg, char **owned)
+{
+	sbuf b = SBUF_INIT;
+	char buf[4096];
+	size_t n;
+
+	*owned = NULL;
+	if (arg == NULL || strcmp(arg, "-") != 0) {
+		return arg;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+		sbuf_append_len(&b, buf, n);
+	}
+	if (sbuf_failed(&b)) {
+		sbuf_free(&b);
+		return NULL;
+	}
+	*owned = sbuf_take(&b, NULL);
+	return *owned != NULL ? *owned : "";
+}
+
 static int
 cmd_call(opts *o, int argc, char **argv)
 {
@@ -220,8 +247,11 @@ cmd_call(opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	od_random_hex(rid, 16);
-	rv = opsctl_build_request(svc, argv[1], argc > 2 ? argv[2] : NULL, rid,
-	    &actor, &req, err, sizeof(err));
+	char *stdin_json;
+	const char *json = json_arg(argc > 2 ? argv[2] : NULL, &stdin_json);
+	rv = opsctl_build_request(
+	    svc, argv[1], json, rid, &actor, &req, err, sizeof(err));
+	free(stdin_json);
 	if (rv != 0) {
 		fprintf(stderr, "opsctl: %s\n", err);
 		return EXIT_USAGE;
@@ -504,9 +534,12 @@ cmd_publish(opts *o, int argc, char **argv)
 	char err[512];
 	int code;
 
-	if (opsctl_publish_frame(argv[0], argc > 1 ? argv[1] : NULL,
-	        o->cfg->instance, &frame, &len, err, sizeof(err))
-	    != 0) {
+	char *stdin_json;
+	const char *json = json_arg(argc > 1 ? argv[1] : NULL, &stdin_json);
+	int built = opsctl_publish_frame(
+	    argv[0], json, o->cfg->instance, &frame, &len, err, sizeof(err));
+	free(stdin_json);
+	if (built != 0) {
 		fprintf(stderr, "opsctl: %s\n", err);
 		return EXIT_USAGE;
 	}

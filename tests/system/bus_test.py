@@ -166,8 +166,11 @@ def test_count_and_relay_down(s):
     tail = h.Tail(s, ["health."], args=["--count", "1"])
     s.tails.append(tail)
     tail.wait_connected()
-    s.publish("health.one", {})
-    tail.wait_topic("health.one")
+    r = s.opsctl("publish", "health.one", "-",
+                 input=b'{"health_result": {}}')   # JSON from stdin
+    h.eq(r.rc, 0, "publish from stdin: %r" % r)
+    h.check("health_result" in tail.wait_topic("health.one")["envelope"],
+            "payload read from stdin")
     h.eq(tail.popen.wait(10), 0, "tail --count 1 exits by itself")
     relay.stop()
     r = s.opsctl("--timeout", "300", "publish", "health.x")
@@ -216,7 +219,9 @@ def test_call_and_ping_against_fake_service(s):
     h.eq(len(rid.split('"')[1]), 32, "generated request id")
 
     fake = s.fake_service("incident", 'ping { version: "1" }')
-    h.eq(s.call("incident", "ping", {})["ping"]["version"], "1")
+    r = s.opsctl("call", "incident", "Ping", "-", input=b"{}")
+    h.eq(r.rc, 0, "call with JSON from stdin: %r" % r)
+    h.eq(r.json["ping"]["version"], "1")
     fake.requests()
 
 
