@@ -118,6 +118,27 @@ open_for(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc, const char *name,
 	return inc_open(tx, &a, NULL);
 }
 
+/* Worse than it was opened as: the tighter SLA of the new severity from
+ * the original start, and the alert a new incident of it would get. */
+static int
+escalated(inc_tx *tx, inc_incident *inc)
+{
+	char text[300];
+
+	inc_sla_rebase(&tx->svc->cfg, inc);
+	if (inc->acknowledged
+	    || (inc->severity != SEV_CRITICAL && inc->severity != SEV_HIGH)) {
+		return 0;
+	}
+	int64_t realert = tx->svc->cfg.realert_ms[inc->severity];
+	inc->next_alert_ms = realert > 0 ? tx->now + realert : 0;
+	inc->alert_count++;
+	snprintf(text, sizeof(text), "INC-%llu escalated to %s: %s",
+	    (unsigned long long) inc->id, inc_severity_name(inc->severity),
+	    inc->title);
+	return inc_alert(tx, "incident", inc, text);
+}
+
 static int
 change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
     const Opsdesk__V1__HealthChanged *hc, const char *name)
@@ -132,12 +153,17 @@ change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
 	    inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
 	    hc->reason);
 	switch (act) {
-	case AUTO_RELAPSE:
+	case AUTO_RELAPSE: {
+		int was = inc->severity;
 		rv = inc_apply_relapse(inc, tx->now,
 		    inc_severity_for(hc->criticality, hc->new_state), text);
 		set_component_state(inc, hc->target_id, hc->new_state);
 		what = "relapse";
+		if (rv == 0 && (int) inc->severity < was) {
+			rv = escalated(tx, inc);
+		}
 		break;
+	}
 	case AUTO_RECOVER:
 		what = inc->taken_over ? "note" : "monitoring";
 		rv = inc_apply_recovery(

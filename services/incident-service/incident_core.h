@@ -152,6 +152,10 @@ int inc_set_str(char **field, const char *value);
 /* Start the SLA clocks of a new incident created at inc->created_ms. */
 void inc_sla_start(const inc_config *c, inc_incident *inc);
 
+/* The clocks again from created_ms for a changed severity; breaches
+ * already flagged stay flagged. */
+void inc_sla_rebase(const inc_config *c, inc_incident *inc);
+
 #define INC_BREACH_RESPONSE   0x1
 #define INC_BREACH_RESOLUTION 0x2
 /* Which breaches happened by now that are not flagged yet (a mask). */

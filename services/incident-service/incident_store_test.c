@@ -233,6 +233,34 @@ test_auto_open_dedup_recover(void **state)
 	assert_int_equal(counter("incident"), 2);
 }
 
+static void
+test_escalation_alerts_and_tightens_sla(void **state)
+{
+	inc_incident *inc;
+
+	(void) state;
+	/* A high component degraded: a medium incident, no alert. */
+	health("api", CS_DEGRADED, SEV_HIGH);
+	inc = get(1);
+	assert_int_equal(inc->severity, SEV_MEDIUM);
+	assert_int_equal(inc->response_due_ms, T0 + 4 * HOUR);
+	inc_free(inc);
+	assert_int_equal(count_topic("alert.incident"), 0);
+	/* Then down: the same incident, now high, alerted, 1 h clock. */
+	now_ms = T0 + 10 * MIN;
+	health("api", CS_DOWN, SEV_HIGH);
+	assert_int_equal(counter("incident"), 1);
+	inc = get(1);
+	assert_int_equal(inc->severity, SEV_HIGH);
+	assert_int_equal(inc->response_due_ms, T0 + HOUR);
+	assert_int_equal(inc->resolution_due_ms, T0 + 8 * HOUR);
+	assert_int_equal(inc->next_alert_ms, T0 + 25 * MIN);
+	inc_free(inc);
+	assert_int_equal(count_topic("alert.incident"), 1);
+	tick(T0 + HOUR);
+	assert_int_equal(count_topic("alert.response_sla"), 1);
+}
+
 static int
 mnt_fn(inc_tx *tx, void *arg)
 {
@@ -438,6 +466,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_auto_open_dedup_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_escalation_alerts_and_tightens_sla, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_maintenance_suppresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -84,6 +84,17 @@ inc_sla_start(const inc_config *c, inc_incident *inc)
 	inc->resolution_breached = false;
 }
 
+void
+inc_sla_rebase(const inc_config *c, inc_incident *inc)
+{
+	bool rb = inc->response_breached, sb = inc->resolution_breached;
+
+	inc_sla_start(c, inc);
+	/* A breach already alerted stays a breach. */
+	inc->response_breached = rb;
+	inc->resolution_breached = sb;
+}
+
 int
 inc_sla_new_breaches(const inc_incident *inc, int64_t now)
 {
