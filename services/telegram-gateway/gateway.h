@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bus/bus.h"
 #include "common.pb-c.h"
 #include "envelope.pb-c.h"
 #include "http/http.h"
@@ -399,6 +400,7 @@ struct gw {
 	config *cfg;
 	metrics *m;
 	store *st;
+	bus_publisher *pub;
 	gw_settings set;
 	gw_mode mode;
 	botapi *api;                 /* NULL in console mode */
@@ -449,6 +451,7 @@ typedef struct gw_options {
 	config *cfg;              /* borrowed */
 	metrics *metrics;         /* borrowed */
 	store *store;             /* borrowed */
+	bus_publisher *publisher; /* borrowed, may be NULL: gateway.* */
 	gw_mode mode;
 	const char *api_url;      /* Bot API base */
 	const char *token;        /* NULL in console mode */
@@ -482,6 +485,8 @@ int gw_handle(gw *g, const gw_update *u);
 /* Drop processed update ids older than 48 h (Telegram keeps updates for
  * 24 h, so none of them can come again). */
 int gw_prune(gw *g);
+/* Publish gateway.<kind> (chat_id may be 0); best effort. */
+void gw_publish(gw *g, const char *kind, int64_t chat_id, const char *text);
 /* Wake the sender after new outbox items. */
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */

@@ -122,6 +122,24 @@ gw_counter(gw *g, const char *name, const char *help, const char *labels)
 	return metrics_counter(g->m, name, help, labels);
 }
 
+void
+gw_publish(gw *g, const char *kind, int64_t chat_id, const char *text)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__GatewayEvent ev = OPSDESK__V1__GATEWAY_EVENT__INIT;
+	char topic[64];
+	if (g->pub == NULL) {
+		return;
+	}
+	ev.kind = (char *) kind;
+	ev.chat_id = chat_id;
+	ev.text = (char *) (text ? text : "");
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_GATEWAY;
+	env.gateway = &ev;
+	snprintf(topic, sizeof(topic), "gateway.%s", kind);
+	bus_publish(g->pub, topic, &env, NULL);
+}
+
 /* ---- small parsing helpers shared by the commands ---- */
 
 bool
@@ -1046,6 +1064,7 @@ gw_new(gw **out, const gw_options *opt)
 	g->cfg = opt->cfg;
 	g->m = opt->metrics;
 	g->st = opt->store;
+	g->pub = opt->publisher;
 	g->mode = opt->mode;
 	g->cin = opt->console_in ? opt->console_in : stdin;
 	g->cout = opt->console_out ? opt->console_out : stdout;
@@ -1118,6 +1137,10 @@ gw_start(gw *g)
 	    (rv = notify_start(&g->notify, g)) != 0) {
 		return rv;
 	}
+	gw_publish(g, "started", 0,
+	    g->mode == GW_MODE_POLL        ? "poll"
+	        : g->mode == GW_MODE_WEBHOOK ? "webhook"
+	                                     : "console");
 	switch (g->mode) {
 	case GW_MODE_POLL:
 		return poll_start(g);

@@ -68,12 +68,6 @@ stop_runtime(void *arg)
 	runtime_stop(arg);
 }
 
-static bool
-store_ready(void *arg)
-{
-	return arg != NULL;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -129,6 +123,11 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	opt.store = st;
+	/* gateway.* events; also makes /readyz wait for the bus. */
+	if ((rv = runtime_publisher(rt, &opt.publisher)) != 0) {
+		log_error("cannot open the bus publisher: %s", od_strerror(rv));
+		goto fail;
+	}
 	if ((rv = gw_new(&g, &opt)) != 0) {
 		goto fail;
 	}
@@ -138,7 +137,6 @@ main(int argc, char **argv)
 		gw_free(g);
 		goto fail;
 	}
-	runtime_ready_check(rt, "store", store_ready, st);
 	if ((rv = runtime_http(rt, gw_http_routes, g)) != 0) {
 		log_error("cannot start HTTP on %s: %s",
 		    runtime_config(rt)->http_addr, od_strerror(rv));

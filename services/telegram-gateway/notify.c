@@ -38,6 +38,10 @@ admin_chats(gw *g, int64_t *out, size_t max)
 {
 	const config *c = gw_config(g);
 	size_t n = 0;
+	if (gw_is_console(g)) {
+		out[n++] = 1; /* the person at the terminal is the admin */
+		return n;
+	}
 	if (c->admin_chat != 0) {
 		out[n++] = c->admin_chat;
 		return n;

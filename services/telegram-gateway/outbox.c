@@ -668,6 +668,10 @@ sender_main(void *arg)
 				log_error("outbox: cannot record sends: %s",
 				    od_strerror(rv));
 			}
+			for (int i = 0; rv == 0 && i < r->n_blocked; i++) {
+				gw_publish(g, "chat_blocked", r->blocked[i],
+				    "403 from the Bot API");
+			}
 			progressed = true;
 		}
 		if (g->mode == GW_MODE_CONSOLE) {
