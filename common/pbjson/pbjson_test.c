@@ -56,6 +56,20 @@ assert_roundtrip(const ProtobufCMessage *m, int flags)
 	if (a_len != b_len || memcmp(a, b, a_len) != 0) {
 		fail_msg("round trip of %s changed the message", text);
 	}
+	free(b);
+	protobuf_c_message_free_unpacked(back, NULL);
+	/* the tree itself (raw number items included) decodes too */
+	cJSON *tree = pbjson_encode(m, flags);
+	assert_non_null(tree);
+	back = NULL;
+	if (pbjson_decode(m->descriptor, tree, &back, err, sizeof(err)) != 0) {
+		fail_msg("decode of the tree of %s failed: %s", text, err);
+	}
+	b = pack(back, &b_len);
+	if (a_len != b_len || memcmp(a, b, a_len) != 0) {
+		fail_msg("tree round trip of %s changed the message", text);
+	}
+	cJSON_Delete(tree);
 	free(a);
 	free(b);
 	free(text);
