@@ -205,6 +205,9 @@ def test_report_with_ticket_service_stopped(s):
         raise h.Skip("ticket-service not built")
     start(s, ticket=True)
     s.call("incident", "create", {"severity": "CRITICAL", "title": "outage"})
+    r = s.call("incident", "report", {"period": "DAY"})["report"]
+    h.check(r.get("tickets_available"), "ticket stats while it runs: %r" % r)
+    h.contains(r["text"], "Tickets: 0 created")
     s.proc("ticket-service").stop()
     t0 = time.time()
     r = s.call("incident", "report", {"period": "DAY"})["report"]
@@ -359,6 +362,36 @@ def test_list_pages_newest_first(s):
     h.eq([i["id"] for i in page["incidents"]], [ids[1], ids[0]])
     h.check(not page.get("next_cursor"), "last page")
     h.eq(len(incidents(s)), 5, "resolved ones with include_resolved")
+
+
+def test_postmortem_and_report_sections_from_peers(s):
+    """The peers' sections: health events of the window from the prober's
+    transitions, tickets opened from ticket-service's stats."""
+    if shutil.which("nngcat") is None:
+        raise h.Skip("nngcat missing")
+    s.fake_service("prober", """transitions {
+      transitions { target_id: "db" name: "Database"
+                    old_state: COMPONENT_STATE_UP
+                    new_state: COMPONENT_STATE_DOWN reason: "HTTP 503"
+                    at_ms: 1795000000000 } }""", count=1000)
+    s.fake_service("ticket", """stats { created: 3 resolved: 2
+      first_response_p50_ms: 600000 csat_average: 4.5 csat_count: 2
+      sla_percent: 100 }""", count=1000)
+    start(s)
+    a = s.call("incident", "create", {"severity": "HIGH", "title": "db",
+                                      "components": ["db"]})["incident"]
+    s.call("incident", "resolve", {"id": a["id"], "text": "ok"})
+    pm = s.call("incident", "postmortem_markdown",
+                {"id": a["id"]})["postmortem"]
+    h.eq(pm["tickets_opened"], 3)
+    h.check(pm.get("health_available"), "health events available")
+    h.contains(pm["markdown"], "Database: up -> down (HTTP 503)")
+    r = s.call("incident", "report", {"period": "MONTH"})["report"]
+    h.check(r.get("tickets_available"), "tickets available")
+    h.contains(r["text"], "Tickets: 3 created, 2 resolved, first response "
+               "p50 10m, CSAT 4.5 (2 ratings), within SLA 100.0%")
+    h.check(not r.get("uptime_available"), "a transitions reply is no "
+            "uptime report")
 
 
 if __name__ == "__main__":
