@@ -443,6 +443,12 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 	/* A target never checked yet has no "since": it is known from now. */
 	int64_t at = f->since_ms > 0 ? f->since_ms : od_now_ms();
 
+	if (old == NULL && !f->public) {
+		/* Private targets are never shown: only one that was public
+		 * needs a record (to leave the page). Thousands of internal
+		 * targets then cost nothing here. */
+		return 0;
+	}
 	if (old != NULL) {
 		/* An older fact (a snapshot taken before the last event) must
 		 * not undo a newer one. */

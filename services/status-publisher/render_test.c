@@ -491,6 +491,13 @@ test_only_public_facts(void **state)
 	assert_null(status_pages_find(p, "/badge/secret.svg"));
 	status_pages_free(p);
 
+	/* A component made private leaves the page too. */
+	health(m, "api", "Core", ST(UP), false, NOW);
+	p = render(m, NOW);
+	assert_null(status_pages_find(p, "/badge/api.svg"));
+	assert_null(strstr(body(p, "/api/v2/components.json"), "\"api\""));
+	status_pages_free(p);
+
 	/* An incident made internal leaves the page. */
 	incident(m, 7, "now internal", false,
 	    OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_IDENTIFIED, NOW);
