@@ -450,6 +450,7 @@ prober_flush(prober *p, bool sync)
 
 typedef struct retain_job {
 	char **ids;
+	int64_t *raw_cutoff; /* by id: raw results */
 	size_t n;
 	int64_t cutoff[PDB_COUNT]; /* 0: keep */
 } retain_job;
@@ -464,11 +465,13 @@ retain_fn(store_txn *txn, void *arg)
 
 	for (size_t i = 0; i < j->n; i++) {
 		for (unsigned db = 0; db < PDB_COUNT; db++) {
-			if (j->cutoff[db] <= 0) {
+			int64_t cut = db == PDB_RESULTS ? j->raw_cutoff[i]
+			                                : j->cutoff[db];
+			if (cut <= 0) {
 				continue;
 			}
 			if ((rv = history_retain(txn, store_db(st, db),
-			         j->ids[i], j->cutoff[db], &n)) != 0) {
+			         j->ids[i], cut, &n)) != 0) {
 				return rv;
 			}
 			total += n;
@@ -488,6 +491,7 @@ retain_free(retain_job *j)
 	}
 	if (j != NULL) {
 		free(j->ids);
+		free(j->raw_cutoff);
 		free(j);
 	}
 }
@@ -510,24 +514,29 @@ prober_retain(prober *p, bool sync)
 	int rv;
 
 	if (j == NULL || (j->ids = calloc(p->ts.n + 1, sizeof(char *))) ==
-	        NULL) {
+	        NULL ||
+	    (j->raw_cutoff = calloc(p->ts.n + 1, sizeof(int64_t))) == NULL) {
 		retain_free(j);
 		return OD_ENOMEM;
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
+		/* Raw results are bounded in time and in number: raw_max
+		 * intervals' worth is about raw_max results, without keeping a
+		 * count per target. */
+		int64_t keep = (int64_t) s->raw_max * p->ts.v[i].interval_ms;
+		if (keep > s->raw_retention_ms) {
+			keep = s->raw_retention_ms;
+		}
 		if ((j->ids[j->n] = strdup(p->ts.v[i].id)) == NULL) {
 			retain_free(j);
 			return OD_ENOMEM;
 		}
+		j->raw_cutoff[j->n] = now - keep;
 		j->n++;
 	}
-	j->cutoff[PDB_RESULTS] = now - s->raw_retention_ms;
 	j->cutoff[PDB_MINUTE] = now - s->minute_retention_ms;
 	j->cutoff[PDB_HOUR] = now - s->hour_retention_ms;
 	j->cutoff[PDB_DAY] = now - s->day_retention_ms;
-	/* Raw results are also bounded in number: raw_max probes' worth of
-	 * time per target would need a count; the shortest interval bounds
-	 * it instead (the cutoff is per job, so use the global minimum). */
 	if (sync) {
 		rv = store_write(p->store, retain_fn, j);
 		retain_free(j);

@@ -542,7 +542,7 @@ parse_settings(const config *c, prober_settings *s, char *err,
 	}
 	if ((rv = config_get_int(p, "prober", "concurrency", 64, 1, 4096,
 	         &conc, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "flush_interval", 5000,
+	    (rv = config_get_duration_ms(p, "prober", "flush_interval", 1000,
 	         100, 600000, &s->flush_ms, err, errlen)) != 0 ||
 	    (rv = config_get_duration_ms(p, "prober", "raw_retention",
 	         6 * 3600000LL, 60000, 30 * 86400000LL, &s->raw_retention_ms,
