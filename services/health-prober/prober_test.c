@@ -203,10 +203,10 @@ test_uptime_and_percentiles(void **state)
 	store_read_end(txn);
 	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 600);
 
-	/* Now: raw results older than 6 h go (minutes 240..599 stay), the
+	/* Now: raw results older than 6 h go (minutes 239..599 stay), the
 	 * rest stays. */
 	assert_int_equal(prober_retain(f->p, true), 0);
-	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 360);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 361);
 	assert_int_equal(count_rows(f, PDB_MINUTE, "db"), 600);
 
 	/* Three days later: raw results (6 h) and minutes (48 h) expire,
