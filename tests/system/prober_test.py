@@ -312,6 +312,55 @@ def test_service_target_follows_a_real_service(s):
          "events: %r" % tail.raw)
 
 
+def test_maintenance_from_the_bus(s):
+    need("health-prober", "bus-relay", "opsctl")
+    web = Target()
+    try:
+        s.config = {"targets": [
+            http_target("web", web.port, group="Frontend",
+                        failure_threshold=2, success_threshold=1)]}
+        s.start("bus-relay")
+        tail = s.tail("health.")
+        s.start("health-prober")
+        wait_state(s, "web", "UP")
+        win = {"id": "4", "title": "frontend upgrade",
+               "components": ["frontend"],
+               "status": "MAINTENANCE_STATUS_IN_PROGRESS"}
+
+        def announce(change, status):
+            # Pub/sub may drop a frame: publish until the state shows it.
+            win["status"] = status
+            s.publish("maintenance." + change,
+                      {"maintenance": {"window": win, "change": change}})
+            return True
+
+        h.wait_until(lambda: announce("started",
+                                      "MAINTENANCE_STATUS_IN_PROGRESS") and
+                     state_of(s, "web") == "COMPONENT_STATE_MAINTENANCE",
+                     20, "maintenance shown", interval=1.0)
+        ev = tail.wait_for(lambda e: e.get("topic") == "health.changed" and
+                           e["envelope"]["health_changed"].get(
+                               "new_state") ==
+                           "COMPONENT_STATE_MAINTENANCE")
+        h.contains(ev["envelope"]["health_changed"]["reason"], "MNT-4")
+        # Down during the window: no down event, health moves below.
+        web.mode = "down"
+        h.wait_until(lambda: current(s)["web"].get("health") ==
+                     "COMPONENT_STATE_DOWN", 10, "health down below")
+        h.eq(state_of(s, "web"), "COMPONENT_STATE_MAINTENANCE")
+        h.wait_until(lambda: announce("completed",
+                                      "MAINTENANCE_STATUS_COMPLETED") and
+                     state_of(s, "web") == "COMPONENT_STATE_DOWN",
+                     20, "maintenance over", interval=1.0)
+        web.mode = "ok"
+        wait_state(s, "web", "UP")
+        h.eq(changes(tail, "web"),
+             [("UNKNOWN", "UP"), ("UP", "MAINTENANCE"),
+              ("MAINTENANCE", "DOWN"), ("DOWN", "UP")])
+    finally:
+        web.close()
+
+
 def test_bad_config_is_refused(s):
     need("health-prober")
     s.config = {"targets": [{"id": "x", "kind": "http", "url": "ftp://x"}]}
