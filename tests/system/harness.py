@@ -51,6 +51,7 @@ Nothing here sleeps a fixed time where it can poll instead.
 import argparse
 import base64
 import inspect
+import itertools
 import json
 import os
 import random
@@ -347,6 +348,9 @@ class Result:
             self.argv, self.rc, self.stdout[-2000:], self.stderr[-2000:])
 
 
+_tail_ids = itertools.count()
+
+
 class Tail:
     """`opsctl tail PREFIX…` running in the background; every stdout line
     is parsed as JSON and kept in .events (in arrival order)."""
@@ -357,7 +361,7 @@ class Tail:
         self.raw = []
         self.cond = threading.Condition()
         self.err_path = os.path.join(
-            suite.dir, "opsctl-tail-%d.log" % len(suite.procs))
+            suite.dir, "opsctl-tail-%d.log" % next(_tail_ids))
         errf = open(self.err_path, "ab")
         try:
             self.popen = subprocess.Popen(
