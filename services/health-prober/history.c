@@ -22,7 +22,6 @@ const uint32_t agg_bucket_le_ms[AGG_BUCKETS] = { 5, 10, 25, 50, 75, 100,
 	150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
 	30000, UINT32_MAX };
 
-#define AGG_MAGIC 0x41474731u /* "AGG1" */
 
 static int
 bucket_of(uint32_t ms)
@@ -127,38 +126,102 @@ agg_percentile(const agg *a, double q)
 	return agg_bucket_le_ms[AGG_BUCKETS - 2];
 }
 
-void
-agg_encode(const agg *a, uint8_t out[AGG_ENC_SIZE])
+#define AGG_VERSION 2
+
+static size_t
+put_varint(uint8_t *p, uint64_t v)
 {
-	uint8_t *p = out;
-	od_put_be32(p, AGG_MAGIC);
-	od_put_be32(p + 4, a->checks);
-	od_put_be32(p + 8, a->failures);
-	od_put_be32(p + 12, a->degraded);
-	od_put_be32(p + 16, a->maint);
-	od_put_be32(p + 20, a->worst);
-	od_put_be64(p + 24, a->latency_sum_ms);
-	for (int i = 0; i < AGG_BUCKETS; i++) {
-		od_put_be32(p + 32 + 4 * i, a->hist[i]);
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
 	}
+	p[n++] = (uint8_t) v;
+	return n;
+}
+
+/* 0, or OD_EMALFORMED past end or over 10 bytes. */
+static int
+get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 70; shift += 7) {
+		if (*p >= end) {
+			return OD_EMALFORMED;
+		}
+		uint8_t b = *(*p)++;
+		v |= (uint64_t) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*out = v;
+			return 0;
+		}
+	}
+	return OD_EMALFORMED;
+}
+
+size_t
+agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX])
+{
+	const uint64_t head[6] = { a->checks, a->failures, a->degraded,
+		a->maint, a->worst, a->latency_sum_ms };
+	size_t n = 0;
+	uint8_t used = 0;
+
+	out[n++] = AGG_VERSION;
+	for (int i = 0; i < 6; i++) {
+		n += put_varint(out + n, head[i]);
+	}
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		used += a->hist[i] != 0;
+	}
+	out[n++] = used;
+	for (int i = 0; i < AGG_BUCKETS; i++) {
+		if (a->hist[i] != 0) {
+			out[n++] = (uint8_t) i;
+			n += put_varint(out + n, a->hist[i]);
+		}
+	}
+	return n;
 }
 
 int
 agg_decode(const void *buf, size_t len, agg *out)
 {
-	const uint8_t *p = buf;
-	if (len != AGG_ENC_SIZE || od_get_be32(p) != AGG_MAGIC) {
+	const uint8_t *p = buf, *end = p + len;
+	uint64_t head[6], v;
+	agg a;
+
+	memset(&a, 0, sizeof(a));
+	if (len < 2 || *p++ != AGG_VERSION) {
 		return OD_EMALFORMED;
 	}
-	out->checks = od_get_be32(p + 4);
-	out->failures = od_get_be32(p + 8);
-	out->degraded = od_get_be32(p + 12);
-	out->maint = od_get_be32(p + 16);
-	out->worst = od_get_be32(p + 20);
-	out->latency_sum_ms = od_get_be64(p + 24);
-	for (int i = 0; i < AGG_BUCKETS; i++) {
-		out->hist[i] = od_get_be32(p + 32 + 4 * i);
+	for (int i = 0; i < 6; i++) {
+		if (get_varint(&p, end, &head[i]) != 0 ||
+		    (i < 5 && head[i] > UINT32_MAX)) {
+			return OD_EMALFORMED;
+		}
 	}
+	a.checks = (uint32_t) head[0];
+	a.failures = (uint32_t) head[1];
+	a.degraded = (uint32_t) head[2];
+	a.maint = (uint32_t) head[3];
+	a.worst = (uint32_t) head[4];
+	a.latency_sum_ms = head[5];
+	if (p >= end) {
+		return OD_EMALFORMED;
+	}
+	for (unsigned used = *p++; used > 0; used--) {
+		unsigned i;
+		if (p >= end || (i = *p++) >= AGG_BUCKETS ||
+		    get_varint(&p, end, &v) != 0 || v > UINT32_MAX) {
+			return OD_EMALFORMED;
+		}
+		a.hist[i] = (uint32_t) v;
+	}
+	if (p != end) {
+		return OD_EMALFORMED;
+	}
+	*out = a;
 	return 0;
 }
 
@@ -195,13 +258,12 @@ int
 history_put_agg(store_txn *txn, MDB_dbi db, const char *id, int64_t start,
     const agg *a)
 {
-	uint8_t key[512], val[AGG_ENC_SIZE];
+	uint8_t key[512], val[AGG_ENC_MAX];
 	size_t klen = history_key(key, id, start);
 	if (klen == 0) {
 		return OD_EINVAL;
 	}
-	agg_encode(a, val);
-	return store_put(txn, db, key, klen, val, sizeof(val));
+	return store_put(txn, db, key, klen, val, agg_encode(a, val));
 }
 
 int

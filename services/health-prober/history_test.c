@@ -90,7 +90,8 @@ static void
 test_rollup(void **state)
 {
 	agg minutes[60], hour, merged;
-	uint8_t enc[AGG_ENC_SIZE];
+	uint8_t enc[AGG_ENC_MAX];
+	size_t len = 0;
 	(void) state;
 	memset(minutes, 0, sizeof(minutes));
 	memset(&hour, 0, sizeof(hour));
@@ -104,19 +105,33 @@ test_rollup(void **state)
 	for (int i = 0; i < 60; i++) {
 		agg back;
 		memset(&back, 0, sizeof(back)); /* padding, for memcmp */
-		agg_encode(&minutes[i], enc);
-		assert_int_equal(agg_decode(enc, sizeof(enc), &back), 0);
+		len = agg_encode(&minutes[i], enc);
+		assert_true(len > 8 && len < 64);
+		assert_int_equal(agg_decode(enc, len, &back), 0);
 		assert_memory_equal(&back, &minutes[i], sizeof(back));
 		agg_merge(&merged, &back);
 	}
 	assert_memory_equal(&merged, &hour, sizeof(hour));
 	assert_int_equal(agg_percentile(&merged, 0.95),
 	    agg_percentile(&hour, 0.95));
-	assert_int_equal(agg_decode(enc, sizeof(enc) - 1, &merged),
-	    OD_EMALFORMED);
+	/* Cut short, one byte too many, or another version: refused. */
+	for (size_t cut = 0; cut < len; cut++) {
+		assert_int_equal(agg_decode(enc, cut, &merged), OD_EMALFORMED);
+	}
+	assert_int_equal(agg_decode(enc, len + 1, &merged), OD_EMALFORMED);
 	enc[0] ^= 1;
-	assert_int_equal(agg_decode(enc, sizeof(enc), &merged),
-	    OD_EMALFORMED);
+	assert_int_equal(agg_decode(enc, len, &merged), OD_EMALFORMED);
+	/* The largest counters round-trip. */
+	agg big;
+	memset(&big, 0xff, sizeof(big));
+	big.latency_sum_ms = UINT64_MAX;
+	len = agg_encode(&big, enc);
+	assert_true(len <= AGG_ENC_MAX);
+	memset(&merged, 0, sizeof(merged));
+	assert_int_equal(agg_decode(enc, len, &merged), 0);
+	assert_true(merged.checks == UINT32_MAX && merged.worst == UINT32_MAX &&
+	    merged.latency_sum_ms == UINT64_MAX);
+	assert_memory_equal(merged.hist, big.hist, sizeof(big.hist));
 }
 
 static void

@@ -328,7 +328,7 @@ flush_fn(store_txn *txn, void *arg)
 		PDB_DAY };
 	flush_job *j = arg;
 	store *st = store_txn_store(txn);
-	uint8_t key[512], val[AGG_ENC_SIZE];
+	uint8_t key[512], val[AGG_ENC_MAX];
 	int rv;
 
 	if ((rv = put_job(txn, j->puts)) != 0) {
@@ -348,9 +348,8 @@ flush_fn(store_txn *txn, void *arg)
 				(void) agg_decode(v.mv_data, v.mv_size, &a);
 			}
 			agg_add(&a, &it->r, it->shown);
-			agg_encode(&a, val);
 			if ((rv = store_put(txn, db, key, klen, val,
-			         sizeof(val))) != 0) {
+			         agg_encode(&a, val))) != 0) {
 				return rv;
 			}
 		}

@@ -318,7 +318,8 @@ typedef struct agg {
 	uint32_t hist[AGG_BUCKETS];
 } agg;
 
-#define AGG_ENC_SIZE (4 + 4 * 5 + 8 + 4 * AGG_BUCKETS)
+/* The most an encoded aggregate takes (varints; typically 10-40 bytes). */
+#define AGG_ENC_MAX (1 + 10 * 6 + 1 + 6 * AGG_BUCKETS)
 
 enum agg_level { AGG_MINUTE = 0, AGG_HOUR = 1, AGG_DAY = 2, AGG_LEVELS };
 
@@ -328,7 +329,9 @@ void agg_merge(agg *into, const agg *from);
 double agg_uptime(const agg *a);
 /* Latency at quantile q (0..1) interpolated in its bucket; 0 if empty. */
 uint32_t agg_percentile(const agg *a, double q);
-void agg_encode(const agg *a, uint8_t out[AGG_ENC_SIZE]);
+/* Compact form: a version byte, varint counters, then only the non-empty
+ * histogram buckets as (index, varint count). Returns the length. */
+size_t agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX]);
 int agg_decode(const void *buf, size_t len, agg *out);
 /* Start of the minute, hour or day (UTC) holding ms. */
 int64_t agg_floor(int64_t ms, int level);
