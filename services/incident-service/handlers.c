@@ -131,43 +131,20 @@ h_get(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	return reply_incident(c, reply, inc);
 }
 
-/* ack, update, resolve: the same shape around a different core call. */
+/* The reply to a change of incident id: the incident, or an Error that
+ * names it (state: what FAILED_PRECONDITION means for this change). */
 static int
-h_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int which,
-    const void *req)
+answer_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int rv,
+    inc_incident *inc, const char *invalid, const char *state)
 {
-	inc_tx tx = tx_of(c);
-	inc_incident *inc = NULL;
 	char nf[64], st[96];
-	why w = { NULL, nf, st };
-	int rv;
+	why w = { invalid, nf, st };
 
-	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
-	    (unsigned long long) id);
-	snprintf(st, sizeof(st), "INC-%llu is %s", (unsigned long long) id,
-	    which == 0 ? "already acknowledged or resolved"
-	               : "already resolved");
-	switch (which) {
-	case 0:
-		rv = inc_ack(&tx, id, actor_of(c), &inc);
-		break;
-	case 1: {
-		const Opsdesk__V1__UpdateIncidentRequest *u = req;
-		w.invalid = "the status must be investigating, identified or "
-		            "monitoring (resolve with resolve), and a note "
-		            "needs text (at most 4000 bytes)";
-		rv = inc_update(&tx, id, actor_of(c), u->status, u->text,
-		    u->internal, &inc);
-		break;
-	}
-	default: {
-		const Opsdesk__V1__ResolveIncidentRequest *r = req;
-		w.invalid = "the text is at most 4000 bytes";
-		rv = inc_resolve(&tx, id, actor_of(c), r->text, &inc);
-		break;
-	}
-	}
 	if (rv != 0) {
+		snprintf(nf, sizeof(nf), "INC-%llu does not exist",
+		    (unsigned long long) id);
+		snprintf(st, sizeof(st), "INC-%llu is %s",
+		    (unsigned long long) id, state);
 		return fail(c, rv, &w);
 	}
 	return reply_incident(c, reply, inc);
@@ -176,19 +153,41 @@ h_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int which,
 static int
 h_ack(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	return h_change(c, reply, REQ(rq)->ack->id, 0, NULL);
+	uint64_t id = REQ(rq)->ack->id;
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	int rv = inc_ack(&tx, id, actor_of(c), &inc);
+
+	return answer_change(
+	    c, reply, id, rv, inc, NULL, "already acknowledged or resolved");
 }
 
 static int
 h_update(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	return h_change(c, reply, REQ(rq)->update->id, 1, REQ(rq)->update);
+	const Opsdesk__V1__UpdateIncidentRequest *u = REQ(rq)->update;
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	int rv = inc_update(
+	    &tx, u->id, actor_of(c), u->status, u->text, u->internal, &inc);
+
+	return answer_change(c, reply, u->id, rv, inc,
+	    "the status must be investigating, identified or monitoring "
+	    "(resolve with resolve), and a note needs text (at most 4000 "
+	    "bytes)",
+	    "already resolved");
 }
 
 static int
 h_resolve(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	return h_change(c, reply, REQ(rq)->resolve->id, 2, REQ(rq)->resolve);
+	const Opsdesk__V1__ResolveIncidentRequest *r = REQ(rq)->resolve;
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	int rv = inc_resolve(&tx, r->id, actor_of(c), r->text, &inc);
+
+	return answer_change(c, reply, r->id, rv, inc,
+	    "the text is at most 4000 bytes", "already resolved");
 }
 
 static int
