@@ -17,27 +17,27 @@
 #define POOL_MAX 16
 
 struct botapi {
-	char *base;          /* "{api}/bot<token>/" */
+	char *base; /* "{api}/bot<token>/" */
 	metrics *m;
 	pthread_mutex_t mtx;
 	CURL *pool[POOL_MAX];
 	int n_pool;
-	volatile int aborted;   /* set at shutdown: in-flight calls end */
+	volatile int aborted; /* set at shutdown: in-flight calls end */
 };
 
 /* Only a long poll is cut short at shutdown: a send in flight finishes,
  * or it would be sent again after the restart. */
 static int
-on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
+on_progress(
+    void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	botapi *a = arg;
 	return a->aborted ? 1 : 0;
 }
 
 static int
-on_progress_never(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
+on_progress_never(
+    void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	return 0;
 }
@@ -133,15 +133,15 @@ static void
 count(botapi *a, const char *method, const char *result)
 {
 	char labels[128];
-	snprintf(labels, sizeof(labels), "method=\"%s\",result=\"%s\"",
-	    method, result);
+	snprintf(labels, sizeof(labels), "method=\"%s\",result=\"%s\"", method,
+	    result);
 	metric_inc(metrics_counter(a->m, "opsdesk_gateway_botapi_calls_total",
 	    "Bot API calls by method and result", labels));
 }
 
 int
-botapi_call(botapi *a, const char *method, const char *body,
-    int timeout_ms, botapi_result *res)
+botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
+    botapi_result *res)
 {
 	int rv = 0;
 	char url[512 + 64], errbuf[CURL_ERROR_SIZE] = "";
@@ -208,8 +208,8 @@ botapi_call(botapi *a, const char *method, const char *body,
 		res->retry_after = (int) ra->valuedouble;
 	}
 	if (res->ok) {
-		res->result = cJSON_DetachItemFromObjectCaseSensitive(
-		    j, "result");
+		res->result
+		    = cJSON_DetachItemFromObjectCaseSensitive(j, "result");
 		res->error_code = 0;
 		count(a, method, "ok");
 	} else if (res->error_code == 429) {
@@ -217,9 +217,9 @@ botapi_call(botapi *a, const char *method, const char *body,
 			res->retry_after = 1;
 		}
 		count(a, method, "429");
-		metric_inc(metrics_counter(a->m,
-		    "opsdesk_gateway_botapi_429_total",
-		    "Bot API 429 Too Many Requests replies", NULL));
+		metric_inc(
+		    metrics_counter(a->m, "opsdesk_gateway_botapi_429_total",
+		        "Bot API 429 Too Many Requests replies", NULL));
 	} else {
 		char r[16];
 		snprintf(r, sizeof(r), "%d", res->error_code);
@@ -250,8 +250,8 @@ botapi_result_clear(botapi_result *r)
 bool
 botapi_is_not_modified(const botapi_result *r)
 {
-	return !r->ok && r->error_code == 400 &&
-	    strstr(r->description, "message is not modified") != NULL;
+	return !r->ok && r->error_code == 400
+	    && strstr(r->description, "message is not modified") != NULL;
 }
 
 bool

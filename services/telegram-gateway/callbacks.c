@@ -20,9 +20,9 @@ cb_arg_ok(const char *s)
 	}
 	for (; *s != '\0'; s++) {
 		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-		        c == '.')) {
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '-'
+		        || c == '.')) {
 			return false;
 		}
 	}
@@ -30,11 +30,11 @@ cb_arg_ok(const char *s)
 }
 
 int
-cb_encode(char *out, size_t size, const char *action, const char *a1,
-    const char *a2)
+cb_encode(
+    char *out, size_t size, const char *action, const char *a1, const char *a2)
 {
-	if (!cb_arg_ok(action) || (a1 != NULL && !cb_arg_ok(a1)) ||
-	    (a2 != NULL && !cb_arg_ok(a2)) || (a1 == NULL && a2 != NULL)) {
+	if (!cb_arg_ok(action) || (a1 != NULL && !cb_arg_ok(a1))
+	    || (a2 != NULL && !cb_arg_ok(a2)) || (a1 == NULL && a2 != NULL)) {
 		return OD_EINVAL;
 	}
 	int n = snprintf(out, size, "%s:%s%s%s%s%s", CB_VERSION, action,
@@ -151,8 +151,8 @@ cb_dispatch(gw_ctx *ctx, const char *data)
 		snprintf(line, sizeof(line), "%s%s%s%s%s", a->command,
 		    d.nargs > 0 ? " " : "", d.nargs > 0 ? d.arg1 : "",
 		    d.nargs > 1 ? " " : "", d.nargs > 1 ? d.arg2 : "");
-		ctx->edit = a->edit && ctx->u != NULL &&
-		    ctx->u->message_id != 0;
+		ctx->edit
+		    = a->edit && ctx->u != NULL && ctx->u->message_id != 0;
 		return router_dispatch(ctx, line);
 	}
 	ctx_answer(ctx, "Unknown button.", true);

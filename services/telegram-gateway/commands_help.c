@@ -16,18 +16,20 @@ cmd_help(gw_ctx *ctx, const char *args)
 
 	sbuf_append(&b, "👋 <b>Hello, ");
 	render_text(&b, ctx->name, 64);
-	sbuf_append(&b, "!</b>\nI am the service desk bot: open a support "
-	                "ticket, follow your tickets, read the FAQ and the "
-	                "live status.\n\n"
-	                "/support — support menu\n"
-	                "/tickets — your tickets\n"
-	                "/status — service status\n"
-	                "/faq — frequently asked questions\n"
-	                "/subscribe — status notifications\n");
+	sbuf_append(&b,
+	    "!</b>\nI am the service desk bot: open a support "
+	    "ticket, follow your tickets, read the FAQ and the "
+	    "live status.\n\n"
+	    "/support — support menu\n"
+	    "/tickets — your tickets\n"
+	    "/status — service status\n"
+	    "/faq — frequently asked questions\n"
+	    "/subscribe — status notifications\n");
 	if (ctx->is_admin) {
-		sbuf_append(&b, "\n🛠 <b>Admin</b>: /health /monitor /ops "
-		                "/incident /queue /report — full list in "
-		                "/help_admin\n");
+		sbuf_append(&b,
+		    "\n🛠 <b>Admin</b>: /health /monitor /ops "
+		    "/incident /queue /report — full list in "
+		    "/help_admin\n");
 	}
 	kbd_button(&k, "🛟 Support", "1:su");
 	kbd_button(&k, "📊 Status", "1:st");
@@ -48,43 +50,44 @@ cmd_help(gw_ctx *ctx, const char *args)
 	return 0;
 }
 
-static const char admin_ops_help[] =
-    "⚙️ <b>Operations</b>\n\n"
-    "<b>Monitoring</b>\n"
-    "/health — every component with state, latency and last check\n"
-    "/monitor — live dashboard (Refresh edits in place)\n\n"
-    "<b>Incidents</b>\n"
-    "/incident new &lt;critical|high|medium|low&gt; &lt;title&gt;\n"
-    "/incident list [all] · show · ack · resolve &lt;id&gt; [text]\n"
-    "/incident update &lt;id&gt; &lt;investigating|identified|monitoring&gt; "
-    "&lt;text&gt;\n"
-    "/incident postmortem &lt;id&gt; [rootcause &lt;text&gt; | action "
-    "&lt;text&gt;]\n\n"
-    "<b>Operations</b>\n"
-    "/ops — checklists, maintenance, latest report\n"
-    "/maintenance [list] | add &lt;start&gt; &lt;duration&gt; "
-    "&lt;components&gt; &lt;title&gt; | cancel &lt;id&gt;\n"
-    "/report [day|week|month]\n\n"
-    "<b>SLAs</b> (response = acknowledged)\n"
-    "🔴 critical: 15 min response, 4 h resolution\n"
-    "🟠 high: 1 h response, 8 h resolution\n"
-    "🟡 medium: 4 h response, 24 h resolution\n"
-    "🔵 low: 24 h response, scheduled fix\n\n"
-    "<b>Incident response</b>\n"
-    "1. Acknowledge the alert (button or /incident ack).\n"
-    "2. Post updates as you learn: identified, monitoring.\n"
-    "3. Resolve with a short public summary; fill the postmortem's "
-    "root cause and action items.\n";
+static const char admin_ops_help[]
+    = "⚙️ <b>Operations</b>\n\n"
+      "<b>Monitoring</b>\n"
+      "/health — every component with state, latency and last check\n"
+      "/monitor — live dashboard (Refresh edits in place)\n\n"
+      "<b>Incidents</b>\n"
+      "/incident new &lt;critical|high|medium|low&gt; &lt;title&gt;\n"
+      "/incident list [all] · show · ack · resolve &lt;id&gt; [text]\n"
+      "/incident update &lt;id&gt; "
+      "&lt;investigating|identified|monitoring&gt; "
+      "&lt;text&gt;\n"
+      "/incident postmortem &lt;id&gt; [rootcause &lt;text&gt; | action "
+      "&lt;text&gt;]\n\n"
+      "<b>Operations</b>\n"
+      "/ops — checklists, maintenance, latest report\n"
+      "/maintenance [list] | add &lt;start&gt; &lt;duration&gt; "
+      "&lt;components&gt; &lt;title&gt; | cancel &lt;id&gt;\n"
+      "/report [day|week|month]\n\n"
+      "<b>SLAs</b> (response = acknowledged)\n"
+      "🔴 critical: 15 min response, 4 h resolution\n"
+      "🟠 high: 1 h response, 8 h resolution\n"
+      "🟡 medium: 4 h response, 24 h resolution\n"
+      "🔵 low: 24 h response, scheduled fix\n\n"
+      "<b>Incident response</b>\n"
+      "1. Acknowledge the alert (button or /incident ack).\n"
+      "2. Post updates as you learn: identified, monitoring.\n"
+      "3. Resolve with a short public summary; fill the postmortem's "
+      "root cause and action items.\n";
 
-static const char user_ops_help[] =
-    "⚙️ <b>Operations &amp; support</b>\n\n"
-    "🛟 /support — open a ticket, follow your tickets, FAQ\n"
-    "📊 /status — live status of our services, active incidents and "
-    "planned maintenance\n"
-    "🔔 /subscribe — get a message when the status changes "
-    "(/unsubscribe to stop)\n\n"
-    "Ultra customers get priority support: a first response within 1 "
-    "hour.";
+static const char user_ops_help[]
+    = "⚙️ <b>Operations &amp; support</b>\n\n"
+      "🛟 /support — open a ticket, follow your tickets, FAQ\n"
+      "📊 /status — live status of our services, active incidents and "
+      "planned maintenance\n"
+      "🔔 /subscribe — get a message when the status changes "
+      "(/unsubscribe to stop)\n\n"
+      "Ultra customers get priority support: a first response within 1 "
+      "hour.";
 
 int
 cmd_help_operations(gw_ctx *ctx, const char *args)
@@ -129,11 +132,12 @@ cmd_help_admin(gw_ctx *ctx, const char *args)
 			sbuf_append(&b, "\n");
 		}
 	}
-	sbuf_append(&b, "/reply /note /close /assign /priority /tier — work "
-	                "tickets (send one without arguments for its usage)\n"
-	                "\nReply to a ticket notification in the admin chat to "
-	                "answer the customer.\nIds work with or without their "
-	                "prefix: T-12 or 12, INC-3 or 3.");
+	sbuf_append(&b,
+	    "/reply /note /close /assign /priority /tier — work "
+	    "tickets (send one without arguments for its usage)\n"
+	    "\nReply to a ticket notification in the admin chat to "
+	    "answer the customer.\nIds work with or without their "
+	    "prefix: T-12 or 12, INC-3 or 3.");
 	kbd_button(&k, "⚙️ Operations", "1:ho");
 	kbd_button(&k, "⬅️ Menu", "1:h");
 	ctx_reply(ctx, sbuf_str(&b), &k);

@@ -12,10 +12,10 @@
 #include "health.pb-c.h"
 #include "incident.pb-c.h"
 
-static const char *const severities[] = { "critical", "high", "medium",
-	"low", NULL };
-static const char *const statuses[] = { "investigating", "identified",
-	"monitoring", NULL };
+static const char *const severities[]
+    = { "critical", "high", "medium", "low", NULL };
+static const char *const statuses[]
+    = { "investigating", "identified", "monitoring", NULL };
 
 static int
 word_index(const char *const *list, const char *w)
@@ -34,12 +34,14 @@ incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 	char data[GW_CBDATA_MAX + 1], id[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long) in->id);
 	kbd_row(k);
-	if (!in->acknowledged &&
-	    in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+	if (!in->acknowledged
+	    && in->status
+	        != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 		cb_encode(data, sizeof(data), "ia", id, NULL);
 		kbd_button(k, "✋ Acknowledge", data);
 	}
-	if (in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+	if (in->status
+	    != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 		cb_encode(data, sizeof(data), "ir", id, NULL);
 		kbd_button(k, "✅ Resolve", data);
 	}
@@ -67,11 +69,13 @@ render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 		sbuf_append(b, " ");
 		render_time(b, in->acknowledged_ms, now);
 		sbuf_append(b, "\n");
-	} else if (in->response_due_ms > 0 &&
-	    in->status != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+	} else if (in->response_due_ms > 0
+	    && in->status
+	        != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 		sbuf_append(b, "⏰ Acknowledge by ");
 		render_time(b, in->response_due_ms, now);
-		sbuf_append(b, in->response_breached ? " ⚠️ breached\n" : "\n");
+		sbuf_append(
+		    b, in->response_breached ? " ⚠️ breached\n" : "\n");
 	}
 	if (in->resolved_ms > 0) {
 		sbuf_append(b, "Resolved: ");
@@ -80,12 +84,13 @@ render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 	} else if (in->resolution_due_ms > 0) {
 		sbuf_append(b, "Resolve by ");
 		render_time(b, in->resolution_due_ms, now);
-		sbuf_append(b, in->resolution_breached ? " ⚠️ breached\n"
-		                                       : "\n");
+		sbuf_append(
+		    b, in->resolution_breached ? " ⚠️ breached\n" : "\n");
 	}
 	for (size_t i = 0; i < in->n_components; i++) {
 		sbuf_append(b, i == 0 ? "Components: " : ", ");
-		render_text(b, in->components[i]->name[0]
+		render_text(b,
+		    in->components[i]->name[0]
 		        ? in->components[i]->name
 		        : in->components[i]->component_id,
 		    60);
@@ -106,12 +111,12 @@ render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 
 /* Run an incident method answering an Incident, and show it. */
 static void
-incident_change(gw_ctx *ctx, const char *method, ProtobufCMessage *msg,
-    const char *what)
+incident_change(
+    gw_ctx *ctx, const char *method, ProtobufCMessage *msg, const char *what)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__Incident *in =
-	    gw_ask(ctx, GW_INCIDENT, method, msg, "incident", &rep);
+	Opsdesk__V1__Incident *in
+	    = gw_ask(ctx, GW_INCIDENT, method, msg, "incident", &rep);
 	if (in != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
@@ -129,25 +134,25 @@ static int
 incident_list(gw_ctx *ctx, bool all)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__ListIncidentsRequest r =
-	    OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
+	Opsdesk__V1__ListIncidentsRequest r
+	    = OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
 	page.limit = 15;
 	r.page = &page;
 	r.include_resolved = all;
-	Opsdesk__V1__IncidentList *l =
-	    gw_ask(ctx, GW_INCIDENT, "list", &r.base, "incidents", &rep);
+	Opsdesk__V1__IncidentList *l
+	    = gw_ask(ctx, GW_INCIDENT, "list", &r.base, "incidents", &rep);
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		char age[48];
-		sbuf_printf(&b, "🚨 <b>%s</b>\n",
-		    all ? "Incidents" : "Open incidents");
+		sbuf_printf(
+		    &b, "🚨 <b>%s</b>\n", all ? "Incidents" : "Open incidents");
 		for (size_t i = 0; i < l->n_incidents; i++) {
 			const Opsdesk__V1__Incident *in = l->incidents[i];
 			char data[GW_CBDATA_MAX + 1], id[24], label[32];
-			od_format_age(in->created_ms, od_now_ms(), age,
-			    sizeof(age));
+			od_format_age(
+			    in->created_ms, od_now_ms(), age, sizeof(age));
 			sbuf_printf(&b, "%s <b>INC-%llu</b> ",
 			    render_severity_symbol(in->severity),
 			    (unsigned long long) in->id);
@@ -161,7 +166,8 @@ incident_list(gw_ctx *ctx, bool all)
 			if (i % 4 == 0) {
 				kbd_row(&k);
 			}
-			if (cb_encode(data, sizeof(data), "is", id, NULL) == 0) {
+			if (cb_encode(data, sizeof(data), "is", id, NULL)
+			    == 0) {
 				kbd_button(&k, label, data);
 			}
 		}
@@ -181,8 +187,8 @@ incident_show(gw_ctx *ctx, uint64_t id)
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
 	r.id = id;
-	Opsdesk__V1__Incident *in =
-	    gw_ask(ctx, GW_INCIDENT, "get", &r.base, "incident", &rep);
+	Opsdesk__V1__Incident *in
+	    = gw_ask(ctx, GW_INCIDENT, "get", &r.base, "incident", &rep);
 	if (in != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
@@ -211,19 +217,19 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		od_format_duration(p->time_to_ack_ms, d, sizeof(d));
 		sbuf_printf(b, "\nTime to acknowledge: %s %s", d,
 		    p->response_sla_ms == 0 ? ""
-		        : p->response_met       ? "✅ within SLA"
-		                                : "⚠️ SLA missed");
+		        : p->response_met   ? "✅ within SLA"
+		                            : "⚠️ SLA missed");
 	} else {
 		sbuf_append(b, "\nNever acknowledged");
 	}
 	od_format_duration(p->time_to_resolve_ms, d, sizeof(d));
 	sbuf_printf(b, "\nTime to resolve: %s %s", d,
 	    p->resolution_sla_ms == 0 ? ""
-	        : p->resolution_met      ? "✅ within SLA"
-	                                 : "⚠️ SLA missed");
+	        : p->resolution_met   ? "✅ within SLA"
+	                              : "⚠️ SLA missed");
 	if (p->tickets_opened >= 0) {
-		sbuf_printf(b, "\nTickets opened meanwhile: %d",
-		    p->tickets_opened);
+		sbuf_printf(
+		    b, "\nTickets opened meanwhile: %d", p->tickets_opened);
 	}
 	for (size_t i = 0; i < p->n_health_events; i++) {
 		sbuf_append(b, i == 0 ? "\n\n<b>Health events</b>\n" : "");
@@ -231,8 +237,8 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		sbuf_append(b, "\n");
 	}
 	sbuf_append(b, "\n\n<b>Root cause</b>\n");
-	render_text(b, p->root_cause[0] ? p->root_cause : "(not filled in)",
-	    1000);
+	render_text(
+	    b, p->root_cause[0] ? p->root_cause : "(not filled in)", 1000);
 	sbuf_append(b, "\n\n<b>Action items</b>\n");
 	for (size_t i = 0; i < p->n_actions; i++) {
 		sbuf_append(b, p->actions[i]->done ? "☑️ " : "◻️ ");
@@ -253,11 +259,12 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 	char *clean = NULL;
 
 	if (gw_word(&args, w, sizeof(w))) {
-		Opsdesk__V1__EditPostmortemRequest e =
-		    OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
+		Opsdesk__V1__EditPostmortemRequest e
+		    = OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
 		Opsdesk__V1__ActionItem a = OPSDESK__V1__ACTION_ITEM__INIT;
-		if (*args == '\0' || (clean = od_utf8_sanitize(args,
-		                          strlen(args))) == NULL) {
+		if (*args == '\0'
+		    || (clean = od_utf8_sanitize(args, strlen(args)))
+		        == NULL) {
 			return GW_USAGE;
 		}
 		e.incident_id = id;
@@ -311,16 +318,17 @@ cmd_incident(gw_ctx *ctx, const char *args)
 	}
 	if (strcasecmp(verb, "new") == 0) {
 		int sev;
-		if (!gw_word(&args, w, sizeof(w)) ||
-		    (sev = word_index(severities, w)) == 0 || *args == '\0') {
+		if (!gw_word(&args, w, sizeof(w))
+		    || (sev = word_index(severities, w)) == 0
+		    || *args == '\0') {
 			return GW_USAGE;
 		}
 		char *title = od_utf8_sanitize(args, strlen(args));
 		if (title == NULL) {
 			return OD_ENOMEM;
 		}
-		Opsdesk__V1__CreateIncidentRequest r =
-		    OPSDESK__V1__CREATE_INCIDENT_REQUEST__INIT;
+		Opsdesk__V1__CreateIncidentRequest r
+		    = OPSDESK__V1__CREATE_INCIDENT_REQUEST__INIT;
 		r.severity = sev;
 		r.title = title;
 		incident_change(ctx, "create", &r.base, "Incident opened");
@@ -355,20 +363,20 @@ cmd_incident(gw_ctx *ctx, const char *args)
 		return OD_ENOMEM;
 	}
 	if (strcasecmp(verb, "resolve") == 0) {
-		Opsdesk__V1__ResolveIncidentRequest r =
-		    OPSDESK__V1__RESOLVE_INCIDENT_REQUEST__INIT;
+		Opsdesk__V1__ResolveIncidentRequest r
+		    = OPSDESK__V1__RESOLVE_INCIDENT_REQUEST__INIT;
 		r.id = id;
 		r.text = text;
 		incident_change(ctx, "resolve", &r.base, "Resolved");
 	} else if (strcasecmp(verb, "update") == 0) {
 		const char *p = text;
 		int st;
-		if (!gw_word(&p, w, sizeof(w)) ||
-		    (st = word_index(statuses, w)) == 0 || *p == '\0') {
+		if (!gw_word(&p, w, sizeof(w))
+		    || (st = word_index(statuses, w)) == 0 || *p == '\0') {
 			rv = GW_USAGE;
 		} else {
-			Opsdesk__V1__UpdateIncidentRequest r =
-			    OPSDESK__V1__UPDATE_INCIDENT_REQUEST__INIT;
+			Opsdesk__V1__UpdateIncidentRequest r
+			    = OPSDESK__V1__UPDATE_INCIDENT_REQUEST__INIT;
 			r.id = id;
 			r.status = st;
 			r.text = (char *) p;
@@ -387,8 +395,8 @@ static int
 maintenance_list(gw_ctx *ctx)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__ListMaintenanceRequest r =
-	    OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
+	Opsdesk__V1__ListMaintenanceRequest r
+	    = OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
 	Opsdesk__V1__MaintenanceList *l = gw_ask(ctx, GW_INCIDENT,
 	    "maintenance_list", &r.base, "maintenance_list", &rep);
 	if (l != NULL) {
@@ -396,7 +404,8 @@ maintenance_list(gw_ctx *ctx)
 		int64_t now = od_now_ms();
 		sbuf_append(&b, "🔧 <b>Maintenance</b>\n");
 		for (size_t i = 0; i < l->n_windows; i++) {
-			const Opsdesk__V1__MaintenanceWindow *w = l->windows[i];
+			const Opsdesk__V1__MaintenanceWindow *w
+			    = l->windows[i];
 			sbuf_printf(&b, "\n<b>MNT-%llu</b> ",
 			    (unsigned long long) w->id);
 			render_text(&b, w->title, 120);
@@ -405,7 +414,8 @@ maintenance_list(gw_ctx *ctx)
 			sbuf_append(&b, " → ");
 			render_time(&b, w->end_ms, now);
 			for (size_t c = 0; c < w->n_components; c++) {
-				sbuf_append(&b, c == 0 ? "\n  components: " : ", ");
+				sbuf_append(
+				    &b, c == 0 ? "\n  components: " : ", ");
 				render_text(&b, w->components[c], 60);
 			}
 			sbuf_append(&b, "\n");
@@ -413,9 +423,10 @@ maintenance_list(gw_ctx *ctx)
 		if (l->n_windows == 0) {
 			sbuf_append(&b, "Nothing scheduled.\n");
 		}
-		sbuf_append(&b, "\nAdd one: <code>/maintenance add "
-		                "2026-12-01T02:00Z 90m api,db Database "
-		                "upgrade</code>");
+		sbuf_append(&b,
+		    "\nAdd one: <code>/maintenance add "
+		    "2026-12-01T02:00Z 90m api,db Database "
+		    "upgrade</code>");
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
@@ -429,20 +440,22 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	char verb[16], start[40], dur[16], comps[256], w[32];
 	ProtobufCMessage *rep = NULL;
 
-	if (!gw_word(&args, verb, sizeof(verb)) ||
-	    strcasecmp(verb, "list") == 0) {
+	if (!gw_word(&args, verb, sizeof(verb))
+	    || strcasecmp(verb, "list") == 0) {
 		return *args == '\0' ? maintenance_list(ctx) : GW_USAGE;
 	}
 	if (strcasecmp(verb, "cancel") == 0) {
 		uint64_t id;
-		if (!gw_word(&args, w, sizeof(w)) ||
-		    gw_parse_id(w, "MNT", &id) != 0 || *args != '\0') {
+		if (!gw_word(&args, w, sizeof(w))
+		    || gw_parse_id(w, "MNT", &id) != 0 || *args != '\0') {
 			return GW_USAGE;
 		}
-		Opsdesk__V1__MaintenanceId r = OPSDESK__V1__MAINTENANCE_ID__INIT;
+		Opsdesk__V1__MaintenanceId r
+		    = OPSDESK__V1__MAINTENANCE_ID__INIT;
 		r.id = id;
 		if (gw_ask(ctx, GW_INCIDENT, "maintenance_cancel", &r.base,
-		        "maintenance", &rep) != NULL) {
+		        "maintenance", &rep)
+		    != NULL) {
 			sbuf b = SBUF_INIT;
 			sbuf_printf(&b, "✅ MNT-%llu cancelled.",
 			    (unsigned long long) id);
@@ -456,11 +469,11 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 		return GW_USAGE;
 	}
 	int64_t start_ms, dur_ms;
-	if (!gw_word(&args, start, sizeof(start)) ||
-	    !gw_word(&args, dur, sizeof(dur)) ||
-	    !gw_word(&args, comps, sizeof(comps)) || *args == '\0' ||
-	    od_parse_iso8601(start, &start_ms) != 0 ||
-	    od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
+	if (!gw_word(&args, start, sizeof(start))
+	    || !gw_word(&args, dur, sizeof(dur))
+	    || !gw_word(&args, comps, sizeof(comps)) || *args == '\0'
+	    || od_parse_iso8601(start, &start_ms) != 0
+	    || od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
 		return GW_USAGE;
 	}
 	char *list[32];
@@ -474,8 +487,8 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	if (title == NULL) {
 		return OD_ENOMEM;
 	}
-	Opsdesk__V1__CreateMaintenanceRequest r =
-	    OPSDESK__V1__CREATE_MAINTENANCE_REQUEST__INIT;
+	Opsdesk__V1__CreateMaintenanceRequest r
+	    = OPSDESK__V1__CREATE_MAINTENANCE_REQUEST__INIT;
 	r.title = title;
 	r.components = list;
 	r.n_components = n;
@@ -522,9 +535,10 @@ render_checklists(sbuf *b, gw_keyboard *k, const Opsdesk__V1__Checklists *c)
 			}
 			sbuf_append(b, "\n");
 			/* Buttons only for ids that fit in callback data. */
-			if (!it->done &&
-			    cb_encode(data, sizeof(data), "ck", l->id,
-			        it->id) == 0) {
+			if (!it->done
+			    && cb_encode(
+			           data, sizeof(data), "ck", l->id, it->id)
+			        == 0) {
 				snprintf(label, sizeof(label), "☑️ %.40s",
 				    it->text);
 				kbd_row(k);
@@ -543,24 +557,25 @@ cmd_ops(gw_ctx *ctx, const char *args)
 	int64_t now = od_now_ms();
 
 	sbuf_append(&b, "🧰 <b>Operations</b>\n");
-	Opsdesk__V1__HealthCurrentRequest hc =
-	    OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
-	Opsdesk__V1__HealthCurrent *h =
-	    gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", &rep);
+	Opsdesk__V1__HealthCurrentRequest hc
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	Opsdesk__V1__HealthCurrent *h
+	    = gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", &rep);
 	if (h == NULL) {
 		gw_unavailable(&b, GW_PROBER);
 	} else {
-		sbuf_printf(&b, "Overall: %s ",
-		    render_component_symbol(h->overall));
-		render_text(&b, h->assessment[0] ? h->assessment
-		                                 : render_component_name(
-		                                       h->overall),
+		sbuf_printf(
+		    &b, "Overall: %s ", render_component_symbol(h->overall));
+		render_text(&b,
+		    h->assessment[0] ? h->assessment
+		                     : render_component_name(h->overall),
 		    120);
 		sbuf_append(&b, "\n");
 	}
 	gw_reply_free(rep);
 
-	Opsdesk__V1__ChecklistsRequest cr = OPSDESK__V1__CHECKLISTS_REQUEST__INIT;
+	Opsdesk__V1__ChecklistsRequest cr
+	    = OPSDESK__V1__CHECKLISTS_REQUEST__INIT;
 	Opsdesk__V1__Checklists *c = gw_peek(
 	    ctx, GW_INCIDENT, "checklists", &cr.base, "checklists", &rep);
 	if (c == NULL) {
@@ -570,8 +585,8 @@ cmd_ops(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 
-	Opsdesk__V1__ListMaintenanceRequest mr =
-	    OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
+	Opsdesk__V1__ListMaintenanceRequest mr
+	    = OPSDESK__V1__LIST_MAINTENANCE_REQUEST__INIT;
 	Opsdesk__V1__MaintenanceList *ml = gw_peek(ctx, GW_INCIDENT,
 	    "maintenance_list", &mr.base, "maintenance_list", &rep);
 	if (ml != NULL) {
@@ -592,11 +607,12 @@ cmd_ops(gw_ctx *ctx, const char *args)
 
 	Opsdesk__V1__ReportRequest rr = OPSDESK__V1__REPORT_REQUEST__INIT;
 	rr.period = OPSDESK__V1__REPORT_PERIOD__REPORT_PERIOD_DAY;
-	Opsdesk__V1__Report *r =
-	    gw_peek(ctx, GW_INCIDENT, "report", &rr.base, "report", &rep);
+	Opsdesk__V1__Report *r
+	    = gw_peek(ctx, GW_INCIDENT, "report", &rr.base, "report", &rep);
 	if (r != NULL) {
-		sbuf_printf(&b, "\n<b>Last 24 h</b>: %u incidents, %u tickets "
-		                "created, %u resolved\n",
+		sbuf_printf(&b,
+		    "\n<b>Last 24 h</b>: %u incidents, %u tickets "
+		    "created, %u resolved\n",
 		    r->incidents_total, r->tickets_created,
 		    r->tickets_resolved);
 	}
@@ -615,16 +631,16 @@ cmd_tick(gw_ctx *ctx, const char *args)
 {
 	char list[40], item[40];
 	ProtobufCMessage *rep = NULL;
-	if (!gw_word(&args, list, sizeof(list)) ||
-	    !gw_word(&args, item, sizeof(item)) || *args != '\0') {
+	if (!gw_word(&args, list, sizeof(list))
+	    || !gw_word(&args, item, sizeof(item)) || *args != '\0') {
 		return GW_USAGE;
 	}
 	Opsdesk__V1__TickRequest r = OPSDESK__V1__TICK_REQUEST__INIT;
 	r.list_id = list;
 	r.item_id = item;
 	r.done = true;
-	Opsdesk__V1__Checklists *c =
-	    gw_ask(ctx, GW_INCIDENT, "tick", &r.base, "checklists", &rep);
+	Opsdesk__V1__Checklists *c
+	    = gw_ask(ctx, GW_INCIDENT, "tick", &r.base, "checklists", &rep);
 	if (c != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
@@ -647,14 +663,14 @@ cmd_report(gw_ctx *ctx, const char *args)
 	char w[16];
 	int period = 1;
 	ProtobufCMessage *rep = NULL;
-	if (gw_word(&args, w, sizeof(w)) &&
-	    ((period = word_index(periods, w)) == 0 || *args != '\0')) {
+	if (gw_word(&args, w, sizeof(w))
+	    && ((period = word_index(periods, w)) == 0 || *args != '\0')) {
 		return GW_USAGE;
 	}
 	Opsdesk__V1__ReportRequest r = OPSDESK__V1__REPORT_REQUEST__INIT;
 	r.period = period;
-	Opsdesk__V1__Report *rp =
-	    gw_ask(ctx, GW_INCIDENT, "report", &r.base, "report", &rep);
+	Opsdesk__V1__Report *rp
+	    = gw_ask(ctx, GW_INCIDENT, "report", &r.base, "report", &rep);
 	if (rp != NULL) {
 		sbuf b = SBUF_INIT;
 		char d[48];
@@ -664,7 +680,8 @@ cmd_report(gw_ctx *ctx, const char *args)
 			render_text(&b, rp->text, 3500);
 			sbuf_append(&b, "</pre>");
 		} else {
-			sbuf_printf(&b, "Incidents: %u\n", rp->incidents_total);
+			sbuf_printf(
+			    &b, "Incidents: %u\n", rp->incidents_total);
 			if (rp->mtta_ms >= 0) {
 				od_format_duration(rp->mtta_ms, d, sizeof(d));
 				sbuf_printf(&b, "MTTA: %s\n", d);
@@ -686,8 +703,8 @@ cmd_report(gw_ctx *ctx, const char *args)
 			}
 			for (size_t i = 0; i < rp->n_uptime; i++) {
 				render_text(&b, rp->uptime[i]->name, 60);
-				sbuf_printf(&b, ": %.2f%%\n",
-				    rp->uptime[i]->uptime);
+				sbuf_printf(
+				    &b, ": %.2f%%\n", rp->uptime[i]->uptime);
 			}
 		}
 		ctx_reply(ctx, sbuf_str(&b), NULL);

@@ -19,36 +19,37 @@ int
 cmd_status(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__StatusSummaryRequest r =
-	    OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
-	Opsdesk__V1__StatusSummary *s =
-	    gw_ask(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
+	Opsdesk__V1__StatusSummaryRequest r
+	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
+	Opsdesk__V1__StatusSummary *s
+	    = gw_ask(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
 	if (s != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		int64_t now = od_now_ms();
 		sbuf_printf(&b, "%s <b>", render_public_symbol(s->indicator));
-		render_text(&b, s->description[0] ? s->description
-		                                  : "Status",
-		    120);
+		render_text(
+		    &b, s->description[0] ? s->description : "Status", 120);
 		sbuf_append(&b, "</b>\n\n");
 		for (size_t i = 0; i < s->n_components; i++) {
-			const Opsdesk__V1__PublicComponent *c =
-			    s->components[i];
-			sbuf_printf(&b, "%s ", render_public_symbol(c->status));
+			const Opsdesk__V1__PublicComponent *c
+			    = s->components[i];
+			sbuf_printf(
+			    &b, "%s ", render_public_symbol(c->status));
 			render_text(&b, c->name, 60);
 			if (c->uptime_30d >= 0) {
-				sbuf_printf(&b, " — %.2f%% (30 d)",
-				    c->uptime_30d);
+				sbuf_printf(
+				    &b, " — %.2f%% (30 d)", c->uptime_30d);
 			}
 			sbuf_append(&b, "\n");
 		}
 		for (size_t i = 0; i < s->n_incidents; i++) {
-			const Opsdesk__V1__PublicIncident *in =
-			    s->incidents[i];
-			sbuf_append(&b, i == 0 ? "\n🚨 <b>Active incidents</b>\n"
-			                       : "");
-			sbuf_printf(&b, "%s ", render_public_symbol(in->impact));
+			const Opsdesk__V1__PublicIncident *in
+			    = s->incidents[i];
+			sbuf_append(
+			    &b, i == 0 ? "\n🚨 <b>Active incidents</b>\n" : "");
+			sbuf_printf(
+			    &b, "%s ", render_public_symbol(in->impact));
 			render_text(&b, in->name, 120);
 			sbuf_printf(&b, " — <i>%s</i>\n",
 			    in->status[0] ? in->status : "investigating");
@@ -61,9 +62,10 @@ cmd_status(gw_ctx *ctx, const char *args)
 			sbuf_append(&b, "\n");
 		}
 		for (size_t i = 0; i < s->n_maintenance; i++) {
-			const Opsdesk__V1__MaintenanceWindow *w =
-			    s->maintenance[i];
-			sbuf_append(&b, i == 0 ? "\n🔧 <b>Maintenance</b>\n" : "");
+			const Opsdesk__V1__MaintenanceWindow *w
+			    = s->maintenance[i];
+			sbuf_append(
+			    &b, i == 0 ? "\n🔧 <b>Maintenance</b>\n" : "");
 			render_text(&b, w->title, 120);
 			sbuf_append(&b, "\n  from ");
 			render_time(&b, w->start_ms, now);
@@ -99,9 +101,9 @@ subs_read(gw *g, int64_t chat, char *out, size_t size)
 	bool found = false;
 	store_key_u64(k, (uint64_t) chat);
 	if (store_read_begin(gw_store(g), &txn) == 0) {
-		if (store_get(txn, store_db(gw_store(g), GW_DB_SUBS), k, 8,
-		        &v) == 0 &&
-		    v.mv_size < size) {
+		if (store_get(txn, store_db(gw_store(g), GW_DB_SUBS), k, 8, &v)
+		        == 0
+		    && v.mv_size < size) {
 			memcpy(out, v.mv_data, v.mv_size);
 			out[v.mv_size] = '\0';
 			found = true;
@@ -116,10 +118,10 @@ static int
 subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__StatusSummaryRequest r =
-	    OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
-	Opsdesk__V1__StatusSummary *s =
-	    gw_ask(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
+	Opsdesk__V1__StatusSummaryRequest r
+	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
+	Opsdesk__V1__StatusSummary *s
+	    = gw_ask(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
 	char w[64];
 	int rv = 0;
 	if (s == NULL) {
@@ -129,8 +131,8 @@ subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names)
 	while (gw_word(&args, w, sizeof(w))) {
 		const Opsdesk__V1__PublicComponent *hit = NULL;
 		for (size_t i = 0; i < s->n_components && !hit; i++) {
-			if (strcasecmp(s->components[i]->id, w) == 0 ||
-			    strcasecmp(s->components[i]->name, w) == 0) {
+			if (strcasecmp(s->components[i]->id, w) == 0
+			    || strcasecmp(s->components[i]->name, w) == 0) {
 				hit = s->components[i];
 			}
 		}
@@ -141,8 +143,8 @@ subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names)
 			sbuf_append(&b, "</b>. Known: ");
 			for (size_t i = 0; i < s->n_components; i++) {
 				render_text(&b, s->components[i]->id, 60);
-				sbuf_append(&b, i + 1 < s->n_components ? ", "
-				                                        : "");
+				sbuf_append(
+				    &b, i + 1 < s->n_components ? ", " : "");
 			}
 			ctx_reply(ctx, sbuf_str(&b), NULL);
 			sbuf_free(&b);
@@ -179,7 +181,8 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 	if (subs_resolve(ctx, args, &ids, &names) == 0) {
 		bool had = subs_read(ctx->g, ctx->chat_id, cur, sizeof(cur));
 		if (had && cur[0] == '\0') {
-			sbuf_append(&b, "🔔 You already get every status change.");
+			sbuf_append(
+			    &b, "🔔 You already get every status change.");
 		} else {
 			/* Merge with what the chat had. */
 			sbuf all = SBUF_INIT;
@@ -195,9 +198,11 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 				}
 			}
 			free(copy);
-			ctx_put(ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
+			ctx_put(
+			    ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
 			sbuf_free(&all);
-			sbuf_printf(&b, "🔔 Subscribed to %s.", sbuf_str(&names));
+			sbuf_printf(
+			    &b, "🔔 Subscribed to %s.", sbuf_str(&names));
 		}
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 	}
@@ -269,8 +274,9 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 			if (t->uptime_24h > 0) {
 				sbuf_printf(b, ", %.2f%% 24 h", t->uptime_24h);
 			}
-			if (t->reason[0] != '\0' &&
-			    t->state != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP) {
+			if (t->reason[0] != '\0'
+			    && t->state
+			        != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP) {
 				sbuf_append(b, "\n    ");
 				render_text(b, t->reason, 120);
 			}
@@ -283,18 +289,18 @@ int
 cmd_health(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__HealthCurrentRequest r =
-	    OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
-	Opsdesk__V1__HealthCurrent *h =
-	    gw_ask(ctx, GW_PROBER, "current", &r.base, "current", &rep);
+	Opsdesk__V1__HealthCurrentRequest r
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	Opsdesk__V1__HealthCurrent *h
+	    = gw_ask(ctx, GW_PROBER, "current", &r.base, "current", &rep);
 	if (h != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		sbuf_printf(&b, "🩺 <b>Health</b> — %s ",
 		    render_component_symbol(h->overall));
-		render_text(&b, h->assessment[0] ? h->assessment
-		                                 : render_component_name(
-		                                       h->overall),
+		render_text(&b,
+		    h->assessment[0] ? h->assessment
+		                     : render_component_name(h->overall),
 		    120);
 		sbuf_append(&b, "\n\n");
 		render_targets(&b, h, true);
@@ -302,7 +308,8 @@ cmd_health(gw_ctx *ctx, const char *args)
 			sbuf_append(&b, "No probe targets configured.\n");
 		}
 		sbuf_append(&b, "\nAs of ");
-		render_time(&b, h->at_ms ? h->at_ms : od_now_ms(), od_now_ms());
+		render_time(
+		    &b, h->at_ms ? h->at_ms : od_now_ms(), od_now_ms());
 		kbd_button(&k, "🔄 Refresh", "1:hl");
 		kbd_button(&k, "📈 Monitor", "1:mo");
 		ctx_reply(ctx, sbuf_str(&b), &k);
@@ -317,8 +324,8 @@ counter_sum(gw *g, const char *name, const char *const *labels)
 {
 	double v = 0;
 	for (size_t i = 0; labels[i] != NULL; i++) {
-		v += metric_value(metrics_counter(gw_metrics(g), name, "",
-		    labels[i]));
+		v += metric_value(
+		    metrics_counter(gw_metrics(g), name, "", labels[i]));
 	}
 	return v;
 }
@@ -326,9 +333,9 @@ counter_sum(gw *g, const char *name, const char *const *labels)
 int
 cmd_monitor(gw_ctx *ctx, const char *args)
 {
-	static const char *const types[] = { "type=\"message\"",
-		"type=\"callback_query\"", "type=\"edited_message\"",
-		"type=\"other\"", NULL };
+	static const char *const types[]
+	    = { "type=\"message\"", "type=\"callback_query\"",
+		      "type=\"edited_message\"", "type=\"other\"", NULL };
 	ProtobufCMessage *rep = NULL;
 	sbuf b = SBUF_INIT;
 	gw_keyboard k = { 0 };
@@ -340,8 +347,8 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	    (unsigned long long) gw_outbox_depth(ctx->g));
 
 	Opsdesk__V1__MetricsRequest mr = OPSDESK__V1__METRICS_REQUEST__INIT;
-	Opsdesk__V1__BusinessMetrics *bm =
-	    gw_peek(ctx, GW_PROBER, "metrics", &mr.base, "metrics", &rep);
+	Opsdesk__V1__BusinessMetrics *bm
+	    = gw_peek(ctx, GW_PROBER, "metrics", &mr.base, "metrics", &rep);
 	sbuf_append(&b, "\n<b>Business metrics</b>\n");
 	if (bm == NULL) {
 		gw_unavailable(&b, GW_PROBER);
@@ -357,33 +364,33 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 
-	Opsdesk__V1__ResourcesRequest rr = OPSDESK__V1__RESOURCES_REQUEST__INIT;
-	Opsdesk__V1__HostResources *hr =
-	    gw_peek(ctx, GW_PROBER, "resources", &rr.base, "resources", &rep);
+	Opsdesk__V1__ResourcesRequest rr
+	    = OPSDESK__V1__RESOURCES_REQUEST__INIT;
+	Opsdesk__V1__HostResources *hr = gw_peek(
+	    ctx, GW_PROBER, "resources", &rr.base, "resources", &rep);
 	sbuf_append(&b, "\n<b>Host</b>\n");
 	if (hr == NULL) {
 		gw_unavailable(&b, GW_PROBER);
 	} else {
-		double mem = hr->mem_total_bytes
-		    ? 100.0 * (double) (hr->mem_total_bytes -
-		                  hr->mem_available_bytes) /
-		        (double) hr->mem_total_bytes
-		    : 0;
-		double disk = hr->disk_total_bytes
-		    ? 100.0 * (double) (hr->disk_total_bytes -
-		                  hr->disk_free_bytes) /
-		        (double) hr->disk_total_bytes
-		    : 0;
+		double mem = hr->mem_total_bytes ? 100.0
+		        * (double) (hr->mem_total_bytes
+		            - hr->mem_available_bytes)
+		        / (double) hr->mem_total_bytes
+		                                 : 0;
+		double disk = hr->disk_total_bytes ? 100.0
+		        * (double) (hr->disk_total_bytes - hr->disk_free_bytes)
+		        / (double) hr->disk_total_bytes
+		                                   : 0;
 		sbuf_printf(&b,
 		    "CPU %.0f%% · memory %.0f%% · disk %.0f%% · load %.2f\n",
 		    hr->cpu_percent, mem, disk, hr->load1);
 	}
 	gw_reply_free(rep);
 
-	Opsdesk__V1__HealthCurrentRequest hc =
-	    OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
-	Opsdesk__V1__HealthCurrent *h =
-	    gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", &rep);
+	Opsdesk__V1__HealthCurrentRequest hc
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	Opsdesk__V1__HealthCurrent *h
+	    = gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", &rep);
 	sbuf_append(&b, "\n<b>Components</b>\n");
 	if (h == NULL) {
 		gw_unavailable(&b, GW_PROBER);
@@ -392,10 +399,10 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 
-	Opsdesk__V1__ListIncidentsRequest lr =
-	    OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
-	Opsdesk__V1__IncidentList *il =
-	    gw_peek(ctx, GW_INCIDENT, "list", &lr.base, "incidents", &rep);
+	Opsdesk__V1__ListIncidentsRequest lr
+	    = OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
+	Opsdesk__V1__IncidentList *il
+	    = gw_peek(ctx, GW_INCIDENT, "list", &lr.base, "incidents", &rep);
 	sbuf_append(&b, "\n<b>Open incidents</b>\n");
 	if (il == NULL) {
 		gw_unavailable(&b, GW_INCIDENT);
@@ -406,7 +413,8 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 		    render_severity_symbol(in->severity),
 		    (unsigned long long) in->id);
 		render_text(&b, in->title, 80);
-		sbuf_printf(&b, " — %s%s\n", render_incident_status(in->status),
+		sbuf_printf(&b, " — %s%s\n",
+		    render_incident_status(in->status),
 		    in->acknowledged ? ", acked" : ", not acknowledged");
 	}
 	if (il != NULL && il->n_incidents == 0) {

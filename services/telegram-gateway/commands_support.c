@@ -12,8 +12,8 @@
 #include "status.pb-c.h"
 #include "ticket.pb-c.h"
 
-static const char *const priorities[] = { "low", "normal", "high", "urgent",
-	NULL };
+static const char *const priorities[]
+    = { "low", "normal", "high", "urgent", NULL };
 
 static int
 parse_priority(const char *w)
@@ -32,7 +32,8 @@ render_ticket_line(sbuf *b, const Opsdesk__V1__Ticket *t, int64_t now)
 	char age[48];
 	od_format_age(t->updated_ms ? t->updated_ms : t->created_ms, now, age,
 	    sizeof(age));
-	sbuf_printf(b, "%s <b>T-%llu</b> ", render_ticket_status_symbol(t->status),
+	sbuf_printf(b, "%s <b>T-%llu</b> ",
+	    render_ticket_status_symbol(t->status),
 	    (unsigned long long) t->id);
 	render_text(b, t->subject, 60);
 	sbuf_printf(b, " — %s, %s, %s\n", render_ticket_status(t->status),
@@ -44,7 +45,8 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 {
 	int64_t now = od_now_ms();
 	sbuf_printf(b, "%s <b>T-%llu</b> · ",
-	    render_ticket_status_symbol(t->status), (unsigned long long) t->id);
+	    render_ticket_status_symbol(t->status),
+	    (unsigned long long) t->id);
 	render_text(b, t->subject, 200);
 	sbuf_printf(b, "\nStatus: <b>%s</b> · Priority: %s · Tier: %s\n",
 	    render_ticket_status(t->status), render_priority_name(t->priority),
@@ -52,7 +54,8 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 	if (admin) {
 		sbuf_append(b, "Owner: ");
 		render_text(b, t->owner_name, 64);
-		sbuf_printf(b, " (id <code>%lld</code>)", (long long) t->owner_id);
+		sbuf_printf(
+		    b, " (id <code>%lld</code>)", (long long) t->owner_id);
 		if (t->assignee_id != 0) {
 			sbuf_append(b, " · Assignee: ");
 			render_text(b, t->assignee_name, 64);
@@ -62,12 +65,12 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 	sbuf_append(b, "Opened: ");
 	render_time(b, t->created_ms, now);
 	sbuf_append(b, "\n");
-	if (t->first_response_ms == 0 && t->first_response_due_ms > 0 &&
-	    t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN) {
+	if (t->first_response_ms == 0 && t->first_response_due_ms > 0
+	    && t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN) {
 		sbuf_append(b, "First response due: ");
 		render_time(b, t->first_response_due_ms, now);
-		sbuf_append(b, t->first_response_breached ? " ⚠️ breached\n"
-		                                          : "\n");
+		sbuf_append(b,
+		    t->first_response_breached ? " ⚠️ breached\n" : "\n");
 	}
 	if (t->incident_id != 0) {
 		sbuf_printf(b, "Linked to incident INC-%llu\n",
@@ -97,8 +100,10 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 			break;
 		}
 		sbuf_printf(b, "\n%s ", who);
-		if (m->kind != OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_SYSTEM &&
-		    (admin || m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
+		if (m->kind != OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_SYSTEM
+		    && (admin
+		        || m->kind
+		            == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
 			render_text(b, m->author_name, 64);
 		}
 		sbuf_append(b, " · ");
@@ -130,17 +135,19 @@ cmd_support(gw_ctx *ctx, const char *args)
 	actor.chat_id = ctx->chat_id;
 	/* Incident-aware: an active public incident comes first. A status
 	 * service that is down only loses this hint. */
-	Opsdesk__V1__StatusSummaryRequest sr =
-	    OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
+	Opsdesk__V1__StatusSummaryRequest sr
+	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
 	snprintf(rid, sizeof(rid), "gw-%lld-s",
 	    (long long) (ctx->u ? ctx->u->update_id : 0));
-	if (gw_call_quiet(ctx->g, &actor, rid, GW_STATUS, "summary", &sr.base,
-	        &rep) == 0) {
+	if (gw_call_quiet(
+	        ctx->g, &actor, rid, GW_STATUS, "summary", &sr.base, &rep)
+	    == 0) {
 		Opsdesk__V1__StatusSummary *s = gw_result(rep, "summary");
 		for (size_t i = 0; s != NULL && i < s->n_incidents; i++) {
 			if (i == 0) {
-				sbuf_append(&b, "⚠️ <b>We know about an ongoing "
-				                "issue:</b>\n");
+				sbuf_append(&b,
+				    "⚠️ <b>We know about an ongoing "
+				    "issue:</b>\n");
 			}
 			sbuf_printf(&b, "%s ",
 			    render_public_symbol(s->incidents[i]->impact));
@@ -148,8 +155,9 @@ cmd_support(gw_ctx *ctx, const char *args)
 			sbuf_printf(&b, " — %s\n", s->incidents[i]->status);
 		}
 		if (s != NULL && s->n_incidents > 0) {
-			sbuf_append(&b, "Tickets opened now are linked to it, and "
-			                "you will hear when it is resolved.\n\n");
+			sbuf_append(&b,
+			    "Tickets opened now are linked to it, and "
+			    "you will hear when it is resolved.\n\n");
 		}
 	}
 	gw_reply_free(rep);
@@ -159,8 +167,9 @@ cmd_support(gw_ctx *ctx, const char *args)
 	tr.user_id = ctx->user_id;
 	snprintf(rid, sizeof(rid), "gw-%lld-t",
 	    (long long) (ctx->u ? ctx->u->update_id : 0));
-	if (gw_call_quiet(ctx->g, &actor, rid, GW_TICKET, "get_tier",
-	        &tr.base, &rep) == 0) {
+	if (gw_call_quiet(
+	        ctx->g, &actor, rid, GW_TICKET, "get_tier", &tr.base, &rep)
+	    == 0) {
 		Opsdesk__V1__CustomerTier *t = gw_result(rep, "tier");
 		if (t != NULL) {
 			sbuf_printf(&b, "Your plan: <b>%s</b>%s\n",
@@ -172,9 +181,10 @@ cmd_support(gw_ctx *ctx, const char *args)
 		}
 	}
 	gw_reply_free(rep);
-	sbuf_append(&b, "Open a ticket, follow your tickets or read the FAQ. "
-	                "You can also write <code>/support your "
-	                "question</code>.");
+	sbuf_append(&b,
+	    "Open a ticket, follow your tickets or read the FAQ. "
+	    "You can also write <code>/support your "
+	    "question</code>.");
 	kbd_button(&k, "📝 New ticket", "1:nt");
 	kbd_button(&k, "📋 My tickets", "1:tl");
 	kbd_row(&k);
@@ -192,30 +202,34 @@ void
 support_create(gw_ctx *ctx, const char *text, const char *priority)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__CreateTicketRequest r =
-	    OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__CreateTicketRequest r
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
 	sbuf b = SBUF_INIT;
 	char *clean = od_utf8_sanitize(text, strlen(text));
 
 	r.text = clean ? clean : (char *) "";
 	r.priority = parse_priority(priority);
-	Opsdesk__V1__CreateTicketReply *c =
-	    gw_ask(ctx, GW_TICKET, "create", &r.base, "created", &rep);
+	Opsdesk__V1__CreateTicketReply *c
+	    = gw_ask(ctx, GW_TICKET, "create", &r.base, "created", &rep);
 	if (c != NULL && c->ticket != NULL) {
 		const Opsdesk__V1__Ticket *t = c->ticket;
-		sbuf_printf(&b, "✅ Ticket <b>T-%llu</b> opened (priority %s).\n",
-		    (unsigned long long) t->id, render_priority_name(t->priority));
+		sbuf_printf(&b,
+		    "✅ Ticket <b>T-%llu</b> opened (priority %s).\n",
+		    (unsigned long long) t->id,
+		    render_priority_name(t->priority));
 		if (t->first_response_due_ms > 0) {
 			sbuf_append(&b, "We will answer by ");
 			render_time(&b, t->first_response_due_ms, od_now_ms());
 			sbuf_append(&b, ".\n");
 		}
 		if (c->active_incident != NULL) {
-			sbuf_printf(&b, "It is linked to the ongoing incident "
-			                "INC-%llu: ",
+			sbuf_printf(&b,
+			    "It is linked to the ongoing incident "
+			    "INC-%llu: ",
 			    (unsigned long long) c->active_incident->id);
 			render_text(&b, c->active_incident->title, 120);
-			sbuf_append(&b, ". You will hear when it is resolved.\n");
+			sbuf_append(
+			    &b, ". You will hear when it is resolved.\n");
 		}
 		sbuf_printf(&b, "Follow it with /ticket %llu.",
 		    (unsigned long long) t->id);
@@ -251,8 +265,9 @@ cmd_newticket(gw_ctx *ctx, const char *args)
 	}
 	conv_set(ctx, "ticket_text", w);
 	sbuf b = SBUF_INIT;
-	sbuf_printf(&b, "📝 Priority <b>%s</b>. Now describe the problem in "
-	                "one message.",
+	sbuf_printf(&b,
+	    "📝 Priority <b>%s</b>. Now describe the problem in "
+	    "one message.",
 	    w);
 	ctx_reply(ctx, sbuf_str(&b), NULL);
 	sbuf_free(&b);
@@ -264,21 +279,22 @@ int
 cmd_tickets(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__ListTicketsRequest r =
-	    OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	Opsdesk__V1__ListTicketsRequest r
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
 	page.limit = 10;
 	r.page = &page;
-	Opsdesk__V1__TicketList *l =
-	    gw_ask(ctx, GW_TICKET, "list_mine", &r.base, "tickets", &rep);
+	Opsdesk__V1__TicketList *l
+	    = gw_ask(ctx, GW_TICKET, "list_mine", &r.base, "tickets", &rep);
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		int64_t now = od_now_ms();
 		sbuf_append(&b, "📋 <b>Your tickets</b>\n");
 		if (l->n_tickets == 0) {
-			sbuf_append(&b, "None yet. Press New ticket to open "
-			                "one.");
+			sbuf_append(&b,
+			    "None yet. Press New ticket to open "
+			    "one.");
 		}
 		for (size_t i = 0; i < l->n_tickets; i++) {
 			char data[GW_CBDATA_MAX + 1], id[24], label[32];
@@ -289,7 +305,8 @@ cmd_tickets(gw_ctx *ctx, const char *args)
 			if (i % 4 == 0) {
 				kbd_row(&k);
 			}
-			if (cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
+			if (cb_encode(data, sizeof(data), "tv", id, NULL)
+			    == 0) {
 				kbd_button(&k, label, data);
 			}
 		}
@@ -314,23 +331,26 @@ cmd_ticket(gw_ctx *ctx, const char *args)
 	}
 	Opsdesk__V1__TicketId r = OPSDESK__V1__TICKET_ID__INIT;
 	r.id = id;
-	Opsdesk__V1__Ticket *t =
-	    gw_ask(ctx, GW_TICKET, "get", &r.base, "ticket", &rep);
+	Opsdesk__V1__Ticket *t
+	    = gw_ask(ctx, GW_TICKET, "get", &r.base, "ticket", &rep);
 	if (t != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		char data[GW_CBDATA_MAX + 1], ids[24];
 		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) t->id);
 		render_ticket(&b, t, ctx->is_admin);
-		if (t->owner_id == ctx->user_id &&
-		    t->status != OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED) {
+		if (t->owner_id == ctx->user_id
+		    && t->status
+		        != OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED) {
 			cb_encode(data, sizeof(data), "tm", ids, NULL);
 			kbd_button(&k, "💬 Add a message", data);
 		}
-		if (t->owner_id == ctx->user_id && t->rating == 0 &&
-		    t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED) {
-			sbuf_append(&b, "\nHow did we do? Rate 1 (bad) to 5 "
-			                "(great):");
+		if (t->owner_id == ctx->user_id && t->rating == 0
+		    && t->status
+		        == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED) {
+			sbuf_append(&b,
+			    "\nHow did we do? Rate 1 (bad) to 5 "
+			    "(great):");
 			kbd_row(&k);
 			for (int s = 1; s <= 5; s++) {
 				char n[4], label[8];
@@ -381,15 +401,17 @@ support_user_message(gw_ctx *ctx, const char *ids, const char *text)
 		free(clean);
 		return;
 	}
-	Opsdesk__V1__TicketTextRequest r = OPSDESK__V1__TICKET_TEXT_REQUEST__INIT;
+	Opsdesk__V1__TicketTextRequest r
+	    = OPSDESK__V1__TICKET_TEXT_REQUEST__INIT;
 	r.id = id;
 	r.text = clean;
-	Opsdesk__V1__Ticket *t =
-	    gw_ask(ctx, GW_TICKET, "user_message", &r.base, "ticket", &rep);
+	Opsdesk__V1__Ticket *t
+	    = gw_ask(ctx, GW_TICKET, "user_message", &r.base, "ticket", &rep);
 	if (t != NULL) {
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ Added to <b>T-%llu</b> (now %s).",
-		    (unsigned long long) t->id, render_ticket_status(t->status));
+		    (unsigned long long) t->id,
+		    render_ticket_status(t->status));
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
@@ -402,9 +424,9 @@ cmd_rate(gw_ctx *ctx, const char *args)
 {
 	char w[32], s[8], arg[48];
 	uint64_t id;
-	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0 ||
-	    !gw_word(&args, s, sizeof(s)) || s[1] != '\0' || s[0] < '1' ||
-	    s[0] > '5') {
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0
+	    || !gw_word(&args, s, sizeof(s)) || s[1] != '\0' || s[0] < '1'
+	    || s[0] > '5') {
 		return GW_USAGE;
 	}
 	snprintf(arg, sizeof(arg), "%llu:%c", (unsigned long long) id, s[0]);
@@ -452,8 +474,8 @@ cmd_faq(gw_ctx *ctx, const char *args)
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__FaqList *l;
 	Opsdesk__V1__FaqListRequest lr = OPSDESK__V1__FAQ_LIST_REQUEST__INIT;
-	Opsdesk__V1__FaqSearchRequest sr =
-	    OPSDESK__V1__FAQ_SEARCH_REQUEST__INIT;
+	Opsdesk__V1__FaqSearchRequest sr
+	    = OPSDESK__V1__FAQ_SEARCH_REQUEST__INIT;
 	char *clean = od_utf8_sanitize(args, strlen(args));
 
 	if (clean == NULL) {
@@ -461,7 +483,8 @@ cmd_faq(gw_ctx *ctx, const char *args)
 	}
 	if (*args != '\0') {
 		sr.query = clean;
-		l = gw_ask(ctx, GW_TICKET, "faq_search", &sr.base, "faq", &rep);
+		l = gw_ask(
+		    ctx, GW_TICKET, "faq_search", &sr.base, "faq", &rep);
 	} else {
 		l = gw_ask(ctx, GW_TICKET, "faq_list", &lr.base, "faq", &rep);
 	}
@@ -475,8 +498,9 @@ cmd_faq(gw_ctx *ctx, const char *args)
 		}
 		sbuf_append(&b, "\n");
 		if (l->n_entries == 0) {
-			sbuf_append(&b, "\nNothing matches. Ask us with /support "
-			                "&lt;your question&gt;.");
+			sbuf_append(&b,
+			    "\nNothing matches. Ask us with /support "
+			    "&lt;your question&gt;.");
 		}
 		for (size_t i = 0; i < l->n_entries; i++) {
 			sbuf_append(&b, "\n<b>");
@@ -519,8 +543,8 @@ cmd_queue(gw_ctx *ctx, const char *args)
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
 	page.limit = 20;
 	r.page = &page;
-	Opsdesk__V1__TicketList *l =
-	    gw_ask(ctx, GW_TICKET, "queue", &r.base, "tickets", &rep);
+	Opsdesk__V1__TicketList *l
+	    = gw_ask(ctx, GW_TICKET, "queue", &r.base, "tickets", &rep);
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		int64_t now = od_now_ms();
@@ -535,8 +559,9 @@ cmd_queue(gw_ctx *ctx, const char *args)
 			if (due > 0) {
 				sbuf_append(&b, "    due ");
 				render_time(&b, due, now);
-				sbuf_append(&b, (t->first_response_breached ||
-				                    t->resolution_breached)
+				sbuf_append(&b,
+				    (t->first_response_breached
+				        || t->resolution_breached)
 				        ? " ⚠️ breached\n"
 				        : "\n");
 			}
@@ -553,29 +578,31 @@ cmd_queue(gw_ctx *ctx, const char *args)
 
 /* /reply and /note: "<id> <text>". */
 static int
-ticket_text(gw_ctx *ctx, const char *args, const char *method,
-    const char *done)
+ticket_text(
+    gw_ctx *ctx, const char *args, const char *method, const char *done)
 {
 	char w[32];
 	uint64_t id;
 	ProtobufCMessage *rep = NULL;
-	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0 ||
-	    *args == '\0') {
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0
+	    || *args == '\0') {
 		return GW_USAGE;
 	}
 	char *clean = od_utf8_sanitize(args, strlen(args));
 	if (clean == NULL) {
 		return OD_ENOMEM;
 	}
-	Opsdesk__V1__TicketTextRequest r = OPSDESK__V1__TICKET_TEXT_REQUEST__INIT;
+	Opsdesk__V1__TicketTextRequest r
+	    = OPSDESK__V1__TICKET_TEXT_REQUEST__INIT;
 	r.id = id;
 	r.text = clean;
-	Opsdesk__V1__Ticket *t =
-	    gw_ask(ctx, GW_TICKET, method, &r.base, "ticket", &rep);
+	Opsdesk__V1__Ticket *t
+	    = gw_ask(ctx, GW_TICKET, method, &r.base, "ticket", &rep);
 	if (t != NULL) {
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ %s on <b>T-%llu</b> (%s).", done,
-		    (unsigned long long) t->id, render_ticket_status(t->status));
+		    (unsigned long long) t->id,
+		    render_ticket_status(t->status));
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
@@ -598,15 +625,16 @@ cmd_note(gw_ctx *ctx, const char *args)
 
 /* Run a ticket mutation and confirm with the ticket's new state. */
 static void
-ticket_change(gw_ctx *ctx, const char *method, ProtobufCMessage *msg,
-    const char *what)
+ticket_change(
+    gw_ctx *ctx, const char *method, ProtobufCMessage *msg, const char *what)
 {
 	ProtobufCMessage *rep = NULL;
-	Opsdesk__V1__Ticket *t =
-	    gw_ask(ctx, GW_TICKET, method, msg, "ticket", &rep);
+	Opsdesk__V1__Ticket *t
+	    = gw_ask(ctx, GW_TICKET, method, msg, "ticket", &rep);
 	if (t != NULL) {
 		sbuf b = SBUF_INIT;
-		sbuf_printf(&b, "✅ <b>T-%llu</b>: %s (status %s, priority %s).",
+		sbuf_printf(&b,
+		    "✅ <b>T-%llu</b>: %s (status %s, priority %s).",
 		    (unsigned long long) t->id, what,
 		    render_ticket_status(t->status),
 		    render_priority_name(t->priority));
@@ -621,11 +649,12 @@ cmd_close(gw_ctx *ctx, const char *args)
 {
 	char w[32];
 	uint64_t id;
-	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0 ||
-	    *args != '\0') {
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0
+	    || *args != '\0') {
 		return GW_USAGE;
 	}
-	Opsdesk__V1__SetStatusRequest r = OPSDESK__V1__SET_STATUS_REQUEST__INIT;
+	Opsdesk__V1__SetStatusRequest r
+	    = OPSDESK__V1__SET_STATUS_REQUEST__INIT;
 	r.id = id;
 	r.status = OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED;
 	ticket_change(ctx, "set_status", &r.base, "closed");
@@ -663,11 +692,11 @@ cmd_priority(gw_ctx *ctx, const char *args)
 {
 	char w[32], p[16];
 	uint64_t id;
-	Opsdesk__V1__SetPriorityRequest r =
-	    OPSDESK__V1__SET_PRIORITY_REQUEST__INIT;
-	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0 ||
-	    !gw_word(&args, p, sizeof(p)) || parse_priority(p) == 0 ||
-	    *args != '\0') {
+	Opsdesk__V1__SetPriorityRequest r
+	    = OPSDESK__V1__SET_PRIORITY_REQUEST__INIT;
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "T", &id) != 0
+	    || !gw_word(&args, p, sizeof(p)) || parse_priority(p) == 0
+	    || *args != '\0') {
 		return GW_USAGE;
 	}
 	r.id = id;
@@ -679,13 +708,13 @@ cmd_priority(gw_ctx *ctx, const char *args)
 int
 cmd_tier(gw_ctx *ctx, const char *args)
 {
-	static const char *const tiers[] = { "free", "pro", "elite", "ultra",
-		NULL };
+	static const char *const tiers[]
+	    = { "free", "pro", "elite", "ultra", NULL };
 	char w[32], t[16];
 	int tier = 0;
 	ProtobufCMessage *rep = NULL;
-	if (!gw_word(&args, w, sizeof(w)) || !gw_word(&args, t, sizeof(t)) ||
-	    *args != '\0') {
+	if (!gw_word(&args, w, sizeof(w)) || !gw_word(&args, t, sizeof(t))
+	    || *args != '\0') {
 		return GW_USAGE;
 	}
 	for (int i = 0; tiers[i] != NULL; i++) {
@@ -701,11 +730,12 @@ cmd_tier(gw_ctx *ctx, const char *args)
 	Opsdesk__V1__SetTierRequest r = OPSDESK__V1__SET_TIER_REQUEST__INIT;
 	r.user_id = uid;
 	r.tier = tier;
-	Opsdesk__V1__CustomerTier *ct =
-	    gw_ask(ctx, GW_TICKET, "set_tier", &r.base, "tier", &rep);
+	Opsdesk__V1__CustomerTier *ct
+	    = gw_ask(ctx, GW_TICKET, "set_tier", &r.base, "tier", &rep);
 	if (ct != NULL) {
 		sbuf b = SBUF_INIT;
-		sbuf_printf(&b, "✅ User <code>%lld</code> is now on <b>%s</b>.",
+		sbuf_printf(&b,
+		    "✅ User <code>%lld</code> is now on <b>%s</b>.",
 		    (long long) ct->user_id, render_tier_name(ct->tier));
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);

@@ -88,7 +88,8 @@ conv_set(gw_ctx *ctx, const char *step, const char *data)
 	memset(&s, 0, sizeof(s));
 	od_strlcpy(s.step, step, sizeof(s.step));
 	od_strlcpy(s.data, data ? data : "", sizeof(s.data));
-	s.expires_ms = od_now_ms() + gw_get_settings(ctx->g)->conversation_ttl_ms;
+	s.expires_ms
+	    = od_now_ms() + gw_get_settings(ctx->g)->conversation_ttl_ms;
 	conv_key(k, ctx->chat_id, ctx->user_id);
 	size_t n = conv_encode(&s, v, sizeof(v));
 	if (n > 0) {

@@ -7,14 +7,14 @@
  * Flow of an update: a source (poll, webhook, console) accepts it into the
  * store's inbox (durable, deduplicated on update_id) and queues it for
  * the workers, which take one update per chat at a time, so each chat is
- * handled in order while chats run concurrently. The worker routes it (router.c, callbacks.c,
- * conversation.c), collecting outgoing messages and state changes in a
- * gw_ctx; one store job then enqueues the messages in the outbox, applies
- * the state changes, marks the update processed and drops it from the
- * inbox. Backend requests carry request ids derived from the update id, so
- * an update handled again after a crash gets the services' cached replies
- * and changes nothing twice. The outbox sender (outbox.c) delivers with
- * throttling and Bot API error handling.
+ * handled in order while chats run concurrently. The worker routes it
+ * (router.c, callbacks.c, conversation.c), collecting outgoing messages and
+ * state changes in a gw_ctx; one store job then enqueues the messages in the
+ * outbox, applies the state changes, marks the update processed and drops it
+ * from the inbox. Backend requests carry request ids derived from the update
+ * id, so an update handled again after a crash gets the services' cached
+ * replies and changes nothing twice. The outbox sender (outbox.c) delivers
+ * with throttling and Bot API error handling.
  */
 #ifndef OPSDESK_GATEWAY_H
 #define OPSDESK_GATEWAY_H
@@ -28,18 +28,18 @@
 
 #include "bus/bus.h"
 #include "common.pb-c.h"
+#include "config/config.h"
 #include "envelope.pb-c.h"
 #include "http/http.h"
-#include "config/config.h"
 #include "metrics/metrics.h"
 #include "rpc/rpc.h"
 #include "store/store.h"
 #include "util/util.h"
 
-#define GW_TEXT_MAX 4096      /* Telegram's limit per message */
-#define GW_CBDATA_MAX 64      /* callback_data bytes */
-#define GW_KBD_ROWS 12
-#define GW_KBD_COLS 5
+#define GW_TEXT_MAX   4096 /* Telegram's limit per message */
+#define GW_CBDATA_MAX 64   /* callback_data bytes */
+#define GW_KBD_ROWS   12
+#define GW_KBD_COLS   5
 
 /* ---- render.c: HTML text, keyboards, splitting, symbols ---- */
 
@@ -131,13 +131,13 @@ typedef struct gw_update {
 	int64_t update_id;
 	gw_update_kind kind;
 	int64_t chat_id;
-	char chat_type[16];       /* private, group, supergroup, channel */
+	char chat_type[16]; /* private, group, supergroup, channel */
 	int64_t user_id;
 	char user_name[128];
-	char *text;               /* message text or callback data; owned */
-	int64_t message_id;       /* the message (of the button, for callbacks) */
-	int64_t reply_to_id;      /* replied-to message id, 0: none */
-	char *reply_to_text;      /* its text, owned, may be NULL */
+	char *text;          /* message text or callback data; owned */
+	int64_t message_id;  /* the message (of the button, for callbacks) */
+	int64_t reply_to_id; /* replied-to message id, 0: none */
+	char *reply_to_text; /* its text, owned, may be NULL */
 	char callback_id[128];
 } gw_update;
 
@@ -162,7 +162,7 @@ typedef int (*gw_cmd_fn)(gw_ctx *ctx, const char *args);
 typedef struct gw_command {
 	const char *name;
 	bool admin;
-	bool menu;        /* listed in setMyCommands */
+	bool menu; /* listed in setMyCommands */
 	gw_cmd_fn fn;
 	const char *usage;
 	const char *about;
@@ -181,12 +181,13 @@ const gw_command *router_commands(size_t *n);
 int router_dispatch(gw_ctx *ctx, const char *text);
 
 /* Command handlers (commands_*.c). */
-#define GW_COMMANDS(X)                                                  \
-	X(help) X(help_operations) X(help_admin) X(contact) X(status)   \
-	X(subscribe) X(unsubscribe) X(health) X(monitor) X(support)     \
-	X(tickets) X(ticket) X(faq) X(newticket) X(addmsg) X(rate)      \
-	X(queue) X(reply) X(note) X(close) X(assign) X(priority) X(tier) \
-	X(incident) X(maintenance) X(ops) X(tick) X(report)
+#define GW_COMMANDS(X)                                                        \
+	X(help)                                                               \
+	X(help_operations) X(help_admin) X(contact) X(status) X(subscribe)    \
+	    X(unsubscribe) X(health) X(monitor) X(support) X(tickets)         \
+	        X(ticket) X(faq) X(newticket) X(addmsg) X(rate) X(queue)      \
+	            X(reply) X(note) X(close) X(assign) X(priority) X(tier)   \
+	                X(incident) X(maintenance) X(ops) X(tick) X(report)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
@@ -194,17 +195,17 @@ GW_COMMANDS(GW_DECLARE_CMD)
 /* ---- the context of handling one update ---- */
 
 typedef struct gw_out {
-	char *method;       /* sendMessage, editMessageText */
+	char *method; /* sendMessage, editMessageText */
 	int64_t chat_id;
-	char *body;         /* JSON body */
-	char tag[32];       /* "t<ticket id>": remember message id -> ticket */
+	char *body;   /* JSON body */
+	char tag[32]; /* "t<ticket id>": remember message id -> ticket */
 } gw_out;
 
 typedef struct gw_kv_op {
-	unsigned db;        /* index in the gateway's DB list */
+	unsigned db; /* index in the gateway's DB list */
 	void *key;
 	size_t klen;
-	void *val;          /* NULL: delete */
+	void *val; /* NULL: delete */
 	size_t vlen;
 } gw_kv_op;
 
@@ -216,15 +217,15 @@ struct gw_ctx {
 	bool is_admin;
 	bool is_group;
 	char name[128];
-	int calls;               /* request ids: gw-<update>-<calls> */
-	bool edit;               /* reply by editing u->message_id */
+	int calls; /* request ids: gw-<update>-<calls> */
+	bool edit; /* reply by editing u->message_id */
 	gw_out *outs;
 	size_t n_outs;
 	gw_kv_op *ops;
 	size_t n_ops;
-	char answer[200];        /* answerCallbackQuery text */
+	char answer[200]; /* answerCallbackQuery text */
 	bool answer_alert;
-	int rv;                  /* first error while collecting */
+	int rv; /* first error while collecting */
 };
 
 /* Queue a reply (HTML text, keyboard may be NULL). Texts over 4096 are
@@ -289,8 +290,8 @@ bool gw_word(const char **p, char *w, size_t size);
 /* ---- conversation.c: steps kept in the store with an expiry ---- */
 
 typedef struct conv_state {
-	char step[24];       /* "ticket_priority", "ticket_text", ... */
-	char data[64];       /* step argument: a priority, a ticket id */
+	char step[24]; /* "ticket_priority", "ticket_text", ... */
+	char data[64]; /* step argument: a priority, a ticket id */
 	int64_t expires_ms;
 } conv_state;
 
@@ -309,8 +310,8 @@ int conv_decode(const void *v, size_t len, conv_state *out);
 
 /* commands_incident.c, also for alerts. */
 struct Opsdesk__V1__Incident;
-void render_incident(sbuf *b, const struct Opsdesk__V1__Incident *in,
-    bool timeline);
+void render_incident(
+    sbuf *b, const struct Opsdesk__V1__Incident *in, bool timeline);
 
 /* commands_support.c, for conversation steps. */
 void support_create(gw_ctx *ctx, const char *text, const char *priority);
@@ -320,9 +321,9 @@ void support_rate_comment(gw_ctx *ctx, const char *arg, const char *text);
 /* ---- outbox.c: throttling (pure logic, tested with explicit times) ---- */
 
 typedef struct throttle_limits {
-	int global_per_s;    /* 0: unlimited */
-	int chat_per_s;      /* 0: unlimited */
-	int group_per_min;   /* 0: unlimited */
+	int global_per_s;  /* 0: unlimited */
+	int chat_per_s;    /* 0: unlimited */
+	int group_per_min; /* 0: unlimited */
 } throttle_limits;
 
 typedef struct throttle throttle;
@@ -339,18 +340,17 @@ void throttle_sent(throttle *t, int64_t chat_id, int64_t now_ms);
 typedef struct botapi botapi;
 
 typedef struct botapi_result {
-	int http_status;      /* 0: network error */
+	int http_status; /* 0: network error */
 	bool ok;
-	int error_code;       /* Telegram's error_code, or http status */
-	int retry_after;      /* seconds, from 429 */
+	int error_code;        /* Telegram's error_code, or http status */
+	int retry_after;       /* seconds, from 429 */
 	char description[256]; /* redacted */
-	cJSON *result;        /* "result", owned; may be NULL */
+	cJSON *result;         /* "result", owned; may be NULL */
 } botapi_result;
 
 /* base like "https://api.telegram.org"; token is registered with the
  * logger as a secret. m may be NULL. */
-int botapi_new(botapi **out, const char *base, const char *token,
-    metrics *m);
+int botapi_new(botapi **out, const char *base, const char *token, metrics *m);
 void botapi_free(botapi *a); /* NULL-safe */
 /* POST method with body (borrowed JSON text). Thread-safe. 0 when a
  * reply (ok or not) was parsed; OD_EUNAVAIL on network errors.
@@ -367,20 +367,24 @@ bool botapi_is_blocked(const botapi_result *r);
 /* ---- the gateway ---- */
 
 enum gw_db {
-	GW_DB_META = 0,     /* offset, alert seq, counters */
-	GW_DB_INBOX,        /* update_id -> update JSON, accepted not done */
-	GW_DB_DONE,         /* update_id -> processed at ms */
-	GW_DB_CONV,         /* chat,user -> conversation step */
-	GW_DB_OUTBOX,       /* seq -> queued Bot API call */
-	GW_DB_BLOCKED,      /* chat -> blocked at ms */
-	GW_DB_SUBS,         /* chat -> subscribed components ("" all) */
-	GW_DB_ADMIN_MSG,    /* chat,message -> ticket id */
+	GW_DB_META = 0,  /* offset, alert seq, counters */
+	GW_DB_INBOX,     /* update_id -> update JSON, accepted not done */
+	GW_DB_DONE,      /* update_id -> processed at ms */
+	GW_DB_CONV,      /* chat,user -> conversation step */
+	GW_DB_OUTBOX,    /* seq -> queued Bot API call */
+	GW_DB_BLOCKED,   /* chat -> blocked at ms */
+	GW_DB_SUBS,      /* chat -> subscribed components ("" all) */
+	GW_DB_ADMIN_MSG, /* chat,message -> ticket id */
 	GW_DB_COUNT
 };
 
 extern const char *const gw_db_names[];
 
-typedef enum gw_mode { GW_MODE_POLL = 0, GW_MODE_WEBHOOK, GW_MODE_CONSOLE } gw_mode;
+typedef enum gw_mode {
+	GW_MODE_POLL = 0,
+	GW_MODE_WEBHOOK,
+	GW_MODE_CONSOLE
+} gw_mode;
 
 typedef struct gw_settings {
 	char bot_username[64];
@@ -403,14 +407,14 @@ struct gw {
 	bus_publisher *pub;
 	gw_settings set;
 	gw_mode mode;
-	botapi *api;                 /* NULL in console mode */
+	botapi *api; /* NULL in console mode */
 	char webhook_secret[260];
 	rpc_client *svc[GW_N_SERVICES];
 	volatile int stopping;
 
 	gw_worker *workers;
 	int n_workers;
-	pthread_mutex_t wq_mtx;      /* the update queue of the workers */
+	pthread_mutex_t wq_mtx; /* the update queue of the workers */
 	pthread_cond_t wq_cond;
 	struct wq_item *wq_head, *wq_tail;
 
@@ -432,10 +436,10 @@ struct gw {
 	pthread_t console;
 	bool console_started;
 	pthread_mutex_t console_mtx;
-	gw_keyboard console_kbd;     /* the last keyboard shown */
+	gw_keyboard console_kbd; /* the last keyboard shown */
 	int64_t console_msg_id;
 	int64_t console_next_msg;
-	int console_pending;         /* updates not answered yet */
+	int console_pending; /* updates not answered yet */
 	pthread_cond_t console_cond;
 	void (*on_console_eof)(void *arg);
 	void *eof_arg;
@@ -444,8 +448,8 @@ struct gw {
 };
 
 /* Read the config's gateway section into s; err names the bad key. */
-int gw_settings_load(const config *c, gw_settings *s, char *err,
-    size_t errlen);
+int gw_settings_load(
+    const config *c, gw_settings *s, char *err, size_t errlen);
 
 typedef struct gw_options {
 	config *cfg;              /* borrowed */
@@ -453,10 +457,10 @@ typedef struct gw_options {
 	store *store;             /* borrowed */
 	bus_publisher *publisher; /* borrowed, may be NULL: gateway.* */
 	gw_mode mode;
-	const char *api_url;      /* Bot API base */
-	const char *token;        /* NULL in console mode */
+	const char *api_url; /* Bot API base */
+	const char *token;   /* NULL in console mode */
 	const char *webhook_secret;
-	FILE *console_in;         /* console mode; borrowed */
+	FILE *console_in; /* console mode; borrowed */
 	FILE *console_out;
 	/* Called when the console's input ends (Ctrl-D); may be NULL. */
 	void (*on_console_eof)(void *arg);
@@ -497,8 +501,8 @@ int gw_enqueue_once(gw *g, gw_ctx *ctx, const char *key, uint64_t seq);
 /* A meta counter (0 if unset). */
 uint64_t gw_meta_u64(gw *g, const char *key);
 uint64_t gw_outbox_depth(gw *g);
-metric *gw_counter(gw *g, const char *name, const char *help,
-    const char *labels);
+metric *gw_counter(
+    gw *g, const char *name, const char *help, const char *labels);
 
 /* outbox.c: the durable queue and its sender thread. */
 /* Encode an outbox value; caller frees with free(). */
@@ -521,8 +525,7 @@ void console_done(gw *g);
 int notify_start(gw_notify **out, gw *g);
 void notify_stop(gw_notify *n);
 /* Turn one bus event into messages (tests call it directly). */
-void notify_event(gw *g, const char *topic,
-    const Opsdesk__V1__Envelope *env);
+void notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
 /* Replay the alert log from the last seen seq. */
 int notify_catch_up(gw *g);
 

@@ -15,8 +15,8 @@
 #include "status.pb-c.h"
 #include "ticket.pb-c.h"
 
-const char *const gw_db_names[] = { "meta", "inbox", "done", "conv",
-	"outbox", "blocked", "subs", "admin_msg", NULL };
+const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
+	"blocked", "subs", "admin_msg", NULL };
 
 /* ---- settings ---- */
 
@@ -31,55 +31,66 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 	int rv;
 
 	memset(s, 0, sizeof(*s));
-	if ((rv = config_get_string(sec, "gateway", "bot_username", "", &str,
-	         err, errlen)) != 0) {
+	if ((rv = config_get_string(
+	         sec, "gateway", "bot_username", "", &str, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	od_strlcpy(s->bot_username, str[0] == '@' ? str + 1 : str,
 	    sizeof(s->bot_username));
-	if ((rv = config_get_object(sec, "gateway", "throttle", &thr, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_bool(thr, "gateway.throttle", "enabled", true,
-	         &on, err, errlen)) != 0) {
+	if ((rv = config_get_object(
+	         sec, "gateway", "throttle", &thr, err, errlen))
+	        != 0
+	    || (rv = config_get_bool(thr, "gateway.throttle", "enabled", true,
+	            &on, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	if ((rv = config_get_int(thr, "gateway.throttle", "global_per_second",
-	         30, 0, 1000, &v, err, errlen)) != 0) {
+	         30, 0, 1000, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->throttle.global_per_s = on ? (int) v : 0;
-	if ((rv = config_get_int(thr, "gateway.throttle", "chat_per_second",
-	         1, 0, 100, &v, err, errlen)) != 0) {
+	if ((rv = config_get_int(thr, "gateway.throttle", "chat_per_second", 1,
+	         0, 100, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->throttle.chat_per_s = on ? (int) v : 0;
 	if ((rv = config_get_int(thr, "gateway.throttle", "group_per_minute",
-	         20, 0, 1000, &v, err, errlen)) != 0) {
+	         20, 0, 1000, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->throttle.group_per_min = on ? (int) v : 0;
 	if ((rv = config_get_duration_ms(sec, "gateway", "conversation_ttl",
 	         15 * 60 * 1000, 10 * 1000, 7LL * 24 * 3600 * 1000,
-	         &s->conversation_ttl_ms, err, errlen)) != 0) {
+	         &s->conversation_ttl_ms, err, errlen))
+	    != 0) {
 		return rv;
 	}
-	if ((rv = config_get_int(sec, "gateway", "workers", 8, 1, 64, &v, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_int(
+	         sec, "gateway", "workers", 8, 1, 64, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->workers = (int) v;
-	if ((rv = config_get_duration_ms(sec, "gateway", "poll_timeout",
-	         25000, 0, 50000, &v, err, errlen)) != 0) {
+	if ((rv = config_get_duration_ms(sec, "gateway", "poll_timeout", 25000,
+	         0, 50000, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->poll_timeout_s = (int) (v / 1000);
 	if ((rv = config_get_duration_ms(sec, "gateway", "backend_timeout",
-	         2500, 100, 3000, &v, err, errlen)) != 0) {
+	         2500, 100, 3000, &v, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	s->backend_timeout_ms = (int) v;
 	if ((rv = config_get_string(sec, "gateway", "webhook_path",
-	         "/telegram/webhook", &str, err, errlen)) != 0) {
+	         "/telegram/webhook", &str, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	od_strlcpy(s->webhook_path, str, sizeof(s->webhook_path));
@@ -214,8 +225,8 @@ ctx_fail(gw_ctx *ctx, int rv)
 }
 
 void
-ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
-    cJSON *body, const char *tag)
+ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
+    const char *tag)
 {
 	gw_out *o;
 	char *text = cJSON_PrintUnformatted(body);
@@ -354,8 +365,8 @@ ctx_free(gw_ctx *ctx)
 /* ---- backend calls ---- */
 
 static const struct svc_info {
-	const char *name;   /* config_service_url name, metrics label */
-	const char *title;  /* for users */
+	const char *name;  /* config_service_url name, metrics label */
+	const char *title; /* for users */
 	const ProtobufCMessageDescriptor *req;
 	const ProtobufCMessageDescriptor *rep;
 } svc_info[GW_N_SERVICES] = {
@@ -365,11 +376,9 @@ static const struct svc_info {
 	{ "incident", "incident service",
 	    &opsdesk__v1__incident_request__descriptor,
 	    &opsdesk__v1__incident_reply__descriptor },
-	{ "prober", "health prober",
-	    &opsdesk__v1__prober_request__descriptor,
+	{ "prober", "health prober", &opsdesk__v1__prober_request__descriptor,
 	    &opsdesk__v1__prober_reply__descriptor },
-	{ "status", "status service",
-	    &opsdesk__v1__status_request__descriptor,
+	{ "status", "status service", &opsdesk__v1__status_request__descriptor,
 	    &opsdesk__v1__status_reply__descriptor },
 };
 
@@ -405,19 +414,19 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
 		return rv;
 	}
 	uint64_t t0 = od_mono_ns();
-	rv = rpc_client_call(g->svc[s], req, si->rep, &rep,
-	    g->set.backend_timeout_ms);
+	rv = rpc_client_call(
+	    g->svc[s], req, si->rep, &rep, g->set.backend_timeout_ms);
 	double secs = (double) (od_mono_ns() - t0) / 1e9;
 	snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"",
 	    si->name, method);
-	metric_observe(metrics_histogram(g->m,
-	                   "opsdesk_gateway_backend_duration_seconds",
-	                   "Backend call latency", labels, NULL, 0),
+	metric_observe(
+	    metrics_histogram(g->m, "opsdesk_gateway_backend_duration_seconds",
+	        "Backend call latency", labels, NULL, 0),
 	    secs);
 	snprintf(labels, sizeof(labels), "service=\"%s\",result=\"%s\"",
 	    si->name,
-	    rv == 0          ? (rpc_reply_error(rep) ? "error" : "ok")
-	        : rv == OD_EUNAVAIL ? "unavailable"
+	    rv == 0                  ? (rpc_reply_error(rep) ? "error" : "ok")
+	        : rv == OD_EUNAVAIL  ? "unavailable"
 	        : rv == OD_ETIMEDOUT ? "timeout"
 	                             : "failed");
 	metric_inc(metrics_counter(g->m, "opsdesk_gateway_backend_calls_total",
@@ -426,7 +435,8 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
 		return rv;
 	}
 	const Opsdesk__V1__Error *e = rpc_reply_error(rep);
-	if (e != NULL && e->code != OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNSPECIFIED) {
+	if (e != NULL
+	    && e->code != OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNSPECIFIED) {
 		*reply = rep;
 		return OD_ERPC;
 	}
@@ -451,8 +461,8 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	 * ids, and the services answer from their idempotency cache. */
 	snprintf(rid, sizeof(rid), "gw-%lld-%d",
 	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
-	int rv = gw_call_quiet(ctx->g, &actor, ctx->u ? rid : "", s, method,
-	    msg, &rep);
+	int rv = gw_call_quiet(
+	    ctx->g, &actor, ctx->u ? rid : "", s, method, msg, &rep);
 	if (rv == 0) {
 		*reply = rep;
 		return 0;
@@ -484,7 +494,8 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		protobuf_c_message_free_unpacked(rep, NULL);
 	} else {
 		sbuf_printf(&b,
-		    "⚠️ The %s is unavailable right now%s, so this cannot be "
+		    "⚠️ The %s is unavailable right now%s, so this cannot "
+		    "be "
 		    "done. Please try again in a minute.",
 		    svc_info[s].title,
 		    rv == OD_ETIMEDOUT ? " (it did not answer in time)" : "");
@@ -512,7 +523,7 @@ struct gw_worker {
 	pthread_t th;
 	bool started;
 	bool busy;
-	int64_t chat;      /* the chat being handled when busy */
+	int64_t chat; /* the chat being handled when busy */
 };
 
 static int64_t
@@ -598,10 +609,10 @@ update_copy(gw_update *dst, const gw_update *src)
 {
 	*dst = *src;
 	dst->text = src->text ? strdup(src->text) : NULL;
-	dst->reply_to_text =
-	    src->reply_to_text ? strdup(src->reply_to_text) : NULL;
-	if ((src->text && !dst->text) ||
-	    (src->reply_to_text && !dst->reply_to_text)) {
+	dst->reply_to_text
+	    = src->reply_to_text ? strdup(src->reply_to_text) : NULL;
+	if ((src->text && !dst->text)
+	    || (src->reply_to_text && !dst->reply_to_text)) {
 		update_clear(dst);
 		return OD_ENOMEM;
 	}
@@ -651,16 +662,16 @@ accept_fn(store_txn *t, void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		store_key_u64(k, (uint64_t) j->u[i].update_id);
 		j->fresh[i] = false;
-		if (store_get(m, store_db(s, GW_DB_DONE), k, 8, &v) == 0 ||
-		    store_get(m, store_db(s, GW_DB_INBOX), k, 8, &v) == 0) {
+		if (store_get(m, store_db(s, GW_DB_DONE), k, 8, &v) == 0
+		    || store_get(m, store_db(s, GW_DB_INBOX), k, 8, &v) == 0) {
 			continue; /* a redelivery */
 		}
 		char *json = update_to_json(&j->u[i]);
 		if (json == NULL) {
 			return OD_ENOMEM;
 		}
-		rv = store_put(t, store_db(s, GW_DB_INBOX), k, 8, json,
-		    strlen(json));
+		rv = store_put(
+		    t, store_db(s, GW_DB_INBOX), k, 8, json, strlen(json));
 		free(json);
 		if (rv != 0) {
 			return rv;
@@ -671,8 +682,9 @@ accept_fn(store_txn *t, void *arg)
 		uint8_t off[16];
 		store_key_u64(off, (uint64_t) j->next_offset);
 		store_key_u64(off + 8, (uint64_t) store_txn_now_ms(t));
-		if ((rv = store_put(t, store_db(s, GW_DB_META), "offset", 6,
-		         off, 16)) != 0) {
+		if ((rv = store_put(
+		         t, store_db(s, GW_DB_META), "offset", 6, off, 16))
+		    != 0) {
 			return rv;
 		}
 	}
@@ -682,7 +694,7 @@ accept_fn(store_txn *t, void *arg)
 /* ---- pruning the processed set ---- */
 
 #define DONE_KEEP_MS (48LL * 3600 * 1000) /* Telegram keeps updates 24 h */
-#define PRUNE_BATCH 2000
+#define PRUNE_BATCH  2000
 
 static int
 prune_fn(store_txn *t, void *arg)
@@ -694,14 +706,14 @@ prune_fn(store_txn *t, void *arg)
 	int64_t cutoff = store_txn_now_ms(t) - DONE_KEEP_MS;
 
 	*pruned = 0;
-	if (mdb_cursor_open(store_txn_mdb(t), store_db(s, GW_DB_DONE), &cur) !=
-	    0) {
+	if (mdb_cursor_open(store_txn_mdb(t), store_db(s, GW_DB_DONE), &cur)
+	    != 0) {
 		return OD_EIO;
 	}
 	/* Update ids grow with time: stop at the first one to keep. */
-	while (*pruned < PRUNE_BATCH &&
-	    mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size == 8 &&
-	    (int64_t) store_key_get_u64(v.mv_data) < cutoff) {
+	while (*pruned < PRUNE_BATCH
+	    && mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size == 8
+	    && (int64_t) store_key_get_u64(v.mv_data) < cutoff) {
 		if (mdb_cursor_del(cur, 0) != 0) {
 			break;
 		}
@@ -787,7 +799,7 @@ typedef struct commit_job {
 	gw_ctx *ctx;
 	int64_t update_id;
 	bool mark_done;
-	const char *once_key;   /* gw_enqueue_once */
+	const char *once_key; /* gw_enqueue_once */
 	uint64_t once_seq;
 } commit_job;
 
@@ -803,13 +815,16 @@ commit_fn(store_txn *t, void *arg)
 	if (j->once_key != NULL) {
 		MDB_val v;
 		if (store_get(store_txn_mdb(t), store_db(s, GW_DB_META),
-		        j->once_key, strlen(j->once_key), &v) == 0 &&
-		    v.mv_size == 8 && store_key_get_u64(v.mv_data) >= j->once_seq) {
+		        j->once_key, strlen(j->once_key), &v)
+		        == 0
+		    && v.mv_size == 8
+		    && store_key_get_u64(v.mv_data) >= j->once_seq) {
 			return 0; /* already delivered */
 		}
 		store_key_u64(k, j->once_seq);
 		if ((rv = store_put(t, store_db(s, GW_DB_META), j->once_key,
-		         strlen(j->once_key), k, 8)) != 0) {
+		         strlen(j->once_key), k, 8))
+		    != 0) {
 			return rv;
 		}
 	}
@@ -822,8 +837,8 @@ commit_fn(store_txn *t, void *arg)
 		}
 		if ((rv = store_next_id(t, "outbox", &id)) == 0) {
 			store_key_u64(k, id);
-			rv = store_put(t, store_db(s, GW_DB_OUTBOX), k, 8, val,
-			    len);
+			rv = store_put(
+			    t, store_db(s, GW_DB_OUTBOX), k, 8, val, len);
 		}
 		free(val);
 		if (rv != 0) {
@@ -847,8 +862,8 @@ commit_fn(store_txn *t, void *arg)
 	if (j->mark_done) {
 		store_key_u64(k, (uint64_t) j->update_id);
 		store_key_u64(now, (uint64_t) store_txn_now_ms(t));
-		if ((rv = store_put(t, store_db(s, GW_DB_DONE), k, 8, now,
-		         8)) != 0) {
+		if ((rv = store_put(t, store_db(s, GW_DB_DONE), k, 8, now, 8))
+		    != 0) {
 			return rv;
 		}
 		rv = store_del(t, store_db(s, GW_DB_INBOX), k, 8, NULL, 0);
@@ -877,9 +892,10 @@ gw_meta_u64(gw *g, const char *key)
 	MDB_val v;
 	uint64_t n = 0;
 	if (store_read_begin(g->st, &txn) == 0) {
-		if (store_get(txn, store_db(g->st, GW_DB_META), key,
-		        strlen(key), &v) == 0 &&
-		    v.mv_size == 8) {
+		if (store_get(
+		        txn, store_db(g->st, GW_DB_META), key, strlen(key), &v)
+		        == 0
+		    && v.mv_size == 8) {
 			n = store_key_get_u64(v.mv_data);
 		}
 		store_read_end(txn);
@@ -911,17 +927,18 @@ admin_reply(gw_ctx *ctx, const char *text)
 	MDB_txn *txn = NULL;
 	MDB_val v;
 
-	if (u->reply_to_id == 0 || !ctx->is_admin ||
-	    (ctx->g->cfg->admin_chat != 0 &&
-	        u->chat_id != ctx->g->cfg->admin_chat)) {
+	if (u->reply_to_id == 0 || !ctx->is_admin
+	    || (ctx->g->cfg->admin_chat != 0
+	        && u->chat_id != ctx->g->cfg->admin_chat)) {
 		return false;
 	}
 	store_key_u64(k, (uint64_t) u->chat_id);
 	store_key_u64(k + 8, (uint64_t) u->reply_to_id);
 	if (store_read_begin(ctx->g->st, &txn) == 0) {
-		if (store_get(txn, store_db(ctx->g->st, GW_DB_ADMIN_MSG), k,
-		        16, &v) == 0 &&
-		    v.mv_size == 8) {
+		if (store_get(
+		        txn, store_db(ctx->g->st, GW_DB_ADMIN_MSG), k, 16, &v)
+		        == 0
+		    && v.mv_size == 8) {
 			id = store_key_get_u64(v.mv_data);
 		}
 		store_read_end(txn);
@@ -952,8 +969,8 @@ admin_reply(gw_ctx *ctx, const char *text)
 static void
 count_update(gw *g, const gw_update *u)
 {
-	static const char *const kinds[] = { "other", "message",
-		"edited_message", "callback_query" };
+	static const char *const kinds[]
+	    = { "other", "message", "edited_message", "callback_query" };
 	char labels[64];
 	snprintf(labels, sizeof(labels), "type=\"%s\"", kinds[u->kind]);
 	metric_inc(gw_counter(g, "opsdesk_gateway_updates_total",
@@ -974,9 +991,9 @@ answer_callback(gw *g, const gw_update *u, const gw_ctx *ctx)
 	}
 	char *text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
-	if (text != NULL && g->api != NULL &&
-	    botapi_call(g->api, "answerCallbackQuery", text, 5000, &res) ==
-	        0) {
+	if (text != NULL && g->api != NULL
+	    && botapi_call(g->api, "answerCallbackQuery", text, 5000, &res)
+	        == 0) {
 		botapi_result_clear(&res);
 	}
 	cJSON_free(text);
@@ -993,10 +1010,10 @@ gw_handle(gw *g, const gw_update *u)
 	ctx.u = u;
 	ctx.user_id = u->user_id;
 	ctx.chat_id = u->chat_id ? u->chat_id : u->user_id;
-	ctx.is_admin = g->mode == GW_MODE_CONSOLE ||
-	    config_is_admin(g->cfg, u->user_id);
-	ctx.is_group = strcmp(u->chat_type, "private") != 0 &&
-	    u->chat_type[0] != '\0';
+	ctx.is_admin = g->mode == GW_MODE_CONSOLE
+	    || config_is_admin(g->cfg, u->user_id);
+	ctx.is_group
+	    = strcmp(u->chat_type, "private") != 0 && u->chat_type[0] != '\0';
 	od_strlcpy(ctx.name, u->user_name[0] ? u->user_name : "user",
 	    sizeof(ctx.name));
 	count_update(g, u);
@@ -1009,12 +1026,14 @@ gw_handle(gw *g, const gw_update *u)
 		store_key_u64(k, (uint64_t) ctx.chat_id);
 		ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
 		if (u->text[0] == '/') {
-			/* Not a command we know the shape of: in a private chat
-			 * say so; in a group it may be for another bot. */
-			if (router_dispatch(&ctx, u->text) == OD_ENOTFOUND &&
-			    !ctx.is_group) {
+			/* Not a command we know the shape of: in a private
+			 * chat say so; in a group it may be for another bot.
+			 */
+			if (router_dispatch(&ctx, u->text) == OD_ENOTFOUND
+			    && !ctx.is_group) {
 				ctx_reply(&ctx,
-				    "Unknown command. Send /help for the list.",
+				    "Unknown command. Send /help for the "
+				    "list.",
 				    NULL);
 			}
 		} else if (admin_reply(&ctx, u->text)) {
@@ -1083,8 +1102,8 @@ gw_new(gw **out, const gw_options *opt)
 	if (g->mode == GW_MODE_CONSOLE) {
 		/* A person reading a terminal is not rate limited. */
 		memset(&g->set.throttle, 0, sizeof(g->set.throttle));
-	} else if ((rv = botapi_new(&g->api, opt->api_url, opt->token,
-	                g->m)) != 0) {
+	} else if ((rv = botapi_new(&g->api, opt->api_url, opt->token, g->m))
+	    != 0) {
 		log_error("bot token missing or invalid");
 		goto fail;
 	}
@@ -1095,20 +1114,21 @@ gw_new(gw **out, const gw_options *opt)
 	if ((rv = throttle_new(&g->thr, &g->set.throttle)) != 0) {
 		goto fail;
 	}
-	static const char *const names[] = { "ticket", "incident", "prober",
-		"status" };
+	static const char *const names[]
+	    = { "ticket", "incident", "prober", "status" };
 	for (int i = 0; i < GW_N_SERVICES; i++) {
 		if ((rv = rpc_client_open(&g->svc[i],
 		         config_service_url(g->cfg, names[i]),
-		         g->set.backend_timeout_ms)) != 0) {
+		         g->set.backend_timeout_ms))
+		    != 0) {
 			log_error("cannot open the %s client: %s", names[i],
 			    od_strerror(rv));
 			goto fail;
 		}
 	}
 	g->n_workers = g->set.workers;
-	if ((g->workers = calloc((size_t) g->n_workers,
-	         sizeof(gw_worker))) == NULL) {
+	if ((g->workers = calloc((size_t) g->n_workers, sizeof(gw_worker)))
+	    == NULL) {
 		rv = OD_ENOMEM;
 		goto fail;
 	}
@@ -1127,18 +1147,19 @@ gw_start(gw *g)
 {
 	int rv;
 	for (int i = 0; i < g->n_workers; i++) {
-		if (pthread_create(&g->workers[i].th, NULL, worker_main,
-		        &g->workers[i]) != 0) {
+		if (pthread_create(
+		        &g->workers[i].th, NULL, worker_main, &g->workers[i])
+		    != 0) {
 			return OD_ENOMEM;
 		}
 		g->workers[i].started = true;
 	}
-	if ((rv = replay_inbox(g)) != 0 || (rv = outbox_start(g)) != 0 ||
-	    (rv = notify_start(&g->notify, g)) != 0) {
+	if ((rv = replay_inbox(g)) != 0 || (rv = outbox_start(g)) != 0
+	    || (rv = notify_start(&g->notify, g)) != 0) {
 		return rv;
 	}
 	gw_publish(g, "started", 0,
-	    g->mode == GW_MODE_POLL        ? "poll"
+	    g->mode == GW_MODE_POLL          ? "poll"
 	        : g->mode == GW_MODE_WEBHOOK ? "webhook"
 	                                     : "console");
 	switch (g->mode) {
@@ -1204,8 +1225,8 @@ gw_result(const ProtobufCMessage *rep, const char *name)
 	if (f == NULL || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
 		return NULL;
 	}
-	if (*(const uint32_t *) ((const char *) rep + f->quantifier_offset) !=
-	    f->id) {
+	if (*(const uint32_t *) ((const char *) rep + f->quantifier_offset)
+	    != f->id) {
 		return NULL;
 	}
 	return *(void *const *) ((const char *) rep + f->offset);
@@ -1223,7 +1244,8 @@ gw_ask(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	void *r = gw_result(*rep, result);
 	if (r == NULL) {
 		ctx_reply(ctx,
-		    "⚠️ The service gave an answer I cannot show. Please try "
+		    "⚠️ The service gave an answer I cannot show. Please "
+		    "try "
 		    "again later.",
 		    NULL);
 	}
@@ -1251,8 +1273,9 @@ gw_peek(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	snprintf(rid, sizeof(rid), "gw-%lld-%d",
 	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
 	*rep = NULL;
-	if (gw_call_quiet(ctx->g, &actor, ctx->u ? rid : "", s, method, msg,
-	        rep) != 0) {
+	if (gw_call_quiet(
+	        ctx->g, &actor, ctx->u ? rid : "", s, method, msg, rep)
+	    != 0) {
 		gw_reply_free(*rep);
 		*rep = NULL;
 		return NULL;

@@ -37,15 +37,18 @@ setup(void **state)
 	char err[256];
 	snprintf(f->dir, sizeof(f->dir), "/tmp/gw_test_XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(config_load_string(&f->cfg, "telegram-gateway", NULL,
-	                     "{\"admins\":[1],\"gateway\":{\"conversation_ttl\":"
-	                     "\"10m\"}}",
-	                     err, sizeof(err)),
+	assert_int_equal(
+	    config_load_string(&f->cfg, "telegram-gateway", NULL,
+	        "{\"admins\":[1],\"gateway\":{\"conversation_ttl\":"
+	        "\"10m\"}}",
+	        err, sizeof(err)),
 	    0);
 	assert_int_equal(metrics_new(&f->m), 0);
 	store_options so = { .path = f->dir, .dbs = gw_db_names };
 	assert_int_equal(store_open(&f->st, &so), 0);
-	gw_options o = { .cfg = f->cfg, .metrics = f->m, .store = f->st,
+	gw_options o = { .cfg = f->cfg,
+		.metrics = f->m,
+		.store = f->st,
 		.mode = GW_MODE_CONSOLE };
 	assert_int_equal(gw_new(&f->g, &o), 0);
 	fake_now = 1700000000000LL;
@@ -114,8 +117,8 @@ test_update_once(void **state)
 {
 	fixture *f = *state;
 	gw_update u = make_update(77, "/help");
-	metric *dup = metrics_counter(f->m,
-	    "opsdesk_gateway_updates_duplicate_total", "", NULL);
+	metric *dup = metrics_counter(
+	    f->m, "opsdesk_gateway_updates_duplicate_total", "", NULL);
 
 	/* Handled: its reply is queued and the update marked processed, in
 	 * one commit. */
@@ -156,7 +159,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_conversation_expires, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_update_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unknown_text_and_usage, setup, teardown),
 	};

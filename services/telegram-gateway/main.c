@@ -11,16 +11,16 @@
 #include "log/log.h"
 #include "runtime/runtime.h"
 
-static const char help[] =
-    "The Telegram bot: users open tickets and read the status, admins run\n"
-    "health, monitoring, incidents and operations from the chat.\n"
-    "  TELEGRAM_BOT_TOKEN / TELEGRAM_BOT_TOKEN_FILE  the bot token (never "
-    "logged)\n"
-    "  TELEGRAM_API_URL      Bot API base (https://api.telegram.org)\n"
-    "  OPSDESK_GATEWAY_MODE  poll, webhook or console (poll with a token,\n"
-    "                        else console: chat in this terminal)\n"
-    "  TELEGRAM_WEBHOOK_SECRET  required in webhook mode\n"
-    "  OPSDESK_ADMINS, OPSDESK_ADMIN_CHAT  admins and the admin chat\n";
+static const char help[]
+    = "The Telegram bot: users open tickets and read the status, admins run\n"
+      "health, monitoring, incidents and operations from the chat.\n"
+      "  TELEGRAM_BOT_TOKEN / TELEGRAM_BOT_TOKEN_FILE  the bot token (never "
+      "logged)\n"
+      "  TELEGRAM_API_URL      Bot API base (https://api.telegram.org)\n"
+      "  OPSDESK_GATEWAY_MODE  poll, webhook or console (poll with a token,\n"
+      "                        else console: chat in this terminal)\n"
+      "  TELEGRAM_WEBHOOK_SECRET  required in webhook mode\n"
+      "  OPSDESK_ADMINS, OPSDESK_ADMIN_CHAT  admins and the admin chat\n";
 
 /* The token from the environment or its file, registered as a secret
  * before anything can log it. Caller frees. */
@@ -37,15 +37,16 @@ load_token(void)
 	} else if (path != NULL) {
 		FILE *f = fopen(path, "r");
 		if (f == NULL) {
-			log_error("cannot read TELEGRAM_BOT_TOKEN_FILE %s",
-			    path);
+			log_error(
+			    "cannot read TELEGRAM_BOT_TOKEN_FILE %s", path);
 			return NULL;
 		}
 		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[n] = '\0';
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-		                    buf[n - 1] == ' ')) {
+		while (n > 0
+		    && (buf[n - 1] == '\n' || buf[n - 1] == '\r'
+		        || buf[n - 1] == ' ')) {
 			buf[--n] = '\0';
 		}
 		tok = n > 0 ? strdup(buf) : NULL;
@@ -88,8 +89,8 @@ main(int argc, char **argv)
 	gw_options opt = {
 		.cfg = runtime_config(rt),
 		.metrics = runtime_metrics(rt),
-		.api_url = config_env(
-		    "TELEGRAM_API_URL", "https://api.telegram.org"),
+		.api_url
+		= config_env("TELEGRAM_API_URL", "https://api.telegram.org"),
 		.token = token,
 		.webhook_secret = config_env("TELEGRAM_WEBHOOK_SECRET", NULL),
 		.on_console_eof = stop_runtime,
@@ -125,7 +126,8 @@ main(int argc, char **argv)
 	opt.store = st;
 	/* gateway.* events; also makes /readyz wait for the bus. */
 	if ((rv = runtime_publisher(rt, &opt.publisher)) != 0) {
-		log_error("cannot open the bus publisher: %s", od_strerror(rv));
+		log_error(
+		    "cannot open the bus publisher: %s", od_strerror(rv));
 		goto fail;
 	}
 	if ((rv = gw_new(&g, &opt)) != 0) {

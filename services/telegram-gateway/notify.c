@@ -53,8 +53,7 @@ admin_chats(gw *g, int64_t *out, size_t max)
 }
 
 static void
-to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k,
-    const char *tag)
+to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k, const char *tag)
 {
 	int64_t chats[CONFIG_MAX_ADMINS];
 	size_t n = admin_chats(ctx->g, chats, CONFIG_MAX_ADMINS);
@@ -75,7 +74,8 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
-	sbuf_printf(&b, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
+	sbuf_printf(
+	    &b, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
 	render_text(&b, a->text[0] ? a->text : a->kind, 300);
 	sbuf_append(&b, "\n\n");
 	if (a->incident != NULL) {
@@ -123,24 +123,27 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 	snprintf(tag, sizeof(tag), "t%llu", (unsigned long long) t->id);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long) t->id);
 	cb_encode(data, sizeof(data), "tv", id, NULL);
-	if (strcmp(topic, "ticket.created") == 0 ||
-	    (strcmp(topic, "ticket.replied") == 0 && m != NULL &&
-	        m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
+	if (strcmp(topic, "ticket.created") == 0
+	    || (strcmp(topic, "ticket.replied") == 0 && m != NULL
+	        && m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
 		bool created = strcmp(topic, "ticket.created") == 0;
 		sbuf_printf(&b, "%s <b>T-%llu</b> · %s · %s\nFrom ",
 		    created ? "🎫 New ticket" : "👤 New message on",
 		    (unsigned long long) t->id,
-		    render_priority_name(t->priority), render_tier_name(t->tier));
+		    render_priority_name(t->priority),
+		    render_tier_name(t->tier));
 		render_text(&b, t->owner_name, 64);
 		sbuf_printf(&b, " (id <code>%lld</code>)\n\n",
 		    (long long) t->owner_id);
 		render_text(&b, m != NULL ? m->text : t->subject, 1500);
-		sbuf_append(&b, "\n\n<i>Reply to this message to answer the "
-		                "customer.</i>");
+		sbuf_append(&b,
+		    "\n\n<i>Reply to this message to answer the "
+		    "customer.</i>");
 		kbd_button(&k, "🔎 Show", data);
 		to_admins(&ctx, sbuf_str(&b), &k, tag);
-	} else if (strcmp(topic, "ticket.replied") == 0 && m != NULL &&
-	    m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY) {
+	} else if (strcmp(topic, "ticket.replied") == 0 && m != NULL
+	    && m->kind
+	        == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY) {
 		sbuf_printf(&b, "💬 <b>Support replied on T-%llu</b>\n\n",
 		    (unsigned long long) t->id);
 		render_text(&b, m->text, 3000);
@@ -151,12 +154,14 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		ctx_send(&ctx, t->chat_id ? t->chat_id : t->owner_id,
 		    sbuf_str(&b), &k, NULL);
 	} else if (strcmp(topic, "ticket.sla_breached") == 0) {
-		sbuf_printf(&b, "⏰ <b>SLA breached</b> on T-%llu (%s) · %s · "
-		                "%s\n",
+		sbuf_printf(&b,
+		    "⏰ <b>SLA breached</b> on T-%llu (%s) · %s · "
+		    "%s\n",
 		    (unsigned long long) t->id,
 		    strcmp(e->clock, "resolution") == 0 ? "resolution"
 		                                        : "first response",
-		    render_priority_name(t->priority), render_tier_name(t->tier));
+		    render_priority_name(t->priority),
+		    render_tier_name(t->tier));
 		render_text(&b, t->subject, 200);
 		kbd_button(&k, "🔎 Show", data);
 		to_admins(&ctx, sbuf_str(&b), &k, tag);
@@ -176,10 +181,11 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 	sbuf b = SBUF_INIT;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
-	sbuf_printf(&b, "ℹ️ <b>T-%llu</b>\n", (unsigned long long) n->ticket_id);
+	sbuf_printf(
+	    &b, "ℹ️ <b>T-%llu</b>\n", (unsigned long long) n->ticket_id);
 	render_text(&b, n->text, 3000);
-	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), NULL,
-	    NULL);
+	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b),
+	    NULL, NULL);
 	gw_enqueue(g, &ctx);
 	ctx_free(&ctx);
 	sbuf_free(&b);
@@ -188,8 +194,8 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 /* Send html to every subscribed chat whose components match (components
  * NULL: every subscriber). */
 static void
-to_subscribers(gw *g, gw_ctx *ctx, const char *html, const char *const *ids,
-    size_t n_ids)
+to_subscribers(
+    gw *g, gw_ctx *ctx, const char *html, const char *const *ids, size_t n_ids)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -197,7 +203,8 @@ to_subscribers(gw *g, gw_ctx *ctx, const char *html, const char *const *ids,
 	if (store_read_begin(gw_store(g), &txn) != 0) {
 		return;
 	}
-	if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_SUBS), &cur) == 0) {
+	if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_SUBS), &cur)
+	    == 0) {
 		for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
 		     op = MDB_NEXT) {
 			char subs[1024];
@@ -207,15 +214,15 @@ to_subscribers(gw *g, gw_ctx *ctx, const char *html, const char *const *ids,
 				subs[v.mv_size] = '\0';
 				for (size_t i = 0; i < n_ids && !match; i++) {
 					char needle[128];
-					snprintf(needle, sizeof(needle), ",%s,",
-					    ids[i]);
+					snprintf(needle, sizeof(needle),
+					    ",%s,", ids[i]);
 					match = strstr(subs, needle) != NULL;
 				}
 			}
 			if (match && k.mv_size == 8) {
 				ctx_send(ctx,
-				    (int64_t) store_key_get_u64(k.mv_data), html,
-				    NULL, NULL);
+				    (int64_t) store_key_get_u64(k.mv_data),
+				    html, NULL, NULL);
 			}
 		}
 		mdb_cursor_close(cur);
@@ -253,9 +260,9 @@ deliver_status(gw *g, const Opsdesk__V1__StatusChanged *s)
 	/* An overall change without component detail goes to everyone. */
 	to_subscribers(g, &ctx, sbuf_str(&b), n > 0 ? ids : NULL, n);
 	if (gw_enqueue(g, &ctx) == 0) {
-		metric_add(gw_counter(g, "opsdesk_gateway_notifications_total",
-		               "Bus events turned into messages",
-		               "kind=\"status\""),
+		metric_add(
+		    gw_counter(g, "opsdesk_gateway_notifications_total",
+		        "Bus events turned into messages", "kind=\"status\""),
 		    ctx.n_outs);
 	}
 	ctx_free(&ctx);
@@ -325,13 +332,14 @@ notify_catch_up(gw *g)
 	actor.name = "telegram-gateway";
 	for (int round = 0; round < 20; round++) {
 		ProtobufCMessage *rep = NULL;
-		Opsdesk__V1__AlertsRequest r = OPSDESK__V1__ALERTS_REQUEST__INIT;
+		Opsdesk__V1__AlertsRequest r
+		    = OPSDESK__V1__ALERTS_REQUEST__INIT;
 		r.since_seq = gw_meta_u64(g, ALERT_SEQ_KEY);
 		r.limit = 50;
-		int rv = gw_call_quiet(g, &actor, "", GW_INCIDENT, "alerts",
-		    &r.base, &rep);
-		Opsdesk__V1__AlertList *l = rv == 0 ? gw_result(rep, "alerts")
-		                                    : NULL;
+		int rv = gw_call_quiet(
+		    g, &actor, "", GW_INCIDENT, "alerts", &r.base, &rep);
+		Opsdesk__V1__AlertList *l
+		    = rv == 0 ? gw_result(rep, "alerts") : NULL;
 		size_t n = l ? l->n_alerts : 0;
 		for (size_t i = 0; i < n; i++) {
 			deliver_alert(g, l->alerts[i]);

@@ -18,11 +18,11 @@
 
 /* ---- throttle: pure logic on explicit times ---- */
 
-#define THR_SLOTS 4096
+#define THR_SLOTS  4096
 #define GROUP_RING 64
 
 typedef struct chat_slot {
-	int64_t chat_id;      /* 0: free */
+	int64_t chat_id; /* 0: free */
 	int64_t last_ms;
 	int64_t ring[GROUP_RING];
 	int ring_n;
@@ -31,7 +31,7 @@ typedef struct chat_slot {
 
 struct throttle {
 	throttle_limits lim;
-	int64_t *global;      /* ring of the last global_per_s send times */
+	int64_t *global; /* ring of the last global_per_s send times */
 	int g_n, g_pos;
 	chat_slot *slots;
 	int used;
@@ -117,8 +117,8 @@ throttle_wait_ms(throttle *t, int64_t chat, int64_t now)
 			w = gap - (now - s->last_ms);
 		}
 	}
-	if (chat < 0 && t->lim.group_per_min > 0 &&
-	    s->ring_n == t->lim.group_per_min) {
+	if (chat < 0 && t->lim.group_per_min > 0
+	    && s->ring_n == t->lim.group_per_min) {
 		int64_t oldest = s->ring[s->ring_pos];
 		if (now - oldest < 60000 && 60000 - (now - oldest) > w) {
 			w = 60000 - (now - oldest);
@@ -172,8 +172,8 @@ outbox_encode(const gw_out *o, size_t *len)
 }
 
 int
-outbox_decode(const void *v, size_t len, int64_t *chat_id,
-    const char **method, const char **tag, const char **body)
+outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
+    const char **tag, const char **body)
 {
 	const char *p = v, *end = (const char *) v + len;
 	if (len < 11 || end[-1] != '\0') {
@@ -194,7 +194,7 @@ outbox_decode(const void *v, size_t len, int64_t *chat_id,
 
 /* ---- the sender ---- */
 
-#define SCAN_MAX 256
+#define SCAN_MAX       256
 #define BACKOFF_MAX_MS 60000
 
 typedef struct ob_item {
@@ -260,8 +260,9 @@ round_fn(store_txn *t, void *arg)
 	}
 	for (int i = 0; i < r->n_blocked; i++) {
 		store_key_u64(k, (uint64_t) r->blocked[i]);
-		if ((rv = store_put(t, store_db(s, GW_DB_BLOCKED), k, 8, now,
-		         8)) != 0) {
+		if ((rv = store_put(
+		         t, store_db(s, GW_DB_BLOCKED), k, 8, now, 8))
+		    != 0) {
 			return rv;
 		}
 	}
@@ -270,8 +271,9 @@ round_fn(store_txn *t, void *arg)
 		store_key_u64(k, (uint64_t) r->maps[i].chat_id);
 		store_key_u64(k + 8, (uint64_t) r->maps[i].message_id);
 		store_key_u64(v, r->maps[i].ticket);
-		if ((rv = store_put(t, store_db(s, GW_DB_ADMIN_MSG), k, 16, v,
-		         8)) != 0) {
+		if ((rv = store_put(
+		         t, store_db(s, GW_DB_ADMIN_MSG), k, 16, v, 8))
+		    != 0) {
 			return rv;
 		}
 	}
@@ -301,8 +303,8 @@ backoff_of(sender_state *ss, int64_t chat, bool create)
 {
 	chat_backoff *oldest = &ss->backoff[0];
 	for (int i = 0; i < 64; i++) {
-		if (ss->backoff[i].chat_id == chat &&
-		    ss->backoff[i].delay_ms > 0) {
+		if (ss->backoff[i].chat_id == chat
+		    && ss->backoff[i].delay_ms > 0) {
 			return &ss->backoff[i];
 		}
 		if (ss->backoff[i].until_ms < oldest->until_ms) {
@@ -330,8 +332,8 @@ console_print(gw *g, const char *method, const char *body)
 	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(j, "reply_markup"),
 	    "inline_keyboard");
-	char *plain = cJSON_IsString(text) ? render_to_plain(text->valuestring)
-	                                   : NULL;
+	char *plain
+	    = cJSON_IsString(text) ? render_to_plain(text->valuestring) : NULL;
 	pthread_mutex_lock(&g->console_mtx);
 	fprintf(g->cout, "\n%s%s\n",
 	    strcmp(method, "editMessageText") == 0 ? "(updated) " : "",
@@ -346,12 +348,13 @@ console_print(gw *g, const char *method, const char *body)
 		cJSON_ArrayForEach(b, row)
 		{
 			const cJSON *t = cJSON_GetObjectItem(b, "text");
-			const cJSON *d = cJSON_GetObjectItem(b, "callback_data");
+			const cJSON *d
+			    = cJSON_GetObjectItem(b, "callback_data");
 			if (cJSON_IsString(t) && cJSON_IsString(d)) {
 				kbd_button(&g->console_kbd, t->valuestring,
 				    d->valuestring);
-				fprintf(g->cout, " [%d] %s", ++n,
-				    t->valuestring);
+				fprintf(
+				    g->cout, " [%d] %s", ++n, t->valuestring);
 			}
 		}
 		fputs("\n", g->cout);
@@ -369,8 +372,8 @@ console_print(gw *g, const char *method, const char *body)
 /* Decide what happens to an item after its call (rv, res). Returns
  * true when Telegram took it. */
 static bool
-apply_result(gw *g, sender_state *ss, ob_item *it, int rv,
-    botapi_result *res, round_result *r, int64_t now)
+apply_result(gw *g, sender_state *ss, ob_item *it, int rv, botapi_result *res,
+    round_result *r, int64_t now)
 {
 	char labels[64];
 
@@ -382,11 +385,11 @@ apply_result(gw *g, sender_state *ss, ob_item *it, int rv,
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
 		    res->result, "message_id");
 		uint64_t ticket = 0;
-		if (it->tag[0] == 't' && cJSON_IsNumber(mid) &&
-		    gw_parse_id(it->tag + 1, "", &ticket) == 0) {
+		if (it->tag[0] == 't' && cJSON_IsNumber(mid)
+		    && gw_parse_id(it->tag + 1, "", &ticket) == 0) {
 			r->maps[r->n_maps].chat_id = it->chat_id;
-			r->maps[r->n_maps].message_id =
-			    (int64_t) mid->valuedouble;
+			r->maps[r->n_maps].message_id
+			    = (int64_t) mid->valuedouble;
 			r->maps[r->n_maps++].ticket = ticket;
 		}
 		r->del[r->n_del++] = it->id;
@@ -404,8 +407,8 @@ apply_result(gw *g, sender_state *ss, ob_item *it, int rv,
 		r->del[r->n_del++] = it->id;
 		metric_inc(gw_counter(g, "opsdesk_gateway_chats_blocked_total",
 		    "Chats marked blocked after a 403", NULL));
-	} else if (rv != 0 || res->error_code >= 500 ||
-	    res->http_status == 0) {
+	} else if (rv != 0 || res->error_code >= 500
+	    || res->http_status == 0) {
 		chat_backoff *b = backoff_of(ss, it->chat_id, true);
 		b->delay_ms = b->delay_ms ? b->delay_ms * 2 : 1000;
 		if (b->delay_ms > BACKOFF_MAX_MS) {
@@ -418,10 +421,12 @@ apply_result(gw *g, sender_state *ss, ob_item *it, int rv,
 		/* A permanent refusal (400 bad request): retrying cannot
 		 * help. */
 		log_warn("Bot API refused %s to chat %lld: %d %s", it->method,
-		    (long long) it->chat_id, res->error_code, res->description);
+		    (long long) it->chat_id, res->error_code,
+		    res->description);
 		snprintf(labels, sizeof(labels), "method=\"%s\"", it->method);
-		metric_inc(gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
-		    "Outgoing calls refused for good", labels));
+		metric_inc(
+		    gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
+		        "Outgoing calls refused for good", labels));
 		r->del[r->n_del++] = it->id;
 	}
 	return false;
@@ -451,8 +456,9 @@ static void
 send_batch(gw *g, send_job *jobs, int n)
 {
 	for (int i = 1; i < n; i++) {
-		jobs[i].threaded = pthread_create(&jobs[i].th, NULL,
-		                       send_job_run, &jobs[i]) == 0;
+		jobs[i].threaded
+		    = pthread_create(&jobs[i].th, NULL, send_job_run, &jobs[i])
+		    == 0;
 		if (!jobs[i].threaded) {
 			send_job_run(&jobs[i]);
 		}
@@ -502,14 +508,14 @@ load_items(gw *g, ob_item *items, round_result *r, uint64_t *depth)
 		return 0;
 	}
 	for (int op = MDB_FIRST;
-	     n + r->n_del < SCAN_MAX &&
-	     mdb_cursor_get(cur, &k, &v, op) == 0;
+	     n + r->n_del < SCAN_MAX && mdb_cursor_get(cur, &k, &v, op) == 0;
 	     op = MDB_NEXT) {
 		ob_item *it = &items[n];
 		const char *method, *tag, *body;
 		uint64_t id = store_key_get_u64(k.mv_data);
 		if (outbox_decode(v.mv_data, v.mv_size, &it->chat_id, &method,
-		        &tag, &body) != 0) {
+		        &tag, &body)
+		    != 0) {
 			r->del[r->n_del++] = id;
 			continue;
 		}
@@ -545,23 +551,25 @@ set_my_commands(gw *g)
 					continue;
 				}
 				cJSON *e = cJSON_CreateObject();
-				cJSON_AddStringToObject(e, "command", c[i].name);
+				cJSON_AddStringToObject(
+				    e, "command", c[i].name);
 				cJSON_AddStringToObject(
 				    e, "description", c[i].about);
 				cJSON_AddItemToArray(list, e);
 			}
 			if (admin) {
-				cJSON *scope = cJSON_AddObjectToObject(
-				    body, "scope");
+				cJSON *scope
+				    = cJSON_AddObjectToObject(body, "scope");
 				cJSON_AddStringToObject(scope, "type", "chat");
 				cJSON_AddNumberToObject(scope, "chat_id",
 				    (double) g->cfg->admins[s]);
 			}
 			char *text = cJSON_PrintUnformatted(body);
 			botapi_result res;
-			if (text != NULL &&
-			    botapi_call(g->api, "setMyCommands", text, 10000,
-			        &res) == 0) {
+			if (text != NULL
+			    && botapi_call(
+			           g->api, "setMyCommands", text, 10000, &res)
+			        == 0) {
 				botapi_result_clear(&res);
 			}
 			cJSON_free(text);
@@ -636,8 +644,8 @@ sender_main(void *arg)
 		}
 		if (g->mode == GW_MODE_CONSOLE) {
 			for (int i = 0; i < nb; i++) {
-				console_print(g, jobs[i].it->method,
-				    jobs[i].it->body);
+				console_print(
+				    g, jobs[i].it->method, jobs[i].it->body);
 				r->del[r->n_del++] = jobs[i].it->id;
 			}
 		} else {
@@ -652,8 +660,8 @@ sender_main(void *arg)
 			}
 			if (ss->saw_429) {
 				ss->concurrency = 1;
-			} else if (all_ok && nb == ss->concurrency &&
-			    ss->concurrency < CONCURRENCY_MAX) {
+			} else if (all_ok && nb == ss->concurrency
+			    && ss->concurrency < CONCURRENCY_MAX) {
 				ss->concurrency *= 2;
 			}
 		}

@@ -11,8 +11,8 @@
 void
 kbd_row(gw_keyboard *k)
 {
-	if (k->n_rows < GW_KBD_ROWS &&
-	    (k->n_rows == 0 || k->n_cols[k->n_rows - 1] > 0)) {
+	if (k->n_rows < GW_KBD_ROWS
+	    && (k->n_rows == 0 || k->n_cols[k->n_rows - 1] > 0)) {
 		k->n_cols[k->n_rows++] = 0;
 	}
 }
@@ -24,8 +24,8 @@ kbd_button(gw_keyboard *k, const char *text, const char *data)
 		kbd_row(k);
 	}
 	int r = k->n_rows - 1;
-	if (k->n_cols[r] >= GW_KBD_COLS || data == NULL ||
-	    strlen(data) > GW_CBDATA_MAX || data[0] == '\0') {
+	if (k->n_cols[r] >= GW_KBD_COLS || data == NULL
+	    || strlen(data) > GW_CBDATA_MAX || data[0] == '\0') {
 		return;
 	}
 	gw_button *b = &k->b[r][k->n_cols[r]++];
@@ -72,12 +72,12 @@ utf8_seq_len(const unsigned char *s)
 	if ((s[0] & 0xe0) == 0xc0 && (s[1] & 0xc0) == 0x80) {
 		return 2;
 	}
-	if ((s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 &&
-	    (s[2] & 0xc0) == 0x80) {
+	if ((s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80
+	    && (s[2] & 0xc0) == 0x80) {
 		return 3;
 	}
-	if ((s[0] & 0xf8) == 0xf0 && (s[1] & 0xc0) == 0x80 &&
-	    (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80) {
+	if ((s[0] & 0xf8) == 0xf0 && (s[1] & 0xc0) == 0x80
+	    && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80) {
 		return 4;
 	}
 	return 1;
@@ -136,8 +136,8 @@ render_component_symbol(int st)
 const char *
 render_component_name(int st)
 {
-	static const char *const names[] = { "unknown", "up", "degraded",
-		"down", "maintenance" };
+	static const char *const names[]
+	    = { "unknown", "up", "degraded", "down", "maintenance" };
 	return (st >= 0 && st <= 4) ? names[st] : names[0];
 }
 
@@ -168,15 +168,15 @@ render_public_symbol(const char *status)
 	return "⚪";
 }
 
-#define NAME_OF(arr, v)                                                 \
-	(((v) >= 0 && (size_t) (v) < sizeof(arr) / sizeof(arr[0])) ? arr[v] \
-	                                                            : arr[0])
+#define NAME_OF(arr, v)                                                       \
+	(((v) >= 0 && (size_t) (v) < sizeof(arr) / sizeof(arr[0])) ? arr[v]   \
+	                                                           : arr[0])
 
 const char *
 render_severity_name(int v)
 {
-	static const char *const n[] = { "unspecified", "critical", "high",
-		"medium", "low" };
+	static const char *const n[]
+	    = { "unspecified", "critical", "high", "medium", "low" };
 	return NAME_OF(n, v);
 }
 
@@ -198,8 +198,8 @@ render_incident_status(int v)
 const char *
 render_ticket_status(int v)
 {
-	static const char *const n[] = { "unknown", "open", "pending",
-		"resolved", "closed" };
+	static const char *const n[]
+	    = { "unknown", "open", "pending", "resolved", "closed" };
 	return NAME_OF(n, v);
 }
 
@@ -213,16 +213,16 @@ render_ticket_status_symbol(int v)
 const char *
 render_priority_name(int v)
 {
-	static const char *const n[] = { "normal", "low", "normal", "high",
-		"urgent" };
+	static const char *const n[]
+	    = { "normal", "low", "normal", "high", "urgent" };
 	return NAME_OF(n, v);
 }
 
 const char *
 render_tier_name(int v)
 {
-	static const char *const n[] = { "free", "free", "pro", "elite",
-		"ultra" };
+	static const char *const n[]
+	    = { "free", "free", "pro", "elite", "ultra" };
 	return NAME_OF(n, v);
 }
 
@@ -259,8 +259,8 @@ tags_apply(tag_stack *st, const char *s, size_t len)
 	}
 	if (closing) {
 		for (int i = st->n - 1; i >= 0; i--) {
-			if (strlen(st->name[i]) == n &&
-			    memcmp(st->name[i], p, n) == 0) {
+			if (strlen(st->name[i]) == n
+			    && memcmp(st->name[i], p, n) == 0) {
 				st->n = i;
 				return;
 			}
@@ -328,7 +328,7 @@ render_split(const char *html, size_t max, char ***parts, size_t *n)
 	size_t part_start = 0; /* index in html of this part's first byte */
 	size_t nl = 0;         /* index just after the last newline, 0 none */
 	size_t units = 0, units_at_nl = 0;
-	size_t reserve = 64;   /* room for closing tags at a cut */
+	size_t reserve = 64; /* room for closing tags at a cut */
 
 	if (max <= reserve * 2) {
 		return OD_EINVAL;
@@ -359,8 +359,8 @@ render_split(const char *html, size_t max, char ***parts, size_t *n)
 			tag_stack *open = nl > part_start ? &at_nl : &st;
 			sbuf_reset(&cur);
 			tags_reopen(&cur, &start);
-			sbuf_append_len(&cur, html + part_start,
-			    cut - part_start);
+			sbuf_append_len(
+			    &cur, html + part_start, cut - part_start);
 			tags_close(&cur, open);
 			if ((rv = parts_push(&out, &nout, &cur)) != 0) {
 				goto out;

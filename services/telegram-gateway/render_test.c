@@ -25,11 +25,17 @@ test_escape_hostile(void **state)
 {
 	sbuf b = SBUF_INIT;
 	render_text(&b, "<b>bold</b> & \"q\"", 0);
-	assert_string_equal(sbuf_str(&b), "&lt;b&gt;bold&lt;/b&gt; &amp; \"q\"");
+	assert_string_equal(
+	    sbuf_str(&b), "&lt;b&gt;bold&lt;/b&gt; &amp; \"q\"");
 	sbuf_reset(&b);
 	/* Invalid UTF-8 is replaced, never passed through. */
-	render_text(&b, "a\xff\xfe" "b", 0);
-	assert_string_equal(sbuf_str(&b), "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+	render_text(&b,
+	    "a\xff\xfe"
+	    "b",
+	    0);
+	assert_string_equal(sbuf_str(&b),
+	    "a\xef\xbf\xbd\xef\xbf\xbd"
+	    "b");
 	sbuf_reset(&b);
 	render_text(&b, "héllo wörld", 5);
 	assert_string_equal(sbuf_str(&b), "héll…");
@@ -122,7 +128,8 @@ test_keyboard(void **state)
 	cJSON *j = kbd_to_json(&k);
 	char *s = cJSON_PrintUnformatted(j);
 	assert_string_equal(s,
-	    "{\"inline_keyboard\":[[{\"text\":\"A\",\"callback_data\":\"1:h\"}],"
+	    "{\"inline_keyboard\":[[{\"text\":\"A\",\"callback_data\":\"1:h\"}"
+	    "],"
 	    "[{\"text\":\"B\",\"callback_data\":\"1:st\"}]]}");
 	cJSON_free(s);
 	cJSON_Delete(j);

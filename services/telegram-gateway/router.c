@@ -34,7 +34,8 @@ static const gw_command commands[] = {
 	{ "contact", false, false, cmd_contact, "/contact",
 	    "how to reach support" },
 	{ "newticket", false, false, cmd_newticket,
-	    "/newticket [low|normal|high|urgent]", "open a ticket step by step" },
+	    "/newticket [low|normal|high|urgent]",
+	    "open a ticket step by step" },
 	{ "addmsg", false, false, cmd_addmsg, "/addmsg <id>",
 	    "add a message to your ticket" },
 	{ "rate", false, false, cmd_rate, "/rate <id> <1-5>",
@@ -93,8 +94,8 @@ router_find(const char *name)
 }
 
 bool
-router_parse(const char *text, const char *bot, char *name,
-    size_t name_size, const char **args)
+router_parse(const char *text, const char *bot, char *name, size_t name_size,
+    const char **args)
 {
 	const char *p = text;
 	size_t n = 0;
@@ -121,8 +122,8 @@ router_parse(const char *text, const char *bot, char *name,
 			ul++;
 		}
 		/* Telegram usernames are case-insensitive. */
-		if (bot != NULL && *bot != '\0' &&
-		    (strlen(bot) != ul || strncasecmp(bot, u, ul) != 0)) {
+		if (bot != NULL && *bot != '\0'
+		    && (strlen(bot) != ul || strncasecmp(bot, u, ul) != 0)) {
 			return false;
 		}
 		p = u + ul;
@@ -145,15 +146,14 @@ router_dispatch(gw_ctx *ctx, const char *text)
 	const gw_command *c;
 	const gw_settings *set = gw_get_settings(ctx->g);
 
-	if (!router_parse(text, set->bot_username, name, sizeof(name),
-	        &args)) {
+	if (!router_parse(
+	        text, set->bot_username, name, sizeof(name), &args)) {
 		return OD_ENOTFOUND;
 	}
 	c = router_find(name);
 	metric_inc(gw_counter(ctx->g, "opsdesk_gateway_commands_total",
 	    "Commands handled, by name",
-	    c ? (snprintf(line, sizeof(line), "command=\"%s\"", c->name),
-	            line)
+	    c ? (snprintf(line, sizeof(line), "command=\"%s\"", c->name), line)
 	      : "command=\"unknown\""));
 	if (c == NULL) {
 		sbuf b = SBUF_INIT;

@@ -16,8 +16,8 @@ test_parse_command(void **state)
 {
 	char name[40];
 	const char *args;
-	assert_true(router_parse("/health", "opsdesk_bot", name, sizeof(name),
-	    &args));
+	assert_true(
+	    router_parse("/health", "opsdesk_bot", name, sizeof(name), &args));
 	assert_string_equal(name, "health");
 	assert_string_equal(args, "");
 	assert_true(router_parse("/Ticket@OpsDesk_Bot   T-12 ", "opsdesk_bot",
@@ -25,10 +25,10 @@ test_parse_command(void **state)
 	assert_string_equal(name, "ticket");
 	assert_string_equal(args, "T-12 ");
 	/* Addressed to another bot in a group: not ours. */
-	assert_false(router_parse("/health@other_bot", "opsdesk_bot", name,
-	    sizeof(name), &args));
-	assert_false(router_parse("hello", "opsdesk_bot", name, sizeof(name),
-	    &args));
+	assert_false(router_parse(
+	    "/health@other_bot", "opsdesk_bot", name, sizeof(name), &args));
+	assert_false(
+	    router_parse("hello", "opsdesk_bot", name, sizeof(name), &args));
 	assert_false(router_parse("/", NULL, name, sizeof(name), &args));
 	assert_false(router_parse("/he-lp", NULL, name, sizeof(name), &args));
 	/* Without a configured name any suffix is accepted. */
@@ -40,10 +40,10 @@ test_table(void **state)
 {
 	size_t n;
 	const gw_command *c = router_commands(&n);
-	static const char *const admin[] = { "health", "monitor", "ops",
-		"incident", "maintenance", "queue", "reply", "note", "close",
-		"assign", "priority", "tier", "report", "help_admin", "tick",
-		NULL };
+	static const char *const admin[]
+	    = { "health", "monitor", "ops", "incident", "maintenance", "queue",
+		      "reply", "note", "close", "assign", "priority", "tier",
+		      "report", "help_admin", "tick", NULL };
 	static const char *const all[] = { "start", "help", "help_operations",
 		"status_page", "status", "subscribe", "unsubscribe", "support",
 		"tickets", "ticket", "faq", NULL };
@@ -86,8 +86,8 @@ test_cb_codec(void **state)
 	                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
 	    OD_ETOOBIG);
-	assert_int_equal(cb_encode(out, sizeof(out), "ck", "a b", NULL),
-	    OD_EINVAL);
+	assert_int_equal(
+	    cb_encode(out, sizeof(out), "ck", "a b", NULL), OD_EINVAL);
 }
 
 static void
@@ -104,8 +104,8 @@ test_ids_and_words(void **state)
 	assert_int_equal(gw_parse_id("T-", "T", &id), OD_EINVAL);
 	assert_int_equal(gw_parse_id("x12", "T", &id), OD_EINVAL);
 	assert_int_equal(gw_parse_id("0", "T", &id), OD_EINVAL);
-	assert_int_equal(gw_parse_id("99999999999999999999999", "T", &id),
-	    OD_EINVAL);
+	assert_int_equal(
+	    gw_parse_id("99999999999999999999999", "T", &id), OD_EINVAL);
 	assert_true(gw_word(&p, w, sizeof(w)));
 	assert_string_equal(w, "T-12");
 	assert_string_equal(p, "hello world ");
@@ -114,13 +114,15 @@ test_ids_and_words(void **state)
 static void
 test_update_parse(void **state)
 {
-	const char *json =
-	    "{\"update_id\":4503599627370495,\"message\":{\"message_id\":5,"
-	    "\"from\":{\"id\":4503599627370001,\"first_name\":\"Ann\","
-	    "\"last_name\":\"Lee\"},\"chat\":{\"id\":-1001234567890,"
-	    "\"type\":\"supergroup\"},\"date\":1700000000000,\"text\":\"/help\","
-	    "\"extra\":{\"odd\":true},\"reply_to_message\":{\"message_id\":3,"
-	    "\"text\":\"T-9 new\"}}}";
+	const char *json
+	    = "{\"update_id\":4503599627370495,\"message\":{\"message_id\":5,"
+	      "\"from\":{\"id\":4503599627370001,\"first_name\":\"Ann\","
+	      "\"last_name\":\"Lee\"},\"chat\":{\"id\":-1001234567890,"
+	      "\"type\":\"supergroup\"},\"date\":1700000000000,\"text\":\"/"
+	      "help\","
+	      "\"extra\":{\"odd\":true},\"reply_to_message\":{\"message_id\":"
+	      "3,"
+	      "\"text\":\"T-9 new\"}}}";
 	cJSON *j = cJSON_Parse(json);
 	gw_update u, u2;
 	assert_int_equal(update_parse(j, &u), 0);
@@ -235,8 +237,8 @@ test_outbox_record(void **state)
 	assert_string_equal(m, "sendMessage");
 	assert_string_equal(tag, "t12");
 	assert_string_equal(body, "{\"text\":\"x\"}");
-	assert_int_equal(outbox_decode(v, 9, &chat, &m, &tag, &body),
-	    OD_EMALFORMED);
+	assert_int_equal(
+	    outbox_decode(v, 9, &chat, &m, &tag, &body), OD_EMALFORMED);
 	free(v);
 }
 

@@ -67,8 +67,8 @@ parse_message(const cJSON *m, gw_update *u)
 	od_strlcpy(u->chat_type, type ? type : "", sizeof(u->chat_type));
 	u->message_id = num(m, "message_id");
 	parse_user(cJSON_GetObjectItemCaseSensitive(m, "from"), u);
-	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(
-	    m, "reply_to_message");
+	const cJSON *rt
+	    = cJSON_GetObjectItemCaseSensitive(m, "reply_to_message");
 	if (cJSON_IsObject(rt)) {
 		u->reply_to_id = num(rt, "message_id");
 		u->reply_to_text = dup_clean(str(rt, "text"));
@@ -82,22 +82,24 @@ update_parse(const cJSON *j, gw_update *out)
 	const cJSON *m;
 
 	memset(&u, 0, sizeof(u));
-	if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "update_id"))) {
+	if (!cJSON_IsNumber(
+	        cJSON_GetObjectItemCaseSensitive(j, "update_id"))) {
 		return OD_EMALFORMED;
 	}
 	u.update_id = num(j, "update_id");
-	if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(j, "message"))) {
+	if (cJSON_IsObject(
+	        m = cJSON_GetObjectItemCaseSensitive(j, "message"))) {
 		u.kind = GW_UPD_MESSAGE;
 		parse_message(m, &u);
 		u.text = dup_clean(str(m, "text"));
 	} else if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(
-	               j, "edited_message"))) {
+	                              j, "edited_message"))) {
 		u.kind = GW_UPD_EDITED;
 		parse_message(m, &u);
 	} else if (cJSON_IsObject(m = cJSON_GetObjectItemCaseSensitive(
-	               j, "callback_query"))) {
-		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(
-		    m, "message");
+	                              j, "callback_query"))) {
+		const cJSON *msg
+		    = cJSON_GetObjectItemCaseSensitive(m, "message");
 		const char *id = str(m, "id");
 		u.kind = GW_UPD_CALLBACK;
 		if (cJSON_IsObject(msg)) {
@@ -140,7 +142,8 @@ update_to_json(const gw_update *u)
 	cJSON_AddStringToObject(from, "first_name", u->user_name);
 	if (u->reply_to_id != 0) {
 		cJSON *rt = cJSON_AddObjectToObject(m, "reply_to_message");
-		cJSON_AddNumberToObject(rt, "message_id", (double) u->reply_to_id);
+		cJSON_AddNumberToObject(
+		    rt, "message_id", (double) u->reply_to_id);
 		if (u->reply_to_text != NULL) {
 			cJSON_AddStringToObject(rt, "text", u->reply_to_text);
 		}
@@ -224,9 +227,10 @@ stored_offset(gw *g)
 	MDB_val v;
 	int64_t off = 0;
 	if (store_read_begin(g->st, &txn) == 0) {
-		if (store_get(txn, store_db(g->st, GW_DB_META), "offset", 6,
-		        &v) == 0 &&
-		    v.mv_size == 16) {
+		if (store_get(
+		        txn, store_db(g->st, GW_DB_META), "offset", 6, &v)
+		        == 0
+		    && v.mv_size == 16) {
 			off = (int64_t) store_key_get_u64(v.mv_data);
 			/* After a week of silence Telegram starts update ids
 			 * anew at random: an old offset would hide them. */
@@ -272,8 +276,9 @@ poll_main(void *arg)
 		    (g->set.poll_timeout_s + 10) * 1000, &res);
 		if (rv != 0 || !res.ok) {
 			if (rv == 0 && res.error_code == 409) {
-				/* Another poller or a webhook: Telegram answers
-				 * one 409 per 3 s, so waiting 3 s never spins. */
+				/* Another poller or a webhook: Telegram
+				 * answers one 409 per 3 s, so waiting 3 s
+				 * never spins. */
 				backoff = 3000;
 			} else if (rv == 0 && res.error_code == 429) {
 				backoff = res.retry_after * 1000LL;
@@ -283,7 +288,8 @@ poll_main(void *arg)
 					backoff = 60000;
 				}
 			}
-			log_warn("getUpdates failed (%d %s): retrying in %lld ms",
+			log_warn(
+			    "getUpdates failed (%d %s): retrying in %lld ms",
 			    rv == 0 ? res.error_code : 0, res.description,
 			    (long long) backoff);
 			botapi_result_clear(&res);
@@ -293,8 +299,8 @@ poll_main(void *arg)
 		backoff = 0;
 		gw_update *batch = NULL;
 		size_t n = 0;
-		if (cJSON_IsArray(res.result) &&
-		    parse_batch(res.result, &batch, &n) == 0) {
+		if (cJSON_IsArray(res.result)
+		    && parse_batch(res.result, &batch, &n) == 0) {
 			int64_t next = offset;
 			for (size_t i = 0; i < n; i++) {
 				if (batch[i].update_id + 1 > next) {
@@ -367,10 +373,11 @@ webhook_handler(void *arg, const http_request *req, http_response *res)
 	if (strcmp(req->method, "POST") != 0) {
 		return http_response_text(res, 405, NULL, "POST only\n");
 	}
-	if (!secret_ok(g->webhook_secret, http_request_header(req,
-	        "X-Telegram-Bot-Api-Secret-Token"))) {
-		metric_inc(gw_counter(g, "opsdesk_gateway_webhook_rejected_total",
-		    "Webhook requests without the right secret", NULL));
+	if (!secret_ok(g->webhook_secret,
+	        http_request_header(req, "X-Telegram-Bot-Api-Secret-Token"))) {
+		metric_inc(
+		    gw_counter(g, "opsdesk_gateway_webhook_rejected_total",
+		        "Webhook requests without the right secret", NULL));
 		return http_response_text(res, 401, NULL, "unauthorized\n");
 	}
 	j = cJSON_ParseWithLength(req->body, req->body_len);
@@ -396,8 +403,8 @@ gw_http_routes(void *arg, http_server *s)
 	if (g->mode != GW_MODE_WEBHOOK) {
 		return 0;
 	}
-	return http_server_route(s, NULL, g->set.webhook_path, false,
-	    webhook_handler, g);
+	return http_server_route(
+	    s, NULL, g->set.webhook_path, false, webhook_handler, g);
 }
 
 /* ---- console ---- */
@@ -417,8 +424,8 @@ console_wait(gw *g)
 {
 	int64_t until = od_mono_ms() + 5000;
 	pthread_mutex_lock(&g->console_mtx);
-	while (!g->stopping && od_mono_ms() < until &&
-	    (g->console_pending > 0 || gw_outbox_depth(g) > 0)) {
+	while (!g->stopping && od_mono_ms() < until
+	    && (g->console_pending > 0 || gw_outbox_depth(g) > 0)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100 * 1000000;
@@ -517,8 +524,8 @@ console_main(void *arg)
 			*nl = '\0';
 			char *line = buf;
 			size_t ll = strlen(line);
-			while (ll > 0 && (line[ll - 1] == '\r' ||
-			                     line[ll - 1] == ' ')) {
+			while (ll > 0
+			    && (line[ll - 1] == '\r' || line[ll - 1] == ' ')) {
 				line[--ll] = '\0';
 			}
 			if (ll > 0) {
