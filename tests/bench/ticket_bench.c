@@ -433,9 +433,13 @@ main(int argc, char **argv)
 		store_stats ss;
 		store_get_stats(st, &ss);
 		printf("durable creates, %d clients: %.0f/s (%ld errors; %llu "
-		       "commits, largest batch %llu)\n",
+		       "commits of %llu jobs, %llu failed, largest batch "
+		       "%llu, %llu map growths)\n",
 		    clients, rate, errors, (unsigned long long) ss.commits,
-		    (unsigned long long) ss.max_batch_seen);
+		    (unsigned long long) ss.jobs,
+		    (unsigned long long) ss.jobs_failed,
+		    (unsigned long long) ss.max_batch_seen,
+		    (unsigned long long) ss.map_grows);
 	}
 	rpc_server_stop(srv);
 	ticket_service_fini(&svc);
