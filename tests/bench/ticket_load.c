@@ -3,11 +3,13 @@
  * the crash test in tests/system/ticket_test.py and by hand.
  *
  *   ticket_load create --url U --count N [--clients C] [--out FILE]
- *                      [--user-base B] [--prefix P]
+ *                      [--user-base B] [--prefix P] [--skip-acked F]
  *       N creates from C threads; create i is made by user B+i with
  *       request id P-i. Every create that got a success reply is
  *       appended to FILE as "i id" (flushed per line), so a test can kill
  *       the service at any moment and know what was acknowledged.
+ *       --skip-acked F leaves out the creates F lists (a resend of what
+ *       got no reply, with the same request ids).
  *   ticket_load verify --url U --count N --acked FILE [--user-base B]
  *       For every i: user B+i has at most one ticket, and exactly one
  *       (with the acknowledged id) when FILE lists i; an i listed twice
@@ -102,6 +104,9 @@ create_thread(void *arg)
 		if (i >= l->count) {
 			break;
 		}
+		if (l->acked != NULL && l->acked[i] != 0) {
+			continue; /* --skip-acked: answered before */
+		}
 		snprintf(rid, sizeof(rid), "%s-%ld", l->prefix, i);
 		snprintf(text, sizeof(text), "load test ticket %ld", i);
 		cr.text = text;
@@ -180,6 +185,29 @@ verify_thread(void *arg)
 	}
 	rpc_client_close(c);
 	return NULL;
+}
+
+/* Load "i id" lines into l->acked; a second line for one i must carry
+ * the same id. Returns how many distinct i were read. */
+static long
+read_acked(load *l, FILE *f)
+{
+	long i, acked = 0;
+	unsigned long long id;
+
+	while (fscanf(f, "%ld %llu", &i, &id) == 2) {
+		if (i < 0 || i >= l->count) {
+			continue;
+		}
+		if (l->acked[i] == 0) {
+			l->acked[i] = (long long) id;
+			acked++;
+		} else if (l->acked[i] != (long long) id) {
+			/* A resent request id answered another ticket. */
+			l->wrong++;
+		}
+	}
+	return acked;
 }
 
 static int
@@ -294,6 +322,7 @@ main(int argc, char **argv)
 		.user_base = 5000000,
 		.prefix = "load" };
 	const char *out_path = NULL, *acked_path = NULL, *file = NULL;
+	const char *skip_path = NULL;
 	const char *cmd = argc > 1 ? argv[1] : "";
 	int64_t t0;
 	int rc = 0;
@@ -311,6 +340,8 @@ main(int argc, char **argv)
 			acked_path = argv[i + 1];
 		} else if (strcmp(argv[i], "--user-base") == 0) {
 			l.user_base = atoll(argv[i + 1]);
+		} else if (strcmp(argv[i], "--skip-acked") == 0) {
+			skip_path = argv[i + 1];
 		} else if (strcmp(argv[i], "--file") == 0) {
 			file = argv[i + 1];
 		} else if (strcmp(argv[i], "--prefix") == 0) {
@@ -331,6 +362,18 @@ main(int argc, char **argv)
 	pthread_mutex_init(&l.mu, NULL);
 	t0 = od_mono_ms();
 	if (strcmp(cmd, "create") == 0) {
+		if (skip_path != NULL) {
+			FILE *f = fopen(skip_path, "r");
+			if (f == NULL
+			    || (l.acked = calloc(
+			            (size_t) l.count + 1, sizeof(long long)))
+			        == NULL) {
+				perror(skip_path);
+				return 64;
+			}
+			read_acked(&l, f);
+			fclose(f);
+		}
 		if (out_path != NULL
 		    && (l.out = fopen(out_path, "a")) == NULL) {
 			perror(out_path);
@@ -343,10 +386,9 @@ main(int argc, char **argv)
 		if (l.out != NULL) {
 			fclose(l.out);
 		}
+		free(l.acked);
 	} else if (strcmp(cmd, "verify") == 0) {
 		FILE *f;
-		long i;
-		unsigned long long id;
 		long acked = 0;
 		if (acked_path == NULL || (f = fopen(acked_path, "r")) == NULL
 		    || (l.acked
@@ -356,19 +398,7 @@ main(int argc, char **argv)
 			    stderr, "verify: --acked FILE and --count N\n");
 			return 64;
 		}
-		while (fscanf(f, "%ld %llu", &i, &id) == 2) {
-			if (i < 0 || i >= l.count) {
-				continue;
-			}
-			if (l.acked[i] == 0) {
-				l.acked[i] = (long long) id;
-				acked++;
-			} else if (l.acked[i] != (long long) id) {
-				/* A resent request id answered another ticket.
-				 */
-				l.wrong++;
-			}
-		}
+		acked = read_acked(&l, f);
 		fclose(f);
 		run_threads(&l, verify_thread);
 		printf("{\"acked\":%ld,\"present\":%ld,\"missing\":%ld,"
