@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -105,6 +106,15 @@ h_put(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	int rv = store_put(rpc_call_txn(c), store_db(st, 0), a->text,
 	    strlen(a->text), val, sizeof(val));
 	if (rv != 0) {
+		return rv;
+	}
+	/* An event for the change (sent after the commit, if any). */
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__GatewayEvent ge = OPSDESK__V1__GATEWAY_EVENT__INIT;
+	ge.text = a->text;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_GATEWAY;
+	env.gateway = &ge;
+	if ((rv = rpc_call_publish(c, "ops.put", &env)) != 0) {
 		return rv;
 	}
 	Opsdesk__Test__EchoReply *e = set_echo(c, reply);
@@ -817,6 +827,85 @@ test_helpers(void **state)
 	assert_null(rpc_reply_error(NULL));
 }
 
+/* Receive one event frame (bounded wait) and unpack it. */
+static Opsdesk__V1__Envelope *
+recv_event(nng_socket sub)
+{
+	nng_msg *m = NULL;
+	const char *topic;
+	size_t tlen, blen;
+	const uint8_t *body;
+	assert_int_equal(nng_recvmsg(sub, &m, 0), 0);
+	assert_int_equal(bus_frame_split(nng_msg_body(m), nng_msg_len(m),
+	                     &topic, &tlen, &body, &blen),
+	    0);
+	assert_memory_equal(topic, "ops.put", tlen);
+	Opsdesk__V1__Envelope *env
+	    = opsdesk__v1__envelope__unpack(NULL, blen, body);
+	assert_non_null(env);
+	nng_msg_free(m);
+	return env;
+}
+
+/* A write's event goes out after its commit, never for a failed or
+ * replayed request, with the request id as correlation id. */
+static void
+test_publish_after_commit(void **state)
+{
+	fixture *f = *state;
+	char url[64];
+	nng_socket sub;
+	bus_publisher *pub;
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	/* The test listens in the relay's place. */
+	assert_int_equal(nng_sub0_open(&sub), 0);
+	assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+	assert_int_equal(nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_listen(sub, url, NULL, 0), 0);
+	assert_int_equal(
+	    bus_publisher_open(&pub, url, "rpc_test", "t1", NULL), 0);
+	int64_t end = od_mono_ms() + 5000;
+	while (!bus_publisher_connected(pub) && od_mono_ms() < end) {
+		usleep(1000);
+	}
+	assert_true(bus_publisher_connected(pub));
+	rpc_server_stop(f->srv);
+	rpc_server_options o;
+	server_options(f, &o);
+	o.publisher = pub;
+	assert_int_equal(rpc_server_start(&f->srv, &o), 0);
+	wait_connected(f->cli);
+
+	T_REPLY *r = call(f->cli, "fail", "req-f", "k1", false, 0);
+	assert_int_not_equal(reply_code(r), 0);
+	free_reply(r);
+	r = call(f->cli, "put", "req-p", "k2", false, 0);
+	assert_int_equal(reply_code(r), 0);
+	free_reply(r);
+	r = call(f->cli, "put", "req-p", "k2", false, 0); /* replayed */
+	free_reply(r);
+	r = call(f->cli, "put", "req-q", "k3", false, 0);
+	free_reply(r);
+	/* In order: req-p then req-q; nothing for the failure or the
+	 * replay. */
+	Opsdesk__V1__Envelope *env = recv_event(sub);
+	assert_string_equal(env->correlation_id, "req-p");
+	assert_string_equal(env->gateway->text, "k2");
+	assert_string_equal(env->source, "rpc_test");
+	assert_int_equal(env->seq, 1);
+	opsdesk__v1__envelope__free_unpacked(env, NULL);
+	env = recv_event(sub);
+	assert_string_equal(env->correlation_id, "req-q");
+	assert_int_equal(env->seq, 2);
+	opsdesk__v1__envelope__free_unpacked(env, NULL);
+	assert_int_equal(bus_publisher_seq(pub), 2);
+
+	rpc_server_stop(f->srv); /* before the publisher it borrows */
+	f->srv = NULL;
+	bus_publisher_close(pub);
+	nng_close(sub);
+}
+
 /* The socket-less path the fuzz target uses answers like the server. */
 static void
 test_sync_handle(void **state)
@@ -872,6 +961,7 @@ main(void)
 		T(test_stop_with_requests_in_flight),
 		T(test_bad_options),
 		T(test_sync_handle),
+		T(test_publish_after_commit),
 #undef T
 	};
 	/* TEST_FILTER=test_name runs one test (a glob), for debugging. */
