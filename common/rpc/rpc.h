@@ -10,8 +10,11 @@
  *   by the server itself.
  *
  * The server keeps a pool of nng contexts. Received requests are decoded
- * (garbage and oversized messages get an Error reply, never a crash) and
- * dispatched by method:
+ * (bytes that do not decode get a MALFORMED Error reply, an empty or
+ * unknown method UNIMPLEMENTED; never a crash) and dispatched by method.
+ * A message over max_msg never reaches the server: NNG closes that
+ * peer's connection (NNG_OPT_RECVMAXSZ), so the peer sees no reply and
+ * its call times out; other peers are not affected.
  *   RPC_READ  handlers run on a small worker pool with a read txn;
  *   RPC_WRITE handlers run on the store's writer thread inside the
  *             batch's txn (group commit); the reply is sent only after
@@ -115,7 +118,8 @@ int rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code,
 /*
  * Publish an event (env borrowed, payload packed now) after the reply's
  * commit (writes) or at once (reads). The correlation id is the request
- * id.
+ * id. A failed or replayed write publishes nothing. Without a publisher
+ * in the options the event is dropped and 0 returned.
  */
 int rpc_call_publish(rpc_call *c, const char *topic,
     const Opsdesk__V1__Envelope *env);
@@ -130,7 +134,8 @@ typedef struct rpc_client rpc_client;
  * each call uses its own nng context.
  */
 int rpc_client_open(rpc_client **out, const char *url, int timeout_ms);
-void rpc_client_close(rpc_client *c); /* NULL-safe */
+/* NULL-safe. No call may be in progress on another thread. */
+void rpc_client_close(rpc_client *c);
 /* True when a connection to the service is up. */
 bool rpc_client_connected(rpc_client *c);
 const char *rpc_client_url(rpc_client *c);
@@ -140,8 +145,11 @@ const char *rpc_client_url(rpc_client *c);
  * wait for the reply, decoded with reply_desc into *out (caller frees
  * with protobuf_c_message_free_unpacked). Returns 0 when a reply arrived
  * (it may carry an Error: check it), OD_EUNAVAIL at once when no
- * connection to the service is up, OD_ETIMEDOUT, OD_EMALFORMED for an
- * undecodable reply. timeout_ms 0: the client's default.
+ * connection to the service is up (a client that was never connected
+ * first waits up to 250 ms, at most timeout_ms, for its first
+ * connection, so open-then-call works), OD_ETIMEDOUT, OD_EMALFORMED for
+ * an undecodable reply, OD_ETOOBIG (nothing sent) over
+ * RPC_DEFAULT_MAX_MSG. timeout_ms 0: the client's default.
  */
 int rpc_client_call(rpc_client *c, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out,
