@@ -265,7 +265,10 @@ svc_sub_ready(void *arg)
 int
 inc_service_start(runtime *rt)
 {
-	static const char *const prefixes[] = { "health.", NULL };
+	/* Only the transitions: health.result is every probe result, high
+	 * volume, and would crowd them out of the subscriber queue. Gaps are
+	 * tracked per topic, so filtering does not look like loss. */
+	static const char *const prefixes[] = { "health.changed", NULL };
 	config *cfg = runtime_config(rt);
 	inc_service *svc = calloc(1, sizeof(*svc));
 	store_options so = { 0 };
