@@ -397,5 +397,31 @@ def test_postmortem_and_report_sections_from_peers(s):
             "uptime report")
 
 
+def test_with_the_real_health_prober(s):
+    """End to end with health-prober: a TCP target on a closed port goes
+    down, its incident opens with the target's criticality; the report's
+    uptime section comes from the prober."""
+    if not h.have_exe("health-prober"):
+        raise h.Skip("health-prober not built")
+    port = h.free_port()
+    s.config = json.loads(json.dumps(CONFIG))
+    s.config["targets"] = [{
+        "id": "closed", "name": "Closed port", "kind": "tcp",
+        "host": "127.0.0.1", "port": port, "interval": "1s",
+        "timeout": "500ms", "criticality": "high", "public": True,
+        "failure_threshold": 1}]
+    s.start("bus-relay")
+    s.start("health-prober")
+    s.start("incident-service")
+    h.wait_until(lambda: len(for_component(s, "closed")) == 1, timeout=20,
+                 msg="an incident for the closed port")
+    inc = for_component(s, "closed")[0]
+    h.eq(inc["severity"], "SEVERITY_HIGH")
+    h.eq(inc["title"], "Closed port is down")
+    r = s.call("incident", "report", {"period": "DAY"})["report"]
+    h.check(r.get("uptime_available"), "uptime from the prober: %r" % r)
+    h.contains(r["text"], "Closed port")
+
+
 if __name__ == "__main__":
     h.main()
