@@ -145,9 +145,9 @@ const char *rpc_client_url(rpc_client *c);
  * wait for the reply, decoded with reply_desc into *out (caller frees
  * with protobuf_c_message_free_unpacked). Returns 0 when a reply arrived
  * (it may carry an Error: check it), OD_EUNAVAIL at once when no
- * connection to the service is up (a client that was never connected
- * first waits up to 250 ms, at most timeout_ms, for its first
- * connection, so open-then-call works), OD_ETIMEDOUT, OD_EMALFORMED for
+ * connection to the service is up (within 250 ms of rpc_client_open a
+ * call first waits for the first connection, at most timeout_ms, so
+ * open-then-call works), OD_ETIMEDOUT, OD_EMALFORMED for
  * an undecodable reply, OD_ETOOBIG (nothing sent) over
  * RPC_DEFAULT_MAX_MSG. timeout_ms 0: the client's default.
  */

@@ -17,9 +17,9 @@
 #define RPC_RECONN_MIN_MS 50
 #define RPC_RECONN_MAX_MS 2000
 /*
- * A client that has never been connected waits this long (at most its
- * time-out) for the first connection, so that open-then-call works; once
- * it has been connected, a lost connection fails calls at once.
+ * A client waits for its first connection until this long after it was
+ * opened (and at most a call's time-out), so that open-then-call works;
+ * after that, no connection fails a call at once.
  */
 #define RPC_FIRST_CONNECT_MS 250
 
@@ -32,6 +32,7 @@ struct rpc_client {
 	pthread_cond_t cv;
 	int pipes;
 	bool ever_connected;
+	int64_t opened_ms; /* od_mono_ms() at open */
 };
 
 static void
@@ -63,6 +64,7 @@ rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	c->timeout_ms = timeout_ms ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
+	c->opened_ms = od_mono_ms();
 	if ((c->url = strdup(url)) == NULL) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -141,9 +143,10 @@ rpc_client_url(rpc_client *c)
 static bool
 wait_connected(rpc_client *c, int timeout_ms)
 {
-	int grace = timeout_ms < RPC_FIRST_CONNECT_MS ? timeout_ms
-	                                              : RPC_FIRST_CONNECT_MS;
-	int64_t deadline = od_mono_ms() + grace;
+	int64_t deadline = c->opened_ms + RPC_FIRST_CONNECT_MS;
+	if (deadline > od_mono_ms() + timeout_ms) {
+		deadline = od_mono_ms() + timeout_ms;
+	}
 	pthread_mutex_lock(&c->mtx);
 	while (c->pipes == 0 && !c->ever_connected) {
 		int64_t left = deadline - od_mono_ms();
