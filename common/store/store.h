@@ -92,7 +92,8 @@ int store_submit(store *s, store_write_fn fn, void *arg, store_done_fn done,
  * error. Must not be called from the writer thread. */
 int store_write(store *s, store_write_fn fn, void *arg);
 
-/* The LMDB transaction of a job (a child of the batch's txn). */
+/* The LMDB transaction of a job (a child of the batch's txn, or the
+ * batch's txn itself when the job is alone in its batch). */
 MDB_txn *store_txn_mdb(store_txn *t);
 store *store_txn_store(store_txn *t);
 /* The time the batch began, from od_now_ms(): one clock for the job. */

@@ -67,22 +67,33 @@ tdir_remove(tdir *d)
 	nftw(d->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Tests that need many jobs keep batches small: under ASan each LMDB
+ * child txn (about 3 MiB of allocations) is slow, and a growth reruns the
+ * whole batch. */
 static store *
-open_at(const char *path, size_t map_size)
+open_batch(const char *path, size_t map_size, unsigned max_batch)
 {
 	store_options o = { .path = path,
 		.dbs = test_dbs,
 		.db_flags = test_db_flags,
-		.map_size = map_size };
+		.map_size = map_size,
+		.max_batch = max_batch };
 	store *s = NULL;
 	assert_int_equal(store_open(&s, &o), 0);
 	return s;
 }
 
+static store *
+open_at(const char *path, size_t map_size)
+{
+	return open_batch(path, map_size, 0);
+}
+
 typedef struct put_arg {
 	char key[48];
 	char val[160];
-	int fail; /* returned after the put */
+	int fail;     /* returned after the put */
+	unsigned pad; /* > 0: the value is pad copies of val[0] instead */
 	int done_rv;
 	bool done;
 } put_arg;
@@ -91,8 +102,17 @@ static int
 job_put(store_txn *t, void *arg)
 {
 	put_arg *a = arg;
+	char big[2048];
+	const char *v = a->val;
+	size_t vlen = strlen(a->val);
+	if (a->pad > 0) {
+		assert_true(a->pad <= sizeof(big));
+		memset(big, a->val[0], a->pad);
+		v = big;
+		vlen = a->pad;
+	}
 	int rv = store_put(t, store_db(store_txn_store(t), 0), a->key,
-	    strlen(a->key), a->val, strlen(a->val));
+	    strlen(a->key), v, vlen);
 	return rv != 0 ? rv : a->fail;
 }
 
@@ -358,9 +378,14 @@ test_batch_isolation(void **state)
 	tdir d;
 	store *s;
 	gate g;
-	put_arg a[3] = { { "ok1", "v1", 0, -1, false },
-		{ "bad", "v2", OD_ESTATE, -1, false },
-		{ "ok2", "v3", 0, -1, false } };
+	put_arg a[3] = {
+		{ .key = "ok1", .val = "v1", .done_rv = -1 },
+		{ .key = "bad",
+		    .val = "v2",
+		    .fail = OD_ESTATE,
+		    .done_rv = -1 },
+		{ .key = "ok2", .val = "v3", .done_rv = -1 },
+	};
 	store_stats before, after;
 	char buf[16];
 	(void) state;
@@ -511,7 +536,7 @@ test_on_commit_hooks(void **state)
 /* ---- concurrency ---- */
 
 #define N_THREADS  16
-#define PER_THREAD 100
+#define PER_THREAD 20
 
 typedef struct writer_arg {
 	store *s;
@@ -618,7 +643,9 @@ test_write_from_writer_refused(void **state)
 
 /* ---- map growth ---- */
 
-#define N_GROW 4000
+/* 300 KB of values: the 64 KiB map doubles at least twice. */
+#define N_GROW     200
+#define GROW_VALUE 1500
 
 typedef struct grow_ctx {
 	int hook_runs;
@@ -653,6 +680,19 @@ job_put_hook(store_txn *t, void *arg)
 	return rv;
 }
 
+static int
+job_big(store_txn *t, void *arg)
+{
+	size_t len = 300 * 1024;
+	char *v = calloc(1, len);
+	int rv;
+	(void) arg;
+	assert_non_null(v);
+	rv = store_put(t, store_db(store_txn_store(t), 0), "big", 3, v, len);
+	free(v);
+	return rv;
+}
+
 static void
 test_map_growth(void **state)
 {
@@ -660,17 +700,18 @@ test_map_growth(void **state)
 	store *s;
 	put_arg *a = calloc(N_GROW, sizeof(*a));
 	store_stats st;
-	char buf[200];
+	char buf[GROW_VALUE + 1];
 	int bad = 0;
 	(void) state;
 
 	assert_non_null(a);
 	memset(&grow, 0, sizeof(grow));
 	tdir_make(&d);
-	s = open_at(d.db, 64 * 1024);
+	s = open_batch(d.db, 64 * 1024, 40);
 	for (int i = 0; i < N_GROW; i++) {
 		snprintf(a[i].key, sizeof(a[i].key), "key-%06d", i);
-		memset(a[i].val, 'a' + i % 26, 100);
+		a[i].val[0] = (char) ('a' + i % 26);
+		a[i].pad = GROW_VALUE;
 		a[i].done_rv = -1;
 		assert_int_equal(
 		    store_submit(s, job_put_hook, &a[i], put_done, &a[i]), 0);
@@ -683,11 +724,11 @@ test_map_growth(void **state)
 	}
 	assert_int_equal(bad, 0);
 	assert_int_equal(count_entries(s, 0), N_GROW);
-	assert_int_equal(get_str(s, 0, "key-003999", buf, sizeof(buf)), 0);
-	assert_int_equal(strlen(buf), 100);
+	assert_int_equal(get_str(s, 0, "key-000199", buf, sizeof(buf)), 0);
+	assert_int_equal(strlen(buf), GROW_VALUE);
 	store_get_stats(s, &st);
-	assert_true(st.map_grows >= 1);
-	assert_true(st.map_size > 64 * 1024);
+	assert_true(st.map_grows >= 2);
+	assert_true(st.map_size >= 256 * 1024);
 	/* Retried jobs registered again; each commit ran its hook once and
 	 * every registration was freed. */
 	assert_int_equal(grow.hook_runs, N_GROW);
@@ -697,6 +738,9 @@ test_map_growth(void **state)
 	s = open_at(d.db, 64 * 1024);
 	assert_int_equal(count_entries(s, 0), N_GROW);
 	put_sync(s, "after", "reopen");
+	/* A job alone in its batch, bigger than the whole map. */
+	assert_int_equal(store_write(s, job_big, NULL), 0);
+	assert_int_equal(count_entries(s, 0), N_GROW + 2);
 	store_close(s);
 	free(a);
 	tdir_remove(&d);
@@ -719,13 +763,14 @@ test_grow_waits_for_readers(void **state)
 
 	assert_non_null(a);
 	tdir_make(&d);
-	s = open_at(d.db, 64 * 1024);
+	s = open_batch(d.db, 64 * 1024, 40);
 	put_sync(s, "pinned", "still here");
 	assert_int_equal(store_read_begin(s, &txn), 0);
 	assert_int_equal(store_get(txn, store_db(s, 0), "pinned", 6, &v), 0);
 	for (int i = 0; i < N_GROW; i++) {
 		snprintf(a[i].key, sizeof(a[i].key), "key-%06d", i);
-		memset(a[i].val, 'x', 100);
+		a[i].val[0] = 'x';
+		a[i].pad = GROW_VALUE;
 		assert_int_equal(
 		    store_submit(s, job_put, &a[i], put_done, &a[i]), 0);
 	}
@@ -985,7 +1030,7 @@ test_backup_while_writing(void **state)
 	tdir_make(&d);
 	s = open_at(d.db, 0);
 	put_pre(s, 50);
-	start_writers(s, th, w, 4, 200);
+	start_writers(s, th, w, 4, 30);
 	snprintf(dest, sizeof(dest), "%s/backup", d.root);
 	assert_int_equal(store_backup(s, dest), 0);
 	/* Not over an existing backup. */
@@ -1031,7 +1076,7 @@ test_backup_path_other_process(void **state)
 	/* A tiny map, so the owner is likely to grow it during the copy. */
 	s = open_at(d.db, 64 * 1024);
 	put_pre(s, 50);
-	start_writers(s, th, w, 4, 200);
+	start_writers(s, th, w, 4, 30);
 	snprintf(dest, sizeof(dest), "%s/nested/copy", d.root);
 	assert_int_equal(spawn_backup_path(d.db, dest), 0);
 	join_writers(th, w, 4);
@@ -1058,13 +1103,15 @@ closer_thread(void *p)
 	return NULL;
 }
 
+#define N_QUEUED 40
+
 static void
 test_close_drains_queue(void **state)
 {
 	tdir d;
 	store *s;
 	gate g;
-	put_arg *a = calloc(100, sizeof(*a));
+	put_arg *a = calloc(N_QUEUED, sizeof(*a));
 	pthread_t closer;
 	int extra = 0;
 	put_arg probe[64];
@@ -1075,7 +1122,7 @@ test_close_drains_queue(void **state)
 	s = open_at(d.db, 0);
 	gate_init(&g);
 	gate_hold(s, &g);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < N_QUEUED; i++) {
 		snprintf(a[i].key, sizeof(a[i].key), "q%03d", i);
 		snprintf(a[i].val, sizeof(a[i].val), "v");
 		a[i].done_rv = -1;
@@ -1099,12 +1146,12 @@ test_close_drains_queue(void **state)
 	}
 	gate_release(&g);
 	pthread_join(closer, NULL);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < N_QUEUED; i++) {
 		assert_true(a[i].done);
 		assert_int_equal(a[i].done_rv, 0);
 	}
 	s = open_at(d.db, 0);
-	assert_int_equal(count_entries(s, 0), 100 + (extra > 0 ? 1 : 0));
+	assert_int_equal(count_entries(s, 0), N_QUEUED + (extra > 0 ? 1 : 0));
 	store_close(s);
 	store_close(NULL);
 	gate_fini(&g);
