@@ -41,6 +41,7 @@ fi
 pids=()
 names=()
 stop_all() {
+	local code=${1:-0}
 	trap - INT TERM EXIT
 	echo
 	echo "run.sh: stopping..."
@@ -54,32 +55,32 @@ stop_all() {
 			echo "  ${names[$i]} exited with status $?"
 		fi
 	done
+	exit "$code"
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C is how you stop the suite: a clean stop exits 0.
+trap 'stop_all 0' INT TERM
+trap 'stop_all $?' EXIT
 
-# name, HTTP port (for the readiness wait)
-services=(
-	"bus-relay 9400"
-	"ticket-service 9410"
-	"incident-service 9420"
-	"health-prober 9430"
-	"status-publisher 8080"
-)
-
-for entry in "${services[@]}"; do
-	set -- $entry
-	name=$1
-	port=$2
+# start NAME PORT [quiet]: start an executable in the background with
+# its log in var/log and wait until its /healthz answers.
+start() {
+	local name=$1 port=$2
 	if [ ! -x "$bin/$name" ]; then
-		echo "run.sh: $name is not built yet, skipping"
-		continue
+		echo "run.sh: $name is not built, skipping"
+		return 0
 	fi
 	"$bin/$name" >>"$root/var/log/$name.log" 2>&1 &
 	pids+=($!)
 	names+=("$name")
-	for _ in $(seq 1 50); do
+	wait_up "$name" "$port"
+	[ -n "${3:-}" ] || echo "run.sh: $name up (http://127.0.0.1:$port/metrics)"
+}
+
+wait_up() {
+	local name=$1 port=$2
+	for _ in $(seq 1 100); do
 		if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-			break
+			return 0
 		fi
 		if ! kill -0 "${pids[-1]}" 2>/dev/null; then
 			echo "run.sh: $name failed to start; last log lines:"
@@ -88,8 +89,17 @@ for entry in "${services[@]}"; do
 		fi
 		sleep 0.1
 	done
-	echo "run.sh: $name up (http://127.0.0.1:$port/metrics)"
-done
+	echo "run.sh: $name did not answer on :$port/healthz within 10 s" \
+		"(see var/log/$name.log)"
+}
+
+# Dependency order. health-prober comes last, after the gateway: it
+# probes every other process, and a first probe of one that is not up
+# yet would open an incident on a fresh machine.
+start bus-relay 9400
+start ticket-service 9410
+start incident-service 9420
+start status-publisher 8080
 
 echo
 echo "  Status page:  http://127.0.0.1:8080/"
@@ -99,21 +109,31 @@ echo "  Logs:         $root/var/log/"
 echo
 
 if [ ! -x "$bin/telegram-gateway" ]; then
-	echo "run.sh: telegram-gateway is not built yet; press Ctrl-C to stop."
+	start health-prober 9430
+	echo "run.sh: telegram-gateway is not built; press Ctrl-C to stop."
 	while true; do sleep 3600; done
 fi
 
 if [ -n "${TELEGRAM_BOT_TOKEN:-}${TELEGRAM_BOT_TOKEN_FILE:-}" ]; then
-	"$bin/telegram-gateway" >>"$root/var/log/telegram-gateway.log" 2>&1 &
-	pids+=($!)
-	names+=("telegram-gateway")
+	start telegram-gateway 9450
+	start health-prober 9430
 	echo "run.sh: the bot is polling Telegram; following its log (Ctrl-C stops)"
 	tail -n 0 -f "$root/var/log/telegram-gateway.log" &
 	tailpid=$!
-	wait "${pids[-1]}" || true
-	kill "$tailpid" 2>/dev/null || true
+	pids=("$tailpid" "${pids[@]}")
+	names=("log follower" "${names[@]}")
+	wait "${pids[-2]}" || true
 else
 	echo "run.sh: console chat — try /help, /support, /status_page, /health"
+	echo "        (Ctrl-C stops everything; Ctrl-D leaves the chat and stops too)"
+	# In the background, so the prober can start once the gateway is up;
+	# stdin stays this terminal (a script's & would give it /dev/null).
 	OPSDESK_GATEWAY_MODE=console "$bin/telegram-gateway" \
-		2>>"$root/var/log/telegram-gateway.log" || true
+		2>>"$root/var/log/telegram-gateway.log" 0<&0 &
+	pids+=($!)
+	names+=("telegram-gateway")
+	gwpid=$!
+	wait_up telegram-gateway 9450
+	start health-prober 9430 quiet
+	wait "$gwpid" || true
 fi
