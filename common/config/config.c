@@ -55,6 +55,15 @@ key_path(char *out, size_t size, const char *path, const char *key)
 	}
 }
 
+/* The member key of obj, or NULL when obj is NULL or the member is
+ * missing or null: every getter then falls back to its default. */
+static const cJSON *
+member(const cJSON *obj, const char *key)
+{
+	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
 static const char *
 json_type_name(const cJSON *v)
 {
@@ -78,9 +87,9 @@ int
 config_get_string(const cJSON *obj, const char *path, const char *key,
     const char *def, const char **out, char *err, size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v = member(obj, key);
 	char kp[256];
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL) {
 		*out = def;
 		return 0;
 	}
@@ -98,9 +107,9 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
     int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
     size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v = member(obj, key);
 	char kp[256];
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL) {
 		*out = def;
 		return 0;
 	}
@@ -148,9 +157,9 @@ config_get_double(const cJSON *obj, const char *path, const char *key,
     double def, double min, double max, double *out, char *err,
     size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v = member(obj, key);
 	char kp[256];
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL) {
 		*out = def;
 		return 0;
 	}
@@ -172,9 +181,9 @@ int
 config_get_bool(const cJSON *obj, const char *path, const char *key,
     bool def, bool *out, char *err, size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v = member(obj, key);
 	char kp[256];
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL) {
 		*out = def;
 		return 0;
 	}
@@ -192,9 +201,9 @@ config_get_duration_ms(const cJSON *obj, const char *path, const char *key,
     int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
     size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v = member(obj, key);
 	char kp[256];
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL) {
 		*out = def;
 		return 0;
 	}
@@ -263,8 +272,8 @@ static int
 get_typed(const cJSON *obj, const char *path, const char *key, bool array,
     const cJSON **out, char *err, size_t errlen)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-	if (v == NULL || cJSON_IsNull(v)) {
+	const cJSON *v = member(obj, key);
+	if (v == NULL) {
 		*out = NULL;
 		return 0;
 	}

@@ -505,15 +505,17 @@ sbuf_str(const sbuf *b)
 	return b->data != NULL && !b->failed ? b->data : "";
 }
 
-void
-sbuf_append_html(sbuf *b, const char *s)
+/* Append s replacing each byte that has an entity; quotes only when
+ * `quotes` (attribute values) — Telegram's HTML knows just & < >. */
+static void
+append_escaped(sbuf *b, const char *s, bool quotes)
 {
 	if (s == NULL) {
 		return;
 	}
 	const char *run = s;
 	for (const char *p = s; *p; p++) {
-		const char *rep = NULL;
+		const char *rep;
 		switch (*p) {
 		case '&':
 			rep = "&amp;";
@@ -525,12 +527,15 @@ sbuf_append_html(sbuf *b, const char *s)
 			rep = "&gt;";
 			break;
 		case '"':
-			rep = "&quot;";
+			rep = quotes ? "&quot;" : NULL;
 			break;
 		case '\'':
-			rep = "&#39;";
+			rep = quotes ? "&#39;" : NULL;
 			break;
 		default:
+			rep = NULL;
+		}
+		if (rep == NULL) {
 			continue;
 		}
 		sbuf_append_len(b, run, (size_t) (p - run));
@@ -541,32 +546,15 @@ sbuf_append_html(sbuf *b, const char *s)
 }
 
 void
+sbuf_append_html(sbuf *b, const char *s)
+{
+	append_escaped(b, s, true);
+}
+
+void
 sbuf_append_tg_html(sbuf *b, const char *s)
 {
-	if (s == NULL) {
-		return;
-	}
-	const char *run = s;
-	for (const char *p = s; *p; p++) {
-		const char *rep = NULL;
-		switch (*p) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		default:
-			continue;
-		}
-		sbuf_append_len(b, run, (size_t) (p - run));
-		sbuf_append(b, rep);
-		run = p + 1;
-	}
-	sbuf_append(b, run);
+	append_escaped(b, s, false);
 }
 
 void
