@@ -13,5 +13,8 @@ if(OPSDESK_FUZZ)
   # Coverage for libFuzzer in every object, not only the fuzz target's
   # own file: without it the decoders in opsdesk_common are invisible to
   # the fuzzer and it mutates blind.
+  # Linking with it too brings the coverage callbacks into the other
+  # executables (services, units) of such a build.
   add_compile_options(-fsanitize=fuzzer-no-link)
+  add_link_options(-fsanitize=fuzzer-no-link)
 endif()
