@@ -111,6 +111,7 @@ static const struct cb_action {
 	{ "tv", "/ticket", false },
 	{ "tm", "/addmsg", false },
 	{ "tr", "/rate", false },
+	{ "rs", "/rate", false }, /* + "-": rate without a comment */
 	{ "fq", "/faq", false },
 	{ "ct", "/contact", false },
 	{ "hl", "/health", true },
@@ -148,9 +149,10 @@ cb_dispatch(gw_ctx *ctx, const char *data)
 			continue;
 		}
 		char line[128];
-		snprintf(line, sizeof(line), "%s%s%s%s%s", a->command,
+		snprintf(line, sizeof(line), "%s%s%s%s%s%s", a->command,
 		    d.nargs > 0 ? " " : "", d.nargs > 0 ? d.arg1 : "",
-		    d.nargs > 1 ? " " : "", d.nargs > 1 ? d.arg2 : "");
+		    d.nargs > 1 ? " " : "", d.nargs > 1 ? d.arg2 : "",
+		    strcmp(a->code, "rs") == 0 ? " -" : "");
 		ctx->edit
 		    = a->edit && ctx->u != NULL && ctx->u->message_id != 0;
 		return router_dispatch(ctx, line);

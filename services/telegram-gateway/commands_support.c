@@ -419,6 +419,11 @@ support_user_message(gw_ctx *ctx, const char *ids, const char *text)
 	free(clean);
 }
 
+/*
+ * /rate <id> <1-5> [comment]. Without a comment (a star button) the
+ * rating waits in a conversation step for an optional comment, since the
+ * service takes one rating with its comment; "-" sends it without one.
+ */
 int
 cmd_rate(gw_ctx *ctx, const char *args)
 {
@@ -430,11 +435,47 @@ cmd_rate(gw_ctx *ctx, const char *args)
 		return GW_USAGE;
 	}
 	snprintf(arg, sizeof(arg), "%llu:%c", (unsigned long long) id, s[0]);
-	support_rate_comment(ctx, arg, *args ? args : NULL);
+	if (*args == '\0') {
+		/* Ask the service first: someone else's ticket is not found
+		 * before any prompt. */
+		ProtobufCMessage *rep = NULL;
+		Opsdesk__V1__TicketId tid = OPSDESK__V1__TICKET_ID__INIT;
+		tid.id = id;
+		Opsdesk__V1__Ticket *t
+		    = gw_ask(ctx, GW_TICKET, "get", &tid.base, "ticket", &rep);
+		bool rated = t != NULL && t->rating != 0;
+		gw_reply_free(rep);
+		if (t == NULL) {
+			return 0;
+		}
+		if (rated) {
+			ctx_reply(ctx,
+			    "⭐ This ticket is already rated. Thank you!",
+			    NULL);
+			return 0;
+		}
+		gw_keyboard k = { 0 };
+		char data[GW_CBDATA_MAX + 1], ids[24], score[2] = { s[0], 0 };
+		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
+		conv_set(ctx, "rate_comment", arg);
+		cb_encode(data, sizeof(data), "rs", ids, score);
+		kbd_button(&k, "Send without a comment", data);
+		sbuf b = SBUF_INIT;
+		sbuf_printf(&b,
+		    "⭐ %c/5 for <b>T-%s</b>. Add a comment in one message, "
+		    "or send it as it is.",
+		    s[0], ids);
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		sbuf_free(&b);
+		ctx_answer(ctx, "Add a comment?", false);
+		return 0;
+	}
+	conv_clear(ctx);
+	support_rate_comment(ctx, arg, strcmp(args, "-") == 0 ? "" : args);
 	return 0;
 }
 
-/* arg is "<id>:<rating>"; text is the optional comment (NULL: ask). */
+/* arg is "<id>:<rating>"; text the comment ("" for none). */
 void
 support_rate_comment(gw_ctx *ctx, const char *arg, const char *text)
 {
@@ -442,26 +483,17 @@ support_rate_comment(gw_ctx *ctx, const char *arg, const char *text)
 	const char *colon = strchr(arg, ':');
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__RateRequest r = OPSDESK__V1__RATE_REQUEST__INIT;
-	char *clean = text ? od_utf8_sanitize(text, strlen(text)) : NULL;
+	char *clean = od_utf8_sanitize(text, strlen(text));
 
-	if (id == 0 || colon == NULL) {
+	if (id == 0 || colon == NULL || clean == NULL) {
 		free(clean);
 		return;
 	}
 	r.id = id;
 	r.rating = (uint32_t) atoi(colon + 1);
-	r.comment = clean ? clean : (char *) "";
+	r.comment = clean;
 	if (gw_ask(ctx, GW_TICKET, "rate", &r.base, "ticket", &rep) != NULL) {
-		if (text == NULL) {
-			/* A comment is optional: the next message, if any. */
-			conv_set(ctx, "rate_comment", arg);
-			ctx_reply(ctx,
-			    "⭐ Thank you! Add a comment in one message if you "
-			    "like, or just carry on.",
-			    NULL);
-		} else {
-			ctx_reply(ctx, "⭐ Thank you for the feedback!", NULL);
-		}
+		ctx_reply(ctx, "⭐ Thank you for the feedback!", NULL);
 		ctx_answer(ctx, "Thank you!", false);
 	}
 	gw_reply_free(rep);

@@ -179,13 +179,33 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 {
 	gw_ctx ctx;
 	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+	char data[GW_CBDATA_MAX + 1], id[24];
+
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
-	sbuf_printf(
-	    &b, "ℹ️ <b>T-%llu</b>\n", (unsigned long long) n->ticket_id);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long) n->ticket_id);
+	sbuf_printf(&b, "ℹ️ <b>T-%s</b>\n", id);
 	render_text(&b, n->text, 3000);
-	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b),
-	    NULL, NULL);
+	/* The service asks for a rating in words ("/rate 12 <1-5>"): offer
+	 * the buttons too. */
+	if (n->ticket_id != 0 && strstr(n->text, "/rate") != NULL) {
+		for (int r = 1; r <= 5; r++) {
+			char score[4], label[8];
+			snprintf(score, sizeof(score), "%d", r);
+			snprintf(label, sizeof(label), "%d⭐", r);
+			if (cb_encode(data, sizeof(data), "tr", id, score) == 0) {
+				kbd_button(&k, label, data);
+			}
+		}
+		kbd_row(&k);
+	}
+	if (n->ticket_id != 0 &&
+	    cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
+		kbd_button(&k, "🔎 View ticket", data);
+	}
+	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), &k,
+	    NULL);
 	gw_enqueue(g, &ctx);
 	ctx_free(&ctx);
 	sbuf_free(&b);

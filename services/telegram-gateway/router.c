@@ -38,7 +38,7 @@ static const gw_command commands[] = {
 	    "open a ticket step by step" },
 	{ "addmsg", false, false, cmd_addmsg, "/addmsg <id>",
 	    "add a message to your ticket" },
-	{ "rate", false, false, cmd_rate, "/rate <id> <1-5>",
+	{ "rate", false, false, cmd_rate, "/rate <id> <1-5> [comment]",
 	    "rate a resolved ticket" },
 	{ "health", true, true, cmd_health, "/health", "component health" },
 	{ "monitor", true, true, cmd_monitor, "/monitor",

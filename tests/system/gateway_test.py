@@ -146,8 +146,17 @@ def test_user_and_admin_commands(s):
         h.contains(r.text, want, cmd)
     # The user's tier shows in /support after /tier.
     h.contains(ask(fake, "/support").text, "ultra")
-    # The staff reply reached the ticket's owner (ticket.replied).
+    # The staff reply reached the ticket's owner (ticket.replied), and
+    # the close came with rating buttons (ticket.notify).
     fake.wait_sent(lambda r: r.chat == USER and "Support replied" in r.text)
+    r = fake.wait_sent(lambda r: r.chat == USER and "closed" in r.text)
+    h.check(("5⭐", "1:tr:1:5") in r.buttons, r.buttons)
+    r, ans = press(fake, "1:tr:1:5")
+    h.contains(r.text, "Add a comment")
+    h.contains(ask(fake, "Great <support>!").text, "Thank you")
+    t = s.call("ticket", "get", {"id": 1}, as_user=USER)
+    h.eq(t["ticket"].get("rating"), 5)
+    h.eq(t["ticket"].get("rating_comment"), "Great <support>!")
     # And the new ticket reached the admin chat (ticket.created).
     fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and "New ticket" in r.text)
     # Group: a command for another bot is ignored, ours answered.
