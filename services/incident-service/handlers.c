@@ -407,6 +407,15 @@ h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	return 0;
 }
 
+/* Windows are public; who scheduled them is not. */
+static void
+strip_windows(rpc_call *c, inc_window **w, size_t n)
+{
+	for (size_t i = 0; !is_admin(c) && i < n; i++) {
+		w[i]->created_by = 0;
+	}
+}
+
 static int
 h_mnt_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
@@ -418,6 +427,7 @@ h_mnt_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	    != 0) {
 		return rv;
 	}
+	strip_windows(c, l->windows, l->n_windows);
 	REP(reply)->result_case
 	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE_LIST;
 	REP(reply)->maintenance_list = rpc_call_keep(c, &l->base);
@@ -552,6 +562,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	    || (rv = inc_mnt_list(rpc_call_mdb(c), SVC(c), false, &ml)) != 0) {
 		return rv;
 	}
+	strip_windows(c, ml->windows, ml->n_windows);
 	s->maintenance = ml->windows;
 	s->n_maintenance = ml->n_windows;
 	ml->windows = NULL;

@@ -168,7 +168,7 @@ setup(void)
 static void
 fail(const char *what, uint64_t id)
 {
-	fprintf(stderr, "a non-admin saw %s of INC-%llu\n", what,
+	fprintf(stderr, "a non-admin saw %s: %llu\n", what,
 	    (unsigned long long) id);
 	abort();
 }
@@ -207,6 +207,12 @@ check_reply(const Opsdesk__V1__IncidentReply *r)
 		for (size_t i = 0; i < r->snapshot->n_recent; i++) {
 			check_public(r->snapshot->recent[i], true);
 		}
+		for (size_t i = 0; i < r->snapshot->n_maintenance; i++) {
+			if (r->snapshot->maintenance[i]->created_by != 0) {
+				fail("who scheduled a window (MNT id)",
+				    r->snapshot->maintenance[i]->id);
+			}
+		}
 		break;
 	case OPSDESK__V1__INCIDENT_REPLY__RESULT_ALERTS:
 		for (size_t i = 0; i < r->alerts->n_alerts; i++) {
@@ -214,6 +220,12 @@ check_reply(const Opsdesk__V1__IncidentReply *r)
 		}
 		break;
 	case OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE_LIST:
+		for (size_t i = 0; i < r->maintenance_list->n_windows; i++) {
+			if (r->maintenance_list->windows[i]->created_by != 0) {
+				fail("who scheduled a window (MNT id)",
+				    r->maintenance_list->windows[i]->id);
+			}
+		}
 		break;
 	default:
 		if (r->result_case
