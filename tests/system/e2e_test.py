@@ -15,14 +15,19 @@ Telegram.
   every ticket confirmed to its user exists exactly once, and every
   incident whose creation opsctl saw acknowledged exists.
 
-Every process runs on loopback with ports of its own (network namespaces
-per service would need a bridge per test and root; loopback is what the
-brief accepts, and the test says which it used)."""
+Where the machine allows it (root, `ip netns`, a bridge) every executable
+runs in a network namespace of its own, like a container on its own host,
+joined to the others and to the test (fake Bot API, probed server, opsctl)
+by a bridge on a random 10.x.y.0/24; otherwise, or with
+OPSDESK_E2E_NETNS=0, all run on loopback. The test prints which."""
 
 import http.server
+import functools
 import json
 import os
+import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -47,12 +52,127 @@ DEFAULT_HTTP = {"9400": "bus-relay", "9410": "ticket-service",
                 "8080": "status-publisher", "9450": "telegram-gateway"}
 
 
+def _ip(*args):
+    r = subprocess.run(["ip"] + list(args), capture_output=True, timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError("ip %s: %s" % (" ".join(args),
+                                          r.stderr.decode().strip()))
+
+
+class Network:
+    """Where the suite's processes live. Loopback (host "127.0.0.1" for
+    all), or one network namespace per executable on a bridge: .host is
+    the test's own address on it, .ips[exe] each process's."""
+
+    def __init__(self):
+        self.host = "127.0.0.1"
+        self.ips = {}
+        self.namespaces = []
+        self.bridge = None
+        self.saved_exe_path = None
+        self.note = "loopback"
+
+    def setup(self, s):
+        if os.environ.get("OPSDESK_E2E_NETNS", "1") == "0":
+            self.note = "loopback (OPSDESK_E2E_NETNS=0)"
+            return self
+        if os.geteuid() != 0:
+            self.note = "loopback (network namespaces need root)"
+            return self
+        try:
+            self._create()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            self.close()
+            self.ips = {}
+            self.host = "127.0.0.1"
+            self.note = "loopback (no network namespaces here: %s)" % e
+            return self
+        self._rewire(s)
+        return self
+
+    def _create(self):
+        tag = "%04x" % random.randrange(1 << 16)
+        net = "10.%d.%d" % (random.randint(100, 250), random.randint(0, 255))
+        self.bridge = "odbr" + tag
+        _ip("link", "add", "name", self.bridge, "type", "bridge")
+        _ip("addr", "add", net + ".1/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        self.host = net + ".1"
+        for i, exe in enumerate(h.EXECUTABLES):
+            ns = "od%s-%d" % (tag, i)
+            _ip("netns", "add", ns)
+            self.namespaces.append(ns)
+            veth = "odv%s%d" % (tag, i)
+            _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0",
+                "netns", ns)
+            _ip("link", "set", veth, "master", self.bridge)
+            _ip("link", "set", veth, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "addr", "add", "%s.%d/24" % (net, 10 + i),
+                "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+            self.ips[exe] = ("%s.%d" % (net, 10 + i), ns)
+        self.note = ("one network namespace per executable on bridge %s "
+                     "(%s.0/24)" % (self.bridge, net))
+
+    def _rewire(self, s):
+        """Every address of the suite to its process's namespace, and
+        every executable started through `ip netns exec`."""
+        def move(addr, exe):
+            return re.sub(r"127\.0\.0\.1", self.ips[exe][0], addr)
+        s.bus_publish = move(s.bus_publish, "bus-relay")
+        s.bus_subscribe = move(s.bus_subscribe, "bus-relay")
+        for k, (exe, _) in h.SERVICES.items():
+            s.urls[k] = move(s.urls[k], exe)
+        for exe in list(s.http):
+            s.http[exe] = move(s.http[exe], exe)
+        wrappers = {}
+        os.makedirs(s.path("netns-bin"))
+        for exe, (_, ns) in self.ips.items():
+            w = s.path("netns-bin", exe)
+            with open(w, "w") as f:
+                # exec twice: the pid the test kills is the service's.
+                f.write("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n" %
+                        (ns, h.exe_path(exe)))
+            os.chmod(w, 0o755)
+            wrappers[exe] = w
+        self.saved_exe_path = h.exe_path
+        orig = h.exe_path
+        h.exe_path = lambda name: wrappers.get(name) or orig(name)
+
+    def close(self):
+        if self.saved_exe_path is not None:
+            h.exe_path = self.saved_exe_path
+            self.saved_exe_path = None
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.namespaces = []
+        if self.bridge:
+            subprocess.run(["ip", "link", "del", self.bridge],
+                           capture_output=True)
+            self.bridge = None
+
+
+def networked(fn):
+    """Run a test with its Network set up first and torn down after."""
+    @functools.wraps(fn)
+    def run(s):
+        s.net = Network().setup(s)
+        print("  network: %s" % s.net.note, flush=True)
+        try:
+            fn(s)
+        finally:
+            s.net.close()
+    return run
+
+
 class WebServer:
     """The probed local server: a python http.server answering 200 "ok"
     on a fixed port, which the test turns off (connection refused) and
     on again."""
 
-    def __init__(self):
+    def __init__(self, host):
+        self.host = host
         self.port = h.free_port()
         self.server = None
         self.on()
@@ -72,7 +192,7 @@ class WebServer:
         # The port was just closed by off(): rebinding may need a retry.
         self.server = h.wait_until(
             lambda: http.server.ThreadingHTTPServer(
-                ("127.0.0.1", self.port), Handler), 10, "web server bind")
+                (self.host, self.port), Handler), 10, "web server bind")
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever,
                          daemon=True).start()
@@ -100,7 +220,7 @@ def local_config(s, web):
         t["timeout"] = "1s"
     c["targets"].append({
         "id": "web", "name": "Web shop", "group": "Product", "kind": "http",
-        "url": "http://127.0.0.1:%d/" % web.port, "body_contains": "ok",
+        "url": "http://%s:%d/" % (web.host, web.port), "body_contains": "ok",
         "interval": "1s", "timeout": "1s", "failure_threshold": 2,
         "success_threshold": 2, "criticality": "critical", "public": True})
     c["status_page"]["components"].insert(
@@ -115,11 +235,10 @@ def local_config(s, web):
 
 
 def start_suite(s):
-    print("  network: loopback (one port set per process)", flush=True)
-    web = WebServer()
+    web = WebServer(s.net.host)
     s.web = web
     s.config = local_config(s, web)
-    fake = FakeTelegram(TOKEN, max_poll_wait=1.0)
+    fake = FakeTelegram(TOKEN, max_poll_wait=1.0, host=s.net.host)
     s.fake = fake
     s.start("bus-relay", timeout=30)
     for b in BACKENDS:
@@ -127,6 +246,12 @@ def start_suite(s):
     s.start("telegram-gateway", timeout=30, env={
         "TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
         "OPSDESK_GATEWAY_MODE": "poll"})
+    for p in s.procs:  # each really is on a host of its own
+        if p.exe in s.net.ips:
+            r = subprocess.run(["ip", "netns", "identify", str(p.pid)],
+                               capture_output=True, timeout=10)
+            h.eq(r.stdout.decode().strip(), s.net.ips[p.exe][1],
+                 "%s's network namespace" % p.exe)
     return fake, web
 
 
@@ -191,6 +316,7 @@ def ticket_id(text):
     return int(m.group(1))
 
 
+@networked
 def test_support_and_outage(s):
     fake, web = start_suite(s)
     gw = s.proc("telegram-gateway")
@@ -289,6 +415,7 @@ def test_support_and_outage(s):
         p.stop()
 
 
+@networked
 def test_kill9_loses_nothing_acknowledged(s):
     fake, web = start_suite(s)
     order = BACKENDS + ["telegram-gateway", "bus-relay"]

@@ -61,7 +61,7 @@ class Request:
 
 class FakeTelegram:
     def __init__(self, token="123456:TEST-token-s3cr3t", port=0,
-                 max_poll_wait=2.0):
+                 max_poll_wait=2.0, host="127.0.0.1"):
         self.token = token
         self.lock = threading.Condition()
         self.requests = []
@@ -124,12 +124,14 @@ class FakeTelegram:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client went away (shutdown, kill -9)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        # host: another address when the gateway runs in its own network
+        # namespace (e2e_test) and cannot reach this loopback.
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         # A client killed mid-request (kill -9 tests) is not an error.
         self.server.handle_error = lambda request, address: None
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % (host, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()
