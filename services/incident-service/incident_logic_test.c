@@ -182,6 +182,7 @@ test_recovery_and_relapse(void **state)
 	assert_int_equal(inc->status, ST_INVESTIGATING);
 	assert_int_equal(inc->severity, SEV_CRITICAL);
 	assert_int_equal(inc->auto_resolve_ms, 0);
+	assert_int_equal(inc->monitoring_ms, 0);
 
 	/* A person took over: recovery is only a note. */
 	assert_int_equal(inc_apply_update(inc, T0 + 3 * MIN, &alice,

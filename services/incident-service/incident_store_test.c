@@ -226,6 +226,7 @@ test_auto_open_dedup_recover(void **state)
 	assert_int_equal(inc_pm_load(txn, &svc, 1, &pm), 0);
 	store_read_end(txn);
 	assert_int_equal(pm->time_to_resolve_ms, 11 * MIN);
+	assert_int_equal(pm->impact_end_ms, T0 + MIN); /* the recovery */
 	inc_pm_free(pm);
 
 	/* Down again after resolve: a new incident. */

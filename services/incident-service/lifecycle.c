@@ -283,6 +283,7 @@ inc_apply_relapse(inc_incident *inc, int64_t now, int sev, const char *text)
 	if (back) {
 		inc->status = ST_INVESTIGATING;
 		inc->auto_resolve_ms = 0;
+		inc->monitoring_ms = 0; /* the impact goes on */
 	}
 	if (inc_severity_valid(sev) && sev < (int) inc->severity) {
 		inc->severity = sev;

@@ -31,6 +31,11 @@ inc_pm_generate(const inc_config *c, const inc_incident *inc, int64_t now)
 	inc_postmortem *pm = malloc(sizeof(*pm));
 	inc_incident *copy = inc_dup(inc);
 	int64_t end = inc->resolved_ms > 0 ? inc->resolved_ms : now;
+	/* Users were affected until the recovery, not through the stable
+	 * period after it. */
+	int64_t impact_end = inc->monitoring_ms > 0 && inc->monitoring_ms < end
+	    ? inc->monitoring_ms
+	    : end;
 	char dur[32], summary[1024], comps[512] = "";
 	int rv = 0;
 
@@ -44,7 +49,7 @@ inc_pm_generate(const inc_config *c, const inc_incident *inc, int64_t now)
 	pm->incident_id = inc->id;
 	pm->severity = inc->severity;
 	pm->impact_start_ms = inc->created_ms;
-	pm->impact_end_ms = end;
+	pm->impact_end_ms = impact_end;
 	pm->time_to_ack_ms
 	    = inc->acknowledged ? inc->acknowledged_ms - inc->created_ms : -1;
 	pm->time_to_resolve_ms = end - inc->created_ms;
