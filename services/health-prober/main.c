@@ -140,7 +140,11 @@ main(int argc, char **argv)
 	/* Freed last, after the store has run its queued jobs. */
 	runtime_defer(rt, free_prober, a.p);
 
-	store_options so = { .dbs = prober_db_names, .schema_version = 1 };
+	/* Small batches: LMDB keeps as many page buffers as the largest
+	 * txn dirtied, and a start with 10,000 first transitions would
+	 * otherwise make that thousands. */
+	store_options so = { .dbs = prober_db_names, .schema_version = 1,
+		.max_batch = 64 };
 	if ((rv = runtime_open_store(rt, &so, &st)) != 0 ||
 	    (rv = runtime_publisher(rt, &pub)) != 0) {
 		goto fail;

@@ -85,9 +85,9 @@ typedef struct target {
 
 	/* http and metric */
 	char *url;
-	char *method;
-	int status_lo[TARGET_MAX_STATUS];
-	int status_hi[TARGET_MAX_STATUS];
+	const char *method;    /* static: "GET", "HEAD", "POST" */
+	uint16_t status_lo[TARGET_MAX_STATUS];
+	uint16_t status_hi[TARGET_MAX_STATUS];
 	int n_status;
 	char *body_contains;
 	char *body_not_contains;
@@ -194,7 +194,7 @@ typedef struct target_state {
 	uint32_t latency_ms;
 	int status_code;
 	int cert_days_left;
-	char reason[160];
+	char reason[128];
 	bool maintenance;
 } target_state;
 

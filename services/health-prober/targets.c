@@ -81,7 +81,6 @@ target_free(target *t)
 	free(t->name);
 	free(t->group);
 	free(t->url);
-	free(t->method);
 	free(t->body_contains);
 	free(t->body_not_contains);
 	free(t->json.path);
@@ -198,8 +197,8 @@ parse_status(const cJSON *o, const char *path, target *t, char *err,
 			return fail(err, errlen, path, "expect_status",
 			    "status codes must be within 100-599");
 		}
-		t->status_lo[t->n_status] = lo;
-		t->status_hi[t->n_status] = hi;
+		t->status_lo[t->n_status] = (uint16_t) lo;
+		t->status_hi[t->n_status] = (uint16_t) hi;
 		t->n_status++;
 	}
 	if (t->n_status == 0) {
@@ -314,7 +313,7 @@ parse_http(const cJSON *o, const char *path, target *t, char *err,
 	         err, errlen)) != 0) {
 		return rv;
 	}
-	t->method = dup_opt(method_names[m], &oom);
+	t->method = method_names[m];
 	t->body_contains = dup_opt(bc, &oom);
 	t->body_not_contains = dup_opt(bnc, &oom);
 	t->cert_warn_days = (int) warn;
@@ -401,7 +400,7 @@ parse_metric(const cJSON *o, const char *path, target *t, char *err,
 		return rv;
 	}
 	t->prometheus = fmt == 1;
-	t->method = dup_opt("GET", &oom);
+	t->method = "GET";
 	t->tls_verify = true;
 	n = arr == NULL ? 0 : (size_t) cJSON_GetArraySize(arr);
 	if (n == 0) {
