@@ -137,7 +137,7 @@ cmd_support(gw_ctx *ctx, const char *args)
 	 * service that is down only loses this hint. */
 	Opsdesk__V1__StatusSummaryRequest sr
 	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
-	snprintf(rid, sizeof(rid), "gw-%lld-s",
+	snprintf(rid, sizeof(rid), "%s-%lld-s", ctx->g->rid_prefix,
 	    (long long) (ctx->u ? ctx->u->update_id : 0));
 	if (gw_call_quiet(
 	        ctx->g, &actor, rid, GW_STATUS, "summary", &sr.base, &rep)
@@ -165,7 +165,7 @@ cmd_support(gw_ctx *ctx, const char *args)
 	sbuf_append(&b, "🛟 <b>Support</b>\n");
 	Opsdesk__V1__GetTierRequest tr = OPSDESK__V1__GET_TIER_REQUEST__INIT;
 	tr.user_id = ctx->user_id;
-	snprintf(rid, sizeof(rid), "gw-%lld-t",
+	snprintf(rid, sizeof(rid), "%s-%lld-t", ctx->g->rid_prefix,
 	    (long long) (ctx->u ? ctx->u->update_id : 0));
 	if (gw_call_quiet(
 	        ctx->g, &actor, rid, GW_TICKET, "get_tier", &tr.base, &rep)

@@ -183,11 +183,12 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 /* Command handlers (commands_*.c). */
 #define GW_COMMANDS(X)                                                        \
 	X(help)                                                               \
-	X(help_operations) X(help_admin) X(contact) X(status) X(subscribe)    \
-	    X(unsubscribe) X(health) X(monitor) X(support) X(tickets)         \
-	        X(ticket) X(faq) X(newticket) X(addmsg) X(rate) X(queue)      \
-	            X(reply) X(note) X(close) X(assign) X(priority) X(tier)   \
-	                X(incident) X(maintenance) X(ops) X(tick) X(report)
+	X(help_operations)                                                    \
+	X(help_admin) X(contact) X(status) X(subscribe) X(unsubscribe)        \
+	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
+	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
+	            X(close) X(assign) X(priority) X(tier) X(incident)        \
+	                X(maintenance) X(ops) X(tick) X(report)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
@@ -217,7 +218,7 @@ struct gw_ctx {
 	bool is_admin;
 	bool is_group;
 	char name[128];
-	int calls; /* request ids: gw-<update>-<calls> */
+	int calls; /* request ids: gw<bot>-<update>-<calls> */
 	bool edit; /* reply by editing u->message_id */
 	gw_out *outs;
 	size_t n_outs;
@@ -406,6 +407,7 @@ struct gw {
 	store *st;
 	bus_publisher *pub;
 	gw_settings set;
+	char rid_prefix[32]; /* "gw<bot id>": request ids per bot */
 	gw_mode mode;
 	botapi *api; /* NULL in console mode */
 	char webhook_secret[260];

@@ -459,7 +459,7 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	actor.chat_id = ctx->chat_id;
 	/* Deterministic per update: a re-handled update repeats its request
 	 * ids, and the services answer from their idempotency cache. */
-	snprintf(rid, sizeof(rid), "gw-%lld-%d",
+	snprintf(rid, sizeof(rid), "%s-%lld-%d", ctx->g->rid_prefix,
 	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
 	int rv = gw_call_quiet(
 	    ctx->g, &actor, ctx->u ? rid : "", s, method, msg, &rep);
@@ -1107,6 +1107,16 @@ gw_new(gw **out, const gw_options *opt)
 		log_error("bot token missing or invalid");
 		goto fail;
 	}
+	/* The bot id (the token's part before ':', not secret) keeps two
+	 * bots' update ids apart in the services' idempotency caches. */
+	snprintf(g->rid_prefix, sizeof(g->rid_prefix), "gw");
+	if (opt->token != NULL) {
+		size_t n = strspn(opt->token, "0123456789");
+		if (n > 0 && n < 20 && opt->token[n] == ':') {
+			snprintf(g->rid_prefix, sizeof(g->rid_prefix),
+			    "gw%.*s", (int) n, opt->token);
+		}
+	}
 	if (opt->webhook_secret != NULL) {
 		od_strlcpy(g->webhook_secret, opt->webhook_secret,
 		    sizeof(g->webhook_secret));
@@ -1270,7 +1280,7 @@ gw_peek(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	actor.is_admin = ctx->is_admin;
 	actor.name = ctx->name;
 	actor.chat_id = ctx->chat_id;
-	snprintf(rid, sizeof(rid), "gw-%lld-%d",
+	snprintf(rid, sizeof(rid), "%s-%lld-%d", ctx->g->rid_prefix,
 	    (long long) (ctx->u ? ctx->u->update_id : 0), ++ctx->calls);
 	*rep = NULL;
 	if (gw_call_quiet(
