@@ -346,8 +346,9 @@ h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	inc_tx tx = tx_of(c);
 	inc_postmortem *pm = NULL;
 	char nf[64], st[64];
-	why w = { "give a root cause or an action item with text (at most "
-		  "4000 bytes; owner at most 200)",
+	why w = { "give a root cause, an action item with text (at most "
+		  "4000 bytes; owner at most 200), or the number of an "
+		  "existing action item to mark done or remove",
 		nf, st };
 	int rv;
 

@@ -176,6 +176,16 @@ tick(int64_t at)
 	assert_int_equal(inc_timers_run(&svc, NULL), 0);
 }
 
+static int
+pm_edit_fn(inc_tx *tx, void *arg)
+{
+	inc_postmortem *pm = NULL;
+	int rv = inc_pm_edit(tx, arg, &pm);
+
+	inc_pm_free(pm);
+	return rv;
+}
+
 static void
 test_auto_open_dedup_recover(void **state)
 {
@@ -228,6 +238,36 @@ test_auto_open_dedup_recover(void **state)
 	assert_int_equal(pm->time_to_resolve_ms, 11 * MIN);
 	assert_int_equal(pm->impact_end_ms, T0 + MIN); /* the recovery */
 	inc_pm_free(pm);
+
+	/* Admins fill it in: root cause, action items, done, removed. */
+	Opsdesk__V1__EditPostmortemRequest e
+	    = OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
+	Opsdesk__V1__ActionItem ai = OPSDESK__V1__ACTION_ITEM__INIT;
+	e.incident_id = 1;
+	e.root_cause = "disk full";
+	e.add_action = &ai;
+	ai.text = "alert on disk";
+	ai.owner = "bob";
+	assert_int_equal(in_job(pm_edit_fn, &e), 0);
+	e.root_cause = "";
+	ai.text = "grow the disk";
+	assert_int_equal(in_job(pm_edit_fn, &e), 0);
+	e.add_action = NULL;
+	e.done_action = 3; /* there are two */
+	assert_int_equal(in_job(pm_edit_fn, &e), OD_EINVAL);
+	e.done_action = 2;
+	e.remove_action = 1;
+	assert_int_equal(in_job(pm_edit_fn, &e), 0);
+	assert_int_equal(store_read_begin(svc.st, &txn), 0);
+	assert_int_equal(inc_pm_load(txn, &svc, 1, &pm), 0);
+	store_read_end(txn);
+	assert_string_equal(pm->root_cause, "disk full");
+	assert_int_equal(pm->n_actions, 1);
+	assert_string_equal(pm->actions[0]->text, "grow the disk");
+	assert_true(pm->actions[0]->done);
+	inc_pm_free(pm);
+	e.done_action = e.remove_action = 0;
+	assert_int_equal(in_job(pm_edit_fn, &e), OD_EINVAL); /* nothing */
 
 	/* Down again after resolve: a new incident. */
 	health("db", CS_DOWN, SEV_CRITICAL);

@@ -254,7 +254,8 @@ inc_pm_edit(inc_tx *tx, const Opsdesk__V1__EditPostmortemRequest *r,
 	inc_incident *inc = NULL;
 	int rv;
 
-	if (r->root_cause[0] == '\0' && !has_action) {
+	if (r->root_cause[0] == '\0' && !has_action && r->done_action == 0
+	    && r->remove_action == 0) {
 		return OD_EINVAL;
 	}
 	if (strlen(r->root_cause) > TEXT_MAX
@@ -276,6 +277,23 @@ inc_pm_edit(inc_tx *tx, const Opsdesk__V1__EditPostmortemRequest *r,
 	if (has_action && pm->n_actions >= ACTIONS_MAX) {
 		rv = OD_ELIMIT;
 		goto out;
+	}
+	/* Indexes refer to the list as the admin saw it: check both before
+	 * changing anything. */
+	if (r->done_action > pm->n_actions
+	    || r->remove_action > pm->n_actions) {
+		rv = OD_EINVAL;
+		goto out;
+	}
+	if (r->done_action > 0) {
+		pm->actions[r->done_action - 1]->done = true;
+	}
+	if (r->remove_action > 0) {
+		size_t i = r->remove_action - 1;
+		protobuf_c_message_free_unpacked(&pm->actions[i]->base, NULL);
+		memmove(&pm->actions[i], &pm->actions[i + 1],
+		    (pm->n_actions - i - 1) * sizeof(pm->actions[0]));
+		pm->n_actions--;
 	}
 	if ((r->root_cause[0]
 	        && (rv = inc_set_str(&pm->root_cause, r->root_cause)) != 0)
