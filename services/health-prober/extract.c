@@ -28,8 +28,8 @@ extract_json_path(const cJSON *root, const char *path)
 		if (*p == '[') {
 			char *end;
 			long idx = strtol(p + 1, &end, 10);
-			if (end == p + 1 || *end != ']' || idx < 0 ||
-			    !cJSON_IsArray(cur)) {
+			if (end == p + 1 || *end != ']' || idx < 0
+			    || !cJSON_IsArray(cur)) {
 				return NULL;
 			}
 			cur = cJSON_GetArrayItem(cur, (int) idx);
@@ -83,8 +83,8 @@ item_text(const cJSON *item, char *out, size_t size)
 	} else if (cJSON_IsNull(item)) {
 		od_strlcpy(out, "null", size);
 	} else {
-		od_strlcpy(out, cJSON_IsArray(item) ? "[array]" : "{object}",
-		    size);
+		od_strlcpy(
+		    out, cJSON_IsArray(item) ? "[array]" : "{object}", size);
 	}
 }
 
@@ -135,8 +135,8 @@ bool
 extract_json_cond(const char *body, size_t len, const json_cond *cond,
     char *why, size_t size)
 {
-	static const char *const ops[] = { "exists", "==", "!=", ">", ">=",
-		"<", "<=", "contains" };
+	static const char *const ops[]
+	    = { "exists", "==", "!=", ">", ">=", "<", "<=", "contains" };
 	cJSON *root = cJSON_ParseWithLengthOpts(body, len, NULL, false);
 	const cJSON *item;
 	bool ok = false;
@@ -183,20 +183,20 @@ labels_match(const char *p, const char *end, const char *want)
 			break;
 		}
 		eq = strchr(w, '=');
-		if (eq == NULL || eq[1] != '"' ||
-		    (close = strchr(eq + 2, '"')) == NULL) {
+		if (eq == NULL || eq[1] != '"'
+		    || (close = strchr(eq + 2, '"')) == NULL) {
 			return false;
 		}
 		nlen = (size_t) (eq - w);
 		vlen = (size_t) (close - (eq + 2));
 		/* Look for name="value" after '{' or ',' in the block. */
 		for (q = p; q + nlen + vlen + 3 <= end; q++) {
-			if ((q == p || q[-1] == '{' || q[-1] == ',' ||
-			        q[-1] == ' ') &&
-			    memcmp(q, w, nlen) == 0 && q[nlen] == '=' &&
-			    q[nlen + 1] == '"' &&
-			    memcmp(q + nlen + 2, eq + 2, vlen) == 0 &&
-			    q[nlen + 2 + vlen] == '"') {
+			if ((q == p || q[-1] == '{' || q[-1] == ','
+			        || q[-1] == ' ')
+			    && memcmp(q, w, nlen) == 0 && q[nlen] == '='
+			    && q[nlen + 1] == '"'
+			    && memcmp(q + nlen + 2, eq + 2, vlen) == 0
+			    && q[nlen + 2 + vlen] == '"') {
 				found = true;
 				break;
 			}
@@ -216,8 +216,8 @@ extract_prometheus(const char *text, size_t len, const char *metric,
 	const char *p = text, *end = text + len;
 	size_t mlen = strlen(metric);
 
-	if (labels != NULL && labels[0] != '\0' &&
-	    (strchr(labels, '=') == NULL || strchr(labels, '"') == NULL)) {
+	if (labels != NULL && labels[0] != '\0'
+	    && (strchr(labels, '=') == NULL || strchr(labels, '"') == NULL)) {
 		return OD_EMALFORMED;
 	}
 	while (p < end) {
@@ -230,9 +230,9 @@ extract_prometheus(const char *text, size_t len, const char *metric,
 			eol = end;
 		}
 		p = eol + 1;
-		if (line == eol || *line == '#' ||
-		    (size_t) (eol - line) <= mlen ||
-		    memcmp(line, metric, mlen) != 0) {
+		if (line == eol || *line == '#'
+		    || (size_t) (eol - line) <= mlen
+		    || memcmp(line, metric, mlen) != 0) {
 			continue;
 		}
 		q = line + mlen;
@@ -266,8 +266,8 @@ extract_prometheus(const char *text, size_t len, const char *metric,
 			q++;
 		}
 		n = 0;
-		while (q + n < eol && q[n] != ' ' && q[n] != '\t' &&
-		    q[n] != '\r') {
+		while (q + n < eol && q[n] != ' ' && q[n] != '\t'
+		    && q[n] != '\r') {
 			n++;
 		}
 		if (n == 0 || n >= sizeof(num)) {

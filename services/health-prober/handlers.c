@@ -16,13 +16,13 @@
 #include "prober_impl.h"
 #include "util/util.h"
 
-#define S_UNKNOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
-#define S_UP OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_UNKNOWN  OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
+#define S_UP       OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
 #define S_DEGRADED OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED
-#define S_DOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
-#define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+#define S_DOWN     OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_MAINT    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
-#define DAY_MS 86400000LL
+#define DAY_MS  86400000LL
 #define HOUR_MS 3600000LL
 
 static prober *
@@ -73,9 +73,9 @@ assess(Opsdesk__V1__HealthCurrent *h, rpc_call *c)
 	for (size_t i = 0; i < h->n_targets; i++) {
 		int st = h->targets[i]->state;
 		n[st >= 0 && st <= 4 ? st : 0]++;
-		if (st == S_DOWN &&
-		    h->targets[i]->criticality ==
-		        OPSDESK__V1__SEVERITY__SEVERITY_CRITICAL) {
+		if (st == S_DOWN
+		    && h->targets[i]->criticality
+		        == OPSDESK__V1__SEVERITY__SEVERITY_CRITICAL) {
 			crit_down++;
 		}
 	}
@@ -116,8 +116,8 @@ fill_current(rpc_call *c, Opsdesk__V1__HealthCurrent *h, bool all)
 	int64_t now = rpc_call_now_ms(c);
 
 	opsdesk__v1__health_current__init(h);
-	h->targets = rpc_call_alloc(c,
-	    (p->ts.n + 1) * sizeof(Opsdesk__V1__TargetStatus *));
+	h->targets = rpc_call_alloc(
+	    c, (p->ts.n + 1) * sizeof(Opsdesk__V1__TargetStatus *));
 	if (h->targets == NULL) {
 		return rpc_call_error(c,
 		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
@@ -136,9 +136,9 @@ fill_current(rpc_call *c, Opsdesk__V1__HealthCurrent *h, bool all)
 			    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
 			    "out of memory");
 		}
-		h->targets[i]->uptime_24h = prober_uptime_window(
-		    rpc_call_mdb(c), p->store, h->targets[i]->id, now, DAY_MS,
-		    NULL);
+		h->targets[i]->uptime_24h
+		    = prober_uptime_window(rpc_call_mdb(c), p->store,
+		        h->targets[i]->id, now, DAY_MS, NULL);
 	}
 	assess(h, c);
 	h->shard = p->shard;
@@ -154,7 +154,8 @@ h_current(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	r->current = rpc_call_alloc(c, sizeof(*r->current));
 	if (r->current == NULL) {
 		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "out of memory");
 	}
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_CURRENT;
 	return fill_current(c, r->current, false);
@@ -168,7 +169,8 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	r->snapshot = rpc_call_alloc(c, sizeof(*r->snapshot));
 	if (r->snapshot == NULL) {
 		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "out of memory");
 	}
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_SNAPSHOT;
 	return fill_current(c, r->snapshot, true);
@@ -202,8 +204,8 @@ collect_row(void *arg, int64_t t, const MDB_val *v)
 }
 
 static int
-collect_init(collect *k, rpc_call *c, const ProtobufCMessageDescriptor *d,
-    size_t cap)
+collect_init(
+    collect *k, rpc_call *c, const ProtobufCMessageDescriptor *d, size_t cap)
 {
 	k->c = c;
 	k->n = 0;
@@ -231,8 +233,8 @@ find_visible(rpc_call *c, const char *id)
 static int
 h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 {
-	const Opsdesk__V1__HistoryRequest *q =
-	    ((const Opsdesk__V1__ProberRequest *) req)->history;
+	const Opsdesk__V1__HistoryRequest *q
+	    = ((const Opsdesk__V1__ProberRequest *) req)->history;
 	Opsdesk__V1__ProberReply *r = (Opsdesk__V1__ProberReply *) rep;
 	prober *p = P(c);
 	MDB_txn *txn = rpc_call_mdb(c);
@@ -265,22 +267,22 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		goto oom;
 	}
 	const char *id = h->target->id;
-	h->uptime_24h = prober_uptime_window(txn, p->store, id, now, DAY_MS,
-	    &day24);
-	h->uptime_7d = prober_uptime_window(txn, p->store, id, now,
-	    7 * DAY_MS, NULL);
-	h->uptime_30d = prober_uptime_window(txn, p->store, id, now,
-	    30 * DAY_MS, NULL);
-	h->uptime_90d = prober_uptime_window(txn, p->store, id, now,
-	    90 * DAY_MS, NULL);
+	h->uptime_24h
+	    = prober_uptime_window(txn, p->store, id, now, DAY_MS, &day24);
+	h->uptime_7d
+	    = prober_uptime_window(txn, p->store, id, now, 7 * DAY_MS, NULL);
+	h->uptime_30d
+	    = prober_uptime_window(txn, p->store, id, now, 30 * DAY_MS, NULL);
+	h->uptime_90d
+	    = prober_uptime_window(txn, p->store, id, now, 90 * DAY_MS, NULL);
 	h->target->uptime_24h = h->uptime_24h;
 	h->p50_ms = agg_percentile(&day24, 0.50);
 	h->p95_ms = agg_percentile(&day24, 0.95);
 	h->p99_ms = agg_percentile(&day24, 0.99);
 
 	day0 = agg_floor(now, AGG_DAY) - 89 * DAY_MS;
-	(void) history_series(txn, store_db(p->store, PDB_DAY), id, day0,
-	    DAY_MS, 90, days);
+	(void) history_series(
+	    txn, store_db(p->store, PDB_DAY), id, day0, DAY_MS, 90, days);
 	h->daily = rpc_call_alloc(c, 90 * sizeof(*h->daily));
 	if (h->daily == NULL) {
 		goto oom;
@@ -298,28 +300,29 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		b->worst = days[d].checks ? (int) days[d].worst : S_UNKNOWN;
 		h->daily[h->n_daily++] = b;
 	}
-	if (collect_init(&k, c, &opsdesk__v1__health_result__descriptor,
-	        recent) != 0) {
+	if (collect_init(
+	        &k, c, &opsdesk__v1__health_result__descriptor, recent)
+	    != 0) {
 		goto oom;
 	}
-	(void) history_walk_back(txn, store_db(p->store, PDB_RESULTS), id,
-	    recent, collect_row, &k);
+	(void) history_walk_back(
+	    txn, store_db(p->store, PDB_RESULTS), id, recent, collect_row, &k);
 	h->recent = (Opsdesk__V1__HealthResult **) k.items;
 	h->n_recent = k.n;
-	if (collect_init(&k, c, &opsdesk__v1__health_changed__descriptor,
-	        20) != 0) {
+	if (collect_init(&k, c, &opsdesk__v1__health_changed__descriptor, 20)
+	    != 0) {
 		goto oom;
 	}
-	(void) history_walk_back(txn, store_db(p->store, PDB_TRANSITIONS), id,
-	    20, collect_row, &k);
+	(void) history_walk_back(
+	    txn, store_db(p->store, PDB_TRANSITIONS), id, 20, collect_row, &k);
 	h->transitions = (Opsdesk__V1__HealthChanged **) k.items;
 	h->n_transitions = k.n;
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_HISTORY;
 	r->history = h;
 	return 0;
 oom:
-	return rpc_call_error(c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-	    "out of memory");
+	return rpc_call_error(
+	    c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
 }
 
 static int
@@ -331,7 +334,8 @@ h_resources(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	r->resources = rpc_call_alloc(c, sizeof(*r->resources));
 	if (r->resources == NULL) {
 		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "out of memory");
 	}
 	opsdesk__v1__host_resources__init(r->resources);
 	pthread_mutex_lock(&p->mu);
@@ -363,8 +367,8 @@ h_metrics(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		for (size_t k = 0; k < t->n_metrics; k++) {
 			const business_value *v = &p->bm[p->bm_base[i] + k];
 			Opsdesk__V1__BusinessMetric *m;
-			if (!v->set ||
-			    (m = rpc_call_alloc(c, sizeof(*m))) == NULL) {
+			if (!v->set
+			    || (m = rpc_call_alloc(c, sizeof(*m))) == NULL) {
 				continue;
 			}
 			opsdesk__v1__business_metric__init(m);
@@ -381,16 +385,16 @@ h_metrics(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_METRICS;
 	return 0;
 oom:
-	return rpc_call_error(c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-	    "out of memory");
+	return rpc_call_error(
+	    c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
 }
 
 /* ---- uptime and transitions over a window ---- */
 
 /* Targets named in ids (all when none); -1 entries for unknown ids. */
 static int
-select_targets(rpc_call *c, char **ids, size_t n_ids, long **out,
-    size_t *n_out)
+select_targets(
+    rpc_call *c, char **ids, size_t n_ids, long **out, size_t *n_out)
 {
 	prober *p = P(c);
 	size_t n = n_ids ? n_ids : p->ts.n;
@@ -438,8 +442,8 @@ static int
 down_row(void *arg, int64_t t, const MDB_val *v)
 {
 	down_walk *w = arg;
-	Opsdesk__V1__HealthChanged *hc =
-	    opsdesk__v1__health_changed__unpack(NULL, v->mv_size, v->mv_data);
+	Opsdesk__V1__HealthChanged *hc = opsdesk__v1__health_changed__unpack(
+	    NULL, v->mv_size, v->mv_data);
 	if (hc == NULL) {
 		return 0;
 	}
@@ -456,8 +460,8 @@ down_row(void *arg, int64_t t, const MDB_val *v)
 static int
 h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 {
-	const Opsdesk__V1__UptimeRequest *q =
-	    ((const Opsdesk__V1__ProberRequest *) req)->uptime;
+	const Opsdesk__V1__UptimeRequest *q
+	    = ((const Opsdesk__V1__ProberRequest *) req)->uptime;
 	Opsdesk__V1__ProberReply *r = (Opsdesk__V1__ProberReply *) rep;
 	prober *p = P(c);
 	MDB_txn *txn = rpc_call_mdb(c);
@@ -473,8 +477,8 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
 		    "from_ms must be >= 0 and before to_ms");
 	}
-	if ((rv = select_targets(c, q->target_ids, q->n_target_ids, &sel,
-	         &n)) != 0) {
+	if ((rv = select_targets(c, q->target_ids, q->n_target_ids, &sel, &n))
+	    != 0) {
 		return rv;
 	}
 	/* The finest aggregates that still cover the window's start. */
@@ -488,10 +492,10 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		lv = AGG_DAY;
 		db = PDB_DAY;
 	}
-	if ((u = rpc_call_alloc(c, sizeof(*u))) == NULL ||
-	    (opsdesk__v1__uptime_report__init(u),
-	        (u->targets = rpc_call_alloc(c, (n + 1) * sizeof(void *))) ==
-	            NULL)) {
+	if ((u = rpc_call_alloc(c, sizeof(*u))) == NULL
+	    || (opsdesk__v1__uptime_report__init(u),
+	        (u->targets = rpc_call_alloc(c, (n + 1) * sizeof(void *)))
+	            == NULL)) {
 		goto oom;
 	}
 	for (size_t k = 0; k < n; k++) {
@@ -504,7 +508,8 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		}
 		opsdesk__v1__target_uptime__init(tu);
 		if (history_sum(txn, store_db(p->store, db), t->id,
-		        agg_floor(q->from_ms, lv), q->to_ms, &a) != 0) {
+		        agg_floor(q->from_ms, lv), q->to_ms, &a)
+		    != 0) {
 			memset(&a, 0, sizeof(a));
 		}
 		(void) history_walk(txn, store_db(p->store, PDB_TRANSITIONS),
@@ -524,26 +529,25 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_UPTIME;
 	return 0;
 oom:
-	return rpc_call_error(c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
-	    "out of memory");
+	return rpc_call_error(
+	    c, OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
 }
 
 static int
 by_time(const void *a, const void *b)
 {
-	const Opsdesk__V1__HealthChanged *x =
-	    *(const Opsdesk__V1__HealthChanged *const *) a;
-	const Opsdesk__V1__HealthChanged *y =
-	    *(const Opsdesk__V1__HealthChanged *const *) b;
+	const Opsdesk__V1__HealthChanged *x
+	    = *(const Opsdesk__V1__HealthChanged *const *) a;
+	const Opsdesk__V1__HealthChanged *y
+	    = *(const Opsdesk__V1__HealthChanged *const *) b;
 	return (x->at_ms > y->at_ms) - (x->at_ms < y->at_ms);
 }
 
 static int
-h_transitions(rpc_call *c, const ProtobufCMessage *req,
-    ProtobufCMessage *rep)
+h_transitions(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 {
-	const Opsdesk__V1__TransitionsRequest *q =
-	    ((const Opsdesk__V1__ProberRequest *) req)->transitions;
+	const Opsdesk__V1__TransitionsRequest *q
+	    = ((const Opsdesk__V1__ProberRequest *) req)->transitions;
 	Opsdesk__V1__ProberReply *r = (Opsdesk__V1__ProberReply *) rep;
 	prober *p = P(c);
 	Opsdesk__V1__TransitionList *tl;
@@ -558,17 +562,19 @@ h_transitions(rpc_call *c, const ProtobufCMessage *req,
 		    "from_ms must be >= 0 and before to_ms");
 	}
 	limit = q->limit == 0 ? 100 : (q->limit > 1000 ? 1000 : q->limit);
-	if ((rv = select_targets(c, q->target_ids, q->n_target_ids, &sel,
-	         &n)) != 0) {
+	if ((rv = select_targets(c, q->target_ids, q->n_target_ids, &sel, &n))
+	    != 0) {
 		return rv;
 	}
 	/* Collect up to 10x the limit over all targets, keep the oldest
 	 * `limit` after sorting. */
-	if ((tl = rpc_call_alloc(c, sizeof(*tl))) == NULL ||
-	    collect_init(&k, c, &opsdesk__v1__health_changed__descriptor,
-	        limit * 10) != 0) {
+	if ((tl = rpc_call_alloc(c, sizeof(*tl))) == NULL
+	    || collect_init(
+	           &k, c, &opsdesk__v1__health_changed__descriptor, limit * 10)
+	        != 0) {
 		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "out of memory");
 	}
 	opsdesk__v1__transition_list__init(tl);
 	for (size_t i = 0; i < n; i++) {
@@ -593,5 +599,5 @@ const rpc_method prober_methods[] = {
 	{ "uptime", RPC_READ, false, h_uptime },
 	{ "transitions", RPC_READ, false, h_transitions },
 };
-const size_t prober_n_methods = sizeof(prober_methods) /
-    sizeof(prober_methods[0]);
+const size_t prober_n_methods
+    = sizeof(prober_methods) / sizeof(prober_methods[0]);

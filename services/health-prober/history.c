@@ -18,10 +18,9 @@
 const char *const prober_db_names[] = { "state", "transitions", "results",
 	"agg_minute", "agg_hour", "agg_day", NULL };
 
-const uint32_t agg_bucket_le_ms[AGG_BUCKETS] = { 5, 10, 25, 50, 75, 100,
-	150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
-	30000, UINT32_MAX };
-
+const uint32_t agg_bucket_le_ms[AGG_BUCKETS]
+    = { 5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000,
+	      3000, 5000, 10000, 30000, UINT32_MAX };
 
 static int
 bucket_of(uint32_t ms)
@@ -37,18 +36,18 @@ void
 agg_add(agg *a, const probe_result *r, int shown_state)
 {
 	a->checks++;
-	if (shown_state ==
-	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE) {
+	if (shown_state
+	    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE) {
 		a->maint++;
-	} else if (r->observed ==
-	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN) {
+	} else if (r->observed
+	    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN) {
 		a->failures++;
-	} else if (r->observed ==
-	    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED) {
+	} else if (r->observed
+	    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED) {
 		a->degraded++;
 	}
-	if (a->checks == 1 ||
-	    state_rank(shown_state) > state_rank((int) a->worst)) {
+	if (a->checks == 1
+	    || state_rank(shown_state) > state_rank((int) a->worst)) {
 		a->worst = (uint32_t) shown_state;
 	}
 	a->latency_sum_ms += r->latency_ms;
@@ -61,8 +60,8 @@ agg_merge(agg *into, const agg *from)
 	if (from->checks == 0) {
 		return;
 	}
-	if (into->checks == 0 ||
-	    state_rank((int) from->worst) > state_rank((int) into->worst)) {
+	if (into->checks == 0
+	    || state_rank((int) from->worst) > state_rank((int) into->worst)) {
 		into->worst = from->worst;
 	}
 	into->checks += from->checks;
@@ -119,9 +118,9 @@ agg_percentile(const agg *a, double q)
 		}
 		/* Linear within the bucket, as Prometheus'
 		 * histogram_quantile does. */
-		return (uint32_t) (lo +
-		    (hi - lo) * (rank - (double) cum) / (double) a->hist[i] +
-		    0.5);
+		return (uint32_t) (lo
+		    + (hi - lo) * (rank - (double) cum) / (double) a->hist[i]
+		    + 0.5);
 	}
 	return agg_bucket_le_ms[AGG_BUCKETS - 2];
 }
@@ -196,8 +195,8 @@ agg_decode(const void *buf, size_t len, agg *out)
 		return OD_EMALFORMED;
 	}
 	for (int i = 0; i < 6; i++) {
-		if (get_varint(&p, end, &head[i]) != 0 ||
-		    (i < 5 && head[i] > UINT32_MAX)) {
+		if (get_varint(&p, end, &head[i]) != 0
+		    || (i < 5 && head[i] > UINT32_MAX)) {
 			return OD_EMALFORMED;
 		}
 	}
@@ -212,8 +211,8 @@ agg_decode(const void *buf, size_t len, agg *out)
 	}
 	for (unsigned used = *p++; used > 0; used--) {
 		unsigned i;
-		if (p >= end || (i = *p++) >= AGG_BUCKETS ||
-		    get_varint(&p, end, &v) != 0 || v > UINT32_MAX) {
+		if (p >= end || (i = *p++) >= AGG_BUCKETS
+		    || get_varint(&p, end, &v) != 0 || v > UINT32_MAX) {
 			return OD_EMALFORMED;
 		}
 		a.hist[i] = (uint32_t) v;
@@ -228,8 +227,7 @@ agg_decode(const void *buf, size_t len, agg *out)
 int64_t
 agg_period_ms(int level)
 {
-	static const int64_t period[AGG_LEVELS] = { 60000, 3600000,
-		86400000 };
+	static const int64_t period[AGG_LEVELS] = { 60000, 3600000, 86400000 };
 	return period[level];
 }
 
@@ -255,8 +253,8 @@ history_key(uint8_t *out, const char *id, int64_t t)
 }
 
 int
-history_put_agg(store_txn *txn, MDB_dbi db, const char *id, int64_t start,
-    const agg *a)
+history_put_agg(
+    store_txn *txn, MDB_dbi db, const char *id, int64_t start, const agg *a)
 {
 	uint8_t key[512], val[AGG_ENC_MAX];
 	size_t klen = history_key(key, id, start);
@@ -286,7 +284,8 @@ history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		int64_t t;
-		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0) {
+		if (k.mv_size != plen + 8
+		    || memcmp(k.mv_data, key, plen) != 0) {
 			break;
 		}
 		t = (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen);
@@ -322,13 +321,15 @@ history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
 	for (; rc == 0 && n > 0; n--) {
-		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0) {
+		if (k.mv_size != plen + 8
+		    || memcmp(k.mv_data, key, plen) != 0) {
 			break;
 		}
 		if ((rv = fn(arg,
 		         (int64_t) od_get_be64(
 		             (const uint8_t *) k.mv_data + plen),
-		         &v)) != 0) {
+		         &v))
+		    != 0) {
 			break;
 		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
@@ -352,8 +353,8 @@ sum_row(void *arg, int64_t start, const MDB_val *v)
 }
 
 int
-history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
-    int64_t to, agg *out)
+history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from, int64_t to,
+    agg *out)
 {
 	agg sum;
 	int rv;
@@ -389,8 +390,8 @@ history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 {
 	struct series s = { from, period, n, out };
 	memset(out, 0, n * sizeof(*out));
-	return history_walk(txn, db, id, from, from + (int64_t) n * period,
-	    series_row, &s);
+	return history_walk(
+	    txn, db, id, from, from + (int64_t) n * period, series_row, &s);
 }
 
 int
@@ -419,9 +420,10 @@ history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
 		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0) {
 			break;
 		}
-		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0 ||
-		    (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen) >=
-		        cutoff) {
+		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0
+		    || (int64_t) od_get_be64(
+		           (const uint8_t *) k.mv_data + plen)
+		        >= cutoff) {
 			break;
 		}
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {

@@ -112,8 +112,8 @@ test_rollup(void **state)
 		agg_merge(&merged, &back);
 	}
 	assert_memory_equal(&merged, &hour, sizeof(hour));
-	assert_int_equal(agg_percentile(&merged, 0.95),
-	    agg_percentile(&hour, 0.95));
+	assert_int_equal(
+	    agg_percentile(&merged, 0.95), agg_percentile(&hour, 0.95));
 	/* Cut short, one byte too many, or another version: refused. */
 	for (size_t cut = 0; cut < len; cut++) {
 		assert_int_equal(agg_decode(enc, cut, &merged), OD_EMALFORMED);
@@ -129,8 +129,8 @@ test_rollup(void **state)
 	assert_true(len <= AGG_ENC_MAX);
 	memset(&merged, 0, sizeof(merged));
 	assert_int_equal(agg_decode(enc, len, &merged), 0);
-	assert_true(merged.checks == UINT32_MAX && merged.worst == UINT32_MAX &&
-	    merged.latency_sum_ms == UINT64_MAX);
+	assert_true(merged.checks == UINT32_MAX && merged.worst == UINT32_MAX
+	    && merged.latency_sum_ms == UINT64_MAX);
 	assert_memory_equal(merged.hist, big.hist, sizeof(big.hist));
 }
 

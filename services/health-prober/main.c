@@ -12,13 +12,13 @@
 #include "prober_impl.h"
 #include "runtime/runtime.h"
 
-static const char help[] =
-    "Probe HTTP, TCP, opsdesk service and metric targets; keep their\n"
-    "states (with flap damping), minute/hour/day aggregates and business\n"
-    "metrics; publish health.changed on every transition.\n"
-    "Targets come from the config's `targets` section, settings from\n"
-    "`prober` (see services/health-prober/README.md).\n"
-    "  OPSDESK_PROBER_SHARD    i/N: probe only the targets of shard i\n";
+static const char help[]
+    = "Probe HTTP, TCP, opsdesk service and metric targets; keep their\n"
+      "states (with flap damping), minute/hour/day aggregates and business\n"
+      "metrics; publish health.changed on every transition.\n"
+      "Targets come from the config's `targets` section, settings from\n"
+      "`prober` (see services/health-prober/README.md).\n"
+      "  OPSDESK_PROBER_SHARD    i/N: probe only the targets of shard i\n";
 
 typedef struct app {
 	prober *p;
@@ -73,8 +73,8 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	app *a = arg;
 	(void) topic;
-	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE &&
-	    env->maintenance != NULL && env->maintenance->window != NULL) {
+	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE
+	    && env->maintenance != NULL && env->maintenance->window != NULL) {
 		prober_maintenance_event(a->p, env->maintenance->window);
 	}
 }
@@ -86,8 +86,8 @@ on_resync(void *arg, const char *reason)
 {
 	app *a = arg;
 	Opsdesk__V1__IncidentRequest req = OPSDESK__V1__INCIDENT_REQUEST__INIT;
-	Opsdesk__V1__IncidentSnapshotRequest sr =
-	    OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
+	Opsdesk__V1__IncidentSnapshotRequest sr
+	    = OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__IncidentReply *rep = NULL;
 	int rv;
 
@@ -96,9 +96,11 @@ on_resync(void *arg, const char *reason)
 	rv = rpc_client_call(a->incident, &req.base,
 	    &opsdesk__v1__incident_reply__descriptor,
 	    (ProtobufCMessage **) &rep, 2000);
-	if (rv != 0 || rep->result_case !=
-	        OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT) {
-		log_warn("maintenance resync (%s) skipped: incident-service: %s",
+	if (rv != 0
+	    || rep->result_case
+	        != OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT) {
+		log_warn(
+		    "maintenance resync (%s) skipped: incident-service: %s",
 		    reason, rv != 0 ? od_strerror(rv) : "error reply");
 	} else {
 		prober_maintenance_resync(a->p, rep->snapshot->maintenance,
@@ -120,16 +122,17 @@ main(int argc, char **argv)
 	bus_publisher *pub = NULL;
 	rpc_server *srv = NULL;
 	char err[512];
-	int rv = runtime_init(&rt, argc, argv, "health-prober",
-	    "127.0.0.1:9430", help);
+	int rv = runtime_init(
+	    &rt, argc, argv, "health-prober", "127.0.0.1:9430", help);
 
 	if (rv != 0) {
 		return rv < 0 ? 0 : 1;
 	}
 	cfg = runtime_config(rt);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((rv = prober_new(&a.p, cfg, getenv("OPSDESK_PROBER_SHARD"), err,
-	         sizeof(err))) != 0) {
+	if ((rv = prober_new(
+	         &a.p, cfg, getenv("OPSDESK_PROBER_SHARD"), err, sizeof(err)))
+	    != 0) {
 		log_error("invalid config: %s", err);
 		goto fail;
 	}
@@ -143,14 +146,15 @@ main(int argc, char **argv)
 	/* Small batches: LMDB keeps as many page buffers as the largest
 	 * txn dirtied, and a start with 10,000 first transitions would
 	 * otherwise make that thousands. */
-	store_options so = { .dbs = prober_db_names, .schema_version = 1,
-		.max_batch = 64 };
-	if ((rv = runtime_open_store(rt, &so, &st)) != 0 ||
-	    (rv = runtime_publisher(rt, &pub)) != 0) {
+	store_options so
+	    = { .dbs = prober_db_names, .schema_version = 1, .max_batch = 64 };
+	if ((rv = runtime_open_store(rt, &so, &st)) != 0
+	    || (rv = runtime_publisher(rt, &pub)) != 0) {
 		goto fail;
 	}
 	if ((rv = prober_attach(a.p, st, pub, runtime_metrics(rt),
-	         cfg->instance, cfg->data_dir)) != 0) {
+	         cfg->instance, cfg->data_dir))
+	    != 0) {
 		log_error("cannot load the prober state: %s", od_strerror(rv));
 		goto fail;
 	}
@@ -180,8 +184,8 @@ main(int argc, char **argv)
 	}
 	runtime_defer(rt, stop_prober, a.p);
 
-	if ((rv = rpc_client_open(&a.incident, cfg->incident_url, 2000)) !=
-	    0) {
+	if ((rv = rpc_client_open(&a.incident, cfg->incident_url, 2000))
+	    != 0) {
 		goto fail;
 	}
 	bus_subscriber_options bo = {
@@ -199,8 +203,8 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	runtime_defer(rt, close_sub, &a);
-	runtime_every(rt, prober_targets(a.p)->settings.flush_ms, flush_tick,
-	    a.p);
+	runtime_every(
+	    rt, prober_targets(a.p)->settings.flush_ms, flush_tick, a.p);
 	runtime_every(rt, 60000, retain_tick, a.p);
 	if ((rv = runtime_http(rt, NULL, NULL)) != 0) {
 		log_error("cannot start HTTP on %s: %s", cfg->http_addr,

@@ -16,9 +16,9 @@
 
 #define BODY_MAX (1024 * 1024)
 
-#define S_UP OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_UP       OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
 #define S_DEGRADED OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED
-#define S_DOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_DOWN     OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
 
 struct probe_job {
 	const target *t;
@@ -51,7 +51,8 @@ on_body(char *data, size_t size, size_t n, void *arg)
 			cap *= 2;
 		}
 		if ((b = realloc(j->body, cap)) == NULL) {
-			return 0; /* aborts the transfer: reported as an error */
+			return 0; /* aborts the transfer: reported as an error
+			           */
 		}
 		j->body = b;
 		j->cap = cap;
@@ -69,9 +70,8 @@ setup_http(probe_job *j, CURL *e)
 	const target *t = j->t;
 	CURLcode rc = CURLE_OK;
 
-	j->keep_body = t->body_contains != NULL ||
-	    t->body_not_contains != NULL || t->has_json ||
-	    t->kind == PROBE_METRIC;
+	j->keep_body = t->body_contains != NULL || t->body_not_contains != NULL
+	    || t->has_json || t->kind == PROBE_METRIC;
 	rc |= curl_easy_setopt(e, CURLOPT_URL, t->url);
 	if (strcmp(t->method, "HEAD") == 0) {
 		rc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -80,8 +80,8 @@ setup_http(probe_job *j, CURL *e)
 	}
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-	rc |= curl_easy_setopt(e, CURLOPT_USERAGENT,
-	    "opsdesk-health-prober/" OPSDESK_VERSION);
+	rc |= curl_easy_setopt(
+	    e, CURLOPT_USERAGENT, "opsdesk-health-prober/" OPSDESK_VERSION);
 	rc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	if (strncmp(t->url, "https://", 8) == 0) {
 		rc |= curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
@@ -94,8 +94,7 @@ setup_http(probe_job *j, CURL *e)
 }
 
 int
-probe_job_start(const target *t, size_t index, probe_job **out,
-    void **easy)
+probe_job_start(const target *t, size_t index, probe_job **out, void **easy)
 {
 	probe_job *j;
 	CURL *e;
@@ -116,8 +115,8 @@ probe_job_start(const target *t, size_t index, probe_job **out,
 	rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->err);
 	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) t->timeout_ms);
-	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long) t->timeout_ms);
+	rc |= curl_easy_setopt(
+	    e, CURLOPT_CONNECTTIMEOUT_MS, (long) t->timeout_ms);
 	rc |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	rc |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -176,13 +175,13 @@ cert_not_after(CURL *e)
 	struct curl_certinfo *ci = NULL;
 	int64_t t;
 
-	if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
-	    ci == NULL || ci->num_of_certs < 1) {
+	if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK
+	    || ci == NULL || ci->num_of_certs < 1) {
 		return 0;
 	}
 	for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next) {
-		if (strncmp(l->data, "Expire date:", 12) == 0 &&
-		    probe_parse_cert_time(l->data + 12, &t) == 0) {
+		if (strncmp(l->data, "Expire date:", 12) == 0
+		    && probe_parse_cert_time(l->data + 12, &t) == 0) {
 			return t;
 		}
 	}
@@ -240,20 +239,20 @@ probe_http_judge(const target *t, int curl_code, const char *curl_err,
 		snprintf(r->error, sizeof(r->error), "HTTP %ld", status);
 		return;
 	}
-	if (t->body_contains != NULL &&
-	    !body_has(body, body_len, t->body_contains)) {
+	if (t->body_contains != NULL
+	    && !body_has(body, body_len, t->body_contains)) {
 		snprintf(r->error, sizeof(r->error),
 		    "body does not contain \"%.60s\"", t->body_contains);
 		return;
 	}
-	if (t->body_not_contains != NULL &&
-	    body_has(body, body_len, t->body_not_contains)) {
+	if (t->body_not_contains != NULL
+	    && body_has(body, body_len, t->body_not_contains)) {
 		snprintf(r->error, sizeof(r->error), "body contains \"%.60s\"",
 		    t->body_not_contains);
 		return;
 	}
-	if (t->has_json &&
-	    !extract_json_cond(body != NULL ? body : "", body_len, &t->json,
+	if (t->has_json
+	    && !extract_json_cond(body != NULL ? body : "", body_len, &t->json,
 	        why, sizeof(why))) {
 		snprintf(r->error, sizeof(r->error), "%s", why);
 		return;
@@ -282,12 +281,12 @@ judge_metric(probe_job *j, probe_result *r, probe_metric_fn fn, void *arg)
 	cJSON *root = NULL;
 
 	if (!t->prometheus) {
-		root = cJSON_ParseWithLengthOpts(j->body ? j->body : "",
-		    j->len, NULL, false);
+		root = cJSON_ParseWithLengthOpts(
+		    j->body ? j->body : "", j->len, NULL, false);
 		if (root == NULL) {
 			r->observed = S_DOWN;
-			snprintf(r->error, sizeof(r->error),
-			    "body is not JSON");
+			snprintf(
+			    r->error, sizeof(r->error), "body is not JSON");
 			return;
 		}
 	}
@@ -296,9 +295,9 @@ judge_metric(probe_job *j, probe_result *r, probe_metric_fn fn, void *arg)
 		double v;
 		int rv = t->prometheus
 		    ? extract_prometheus(j->body ? j->body : "", j->len,
-		          m->metric, m->labels, &v)
-		    : extract_json_number(extract_json_path(root, m->path),
-		          &v);
+		        m->metric, m->labels, &v)
+		    : extract_json_number(
+		        extract_json_path(root, m->path), &v);
 		if (rv != 0) {
 			r->observed = S_DOWN;
 			snprintf(r->error, sizeof(r->error),
@@ -331,8 +330,9 @@ probe_job_finish(probe_job *j, int curl_code, probe_result *r,
 	r->latency_ms = (uint32_t) (us / 1000);
 	if ((r->cert_not_after_s = cert_not_after(j->easy)) > 0) {
 		int64_t left = r->cert_not_after_s - r->at_ms / 1000;
-		r->cert_days_left = (int) (left < 0 ? -((-left + 86399) / 86400)
-		                                    : left / 86400);
+		r->cert_days_left
+		    = (int) (left < 0 ? -((-left + 86399) / 86400)
+		                      : left / 86400);
 	}
 	probe_http_judge(j->t, curl_code, j->err, status, j->body, j->len, r);
 	if (j->t->kind == PROBE_METRIC && r->observed != S_DOWN) {

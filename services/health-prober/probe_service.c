@@ -59,9 +59,9 @@ ping(service_pool *p, size_t index, probe_result *r)
 	r->observed = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN;
 	/* The dial is asynchronous: give a fresh connection part of the
 	 * time-out to come up before calling the service unreachable. */
-	while (!rpc_client_connected(c) &&
-	    (waited = od_mono_ms() - start) < t->timeout_ms / 2 &&
-	    waited < 2000) {
+	while (!rpc_client_connected(c)
+	    && (waited = od_mono_ms() - start) < t->timeout_ms / 2
+	    && waited < 2000) {
 		sleep_ms(20);
 	}
 	req.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_PING;
@@ -72,11 +72,11 @@ ping(service_pool *p, size_t index, probe_result *r)
 	r->latency_ms = (uint32_t) (od_mono_ms() - start);
 	r->at_ms = od_now_ms();
 	if (rv == OD_ETIMEDOUT) {
-		snprintf(r->error, sizeof(r->error), "no ping reply in %lld ms",
-		    (long long) t->timeout_ms);
+		snprintf(r->error, sizeof(r->error),
+		    "no ping reply in %lld ms", (long long) t->timeout_ms);
 	} else if (rv != 0) {
-		snprintf(r->error, sizeof(r->error), "ping: %s",
-		    od_strerror(rv));
+		snprintf(
+		    r->error, sizeof(r->error), "ping: %s", od_strerror(rv));
 	} else if ((e = rpc_reply_error(out)) != NULL && e->code != 0) {
 		snprintf(r->error, sizeof(r->error), "ping: %s %.100s",
 		    rpc_error_code_name(e->code), e->message);
@@ -114,8 +114,8 @@ worker(void *arg)
 }
 
 int
-service_pool_start(service_pool **out, const target_set *ts,
-    probe_done_fn done, void *arg)
+service_pool_start(
+    service_pool **out, const target_set *ts, probe_done_fn done, void *arg)
 {
 	service_pool *p;
 	size_t n_service = 0;
@@ -130,8 +130,8 @@ service_pool_start(service_pool **out, const target_set *ts,
 	p->cap = ts->n + 1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	if ((p->clients = calloc(ts->n + 1, sizeof(*p->clients))) == NULL ||
-	    (p->queue = calloc(p->cap, sizeof(*p->queue))) == NULL) {
+	if ((p->clients = calloc(ts->n + 1, sizeof(*p->clients))) == NULL
+	    || (p->queue = calloc(p->cap, sizeof(*p->queue))) == NULL) {
 		rv = OD_ENOMEM;
 		goto out;
 	}
@@ -140,14 +140,15 @@ service_pool_start(service_pool **out, const target_set *ts,
 			continue;
 		}
 		if ((rv = rpc_client_open(&p->clients[i], ts->v[i].service_url,
-		         (int) ts->v[i].timeout_ms)) != 0) {
+		         (int) ts->v[i].timeout_ms))
+		    != 0) {
 			goto out;
 		}
 		n_service++;
 	}
 	while (p->n_threads < n_service && p->n_threads < POOL_MAX_THREADS) {
-		if (pthread_create(&p->threads[p->n_threads], NULL, worker,
-		        p) != 0) {
+		if (pthread_create(&p->threads[p->n_threads], NULL, worker, p)
+		    != 0) {
 			rv = OD_ENOMEM;
 			goto out;
 		}

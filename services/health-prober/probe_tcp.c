@@ -26,8 +26,8 @@ probe_tcp_setup(void *easy, const target *t)
 }
 
 void
-probe_tcp_judge(void *easy, int curl_code, const char *curl_err,
-    probe_result *r)
+probe_tcp_judge(
+    void *easy, int curl_code, const char *curl_err, probe_result *r)
 {
 	curl_off_t us = 0;
 

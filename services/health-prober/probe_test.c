@@ -40,8 +40,8 @@ judge(const target *t, int code, long status, const char *body,
 	r.latency_ms = latency;
 	r.cert_days_left = cert_days;
 	r.cert_not_after_s = cert_days >= 0 ? 1 : 0;
-	probe_http_judge(t, code, "", status, body, body ? strlen(body) : 0,
-	    &r);
+	probe_http_judge(
+	    t, code, "", status, body, body ? strlen(body) : 0, &r);
 	return r;
 }
 
@@ -105,11 +105,11 @@ test_cert_time(void **state)
 {
 	int64_t t;
 	(void) state;
-	assert_int_equal(probe_parse_cert_time("Jan  2 03:04:05 2027 GMT", &t),
-	    0);
+	assert_int_equal(
+	    probe_parse_cert_time("Jan  2 03:04:05 2027 GMT", &t), 0);
 	assert_int_equal(t, 1798859045);
-	assert_int_equal(probe_parse_cert_time("Nov 27 13:05:05 2026 GMT", &t),
-	    0);
+	assert_int_equal(
+	    probe_parse_cert_time("Nov 27 13:05:05 2026 GMT", &t), 0);
 	assert_int_equal(t, 1795784705);
 	assert_int_equal(probe_parse_cert_time("garbage", &t), OD_EINVAL);
 }

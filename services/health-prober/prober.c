@@ -23,14 +23,14 @@
 #include "prober_impl.h"
 #include "util/util.h"
 
-#define S_UP OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
-#define S_DOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_UP    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_DOWN  OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
 #define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
 /* ---- put lists: a store job's writes, copied ---- */
 
 typedef struct put_list {
-	sbuf data;      /* [db u8][klen u16][vlen u32][key][val] ... */
+	sbuf data; /* [db u8][klen u16][vlen u32][key][val] ... */
 	size_t n;
 	uint8_t *event; /* a packed HealthChanged to publish, or NULL */
 	size_t event_len;
@@ -93,24 +93,26 @@ put_job(store_txn *txn, void *arg)
 		size_t klen = ((size_t) p[1] << 8) | p[2];
 		size_t vlen = od_get_be32(p + 3);
 		p += 7;
-		if ((rv = store_put(txn, store_db(st, db), p, klen, p + klen,
-		         vlen)) != 0) {
+		if ((rv = store_put(
+		         txn, store_db(st, db), p, klen, p + klen, vlen))
+		    != 0) {
 			return rv;
 		}
 		p += klen + vlen;
 	}
 	if (l->event != NULL && l->pub != NULL) {
 		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-		Opsdesk__V1__HealthChanged *hc =
-		    opsdesk__v1__health_changed__unpack(NULL, l->event_len,
-		        l->event);
+		Opsdesk__V1__HealthChanged *hc
+		    = opsdesk__v1__health_changed__unpack(
+		        NULL, l->event_len, l->event);
 		if (hc == NULL) {
 			return OD_EINTERNAL;
 		}
-		env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED;
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED;
 		env.health_changed = hc;
-		rv = bus_publish_on_commit(l->pub, txn, "health.changed", &env,
-		    NULL);
+		rv = bus_publish_on_commit(
+		    l->pub, txn, "health.changed", &env, NULL);
 		opsdesk__v1__health_changed__free_unpacked(hc, NULL);
 		if (rv != 0) {
 			log_warn("prober: health.changed not queued: %s",
@@ -142,8 +144,8 @@ put_submit(prober *p, put_list *l, bool sync)
 	if (sync) {
 		rv = store_write(p->store, put_job, l);
 		if (rv != 0) {
-			log_error("prober: store write failed: %s",
-			    od_strerror(rv));
+			log_error(
+			    "prober: store write failed: %s", od_strerror(rv));
 		}
 		put_list_free(l);
 		return rv;
@@ -154,8 +156,8 @@ put_submit(prober *p, put_list *l, bool sync)
 /* ---- status ---- */
 
 void
-prober__status(const target *t, const target_rt *rt,
-    Opsdesk__V1__TargetStatus *out)
+prober__status(
+    const target *t, const target_rt *rt, Opsdesk__V1__TargetStatus *out)
 {
 	const target_state *s = &rt->st;
 	out->id = t->id;
@@ -221,8 +223,8 @@ record_transition(prober *p, size_t index, const state_change *chg)
 		return;
 	}
 	add_state_put(l, t, rt);
-	put_add_pb(l, PDB_TRANSITIONS, key, history_key(key, t->id, at),
-	    &hc.base);
+	put_add_pb(
+	    l, PDB_TRANSITIONS, key, history_key(key, t->id, at), &hc.base);
 	l->event_len = opsdesk__v1__health_changed__get_packed_size(&hc);
 	if ((l->event = malloc(l->event_len)) == NULL) {
 		l->data.failed = true;
@@ -269,7 +271,8 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 
 	if (p->ts.settings.publish_results && p->pub != NULL) {
 		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-		Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+		Opsdesk__V1__HealthResult hr
+		    = OPSDESK__V1__HEALTH_RESULT__INIT;
 		hr.target_id = p->ts.v[index].id;
 		hr.ok = r->observed != S_DOWN;
 		hr.observed = r->observed;
@@ -278,7 +281,8 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 		hr.error = (char *) r->error;
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
-		env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
 		env.health_result = &hr;
 		(void) bus_publish(p->pub, "health.result", &env, NULL);
 	}
@@ -324,8 +328,8 @@ flush_job_free(flush_job *j)
 static int
 flush_fn(store_txn *txn, void *arg)
 {
-	static const unsigned level_db[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR,
-		PDB_DAY };
+	static const unsigned level_db[AGG_LEVELS]
+	    = { PDB_MINUTE, PDB_HOUR, PDB_DAY };
 	flush_job *j = arg;
 	store *st = store_txn_store(txn);
 	uint8_t key[512], val[AGG_ENC_MAX];
@@ -338,18 +342,19 @@ flush_fn(store_txn *txn, void *arg)
 		const agg_item *it = &j->items[i];
 		for (int lv = 0; lv < AGG_LEVELS; lv++) {
 			MDB_dbi db = store_db(st, level_db[lv]);
-			size_t klen = history_key(key, it->id,
-			    agg_floor(it->r.at_ms, lv));
+			size_t klen = history_key(
+			    key, it->id, agg_floor(it->r.at_ms, lv));
 			agg a;
 			MDB_val v;
 			memset(&a, 0, sizeof(a));
-			if (store_get(store_txn_mdb(txn), db, key, klen, &v) ==
-			    0) {
+			if (store_get(store_txn_mdb(txn), db, key, klen, &v)
+			    == 0) {
 				(void) agg_decode(v.mv_data, v.mv_size, &a);
 			}
 			agg_add(&a, &it->r, it->shown);
-			if ((rv = store_put(txn, db, key, klen, val,
-			         agg_encode(&a, val))) != 0) {
+			if ((rv = store_put(
+			         txn, db, key, klen, val, agg_encode(&a, val)))
+			    != 0) {
 				return rv;
 			}
 		}
@@ -383,8 +388,8 @@ prober_flush(prober *p, bool sync)
 		metric_add(p->m_skipped, ss.skipped - p->skipped_seen);
 		p->skipped_seen = ss.skipped;
 	}
-	if (p->store == NULL || (j = calloc(1, sizeof(*j))) == NULL ||
-	    (j->puts = calloc(1, sizeof(*j->puts))) == NULL) {
+	if (p->store == NULL || (j = calloc(1, sizeof(*j))) == NULL
+	    || (j->puts = calloc(1, sizeof(*j->puts))) == NULL) {
 		free(j);
 		return OD_ENOMEM;
 	}
@@ -403,15 +408,16 @@ prober_flush(prober *p, bool sync)
 	}
 	pthread_mutex_unlock(&p->mu);
 
-	if (n_pend > 0 &&
-	    (j->items = calloc(n_pend, sizeof(*j->items))) == NULL) {
+	if (n_pend > 0
+	    && (j->items = calloc(n_pend, sizeof(*j->items))) == NULL) {
 		free(pend);
 		flush_job_free(j);
 		return OD_ENOMEM;
 	}
 	for (size_t k = 0; k < n_pend; k++) {
 		const probe_result *r = &pend[k].r;
-		Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+		Opsdesk__V1__HealthResult hr
+		    = OPSDESK__V1__HEALTH_RESULT__INIT;
 		const char *id = p->ts.v[pend[k].index].id;
 		hr.target_id = (char *) id;
 		hr.ok = r->observed != S_DOWN;
@@ -469,8 +475,9 @@ retain_fn(store_txn *txn, void *arg)
 			if (cut <= 0) {
 				continue;
 			}
-			if ((rv = history_retain(txn, store_db(st, db),
-			         j->ids[i], cut, &n)) != 0) {
+			if ((rv = history_retain(
+			         txn, store_db(st, db), j->ids[i], cut, &n))
+			    != 0) {
 				return rv;
 			}
 			total += n;
@@ -512,9 +519,9 @@ prober_retain(prober *p, bool sync)
 	retain_job *j = calloc(1, sizeof(*j));
 	int rv;
 
-	if (j == NULL || (j->ids = calloc(p->ts.n + 1, sizeof(char *))) ==
-	        NULL ||
-	    (j->raw_cutoff = calloc(p->ts.n + 1, sizeof(int64_t))) == NULL) {
+	if (j == NULL || (j->ids = calloc(p->ts.n + 1, sizeof(char *))) == NULL
+	    || (j->raw_cutoff = calloc(p->ts.n + 1, sizeof(int64_t)))
+	        == NULL) {
 		retain_free(j);
 		return OD_ENOMEM;
 	}
@@ -551,8 +558,8 @@ window_covers(const maint_window *w, const target *t)
 {
 	for (size_t i = 0; i < w->n_components; i++) {
 		const char *c = w->components[i];
-		if (strcasecmp(c, t->id) == 0 || strcasecmp(c, t->name) == 0 ||
-		    (t->group[0] != '\0' && strcasecmp(c, t->group) == 0)) {
+		if (strcasecmp(c, t->id) == 0 || strcasecmp(c, t->name) == 0
+		    || (t->group[0] != '\0' && strcasecmp(c, t->group) == 0)) {
 			return true;
 		}
 	}
@@ -609,11 +616,11 @@ window_remove(prober *p, uint64_t id)
 static bool
 window_active(const Opsdesk__V1__MaintenanceWindow *w, int64_t now)
 {
-	return w->status ==
-	        OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS ||
-	    (w->status ==
-	            OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_SCHEDULED &&
-	        w->start_ms <= now && now < w->end_ms);
+	return w->status
+	    == OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS
+	    || (w->status
+	            == OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_SCHEDULED
+	        && w->start_ms <= now && now < w->end_ms);
 }
 
 static void
@@ -629,13 +636,13 @@ window_add(prober *p, const Opsdesk__V1__MaintenanceWindow *w)
 	memset(m, 0, sizeof(*m));
 	m->id = w->id;
 	od_strlcpy(m->title, w->title ? w->title : "", sizeof(m->title));
-	if ((m->components = calloc(w->n_components + 1, sizeof(char *))) ==
-	    NULL) {
+	if ((m->components = calloc(w->n_components + 1, sizeof(char *)))
+	    == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < w->n_components; i++) {
-		if ((m->components[m->n_components] =
-		            strdup(w->components[i])) != NULL) {
+		if ((m->components[m->n_components] = strdup(w->components[i]))
+		    != NULL) {
 			m->n_components++;
 		}
 	}
@@ -655,8 +662,8 @@ prober_maintenance_event(prober *p, const Opsdesk__V1__MaintenanceWindow *w)
 }
 
 void
-prober_maintenance_resync(prober *p,
-    Opsdesk__V1__MaintenanceWindow *const *w, size_t n)
+prober_maintenance_resync(
+    prober *p, Opsdesk__V1__MaintenanceWindow *const *w, size_t n)
 {
 	int64_t now = od_now_ms();
 	pthread_mutex_lock(&p->mu);
@@ -722,8 +729,8 @@ render_targets(void *arg, sbuf *b)
 				v = rt->st.state;
 				break;
 			case 3:
-				if (t->kind != PROBE_HTTP &&
-				    t->kind != PROBE_METRIC) {
+				if (t->kind != PROBE_HTTP
+				    && t->kind != PROBE_METRIC) {
 					continue;
 				}
 				v = rt->st.status_code;
@@ -759,8 +766,8 @@ render_targets(void *arg, sbuf *b)
 /* ---- life cycle ---- */
 
 int
-prober_new(prober **out, const config *c, const char *shard, char *err,
-    size_t errlen)
+prober_new(
+    prober **out, const config *c, const char *shard, char *err, size_t errlen)
 {
 	prober *p = calloc(1, sizeof(*p));
 	size_t n_bm = 0;
@@ -778,8 +785,8 @@ prober_new(prober **out, const config *c, const char *shard, char *err,
 		    p->ts.settings.shard_index, p->ts.settings.shard_count);
 	}
 	rv = OD_ENOMEM;
-	if ((p->rt = calloc(p->ts.n + 1, sizeof(*p->rt))) == NULL ||
-	    (p->bm_base = calloc(p->ts.n + 1, sizeof(size_t))) == NULL) {
+	if ((p->rt = calloc(p->ts.n + 1, sizeof(*p->rt))) == NULL
+	    || (p->bm_base = calloc(p->ts.n + 1, sizeof(size_t))) == NULL) {
 		goto out;
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
@@ -808,7 +815,8 @@ load_target(prober *p, MDB_txn *txn, size_t i)
 
 	if (store_get_pb(txn, store_db(p->store, PDB_STATE), t->id,
 	        strlen(t->id), &opsdesk__v1__target_status__descriptor,
-	        (ProtobufCMessage **) &ts) == 0) {
+	        (ProtobufCMessage **) &ts)
+	    == 0) {
 		/* Maintenance is not restored: it comes back from the
 		 * incident-service snapshot. */
 		rt->st.health = ts->state == S_MAINT ? (int) ts->health
@@ -838,8 +846,8 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 	p->pub = pub;
 	p->metrics = m;
 	od_strlcpy(p->instance, instance ? instance : "", sizeof(p->instance));
-	od_strlcpy(p->disk_path, disk_path ? disk_path : "/",
-	    sizeof(p->disk_path));
+	od_strlcpy(
+	    p->disk_path, disk_path ? disk_path : "/", sizeof(p->disk_path));
 	if ((rv = store_read_begin(st, &txn)) != 0) {
 		return rv;
 	}
@@ -852,15 +860,15 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 		    "Probes run, by result.", "result=\"success\"");
 		p->m_fail = metrics_counter(m, "opsdesk_probes_total",
 		    "Probes run, by result.", "result=\"failure\"");
-		p->m_transitions = metrics_counter(m,
-		    "opsdesk_probe_transitions_total",
-		    "State transitions of all targets.", NULL);
+		p->m_transitions
+		    = metrics_counter(m, "opsdesk_probe_transitions_total",
+		        "State transitions of all targets.", NULL);
 		p->m_in_flight = metrics_gauge(m, "opsdesk_prober_in_flight",
 		    "Probes in flight at the last flush.", NULL);
-		p->m_skipped = metrics_counter(m,
-		    "opsdesk_prober_skipped_total",
-		    "Probes skipped because the previous one still ran.",
-		    NULL);
+		p->m_skipped
+		    = metrics_counter(m, "opsdesk_prober_skipped_total",
+		        "Probes skipped because the previous one still ran.",
+		        NULL);
 		metric_set(metrics_gauge(m, "opsdesk_prober_targets",
 		               "Targets probed by this shard.", NULL),
 		    (double) p->ts.n);

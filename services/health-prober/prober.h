@@ -21,12 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus/bus.h"
 #include "config/config.h"
 #include "health.pb-c.h"
 #include "incident.pb-c.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
-#include "bus/bus.h"
 
 /* ---- targets.c ---- */
 
@@ -54,9 +54,9 @@ typedef enum json_op {
 typedef struct json_cond {
 	char *path; /* "data.items[0].status" */
 	json_op op;
-	bool is_num;  /* compare numbers (value was a number) */
+	bool is_num; /* compare numbers (value was a number) */
 	double num;
-	char *str;    /* the value as text (strings, booleans) */
+	char *str; /* the value as text (strings, booleans) */
 } json_cond;
 
 /* One business metric a `metric` target extracts. */
@@ -81,11 +81,11 @@ typedef struct target {
 	uint32_t success_threshold;
 	int criticality; /* Opsdesk__V1__Severity */
 	bool public;
-	uint64_t hash;   /* target_hash(id): shard and spread */
+	uint64_t hash; /* target_hash(id): shard and spread */
 
 	/* http and metric */
 	char *url;
-	const char *method;    /* static: "GET", "HEAD", "POST" */
+	const char *method; /* static: "GET", "HEAD", "POST" */
 	uint16_t status_lo[TARGET_MAX_STATUS];
 	uint16_t status_hi[TARGET_MAX_STATUS];
 	int n_status;
@@ -93,8 +93,8 @@ typedef struct target {
 	char *body_not_contains;
 	bool has_json;
 	json_cond json;
-	int64_t degraded_ms;   /* latency above this: degraded; 0 off */
-	int cert_warn_days;    /* certificate expiring within: degraded */
+	int64_t degraded_ms; /* latency above this: degraded; 0 off */
+	int cert_warn_days;  /* certificate expiring within: degraded */
 	bool tls_verify;
 
 	/* tcp */
@@ -111,15 +111,15 @@ typedef struct target {
 } target;
 
 typedef struct prober_settings {
-	unsigned concurrency;      /* HTTP/TCP probes in flight at most */
-	int64_t flush_ms;          /* results and aggregates batch period */
-	int64_t raw_retention_ms;  /* raw results kept this long */
-	unsigned raw_max;          /* and at most this many per target */
+	unsigned concurrency;     /* HTTP/TCP probes in flight at most */
+	int64_t flush_ms;         /* results and aggregates batch period */
+	int64_t raw_retention_ms; /* raw results kept this long */
+	unsigned raw_max;         /* and at most this many per target */
 	int64_t minute_retention_ms;
 	int64_t hour_retention_ms;
 	int64_t day_retention_ms;
-	bool publish_results;      /* health.result events */
-	unsigned shard_index;      /* OPSDESK_PROBER_SHARD i/N; 0/1 */
+	bool publish_results; /* health.result events */
+	unsigned shard_index; /* OPSDESK_PROBER_SHARD i/N; 0/1 */
 	unsigned shard_count;
 } prober_settings;
 
@@ -173,18 +173,18 @@ int extract_prometheus(const char *text, size_t len, const char *metric,
 /* ---- state.c ---- */
 
 typedef struct probe_result {
-	int observed;          /* UP, DEGRADED or DOWN (ComponentState) */
+	int observed; /* UP, DEGRADED or DOWN (ComponentState) */
 	uint32_t latency_ms;
-	int status_code;       /* HTTP status, 0 otherwise */
-	char error[160];       /* why not up; "" when up */
+	int status_code; /* HTTP status, 0 otherwise */
+	char error[160]; /* why not up; "" when up */
 	int64_t at_ms;
-	int cert_days_left;    /* -1 when not TLS */
+	int cert_days_left;       /* -1 when not TLS */
 	int64_t cert_not_after_s; /* leaf certificate expiry; 0 when not TLS */
 } probe_result;
 
 typedef struct target_state {
-	int state;       /* shown: maintenance overrides health */
-	int health;      /* damped health: UNKNOWN, UP, DEGRADED, DOWN */
+	int state;  /* shown: maintenance overrides health */
+	int health; /* damped health: UNKNOWN, UP, DEGRADED, DOWN */
 	uint32_t worse_streak;
 	uint32_t better_streak;
 	uint32_t consecutive_failures;
@@ -237,8 +237,8 @@ typedef struct probe_job probe_job;
  * transfer for tcp. *easy is the handle to add to the multi handle; its
  * CURLOPT_PRIVATE is the job.
  */
-int probe_job_start(const target *t, size_t index, probe_job **out,
-    void **easy);
+int probe_job_start(
+    const target *t, size_t index, probe_job **out, void **easy);
 /* The job of a finished easy handle (CURLOPT_PRIVATE). */
 probe_job *probe_job_of(void *easy);
 size_t probe_job_index(const probe_job *j);
@@ -258,16 +258,16 @@ int probe_parse_cert_time(const char *s, int64_t *out);
 
 /* probe_tcp.c */
 int probe_tcp_setup(void *easy, const target *t);
-void probe_tcp_judge(void *easy, int curl_code, const char *curl_err,
-    probe_result *r);
+void probe_tcp_judge(
+    void *easy, int curl_code, const char *curl_err, probe_result *r);
 
 /* probe_service.c: a pool of threads that ping opsdesk services. */
 typedef struct service_pool service_pool;
-typedef void (*probe_done_fn)(void *arg, size_t target_index,
-    const probe_result *r);
+typedef void (*probe_done_fn)(
+    void *arg, size_t target_index, const probe_result *r);
 /* One client per service target of ts (borrowed; outlives the pool). */
-int service_pool_start(service_pool **out, const target_set *ts,
-    probe_done_fn done, void *arg);
+int service_pool_start(
+    service_pool **out, const target_set *ts, probe_done_fn done, void *arg);
 /* Queue a ping of target index; done runs on a pool thread. */
 int service_pool_submit(service_pool *p, size_t index);
 void service_pool_stop(service_pool *p); /* NULL-safe, joins */
@@ -286,7 +286,7 @@ typedef struct sched_callbacks {
 typedef struct sched_stats {
 	uint64_t started;
 	uint64_t completed;
-	uint64_t skipped;   /* still running when due again */
+	uint64_t skipped; /* still running when due again */
 	unsigned in_flight;
 } sched_stats;
 
@@ -310,10 +310,10 @@ extern const uint32_t agg_bucket_le_ms[AGG_BUCKETS];
 
 typedef struct agg {
 	uint32_t checks;
-	uint32_t failures;  /* down results outside maintenance */
+	uint32_t failures; /* down results outside maintenance */
 	uint32_t degraded;
-	uint32_t maint;     /* results during maintenance (not counted) */
-	uint32_t worst;     /* worst shown state in the period */
+	uint32_t maint; /* results during maintenance (not counted) */
+	uint32_t worst; /* worst shown state in the period */
 	uint64_t latency_sum_ms;
 	uint32_t hist[AGG_BUCKETS];
 } agg;
@@ -352,8 +352,8 @@ extern const char *const prober_db_names[]; /* NULL-terminated */
 /* id, a 0x00, then be64 t: rows of one target sort by time. Returns the
  * length (<= 512) or 0 when the id is too long. */
 size_t history_key(uint8_t *out, const char *id, int64_t t);
-int history_put_agg(store_txn *txn, MDB_dbi db, const char *id,
-    int64_t start, const agg *a);
+int history_put_agg(
+    store_txn *txn, MDB_dbi db, const char *id, int64_t start, const agg *a);
 /* A row of a target: its time and value (valid during the call). */
 typedef int (*history_row_fn)(void *arg, int64_t t, const MDB_val *v);
 /* id's rows with t in [from, to), oldest first, until fn returns
@@ -376,8 +376,8 @@ int history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
  * stops at the first row it keeps, so only expired rows are visited.
  * *deleted (may be NULL) gets the count.
  */
-int history_retain(store_txn *txn, MDB_dbi db, const char *id,
-    int64_t cutoff, size_t *deleted);
+int history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
+    size_t *deleted);
 
 /* ---- resources.c ---- */
 
@@ -389,17 +389,17 @@ typedef struct cpu_sample {
 int resources_parse_stat(const char *text, cpu_sample *out);
 double resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur);
 /* MemTotal and MemAvailable (bytes) from /proc/meminfo text. */
-int resources_parse_meminfo(const char *text, uint64_t *total,
-    uint64_t *available);
-int resources_parse_loadavg(const char *text, double *l1, double *l5,
-    double *l15);
+int resources_parse_meminfo(
+    const char *text, uint64_t *total, uint64_t *available);
+int resources_parse_loadavg(
+    const char *text, double *l1, double *l5, double *l15);
 /*
  * Fill out from /proc and statvfs(disk_path); prev (may be NULL) is the
  * previous CPU sample and is updated, so the CPU percentage is over the
  * time since the last call.
  */
-int resources_read(Opsdesk__V1__HostResources *out, const char *disk_path,
-    cpu_sample *prev);
+int resources_read(
+    Opsdesk__V1__HostResources *out, const char *disk_path, cpu_sample *prev);
 
 /* ---- prober.c: the service's state, fed by the scheduler ---- */
 
@@ -419,11 +419,11 @@ int prober_new(prober **out, const config *c, const char *shard, char *err,
  */
 int prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
     const char *instance, const char *disk_path);
-int prober_start(prober *p);   /* starts probing */
+int prober_start(prober *p); /* starts probing */
 /* Stop probing and write every target's state and pending results
  * (waits for the commit). */
 void prober_stop(prober *p);
-void prober_free(prober *p);   /* NULL-safe; after the store is closed */
+void prober_free(prober *p); /* NULL-safe; after the store is closed */
 const target_set *prober_targets(const prober *p);
 const char *prober_shard(const prober *p); /* "i/N" or "" */
 
@@ -437,11 +437,11 @@ int prober_flush(prober *p, bool sync);
 int prober_retain(prober *p, bool sync);
 
 /* A maintenance window changed (maintenance.* event). */
-void prober_maintenance_event(prober *p,
-    const Opsdesk__V1__MaintenanceWindow *w);
+void prober_maintenance_event(
+    prober *p, const Opsdesk__V1__MaintenanceWindow *w);
 /* Replace every known window with the active ones of a snapshot. */
-void prober_maintenance_resync(prober *p,
-    Opsdesk__V1__MaintenanceWindow *const *w, size_t n);
+void prober_maintenance_resync(
+    prober *p, Opsdesk__V1__MaintenanceWindow *const *w, size_t n);
 
 /* ---- handlers.c (the method table is in prober_impl.h) ---- */
 

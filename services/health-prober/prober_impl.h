@@ -17,7 +17,7 @@
  */
 typedef struct target_rt {
 	target_state st;
-	bool dirty;                /* results since the last state write */
+	bool dirty; /* results since the last state write */
 	int64_t cert_not_after_s;
 	int64_t last_transition_ms; /* keeps transition keys unique */
 } target_rt;
@@ -30,7 +30,7 @@ typedef struct business_value {
 
 typedef struct pending_result {
 	size_t index;
-	int shown;        /* the state shown when the result came */
+	int shown; /* the state shown when the result came */
 	probe_result r;
 } pending_result;
 
@@ -45,10 +45,10 @@ typedef struct maint_window {
 struct prober {
 	target_set ts;
 	target_rt *rt;
-	size_t *bm_base;      /* by target: index of its first value in bm */
+	size_t *bm_base; /* by target: index of its first value in bm */
 	business_value *bm;
 	size_t n_bm;
-	pthread_mutex_t mu;   /* everything below and rt, bm */
+	pthread_mutex_t mu; /* everything below and rt, bm */
 	pending_result *pend;
 	size_t n_pend;
 	size_t cap_pend;
@@ -72,8 +72,8 @@ struct prober {
 };
 
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
-void prober__status(const target *t, const target_rt *rt,
-    Opsdesk__V1__TargetStatus *out);
+void prober__status(
+    const target *t, const target_rt *rt, Opsdesk__V1__TargetStatus *out);
 
 /* handlers.c: the ProberRequest methods, for rpc_server_start. */
 extern const rpc_method prober_methods[];

@@ -24,7 +24,7 @@ enum {
 	MAINT = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE,
 };
 
-#define DAY 86400000LL
+#define DAY  86400000LL
 #define HOUR 3600000LL
 /* 2026-11-20T00:00:00Z */
 #define T0 1795132800000LL
@@ -45,25 +45,24 @@ typedef struct fixture {
 	prober *p;
 } fixture;
 
-static const char cfg_json[] =
-    "{\"targets\":["
-    "{\"id\":\"api\",\"name\":\"Stripe API\",\"kind\":\"tcp\","
-    "\"host\":\"127.0.0.1\",\"port\":1,\"failure_threshold\":1,"
-    "\"success_threshold\":1,\"group\":\"payments\"},"
-    "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":2}"
-    "]}";
+static const char cfg_json[]
+    = "{\"targets\":["
+      "{\"id\":\"api\",\"name\":\"Stripe API\",\"kind\":\"tcp\","
+      "\"host\":\"127.0.0.1\",\"port\":1,\"failure_threshold\":1,"
+      "\"success_threshold\":1,\"group\":\"payments\"},"
+      "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":2}"
+      "]}";
 
 static void
 open_all(fixture *f)
 {
 	char err[256];
-	store_options so = { .path = f->dir, .dbs = prober_db_names,
-		.nosync = true };
+	store_options so
+	    = { .path = f->dir, .dbs = prober_db_names, .nosync = true };
 	assert_int_equal(store_open(&f->st, &so), 0);
-	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)),
-	    0);
-	assert_int_equal(prober_attach(f->p, f->st, NULL, NULL, "test", "/"),
-	    0);
+	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+	    prober_attach(f->p, f->st, NULL, NULL, "test", "/"), 0);
 }
 
 static void
@@ -176,8 +175,8 @@ test_uptime_and_percentiles(void **state)
 	assert_true(u > 94.999 && u < 95.001);
 	static const int64_t days[] = { 7, 30, 90 };
 	for (size_t k = 0; k < 3; k++) {
-		u = prober_uptime_window(txn, f->st, "db", fake_now,
-		    days[k] * DAY, NULL);
+		u = prober_uptime_window(
+		    txn, f->st, "db", fake_now, days[k] * DAY, NULL);
 		assert_true(u > 94.999 && u < 95.001);
 	}
 	/* Latencies 1..200, three times: p50 ~ 100 within its bucket
@@ -186,11 +185,13 @@ test_uptime_and_percentiles(void **state)
 	assert_true(p50 > 75 && p50 <= 100);
 	assert_true(p95 > 150 && p95 <= 200);
 	/* A window a day later sees nothing in its last 24 h... */
-	assert_true(prober_uptime_window(txn, f->st, "db", fake_now + 2 * DAY,
-	                DAY, NULL) < 0);
+	assert_true(prober_uptime_window(
+	                txn, f->st, "db", fake_now + 2 * DAY, DAY, NULL)
+	    < 0);
 	/* ...while the day row still counts for 30 days. */
-	assert_true(prober_uptime_window(txn, f->st, "db", fake_now + 2 * DAY,
-	                30 * DAY, NULL) > 94.9);
+	assert_true(prober_uptime_window(
+	                txn, f->st, "db", fake_now + 2 * DAY, 30 * DAY, NULL)
+	    > 94.9);
 	/* Minute, hour and day rows hold the same checks. */
 	assert_int_equal(history_sum(txn, store_db(f->st, PDB_MINUTE), "db", 0,
 	                     INT64_MAX, &a),
@@ -239,14 +240,15 @@ test_transitions_and_restart(void **state)
 	rt = &f->p->rt[0];
 	assert_int_equal(rt->st.state, DOWN);
 	/* Maintenance of the group "payments" covers target api. */
-	Opsdesk__V1__MaintenanceWindow w = OPSDESK__V1__MAINTENANCE_WINDOW__INIT;
+	Opsdesk__V1__MaintenanceWindow w
+	    = OPSDESK__V1__MAINTENANCE_WINDOW__INIT;
 	char *comps[] = { "Payments" };
 	w.id = 7;
 	w.title = "card processor upgrade";
 	w.components = comps;
 	w.n_components = 1;
-	w.status =
-	    OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS;
+	w.status
+	    = OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_IN_PROGRESS;
 	Opsdesk__V1__MaintenanceWindow *wl[] = { &w };
 	fake_now += 1000;
 	prober_maintenance_resync(f->p, wl, 1);
@@ -265,7 +267,8 @@ test_transitions_and_restart(void **state)
 	assert_int_equal(count_rows(f, PDB_HOUR, "api"), 3);
 	assert_int_equal(count_rows(f, PDB_RESULTS, "api"), 3);
 	fake_now += 1000;
-	w.status = OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_COMPLETED;
+	w.status
+	    = OPSDESK__V1__MAINTENANCE_STATUS__MAINTENANCE_STATUS_COMPLETED;
 	prober_maintenance_event(f->p, &w);
 	assert_int_equal(rt->st.state, DOWN);
 	feed(f, 0, UP, 5);
@@ -289,10 +292,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_uptime_and_percentiles,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transitions_and_restart,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uptime_and_percentiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_transitions_and_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

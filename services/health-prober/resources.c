@@ -20,9 +20,9 @@ resources_parse_stat(const char *text, cpu_sample *out)
 	if (text == NULL || strncmp(text, "cpu ", 4) != 0) {
 		return OD_EMALFORMED;
 	}
-	n = sscanf(text + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-	    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-	    &v[9]);
+	n = sscanf(text + 4,
+	    "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+	    &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
 	if (n < 4) {
 		return OD_EMALFORMED;
 	}
@@ -42,8 +42,8 @@ resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur)
 	if (cur->total <= prev->total || cur->busy < prev->busy) {
 		return 0;
 	}
-	return 100.0 * (double) (cur->busy - prev->busy) /
-	    (double) (cur->total - prev->total);
+	return 100.0 * (double) (cur->busy - prev->busy)
+	    / (double) (cur->total - prev->total);
 }
 
 static int
@@ -59,12 +59,11 @@ meminfo_field(const char *text, const char *name, uint64_t *out)
 }
 
 int
-resources_parse_meminfo(const char *text, uint64_t *total,
-    uint64_t *available)
+resources_parse_meminfo(const char *text, uint64_t *total, uint64_t *available)
 {
 	uint64_t t, a;
-	if (text == NULL || meminfo_field(text, "MemTotal:", &t) != 0 ||
-	    meminfo_field(text, "MemAvailable:", &a) != 0) {
+	if (text == NULL || meminfo_field(text, "MemTotal:", &t) != 0
+	    || meminfo_field(text, "MemAvailable:", &a) != 0) {
 		return OD_EMALFORMED;
 	}
 	*total = t;
@@ -73,8 +72,7 @@ resources_parse_meminfo(const char *text, uint64_t *total,
 }
 
 int
-resources_parse_loadavg(const char *text, double *l1, double *l5,
-    double *l15)
+resources_parse_loadavg(const char *text, double *l1, double *l5, double *l15)
 {
 	double a, b, c;
 	if (text == NULL || sscanf(text, "%lf %lf %lf", &a, &b, &c) != 3) {
@@ -102,8 +100,8 @@ read_small(const char *path, char *buf, size_t size)
 }
 
 int
-resources_read(Opsdesk__V1__HostResources *out, const char *disk_path,
-    cpu_sample *prev)
+resources_read(
+    Opsdesk__V1__HostResources *out, const char *disk_path, cpu_sample *prev)
 {
 	char buf[4096];
 	cpu_sample cur;
@@ -111,23 +109,23 @@ resources_read(Opsdesk__V1__HostResources *out, const char *disk_path,
 	double up;
 
 	out->at_ms = od_now_ms();
-	if (read_small("/proc/stat", buf, sizeof(buf)) == 0 &&
-	    resources_parse_stat(buf, &cur) == 0) {
+	if (read_small("/proc/stat", buf, sizeof(buf)) == 0
+	    && resources_parse_stat(buf, &cur) == 0) {
 		if (prev != NULL) {
 			out->cpu_percent = resources_cpu_percent(prev, &cur);
 			*prev = cur;
 		}
 	}
 	if (read_small("/proc/meminfo", buf, sizeof(buf)) == 0) {
-		(void) resources_parse_meminfo(buf, &out->mem_total_bytes,
-		    &out->mem_available_bytes);
+		(void) resources_parse_meminfo(
+		    buf, &out->mem_total_bytes, &out->mem_available_bytes);
 	}
 	if (read_small("/proc/loadavg", buf, sizeof(buf)) == 0) {
-		(void) resources_parse_loadavg(buf, &out->load1, &out->load5,
-		    &out->load15);
+		(void) resources_parse_loadavg(
+		    buf, &out->load1, &out->load5, &out->load15);
 	}
-	if (read_small("/proc/uptime", buf, sizeof(buf)) == 0 &&
-	    sscanf(buf, "%lf", &up) == 1) {
+	if (read_small("/proc/uptime", buf, sizeof(buf)) == 0
+	    && sscanf(buf, "%lf", &up) == 1) {
 		out->uptime_s = (uint64_t) up;
 	}
 	if (disk_path != NULL && statvfs(disk_path, &vfs) == 0) {

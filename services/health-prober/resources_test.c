@@ -15,18 +15,18 @@ test_stat(void **state)
 {
 	cpu_sample a, b;
 	(void) state;
-	assert_int_equal(resources_parse_stat(
-	                     "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n",
-	                     &a),
+	assert_int_equal(
+	    resources_parse_stat(
+	        "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n", &a),
 	    0);
 	assert_int_equal(a.total, 1000);
 	assert_int_equal(a.busy, 200);
-	assert_int_equal(resources_parse_stat(
-	                     "cpu  250 0 150 1400 200 0 0 0 0 0\n", &b),
+	assert_int_equal(
+	    resources_parse_stat("cpu  250 0 150 1400 200 0 0 0 0 0\n", &b),
 	    0);
 	/* 200 more busy of 1000 more total */
-	assert_true(resources_cpu_percent(&a, &b) > 19.99 &&
-	    resources_cpu_percent(&a, &b) < 20.01);
+	assert_true(resources_cpu_percent(&a, &b) > 19.99
+	    && resources_cpu_percent(&a, &b) < 20.01);
 	assert_true(resources_cpu_percent(&b, &a) == 0);
 	assert_int_equal(resources_parse_stat("intr 1 2", &a), OD_EMALFORMED);
 }
@@ -46,12 +46,12 @@ test_meminfo_loadavg(void **state)
 	assert_int_equal(av, 8000 * 1024ULL);
 	assert_int_equal(resources_parse_meminfo("MemTotal: 1 kB\n", &t, &av),
 	    OD_EMALFORMED);
-	assert_int_equal(resources_parse_loadavg("0.50 1.25 2.00 1/100 42\n",
-	                     &l1, &l5, &l15),
+	assert_int_equal(resources_parse_loadavg(
+	                     "0.50 1.25 2.00 1/100 42\n", &l1, &l5, &l15),
 	    0);
 	assert_true(l1 == 0.5 && l5 == 1.25 && l15 == 2.0);
-	assert_int_equal(resources_parse_loadavg("x", &l1, &l5, &l15),
-	    OD_EMALFORMED);
+	assert_int_equal(
+	    resources_parse_loadavg("x", &l1, &l5, &l15), OD_EMALFORMED);
 }
 
 static void

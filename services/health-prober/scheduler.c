@@ -35,10 +35,10 @@ struct sched {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
-	int64_t *due;     /* by target index, od_mono_ms() */
-	uint8_t *busy;    /* a probe of the target is in flight */
-	void **easy;      /* its curl handle, for shutdown */
-	size_t *heap;     /* target indices, min-heap on due */
+	int64_t *due;  /* by target index, od_mono_ms() */
+	uint8_t *busy; /* a probe of the target is in flight */
+	void **easy;   /* its curl handle, for shutdown */
+	size_t *heap;  /* target indices, min-heap on due */
 	size_t heap_len;
 	unsigned in_flight;
 	service_pool *pool;
@@ -124,7 +124,8 @@ service_done(void *arg, size_t index, const probe_result *r)
 		done_item *d = realloc(s->done, cap * sizeof(*d));
 		if (d == NULL) {
 			pthread_mutex_unlock(&s->mu);
-			log_error("prober: result of %s dropped: out of memory",
+			log_error(
+			    "prober: result of %s dropped: out of memory",
 			    s->ts->v[index].id);
 			return;
 		}
@@ -187,8 +188,8 @@ launch_due(sched *s)
 	while (s->heap_len > 0 && s->due[s->heap[0]] <= now) {
 		size_t i = s->heap[0];
 		const target *t = &s->ts->v[i];
-		if (t->kind != PROBE_SERVICE && !s->busy[i] &&
-		    s->in_flight >= s->ts->settings.concurrency) {
+		if (t->kind != PROBE_SERVICE && !s->busy[i]
+		    && s->in_flight >= s->ts->settings.concurrency) {
 			break; /* waits for a slot, in due order */
 		}
 		heap_pop(s);
@@ -278,11 +279,11 @@ sched_start(sched **out, const target_set *ts, const sched_callbacks *cb)
 	s->cb = *cb;
 	atomic_init(&s->stop, false);
 	pthread_mutex_init(&s->mu, NULL);
-	if ((s->due = calloc(n, sizeof(*s->due))) == NULL ||
-	    (s->busy = calloc(n, sizeof(*s->busy))) == NULL ||
-	    (s->easy = calloc(n, sizeof(*s->easy))) == NULL ||
-	    (s->heap = calloc(n, sizeof(*s->heap))) == NULL ||
-	    (s->multi = curl_multi_init()) == NULL) {
+	if ((s->due = calloc(n, sizeof(*s->due))) == NULL
+	    || (s->busy = calloc(n, sizeof(*s->busy))) == NULL
+	    || (s->easy = calloc(n, sizeof(*s->easy))) == NULL
+	    || (s->heap = calloc(n, sizeof(*s->heap))) == NULL
+	    || (s->multi = curl_multi_init()) == NULL) {
 		goto out;
 	}
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
@@ -291,8 +292,8 @@ sched_start(sched **out, const target_set *ts, const sched_callbacks *cb)
 		goto out;
 	}
 	for (size_t i = 0; i < ts->n; i++) {
-		s->due[i] = sched_first_due(ts->v[i].hash,
-		    ts->v[i].interval_ms, now);
+		s->due[i] = sched_first_due(
+		    ts->v[i].hash, ts->v[i].interval_ms, now);
 		heap_push(s, i);
 	}
 	if (pthread_create(&s->thread, NULL, run, s) != 0) {

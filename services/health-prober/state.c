@@ -12,11 +12,11 @@
 #include "prober.h"
 #include "util/util.h"
 
-#define S_UNKNOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
-#define S_UP OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_UNKNOWN  OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
+#define S_UP       OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
 #define S_DEGRADED OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED
-#define S_DOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
-#define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+#define S_DOWN     OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_MAINT    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
 int
 state_rank(int state)
@@ -80,8 +80,8 @@ shown_changed(target_state *s, int old, int64_t at_ms, uint32_t latency,
 }
 
 bool
-state_feed(target_state *s, const target *t, const probe_result *r,
-    state_change *chg)
+state_feed(
+    target_state *s, const target *t, const probe_result *r, state_change *chg)
 {
 	int old = s->state;
 	int rank = state_rank(r->observed);

@@ -104,8 +104,8 @@ test_maintenance(void **state)
 	(void) state;
 	state_init(&s);
 	assert_int_equal(feed(&s, &t, UP), UP);
-	assert_true(state_set_maintenance(&s, true, "MNT-4 db upgrade", 5000,
-	    &chg));
+	assert_true(
+	    state_set_maintenance(&s, true, "MNT-4 db upgrade", 5000, &chg));
 	assert_int_equal(chg.old_state, UP);
 	assert_int_equal(chg.new_state, MAINT);
 	assert_non_null(strstr(chg.reason, "MNT-4"));

@@ -11,13 +11,13 @@
 #include "prober.h"
 #include "util/util.h"
 
-const char *const probe_kind_names[] = { "http", "tcp", "service", "metric",
-	NULL };
+const char *const probe_kind_names[]
+    = { "http", "tcp", "service", "metric", NULL };
 
-static const char *const severity_names[] = { "critical", "high", "medium",
-	"low", NULL };
-static const char *const json_op_names[] = { "exists", "eq", "ne", "gt",
-	"ge", "lt", "le", "contains", NULL };
+static const char *const severity_names[]
+    = { "critical", "high", "medium", "low", NULL };
+static const char *const json_op_names[]
+    = { "exists", "eq", "ne", "gt", "ge", "lt", "le", "contains", NULL };
 static const char *const method_names[] = { "GET", "HEAD", "POST", NULL };
 static const char *const format_names[] = { "json", "prometheus", NULL };
 
@@ -134,8 +134,8 @@ id_valid(const char *id)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
-		if (!(isalnum((unsigned char) c) || c == '_' || c == '-' ||
-		        c == '.')) {
+		if (!(isalnum((unsigned char) c) || c == '_' || c == '-'
+		        || c == '.')) {
 			return false;
 		}
 	}
@@ -152,14 +152,15 @@ fail(char *err, size_t errlen, const char *path, const char *key,
 
 /* expect_status: [200, "2xx", "200-299"] into lo/hi ranges. */
 static int
-parse_status(const cJSON *o, const char *path, target *t, char *err,
-    size_t errlen)
+parse_status(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
 {
 	const cJSON *arr = NULL, *it;
 	int rv;
 
-	if ((rv = config_get_array(o, path, "expect_status", &arr, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_array(
+	         o, path, "expect_status", &arr, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	if (arr == NULL) {
@@ -178,15 +179,15 @@ parse_status(const cJSON *o, const char *path, target *t, char *err,
 		}
 		if (cJSON_IsNumber(it)) {
 			lo = hi = it->valueint;
-		} else if (cJSON_IsString(it) && it->valuestring != NULL &&
-		    strlen(it->valuestring) == 3 &&
-		    isdigit((unsigned char) it->valuestring[0]) &&
-		    strcmp(it->valuestring + 1, "xx") == 0) {
+		} else if (cJSON_IsString(it) && it->valuestring != NULL
+		    && strlen(it->valuestring) == 3
+		    && isdigit((unsigned char) it->valuestring[0])
+		    && strcmp(it->valuestring + 1, "xx") == 0) {
 			lo = (it->valuestring[0] - '0') * 100;
 			hi = lo + 99;
-		} else if (cJSON_IsString(it) && it->valuestring != NULL &&
-		    sscanf(it->valuestring, "%d-%d%c", &lo, &hi, &extra) ==
-		        2) {
+		} else if (cJSON_IsString(it) && it->valuestring != NULL
+		    && sscanf(it->valuestring, "%d-%d%c", &lo, &hi, &extra)
+		        == 2) {
 			/* a range */
 		} else {
 			return fail(err, errlen, path, "expect_status",
@@ -202,15 +203,15 @@ parse_status(const cJSON *o, const char *path, target *t, char *err,
 		t->n_status++;
 	}
 	if (t->n_status == 0) {
-		return fail(err, errlen, path, "expect_status",
-		    "must not be empty");
+		return fail(
+		    err, errlen, path, "expect_status", "must not be empty");
 	}
 	return 0;
 }
 
 static int
-parse_json_cond(const cJSON *o, const char *path, target *t, char *err,
-    size_t errlen)
+parse_json_cond(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
 {
 	const cJSON *j = NULL, *v;
 	const char *p = NULL;
@@ -218,20 +219,21 @@ parse_json_cond(const cJSON *o, const char *path, target *t, char *err,
 	int op, rv;
 	bool oom = false;
 
-	if ((rv = config_get_object(o, path, "json", &j, err, errlen)) != 0 ||
-	    j == NULL) {
+	if ((rv = config_get_object(o, path, "json", &j, err, errlen)) != 0
+	    || j == NULL) {
 		return rv;
 	}
 	snprintf(sub, sizeof(sub), "%s.json", path);
-	if ((rv = config_get_string(j, sub, "path", NULL, &p, err, errlen)) !=
-	    0) {
+	if ((rv = config_get_string(j, sub, "path", NULL, &p, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	if (p == NULL) {
 		return fail(err, errlen, sub, "path", "required");
 	}
-	if ((rv = config_get_enum(j, sub, "op", json_op_names, JSON_OP_EQ,
-	         &op, err, errlen)) != 0) {
+	if ((rv = config_get_enum(
+	         j, sub, "op", json_op_names, JSON_OP_EQ, &op, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "value");
@@ -251,8 +253,8 @@ parse_json_cond(const cJSON *o, const char *path, target *t, char *err,
 	} else if (cJSON_IsString(v) && v->valuestring != NULL) {
 		t->json.str = dup_opt(v->valuestring, &oom);
 	} else if (cJSON_IsBool(v)) {
-		t->json.str = dup_opt(cJSON_IsTrue(v) ? "true" : "false",
-		    &oom);
+		t->json.str
+		    = dup_opt(cJSON_IsTrue(v) ? "true" : "false", &oom);
 	} else if (v != NULL) {
 		return fail(err, errlen, sub, "value",
 		    "expected a number, string or boolean");
@@ -265,21 +267,21 @@ parse_json_cond(const cJSON *o, const char *path, target *t, char *err,
 }
 
 static int
-parse_url(const cJSON *o, const char *path, target *t, bool *oom,
-    char *err, size_t errlen)
+parse_url(const cJSON *o, const char *path, target *t, bool *oom, char *err,
+    size_t errlen)
 {
 	const char *url = NULL;
 	int rv;
 
-	if ((rv = config_get_string(o, path, "url", NULL, &url, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_string(o, path, "url", NULL, &url, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	if (url == NULL) {
 		return fail(err, errlen, path, "url", "required");
 	}
-	if (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) {
+	if (strncmp(url, "http://", 7) != 0
+	    && strncmp(url, "https://", 8) != 0) {
 		return fail(err, errlen, path, "url",
 		    "expected an http:// or https:// URL");
 	}
@@ -288,29 +290,35 @@ parse_url(const cJSON *o, const char *path, target *t, bool *oom,
 }
 
 static int
-parse_http(const cJSON *o, const char *path, target *t, char *err,
-    size_t errlen)
+parse_http(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
 {
 	const char *bc = NULL, *bnc = NULL;
 	int64_t warn;
 	int m, rv;
 	bool oom = false;
 
-	if ((rv = parse_url(o, path, t, &oom, err, errlen)) != 0 ||
-	    (rv = config_get_enum(o, path, "method", method_names, 0, &m, err,
-	         errlen)) != 0 ||
-	    (rv = parse_status(o, path, t, err, errlen)) != 0 ||
-	    (rv = config_get_string(o, path, "body_contains", NULL, &bc, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_string(o, path, "body_not_contains", NULL, &bnc,
-	         err, errlen)) != 0 ||
-	    (rv = parse_json_cond(o, path, t, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(o, path, "degraded_latency", 0, 0,
-	         3600000, &t->degraded_ms, err, errlen)) != 0 ||
-	    (rv = config_get_int(o, path, "cert_expiry_warn_days", 14, 0,
-	         3650, &warn, err, errlen)) != 0 ||
-	    (rv = config_get_bool(o, path, "tls_verify", true, &t->tls_verify,
-	         err, errlen)) != 0) {
+	if ((rv = parse_url(o, path, t, &oom, err, errlen)) != 0
+	    || (rv = config_get_enum(
+	            o, path, "method", method_names, 0, &m, err, errlen))
+	        != 0
+	    || (rv = parse_status(o, path, t, err, errlen)) != 0
+	    || (rv = config_get_string(
+	            o, path, "body_contains", NULL, &bc, err, errlen))
+	        != 0
+	    || (rv = config_get_string(
+	            o, path, "body_not_contains", NULL, &bnc, err, errlen))
+	        != 0
+	    || (rv = parse_json_cond(o, path, t, err, errlen)) != 0
+	    || (rv = config_get_duration_ms(o, path, "degraded_latency", 0, 0,
+	            3600000, &t->degraded_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_int(o, path, "cert_expiry_warn_days", 14, 0,
+	            3650, &warn, err, errlen))
+	        != 0
+	    || (rv = config_get_bool(
+	            o, path, "tls_verify", true, &t->tls_verify, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	t->method = method_names[m];
@@ -321,26 +329,26 @@ parse_http(const cJSON *o, const char *path, target *t, char *err,
 }
 
 static int
-parse_tcp(const cJSON *o, const char *path, target *t, char *err,
-    size_t errlen)
+parse_tcp(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
 {
 	const char *host = NULL;
 	int64_t port;
 	int rv;
 	bool oom = false;
 
-	if ((rv = config_get_string(o, path, "host", NULL, &host, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_int(o, path, "port", 0, 0, 65535, &port, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_string(o, path, "host", NULL, &host, err, errlen))
+	        != 0
+	    || (rv = config_get_int(
+	            o, path, "port", 0, 0, 65535, &port, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	if (host == NULL || host[0] == '\0') {
 		return fail(err, errlen, path, "host", "required");
 	}
 	if (port == 0) {
-		return fail(err, errlen, path, "port",
-		    "required (1-65535)");
+		return fail(err, errlen, path, "port", "required (1-65535)");
 	}
 	t->host = dup_opt(host, &oom);
 	t->port = (int) port;
@@ -355,10 +363,12 @@ parse_service(const config *c, const cJSON *o, const char *path, target *t,
 	int rv;
 	bool oom = false;
 
-	if ((rv = config_get_string(o, path, "service", NULL, &svc, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_string(o, path, "url", NULL, &url, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_string(
+	         o, path, "service", NULL, &svc, err, errlen))
+	        != 0
+	    || (rv = config_get_string(
+	            o, path, "url", NULL, &url, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	if (url == NULL && svc != NULL) {
@@ -372,8 +382,8 @@ parse_service(const config *c, const cJSON *o, const char *path, target *t,
 		return fail(err, errlen, path, "service",
 		    "a service name or a url (tcp://host:port) is required");
 	}
-	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "ipc://", 6) != 0 &&
-	    strncmp(url, "inproc://", 9) != 0) {
+	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "ipc://", 6) != 0
+	    && strncmp(url, "inproc://", 9) != 0) {
 		return fail(err, errlen, path, "url",
 		    "expected an NNG url like tcp://127.0.0.1:7410");
 	}
@@ -382,8 +392,8 @@ parse_service(const config *c, const cJSON *o, const char *path, target *t,
 }
 
 static int
-parse_metric(const cJSON *o, const char *path, target *t, char *err,
-    size_t errlen)
+parse_metric(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
 {
 	const cJSON *arr = NULL, *it;
 	char sub[96];
@@ -391,12 +401,13 @@ parse_metric(const cJSON *o, const char *path, target *t, char *err,
 	size_t i = 0, n;
 	bool oom = false;
 
-	if ((rv = parse_url(o, path, t, &oom, err, errlen)) != 0 ||
-	    (rv = config_get_enum(o, path, "format", format_names, 0, &fmt,
-	         err, errlen)) != 0 ||
-	    (rv = parse_status(o, path, t, err, errlen)) != 0 ||
-	    (rv = config_get_array(o, path, "values", &arr, err, errlen)) !=
-	        0) {
+	if ((rv = parse_url(o, path, t, &oom, err, errlen)) != 0
+	    || (rv = config_get_enum(
+	            o, path, "format", format_names, 0, &fmt, err, errlen))
+	        != 0
+	    || (rv = parse_status(o, path, t, err, errlen)) != 0
+	    || (rv = config_get_array(o, path, "values", &arr, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	t->prometheus = fmt == 1;
@@ -421,16 +432,21 @@ parse_metric(const cJSON *o, const char *path, target *t, char *err,
 			snprintf(err, errlen, "%s: expected an object", sub);
 			return OD_EINVAL;
 		}
-		if ((rv = config_get_string(it, sub, "name", NULL, &name, err,
-		         errlen)) != 0 ||
-		    (rv = config_get_string(it, sub, "path", NULL, &p, err,
-		         errlen)) != 0 ||
-		    (rv = config_get_string(it, sub, "metric", NULL, &m, err,
-		         errlen)) != 0 ||
-		    (rv = config_get_string(it, sub, "labels", "", &l, err,
-		         errlen)) != 0 ||
-		    (rv = config_get_string(it, sub, "unit", "", &u, err,
-		         errlen)) != 0) {
+		if ((rv = config_get_string(
+		         it, sub, "name", NULL, &name, err, errlen))
+		        != 0
+		    || (rv = config_get_string(
+		            it, sub, "path", NULL, &p, err, errlen))
+		        != 0
+		    || (rv = config_get_string(
+		            it, sub, "metric", NULL, &m, err, errlen))
+		        != 0
+		    || (rv = config_get_string(
+		            it, sub, "labels", "", &l, err, errlen))
+		        != 0
+		    || (rv = config_get_string(
+		            it, sub, "unit", "", &u, err, errlen))
+		        != 0) {
 			return rv;
 		}
 		if (name == NULL || !id_valid(name)) {
@@ -467,8 +483,8 @@ parse_target(const config *c, const cJSON *o, const char *path, target *t,
 		snprintf(err, errlen, "%s: expected an object", path);
 		return OD_EINVAL;
 	}
-	if ((rv = config_get_string(o, path, "id", NULL, &id, err, errlen)) !=
-	    0) {
+	if ((rv = config_get_string(o, path, "id", NULL, &id, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	if (id == NULL || !id_valid(id)) {
@@ -479,24 +495,32 @@ parse_target(const config *c, const cJSON *o, const char *path, target *t,
 		return fail(err, errlen, path, "kind",
 		    "required: http, tcp, service or metric");
 	}
-	if ((rv = config_get_string(o, path, "name", id, &name, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_string(o, path, "group", "", &group, err,
-	         errlen)) != 0 ||
-	    (rv = config_get_enum(o, path, "kind", probe_kind_names, 0, &kind,
-	         err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(o, path, "interval", 30000, 1000,
-	         86400000, &t->interval_ms, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(o, path, "timeout", 10000, 100,
-	         600000, &t->timeout_ms, err, errlen)) != 0 ||
-	    (rv = config_get_int(o, path, "failure_threshold", 3, 1, 100, &ft,
-	         err, errlen)) != 0 ||
-	    (rv = config_get_int(o, path, "success_threshold", 2, 1, 100, &st,
-	         err, errlen)) != 0 ||
-	    (rv = config_get_enum(o, path, "criticality", severity_names, 2,
-	         &crit, err, errlen)) != 0 ||
-	    (rv = config_get_bool(o, path, "public", false, &t->public, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_string(o, path, "name", id, &name, err, errlen))
+	        != 0
+	    || (rv = config_get_string(
+	            o, path, "group", "", &group, err, errlen))
+	        != 0
+	    || (rv = config_get_enum(
+	            o, path, "kind", probe_kind_names, 0, &kind, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(o, path, "interval", 30000, 1000,
+	            86400000, &t->interval_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(o, path, "timeout", 10000, 100,
+	            600000, &t->timeout_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_int(
+	            o, path, "failure_threshold", 3, 1, 100, &ft, err, errlen))
+	        != 0
+	    || (rv = config_get_int(
+	            o, path, "success_threshold", 2, 1, 100, &st, err, errlen))
+	        != 0
+	    || (rv = config_get_enum(o, path, "criticality", severity_names, 2,
+	            &crit, err, errlen))
+	        != 0
+	    || (rv = config_get_bool(
+	            o, path, "public", false, &t->public, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	if (t->timeout_ms > t->interval_ms) {
@@ -528,8 +552,7 @@ parse_target(const config *c, const cJSON *o, const char *path, target *t,
 }
 
 static int
-parse_settings(const config *c, prober_settings *s, char *err,
-    size_t errlen)
+parse_settings(const config *c, prober_settings *s, char *err, size_t errlen)
 {
 	const cJSON *p = config_section(c, "prober");
 	int64_t conc, raw_max;
@@ -539,26 +562,34 @@ parse_settings(const config *c, prober_settings *s, char *err,
 		snprintf(err, errlen, "prober: expected an object");
 		return OD_EINVAL;
 	}
-	if ((rv = config_get_int(p, "prober", "concurrency", 64, 1, 4096,
-	         &conc, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "flush_interval", 1000,
-	         100, 600000, &s->flush_ms, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "raw_retention",
-	         6 * 3600000LL, 60000, 30 * 86400000LL, &s->raw_retention_ms,
-	         err, errlen)) != 0 ||
-	    (rv = config_get_int(p, "prober", "raw_max", 1000, 10, 100000,
-	         &raw_max, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "minute_retention",
-	         48 * 3600000LL, 3600000, 90 * 86400000LL,
-	         &s->minute_retention_ms, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "hour_retention",
-	         90 * 86400000LL, 86400000, 3650 * 86400000LL,
-	         &s->hour_retention_ms, err, errlen)) != 0 ||
-	    (rv = config_get_duration_ms(p, "prober", "day_retention",
-	         400 * 86400000LL, 86400000, 3650 * 86400000LL,
-	         &s->day_retention_ms, err, errlen)) != 0 ||
-	    (rv = config_get_bool(p, "prober", "publish_results", true,
-	         &s->publish_results, err, errlen)) != 0) {
+	if ((rv = config_get_int(
+	         p, "prober", "concurrency", 64, 1, 4096, &conc, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "flush_interval",
+	            1000, 100, 600000, &s->flush_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "raw_retention",
+	            6 * 3600000LL, 60000, 30 * 86400000LL,
+	            &s->raw_retention_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_int(p, "prober", "raw_max", 1000, 10, 100000,
+	            &raw_max, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "minute_retention",
+	            48 * 3600000LL, 3600000, 90 * 86400000LL,
+	            &s->minute_retention_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "hour_retention",
+	            90 * 86400000LL, 86400000, 3650 * 86400000LL,
+	            &s->hour_retention_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "day_retention",
+	            400 * 86400000LL, 86400000, 3650 * 86400000LL,
+	            &s->day_retention_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_bool(p, "prober", "publish_results", true,
+	            &s->publish_results, err, errlen))
+	        != 0) {
 		return rv;
 	}
 	s->concurrency = (unsigned) conc;
@@ -567,8 +598,8 @@ parse_settings(const config *c, prober_settings *s, char *err,
 }
 
 int
-targets_load(const config *c, const char *shard, target_set *out,
-    char *err, size_t errlen)
+targets_load(const config *c, const char *shard, target_set *out, char *err,
+    size_t errlen)
 {
 	target_set ts;
 	const cJSON *arr = NULL, *it;
@@ -578,9 +609,10 @@ targets_load(const config *c, const char *shard, target_set *out,
 
 	memset(&ts, 0, sizeof(ts));
 	ts.settings.shard_count = 1;
-	if (shard != NULL && shard[0] != '\0' &&
-	    shard_parse(shard, &ts.settings.shard_index,
-	        &ts.settings.shard_count) != 0) {
+	if (shard != NULL && shard[0] != '\0'
+	    && shard_parse(
+	           shard, &ts.settings.shard_index, &ts.settings.shard_count)
+	        != 0) {
 		snprintf(err, errlen,
 		    "OPSDESK_PROBER_SHARD: expected \"i/N\" with 0 <= i < N, "
 		    "got \"%s\"",
@@ -590,8 +622,8 @@ targets_load(const config *c, const char *shard, target_set *out,
 	if ((rv = parse_settings(c, &ts.settings, err, errlen)) != 0) {
 		return rv;
 	}
-	if ((rv = config_get_array(c->root, "", "targets", &arr, err,
-	         errlen)) != 0) {
+	if ((rv = config_get_array(c->root, "", "targets", &arr, err, errlen))
+	    != 0) {
 		return rv;
 	}
 	n = arr == NULL ? 0 : (size_t) cJSON_GetArraySize(arr);

@@ -80,15 +80,18 @@ test_other_kinds(void **state)
 {
 	target_set ts;
 	char err[256] = "";
-	const char *json =
-	    "{\"prober\":{\"concurrency\":8},\"targets\":["
-	    "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
-	    "\"port\":5432,\"failure_threshold\":1,\"success_threshold\":5},"
-	    "{\"id\":\"tickets\",\"kind\":\"service\",\"service\":\"ticket\"},"
-	    "{\"id\":\"biz\",\"kind\":\"metric\",\"url\":\"http://x/m\","
-	    "\"format\":\"prometheus\",\"values\":[{\"name\":\"api_requests\","
-	    "\"metric\":\"http_requests_total\",\"labels\":\"code=\\\"200\\\"\"}]}"
-	    "]}";
+	const char *json
+	    = "{\"prober\":{\"concurrency\":8},\"targets\":["
+	      "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+	      "\"port\":5432,\"failure_threshold\":1,\"success_threshold\":5},"
+	      "{\"id\":\"tickets\",\"kind\":\"service\",\"service\":"
+	      "\"ticket\"},"
+	      "{\"id\":\"biz\",\"kind\":\"metric\",\"url\":\"http://x/m\","
+	      "\"format\":\"prometheus\",\"values\":[{\"name\":\"api_"
+	      "requests\","
+	      "\"metric\":\"http_requests_total\",\"labels\":\"code="
+	      "\\\"200\\\"\"}]}"
+	      "]}";
 	(void) state;
 	assert_int_equal(load(json, "", &ts, err, sizeof(err)), 0);
 	assert_int_equal(ts.n, 3);
@@ -157,7 +160,8 @@ test_validation_errors(void **state)
 		  "\"http://x\",\"format\":\"prometheus\",\"values\":[{"
 		  "\"name\":\"v\"}]}]}",
 		    "targets[0].values[0].metric" },
-		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"tcp\",\"host\":\"h\","
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"tcp\",\"host\":"
+		  "\"h\","
 		  "\"port\":1},{\"id\":\"a\",\"kind\":\"tcp\",\"host\":\"h\","
 		  "\"port\":2}]}",
 		    "targets[1].id" },
@@ -211,9 +215,8 @@ test_shards(void **state)
 		target_set ts;
 		char shard[8];
 		snprintf(shard, sizeof(shard), "%u/3", s);
-		assert_int_equal(load(sbuf_str(&json), shard, &ts, err,
-		                     sizeof(err)),
-		    0);
+		assert_int_equal(
+		    load(sbuf_str(&json), shard, &ts, err, sizeof(err)), 0);
 		assert_true(ts.n > 5);
 		assert_int_equal(ts.settings.shard_index, s);
 		for (size_t k = 0; k < ts.n; k++) {
@@ -224,8 +227,8 @@ test_shards(void **state)
 	}
 	assert_int_equal(total, 60);
 	target_set ts;
-	assert_int_equal(load(sbuf_str(&json), "5/3", &ts, err, sizeof(err)),
-	    OD_EINVAL);
+	assert_int_equal(
+	    load(sbuf_str(&json), "5/3", &ts, err, sizeof(err)), OD_EINVAL);
 	assert_non_null(strstr(err, "OPSDESK_PROBER_SHARD"));
 	sbuf_free(&json);
 	/* The hash is stable across builds: shards must not move. */

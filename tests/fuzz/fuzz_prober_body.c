@@ -16,28 +16,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const json_cond conds[] = {
 		{ .path = "status", .op = JSON_OP_EQ, .str = "ok" },
-		{ .path = "a.b[1].c", .op = JSON_OP_GT, .is_num = true,
-		    .num = 3, .str = "3" },
+		{ .path = "a.b[1].c",
+		    .op = JSON_OP_GT,
+		    .is_num = true,
+		    .num = 3,
+		    .str = "3" },
 		{ .path = "[0]", .op = JSON_OP_CONTAINS, .str = "x" },
 		{ .path = "", .op = JSON_OP_EXISTS },
 	};
-	static const char *const names[] = { "up", "http_requests_total",
-		"a" };
-	static const char *const labels[] = { "", "code=\"200\"",
-		"a=\"}\",b=\"\\\"\"" };
+	static const char *const names[]
+	    = { "up", "http_requests_total", "a" };
+	static const char *const labels[]
+	    = { "", "code=\"200\"", "a=\"}\",b=\"\\\"\"" };
 	const char *body = (const char *) data;
 	char why[128];
 	double v;
 	agg a;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
-		(void) extract_json_cond(body, size, &conds[i], why,
-		    sizeof(why));
+		(void) extract_json_cond(
+		    body, size, &conds[i], why, sizeof(why));
 	}
 	for (size_t i = 0; i < 3; i++) {
 		for (size_t j = 0; j < 3; j++) {
-			(void) extract_prometheus(body, size, names[i],
-			    labels[j], &v);
+			(void) extract_prometheus(
+			    body, size, names[i], labels[j], &v);
 		}
 	}
 	cJSON *root = cJSON_ParseWithLength(body, size);
