@@ -73,6 +73,10 @@ static const char usage_text[]
       "      --admin        with --as: that user is an admin\n"
       "      --pretty       indent JSON output\n"
       "  -n, --count N      tail: stop after N events\n"
+      "      --request-id ID  call: use ID (up to 32 characters) instead of "
+      "a\n"
+      "                     fresh one; a retry with the same ID is applied\n"
+      "                     once and gets the first reply\n"
       "  -h, --help, --version\n"
       "\n"
       "Without --as the actor is an admin operator {user_id 0, \"opsctl\"}.\n"
@@ -93,6 +97,7 @@ typedef struct opts {
 	bool admin;
 	bool pretty;
 	long count;
+	const char *request_id; /* --request-id: retry a call safely */
 	config *cfg;
 } opts;
 
@@ -246,7 +251,11 @@ cmd_call(opts *o, int argc, char **argv)
 	if (svc == NULL) {
 		return EXIT_USAGE;
 	}
-	od_random_hex(rid, 16);
+	if (o->request_id != NULL) {
+		od_strlcpy(rid, o->request_id, sizeof(rid));
+	} else {
+		od_random_hex(rid, 16);
+	}
 	char *stdin_json;
 	const char *json = json_arg(argc > 2 ? argv[2] : NULL, &stdin_json);
 	rv = opsctl_build_request(
@@ -706,6 +715,7 @@ main(int argc, char **argv)
 		{ "admin", no_argument, NULL, 'A' },
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "request-id", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -742,6 +752,15 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			o.pretty = true;
+			break;
+		case 'r':
+			if (optarg[0] == '\0' || strlen(optarg) > 32) {
+				return usage_error("--request-id wants 1 to "
+				                   "32 characters, got "
+				                   "\"%s\"",
+				    optarg);
+			}
+			o.request_id = optarg;
 			break;
 		case 'n':
 			if (parse_i64(optarg, 1, INT32_MAX, &v) != 0) {

@@ -47,6 +47,22 @@ def test_call_tail_and_actors(s):
     tail.stop()
 
 
+def test_request_id_retry_applies_once(s):
+    s.start("bus-relay")
+    s.start("ticket-service")
+    args = ["--as", "55", "--request-id", "retry-1", "call", "ticket",
+            "create", '{"subject": "once", "text": "x"}']
+    first = s.opsctl(*args)
+    again = s.opsctl(*args)
+    h.eq(first.rc, 0, "first: %r" % first)
+    h.eq(again.json, first.json, "the retry gets the first reply")
+    mine = s.call("ticket", "list_mine", {}, as_user=55)
+    h.eq(len(mine["tickets"]["tickets"]), 1, "applied once")
+    r = s.opsctl("--request-id", "x" * 33, "call", "ticket", "ping")
+    h.eq(r.rc, 64)
+    h.contains(r.stderr, "--request-id")
+
+
 def test_backup_while_running(s):
     s.start("bus-relay")
     svc = s.start("ticket-service")
