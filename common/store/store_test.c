@@ -6,6 +6,7 @@
  * Run with "--backup-path <store> <dest>" the binary only calls
  * store_backup_path and exits with its code: the test spawns itself that
  * way to back up a store that this process has open, as opsctl does.
+ * With "--stale-reader <store> -" it dies holding a read txn.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
@@ -1046,12 +1047,12 @@ test_backup_while_writing(void **state)
  * name valgrind's tool). */
 static char self_path[4096];
 
-/* Run this binary in --backup-path mode; its exit status. */
+/* Run this binary in one of its helper modes; its exit status. */
 static int
-spawn_backup_path(const char *src, const char *dst)
+spawn_self(const char *mode, const char *a, const char *b)
 {
-	char *argv[] = { "store_test", "--backup-path", (char *) src,
-		(char *) dst, NULL };
+	char *argv[]
+	    = { "store_test", (char *) mode, (char *) a, (char *) b, NULL };
 	pid_t pid;
 	int status = 0;
 	assert_int_equal(
@@ -1059,6 +1060,26 @@ spawn_backup_path(const char *src, const char *dst)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
+}
+
+static int
+spawn_backup_path(const char *src, const char *dst)
+{
+	return spawn_self("--backup-path", src, dst);
+}
+
+/* Helper mode: take a reader slot in dir's store and die holding it. */
+static int
+stale_reader_main(const char *dir)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	if (mdb_env_create(&env) != 0
+	    || mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600) != 0
+	    || mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0) {
+		return 1;
+	}
+	_exit(0); /* no abort, no close: the slot stays taken */
 }
 
 static void
@@ -1171,7 +1192,14 @@ test_reader_check(void **state)
 	s = open_at(d.db, 0);
 	assert_int_equal(store_reader_check(s, &dead), 0);
 	assert_int_equal(dead, 0);
+	/* A process that died inside a read txn leaves its slot: cleared. */
+	assert_int_equal(spawn_self("--stale-reader", d.db, "-"), 0);
+	assert_int_equal(store_reader_check(s, &dead), 0);
+	assert_int_equal(dead, 1);
+	assert_int_equal(store_reader_check(s, &dead), 0);
+	assert_int_equal(dead, 0);
 	store_close(s);
+	assert_int_equal(store_reader_check(NULL, &dead), OD_EINVAL);
 	tdir_remove(&d);
 }
 
@@ -1180,6 +1208,9 @@ main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--backup-path") == 0) {
 		return store_backup_path(argv[2], argv[3]);
+	}
+	if (argc == 4 && strcmp(argv[1], "--stale-reader") == 0) {
+		return stale_reader_main(argv[2]);
 	}
 	ssize_t n
 	    = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
