@@ -272,6 +272,7 @@ poll_main(void *arg)
 		    "\"allowed_updates\":[\"message\",\"edited_message\","
 		    "\"callback_query\"]}",
 		    (long long) offset, g->set.poll_timeout_s);
+		int64_t t0 = od_mono_ms();
 		int rv = botapi_call(g->api, "getUpdates", body,
 		    (g->set.poll_timeout_s + 10) * 1000, &res);
 		if (rv != 0 || !res.ok) {
@@ -320,9 +321,10 @@ poll_main(void *arg)
 			free_batch(batch, n);
 		}
 		botapi_result_clear(&res);
-		if (g->set.poll_timeout_s == 0 && n == 0) {
-			/* An emulator that does not block: do not spin. */
-			nap(g, 200);
+		if (n == 0 && od_mono_ms() - t0 < 500) {
+			/* Nothing, and at once: a server that does not block
+			 * on long polling (some emulators). Do not spin. */
+			nap(g, 300);
 		}
 	}
 	return NULL;

@@ -532,5 +532,18 @@ def test_slow_backend_stalls_only_its_chat(s):
     gw.stop()
 
 
+def test_emulator_that_does_not_block(s):
+    fake, gw = start(s, backends=[])
+    fake.max_poll_wait = 0.0  # answers getUpdates at once, like some
+    time.sleep(0.5)           # emulators: the gateway must not spin
+    m = fake.mark()
+    time.sleep(2.0)
+    polls = len([r for r in fake.requests[m:] if r.method == "getUpdates"])
+    h.check(polls <= 10, "%d getUpdates in 2 s against a server that "
+            "does not block" % polls)
+    h.contains(ask(fake, "/help").text, "Hello")
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()
