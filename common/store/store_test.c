@@ -747,6 +747,39 @@ test_map_growth(void **state)
 	tdir_remove(&d);
 }
 
+/* Thousands of small writes one by one into a 64 KiB map (nosync: this
+ * is about growth, not fsync). */
+static void
+test_map_growth_many_small(void **state)
+{
+	tdir d;
+	store *s = NULL;
+	store_options o = { .dbs = test_dbs,
+		.db_flags = test_db_flags,
+		.map_size = 64 * 1024,
+		.nosync = true };
+	store_stats st;
+	char key[32], val[64];
+	(void) state;
+
+	tdir_make(&d);
+	o.path = d.db;
+	assert_int_equal(store_open(&s, &o), 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "small-%06d", i);
+		snprintf(val, sizeof(val), "%040d", i);
+		put_sync(s, key, val);
+	}
+	assert_int_equal(count_entries(s, 0), 3000);
+	assert_int_equal(get_str(s, 0, "small-002999", val, sizeof(val)), 0);
+	assert_int_equal(atoi(val), 2999);
+	store_get_stats(s, &st);
+	assert_true(st.map_grows >= 2);
+	assert_int_equal(st.jobs_failed, 0);
+	store_close(s);
+	tdir_remove(&d);
+}
+
 /* A read txn open across a needed growth: the writer waits for it, and
  * what it reads stays mapped and unchanged until it ends. */
 static void
@@ -1226,6 +1259,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_write_from_writer_refused),
 		cmocka_unit_test(test_map_growth),
+		cmocka_unit_test(test_map_growth_many_small),
 		cmocka_unit_test(test_grow_waits_for_readers),
 		cmocka_unit_test(test_schema_migration),
 		cmocka_unit_test(test_counters),
