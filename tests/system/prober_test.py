@@ -361,6 +361,42 @@ def test_maintenance_from_the_bus(s):
         web.close()
 
 
+def test_shards_split_the_targets(s):
+    need("health-prober", "opsctl")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    try:
+        ids = ["t%d" % i for i in range(12)]
+        s.config = {"targets": [
+            {"id": i, "kind": "tcp", "host": "127.0.0.1",
+             "port": lsock.getsockname()[1], "interval": "1s",
+             "timeout": "1s"} for i in ids]}
+        urls = ["tcp://127.0.0.1:%d" % h.free_port() for _ in range(2)]
+        for k in range(2):
+            s.start("health-prober", wait="/healthz",
+                    instance="shard-%d" % k,
+                    env={"OPSDESK_PROBER_SHARD": "%d/2" % k,
+                         "OPSDESK_PROBER_URL": urls[k],
+                         "OPSDESK_DATA_DIR": s.path("shard-%d" % k)})
+        seen = []
+        for k in range(2):
+            def answer():
+                r = s.opsctl("call", "prober", "current", "{}",
+                             env={"OPSDESK_PROBER_URL": urls[k]})
+                return r.json if r.rc == 0 else None
+            cur = h.wait_until(answer, 10, "shard %d answers" % k)["current"]
+            h.eq(cur["shard"], "%d/2" % k)
+            mine = [t["id"] for t in cur.get("targets", [])]
+            h.check(0 < len(mine) < len(ids), "shard %d: %r" % (k, mine))
+            seen += mine
+        h.eq(sorted(seen), sorted(ids), "every target in exactly one shard")
+        r = s.opsctl("ping", env={"OPSDESK_PROBER_URL": urls[1]})
+        h.contains(r.stdout + r.stderr, "1/2")
+    finally:
+        lsock.close()
+
+
 def test_bad_config_is_refused(s):
     need("health-prober")
     s.config = {"targets": [{"id": "x", "kind": "http", "url": "ftp://x"}]}
