@@ -108,6 +108,17 @@ h_put(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	if (rv != 0) {
 		return rv;
 	}
+	if (a->blob.len > 0) { /* bulk, to fill the map */
+		char *bkey = rpc_call_printf(c, "blob:%s", a->text);
+		if (bkey == NULL) {
+			return OD_ENOMEM;
+		}
+		rv = store_put(rpc_call_txn(c), store_db(st, 0), bkey,
+		    strlen(bkey), a->blob.data, a->blob.len);
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	/* An event for the change (sent after the commit, if any). */
 	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
 	Opsdesk__V1__GatewayEvent ge = OPSDESK__V1__GATEWAY_EVENT__INIT;
@@ -200,15 +211,22 @@ free_port(void)
 }
 
 static void
-open_store(fixture *f, bool nosync)
+open_store_sized(fixture *f, bool nosync, size_t map_size)
 {
 	static const char *const dbs[] = { "data", NULL };
 	store_options so = { 0 };
 	so.path = f->dir;
 	so.dbs = dbs;
 	so.nosync = nosync;
+	so.map_size = map_size;
 	assert_int_equal(store_open(&f->st, &so), 0);
 	f->st_slot[0] = f->st;
+}
+
+static void
+open_store(fixture *f, bool nosync)
+{
+	open_store_sized(f, nosync, 0);
 }
 
 static void
@@ -827,6 +845,64 @@ test_helpers(void **state)
 	assert_null(rpc_reply_error(NULL));
 }
 
+/*
+ * Writes that fill the map: the store aborts the batch, grows the map and
+ * runs the jobs again. Every reply still says what was stored, once, and
+ * the idempotency cache still answers repeats without the handler.
+ */
+static void
+test_writes_survive_map_growth(void **state)
+{
+	fixture *f = *state;
+	rpc_server_stop(f->srv);
+	store_close(f->st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", f->dir);
+	assert_int_equal(system(cmd), 0);
+	open_store_sized(f, true, 256 * 1024);
+	start_server(f);
+	wait_connected(f->cli);
+
+	enum { N = 24 };
+	static uint8_t blob[32 * 1024];
+	memset(blob, 'b', sizeof(blob));
+	for (int i = 0; i < N; i++) {
+		char id[32], text[32];
+		snprintf(id, sizeof(id), "grow-%d", i);
+		snprintf(text, sizeof(text), "g%d", i);
+		T_REQ req = OPSDESK__TEST__TEST_REQUEST__INIT;
+		Opsdesk__Test__EchoRequest e
+		    = OPSDESK__TEST__ECHO_REQUEST__INIT;
+		e.text = text;
+		e.blob.data = blob;
+		e.blob.len = sizeof(blob);
+		req.request_id = id;
+		req.method_case = OPSDESK__TEST__TEST_REQUEST__METHOD_PUT;
+		req.put = &e;
+		ProtobufCMessage *out = NULL;
+		assert_int_equal(
+		    rpc_client_call(f->cli, &req.base, REPLY_DESC, &out, 0),
+		    0);
+		T_REPLY *r = (T_REPLY *) out;
+		assert_int_equal(reply_code(r), 0);
+		assert_int_equal(r->echo->count, 1);
+		assert_string_equal(r->echo->text, text);
+		free_reply(r);
+	}
+	store_stats st;
+	store_get_stats(f->st, &st);
+	assert_true(st.map_grows >= 1);
+	int runs = atomic_load(&handler_runs);
+	assert_true(runs > N); /* some ran again after a growth */
+	T_REPLY *r = call(f->cli, "put", "grow-0", "g0", false, 0);
+	assert_int_equal(r->echo->count, 1); /* the cached first reply */
+	free_reply(r);
+	assert_int_equal(atomic_load(&handler_runs), runs);
+	r = call(f->cli, "get", NULL, "g7", false, 0);
+	assert_int_equal(r->echo->count, 1);
+	free_reply(r);
+}
+
 /* Receive one event frame (bounded wait) and unpack it. */
 static Opsdesk__V1__Envelope *
 recv_event(nng_socket sub)
@@ -962,6 +1038,7 @@ main(void)
 		T(test_bad_options),
 		T(test_sync_handle),
 		T(test_publish_after_commit),
+		T(test_writes_survive_map_growth),
 #undef T
 	};
 	/* TEST_FILTER=test_name runs one test (a glob), for debugging. */
