@@ -495,8 +495,8 @@ test_config(void **state)
 		"{\"incidents\": {\"stable_period\": \"soon\"}}",
 		"{\"incidents\": {\"sla\": {\"high\": {\"response\": true}}}}",
 		"{\"checklists\": {\"daily\": [1]}}",
-		"{\"checklists\": {\"weekly\": [\"a\", {\"id\": \"1\","
-		" \"text\": \"dup\"}]}}",
+		/* one literal per entry: clang warns on a split one */
+		"{\"checklists\": {\"weekly\": [\"a\", {\"id\": \"1\", \"text\": \"dup\"}]}}",
 	};
 	static const char *const where[]
 	    = { "incidents.stable_period", "incidents.sla.high.response",
