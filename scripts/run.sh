@@ -49,7 +49,9 @@ stop_all() {
 		kill -TERM "${pids[$i]}" 2>/dev/null || true
 	done
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		if wait "${pids[$i]}" 2>/dev/null; then
+		if [ "${names[$i]}" = "log follower" ]; then
+			wait "${pids[$i]}" 2>/dev/null || true
+		elif wait "${pids[$i]}" 2>/dev/null; then
 			echo "  ${names[$i]} stopped"
 		else
 			echo "  ${names[$i]} exited with status $?"
