@@ -766,27 +766,43 @@ replay_inbox(gw *g)
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	int rv, n = 0;
+	cJSON *pending = cJSON_CreateArray();
 
+	if (pending == NULL) {
+		return OD_ENOMEM;
+	}
 	if ((rv = store_read_begin(g->st, &txn)) != 0) {
+		cJSON_Delete(pending);
 		return rv;
 	}
 	if (mdb_cursor_open(txn, store_db(g->st, GW_DB_INBOX), &cur) != 0) {
 		store_read_end(txn);
+		cJSON_Delete(pending);
 		return OD_EIO;
 	}
+	/* Parse everything first and end the read txn before dispatching:
+	 * handling an update writes, and a write that must grow the map
+	 * waits for open read txns such as this one. */
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
 	     op = MDB_NEXT) {
 		cJSON *j = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		if (j != NULL && !cJSON_AddItemToArray(pending, j)) {
+			cJSON_Delete(j);
+		}
+	}
+	mdb_cursor_close(cur);
+	store_read_end(txn);
+	cJSON *j;
+	cJSON_ArrayForEach(j, pending)
+	{
 		gw_update u;
-		if (j != NULL && update_parse(j, &u) == 0) {
+		if (update_parse(j, &u) == 0) {
 			dispatch(g, &u);
 			update_clear(&u);
 			n++;
 		}
-		cJSON_Delete(j);
 	}
-	mdb_cursor_close(cur);
-	store_read_end(txn);
+	cJSON_Delete(pending);
 	if (n > 0) {
 		log_info("replaying %d accepted updates from the inbox", n);
 	}
