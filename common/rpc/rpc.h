@@ -18,9 +18,12 @@
  *   RPC_READ  handlers run on a small worker pool with a read txn;
  *   RPC_WRITE handlers run on the store's writer thread inside the
  *             batch's txn (group commit); the reply is sent only after
- *             the commit. The reply bytes are stored under the request id
- *             in the same txn, so a repeated request id gets the first
- *             reply back and applies nothing (NNG's REQ resends).
+ *             the commit. The reply bytes are stored under the actor's
+ *             user id and the request id in the same txn, so a repeated
+ *             request id from the same actor gets the first reply back
+ *             and applies nothing (NNG's REQ resends); from another actor
+ *             it is that actor's own request (no one reads another's
+ *             reply by reusing an id).
  * Per-method counters and latency histograms go to the metrics registry:
  * opsdesk_rpc_requests_total{method,code}, opsdesk_rpc_duration_seconds.
  */

@@ -3,8 +3,8 @@
  * (receive -> work -> send). Decoding and the answers that need no
  * handler (errors, ping) happen on NNG's callback thread; read handlers
  * run on a worker pool, write handlers on the store's writer thread inside
- * its group commit, with the reply cached under the request id in the
- * same transaction.
+ * its group commit, with the reply cached under the actor and request id
+ * in the same transaction.
  */
 #include <inttypes.h>
 #include <nng/nng.h>
@@ -30,6 +30,10 @@
 #define RPC_PRUNE_MAX         10000
 /* Request ids are LMDB keys (max 511 bytes, with the time prefix). */
 #define RPC_MAX_REQUEST_ID 256
+/* An idempotency key: the actor's user id (8 bytes) and the request id.
+ * Entries written before the key had the user id are plain request ids;
+ * they are pruned the same way (time || key) and simply never match. */
+#define RPC_IDEM_KEY_MAX (8 + RPC_MAX_REQUEST_ID)
 /* How long stop waits for in-flight requests to be answered before it
  * closes the socket under them. */
 #define RPC_STOP_GRACE_MS 5000
@@ -580,11 +584,19 @@ call_run_read(rpc_call *c)
 
 /* ---- writes ---- */
 
-static void
-idem_time_key(uint8_t *key, int64_t ts, const char *id, size_t idlen)
+/*
+ * The idempotency key is the actor's user id then the request id: a
+ * request id replayed by another actor is a new request of that actor,
+ * never a way to read someone else's reply. Returns the key's length.
+ */
+static size_t
+idem_key(uint8_t *key, rpc_call *c)
 {
-	od_put_be64(key, (uint64_t) ts);
+	const char *id = rpc_call_request_id(c);
+	size_t idlen = strlen(id); /* <= RPC_MAX_REQUEST_ID: call_decode */
+	od_put_be64(key, (uint64_t) rpc_call_actor(c)->user_id);
 	memcpy(key + 8, id, idlen);
+	return 8 + idlen;
 }
 
 /* The write job: replay a cached reply, or run the handler and cache. */
@@ -594,8 +606,8 @@ write_job(store_txn *txn, void *arg)
 	rpc_call *c = arg;
 	rpc_server *s = c->s;
 	store *st = s->opt.store;
-	const char *id = rpc_call_request_id(c);
-	size_t idlen = strlen(id);
+	uint8_t key[8 + RPC_IDEM_KEY_MAX]; /* time || idem key */
+	size_t klen = idem_key(key + 8, c);
 	MDB_val v;
 	int rv;
 
@@ -609,7 +621,8 @@ write_job(store_txn *txn, void *arg)
 	c->now_ms = store_txn_now_ms(txn);
 	reply_reset(c);
 
-	rv = store_get(store_txn_mdb(txn), store_idem_db(st), id, idlen, &v);
+	rv = store_get(
+	    store_txn_mdb(txn), store_idem_db(st), key + 8, klen, &v);
 	if (rv == 0) {
 		if (v.mv_size < 8) {
 			call_set_error(c,
@@ -640,19 +653,19 @@ write_job(store_txn *txn, void *arg)
 		return rv;
 	}
 	uint8_t *val = malloc(8 + c->out_len);
-	uint8_t key[8 + RPC_MAX_REQUEST_ID];
 	if (val == NULL) {
 		return OD_ENOMEM;
 	}
 	od_put_be64(val, (uint64_t) c->now_ms);
 	memcpy(val + 8, c->out, c->out_len);
-	rv = store_put(txn, store_idem_db(st), id, idlen, val, 8 + c->out_len);
+	rv = store_put(
+	    txn, store_idem_db(st), key + 8, klen, val, 8 + c->out_len);
 	free(val);
 	if (rv != 0) {
 		return rv;
 	}
-	idem_time_key(key, c->now_ms, id, idlen);
-	return store_put(txn, store_idem_time_db(st), key, 8 + idlen, "", 0);
+	od_put_be64(key, (uint64_t) c->now_ms);
+	return store_put(txn, store_idem_time_db(st), key, 8 + klen, "", 0);
 }
 
 /* Delete idempotency entries older than the ttl, oldest first. */
@@ -666,7 +679,7 @@ prune_job(store_txn *txn, void *arg)
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	int n = 0, rv = 0;
-	uint8_t key[8 + RPC_MAX_REQUEST_ID];
+	uint8_t key[8 + RPC_IDEM_KEY_MAX];
 
 	if (mdb_cursor_open(mt, store_idem_time_db(st), &cur) != 0) {
 		return OD_EIO;

@@ -304,16 +304,17 @@ teardown(void **state)
 	return 0;
 }
 
-/* Call method with text (request id may be NULL: filled by the client). */
+/* Call method with text as user (request id may be NULL: filled by the
+ * client). */
 static T_REPLY *
-call(rpc_client *cli, const char *method, const char *id, const char *text,
-    bool admin, int want_rv)
+call_as(rpc_client *cli, int64_t user, const char *method, const char *id,
+    const char *text, bool admin, int want_rv)
 {
 	T_REQ req = OPSDESK__TEST__TEST_REQUEST__INIT;
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
 	Opsdesk__Test__EchoRequest e = OPSDESK__TEST__ECHO_REQUEST__INIT;
 	Opsdesk__V1__PingRequest ping = OPSDESK__V1__PING_REQUEST__INIT;
-	actor.user_id = 42;
+	actor.user_id = user;
 	actor.is_admin = admin;
 	req.actor = &actor;
 	if (id != NULL) {
@@ -330,6 +331,14 @@ call(rpc_client *cli, const char *method, const char *id, const char *text,
 	assert_int_equal(
 	    rpc_client_call(cli, &req.base, REPLY_DESC, &out, 0), want_rv);
 	return (T_REPLY *) out;
+}
+
+/* As user 42. */
+static T_REPLY *
+call(rpc_client *cli, const char *method, const char *id, const char *text,
+    bool admin, int want_rv)
+{
+	return call_as(cli, 42, method, id, text, admin, want_rv);
 }
 
 static int
@@ -471,6 +480,40 @@ test_idempotent_writes(void **state)
 	free_reply(r);
 	r = call(f->cli, "get", NULL, "k", false, 0);
 	assert_int_equal(r->echo->count, 2);
+	free_reply(r);
+}
+
+/*
+ * The idempotency cache is per actor: another user who sends (guesses or
+ * reuses) a request id gets a reply of their own request, never the
+ * first user's reply, and the first user's replay still gets theirs.
+ */
+static void
+test_idem_keyed_by_actor(void **state)
+{
+	fixture *f = *state;
+	T_REPLY *r
+	    = call_as(f->cli, 42, "put", "shared-id", "alice", false, 0);
+	assert_int_equal(reply_code(r), 0);
+	assert_string_equal(r->echo->text, "alice");
+	free_reply(r);
+	r = call_as(f->cli, 43, "put", "shared-id", "bob", false, 0);
+	assert_int_equal(reply_code(r), 0);
+	assert_string_equal(r->echo->text, "bob");
+	assert_int_equal(r->echo->count, 1);
+	free_reply(r);
+	assert_int_equal(atomic_load(&handler_runs), 2);
+	/* Each actor's replay answers its own first reply, applying
+	 * nothing. */
+	r = call_as(f->cli, 43, "put", "shared-id", "bob", false, 0);
+	assert_string_equal(r->echo->text, "bob");
+	free_reply(r);
+	r = call_as(f->cli, 42, "put", "shared-id", "other", false, 0);
+	assert_string_equal(r->echo->text, "alice");
+	free_reply(r);
+	assert_int_equal(atomic_load(&handler_runs), 2);
+	r = call(f->cli, "get", NULL, "bob", false, 0);
+	assert_int_equal(r->echo->count, 1);
 	free_reply(r);
 }
 
@@ -894,7 +937,8 @@ test_writes_survive_map_growth(void **state)
 	assert_true(st.map_grows >= 1);
 	int runs = atomic_load(&handler_runs);
 	assert_true(runs > N); /* some ran again after a growth */
-	T_REPLY *r = call(f->cli, "put", "grow-0", "g0", false, 0);
+	/* The writes above had no actor: user 0 repeats. */
+	T_REPLY *r = call_as(f->cli, 0, "put", "grow-0", "g0", false, 0);
 	assert_int_equal(r->echo->count, 1); /* the cached first reply */
 	free_reply(r);
 	assert_int_equal(atomic_load(&handler_runs), runs);
@@ -1029,6 +1073,7 @@ main(void)
 		T(test_errors),
 		T(test_write_needs_request_id),
 		T(test_idempotent_writes),
+		T(test_idem_keyed_by_actor),
 		T(test_write_error_discards),
 		T(test_idem_pruned_after_ttl),
 		T(test_concurrent_writes_group_commit),
