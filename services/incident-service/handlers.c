@@ -58,6 +58,27 @@ fail(rpc_call *c, int rv, const why *w)
 	}
 }
 
+/*
+ * fail() for a method on one record: "<kind>-<id> does not exist" for
+ * OD_ENOTFOUND and "<kind>-<id> is <state>" for OD_ESTATE (state NULL: the
+ * default), so each handler names what it could not find or change.
+ */
+static int
+fail_on(rpc_call *c, int rv, const char *kind, uint64_t id,
+    const char *invalid, const char *state)
+{
+	char nf[64], st[96];
+	why w = { invalid, nf, state != NULL ? st : NULL };
+
+	snprintf(nf, sizeof(nf), "%s-%llu does not exist", kind,
+	    (unsigned long long) id);
+	if (state != NULL) {
+		snprintf(st, sizeof(st), "%s-%llu is %s", kind,
+		    (unsigned long long) id, state);
+	}
+	return fail(c, rv, &w);
+}
+
 static inc_tx
 tx_of(rpc_call *c)
 {
@@ -119,14 +140,10 @@ h_get(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
 	uint64_t id = REQ(rq)->get->id;
 	inc_incident *inc = NULL;
-	char nf[64];
-	why w = { NULL, nf, NULL };
 	int rv;
 
-	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
-	    (unsigned long long) id);
 	if ((rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc)) != 0) {
-		return fail(c, rv, &w);
+		return fail_on(c, rv, "INC", id, NULL, NULL);
 	}
 	return reply_incident(c, reply, inc);
 }
@@ -137,15 +154,8 @@ static int
 answer_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int rv,
     inc_incident *inc, const char *invalid, const char *state)
 {
-	char nf[64], st[96];
-	why w = { invalid, nf, st };
-
 	if (rv != 0) {
-		snprintf(nf, sizeof(nf), "INC-%llu does not exist",
-		    (unsigned long long) id);
-		snprintf(st, sizeof(st), "INC-%llu is %s",
-		    (unsigned long long) id, state);
-		return fail(c, rv, &w);
+		return fail_on(c, rv, "INC", id, invalid, state);
 	}
 	return reply_incident(c, reply, inc);
 }
@@ -282,14 +292,8 @@ static int
 load_pm(rpc_call *c, uint64_t id, inc_postmortem **out)
 {
 	inc_incident *inc = NULL;
-	char nf[64], st[64];
-	why w = { NULL, nf, st };
 	int rv;
 
-	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
-	    (unsigned long long) id);
-	snprintf(st, sizeof(st), "INC-%llu is not resolved yet",
-	    (unsigned long long) id);
 	rv = inc_pm_load(rpc_call_mdb(c), SVC(c), id, out);
 	if (rv == OD_ENOTFOUND) {
 		rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc);
@@ -297,7 +301,7 @@ load_pm(rpc_call *c, uint64_t id, inc_postmortem **out)
 		rv = rv == 0 ? OD_ESTATE : rv;
 	}
 	if (rv != 0) {
-		return fail(c, rv, &w);
+		return fail_on(c, rv, "INC", id, NULL, "not resolved yet");
 	}
 	rpc_call_keep(c, &(*out)->base);
 	inc_pm_fill_external(SVC(c), *out);
@@ -345,19 +349,14 @@ h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	const Opsdesk__V1__EditPostmortemRequest *r = REQ(rq)->postmortem_edit;
 	inc_tx tx = tx_of(c);
 	inc_postmortem *pm = NULL;
-	char nf[64], st[64];
-	why w = { "give a root cause, an action item with text (at most "
-		  "4000 bytes; owner at most 200), or the number of an "
-		  "existing action item to mark done or remove",
-		nf, st };
 	int rv;
 
-	snprintf(nf, sizeof(nf), "INC-%llu does not exist",
-	    (unsigned long long) r->incident_id);
-	snprintf(st, sizeof(st), "INC-%llu is not resolved yet",
-	    (unsigned long long) r->incident_id);
 	if ((rv = inc_pm_edit(&tx, r, &pm)) != 0) {
-		return fail(c, rv, &w);
+		return fail_on(c, rv, "INC", r->incident_id,
+		    "give a root cause, an action item with text (at most "
+		    "4000 bytes; owner at most 200), or the number of an "
+		    "existing action item to mark done or remove",
+		    "not resolved yet");
 	}
 	REP(reply)->result_case
 	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
@@ -391,16 +390,10 @@ h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	uint64_t id = REQ(rq)->maintenance_cancel->id;
 	inc_tx tx = tx_of(c);
 	inc_window *w = NULL;
-	char nf[64], st[64];
-	why wh = { NULL, nf, st };
 	int rv;
 
-	snprintf(nf, sizeof(nf), "MNT-%llu does not exist",
-	    (unsigned long long) id);
-	snprintf(st, sizeof(st), "MNT-%llu is already over",
-	    (unsigned long long) id);
 	if ((rv = inc_mnt_cancel(&tx, id, &w)) != 0) {
-		return fail(c, rv, &wh);
+		return fail_on(c, rv, "MNT", id, NULL, "already over");
 	}
 	REP(reply)->result_case
 	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE;
@@ -539,6 +532,20 @@ h_runbook(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	return 0;
 }
 
+/* Append inc (takes ownership on success) to the malloc'd array *v. */
+static int
+append_incident(inc_incident ***v, size_t *n, inc_incident *inc)
+{
+	inc_incident **p = realloc(*v, (*n + 1) * sizeof(*p));
+
+	if (p == NULL) {
+		return OD_ENOMEM;
+	}
+	*v = p;
+	p[(*n)++] = inc;
+	return 0;
+}
+
 static int
 h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
@@ -593,23 +600,8 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		if (!admin) {
 			inc_strip_internal(inc);
 		}
-		if (open) {
-			void **p = realloc(
-			    s->active, (s->n_active + 1) * sizeof(*p));
-			rv = p == NULL ? OD_ENOMEM : 0;
-			if (p != NULL) {
-				s->active = (inc_incident **) p;
-				s->active[s->n_active++] = inc;
-			}
-		} else {
-			void **p = realloc(
-			    s->recent, (s->n_recent + 1) * sizeof(*p));
-			rv = p == NULL ? OD_ENOMEM : 0;
-			if (p != NULL) {
-				s->recent = (inc_incident **) p;
-				s->recent[s->n_recent++] = inc;
-			}
-		}
+		rv = open ? append_incident(&s->active, &s->n_active, inc)
+		          : append_incident(&s->recent, &s->n_recent, inc);
 		if (rv != 0) {
 			inc_free(inc);
 		}
