@@ -101,8 +101,16 @@ state_feed(
 	}
 
 	if (s->health == S_UNKNOWN) {
-		next = r->observed;
-		s->worse_streak = s->better_streak = 0;
+		/* A first success shows at once, but down needs the failure
+		 * threshold even from unknown: a whole suite starting
+		 * together must not open incidents for components that are
+		 * still coming up. */
+		if (r->observed != S_DOWN) {
+			next = r->observed;
+			s->worse_streak = s->better_streak = 0;
+		} else if (++s->worse_streak >= t->failure_threshold) {
+			next = r->observed;
+		}
 	} else if (rank > state_rank(s->health)) {
 		s->better_streak = 0;
 		s->worse_streak++;

@@ -52,7 +52,7 @@ test_thresholds(void **state)
 	(void) state;
 	state_init(&s);
 	assert_int_equal(s.state, UNKNOWN);
-	/* The first result decides at once. */
+	/* A first success decides at once. */
 	assert_int_equal(feed(&s, &t, UP), UP);
 	/* Two failures and a success: no change, streak reset. */
 	assert_int_equal(feed(&s, &t, DOWN), -1);
@@ -71,6 +71,29 @@ test_thresholds(void **state)
 	assert_int_equal(feed(&s, &t, UP), -1);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	assert_int_equal(s.consecutive_successes, 2);
+}
+
+static void
+test_down_from_unknown_needs_threshold(void **state)
+{
+	target t = { .failure_threshold = 3, .success_threshold = 2 };
+	target_state s;
+	(void) state;
+	state_init(&s);
+	/* A component still starting: failures below the threshold leave it
+	 * unknown, and its first success shows it up at once. */
+	assert_int_equal(feed(&s, &t, DOWN), -1);
+	assert_int_equal(feed(&s, &t, DOWN), -1);
+	assert_int_equal(s.state, UNKNOWN);
+	assert_int_equal(feed(&s, &t, UP), UP);
+	/* One that never comes up is down after the threshold. */
+	state_init(&s);
+	assert_int_equal(feed(&s, &t, DOWN), -1);
+	assert_int_equal(feed(&s, &t, DOWN), -1);
+	assert_int_equal(feed(&s, &t, DOWN), DOWN);
+	/* A first degraded result shows at once too. */
+	state_init(&s);
+	assert_int_equal(feed(&s, &t, DEGRADED), DEGRADED);
 }
 
 static void
@@ -136,6 +159,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_thresholds),
+		cmocka_unit_test(test_down_from_unknown_needs_threshold),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_maintenance),
 		cmocka_unit_test(test_names_and_ranks),
