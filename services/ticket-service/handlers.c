@@ -483,6 +483,22 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 
 /* ---- get ---- */
 
+/*
+ * Put cur on the last key below k (borrowed, klen bytes), for walking an
+ * index backwards; the mdb_cursor_get result (MDB_NOTFOUND: none).
+ */
+static int
+seek_below(
+    MDB_cursor *cur, uint8_t *k, size_t klen, MDB_val *key, MDB_val *val)
+{
+	int mrv;
+
+	key->mv_data = k;
+	key->mv_size = klen;
+	mrv = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	return mdb_cursor_get(cur, key, val, mrv == 0 ? MDB_PREV : MDB_LAST);
+}
+
 static int
 h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
@@ -511,11 +527,7 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	store_key_u64(k, t->id + 1);
 	od_put_be32(k + 8, 0);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	mrv = mrv == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV)
-	               : mdb_cursor_get(cur, &key, &val, MDB_LAST);
+	mrv = seek_below(cur, k, sizeof(k), &key, &val);
 	store_key_u64(k, t->id);
 	while (mrv == 0 && n < TICKET_GET_MESSAGES && key.mv_size == 12
 	    && memcmp(key.mv_data, k, 8) == 0) {
@@ -619,11 +631,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		store_key_u64(k, (uint64_t) user + 1);
 		store_key_u64(k + 8, 0);
 	}
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	mrv = mrv == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV)
-	               : mdb_cursor_get(cur, &key, &val, MDB_LAST);
+	mrv = seek_below(cur, k, sizeof(k), &key, &val);
 	store_key_u64(k, (uint64_t) user);
 	while (
 	    mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0) {
@@ -1380,7 +1388,9 @@ scan_range(MDB_txn *txn, MDB_dbi db, int64_t from, int64_t to,
 	return rv;
 }
 
-typedef struct stats_acc {
+typedef struct stats_acc stats_acc;
+
+struct stats_acc {
 	rpc_call *call;
 	Opsdesk__V1__TicketStats *st;
 	int64_t *fr;
@@ -1388,28 +1398,19 @@ typedef struct stats_acc {
 	size_t cap_fr;
 	uint32_t met;
 	uint64_t csat_sum;
-} stats_acc;
+	/* What stats_ticket does with each ticket of the index scanned. */
+	int (*on_ticket)(stats_acc *a, const tk_ticket *t);
+};
 
 static int
-stats_created(void *arg, uint64_t id, const MDB_val *val)
+stats_created(stats_acc *a, const tk_ticket *t)
 {
-	stats_acc *a = arg;
-	tk_ticket *t = NULL;
-	int rv;
-
-	(void) val;
 	a->st->created++;
-	if ((rv = ticket__load(rpc_call_mdb(a->call), SVC(a->call), id, &t))
-	    != 0) {
-		return rv;
-	}
 	if (t->first_response_ms != 0) {
 		if (a->n_fr == a->cap_fr) {
 			size_t cap = a->cap_fr ? a->cap_fr * 2 : 256;
 			int64_t *v = realloc(a->fr, cap * sizeof(*v));
 			if (v == NULL) {
-				protobuf_c_message_free_unpacked(
-				    &t->base, NULL);
 				return OD_ENOMEM;
 			}
 			a->fr = v;
@@ -1417,28 +1418,35 @@ stats_created(void *arg, uint64_t id, const MDB_val *val)
 		}
 		a->fr[a->n_fr++] = t->first_response_ms - t->created_ms;
 	}
-	protobuf_c_message_free_unpacked(&t->base, NULL);
 	return 0;
 }
 
 static int
-stats_resolved(void *arg, uint64_t id, const MDB_val *val)
+stats_resolved(stats_acc *a, const tk_ticket *t)
+{
+	a->st->resolved++;
+	if (!t->first_response_breached && !t->resolution_breached) {
+		a->met++;
+	}
+	return 0;
+}
+
+/* scan_range callback: load ticket id and hand it to a->on_ticket. */
+static int
+stats_ticket(void *arg, uint64_t id, const MDB_val *val)
 {
 	stats_acc *a = arg;
 	tk_ticket *t = NULL;
 	int rv;
 
 	(void) val;
-	a->st->resolved++;
 	if ((rv = ticket__load(rpc_call_mdb(a->call), SVC(a->call), id, &t))
 	    != 0) {
 		return rv;
 	}
-	if (!t->first_response_breached && !t->resolution_breached) {
-		a->met++;
-	}
+	rv = a->on_ticket(a, t);
 	protobuf_c_message_free_unpacked(&t->base, NULL);
-	return 0;
+	return rv;
 }
 
 static int
@@ -1474,15 +1482,19 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	opsdesk__v1__ticket_stats__init(a.st);
 	a.st->from_ms = from;
 	a.st->to_ms = to;
+	a.on_ticket = stats_created;
 	if ((rv = scan_range(txn, store_db(svc->store, TDB_CREATED_AT), from,
-	         to, stats_created, &a))
-	        != 0
-	    || (rv = scan_range(txn, store_db(svc->store, TDB_RESOLVED_AT),
-	            from, to, stats_resolved, &a))
-	        != 0
-	    || (rv = scan_range(txn, store_db(svc->store, TDB_RATED_AT), from,
-	            to, stats_rated, &a))
-	        != 0) {
+	         to, stats_ticket, &a))
+	    == 0) {
+		a.on_ticket = stats_resolved;
+		rv = scan_range(txn, store_db(svc->store, TDB_RESOLVED_AT),
+		    from, to, stats_ticket, &a);
+	}
+	if (rv == 0) {
+		rv = scan_range(txn, store_db(svc->store, TDB_RATED_AT), from,
+		    to, stats_rated, &a);
+	}
+	if (rv != 0) {
 		free(a.fr);
 		return fail(c, rv, NULL);
 	}
