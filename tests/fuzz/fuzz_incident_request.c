@@ -14,18 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fuzz_service.h"
 #include "incident_core.h"
 #include "log/log.h"
-#include "rpc/rpc.h"
-#include "store/store.h"
 
 typedef struct fuzz_env {
-	char dir[64];
-	store *st;
-	rpc_server *srv;
-	rpc_client *cli;
+	fuzz_service f;
 	inc_service svc;
 } fuzz_env;
 
@@ -34,20 +29,12 @@ static fuzz_env *env;
 static void
 cleanup(void)
 {
-	char cmd[128];
-
 	if (env == NULL) {
 		return;
 	}
-	rpc_client_close(env->cli);
-	rpc_server_stop(env->srv);
-	store_close(env->st);
+	fuzz_service_stop(&env->f);
+	fuzz_service_remove(&env->f);
 	inc_config_free(&env->svc.cfg);
-	env->dir[strlen(env->dir) - 2] = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", env->dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "could not remove %s\n", env->dir);
-	}
 	free(env);
 	env = NULL;
 }
@@ -57,22 +44,15 @@ call(const char *method, ProtobufCMessage *msg)
 {
 	Opsdesk__V1__IncidentRequest req = OPSDESK__V1__INCIDENT_REQUEST__INIT;
 	Opsdesk__V1__Actor ad = OPSDESK__V1__ACTOR__INIT;
-	Opsdesk__V1__IncidentReply *r = NULL;
 
 	ad.user_id = 99;
 	ad.is_admin = true;
 	ad.name = "root";
 	req.actor = &ad;
-	if (rpc_request_set_method(&req.base, method, msg) != 0
-	    || rpc_client_call(env->cli, &req.base,
-	           &opsdesk__v1__incident_reply__descriptor,
-	           (ProtobufCMessage **) &r, 10000)
-	        != 0
-	    || r->error != NULL) {
-		fprintf(stderr, "fuzz setup: %s failed\n", method);
-		abort();
-	}
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	protobuf_c_message_free_unpacked(
+	    fuzz_service_call(&env->f, &req.base, method, msg,
+	        &opsdesk__v1__incident_reply__descriptor),
+	    NULL);
 }
 
 static void
@@ -118,7 +98,6 @@ setup(void)
 {
 	store_options so = { 0 };
 	rpc_server_options ro = { 0 };
-	char url[64];
 
 	log_init("fuzz_incident_request", "fuzz", LOG_ERROR);
 	if ((env = calloc(1, sizeof(*env))) == NULL
@@ -129,38 +108,16 @@ setup(void)
 	env->svc.cfg.lists[CK_DAILY].items[0].id = strdup("1");
 	env->svc.cfg.lists[CK_DAILY].items[0].text = strdup("check backups");
 	env->svc.cfg.lists[CK_DAILY].n_items = 1;
-	snprintf(env->dir, sizeof(env->dir), "/tmp/fuzz_incident.XXXXXX");
-	if (mkdtemp(env->dir) == NULL) {
-		abort();
-	}
-	strcat(env->dir, "/s");
-	snprintf(
-	    url, sizeof(url), "inproc://fuzz-incident-%d", (int) getpid());
-	so.path = env->dir;
 	so.dbs = inc_db_names;
-	so.nosync = true; /* a throwaway store: speed over durability */
-	if (store_open(&env->st, &so) != 0) {
-		abort();
-	}
-	env->svc.st = env->st;
-	ro.url = url;
+	fuzz_service_open_store(&env->f, "incident", &so);
+	env->svc.st = env->f.st;
 	ro.request_desc = &opsdesk__v1__incident_request__descriptor;
 	ro.reply_desc = &opsdesk__v1__incident_reply__descriptor;
 	ro.methods = inc_methods;
 	ro.n_methods = inc_n_methods;
-	ro.store = env->st;
 	ro.arg = &env->svc;
 	ro.service = "incident-service";
-	ro.instance = "fuzz";
-	ro.contexts = 4;
-	ro.workers = 1;
-	if (rpc_server_start(&env->srv, &ro) != 0
-	    || rpc_client_open(&env->cli, url, 10000) != 0) {
-		abort();
-	}
-	for (int i = 0; i < 1000 && !rpc_client_connected(env->cli); i++) {
-		usleep(1000);
-	}
+	fuzz_service_start(&env->f, "incident", &ro);
 	atexit(cleanup);
 	seed();
 }
@@ -245,23 +202,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Opsdesk__V1__IncidentRequest *req;
 	Opsdesk__V1__IncidentReply *r;
-	void *out = NULL;
-	size_t out_len = 0;
 
 	if (env == NULL) {
 		setup();
 	}
-	if (rpc_client_call_raw(env->cli, data, size, &out, &out_len, 10000)
-	    != 0) {
-		fprintf(stderr, "no reply to a %zu-byte request\n", size);
-		abort();
-	}
-	if ((r = opsdesk__v1__incident_reply__unpack(NULL, out_len, out))
-	    == NULL) {
-		fprintf(stderr, "the reply does not decode\n");
-		abort();
-	}
-	free(out);
+	r = (Opsdesk__V1__IncidentReply *) fuzz_service_call_raw(
+	    &env->f, data, size, &opsdesk__v1__incident_reply__descriptor);
 	req = opsdesk__v1__incident_request__unpack(NULL, size, data);
 	/* A write's reply is kept under its request id and given back to
 	 * whoever repeats that id (services pick ids, never a user), so the

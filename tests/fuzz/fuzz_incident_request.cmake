@@ -4,6 +4,7 @@
 if(TARGET incident_core)
   opsdesk_fuzz(fuzz_incident_request
     ${CMAKE_CURRENT_LIST_DIR}/fuzz_incident_request.c
+    ${CMAKE_CURRENT_LIST_DIR}/fuzz_service.c
     LIBS incident_core
     CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/fuzz_incident_request)
 endif()

@@ -12,20 +12,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
+#include "fuzz_service.h"
 #include "log/log.h"
-#include "rpc/rpc.h"
-#include "store/store.h"
 #include "ticket.h"
 #include "util/util.h"
 
 typedef struct fuzz_env {
-	char dir[64];
-	store *st;
-	rpc_server *srv;
-	rpc_client *cli;
+	fuzz_service f;
 	ticket_service svc;
 } fuzz_env;
 
@@ -34,41 +28,26 @@ static fuzz_env *env;
 static void
 cleanup(void)
 {
-	char cmd[128];
-
 	if (env == NULL) {
 		return;
 	}
-	rpc_client_close(env->cli);
-	rpc_server_stop(env->srv);
+	fuzz_service_stop(&env->f);
 	ticket_service_fini(&env->svc);
-	store_close(env->st);
-	env->dir[strlen(env->dir) - 2] = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", env->dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "could not remove %s\n", env->dir);
-	}
+	fuzz_service_remove(&env->f);
 	free(env);
 	env = NULL;
 }
 
-static Opsdesk__V1__TicketReply *
+static void
 call(Opsdesk__V1__Actor *a, const char *method, ProtobufCMessage *msg)
 {
 	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
-	Opsdesk__V1__TicketReply *r = NULL;
 
 	req.actor = a;
-	if (rpc_request_set_method(&req.base, method, msg) != 0
-	    || rpc_client_call(env->cli, &req.base,
-	           &opsdesk__v1__ticket_reply__descriptor,
-	           (ProtobufCMessage **) &r, 10000)
-	        != 0
-	    || r->error != NULL) {
-		fprintf(stderr, "fuzz setup: %s failed\n", method);
-		abort();
-	}
-	return r;
+	protobuf_c_message_free_unpacked(
+	    fuzz_service_call(&env->f, &req.base, method, msg,
+	        &opsdesk__v1__ticket_reply__descriptor),
+	    NULL);
 }
 
 static void
@@ -87,15 +66,12 @@ seed(void)
 	ad.user_id = 99;
 	ad.is_admin = true;
 	c.text = "first";
-	protobuf_c_message_free_unpacked(
-	    &call(&u1, "create", &c.base)->base, NULL);
+	call(&u1, "create", &c.base);
 	c.text = "second";
-	protobuf_c_message_free_unpacked(
-	    &call(&u2, "create", &c.base)->base, NULL);
+	call(&u2, "create", &c.base);
 	note.id = 1;
 	note.text = "internal only";
-	protobuf_c_message_free_unpacked(
-	    &call(&ad, "note", &note.base)->base, NULL);
+	call(&ad, "note", &note.base);
 }
 
 static void
@@ -104,46 +80,26 @@ setup(void)
 	store_options so = { 0 };
 	rpc_server_options ro = { 0 };
 	ticket_policy pol;
-	char url[64];
 
 	log_init("fuzz_ticket_request", "fuzz", LOG_ERROR);
 	if ((env = calloc(1, sizeof(*env))) == NULL) {
 		abort();
 	}
-	snprintf(env->dir, sizeof(env->dir), "/tmp/fuzz_ticket.XXXXXX");
-	if (mkdtemp(env->dir) == NULL) {
-		abort();
-	}
-	strcat(env->dir, "/s");
-	snprintf(url, sizeof(url), "inproc://fuzz-ticket-%d", (int) getpid());
 	ticket_policy_defaults(&pol);
-	so.path = env->dir;
 	so.dbs = ticket_db_names;
 	so.schema_version = TICKET_SCHEMA_VERSION;
-	so.nosync = true; /* a throwaway store: speed over durability */
-	ro.url = url;
+	fuzz_service_open_store(&env->f, "ticket", &so);
+	if (ticket_service_init(&env->svc, &pol, env->f.st, NULL, NULL, NULL)
+	    != 0) {
+		abort();
+	}
 	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
 	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
 	ro.methods = ticket_methods;
 	ro.n_methods = ticket_n_methods;
 	ro.arg = &env->svc;
 	ro.service = TICKET_SERVICE;
-	ro.instance = "fuzz";
-	ro.contexts = 4;
-	ro.workers = 1;
-	if (store_open(&env->st, &so) != 0
-	    || ticket_service_init(&env->svc, &pol, env->st, NULL, NULL, NULL)
-	        != 0) {
-		abort();
-	}
-	ro.store = env->st;
-	if (rpc_server_start(&env->srv, &ro) != 0
-	    || rpc_client_open(&env->cli, url, 10000) != 0) {
-		abort();
-	}
-	for (int i = 0; i < 1000 && !rpc_client_connected(env->cli); i++) {
-		usleep(1000);
-	}
+	fuzz_service_start(&env->f, "ticket", &ro);
 	atexit(cleanup);
 	seed();
 }
@@ -178,23 +134,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Opsdesk__V1__TicketRequest *req;
 	Opsdesk__V1__TicketReply *r;
-	void *out = NULL;
-	size_t out_len = 0;
 
 	if (env == NULL) {
 		setup();
 	}
-	if (rpc_client_call_raw(env->cli, data, size, &out, &out_len, 10000)
-	    != 0) {
-		fprintf(stderr, "no reply to a %zu-byte request\n", size);
-		abort();
-	}
-	if ((r = opsdesk__v1__ticket_reply__unpack(NULL, out_len, out))
-	    == NULL) {
-		fprintf(stderr, "the reply does not decode\n");
-		abort();
-	}
-	free(out);
+	r = (Opsdesk__V1__TicketReply *) fuzz_service_call_raw(
+	    &env->f, data, size, &opsdesk__v1__ticket_reply__descriptor);
 	req = opsdesk__v1__ticket_request__unpack(NULL, size, data);
 	/* A write's reply is kept under its request id and given back to
 	 * whoever repeats that id (the gateway, never a user, picks ids), so
