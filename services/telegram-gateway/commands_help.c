@@ -133,7 +133,7 @@ cmd_help_admin(gw_ctx *ctx, const char *args)
 		}
 	}
 	sbuf_append(&b,
-	    "/reply /note /close /assign /priority /tier — work "
+	    "/reply /note /resolve /pending /close /assign /priority /tier — work "
 	    "tickets (send one without arguments for its usage)\n"
 	    "\nReply to a ticket notification in the admin chat to "
 	    "answer the customer.\nIds work with or without their "

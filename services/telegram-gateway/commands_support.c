@@ -676,8 +676,10 @@ ticket_change(
 	gw_reply_free(rep);
 }
 
-int
-cmd_close(gw_ctx *ctx, const char *args)
+/* /close, /resolve, /pending <id>: one status change each. */
+static int
+ticket_status_cmd(gw_ctx *ctx, const char *args,
+    Opsdesk__V1__TicketStatus status, const char *what)
 {
 	char w[32];
 	uint64_t id;
@@ -688,9 +690,31 @@ cmd_close(gw_ctx *ctx, const char *args)
 	Opsdesk__V1__SetStatusRequest r
 	    = OPSDESK__V1__SET_STATUS_REQUEST__INIT;
 	r.id = id;
-	r.status = OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED;
-	ticket_change(ctx, "set_status", &r.base, "closed");
+	r.status = status;
+	ticket_change(ctx, "set_status", &r.base, what);
 	return 0;
+}
+
+int
+cmd_close(gw_ctx *ctx, const char *args)
+{
+	return ticket_status_cmd(ctx, args,
+	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED, "closed");
+}
+
+int
+cmd_resolve(gw_ctx *ctx, const char *args)
+{
+	return ticket_status_cmd(ctx, args,
+	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED, "resolved");
+}
+
+int
+cmd_pending(gw_ctx *ctx, const char *args)
+{
+	return ticket_status_cmd(ctx, args,
+	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING,
+	    "pending on the customer");
 }
 
 int

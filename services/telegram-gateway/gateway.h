@@ -187,7 +187,7 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 	X(help_admin) X(contact) X(status) X(subscribe) X(unsubscribe)        \
 	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
 	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
-	            X(close) X(assign) X(priority) X(tier) X(incident)        \
+	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
 	                X(maintenance) X(ops) X(tick) X(report)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)

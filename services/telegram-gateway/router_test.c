@@ -42,7 +42,8 @@ test_table(void **state)
 	const gw_command *c = router_commands(&n);
 	static const char *const admin[]
 	    = { "health", "monitor", "ops", "incident", "maintenance", "queue",
-		      "reply", "note", "close", "assign", "priority", "tier",
+		      "reply", "note", "close", "resolve", "pending", "assign",
+		      "priority", "tier",
 		      "report", "help_admin", "tick", NULL };
 	static const char *const all[] = { "start", "help", "help_operations",
 		"status_page", "status", "subscribe", "unsubscribe", "support",

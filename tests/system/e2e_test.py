@@ -355,10 +355,11 @@ def test_support_and_outage(s):
     got = fake.wait_sent(lambda r: r.chat == user and
                          "Support replied" in r.text, 15, after=m)
     h.contains(got.text, "Refunded, please try again")
-    # Staff resolve it; the owner is told how to rate and sees the buttons.
+    # Staff resolve it from the admin chat; the owner is told how to rate
+    # and sees the buttons.
     m = fake.mark()
-    s.call("ticket", "set_status",
-           {"id": tid, "status": "TICKET_STATUS_RESOLVED"})
+    fake.message("/resolve T-%d" % tid, user=ADMIN, chat=ADMIN_CHAT,
+                 chat_type="supergroup")
     fake.wait_sent(lambda r: r.chat == user and ("T-%d" % tid) in r.text,
                    15, after=m)
     view = ask(fake, "/ticket T-%d" % tid, user)

@@ -132,7 +132,8 @@ def test_user_and_admin_commands(s):
         ("/maintenance list", "MNT-"), ("/maintenance cancel 1", "cancelled"),
         ("/queue", "Queue"), ("/reply 1 hello from staff", "Reply sent"),
         ("/note 1 internal", "note"), ("/assign 1 me", "assigned"),
-        ("/priority 1 high", "priority"), ("/close 1", "closed"),
+        ("/priority 1 high", "priority"), ("/pending 1", "pending"),
+        ("/resolve 1", "resolved"), ("/close 1", "closed"),
         ("/tier 42 ultra", "ultra"), ("/report", "Report"),
         ("/report week", "Report"), ("/help_admin", "Admin reference"),
         ("/incident new nonsense x", "Usage"), ("/tier 42 gold", "Usage"),
@@ -373,7 +374,7 @@ def test_backends_down_answer_fast(s):
         "ticket-service": [
             "/support", "/support help me", "/tickets", "/ticket 1",
             "/faq", "/faq printer", "/queue", "/reply 1 hi", "/note 1 x",
-            "/close 1", "/assign 1 me", "/priority 1 high", "/tier 5 pro",
+            "/close 1", "/resolve 1", "/pending 1", "/assign 1 me", "/priority 1 high", "/tier 5 pro",
             "/addmsg 1 more", "/rate 1 5"],
         "incident-service": [
             "/incident list", "/incident list all", "/incident show 1",
