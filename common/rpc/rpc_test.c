@@ -530,12 +530,15 @@ test_write_error_discards(void **state)
 	r = call(f->cli, "get", NULL, "k", false, 0);
 	assert_int_equal(r->echo->count, 0); /* the put was discarded */
 	free_reply(r);
-	/* Errors are not cached: the same id runs again. */
+	/* Errors are not cached: the same id runs again. (A failed job
+	 * sharing its batch, here with the idempotency prune, runs twice.) */
+	int runs = atomic_load(&handler_runs);
+	assert_true(runs >= 1);
 	r = call(f->cli, "fail", "req-f", "k", false, 0);
 	assert_int_equal(reply_code(r),
 	    OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION);
 	free_reply(r);
-	assert_int_equal(atomic_load(&handler_runs), 2);
+	assert_true(atomic_load(&handler_runs) > runs);
 }
 
 static int64_t fake_now;
@@ -641,6 +644,90 @@ test_concurrent_writes_group_commit(void **state)
 	print_message("  %d writes: %" PRIu64 " jobs in %" PRIu64
 	              " commits, largest batch %" PRIu64 "\n",
 	    ok, st.jobs, st.commits, st.max_batch_seen);
+}
+
+/* One client of its own (its own socket and connection) making writes. */
+typedef struct own_client_arg {
+	const char *url;
+	int index;
+	int writes;
+	int ok;
+} own_client_arg;
+
+static void *
+own_client_main(void *arg)
+{
+	own_client_arg *a = arg;
+	rpc_client *cli = NULL;
+	if (rpc_client_open(&cli, a->url, 10000) != 0) {
+		return NULL;
+	}
+	for (int i = 0; i < a->writes; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "c%d-%d", a->index, i);
+		T_REPLY *r = NULL;
+		T_REQ req = OPSDESK__TEST__TEST_REQUEST__INIT;
+		Opsdesk__Test__EchoRequest e
+		    = OPSDESK__TEST__ECHO_REQUEST__INIT;
+		e.text = text;
+		req.method_case = OPSDESK__TEST__TEST_REQUEST__METHOD_PUT;
+		req.put = &e;
+		if (rpc_client_call(cli, &req.base, REPLY_DESC,
+		        (ProtobufCMessage **) &r, 0)
+		    == 0) {
+			a->ok += reply_code(r) == 0 && r->echo->count == 1;
+			free_reply(r);
+		}
+	}
+	rpc_client_close(cli);
+	return NULL;
+}
+
+/* n clients, each on its own connection, make `writes` writes each at
+ * once; the wall time in ms. */
+static int64_t
+run_own_clients(fixture *f, int n, int writes, int base)
+{
+	pthread_t th[8];
+	own_client_arg a[8];
+	assert_true(n <= 8);
+	int64_t t0 = od_mono_ms();
+	for (int i = 0; i < n; i++) {
+		a[i] = (own_client_arg) { f->url, base + i, writes, 0 };
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, own_client_main, &a[i]), 0);
+	}
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		ok += a[i].ok;
+	}
+	assert_int_equal(ok, n * writes);
+	return od_mono_ms() - t0;
+}
+
+/*
+ * Several clients with connections of their own must not make each other
+ * wait: four clients' writes together take about as long as one
+ * client's (group commit), at worst four times as long (one after the
+ * other). A stall per call (the server not picking up a second
+ * connection's request until some timer fires) shows as a ratio far
+ * above that; the bound is generous for a loaded machine.
+ */
+static void
+test_concurrent_clients_do_not_stall(void **state)
+{
+	fixture *f = *state;
+	enum { WRITES = 40, CLIENTS = 4 };
+	run_own_clients(f, 1, 5, 100); /* warm up: threads, pages */
+	int64_t one = run_own_clients(f, 1, WRITES, 200);
+	int64_t many = run_own_clients(f, CLIENTS, WRITES, 300);
+	print_message("  %d writes: 1 client %" PRId64
+	              " ms, %d clients %" PRId64 " ms\n",
+	    WRITES, one, CLIENTS, many);
+	/* 20 ms of slack so a very fast single run does not make the
+	 * ratio meaningless. */
+	assert_true(many <= 12 * (one + 20));
 }
 
 static void
@@ -1077,6 +1164,7 @@ main(void)
 		T(test_write_error_discards),
 		T(test_idem_pruned_after_ttl),
 		T(test_concurrent_writes_group_commit),
+		T(test_concurrent_clients_do_not_stall),
 		T(test_garbage_gets_malformed),
 		T(test_oversized_drops_connection),
 		T(test_stop_with_requests_in_flight),

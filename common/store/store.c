@@ -3,8 +3,9 @@
  *
  * Every write of the process goes through one thread, so LMDB's single
  * writer lock is never contended and many requests can share one fsync:
- * the writer takes everything that is queued (up to max_batch), runs each
- * job in a child of one parent txn and commits the parent once. Readers
+ * the writer takes everything that is queued (up to max_batch), runs the
+ * jobs in one txn (a child txn each only when one failed) and commits
+ * once. Readers
  * pass a small gate (a counter under the store's mutex) so that the
  * writer can remap the file when it has to grow it: mdb_env_set_mapsize
  * unmaps the old map, which must not be under a running reader.
@@ -33,6 +34,8 @@
  * otherwise deadlock with the writer). */
 #define STORE_GROW_WAIT_MS 10000
 #define STORE_INTERNAL_DBS 3
+/* store_batch_once: a job of a shared batch failed (not an od_err). */
+#define STORE_RERUN_NESTED (-1)
 
 typedef struct store_job store_job;
 struct store_job {
@@ -206,15 +209,20 @@ out:
 /*
  * Run the batch once. Returns 0 when done (each job's rv set; *committed
  * tells whether a commit happened), OD_EMAPFULL when it must be rerun
- * after growing, or another error that fails the whole batch.
+ * after growing, STORE_RERUN_NESTED when it must be rerun with nested
+ * txns, or another error that fails the whole batch.
  *
- * A batch of one job runs it in the parent itself: aborting the parent is
- * then the same as aborting its child, and LMDB's child txn costs about
- * 3 MiB of allocations, which a lightly loaded service would pay on every
- * request.
+ * First every job runs in the parent itself (nested false): LMDB's child
+ * txn costs about 3 MiB of allocations, which a busy service would pay
+ * per job, not per batch; under ASan each costs ~10 ms (mmap, page
+ * faults, shadow), so a batch of 25 creates took 250 ms and concurrent
+ * clients stalled. Only when a job of a larger batch fails is the batch
+ * aborted and run again with a child txn per job, so the failure discards
+ * just that job's changes. A batch of one needs no rerun: aborting the
+ * parent is aborting the job.
  */
 static int
-store_batch_once(store *s, store_job *jobs, bool *committed)
+store_batch_once(store *s, store_job *jobs, bool nested, bool *committed)
 {
 	MDB_txn *parent = NULL;
 	int64_t now = od_now_ms();
@@ -232,7 +240,7 @@ store_batch_once(store *s, store_job *jobs, bool *committed)
 
 		j->failed = false;
 		j->rv = 0;
-		if (!single
+		if (nested
 		    && (rc = mdb_txn_begin(s->env, parent, 0, &child)) != 0) {
 			rv = store__err(NULL, rc);
 			goto out;
@@ -242,7 +250,7 @@ store_batch_once(store *s, store_job *jobs, bool *committed)
 		t->now_ms = now;
 		t->map_full = false;
 		j->rv = j->fn(t, j->arg);
-		if (single) {
+		if (!nested) {
 			/* The parent is the job's txn: handled below. */
 		} else if (j->rv == 0) {
 			if ((rc = mdb_txn_commit(child)) != 0) {
@@ -254,6 +262,12 @@ store_batch_once(store *s, store_job *jobs, bool *committed)
 		t->mdb = NULL;
 		if (t->map_full || j->rv == OD_EMAPFULL) {
 			rv = OD_EMAPFULL;
+			goto out;
+		}
+		if (j->rv != 0 && !nested && !single) {
+			/* Its changes are mixed with the others': undo all,
+			 * then once more with a child txn per job. */
+			rv = STORE_RERUN_NESTED;
 			goto out;
 		}
 		if (j->rv != 0) {
@@ -284,17 +298,22 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 {
 	unsigned failed = 0;
 	bool committed = false;
+	bool nested = false;
 	int rv;
 
 	for (;;) {
-		rv = store_batch_once(s, jobs, &committed);
-		if (rv != OD_EMAPFULL) {
+		rv = store_batch_once(s, jobs, nested, &committed);
+		if (rv != OD_EMAPFULL && rv != STORE_RERUN_NESTED) {
 			break;
 		}
 		/* The jobs run again from scratch: what they registered is
 		 * dropped, as the header promises. */
 		for (store_job *j = jobs; j != NULL; j = j->next) {
 			store_hooks_finish(&j->txn, false);
+		}
+		if (rv == STORE_RERUN_NESTED) {
+			nested = true;
+			continue;
 		}
 		if ((rv = store_grow(s)) != 0) {
 			break;
@@ -657,7 +676,9 @@ store_open(store **out, const store_options *opt)
 {
 	store *s = NULL;
 	unsigned n = 0;
-	unsigned flags = MDB_NOTLS;
+	/* No readahead: pages are faulted in as read, so a process maps (and
+	 * shows in its RSS) only what it touches, not neighbouring pages. */
+	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
 	int rv = 0;
 	int rc;
 

@@ -2,12 +2,13 @@
  * store — one LMDB environment per process, its named DBs, and a single
  * writer thread with group commit.
  *
- * Writes are jobs: a function run on the writer thread inside its own
- * nested transaction. The writer takes every job that is waiting (up to
- * max_batch), runs each in a child of one parent transaction, and commits
- * the parent once — one fsync for the whole batch. A job whose function
- * returns non-zero has its child aborted and changes nothing; the others
- * are not affected. Only after the commit is durable are the jobs' done
+ * Writes are jobs: a function run on the writer thread inside a
+ * transaction. The writer takes every job that is waiting (up to
+ * max_batch), runs them all in one transaction, and commits it once — one
+ * fsync for the whole batch. A job whose function returns non-zero
+ * changes nothing; the others are not affected (the batch is then run
+ * again with each job in a child transaction of its own, so a job may
+ * run more than once). Only after the commit is durable are the jobs' done
  * callbacks and on-commit hooks run, so "replied" always means "durable".
  *
  * If the map fills (MDB_MAP_FULL) the writer aborts the batch, doubles the
@@ -92,8 +93,8 @@ int store_submit(store *s, store_write_fn fn, void *arg, store_done_fn done,
  * error. Must not be called from the writer thread. */
 int store_write(store *s, store_write_fn fn, void *arg);
 
-/* The LMDB transaction of a job (a child of the batch's txn, or the
- * batch's txn itself when the job is alone in its batch). */
+/* The LMDB transaction of a job (the batch's txn, or a child of it
+ * when the batch is rerun after a job failed). */
 MDB_txn *store_txn_mdb(store_txn *t);
 store *store_txn_store(store_txn *t);
 /* The time the batch began, from od_now_ms(): one clock for the job. */

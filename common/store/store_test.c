@@ -425,6 +425,7 @@ typedef struct hook_log {
 	store *s;
 	int events[32];
 	int n;
+	int regs;
 	int frees;
 	bool saw_committed[8];
 } hook_log;
@@ -477,6 +478,7 @@ job_with_hooks(store_txn *t, void *arg)
 		h->log = j->log;
 		h->id = j->job * 10 + k;
 		snprintf(h->key, sizeof(h->key), "%s", key);
+		j->log->regs++;
 		assert_int_equal(
 		    store_txn_on_commit(t, hook_run, h, hook_free), 0);
 	}
@@ -526,8 +528,10 @@ test_on_commit_hooks(void **state)
 	assert_true(log.saw_committed[1]);
 	assert_true(log.saw_committed[3]);
 	assert_false(log.saw_committed[2]);
-	/* Every registration was freed, run or not. */
-	assert_int_equal(log.frees, 6);
+	/* Every registration was freed, run or not (jobs may have run twice:
+	 * a failed job makes the batch run again, a child txn each). */
+	assert_true(log.regs >= 6);
+	assert_int_equal(log.frees, log.regs);
 	assert_int_equal(jobs[1].done_rv, OD_EPERM);
 	store_close(s);
 	gate_fini(&g);
