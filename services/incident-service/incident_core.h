@@ -283,6 +283,21 @@ extern const size_t inc_n_methods;
 
 MDB_txn *inc_tx_mdb(inc_tx *tx);
 MDB_dbi inc_dbi(inc_service *svc, enum inc_db db);
+/* The record under big-endian id in db, decoded as desc; *out freed with
+ * protobuf_c_message_free_unpacked. OD_ENOTFOUND when missing. */
+int inc_get_by_id(MDB_txn *txn, inc_service *svc, enum inc_db db, uint64_t id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+/* Store m (borrowed) under big-endian id in db. */
+int inc_put_by_id(
+    inc_tx *tx, enum inc_db db, uint64_t id, const ProtobufCMessage *m);
+/*
+ * What saving a record with timers means (incidents, windows): store m
+ * (borrowed) under id in db, move its timers from old to cur in the due
+ * index, and keep id in the set set_db exactly while `live`.
+ */
+int inc_put_timed(inc_tx *tx, enum inc_db db, enum inc_db set_db, uint64_t id,
+    const ProtobufCMessage *m, bool live, const inc_timer *old, size_t n_old,
+    const inc_timer *cur, size_t n_cur);
 /*
  * One call to a peer service (prober, ticket-service) as this service
  * (an admin actor), with the configured time-out. 0 only when a reply
@@ -303,6 +318,13 @@ typedef struct inc_peer_req {
 /* Run the calls concurrently, so a report or postmortem waits for at
  * most one peer time-out however many peers are down. */
 void inc_peer_calls(inc_service *svc, inc_peer_req *reqs, size_t n);
+/* What a report and a postmortem both ask at once: health-prober preq
+ * (borrowed, its method set) and ticket-service's stats over [from_ms,
+ * to_ms). *prep, *trep: the replies as they came (may carry another
+ * result), NULL when that peer did not answer; caller frees both. */
+void inc_peer_prober_and_stats(inc_service *svc,
+    Opsdesk__V1__ProberRequest *preq, int64_t from_ms, int64_t to_ms,
+    Opsdesk__V1__ProberReply **prep, Opsdesk__V1__TicketReply **trep);
 /* Publish after commit (and show the test hook). env borrowed. */
 int inc_emit(inc_tx *tx, const char *topic, Opsdesk__V1__Envelope *env);
 int inc_emit_incident(inc_tx *tx, const char *topic, const char *change,

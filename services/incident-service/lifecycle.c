@@ -296,12 +296,8 @@ inc_apply_relapse(inc_incident *inc, int64_t now, int sev, const char *text)
 int
 inc_load(MDB_txn *txn, inc_service *svc, uint64_t id, inc_incident **out)
 {
-	uint8_t key[8];
-
-	store_key_u64(key, id);
-	return store_get_pb(txn, inc_dbi(svc, INC_DB_INCIDENTS), key,
-	    sizeof(key), &opsdesk__v1__incident__descriptor,
-	    (ProtobufCMessage **) out);
+	return inc_get_by_id(txn, svc, INC_DB_INCIDENTS, id,
+	    &opsdesk__v1__incident__descriptor, (ProtobufCMessage **) out);
 }
 
 int
@@ -314,21 +310,13 @@ inc_save(
 	uint8_t key[8];
 	int rv;
 
+	if ((rv = inc_put_timed(tx, INC_DB_INCIDENTS, INC_DB_ACTIVE, inc->id,
+	         &inc->base, inc->status != ST_RESOLVED, old, n_old, cur,
+	         n_cur))
+	    != 0) {
+		return rv;
+	}
 	store_key_u64(key, inc->id);
-	if ((rv = store_put_pb(tx->txn, inc_dbi(tx->svc, INC_DB_INCIDENTS),
-	         key, sizeof(key), &inc->base))
-	        != 0
-	    || (rv = inc_timers_reindex(tx, old, n_old, cur, n_cur)) != 0) {
-		return rv;
-	}
-	rv = inc->status != ST_RESOLVED
-	    ? store_put(tx->txn, inc_dbi(tx->svc, INC_DB_ACTIVE), key,
-	        sizeof(key), "", 0)
-	    : store_del(tx->txn, inc_dbi(tx->svc, INC_DB_ACTIVE), key,
-	        sizeof(key), NULL, 0);
-	if (rv != 0 && rv != OD_ENOTFOUND) {
-		return rv;
-	}
 	if (inc->dedup_key[0] == '\0') {
 		return 0;
 	}

@@ -66,10 +66,7 @@ inc_window_step(inc_window *w, int64_t now)
 static int
 window_load(MDB_txn *txn, inc_service *svc, uint64_t id, inc_window **out)
 {
-	uint8_t key[8];
-
-	store_key_u64(key, id);
-	return store_get_pb(txn, inc_dbi(svc, INC_DB_MAINT), key, sizeof(key),
+	return inc_get_by_id(txn, svc, INC_DB_MAINT, id,
 	    &opsdesk__v1__maintenance_window__descriptor,
 	    (ProtobufCMessage **) out);
 }
@@ -80,22 +77,10 @@ window_save(
 {
 	inc_timer cur[INC_MAX_TIMERS];
 	size_t n_cur = inc_timers_of_window(w, cur);
-	MDB_dbi active = inc_dbi(tx->svc, INC_DB_MAINT_ACTIVE);
-	uint8_t key[8];
-	int rv;
 
-	store_key_u64(key, w->id);
-	if ((rv = store_put_pb(tx->txn, inc_dbi(tx->svc, INC_DB_MAINT), key,
-	         sizeof(key), &w->base))
-	        != 0
-	    || (rv = inc_timers_reindex(tx, old, n_old, cur, n_cur)) != 0) {
-		return rv;
-	}
-	if (w->status == MS_SCHEDULED || w->status == MS_IN_PROGRESS) {
-		return store_put(tx->txn, active, key, sizeof(key), "", 0);
-	}
-	rv = store_del(tx->txn, active, key, sizeof(key), NULL, 0);
-	return rv == OD_ENOTFOUND ? 0 : rv;
+	return inc_put_timed(tx, INC_DB_MAINT, INC_DB_MAINT_ACTIVE, w->id,
+	    &w->base, w->status == MS_SCHEDULED || w->status == MS_IN_PROGRESS,
+	    old, n_old, cur, n_cur);
 }
 
 static int

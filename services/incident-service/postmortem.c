@@ -201,22 +201,15 @@ inc_pm_markdown(const inc_postmortem *pm, sbuf *b)
 int
 inc_pm_load(MDB_txn *txn, inc_service *svc, uint64_t id, inc_postmortem **out)
 {
-	uint8_t key[8];
-
-	store_key_u64(key, id);
-	return store_get_pb(txn, inc_dbi(svc, INC_DB_POSTMORTEMS), key,
-	    sizeof(key), &opsdesk__v1__postmortem__descriptor,
-	    (ProtobufCMessage **) out);
+	return inc_get_by_id(txn, svc, INC_DB_POSTMORTEMS, id,
+	    &opsdesk__v1__postmortem__descriptor, (ProtobufCMessage **) out);
 }
 
 int
 inc_pm_save(inc_tx *tx, const inc_postmortem *pm)
 {
-	uint8_t key[8];
-
-	store_key_u64(key, pm->incident_id);
-	return store_put_pb(tx->txn, inc_dbi(tx->svc, INC_DB_POSTMORTEMS), key,
-	    sizeof(key), &pm->base);
+	return inc_put_by_id(
+	    tx, INC_DB_POSTMORTEMS, pm->incident_id, &pm->base);
 }
 
 static int
@@ -339,8 +332,6 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 	Opsdesk__V1__ProberRequest preq = OPSDESK__V1__PROBER_REQUEST__INIT;
 	Opsdesk__V1__TransitionsRequest tr
 	    = OPSDESK__V1__TRANSITIONS_REQUEST__INIT;
-	Opsdesk__V1__TicketRequest treq = OPSDESK__V1__TICKET_REQUEST__INIT;
-	Opsdesk__V1__StatsRequest st = OPSDESK__V1__STATS_REQUEST__INIT;
 	Opsdesk__V1__ProberReply *prep = NULL;
 	Opsdesk__V1__TicketReply *trep = NULL;
 	char *ids[64];
@@ -356,19 +347,8 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 	tr.target_ids = ids;
 	preq.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_TRANSITIONS;
 	preq.transitions = &tr;
-	st.from_ms = pm->impact_start_ms;
-	st.to_ms = pm->impact_end_ms + 1;
-	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
-	treq.stats = &st;
-	inc_peer_req calls[2] = {
-		{ svc->prober, &preq.base,
-		    &opsdesk__v1__prober_reply__descriptor, NULL, 0 },
-		{ svc->tickets, &treq.base,
-		    &opsdesk__v1__ticket_reply__descriptor, NULL, 0 },
-	};
-	inc_peer_calls(svc, calls, 2);
-	prep = (Opsdesk__V1__ProberReply *) calls[0].reply;
-	trep = (Opsdesk__V1__TicketReply *) calls[1].reply;
+	inc_peer_prober_and_stats(svc, &preq, pm->impact_start_ms,
+	    pm->impact_end_ms + 1, &prep, &trep);
 	pm->health_available = false;
 	if (prep != NULL
 	    && prep->result_case

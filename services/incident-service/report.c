@@ -256,8 +256,6 @@ ask_peers(inc_service *svc, inc_report *r)
 {
 	Opsdesk__V1__ProberRequest preq = OPSDESK__V1__PROBER_REQUEST__INIT;
 	Opsdesk__V1__UptimeRequest ur = OPSDESK__V1__UPTIME_REQUEST__INIT;
-	Opsdesk__V1__TicketRequest treq = OPSDESK__V1__TICKET_REQUEST__INIT;
-	Opsdesk__V1__StatsRequest st = OPSDESK__V1__STATS_REQUEST__INIT;
 	Opsdesk__V1__ProberReply *prep = NULL;
 	Opsdesk__V1__TicketReply *trep = NULL;
 
@@ -265,19 +263,8 @@ ask_peers(inc_service *svc, inc_report *r)
 	ur.to_ms = r->to_ms;
 	preq.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_UPTIME;
 	preq.uptime = &ur;
-	st.from_ms = r->from_ms;
-	st.to_ms = r->to_ms;
-	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
-	treq.stats = &st;
-	inc_peer_req calls[2] = {
-		{ svc->prober, &preq.base,
-		    &opsdesk__v1__prober_reply__descriptor, NULL, 0 },
-		{ svc->tickets, &treq.base,
-		    &opsdesk__v1__ticket_reply__descriptor, NULL, 0 },
-	};
-	inc_peer_calls(svc, calls, 2);
-	prep = (Opsdesk__V1__ProberReply *) calls[0].reply;
-	trep = (Opsdesk__V1__TicketReply *) calls[1].reply;
+	inc_peer_prober_and_stats(
+	    svc, &preq, r->from_ms, r->to_ms, &prep, &trep);
 	if (prep != NULL
 	    && prep->result_case == OPSDESK__V1__PROBER_REPLY__RESULT_UPTIME) {
 		r->uptime_available = add_uptime(r, prep->uptime) == 0;

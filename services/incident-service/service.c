@@ -42,6 +42,49 @@ inc_dbi(inc_service *svc, enum inc_db db)
 }
 
 int
+inc_get_by_id(MDB_txn *txn, inc_service *svc, enum inc_db db, uint64_t id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	uint8_t key[8];
+
+	store_key_u64(key, id);
+	return store_get_pb(
+	    txn, inc_dbi(svc, db), key, sizeof(key), desc, out);
+}
+
+int
+inc_put_by_id(
+    inc_tx *tx, enum inc_db db, uint64_t id, const ProtobufCMessage *m)
+{
+	uint8_t key[8];
+
+	store_key_u64(key, id);
+	return store_put_pb(
+	    tx->txn, inc_dbi(tx->svc, db), key, sizeof(key), m);
+}
+
+int
+inc_put_timed(inc_tx *tx, enum inc_db db, enum inc_db set_db, uint64_t id,
+    const ProtobufCMessage *m, bool live, const inc_timer *old, size_t n_old,
+    const inc_timer *cur, size_t n_cur)
+{
+	MDB_dbi set = inc_dbi(tx->svc, set_db);
+	uint8_t key[8];
+	int rv;
+
+	if ((rv = inc_put_by_id(tx, db, id, m)) != 0
+	    || (rv = inc_timers_reindex(tx, old, n_old, cur, n_cur)) != 0) {
+		return rv;
+	}
+	store_key_u64(key, id);
+	if (live) {
+		return store_put(tx->txn, set, key, sizeof(key), "", 0);
+	}
+	rv = store_del(tx->txn, set, key, sizeof(key), NULL, 0);
+	return rv == OD_ENOTFOUND ? 0 : rv;
+}
+
+int
 inc_emit(inc_tx *tx, const char *topic, Opsdesk__V1__Envelope *env)
 {
 	int rv;
@@ -154,6 +197,29 @@ inc_peer_calls(inc_service *svc, inc_peer_req *reqs, size_t n)
 			pthread_join(th[i], NULL);
 		}
 	}
+}
+
+void
+inc_peer_prober_and_stats(inc_service *svc, Opsdesk__V1__ProberRequest *preq,
+    int64_t from_ms, int64_t to_ms, Opsdesk__V1__ProberReply **prep,
+    Opsdesk__V1__TicketReply **trep)
+{
+	Opsdesk__V1__TicketRequest treq = OPSDESK__V1__TICKET_REQUEST__INIT;
+	Opsdesk__V1__StatsRequest st = OPSDESK__V1__STATS_REQUEST__INIT;
+
+	st.from_ms = from_ms;
+	st.to_ms = to_ms;
+	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
+	treq.stats = &st;
+	inc_peer_req calls[2] = {
+		{ svc->prober, &preq->base,
+		    &opsdesk__v1__prober_reply__descriptor, NULL, 0 },
+		{ svc->tickets, &treq.base,
+		    &opsdesk__v1__ticket_reply__descriptor, NULL, 0 },
+	};
+	inc_peer_calls(svc, calls, 2);
+	*prep = (Opsdesk__V1__ProberReply *) calls[0].reply;
+	*trep = (Opsdesk__V1__TicketReply *) calls[1].reply;
 }
 
 /* Gauges read from the store at scrape time: open incidents by severity,
