@@ -7,6 +7,28 @@
 
 #include "status.h"
 
+/*
+ * Append markup and XML-escaped text in turn (parts[0] markup, parts[1]
+ * text, parts[2] markup, ...; all borrowed), so a feed's skeleton reads as
+ * one list instead of a run of alternating appends.
+ */
+static void
+append_markup(sbuf *b, const char *const *parts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i % 2 == 0) {
+			sbuf_append(b, parts[i]);
+		} else {
+			sbuf_append_html(b, parts[i]);
+		}
+	}
+}
+
+#define MARKUP(b, ...)                                                        \
+	append_markup((b), (const char *const[]) { __VA_ARGS__ },             \
+	    sizeof((const char *const[]) { __VA_ARGS__ })                     \
+	        / sizeof(const char *))
+
 static void
 updates_text(const Opsdesk__V1__Incident *in, sbuf *b)
 {
@@ -29,20 +51,16 @@ status_render_rss(const status_view *v, sbuf *b)
 {
 	char date[40];
 	status_http_date(v->updated_ms, date, sizeof(date));
-	sbuf_append(b,
+	MARKUP(b,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<rss version=\"2.0\" "
 	    "xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel>"
-	    "<title>");
-	sbuf_append_html(b, v->conf->title);
-	sbuf_append(b, " - Incident History</title><link>");
-	sbuf_append_html(b, v->conf->url);
-	sbuf_append(b, "/</link><atom:link href=\"");
-	sbuf_append_html(b, v->conf->url);
-	sbuf_append(b,
+	    "<title>",
+	    v->conf->title, " - Incident History</title><link>", v->conf->url,
+	    "/</link><atom:link href=\"", v->conf->url,
 	    "/history.rss\" rel=\"self\" "
-	    "type=\"application/rss+xml\"/><description>");
-	sbuf_append_html(b, v->conf->title);
+	    "type=\"application/rss+xml\"/><description>",
+	    v->conf->title);
 	sbuf_printf(b,
 	    " status page incidents</description><lastBuildDate>%s"
 	    "</lastBuildDate>",
@@ -50,10 +68,8 @@ status_render_rss(const status_view *v, sbuf *b)
 	for (size_t i = 0; i < v->n_incidents; i++) {
 		const Opsdesk__V1__Incident *in = v->incidents[i];
 		unsigned long long id = (unsigned long long) in->id;
-		sbuf_append(b, "<item><title>");
-		sbuf_append_html(b, in->title);
-		sbuf_append(b, "</title><link>");
-		sbuf_append_html(b, v->conf->url);
+		MARKUP(b, "<item><title>", in->title, "</title><link>",
+		    v->conf->url);
 		sbuf_printf(
 		    b, "/#INC-%llu</link><guid isPermaLink=\"false\">", id);
 		sbuf_append_html(b, v->conf->page_id);
@@ -75,24 +91,19 @@ status_render_atom(const status_view *v, sbuf *b)
 	char when[32];
 	od_format_iso8601(
 	    v->updated_ms > 0 ? v->updated_ms : 0, when, sizeof(when));
-	sbuf_append(b,
+	MARKUP(b,
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<feed xmlns=\"http://www.w3.org/2005/Atom\" "
-	    "xml:lang=\"en\"><id>");
-	sbuf_append_html(b, v->conf->url);
-	sbuf_append(b, "/history.atom</id><title>");
-	sbuf_append_html(b, v->conf->title);
+	    "xml:lang=\"en\"><id>",
+	    v->conf->url, "/history.atom</id><title>", v->conf->title);
 	sbuf_printf(
 	    b, " - Incident History</title><updated>%s</updated>", when);
-	sbuf_append(b, "<link rel=\"alternate\" type=\"text/html\" href=\"");
-	sbuf_append_html(b, v->conf->url);
-	sbuf_append(b,
+	MARKUP(b, "<link rel=\"alternate\" type=\"text/html\" href=\"",
+	    v->conf->url,
 	    "/\"/><link rel=\"self\" "
-	    "type=\"application/atom+xml\" href=\"");
-	sbuf_append_html(b, v->conf->url);
-	sbuf_append(b, "/history.atom\"/><author><name>");
-	sbuf_append_html(b, v->conf->title);
-	sbuf_append(b, "</name></author>");
+	    "type=\"application/atom+xml\" href=\"",
+	    v->conf->url, "/history.atom\"/><author><name>", v->conf->title,
+	    "</name></author>");
 	for (size_t i = 0; i < v->n_incidents; i++) {
 		const Opsdesk__V1__Incident *in = v->incidents[i];
 		unsigned long long id = (unsigned long long) in->id;
