@@ -194,17 +194,34 @@ static const Opsdesk__V1__Actor system_actor
     = { PROTOBUF_C_MESSAGE_INIT(&opsdesk__v1__actor__descriptor), 0, true,
 	      (char *) "status-publisher", 0 };
 
-/* Call a peer; 0 only for a reply without an Error. */
+/*
+ * Call a peer as status-publisher: a request of req_desc from
+ * system_actor (field 2 of every Request) whose method is `method`
+ * holding arg (borrowed). 0 only for a reply without an Error; *out freed
+ * with protobuf_c_message_free_unpacked.
+ */
 static int
-call(rpc_client *c, ProtobufCMessage *req, const char *method,
-    ProtobufCMessage *arg, const ProtobufCMessageDescriptor *reply_desc,
-    ProtobufCMessage **out)
+call(rpc_client *c, const ProtobufCMessageDescriptor *req_desc,
+    const char *method, ProtobufCMessage *arg,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out)
 {
-	int rv = rpc_request_set_method(req, method, arg);
-	if (rv != 0) {
-		return rv;
+	const ProtobufCFieldDescriptor *actor
+	    = protobuf_c_message_descriptor_get_field(req_desc, 2);
+	ProtobufCMessage *req = calloc(1, req_desc->sizeof_message);
+	int rv;
+
+	if (req == NULL) {
+		return OD_ENOMEM;
 	}
-	if ((rv = rpc_client_call(c, req, reply_desc, out, 0)) != 0) {
+	protobuf_c_message_init(req_desc, req);
+	*(const Opsdesk__V1__Actor **) ((char *) req + actor->offset)
+	    = &system_actor;
+	rv = rpc_request_set_method(req, method, arg);
+	if (rv == 0) {
+		rv = rpc_client_call(c, req, reply_desc, out, 0);
+	}
+	free(req); /* its members are borrowed */
+	if (rv != 0) {
 		return rv;
 	}
 	const Opsdesk__V1__Error *e = rpc_reply_error(*out);
@@ -220,13 +237,11 @@ call(rpc_client *c, ProtobufCMessage *req, const char *method,
 static int
 resync_health(status_service *s)
 {
-	Opsdesk__V1__ProberRequest req = OPSDESK__V1__PROBER_REQUEST__INIT;
 	Opsdesk__V1__HealthSnapshotRequest snap
 	    = OPSDESK__V1__HEALTH_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__ProberReply *rep = NULL;
-	req.actor = (Opsdesk__V1__Actor *) &system_actor;
-	int rv = call(s->prober, &req.base, "snapshot", &snap.base,
-	    &opsdesk__v1__prober_reply__descriptor,
+	int rv = call(s->prober, &opsdesk__v1__prober_request__descriptor,
+	    "snapshot", &snap.base, &opsdesk__v1__prober_reply__descriptor,
 	    (ProtobufCMessage **) &rep);
 	if (rv != 0) {
 		return rv;
@@ -254,16 +269,15 @@ resync_history(status_service *s)
 		return rv;
 	}
 	for (size_t i = 0; i < n; i++) {
-		Opsdesk__V1__ProberRequest req
-		    = OPSDESK__V1__PROBER_REQUEST__INIT;
 		Opsdesk__V1__HistoryRequest hr
 		    = OPSDESK__V1__HISTORY_REQUEST__INIT;
 		Opsdesk__V1__ProberReply *rep = NULL;
-		req.actor = (Opsdesk__V1__Actor *) &system_actor;
 		hr.target_id = ids[i];
 		hr.recent = 1;
 		if (rv == 0
-		    && (rv = call(s->prober, &req.base, "history", &hr.base,
+		    && (rv = call(s->prober,
+		            &opsdesk__v1__prober_request__descriptor,
+		            "history", &hr.base,
 		            &opsdesk__v1__prober_reply__descriptor,
 		            (ProtobufCMessage **) &rep))
 		        == 0) {
@@ -284,13 +298,11 @@ resync_history(status_service *s)
 static int
 resync_incidents(status_service *s)
 {
-	Opsdesk__V1__IncidentRequest req = OPSDESK__V1__INCIDENT_REQUEST__INIT;
 	Opsdesk__V1__IncidentSnapshotRequest snap
 	    = OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__IncidentReply *rep = NULL;
-	req.actor = (Opsdesk__V1__Actor *) &system_actor;
-	int rv = call(s->incident, &req.base, "snapshot", &snap.base,
-	    &opsdesk__v1__incident_reply__descriptor,
+	int rv = call(s->incident, &opsdesk__v1__incident_request__descriptor,
+	    "snapshot", &snap.base, &opsdesk__v1__incident_reply__descriptor,
 	    (ProtobufCMessage **) &rep);
 	if (rv != 0) {
 		return rv;
