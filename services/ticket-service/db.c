@@ -54,6 +54,15 @@ is_active(const tk_ticket *t)
 }
 
 static size_t
+key1(idx_key *out, uint64_t id)
+{
+	store_key_u64(out->k, id);
+	out->len = 8;
+	out->vlen = 0;
+	return 1;
+}
+
+static size_t
 key2(idx_key *out, uint64_t a, uint64_t b)
 {
 	store_key_u64(out->k, a);
@@ -82,13 +91,7 @@ keys_by_status(const tk_ticket *t, idx_key *out)
 static size_t
 keys_open_ids(const tk_ticket *t, idx_key *out)
 {
-	if (!is_active(t)) {
-		return 0;
-	}
-	store_key_u64(out->k, t->id);
-	out->len = 8;
-	out->vlen = 0;
-	return 1;
+	return is_active(t) ? key1(out, t->id) : 0;
 }
 
 static size_t
@@ -98,10 +101,7 @@ keys_breached(const tk_ticket *t, idx_key *out)
 	    || !(t->first_response_breached || t->resolution_breached)) {
 		return 0;
 	}
-	store_key_u64(out->k, t->id);
-	out->len = 8;
-	out->vlen = 0;
-	return 1;
+	return key1(out, t->id);
 }
 
 static size_t

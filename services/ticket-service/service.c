@@ -19,6 +19,16 @@ typedef struct faq_seed_job {
 	ticket_service *svc;
 } faq_seed_job;
 
+/* The members of one configured FAQ entry (any may be NULL). */
+static void
+faq_item(
+    const cJSON *item, const cJSON **q, const cJSON **a, const cJSON **tags)
+{
+	*q = cJSON_GetObjectItemCaseSensitive(item, "question");
+	*a = cJSON_GetObjectItemCaseSensitive(item, "answer");
+	*tags = cJSON_GetObjectItemCaseSensitive(item, "tags");
+}
+
 static int
 faq_seed_fn(store_txn *txn, void *arg)
 {
@@ -37,17 +47,12 @@ faq_seed_fn(store_txn *txn, void *arg)
 	cJSON_ArrayForEach(item, j->faq)
 	{
 		Opsdesk__V1__FaqEntry e = OPSDESK__V1__FAQ_ENTRY__INIT;
-		const cJSON *q
-		    = cJSON_GetObjectItemCaseSensitive(item, "question");
-		const cJSON *a
-		    = cJSON_GetObjectItemCaseSensitive(item, "answer");
-		const cJSON *tags
-		    = cJSON_GetObjectItemCaseSensitive(item, "tags");
+		const cJSON *q, *a, *tags, *tag;
 		char *tagv[TICKET_MAX_TAGS];
-		const cJSON *tag;
 		uint64_t id;
 		uint8_t k[4];
 
+		faq_item(item, &q, &a, &tags);
 		if (!cJSON_IsString(q) || !cJSON_IsString(a)) {
 			continue; /* checked by ticket_faq_seed_check */
 		}
@@ -91,12 +96,9 @@ ticket_faq_seed_check(const cJSON *faq, char *err, size_t errlen)
 	}
 	cJSON_ArrayForEach(item, faq)
 	{
-		const cJSON *q
-		    = cJSON_GetObjectItemCaseSensitive(item, "question");
-		const cJSON *a
-		    = cJSON_GetObjectItemCaseSensitive(item, "answer");
-		const cJSON *tags
-		    = cJSON_GetObjectItemCaseSensitive(item, "tags");
+		const cJSON *q, *a, *tags;
+
+		faq_item(item, &q, &a, &tags);
 		if (!cJSON_IsString(q) || q->valuestring[0] == '\0'
 		    || !cJSON_IsString(a) || a->valuestring[0] == '\0') {
 			snprintf(err, errlen,
