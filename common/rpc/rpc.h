@@ -178,4 +178,22 @@ const char *rpc_oneof_name(const ProtobufCMessage *m);
 /* ErrorCode name without the prefix: "NOT_FOUND". */
 const char *rpc_error_code_name(int code);
 
+/* ---- calling a peer service as this service (rpc_peer.c) ---- */
+
+/* Set the request's `actor` (field 2 of every Request) to actor
+ * (borrowed: it must outlive the call). OD_ENOTFOUND when req has no
+ * Actor field `actor`. */
+int rpc_request_set_actor(
+    ProtobufCMessage *req, const Opsdesk__V1__Actor *actor);
+/*
+ * rpc_client_call for service-to-service calls, where an Error reply is a
+ * failure: a reply carrying an Error with a code is logged as a warning
+ * (url, method, code, message), freed, and OD_ERPC returned. c may be NULL
+ * (OD_EUNAVAIL: the peer is not configured). *out, set only on 0, is
+ * freed with protobuf_c_message_free_unpacked.
+ */
+int rpc_client_call_peer(rpc_client *c, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out,
+    int timeout_ms);
+
 #endif /* OPSDESK_RPC_H */

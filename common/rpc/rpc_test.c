@@ -975,6 +975,43 @@ test_helpers(void **state)
 	assert_null(rpc_reply_error(NULL));
 }
 
+/* A service calling a peer as itself: the actor it sets is the one the
+ * peer checks, and an Error reply is OD_ERPC with no reply left over. */
+static void
+test_call_peer(void **state)
+{
+	fixture *f = *state;
+	T_REQ req = OPSDESK__TEST__TEST_REQUEST__INIT;
+	Opsdesk__V1__Actor user = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__Actor self = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__Test__EchoRequest e = OPSDESK__TEST__ECHO_REQUEST__INIT;
+	Opsdesk__Test__EchoReply er = OPSDESK__TEST__ECHO_REPLY__INIT;
+	ProtobufCMessage *out = NULL;
+
+	user.user_id = 7;
+	self.is_admin = true;
+	e.text = "peer";
+	assert_int_equal(
+	    rpc_request_set_method(&req.base, "admin", &e.base), 0);
+	assert_int_equal(rpc_request_set_actor(&req.base, &user), 0);
+	assert_ptr_equal(req.actor, &user);
+	assert_int_equal(
+	    rpc_client_call_peer(f->cli, &req.base, REPLY_DESC, &out, 0),
+	    OD_ERPC);
+	assert_null(out);
+	assert_int_equal(rpc_request_set_actor(&req.base, &self), 0);
+	assert_int_equal(
+	    rpc_client_call_peer(f->cli, &req.base, REPLY_DESC, &out, 0), 0);
+	assert_non_null(out);
+	assert_string_equal(((T_REPLY *) out)->echo->text, "peer");
+	free_reply((T_REPLY *) out);
+	assert_int_equal(
+	    rpc_client_call_peer(NULL, &req.base, REPLY_DESC, &out, 0),
+	    OD_EUNAVAIL);
+	/* A message without an actor field is refused, not written into. */
+	assert_int_equal(rpc_request_set_actor(&er.base, &self), OD_ENOTFOUND);
+}
+
 /*
  * Writes that fill the map: the store aborts the batch, grows the map and
  * runs the jobs again. Every reply still says what was stored, once, and
@@ -1172,6 +1209,7 @@ main(void)
 		T(test_sync_handle),
 		T(test_publish_after_commit),
 		T(test_writes_survive_map_growth),
+		T(test_call_peer),
 #undef T
 	};
 	/* TEST_FILTER=test_name runs one test (a glob), for debugging. */
