@@ -123,35 +123,13 @@ int
 inc_peer_call(inc_service *svc, struct rpc_client *c, ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out)
 {
-	static Opsdesk__V1__Actor self
+	static const Opsdesk__V1__Actor self
 	    = { PROTOBUF_C_MESSAGE_INIT(&opsdesk__v1__actor__descriptor), 0,
-		      true, "incident-service", 0 };
-	const ProtobufCFieldDescriptor *f;
-	const Opsdesk__V1__Error *err;
-	ProtobufCMessage *rep = NULL;
-	int rv;
+		      true, (char *) "incident-service", 0 };
 
-	if (c == NULL) {
-		return OD_EUNAVAIL;
-	}
-	f = protobuf_c_message_descriptor_get_field_by_name(
-	    req->descriptor, "actor");
-	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-		*(Opsdesk__V1__Actor **) ((char *) req + f->offset) = &self;
-	}
-	if ((rv = rpc_client_call(
-	         c, req, reply_desc, &rep, (int) svc->cfg.peer_timeout_ms))
-	    != 0) {
-		return rv;
-	}
-	if ((err = rpc_reply_error(rep)) != NULL && err->code != 0) {
-		log_warn("%s answered %s: %s", rpc_client_url(c),
-		    rpc_error_code_name(err->code), err->message);
-		protobuf_c_message_free_unpacked(rep, NULL);
-		return OD_ERPC;
-	}
-	*out = rep;
-	return 0;
+	rpc_request_set_actor(req, &self);
+	return rpc_client_call_peer(
+	    c, req, reply_desc, out, (int) svc->cfg.peer_timeout_ms);
 }
 
 typedef struct peer_job {
