@@ -205,8 +205,6 @@ call(rpc_client *c, const ProtobufCMessageDescriptor *req_desc,
     const char *method, ProtobufCMessage *arg,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out)
 {
-	const ProtobufCFieldDescriptor *actor
-	    = protobuf_c_message_descriptor_get_field(req_desc, 2);
 	ProtobufCMessage *req = calloc(1, req_desc->sizeof_message);
 	int rv;
 
@@ -214,24 +212,12 @@ call(rpc_client *c, const ProtobufCMessageDescriptor *req_desc,
 		return OD_ENOMEM;
 	}
 	protobuf_c_message_init(req_desc, req);
-	*(const Opsdesk__V1__Actor **) ((char *) req + actor->offset)
-	    = &system_actor;
-	rv = rpc_request_set_method(req, method, arg);
-	if (rv == 0) {
-		rv = rpc_client_call(c, req, reply_desc, out, 0);
+	if ((rv = rpc_request_set_actor(req, &system_actor)) == 0
+	    && (rv = rpc_request_set_method(req, method, arg)) == 0) {
+		rv = rpc_client_call_peer(c, req, reply_desc, out, 0);
 	}
 	free(req); /* its members are borrowed */
-	if (rv != 0) {
-		return rv;
-	}
-	const Opsdesk__V1__Error *e = rpc_reply_error(*out);
-	if (e != NULL && e->code != 0) {
-		log_warn("%s %s: %s", rpc_client_url(c), method, e->message);
-		protobuf_c_message_free_unpacked(*out, NULL);
-		*out = NULL;
-		return OD_ERPC;
-	}
-	return 0;
+	return rv;
 }
 
 static int
