@@ -19,24 +19,13 @@
 #include "incident_core.h"
 #include "log/log.h"
 
-typedef struct fuzz_env {
-	fuzz_service f;
-	inc_service svc;
-} fuzz_env;
-
-static fuzz_env *env;
+static fuzz_service fs;
+static inc_service svc;
 
 static void
-cleanup(void)
+svc_fini(void *arg)
 {
-	if (env == NULL) {
-		return;
-	}
-	fuzz_service_stop(&env->f);
-	fuzz_service_remove(&env->f);
-	inc_config_free(&env->svc.cfg);
-	free(env);
-	env = NULL;
+	inc_config_free(&((inc_service *) arg)->cfg);
 }
 
 static void
@@ -50,7 +39,7 @@ call(const char *method, ProtobufCMessage *msg)
 	ad.name = "root";
 	req.actor = &ad;
 	protobuf_c_message_free_unpacked(
-	    fuzz_service_call(&env->f, &req.base, method, msg,
+	    fuzz_service_call(&fs, &req.base, method, msg,
 	        &opsdesk__v1__incident_reply__descriptor),
 	    NULL);
 }
@@ -100,25 +89,23 @@ setup(void)
 	rpc_server_options ro = { 0 };
 
 	log_init("fuzz_incident_request", "fuzz", LOG_ERROR);
-	if ((env = calloc(1, sizeof(*env))) == NULL
-	    || inc_config_defaults(&env->svc.cfg) != 0) {
+	if (inc_config_defaults(&svc.cfg) != 0) {
 		abort();
 	}
-	env->svc.cfg.lists[CK_DAILY].items = calloc(1, sizeof(inc_check_item));
-	env->svc.cfg.lists[CK_DAILY].items[0].id = strdup("1");
-	env->svc.cfg.lists[CK_DAILY].items[0].text = strdup("check backups");
-	env->svc.cfg.lists[CK_DAILY].n_items = 1;
+	svc.cfg.lists[CK_DAILY].items = calloc(1, sizeof(inc_check_item));
+	svc.cfg.lists[CK_DAILY].items[0].id = strdup("1");
+	svc.cfg.lists[CK_DAILY].items[0].text = strdup("check backups");
+	svc.cfg.lists[CK_DAILY].n_items = 1;
 	so.dbs = inc_db_names;
-	fuzz_service_open_store(&env->f, "incident", &so);
-	env->svc.st = env->f.st;
+	fuzz_service_open_store(&fs, "incident", &so);
+	svc.st = fs.st;
 	ro.request_desc = &opsdesk__v1__incident_request__descriptor;
 	ro.reply_desc = &opsdesk__v1__incident_reply__descriptor;
 	ro.methods = inc_methods;
 	ro.n_methods = inc_n_methods;
-	ro.arg = &env->svc;
+	ro.arg = &svc;
 	ro.service = "incident-service";
-	fuzz_service_start(&env->f, "incident", &ro);
-	atexit(cleanup);
+	fuzz_service_start(&fs, "incident", &ro, svc_fini);
 	seed();
 }
 
@@ -203,11 +190,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Opsdesk__V1__IncidentRequest *req;
 	Opsdesk__V1__IncidentReply *r;
 
-	if (env == NULL) {
+	if (fs.cli == NULL) {
 		setup();
 	}
 	r = (Opsdesk__V1__IncidentReply *) fuzz_service_call_raw(
-	    &env->f, data, size, &opsdesk__v1__incident_reply__descriptor);
+	    &fs, data, size, &opsdesk__v1__incident_reply__descriptor);
 	req = opsdesk__v1__incident_request__unpack(NULL, size, data);
 	/* A write's reply is kept under its request id and given back to
 	 * whoever repeats that id (services pick ids, never a user), so the

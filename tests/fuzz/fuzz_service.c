@@ -9,6 +9,8 @@
 
 #include "fuzz_service.h"
 
+static fuzz_service *at_exit; /* the one fuzz_service_start registered */
+
 void
 fuzz_service_open_store(fuzz_service *f, const char *name, store_options *so)
 {
@@ -24,8 +26,30 @@ fuzz_service_open_store(fuzz_service *f, const char *name, store_options *so)
 	}
 }
 
+/* Stop in the order the service needs: no calls, then its fini, then
+ * the store under it. */
+static void
+close_at_exit(void)
+{
+	fuzz_service *f = at_exit;
+	char cmd[128];
+
+	rpc_client_close(f->cli);
+	rpc_server_stop(f->srv);
+	if (f->fini != NULL) {
+		f->fini(f->svc);
+	}
+	store_close(f->st);
+	f->dir[strlen(f->dir) - 2] = '\0';
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	}
+}
+
 void
-fuzz_service_start(fuzz_service *f, const char *name, rpc_server_options *ro)
+fuzz_service_start(fuzz_service *f, const char *name, rpc_server_options *ro,
+    void (*fini)(void *svc))
 {
 	char url[64];
 
@@ -43,29 +67,10 @@ fuzz_service_start(fuzz_service *f, const char *name, rpc_server_options *ro)
 	for (int i = 0; i < 1000 && !rpc_client_connected(f->cli); i++) {
 		usleep(1000);
 	}
-}
-
-void
-fuzz_service_stop(fuzz_service *f)
-{
-	rpc_client_close(f->cli);
-	rpc_server_stop(f->srv);
-	f->cli = NULL;
-	f->srv = NULL;
-}
-
-void
-fuzz_service_remove(fuzz_service *f)
-{
-	char cmd[128];
-
-	store_close(f->st);
-	f->st = NULL;
-	f->dir[strlen(f->dir) - 2] = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "could not remove %s\n", f->dir);
-	}
+	f->fini = fini;
+	f->svc = ro->arg;
+	at_exit = f;
+	atexit(close_at_exit);
 }
 
 ProtobufCMessage *

@@ -19,6 +19,8 @@ typedef struct fuzz_service {
 	store *st;
 	rpc_server *srv;
 	rpc_client *cli;
+	void (*fini)(void *svc); /* the service's own teardown, or NULL */
+	void *svc;               /* rpc_server_options.arg */
 } fuzz_service;
 
 /*
@@ -32,16 +34,12 @@ void fuzz_service_open_store(
 /*
  * Start the server on inproc://fuzz-<name>-<pid> over f's store and
  * connect the client. ro (borrowed) is the service's options; url, store,
- * instance, contexts and workers are set here.
+ * instance, contexts and workers are set here. At exit the client and
+ * server stop, fini(ro->arg) runs (fini may be NULL), the store closes
+ * and its dir goes: f (borrowed) must be static, one per process.
  */
-void fuzz_service_start(
-    fuzz_service *f, const char *name, rpc_server_options *ro);
-
-/* Close the client and stop the server (before the service's own fini). */
-void fuzz_service_stop(fuzz_service *f);
-
-/* Close the store and remove its temp dir (after the service's fini). */
-void fuzz_service_remove(fuzz_service *f);
+void fuzz_service_start(fuzz_service *f, const char *name,
+    rpc_server_options *ro, void (*fini)(void *svc));
 
 /*
  * A setup call: req (borrowed, actor already set) with method `method`

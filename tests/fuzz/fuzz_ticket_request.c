@@ -18,24 +18,13 @@
 #include "ticket.h"
 #include "util/util.h"
 
-typedef struct fuzz_env {
-	fuzz_service f;
-	ticket_service svc;
-} fuzz_env;
-
-static fuzz_env *env;
+static fuzz_service fs;
+static ticket_service svc;
 
 static void
-cleanup(void)
+svc_fini(void *arg)
 {
-	if (env == NULL) {
-		return;
-	}
-	fuzz_service_stop(&env->f);
-	ticket_service_fini(&env->svc);
-	fuzz_service_remove(&env->f);
-	free(env);
-	env = NULL;
+	ticket_service_fini(arg);
 }
 
 static void
@@ -45,7 +34,7 @@ call(Opsdesk__V1__Actor *a, const char *method, ProtobufCMessage *msg)
 
 	req.actor = a;
 	protobuf_c_message_free_unpacked(
-	    fuzz_service_call(&env->f, &req.base, method, msg,
+	    fuzz_service_call(&fs, &req.base, method, msg,
 	        &opsdesk__v1__ticket_reply__descriptor),
 	    NULL);
 }
@@ -82,25 +71,20 @@ setup(void)
 	ticket_policy pol;
 
 	log_init("fuzz_ticket_request", "fuzz", LOG_ERROR);
-	if ((env = calloc(1, sizeof(*env))) == NULL) {
-		abort();
-	}
 	ticket_policy_defaults(&pol);
 	so.dbs = ticket_db_names;
 	so.schema_version = TICKET_SCHEMA_VERSION;
-	fuzz_service_open_store(&env->f, "ticket", &so);
-	if (ticket_service_init(&env->svc, &pol, env->f.st, NULL, NULL, NULL)
-	    != 0) {
+	fuzz_service_open_store(&fs, "ticket", &so);
+	if (ticket_service_init(&svc, &pol, fs.st, NULL, NULL, NULL) != 0) {
 		abort();
 	}
 	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
 	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
 	ro.methods = ticket_methods;
 	ro.n_methods = ticket_n_methods;
-	ro.arg = &env->svc;
+	ro.arg = &svc;
 	ro.service = TICKET_SERVICE;
-	fuzz_service_start(&env->f, "ticket", &ro);
-	atexit(cleanup);
+	fuzz_service_start(&fs, "ticket", &ro, svc_fini);
 	seed();
 }
 
@@ -135,11 +119,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Opsdesk__V1__TicketRequest *req;
 	Opsdesk__V1__TicketReply *r;
 
-	if (env == NULL) {
+	if (fs.cli == NULL) {
 		setup();
 	}
 	r = (Opsdesk__V1__TicketReply *) fuzz_service_call_raw(
-	    &env->f, data, size, &opsdesk__v1__ticket_reply__descriptor);
+	    &fs, data, size, &opsdesk__v1__ticket_reply__descriptor);
 	req = opsdesk__v1__ticket_request__unpack(NULL, size, data);
 	/* A write's reply is kept under its request id and given back to
 	 * whoever repeats that id (the gateway, never a user, picks ids), so
