@@ -23,6 +23,14 @@ typedef Opsdesk__V1__IncidentReply inc_rep;
 #define REP(r) ((inc_rep *) (r))
 #define SVC(c) ((inc_service *) rpc_call_arg(c))
 
+/* Set the reply's result oneof: case CASE, member `member`. */
+#define SET_RESULT(reply, CASE, member, value)                                \
+	do {                                                                  \
+		REP(reply)->result_case                                       \
+		    = OPSDESK__V1__INCIDENT_REPLY__RESULT_##CASE;             \
+		REP(reply)->member = (value);                                 \
+	} while (0)
+
 /* Messages for the od_err codes a method can meet; NULL: a default. */
 typedef struct why {
 	const char *invalid;
@@ -105,8 +113,7 @@ is_admin(rpc_call *c)
 static int
 reply_incident(rpc_call *c, ProtobufCMessage *reply, inc_incident *inc)
 {
-	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_INCIDENT;
-	REP(reply)->incident = rpc_call_keep(c, &inc->base);
+	SET_RESULT(reply, INCIDENT, incident, rpc_call_keep(c, &inc->base));
 	return 0;
 }
 
@@ -281,9 +288,7 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		}
 	}
 	mdb_cursor_close(cur);
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_INCIDENTS;
-	REP(reply)->incidents = l;
+	SET_RESULT(reply, INCIDENTS, incidents, l);
 	return rv;
 }
 
@@ -317,9 +322,7 @@ h_postmortem(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	if ((rv = load_pm(c, REQ(rq)->postmortem->id, &pm)) != 0) {
 		return rv;
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
-	REP(reply)->postmortem = pm;
+	SET_RESULT(reply, POSTMORTEM, postmortem, pm);
 	return 0;
 }
 
@@ -337,9 +340,7 @@ h_pm_markdown(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		rv = inc_set_str(&pm->markdown, sbuf_str(&b));
 	}
 	sbuf_free(&b);
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
-	REP(reply)->postmortem = pm;
+	SET_RESULT(reply, POSTMORTEM, postmortem, pm);
 	return rv;
 }
 
@@ -358,9 +359,7 @@ h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		    "existing action item to mark done or remove",
 		    "not resolved yet");
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_POSTMORTEM;
-	REP(reply)->postmortem = rpc_call_keep(c, &pm->base);
+	SET_RESULT(reply, POSTMORTEM, postmortem, rpc_call_keep(c, &pm->base));
 	return 0;
 }
 
@@ -378,9 +377,8 @@ h_mnt_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	    != 0) {
 		return fail(c, rv, &wh);
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE;
-	REP(reply)->maintenance = rpc_call_keep(c, &w->base);
+	SET_RESULT(
+	    reply, MAINTENANCE, maintenance, rpc_call_keep(c, &w->base));
 	return 0;
 }
 
@@ -395,9 +393,8 @@ h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	if ((rv = inc_mnt_cancel(&tx, id, &w)) != 0) {
 		return fail_on(c, rv, "MNT", id, NULL, "already over");
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE;
-	REP(reply)->maintenance = rpc_call_keep(c, &w->base);
+	SET_RESULT(
+	    reply, MAINTENANCE, maintenance, rpc_call_keep(c, &w->base));
 	return 0;
 }
 
@@ -422,9 +419,8 @@ h_mnt_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		return rv;
 	}
 	strip_windows(c, l->windows, l->n_windows);
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_MAINTENANCE_LIST;
-	REP(reply)->maintenance_list = rpc_call_keep(c, &l->base);
+	SET_RESULT(reply, MAINTENANCE_LIST, maintenance_list,
+	    rpc_call_keep(c, &l->base));
 	return 0;
 }
 
@@ -440,9 +436,7 @@ h_checklists(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	    != 0) {
 		return rv;
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_CHECKLISTS;
-	REP(reply)->checklists = rpc_call_keep(c, &l->base);
+	SET_RESULT(reply, CHECKLISTS, checklists, rpc_call_keep(c, &l->base));
 	return 0;
 }
 
@@ -461,9 +455,7 @@ h_tick(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	    != 0) {
 		return fail(c, rv, &w);
 	}
-	REP(reply)->result_case
-	    = OPSDESK__V1__INCIDENT_REPLY__RESULT_CHECKLISTS;
-	REP(reply)->checklists = rpc_call_keep(c, &l->base);
+	SET_RESULT(reply, CHECKLISTS, checklists, rpc_call_keep(c, &l->base));
 	return 0;
 }
 
@@ -479,8 +471,7 @@ h_report(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	if ((rv = inc_report_build(SVC(c), period, r->at_ms, &rep)) != 0) {
 		return fail(c, rv, &w);
 	}
-	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_REPORT;
-	REP(reply)->report = rpc_call_keep(c, &rep->base);
+	SET_RESULT(reply, REPORT, report, rpc_call_keep(c, &rep->base));
 	return 0;
 }
 
@@ -502,8 +493,7 @@ h_alerts(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 			inc_strip_internal(l->alerts[i]->incident);
 		}
 	}
-	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_ALERTS;
-	REP(reply)->alerts = l;
+	SET_RESULT(reply, ALERTS, alerts, l);
 	return 0;
 }
 
@@ -527,8 +517,7 @@ h_runbook(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	rb->text = cfg->runbook[sev];
 	rb->response_sla_ms = cfg->response_ms[sev];
 	rb->resolution_sla_ms = cfg->resolution_ms[sev];
-	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_RUNBOOK;
-	REP(reply)->runbook = rb;
+	SET_RESULT(reply, RUNBOOK, runbook, rb);
 	return 0;
 }
 
@@ -607,8 +596,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		}
 	}
 	mdb_cursor_close(cur);
-	REP(reply)->result_case = OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT;
-	REP(reply)->snapshot = s;
+	SET_RESULT(reply, SNAPSHOT, snapshot, s);
 	return rv;
 }
 

@@ -16,7 +16,15 @@
 #include "ticket.h"
 #include "util/util.h"
 
-#define SVC(c)   ((ticket_service *) rpc_call_arg(c))
+#define SVC(c) ((ticket_service *) rpc_call_arg(c))
+
+/* Set the reply's result oneof: case CASE, member `member`. */
+#define SET_RESULT(reply, CASE, member, value)                                \
+	do {                                                                  \
+		REPLY(reply)->result_case                                     \
+		    = OPSDESK__V1__TICKET_REPLY__RESULT_##CASE;               \
+		REPLY(reply)->member = (value);                               \
+	} while (0)
 #define REPLY(r) ((Opsdesk__V1__TicketReply *) (r))
 #define REQ(q)   ((const Opsdesk__V1__TicketRequest *) (q))
 
@@ -476,8 +484,7 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	cr->ticket = t;
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_CREATED;
-	REPLY(reply)->created = cr;
+	SET_RESULT(reply, CREATED, created, cr);
 	return 0;
 }
 
@@ -554,8 +561,7 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	t->messages = v;
 	t->n_messages = n;
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TICKET;
-	REPLY(reply)->ticket = t;
+	SET_RESULT(reply, TICKET, ticket, t);
 	rv = 0;
 out:
 	mdb_cursor_close(cur);
@@ -664,8 +670,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		l->total++;
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TICKETS;
-	REPLY(reply)->tickets = l;
+	SET_RESULT(reply, TICKETS, tickets, l);
 	rv = 0;
 out:
 	mdb_cursor_close(cur);
@@ -742,8 +747,7 @@ h_queue(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	l->total = (uint32_t) ticket__db_entries(
 	    rpc_call_mdb(c), store_db(SVC(c)->store, TDB_OPEN_IDS));
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TICKETS;
-	REPLY(reply)->tickets = l;
+	SET_RESULT(reply, TICKETS, tickets, l);
 	return 0;
 }
 
@@ -770,8 +774,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return fail(c, rv, NULL);
 	}
 	s->at_ms = rpc_call_now_ms(c);
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_SNAPSHOT;
-	REPLY(reply)->snapshot = s;
+	SET_RESULT(reply, SNAPSHOT, snapshot, s);
 	return 0;
 }
 
@@ -1070,8 +1073,7 @@ reply_tier(rpc_call *c, ProtobufCMessage *reply, int64_t user, int tier,
 	ct->user_id = user;
 	ct->tier = tier;
 	ct->updated_ms = updated;
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TIER;
-	REPLY(reply)->tier = ct;
+	SET_RESULT(reply, TIER, tier, ct);
 	return 0;
 }
 
@@ -1138,8 +1140,7 @@ h_get_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return fail(c, rv, NULL);
 	}
 	rpc_call_keep(c, &ct->base);
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TIER;
-	REPLY(reply)->tier = ct;
+	SET_RESULT(reply, TIER, tier, ct);
 	return 0;
 }
 
@@ -1185,8 +1186,7 @@ out:
 static int
 reply_faq(rpc_call *c, ProtobufCMessage *reply, Opsdesk__V1__FaqList *l)
 {
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_FAQ;
-	REPLY(reply)->faq = l;
+	SET_RESULT(reply, FAQ, faq, l);
 	return 0;
 }
 
@@ -1312,9 +1312,7 @@ h_faq_add(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	        != 0) {
 		return fail(c, rv, NULL);
 	}
-	REPLY(reply)->result_case
-	    = OPSDESK__V1__TICKET_REPLY__RESULT_FAQ_ENTRY;
-	REPLY(reply)->faq_entry = e;
+	SET_RESULT(reply, FAQ_ENTRY, faq_entry, e);
 	return 0;
 }
 
@@ -1349,9 +1347,7 @@ h_faq_remove(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	        != 0) {
 		return fail(c, rv, NULL);
 	}
-	REPLY(reply)->result_case
-	    = OPSDESK__V1__TICKET_REPLY__RESULT_FAQ_ENTRY;
-	REPLY(reply)->faq_entry = e;
+	SET_RESULT(reply, FAQ_ENTRY, faq_entry, e);
 	return 0;
 }
 
@@ -1510,8 +1506,7 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    txn, store_db(svc->store, TDB_OPEN_IDS));
 	a.st->breached_now = (uint32_t) ticket__db_entries(
 	    txn, store_db(svc->store, TDB_BREACHED));
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_STATS;
-	REPLY(reply)->stats = a.st;
+	SET_RESULT(reply, STATS, stats, a.st);
 	return 0;
 }
 
@@ -1570,8 +1565,7 @@ h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		l->entries[l->n_entries++] = e;
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	REPLY(reply)->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_AUDIT;
-	REPLY(reply)->audit = l;
+	SET_RESULT(reply, AUDIT, audit, l);
 	rv = 0;
 out:
 	mdb_cursor_close(cur);
