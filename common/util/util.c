@@ -681,3 +681,9 @@ od_contains_ci(const char *hay, const char *needle)
 	}
 	return false;
 }
+
+uint32_t
+od_page_limit(uint32_t asked, uint32_t dflt, uint32_t max)
+{
+	return asked == 0 ? dflt : (asked > max ? max : asked);
+}

@@ -119,4 +119,8 @@ size_t od_utf8_len(const char *s);
 /* Case-insensitive substring search (ASCII). */
 bool od_contains_ci(const char *hay, const char *needle);
 
+/* How many items a page holds when a caller asked for `asked`: 0 (not
+ * given) means dflt, more than max means max. */
+uint32_t od_page_limit(uint32_t asked, uint32_t dflt, uint32_t max);
+
 #endif /* OPSDESK_UTIL_H */

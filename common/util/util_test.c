@@ -165,6 +165,17 @@ test_utf8(void **state)
 }
 
 static void
+test_page_limit(void **state)
+{
+	(void) state;
+	assert_int_equal(od_page_limit(0, 20, 100), 20);
+	assert_int_equal(od_page_limit(1, 20, 100), 1);
+	assert_int_equal(od_page_limit(100, 20, 100), 100);
+	assert_int_equal(od_page_limit(101, 20, 100), 100);
+	assert_int_equal(od_page_limit(UINT32_MAX, 20, 100), 100);
+}
+
+static void
 test_strerror(void **state)
 {
 	assert_string_equal(od_strerror(OD_OK), "success");
@@ -188,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_sbuf_and_escaping),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_page_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
