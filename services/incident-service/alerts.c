@@ -109,12 +109,7 @@ inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
 		return OD_ENOMEM;
 	}
 	opsdesk__v1__alert_list__init(l);
-	if (limit == 0) {
-		limit = LIST_DEFAULT;
-	}
-	if (limit > LIST_MAX) {
-		limit = LIST_MAX;
-	}
+	limit = od_page_limit(limit, LIST_DEFAULT, LIST_MAX);
 	if ((rv = store_counter(txn, svc->st, "alert", &l->last_seq)) != 0) {
 		goto out;
 	}

@@ -246,9 +246,7 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 			}
 		}
 	}
-	limit = limit == 0     ? LIST_DEFAULT
-	    : limit > LIST_MAX ? LIST_MAX
-	                       : limit;
+	limit = od_page_limit(limit, LIST_DEFAULT, LIST_MAX);
 	if (mdb_cursor_open(
 	        rpc_call_mdb(c), inc_dbi(SVC(c), INC_DB_INCIDENTS), &cur)
 	    != 0) {

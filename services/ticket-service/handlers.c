@@ -249,8 +249,7 @@ reply_ticket(rpc_call *c, ProtobufCMessage *reply, tk_ticket *t, tk_message *m)
 static uint32_t
 page_limit(const Opsdesk__V1__PageRequest *p)
 {
-	uint32_t n = p != NULL ? p->limit : 0;
-	return n == 0 ? PAGE_DEFAULT : (n > PAGE_MAX ? PAGE_MAX : n);
+	return od_page_limit(p != NULL ? p->limit : 0, PAGE_DEFAULT, PAGE_MAX);
 }
 
 static const char *
