@@ -708,25 +708,32 @@ run_own_clients(fixture *f, int n, int writes, int base)
 
 /*
  * Several clients with connections of their own must not make each other
- * wait: four clients' writes together take about as long as one
- * client's (group commit), at worst four times as long (one after the
- * other). A stall per call (the server not picking up a second
- * connection's request until some timer fires) shows as a ratio far
- * above that; the bound is generous for a loaded machine.
+ * wait: eight clients' writes together take about as long as one
+ * client's (group commit), at worst eight times as long (one after the
+ * other). A cost per job of a batch (a child txn each: ~10 ms under ASan)
+ * made each call wait for the whole batch: ~100x one client's time. The
+ * bound is generous, and the best of three tries counts, so a loaded
+ * machine's hiccup does not fail it while a real stall fails every try.
  */
 static void
 test_concurrent_clients_do_not_stall(void **state)
 {
 	fixture *f = *state;
-	enum { WRITES = 40, CLIENTS = 4 };
+	enum { WRITES = 40, CLIENTS = 8, TRIES = 3 };
+	int64_t one = 0, many = 0;
 	run_own_clients(f, 1, 5, 100); /* warm up: threads, pages */
-	int64_t one = run_own_clients(f, 1, WRITES, 200);
-	int64_t many = run_own_clients(f, CLIENTS, WRITES, 300);
-	print_message("  %d writes: 1 client %" PRId64
-	              " ms, %d clients %" PRId64 " ms\n",
-	    WRITES, one, CLIENTS, many);
-	/* 20 ms of slack so a very fast single run does not make the
-	 * ratio meaningless. */
+	for (int t = 0; t < TRIES; t++) {
+		one = run_own_clients(f, 1, WRITES, 200 + t * 100);
+		many = run_own_clients(f, CLIENTS, WRITES, 500 + t * 100);
+		print_message("  %d writes: 1 client %" PRId64
+		              " ms, %d clients %" PRId64 " ms\n",
+		    WRITES, one, CLIENTS, many);
+		/* 20 ms of slack so a very fast single run does not make
+		 * the ratio meaningless. */
+		if (many <= 12 * (one + 20)) {
+			break;
+		}
+	}
 	assert_true(many <= 12 * (one + 20));
 }
 
