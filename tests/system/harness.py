@@ -678,6 +678,9 @@ class Suite:
 
     def tail(self, *prefixes, connected=True):
         """Start `opsctl tail`; by default wait for its connection."""
+        # opsctl reads OPSDESK_CONFIG at start: it must exist even when
+        # tail is the suite's first process.
+        self.write_config()
         t = Tail(self, prefixes)
         self.tails.append(t)
         if connected:
