@@ -32,29 +32,6 @@
 #define BUS_LEARN_MS 5000
 #define BUS_MAX_NAME 128
 
-static int
-bus__nng_err(int rv)
-{
-	switch (rv) {
-	case 0:
-		return 0;
-	case NNG_ENOMEM:
-		return OD_ENOMEM;
-	case NNG_ECLOSED:
-		return OD_ECLOSED;
-	case NNG_ETIMEDOUT:
-		return OD_ETIMEDOUT;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-	case NNG_ENOTSUP: /* an unknown URL scheme */
-		return OD_EINVAL;
-	case NNG_EMSGSIZE:
-		return OD_ETOOBIG;
-	default:
-		return OD_EIO;
-	}
-}
-
 static bool
 topic_valid(const char *topic, size_t len)
 {
@@ -178,7 +155,7 @@ dial_nonblock(
 	nng_dialer d;
 	int rv = nng_dialer_create(&d, sock, url);
 	if (rv != 0) {
-		return bus__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, max_msg)) != 0
 	    || (rv = nng_dialer_set_ms(
@@ -189,7 +166,7 @@ dial_nonblock(
 	        != 0
 	    || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_dialer_close(d);
-		return bus__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	*out = d;
 	return 0;
@@ -219,21 +196,21 @@ bus_publisher_open(bus_publisher **out, const char *url, const char *source,
 	    "Events published to the bus", NULL);
 	p->send_errors = metrics_counter(m, "opsdesk_bus_send_errors_total",
 	    "Events that could not be handed to NNG", NULL);
-	if ((rv = bus__nng_err(nng_pub0_open(&p->sock))) != 0) {
+	if ((rv = od_nng_err(nng_pub0_open(&p->sock))) != 0) {
 		goto out;
 	}
 	sock_open = true;
 	/* Room for bursts while the relay reads: pub0 drops, never
 	 * blocks, when a pipe's queue is full. */
-	if ((rv = bus__nng_err(
+	if ((rv = od_nng_err(
 	         nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, BUS_SUB_QUEUE)))
 	    != 0) {
 		goto out;
 	}
-	if ((rv = bus__nng_err(nng_pipe_notify(
+	if ((rv = od_nng_err(nng_pipe_notify(
 	         p->sock, NNG_PIPE_EV_ADD_POST, pub_pipe_cb, p)))
 	        != 0
-	    || (rv = bus__nng_err(nng_pipe_notify(
+	    || (rv = od_nng_err(nng_pipe_notify(
 	            p->sock, NNG_PIPE_EV_REM_POST, pub_pipe_cb, p)))
 	        != 0) {
 		goto out;
@@ -355,7 +332,7 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 		p->seq++;
 		tc->seq++;
 		rv = nng_send(p->sock, frame, len, NNG_FLAG_NONBLOCK);
-		rv = rv == NNG_EAGAIN ? 0 : bus__nng_err(rv);
+		rv = rv == NNG_EAGAIN ? 0 : od_nng_err(rv);
 	}
 	pthread_mutex_unlock(&p->mtx);
 	free(frame);
@@ -767,7 +744,7 @@ bus_subscriber_open(bus_subscriber **out, const bus_subscriber_options *opt)
 	    "Times the subscriber asked its consumer to resync", NULL);
 	s->dropped = metrics_counter(opt->metrics, "opsdesk_bus_dropped_total",
 	    "Events dropped because the subscriber fell behind", NULL);
-	if ((rv = bus__nng_err(nng_sub0_open(&s->sock))) != 0) {
+	if ((rv = od_nng_err(nng_sub0_open(&s->sock))) != 0) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mtx);
 		free(s);
@@ -780,17 +757,17 @@ bus_subscriber_open(bus_subscriber **out, const bus_subscriber_options *opt)
 		rv = OD_ENOMEM;
 		goto out;
 	}
-	if ((rv = bus__nng_err(nng_aio_alloc(&s->aio, sub_recv_cb, s))) != 0) {
+	if ((rv = od_nng_err(nng_aio_alloc(&s->aio, sub_recv_cb, s))) != 0) {
 		goto out;
 	}
 	if (opt->prefixes == NULL) {
-		rv = bus__nng_err(
+		rv = od_nng_err(
 		    nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0));
 	} else {
 		/* With the length: a string setter would add the NUL and
 		 * match nothing. */
 		for (size_t i = 0; rv == 0 && opt->prefixes[i] != NULL; i++) {
-			rv = bus__nng_err(
+			rv = od_nng_err(
 			    nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE,
 			        opt->prefixes[i], strlen(opt->prefixes[i])));
 		}
@@ -801,7 +778,7 @@ bus_subscriber_open(bus_subscriber **out, const bus_subscriber_options *opt)
 	static const nng_pipe_ev evs[] = { NNG_PIPE_EV_ADD_PRE,
 		NNG_PIPE_EV_ADD_POST, NNG_PIPE_EV_REM_POST };
 	for (size_t i = 0; rv == 0 && i < sizeof(evs) / sizeof(evs[0]); i++) {
-		rv = bus__nng_err(
+		rv = od_nng_err(
 		    nng_pipe_notify(s->sock, evs[i], sub_pipe_cb, s));
 	}
 	if (rv != 0

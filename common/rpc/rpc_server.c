@@ -127,36 +127,6 @@ struct rpc_server {
 	atomic_llong last_prune_ms;
 };
 
-int
-rpc__nng_err(int rv)
-{
-	switch (rv) {
-	case 0:
-		return 0;
-	case NNG_ENOMEM:
-		return OD_ENOMEM;
-	case NNG_ECLOSED:
-		return OD_ECLOSED;
-	case NNG_ETIMEDOUT:
-		return OD_ETIMEDOUT;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-	case NNG_ENOTSUP: /* an unknown URL scheme */
-		return OD_EINVAL;
-	case NNG_EADDRINUSE:
-		return OD_EEXIST;
-	case NNG_EMSGSIZE:
-		return OD_ETOOBIG;
-	case NNG_ECONNREFUSED:
-	case NNG_ECONNRESET:
-	case NNG_ECONNSHUT:
-	case NNG_EUNREACHABLE:
-		return OD_EUNAVAIL;
-	default:
-		return OD_EIO;
-	}
-}
-
 /* ---- the call's arena and accessors ---- */
 
 void *
@@ -1100,7 +1070,7 @@ server_listen(rpc_server *s, const char *url)
 {
 	int rv;
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
-		return rpc__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	s->sock_open = true;
 	s->ctxs = calloc(s->opt.contexts, sizeof(*s->ctxs));
@@ -1116,10 +1086,10 @@ server_listen(rpc_server *s, const char *url)
 			return OD_ENOMEM;
 		}
 		if ((rv = nng_aio_alloc(&x->aio, ctx_cb, x)) != 0) {
-			return rpc__nng_err(rv);
+			return od_nng_err(rv);
 		}
 		if ((rv = nng_ctx_open(&x->ctx, s->sock)) != 0) {
-			return rpc__nng_err(rv);
+			return od_nng_err(rv);
 		}
 		s->n_ctxs++;
 	}
@@ -1132,7 +1102,7 @@ server_listen(rpc_server *s, const char *url)
 	    || (rv = nng_listener_start(s->listener, 0)) != 0) {
 		log_error(
 		    "rpc: cannot listen on %s: %s", url, nng_strerror(rv));
-		return rpc__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	pthread_mutex_lock(&s->mtx);
 	for (unsigned i = 0; i < s->n_ctxs; i++) {

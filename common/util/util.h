@@ -34,6 +34,8 @@ enum od_err {
 
 /* A static English description of an od_err code. */
 const char *od_strerror(int err);
+/* Map an NNG error code (NNG_E*) to an od_err; unknown ones are OD_EIO. */
+int od_nng_err(int nng_rv);
 
 /*
  * Wall-clock time in ms since the epoch. Tests inject a fake clock with

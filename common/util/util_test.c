@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include <nng/nng.h>
+
 #include "util.h"
 
 static int64_t
@@ -187,6 +189,19 @@ test_strerror(void **state)
 	assert_string_equal(small, "abc");
 }
 
+static void
+test_nng_err(void **state)
+{
+	assert_int_equal(od_nng_err(0), 0);
+	assert_int_equal(od_nng_err(NNG_ETIMEDOUT), OD_ETIMEDOUT);
+	assert_int_equal(od_nng_err(NNG_ECLOSED), OD_ECLOSED);
+	assert_int_equal(od_nng_err(NNG_EADDRINUSE), OD_EEXIST);
+	assert_int_equal(od_nng_err(NNG_ECONNREFUSED), OD_EUNAVAIL);
+	assert_int_equal(od_nng_err(NNG_EMSGSIZE), OD_ETOOBIG);
+	assert_int_equal(od_nng_err(NNG_ENOTSUP), OD_EINVAL);
+	assert_int_equal(od_nng_err(NNG_EINTERNAL), OD_EIO);
+}
+
 int
 main(void)
 {
@@ -199,6 +214,7 @@ main(void)
 		cmocka_unit_test(test_sbuf_and_escaping),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_nng_err),
 		cmocka_unit_test(test_page_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
