@@ -98,7 +98,7 @@ out:
 		pthread_mutex_destroy(&c->mtx);
 		free(c->url);
 		free(c);
-		return rpc__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	*out = c;
 	return 0;
@@ -187,7 +187,7 @@ rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
 	nng_msg *msg = NULL;
 	int rv = nng_ctx_open(&ctx, c->sock);
 	if (rv != 0) {
-		return rpc__nng_err(rv);
+		return od_nng_err(rv);
 	}
 	/* One aio for the send and the receive, each with the time-out
 	 * (NNG 1.5 has no nng_ctx_sendmsg). */
@@ -227,7 +227,7 @@ out:
 		nng_aio_free(aio);
 	}
 	nng_ctx_close(ctx);
-	return rpc__nng_err(rv);
+	return od_nng_err(rv);
 }
 
 /* Append `field = value` (a length-delimited string) to packed bytes:
