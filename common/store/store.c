@@ -62,6 +62,7 @@ struct store {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv; /* the writer waits for jobs */
 	pthread_cond_t gate_cv; /* readers and a grow wait on each other */
+	pthread_cond_t done_cv; /* the completer waits for committed jobs */
 	bool sync_init;
 	store_job *head; /* the queue, FIFO */
 	store_job *tail;
@@ -69,6 +70,13 @@ struct store {
 	bool closing;
 	bool writer_started;
 	pthread_t writer;
+	/* Committed batches whose hooks and done callbacks are still to run,
+	 * FIFO, job after job. */
+	store_job *done_head;
+	store_job *done_tail;
+	bool writer_exited; /* the completer may stop once drained */
+	bool completer_started;
+	pthread_t completer;
 	unsigned readers;
 	bool growing;
 	store_stats stats;
@@ -328,6 +336,12 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 		}
 	}
 
+	/*
+	 * Durable now. The completer runs the hooks and the done callbacks
+	 * (replies go out from there) while this thread commits the next
+	 * batch: sending a batch's replies costs about as much as its
+	 * commit, and doing both here in turn halved the commit rate.
+	 */
 	pthread_mutex_lock(&s->mu);
 	if (committed) {
 		s->stats.commits++;
@@ -337,20 +351,54 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 	if (n > s->stats.max_batch_seen) {
 		s->stats.max_batch_seen = n;
 	}
-	pthread_mutex_unlock(&s->mu);
-
-	/* Durable now: hooks, then the reply, in the order of the queue. */
-	for (store_job *j = jobs, *next; j != NULL; j = next) {
-		next = j->next; /* done may free a store_write's job */
-		store_hooks_finish(&j->txn, j->rv == 0);
-		bool heap = j->heap;
-		if (j->done != NULL) {
-			j->done(j->rv, j->done_arg);
-		}
-		if (heap) {
-			free(j);
-		}
+	store_job *last = jobs;
+	while (last->next != NULL) {
+		last = last->next;
 	}
+	if (s->done_tail != NULL) {
+		s->done_tail->next = jobs;
+	} else {
+		s->done_head = jobs;
+		pthread_cond_signal(&s->done_cv);
+	}
+	s->done_tail = last;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Hooks, then the reply, of each committed job in the order of the
+ * queue. */
+static void *
+store_completer_main(void *arg)
+{
+	store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		store_job *jobs = s->done_head;
+		if (jobs == NULL) {
+			if (s->writer_exited) {
+				break;
+			}
+			pthread_cond_wait(&s->done_cv, &s->mu);
+			continue;
+		}
+		s->done_head = s->done_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		for (store_job *j = jobs, *next; j != NULL; j = next) {
+			next = j->next; /* done may free a store_write's job */
+			store_hooks_finish(&j->txn, j->rv == 0);
+			bool heap = j->heap;
+			if (j->done != NULL) {
+				j->done(j->rv, j->done_arg);
+			}
+			if (heap) {
+				free(j);
+			}
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
 }
 
 static void
@@ -485,8 +533,11 @@ store_write(store *s, store_write_fn fn, void *arg)
 	if (s == NULL || fn == NULL) {
 		return OD_EINVAL;
 	}
-	/* The writer would wait for itself. */
-	if (s->writer_started && pthread_equal(pthread_self(), s->writer)) {
+	/* The writer (or the completer, which runs done callbacks and
+	 * hooks) would wait for itself. */
+	if ((s->writer_started && pthread_equal(pthread_self(), s->writer))
+	    || (s->completer_started
+	        && pthread_equal(pthread_self(), s->completer))) {
 		return OD_ESTATE;
 	}
 	job.fn = fn;
@@ -614,13 +665,38 @@ out:
 	return rv;
 }
 
+/* Stop the writer once the queue is drained, then the completer once
+ * the last replies and hooks ran. */
+static void
+store_stop_threads(store *s)
+{
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->mu);
+		s->closing = true;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->writer, NULL);
+		s->writer_started = false;
+	}
+	if (s->completer_started) {
+		pthread_mutex_lock(&s->mu);
+		s->writer_exited = true;
+		pthread_cond_signal(&s->done_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->completer, NULL);
+		s->completer_started = false;
+	}
+}
+
 static void
 store_destroy(store *s)
 {
+	store_stop_threads(s);
 	if (s->env != NULL) {
 		mdb_env_close(s->env);
 	}
 	if (s->sync_init) {
+		pthread_cond_destroy(&s->done_cv);
 		pthread_cond_destroy(&s->gate_cv);
 		pthread_cond_destroy(&s->work_cv);
 		pthread_mutex_destroy(&s->mu);
@@ -646,6 +722,12 @@ store_sync_init(store *s)
 		goto out;
 	}
 	if (pthread_cond_init(&s->gate_cv, &ca) != 0) {
+		pthread_cond_destroy(&s->work_cv);
+		pthread_mutex_destroy(&s->mu);
+		goto out;
+	}
+	if (pthread_cond_init(&s->done_cv, &ca) != 0) {
+		pthread_cond_destroy(&s->gate_cv);
 		pthread_cond_destroy(&s->work_cv);
 		pthread_mutex_destroy(&s->mu);
 		goto out;
@@ -734,6 +816,11 @@ store_open(store **out, const store_options *opt)
 	if (rv != 0) {
 		goto out;
 	}
+	if (pthread_create(&s->completer, NULL, store_completer_main, s) != 0) {
+		rv = OD_ENOMEM;
+		goto out;
+	}
+	s->completer_started = true;
 	if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0) {
 		rv = OD_ENOMEM;
 		goto out;
@@ -752,13 +839,6 @@ store_close(store *s)
 {
 	if (s == NULL) {
 		return;
-	}
-	if (s->writer_started) {
-		pthread_mutex_lock(&s->mu);
-		s->closing = true;
-		pthread_cond_signal(&s->work_cv);
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->writer, NULL);
 	}
 	store_destroy(s);
 }

@@ -83,14 +83,17 @@ typedef void (*store_done_fn)(int rv, void *arg);
 
 /*
  * Queue a write job. fn(txn, arg) runs on the writer thread; done(rv,
- * done_arg) runs there too, after the batch committed (rv is fn's return,
- * or the commit's error as an od_err). done may be NULL. Returns
+ * done_arg) runs on the store's completion thread after the batch
+ * committed (rv is fn's return, or the commit's error as an od_err),
+ * while the writer already runs the next batch. Done callbacks and hooks
+ * run one at a time, in queue order. done may be NULL. Returns
  * OD_ECLOSED after store_close began; then neither fn nor done runs.
  */
 int store_submit(store *s, store_write_fn fn, void *arg, store_done_fn done,
     void *done_arg);
 /* Queue a job and wait for its commit. Returns fn's rv or the commit
- * error. Must not be called from the writer thread. */
+ * error. Must not be called from the writer or the completion thread
+ * (OD_ESTATE). */
 int store_write(store *s, store_write_fn fn, void *arg);
 
 /* The LMDB transaction of a job (the batch's txn, or a child of it
@@ -100,8 +103,8 @@ store *store_txn_store(store_txn *t);
 /* The time the batch began, from od_now_ms(): one clock for the job. */
 int64_t store_txn_now_ms(store_txn *t);
 /*
- * Run fn(arg) after this job's changes are durable, on the writer thread,
- * in registration order; then free_fn(arg) if not NULL. If the job is
+ * Run fn(arg) after this job's changes are durable, on the completion
+ * thread (before the job's done), in registration order; then free_fn(arg) if not NULL. If the job is
  * aborted or the batch retried, only free_fn runs. Returns OD_ENOMEM
  * (after calling free_fn) when it cannot register. Takes ownership of
  * arg through free_fn in every case.

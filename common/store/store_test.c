@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,6 +647,84 @@ test_write_from_writer_refused(void **state)
 	tdir_remove(&d);
 }
 
+/*
+ * The writer does not wait for replies: while a committed job's done
+ * callback is still running, the next job runs and commits. Done
+ * callbacks keep the order of the queue, and one that writes is refused
+ * (it would wait for itself).
+ */
+typedef struct slow_done {
+	sem_t entered;
+	sem_t release;
+	store *s;
+	int write_rv;
+	int order[3];
+	int n;
+} slow_done;
+
+static void
+slow_done_cb(int rv, void *arg)
+{
+	slow_done *d = arg;
+	assert_int_equal(rv, 0);
+	d->write_rv = store_write(d->s, job_nop, NULL);
+	d->order[d->n++] = 1;
+	sem_post(&d->entered);
+	while (sem_wait(&d->release) != 0) {
+	}
+}
+
+static void
+order_done_cb(int rv, void *arg)
+{
+	slow_done *d = arg;
+	assert_int_equal(rv, 0);
+	d->order[d->n++] = 2;
+}
+
+static void
+test_done_runs_beside_writer(void **state)
+{
+	tdir d;
+	slow_done sd = { .write_rv = -1 };
+	put_arg a = { .key = "first", .val = "1" };
+	put_arg b = { .key = "second", .val = "2" };
+	store_stats st;
+	(void) state;
+
+	tdir_make(&d);
+	sd.s = open_at(d.db, 0);
+	assert_int_equal(sem_init(&sd.entered, 0, 0), 0);
+	assert_int_equal(sem_init(&sd.release, 0, 0), 0);
+	assert_int_equal(
+	    store_submit(sd.s, job_put, &a, slow_done_cb, &sd), 0);
+	while (sem_wait(&sd.entered) != 0) {
+	}
+	/* The first done is blocked; the writer is free. */
+	assert_int_equal(sd.write_rv, OD_ESTATE);
+	assert_int_equal(
+	    store_submit(sd.s, job_put, &b, order_done_cb, &sd), 0);
+	for (int i = 0; i < 5000; i++) {
+		store_get_stats(sd.s, &st);
+		if (st.commits >= 2) {
+			break;
+		}
+		usleep(1000);
+	}
+	assert_int_equal(st.commits, 2);
+	assert_int_equal(sd.n, 1); /* its done waits for the first's */
+	sem_post(&sd.release);
+	drain(sd.s);
+	assert_int_equal(sd.n, 2);
+	assert_int_equal(sd.order[0], 1);
+	assert_int_equal(sd.order[1], 2);
+	assert_int_equal(count_entries(sd.s, 0), 2);
+	store_close(sd.s);
+	sem_destroy(&sd.entered);
+	sem_destroy(&sd.release);
+	tdir_remove(&d);
+}
+
 /* ---- map growth ---- */
 
 /* 300 KB of values: the 64 KiB map doubles at least twice. */
@@ -1262,6 +1341,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_on_commit_hooks),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_write_from_writer_refused),
+		cmocka_unit_test(test_done_runs_beside_writer),
 		cmocka_unit_test(test_map_growth),
 		cmocka_unit_test(test_map_growth_many_small),
 		cmocka_unit_test(test_grow_waits_for_readers),
