@@ -116,7 +116,8 @@ struct rpc_server {
 	unsigned n_ctxs;
 
 	pthread_mutex_t mtx;
-	pthread_cond_t cv;
+	pthread_cond_t cv;      /* busy fell to 0 (wait_idle) */
+	pthread_cond_t work_cv; /* a read is queued, or workers stop */
 	bool stopping;
 	unsigned busy; /* requests between receive and sent, plus prunes */
 	rpc_call *rq_head, *rq_tail; /* read jobs waiting for a worker */
@@ -555,15 +556,31 @@ call_run_read(rpc_call *c)
 /* ---- writes ---- */
 
 /*
- * The idempotency key is the actor's user id then the request id: a
+ * The idempotency key is the request id then the actor's user id: a
  * request id replayed by another actor is a new request of that actor,
- * never a way to read someone else's reply. Returns the key's length.
+ * never a way to read someone else's reply. The request id leads because
+ * ids are made time-ordered (rpc_client_call, the gateway's update ids),
+ * so a batch's entries share the tail leaf; led by the user id, each
+ * write of a batch dirtied a leaf of its own, a third of the pages a
+ * ticket create committed. Returns the key's length.
  */
 static size_t
 idem_key(uint8_t *key, rpc_call *c)
 {
 	const char *id = rpc_call_request_id(c);
 	size_t idlen = strlen(id); /* <= RPC_MAX_REQUEST_ID: call_decode */
+	memcpy(key, id, idlen);
+	od_put_be64(key + idlen, (uint64_t) rpc_call_actor(c)->user_id);
+	return idlen + 8;
+}
+
+/* The key older versions wrote (user id first): a request retried
+ * across an upgrade still finds its reply until the entry expires. */
+static size_t
+idem_key_v1(uint8_t *key, rpc_call *c)
+{
+	const char *id = rpc_call_request_id(c);
+	size_t idlen = strlen(id);
 	od_put_be64(key, (uint64_t) rpc_call_actor(c)->user_id);
 	memcpy(key + 8, id, idlen);
 	return 8 + idlen;
@@ -593,6 +610,11 @@ write_job(store_txn *txn, void *arg)
 
 	rv = store_get(
 	    store_txn_mdb(txn), store_idem_db(st), key + 8, klen, &v);
+	if (rv == OD_ENOTFOUND) {
+		uint8_t old[RPC_IDEM_KEY_MAX];
+		rv = store_get(store_txn_mdb(txn), store_idem_db(st), old,
+		    idem_key_v1(old, c), &v);
+	}
 	if (rv == 0) {
 		if (v.mv_size < 8) {
 			call_set_error(c,
@@ -722,8 +744,10 @@ static void
 busy_done(rpc_server *s)
 {
 	pthread_mutex_lock(&s->mtx);
-	s->busy--;
-	pthread_cond_broadcast(&s->cv);
+	/* Only wait_idle waits for this: wake nobody on the busy path. */
+	if (--s->busy == 0) {
+		pthread_cond_broadcast(&s->cv);
+	}
 	pthread_mutex_unlock(&s->mtx);
 }
 
@@ -734,10 +758,11 @@ ctx_next(rpc_ctx *x)
 {
 	rpc_server *s = x->s;
 	pthread_mutex_lock(&s->mtx);
-	s->busy--;
+	if (--s->busy == 0) {
+		pthread_cond_broadcast(&s->cv);
+	}
 	if (s->stopping) {
 		x->state = CTX_IDLE;
-		pthread_cond_broadcast(&s->cv);
 	} else {
 		x->state = CTX_RECV;
 		nng_ctx_recv(x->ctx, x->aio);
@@ -833,7 +858,7 @@ worker_main(void *arg)
 	pthread_mutex_lock(&s->mtx);
 	for (;;) {
 		while (s->rq_head == NULL && !s->workers_stop) {
-			pthread_cond_wait(&s->cv, &s->mtx);
+			pthread_cond_wait(&s->work_cv, &s->mtx);
 		}
 		rpc_call *c = s->rq_head;
 		if (c == NULL) {
@@ -864,7 +889,7 @@ queue_read(rpc_call *c)
 		s->rq_head = c;
 	}
 	s->rq_tail = c;
-	pthread_cond_broadcast(&s->cv);
+	pthread_cond_signal(&s->work_cv); /* one read, one worker */
 	pthread_mutex_unlock(&s->mtx);
 }
 
@@ -1030,6 +1055,7 @@ rpc__server_create(rpc_server **out, const rpc_server_options *opt)
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
 	/* Due at the first write: clears what expired while we were down. */
 	atomic_init(&s->last_prune_ms, INT64_MIN / 2);
 	s->started_ms = od_now_ms();
@@ -1188,7 +1214,7 @@ rpc_server_stop(rpc_server *s)
 	wait_idle(s, 0);
 	pthread_mutex_lock(&s->mtx);
 	s->workers_stop = true;
-	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->work_cv);
 	pthread_mutex_unlock(&s->mtx);
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		pthread_join(s->workers[i], NULL);
@@ -1208,6 +1234,7 @@ rpc_server_stop(rpc_server *s)
 		}
 		free(s->ctxs);
 	}
+	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mtx);
 	free(s->workers);
