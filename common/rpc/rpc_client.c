@@ -7,6 +7,8 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -165,6 +167,40 @@ wait_connected(rpc_client *c, int timeout_ms)
 	return up;
 }
 
+/*
+ * One call's exchange. The send's completion starts the receive from
+ * NNG's callback, so the caller sleeps once per call instead of once for
+ * the send and once for the reply: on a small VM each wake-up is a large
+ * part of a round trip.
+ */
+typedef struct call_xchg {
+	nng_ctx ctx;
+	nng_aio *aio;
+	sem_t done;
+	bool receiving;
+	int rv;
+	nng_msg *reply;
+} call_xchg;
+
+static void
+call_xchg_cb(void *arg)
+{
+	call_xchg *x = arg;
+	int rv = nng_aio_result(x->aio);
+
+	if (rv == 0 && !x->receiving) {
+		x->receiving = true;
+		nng_ctx_recv(x->ctx, x->aio);
+		return;
+	}
+	if (rv != 0 && !x->receiving) {
+		nng_msg_free(nng_aio_get_msg(x->aio)); /* not sent: ours */
+	}
+	x->rv = rv;
+	x->reply = rv == 0 ? nng_aio_get_msg(x->aio) : NULL;
+	sem_post(&x->done);
+}
+
 int
 rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
     size_t *out_len, int timeout_ms)
@@ -182,34 +218,35 @@ rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
 	if (!wait_connected(c, timeout_ms)) {
 		return OD_EUNAVAIL;
 	}
-	nng_ctx ctx;
-	nng_aio *aio = NULL;
+	call_xchg x = { .receiving = false };
 	nng_msg *msg = NULL;
-	int rv = nng_ctx_open(&ctx, c->sock);
-	if (rv != 0) {
+	int rv;
+
+	if (sem_init(&x.done, 0, 0) != 0) {
+		return OD_ENOMEM;
+	}
+	if ((rv = nng_ctx_open(&x.ctx, c->sock)) != 0) {
+		sem_destroy(&x.done);
 		return od_nng_err(rv);
 	}
 	/* One aio for the send and the receive, each with the time-out
 	 * (NNG 1.5 has no nng_ctx_sendmsg). */
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0
+	if ((rv = nng_aio_alloc(&x.aio, call_xchg_cb, &x)) != 0
 	    || (rv = nng_msg_alloc(&msg, 0)) != 0
 	    || (rv = nng_msg_append(msg, req, len)) != 0) {
 		goto out;
 	}
-	nng_aio_set_timeout(aio, timeout_ms);
-	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		goto out; /* msg is still ours */
+	nng_aio_set_timeout(x.aio, timeout_ms);
+	nng_aio_set_msg(x.aio, msg);
+	msg = NULL; /* the callback frees it when the send fails */
+	nng_ctx_send(x.ctx, x.aio);
+	while (sem_wait(&x.done) != 0) {
+		/* EINTR: the exchange goes on. */
 	}
-	msg = NULL;
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	if ((rv = x.rv) != 0) {
 		goto out;
 	}
-	msg = nng_aio_get_msg(aio);
+	msg = x.reply;
 	size_t n = nng_msg_len(msg);
 	void *buf = malloc(n ? n : 1);
 	if (buf == NULL) {
@@ -223,10 +260,11 @@ out:
 	if (msg != NULL) {
 		nng_msg_free(msg);
 	}
-	if (aio != NULL) {
-		nng_aio_free(aio);
+	if (x.aio != NULL) {
+		nng_aio_free(x.aio); /* waits for a callback still running */
 	}
-	nng_ctx_close(ctx);
+	nng_ctx_close(x.ctx);
+	sem_destroy(&x.done);
 	return od_nng_err(rv);
 }
 
@@ -252,6 +290,24 @@ append_string_field(uint8_t *p, uint32_t field, const char *value)
 	return n + len;
 }
 
+/*
+ * 32 hex digits: the wall clock in ns, then 64 random bits. Unique like
+ * a random id, and time-ordered, so the server's idempotency entries of
+ * one commit land next to each other (see idem_key in rpc_server.c).
+ */
+static void
+fresh_request_id(char out[33])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+	for (int i = 15; i >= 0; i--) {
+		out[i] = "0123456789abcdef"[ns & 0xf];
+		ns >>= 4;
+	}
+	od_random_hex(out + 16, 8);
+}
+
 int
 rpc_client_call(rpc_client *c, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out,
@@ -270,7 +326,7 @@ rpc_client_call(rpc_client *c, const ProtobufCMessage *req,
 	char fresh[33];
 	bool fill = rid == NULL || rid[0] == 0;
 	if (fill) {
-		od_random_hex(fresh, 16);
+		fresh_request_id(fresh);
 	}
 	size_t len = protobuf_c_message_get_packed_size(req);
 	/* Room for the request_id: tag and length varints and 32 bytes. */
