@@ -517,6 +517,58 @@ test_idem_keyed_by_actor(void **state)
 	free_reply(r);
 }
 
+/* Turn the entry of (request id, user) into the user-first key older
+ * versions wrote. */
+static int
+job_to_legacy_key(store_txn *t, void *arg)
+{
+	const char *id = arg;
+	store *st = store_txn_store(t);
+	size_t n = strlen(id);
+	uint8_t nk[64], ok[64];
+	MDB_val v;
+	int rv;
+
+	memcpy(nk, id, n);
+	od_put_be64(nk + n, 42);
+	od_put_be64(ok, 42);
+	memcpy(ok + 8, id, n);
+	if ((rv = store_get(store_txn_mdb(t), store_idem_db(st), nk, n + 8, &v))
+	    != 0) {
+		return rv;
+	}
+	char *copy = malloc(v.mv_size);
+	assert_non_null(copy);
+	memcpy(copy, v.mv_data, v.mv_size);
+	rv = store_put(t, store_idem_db(st), ok, n + 8, copy, v.mv_size);
+	free(copy);
+	return rv != 0 ? rv
+	               : store_del(t, store_idem_db(st), nk, n + 8, NULL, 0);
+}
+
+/* A request retried across the upgrade that reordered the key still
+ * gets its first reply. */
+static void
+test_idem_legacy_key(void **state)
+{
+	fixture *f = *state;
+	T_REPLY *r = call_as(f->cli, 42, "put", "legacy-id", "alice", false, 0);
+	assert_int_equal(reply_code(r), 0);
+	free_reply(r);
+	int runs = atomic_load(&handler_runs);
+	assert_int_equal(
+	    store_write(f->st, job_to_legacy_key, (void *) "legacy-id"), 0);
+	r = call_as(f->cli, 42, "put", "legacy-id", "other", false, 0);
+	assert_int_equal(reply_code(r), 0);
+	assert_string_equal(r->echo->text, "alice");
+	free_reply(r);
+	assert_int_equal(atomic_load(&handler_runs), runs);
+	/* Another user's same id is still a request of its own. */
+	r = call_as(f->cli, 43, "put", "legacy-id", "bob", false, 0);
+	assert_string_equal(r->echo->text, "bob");
+	free_reply(r);
+}
+
 static void
 test_write_error_discards(void **state)
 {
@@ -1205,6 +1257,7 @@ main(void)
 		T(test_write_needs_request_id),
 		T(test_idempotent_writes),
 		T(test_idem_keyed_by_actor),
+		T(test_idem_legacy_key),
 		T(test_write_error_discards),
 		T(test_idem_pruned_after_ttl),
 		T(test_concurrent_writes_group_commit),
