@@ -10,7 +10,9 @@
  *      trip plus one fdatasync (target: <= 2x).
  * It prints figures and ratios; it asserts nothing about time.
  *
- *   ticket_bench [--dir DIR] [--seconds S] [--clients C]
+ *   ticket_bench [--dir DIR] [--seconds S] [--clients C] [--creates-only]
+ *
+ * --creates-only runs just the concurrent creates (for perf record).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -77,6 +79,26 @@ rm_rf(const char *dir)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "could not remove %s\n", dir);
 	}
+}
+
+/* Bytes this process made the kernel write to storage so far: what a
+ * commit costs the disk, steadier than any timing on a shared machine. */
+static unsigned long long
+io_write_bytes(void)
+{
+	unsigned long long v = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/io", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+			break;
+		}
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	return v;
 }
 
 /* ---- 1. raw LMDB: one synced commit per write ---- */
@@ -350,6 +372,7 @@ main(int argc, char **argv)
 	const char *base = "/tmp";
 	double seconds = 3;
 	int clients = 64;
+	bool creates_only = false;
 	char dir[1024], raw_dir[1100], svc_dir[1100];
 	ticket_policy pol;
 	ticket_service svc;
@@ -364,7 +387,14 @@ main(int argc, char **argv)
 	uint64_t one_p50, rtt, fs;
 	rpc_client *c = NULL;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--creates-only") == 0) {
+			creates_only = true;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			break;
+		}
 		if (strcmp(argv[i], "--dir") == 0) {
 			base = argv[i + 1];
 		} else if (strcmp(argv[i], "--seconds") == 0) {
@@ -372,6 +402,7 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--clients") == 0) {
 			clients = atoi(argv[i + 1]);
 		}
+		i++;
 	}
 	log_init("ticket_bench", "bench", LOG_WARN);
 	mkdir(base, 0700);
@@ -380,8 +411,11 @@ main(int argc, char **argv)
 	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", dir);
 	snprintf(svc_dir, sizeof(svc_dir), "%s/svc", dir);
 
-	raw = raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);
-	printf("raw LMDB, one synced commit per write: %.0f writes/s\n", raw);
+	raw = creates_only ? 0 : raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);
+	if (!creates_only) {
+		printf("raw LMDB, one synced commit per write: %.0f writes/s\n",
+		    raw);
+	}
 
 	ticket_policy_defaults(&pol);
 	pol.open_per_user = 0;
@@ -410,6 +444,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	if (creates_only) {
+		goto creates;
+	}
 	/* One client first: latency, unloaded. */
 	rpc_client_open(&c, url, 10000);
 	while (!rpc_client_connected(c)) {
@@ -428,10 +465,17 @@ main(int argc, char **argv)
 	printf("rpc reads (get_tier), %d clients: %.0f/s (the transport's "
 	       "ceiling here)\n",
 	    clients, reads);
+	store_stats s0;
+	store_get_stats(st, &s0);
+	unsigned long long wb0 = io_write_bytes();
+creates:
 	rate = run_clients(url, seconds, clients, false, &errors);
 	{
 		store_stats ss;
 		store_get_stats(st, &ss);
+		unsigned long long wb = io_write_bytes() - wb0;
+		unsigned long long jobs = ss.jobs - s0.jobs;
+		unsigned long long commits = ss.commits - s0.commits;
 		printf("durable creates, %d clients: %.0f/s (%ld errors; %llu "
 		       "commits of %llu jobs, %llu failed, largest batch "
 		       "%llu, %llu map growths)\n",
@@ -440,11 +484,21 @@ main(int argc, char **argv)
 		    (unsigned long long) ss.jobs_failed,
 		    (unsigned long long) ss.max_batch_seen,
 		    (unsigned long long) ss.map_grows);
+		printf("written to storage: %.1f KiB per create, %.0f KiB per "
+		       "commit (%.1f creates per commit)\n",
+		    jobs ? (double) wb / 1024.0 / (double) jobs : 0,
+		    commits ? (double) wb / 1024.0 / (double) commits : 0,
+		    commits ? (double) jobs / (double) commits : 0);
 	}
 	rpc_server_stop(srv);
 	ticket_service_fini(&svc);
 	store_close(st);
 
+	if (creates_only) {
+		printf("%.0f creates/s\n", rate);
+		rm_rf(dir);
+		return 0;
+	}
 	rtt = nng_rtt_p50_ns(2000);
 	fs = fsync_p50_ns(dir, 200);
 	printf("ratio to raw LMDB: %.1fx (target >= 15x; >= 20000/s)\n",
