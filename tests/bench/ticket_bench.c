@@ -381,10 +381,10 @@ main(int argc, char **argv)
 	store_options so = { 0 };
 	rpc_server_options ro = { 0 };
 	char url[64];
-	double raw, rate, reads;
+	double raw, rate, reads = 0;
 	long errors = 0;
 	uint64_t lat[400];
-	uint64_t one_p50, rtt, fs;
+	uint64_t one_p50 = 0, rtt, fs;
 	rpc_client *c = NULL;
 
 	for (int i = 1; i < argc; i++) {
