@@ -465,10 +465,10 @@ main(int argc, char **argv)
 	printf("rpc reads (get_tier), %d clients: %.0f/s (the transport's "
 	       "ceiling here)\n",
 	    clients, reads);
+creates:;
 	store_stats s0;
 	store_get_stats(st, &s0);
 	unsigned long long wb0 = io_write_bytes();
-creates:
 	rate = run_clients(url, seconds, clients, false, &errors);
 	{
 		store_stats ss;
