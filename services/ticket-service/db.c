@@ -17,10 +17,7 @@
 const char *const ticket_db_names[] = {
 	"tickets",
 	"messages",
-	"by_user",
-	"by_status",
-	"open_ids",
-	"user_open",
+	"user_tickets",
 	"queue",
 	"sla_due",
 	"created_at",
@@ -31,6 +28,11 @@ const char *const ticket_db_names[] = {
 	"faq",
 	"audit",
 	"breached",
+	/* Schema 1's, emptied by the migration; see TDB_RETIRED_BY_USER. */
+	"by_user",
+	"by_status",
+	"open_ids",
+	"user_open",
 	NULL,
 };
 
@@ -72,26 +74,33 @@ key2(idx_key *out, uint64_t a, uint64_t b)
 	return 1;
 }
 
-static size_t
-keys_by_user(const tk_ticket *t, idx_key *out)
+void
+ticket__user_key(
+    uint8_t k[TICKET_USER_KEY], int64_t owner, unsigned set, uint64_t id)
 {
-	return key2(out, (uint64_t) t->owner_id, t->id);
+	store_key_u64(k, (uint64_t) owner);
+	k[8] = (uint8_t) set;
+	store_key_u64(k + 9, id);
 }
 
+/* Both of a ticket's user_tickets keys sit in its owner's range, next to
+ * each other: a create dirties one leaf there, where by_user and
+ * user_open dirtied a leaf each. */
 static size_t
-keys_by_status(const tk_ticket *t, idx_key *out)
+keys_user_tickets(const tk_ticket *t, idx_key *out)
 {
-	out->k[0] = (uint8_t) t->status;
-	store_key_u64(out->k + 1, t->id);
-	out->len = 9;
-	out->vlen = 0;
-	return 1;
-}
+	size_t n = 0;
 
-static size_t
-keys_open_ids(const tk_ticket *t, idx_key *out)
-{
-	return is_active(t) ? key1(out, t->id) : 0;
+	ticket__user_key(out[n].k, t->owner_id, TICKET_USER_ALL, t->id);
+	out[n].len = TICKET_USER_KEY;
+	out[n++].vlen = 0;
+	if (is_active(t)) {
+		ticket__user_key(
+		    out[n].k, t->owner_id, TICKET_USER_OPEN, t->id);
+		out[n].len = TICKET_USER_KEY;
+		out[n++].vlen = 0;
+	}
+	return n;
 }
 
 static size_t
@@ -102,12 +111,6 @@ keys_breached(const tk_ticket *t, idx_key *out)
 		return 0;
 	}
 	return key1(out, t->id);
-}
-
-static size_t
-keys_user_open(const tk_ticket *t, idx_key *out)
-{
-	return is_active(t) ? key2(out, (uint64_t) t->owner_id, t->id) : 0;
 }
 
 static size_t
@@ -170,10 +173,7 @@ static const struct {
 	enum ticket_db db;
 	idx_keys_fn keys;
 } indexes[] = {
-	{ TDB_BY_USER, keys_by_user },
-	{ TDB_BY_STATUS, keys_by_status },
-	{ TDB_OPEN_IDS, keys_open_ids },
-	{ TDB_USER_OPEN, keys_user_open },
+	{ TDB_USER_TICKETS, keys_user_tickets },
 	{ TDB_QUEUE, keys_queue },
 	{ TDB_SLA_DUE, keys_sla_due },
 	{ TDB_CREATED_AT, keys_created_at },
@@ -343,4 +343,125 @@ ticket__db_entries(MDB_txn *txn, MDB_dbi db)
 		return 0;
 	}
 	return st.ms_entries;
+}
+
+size_t
+ticket__open_count(MDB_txn *txn, const ticket_service *svc)
+{
+	return ticket__db_entries(txn, store_db(svc->store, TDB_QUEUE));
+}
+
+/* ---- schema migrations ---- */
+
+static int
+lmdb_err(int rc)
+{
+	return rc == MDB_MAP_FULL ? OD_EMAPFULL : OD_EIO;
+}
+
+/* Free every page of a retired DB; its (empty) name stays: see
+ * TDB_RETIRED_BY_USER. */
+static int
+empty_db(store_txn *txn, enum ticket_db db)
+{
+	int rc = mdb_drop(
+	    store_txn_mdb(txn), store_db(store_txn_store(txn), db), 0);
+
+	return rc == 0 ? 0 : lmdb_err(rc);
+}
+
+/*
+ * Copy every key of schema 1's index `from` (be64 owner | be64 id -> "")
+ * into user_tickets as set `set`, then empty `from`. A copy into a DB of
+ * another name rather than a rewrite in place: old and new keys never
+ * share a DB, so the walk sees each old key once.
+ */
+static int
+migrate_user_index(store_txn *txn, enum ticket_db from, unsigned set)
+{
+	store *st = store_txn_store(txn);
+	MDB_dbi dest = store_db(st, TDB_USER_TICKETS);
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	uint8_t k[TICKET_USER_KEY];
+	int rv, mrv;
+
+	if ((mrv = mdb_cursor_open(
+	         store_txn_mdb(txn), store_db(st, from), &cur))
+	    != 0) {
+		rv = lmdb_err(mrv);
+		goto out;
+	}
+	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrv == 0;
+	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const uint8_t *p = key.mv_data;
+		if (key.mv_size != 16) {
+			log_error("ticket store: a schema 1 %s key of %zu "
+			          "bytes",
+			    ticket_db_names[from], key.mv_size);
+			rv = OD_EMALFORMED;
+			goto out;
+		}
+		ticket__user_key(k, (int64_t) store_key_get_u64(p), set,
+		    store_key_get_u64(p + 8));
+		if ((rv = store_put(txn, dest, k, sizeof(k), "", 0)) != 0) {
+			goto out;
+		}
+	}
+	if (mrv != MDB_NOTFOUND) {
+		rv = lmdb_err(mrv);
+		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rv = empty_db(txn, from);
+out:
+	if (cur != NULL) {
+		mdb_cursor_close(cur);
+	}
+	return rv;
+}
+
+/*
+ * 1 -> 2: by_user and user_open become the two sets of user_tickets;
+ * open_ids (counted by the queue now, which holds the same tickets) and
+ * by_status (written, never read) are emptied.
+ */
+static int
+migrate_v1_v2(store_txn *txn)
+{
+	int rv;
+
+	if ((rv = migrate_user_index(
+	         txn, TDB_RETIRED_BY_USER, TICKET_USER_ALL))
+	        != 0
+	    || (rv = migrate_user_index(
+	            txn, TDB_RETIRED_USER_OPEN, TICKET_USER_OPEN))
+	        != 0
+	    || (rv = empty_db(txn, TDB_RETIRED_OPEN_IDS)) != 0
+	    || (rv = empty_db(txn, TDB_RETIRED_BY_STATUS)) != 0) {
+		return rv;
+	}
+	return 0;
+}
+
+int
+ticket_store_migrate(store_txn *txn, unsigned from, unsigned to, void *arg)
+{
+	int rv = 0;
+
+	(void) arg;
+	for (unsigned v = from; v < to && rv == 0; v++) {
+		switch (v) {
+		case 1:
+			rv = migrate_v1_v2(txn);
+			break;
+		default:
+			log_error(
+			    "ticket store: no migration from schema %u", v);
+			rv = OD_ESTATE;
+			break;
+		}
+	}
+	return rv;
 }

@@ -260,6 +260,30 @@ page_cursor(const Opsdesk__V1__PageRequest *p)
 
 /* ---- create ---- */
 
+/*
+ * Put cur on the last key below k (borrowed, klen bytes), for walking an
+ * index backwards; the mdb_cursor_get result (MDB_NOTFOUND: none).
+ */
+static int
+seek_below(
+    MDB_cursor *cur, uint8_t *k, size_t klen, MDB_val *key, MDB_val *val)
+{
+	int mrv;
+
+	key->mv_data = k;
+	key->mv_size = klen;
+	mrv = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	return mdb_cursor_get(cur, key, val, mrv == 0 ? MDB_PREV : MDB_LAST);
+}
+
+/* Is key a user_tickets key of (owner, set), the first 9 bytes of k? */
+static bool
+in_user_set(const MDB_val *key, const uint8_t *k)
+{
+	return key->mv_size == TICKET_USER_KEY
+	    && memcmp(key->mv_data, k, 9) == 0;
+}
+
 /* Open tickets of user and creations in the last hour, by index. */
 static int
 count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
@@ -268,7 +292,7 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 	ticket_service *svc = SVC(c);
 	MDB_txn *txn = rpc_call_mdb(c);
 	int64_t since = rpc_call_now_ms(c) - HOUR_MS;
-	uint8_t k[16];
+	uint8_t k[TICKET_USER_KEY];
 	MDB_val key, val;
 	MDB_cursor *cur = NULL;
 	int rv, mrv;
@@ -276,51 +300,39 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 	*open = 0;
 	*recent = 0;
 	*oldest = 0;
-	/* user_open: stop at the limit, more does not change the answer. */
 	if ((mrv = mdb_cursor_open(
-	         txn, store_db(svc->store, TDB_USER_OPEN), &cur))
+	         txn, store_db(svc->store, TDB_USER_TICKETS), &cur))
 	    != 0) {
 		rv = OD_EIO;
 		goto out;
 	}
-	store_key_u64(k, (uint64_t) user);
-	store_key_u64(k + 8, 0);
+	/* The user's open set: stop at the limit, more does not change the
+	 * answer (and without a limit the count is not needed). */
+	ticket__user_key(k, user, TICKET_USER_OPEN, 0);
 	key.mv_data = k;
-	key.mv_size = 16;
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0
-	    && (svc->policy.open_per_user == 0
-	        || *open < svc->policy.open_per_user)) {
+	key.mv_size = sizeof(k);
+	mrv = svc->policy.open_per_user != 0
+	    ? mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)
+	    : MDB_NOTFOUND;
+	while (mrv == 0 && in_user_set(&key, k)
+	    && *open < svc->policy.open_per_user) {
 		(*open)++;
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
-	cur = NULL;
 
-	/* by_user newest first: ids grow with time, so stop at the first
-	 * ticket older than an hour. */
+	/* All the user's tickets, newest first: ids grow with time, so stop
+	 * at the first ticket older than an hour. */
 	if (svc->policy.creations_per_hour == 0) {
 		rv = 0;
 		goto out;
 	}
-	if ((mrv = mdb_cursor_open(
-	         txn, store_db(svc->store, TDB_BY_USER), &cur))
-	    != 0) {
-		rv = OD_EIO;
-		goto out;
-	}
-	store_key_u64(k, (uint64_t) user + 1);
-	store_key_u64(k + 8, 0);
-	key.mv_data = k;
-	key.mv_size = 16;
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	mrv = mrv == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV)
-	               : mdb_cursor_get(cur, &key, &val, MDB_LAST);
-	store_key_u64(k, (uint64_t) user);
-	while (mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0
+	ticket__user_key(k, user, TICKET_USER_ALL + 1, 0);
+	mrv = seek_below(cur, k, sizeof(k), &key, &val);
+	k[8] = TICKET_USER_ALL;
+	while (mrv == 0 && in_user_set(&key, k)
 	    && *recent < svc->policy.creations_per_hour) {
 		tk_ticket *t = NULL;
-		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 8);
+		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 9);
 		int64_t created;
 		if ((rv = ticket__load(txn, svc, id, &t)) != 0) {
 			goto out;
@@ -489,22 +501,6 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 
 /* ---- get ---- */
 
-/*
- * Put cur on the last key below k (borrowed, klen bytes), for walking an
- * index backwards; the mdb_cursor_get result (MDB_NOTFOUND: none).
- */
-static int
-seek_below(
-    MDB_cursor *cur, uint8_t *k, size_t klen, MDB_val *key, MDB_val *val)
-{
-	int mrv;
-
-	key->mv_data = k;
-	key->mv_size = klen;
-	mrv = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-	return mdb_cursor_get(cur, key, val, mrv == 0 ? MDB_PREV : MDB_LAST);
-}
-
 static int
 h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
@@ -602,7 +598,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	unsigned long long after = 0;
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
-	uint8_t k[16];
+	uint8_t k[TICKET_USER_KEY];
 	int rv, mrv;
 
 	if (q->user_id != 0 && q->user_id != a->user_id) {
@@ -623,24 +619,21 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return OD_ENOMEM;
 	}
 	opsdesk__v1__ticket_list__init(l);
-	if (mdb_cursor_open(txn, store_db(svc->store, TDB_BY_USER), &cur)
+	if (mdb_cursor_open(txn, store_db(svc->store, TDB_USER_TICKETS), &cur)
 	    != 0) {
 		return fail(c, OD_EIO, NULL);
 	}
-	/* Newest first: start just below (user, after) or past the user's
-	 * last key, walk backwards. */
+	/* Newest first: start just below (user, all, after) or past the
+	 * user's last key of the set, walk backwards. */
 	if (after != 0) {
-		store_key_u64(k, (uint64_t) user);
-		store_key_u64(k + 8, after);
+		ticket__user_key(k, user, TICKET_USER_ALL, after);
 	} else {
-		store_key_u64(k, (uint64_t) user + 1);
-		store_key_u64(k + 8, 0);
+		ticket__user_key(k, user, TICKET_USER_ALL + 1, 0);
 	}
 	mrv = seek_below(cur, k, sizeof(k), &key, &val);
-	store_key_u64(k, (uint64_t) user);
-	while (
-	    mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0) {
-		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 8);
+	ticket__user_key(k, user, TICKET_USER_ALL, 0);
+	while (mrv == 0 && in_user_set(&key, k)) {
+		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 9);
 		tk_ticket *t;
 		if (l->n_tickets == limit) {
 			l->next_cursor = rpc_call_printf(c, "%llu",
@@ -660,12 +653,10 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 	}
 	/* total: every ticket of the user's, by the index alone. */
-	store_key_u64(k + 8, 0);
 	key.mv_data = k;
 	key.mv_size = sizeof(k);
 	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (
-	    mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0) {
+	while (mrv == 0 && in_user_set(&key, k)) {
 		l->total++;
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
@@ -744,8 +735,7 @@ h_queue(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    != 0) {
 		return rv;
 	}
-	l->total = (uint32_t) ticket__db_entries(
-	    rpc_call_mdb(c), store_db(SVC(c)->store, TDB_OPEN_IDS));
+	l->total = (uint32_t) ticket__open_count(rpc_call_mdb(c), SVC(c));
 	SET_RESULT(reply, TICKETS, tickets, l);
 	return 0;
 }
@@ -1501,8 +1491,7 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	a.st->csat_average = a.st->csat_count != 0
 	    ? (double) a.csat_sum / a.st->csat_count
 	    : 0;
-	a.st->open_now = (uint32_t) ticket__db_entries(
-	    txn, store_db(svc->store, TDB_OPEN_IDS));
+	a.st->open_now = (uint32_t) ticket__open_count(txn, svc);
 	a.st->breached_now = (uint32_t) ticket__db_entries(
 	    txn, store_db(svc->store, TDB_BREACHED));
 	SET_RESULT(reply, STATS, stats, a.st);

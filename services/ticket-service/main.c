@@ -83,6 +83,7 @@ main(int argc, char **argv)
 
 	sto.dbs = ticket_db_names;
 	sto.schema_version = TICKET_SCHEMA_VERSION;
+	sto.migrate = ticket_store_migrate;
 	if ((rv = runtime_open_store(rt, &sto, &st)) != 0
 	    || (rv = runtime_publisher(rt, &pub)) != 0) {
 		goto fail;

@@ -280,9 +280,7 @@ ticket_breach_scan(ticket_service *svc)
 	if ((rv = store_read_begin(svc->store, &txn)) != 0) {
 		goto out;
 	}
-	metric_set(svc->m_open,
-	    (double) ticket__db_entries(
-	        txn, store_db(svc->store, TDB_OPEN_IDS)));
+	metric_set(svc->m_open, (double) ticket__open_count(txn, svc));
 	if (mdb_cursor_open(txn, store_db(svc->store, TDB_SLA_DUE), &cur)
 	    != 0) {
 		rv = OD_EIO;

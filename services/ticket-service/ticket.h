@@ -8,11 +8,11 @@
  * ticket, so no request scans the whole store):
  *   tickets        be64 id                    -> Ticket (without messages)
  *   messages       be64 id | be32 seq         -> TicketMessage
- *   by_user        be64 owner | be64 id       -> ""
- *   by_status      u8 status | be64 id        -> ""
- *   open_ids       be64 id (open or pending)  -> ""   (count: mdb_stat)
- *   user_open      be64 owner | be64 id       -> ""   (open or pending)
- *   queue          be64 due | be64 id         -> ""   (open or pending)
+ *   user_tickets   be64 owner | u8 set | be64 id -> ""
+ *                  set TICKET_USER_ALL: every ticket of the owner's;
+ *                  set TICKET_USER_OPEN: the open or pending ones
+ *   queue          be64 due | be64 id         -> ""   (open or pending;
+ *                  its entry count is the open count: mdb_stat)
  *   sla_due        be64 due | be64 id | u8 clock -> "" (running clocks)
  *   created_at     be64 created | be64 id     -> ""
  *   resolved_at    be64 resolved | be64 id    -> ""
@@ -22,6 +22,14 @@
  *   faq            be32 id                    -> FaqEntry
  *   audit          be64 ticket | be64 seq     -> AuditEntry
  *   breached       be64 id (open or pending with a breached clock) -> ""
+ *   by_user, by_status, open_ids, user_open: schema 1's, empty
+ *
+ * What a create writes is what a group commit costs: indexes ordered by
+ * id or time take one tail leaf for a whole batch, an index led by the
+ * owner a leaf per create. So the owner-led index is one DB whose two
+ * keys per ticket are neighbours (schema 2; schema 1 had by_user and
+ * user_open, a leaf each, plus open_ids and by_status, see
+ * ticket_store_migrate and TDB_RETIRED_BY_USER).
  */
 #ifndef OPSDESK_TICKET_H
 #define OPSDESK_TICKET_H
@@ -212,10 +220,7 @@ typedef struct ticket_service {
 enum ticket_db {
 	TDB_TICKETS,
 	TDB_MESSAGES,
-	TDB_BY_USER,
-	TDB_BY_STATUS,
-	TDB_OPEN_IDS,
-	TDB_USER_OPEN,
+	TDB_USER_TICKETS,
 	TDB_QUEUE,
 	TDB_SLA_DUE,
 	TDB_CREATED_AT,
@@ -226,12 +231,36 @@ enum ticket_db {
 	TDB_FAQ,
 	TDB_AUDIT,
 	TDB_BREACHED,
+	/*
+	 * Schema 1's indexes, always empty since schema 2. They stay listed
+	 * only because the store opens no more DBs than it lists
+	 * (mdb_env_set_maxdbs), so the migration could not open them
+	 * otherwise. Nothing writes them: they cost no page in a commit.
+	 */
+	TDB_RETIRED_BY_USER,
+	TDB_RETIRED_BY_STATUS,
+	TDB_RETIRED_OPEN_IDS,
+	TDB_RETIRED_USER_OPEN,
 	TDB_COUNT
 };
 
 /* NULL-terminated DB names for store_options.dbs. */
 extern const char *const ticket_db_names[];
-#define TICKET_SCHEMA_VERSION 1
+#define TICKET_SCHEMA_VERSION 2
+/*
+ * store_options.migrate for the ticket store (arg unused): brings a
+ * store of an older schema to `to` inside the opening txn. 1 -> 2 copies
+ * by_user and user_open into user_tickets and empties them, open_ids and
+ * by_status (the TDB_RETIRED_ DBs). OD_ESTATE for a version it does not
+ * know.
+ */
+int ticket_store_migrate(
+    store_txn *txn, unsigned from, unsigned to, void *arg);
+
+/* The sets of user_tickets (key: be64 owner | u8 set | be64 id). */
+#define TICKET_USER_ALL  0
+#define TICKET_USER_OPEN 1
+#define TICKET_USER_KEY  17
 
 /*
  * Set up svc around an open store (borrowed) and publisher (borrowed, may
@@ -310,5 +339,10 @@ int ticket__publish_notify(store_txn *txn, const ticket_service *svc,
 int ticket__set_str(char **field, const char *v);
 /* Count the entries of a DB. */
 size_t ticket__db_entries(MDB_txn *txn, MDB_dbi db);
+/* Open and pending tickets: the queue holds exactly those. */
+size_t ticket__open_count(MDB_txn *txn, const ticket_service *svc);
+/* A user_tickets key. */
+void ticket__user_key(
+    uint8_t k[TICKET_USER_KEY], int64_t owner, unsigned set, uint64_t id);
 
 #endif /* OPSDESK_TICKET_H */

@@ -68,8 +68,22 @@ static const char faq_json[]
       "{\"question\":\"Which payment methods do you accept?\","
       "\"answer\":\"Cards and bank transfer.\",\"tags\":[\"billing\"]}]";
 
+/* A new temp dir for the fixture's store (f->dir: <tmp>/s). */
 static int
-fixture_open(fixture *f, const ticket_policy *pol)
+fixture_dir(fixture *f)
+{
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ticket_test.XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		return -1;
+	}
+	strcat(f->dir, "/s");
+	return 0;
+}
+
+/* Open the store in f->dir (made by fixture_dir; it may hold an older
+ * schema's store) and start the service on it. */
+static int
+fixture_start(fixture *f, const ticket_policy *pol)
 {
 	store_options so = { 0 };
 	rpc_server_options ro = { 0 };
@@ -78,11 +92,6 @@ fixture_open(fixture *f, const ticket_policy *pol)
 	int rv;
 
 	fixture_seq++;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ticket_test.XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		return -1;
-	}
-	strcat(f->dir, "/s");
 	snprintf(bus_url, sizeof(bus_url), "inproc://tk-bus-%d-%d",
 	    (int) getpid(), fixture_seq);
 	snprintf(f->url, sizeof(f->url), "inproc://tk-rpc-%d-%d",
@@ -90,6 +99,7 @@ fixture_open(fixture *f, const ticket_policy *pol)
 	so.path = f->dir;
 	so.dbs = ticket_db_names;
 	so.schema_version = TICKET_SCHEMA_VERSION;
+	so.migrate = ticket_store_migrate;
 	if ((rv = nng_sub0_open(&f->sub)) != 0
 	    || (rv = nng_socket_set(f->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0
 	    || (rv = nng_socket_set_ms(f->sub, NNG_OPT_RECVTIMEO, 2000)) != 0
@@ -137,6 +147,12 @@ fixture_open(fixture *f, const ticket_policy *pol)
 	return bus_publisher_connected(f->pub) && rpc_client_connected(f->cli)
 	    ? 0
 	    : -1;
+}
+
+static int
+fixture_open(fixture *f, const ticket_policy *pol)
+{
+	return fixture_dir(f) == 0 ? fixture_start(f, pol) : -1;
 }
 
 static void
@@ -896,6 +912,279 @@ test_pagination(void **state)
 	expect_error(call(f, &ad, "queue", &q.base), CODE(INVALID_ARGUMENT));
 }
 
+/* ---- schema 1 -> 2 ---- */
+
+/* The DBs of schema 1, in its order: a store as that build left it. */
+static const char *const v1_db_names[] = { "tickets", "messages", "by_user",
+	"by_status", "open_ids", "user_open", "queue", "sla_due", "created_at",
+	"resolved_at", "rated_at", "incident_links", "customers", "faq",
+	"audit", "breached", NULL };
+enum {
+	V1_TICKETS,
+	V1_MESSAGES,
+	V1_BY_USER,
+	V1_BY_STATUS,
+	V1_OPEN_IDS,
+	V1_USER_OPEN,
+	V1_QUEUE,
+	V1_SLA_DUE,
+	V1_CREATED_AT,
+	V1_RESOLVED_AT,
+};
+
+/* T-1..T-6 of the schema 1 store, made 2 h before T0 (so the hourly
+ * limit does not count them) and moved to their status 1 h before. */
+static const struct {
+	int64_t owner;
+	int status;
+} v1_tickets[] = {
+	{ 42, OPEN },
+	{ 42, OPEN },
+	{ 42, PENDING },
+	{ 42, RESOLVED },
+	{ 42, CLOSED },
+	{ 43, OPEN },
+};
+
+static int
+v1_put(store_txn *txn, unsigned db, const uint8_t *k, size_t klen)
+{
+	return store_put(
+	    txn, store_db(store_txn_store(txn), db), k, klen, "", 0);
+}
+
+static int
+v1_put2(store_txn *txn, unsigned db, uint64_t a, uint64_t b)
+{
+	uint8_t k[16];
+
+	store_key_u64(k, a);
+	store_key_u64(k + 8, b);
+	return v1_put(txn, db, k, sizeof(k));
+}
+
+/* Write v1_tickets with the keys schema 1 kept for them. */
+static int
+v1_fill(store_txn *txn, void *arg)
+{
+	ticket_policy pol;
+	int rv = 0;
+
+	(void) arg;
+	ticket_policy_defaults(&pol);
+	for (size_t i = 0; i < sizeof(v1_tickets) / sizeof(v1_tickets[0]);
+	     i++) {
+		tk_ticket t = OPSDESK__V1__TICKET__INIT;
+		bool active;
+		uint8_t k[17];
+
+		if ((rv = store_next_id(txn, "ticket", &t.id)) != 0) {
+			return rv;
+		}
+		t.owner_id = v1_tickets[i].owner;
+		t.chat_id = t.owner_id;
+		t.owner_name = "user";
+		t.subject = "from schema 1";
+		t.priority
+		    = OPSDESK__V1__TICKET_PRIORITY__TICKET_PRIORITY_NORMAL;
+		t.status = OPEN;
+		t.created_ms = T0 - 2 * HOUR;
+		t.updated_ms = t.created_ms;
+		ticket_sla_apply(&pol, &t);
+		if (v1_tickets[i].status != OPEN) {
+			ticket_status_apply(
+			    &pol, &t, v1_tickets[i].status, T0 - HOUR);
+		}
+		active = t.status == OPEN || t.status == PENDING;
+		store_key_u64(k, t.id);
+		if ((rv = store_put_pb(txn,
+		         store_db(store_txn_store(txn), V1_TICKETS), k, 8,
+		         &t.base))
+		        != 0
+		    || (rv = v1_put2(
+		            txn, V1_BY_USER, (uint64_t) t.owner_id, t.id))
+		        != 0
+		    || (rv = v1_put2(
+		            txn, V1_CREATED_AT, (uint64_t) t.created_ms, t.id))
+		        != 0) {
+			return rv;
+		}
+		k[0] = (uint8_t) t.status;
+		store_key_u64(k + 1, t.id);
+		if ((rv = v1_put(txn, V1_BY_STATUS, k, 9)) != 0) {
+			return rv;
+		}
+		if (t.resolved_ms != 0
+		    && (rv = v1_put2(txn, V1_RESOLVED_AT,
+		            (uint64_t) t.resolved_ms, t.id))
+		        != 0) {
+			return rv;
+		}
+		if (!active) {
+			continue;
+		}
+		store_key_u64(k, t.id);
+		if ((rv = v1_put(txn, V1_OPEN_IDS, k, 8)) != 0
+		    || (rv = v1_put2(
+		            txn, V1_USER_OPEN, (uint64_t) t.owner_id, t.id))
+		        != 0
+		    || (rv = v1_put2(txn, V1_QUEUE,
+		            (uint64_t) ticket_sla_queue_due(&t), t.id))
+		        != 0) {
+			return rv;
+		}
+		for (unsigned clock = 1; clock <= 2; clock <<= 1) {
+			if (!(ticket_sla_running(&t) & clock)) {
+				continue;
+			}
+			store_key_u64(k,
+			    (uint64_t) (clock == TICKET_CLOCK_FIRST_RESPONSE
+			            ? t.first_response_due_ms
+			            : t.resolution_due_ms));
+			store_key_u64(k + 8, t.id);
+			k[16] = (uint8_t) clock;
+			if ((rv = v1_put(txn, V1_SLA_DUE, k, 17)) != 0) {
+				return rv;
+			}
+		}
+	}
+	return rv;
+}
+
+/* A schema 1 store in a new fixture dir, then the service on it (which
+ * migrates it to this build's schema). */
+static int
+setup_v1(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	store_options so = { 0 };
+	ticket_policy pol;
+	store *st = NULL;
+	int rv;
+
+	fake_now = T0;
+	od_clock_set(fake_clock, NULL);
+	if (f == NULL || fixture_dir(f) != 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	so.path = f->dir;
+	so.dbs = v1_db_names;
+	so.schema_version = 1;
+	if ((rv = store_open(&st, &so)) == 0) {
+		rv = store_write(st, v1_fill, NULL);
+		store_close(st);
+	}
+	ticket_policy_defaults(&pol);
+	return rv == 0 ? fixture_start(f, &pol) : -1;
+}
+
+/* Entries of the store's DB at index db. */
+static size_t
+db_entries(fixture *f, unsigned db)
+{
+	MDB_txn *txn = NULL;
+	size_t n;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	n = ticket__db_entries(txn, store_db(f->st, db));
+	store_read_end(txn);
+	return n;
+}
+
+/* Ids of a list_mine page, newest first, into ids (0-terminated). */
+static void
+list_ids(fixture *f, Opsdesk__V1__Actor *a, uint32_t limit, const char *cursor,
+    uint32_t *total, uint64_t *ids, char *next, size_t nextlen)
+{
+	Opsdesk__V1__ListTicketsRequest l
+	    = OPSDESK__V1__LIST_TICKETS_REQUEST__INIT;
+	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
+	reply_t *r;
+	size_t i;
+
+	page.limit = limit;
+	page.cursor = (char *) cursor;
+	l.page = &page;
+	r = call(f, a, "list_mine", &l.base);
+	assert_int_equal(err_code(r), 0);
+	for (i = 0; i < r->tickets->n_tickets; i++) {
+		assert_int_equal(r->tickets->tickets[i]->owner_id, a->user_id);
+		ids[i] = r->tickets->tickets[i]->id;
+	}
+	ids[i] = 0;
+	*total = r->tickets->total;
+	od_strlcpy(next, r->tickets->next_cursor, nextlen);
+	ok(r);
+}
+
+static void
+test_migrate_v1(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor u = user(42), v = user(43), ad = admin();
+	Opsdesk__V1__CreateTicketRequest c
+	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
+	Opsdesk__V1__QueueRequest q = OPSDESK__V1__QUEUE_REQUEST__INIT;
+	Opsdesk__V1__StatsRequest sr = OPSDESK__V1__STATS_REQUEST__INIT;
+	uint64_t ids[8], id;
+	uint32_t total;
+	char next[64];
+	reply_t *r;
+
+	/* The old indexes hold nothing (their pages are free); the new one
+	 * holds every ticket, and the open ones again. */
+	assert_int_equal(db_entries(f, TDB_RETIRED_BY_USER), 0);
+	assert_int_equal(db_entries(f, TDB_RETIRED_BY_STATUS), 0);
+	assert_int_equal(db_entries(f, TDB_RETIRED_OPEN_IDS), 0);
+	assert_int_equal(db_entries(f, TDB_RETIRED_USER_OPEN), 0);
+	assert_int_equal(db_entries(f, TDB_USER_TICKETS), 6 + 4);
+
+	/* Listing: newest first, closed T-5 left out but counted, pages
+	 * continue where they stopped, only the user's own. */
+	list_ids(f, &u, 2, "", &total, ids, next, sizeof(next));
+	assert_int_equal(total, 5);
+	assert_int_equal(ids[0], 4);
+	assert_int_equal(ids[1], 3);
+	assert_int_equal(ids[2], 0);
+	assert_string_equal(next, "3");
+	list_ids(f, &u, 2, next, &total, ids, next, sizeof(next));
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 1);
+	assert_int_equal(ids[2], 0);
+	list_ids(f, &v, 0, "", &total, ids, next, sizeof(next));
+	assert_int_equal(total, 1);
+	assert_int_equal(ids[0], 6);
+	assert_int_equal(ids[1], 0);
+
+	/* Open limit (3): T-1, T-2 open and T-3 pending count, the resolved
+	 * and the closed one do not. */
+	c.text = "after the upgrade";
+	expect_error(call(f, &u, "create", &c.base), CODE(RESOURCE_EXHAUSTED));
+	ok(status_call(f, &ad, 1, RESOLVED));
+	id = create(f, 42, "after the upgrade");
+	assert_int_equal(id, 7);
+	expect_error(call(f, &u, "create", &c.base), CODE(RESOURCE_EXHAUSTED));
+	list_ids(f, &u, 0, "", &total, ids, next, sizeof(next));
+	assert_int_equal(total, 6);
+	assert_int_equal(ids[0], 7);
+
+	/* Open counts: T-2, T-3, T-6, T-7. */
+	r = call(f, &ad, "queue", &q.base);
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->tickets->total, 4);
+	assert_int_equal(r->tickets->n_tickets, 4);
+	ok(r);
+	sr.from_ms = T0 - DAY;
+	sr.to_ms = T0 + HOUR;
+	r = call(f, &ad, "stats", &sr.base);
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->stats->open_now, 4);
+	assert_int_equal(r->stats->created, 7);
+	ok(r);
+}
+
 int
 main(void)
 {
@@ -918,6 +1207,8 @@ main(void)
 		    test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pagination, setup_no_limits, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_v1, setup_v1, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
