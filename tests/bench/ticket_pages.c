@@ -38,11 +38,14 @@
 
 #define MAX_BATCH 256
 
-/* The process's bytes passed to write syscalls so far (-1 if unknown). */
+/* A counter of /proc/self/io ("wchar": bytes passed to write syscalls,
+ * i.e. the pages LMDB wrote; "write_bytes": what the kernel accounted to
+ * storage, in page cache folios); -1 if unknown. */
 static long long
-wchar_now(void)
+io_counter(const char *name)
 {
 	FILE *f = fopen("/proc/self/io", "r");
+	size_t n = strlen(name);
 	char line[128];
 	long long v = -1;
 
@@ -50,7 +53,8 @@ wchar_now(void)
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "wchar: %lld", &v) == 1) {
+		if (strncmp(line, name, n) == 0 && line[n] == ':') {
+			v = atoll(line + n + 1);
 			break;
 		}
 	}
@@ -172,7 +176,7 @@ main(int argc, char **argv)
 	client *cl = NULL;
 	pthread_t *th = NULL;
 	atomic_long left;
-	long long total = 0, lo = -1, hi = 0;
+	long long total = 0, lo = -1, hi = 0, storage = 0;
 	int measured = 0, errors = 0;
 	int rv = 1;
 
@@ -194,7 +198,7 @@ main(int argc, char **argv)
 		    MAX_BATCH);
 		return 2;
 	}
-	if (wchar_now() < 0) {
+	if (io_counter("wchar") < 0) {
 		fprintf(stderr, "no /proc/self/io here\n");
 		return 2;
 	}
@@ -261,7 +265,7 @@ main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		hold h;
 		store_stats s0, s1;
-		long long w0, w1, d;
+		long long w0, w1, b0, b1, d;
 
 		sem_init(&h.running, 0, 0);
 		sem_init(&h.release, 0, 0);
@@ -278,13 +282,15 @@ main(int argc, char **argv)
 			usleep(1000);
 			store_get_stats(st, &s0);
 		} while (s0.queue_depth < (uint64_t) batch);
-		w0 = wchar_now();
+		w0 = io_counter("wchar");
+		b0 = io_counter("write_bytes");
 		sem_post(&h.release);
 		for (int i = 0; i < batch; i++) {
 			while (sem_wait(&cl[i].done) != 0) { }
 		}
 		while (sem_wait(&h.committed) != 0) { }
-		w1 = wchar_now();
+		w1 = io_counter("wchar");
+		b1 = io_counter("write_bytes");
 		store_get_stats(st, &s1);
 		sem_destroy(&h.running);
 		sem_destroy(&h.release);
@@ -297,6 +303,7 @@ main(int argc, char **argv)
 		}
 		d = w1 - w0;
 		total += d;
+		storage += b1 - b0;
 		lo = lo < 0 || d < lo ? d : lo;
 		hi = d > hi ? d : hi;
 		measured++;
@@ -322,6 +329,10 @@ main(int argc, char **argv)
 	printf("per create: %.0f bytes = %.2f pages\n",
 	    (double) total / measured / batch,
 	    (double) total / measured / batch / 4096.0);
+	printf("accounted to storage (write_bytes): %.0f KiB per commit, "
+	       "%.1f KiB per create\n",
+	    (double) storage / measured / 1024.0,
+	    (double) storage / measured / batch / 1024.0);
 	rv = 0;
 out:
 	if (cl != NULL) {
