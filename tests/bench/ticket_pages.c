@@ -15,10 +15,12 @@
  *      commit. The round's wchar delta is that commit (the holding job
  *      writes nothing, and LMDB skips the write of an empty txn).
  * It prints bytes and 4 KiB pages per commit and per create; it asserts
- * nothing.
+ * nothing. With --snapshot S the last round's data.mdb is copied to
+ * S/before.mdb and S/after.mdb around its commit, for
+ * tests/bench/lmdb_pages.py to say which DB wrote which pages.
  *
  *   ticket_pages [--dir DIR] [--warm N] [--batch B] [--rounds R]
- *                [--clients C]
+ *                [--clients C] [--snapshot S]
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -88,6 +90,36 @@ create_once(rpc_client *c, long long uid)
 		rv = OD_ERPC;
 	}
 	protobuf_c_message_free_unpacked(r != NULL ? &r->base : NULL, NULL);
+	return rv;
+}
+
+/* Copy dir/data.mdb to dest (0 or -1). */
+static int
+copy_data(const char *dir, const char *dest)
+{
+	char src[1100], buf[65536];
+	FILE *in, *out;
+	size_t n;
+	int rv = 0;
+
+	snprintf(src, sizeof(src), "%s/data.mdb", dir);
+	if ((in = fopen(src, "rb")) == NULL) {
+		return -1;
+	}
+	if ((out = fopen(dest, "wb")) == NULL) {
+		fclose(in);
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (fwrite(buf, 1, n, out) != n) {
+			rv = -1;
+			break;
+		}
+	}
+	fclose(in);
+	if (fclose(out) != 0) {
+		rv = -1;
+	}
 	return rv;
 }
 
@@ -163,6 +195,8 @@ int
 main(int argc, char **argv)
 {
 	const char *base = "/tmp";
+	const char *snap = NULL;
+	char snap_before[1100], snap_after[1100];
 	long warm = 30000;
 	int batch = 20, rounds = 30, clients = 64;
 	char dir[1024], cmd[1200];
@@ -191,6 +225,8 @@ main(int argc, char **argv)
 			rounds = atoi(argv[i + 1]);
 		} else if (strcmp(argv[i], "--clients") == 0) {
 			clients = atoi(argv[i + 1]);
+		} else if (strcmp(argv[i], "--snapshot") == 0) {
+			snap = argv[i + 1];
 		}
 	}
 	if (batch < 1 || batch > MAX_BATCH || clients < batch) {
@@ -282,6 +318,18 @@ main(int argc, char **argv)
 			usleep(1000);
 			store_get_stats(st, &s0);
 		} while (s0.queue_depth < (uint64_t) batch);
+		/* Copied outside the counted span: it writes too. */
+		if (snap != NULL && r == rounds - 1) {
+			mkdir(snap, 0700);
+			snprintf(snap_before, sizeof(snap_before),
+			    "%s/before.mdb", snap);
+			snprintf(snap_after, sizeof(snap_after),
+			    "%s/after.mdb", snap);
+			if (copy_data(dir, snap_before) != 0) {
+				fprintf(
+				    stderr, "cannot write %s\n", snap_before);
+			}
+		}
 		w0 = io_counter("wchar");
 		b0 = io_counter("write_bytes");
 		sem_post(&h.release);
@@ -292,6 +340,10 @@ main(int argc, char **argv)
 		w1 = io_counter("wchar");
 		b1 = io_counter("write_bytes");
 		store_get_stats(st, &s1);
+		if (snap != NULL && r == rounds - 1
+		    && copy_data(dir, snap_after) != 0) {
+			fprintf(stderr, "cannot write %s\n", snap_after);
+		}
 		sem_destroy(&h.running);
 		sem_destroy(&h.release);
 		sem_destroy(&h.committed);
