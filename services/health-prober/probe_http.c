@@ -28,6 +28,7 @@ struct probe_job {
 	char *body;
 	size_t len;
 	size_t cap;
+	struct curl_slist *headers; /* the target's headers, for this job */
 	char err[CURL_ERROR_SIZE];
 };
 
@@ -63,6 +64,46 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/*
+ * Headers and credentials. The slist is built per job from the target's
+ * lines (curl keeps only the pointer). Credentials go through curl's own
+ * options, not a hand-made header, so that curl sends them only to the
+ * configured host: a redirect elsewhere does not carry them
+ * (CURLOPT_UNRESTRICTED_AUTH stays off), and curl never follows
+ * redirects here anyway.
+ */
+static CURLcode
+setup_request_opts(probe_job *j, CURL *e, const http_request_opts *req)
+{
+	CURLcode rc = CURLE_OK;
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		struct curl_slist *l
+		    = curl_slist_append(j->headers, req->headers[i]);
+		if (l == NULL) {
+			return CURLE_OUT_OF_MEMORY;
+		}
+		j->headers = l;
+	}
+	if (j->headers != NULL) {
+		rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+	}
+	if (req->basic_user != NULL) {
+		rc |= curl_easy_setopt(
+		    e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		rc |= curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user);
+		rc |= curl_easy_setopt(
+		    e, CURLOPT_PASSWORD, req->basic_password);
+	}
+	if (req->bearer_token != NULL) {
+		rc |= curl_easy_setopt(
+		    e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BEARER);
+		rc |= curl_easy_setopt(
+		    e, CURLOPT_XOAUTH2_BEARER, req->bearer_token);
+	}
+	return rc;
+}
+
 /* Curl's header and progress output stays off; errors go to err. */
 static int
 setup_http(probe_job *j, CURL *e)
@@ -71,7 +112,7 @@ setup_http(probe_job *j, CURL *e)
 	CURLcode rc = CURLE_OK;
 
 	j->keep_body = t->body_contains != NULL || t->body_not_contains != NULL
-	    || t->has_json || t->kind == PROBE_METRIC;
+	    || t->json != NULL || t->kind == PROBE_METRIC;
 	rc |= curl_easy_setopt(e, CURLOPT_URL, t->url);
 	if (strcmp(t->method, "HEAD") == 0) {
 		rc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -83,6 +124,9 @@ setup_http(probe_job *j, CURL *e)
 	rc |= curl_easy_setopt(
 	    e, CURLOPT_USERAGENT, "opsdesk-health-prober/" OPSDESK_VERSION);
 	rc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	if (t->req != NULL) {
+		rc |= setup_request_opts(j, e, t->req);
+	}
 	if (strncmp(t->url, "https://", 8) == 0) {
 		rc |= curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
 		if (!t->tls_verify) {
@@ -132,6 +176,7 @@ probe_job_start(const target *t, size_t index, probe_job **out, void **easy)
 	}
 out:
 	curl_easy_cleanup(e);
+	curl_slist_free_all(j->headers);
 	free(j);
 	return rv;
 }
@@ -192,7 +237,7 @@ static bool
 status_expected(const target *t, long status)
 {
 	for (int i = 0; i < t->n_status; i++) {
-		if (status >= t->status_lo[i] && status <= t->status_hi[i]) {
+		if (status >= t->status[i].lo && status <= t->status[i].hi) {
 			return true;
 		}
 	}
@@ -251,8 +296,8 @@ probe_http_judge(const target *t, int curl_code, const char *curl_err,
 		    t->body_not_contains);
 		return;
 	}
-	if (t->has_json
-	    && !extract_json_cond(body != NULL ? body : "", body_len, &t->json,
+	if (t->json != NULL
+	    && !extract_json_cond(body != NULL ? body : "", body_len, t->json,
 	        why, sizeof(why))) {
 		snprintf(r->error, sizeof(r->error), "%s", why);
 		return;
@@ -340,6 +385,7 @@ probe_job_finish(probe_job *j, int curl_code, probe_result *r,
 	}
 out:
 	curl_easy_cleanup(j->easy);
+	curl_slist_free_all(j->headers);
 	free(j->body);
 	free(j);
 }

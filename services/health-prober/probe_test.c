@@ -17,6 +17,8 @@ enum {
 	DOWN = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN,
 };
 
+static const status_range ok_2xx = { 200, 299 };
+
 static target
 http_target(void)
 {
@@ -24,8 +26,7 @@ http_target(void)
 	memset(&t, 0, sizeof(t));
 	t.kind = PROBE_HTTP;
 	t.timeout_ms = 5000;
-	t.status_lo[0] = 200;
-	t.status_hi[0] = 299;
+	t.status = &ok_2xx;
 	t.n_status = 1;
 	t.cert_warn_days = 14;
 	return t;
@@ -75,18 +76,18 @@ test_judge(void **state)
 	assert_int_equal(r.observed, DOWN);
 	t.body_not_contains = NULL;
 
-	t.has_json = true;
-	t.json.path = "db.lag";
-	t.json.op = JSON_OP_LT;
-	t.json.is_num = true;
-	t.json.num = 5;
-	t.json.str = "5";
+	json_cond jc = { .path = "db.lag",
+		.op = JSON_OP_LT,
+		.is_num = true,
+		.num = 5,
+		.str = "5" };
+	t.json = &jc;
 	r = judge(&t, CURLE_OK, 200, "{\"db\":{\"lag\":9}}", 10, -1);
 	assert_int_equal(r.observed, DOWN);
 	assert_non_null(strstr(r.error, "db.lag"));
 	r = judge(&t, CURLE_OK, 200, "{\"db\":{\"lag\":1}}", 10, -1);
 	assert_int_equal(r.observed, UP);
-	t.has_json = false;
+	t.json = NULL;
 
 	/* Slow or an expiring certificate: degraded, not down. */
 	t.degraded_ms = 500;

@@ -171,7 +171,7 @@ prober__status(
 	out->latency_ms = s->latency_ms;
 	out->last_check_ms = s->last_check_ms;
 	out->since_ms = s->since_ms;
-	out->reason = (char *) s->reason;
+	out->reason = s->reason != NULL ? s->reason : (char *) "";
 	out->cert_days_left = s->cert_days_left;
 	out->cert_not_after_ms = rt->cert_not_after_s * 1000;
 	out->status_code = s->status_code;
@@ -830,7 +830,8 @@ load_target(prober *p, MDB_txn *txn, size_t i)
 		rt->st.consecutive_failures = ts->consecutive_failures;
 		rt->st.consecutive_successes = ts->consecutive_successes;
 		rt->cert_not_after_s = ts->cert_not_after_ms / 1000;
-		od_strlcpy(rt->st.reason, ts->reason, sizeof(rt->st.reason));
+		(void) state_set_reason(
+		    &rt->st, ts->reason[0] != '\0' ? ts->reason : NULL);
 		protobuf_c_message_free_unpacked(&ts->base, NULL);
 	}
 }
@@ -909,6 +910,9 @@ prober_free(prober *p)
 	}
 	free(p->win);
 	free(p->pend);
+	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
+		state_fini(&p->rt[i].st);
+	}
 	free(p->rt);
 	free(p->bm_base);
 	free(p->bm);

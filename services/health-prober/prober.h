@@ -70,32 +70,58 @@ typedef struct metric_spec {
 
 #define TARGET_MAX_STATUS 16
 
+/* An accepted range of HTTP status codes. */
+typedef struct status_range {
+	uint16_t lo;
+	uint16_t hi;
+} status_range;
+
+/*
+ * What an HTTP request sends besides the URL: headers and credentials.
+ * Only targets that have any get one (most have none). The secrets
+ * (basic_password, bearer_token and the values of headers marked secret)
+ * are never logged nor shown: see target_redact_header.
+ */
+typedef struct http_request_opts {
+	char **headers; /* "Name: value", n_headers of them */
+	size_t n_headers;
+	char *basic_user; /* NULL: no basic auth */
+	char *basic_password;
+	char *bearer_token; /* NULL: none (from bearer_token[_file]) */
+} http_request_opts;
+
+/*
+ * A configured target. Sized to need because a config may hold 10,000
+ * of them: every string lives in the target set's arena (no malloc
+ * header or rounding each), the name is the id's own bytes when not
+ * set, and kind-specific options that are rare (a JSON condition,
+ * headers and credentials) are pointers that stay NULL without them.
+ */
 typedef struct target {
 	char *id;
-	char *name;
-	char *group;
-	probe_kind kind;
+	char *name;    /* the id when not configured */
+	char *group;   /* "" when not configured */
+	uint64_t hash; /* target_hash(id): shard and spread */
 	int64_t interval_ms;
 	int64_t timeout_ms;
 	uint32_t failure_threshold;
 	uint32_t success_threshold;
+	probe_kind kind;
 	int criticality; /* Opsdesk__V1__Severity */
 	bool public;
-	uint64_t hash; /* target_hash(id): shard and spread */
 
 	/* http and metric */
+	bool tls_verify;
+	uint16_t n_status;
+	int cert_warn_days; /* certificate expiring within: degraded */
 	char *url;
-	const char *method; /* static: "GET", "HEAD", "POST" */
-	uint16_t status_lo[TARGET_MAX_STATUS];
-	uint16_t status_hi[TARGET_MAX_STATUS];
-	int n_status;
+	const char *method;         /* static: "GET", "HEAD", "POST" */
+	const status_range *status; /* n_status ranges */
 	char *body_contains;
 	char *body_not_contains;
-	bool has_json;
-	json_cond json;
-	int64_t degraded_ms; /* latency above this: degraded; 0 off */
-	int cert_warn_days;  /* certificate expiring within: degraded */
-	bool tls_verify;
+	const json_cond *json;        /* NULL: no JSON condition */
+	int64_t degraded_ms;          /* latency above this: degraded; 0 off */
+	const http_request_opts *req; /* NULL: no headers, no auth */
 
 	/* tcp */
 	char *host;
@@ -106,9 +132,12 @@ typedef struct target {
 
 	/* metric */
 	bool prometheus;
+	uint32_t n_metrics;
 	metric_spec *metrics;
-	size_t n_metrics;
 } target;
+
+/* The arena holding a target set's strings and arrays: freed at once. */
+typedef struct target_arena_chunk target_arena_chunk;
 
 typedef struct prober_settings {
 	unsigned concurrency;     /* HTTP/TCP probes in flight at most */
@@ -127,6 +156,7 @@ typedef struct target_set {
 	target *v;
 	size_t n;
 	prober_settings settings;
+	target_arena_chunk *arena; /* every string and array of v */
 } target_set;
 
 /*
@@ -146,6 +176,19 @@ int shard_parse(const char *s, unsigned *index, unsigned *count);
 bool target_in_shard(uint64_t hash, unsigned index, unsigned count);
 /* The target with this id, or NULL. Borrowed. */
 target *target_find(const target_set *ts, const char *id);
+/*
+ * Whether a and b probe the same thing the same way (every configured
+ * field equal, secrets included). A config reload keeps the live state
+ * of a target whose definition is the same.
+ */
+bool target_equal(const target *a, const target *b);
+/*
+ * The header line "Name: value" as it may be shown or logged: the value
+ * of Authorization, Proxy-Authorization, Cookie and any header whose name
+ * holds "token", "key", "secret" or "auth" becomes "<redacted>". Writes
+ * at most size bytes to out (NUL-terminated) and returns out.
+ */
+const char *target_redact_header(const char *line, char *out, size_t size);
 
 /* ---- extract.c ---- */
 
@@ -194,7 +237,10 @@ typedef struct target_state {
 	uint32_t latency_ms;
 	int status_code;
 	int cert_days_left;
-	char reason[128];
+	/* Why the shown state is what it is; NULL before the first
+	 * transition. Owned (malloc'd to its length: a fixed buffer per
+	 * target is 1 MB of mostly padding at 10,000 targets). */
+	char *reason;
 	bool maintenance;
 } target_state;
 
@@ -207,6 +253,10 @@ typedef struct state_change {
 } state_change;
 
 void state_init(target_state *s);
+void state_fini(target_state *s); /* frees the reason; NULL-safe */
+/* Replace the reason with a copy of why (may be NULL); OD_ENOMEM leaves
+ * the old one. */
+int state_set_reason(target_state *s, const char *why);
 /*
  * Feed one result. Health moves to a worse level after
  * failure_threshold consecutive results worse than it, and to a better

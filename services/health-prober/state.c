@@ -7,6 +7,7 @@
  * the end of a window is already right.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "prober.h"
@@ -61,6 +62,27 @@ state_init(target_state *s)
 	s->cert_days_left = -1;
 }
 
+void
+state_fini(target_state *s)
+{
+	if (s != NULL) {
+		free(s->reason);
+		s->reason = NULL;
+	}
+}
+
+int
+state_set_reason(target_state *s, const char *why)
+{
+	char *r = NULL;
+	if (why != NULL && (r = strdup(why)) == NULL) {
+		return OD_ENOMEM;
+	}
+	free(s->reason);
+	s->reason = r;
+	return 0;
+}
+
 static bool
 shown_changed(target_state *s, int old, int64_t at_ms, uint32_t latency,
     const char *reason, state_change *chg)
@@ -70,7 +92,7 @@ shown_changed(target_state *s, int old, int64_t at_ms, uint32_t latency,
 		return false;
 	}
 	s->since_ms = at_ms;
-	od_strlcpy(s->reason, reason, sizeof(s->reason));
+	(void) state_set_reason(s, reason);
 	chg->old_state = old;
 	chg->new_state = s->state;
 	chg->latency_ms = latency;

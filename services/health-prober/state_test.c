@@ -71,6 +71,7 @@ test_thresholds(void **state)
 	assert_int_equal(feed(&s, &t, UP), -1);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	assert_int_equal(s.consecutive_successes, 2);
+	state_fini(&s);
 }
 
 static void
@@ -87,13 +88,16 @@ test_down_from_unknown_needs_threshold(void **state)
 	assert_int_equal(s.state, UNKNOWN);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	/* One that never comes up is down after the threshold. */
+	state_fini(&s);
 	state_init(&s);
 	assert_int_equal(feed(&s, &t, DOWN), -1);
 	assert_int_equal(feed(&s, &t, DOWN), -1);
 	assert_int_equal(feed(&s, &t, DOWN), DOWN);
 	/* A first degraded result shows at once too. */
+	state_fini(&s);
 	state_init(&s);
 	assert_int_equal(feed(&s, &t, DEGRADED), DEGRADED);
+	state_fini(&s);
 }
 
 static void
@@ -116,6 +120,7 @@ test_degraded(void **state)
 	target t1 = { .failure_threshold = 1, .success_threshold = 1 };
 	assert_int_equal(feed(&s, &t1, DOWN), DOWN);
 	assert_int_equal(feed(&s, &t1, UP), UP);
+	state_fini(&s);
 }
 
 static void
@@ -141,6 +146,8 @@ test_maintenance(void **state)
 	assert_int_equal(chg.old_state, MAINT);
 	assert_int_equal(chg.new_state, DOWN);
 	assert_int_equal(s.since_ms, 9000);
+	assert_string_equal(s.reason, "maintenance ended");
+	state_fini(&s);
 }
 
 static void
