@@ -121,26 +121,33 @@ keys_queue(const tk_ticket *t, idx_key *out)
 	    : 0;
 }
 
+/* Only the running clock due first: the breach scan flags every clock of
+ * a ticket that is due (ticket_sla_due), and no clock can be due before
+ * it; the other one is indexed once this one stops. One key per create,
+ * where one per clock put a second, week-later region in the commit. */
 static size_t
 keys_sla_due(const tk_ticket *t, idx_key *out)
 {
 	unsigned running = ticket_sla_running(t);
-	size_t n = 0;
+	unsigned clock = 0;
+	int64_t due = 0;
 
-	for (unsigned clock = 1; clock <= 2; clock <<= 1) {
-		int64_t due;
-		if (!(running & clock)) {
-			continue;
-		}
-		due = clock == TICKET_CLOCK_FIRST_RESPONSE
-		    ? t->first_response_due_ms
-		    : t->resolution_due_ms;
-		key2(&out[n], (uint64_t) due, t->id);
-		out[n].k[16] = (uint8_t) clock;
-		out[n].len = 17;
-		n++;
+	if (running & TICKET_CLOCK_FIRST_RESPONSE) {
+		clock = TICKET_CLOCK_FIRST_RESPONSE;
+		due = t->first_response_due_ms;
 	}
-	return n;
+	if ((running & TICKET_CLOCK_RESOLUTION)
+	    && (clock == 0 || t->resolution_due_ms < due)) {
+		clock = TICKET_CLOCK_RESOLUTION;
+		due = t->resolution_due_ms;
+	}
+	if (clock == 0) {
+		return 0;
+	}
+	key2(out, (uint64_t) due, t->id);
+	out->k[16] = (uint8_t) clock;
+	out->len = 17;
+	return 1;
 }
 
 static size_t
@@ -423,6 +430,84 @@ out:
 }
 
 /*
+ * Keep only the sla_due key keys_sla_due gives each ticket now (schemas 1
+ * and 2 had one per running clock). A later key left behind would never be
+ * deleted by ticket__save, which removes only the keys the old state
+ * gives, and would be read by every breach scan once expired.
+ */
+static int
+migrate_sla_due(store_txn *txn)
+{
+	store *st = store_txn_store(txn);
+	MDB_txn *mt = store_txn_mdb(txn);
+	MDB_dbi db = store_db(st, TDB_SLA_DUE);
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	uint8_t *stale = NULL; /* keys to delete, 17 bytes each */
+	size_t n = 0, cap = 0;
+	int rv = 0, mrv;
+
+	if ((mrv = mdb_cursor_open(mt, db, &cur)) != 0) {
+		rv = lmdb_err(mrv);
+		goto out;
+	}
+	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrv == 0;
+	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		tk_ticket *t = NULL;
+		idx_key k;
+		uint8_t id[8];
+		bool keep;
+
+		if (key.mv_size != 17) {
+			rv = OD_EMALFORMED;
+			goto out;
+		}
+		memcpy(id, (uint8_t *) key.mv_data + 8, 8);
+		rv = store_get_pb(mt, store_db(st, TDB_TICKETS), id,
+		    sizeof(id), &opsdesk__v1__ticket__descriptor,
+		    (ProtobufCMessage **) &t);
+		if (rv != 0 && rv != OD_ENOTFOUND) {
+			goto out;
+		}
+		keep = rv == 0 && keys_sla_due(t, &k) == 1
+		    && memcmp(k.k, key.mv_data, 17) == 0;
+		protobuf_c_message_free_unpacked(
+		    t != NULL ? &t->base : NULL, NULL);
+		rv = 0;
+		if (keep) {
+			continue;
+		}
+		if (n == cap) {
+			uint8_t *v;
+			cap = cap != 0 ? cap * 2 : 256;
+			if ((v = realloc(stale, cap * 17)) == NULL) {
+				rv = OD_ENOMEM;
+				goto out;
+			}
+			stale = v;
+		}
+		memcpy(stale + n++ * 17, key.mv_data, 17);
+	}
+	if (mrv != MDB_NOTFOUND) {
+		rv = lmdb_err(mrv);
+		goto out;
+	}
+	/* Deleted after the walk, so the walking cursor never sees a
+	 * deletion under it. */
+	mdb_cursor_close(cur);
+	cur = NULL;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rv = store_del(txn, db, stale + i * 17, 17, NULL, 0);
+	}
+out:
+	if (cur != NULL) {
+		mdb_cursor_close(cur);
+	}
+	free(stale);
+	return rv;
+}
+
+/*
  * 1 -> 2: by_user and user_open become the two sets of user_tickets;
  * open_ids (counted by the queue now, which holds the same tickets) and
  * by_status (written, never read) are emptied.
@@ -455,6 +540,10 @@ ticket_store_migrate(store_txn *txn, unsigned from, unsigned to, void *arg)
 		switch (v) {
 		case 1:
 			rv = migrate_v1_v2(txn);
+			break;
+		case 2:
+			/* 2 -> 3: sla_due keeps one key per ticket. */
+			rv = migrate_sla_due(txn);
 			break;
 		default:
 			log_error(

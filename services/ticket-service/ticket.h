@@ -13,7 +13,8 @@
  *                  set TICKET_USER_OPEN: the open or pending ones
  *   queue          be64 due | be64 id         -> ""   (open or pending;
  *                  its entry count is the open count: mdb_stat)
- *   sla_due        be64 due | be64 id | u8 clock -> "" (running clocks)
+ *   sla_due        be64 due | be64 id | u8 clock -> "" (the running clock
+ *                  due first; the other is indexed when it stops)
  *   created_at     be64 created | be64 id     -> ""
  *   resolved_at    be64 resolved | be64 id    -> ""
  *   rated_at       be64 rated | be64 id       -> u8 rating
@@ -246,13 +247,13 @@ enum ticket_db {
 
 /* NULL-terminated DB names for store_options.dbs. */
 extern const char *const ticket_db_names[];
-#define TICKET_SCHEMA_VERSION 2
+#define TICKET_SCHEMA_VERSION 3
 /*
  * store_options.migrate for the ticket store (arg unused): brings a
  * store of an older schema to `to` inside the opening txn. 1 -> 2 copies
  * by_user and user_open into user_tickets and empties them, open_ids and
- * by_status (the TDB_RETIRED_ DBs). OD_ESTATE for a version it does not
- * know.
+ * by_status (the TDB_RETIRED_ DBs); 2 -> 3 keeps one sla_due key per
+ * ticket. OD_ESTATE for a version it does not know.
  */
 int ticket_store_migrate(
     store_txn *txn, unsigned from, unsigned to, void *arg);

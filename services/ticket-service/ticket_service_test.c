@@ -1140,6 +1140,8 @@ test_migrate_v1(void **state)
 	assert_int_equal(db_entries(f, TDB_RETIRED_OPEN_IDS), 0);
 	assert_int_equal(db_entries(f, TDB_RETIRED_USER_OPEN), 0);
 	assert_int_equal(db_entries(f, TDB_USER_TICKETS), 6 + 4);
+	/* One sla_due key per open ticket (T-1, T-2, T-6), not per clock. */
+	assert_int_equal(db_entries(f, TDB_SLA_DUE), 3);
 
 	/* Listing: newest first, closed T-5 left out but counted, pages
 	 * continue where they stopped, only the user's own. */
@@ -1183,6 +1185,16 @@ test_migrate_v1(void **state)
 	assert_int_equal(r->stats->open_now, 4);
 	assert_int_equal(r->stats->created, 7);
 	ok(r);
+
+	/* Breaches through the one-key sla_due: the first response clocks of
+	 * T-2, T-6 and T-7, then their resolution clocks, each once. */
+	fake_now = T0 + 30 * HOUR;
+	assert_int_equal(ticket_breach_scan(&f->svc), 3);
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	fake_now = T0 + 8 * DAY;
+	assert_int_equal(ticket_breach_scan(&f->svc), 3);
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	assert_int_equal(db_entries(f, TDB_SLA_DUE), 0);
 }
 
 int
