@@ -590,14 +590,39 @@ h_transitions(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	return 0;
 }
 
+/*
+ * Every method runs under the read side of cfg_lock: a config reload
+ * swaps the target array, and a handler indexes it, sizes replies by it
+ * and borrows its strings until the reply is sent.
+ */
+#define UNDER_CFG_LOCK(fn)                                                    \
+	static int fn##_locked(                                               \
+	    rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)  \
+	{                                                                     \
+		prober *p = P(c);                                             \
+		int rv;                                                       \
+		pthread_rwlock_rdlock(&p->cfg_lock);                          \
+		rv = fn(c, req, rep);                                         \
+		pthread_rwlock_unlock(&p->cfg_lock);                          \
+		return rv;                                                    \
+	}
+
+UNDER_CFG_LOCK(h_current)
+UNDER_CFG_LOCK(h_history)
+UNDER_CFG_LOCK(h_resources)
+UNDER_CFG_LOCK(h_metrics)
+UNDER_CFG_LOCK(h_snapshot)
+UNDER_CFG_LOCK(h_uptime)
+UNDER_CFG_LOCK(h_transitions)
+
 const rpc_method prober_methods[] = {
-	{ "current", RPC_READ, false, h_current },
-	{ "history", RPC_READ, false, h_history },
-	{ "resources", RPC_READ, true, h_resources },
-	{ "metrics", RPC_READ, true, h_metrics },
-	{ "snapshot", RPC_READ, false, h_snapshot },
-	{ "uptime", RPC_READ, false, h_uptime },
-	{ "transitions", RPC_READ, false, h_transitions },
+	{ "current", RPC_READ, false, h_current_locked },
+	{ "history", RPC_READ, false, h_history_locked },
+	{ "resources", RPC_READ, true, h_resources_locked },
+	{ "metrics", RPC_READ, true, h_metrics_locked },
+	{ "snapshot", RPC_READ, false, h_snapshot_locked },
+	{ "uptime", RPC_READ, false, h_uptime_locked },
+	{ "transitions", RPC_READ, false, h_transitions_locked },
 };
 const size_t prober_n_methods
     = sizeof(prober_methods) / sizeof(prober_methods[0]);

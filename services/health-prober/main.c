@@ -6,7 +6,10 @@
  */
 #include <curl/curl.h>
 #include <malloc.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log/log.h"
 #include "prober_impl.h"
@@ -18,13 +21,65 @@ static const char help[]
       "metrics; publish health.changed on every transition.\n"
       "Targets come from the config's `targets` section, settings from\n"
       "`prober` (see services/health-prober/README.md).\n"
-      "  OPSDESK_PROBER_SHARD    i/N: probe only the targets of shard i\n";
+      "  OPSDESK_PROBER_SHARD    i/N: probe only the targets of shard i\n"
+      "SIGHUP or an ops.config_reload event re-reads the config file; an\n"
+      "invalid one is logged and the running targets stay as they are.\n";
 
 typedef struct app {
 	prober *p;
 	rpc_client *incident;
 	bus_subscriber *sub;
+	atomic_bool reload; /* asked by ops.config_reload */
 } app;
+
+/* Set by the SIGHUP handler: all it may do is store a flag. */
+static volatile sig_atomic_t hup_seen;
+
+static void
+on_sighup(int sig)
+{
+	(void) sig;
+	hup_seen = 1;
+}
+
+/*
+ * A reload runs on the runtime's timer thread, the one that also runs
+ * the flush and the retention: prober_reload must not run concurrently
+ * with them, and neither a signal handler nor the bus callback may block
+ * for the time a reload takes (stopping probes waits for a service ping
+ * up to its time-out).
+ */
+static void
+reload_tick(void *arg)
+{
+	app *a = arg;
+	config *cfg = NULL;
+	char err[512];
+	int rv;
+
+	if (!hup_seen && !atomic_exchange(&a->reload, false)) {
+		return;
+	}
+	hup_seen = 0;
+	atomic_store(&a->reload, false);
+	if ((rv = config_load(
+	         &cfg, "health-prober", "127.0.0.1:9430", err, sizeof(err)))
+	    != 0) {
+		log_error(
+		    "config reload rejected, the running targets stay: %s",
+		    err);
+		return;
+	}
+	if ((rv = prober_reload(
+	         a->p, cfg, getenv("OPSDESK_PROBER_SHARD"), err, sizeof(err)))
+	    != 0) {
+		log_error(
+		    "config reload rejected, the running targets stay: %s",
+		    err);
+	}
+	config_free(cfg);
+	malloc_trim(0); /* the parsed tree of the new config is gone */
+}
 
 static void
 free_prober(void *arg)
@@ -72,7 +127,14 @@ static void
 on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	app *a = arg;
-	(void) topic;
+	if (strcmp(topic, "ops.config_reload") == 0
+	    || (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_OPS
+	        && env->ops != NULL
+	        && strcmp(env->ops->kind, "config_reload") == 0)) {
+		log_info("config reload asked on the bus (%s)", topic);
+		atomic_store(&a->reload, true);
+		return;
+	}
 	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE
 	    && env->maintenance != NULL && env->maintenance->window != NULL) {
 		prober_maintenance_event(a->p, env->maintenance->window);
@@ -115,7 +177,8 @@ int
 main(int argc, char **argv)
 {
 	static app a;
-	static const char *const prefixes[] = { "maintenance.", NULL };
+	static const char *const prefixes[] = { "maintenance.", "ops.", NULL };
+	struct sigaction sa;
 	runtime *rt;
 	config *cfg;
 	store *st = NULL;
@@ -142,6 +205,14 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_ARENA_MAX, 2);
+	/* SIGHUP asks for a config reload (its default would end the
+	 * process); installed first so one sent during start-up is kept. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sighup;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	atomic_init(&a.reload, false);
 	rv = runtime_init(
 	    &rt, argc, argv, "health-prober", "127.0.0.1:9430", help);
 
@@ -226,6 +297,7 @@ main(int argc, char **argv)
 	runtime_every(
 	    rt, prober_targets(a.p)->settings.flush_ms, flush_tick, a.p);
 	runtime_every(rt, 60000, retain_tick, a.p);
+	runtime_every(rt, 200, reload_tick, &a);
 	if ((rv = runtime_http(rt, NULL, NULL)) != 0) {
 		log_error("cannot start HTTP on %s: %s", cfg->http_addr,
 		    od_strerror(rv));

@@ -765,6 +765,39 @@ render_targets(void *arg, sbuf *b)
 
 /* ---- life cycle ---- */
 
+/*
+ * At debug level, what each target with headers or credentials sends,
+ * with every secret redacted: enough to see that a header is configured
+ * without the log becoming a place credentials leak to.
+ */
+static void
+log_request_opts(const target_set *ts)
+{
+	for (size_t i = 0; log_get_level() <= LOG_DEBUG && i < ts->n; i++) {
+		const target *t = &ts->v[i];
+		const http_request_opts *req = t->req;
+		sbuf b = SBUF_INIT;
+		char line[160];
+		if (req == NULL) {
+			continue;
+		}
+		for (size_t k = 0; k < req->n_headers; k++) {
+			sbuf_printf(&b, "%s%s", k ? ", " : "",
+			    target_redact_header(
+			        req->headers[k], line, sizeof(line)));
+		}
+		log_debug("prober: target %s sends headers [%s], auth %s%s%s",
+		    t->id, b.data != NULL ? b.data : "",
+		    req->basic_user != NULL ? "basic user " : "",
+		    req->basic_user != NULL ? req->basic_user : "",
+		    req->bearer_token != NULL
+		        ? "bearer <redacted>"
+		        : (req->basic_user != NULL ? " password <redacted>"
+		                                   : "none"));
+		sbuf_free(&b);
+	}
+}
+
 int
 prober_new(
     prober **out, const config *c, const char *shard, char *err, size_t errlen)
@@ -777,6 +810,7 @@ prober_new(
 		return OD_ENOMEM;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_rwlock_init(&p->cfg_lock, NULL);
 	if ((rv = targets_load(c, shard, &p->ts, err, errlen)) != 0) {
 		goto out;
 	}
@@ -798,6 +832,7 @@ prober_new(
 		goto out;
 	}
 	p->n_bm = n_bm;
+	log_request_opts(&p->ts);
 	*out = p;
 	return 0;
 out:
@@ -805,16 +840,14 @@ out:
 	return rv;
 }
 
-/* Restore one target from its stored state. */
+/* Restore one target's live state from its stored state, if any. */
 static void
-load_target(prober *p, MDB_txn *txn, size_t i)
+load_target(store *st, MDB_txn *txn, const target *t, target_rt *rt)
 {
-	const target *t = &p->ts.v[i];
-	target_rt *rt = &p->rt[i];
 	Opsdesk__V1__TargetStatus *ts = NULL;
 
-	if (store_get_pb(txn, store_db(p->store, PDB_STATE), t->id,
-	        strlen(t->id), &opsdesk__v1__target_status__descriptor,
+	if (store_get_pb(txn, store_db(st, PDB_STATE), t->id, strlen(t->id),
+	        &opsdesk__v1__target_status__descriptor,
 	        (ProtobufCMessage **) &ts)
 	    == 0) {
 		/* Maintenance is not restored: it comes back from the
@@ -853,7 +886,7 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 		return rv;
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
-		load_target(p, txn, i);
+		load_target(st, txn, &p->ts.v[i], &p->rt[i]);
 	}
 	store_read_end(txn);
 	if (m != NULL) {
@@ -870,9 +903,14 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 		    = metrics_counter(m, "opsdesk_prober_skipped_total",
 		        "Probes skipped because the previous one still ran.",
 		        NULL);
-		metric_set(metrics_gauge(m, "opsdesk_prober_targets",
-		               "Targets probed by this shard.", NULL),
-		    (double) p->ts.n);
+		p->m_targets = metrics_gauge(m, "opsdesk_prober_targets",
+		    "Targets probed by this shard.", NULL);
+		p->m_reloads
+		    = metrics_counter(m, "opsdesk_prober_config_reloads_total",
+		        "Config reloads applied (a rejected config is not "
+		        "counted).",
+		        NULL);
+		metric_set(p->m_targets, (double) p->ts.n);
 		(void) metrics_add_text(m, render_targets, p);
 	}
 	return 0;
@@ -883,6 +921,172 @@ prober_start(prober *p)
 {
 	sched_callbacks cb = { prober_feed, on_metric, p };
 	return sched_start(&p->sched, &p->ts, &cb);
+}
+
+/* ---- config reload ---- */
+
+typedef struct id_index {
+	const char *id;
+	size_t index;
+} id_index;
+
+static int
+by_id(const void *a, const void *b)
+{
+	return strcmp(((const id_index *) a)->id, ((const id_index *) b)->id);
+}
+
+int
+prober_reload(
+    prober *p, const config *c, const char *shard, char *err, size_t errlen)
+{
+	target_set nts, ots;
+	target_rt *nrt = NULL, *ort;
+	size_t *nbase = NULL, n_bm = 0, added = 0, changed = 0, kept = 0;
+	business_value *nbm = NULL, *obm;
+	size_t *obase;
+	id_index *idx = NULL;
+	long *from = NULL; /* by new index: the old index, or -1 */
+	bool *moved = NULL;
+	MDB_txn *txn = NULL;
+	sched_callbacks cb = { prober_feed, on_metric, p };
+	bool probing = p->sched != NULL;
+	int rv;
+
+	if ((rv = targets_load(c, shard, &nts, err, errlen)) != 0) {
+		return rv;
+	}
+	rv = OD_ENOMEM;
+	if ((nrt = calloc(nts.n + 1, sizeof(*nrt))) == NULL
+	    || (nbase = calloc(nts.n + 1, sizeof(size_t))) == NULL
+	    || (from = calloc(nts.n + 1, sizeof(long))) == NULL
+	    || (moved = calloc(p->ts.n + 1, sizeof(bool))) == NULL
+	    || (idx = calloc(p->ts.n + 1, sizeof(*idx))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nts.n; i++) {
+		nbase[i] = n_bm;
+		n_bm += nts.v[i].n_metrics;
+	}
+	if ((nbm = calloc(n_bm + 1, sizeof(*nbm))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* The old targets by id: 10,000 targets are matched in
+	 * O(n log n), not n^2 string compares. Only this thread changes
+	 * p->ts, so it is read here without a lock. */
+	for (size_t i = 0; i < p->ts.n; i++) {
+		idx[i].id = p->ts.v[i].id;
+		idx[i].index = i;
+	}
+	qsort(idx, p->ts.n, sizeof(*idx), by_id);
+	for (size_t i = 0; i < nts.n; i++) {
+		id_index key = { nts.v[i].id, 0 };
+		id_index *hit = p->ts.n == 0
+		    ? NULL
+		    : bsearch(&key, idx, p->ts.n, sizeof(*idx), by_id);
+		from[i] = hit != NULL ? (long) hit->index : -1;
+		state_init(&nrt[i].st);
+	}
+	/* A target configured again after a removal gets its stored state
+	 * back, as at a start. */
+	if (p->store != NULL && store_read_begin(p->store, &txn) == 0) {
+		for (size_t i = 0; i < nts.n; i++) {
+			if (from[i] < 0) {
+				load_target(p->store, txn, &nts.v[i], &nrt[i]);
+			}
+		}
+		store_read_end(txn);
+	}
+
+	/* Probes of the old set stop (in-flight ones are dropped: the next
+	 * round probes them again) and its pending results are written
+	 * under the old indices before they mean something else. */
+	sched_stop(p->sched);
+	p->sched = NULL;
+	if (p->store != NULL) {
+		(void) prober_flush(p, false);
+	}
+
+	log_request_opts(&nts);
+	pthread_rwlock_wrlock(&p->cfg_lock);
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < nts.n; i++) {
+		const target *nt = &nts.v[i];
+		size_t o;
+		if (from[i] < 0) {
+			added++;
+			continue;
+		}
+		o = (size_t) from[i];
+		state_fini(&nrt[i].st); /* a stored state loaded for nothing */
+		nrt[i] = p->rt[o];
+		moved[o] = true;
+		if (target_equal(nt, &p->ts.v[o])) {
+			kept++;
+			for (size_t k = 0; k < nt->n_metrics; k++) {
+				nbm[nbase[i] + k] = p->bm[p->bm_base[o] + k];
+			}
+		} else {
+			/* What it probes changed: the shown state stays until
+			 * the new definition earns a transition on its own
+			 * results. */
+			changed++;
+			nrt[i].st.worse_streak = 0;
+			nrt[i].st.better_streak = 0;
+		}
+	}
+	ots = p->ts;
+	ort = p->rt;
+	obase = p->bm_base;
+	obm = p->bm;
+	p->ts = nts;
+	p->rt = nrt;
+	p->bm_base = nbase;
+	p->bm = nbm;
+	p->n_bm = n_bm;
+	apply_maintenance(p);
+	pthread_mutex_unlock(&p->mu);
+	pthread_rwlock_unlock(&p->cfg_lock);
+
+	for (size_t i = 0; i < ots.n; i++) {
+		if (!moved[i]) {
+			state_fini(&ort[i].st);
+		}
+	}
+	if (ots.settings.flush_ms != p->ts.settings.flush_ms) {
+		log_warn("prober: flush_interval changes at the next restart");
+	}
+	metric_set(p->m_targets, (double) p->ts.n);
+	metric_inc(p->m_reloads);
+	log_info("prober: config reloaded: %zu targets: %zu added, %zu "
+	         "removed, %zu changed, %zu unchanged",
+	    p->ts.n, added, ots.n - (p->ts.n - added), changed, kept);
+	target_set_free(&ots);
+	free(ort);
+	free(obase);
+	free(obm);
+	/* Now p's: nothing of them is freed below. */
+	nrt = NULL;
+	nbase = NULL;
+	nbm = NULL;
+	memset(&nts, 0, sizeof(nts));
+	rv = 0;
+	err[0] = '\0';
+	if (probing && (rv = sched_start(&p->sched, &p->ts, &cb)) != 0) {
+		snprintf(err, errlen, "cannot restart probing: %s",
+		    od_strerror(rv));
+	}
+out:
+	free(nrt);
+	free(nbase);
+	free(nbm);
+	free(idx);
+	free(from);
+	free(moved);
+	target_set_free(&nts);
+	return rv;
 }
 
 void
@@ -918,6 +1122,7 @@ prober_free(prober *p)
 	free(p->bm);
 	target_set_free(&p->ts);
 	pthread_mutex_destroy(&p->mu);
+	pthread_rwlock_destroy(&p->cfg_lock);
 	free(p);
 }
 

@@ -486,6 +486,21 @@ int prober_flush(prober *p, bool sync);
 /* Delete expired raw results and aggregates (one job; waits when sync). */
 int prober_retain(prober *p, bool sync);
 
+/*
+ * Apply a new config (c borrowed for the call): parse and validate its
+ * targets first — on an error nothing changes and err names the key.
+ * Then stop probing, write the pending results, keep the live state of
+ * every target whose id is still configured (an unchanged target keeps
+ * everything; a changed one keeps its shown state and restarts its
+ * flap-damping streaks), give new targets their stored state if they
+ * had one, drop removed ones (their history stays in the store), and
+ * probe again. Settings apply too, except flush_interval (a restart).
+ * Must not run concurrently with itself, prober_flush or prober_retain
+ * (main.c runs all of them on the runtime's timer thread).
+ */
+int prober_reload(
+    prober *p, const config *c, const char *shard, char *err, size_t errlen);
+
 /* A maintenance window changed (maintenance.* event). */
 void prober_maintenance_event(
     prober *p, const Opsdesk__V1__MaintenanceWindow *w);

@@ -43,6 +43,13 @@ typedef struct maint_window {
 } maint_window;
 
 struct prober {
+	/*
+	 * A config reload replaces ts, rt, bm_base and bm. It holds this
+	 * lock for writing (and mu) while it swaps them; the rpc handlers
+	 * hold it for reading for their whole run, so a handler never sees
+	 * a target array freed under it. Order: cfg_lock before mu.
+	 */
+	pthread_rwlock_t cfg_lock;
 	target_set ts;
 	target_rt *rt;
 	size_t *bm_base; /* by target: index of its first value in bm */
@@ -64,6 +71,8 @@ struct prober {
 	metric *m_transitions;
 	metric *m_in_flight;
 	metric *m_skipped;
+	metric *m_targets;
+	metric *m_reloads;
 	uint64_t skipped_seen;
 	char instance[128];
 	char shard[16];

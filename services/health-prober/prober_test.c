@@ -288,6 +288,94 @@ test_transitions_and_restart(void **state)
 	assert_int_equal(a.worst, DOWN);
 }
 
+static config *
+load_cfg(const char *json)
+{
+	config *c = NULL;
+	char err[256];
+	assert_int_equal(config_load_string(&c, "health-prober", NULL, json,
+	                     err, sizeof(err)),
+	    0);
+	return c;
+}
+
+static size_t
+index_of(const prober *p, const char *id)
+{
+	const target *t = target_find(&p->ts, id);
+	assert_non_null(t);
+	return (size_t) (t - p->ts.v);
+}
+
+/* A reload keeps what is still configured, resets what changed, drops
+ * what is gone, and gives a returning target its stored state; a bad
+ * config changes nothing. */
+static void
+test_reload(void **state)
+{
+	fixture *f = *state;
+	char err[256];
+	config *c;
+	int64_t api_since;
+
+	feed(f, 0, UP, 5);
+	fake_now += 1000;
+	feed(f, 0, DOWN, 5); /* api: thresholds 1, down at once */
+	feed(f, 1, UP, 5);   /* db: up */
+	fake_now += 1000;
+	feed(f, 1, DOWN, 5); /* one of db's three failures */
+	api_since = f->p->rt[0].st.since_ms;
+	assert_int_equal(f->p->rt[1].st.worse_streak, 1);
+	assert_int_equal(prober_flush(f->p, true), 0);
+
+	/* api unchanged, db's port changed, web new. */
+	c = load_cfg("{\"targets\":["
+	             "{\"id\":\"web\",\"kind\":\"tcp\",\"host\":\"h\","
+	             "\"port\":3},"
+	             "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":"
+	             "\"127.0.0.1\",\"port\":9},"
+	             "{\"id\":\"api\",\"name\":\"Stripe API\",\"kind\":"
+	             "\"tcp\",\"host\":\"127.0.0.1\",\"port\":1,"
+	             "\"failure_threshold\":1,\"success_threshold\":1,"
+	             "\"group\":\"payments\"}]}");
+	fake_now += 1000;
+	assert_int_equal(prober_reload(f->p, c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	assert_int_equal(f->p->ts.n, 3);
+	const target_rt *api = &f->p->rt[index_of(f->p, "api")];
+	const target_rt *db = &f->p->rt[index_of(f->p, "db")];
+	const target_rt *web = &f->p->rt[index_of(f->p, "web")];
+	assert_int_equal(api->st.state, DOWN);
+	assert_int_equal(api->st.since_ms, api_since);
+	assert_string_equal(api->st.reason, "connect refused");
+	assert_int_equal(db->st.state, UP); /* kept, streak restarted */
+	assert_int_equal(db->st.worse_streak, 0);
+	assert_int_equal(web->st.state, 0);
+
+	/* A bad config: an error naming the key, nothing changed. */
+	c = load_cfg("{\"targets\":[{\"id\":\"api\",\"kind\":\"tcp\","
+	             "\"host\":\"h\",\"port\":0}]}");
+	assert_int_equal(
+	    prober_reload(f->p, c, NULL, err, sizeof(err)), OD_EINVAL);
+	config_free(c);
+	assert_non_null(strstr(err, "targets[0].port"));
+	assert_int_equal(f->p->ts.n, 3);
+	assert_ptr_equal(&f->p->rt[index_of(f->p, "api")], api);
+
+	/* api removed, then configured again: its stored state is back. */
+	c = load_cfg("{\"targets\":[{\"id\":\"web\",\"kind\":\"tcp\","
+	             "\"host\":\"h\",\"port\":3}]}");
+	assert_int_equal(prober_reload(f->p, c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	assert_int_equal(f->p->ts.n, 1);
+	assert_null(target_find(&f->p->ts, "api"));
+	assert_int_equal(
+	    prober_reload(f->p, f->cfg, NULL, err, sizeof(err)), 0);
+	api = &f->p->rt[index_of(f->p, "api")];
+	assert_int_equal(api->st.state, DOWN);
+	assert_int_equal(api->st.since_ms, api_since);
+}
+
 int
 main(void)
 {
@@ -296,6 +384,7 @@ main(void)
 		    test_uptime_and_percentiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_transitions_and_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

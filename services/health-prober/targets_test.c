@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -167,6 +168,36 @@ test_validation_errors(void **state)
 		  "\"port\":2}]}",
 		    "targets[1].id" },
 		{ "{\"prober\":{\"concurrency\":0}}", "prober.concurrency" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"headers\":{\"Bad Name\":\"v\"}}]}",
+		    "targets[0].headers" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"headers\":{\"X-A\":\"v\\r\\nX-B: 1\"}}]}",
+		    "targets[0].headers.X-A" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"headers\":{\"X-A\":5}}]}",
+		    "targets[0].headers.X-A" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"basic_auth\":{\"password\":\"p\"}}]}",
+		    "targets[0].basic_auth.username" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"basic_auth\":{\"username\":\"a:b\"}}]}",
+		    "targets[0].basic_auth.username" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"basic_auth\":{\"username\":\"u\"},"
+		  "\"bearer_token\":\"t\"}]}",
+		    "targets[0].basic_auth" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"bearer_token\":\"t\",\"headers\":{"
+		  "\"authorization\":\"Basic x\"}}]}",
+		    "targets[0].bearer_token" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\",\"url\":"
+		  "\"http://x\",\"bearer_token\":\"\"}]}",
+		    "targets[0].bearer_token" },
+		{ "{\"targets\":[{\"id\":\"a\",\"kind\":\"metric\",\"url\":"
+		  "\"http://x\",\"values\":[{\"name\":\"v\",\"path\":\"v\"}],"
+		  "\"bearer_token_file\":\"/nonexistent/token\"}]}",
+		    "targets[0].bearer_token_file" },
 	};
 	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -182,6 +213,66 @@ test_validation_errors(void **state)
 		}
 		assert_null(ts.v);
 	}
+}
+
+/* Headers and credentials: parsed, and never echoed in an error. */
+static void
+test_request_opts(void **state)
+{
+	target_set ts;
+	char err[256] = "", path[] = "/tmp/prober_token.XXXXXX", line[64];
+	int fd = mkstemp(path);
+	sbuf json = SBUF_INIT;
+	(void) state;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "tok-123\n", 8), 8);
+	close(fd);
+	sbuf_printf(&json,
+	    "{\"targets\":[{\"id\":\"a\",\"kind\":\"http\","
+	    "\"url\":\"http://x\",\"headers\":{\"X-Api-Key\":\"k1\","
+	    "\"X-Empty\":\"\"},\"bearer_token_file\":\"%s\"},"
+	    "{\"id\":\"b\",\"kind\":\"http\",\"url\":\"http://x\","
+	    "\"basic_auth\":{\"username\":\"u\",\"password\":\"p w\"}},"
+	    "{\"id\":\"c\",\"kind\":\"http\",\"url\":\"http://x\"}]}",
+	    path);
+	assert_int_equal(load(json.data, NULL, &ts, err, sizeof(err)), 0);
+	unlink(path);
+	const http_request_opts *r = ts.v[0].req;
+	assert_non_null(r);
+	assert_int_equal(r->n_headers, 2);
+	assert_string_equal(r->headers[0], "X-Api-Key: k1");
+	assert_string_equal(r->headers[1], "X-Empty;");
+	assert_string_equal(r->bearer_token, "tok-123"); /* newline gone */
+	assert_null(r->basic_user);
+	assert_string_equal(ts.v[1].req->basic_user, "u");
+	assert_string_equal(ts.v[1].req->basic_password, "p w");
+	assert_null(ts.v[2].req);
+	/* Equal to itself, not to another definition. */
+	assert_true(target_equal(&ts.v[0], &ts.v[0]));
+	assert_false(target_equal(&ts.v[0], &ts.v[1]));
+	assert_false(target_equal(&ts.v[1], &ts.v[2]));
+
+	assert_string_equal(
+	    target_redact_header("X-Api-Key: k1", line, sizeof(line)),
+	    "X-Api-Key: <redacted>");
+	assert_string_equal(target_redact_header(
+	                        "authorization: Bearer x", line, sizeof(line)),
+	    "authorization: <redacted>");
+	assert_string_equal(
+	    target_redact_header("X-Probe: opsdesk", line, sizeof(line)),
+	    "X-Probe: opsdesk");
+	target_set_free(&ts);
+	sbuf_free(&json);
+
+	/* A bad value is named by its key, its text is not repeated. */
+	assert_int_equal(load("{\"targets\":[{\"id\":\"a\",\"kind\":"
+	                      "\"http\",\"url\":\"http://x\",\"bearer_token\":"
+	                      "\"s3cret\\nX: y\"}]}",
+	                     NULL, &ts, err, sizeof(err)),
+	    OD_EINVAL);
+	assert_null(strstr(err, "s3cret"));
+	assert_non_null(strstr(err, "targets[0].bearer_token"));
 }
 
 static void
@@ -221,7 +312,11 @@ test_shards(void **state)
 		assert_true(ts.n > 5);
 		assert_int_equal(ts.settings.shard_index, s);
 		for (size_t k = 0; k < ts.n; k++) {
+			/* Another shard's target gives its arena bytes back:
+			 * the kept ones' strings must be intact after. */
 			assert_true(target_in_shard(ts.v[k].hash, s, 3));
+			assert_true(target_hash(ts.v[k].id) == ts.v[k].hash);
+			assert_string_equal(ts.v[k].host, "h");
 		}
 		total += ts.n;
 		target_set_free(&ts);
@@ -244,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_full_http_target),
 		cmocka_unit_test(test_other_kinds),
 		cmocka_unit_test(test_validation_errors),
+		cmocka_unit_test(test_request_opts),
 		cmocka_unit_test(test_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,14 +3,17 @@
 A local HTTP server the test turns up, down, slow and wrong-body; TCP
 open and closed; a self-signed certificate near expiry; a `service`
 target following a real opsdesk service (a second health-prober) killed
-and restarted; metric targets; history across a restart. Events are read
-with `opsctl tail health.`.
+and restarted; metric targets; history across a restart; config reloads
+(ops.config_reload and SIGHUP); headers and basic/bearer credentials.
+Events are read with `opsctl tail health.`.
 """
 
 import http.server
+import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -28,9 +31,12 @@ class Target:
     body that lacks the expected text). Serves /metrics.json and /prom
     for metric targets, and counts requests."""
 
-    def __init__(self, tls_dir=None):
+    def __init__(self, tls_dir=None, require=None):
         self.mode = "ok"
         self.hits = 0
+        # require: {header: value} every request must carry, else 401.
+        self.require = require or {}
+        self.seen = []  # the headers of each request, as dicts
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,6 +47,10 @@ class Target:
 
             def do_GET(self):
                 outer.hits += 1
+                outer.seen.append(dict(self.headers.items()))
+                for k, v in outer.require.items():
+                    if self.headers.get(k) != v:
+                        return self.reply(401, "unauthorized")
                 if self.path == "/metrics.json":
                     return self.reply(200, json.dumps(
                         {"active_signals": 42, "ai": {"win_rate": 0.61}}))
@@ -397,6 +407,129 @@ def test_shards_split_the_targets(s):
         lsock.close()
 
 
+def test_config_reload(s):
+    need("health-prober", "bus-relay", "opsctl")
+    web = Target()
+    bad = Target()
+    bad.mode = "down"
+    try:
+        keep = http_target("keep", web.port)
+        broken = http_target("broken", bad.port, failure_threshold=1)
+        s.config = {"targets": [keep, http_target("gone", web.port),
+                                broken]}
+        s.start("bus-relay")
+        tail = s.tail("health.")
+        p = s.start("health-prober")
+        wait_state(s, "keep", "UP")
+        wait_state(s, "gone", "UP")
+        wait_state(s, "broken", "DOWN")
+        before = current(s)
+
+        # An added and a removed target; keep and broken unchanged.
+        s.config = {"targets": [keep, broken,
+                                http_target("new", web.port)]}
+        s.write_config()
+
+        def reload_until(pred, what):
+            # Pub/sub may drop a frame: publish until the state shows it.
+            h.wait_until(lambda: s.publish(
+                "ops.config_reload", {"ops": {"kind": "config_reload"}})
+                is not None and pred(), 20, what, interval=1.0)
+
+        reload_until(lambda: "new" in current(s), "the new target")
+        wait_state(s, "new", "UP")
+        cur = current(s)
+        h.check(int(cur["new"].get("last_check_ms", 0)) > 0, "new probed")
+        h.check("gone" not in cur, "a removed target disappears")
+        # Unchanged targets kept their state: same since, counters that
+        # went on, and no second first transition.
+        for id_ in ("keep", "broken"):
+            h.eq(cur[id_]["since_ms"], before[id_]["since_ms"], id_)
+            h.eq(cur[id_]["state"], before[id_]["state"], id_)
+        h.wait_until(lambda: current(s)["keep"].get(
+            "consecutive_successes", 0) >
+            before["keep"].get("consecutive_successes", 0), 10,
+            "keep's successes go on")
+        h.check(current(s)["broken"].get("consecutive_failures", 0) >=
+                before["broken"].get("consecutive_failures", 0),
+                "broken's failures go on")
+        h.eq(changes(tail, "keep"), [("UNKNOWN", "UP")])
+        h.eq(changes(tail, "broken"), [("UNKNOWN", "DOWN")])
+
+        # An invalid config changes nothing: logged with the key path.
+        s.config = {"targets": [keep, {"id": "x", "kind": "http",
+                                       "url": "ftp://nope"}]}
+        s.write_config()
+        reload_until(lambda: "targets[1].url" in p.log_text(),
+                     "the rejection logged")
+        h.contains(p.log_text(), "config reload rejected")
+        h.eq(sorted(current(s)), ["broken", "keep", "new"])
+        h.check(p.alive(), "still running")
+
+        # SIGHUP reloads too (it does not end the process).
+        s.config = {"targets": [keep, http_target("hup", web.port)]}
+        s.write_config()
+        p.popen.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: sorted(current(s)) == ["hup", "keep"], 10,
+                     "SIGHUP reload")
+        wait_state(s, "hup", "UP")
+        h.eq(current(s)["keep"]["since_ms"], before["keep"]["since_ms"])
+        n = sum(v for (name, _), v in p.metrics().items()
+                if name == "opsdesk_prober_config_reloads_total")
+        h.check(n >= 2, "reloads counted: %r" % n)
+    finally:
+        web.close()
+        bad.close()
+
+
+def test_headers_and_credentials(s):
+    need("health-prober", "bus-relay", "opsctl")
+    token = "s3cret-t0ken-abc"
+    api = Target(require={"Authorization": "Bearer " + token,
+                          "X-Api-Key": "k3y-v4lue-123"})
+    basic = Target(require={"Authorization": "Basic " + base64.b64encode(
+        b"ops:pa55-w0rd").decode()})
+    with open(s.path("token"), "w") as f:
+        f.write(token + "\n")
+    try:
+        s.config = {"targets": [
+            http_target("bearer-ok", api.port, bearer_token_file=s.path(
+                "token"), headers={"X-Api-Key": "k3y-v4lue-123",
+                                   "X-Probe": "opsdesk"}),
+            http_target("bearer-bad", api.port, bearer_token="wrong-token",
+                        headers={"X-Api-Key": "k3y-v4lue-123"},
+                        failure_threshold=1),
+            http_target("basic-ok", basic.port, basic_auth={
+                "username": "ops", "password": "pa55-w0rd"}),
+            http_target("basic-bad", basic.port, basic_auth={
+                "username": "ops", "password": "nope-nope"},
+                failure_threshold=1),
+        ]}
+        s.start("bus-relay")
+        p = s.start("health-prober")
+        wait_state(s, "bearer-ok", "UP")
+        wait_state(s, "basic-ok", "UP")
+        wait_state(s, "bearer-bad", "DOWN")
+        wait_state(s, "basic-bad", "DOWN")
+        h.contains(current(s)["bearer-bad"]["reason"], "HTTP 401")
+        h.check(any(r.get("X-Probe") == "opsdesk" and
+                    r.get("X-Api-Key") == "k3y-v4lue-123" for r in api.seen),
+                "the configured headers arrive: %r" % api.seen[-1:])
+        # The secrets appear nowhere: log (the headers are logged
+        # redacted at debug level), state, /metrics.
+        log = p.log_text()
+        h.contains(log, "X-Api-Key: <redacted>")
+        h.contains(log, "X-Probe: opsdesk")
+        shown = (log + json.dumps(s.call("prober", "current", {})) +
+                 p.http_get("/metrics")[1].decode())
+        for secret in (token, "k3y-v4lue-123", "pa55-w0rd", "wrong-token",
+                       "nope-nope"):
+            h.check(secret not in shown, "%s leaked" % secret)
+    finally:
+        api.close()
+        basic.close()
+
+
 def test_bad_config_is_refused(s):
     need("health-prober")
     s.config = {"targets": [{"id": "x", "kind": "http", "url": "ftp://x"}]}
@@ -404,6 +537,14 @@ def test_bad_config_is_refused(s):
     h.wait_until(lambda: not p.alive(), 10, "exit on a bad config")
     h.eq(p.popen.returncode, 1)
     h.contains(p.log_text(), "targets[0].url")
+    # A bearer token that cannot be read: the key and file are named,
+    # a token given inline never is.
+    s.config = {"targets": [http_target("x", 1, headers={
+        "X-Token": "in\r\nline-s3cret"})]}
+    p = s.start("health-prober", wait=None)
+    h.wait_until(lambda: not p.alive(), 10, "exit on a bad header")
+    h.contains(p.log_text(), "targets[0].headers.X-Token")
+    h.check("s3cret" not in p.log_text(), "the bad value is not logged")
 
 
 if __name__ == "__main__":
