@@ -62,6 +62,9 @@ static const char usage_text[]
       "  publish-raw FILE...             send each file's bytes as one "
       "frame,\n"
       "                                  as is, in order (tests)\n"
+      "  reload                          publish ops.config_reload: the\n"
+      "                                  services that reload their config\n"
+      "                                  (health-prober) re-read it\n"
       "Services: ticket, incident, prober, status (and gateway for backup);\n"
       "executable names (ticket-service) work too.\n"
       "\n"
@@ -567,6 +570,20 @@ cmd_publish(opts *o, int argc, char **argv)
 	return code;
 }
 
+/* One ops.config_reload, as `publish` sends it: the operator need not
+ * know the topic or the envelope. */
+static int
+cmd_reload(opts *o, int argc, char **argv)
+{
+	char topic[] = "ops.config_reload";
+	char json[] = "{\"ops\":{\"kind\":\"config_reload\","
+	              "\"text\":\"opsctl reload\"}}";
+	char *args[] = { topic, json };
+	(void) argc;
+	(void) argv;
+	return cmd_publish(o, 2, args);
+}
+
 /* Read a whole file; caller frees *out with free(). */
 static int
 read_file(const char *path, uint8_t **out, size_t *len)
@@ -690,6 +707,7 @@ static const command commands[] = {
 	{ "backup", 2, 2, cmd_backup, "backup <service> <dir>" },
 	{ "publish", 1, 2, cmd_publish, "publish <topic> [ENVELOPE_JSON]" },
 	{ "publish-raw", 1, -1, cmd_publish_raw, "publish-raw FILE..." },
+	{ "reload", 0, 0, cmd_reload, "reload" },
 };
 
 static int

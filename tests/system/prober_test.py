@@ -430,13 +430,13 @@ def test_config_reload(s):
                                 http_target("new", web.port)]}
         s.write_config()
 
-        def reload_until(pred, what):
-            # Pub/sub may drop a frame: publish until the state shows it.
-            h.wait_until(lambda: s.publish(
-                "ops.config_reload", {"ops": {"kind": "config_reload"}})
-                is not None and pred(), 20, what, interval=1.0)
+        def reload_until(pred, what, send):
+            # Pub/sub may drop a frame: send until the state shows it.
+            h.wait_until(lambda: send() and pred(), 20, what, interval=1.0)
 
-        reload_until(lambda: "new" in current(s), "the new target")
+        # `opsctl reload` is the operator's spelling of the event.
+        reload_until(lambda: "new" in current(s), "the new target",
+                     lambda: s.opsctl("reload").rc == 0)
         wait_state(s, "new", "UP")
         cur = current(s)
         h.check(int(cur["new"].get("last_check_ms", 0)) > 0, "new probed")
@@ -461,7 +461,9 @@ def test_config_reload(s):
                                        "url": "ftp://nope"}]}
         s.write_config()
         reload_until(lambda: "targets[1].url" in p.log_text(),
-                     "the rejection logged")
+                     "the rejection logged", lambda: s.publish(
+                         "ops.config_reload",
+                         {"ops": {"kind": "config_reload"}}))
         h.contains(p.log_text(), "config reload rejected")
         h.eq(sorted(current(s)), ["broken", "keep", "new"])
         h.check(p.alive(), "still running")
