@@ -920,7 +920,11 @@ int
 prober_start(prober *p)
 {
 	sched_callbacks cb = { prober_feed, on_metric, p };
-	return sched_start(&p->sched, &p->ts, &cb);
+	int rv = sched_start(&p->sched, &p->ts, &cb);
+	/* A reload restarts probing only if it ran: unit tests feed
+	 * results by hand. */
+	p->probing = rv == 0;
+	return rv;
 }
 
 /* ---- config reload ---- */
@@ -950,7 +954,6 @@ prober_reload(
 	bool *moved = NULL;
 	MDB_txn *txn = NULL;
 	sched_callbacks cb = { prober_feed, on_metric, p };
-	bool probing = p->sched != NULL;
 	int rv;
 
 	if ((rv = targets_load(c, shard, &nts, err, errlen)) != 0) {
@@ -1020,8 +1023,7 @@ prober_reload(
 			continue;
 		}
 		o = (size_t) from[i];
-		state_fini(&nrt[i].st); /* a stored state loaded for nothing */
-		nrt[i] = p->rt[o];
+		nrt[i] = p->rt[o]; /* the reason moves with it */
 		moved[o] = true;
 		if (target_equal(nt, &p->ts.v[o])) {
 			kept++;
@@ -1074,7 +1076,7 @@ prober_reload(
 	memset(&nts, 0, sizeof(nts));
 	rv = 0;
 	err[0] = '\0';
-	if (probing && (rv = sched_start(&p->sched, &p->ts, &cb)) != 0) {
+	if (p->probing && (rv = sched_start(&p->sched, &p->ts, &cb)) != 0) {
 		snprintf(err, errlen, "cannot restart probing: %s",
 		    od_strerror(rv));
 	}
@@ -1097,6 +1099,7 @@ prober_stop(prober *p)
 	}
 	sched_stop(p->sched);
 	p->sched = NULL;
+	p->probing = false;
 	if (p->store != NULL) {
 		(void) prober_flush(p, true);
 	}

@@ -78,6 +78,7 @@ struct prober {
 	char shard[16];
 	char disk_path[1024];
 	sched *sched;
+	bool probing; /* prober_start ran and prober_stop did not */
 };
 
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
