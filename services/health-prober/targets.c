@@ -50,16 +50,16 @@ typedef struct arena_mark {
 	size_t used;
 } arena_mark;
 
+/* n bytes aligned to align (a power of two): 1 for strings, which are
+ * most of the bytes, so they pack without padding. */
 static void *
-arena_alloc(target_set *ts, size_t n)
+arena_alloc_aligned(target_set *ts, size_t n, size_t align)
 {
 	target_arena_chunk *c = ts->arena;
 	size_t at;
 
 	n = n == 0 ? 1 : n;
-	at = c == NULL ? 0
-	               : (c->used + alignof(max_align_t) - 1)
-	        & ~(alignof(max_align_t) - 1);
+	at = c == NULL ? 0 : (c->used + align - 1) & ~(align - 1);
 	if (c == NULL || at + n > c->size) {
 		size_t size = n > ARENA_CHUNK - sizeof(*c)
 		    ? n
@@ -75,6 +75,13 @@ arena_alloc(target_set *ts, size_t n)
 	}
 	c->used = at + n;
 	return c->data + at;
+}
+
+/* n bytes aligned for any object (arrays, structs). */
+static void *
+arena_alloc(target_set *ts, size_t n)
+{
+	return arena_alloc_aligned(ts, n, alignof(max_align_t));
 }
 
 static void *
@@ -124,7 +131,7 @@ dup_opt(target_set *ts, const char *s, bool *oom)
 		return NULL;
 	}
 	n = strlen(s) + 1;
-	if ((d = arena_alloc(ts, n)) == NULL) {
+	if ((d = arena_alloc_aligned(ts, n, 1)) == NULL) {
 		*oom = true;
 		return NULL;
 	}
@@ -626,7 +633,7 @@ parse_request_opts(target_set *ts, const cJSON *o, const char *path, target *t,
 	cJSON_ArrayForEach(h, hdrs)
 	{
 		size_t ln = strlen(h->string), lv = strlen(h->valuestring);
-		char *line = arena_alloc(ts, ln + 2 + lv + 1);
+		char *line = arena_alloc_aligned(ts, ln + 2 + lv + 1, 1);
 		if (line == NULL) {
 			return OD_ENOMEM;
 		}
