@@ -8,8 +8,11 @@
  * target id, a 0x00 and the period start in big-endian ms, so one
  * target's rows sort by time: a window is one cursor range, and
  * retention deletes from the front of each target's range and stops at
- * the first row it keeps.
+ * the first row it keeps. The ids present are found by jumping from one
+ * id's range to the next, which is how the rows of targets no longer
+ * configured are found without reading their rows.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "prober.h"
@@ -243,7 +246,7 @@ size_t
 history_key(uint8_t *out, const char *id, int64_t t)
 {
 	size_t n = strlen(id);
-	if (n > 400) {
+	if (n > HISTORY_ID_MAX) {
 		return 0;
 	}
 	memcpy(out, id, n);
@@ -396,7 +399,7 @@ history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 
 int
 history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
-    size_t *deleted)
+    size_t max, size_t *deleted)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
@@ -414,7 +417,7 @@ history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
 	}
 	/* Re-seek after each delete rather than trust the cursor's position
 	 * after mdb_cursor_del at a page end. */
-	for (;;) {
+	while (n < max) {
 		k.mv_size = klen;
 		k.mv_data = key;
 		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0) {
@@ -431,6 +434,99 @@ history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
 			goto out;
 		}
 		n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+out:
+	mdb_cursor_close(cur);
+	if (rv == 0 && deleted != NULL) {
+		*deleted = n;
+	}
+	return rv;
+}
+
+int
+history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t)
+{
+	uint8_t key[512];
+	size_t plen = strlen(id) + 1;
+	size_t klen = history_key(key, id, 0);
+	MDB_cursor *cur = NULL;
+	MDB_val k = { klen, key }, v;
+	int rc, rv = OD_ENOTFOUND;
+
+	if (klen == 0) {
+		return OD_EINVAL;
+	}
+	if (mdb_cursor_open(txn, db, &cur) != 0) {
+		return OD_EIO;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size >= plen + 8
+	    && memcmp(k.mv_data, key, plen) == 0) {
+		*t = (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen);
+		rv = 0;
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+	mdb_cursor_close(cur);
+	return rv;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+int
+history_retain_unlisted(store_txn *txn, MDB_dbi db, const char *const *keep,
+    size_t n_keep, int64_t cutoff, size_t max, size_t *deleted)
+{
+	uint8_t key[HISTORY_ID_MAX + 1];
+	char id[HISTORY_ID_MAX + 1];
+	const char *idp = id;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t n = 0, d;
+	int rc, rv = 0;
+
+	if (mdb_cursor_open(store_txn_mdb(txn), db, &cur) != 0) {
+		return OD_EIO;
+	}
+	/* One seek per target id present, however many rows each has: the
+	 * rows of an id are [id 0x00, id 0x01), so seeking id 0x01 lands on
+	 * the next id's first row (ids hold no control characters). */
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && n < max) {
+		const uint8_t *nul = memchr(k.mv_data, 0, k.mv_size);
+		size_t idlen = nul != NULL
+		    ? (size_t) (nul - (const uint8_t *) k.mv_data)
+		    : k.mv_size;
+		if (nul == NULL || idlen > HISTORY_ID_MAX) {
+			/* Not a history key: not ours to judge. */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		memcpy(id, k.mv_data, idlen);
+		id[idlen] = '\0';
+		if (bsearch(&idp, keep, n_keep, sizeof(*keep), cmp_id)
+		    == NULL) {
+			/* history_retain's cursor moves ours (LMDB fixes up
+			 * the txn's cursors on delete): re-seek below. */
+			if ((rv = history_retain(
+			         txn, db, id, cutoff, max - n, &d))
+			    != 0) {
+				goto out;
+			}
+			n += d;
+		}
+		memcpy(key, id, idlen);
+		key[idlen] = 0x01;
+		k.mv_size = idlen + 1;
+		k.mv_data = key;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		rv = OD_EIO;

@@ -453,19 +453,117 @@ prober_flush(prober *p, bool sync)
 
 /* ---- retention ---- */
 
+/*
+ * A retention run deletes the expired rows of the configured targets
+ * (all of them: they expire as fast as they are written) and at most
+ * removed_max rows of targets no longer configured, which is where a
+ * backlog can be (a store that was unsharded, a config that dropped
+ * thousands of targets), so that one run's txn stays small.
+ */
 typedef struct retain_job {
-	char **ids;
+	char **ids;          /* the configured targets, in config order */
+	const char **sorted; /* the same strings sorted by strcmp */
 	int64_t *raw_cutoff; /* by id: raw results */
 	size_t n;
 	int64_t cutoff[PDB_COUNT]; /* 0: keep */
+	/* Targets not configured: raw results, aggregates and transitions
+	 * by age; 0 keeps. */
+	int64_t removed_cutoff[PDB_COUNT];
+	size_t removed_max;
 } retain_job;
+
+/* Whether any row of id is left in the history DBs (PDB_TRANSITIONS to
+ * PDB_DAY). */
+static int
+has_history(MDB_txn *txn, store *st, const char *id, bool *out)
+{
+	int64_t t;
+	int rv;
+	for (unsigned db = PDB_TRANSITIONS; db <= PDB_DAY; db++) {
+		rv = history_first(txn, store_db(st, db), id, &t);
+		if (rv == 0) {
+			*out = true;
+			return 0;
+		}
+		if (rv != OD_ENOTFOUND) {
+			return rv;
+		}
+	}
+	*out = false;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * The stored state of a target not configured goes with its last history
+ * row: until then a target configured again gets its state back along
+ * with its history (prober_reload, prober_attach). The state DB holds one
+ * key per id, so this walks ids, not rows.
+ */
+static int
+retain_removed_states(store_txn *txn, const retain_job *j, size_t *budget)
+{
+	store *st = store_txn_store(txn);
+	MDB_txn *mtxn = store_txn_mdb(txn);
+	char id[HISTORY_ID_MAX + 1];
+	const char *idp = id;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	bool has;
+	int rc, rv = 0;
+
+	if (mdb_cursor_open(mtxn, store_db(st, PDB_STATE), &cur) != 0) {
+		return OD_EIO;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && *budget > 0) {
+		if (k.mv_size == 0 || k.mv_size > HISTORY_ID_MAX
+		    || memchr(k.mv_data, 0, k.mv_size) != NULL) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		has = true;
+		if (bsearch(&idp, j->sorted, j->n, sizeof(*j->sorted), cmp_str)
+		        == NULL
+		    && (rv = has_history(mtxn, st, id, &has)) != 0) {
+			goto out;
+		}
+		if (has) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			rv = rc == MDB_MAP_FULL ? OD_EMAPFULL : OD_EIO;
+			goto out;
+		}
+		(*budget)--;
+		/* Re-seek rather than trust the cursor after a delete: the
+		 * smallest key after id is id 0x00. */
+		k.mv_size = strlen(id) + 1;
+		k.mv_data = id;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rv = OD_EIO;
+	}
+out:
+	mdb_cursor_close(cur);
+	return rv;
+}
 
 static int
 retain_fn(store_txn *txn, void *arg)
 {
 	retain_job *j = arg;
 	store *st = store_txn_store(txn);
-	size_t total = 0, n;
+	size_t total = 0, removed, budget = j->removed_max, n;
 	int rv;
 
 	for (size_t i = 0; i < j->n; i++) {
@@ -475,16 +573,33 @@ retain_fn(store_txn *txn, void *arg)
 			if (cut <= 0) {
 				continue;
 			}
-			if ((rv = history_retain(
-			         txn, store_db(st, db), j->ids[i], cut, &n))
+			if ((rv = history_retain(txn, store_db(st, db),
+			         j->ids[i], cut, SIZE_MAX, &n))
 			    != 0) {
 				return rv;
 			}
 			total += n;
 		}
 	}
-	if (total > 0) {
-		log_debug("prober: retention deleted %zu rows", total);
+	for (unsigned db = 0; db < PDB_COUNT && budget > 0; db++) {
+		if (j->removed_cutoff[db] <= 0) {
+			continue;
+		}
+		if ((rv = history_retain_unlisted(txn, store_db(st, db),
+		         j->sorted, j->n, j->removed_cutoff[db], budget, &n))
+		    != 0) {
+			return rv;
+		}
+		budget -= n;
+	}
+	if (budget > 0 && (rv = retain_removed_states(txn, j, &budget)) != 0) {
+		return rv;
+	}
+	removed = j->removed_max - budget;
+	if (total > 0 || removed > 0) {
+		log_debug("prober: retention deleted %zu rows of configured "
+		          "targets, %zu of others%s",
+		    total, removed, budget == 0 ? " (more next run)" : "");
 	}
 	return 0;
 }
@@ -497,6 +612,7 @@ retain_free(retain_job *j)
 	}
 	if (j != NULL) {
 		free(j->ids);
+		free(j->sorted);
 		free(j->raw_cutoff);
 		free(j);
 	}
@@ -520,6 +636,7 @@ prober_retain(prober *p, bool sync)
 	int rv;
 
 	if (j == NULL || (j->ids = calloc(p->ts.n + 1, sizeof(char *))) == NULL
+	    || (j->sorted = calloc(p->ts.n + 1, sizeof(char *))) == NULL
 	    || (j->raw_cutoff = calloc(p->ts.n + 1, sizeof(int64_t)))
 	        == NULL) {
 		retain_free(j);
@@ -537,12 +654,24 @@ prober_retain(prober *p, bool sync)
 			retain_free(j);
 			return OD_ENOMEM;
 		}
+		j->sorted[j->n] = j->ids[j->n];
 		j->raw_cutoff[j->n] = now - keep;
 		j->n++;
 	}
+	qsort(j->sorted, j->n, sizeof(*j->sorted), cmp_str);
 	j->cutoff[PDB_MINUTE] = now - s->minute_retention_ms;
 	j->cutoff[PDB_HOUR] = now - s->hour_retention_ms;
 	j->cutoff[PDB_DAY] = now - s->day_retention_ms;
+	/* A target that is no longer configured (removed from the config,
+	 * or of another shard: a store belongs to one shard) keeps each
+	 * kind of row as long as a configured one would, so one that comes
+	 * back finds the history it would have had; raw results by time
+	 * only (its interval is gone), and its transitions, which a
+	 * configured target keeps, as long as its day rows. */
+	memcpy(j->removed_cutoff, j->cutoff, sizeof(j->cutoff));
+	j->removed_cutoff[PDB_RESULTS] = now - s->raw_retention_ms;
+	j->removed_cutoff[PDB_TRANSITIONS] = now - s->day_retention_ms;
+	j->removed_max = p->retain_removed_max;
 	if (sync) {
 		rv = store_write(p->store, retain_fn, j);
 		retain_free(j);
@@ -811,6 +940,7 @@ prober_new(
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_rwlock_init(&p->cfg_lock, NULL);
+	p->retain_removed_max = PROBER_RETAIN_REMOVED_MAX;
 	if ((rv = targets_load(c, shard, &p->ts, err, errlen)) != 0) {
 		goto out;
 	}

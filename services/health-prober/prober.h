@@ -399,8 +399,11 @@ enum prober_db {
 };
 extern const char *const prober_db_names[]; /* NULL-terminated */
 
+/* The longest id history_key takes (config ids are at most 64). */
+#define HISTORY_ID_MAX 400
+
 /* id, a 0x00, then be64 t: rows of one target sort by time. Returns the
- * length (<= 512) or 0 when the id is too long. */
+ * length (<= 512) or 0 when the id is longer than HISTORY_ID_MAX. */
 size_t history_key(uint8_t *out, const char *id, int64_t t);
 int history_put_agg(
     store_txn *txn, MDB_dbi db, const char *id, int64_t start, const agg *a);
@@ -421,12 +424,24 @@ int history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 int history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t period, size_t n, agg *out);
 /*
- * Delete id's rows older than cutoff (and, when keep_max > 0, all but
- * the newest keep_max): a cursor walks from the target's first row and
+ * Delete id's rows older than cutoff, at most max of them (SIZE_MAX: no
+ * bound), oldest first: a cursor walks from the target's first row and
  * stops at the first row it keeps, so only expired rows are visited.
  * *deleted (may be NULL) gets the count.
  */
 int history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
+    size_t max, size_t *deleted);
+/* The time of id's oldest row in db: 0, or OD_ENOTFOUND without rows. */
+int history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t);
+/*
+ * history_retain for every id with rows in db that is not in keep
+ * (n_keep ids sorted by strcmp; borrowed), at most max rows in all. It
+ * costs one seek per id present in db (it jumps from one id's rows to the
+ * next with MDB_SET_RANGE), plus the rows it deletes; keys that are not
+ * "id 0x00 ..." are left alone. *deleted (may be NULL) gets the count.
+ */
+int history_retain_unlisted(store_txn *txn, MDB_dbi db,
+    const char *const *keep, size_t n_keep, int64_t cutoff, size_t max,
     size_t *deleted);
 
 /* ---- resources.c ---- */
@@ -483,7 +498,13 @@ void prober_feed(void *p, size_t index, const probe_result *r);
 /* Queue the pending results and aggregates as one store job; wait for
  * its commit when sync. */
 int prober_flush(prober *p, bool sync);
-/* Delete expired raw results and aggregates (one job; waits when sync). */
+/*
+ * Delete expired raw results and aggregates (one job; waits when sync).
+ * Rows of targets that are not configured (removed, or of another shard)
+ * expire too, by the same periods, at most PROBER_RETAIN_REMOVED_MAX of
+ * them a run; their transitions with the day rows and their state with
+ * their last row.
+ */
 int prober_retain(prober *p, bool sync);
 
 /*
@@ -493,8 +514,9 @@ int prober_retain(prober *p, bool sync);
  * every target whose id is still configured (an unchanged target keeps
  * everything; a changed one keeps its shown state and restarts its
  * flap-damping streaks), give new targets their stored state if they
- * had one, drop removed ones (their history stays in the store), and
- * probe again. Settings apply too, except flush_interval (a restart).
+ * had one, drop removed ones (their history stays in the store and
+ * expires as it would have: prober_retain), and probe again. Settings
+ * apply too, except flush_interval (a restart).
  * Must not run concurrently with itself, prober_flush or prober_retain
  * (main.c runs all of them on the runtime's timer thread).
  */

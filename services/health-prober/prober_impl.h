@@ -79,7 +79,17 @@ struct prober {
 	char disk_path[1024];
 	sched *sched;
 	bool probing; /* prober_start ran and prober_stop did not */
+	/* Rows of targets no longer configured that one retention run
+	 * deletes at most (PROBER_RETAIN_REMOVED_MAX; tests lower it). */
+	size_t retain_removed_max;
 };
+
+/*
+ * 10,000 rows a run (once a minute) keep a run's txn to a few hundred
+ * dirtied pages, and keep pace with the rows of about 1,400 removed
+ * targets probed every 10 s (7 rows a minute each) as they expire.
+ */
+#define PROBER_RETAIN_REMOVED_MAX 10000
 
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
 void prober__status(

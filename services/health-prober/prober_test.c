@@ -376,6 +376,194 @@ test_reload(void **state)
 	assert_int_equal(api->st.since_ms, api_since);
 }
 
+static bool
+has_state(fixture *f, const char *id)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rv;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	rv = store_get(txn, store_db(f->st, PDB_STATE), id, strlen(id), &v);
+	store_read_end(txn);
+	return rv == 0;
+}
+
+/* Ten hours of api (index 0) and db (index 1), one probe a minute. */
+static void
+feed_both(fixture *f)
+{
+	int64_t start = fake_now;
+	for (int i = 0; i < 600; i++) {
+		fake_now = start + (int64_t) i * 60000;
+		feed(f, 0, UP, 5);
+		feed(f, 1, UP, 5);
+		assert_int_equal(prober_flush(f->p, true), 0);
+	}
+}
+
+/* The rows of a target removed from the config expire as a configured
+ * target's would, at most retain_removed_max of them a run; its state
+ * goes with its last row. */
+static void
+test_retain_removed(void **state)
+{
+	fixture *f = *state;
+	char err[256];
+	config *c;
+	int64_t end;
+
+	feed_both(f);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 600);
+	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "db"), 1);
+	c = load_cfg("{\"targets\":[{\"id\":\"api\",\"kind\":\"tcp\","
+	             "\"host\":\"127.0.0.1\",\"port\":1}]}");
+	assert_int_equal(prober_reload(f->p, c, NULL, err, sizeof(err)), 0);
+	config_free(c);
+	assert_null(target_find(&f->p->ts, "db"));
+
+	/* Now db's raw results older than 6 h go, as api's do; nothing
+	 * else of db has expired. */
+	assert_int_equal(prober_retain(f->p, true), 0);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 361);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "api"), 361);
+	assert_int_equal(count_rows(f, PDB_MINUTE, "db"), 600);
+	assert_true(has_state(f, "db"));
+
+	/* Three days on, db's other raw results and its minutes (48 h)
+	 * expire, 961 rows, 100 a run; its hours and days stay, as api's
+	 * do. */
+	f->p->retain_removed_max = 100;
+	fake_now += 3 * DAY;
+	assert_int_equal(prober_retain(f->p, true), 0);
+	assert_int_equal(
+	    count_rows(f, PDB_RESULTS, "db") + count_rows(f, PDB_MINUTE, "db"),
+	    861);
+	/* api is configured: its expired rows all go in the one run. */
+	assert_int_equal(count_rows(f, PDB_RESULTS, "api"), 0);
+	assert_int_equal(count_rows(f, PDB_MINUTE, "api"), 0);
+	for (int run = 0; run < 8; run++) {
+		assert_int_equal(prober_retain(f->p, true), 0);
+	}
+	assert_int_equal(
+	    count_rows(f, PDB_RESULTS, "db") + count_rows(f, PDB_MINUTE, "db"),
+	    61);
+	assert_int_equal(prober_retain(f->p, true), 0);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "db"), 0);
+	assert_int_equal(count_rows(f, PDB_MINUTE, "db"), 0);
+	assert_int_equal(count_rows(f, PDB_HOUR, "db"), 600);
+	assert_int_equal(count_rows(f, PDB_DAY, "db"), 600);
+	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "db"), 1);
+	assert_true(has_state(f, "db"));
+
+	/* 400 days after the last result everything of db is gone, state
+	 * included; api, still probed, keeps its new rows and its state. */
+	end = T0 + 10 * HOUR + 600 * 60000LL;
+	fake_now = end + 401 * DAY;
+	feed(f, 0, UP, 5);
+	assert_int_equal(prober_flush(f->p, true), 0);
+	f->p->retain_removed_max = PROBER_RETAIN_REMOVED_MAX;
+	assert_int_equal(prober_retain(f->p, true), 0);
+	for (unsigned db = PDB_TRANSITIONS; db <= PDB_DAY; db++) {
+		assert_int_equal(count_rows(f, db, "db"), 0);
+	}
+	assert_false(has_state(f, "db"));
+	assert_int_equal(count_rows(f, PDB_RESULTS, "api"), 1);
+	assert_int_equal(count_rows(f, PDB_MINUTE, "api"), 1);
+	assert_int_equal(count_rows(f, PDB_HOUR, "api"), 1);
+	assert_int_equal(count_rows(f, PDB_DAY, "api"), 1);
+	assert_int_equal(count_rows(f, PDB_TRANSITIONS, "api"), 1);
+	assert_true(has_state(f, "api"));
+}
+
+/* A store belongs to one shard: the rows of a target of another shard
+ * (the store was used unsharded before) expire like a removed target's. */
+static void
+test_retain_other_shard(void **state)
+{
+	fixture *f = *state;
+	char err[256], shard[8];
+	unsigned i = target_in_shard(target_hash("db"), 0, 2) ? 1 : 0;
+
+	feed_both(f);
+	snprintf(shard, sizeof(shard), "%u/2", i);
+	assert_int_equal(
+	    prober_reload(f->p, f->cfg, shard, err, sizeof(err)), 0);
+	assert_null(target_find(&f->p->ts, "db"));
+	fake_now += 401 * DAY;
+	assert_int_equal(prober_retain(f->p, true), 0);
+	for (unsigned db = PDB_TRANSITIONS; db <= PDB_DAY; db++) {
+		assert_int_equal(count_rows(f, db, "db"), 0);
+	}
+	assert_false(has_state(f, "db"));
+}
+
+/* Rows at t = 1..10 of ids a, ab and b, and a key that is no history
+ * key, in the results DB. (On the writer thread: no assert here.) */
+static int
+put_rows_fn(store_txn *txn, void *arg)
+{
+	static const char *const ids[] = { "a", "ab", "b" };
+	MDB_dbi db = store_db(store_txn_store(txn), PDB_RESULTS);
+	uint8_t key[512];
+	int rv;
+	(void) arg;
+	for (size_t i = 0; i < 3; i++) {
+		for (int64_t t = 1; t <= 10; t++) {
+			if ((rv = store_put(txn, db, key,
+			         history_key(key, ids[i], t), "x", 1))
+			    != 0) {
+				return rv;
+			}
+		}
+	}
+	return store_put(txn, db, "a\x01junk", 6, "x", 1);
+}
+
+typedef struct unlisted_call {
+	size_t max;
+	size_t deleted;
+} unlisted_call;
+
+/* Delete rows before t = 6 of every id but ab. */
+static int
+retain_unlisted_fn(store_txn *txn, void *arg)
+{
+	static const char *const keep[] = { "ab" };
+	unlisted_call *c = arg;
+	return history_retain_unlisted(txn,
+	    store_db(store_txn_store(txn), PDB_RESULTS), keep, 1, 6, c->max,
+	    &c->deleted);
+}
+
+/* The jump from one id's rows to the next does not confuse an id with
+ * one it prefixes (a, ab), leaves keys that are not history keys alone,
+ * and stops at the bound. */
+static void
+test_retain_unlisted(void **state)
+{
+	fixture *f = *state;
+	unlisted_call c = { 3, 0 };
+	MDB_txn *txn;
+	MDB_val v;
+
+	assert_int_equal(store_write(f->st, put_rows_fn, NULL), 0);
+	assert_int_equal(store_write(f->st, retain_unlisted_fn, &c), 0);
+	assert_int_equal(c.deleted, 3);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "a"), 7);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "b"), 10);
+	c.max = 100;
+	assert_int_equal(store_write(f->st, retain_unlisted_fn, &c), 0);
+	assert_int_equal(c.deleted, 7); /* a: 2 more, b: 5 */
+	assert_int_equal(count_rows(f, PDB_RESULTS, "a"), 5);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "ab"), 10);
+	assert_int_equal(count_rows(f, PDB_RESULTS, "b"), 5);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(
+	    store_get(txn, store_db(f->st, PDB_RESULTS), "a\x01junk", 6, &v),
+	    0);
+	store_read_end(txn);
+}
+
 int
 main(void)
 {
@@ -385,6 +573,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_transitions_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_retain_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_retain_other_shard, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_retain_unlisted, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
