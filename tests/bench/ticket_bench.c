@@ -513,6 +513,14 @@ creates:;
 	       "<= 2)\n",
 	    one_p50 / 1e3, rtt / 1e3, fs / 1e3, (rtt + fs) / 1e3,
 	    (rtt + fs) > 0 ? (double) one_p50 / (double) (rtt + fs) : 0);
+	/* LMDB syncs twice per commit (the pages, then the meta page), so
+	 * a durable reply cannot come back faster than this. */
+	if (raw > 0 && (rtt + fs) > 0) {
+		double floor_ns = (double) rtt + 1e9 / raw;
+		printf("floor: round trip + one raw one-put LMDB commit (mean) = "
+		       "%.0f us = %.2fx the baseline\n",
+		    floor_ns / 1e3, floor_ns / (double) (rtt + fs));
+	}
 	rm_rf(dir);
 	return 0;
 }
