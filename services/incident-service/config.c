@@ -6,7 +6,8 @@
  *                 "runbooks": {"critical": "…", …},
  *                 "realert": {"critical": "5m", "high": "15m"},
  *                 "stable_period": "10m", "tick": "5s",
- *                 "peer_timeout": "2s", "alert_log_keep": 1000}
+ *                 "peer_timeout": "2s", "alert_log_keep": 1000,
+ *                 "freeze_retry": "1m", "freeze_for": "1h"}
  *   "checklists": {"daily": [{"id": "backups", "text": "…"} | "text"],
  *                  "weekly": […], "monthly": […]}
  *   "maintenance": {"reminder_before": "60m"}
@@ -60,6 +61,8 @@ inc_config_defaults(inc_config *c)
 	c->reminder_before_ms = 60 * INC_MIN_MS;
 	c->tick_ms = 5000;
 	c->peer_timeout_ms = 2000;
+	c->freeze_retry_ms = INC_MIN_MS;
+	c->freeze_for_ms = INC_HOUR_MS;
 	c->alert_keep = 1000;
 	return 0;
 }
@@ -148,6 +151,14 @@ parse_incidents(inc_config *c, const cJSON *sec, char *err, size_t errlen)
 	    || (rv = config_get_duration_ms(sec, "incidents", "peer_timeout",
 	            c->peer_timeout_ms, 100, 2000, &c->peer_timeout_ms, err,
 	            errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(sec, "incidents", "freeze_retry",
+	            c->freeze_retry_ms, 100, INC_HOUR_MS, &c->freeze_retry_ms,
+	            err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(sec, "incidents", "freeze_for",
+	            c->freeze_for_ms, 0, 30 * INC_DAY_MS, &c->freeze_for_ms,
+	            err, errlen))
 	        != 0
 	    || (rv = config_get_int(sec, "incidents", "alert_log_keep",
 	            c->alert_keep, 100, 1000000, &keep, err, errlen))

@@ -9,6 +9,7 @@
  *   maintenance.c  maintenance windows
  *   checklists.c   daily/weekly/monthly ops checklists
  *   postmortem.c   postmortems and their Markdown
+ *   freeze.c       postmortems' peer sections stored after the resolve
  *   report.c       day/week/month reports
  *   config.c       the incidents/checklists/maintenance config sections
  *   handlers.c     the rpc method table
@@ -120,6 +121,11 @@ typedef struct inc_config {
 	int64_t tick_ms;         /* timer resolution */
 	int64_t peer_timeout_ms; /* calls to prober and ticket-service */
 	uint32_t alert_keep;     /* alert log entries kept for replay */
+	/* Freezing a postmortem's peer sections after the resolve: retry
+	 * every freeze_retry_ms while a peer does not answer, for
+	 * freeze_for_ms after the resolve. */
+	int64_t freeze_retry_ms;
+	int64_t freeze_for_ms;
 	inc_check_list lists[4]; /* indexed by ChecklistPeriod (1..3) */
 } inc_config;
 
@@ -240,6 +246,7 @@ enum inc_db {
 	INC_DB_POSTMORTEMS,   /* be64 incident id -> Postmortem */
 	INC_DB_COMPONENTS,    /* component id -> HealthChanged (last seen) */
 	INC_DB_ACTIVE,        /* be64 id -> "" for every unresolved one */
+	INC_DB_PM_UNFROZEN,   /* be64 id -> inc_pm_freeze_state (packed) */
 	INC_DB_COUNT
 };
 
@@ -248,6 +255,22 @@ extern const char *const inc_db_names[];
 
 typedef void (*inc_event_hook)(
     void *arg, const char *topic, const Opsdesk__V1__Envelope *env);
+
+/* What the peers said about a postmortem's window (postmortem.c). */
+typedef struct inc_pm_peers {
+	bool health;   /* health-prober answered: events are the window's */
+	char **events; /* owned, n_events strings */
+	size_t n_events;
+	bool tickets; /* ticket-service answered */
+	int32_t tickets_opened;
+} inc_pm_peers;
+
+struct inc_service;
+/* Ask the peers the parts of pm (borrowed) that want_* name; never
+ * fails, a peer that did not answer leaves its flag false. */
+typedef void (*inc_pm_fetch_fn)(struct inc_service *svc,
+    const inc_postmortem *pm, bool want_health, bool want_tickets,
+    inc_pm_peers *out);
 
 typedef struct inc_service {
 	inc_config cfg;
@@ -261,6 +284,13 @@ typedef struct inc_service {
 	/* Tests: sees every event as it is queued (inside the txn). */
 	inc_event_hook hook;
 	void *hook_arg;
+	/* How postmortems ask the peers: inc_pm_fetch (NULL) or a test's
+	 * stand-in. */
+	inc_pm_fetch_fn pm_fetch;
+	/* The freezer thread (service.c): woken after a resolve commits,
+	 * else every tick; absent (NULL) in unit tests, which run
+	 * inc_pm_freeze_run themselves. */
+	struct inc_freezer *freezer;
 } inc_service;
 
 /* What a mutation needs: the job's txn, its clock, who caused it. */
@@ -455,10 +485,56 @@ int inc_pm_load(
 int inc_pm_save(inc_tx *tx, const inc_postmortem *pm);
 int inc_pm_edit(inc_tx *tx, const Opsdesk__V1__EditPostmortemRequest *r,
     inc_postmortem **out);
-/* Fill the health events and tickets opened in the impact window from
- * the peers; a peer that does not answer leaves a note / -1. */
+/* Fill the health events and tickets opened in the impact window: the
+ * frozen parts are as stored and ask nobody; the others are asked live
+ * (a peer that does not answer leaves health_available false / -1). */
 void inc_pm_fill_external(inc_service *svc, inc_postmortem *pm);
 void inc_pm_free(inc_postmortem *pm);
+
+/* The real peers behind inc_pm_fetch_fn: transitions of the window's
+ * components from health-prober, stats from ticket-service, together. */
+void inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
+    bool want_tickets, inc_pm_peers *out);
+void inc_pm_peers_free(inc_pm_peers *p); /* NULL-safe, leaves p zeroed */
+/* Move the parts p answered into pm's parts that are not frozen (p's
+ * events move; p stays for inc_pm_peers_free); freeze: mark them frozen
+ * too. Frozen parts are never changed. */
+void inc_pm_take_peers(inc_postmortem *pm, inc_pm_peers *p, bool freeze);
+
+/*
+ * Freezing. A resolve stores its postmortem with the peers' sections
+ * empty (a write job must not wait on the network) and enters the
+ * incident in INC_DB_PM_UNFROZEN in the same txn, so a restart finds
+ * it without a scan. inc_pm_freeze_run, outside any write job, asks the
+ * peers for the entries that are due and stores what came back in a
+ * second write; an entry leaves the index when both parts are frozen or
+ * after freeze_for_ms (freeze_gave_up). Idempotent: a part once frozen
+ * is never asked or overwritten again.
+ */
+typedef struct inc_pm_freeze_state {
+	int64_t next_ms;    /* next round of asking */
+	int64_t give_up_ms; /* no round after this */
+	uint32_t attempts;  /* rounds so far */
+} inc_pm_freeze_state;
+
+#define INC_PM_FREEZE_STATE_LEN 20
+void inc_pm_freeze_pack(
+    const inc_pm_freeze_state *s, uint8_t out[INC_PM_FREEZE_STATE_LEN]);
+int inc_pm_freeze_unpack(const void *data, size_t len, inc_pm_freeze_state *s);
+/* In the resolve's job: enter pm's incident for freezing now, and wake
+ * the freezer after the commit. */
+int inc_pm_freeze_enter(inc_tx *tx, const inc_postmortem *pm);
+/* One round over the entries due by od_now_ms() (any thread but the
+ * writer and the completion thread). *frozen (may be NULL): postmortems
+ * fully frozen in this round. */
+int inc_pm_freeze_run(inc_service *svc, int *frozen);
+/* The freezer thread. Stop joins it (before the store closes); a wake
+ * after that (a hook of a late commit) does nothing. Free releases it
+ * once no commit can come (after the store closed). Both NULL-safe. */
+int inc_freezer_start(inc_service *svc);
+void inc_freezer_wake(inc_service *svc);
+void inc_freezer_stop(inc_service *svc);
+void inc_freezer_free(inc_service *svc);
 
 /* ---- reports (report.c) ---- */
 

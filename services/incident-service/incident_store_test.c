@@ -501,6 +501,203 @@ test_checklists(void **state)
 	assert_int_equal(count_topic("ops.checklist"), 2);
 }
 
+/* A stand-in for the peers: what each answers, and what was asked. */
+static struct {
+	bool prober_up, tickets_up;
+	int health_asks, tickets_asks;
+} peers;
+
+static void
+fake_fetch(inc_service *s, const inc_postmortem *pm, bool want_health,
+    bool want_tickets, inc_pm_peers *out)
+{
+	(void) s;
+	(void) pm;
+	memset(out, 0, sizeof(*out));
+	out->tickets_opened = -1;
+	peers.health_asks += want_health;
+	peers.tickets_asks += want_tickets;
+	if (want_health && peers.prober_up) {
+		out->health = true;
+		out->events = calloc(1, sizeof(char *));
+		out->events[0] = strdup("db: up -> down (HTTP 503)");
+		out->n_events = 1;
+	}
+	if (want_tickets && peers.tickets_up) {
+		out->tickets = true;
+		out->tickets_opened = 3;
+	}
+}
+
+static int
+resolve_fn(inc_tx *tx, void *arg)
+{
+	return inc_resolve(tx, *(uint64_t *) arg, &alice, "fixed", NULL);
+}
+
+/* Open an incident on "db" at now_ms and resolve it an hour later. */
+static uint64_t
+open_and_resolve(void)
+{
+	static const char *const comps[] = { "db" };
+	inc_open_args a = { 0 };
+	uint64_t id;
+
+	a.severity = SEV_HIGH;
+	a.title = "db down";
+	a.component_ids = comps;
+	a.n_components = 1;
+	a.actor = &alice;
+	assert_int_equal(in_job(open_fn, &a), 0);
+	id = counter("incident");
+	now_ms += HOUR;
+	assert_int_equal(in_job(resolve_fn, &id), 0);
+	return id;
+}
+
+static inc_postmortem *
+get_pm(uint64_t id)
+{
+	MDB_txn *txn;
+	inc_postmortem *pm = NULL;
+
+	assert_int_equal(store_read_begin(svc.st, &txn), 0);
+	assert_int_equal(inc_pm_load(txn, &svc, id, &pm), 0);
+	store_read_end(txn);
+	return pm;
+}
+
+static size_t
+unfrozen(void)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+
+	assert_int_equal(store_read_begin(svc.st, &txn), 0);
+	assert_int_equal(
+	    mdb_stat(txn, inc_dbi(&svc, INC_DB_PM_UNFROZEN), &st), 0);
+	store_read_end(txn);
+	return st.ms_entries;
+}
+
+static void
+test_pm_frozen_after_resolve(void **state)
+{
+	inc_postmortem *pm;
+	int frozen = -1;
+	uint64_t id;
+
+	(void) state;
+	svc.pm_fetch = fake_fetch;
+	memset(&peers, 0, sizeof(peers));
+	peers.prober_up = peers.tickets_up = true;
+	id = open_and_resolve();
+	/* The resolve's txn stored the postmortem and its index entry,
+	 * and asked nobody. */
+	assert_int_equal(unfrozen(), 1);
+	assert_int_equal(peers.health_asks + peers.tickets_asks, 0);
+	pm = get_pm(id);
+	assert_false(pm->health_frozen);
+	assert_false(pm->tickets_frozen);
+	inc_pm_free(pm);
+
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(frozen, 1);
+	assert_int_equal(unfrozen(), 0);
+	pm = get_pm(id);
+	assert_true(pm->health_frozen);
+	assert_true(pm->tickets_frozen);
+	assert_true(pm->health_available);
+	assert_int_equal(pm->n_health_events, 1);
+	assert_string_equal(pm->health_events[0], "db: up -> down (HTTP 503)");
+	assert_int_equal(pm->tickets_opened, 3);
+	assert_int_equal(pm->frozen_ms, now_ms);
+	assert_int_equal(pm->freeze_attempts, 1);
+
+	/* Weeks later, with both peers gone: a read asks nobody and shows
+	 * what was frozen. */
+	now_ms += 30 * 24 * HOUR;
+	peers.prober_up = peers.tickets_up = false;
+	peers.health_asks = peers.tickets_asks = 0;
+	inc_pm_fill_external(&svc, pm);
+	assert_int_equal(peers.health_asks + peers.tickets_asks, 0);
+	assert_true(pm->health_available);
+	assert_int_equal(pm->n_health_events, 1);
+	assert_int_equal(pm->tickets_opened, 3);
+	inc_pm_free(pm);
+	/* Another round finds nothing to do. */
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(frozen, 0);
+	assert_int_equal(peers.health_asks + peers.tickets_asks, 0);
+}
+
+static void
+test_pm_freeze_retries_and_gives_up(void **state)
+{
+	inc_postmortem *pm;
+	int frozen = -1;
+	uint64_t a, b;
+
+	(void) state;
+	svc.cfg.freeze_retry_ms = MIN;
+	svc.cfg.freeze_for_ms = HOUR;
+	svc.pm_fetch = fake_fetch;
+	memset(&peers, 0, sizeof(peers));
+	peers.tickets_up = true;
+	a = open_and_resolve();
+
+	/* The prober is down: the ticket count is frozen, the health
+	 * events wait for the next round and reads ask only the prober. */
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(frozen, 0);
+	assert_int_equal(unfrozen(), 1);
+	pm = get_pm(a);
+	assert_false(pm->health_frozen);
+	assert_true(pm->tickets_frozen);
+	assert_int_equal(pm->tickets_opened, 3);
+	peers.health_asks = peers.tickets_asks = 0;
+	inc_pm_fill_external(&svc, pm);
+	assert_int_equal(peers.health_asks, 1);
+	assert_int_equal(peers.tickets_asks, 0);
+	assert_false(pm->health_available);
+	assert_int_equal(pm->tickets_opened, 3);
+	inc_pm_free(pm);
+
+	/* Not due again before the retry interval. */
+	peers.health_asks = 0;
+	now_ms += MIN - 1;
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(peers.health_asks, 0);
+	/* Back: frozen at the next round. */
+	peers.prober_up = true;
+	now_ms += 1;
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(frozen, 1);
+	assert_int_equal(peers.tickets_asks, 0);
+	assert_int_equal(unfrozen(), 0);
+	pm = get_pm(a);
+	assert_true(pm->health_frozen);
+	assert_int_equal(pm->freeze_attempts, 2);
+	assert_int_equal(pm->n_health_events, 1);
+	inc_pm_free(pm);
+
+	/* Both down for longer than freeze_for: given up, out of the
+	 * index, and reads go on asking live. */
+	peers.prober_up = peers.tickets_up = false;
+	b = open_and_resolve();
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(unfrozen(), 1);
+	now_ms += HOUR;
+	assert_int_equal(inc_pm_freeze_run(&svc, &frozen), 0);
+	assert_int_equal(unfrozen(), 0);
+	pm = get_pm(b);
+	assert_true(pm->freeze_gave_up);
+	assert_false(pm->health_frozen);
+	assert_false(pm->tickets_frozen);
+	assert_int_equal(pm->freeze_attempts, 2);
+	inc_pm_free(pm);
+}
+
 int
 main(void)
 {
@@ -517,6 +714,10 @@ main(void)
 		    test_sla_timers_and_alert_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_checklists, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pm_frozen_after_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pm_freeze_retries_and_gives_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -441,7 +441,11 @@ apply_resolve(inc_tx *tx, inc_incident *inc, const change *c)
 	if ((pm = inc_pm_generate(&tx->svc->cfg, inc, tx->now)) == NULL) {
 		return OD_ENOMEM;
 	}
-	rv = inc_pm_save(tx, pm);
+	/* The peers' sections are frozen by a second write after this
+	 * commit (freeze.c): this job must not wait on the network. */
+	if ((rv = inc_pm_save(tx, pm)) == 0) {
+		rv = inc_pm_freeze_enter(tx, pm);
+	}
 	inc_pm_free(pm);
 	return rv;
 }

@@ -1,9 +1,11 @@
 /*
  * postmortem.c — generated when an incident is resolved, from the
- * incident alone (so it is written in the same txn as the resolve); the
- * health events and tickets of the impact window come from the peers
- * when it is read, since a write job must not wait on the network. Root
- * cause and action items are edited by admins.
+ * incident alone (so it is written in the same txn as the resolve). The
+ * health events and tickets of the impact window come from the peers:
+ * a write job must not wait on the network, so they are frozen into the
+ * record by a second write after the commit (freeze.c), and until then
+ * asked live on each read. Root cause and action items are edited by
+ * admins.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +121,22 @@ md_duration_row(
 	              : "**no**");
 }
 
+/* A section the peer has not given for keeps yet was asked at this read:
+ * say so, since it may change (or be gone) on the next one. */
+static void
+md_not_frozen(sbuf *b, const inc_postmortem *pm, bool frozen, const char *peer)
+{
+	if (frozen) {
+		return;
+	}
+	sbuf_printf(b,
+	    pm->freeze_gave_up
+	        ? "_not frozen: %s did not answer after the resolve; asked "
+	          "at this read_\n\n"
+	        : "_not frozen yet: asked %s at this read_\n\n",
+	    peer);
+}
+
 int
 inc_pm_markdown(const inc_postmortem *pm, sbuf *b)
 {
@@ -161,6 +179,7 @@ inc_pm_markdown(const inc_postmortem *pm, sbuf *b)
 	}
 
 	sbuf_append(b, "\n## Health events in the window\n\n");
+	md_not_frozen(b, pm, pm->health_frozen, "health-prober");
 	if (!pm->health_available) {
 		sbuf_append(b, "_health-prober did not answer_\n");
 	} else if (pm->n_health_events == 0) {
@@ -171,6 +190,7 @@ inc_pm_markdown(const inc_postmortem *pm, sbuf *b)
 	}
 
 	sbuf_append(b, "\n## Tickets opened in the window\n\n");
+	md_not_frozen(b, pm, pm->tickets_frozen, "ticket-service");
 	if (pm->tickets_opened < 0) {
 		sbuf_append(b, "_ticket-service did not answer_\n");
 	} else {
@@ -303,39 +323,70 @@ out:
 	return rv;
 }
 
-static int
-add_event(inc_postmortem *pm, const Opsdesk__V1__HealthChanged *hc)
+/* "2026-11-27T10:00:00Z Database: up -> down (HTTP 503)" */
+static char *
+event_line(const Opsdesk__V1__HealthChanged *hc)
 {
-	char at[32], line[512], **p;
+	char at[32], line[512];
 
 	od_format_iso8601(hc->at_ms, at, sizeof(at));
 	snprintf(line, sizeof(line), "%s %s: %s -> %s%s%s%s", at,
 	    hc->name[0] ? hc->name : hc->target_id,
 	    inc_state_name(hc->old_state), inc_state_name(hc->new_state),
 	    hc->reason[0] ? " (" : "", hc->reason, hc->reason[0] ? ")" : "");
-	if ((p = realloc(
-	         pm->health_events, (pm->n_health_events + 1) * sizeof(*p)))
-	    == NULL) {
-		return OD_ENOMEM;
-	}
-	pm->health_events = p;
-	if ((p[pm->n_health_events] = strdup(line)) == NULL) {
-		return OD_ENOMEM;
-	}
-	pm->n_health_events++;
-	return 0;
+	return strdup(line);
 }
 
 void
-inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
+inc_pm_peers_free(inc_pm_peers *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < p->n_events; i++) {
+		free(p->events[i]);
+	}
+	free(p->events);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The prober's transitions as event lines; false on OOM (then nothing
+ * is kept, as if the prober had not answered). */
+static bool
+peers_take_events(inc_pm_peers *out, const Opsdesk__V1__TransitionList *tr)
+{
+	size_t n
+	    = tr->n_transitions < EVENTS_MAX ? tr->n_transitions : EVENTS_MAX;
+
+	if (n > 0 && (out->events = calloc(n, sizeof(char *))) == NULL) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((out->events[i] = event_line(tr->transitions[i]))
+		    == NULL) {
+			inc_pm_peers_free(out);
+			return false;
+		}
+		out->n_events++;
+	}
+	return true;
+}
+
+void
+inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
+    bool want_tickets, inc_pm_peers *out)
 {
 	Opsdesk__V1__ProberRequest preq = OPSDESK__V1__PROBER_REQUEST__INIT;
 	Opsdesk__V1__TransitionsRequest tr
 	    = OPSDESK__V1__TRANSITIONS_REQUEST__INIT;
-	Opsdesk__V1__ProberReply *prep = NULL;
-	Opsdesk__V1__TicketReply *trep = NULL;
+	Opsdesk__V1__TicketRequest treq = OPSDESK__V1__TICKET_REQUEST__INIT;
+	Opsdesk__V1__StatsRequest st = OPSDESK__V1__STATS_REQUEST__INIT;
+	inc_peer_req calls[2];
+	size_t n = 0;
 	char *ids[64];
 
+	memset(out, 0, sizeof(*out));
+	out->tickets_opened = -1;
 	/* Transitions of the affected components from a little before the
 	 * incident opened (the damping delay) to its end. */
 	tr.from_ms = pm->impact_start_ms - 15 * INC_MIN_MS;
@@ -347,31 +398,85 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 	tr.target_ids = ids;
 	preq.method_case = OPSDESK__V1__PROBER_REQUEST__METHOD_TRANSITIONS;
 	preq.transitions = &tr;
-	inc_peer_prober_and_stats(svc, &preq, pm->impact_start_ms,
-	    pm->impact_end_ms + 1, &prep, &trep);
-	pm->health_available = false;
-	if (prep != NULL
-	    && prep->result_case
-	        == OPSDESK__V1__PROBER_REPLY__RESULT_TRANSITIONS) {
-		pm->health_available = true;
-		for (size_t i = 0;
-		     i < prep->transitions->n_transitions && i < EVENTS_MAX;
-		     i++) {
-			if (add_event(pm, prep->transitions->transitions[i])
-			    != 0) {
-				break;
+	st.from_ms = pm->impact_start_ms;
+	st.to_ms = pm->impact_end_ms + 1;
+	treq.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_STATS;
+	treq.stats = &st;
+	if (want_health) {
+		calls[n++] = (inc_peer_req) { svc->prober, &preq.base,
+			&opsdesk__v1__prober_reply__descriptor, NULL, 0 };
+	}
+	if (want_tickets) {
+		calls[n++] = (inc_peer_req) { svc->tickets, &treq.base,
+			&opsdesk__v1__ticket_reply__descriptor, NULL, 0 };
+	}
+	/* Together: a read waits for at most one peer time-out. */
+	inc_peer_calls(svc, calls, n);
+	for (size_t i = 0; i < n; i++) {
+		ProtobufCMessage *m = calls[i].reply;
+		if (m == NULL) {
+			continue;
+		}
+		if (m->descriptor == &opsdesk__v1__prober_reply__descriptor) {
+			const Opsdesk__V1__ProberReply *r = (const void *) m;
+			out->health = r->result_case
+			        == OPSDESK__V1__PROBER_REPLY__RESULT_TRANSITIONS
+			    && peers_take_events(out, r->transitions);
+		} else {
+			const Opsdesk__V1__TicketReply *r = (const void *) m;
+			if (r->result_case
+			    == OPSDESK__V1__TICKET_REPLY__RESULT_STATS) {
+				out->tickets = true;
+				out->tickets_opened
+				    = (int32_t) r->stats->created;
 			}
 		}
+		protobuf_c_message_free_unpacked(m, NULL);
 	}
-	pm->tickets_opened = -1;
-	if (trep != NULL
-	    && trep->result_case == OPSDESK__V1__TICKET_REPLY__RESULT_STATS) {
-		pm->tickets_opened = (int32_t) trep->stats->created;
+}
+
+void
+inc_pm_take_peers(inc_postmortem *pm, inc_pm_peers *p, bool freeze)
+{
+	if (!pm->health_frozen && p->health) {
+		for (size_t i = 0; i < pm->n_health_events; i++) {
+			free(pm->health_events[i]);
+		}
+		free(pm->health_events);
+		/* The lines move into the postmortem. */
+		pm->health_events = p->events;
+		pm->n_health_events = p->n_events;
+		p->events = NULL;
+		p->n_events = 0;
+		pm->health_available = true;
+		pm->health_frozen = freeze;
 	}
-	if (prep != NULL) {
-		protobuf_c_message_free_unpacked(&prep->base, NULL);
+	if (!pm->tickets_frozen && p->tickets) {
+		pm->tickets_opened = p->tickets_opened;
+		pm->tickets_frozen = freeze;
 	}
-	if (trep != NULL) {
-		protobuf_c_message_free_unpacked(&trep->base, NULL);
+}
+
+void
+inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
+{
+	bool want_health = !pm->health_frozen;
+	bool want_tickets = !pm->tickets_frozen;
+	inc_pm_peers p;
+
+	/* Frozen parts are the record: asking again could only give what
+	 * retention left of them, so a frozen postmortem asks nobody. */
+	if (!want_health && !want_tickets) {
+		return;
 	}
+	(svc->pm_fetch != NULL ? svc->pm_fetch : inc_pm_fetch)(
+	    svc, pm, want_health, want_tickets, &p);
+	if (want_health && !p.health) {
+		pm->health_available = false;
+	}
+	if (want_tickets && !p.tickets) {
+		pm->tickets_opened = -1;
+	}
+	inc_pm_take_peers(pm, &p, false);
+	inc_pm_peers_free(&p);
 }

@@ -26,6 +26,7 @@ const char *const inc_db_names[] = {
 	[INC_DB_POSTMORTEMS] = "postmortems",
 	[INC_DB_COMPONENTS] = "components",
 	[INC_DB_ACTIVE] = "active",
+	[INC_DB_PM_UNFROZEN] = "pm_unfrozen",
 	[INC_DB_COUNT] = NULL,
 };
 
@@ -206,7 +207,7 @@ static void
 svc_collect(void *arg, metrics *m)
 {
 	inc_service *svc = arg;
-	double open[SEV_COUNT] = { 0 }, unacked = 0, windows = 0;
+	double open[SEV_COUNT] = { 0 }, unacked = 0, windows = 0, unfrozen = 0;
 	uint64_t alert_seq = 0;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -237,6 +238,9 @@ svc_collect(void *arg, metrics *m)
 	if (mdb_stat(txn, inc_dbi(svc, INC_DB_MAINT_ACTIVE), &st) == 0) {
 		windows = (double) st.ms_entries;
 	}
+	if (mdb_stat(txn, inc_dbi(svc, INC_DB_PM_UNFROZEN), &st) == 0) {
+		unfrozen = (double) st.ms_entries;
+	}
 	(void) store_counter(txn, svc->st, "alert", &alert_seq);
 	store_read_end(txn);
 	for (int s = SEV_CRITICAL; s <= SEV_LOW; s++) {
@@ -252,6 +256,11 @@ svc_collect(void *arg, metrics *m)
 	metric_set(metrics_gauge(m, "opsdesk_maintenance_windows_active",
 	               "Maintenance windows scheduled or in progress.", NULL),
 	    windows);
+	metric_set(metrics_gauge(m, "opsdesk_postmortems_unfrozen",
+	               "Postmortems whose health events or ticket count "
+	               "are not stored yet (a peer did not answer).",
+	               NULL),
+	    unfrozen);
 	metric_set(
 	    metrics_gauge(m, "opsdesk_incident_alert_seq",
 	        "Sequence number of the latest alert in the log.", NULL),
@@ -263,6 +272,7 @@ svc_free(void *arg)
 {
 	inc_service *svc = arg;
 
+	inc_freezer_free(svc);
 	rpc_client_close(svc->prober);
 	rpc_client_close(svc->tickets);
 	inc_config_free(&svc->cfg);
@@ -276,6 +286,12 @@ svc_stop_rpc(void *arg)
 
 	rpc_server_stop(svc->rpc);
 	svc->rpc = NULL;
+}
+
+static void
+svc_stop_freezer(void *arg)
+{
+	inc_freezer_stop(arg);
 }
 
 static void
@@ -355,6 +371,12 @@ inc_service_start(runtime *rt)
 		log_error("cannot open peer clients: %s", od_strerror(rv));
 		return rv;
 	}
+	/* Before the rpc server, so it stops after it: no resolve can
+	 * commit unseen by a running freezer. */
+	if ((rv = inc_freezer_start(svc)) != 0) {
+		return rv;
+	}
+	runtime_defer(rt, svc_stop_freezer, svc);
 	ro.url = cfg->incident_url;
 	ro.request_desc = &opsdesk__v1__incident_request__descriptor;
 	ro.reply_desc = &opsdesk__v1__incident_reply__descriptor;

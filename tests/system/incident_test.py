@@ -397,6 +397,86 @@ def test_postmortem_and_report_sections_from_peers(s):
             "uptime report")
 
 
+PROBER_TRANSITIONS = """transitions {
+  transitions { target_id: "db" name: "Database"
+                old_state: COMPONENT_STATE_UP
+                new_state: COMPONENT_STATE_DOWN reason: "HTTP 503"
+                at_ms: 1795000000000 } }"""
+TICKET_STATS = """stats { created: 3 resolved: 2 }"""
+
+
+def postmortem(s, inc_id):
+    return s.call("incident", "postmortem_markdown",
+                  {"id": inc_id})["postmortem"]
+
+
+def frozen(pm):
+    return bool(pm.get("health_frozen") and pm.get("tickets_frozen"))
+
+
+def check_frozen_sections(pm):
+    h.check(frozen(pm), "both parts frozen: %r" % pm)
+    h.eq(pm["tickets_opened"], 3)
+    h.check(pm.get("health_available"), "health events available")
+    h.contains(pm["markdown"], "Database: up -> down (HTTP 503)")
+    h.check("not frozen" not in pm["markdown"], "no live section")
+
+
+def test_postmortem_frozen_survives_the_peers(s):
+    """The health events and tickets of the window are stored with the
+    postmortem after the resolve: with both peers gone, a read still
+    shows them (and asks nobody)."""
+    if shutil.which("nngcat") is None:
+        raise h.Skip("nngcat missing")
+    fakes = [s.fake_service("prober", PROBER_TRANSITIONS, count=1000),
+             s.fake_service("ticket", TICKET_STATS, count=1000)]
+    start(s)
+    a = s.call("incident", "create", {"severity": "HIGH", "title": "db",
+                                      "components": ["db"]})["incident"]
+    s.call("incident", "resolve", {"id": a["id"], "text": "ok"})
+    h.wait_until(lambda: frozen(postmortem(s, a["id"])), timeout=15,
+                 msg="postmortem frozen after the resolve")
+    for f in fakes:
+        f.kill()
+    check_frozen_sections(postmortem(s, a["id"]))
+    m = s.proc("incident-service").metrics()
+    h.eq(h.metric(m, "opsdesk_postmortems_unfrozen"), 0.0)
+    s.proc("incident-service").stop()
+
+
+def test_postmortem_frozen_once_the_peers_are_back(s):
+    """Peers down at the resolve: reads ask live and say so; the
+    freezer retries (across a kill -9, from its index) and freezes once
+    the peers answer."""
+    if shutil.which("nngcat") is None:
+        raise h.Skip("nngcat missing")
+    p = start(s, freeze_retry="200ms")
+    a = s.call("incident", "create", {"severity": "HIGH", "title": "db",
+                                      "components": ["db"]})["incident"]
+    s.call("incident", "resolve", {"id": a["id"], "text": "ok"})
+    pm = postmortem(s, a["id"])
+    h.check(not pm.get("health_frozen") and not pm.get("tickets_frozen"),
+            "nothing frozen while the peers are down: %r" % pm)
+    h.contains(pm["markdown"],
+               "_not frozen yet: asked health-prober at this read_")
+    h.contains(pm["markdown"], "_health-prober did not answer_")
+    h.contains(pm["markdown"], "_ticket-service did not answer_")
+    h.eq(h.metric(p.metrics(), "opsdesk_postmortems_unfrozen"), 1.0)
+    p.kill()
+    p.restart()
+    fakes = [s.fake_service("prober", PROBER_TRANSITIONS, count=1000),
+             s.fake_service("ticket", TICKET_STATS, count=1000)]
+    h.wait_until(lambda: h.metric(p.metrics(),
+                                  "opsdesk_postmortems_unfrozen") == 0.0,
+                 timeout=15, msg="frozen once the peers are back")
+    for f in fakes:
+        f.kill()
+    pm = postmortem(s, a["id"])
+    check_frozen_sections(pm)
+    h.check(pm.get("freeze_attempts", 0) >= 2, "retried: %r" % pm)
+    p.stop()
+
+
 def test_with_the_real_health_prober(s):
     """End to end with health-prober: a TCP target on a closed port goes
     down, its incident opens with the target's criticality; the report's
