@@ -231,8 +231,11 @@ freeze_job(store_txn *txn, void *arg)
 			continue;
 		}
 		/* The stored record, not the read copy: an edit of the root
-		 * cause since then is kept. The peers' parts move in. */
-		inc_pm_take_peers(pm, &it->peers, true);
+		 * cause since then is kept. */
+		if ((rv = inc_pm_take_peers(pm, &it->peers, true)) != 0) {
+			inc_pm_free(pm);
+			break;
+		}
 		pm->freeze_attempts = ++st.attempts;
 		if (pm->health_frozen && pm->tickets_frozen) {
 			pm->frozen_ms = tx.now;

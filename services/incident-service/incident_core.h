@@ -496,10 +496,10 @@ void inc_pm_free(inc_postmortem *pm);
 void inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
     bool want_tickets, inc_pm_peers *out);
 void inc_pm_peers_free(inc_pm_peers *p); /* NULL-safe, leaves p zeroed */
-/* Move the parts p answered into pm's parts that are not frozen (p's
- * events move; p stays for inc_pm_peers_free); freeze: mark them frozen
- * too. Frozen parts are never changed. */
-void inc_pm_take_peers(inc_postmortem *pm, inc_pm_peers *p, bool freeze);
+/* Copy the parts p (borrowed) answered into pm's parts that are not
+ * frozen; freeze: mark them frozen too. Frozen parts are never changed.
+ * OD_ENOMEM leaves pm's health part as it was. */
+int inc_pm_take_peers(inc_postmortem *pm, const inc_pm_peers *p, bool freeze);
 
 /*
  * Freezing. A resolve stores its postmortem with the peers' sections

@@ -435,19 +435,35 @@ inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
 	}
 }
 
-void
-inc_pm_take_peers(inc_postmortem *pm, inc_pm_peers *p, bool freeze)
+int
+inc_pm_take_peers(inc_postmortem *pm, const inc_pm_peers *p, bool freeze)
 {
 	if (!pm->health_frozen && p->health) {
+		char **ev = NULL;
+		size_t n = 0;
+		/* Copies: a write job that runs twice takes them twice. */
+		if (p->n_events > 0
+		    && (ev = calloc(p->n_events, sizeof(*ev))) == NULL) {
+			return OD_ENOMEM;
+		}
+		for (; n < p->n_events; n++) {
+			if ((ev[n] = strdup(p->events[n])) == NULL) {
+				break;
+			}
+		}
+		if (n < p->n_events) {
+			while (n > 0) {
+				free(ev[--n]);
+			}
+			free(ev);
+			return OD_ENOMEM;
+		}
 		for (size_t i = 0; i < pm->n_health_events; i++) {
 			free(pm->health_events[i]);
 		}
 		free(pm->health_events);
-		/* The lines move into the postmortem. */
-		pm->health_events = p->events;
-		pm->n_health_events = p->n_events;
-		p->events = NULL;
-		p->n_events = 0;
+		pm->health_events = ev;
+		pm->n_health_events = n;
 		pm->health_available = true;
 		pm->health_frozen = freeze;
 	}
@@ -455,6 +471,7 @@ inc_pm_take_peers(inc_postmortem *pm, inc_pm_peers *p, bool freeze)
 		pm->tickets_opened = p->tickets_opened;
 		pm->tickets_frozen = freeze;
 	}
+	return 0;
 }
 
 void
@@ -477,6 +494,9 @@ inc_pm_fill_external(inc_service *svc, inc_postmortem *pm)
 	if (want_tickets && !p.tickets) {
 		pm->tickets_opened = -1;
 	}
-	inc_pm_take_peers(pm, &p, false);
+	if (inc_pm_take_peers(pm, &p, false) != 0 && want_health) {
+		/* Out of memory for the lines: shown as not answered. */
+		pm->health_available = false;
+	}
 	inc_pm_peers_free(&p);
 }
