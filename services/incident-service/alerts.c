@@ -59,6 +59,35 @@ inc_alert(
 }
 
 int
+inc_alert_reclassified(inc_tx *tx, inc_incident *inc, int was)
+{
+	int sev = inc->severity;
+	int64_t realert;
+	char text[300];
+
+	if (inc->acknowledged) {
+		return 0; /* someone is on it: no more alerts either way */
+	}
+	if (sev != SEV_CRITICAL && sev != SEV_HIGH) {
+		/* Medium and low do not alert or re-alert. */
+		inc->next_alert_ms = 0;
+		return 0;
+	}
+	realert = tx->svc->cfg.realert_ms[sev];
+	inc->next_alert_ms = realert > 0 ? tx->now + realert : 0;
+	if (sev >= was) {
+		/* Lowered to high: its re-alert interval from now, no new
+		 * alert. */
+		return 0;
+	}
+	/* Raised: the alert a new incident of this severity gets, now. */
+	inc->alert_count++;
+	snprintf(text, sizeof(text), "INC-%llu escalated to %s: %s",
+	    (unsigned long long) inc->id, inc_severity_name(sev), inc->title);
+	return inc_alert(tx, "incident", inc, text);
+}
+
+int
 inc_alert_opened(inc_tx *tx, inc_incident *inc)
 {
 	char text[256];

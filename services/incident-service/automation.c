@@ -121,22 +121,10 @@ open_for(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc, const char *name,
 /* Worse than it was opened as: the tighter SLA of the new severity from
  * the original start, and the alert a new incident of it would get. */
 static int
-escalated(inc_tx *tx, inc_incident *inc)
+escalated(inc_tx *tx, inc_incident *inc, int was)
 {
-	char text[300];
-
 	inc_sla_rebase(&tx->svc->cfg, inc);
-	if (inc->acknowledged
-	    || (inc->severity != SEV_CRITICAL && inc->severity != SEV_HIGH)) {
-		return 0;
-	}
-	int64_t realert = tx->svc->cfg.realert_ms[inc->severity];
-	inc->next_alert_ms = realert > 0 ? tx->now + realert : 0;
-	inc->alert_count++;
-	snprintf(text, sizeof(text), "INC-%llu escalated to %s: %s",
-	    (unsigned long long) inc->id, inc_severity_name(inc->severity),
-	    inc->title);
-	return inc_alert(tx, "incident", inc, text);
+	return inc_alert_reclassified(tx, inc, was);
 }
 
 static int
@@ -160,7 +148,7 @@ change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
 		set_component_state(inc, hc->target_id, hc->new_state);
 		what = "relapse";
 		if (rv == 0 && (int) inc->severity < was) {
-			rv = escalated(tx, inc);
+			rv = escalated(tx, inc, was);
 		}
 		break;
 	}

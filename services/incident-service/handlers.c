@@ -208,6 +208,22 @@ h_resolve(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 }
 
 static int
+h_set_severity(
+    rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__SetSeverityRequest *r = REQ(rq)->set_severity;
+	inc_tx tx = tx_of(c);
+	inc_incident *inc = NULL;
+	int rv = inc_set_severity(
+	    &tx, r->id, actor_of(c), r->severity, r->reason, r->public_, &inc);
+
+	return answer_change(c, reply, r->id, rv, inc,
+	    "the severity is critical, high, medium or low, and the reason "
+	    "at most 4000 bytes",
+	    "resolved or already of that severity");
+}
+
+static int
 add_ptr(void ***arr, size_t *n, size_t cap, void *p)
 {
 	if (*arr == NULL && (*arr = calloc(cap, sizeof(void *))) == NULL) {
@@ -623,6 +639,7 @@ const rpc_method inc_methods[] = {
 	{ "alerts", RPC_READ, false, h_alerts },
 	{ "runbook", RPC_READ, true, h_runbook },
 	{ "snapshot", RPC_READ, false, h_snapshot },
+	{ "set_severity", RPC_WRITE, true, h_set_severity },
 };
 
 const size_t inc_n_methods = sizeof(inc_methods) / sizeof(inc_methods[0]);

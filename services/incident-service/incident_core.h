@@ -195,6 +195,12 @@ int inc_apply_update(inc_incident *inc, int64_t now, const inc_actor *who,
     int status, const char *text, bool internal);
 int inc_apply_resolve(
     inc_incident *inc, int64_t now, const inc_actor *who, const char *text);
+/* Re-classify: a timeline entry "Severity <old> -> <new>[: reason]" and
+ * the new severity. OD_EINVAL: not a severity or a reason over 4000
+ * bytes; OD_ESTATE: resolved, or already of that severity. The SLA and
+ * alerting follow in inc_set_severity. */
+int inc_apply_severity(inc_incident *inc, int64_t now, const inc_actor *who,
+    int sev, const char *reason, bool public_entry);
 /* Recovery of an automatic incident's component: monitoring and the
  * auto-resolve time, unless a person took it over (then a note only). */
 int inc_apply_recovery(inc_incident *inc, int64_t now,
@@ -389,6 +395,12 @@ int inc_open(inc_tx *tx, const inc_open_args *a, inc_incident **out);
 int inc_ack(inc_tx *tx, uint64_t id, const inc_actor *who, inc_incident **out);
 int inc_update(inc_tx *tx, uint64_t id, const inc_actor *who, int status,
     const char *text, bool internal, inc_incident **out);
+/* An admin re-classifies id: inc_apply_severity, the SLA clocks again
+ * from created_ms with the new targets (inc_sla_rebase), the new
+ * severity's alerting (inc_alert_reclassified), incident.updated with
+ * change "severity". */
+int inc_set_severity(inc_tx *tx, uint64_t id, const inc_actor *who, int sev,
+    const char *reason, bool public_entry, inc_incident **out);
 /* who NULL: the system (auto-resolve). Generates the postmortem. */
 int inc_resolve(inc_tx *tx, uint64_t id, const inc_actor *who,
     const char *text, inc_incident **out);
@@ -416,6 +428,10 @@ int inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
 /* An open incident's alerting: the first alert of a critical/high one and
  * its re-alert time. */
 int inc_alert_opened(inc_tx *tx, inc_incident *inc);
+/* After a severity change from `was`: an unacknowledged incident raised
+ * to critical or high is alerted now ("escalated"), re-alerts follow the
+ * new severity's interval, and medium or low ones stop re-alerting. */
+int inc_alert_reclassified(inc_tx *tx, inc_incident *inc, int was);
 
 /* ---- automation (automation.c) ---- */
 

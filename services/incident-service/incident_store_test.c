@@ -698,6 +698,98 @@ test_pm_freeze_retries_and_gives_up(void **state)
 	inc_pm_free(pm);
 }
 
+typedef struct sev_args {
+	uint64_t id;
+	int sev;
+	const char *reason;
+} sev_args;
+
+static int
+severity_fn(inc_tx *tx, void *arg)
+{
+	sev_args *a = arg;
+
+	return inc_set_severity(
+	    tx, a->id, &alice, a->sev, a->reason, false, NULL);
+}
+
+static void
+test_set_severity(void **state)
+{
+	inc_open_args a = { 0 };
+	sev_args up = { 1, SEV_CRITICAL, "payments down" };
+	sev_args same = { 1, SEV_CRITICAL, "" };
+	sev_args bad = { 1, 9, "" };
+	sev_args down = { 1, SEV_LOW, NULL };
+	sev_args missing = { 99, SEV_HIGH, "" };
+	const inc_entry *e;
+	inc_incident *inc;
+	uint64_t id = 1;
+	size_t n;
+
+	(void) state;
+	a.severity = SEV_MEDIUM;
+	a.title = "checkout slow";
+	a.actor = &alice;
+	assert_int_equal(in_job(open_fn, &a), 0);
+	assert_int_equal(count_topic("alert.incident"), 0);
+
+	/* Raised to critical 10 min in: the 15 min response clock counts
+	 * from the start, and an unacknowledged one is alerted at once. */
+	now_ms = T0 + 10 * MIN;
+	assert_int_equal(in_job(severity_fn, &up), 0);
+	inc = get(1);
+	assert_int_equal(inc->severity, SEV_CRITICAL);
+	assert_int_equal(inc->response_due_ms, T0 + 15 * MIN);
+	assert_int_equal(inc->resolution_due_ms, T0 + 4 * HOUR);
+	assert_int_equal(inc->next_alert_ms, T0 + 15 * MIN);
+	n = inc->n_timeline;
+	e = inc->timeline[n - 1];
+	assert_string_equal(
+	    e->text, "Severity medium -> critical: payments down");
+	assert_string_equal(e->author_name, "alice");
+	assert_int_equal(e->author_id, 42);
+	assert_int_equal(e->at_ms, T0 + 10 * MIN);
+	assert_false(e->public_);
+	inc_free(inc);
+	assert_int_equal(count_topic("alert.incident"), 1);
+	assert_int_equal(count_topic("incident.updated"), 1);
+
+	/* Refused, and nothing changes. */
+	assert_int_equal(in_job(severity_fn, &same), OD_ESTATE);
+	assert_int_equal(in_job(severity_fn, &bad), OD_EINVAL);
+	assert_int_equal(in_job(severity_fn, &missing), OD_ENOTFOUND);
+	inc = get(1);
+	assert_int_equal(inc->n_timeline, n);
+	inc_free(inc);
+	assert_int_equal(count_topic("incident.updated"), 1);
+
+	/* The new response clock breaches on its own time. */
+	tick(T0 + 15 * MIN);
+	assert_int_equal(count_topic("alert.response_sla"), 1);
+
+	/* Lowered to low: its clocks (24 h response, no resolution SLA),
+	 * the breach already alerted stays, and no more re-alerts. */
+	now_ms = T0 + 20 * MIN;
+	assert_int_equal(in_job(severity_fn, &down), 0);
+	inc = get(1);
+	assert_int_equal(inc->severity, SEV_LOW);
+	assert_int_equal(inc->response_due_ms, T0 + 24 * HOUR);
+	assert_int_equal(inc->resolution_due_ms, 0);
+	assert_true(inc->response_breached);
+	assert_int_equal(inc->next_alert_ms, 0);
+	assert_string_equal(inc->timeline[inc->n_timeline - 1]->text,
+	    "Severity critical -> low.");
+	inc_free(inc);
+	tick(T0 + 2 * HOUR);
+	assert_int_equal(count_topic("alert.unacknowledged"), 1);
+	assert_int_equal(count_topic("alert.incident"), 1);
+
+	/* A resolved incident keeps the severity it was resolved with. */
+	assert_int_equal(in_job(resolve_fn, &id), 0);
+	assert_int_equal(in_job(severity_fn, &up), OD_ESTATE);
+}
+
 int
 main(void)
 {
@@ -718,6 +810,8 @@ main(void)
 		    test_pm_frozen_after_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pm_freeze_retries_and_gives_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_set_severity, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

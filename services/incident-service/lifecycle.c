@@ -201,6 +201,34 @@ inc_apply_update(inc_incident *inc, int64_t now, const inc_actor *who,
 }
 
 int
+inc_apply_severity(inc_incident *inc, int64_t now, const inc_actor *who,
+    int sev, const char *reason, bool public_entry)
+{
+	char text[TEXT_MAX + 128];
+	int rv;
+
+	if (reason == NULL) {
+		reason = "";
+	}
+	if (!inc_severity_valid(sev) || strlen(reason) > TEXT_MAX) {
+		return OD_EINVAL;
+	}
+	if (inc->status == ST_RESOLVED || sev == (int) inc->severity) {
+		return OD_ESTATE;
+	}
+	snprintf(text, sizeof(text), "Severity %s -> %s%s%s",
+	    inc_severity_name(inc->severity), inc_severity_name(sev),
+	    reason[0] ? ": " : ".", reason);
+	if ((rv = inc_timeline_add(
+	         inc, now, who, inc->status, text, public_entry))
+	    != 0) {
+		return rv;
+	}
+	inc->severity = sev;
+	return 0;
+}
+
+int
 inc_apply_resolve(
     inc_incident *inc, int64_t now, const inc_actor *who, const char *text)
 {
@@ -412,6 +440,7 @@ typedef struct change {
 	int status;
 	const char *text;
 	bool internal;
+	int severity;
 } change;
 
 typedef int (*apply_fn)(inc_tx *tx, inc_incident *inc, const change *c);
@@ -448,6 +477,22 @@ apply_resolve(inc_tx *tx, inc_incident *inc, const change *c)
 	}
 	inc_pm_free(pm);
 	return rv;
+}
+
+/* The new severity's rules from the incident's start: its SLA targets
+ * (elapsed time kept, breaches already alerted stay) and its alerting. */
+static int
+apply_severity(inc_tx *tx, inc_incident *inc, const change *c)
+{
+	int was = inc->severity;
+	int rv = inc_apply_severity(
+	    inc, tx->now, c->who, c->severity, c->text, !c->internal);
+
+	if (rv != 0) {
+		return rv;
+	}
+	inc_sla_rebase(&tx->svc->cfg, inc);
+	return inc_alert_reclassified(tx, inc, was);
 }
 
 static int
@@ -510,6 +555,20 @@ inc_resolve(inc_tx *tx, uint64_t id, const inc_actor *who, const char *text,
 /* The time-driven part of an incident: SLA breaches, re-alerts and the
  * auto-resolve after a stable recovery. Safe to call at any time: only
  * what is due by tx->now happens. */
+int
+inc_set_severity(inc_tx *tx, uint64_t id, const inc_actor *who, int sev,
+    const char *reason, bool public_entry, inc_incident **out)
+{
+	change c = { .id = id,
+		.who = who,
+		.text = reason,
+		.internal = !public_entry,
+		.severity = sev };
+
+	return change_incident(
+	    tx, &c, apply_severity, "incident.updated", "severity", out);
+}
+
 int
 inc_due(inc_tx *tx, uint64_t id)
 {

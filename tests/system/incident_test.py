@@ -397,6 +397,45 @@ def test_postmortem_and_report_sections_from_peers(s):
             "uptime report")
 
 
+def test_set_severity(s):
+    """Admins re-classify: timeline entry, SLA clocks from the start with
+    the new targets, incident.updated and an alert when raised to
+    critical; non-admins and bad severities are refused."""
+    start(s)
+    tail = s.tail("incident.", "alert.")
+    a = s.call("incident", "create", {"severity": "LOW", "title": "slow",
+                                      "components": ["api"]})["incident"]
+    r = s.opsctl("--as", "99", "call", "incident", "set_severity",
+                 json.dumps({"id": a["id"], "severity": "CRITICAL"}))
+    h.eq(r.rc, 1, "non-admin refused")
+    h.contains(r.stdout + r.stderr, "PERMISSION_DENIED")
+    h.contains(error_of(s, "set_severity", {"id": a["id"]}),
+               "the severity is critical, high, medium or low")
+    h.contains(error_of(s, "set_severity", {"id": a["id"],
+                                            "severity": "LOW"}),
+               "already of that severity")
+    h.contains(error_of(s, "set_severity", {"id": 99, "severity": "HIGH"}),
+               "INC-99 does not exist")
+    h.eq(len(s.call("incident", "get", {"id": a["id"]})["incident"]
+             ["timeline"]), 1, "nothing changed")
+
+    got = s.call("incident", "set_severity", {
+        "id": a["id"], "severity": "CRITICAL",
+        "reason": "checkout fails"}, as_user=7, admin=True)["incident"]
+    h.eq(got["severity"], "SEVERITY_CRITICAL")
+    h.eq(got["response_due_ms"], a["created_ms"] + 15 * 60 * 1000)
+    h.eq(got["resolution_due_ms"], a["created_ms"] + 4 * 3600 * 1000)
+    e = got["timeline"][-1]
+    h.eq(e["text"], "Severity low -> critical: checkout fails")
+    h.eq(e["author_id"], 7)
+    h.check(not e.get("public"), "internal by default")
+    ev = tail.wait_for(lambda e: e["topic"] == "incident.updated" and
+                       e["envelope"]["incident"]["change"] == "severity")
+    h.eq(ev["envelope"]["incident"]["incident"]["id"], a["id"])
+    alert = tail.wait_for(lambda e: e["topic"] == "alert.incident")
+    h.contains(alert["envelope"]["alert"]["text"], "escalated to critical")
+
+
 PROBER_TRANSITIONS = """transitions {
   transitions { target_id: "db" name: "Database"
                 old_state: COMPONENT_STATE_UP
