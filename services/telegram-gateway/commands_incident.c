@@ -389,6 +389,33 @@ cmd_incident(gw_ctx *ctx, const char *args)
 	return rv;
 }
 
+/* /severity INC-<n> <critical|high|medium|low> [reason]: re-classify.
+ * incident-service recomputes the SLA clocks, alerts when raised and
+ * keeps the reason as an internal timeline entry. */
+int
+cmd_severity(gw_ctx *ctx, const char *args)
+{
+	Opsdesk__V1__SetSeverityRequest r
+	    = OPSDESK__V1__SET_SEVERITY_REQUEST__INIT;
+	char w[32], what[64];
+	char *reason;
+
+	if (!gw_word(&args, w, sizeof(w)) || gw_parse_id(w, "INC", &r.id) != 0
+	    || !gw_word(&args, w, sizeof(w))
+	    || (r.severity = word_index(severities, w)) == 0) {
+		return GW_USAGE;
+	}
+	if ((reason = od_utf8_sanitize(args, strlen(args))) == NULL) {
+		return OD_ENOMEM;
+	}
+	r.reason = reason;
+	snprintf(what, sizeof(what), "Severity set to %s",
+	    severities[r.severity - 1]);
+	incident_change(ctx, "set_severity", &r.base, what);
+	free(reason);
+	return 0;
+}
+
 /* ---- maintenance ---- */
 
 static int

@@ -188,7 +188,7 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
 	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
 	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
-	                X(maintenance) X(ops) X(tick) X(report)
+	                X(severity) X(maintenance) X(ops) X(tick) X(report)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD

@@ -52,6 +52,9 @@ static const gw_command commands[] = {
 	    "<investigating|identified|monitoring> <text> | resolve <id> "
 	    "[text] | postmortem <id> [rootcause <text> | action <text>]]",
 	    "incidents" },
+	{ "severity", true, true, cmd_severity,
+	    "/severity INC-<id> <critical|high|medium|low> [reason]",
+	    "re-classify an incident (SLA clocks follow)" },
 	{ "maintenance", true, true, cmd_maintenance,
 	    "/maintenance [list] | add <start> <duration> <components> "
 	    "<title> | cancel <id>",

@@ -368,6 +368,46 @@ def test_kill9_exactly_once(s):
     gw.stop()
 
 
+def test_severity_command(s):
+    """/severity re-classifies an incident: admins only (the gateway and
+    the service both check), usage on bad input, the service's refusal
+    shown, the change in the incident's timeline and SLA."""
+    fake, gw = start(s, backends=["incident-service"])
+    h.contains(ask(fake, "/severity 1 high", user=OTHER).text,
+               "admins only")
+    for bad in ("/severity", "/severity 1", "/severity INC-1 urgent",
+                "/severity x high"):
+        r = ask(fake, bad, user=ADMIN)
+        h.contains(r.text, "Usage", bad)
+        h.contains(r.text, "/severity INC-&lt;id&gt; "
+                   "&lt;critical|high|medium|low&gt; [reason]", bad)
+    h.contains(ask(fake, "/severity 9 high", user=ADMIN).text,
+               "INC-9 does not exist")
+    h.contains(ask(fake, "/incident new low Checkout slow",
+                   user=ADMIN).text, "INC-1")
+    r = ask(fake, "/severity INC-1 critical card payments <fail>",
+            user=ADMIN)
+    check_html(r.text)
+    h.contains(r.text, "Severity set to critical")
+    h.contains(r.text, "Severity: <b>critical</b>")
+    inc = s.call("incident", "get", {"id": 1})["incident"]
+    h.eq(inc["severity"], "SEVERITY_CRITICAL")
+    h.eq(inc["response_due_ms"], inc["created_ms"] + 15 * 60 * 1000)
+    e = inc["timeline"][-1]
+    h.eq(e["text"], "Severity low -> critical: card payments <fail>")
+    h.eq(e["author_id"], ADMIN)
+    h.check(not e.get("public"), "internal")
+    h.contains(ask(fake, "/severity 1 CRITICAL", user=ADMIN).text,
+               "already of that severity")
+    h.contains(ask(fake, "/help_admin", user=ADMIN).text, "/severity")
+    h.contains(ask(fake, "/help_operations", user=ADMIN).text, "/severity")
+    admin_menu = [c for c in fake.calls("setMyCommands")
+                  if "scope" in c.body]
+    h.check(any(c["command"] == "severity"
+                for c in admin_menu[0].body["commands"]), admin_menu)
+    gw.stop()
+
+
 def test_backends_down_answer_fast(s):
     fake, gw = start(s)
     cases = {
@@ -380,7 +420,8 @@ def test_backends_down_answer_fast(s):
             "/incident list", "/incident list all", "/incident show 1",
             "/incident new low x", "/incident ack 1",
             "/incident update 1 identified x", "/incident resolve 1",
-            "/incident postmortem 1", "/maintenance", "/maintenance list",
+            "/incident postmortem 1", "/severity 1 high", "/maintenance",
+            "/maintenance list",
             "/maintenance add 2030-01-01T00:00Z 1h api x",
             "/maintenance cancel 1", "/report", "/report month",
             "/tick daily backups"],
