@@ -231,6 +231,18 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		sbuf_printf(
 		    b, "\nTickets opened meanwhile: %d", p->tickets_opened);
 	}
+	if (!p->health_available) {
+		sbuf_append(b,
+		    "\nHealth events: the health prober did not "
+		    "answer");
+	}
+	/* Until incident-service stored them, these were asked now and may
+	 * read differently later. */
+	if (!p->health_frozen || !p->tickets_frozen) {
+		sbuf_append(b,
+		    "\n⏳ Health events and tickets asked live: "
+		    "not stored with the postmortem yet");
+	}
 	for (size_t i = 0; i < p->n_health_events; i++) {
 		sbuf_append(b, i == 0 ? "\n\n<b>Health events</b>\n" : "");
 		render_text(b, p->health_events[i], 200);

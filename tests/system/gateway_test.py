@@ -408,6 +408,21 @@ def test_severity_command(s):
     gw.stop()
 
 
+def test_postmortem_says_what_is_live(s):
+    """With health-prober and ticket-service absent, nothing of the
+    postmortem's window is stored yet: the chat says those parts were
+    asked live."""
+    fake, gw = start(s, backends=["incident-service"])
+    ask(fake, "/incident new high API errors", user=ADMIN)
+    ask(fake, "/incident resolve 1 rolled back", user=ADMIN)
+    r = ask(fake, "/incident postmortem 1", user=ADMIN)
+    check_html(r.text)
+    h.contains(r.text, "Postmortem INC-1")
+    h.contains(r.text, "the health prober did not answer")
+    h.contains(r.text, "asked live: not stored with the postmortem yet")
+    gw.stop()
+
+
 def test_backends_down_answer_fast(s):
     fake, gw = start(s)
     cases = {
