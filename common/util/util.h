@@ -6,6 +6,7 @@
 #ifndef OPSDESK_UTIL_H
 #define OPSDESK_UTIL_H
 
+#include <nng/nng.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +37,15 @@ enum od_err {
 const char *od_strerror(int err);
 /* Map an NNG error code (NNG_E*) to an od_err; unknown ones are OD_EIO. */
 int od_nng_err(int nng_rv);
+/*
+ * Close an NNG socket, waiting at most a few seconds: false when NNG did
+ * not finish (NNG 1.5 can hang there; later calls then return false at
+ * once). On false the caller must not free what NNG callbacks may still
+ * touch: hand it to od_nng_abandon, which keeps it reachable so a leak
+ * checker at exit does not flag it.
+ */
+bool od_nng_close(nng_socket sock);
+void od_nng_abandon(void *p);
 
 /*
  * Wall-clock time in ms since the epoch. Tests inject a fake clock with
