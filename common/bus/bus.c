@@ -238,7 +238,10 @@ bus_publisher_close(bus_publisher *p)
 	if (p == NULL) {
 		return;
 	}
-	nng_close(p->sock);
+	if (!od_nng_close(p->sock)) {
+		od_nng_abandon(p); /* its pipe callback may still run */
+		return;
+	}
 	pthread_mutex_destroy(&p->mtx);
 	for (size_t i = 0; i < p->n_topics; i++) {
 		free(p->topics[i].topic);
@@ -693,7 +696,10 @@ bus_subscriber_close(bus_subscriber *s)
 	if (s->thread_started) {
 		pthread_join(s->thread, NULL);
 	}
-	nng_close(s->sock);
+	if (!od_nng_close(s->sock)) {
+		od_nng_abandon(s); /* its aio and callbacks may still run */
+		return;
+	}
 	if (s->aio != NULL) {
 		nng_aio_stop(s->aio); /* no callback runs after this */
 		nng_aio_free(s->aio);

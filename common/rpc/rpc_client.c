@@ -116,7 +116,10 @@ rpc_client_close(rpc_client *c)
 	 * Closing runs the remove callbacks; they finish before it
 	 * returns. */
 	nng_dialer_close(c->dialer);
-	nng_close(c->sock);
+	if (!od_nng_close(c->sock)) {
+		od_nng_abandon(c); /* its pipe callback may still run */
+		return;
+	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
 	free(c->url);

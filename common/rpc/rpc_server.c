@@ -1208,8 +1208,10 @@ rpc_server_stop(rpc_server *s)
 	}
 	/* 3. Close: sends still pending fail, and every job and read still
 	 * queued completes against the closed socket. */
-	if (s->sock_open) {
-		nng_close(s->sock);
+	if (s->sock_open && !od_nng_close(s->sock)) {
+		/* NNG may still call back into the contexts: leave them. */
+		od_nng_abandon(s);
+		return;
 	}
 	wait_idle(s, 0);
 	pthread_mutex_lock(&s->mtx);

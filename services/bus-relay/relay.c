@@ -274,11 +274,11 @@ relay_stop(relay *r)
 		return;
 	}
 	/* Closing the sockets ends the loop's recv with NNG_ECLOSED. */
-	if (r->sub_open) {
-		nng_close(r->sub);
-	}
-	if (r->pub_open) {
-		nng_close(r->pub);
+	bool closed = (!r->sub_open || od_nng_close(r->sub))
+	    && (!r->pub_open || od_nng_close(r->pub));
+	if (!closed) {
+		od_nng_abandon(r); /* its thread may still be inside NNG */
+		return;
 	}
 	if (r->thread != NULL) {
 		nng_thread_destroy(r->thread);
