@@ -35,6 +35,7 @@
 #include "rpc/rpc.h"
 #include "store/store.h"
 #include "ticket.h"
+#include "ticket_bench_util.h"
 #include "util/util.h"
 
 static int
@@ -79,31 +80,6 @@ rm_rf(const char *dir)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "could not remove %s\n", dir);
 	}
-}
-
-/*
- * Bytes this process handed to write()/pwrite() so far (LMDB's pages;
- * NNG sends with sendmsg, which is not counted): what a commit costs the
- * disk, steadier than any timing on a shared machine. Not write_bytes:
- * on this kernel that charges a whole large page-cache folio for each
- * 4 KiB page written, about 3x too much here.
- */
-static unsigned long long
-io_write_bytes(void)
-{
-	unsigned long long v = 0;
-	char line[128];
-	FILE *f = fopen("/proc/self/io", "r");
-
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "wchar: %llu", &v) == 1) {
-			break;
-		}
-	}
-	if (f != NULL) {
-		fclose(f);
-	}
-	return v;
 }
 
 /* ---- 1. raw LMDB: one synced commit per write ---- */
@@ -159,38 +135,6 @@ typedef struct bench {
 	bool reads; /* get_tier instead of create: the transport's ceiling */
 } bench;
 
-static int
-create_once(rpc_client *c, long long uid, uint64_t *ns)
-{
-	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
-	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
-	Opsdesk__V1__CreateTicketRequest cr
-	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
-	Opsdesk__V1__TicketReply *r = NULL;
-	uint64_t t0 = od_mono_ns();
-	int rv;
-
-	a.user_id = uid;
-	a.chat_id = uid;
-	a.name = "bench user";
-	cr.text = "The app does not load my dashboard since this morning; "
-	          "I tried logging out and in again.";
-	req.actor = &a;
-	req.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_CREATE;
-	req.create = &cr;
-	rv = rpc_client_call(c, &req.base,
-	    &opsdesk__v1__ticket_reply__descriptor, (ProtobufCMessage **) &r,
-	    10000);
-	if (ns != NULL) {
-		*ns = od_mono_ns() - t0;
-	}
-	if (rv == 0 && r->error != NULL) {
-		rv = OD_ERPC;
-	}
-	protobuf_c_message_free_unpacked(r != NULL ? &r->base : NULL, NULL);
-	return rv;
-}
-
 /* A small read (RPC_READ, no store write): what NNG, the rpc layer and
  * the threads cost per call on this machine. */
 static int
@@ -237,7 +181,7 @@ client_thread(void *arg)
 	end = od_mono_ms() + (int64_t) (b->seconds * 1000);
 	while (od_mono_ms() < end) {
 		if ((b->reads ? read_once(c, uid++)
-		              : create_once(c, uid++, NULL))
+		              : bench_create_ticket(c, uid++, NULL))
 		    == 0) {
 			atomic_fetch_add(&b->total, 1);
 		} else {
@@ -458,10 +402,10 @@ main(int argc, char **argv)
 		usleep(2000);
 	}
 	for (int i = 0; i < 50; i++) {
-		create_once(c, 1 + i, NULL);
+		bench_create_ticket(c, 1 + i, NULL);
 	}
 	for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]); i++) {
-		create_once(c, 100 + (long long) i, &lat[i]);
+		bench_create_ticket(c, 100 + (long long) i, &lat[i]);
 	}
 	rpc_client_close(c);
 	one_p50 = p50(lat, sizeof(lat) / sizeof(lat[0]));
@@ -473,12 +417,13 @@ main(int argc, char **argv)
 creates:;
 	store_stats s0;
 	store_get_stats(st, &s0);
-	unsigned long long wb0 = io_write_bytes();
+	long long wb0 = bench_io_counter("wchar");
 	rate = run_clients(url, seconds, clients, false, &errors);
 	{
 		store_stats ss;
 		store_get_stats(st, &ss);
-		unsigned long long wb = io_write_bytes() - wb0;
+		unsigned long long wb
+		    = (unsigned long long) (bench_io_counter("wchar") - wb0);
 		unsigned long long jobs = ss.jobs - s0.jobs;
 		unsigned long long commits = ss.commits - s0.commits;
 		printf("durable creates, %d clients: %.0f/s (%ld errors; %llu "

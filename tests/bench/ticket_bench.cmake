@@ -2,7 +2,8 @@
 # raw NNG + fsync (see ticket_bench.c); ticket_load drives a running
 # ticket-service (the crash test in tests/system/ticket_test.py uses it).
 if(TARGET ticket_core)
-  add_executable(ticket_bench ${CMAKE_CURRENT_LIST_DIR}/ticket_bench.c)
+  add_executable(ticket_bench ${CMAKE_CURRENT_LIST_DIR}/ticket_bench.c
+    ${CMAKE_CURRENT_LIST_DIR}/ticket_bench_util.c)
   target_link_libraries(ticket_bench PRIVATE ticket_core)
   add_executable(ticket_load ${CMAKE_CURRENT_LIST_DIR}/ticket_load.c)
   target_link_libraries(ticket_load PRIVATE opsdesk_common)

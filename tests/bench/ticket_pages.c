@@ -36,62 +36,10 @@
 #include "rpc/rpc.h"
 #include "store/store.h"
 #include "ticket.h"
+#include "ticket_bench_util.h"
 #include "util/util.h"
 
 #define MAX_BATCH 256
-
-/* A counter of /proc/self/io ("wchar": bytes passed to write syscalls,
- * i.e. the pages LMDB wrote; "write_bytes": what the kernel accounted to
- * storage, in page cache folios); -1 if unknown. */
-static long long
-io_counter(const char *name)
-{
-	FILE *f = fopen("/proc/self/io", "r");
-	size_t n = strlen(name);
-	char line[128];
-	long long v = -1;
-
-	if (f == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, name, n) == 0 && line[n] == ':') {
-			v = atoll(line + n + 1);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
-static int
-create_once(rpc_client *c, long long uid)
-{
-	Opsdesk__V1__TicketRequest req = OPSDESK__V1__TICKET_REQUEST__INIT;
-	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
-	Opsdesk__V1__CreateTicketRequest cr
-	    = OPSDESK__V1__CREATE_TICKET_REQUEST__INIT;
-	Opsdesk__V1__TicketReply *r = NULL;
-	int rv;
-
-	/* The same request as ticket_bench's. */
-	a.user_id = uid;
-	a.chat_id = uid;
-	a.name = "bench user";
-	cr.text = "The app does not load my dashboard since this morning; "
-	          "I tried logging out and in again.";
-	req.actor = &a;
-	req.method_case = OPSDESK__V1__TICKET_REQUEST__METHOD_CREATE;
-	req.create = &cr;
-	rv = rpc_client_call(c, &req.base,
-	    &opsdesk__v1__ticket_reply__descriptor, (ProtobufCMessage **) &r,
-	    10000);
-	if (rv == 0 && r->error != NULL) {
-		rv = OD_ERPC;
-	}
-	protobuf_c_message_free_unpacked(r != NULL ? &r->base : NULL, NULL);
-	return rv;
-}
 
 /* Copy dir/data.mdb to dest (0 or -1). */
 static int
@@ -142,7 +90,7 @@ warm_thread(void *arg)
 	client *cl = arg;
 
 	while (atomic_fetch_sub(cl->left, 1) > 0) {
-		if (create_once(cl->c, cl->uid++) != 0) {
+		if (bench_create_ticket(cl->c, cl->uid++, NULL) != 0) {
 			cl->errors++;
 		}
 	}
@@ -159,7 +107,7 @@ round_thread(void *arg)
 		if (cl->quit) {
 			return NULL;
 		}
-		if (create_once(cl->c, cl->uid++) != 0) {
+		if (bench_create_ticket(cl->c, cl->uid++, NULL) != 0) {
 			cl->errors++;
 		}
 		sem_post(&cl->done);
@@ -234,7 +182,7 @@ main(int argc, char **argv)
 		    MAX_BATCH);
 		return 2;
 	}
-	if (io_counter("wchar") < 0) {
+	if (bench_io_counter("wchar") < 0) {
 		fprintf(stderr, "no /proc/self/io here\n");
 		return 2;
 	}
@@ -330,15 +278,15 @@ main(int argc, char **argv)
 				    stderr, "cannot write %s\n", snap_before);
 			}
 		}
-		w0 = io_counter("wchar");
-		b0 = io_counter("write_bytes");
+		w0 = bench_io_counter("wchar");
+		b0 = bench_io_counter("write_bytes");
 		sem_post(&h.release);
 		for (int i = 0; i < batch; i++) {
 			while (sem_wait(&cl[i].done) != 0) { }
 		}
 		while (sem_wait(&h.committed) != 0) { }
-		w1 = io_counter("wchar");
-		b1 = io_counter("write_bytes");
+		w1 = bench_io_counter("wchar");
+		b1 = bench_io_counter("write_bytes");
 		store_get_stats(st, &s1);
 		if (snap != NULL && r == rounds - 1
 		    && copy_data(dir, snap_after) != 0) {
