@@ -1,7 +1,24 @@
 # Helpers for the build, in the spirit of nng's nng_test():
+#   opsdesk_service(NAME SOURCES src... LIBS lib...)  an executable of the
+#       suite: built into <build>/bin (where the system tests look) and
+#       installed into <prefix>/bin
 #   opsdesk_unit_test(NAME src... LIBS lib...)  a cmocka unit under ctest
 #   opsdesk_fuzz(NAME src... LIBS lib...)      a fuzz target; without
 #       OPSDESK_FUZZ it links a replay driver and runs its corpus in ctest
+include(GNUInstallDirs)
+
+function(opsdesk_service name)
+  cmake_parse_arguments(S "" "" "SOURCES;LIBS" ${ARGN})
+  if(NOT S_SOURCES)
+    message(FATAL_ERROR "opsdesk_service(${name}): no SOURCES")
+  endif()
+  add_executable(${name} ${S_SOURCES})
+  target_link_libraries(${name} PRIVATE ${S_LIBS})
+  set_target_properties(${name} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endfunction()
+
 function(opsdesk_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "LIBS" ${ARGN})
   if(NOT BUILD_TESTING)
