@@ -6,9 +6,7 @@
 #include "runtime/runtime.h"
 
 static const char help[]
-    = "Usage: incident-service [--help] [--version]\n"
-      "\n"
-      "Serves incidents, maintenance windows, ops checklists, postmortems,\n"
+    = "Serves incidents, maintenance windows, ops checklists, postmortems,\n"
       "reports and the alert log over req/rep (OPSDESK_INCIDENT_URL,\n"
       "default tcp://127.0.0.1:7420); opens incidents from health.changed;\n"
       "publishes incident.*, maintenance.*, alert.* and ops.checklist.\n"

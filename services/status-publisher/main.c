@@ -5,9 +5,7 @@
 #include "service.h"
 
 static const char help[]
-    = "Usage: status-publisher [--help] [--version]\n"
-      "\n"
-      "Serves the public status page (HTML, Statuspage v2 JSON, RSS/Atom,\n"
+    = "Serves the public status page (HTML, Statuspage v2 JSON, RSS/Atom,\n"
       "SVG badges) from a read model built from health.*, incident.* and\n"
       "maintenance.* events, resynced from health-prober and\n"
       "incident-service; answers StatusRequest on OPSDESK_STATUS_URL and\n"

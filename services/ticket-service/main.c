@@ -14,9 +14,7 @@
 #include "util/util.h"
 
 static const char help[]
-    = "Usage: ticket-service [--help] [--version]\n"
-      "\n"
-      "Serves TicketRequest over NNG req/rep (OPSDESK_TICKET_URL, default\n"
+    = "Serves TicketRequest over NNG req/rep (OPSDESK_TICKET_URL, default\n"
       "tcp://127.0.0.1:7410), publishes ticket.* events, follows incident.*\n"
       "events. Config sections: tickets (sla, limits, reopen_days) and faq.\n";
 
