@@ -88,10 +88,21 @@ process_metrics(void *arg, metrics *m)
 	               "Start time of the process since the epoch, in seconds.",
 	               NULL),
 	    (double) rt->started_ms / 1000.0);
+}
+
+/* CPU time only grows: a counter, so its name ends in _total (the
+ * registry's counters are integers, hence a text source). */
+static void
+process_cpu_text(void *arg, sbuf *b)
+{
 	struct timespec ts;
+
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	metric_set(metrics_gauge(m, "process_cpu_seconds",
-	               "CPU time used by the process, in seconds.", NULL),
+	sbuf_printf(b,
+	    "# HELP process_cpu_seconds_total Total user and system CPU "
+	    "time spent in seconds.\n"
+	    "# TYPE process_cpu_seconds_total counter\n"
+	    "process_cpu_seconds_total %.6f\n",
 	    (double) ts.tv_sec + (double) ts.tv_nsec / 1e9);
 }
 
@@ -157,6 +168,7 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	               "Build information; always 1.", labels),
 	    1);
 	metrics_add_collector(rt->m, process_metrics, rt);
+	metrics_add_text(rt->m, process_cpu_text, NULL);
 
 	/* Signals go to runtime_run's sigwait only: block them here, before
 	 * any thread exists, so every thread inherits the mask. */
