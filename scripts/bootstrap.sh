@@ -1,34 +1,61 @@
 #!/usr/bin/env bash
-# Install exactly what opsdesk's build and tests need, with apt. Idempotent
-# and quick when everything is present: it asks dpkg first and only calls
-# apt-get for what is missing.
+# Install what opsdesk needs, with apt. Idempotent and quick when everything
+# is present: it asks dpkg first and only calls apt-get for what is missing.
+#
+#   scripts/bootstrap.sh run    what building and running the suite needs
+#                               (scripts/run.sh)
+#   scripts/bootstrap.sh test   that, plus the test-only tools: compilers
+#                               and checkers for the other builds, the
+#                               benchmarks' baselines, the deploy validators
+#                               (scripts/test.sh; the default)
 set -euo pipefail
 
-packages=(
+# Building and running: the toolchain, the libraries, curl (run.sh polls
+# /healthz with it).
+run_packages=(
 	build-essential
-	clang
 	cmake
 	curl
-	libclang-rt-14-dev
 	libcjson-dev
-	libcmocka-dev
 	libcurl4-openssl-dev
 	liblmdb-dev
 	libnng-dev
 	libprotobuf-c-dev
+	pkg-config
+	protobuf-c-compiler
+)
+
+# Tests only: cmocka (units), python3 + yaml (system tests, compose),
+# clang + its runtime (fuzz builds), valgrind, nginx and wrk (benchmark
+# baselines), protoc/xmllint/mdb_stat/nngcat/openssl (tests check the
+# suite's output with independent tools), prometheus for promtool (rules,
+# scrape config, metrics format).
+test_packages=(
+	clang
+	libclang-rt-14-dev
+	libcmocka-dev
 	libxml2-utils
 	lmdb-utils
 	nginx-light
 	nng-utils
 	openssl
-	pkg-config
-	protobuf-c-compiler
+	prometheus
 	protobuf-compiler
 	python3
 	python3-yaml
 	valgrind
 	wrk
 )
+
+set_name=${1:-test}
+case "$set_name" in
+run) packages=("${run_packages[@]}") ;;
+test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
+*)
+	echo "usage: $0 [run|test]" >&2
+	exit 64
+	;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -49,4 +76,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# policy-rc.d: packages installed only for their tools (prometheus for
+# promtool, nginx for a benchmark baseline) must not start daemons here.
+rcd=/usr/sbin/policy-rc.d
+if [ ! -e "$rcd" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$rcd" >/dev/null
+	$sudo chmod 755 "$rcd"
+	trap '$sudo rm -f "$rcd"' EXIT
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -11,14 +11,36 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-"$root/scripts/bootstrap.sh"
+# Only what building and running needs; the test tools are test.sh's.
+"$root/scripts/bootstrap.sh" run
+
+# progress: the build's "[ 42%]" lines as one updating percentage (on a
+# terminal) or a line per tenth (in a log); everything goes to the log.
+progress() {
+	local pct last=-1
+	while IFS= read -r line; do
+		printf '%s\n' "$line" >>"$root/build-run.build.log"
+		[[ $line =~ ^\[\ *([0-9]+)%\] ]] || continue
+		pct=${BASH_REMATCH[1]}
+		if [ -t 1 ]; then
+			printf '\rrun.sh: building %3d%%' "$pct"
+		elif [ $((pct / 10)) -ne $((last / 10)) ]; then
+			echo "run.sh: building $pct%"
+		fi
+		last=$pct
+	done
+	[ ! -t 1 ] || echo
+}
 
 build="$root/build-run"
-echo "run.sh: building (first time takes a minute)..."
+echo "run.sh: configuring $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DBUILD_TESTING=OFF >"$root/build-run.configure.log" 2>&1 ||
 	{ cat "$root/build-run.configure.log"; exit 1; }
-cmake --build "$build" -j"$(nproc)" >"$root/build-run.build.log" 2>&1 ||
+echo "run.sh: building (the first build takes a minute or two;" \
+	"log: build-run.build.log)"
+: >"$root/build-run.build.log"
+cmake --build "$build" -j"$(nproc)" 2>&1 | progress ||
 	{ grep -E -A5 'error' "$root/build-run.build.log" | head -60; exit 1; }
 bin="$build/bin"
 
@@ -28,7 +50,9 @@ if [ -z "${OPSDESK_CONFIG:-}" ]; then
 	export OPSDESK_CONFIG="$root/var/opsdesk.json"
 	if [ ! -f "$OPSDESK_CONFIG" ]; then
 		cp "$root/deploy/opsdesk.local.json" "$OPSDESK_CONFIG"
-		echo "run.sh: wrote $OPSDESK_CONFIG (edit it, then run again)"
+		echo "run.sh: starting with a starter config, $OPSDESK_CONFIG"
+		echo "        (yours to edit: probe targets reload with" \
+			"'opsctl reload', the rest at the next start)"
 	fi
 fi
 export OPSDESK_DATA_DIR="${OPSDESK_DATA_DIR:-$root/var/data}"

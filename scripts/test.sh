@@ -10,7 +10,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-"$root/scripts/bootstrap.sh"
+"$root/scripts/bootstrap.sh" test
 
 jobs=2
 status=0
