@@ -88,33 +88,256 @@ def test_help_is_one_usage_block():
                 "%s --help starts with %r" % (exe, r.stdout[:60]))
 
 
-def test_example_config_is_valid_json_and_k8s_copy_matches():
-    with open(os.path.join(DEPLOY, "opsdesk.example.json")) as f:
-        example = json.load(f)
-    with open(os.path.join(DEPLOY, "k8s", "opsdesk.json")) as f:
+def _version():
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        return re.search(r"^project\(opsdesk VERSION ([0-9.]+)", f.read(),
+                         re.M).group(1)
+
+
+def _loopback_targets(config):
+    """Targets of a suite config that point at this host."""
+    bad = []
+    for t in config["targets"]:
+        where = " ".join(str(t.get(k, "")) for k in ("url", "host"))
+        if t.get("kind") == "service" and not t.get("url"):
+            bad.append(t["id"] + " (service without url: the prober's "
+                       "own listen address)")
+        elif re.search(r"127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1?\]", where):
+            bad.append("%s (%s)" % (t["id"], where.strip()))
+    return bad
+
+
+def test_example_configs_are_valid_json():
+    for name in ("opsdesk.example.json", "opsdesk.local.json",
+                 "opsdesk.container.json"):
+        with open(os.path.join(DEPLOY, name)) as f:
+            config = json.load(f)
+        for key in ("tickets", "faq", "incidents", "checklists", "targets",
+                    "status_page", "gateway"):
+            h.check(key in config, "%s lacks %s" % (name, key))
+
+
+def test_container_config_probes_by_service_name():
+    with open(os.path.join(DEPLOY, "opsdesk.container.json")) as f:
+        container = json.load(f)
+    h.eq(_loopback_targets(container), [], "loopback targets")
+    # Every process of the suite is probed, by its service name.
+    urls = " ".join(t.get("url", "") for t in container["targets"])
+    for svc in SERVICES:
+        h.contains(urls, "//%s:" % svc)
+    # The Kubernetes copy differs only in the public URL placeholder.
+    with open(os.path.join(DEPLOY, "k8s", "base", "opsdesk.json")) as f:
         k8s = json.load(f)
-    h.eq(k8s, example, "deploy/k8s/opsdesk.json must equal the example")
-    for key in ("admins", "tickets", "faq", "incidents", "checklists",
-                "targets", "status_page", "gateway"):
-        h.check(key in example, "example config lacks %s" % key)
+    h.eq(k8s["status_page"]["url"], "https://REPLACE-ME")
+    k8s["status_page"]["url"] = container["status_page"]["url"]
+    h.eq(k8s, container, "deploy/k8s/base/opsdesk.json must be "
+         "deploy/opsdesk.container.json with a placeholder url")
 
 
-def test_kustomize_renders():
+def test_loopback_check_catches_loopback():
+    """The check above fails on the configs made for one host."""
+    with open(os.path.join(DEPLOY, "opsdesk.local.json")) as f:
+        bad = _loopback_targets(json.load(f))
+    h.check(any(b.startswith("bus_relay") for b in bad), bad)
+    h.check(any(b.startswith("ticket_service") for b in bad), bad)
+
+
+def test_one_image_tag_everywhere():
+    tag = "opsdesk:" + _version()
+    with open(os.path.join(DEPLOY, "compose.yaml")) as f:
+        compose = f.read()
+    h.eq(sorted(set(re.findall(r"image: (\S+)", compose))), [tag])
+    with open(os.path.join(DEPLOY, "k8s", "base", "kustomization.yaml")) as f:
+        kust = f.read()
+    h.contains(kust, "newTag: %s " % _version())
+    with open(os.path.join(DEPLOY, "Dockerfile")) as f:
+        h.contains(f.read(), tag)
+    r = _run([os.path.join(ROOT, "scripts", "version.sh")])
+    h.eq(r.stdout, _version() + "\n")
+    # No other spelling of the image anywhere in the docs and deploy files.
+    for d in (DEPLOY, os.path.join(ROOT, "docs"), ROOT):
+        for dirpath, _, files in os.walk(d):
+            if "/build" in dirpath or "/.git" in dirpath:
+                continue
+            for fn in files:
+                if not fn.endswith((".md", ".yaml", ".yml", "Dockerfile")):
+                    continue
+                with open(os.path.join(dirpath, fn)) as f:
+                    for m in re.findall(r"\bopsdesk:(latest|[0-9][0-9.]*[0-9])\b",
+                                        f.read()):
+                        h.eq("opsdesk:" + m, tag, os.path.join(dirpath, fn))
+            if d == ROOT:
+                break
+
+
+def _render(overlay):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise h.Skip("kubectl not installed (not a Debian package; "
+                     "kustomize rendering is checked where it is)")
+    import yaml
+    r = _run([kubectl, "kustomize", os.path.join(DEPLOY, "k8s", "overlays",
+                                                 overlay)])
+    h.eq(r.returncode, 0, r.stderr)
+    return r.stdout, [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def _pods(docs):
+    for d in docs:
+        if d["kind"] in ("StatefulSet", "Deployment", "Job", "DaemonSet"):
+            yield d, d["spec"]["template"]
+
+
+def _check_rendered(overlay):
+    text, docs = _render(overlay)
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+    ns = next(iter(by_kind["Namespace"]))
+    # Stores on volume claims; the relay alone is stateless.
+    h.eq(sorted(by_kind["StatefulSet"]), sorted(s for s in SERVICES
+                                               if s != "bus-relay"))
+    h.eq(sorted(by_kind["Deployment"]), ["bus-relay"])
+    h.eq(by_kind["Deployment"]["bus-relay"]["spec"]["strategy"]["type"],
+         "Recreate")
+    for name, sts in by_kind["StatefulSet"].items():
+        claims = [c["metadata"]["name"]
+                  for c in sts["spec"].get("volumeClaimTemplates", [])]
+        h.eq(claims, ["data"], name)
+        vols = [v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]]
+        h.check("data" not in vols, "%s: data must be the claim" % name)
+        h.eq(sts["spec"]["serviceName"], name)
+    env = {e["name"]: e.get("value")
+           for e in by_kind["StatefulSet"]["health-prober"]["spec"]
+           ["template"]["spec"]["containers"][0]["env"]}
+    h.eq(env.get("OPSDESK_PROBER_SHARDS"),
+         str(by_kind["StatefulSet"]["health-prober"]["spec"]["replicas"]),
+         "shards = prober replicas")
+    configmaps = set(by_kind["ConfigMap"])
+    secrets = set(by_kind["Secret"])
+    services = by_kind["Service"]
+    h.eq(sorted(services), sorted(SERVICES))
+    pdbs = by_kind["PodDisruptionBudget"]
+    tag = "opsdesk:" + _version()
+    for w, tmpl in _pods(docs):
+        name = w["metadata"]["name"]
+        h.eq(tmpl["metadata"]["labels"]["app.kubernetes.io/part-of"],
+             "opsdesk", name)
+        for k, v in w["spec"]["selector"]["matchLabels"].items():
+            h.eq(tmpl["metadata"]["labels"].get(k), v, name + " selector")
+        spec = tmpl["spec"]
+        psc = spec["securityContext"]
+        h.eq(psc["seccompProfile"]["type"], "RuntimeDefault", name)
+        h.eq(psc["runAsNonRoot"], True, name)
+        h.eq(spec.get("automountServiceAccountToken"), False, name)
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c["securityContext"]
+            h.eq(sc["allowPrivilegeEscalation"], False, c["name"])
+            h.eq(sc["readOnlyRootFilesystem"], True, c["name"])
+            h.eq(sc["capabilities"]["drop"], ["ALL"], c["name"])
+            h.check("add" not in sc["capabilities"], c["name"])
+            h.eq(c["image"], tag, c["name"])
+            h.check(c["resources"]["limits"]["memory"], c["name"])
+            for ef in c.get("envFrom", []):
+                h.check(ef["configMapRef"]["name"] in configmaps, ef)
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    h.check(ref["name"] in secrets, ref)
+            ports = {p["name"] for p in c.get("ports", [])}
+            for probe in ("livenessProbe", "readinessProbe"):
+                if probe in c:
+                    h.check(c[probe]["httpGet"]["port"] in ports,
+                            "%s %s port" % (c["name"], probe))
+        for v in spec["volumes"]:
+            if "configMap" in v:
+                h.check(v["configMap"]["name"] in configmaps, v)
+            if "secret" in v:
+                h.check(v["secret"]["secretName"] in secrets, v)
+        h.check(name in services, "%s has no Service" % name)
+        svc = services[name]
+        cports = {p["name"] for c in spec["containers"]
+                  for p in c.get("ports", [])}
+        for p in svc["spec"]["ports"]:
+            h.check(p["targetPort"] in cports, "%s: %r" % (name, p))
+        h.check(name in pdbs, "%s has no PodDisruptionBudget" % name)
+        h.eq(pdbs[name]["spec"]["selector"]["matchLabels"],
+             w["spec"]["selector"]["matchLabels"])
+    # The gateway registers or deletes its webhook before it starts.
+    gw = by_kind["StatefulSet"]["telegram-gateway"]["spec"]["template"]
+    h.eq([c["command"] for c in gw["spec"]["initContainers"]],
+         [["opsdesk-telegram-webhook"]])
+    # The config the pods get probes the suite by service name.
+    cfg = next(v for k, v in by_kind["ConfigMap"].items()
+               if k.startswith("opsdesk-config"))
+    config = json.loads(cfg["data"]["opsdesk.json"])
+    h.eq(_loopback_targets(config), [], "loopback targets in %s" % overlay)
+    h.check("127.0.0.1" not in text, "127.0.0.1 in the %s render" % overlay)
+    settings = next(v for k, v in by_kind["ConfigMap"].items()
+                    if k.startswith("opsdesk-settings"))["data"]
+    # The Ingress serves the status page and the webhook path.
+    ing = by_kind["Ingress"]["opsdesk"]["spec"]
+    h.eq(ing["rules"][0]["host"], settings["OPSDESK_PUBLIC_HOST"])
+    paths = {p["path"]: p["backend"]["service"]["name"]
+             for p in ing["rules"][0]["http"]["paths"]}
+    h.eq(paths, {config["gateway"]["webhook_path"]: "telegram-gateway",
+                 "/": "status-publisher"})
+    h.eq(settings["OPSDESK_WEBHOOK_PATH"], config["gateway"]["webhook_path"])
+    h.check({"default-deny-ingress", "allow-suite", "allow-public",
+             "allow-metrics"} <= set(by_kind["NetworkPolicy"]))
+    h.eq(by_kind["Namespace"][ns]["metadata"]["labels"]
+         ["pod-security.kubernetes.io/enforce"], "restricted")
+    for d in docs:
+        if d["kind"] != "Namespace":
+            h.eq(d["metadata"].get("namespace"), ns,
+                 "%s %s" % (d["kind"], d["metadata"]["name"]))
+    return by_kind, settings
+
+
+def test_kustomize_production():
+    by_kind, settings = _check_rendered("production")
+    h.eq(settings["OPSDESK_GATEWAY_MODE"], "webhook")
+    h.check("tls" in by_kind["Ingress"]["opsdesk"]["spec"])
+    # Placeholders that must be edited are there, loudly.
+    h.eq(settings["OPSDESK_ADMINS"], "REPLACE-ME")
+    h.eq(by_kind["Secret"]["opsdesk-telegram"]["stringData"]["bot-token"],
+         "REPLACE-ME")
+    # The optional monitoring component: the rules file, unchanged.
+    import yaml
+    with open(os.path.join(DEPLOY, "prometheus", "opsdesk.rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    h.eq(by_kind["PrometheusRule"]["opsdesk"]["spec"], rules,
+         "components/monitoring/prometheusrule.yaml vs "
+         "deploy/prometheus/opsdesk.rules.yml")
+    sm = by_kind["ServiceMonitor"]["opsdesk"]["spec"]
+    h.eq(sm["endpoints"][0]["port"], "http")
+
+
+def test_kustomize_dev():
+    by_kind, settings = _check_rendered("dev")
+    h.eq(settings["OPSDESK_GATEWAY_MODE"], "poll")
+    h.check("PrometheusRule" not in by_kind, "monitoring is optional")
+
+
+def test_kubectl_dry_run_when_a_cluster_answers():
+    """kubectl apply --dry-run=client needs an API server (it downloads
+    the OpenAPI schema for validation), so offline it cannot run; with
+    a cluster in the kubeconfig it validates both overlays."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise h.Skip("kubectl not installed")
-    out = subprocess.run([kubectl, "kustomize", os.path.join(DEPLOY, "k8s")],
-                         capture_output=True, text=True, timeout=60)
-    h.eq(out.returncode, 0, out.stderr)
-    kinds = re.findall(r"^kind: (\w+)$", out.stdout, re.M)
-    h.eq(kinds.count("StatefulSet"), 3, "stateful stores")
-    h.eq(kinds.count("Deployment"), 3, "stateless services")
-    h.eq(kinds.count("Service"), 6, "services")
-    h.check("ConfigMap" in kinds and "Secret" in kinds)
-    for svc in SERVICES:
-        h.contains(out.stdout, "name: %s\n" % svc)
-    h.contains(out.stdout, "path: /readyz")
-    h.contains(out.stdout, "path: /healthz")
+    if not os.environ.get("KUBECONFIG") and not os.path.exists(
+            os.path.expanduser("~/.kube/config")):
+        raise h.Skip("no kubeconfig: kubectl apply --dry-run=client "
+                     "needs an API server for its schema")
+    r = _run([kubectl, "version", "-o", "json", "--request-timeout=5s"])
+    if r.returncode != 0 or '"serverVersion"' not in r.stdout:
+        raise h.Skip("no API server answers: %s" % r.stderr.strip()[:200])
+    for overlay in ("dev", "production"):
+        text, _ = _render(overlay)
+        r = _run([kubectl, "apply", "--dry-run=client", "-f", "-"],
+                 input=text)
+        h.eq(r.returncode, 0, "%s: %s" % (overlay, r.stderr))
 
 
 def test_compose_parses():
@@ -128,14 +351,87 @@ def test_compose_parses():
     h.eq(sorted(services), sorted(SERVICES))
     for name, svc in services.items():
         h.eq(svc["command"], [name])
-        h.contains(" ".join(svc["healthcheck"]["test"]), "/healthz")
+        h.eq(svc["image"], "opsdesk:" + _version())
+        h.eq(svc["healthcheck"]["test"], ["CMD", "opsdesk-healthcheck"])
+        h.eq(svc["read_only"], True, name)
+        h.eq(svc["cap_drop"], ["ALL"], name)
         env = svc["environment"]
         h.eq(env["OPSDESK_BUS_SUBSCRIBE"],
              "tcp://0.0.0.0:7401" if name == "bus-relay"
              else "tcp://bus-relay:7401")
-    for name in ("ticket-service", "incident-service", "health-prober",
-                 "status-publisher", "telegram-gateway"):
-        h.check(services[name].get("volumes"), "%s needs a volume" % name)
+        h.check(env["OPSDESK_HTTP_ADDR"].startswith("0.0.0.0:"), name)
+    for name in SERVICES:
+        if name != "bus-relay":
+            h.check(services[name].get("volumes"), "%s needs a volume" %
+                    name)
+    h.eq(doc["configs"]["opsdesk"]["file"], "./opsdesk.container.json")
+    # The prober starts once the others are healthy: a first probe of a
+    # service not up yet would open an incident on a fresh stack.
+    deps = services["health-prober"]["depends_on"]
+    h.eq(sorted(deps), sorted(s for s in SERVICES if s != "health-prober"))
+    for d in deps.values():
+        h.eq(d["condition"], "service_healthy")
+
+
+def _fake_bin(tmp):
+    """A PATH dir where every executable prints its env and args."""
+    os.makedirs(tmp, exist_ok=True)
+    for exe in EXECUTABLES:
+        with open(os.path.join(tmp, exe), "w") as f:
+            f.write("#!/bin/sh\necho \"$0 $*\"; env | grep -E "
+                    "'^OPSDESK_' | sort\n")
+        os.chmod(os.path.join(tmp, exe), 0o755)
+    return tmp
+
+
+def test_entrypoint_listens_everywhere_and_refuses_placeholders():
+    tmp = tempfile.mkdtemp(prefix="opsdesk-entry-")
+    try:
+        fake = _fake_bin(os.path.join(tmp, "bin"))
+        entry = os.path.join(DEPLOY, "container", "entrypoint.sh")
+        base = {"PATH": fake + ":/usr/bin:/bin", "HOME": tmp}
+
+        def run(*args, **env):
+            e = dict(base)
+            e.update(env)
+            return _run(["sh", entry] + list(args), env=e)
+
+        r = run("ticket-service")
+        h.eq(r.returncode, 0, r.stderr)
+        h.contains(r.stdout, "OPSDESK_HTTP_ADDR=0.0.0.0:9410")
+        h.contains(r.stdout, "OPSDESK_TICKET_URL=tcp://0.0.0.0:7410")
+        r = run("ticket-service", OPSDESK_HTTP_ADDR="10.1.2.3:1")
+        h.contains(r.stdout, "OPSDESK_HTTP_ADDR=10.1.2.3:1")
+        r = run("health-prober", HOSTNAME="health-prober-2",
+                OPSDESK_PROBER_SHARDS="3")
+        h.eq(r.returncode, 0, r.stderr)
+        h.contains(r.stdout, "OPSDESK_PROBER_SHARD=2/3")
+        r = run("health-prober", HOSTNAME="prober",
+                OPSDESK_PROBER_SHARDS="3")
+        h.eq(r.returncode, 78, r.stdout)
+        r = run("telegram-gateway", OPSDESK_ADMINS="REPLACE-ME")
+        h.eq(r.returncode, 78)
+        h.contains(r.stderr, "OPSDESK_ADMINS")
+        cfg = os.path.join(tmp, "c.json")
+        with open(cfg, "w") as f:
+            f.write('{"status_page": {"url": "https://REPLACE-ME"}}\n')
+        r = run("status-publisher", OPSDESK_CONFIG=cfg)
+        h.eq(r.returncode, 78)
+        h.contains(r.stderr, cfg)
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write("REPLACE-ME\n")
+        r = run("telegram-gateway", TELEGRAM_BOT_TOKEN_FILE=token)
+        h.eq(r.returncode, 78)
+        h.check("REPLACE-ME" not in r.stdout, "the token must not print")
+        # --version and opsctl need no settings.
+        r = run("status-publisher", "--version", OPSDESK_CONFIG=cfg)
+        h.eq(r.returncode, 0, r.stderr)
+        r = run("opsctl", "ping", OPSDESK_ADMINS="REPLACE-ME")
+        h.eq(r.returncode, 0, r.stderr)
+        h.eq(run().returncode, 64)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_systemd_units_verify():

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build the opsdesk image as opsdesk:<version>, the version of
+# CMakeLists.txt's project(), with podman (preferred) or docker:
+#   scripts/image.sh [extra build arguments, e.g. --build-arg BASE=...]
+#   OPSDESK_ENGINE=docker scripts/image.sh
+# Prints the tag on the last line. On Debian 12, podman needs runc (the
+# default crun of bookworm fails in some VMs): OPSDESK_ENGINE="podman
+# --runtime=runc" is what deploy_test.py uses.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+version=$("$root/scripts/version.sh")
+engine=${OPSDESK_ENGINE:-}
+if [ -z "$engine" ]; then
+	if command -v podman >/dev/null; then
+		engine=podman
+	elif command -v docker >/dev/null; then
+		engine=docker
+	else
+		echo "image.sh: neither podman nor docker is installed" >&2
+		exit 1
+	fi
+fi
+tag="opsdesk:$version"
+# shellcheck disable=SC2086 # engine may carry options
+$engine build -f "$root/deploy/Dockerfile" -t "$tag" "$@" "$root" >&2
+echo "$tag"
