@@ -285,10 +285,38 @@ close_store(void *arg)
 	store_close(arg);
 }
 
+/* Not ready while writes fail for lack of space (store_writable): a
+ * balancer then sends the writes elsewhere, and the store's own probe
+ * makes it ready again once space is freed. */
 static bool
 store_ready(void *arg)
 {
-	return arg != NULL;
+	return store_writable(arg);
+}
+
+static void
+store_metrics(void *arg, metrics *m)
+{
+	store_stats st;
+	store_get_stats(arg, &st);
+	metric_set(metrics_gauge(m, "opsdesk_store_writable",
+	               "1 while the store commits, 0 while writes fail for "
+	               "lack of space.",
+	               NULL),
+	    st.write_failing ? 0 : 1);
+	static const char help[]
+	    = "Store batches that failed for lack of space.";
+	metric *c = metrics_counter(m, "opsdesk_store_write_errors_total",
+	    help, "reason=\"disk_full\"");
+	/* Counters only go up: add what the store counted since. */
+	if (c != NULL && st.disk_full_errors > (uint64_t) metric_value(c)) {
+		metric_add(c, st.disk_full_errors - (uint64_t) metric_value(c));
+	}
+	c = metrics_counter(m, "opsdesk_store_write_errors_total", help,
+	    "reason=\"map_full\"");
+	if (c != NULL && st.map_full_errors > (uint64_t) metric_value(c)) {
+		metric_add(c, st.map_full_errors - (uint64_t) metric_value(c));
+	}
 }
 
 int
@@ -309,6 +337,7 @@ runtime_open_store(runtime *rt, store_options *opt, store **out)
 	}
 	runtime_defer(rt, close_store, s);
 	runtime_ready_check(rt, "store", store_ready, s);
+	metrics_add_collector(rt->m, store_metrics, s);
 	*out = s;
 	return 0;
 }
