@@ -62,6 +62,18 @@ if [ -z "${TELEGRAM_BOT_TOKEN:-}" ] && [ -z "${TELEGRAM_BOT_TOKEN_FILE:-}" ]; th
 	export OPSDESK_ADMIN_CHAT="${OPSDESK_ADMIN_CHAT:-1}"
 fi
 
+# Validate the config with every executable before starting any (as
+# nginx -t does): a typo stops here with the key and its nearest name.
+for exe in bus-relay ticket-service incident-service status-publisher \
+	telegram-gateway health-prober; do
+	[ -x "$bin/$exe" ] || continue
+	if ! out=$("$bin/$exe" --check-config 2>&1); then
+		echo "run.sh: $OPSDESK_CONFIG is not valid for $exe:"
+		echo "$out"
+		exit 1
+	fi
+done
+
 pids=()
 names=()
 stop_all() {

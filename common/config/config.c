@@ -2,6 +2,7 @@
  * config — the suite config file and the environment. See config.h.
  */
 #include "config.h"
+#include "config_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +27,29 @@ config_env(const char *name, const char *def)
 {
 	const char *v = getenv(name);
 	return (v != NULL && *v != '\0') ? v : def;
+}
+
+extern char **environ;
+
+void
+config_env_clear(void)
+{
+	char name[256];
+	bool again = true;
+	while (again) {
+		again = false;
+		for (char **e = environ; *e != NULL; e++) {
+			const char *eq = strchr(*e, '=');
+			size_t n = eq != NULL ? (size_t) (eq - *e) : strlen(*e);
+			if (strncmp(*e, "OPSDESK_", 8) == 0 && n < sizeof(name)) {
+				memcpy(name, *e, n);
+				name[n] = '\0';
+				unsetenv(name);
+				again = true; /* environ changed: start over */
+				break;
+			}
+		}
+	}
 }
 
 static int
@@ -331,14 +355,75 @@ parse_admin_list(config *c, const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Every top-level section of the file, whichever executable reads it: a
+ * key not here is a typo in every executable. Add one row per new
+ * section, and register its schema beside the code that reads it.
+ */
+static const char *const config_sections[] = {
+	"admins",      /* config */
+	"admin_chat",  /* config */
+	"tickets",     /* ticket-service */
+	"faq",         /* ticket-service */
+	"incidents",   /* incident-service */
+	"checklists",  /* incident-service */
+	"maintenance", /* incident-service */
+	"targets",     /* health-prober */
+	"prober",      /* health-prober */
+	"status_page", /* status-publisher */
+	"gateway",     /* telegram-gateway */
+};
+#define N_SECTIONS (sizeof(config_sections) / sizeof(config_sections[0]))
+
+static const config_field admins_elem = { .type = CONFIG_INT };
+static const config_field admins_field = { .key = "admins", .type = CONFIG_ARRAY,
+	.max = CONFIG_MAX_ADMINS, .elem = &admins_elem };
+static const config_field admin_chat_field = { .key = "admin_chat", .type = CONFIG_INT };
+CONFIG_SCHEMA(admins, admins_field, NULL)
+CONFIG_SCHEMA(admin_chat, admin_chat_field, NULL)
+
+/* Every top-level key known, each section this executable has a schema
+ * for checked against it, then the whole tree: duplicate keys and the
+ * sizes of what no schema bounds. */
+static int
+validate(const cJSON *root, char *err, size_t errlen)
+{
+	const cJSON *sec;
+	int rv;
+
+	cJSON_ArrayForEach(sec, root)
+	{
+		const config_field *f = config_schema_find(sec->string);
+		size_t i = 0;
+		while (i < N_SECTIONS
+		    && strcmp(config_sections[i], sec->string) != 0) {
+			i++;
+		}
+		if (i == N_SECTIONS && f == NULL) {
+			return config_unknown_key("", sec->string,
+			    config_sections, N_SECTIONS, err, errlen);
+		}
+		if (f != NULL
+		    && (rv = config_check(sec, sec->string, f, err, errlen))
+		        != 0) {
+			return rv;
+		}
+	}
+	return config_check_tree(root, "", err, errlen);
+}
+
 static int
 load_common(config *c, const char *service, const char *default_http,
     char *err, size_t errlen)
 {
 	const cJSON *root = c->root;
+	int rv;
 	if (!cJSON_IsObject(root)) {
 		return fail(err, errlen, "%s: the config must be a JSON object",
 		    c->path[0] ? c->path : "config");
+	}
+	if ((rv = validate(root, err, errlen)) != 0) {
+		return rv;
 	}
 	od_strlcpy(c->service, service, sizeof(c->service));
 
@@ -388,7 +473,7 @@ load_common(config *c, const char *service, const char *default_http,
 	    sizeof(c->http_addr));
 
 	const cJSON *admins;
-	int rv = config_get_array(root, "", "admins", &admins, err, errlen);
+	rv = config_get_array(root, "", "admins", &admins, err, errlen);
 	if (rv != 0) {
 		return rv;
 	}
@@ -478,6 +563,19 @@ config_load_string(config **out, const char *service,
 		return OD_ENOMEM;
 	}
 	const char *end = NULL;
+	size_t len = strlen(json);
+	size_t bad = config_utf8_check(json, len);
+	if (len > CONFIG_FILE_MAX) {
+		config_free(c);
+		return fail(err, errlen,
+		    "config: %zu bytes, more than the %u allowed", len,
+		    CONFIG_FILE_MAX);
+	}
+	if (bad < len) {
+		config_free(c);
+		return fail(err, errlen,
+		    "config: invalid UTF-8 at byte %zu", bad);
+	}
 	c->root = cJSON_ParseWithOpts(json, &end, true);
 	if (c->root == NULL) {
 		size_t off = end ? (size_t) (end - json) : 0;
@@ -488,12 +586,30 @@ config_load_string(config **out, const char *service,
 	return finish(c, service, default_http, err, errlen, out);
 }
 
+static int
+line_of(const char *text, size_t off)
+{
+	int line = 1;
+	for (size_t i = 0; i < off && text[i]; i++) {
+		line += text[i] == '\n';
+	}
+	return line;
+}
+
 int
 config_load(config **out, const char *service, const char *default_http,
     char *err, size_t errlen)
 {
-	const char *path = config_env("OPSDESK_CONFIG", NULL);
-	bool explicit = path != NULL;
+	return config_load_file(out, NULL, service, default_http, err, errlen);
+}
+
+int
+config_load_file(config **out, const char *file, const char *service,
+    const char *default_http, char *err, size_t errlen)
+{
+	const char *path = file != NULL ? file
+	                                : config_env("OPSDESK_CONFIG", NULL);
+	bool explicit = file == NULL && path != NULL;
 	if (path == NULL && access("./opsdesk.json", R_OK) == 0) {
 		path = "./opsdesk.json";
 	}
@@ -521,7 +637,8 @@ config_load(config **out, const char *service, const char *default_http,
 	sbuf b = SBUF_INIT;
 	char chunk[8192];
 	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0
+	    && b.len <= CONFIG_FILE_MAX) {
 		sbuf_append_len(&b, chunk, n);
 	}
 	fclose(f);
@@ -530,16 +647,32 @@ config_load(config **out, const char *service, const char *default_http,
 		config_free(c);
 		return OD_ENOMEM;
 	}
+	if (b.len > CONFIG_FILE_MAX) {
+		sbuf_free(&b);
+		config_free(c);
+		return fail(err, errlen,
+		    "%s: larger than the %u bytes a config may have", path,
+		    CONFIG_FILE_MAX);
+	}
 	const char *end = NULL;
 	const char *text = sbuf_str(&b);
+	size_t bad = config_utf8_check(text, b.len);
+	if (bad < b.len || strlen(text) != b.len) {
+		if (bad > strlen(text)) {
+			bad = strlen(text); /* a NUL byte */
+		}
+		int line = line_of(text, bad);
+		sbuf_free(&b);
+		config_free(c);
+		return fail(err, errlen,
+		    "%s:%d: invalid UTF-8 (byte %zu of the file)", path, line,
+		    bad);
+	}
 	c->root = cJSON_ParseWithOpts(text, &end, true);
 	if (c->root == NULL) {
 		/* Point at the line of the syntax error. */
 		size_t off = end ? (size_t) (end - text) : 0;
-		int line = 1;
-		for (size_t i = 0; i < off && text[i]; i++) {
-			line += text[i] == '\n';
-		}
+		int line = line_of(text, off);
 		sbuf_free(&b);
 		config_free(c);
 		return fail(err, errlen, "%s:%d: invalid JSON", path, line);

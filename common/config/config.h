@@ -87,7 +87,95 @@ int config_get_array(const cJSON *obj, const char *path, const char *key,
 int config_get_object(const cJSON *obj, const char *path, const char *key,
     const cJSON **out, char *err, size_t errlen);
 
+/*
+ * Schemas. Every top-level section of the file is validated against a
+ * declarative table before any service reads it: an unknown key is an
+ * error naming its path and the nearest known key ("gateway.throtle:
+ * unknown key, did you mean \"throttle\"?"), a value of the wrong JSON
+ * type is an error, strings and arrays are bounded. The typed getters
+ * above still check ranges and meanings when the owner reads the section.
+ *
+ * A table is an array of config_field ending with a row whose key is
+ * NULL. An owner declares its section beside the code that reads it and
+ * registers it with CONFIG_SCHEMA:
+ *
+ *	static const config_field limits_fields[] = {
+ *		{ .key = "open_per_user", .type = CONFIG_INT },
+ *		{ .key = "creations_per_hour", .type = CONFIG_INT },
+ *		{ .key = NULL },
+ *	};
+ *	static const config_field tickets_fields[] = {
+ *		{ .key = "limits", .type = CONFIG_OBJECT, .members = limits_fields },
+ *		{ .key = "reopen_days", .type = CONFIG_INT },
+ *		{ .key = NULL },
+ *	};
+ *	static const config_field tickets_section = { "tickets",
+ *		CONFIG_OBJECT, .members = tickets_fields };
+ *	CONFIG_SCHEMA(tickets, tickets_section, check_fn_or_NULL);
+ *
+ * A new key is one row. A new top-level section is also one row in
+ * config_sections (config.c), which every executable knows so that a
+ * section read by another service is not an unknown key here.
+ */
+typedef enum config_type {
+	CONFIG_ANY = 0,          /* any JSON value (sizes still bounded) */
+	CONFIG_STRING,
+	CONFIG_INT,              /* a number, or an integer in a string */
+	CONFIG_NUMBER,
+	CONFIG_BOOL,
+	CONFIG_DURATION,         /* a number of seconds or "30s" */
+	CONFIG_SCALAR,           /* a string, number or boolean */
+	CONFIG_OBJECT,           /* members: its keys */
+	CONFIG_STRING_OR_OBJECT, /* a string, or an object of members */
+	CONFIG_ARRAY,            /* elem: each element */
+	CONFIG_MAP,              /* an object with free keys; elem: values */
+} config_type;
+
+typedef struct config_field config_field;
+struct config_field {
+	const char *key;             /* NULL ends a table */
+	config_type type;
+	size_t max;                  /* STRING: bytes, ARRAY/MAP: entries;
+	                              * 0: the defaults below */
+	const config_field *members; /* OBJECT, STRING_OR_OBJECT */
+	const config_field *elem;    /* ARRAY, MAP (its key is unused) */
+};
+
+#define CONFIG_STRING_MAX 4096   /* bytes of a string by default */
+#define CONFIG_ARRAY_MAX 1024    /* entries of an array or map */
+#define CONFIG_ANY_STRING_MAX 65536 /* any string in the file */
+#define CONFIG_FILE_MAX (32u << 20) /* bytes of the file */
+
+/* Validate v (at path, "" for the root) against f. 0 or OD_EINVAL with
+ * the message in err. */
+int config_check(const cJSON *v, const char *path, const config_field *f,
+    char *err, size_t errlen);
+
+/*
+ * Register the schema of a top-level section (f->key is its name) and,
+ * optionally, check: the owner's own parse of the loaded config, run by
+ * config_check_all (--check-config) so that range and meaning errors are
+ * found without starting. Called from constructors (CONFIG_SCHEMA).
+ */
+void config_register(const config_field *f,
+    int (*check)(const config *c, char *err, size_t errlen));
+#define CONFIG_SCHEMA(name, field, check)                                   \
+	__attribute__((constructor)) static void config_schema_##name(void) \
+	{                                                                   \
+		config_register(&(field), (check));                         \
+	}
+
+/* Run every registered section's check on c (--check-config). */
+int config_check_all(const config *c, char *err, size_t errlen);
+
+/* Load from the file `path` (NULL: $OPSDESK_CONFIG or ./opsdesk.json). */
+int config_load_file(config **out, const char *path, const char *service,
+    const char *default_http, char *err, size_t errlen);
+
 /* The value of environment variable name, or def when unset or empty. */
 const char *config_env(const char *name, const char *def);
+/* Unset every OPSDESK_* variable: unit tests call it first, so that what
+ * they assert does not depend on the shell that runs them. */
+void config_env_clear(void);
 
 #endif /* OPSDESK_CONFIG_H */

@@ -1,4 +1,5 @@
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,14 +17,47 @@
 static void
 clear_env(void)
 {
-	const char *vars[] = { "OPSDESK_CONFIG", "OPSDESK_ADMINS",
-		"OPSDESK_ADMIN_CHAT", "OPSDESK_DATA_DIR", "OPSDESK_TICKET_URL",
-		"OPSDESK_HTTP_ADDR", "OPSDESK_LOG_LEVEL", "OPSDESK_INSTANCE",
-		NULL };
-	for (int i = 0; vars[i]; i++) {
-		unsetenv(vars[i]);
-	}
+	config_env_clear();
 }
+
+/* An owner's schema, as a service declares it: the section "t" of the
+ * getter tests takes any members, "demo" is strict. */
+static const config_field t_section = { .key = "t", .type = CONFIG_OBJECT };
+CONFIG_SCHEMA(t, t_section, NULL)
+
+static const config_field demo_throttle_fields[] = {
+	{ .key = "enabled", .type = CONFIG_BOOL },
+	{ .key = "chat_per_second", .type = CONFIG_INT },
+	{ .key = NULL },
+};
+static const config_field demo_item_fields[] = {
+	{ .key = "id", .type = CONFIG_STRING, .max = 8 },
+	{ .key = "interval", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field demo_item
+    = { .type = CONFIG_OBJECT, .members = demo_item_fields };
+static const config_field demo_tag = { .type = CONFIG_STRING };
+static const config_field demo_fields[] = {
+	{ .key = "title", .type = CONFIG_STRING },
+	{ .key = "throttle", .type = CONFIG_OBJECT,
+	    .members = demo_throttle_fields },
+	{ .key = "items", .type = CONFIG_ARRAY, .max = 3, .elem = &demo_item },
+	{ .key = "tags", .type = CONFIG_MAP, .elem = &demo_tag },
+	{ .key = NULL },
+};
+static const config_field demo_section
+    = { .key = "demo", .type = CONFIG_OBJECT, .members = demo_fields };
+static int demo_checks;
+static int
+demo_check(const config *c, char *err, size_t errlen)
+{
+	(void) c;
+	demo_checks++;
+	snprintf(err, errlen, "demo: checked");
+	return OD_EINVAL;
+}
+CONFIG_SCHEMA(demo, demo_section, demo_check)
 
 static void
 test_defaults_and_env(void **state)
@@ -212,6 +246,161 @@ test_file(void **state)
 	clear_env();
 }
 
+/* load json; returns the error text ("" when it loaded). */
+static const char *
+load_err(const char *json)
+{
+	static char err[512];
+	config *c = NULL;
+	err[0] = '\0';
+	if (config_load_string(&c, "x", NULL, json, err, sizeof(err)) == 0) {
+		assert_string_equal(err, "");
+		config_free(c);
+		return "";
+	}
+	assert_null(c);
+	assert_true(err[0] != '\0');
+	return err;
+}
+
+static void
+test_schema_unknown_keys(void **state)
+{
+	(void) state;
+	clear_env();
+	/* a typo names its path and the nearest known key */
+	assert_string_equal(load_err("{\"adminz\":[1]}"),
+	    "adminz: unknown key, did you mean \"admins\"?");
+	assert_string_equal(load_err("{\"demo\":{\"throtle\":{}}}"),
+	    "demo.throtle: unknown key, did you mean \"throttle\"?");
+	assert_string_equal(
+	    load_err("{\"demo\":{\"throttle\":{\"enabeld\":true}}}"),
+	    "demo.throttle.enabeld: unknown key, did you mean \"enabled\"?");
+	assert_string_equal(
+	    load_err("{\"demo\":{\"items\":[{\"id\":\"a\"},"
+		     "{\"intervall\":\"1s\"}]}}"),
+	    "demo.items[1].intervall: unknown key, did you mean "
+	    "\"interval\"?");
+	/* nothing close: the known keys are listed */
+	assert_string_equal(load_err("{\"demo\":{\"zzzzzz\":1}}"),
+	    "demo.zzzzzz: unknown key (known keys: title, throttle, items, "
+	    "tags)");
+	/* a section another executable reads is known, not checked here */
+	assert_string_equal(load_err("{\"gateway\":{\"anything\":1}}"), "");
+	/* maps take any key; their values are still typed */
+	assert_string_equal(load_err("{\"demo\":{\"tags\":{\"a\":\"b\"}}}"),
+	    "");
+	assert_string_equal(load_err("{\"demo\":{\"tags\":{\"a\":1}}}"),
+	    "demo.tags.a: expected a string, got a number");
+	/* types */
+	assert_string_equal(load_err("{\"demo\":{\"throttle\":[]}}"),
+	    "demo.throttle: expected an object, got an array");
+	assert_string_equal(
+	    load_err("{\"demo\":{\"throttle\":{\"enabled\":1}}}"),
+	    "demo.throttle.enabled: expected true or false, got a number");
+	assert_string_equal(load_err("{\"admins\":[true]}"),
+	    "admins[0]: expected an integer, got a boolean");
+	/* null is "the default", as for the getters */
+	assert_string_equal(load_err("{\"demo\":{\"title\":null}}"), "");
+	/* the deeper check runs only when asked (--check-config) */
+	config *c;
+	char err[128];
+	assert_int_equal(config_load_string(&c, "x", NULL, "{}", err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(demo_checks, 0);
+	assert_int_equal(config_check_all(c, err, sizeof(err)), OD_EINVAL);
+	assert_string_equal(err, "demo: checked");
+	assert_int_equal(demo_checks, 1);
+	config_free(c);
+}
+
+static void
+test_schema_duplicates_utf8_sizes(void **state)
+{
+	(void) state;
+	clear_env();
+	assert_string_equal(load_err("{\"admins\":[1],\"admins\":[2]}"),
+	    "admins: duplicate key (each key may appear once in an object)");
+	assert_string_equal(
+	    load_err("{\"gateway\":{\"x\":{\"a\":1,\"b\":2,\"a\":3}}}"),
+	    "gateway.x.a: duplicate key (each key may appear once in an "
+	    "object)");
+	/* invalid UTF-8: a stray continuation byte, an overlong "/", a
+	 * surrogate, a truncated sequence at the end */
+	assert_string_equal(load_err("{\"demo\":{\"title\":\"a\x80\"}}"),
+	    "config: invalid UTF-8 at byte 19");
+	assert_non_null(strstr(load_err("{\"t\":\"\xc0\xaf\"}"), "UTF-8"));
+	assert_non_null(
+	    strstr(load_err("{\"t\":\"\xed\xa0\x80\"}"), "UTF-8"));
+	assert_non_null(strstr(load_err("{\"t\":\"\xe2\x82"), "UTF-8"));
+	assert_string_equal(
+	    load_err("{\"demo\":{\"title\":\"caf\xc3\xa9 \xf0\x9f\x9a\x80\"}}"),
+	    "");
+	/* sizes: a schema's bound, the default bound, any string */
+	assert_string_equal(
+	    load_err("{\"demo\":{\"items\":[{\"id\":\"123456789\"}]}}"),
+	    "demo.items[0].id: a string of at most 8 bytes expected, got 9");
+	assert_string_equal(
+	    load_err("{\"demo\":{\"items\":[{},{},{},{}]}}"),
+	    "demo.items: at most 3 entries, got 4");
+	size_t big = 5u << 20; /* a 5 MB title */
+	char *json = malloc(big + 64);
+	assert_non_null(json);
+	strcpy(json, "{\"demo\":{\"title\":\"");
+	size_t off = strlen(json);
+	memset(json + off, 'x', big);
+	strcpy(json + off + big, "\"}}");
+	assert_string_equal(load_err(json),
+	    "demo.title: a string of at most 4096 bytes expected, got "
+	    "5242880");
+	/* in a section without a schema here, the bound for any string */
+	strcpy(json, "{\"gateway\":{\"title\":\"");
+	off = strlen(json);
+	memset(json + off, 'x', big);
+	strcpy(json + off + big, "\"}}");
+	assert_string_equal(load_err(json),
+	    "gateway.title: a string of at most 65536 bytes expected, got "
+	    "5242880");
+	free(json);
+}
+
+static void
+test_schema_file_limits(void **state)
+{
+	(void) state;
+	clear_env();
+	char path[] = "/tmp/opsdesk-config-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	/* bad UTF-8 in a file names the line */
+	const char *text = "{\n \"demo\": {\n  \"title\": \"\xff\"}}\n";
+	assert_int_equal(write(fd, text, strlen(text)), (int) strlen(text));
+	config *c = NULL;
+	char err[512];
+	setenv("OPSDESK_CONFIG", path, 1);
+	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
+	    OD_EINVAL);
+	assert_non_null(strstr(err, ":3: invalid UTF-8"));
+	/* a file over the limit is refused before it is parsed */
+	assert_int_equal(ftruncate(fd, CONFIG_FILE_MAX + 1), 0);
+	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
+	    OD_EINVAL);
+	assert_non_null(strstr(err, "larger than"));
+	/* config_load_file reads the file named, not $OPSDESK_CONFIG */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(write(fd, "{\"admins\":[4]}", 14), 14);
+	close(fd);
+	setenv("OPSDESK_CONFIG", "/nonexistent", 1);
+	assert_int_equal(
+	    config_load_file(&c, path, "x", NULL, err, sizeof(err)), 0);
+	assert_true(config_is_admin(c, 4));
+	config_free(c);
+	unlink(path);
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -220,6 +409,9 @@ main(void)
 		cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_typed_getters),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_schema_unknown_keys),
+		cmocka_unit_test(test_schema_duplicates_utf8_sizes),
+		cmocka_unit_test(test_schema_file_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

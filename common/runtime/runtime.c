@@ -69,6 +69,11 @@ static const char env_help[] =
     "  OPSDESK_ADMINS          comma-separated admin Telegram user ids\n"
     "  OPSDESK_ADMIN_CHAT      chat id for alerts and new tickets\n";
 
+static const char check_help[] =
+    "--check-config [FILE]  validate the config (FILE, else $OPSDESK_CONFIG\n"
+    "                       or ./opsdesk.json) and the environment, then\n"
+    "                       exit: 0 if valid, 1 with the error logged\n\n";
+
 static void
 process_metrics(void *arg, metrics *m)
 {
@@ -110,11 +115,15 @@ int
 runtime_init(runtime **out, int argc, char **argv, const char *service,
     const char *default_http, const char *help)
 {
+	bool check_only = false;
+	const char *check_file = NULL;
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
-			printf("Usage: %s [--help] [--version]\n\n%s\n%s", service,
-			    help ? help : "", env_help);
+			printf("Usage: %s [--help] [--version] "
+			       "[--check-config [FILE]]\n\n%s\n%s%s",
+			    service, help ? help : "", check_help, env_help);
 			if (default_http != NULL) {
 				printf("\nDefault HTTP listener: %s (/healthz, "
 				       "/readyz, /metrics)\n",
@@ -125,6 +134,13 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("%s %s\n", service, OPSDESK_VERSION);
 			return -1;
+		}
+		if (strcmp(argv[i], "--check-config") == 0) {
+			check_only = true;
+			if (i + 1 < argc && argv[i + 1][0] != '-') {
+				check_file = argv[++i];
+			}
+			continue;
 		}
 		fprintf(stderr, "%s: unknown argument \"%s\" (try --help)\n",
 		    service, argv[i]);
@@ -145,15 +161,36 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	pthread_cond_init(&rt->cv, &ca);
 	pthread_condattr_destroy(&ca);
 
+	/* Config errors are one JSON line on stderr (the log), and exit 1:
+	 * the same for every service and for --check-config. */
 	char err[512];
-	if (config_load(&rt->cfg, service, default_http, err, sizeof(err)) !=
-	    0) {
-		fprintf(stderr, "%s: %s\n", service, err);
-		/* Also as a JSON line, for log collectors. */
+	int rv = config_load_file(
+	    &rt->cfg, check_file, service, default_http, err, sizeof(err));
+	if (rv == 0 && check_only) {
+		/* Also what the owners check when they read their sections:
+		 * ranges, names, references. */
+		rv = config_check_all(rt->cfg, err, sizeof(err));
+		if (rv != 0 && rt->cfg->path[0] != '\0'
+		    && strncmp(err, rt->cfg->path, strlen(rt->cfg->path))
+		        != 0) {
+			sbuf b = SBUF_INIT;
+			sbuf_printf(&b, "%s: %s", rt->cfg->path, err);
+			od_strlcpy(err, sbuf_str(&b), sizeof(err));
+			sbuf_free(&b);
+		}
+	}
+	if (rv != 0) {
 		log_init(service, "", LOG_INFO);
-		log_error("config error: %s", err);
+		log_kv(LOG_ERROR, "config error", "error", err, NULL);
 		runtime_fini(rt);
 		return 1;
+	}
+	if (check_only) {
+		log_init(service, rt->cfg->instance, LOG_INFO);
+		log_kv(LOG_INFO, "config ok", "config",
+		    rt->cfg->path[0] ? rt->cfg->path : "(none)", NULL);
+		runtime_fini(rt);
+		return -1;
 	}
 	log_init(service, rt->cfg->instance,
 	    log_level_parse(rt->cfg->log_level));
@@ -260,10 +297,38 @@ close_store(void *arg)
 	store_close(arg);
 }
 
+/* Not ready while writes fail for lack of space (store_writable): a
+ * balancer then sends the writes elsewhere, and the store's own probe
+ * makes it ready again once space is freed. */
 static bool
 store_ready(void *arg)
 {
-	return arg != NULL;
+	return store_writable(arg);
+}
+
+static void
+store_metrics(void *arg, metrics *m)
+{
+	store_stats st;
+	store_get_stats(arg, &st);
+	metric_set(metrics_gauge(m, "opsdesk_store_writable",
+	               "1 while the store commits, 0 while writes fail for "
+	               "lack of space.",
+	               NULL),
+	    st.write_failing ? 0 : 1);
+	static const char help[]
+	    = "Store batches that failed for lack of space.";
+	metric *c = metrics_counter(m, "opsdesk_store_write_errors_total",
+	    help, "reason=\"disk_full\"");
+	/* Counters only go up: add what the store counted since. */
+	if (c != NULL && st.disk_full_errors > (uint64_t) metric_value(c)) {
+		metric_add(c, st.disk_full_errors - (uint64_t) metric_value(c));
+	}
+	c = metrics_counter(m, "opsdesk_store_write_errors_total", help,
+	    "reason=\"map_full\"");
+	if (c != NULL && st.map_full_errors > (uint64_t) metric_value(c)) {
+		metric_add(c, st.map_full_errors - (uint64_t) metric_value(c));
+	}
 }
 
 int
@@ -284,6 +349,7 @@ runtime_open_store(runtime *rt, store_options *opt, store **out)
 	}
 	runtime_defer(rt, close_store, s);
 	runtime_ready_check(rt, "store", store_ready, s);
+	metrics_add_collector(rt->m, store_metrics, s);
 	*out = s;
 	return 0;
 }

@@ -37,6 +37,29 @@ test_config_error(void **state)
 	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 1);
 	assert_null(rt);
 	unsetenv("OPSDESK_CONFIG");
+
+	/* --check-config [FILE]: -1 (exit 0) when valid, 1 when not; the
+	 * file named wins over $OPSDESK_CONFIG */
+	char path[] = "/tmp/runtime-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"admins\":[1]}", 14), 14);
+	char *check[] = { "x", "--check-config", path, NULL };
+	char *check_env[] = { "x", "--check-config", NULL };
+	setenv("OPSDESK_CONFIG", "/nonexistent/opsdesk.json", 1);
+	assert_int_equal(runtime_init(&rt, 3, check, "x", NULL, "Help."), -1);
+	assert_int_equal(
+	    runtime_init(&rt, 2, check_env, "x", NULL, "Help."), 1);
+	setenv("OPSDESK_CONFIG", path, 1);
+	assert_int_equal(
+	    runtime_init(&rt, 2, check_env, "x", NULL, "Help."), -1);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, "{\"adminz\":[1]}", 14, 0), 14);
+	assert_int_equal(runtime_init(&rt, 3, check, "x", NULL, "Help."), 1);
+	assert_null(rt);
+	close(fd);
+	unlink(path);
+	unsetenv("OPSDESK_CONFIG");
 }
 
 static int order[8];
@@ -98,6 +121,8 @@ test_defer_order_and_timers(void **state)
 int
 main(void)
 {
+	/* What is asserted must not depend on the shell running the tests. */
+	config_env_clear();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_args),
 		cmocka_unit_test(test_config_error),

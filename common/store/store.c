@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log/log.h"
@@ -34,6 +35,9 @@
  * otherwise deadlock with the writer). */
 #define STORE_GROW_WAIT_MS 10000
 #define STORE_INTERNAL_DBS 3
+/* While writes fail for lack of space, an idle writer tries a small
+ * commit this often to notice that space came back. */
+#define STORE_PROBE_MS 1000
 /* store_batch_once: a job of a shared batch failed (not an od_err). */
 #define STORE_RERUN_NESTED (-1)
 
@@ -81,6 +85,8 @@ struct store {
 	bool growing;
 	store_stats stats;
 	int64_t next_reader_check_ms; /* writer only, od_mono_ms */
+	int64_t next_probe_ms;        /* writer only, while write_failing */
+	char path[3001];
 };
 
 static void
@@ -301,6 +307,101 @@ out:
 	return rv;
 }
 
+/* Free bytes for an unprivileged writer on the store's filesystem. */
+static unsigned long long
+store_free_bytes(const store *s)
+{
+	struct statvfs st;
+	if (statvfs(s->path, &st) != 0) {
+		return 0;
+	}
+	return (unsigned long long) st.f_bavail * st.f_frsize;
+}
+
+/*
+ * After a batch (or a probe): a failure for lack of space starts an
+ * episode (logged once, with the path and the free space), a commit ends
+ * it. Writer thread only, like the episode's start and end.
+ */
+static void
+store_note_outcome(store *s, int rv, bool committed)
+{
+	bool space = rv == OD_ENOSPC || rv == OD_EMAPFULL;
+	bool started = false, ended = false;
+
+	if (!space && !committed) {
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (space) {
+		if (rv == OD_ENOSPC) {
+			s->stats.disk_full_errors++;
+		} else {
+			s->stats.map_full_errors++;
+		}
+		started = !s->stats.write_failing;
+		s->stats.write_failing = true;
+		s->next_probe_ms = od_mono_ms() + STORE_PROBE_MS;
+	} else if (s->stats.write_failing) {
+		s->stats.write_failing = false;
+		ended = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (started) {
+		char free_b[32];
+		snprintf(free_b, sizeof(free_b), "%llu", store_free_bytes(s));
+		log_kv(LOG_ERROR,
+		    rv == OD_ENOSPC
+		        ? "store: writes fail, the disk is full"
+		        : "store: writes fail, the map cannot grow",
+		    "path", s->path, "free_bytes", free_b, "error",
+		    od_strerror(rv), NULL);
+	} else if (ended) {
+		char free_b[32];
+		snprintf(free_b, sizeof(free_b), "%llu", store_free_bytes(s));
+		log_kv(LOG_INFO, "store: writes commit again", "path", s->path,
+		    "free_bytes", free_b, NULL);
+	}
+}
+
+/* A small commit that dirties a page or two: is there space again? */
+static void
+store_probe(store *s)
+{
+	static const char key[] = "space_probe";
+	char val[2048];
+	MDB_txn *txn;
+	MDB_val k = { sizeof(key) - 1, (void *) key };
+	MDB_val v = { sizeof(val), val };
+	int rc;
+
+	memset(val, 0, sizeof(val));
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		store_note_outcome(s, store__err(NULL, rc), false);
+		return;
+	}
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		store_note_outcome(s, store__err(NULL, rc), false);
+		return;
+	}
+	rc = mdb_txn_commit(txn);
+	store_note_outcome(s, store__err(NULL, rc), rc == 0);
+}
+
+bool
+store_writable(store *s)
+{
+	bool ok;
+	if (s == NULL) {
+		return false;
+	}
+	pthread_mutex_lock(&s->mu);
+	ok = !s->stats.write_failing;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
 static void
 store_run_batch(store *s, store_job *jobs, unsigned n)
 {
@@ -342,6 +443,7 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 	 * batch: sending a batch's replies costs about as much as its
 	 * commit, and doing both here in turn halved the commit rate.
 	 */
+	store_note_outcome(s, rv, committed);
 	pthread_mutex_lock(&s->mu);
 	if (committed) {
 		s->stats.commits++;
@@ -428,10 +530,24 @@ store_writer_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 		}
 		if (s->head == NULL) {
+			int64_t wake = s->next_reader_check_ms;
 			if (s->closing) {
 				break;
 			}
-			store_abstime(s->next_reader_check_ms, &ts);
+			if (s->stats.write_failing) {
+				if (od_mono_ms() >= s->next_probe_ms) {
+					s->next_probe_ms
+					    = od_mono_ms() + STORE_PROBE_MS;
+					pthread_mutex_unlock(&s->mu);
+					store_probe(s);
+					pthread_mutex_lock(&s->mu);
+					continue;
+				}
+				if (s->next_probe_ms < wake) {
+					wake = s->next_probe_ms;
+				}
+			}
+			store_abstime(wake, &ts);
 			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
 			continue;
 		}
@@ -779,6 +895,7 @@ store_open(store **out, const store_options *opt)
 		return OD_ENOMEM;
 	}
 	s->n_dbs = n;
+	od_strlcpy(s->path, opt->path, sizeof(s->path));
 	s->max_batch
 	    = opt->max_batch == 0 ? STORE_DEFAULT_BATCH : opt->max_batch;
 	if ((rv = store_sync_init(s)) != 0) {

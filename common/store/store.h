@@ -179,8 +179,22 @@ typedef struct store_stats {
 	 * (their batch failed with OD_EMAPFULL). */
 	uint64_t grow_waits;
 	uint64_t grow_timeouts;
+	/* Batches that failed because the disk is full (ENOSPC, EDQUOT) or
+	 * the map could not grow, and whether writes fail now. */
+	uint64_t disk_full_errors;
+	uint64_t map_full_errors;
+	bool write_failing;
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
+
+/*
+ * Whether writes commit. False from the first batch that fails for lack
+ * of space (disk full or map full: logged once per episode, with the path
+ * and the free space) until a commit succeeds again; while false and
+ * idle, the writer tries a small commit every second, so that the store
+ * recovers by itself when space is freed. runtime's /readyz uses it.
+ */
+bool store_writable(store *s);
 
 /* Keys: big-endian so byte order is numeric order. */
 static inline void

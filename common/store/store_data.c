@@ -39,6 +39,9 @@ store__err(store_txn *t, int rc)
 		return OD_ENOMEM;
 	case EACCES:
 		return OD_EPERM;
+	case ENOSPC:
+	case EDQUOT:
+		return OD_ENOSPC;
 	default:
 		return OD_EIO;
 	}

@@ -36,6 +36,7 @@ od_strerror(int err)
 		[OD_EMAPFULL] = "store map full",
 		[OD_ERPC] = "error reply",
 		[OD_EINTERNAL] = "internal error",
+		[OD_ENOSPC] = "the disk is full",
 	};
 	if (err < 0 || (size_t) err >= sizeof(msgs) / sizeof(msgs[0]) ||
 	    msgs[err] == NULL) {

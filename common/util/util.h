@@ -31,6 +31,7 @@ enum od_err {
 	OD_EMAPFULL = 14,  /* LMDB map full: the store grows and retries */
 	OD_ERPC = 15,      /* an Error reply (details in the reply) */
 	OD_EINTERNAL = 16,
+	OD_ENOSPC = 17,    /* the store's disk is full (ENOSPC, EDQUOT) */
 };
 
 /* A static English description of an od_err code. */

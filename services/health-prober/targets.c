@@ -1082,3 +1082,98 @@ out:
 	target_set_free(&ts);
 	return rv;
 }
+
+/* ---- the schemas of targets and prober (common/config) ---- */
+
+static const config_field status_elem = { .type = CONFIG_SCALAR, .max = 16 };
+static const config_field json_fields[] = {
+	{ .key = "path", .type = CONFIG_STRING, .max = 512 },
+	{ .key = "op", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "value", .type = CONFIG_SCALAR, .max = 1024 },
+	{ .key = NULL },
+};
+static const config_field header_value
+    = { .type = CONFIG_STRING, .max = 8192 };
+static const config_field basic_auth_fields[] = {
+	{ .key = "username", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "password", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = NULL },
+};
+static const config_field value_fields[] = {
+	{ .key = "name", .type = CONFIG_STRING, .max = 128 },
+	{ .key = "path", .type = CONFIG_STRING, .max = 512 },
+	{ .key = "metric", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "labels", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = "unit", .type = CONFIG_STRING, .max = 32 },
+	{ .key = NULL },
+};
+static const config_field value_elem
+    = { .type = CONFIG_OBJECT, .members = value_fields };
+/* Every kind's keys: a key of another kind is ignored, a typo is not. */
+static const config_field target_fields[] = {
+	{ .key = "id", .type = CONFIG_STRING, .max = 128 },
+	{ .key = "name", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "group", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "kind", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "interval", .type = CONFIG_DURATION },
+	{ .key = "timeout", .type = CONFIG_DURATION },
+	{ .key = "failure_threshold", .type = CONFIG_INT },
+	{ .key = "success_threshold", .type = CONFIG_INT },
+	{ .key = "criticality", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "public", .type = CONFIG_BOOL },
+	/* http, metric */
+	{ .key = "url", .type = CONFIG_STRING, .max = 2048 },
+	{ .key = "method", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "expect_status", .type = CONFIG_ARRAY, .max = 64, .elem = &status_elem },
+	{ .key = "body_contains", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = "body_not_contains", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = "json", .type = CONFIG_OBJECT, .members = json_fields },
+	{ .key = "degraded_latency", .type = CONFIG_DURATION },
+	{ .key = "cert_expiry_warn_days", .type = CONFIG_INT },
+	{ .key = "tls_verify", .type = CONFIG_BOOL },
+	{ .key = "headers", .type = CONFIG_MAP, .max = 64, .elem = &header_value },
+	{ .key = "basic_auth", .type = CONFIG_OBJECT, .members = basic_auth_fields },
+	{ .key = "bearer_token", .type = CONFIG_STRING, .max = 8192 },
+	{ .key = "bearer_token_file", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = "format", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "values", .type = CONFIG_ARRAY, .max = 256, .elem = &value_elem },
+	/* tcp */
+	{ .key = "host", .type = CONFIG_STRING, .max = 255 },
+	{ .key = "port", .type = CONFIG_INT },
+	/* service */
+	{ .key = "service", .type = CONFIG_STRING, .max = 64 },
+	{ .key = NULL },
+};
+static const config_field target_elem
+    = { .type = CONFIG_OBJECT, .members = target_fields };
+static const config_field targets_section = { .key = "targets", .type = CONFIG_ARRAY,
+	.max = 100000, .elem = &target_elem };
+
+static const config_field prober_fields[] = {
+	{ .key = "concurrency", .type = CONFIG_INT },
+	{ .key = "flush_interval", .type = CONFIG_DURATION },
+	{ .key = "raw_retention", .type = CONFIG_DURATION },
+	{ .key = "raw_max", .type = CONFIG_INT },
+	{ .key = "minute_retention", .type = CONFIG_DURATION },
+	{ .key = "hour_retention", .type = CONFIG_DURATION },
+	{ .key = "day_retention", .type = CONFIG_DURATION },
+	{ .key = "publish_results", .type = CONFIG_BOOL },
+	{ .key = NULL },
+};
+static const config_field prober_section
+    = { .key = "prober", .type = CONFIG_OBJECT, .members = prober_fields };
+
+/* targets and prober are parsed together: one check. */
+static int
+prober_sections_check(const config *c, char *err, size_t errlen)
+{
+	target_set ts;
+	int rv = targets_load(c, getenv("OPSDESK_PROBER_SHARD"), &ts, err,
+	    errlen);
+	if (rv == 0) {
+		target_set_free(&ts);
+	}
+	return rv;
+}
+CONFIG_SCHEMA(targets, targets_section, prober_sections_check)
+CONFIG_SCHEMA(prober, prober_section, NULL)

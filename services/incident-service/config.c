@@ -310,3 +310,87 @@ out:
 	}
 	return rv;
 }
+
+/* ---- the schemas of incidents, checklists, maintenance ---- */
+
+static const config_field sla_sev_fields[] = {
+	{ .key = "response", .type = CONFIG_DURATION },
+	{ .key = "resolution", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field sla_fields[] = {
+	{ .key = "critical", .type = CONFIG_OBJECT, .members = sla_sev_fields },
+	{ .key = "high", .type = CONFIG_OBJECT, .members = sla_sev_fields },
+	{ .key = "medium", .type = CONFIG_OBJECT, .members = sla_sev_fields },
+	{ .key = "low", .type = CONFIG_OBJECT, .members = sla_sev_fields },
+	{ .key = NULL },
+};
+static const config_field realert_fields[] = {
+	{ .key = "critical", .type = CONFIG_DURATION },
+	{ .key = "high", .type = CONFIG_DURATION },
+	{ .key = "medium", .type = CONFIG_DURATION },
+	{ .key = "low", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field runbook_fields[] = {
+	{ .key = "critical", .type = CONFIG_STRING, .max = 16384 },
+	{ .key = "high", .type = CONFIG_STRING, .max = 16384 },
+	{ .key = "medium", .type = CONFIG_STRING, .max = 16384 },
+	{ .key = "low", .type = CONFIG_STRING, .max = 16384 },
+	{ .key = NULL },
+};
+static const config_field incidents_fields[] = {
+	{ .key = "sla", .type = CONFIG_OBJECT, .members = sla_fields },
+	{ .key = "realert", .type = CONFIG_OBJECT, .members = realert_fields },
+	{ .key = "runbooks", .type = CONFIG_OBJECT, .members = runbook_fields },
+	{ .key = "stable_period", .type = CONFIG_DURATION },
+	{ .key = "tick", .type = CONFIG_DURATION },
+	{ .key = "peer_timeout", .type = CONFIG_DURATION },
+	{ .key = "alert_log_keep", .type = CONFIG_INT },
+	{ .key = "freeze_retry", .type = CONFIG_DURATION },
+	{ .key = "freeze_for", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field incidents_section
+    = { .key = "incidents", .type = CONFIG_OBJECT, .members = incidents_fields };
+
+static const config_field check_item_fields[] = {
+	{ .key = "id", .type = CONFIG_STRING, .max = 64 },
+	{ .key = "text", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = NULL },
+};
+static const config_field check_item = { .type = CONFIG_STRING_OR_OBJECT,
+	.max = 1024, .members = check_item_fields };
+static const config_field checklists_fields[] = {
+	{ .key = "daily", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
+	{ .key = "weekly", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
+	{ .key = "monthly", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
+	{ .key = NULL },
+};
+static const config_field checklists_section
+    = { .key = "checklists", .type = CONFIG_OBJECT, .members = checklists_fields };
+
+static const config_field maintenance_fields[] = {
+	{ .key = "reminder_before", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field maintenance_section
+    = { .key = "maintenance", .type = CONFIG_OBJECT, .members = maintenance_fields };
+
+/* All three are parsed together: one check. */
+static int
+incident_sections_check(const config *c, char *err, size_t errlen)
+{
+	inc_config ic;
+	int rv;
+
+	if ((rv = inc_config_defaults(&ic)) != 0
+	    || (rv = inc_config_parse(&ic, c->root, err, errlen)) != 0) {
+		return rv;
+	}
+	inc_config_free(&ic);
+	return 0;
+}
+CONFIG_SCHEMA(incidents, incidents_section, incident_sections_check)
+CONFIG_SCHEMA(checklists, checklists_section, NULL)
+CONFIG_SCHEMA(maintenance, maintenance_section, NULL)

@@ -159,3 +159,41 @@ status_conf_fini(status_conf *c)
 	free(c->page_id);
 	memset(c, 0, sizeof(*c));
 }
+
+/* ---- the schema of the status_page section (common/config) ---- */
+
+static const config_field comp_fields[] = {
+	{ .key = "id", .type = CONFIG_STRING, .max = 128 },
+	{ .key = "name", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "group", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "description", .type = CONFIG_STRING, .max = 2048 },
+	{ .key = NULL },
+};
+static const config_field comp_elem = { .type = CONFIG_STRING_OR_OBJECT,
+	.max = 128, .members = comp_fields };
+static const config_field status_page_fields[] = {
+	{ .key = "title", .type = CONFIG_STRING, .max = 256 },
+	{ .key = "url", .type = CONFIG_STRING, .max = 2048 },
+	{ .key = "time_zone", .type = CONFIG_STRING, .max = 64 },
+	{ .key = "page_id", .type = CONFIG_STRING, .max = 64 },
+	{ .key = "show_unlisted", .type = CONFIG_BOOL },
+	{ .key = "resync_interval", .type = CONFIG_DURATION },
+	{ .key = "history_interval", .type = CONFIG_DURATION },
+	{ .key = "components", .type = CONFIG_ARRAY, .max = 1000, .elem = &comp_elem },
+	{ .key = NULL },
+};
+static const config_field status_page_section
+    = { .key = "status_page", .type = CONFIG_OBJECT, .members = status_page_fields };
+
+static int
+status_page_check(const config *c, char *err, size_t errlen)
+{
+	status_conf sc;
+	int rv = status_conf_parse(
+	    config_section(c, "status_page"), &sc, err, errlen);
+	if (rv == 0) {
+		status_conf_fini(&sc);
+	}
+	return rv;
+}
+CONFIG_SCHEMA(status_page, status_page_section, status_page_check)

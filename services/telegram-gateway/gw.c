@@ -1315,3 +1315,33 @@ gw_unavailable(sbuf *b, gw_service s)
 	sbuf_printf(b, "⚠️ <i>The %s is unavailable right now.</i>\n",
 	    gw_service_title(s));
 }
+
+/* ---- the schema of the gateway section (common/config) ---- */
+
+static const config_field throttle_fields[] = {
+	{ .key = "enabled", .type = CONFIG_BOOL },
+	{ .key = "global_per_second", .type = CONFIG_INT },
+	{ .key = "chat_per_second", .type = CONFIG_INT },
+	{ .key = "group_per_minute", .type = CONFIG_INT },
+	{ .key = NULL },
+};
+static const config_field gateway_fields[] = {
+	{ .key = "bot_username", .type = CONFIG_STRING, .max = 63 },
+	{ .key = "throttle", .type = CONFIG_OBJECT, .members = throttle_fields },
+	{ .key = "conversation_ttl", .type = CONFIG_DURATION },
+	{ .key = "workers", .type = CONFIG_INT },
+	{ .key = "poll_timeout", .type = CONFIG_DURATION },
+	{ .key = "backend_timeout", .type = CONFIG_DURATION },
+	{ .key = "webhook_path", .type = CONFIG_STRING, .max = 127 },
+	{ .key = NULL },
+};
+static const config_field gateway_section
+    = { .key = "gateway", .type = CONFIG_OBJECT, .members = gateway_fields };
+
+static int
+gateway_check(const config *c, char *err, size_t errlen)
+{
+	gw_settings s;
+	return gw_settings_load(c, &s, err, errlen);
+}
+CONFIG_SCHEMA(gateway, gateway_section, gateway_check)

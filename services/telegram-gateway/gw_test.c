@@ -153,10 +153,54 @@ test_unknown_text_and_usage(void **state)
 	assert_int_equal(gw_outbox_depth(f->g), 2);
 }
 
+/* The gateway section's schema: a typo names its path and the nearest
+ * key; a known key with a bad value is left to gw_settings_load. */
+static void
+test_settings_schema(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+		{ "{\"gateway\":{\"throtle\":{}}}",
+		    "gateway.throtle: unknown key, did you mean "
+		    "\"throttle\"?" },
+		{ "{\"gateway\":{\"throttle\":{\"chat_per_secnd\":1}}}",
+		    "gateway.throttle.chat_per_secnd: unknown key, did you "
+		    "mean \"chat_per_second\"?" },
+		{ "{\"gateway\":{\"workers\":true}}",
+		    "gateway.workers: expected an integer, got a boolean" },
+		{ "{\"gateway\":{\"workers\":0}}",
+		    "gateway.workers: expected an integer from 1 to 64" },
+	};
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config *c = NULL;
+		gw_settings s;
+		char err[256] = "";
+		if (config_load_string(&c, "telegram-gateway", NULL,
+		        cases[i].json, err, sizeof(err))
+		    == 0) {
+			assert_int_equal(gw_settings_load(c, &s, err,
+			                     sizeof(err)),
+			    OD_EINVAL);
+			assert_int_equal(config_check_all(c, err, sizeof(err)),
+			    OD_EINVAL);
+			config_free(c);
+		}
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0) {
+			fail_msg("case %zu: \"%s\" is not %s", i, err,
+			    cases[i].want);
+		}
+	}
+}
+
 int
 main(void)
 {
+	/* What is asserted must not depend on the shell running the tests. */
+	config_env_clear();
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_settings_schema),
 		cmocka_unit_test_setup_teardown(
 		    test_conversation_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -73,8 +73,8 @@ main(int argc, char **argv)
 	    || ticket_faq_seed_check(
 	           config_section(cfg, "faq"), err, sizeof(err))
 	        != 0) {
-		fprintf(stderr, "ticket-service: %s: %s\n",
-		    cfg->path[0] != '\0' ? cfg->path : "config", err);
+		log_kv(LOG_ERROR, "config error", "error", err, "config",
+		    cfg->path[0] != '\0' ? cfg->path : "(none)", NULL);
 		runtime_fini(rt);
 		return 1;
 	}

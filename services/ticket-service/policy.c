@@ -280,3 +280,50 @@ ticket_policy_load(
 	*p = np;
 	return 0;
 }
+
+/* ---- the schema of the "tickets" section (common/config) ---- */
+
+static const config_field sla_target_fields[] = {
+	{ .key = "first_response", .type = CONFIG_DURATION },
+	{ .key = "resolution", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field sla_tier_fields[] = {
+	{ .key = "low", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = "normal", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = "high", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = "urgent", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = NULL },
+};
+static const config_field sla_fields[] = {
+	{ .key = "free", .type = CONFIG_OBJECT, .members = sla_tier_fields },
+	{ .key = "pro", .type = CONFIG_OBJECT, .members = sla_tier_fields },
+	{ .key = "elite", .type = CONFIG_OBJECT, .members = sla_tier_fields },
+	{ .key = "ultra", .type = CONFIG_OBJECT, .members = sla_tier_fields },
+	{ .key = NULL },
+};
+static const config_field limits_fields[] = {
+	{ .key = "open_per_user", .type = CONFIG_INT },
+	{ .key = "creations_per_hour", .type = CONFIG_INT },
+	{ .key = NULL },
+};
+static const config_field tickets_fields[] = {
+	{ .key = "sla", .type = CONFIG_OBJECT, .members = sla_fields },
+	{ .key = "limits", .type = CONFIG_OBJECT, .members = limits_fields },
+	{ .key = "reopen_days", .type = CONFIG_INT },
+	{ .key = "breach_check", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field tickets_section
+    = { .key = "tickets", .type = CONFIG_OBJECT, .members = tickets_fields };
+
+static int
+tickets_check(const config *c, char *err, size_t errlen)
+{
+	ticket_policy p;
+
+	ticket_policy_defaults(&p);
+	return ticket_policy_load(
+	    &p, config_section(c, "tickets"), err, errlen);
+}
+CONFIG_SCHEMA(tickets, tickets_section, tickets_check)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "log/log.h"
 #include "ticket.h"
 #include "util/util.h"
@@ -120,6 +121,26 @@ ticket_faq_seed_check(const cJSON *faq, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+/* The schema of the "faq" section (common/config). */
+static const config_field faq_tag = { .type = CONFIG_STRING, .max = 64 };
+static const config_field faq_item_fields[] = {
+	{ .key = "question", .type = CONFIG_STRING, .max = 1024 },
+	{ .key = "answer", .type = CONFIG_STRING, .max = 4096 },
+	{ .key = "tags", .type = CONFIG_ARRAY, .max = 32, .elem = &faq_tag },
+	{ .key = NULL },
+};
+static const config_field faq_item_field
+    = { .type = CONFIG_OBJECT, .members = faq_item_fields };
+static const config_field faq_section = { .key = "faq", .type = CONFIG_ARRAY,
+	.max = TICKET_MAX_FAQ, .elem = &faq_item_field };
+
+static int
+faq_check(const config *c, char *err, size_t errlen)
+{
+	return ticket_faq_seed_check(config_section(c, "faq"), err, errlen);
+}
+CONFIG_SCHEMA(faq, faq_section, faq_check)
 
 int
 ticket_service_init(ticket_service *svc, const ticket_policy *policy,

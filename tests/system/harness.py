@@ -905,9 +905,24 @@ def promtool_check(text):
 
 # ---- the runner ----
 
+# What the executables read from the environment: a test never inherits
+# it from the shell that runs it (a developer's OPSDESK_BUS_PUBLISH would
+# point every process, tools included, at their own suite). The knobs of
+# the tests themselves (OPSDESK_BIN, OPSDESK_E2E_*, OPSDESK_TEST_*) stay.
+_TEST_KNOBS = ("OPSDESK_BIN", "OPSDESK_E2E_", "OPSDESK_TEST_")
+
+
+def clear_env():
+    for k in list(os.environ):
+        if (k.startswith("OPSDESK_") and not k.startswith(_TEST_KNOBS)) \
+                or k.startswith("TELEGRAM_"):
+            del os.environ[k]
+
+
 def main(module=None):
     """Run every test_* of the calling module; exit 1 on failure."""
     args = parse_args()
+    clear_env()
     if module is None:
         module = sys.modules["__main__"]
     tests = [(n, f) for n, f in vars(module).items()

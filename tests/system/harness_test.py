@@ -21,6 +21,20 @@ def test_suite_env(s):
         h.contains(f.read(), "7")
 
 
+def test_shell_environment_cleared():
+    """A developer's OPSDESK_* does not reach what the tests start."""
+    import os
+    import subprocess
+    os.environ["OPSDESK_BUS_PUBLISH"] = "tcp://127.0.0.1:1"
+    os.environ["OPSDESK_TEST_QUICK"] = "1"
+    h.clear_env()
+    h.check("OPSDESK_BUS_PUBLISH" not in os.environ, "cleared")
+    h.eq(os.environ.get("OPSDESK_TEST_QUICK"), "1", "test knobs stay")
+    del os.environ["OPSDESK_TEST_QUICK"]
+    out = subprocess.run(["env"], capture_output=True, text=True).stdout
+    h.check("OPSDESK_BUS_PUBLISH" not in out, "a child inherits none")
+
+
 GOOD = """# HELP opsdesk_relay_messages_total Messages forwarded.
 # TYPE opsdesk_relay_messages_total counter
 opsdesk_relay_messages_total{domain="health"} 3
