@@ -195,6 +195,10 @@ int
 runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg)
 {
 	if (rt->n_defers >= RT_MAX_DEFER) {
+		/* What was started must still stop: now, since at shutdown
+		 * nothing would. */
+		log_error("runtime: more than %d deferred calls", RT_MAX_DEFER);
+		fn(arg);
 		return OD_ELIMIT;
 	}
 	rt->defers[rt->n_defers].fn = fn;

@@ -57,7 +57,10 @@ int runtime_ready_check(runtime *rt, const char *name, bool (*ok)(void *arg),
     void *arg);
 
 /* Call fn(arg) at shutdown; callbacks run in reverse order of
- * registration. */
+ * registration. fn(arg) runs exactly once in every case: when it cannot
+ * be registered (OD_ELIMIT) it runs before runtime_defer returns, so the
+ * caller only returns the error and never frees arg itself:
+ *	if ((rv = runtime_defer(rt, thing_stop, thing)) != 0) return rv; */
 int runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg);
 /* Call fn(arg) every interval_ms on the runtime's timer thread (first
  * call after one interval); stopped at shutdown before the deferred

@@ -352,7 +352,6 @@ inc_service_start(runtime *rt)
 	}
 	/* Freed last: everything registered after it uses it. */
 	if ((rv = runtime_defer(rt, svc_free, svc)) != 0) {
-		svc_free(svc);
 		return rv;
 	}
 	so.dbs = inc_db_names;

@@ -136,7 +136,6 @@ main(int argc, char **argv)
 	/* Deferred callbacks run in reverse: the gateway stops before the
 	 * store it writes to closes. */
 	if ((rv = runtime_defer(rt, free_gateway, g)) != 0) {
-		gw_free(g);
 		goto fail;
 	}
 	if ((rv = runtime_http(rt, gw_http_routes, g)) != 0) {
