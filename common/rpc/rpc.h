@@ -87,6 +87,13 @@ typedef struct rpc_server_options {
 	int64_t idem_ttl_ms;
 } rpc_server_options;
 
+/* Zero *o and set the fields every server has (all borrowed); the rest
+ * (store, publisher, metrics, service, ...) are set by the caller, or by
+ * runtime_rpc_options in a service. */
+void rpc_server_options_init(rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg);
 int rpc_server_start(rpc_server **out, const rpc_server_options *opt);
 /* Stop receiving, answer what is in flight, free. NULL-safe. */
 void rpc_server_stop(rpc_server *s);

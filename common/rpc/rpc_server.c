@@ -1139,6 +1139,21 @@ server_listen(rpc_server *s, const char *url)
 	return 0;
 }
 
+void
+rpc_server_options_init(rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg)
+{
+	memset(o, 0, sizeof(*o));
+	o->url = url;
+	o->request_desc = request_desc;
+	o->reply_desc = reply_desc;
+	o->methods = methods;
+	o->n_methods = n_methods;
+	o->arg = arg;
+}
+
 int
 rpc_server_start(rpc_server **out, const rpc_server_options *opt)
 {
