@@ -464,6 +464,7 @@ struct bus_subscriber {
 	bus_event_fn on_event;
 	bus_resync_fn on_resync;
 	void *arg;
+	bus_resync *resync;
 	char *ignore_source;
 	seq_entry *seqs;
 	size_t n_seqs;
@@ -505,6 +506,9 @@ sub_resync(bus_subscriber *s, const char *reason)
 	log_info("bus: resync (%s)", reason);
 	if (s->on_resync != NULL) {
 		s->on_resync(s->arg, reason);
+	}
+	if (s->resync != NULL) {
+		bus_resync_mark(s->resync, -1, reason);
 	}
 }
 
@@ -739,6 +743,7 @@ bus_subscriber_open(bus_subscriber **out, const bus_subscriber_options *opt)
 	s->on_event = opt->on_event;
 	s->on_resync = opt->on_resync;
 	s->arg = opt->arg;
+	s->resync = opt->resync;
 	s->by_topic = opt->prefixes != NULL;
 	s->received
 	    = metrics_counter(opt->metrics, "opsdesk_bus_received_total",

@@ -74,6 +74,8 @@ typedef void (*bus_event_fn)(void *arg, const char *topic,
  * "restart". */
 typedef void (*bus_resync_fn)(void *arg, const char *reason);
 
+typedef struct bus_resync bus_resync;
+
 typedef struct bus_subscriber_options {
 	const char *url;              /* the relay's subscriber side */
 	const char *const *prefixes;  /* NULL-terminated; NULL: everything */
@@ -84,6 +86,10 @@ typedef struct bus_subscriber_options {
 	/* Ignore our own events (by source name), e.g. a service that both
 	 * publishes and subscribes to a domain. NULL: keep all. */
 	const char *ignore_source;
+	/* Borrowed, may be NULL: every resync reason (after on_resync)
+	 * marks all of this worker's sources stale. It must outlive the
+	 * subscriber. */
+	bus_resync *resync;
 } bus_subscriber_options;
 
 /*
@@ -96,6 +102,59 @@ int bus_subscriber_open(bus_subscriber **out,
     const bus_subscriber_options *opt);
 void bus_subscriber_close(bus_subscriber *s); /* NULL-safe, joins */
 bool bus_subscriber_connected(bus_subscriber *s);
+
+/* ---- resync: catching up from the owners' snapshots ---- */
+
+/*
+ * Fetch one source's state from its owner (a snapshot over req/rep
+ * through an rpc_client) and apply it. 0 when applied; any other value
+ * means "not now" (the peer is down, a time-out, a store error): the
+ * worker tries again after a backoff, for as long as it takes. Runs on
+ * the worker's thread, one fetch at a time.
+ */
+typedef int (*bus_resync_fetch_fn)(void *arg);
+
+typedef struct bus_resync_source {
+	const char *name;  /* logs and the metric's label (copied) */
+	bus_resync_fetch_fn fetch;
+	void *arg;         /* borrowed; must outlive the worker */
+	/* > 0: mark the source stale every period_ms as well, since events
+	 * are best effort and a silently lost one would otherwise stay lost
+	 * until the next gap. */
+	int64_t period_ms;
+} bus_resync_source;
+
+typedef struct bus_resync_options {
+	const bus_resync_source *sources; /* copied */
+	size_t n_sources;
+	int64_t backoff_min_ms; /* first retry after a failure; 0: 1 s */
+	int64_t backoff_max_ms; /* doubling up to this; 0: 30 s */
+	metrics *metrics;       /* may be NULL: opsdesk_resyncs_total */
+} bus_resync_options;
+
+/*
+ * One resync mechanism for every subscriber: a source is marked stale
+ * (every source is stale when the worker starts; a bus subscriber with
+ * .resync set marks them on "start", a gap, a restart or a reconnect;
+ * the service may mark one itself, e.g. after an event it could not
+ * apply), and the worker's thread fetches each stale source, retrying
+ * with a doubling backoff until a fetch succeeds. A source marked again
+ * while its fetch runs is fetched once more afterwards, so a gap that
+ * opens during a fetch is never lost. Results are counted in
+ * opsdesk_resyncs_total{source, result="ok"|"failed"}.
+ */
+int bus_resync_start(bus_resync **out, const bus_resync_options *opt);
+/* Mark source i stale (i < 0: every source) and wake the worker at once
+ * (a backoff in progress is cut short). reason is logged. Thread-safe;
+ * never blocks on a fetch. */
+void bus_resync_mark(bus_resync *r, int i, const char *reason);
+/* Successful fetches of source i so far (tests poll it). */
+uint64_t bus_resync_done(bus_resync *r, int i);
+/* True while source i is stale (marked and not yet fetched). */
+bool bus_resync_stale(bus_resync *r, int i);
+/* Stop the worker (waits for a fetch in progress) and free r. NULL-safe.
+ * Stop the subscribers that mark it first. */
+void bus_resync_stop(bus_resync *r);
 
 /* ---- framing, shared with opsctl and the fuzzers ---- */
 

@@ -87,6 +87,13 @@ typedef struct rpc_server_options {
 	int64_t idem_ttl_ms;
 } rpc_server_options;
 
+/* Zero *o and set the fields every server has (all borrowed); the rest
+ * (store, publisher, metrics, service, ...) are set by the caller, or by
+ * runtime_rpc_options in a service. */
+void rpc_server_options_init(rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg);
 int rpc_server_start(rpc_server **out, const rpc_server_options *opt);
 /* Stop receiving, answer what is in flight, free. NULL-safe. */
 void rpc_server_stop(rpc_server *s);
@@ -118,6 +125,29 @@ int64_t rpc_call_now_ms(rpc_call *c);
  */
 int rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * The one mapping from an od_err to an Error reply, for every handler:
+ *   OD_EINVAL INVALID_ARGUMENT, OD_ENOTFOUND NOT_FOUND, OD_EPERM
+ *   PERMISSION_DENIED, OD_EEXIST ALREADY_EXISTS, OD_ESTATE
+ *   FAILED_PRECONDITION, OD_ELIMIT RESOURCE_EXHAUSTED, OD_ETOOBIG
+ *   TOO_LARGE, OD_EUNAVAIL UNAVAILABLE, OD_ETIMEDOUT DEADLINE_EXCEEDED,
+ *   OD_EMALFORMED MALFORMED
+ * with the message fmt (NULL: od_strerror(rv)), returning OD_ERPC. 0 and
+ * OD_ERPC (already answered) come back unchanged, and so does every other
+ * code (storage, memory, map full): rpc retries a full map in a bigger
+ * one and answers the rest itself, so store errors read the same from
+ * every service. Use: return rpc_call_fail(c, rv, "T-%llu ...", id);
+ */
+int rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The message of the request's method (its `method` oneof member, e.g.
+ * the CreateTicketRequest of "create"). Borrowed for the call. */
+const void *rpc_call_params(rpc_call *c);
+/* Set the reply's `result` oneof to member `member` holding msg (a
+ * message of that member's type, borrowed: allocate it with the call).
+ * Returns 0, or OD_EINTERNAL for a wrong member or type (a bug, answered
+ * INTERNAL). Use: return rpc_call_result(c, "ticket", t); */
+int rpc_call_result(rpc_call *c, const char *member, void *msg);
 /*
  * Publish an event (env borrowed, payload packed now) after the reply's
  * commit (writes) or at once (reads). The correlation id is the request

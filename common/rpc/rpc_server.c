@@ -289,6 +289,86 @@ rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code, const char *fmt, ...)
 }
 
 int
+rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
+{
+	Opsdesk__V1__ErrorCode code;
+
+	switch (rv) {
+	case OD_EINVAL:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT;
+		break;
+	case OD_ENOTFOUND:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+		break;
+	case OD_EPERM:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED;
+		break;
+	case OD_EEXIST:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_ALREADY_EXISTS;
+		break;
+	case OD_ESTATE:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION;
+		break;
+	case OD_ELIMIT:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED;
+		break;
+	case OD_ETOOBIG:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE;
+		break;
+	case OD_EUNAVAIL:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNAVAILABLE;
+		break;
+	case OD_ETIMEDOUT:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_DEADLINE_EXCEEDED;
+		break;
+	case OD_EMALFORMED:
+		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
+		break;
+	default:
+		/* 0, OD_ERPC, and what rpc itself answers or retries. */
+		return rv;
+	}
+	if (c == NULL) {
+		return OD_ERPC;
+	}
+	if (fmt == NULL) {
+		return rpc_call_error(c, code, "%s", od_strerror(rv));
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	call_set_error_v(c, (int) code, fmt, ap);
+	va_end(ap);
+	return OD_ERPC;
+}
+
+const void *
+rpc_call_params(rpc_call *c)
+{
+	const ProtobufCFieldDescriptor *f
+	    = rpc_method_field(c->req->descriptor, c->m->name);
+	if (f == NULL) {
+		return NULL;
+	}
+	return *(void *const *) ((const char *) c->req + f->offset);
+}
+
+int
+rpc_call_result(rpc_call *c, const char *member, void *msg)
+{
+	ProtobufCMessage *m = msg;
+	const ProtobufCFieldDescriptor *f = rpc_method_field(
+	    c->reply->descriptor, member); /* any oneof message member */
+	if (f == NULL || m == NULL || m->descriptor != f->descriptor) {
+		log_error("rpc %s: no result member %s of that type",
+		    c->m->name, member);
+		return OD_EINTERNAL;
+	}
+	*(uint32_t *) ((char *) c->reply + f->quantifier_offset) = f->id;
+	*(void **) ((char *) c->reply + f->offset) = msg;
+	return 0;
+}
+
+int
 rpc_call_publish(
     rpc_call *c, const char *topic, const Opsdesk__V1__Envelope *env)
 {
@@ -1137,6 +1217,21 @@ server_listen(rpc_server *s, const char *url)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return 0;
+}
+
+void
+rpc_server_options_init(rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg)
+{
+	memset(o, 0, sizeof(*o));
+	o->url = url;
+	o->request_desc = request_desc;
+	o->reply_desc = reply_desc;
+	o->methods = methods;
+	o->n_methods = n_methods;
+	o->arg = arg;
 }
 
 int

@@ -149,17 +149,35 @@ h_fail(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    "failed after writing %s", echo_arg(req)->text);
 }
 
+/* Written with the shared helpers: rpc_call_params, rpc_call_fail and
+ * rpc_call_result. "fail:N" answers od_err N (with "!", a message). */
 static int
 h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__Test__EchoRequest *a = echo_arg(req);
-	Opsdesk__Test__EchoReply *e = set_echo(c, reply);
-	if (e == NULL) {
+	const Opsdesk__Test__EchoRequest *a = rpc_call_params(c);
+	Opsdesk__Test__EchoReply *e;
+	(void) req;
+	(void) reply;
+
+	if (strncmp(a->text, "fail:", 5) == 0) {
+		int rv = atoi(a->text + 5);
+		rv = strchr(a->text, '!') != NULL
+		    ? rpc_call_fail(c, rv, "custom %d", rv)
+		    : rpc_call_fail(c, rv, NULL);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if ((e = rpc_call_alloc(c, sizeof(*e))) == NULL) {
 		return OD_ENOMEM;
 	}
+	opsdesk__test__echo_reply__init(e);
 	e->text = rpc_call_strdup(c, a->text);
 	e->count = stored_count(c, a->text);
-	return 0;
+	/* A wrong member is a bug, never a half-set reply. */
+	assert_int_equal(rpc_call_result(c, "ping", e), OD_EINTERNAL);
+	assert_int_equal(rpc_call_result(c, "nothing", e), OD_EINTERNAL);
+	return rpc_call_result(c, "echo", e);
 }
 
 static int
@@ -425,6 +443,64 @@ test_errors(void **state)
 }
 
 /* A write without a request id (sent raw: the client would fill one). */
+/* rpc_call_fail: the one od_err -> Error mapping. */
+static void
+test_call_fail_mapping(void **state)
+{
+	fixture *f = *state;
+	static const struct {
+		const char *text;
+		int code;
+		const char *msg;
+	} cases[] = {
+		{ "fail:2", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+		    "invalid argument" },
+		{ "fail:2!", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+		    "custom 2" },
+		{ "fail:3", OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+		    "not found" },
+		{ "fail:4", OPSDESK__V1__ERROR_CODE__ERROR_CODE_ALREADY_EXISTS,
+		    "already exists" },
+		{ "fail:5", OPSDESK__V1__ERROR_CODE__ERROR_CODE_DEADLINE_EXCEEDED,
+		    "timed out" },
+		{ "fail:6", OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
+		    "service unavailable" },
+		{ "fail:9", OPSDESK__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE,
+		    "too large" },
+		{ "fail:10", OPSDESK__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "malformed input" },
+		{ "fail:11", OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+		    "permission denied" },
+		{ "fail:12",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+		    "not allowed in the current state" },
+		{ "fail:13",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED,
+		    "limit reached" },
+		/* Not the handler's to word: rpc answers them. */
+		{ "fail:7", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "get failed: I/O error" },
+		{ "fail:1", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "get failed: out of memory" },
+		{ "fail:0", 0, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		T_REPLY *r = call(f->cli, "get", NULL, cases[i].text, false, 0);
+		assert_int_equal(reply_code(r), cases[i].code);
+		if (cases[i].msg != NULL) {
+			assert_string_equal(r->error->message, cases[i].msg);
+		} else {
+			assert_int_equal(
+			    r->result_case, OPSDESK__TEST__TEST_REPLY__RESULT_ECHO);
+			assert_string_equal(r->echo->text, "fail:0");
+		}
+		free_reply(r);
+	}
+	assert_int_equal(rpc_call_fail(NULL, OD_ENOTFOUND, NULL), OD_ERPC);
+	assert_int_equal(rpc_call_fail(NULL, 0, NULL), 0);
+	assert_int_equal(rpc_call_fail(NULL, OD_EMAPFULL, NULL), OD_EMAPFULL);
+}
+
 static void
 test_write_needs_request_id(void **state)
 {
@@ -1254,6 +1330,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_round_trip_and_ping),
 		T(test_errors),
+		T(test_call_fail_mapping),
 		T(test_write_needs_request_id),
 		T(test_idempotent_writes),
 		T(test_idem_keyed_by_actor),

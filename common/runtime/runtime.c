@@ -51,6 +51,8 @@ struct runtime {
 	pthread_t timer;
 	sigset_t sigs;
 	int64_t started_ms;
+	store *st;          /* the last runtime_open_store, for rpc options */
+	bus_publisher *pub; /* the last runtime_publisher */
 };
 
 static const char env_help[] =
@@ -244,6 +246,10 @@ int
 runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg)
 {
 	if (rt->n_defers >= RT_MAX_DEFER) {
+		/* What was started must still stop: now, since at shutdown
+		 * nothing would. */
+		log_error("runtime: more than %d deferred calls", RT_MAX_DEFER);
+		fn(arg);
 		return OD_ELIMIT;
 	}
 	rt->defers[rt->n_defers].fn = fn;
@@ -347,9 +353,12 @@ runtime_open_store(runtime *rt, store_options *opt, store **out)
 		    od_strerror(rv));
 		return rv;
 	}
-	runtime_defer(rt, close_store, s);
+	if ((rv = runtime_defer(rt, close_store, s)) != 0) {
+		return rv;
+	}
 	runtime_ready_check(rt, "store", store_ready, s);
 	metrics_add_collector(rt->m, store_metrics, s);
+	rt->st = s;
 	*out = s;
 	return 0;
 }
@@ -377,9 +386,53 @@ runtime_publisher(runtime *rt, bus_publisher **out)
 		    rt->cfg->bus_publish, od_strerror(rv));
 		return rv;
 	}
-	runtime_defer(rt, close_publisher, p);
+	if ((rv = runtime_defer(rt, close_publisher, p)) != 0) {
+		return rv;
+	}
 	runtime_ready_check(rt, "bus", publisher_ready, p);
+	rt->pub = p;
 	*out = p;
+	return 0;
+}
+
+void
+runtime_rpc_options(runtime *rt, rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg)
+{
+	rpc_server_options_init(
+	    o, url, request_desc, reply_desc, methods, n_methods, arg);
+	o->store = rt->st;
+	o->publisher = rt->pub;
+	o->metrics = rt->m;
+	o->service = rt->service;
+	o->instance = rt->cfg->instance;
+}
+
+static void
+stop_rpc_server(void *arg)
+{
+	rpc_server_stop(arg);
+}
+
+int
+runtime_rpc_server(
+    runtime *rt, const rpc_server_options *o, rpc_server **out)
+{
+	rpc_server *srv;
+	int rv;
+
+	if ((rv = rpc_server_start(&srv, o)) != 0) {
+		log_error("cannot listen on %s: %s", o->url, od_strerror(rv));
+		return rv;
+	}
+	if ((rv = runtime_defer(rt, stop_rpc_server, srv)) != 0) {
+		return rv;
+	}
+	if (out != NULL) {
+		*out = srv;
+	}
 	return 0;
 }
 

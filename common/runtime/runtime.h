@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
+#include "rpc/rpc.h"
 #include "store/store.h"
 
 typedef struct runtime runtime;
@@ -47,6 +48,20 @@ const char *runtime_service(runtime *rt);
 int runtime_open_store(runtime *rt, store_options *opt, store **out);
 /* Open the publisher to config's bus_publish. */
 int runtime_publisher(runtime *rt, bus_publisher **out);
+/*
+ * Fill *o for a service's rpc server: rpc_server_options_init with the
+ * arguments, then the runtime's metrics, service name and instance, and
+ * the store and publisher of the last runtime_open_store /
+ * runtime_publisher (NULL when none). Set other fields after.
+ */
+void runtime_rpc_options(runtime *rt, rpc_server_options *o, const char *url,
+    const ProtobufCMessageDescriptor *request_desc,
+    const ProtobufCMessageDescriptor *reply_desc,
+    const rpc_method *methods, size_t n_methods, void *arg);
+/* Start an rpc server (errors logged with the url) and stop it at
+ * shutdown. *out (may be NULL) is borrowed. */
+int runtime_rpc_server(
+    runtime *rt, const rpc_server_options *o, rpc_server **out);
 /* Start the HTTP server on config's http_addr, with `routes` added first
  * by add_routes(arg, server) (may be NULL). Readiness: every check added
  * with runtime_ready_check must pass. */
@@ -57,7 +72,10 @@ int runtime_ready_check(runtime *rt, const char *name, bool (*ok)(void *arg),
     void *arg);
 
 /* Call fn(arg) at shutdown; callbacks run in reverse order of
- * registration. */
+ * registration. fn(arg) runs exactly once in every case: when it cannot
+ * be registered (OD_ELIMIT) it runs before runtime_defer returns, so the
+ * caller only returns the error and never frees arg itself:
+ *	if ((rv = runtime_defer(rt, thing_stop, thing)) != 0) return rv; */
 int runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg);
 /* Call fn(arg) every interval_ms on the runtime's timer thread (first
  * call after one interval); stopped at shutdown before the deferred

@@ -118,6 +118,36 @@ test_defer_order_and_timers(void **state)
 	unsetenv("OPSDESK_HTTP_ADDR");
 }
 
+static int n_counted;
+
+static void
+count(void *arg)
+{
+	(void) arg;
+	n_counted++;
+}
+
+/* A defer that cannot be registered runs at once, so the caller never
+ * frees arg itself; every registered one runs once at shutdown. */
+static void
+test_defer_full_runs_now(void **state)
+{
+	(void) state;
+	runtime *rt = NULL;
+	char *argv[] = { "x", NULL };
+	int rv = 0, i;
+
+	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 0);
+	n_counted = 0;
+	for (i = 0; i < 100 && (rv = runtime_defer(rt, count, NULL)) == 0;
+	     i++) {
+	}
+	assert_int_equal(rv, OD_ELIMIT);
+	assert_int_equal(n_counted, 1);
+	runtime_fini(rt);
+	assert_int_equal(n_counted, i + 1);
+}
+
 int
 main(void)
 {
@@ -127,6 +157,7 @@ main(void)
 		cmocka_unit_test(test_args),
 		cmocka_unit_test(test_config_error),
 		cmocka_unit_test(test_defer_order_and_timers),
+		cmocka_unit_test(test_defer_full_runs_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

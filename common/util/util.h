@@ -7,6 +7,7 @@
 #define OPSDESK_UTIL_H
 
 #include <nng/nng.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,6 +60,19 @@ void od_clock_set(int64_t (*fn)(void *arg), void *arg);
 int64_t od_mono_ms(void);
 /* Monotonic ns, for latency histograms. */
 uint64_t od_mono_ns(void);
+
+/*
+ * Condition variables with time-outs on the monotonic clock, so a wall
+ * clock step (NTP, a test's od_clock_set has no effect here) neither
+ * wakes a waiter early nor keeps it asleep. od_cond_init makes such a
+ * condition (0 or OD_ENOMEM); od_cond_wait_ms waits on one at most
+ * timeout_ms (<= 0: returns at once) with mu held, and returns true when
+ * the time ran out, false when signalled (or woken spuriously: callers
+ * re-check their predicate in a loop, as with pthread_cond_wait).
+ */
+int od_cond_init(pthread_cond_t *cv);
+bool od_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu,
+    int64_t timeout_ms);
 
 /* Fill out with 2*nbytes lowercase hex digits of randomness and a NUL. */
 void od_random_hex(char *out, size_t nbytes);

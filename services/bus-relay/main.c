@@ -47,7 +47,6 @@ main(int argc, char **argv)
 	}
 	/* Deferred callbacks run in reverse: HTTP stops before the relay. */
 	if ((rv = runtime_defer(rt, stop_relay, r)) != 0) {
-		relay_stop(r);
 		goto fail;
 	}
 	if ((rv = runtime_http(rt, NULL, NULL)) != 0) {

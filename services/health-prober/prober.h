@@ -12,6 +12,7 @@
  *   scheduler.c  when each target is probed; one curl multi handle
  *   prober.c     results -> state, history, metrics and events
  *   handlers.c   the ProberRequest methods
+ *   service.c    prober_service_start: the wiring of the executable
  */
 #ifndef OPSDESK_PROBER_H
 #define OPSDESK_PROBER_H
@@ -26,6 +27,7 @@
 #include "health.pb-c.h"
 #include "incident.pb-c.h"
 #include "metrics/metrics.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 
 /* ---- targets.c ---- */
@@ -536,5 +538,19 @@ void prober_maintenance_resync(
  * aggregates (hours up to 7 days, then days); -1 without data. */
 double prober_uptime_window(MDB_txn *txn, store *st, const char *id,
     int64_t now, int64_t window_ms, agg *out);
+
+/* ---- service.c ---- */
+
+/* Process-wide set-up, before runtime_init and any thread: malloc
+ * tuning for the memory budget, and SIGHUP as "reload the config". */
+void prober_process_setup(void);
+/*
+ * Start health-prober on rt: the targets of its config (and
+ * OPSDESK_PROBER_SHARD), the store, the rpc server, probing, the bus
+ * subscription (maintenance.*, ops.config_reload) with the maintenance
+ * resync from incident-service, the timers and HTTP. Everything started
+ * stops at runtime shutdown. Errors are logged.
+ */
+int prober_service_start(runtime *rt);
 
 #endif /* OPSDESK_PROBER_H */

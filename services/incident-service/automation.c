@@ -286,13 +286,14 @@ inc_auto_on_event(
 		/* The stored state did not move: the resync repairs it. */
 		log_warn("health.changed for %s not applied: %s",
 		    hc->target_id, od_strerror(rv));
-		atomic_store(&svc->resync_pending, true);
+		bus_resync_mark(svc->resync, 0, "health.changed not applied");
 	}
 }
 
 int
-inc_auto_resync(inc_service *svc)
+inc_auto_resync(void *arg)
 {
+	inc_service *svc = arg;
 	Opsdesk__V1__ProberRequest req = OPSDESK__V1__PROBER_REQUEST__INIT;
 	Opsdesk__V1__HealthSnapshotRequest snap
 	    = OPSDESK__V1__HEALTH_SNAPSHOT_REQUEST__INIT;
@@ -351,16 +352,4 @@ out:
 	free(ptrs);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	return rv;
-}
-
-void
-inc_auto_on_resync(void *arg, const char *reason)
-{
-	inc_service *svc = arg;
-
-	log_info("health resync (%s)", reason != NULL ? reason : "?");
-	atomic_store(&svc->resync_pending, true);
-	if (inc_auto_resync(svc) == 0) {
-		atomic_store(&svc->resync_pending, false);
-	}
 }

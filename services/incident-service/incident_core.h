@@ -286,7 +286,7 @@ typedef struct inc_service {
 	struct rpc_client *tickets; /* owned, may be NULL */
 	struct bus_subscriber *sub; /* owned */
 	struct rpc_server *rpc;     /* owned */
-	atomic_bool resync_pending;
+	struct bus_resync *resync;  /* owned: health states from the prober */
 	/* Tests: sees every event as it is queued (inside the txn). */
 	inc_event_hook hook;
 	void *hook_arg;
@@ -455,10 +455,10 @@ int inc_auto_reevaluate(inc_tx *tx, const char *component);
 /* Bus callbacks (arg: inc_service). */
 void inc_auto_on_event(
     void *arg, const char *topic, const Opsdesk__V1__Envelope *env);
-void inc_auto_on_resync(void *arg, const char *reason);
-/* Ask health-prober for the current states and apply them. 0, or
- * OD_EUNAVAIL/OD_ETIMEDOUT (the timer retries while resync_pending). */
-int inc_auto_resync(inc_service *svc);
+/* Ask health-prober for the current states and apply them (the fetch of
+ * svc->resync; arg: inc_service). 0, or OD_EUNAVAIL/OD_ETIMEDOUT/a store
+ * error: the resync worker tries again. */
+int inc_auto_resync(void *svc);
 
 /* ---- maintenance (maintenance.c) ---- */
 

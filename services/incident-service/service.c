@@ -289,6 +289,15 @@ svc_stop_rpc(void *arg)
 }
 
 static void
+svc_stop_resync(void *arg)
+{
+	inc_service *svc = arg;
+
+	bus_resync_stop(svc->resync);
+	svc->resync = NULL;
+}
+
+static void
 svc_stop_freezer(void *arg)
 {
 	inc_freezer_stop(arg);
@@ -308,9 +317,6 @@ svc_tick(void *arg)
 {
 	inc_service *svc = arg;
 
-	if (atomic_load(&svc->resync_pending) && inc_auto_resync(svc) == 0) {
-		atomic_store(&svc->resync_pending, false);
-	}
 	(void) inc_timers_run(svc, NULL);
 }
 
@@ -352,7 +358,6 @@ inc_service_start(runtime *rt)
 	}
 	/* Freed last: everything registered after it uses it. */
 	if ((rv = runtime_defer(rt, svc_free, svc)) != 0) {
-		svc_free(svc);
 		return rv;
 	}
 	so.dbs = inc_db_names;
@@ -393,13 +398,25 @@ inc_service_start(runtime *rt)
 		return rv;
 	}
 	runtime_defer(rt, svc_stop_rpc, svc);
-	/* The first resync happens when the subscriber connects ("start"),
-	 * and again from the tick while the prober cannot answer. */
-	atomic_store(&svc->resync_pending, true);
+	/* Health states are stale until the prober first answers: at start,
+	 * after every gap on the bus and after an event that could not be
+	 * applied; the worker retries while the prober is down. */
+	bus_resync_source src = { "health-prober", inc_auto_resync, svc, 0 };
+	/* Retried at least every tick, as the timers are. */
+	bus_resync_options rso = { .sources = &src,
+		.n_sources = 1,
+		.backoff_min_ms = svc->cfg.tick_ms < 1000 ? svc->cfg.tick_ms
+		                                          : 1000,
+		.backoff_max_ms = svc->cfg.tick_ms,
+		.metrics = runtime_metrics(rt) };
+	if ((rv = bus_resync_start(&svc->resync, &rso)) != 0
+	    || (rv = runtime_defer(rt, svc_stop_resync, svc)) != 0) {
+		return rv;
+	}
 	bo.url = cfg->bus_subscribe;
 	bo.prefixes = prefixes;
 	bo.on_event = inc_auto_on_event;
-	bo.on_resync = inc_auto_on_resync;
+	bo.resync = svc->resync;
 	bo.arg = svc;
 	bo.metrics = runtime_metrics(rt);
 	if ((rv = bus_subscriber_open(&svc->sub, &bo)) != 0) {

@@ -3,10 +3,11 @@
  * owners' snapshots, pre-rendering, the HTTP routes, the chat summary
  * method and status.changed out.
  *
- * Threads: the bus subscriber applies events; one worker thread resyncs
- * (rpc calls may wait seconds for a peer that is down, and must not hold
- * up events) and re-renders when the model changed or the clock moved the
- * page (day bars, maintenance starting); NNG's threads serve HTTP and rpc
+ * Threads: the bus subscriber applies events; the common resync worker
+ * (bus_resync) fetches the owners' snapshots (rpc calls may wait seconds
+ * for a peer that is down, and must not hold up events); one worker
+ * thread re-renders when the model changed or the clock moved the page
+ * (day bars, maintenance starting); NNG's threads serve HTTP and rpc
  * from memory.
  */
 #include <stdatomic.h>
@@ -20,6 +21,9 @@
 #include "rpc/rpc.h"
 #include "service.h"
 
+/* The resync sources, in bus_resync order. */
+enum { RS_HEALTH, RS_INCIDENTS, RS_HISTORY };
+
 struct status_service {
 	runtime *rt;
 	config *cfg;
@@ -30,6 +34,7 @@ struct status_service {
 	bool site_ok;
 	bus_publisher *pub;
 	bus_subscriber *sub;
+	bus_resync *resync; /* RS_* sources */
 	rpc_server *rpc;
 	rpc_client *prober;
 	rpc_client *incident;
@@ -38,20 +43,15 @@ struct status_service {
 	uint64_t rendered_version;
 	int64_t rendered_minute;
 
-	pthread_mutex_t mu; /* guards the worker's flags */
+	pthread_mutex_t mu; /* guards stopping */
 	pthread_cond_t cv;
 	pthread_t worker;
 	bool worker_started;
 	bool stopping;
-	bool want_health;    /* a resync from the prober is due */
-	bool want_incidents; /* ... from incident-service */
-	bool want_history;
 	atomic_bool dirty; /* health.result applied, render soon */
 
 	metric *renders;
 	metric *render_seconds;
-	metric *resyncs_ok;
-	metric *resyncs_failed;
 	metric *events;
 	metric *changes;
 };
@@ -168,24 +168,9 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 	    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED) {
 		/* A component may have just appeared: fetch its bars now
 		 * rather than at the next periodic refresh. */
-		pthread_mutex_lock(&s->mu);
-		s->want_history = true;
-		pthread_mutex_unlock(&s->mu);
+		bus_resync_mark(s->resync, RS_HISTORY, "health.changed");
 	}
 	refresh(s, false);
-}
-
-static void
-on_resync(void *arg, const char *reason)
-{
-	status_service *s = arg;
-	log_info("resync requested: %s", reason);
-	pthread_mutex_lock(&s->mu);
-	s->want_health = true;
-	s->want_incidents = true;
-	s->want_history = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- resync ---- */
@@ -221,8 +206,9 @@ call(rpc_client *c, const ProtobufCMessageDescriptor *req_desc,
 }
 
 static int
-resync_health(status_service *s)
+resync_health(void *arg)
 {
+	status_service *s = arg;
 	Opsdesk__V1__HealthSnapshotRequest snap
 	    = OPSDESK__V1__HEALTH_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__ProberReply *rep = NULL;
@@ -246,8 +232,9 @@ resync_health(status_service *s)
 
 /* Daily bars and uptime of every public component. */
 static int
-resync_history(status_service *s)
+resync_history(void *arg)
 {
+	status_service *s = arg;
 	char **ids = NULL;
 	size_t n = 0;
 	int rv = status_model_public_ids(s->model, &ids, &n);
@@ -282,8 +269,9 @@ resync_history(status_service *s)
 }
 
 static int
-resync_incidents(status_service *s)
+resync_incidents(void *arg)
 {
+	status_service *s = arg;
 	Opsdesk__V1__IncidentSnapshotRequest snap
 	    = OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__IncidentReply *rep = NULL;
@@ -300,79 +288,18 @@ resync_incidents(status_service *s)
 	return rv;
 }
 
-/* One resync source: what to call, its flag, and its retry clock. */
-typedef struct resync_source {
-	const char *name;
-	int (*fn)(status_service *s);
-	size_t flag; /* offsetof the want_* flag */
-	int64_t next_ms;
-	int64_t backoff_ms;
-} resync_source;
-
+/* Re-render at least every second: what the resyncs and health.result
+ * events changed, and what the clock moved. */
 static void *
 worker_main(void *arg)
 {
 	status_service *s = arg;
-	resync_source sources[] = {
-		{ "health-prober", resync_health,
-		    offsetof(status_service, want_health), 0, 0 },
-		{ "incident-service", resync_incidents,
-		    offsetof(status_service, want_incidents), 0, 0 },
-		{ "health-prober history", resync_history,
-		    offsetof(status_service, want_history), 0, 0 },
-	};
-	int64_t next_periodic = od_mono_ms() + s->conf.resync_interval_ms;
-	int64_t next_history = od_mono_ms() + s->conf.history_interval_ms;
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		(void) od_cond_wait_ms(&s->cv, &s->mu, 1000);
 		if (s->stopping) {
 			break;
-		}
-		int64_t mono = od_mono_ms();
-		/* Events are best effort: a periodic resync bounds how long
-		 * a silently lost one can leave the page wrong. */
-		if (mono >= next_periodic) {
-			s->want_health = s->want_incidents = true;
-			next_periodic = mono + s->conf.resync_interval_ms;
-		}
-		if (mono >= next_history) {
-			s->want_history = true;
-			next_history = mono + s->conf.history_interval_ms;
-		}
-		for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]);
-		     i++) {
-			resync_source *src = &sources[i];
-			bool *want = (bool *) ((char *) s + src->flag);
-			if (!*want || mono < src->next_ms || s->stopping) {
-				continue;
-			}
-			*want = false;
-			pthread_mutex_unlock(&s->mu);
-			int rv = src->fn(s);
-			pthread_mutex_lock(&s->mu);
-			if (rv == 0) {
-				src->backoff_ms = 0;
-				metric_inc(s->resyncs_ok);
-				log_debug("resynced from %s", src->name);
-				continue;
-			}
-			/* The peer may be down: try again, backing off up to
-			 * half a minute, and keep serving what we have. */
-			*want = true;
-			src->backoff_ms = src->backoff_ms == 0
-			    ? 1000
-			    : (src->backoff_ms * 2 > 30000
-			            ? 30000
-			            : src->backoff_ms * 2);
-			src->next_ms = mono + src->backoff_ms;
-			metric_inc(s->resyncs_failed);
-			log_debug("resync from %s failed: %s", src->name,
-			    od_strerror(rv));
 		}
 		pthread_mutex_unlock(&s->mu);
 		refresh(s, atomic_exchange(&s->dirty, false));
@@ -529,9 +456,10 @@ service_stop(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->worker, NULL);
 	}
-	/* Nothing may call into the model once it is gone: the bus and
-	 * rpc stop first. */
+	/* Nothing may call into the model once it is gone: the bus, the
+	 * resyncs and rpc stop first. */
 	bus_subscriber_close(s->sub);
+	bus_resync_stop(s->resync);
 	rpc_server_stop(s->rpc);
 	rpc_client_close(s->prober);
 	rpc_client_close(s->incident);
@@ -554,10 +482,6 @@ register_metrics(status_service *s, metrics *m)
 	s->render_seconds
 	    = metrics_histogram(m, "opsdesk_status_render_seconds",
 	        "Time to render every page", NULL, NULL, 0);
-	s->resyncs_ok = metrics_counter(m, "opsdesk_status_resyncs_total",
-	    "Resyncs from owners' snapshots", "result=\"ok\"");
-	s->resyncs_failed = metrics_counter(m, "opsdesk_status_resyncs_total",
-	    "Resyncs from owners' snapshots", "result=\"failed\"");
 	s->events = metrics_counter(m, "opsdesk_status_events_total",
 	    "Bus events applied to the read model", NULL);
 	s->changes = metrics_counter(m, "opsdesk_status_changed_total",
@@ -577,7 +501,12 @@ status_service_start(runtime *rt)
 	s->cfg = runtime_config(rt);
 	pthread_mutex_init(&s->render_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	if (od_cond_init(&s->cv) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_mutex_destroy(&s->render_mu);
+		free(s);
+		return OD_ENOMEM;
+	}
 	atomic_init(&s->dirty, false);
 
 	const cJSON *sec = config_section(s->cfg, "status_page");
@@ -622,7 +551,9 @@ status_service_start(runtime *rt)
 	 * rpc and the model) before the publisher and the store it uses, and
 	 * after the HTTP server registered below. From here on runtime
 	 * shutdown frees s, whatever fails. */
-	runtime_defer(rt, service_stop, s);
+	if ((rv = runtime_defer(rt, service_stop, s)) != 0) {
+		return rv;
+	}
 	/* Serve what the store held before any peer answers. */
 	refresh(s, true);
 
@@ -632,7 +563,22 @@ status_service_start(runtime *rt)
 		log_error("rpc clients: %s", od_strerror(rv));
 		return rv;
 	}
-	s->want_health = s->want_incidents = s->want_history = true;
+	/* Events are best effort: a periodic resync bounds how long a
+	 * silently lost one can leave the page wrong. */
+	const bus_resync_source sources[] = {
+		[RS_HEALTH] = { "health-prober", resync_health, s,
+		    s->conf.resync_interval_ms },
+		[RS_INCIDENTS] = { "incident-service", resync_incidents, s,
+		    s->conf.resync_interval_ms },
+		[RS_HISTORY] = { "health-prober history", resync_history, s,
+		    s->conf.history_interval_ms },
+	};
+	bus_resync_options rso = { .sources = sources,
+		.n_sources = sizeof(sources) / sizeof(sources[0]),
+		.metrics = runtime_metrics(rt) };
+	if ((rv = bus_resync_start(&s->resync, &rso)) != 0) {
+		return rv;
+	}
 	if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
 		return OD_ENOMEM;
 	}
@@ -644,7 +590,7 @@ status_service_start(runtime *rt)
 	bo.url = s->cfg->bus_subscribe;
 	bo.prefixes = prefixes;
 	bo.on_event = on_event;
-	bo.on_resync = on_resync;
+	bo.resync = s->resync;
 	bo.arg = s;
 	bo.metrics = runtime_metrics(rt);
 	if ((rv = bus_subscriber_open(&s->sub, &bo)) != 0) {
@@ -653,18 +599,11 @@ status_service_start(runtime *rt)
 	}
 	runtime_ready_check(rt, "bus_subscriber", subscriber_ready, s->sub);
 
-	rpc_server_options ro = { 0 };
-	ro.url = s->cfg->status_url;
-	ro.request_desc = &opsdesk__v1__status_request__descriptor;
-	ro.reply_desc = &opsdesk__v1__status_reply__descriptor;
-	ro.methods = methods;
-	ro.n_methods = sizeof(methods) / sizeof(methods[0]);
-	ro.store = s->st;
-	ro.publisher = s->pub;
-	ro.metrics = runtime_metrics(rt);
-	ro.arg = s;
-	ro.service = runtime_service(rt);
-	ro.instance = s->cfg->instance;
+	rpc_server_options ro;
+	runtime_rpc_options(rt, &ro, s->cfg->status_url,
+	    &opsdesk__v1__status_request__descriptor,
+	    &opsdesk__v1__status_reply__descriptor, methods,
+	    sizeof(methods) / sizeof(methods[0]), s);
 	if ((rv = rpc_server_start(&s->rpc, &ro)) != 0) {
 		log_error("rpc server %s: %s", ro.url, od_strerror(rv));
 		return rv;

@@ -476,6 +476,14 @@ int gw_start(gw *g);
 void gw_free(gw *g);
 /* Register the webhook route (webhook mode) on s. */
 int gw_http_routes(void *arg, http_server *s);
+/*
+ * service.c: start telegram-gateway on rt — the token (TELEGRAM_BOT_TOKEN
+ * or _FILE, registered as a log secret), the mode, the store, the
+ * publisher, the gateway and its HTTP routes. Everything started stops
+ * at runtime shutdown. Errors are logged.
+ */
+struct runtime;
+int gw_service_start(struct runtime *rt);
 
 /* Internal hooks between the files of the core. */
 const gw_settings *gw_get_settings(gw *g);

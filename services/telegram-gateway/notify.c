@@ -25,11 +25,7 @@
 struct gw_notify {
 	gw *g;
 	bus_subscriber *sub;
-	pthread_t th;
-	bool started;
-	pthread_mutex_t mtx;
-	pthread_cond_t cond;
-	bool resync;
+	bus_resync *resync; /* the alert log catch-up */
 };
 
 /* Where admin notifications go: the admin chat, else each admin. */
@@ -379,39 +375,15 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 	notify_event(n->g, topic, env);
 }
 
-static void
-on_resync(void *arg, const char *reason)
+/* The bus_resync fetch: alerts raised while we were down or the bus
+ * dropped, then the housekeeping that shares its minute. */
+static int
+catch_up(void *arg)
 {
 	gw_notify *n = arg;
-	pthread_mutex_lock(&n->mtx);
-	n->resync = true;
-	pthread_cond_signal(&n->cond);
-	pthread_mutex_unlock(&n->mtx);
-}
-
-static void *
-notify_main(void *arg)
-{
-	gw_notify *n = arg;
-	/* The first catch-up is at start: alerts raised while down. */
-	bool due = true;
-	while (!n->g->stopping) {
-		if (due) {
-			notify_catch_up(n->g);
-			gw_prune(n->g);
-		}
-		pthread_mutex_lock(&n->mtx);
-		if (!n->resync && !n->g->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 60;
-			pthread_cond_timedwait(&n->cond, &n->mtx, &ts);
-		}
-		n->resync = false;
-		pthread_mutex_unlock(&n->mtx);
-		due = true;
-	}
-	return NULL;
+	int rv = notify_catch_up(n->g);
+	(void) gw_prune(n->g);
+	return rv;
 }
 
 int
@@ -426,13 +398,22 @@ notify_start(gw_notify **out, gw *g)
 		return OD_ENOMEM;
 	}
 	n->g = g;
-	pthread_mutex_init(&n->mtx, NULL);
-	pthread_cond_init(&n->cond, NULL);
+	/* At start (alerts raised while down), on every resync and once a
+	 * minute; retried while incident-service is down. */
+	bus_resync_source src = { "incident-service alerts", catch_up, n,
+		60000 };
+	bus_resync_options rso = { .sources = &src,
+		.n_sources = 1,
+		.metrics = gw_metrics(g) };
+	if ((rv = bus_resync_start(&n->resync, &rso)) != 0) {
+		notify_stop(n);
+		return rv;
+	}
 	bus_subscriber_options o = {
 		.url = gw_config(g)->bus_subscribe,
 		.prefixes = prefixes,
 		.on_event = on_event,
-		.on_resync = on_resync,
+		.resync = n->resync,
 		.arg = n,
 		.metrics = gw_metrics(g),
 	};
@@ -441,11 +422,6 @@ notify_start(gw_notify **out, gw *g)
 		notify_stop(n);
 		return rv;
 	}
-	if (pthread_create(&n->th, NULL, notify_main, n) != 0) {
-		notify_stop(n);
-		return OD_ENOMEM;
-	}
-	n->started = true;
 	*out = n;
 	return 0;
 }
@@ -456,14 +432,7 @@ notify_stop(gw_notify *n)
 	if (n == NULL) {
 		return;
 	}
-	bus_subscriber_close(n->sub);
-	if (n->started) {
-		pthread_mutex_lock(&n->mtx);
-		pthread_cond_signal(&n->cond);
-		pthread_mutex_unlock(&n->mtx);
-		pthread_join(n->th, NULL);
-	}
-	pthread_mutex_destroy(&n->mtx);
-	pthread_cond_destroy(&n->cond);
+	bus_subscriber_close(n->sub); /* it marks the worker */
+	bus_resync_stop(n->resync);
 	free(n);
 }

@@ -405,8 +405,8 @@ ticket_on_incident_event(
 	}
 }
 
-void
-ticket_on_incident_resync(void *arg, const char *reason)
+int
+ticket_incidents_fetch(void *arg)
 {
 	ticket_service *svc = arg;
 	Opsdesk__V1__IncidentRequest req = OPSDESK__V1__INCIDENT_REQUEST__INIT;
@@ -414,50 +414,30 @@ ticket_on_incident_resync(void *arg, const char *reason)
 	    = OPSDESK__V1__INCIDENT_SNAPSHOT_REQUEST__INIT;
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
 	Opsdesk__V1__IncidentReply *rep = NULL;
-	const Opsdesk__V1__Error *err;
 	int rv;
 
-	if (svc->incident_client == NULL) {
-		return;
-	}
-	/* A service-to-service read: the snapshot is admin-only. */
+	/* A service-to-service read, as ticket-service. */
 	actor.is_admin = true;
 	actor.name = "ticket-service";
 	req.actor = &actor;
 	req.method_case = OPSDESK__V1__INCIDENT_REQUEST__METHOD_SNAPSHOT;
 	req.snapshot = &sr;
-	rv = rpc_client_call(svc->incident_client, &req.base,
-	    &opsdesk__v1__incident_reply__descriptor,
-	    (ProtobufCMessage **) &rep, 2000);
-	if (rv != 0) {
-		/* Tolerated: events still update the set, and the next gap or
-		 * reconnect tries again. */
-		log_warn("incident resync (%s): incident-service: %s", reason,
-		    od_strerror(rv));
-		atomic_store(&svc->resync_needed, true);
-		return;
+	if ((rv = rpc_client_call_peer(svc->incident_client, &req.base,
+	         &opsdesk__v1__incident_reply__descriptor,
+	         (ProtobufCMessage **) &rep, 2000))
+	    != 0) {
+		/* Events still update the set meanwhile. */
+		return rv;
 	}
-	atomic_store(&svc->resync_needed, false);
-	err = rpc_reply_error(&rep->base);
-	if (err != NULL && err->code != 0) {
-		log_warn("incident resync (%s): %s", reason, err->message);
-	} else if (rep->result_case
-	    == OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT) {
-		rv = ticket_incidents_sync(
+	if (rep->result_case == OPSDESK__V1__INCIDENT_REPLY__RESULT_SNAPSHOT) {
+		int nrv = ticket_incidents_sync(
 		    svc, rep->snapshot->active, rep->snapshot->n_active);
-		log_info("incident resync (%s): %zu active incident(s)%s",
-		    reason, rep->snapshot->n_active,
-		    rv != 0 ? ", notify failed" : "");
+		log_info("incident resync: %zu active incident(s)%s",
+		    rep->snapshot->n_active,
+		    nrv != 0 ? ", notify failed" : "");
+	} else {
+		rv = OD_EMALFORMED;
 	}
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
-}
-
-void
-ticket_resync_timer(void *arg)
-{
-	ticket_service *svc = arg;
-
-	if (atomic_load(&svc->resync_needed)) {
-		ticket_on_incident_resync(svc, "retry");
-	}
+	return rv;
 }

@@ -1,6 +1,7 @@
 /*
  * service.c — setting up the ticket service around its store, seeding the
- * FAQ from config, and the SLA breach timer.
+ * FAQ from config, the SLA breach timer, and ticket_service_start (the
+ * wiring of the executable).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "config/config.h"
 #include "log/log.h"
+#include "runtime/runtime.h"
 #include "ticket.h"
 #include "util/util.h"
 
@@ -154,9 +156,6 @@ ticket_service_init(ticket_service *svc, const ticket_policy *policy,
 	svc->publisher = pub;
 	svc->metrics = m;
 	svc->faq_seed = faq_seed;
-	/* Until a snapshot arrives the active incidents are unknown: the
-	 * resync timer asks even when the bus never says "start". */
-	atomic_init(&svc->resync_needed, true);
 	if (m != NULL) {
 		svc->m_creates = metrics_counter(m,
 		    "opsdesk_tickets_created_total", "Tickets created.", NULL);
@@ -349,4 +348,125 @@ ticket_breach_timer(void *arg)
 	if (rv < 0) {
 		log_warn("SLA breach check: %s", od_strerror(-rv));
 	}
+}
+
+/* ---- the executable's wiring ---- */
+
+static void
+svc_free(void *arg)
+{
+	ticket_service_fini(arg);
+	free(arg);
+}
+
+static void
+client_close(void *arg)
+{
+	rpc_client_close(arg);
+}
+
+static void
+resync_stop(void *arg)
+{
+	bus_resync_stop(arg);
+}
+
+static void
+subscriber_close(void *arg)
+{
+	bus_subscriber_close(arg);
+}
+
+int
+ticket_service_start(runtime *rt)
+{
+	static const char *const prefixes[] = { "incident.", NULL };
+	config *cfg = runtime_config(rt);
+	ticket_service *svc;
+	ticket_policy policy;
+	store *st = NULL;
+	bus_publisher *pub = NULL;
+	bus_subscriber *sub = NULL;
+	rpc_server_options ro;
+	bus_subscriber_options so = { 0 };
+	store_options sto = { 0 };
+	char err[256];
+	int rv;
+
+	ticket_policy_defaults(&policy);
+	if (ticket_policy_load(
+	        &policy, config_section(cfg, "tickets"), err, sizeof(err))
+	        != 0
+	    || ticket_faq_seed_check(
+	           config_section(cfg, "faq"), err, sizeof(err))
+	        != 0) {
+		log_kv(LOG_ERROR, "config error", "error", err, "config",
+		    cfg->path[0] != '\0' ? cfg->path : "(none)", NULL);
+		return OD_EINVAL;
+	}
+
+	sto.dbs = ticket_db_names;
+	sto.schema_version = TICKET_SCHEMA_VERSION;
+	sto.migrate = ticket_store_migrate;
+	if ((rv = runtime_open_store(rt, &sto, &st)) != 0
+	    || (rv = runtime_publisher(rt, &pub)) != 0) {
+		return rv;
+	}
+	if ((svc = calloc(1, sizeof(*svc))) == NULL) {
+		return OD_ENOMEM;
+	}
+	if ((rv = ticket_service_init(svc, &policy, st, pub,
+	         runtime_metrics(rt), config_section(cfg, "faq")))
+	    != 0) {
+		free(svc);
+		return rv;
+	}
+	if ((rv = runtime_defer(rt, svc_free, svc)) != 0) {
+		return rv;
+	}
+	if ((rv = rpc_client_open(&svc->incident_client,
+	         config_service_url(cfg, "incident"), 2000))
+	        != 0
+	    || (rv = runtime_defer(rt, client_close, svc->incident_client))
+	        != 0) {
+		return rv;
+	}
+
+	runtime_rpc_options(rt, &ro, config_service_url(cfg, "ticket"),
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor, ticket_methods,
+	    ticket_n_methods, svc);
+	if ((rv = runtime_rpc_server(rt, &ro, NULL)) != 0) {
+		return rv;
+	}
+
+	/* Until a snapshot arrives the active incidents are unknown: the
+	 * worker asks at start and after every gap, until it gets one. */
+	bus_resync_source src = { "incident-service", ticket_incidents_fetch,
+		svc, 0 };
+	bus_resync_options rso = { .sources = &src,
+		.n_sources = 1,
+		.metrics = runtime_metrics(rt) };
+	if ((rv = bus_resync_start(&svc->resync, &rso)) != 0
+	    || (rv = runtime_defer(rt, resync_stop, svc->resync)) != 0) {
+		return rv;
+	}
+	so.url = cfg->bus_subscribe;
+	so.prefixes = prefixes;
+	so.on_event = ticket_on_incident_event;
+	so.resync = svc->resync;
+	so.arg = svc;
+	so.metrics = runtime_metrics(rt);
+	if ((rv = bus_subscriber_open(&sub, &so)) != 0
+	    || (rv = runtime_defer(rt, subscriber_close, sub)) != 0) {
+		return rv;
+	}
+	if ((rv = runtime_every(
+	         rt, policy.breach_interval_ms, ticket_breach_timer, svc))
+	        != 0
+	    || (rv = runtime_http(rt, NULL, NULL)) != 0) {
+		return rv;
+	}
+	log_info("ticket-service listening on %s", ro.url);
+	return 0;
 }

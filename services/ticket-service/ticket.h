@@ -1,7 +1,7 @@
 /*
  * ticket_core — the business rules of ticket-service: tickets and their
  * threads, SLA clocks, lifecycle, limits, FAQ, tiers, stats, and the
- * incident-aware part of support. main.c only wires it to the runtime;
+ * incident-aware part of support. ticket_service_start wires it to the runtime;
  * the units and the bench link this library.
  *
  * Layout of the store (every index is updated in the same txn as the
@@ -214,7 +214,7 @@ typedef struct ticket_service {
 	ticket_incidents *incidents;
 	rpc_client *incident_client; /* may be NULL */
 	const cJSON *faq_seed;       /* config "faq"; borrowed */
-	atomic_bool resync_needed;   /* the last incident resync failed */
+	bus_resync *resync;          /* the incident snapshot; may be NULL */
 } ticket_service;
 
 /* The DB handles, in store_options.dbs order. */
@@ -272,6 +272,14 @@ int ticket_store_migrate(
 int ticket_service_init(ticket_service *svc, const ticket_policy *policy,
     store *st, bus_publisher *pub, metrics *m, const cJSON *faq_seed);
 void ticket_service_fini(ticket_service *svc); /* NULL-safe */
+/*
+ * Start ticket-service on rt: its config sections (errors printed and
+ * OD_EINVAL), the store, the rpc server, the incident.* subscription
+ * with the incident resync, the breach timer and HTTP. Everything
+ * started stops at runtime shutdown.
+ */
+struct runtime;
+int ticket_service_start(struct runtime *rt);
 /* Check config section "faq" (borrowed, may be NULL): an array of
  * {question, answer, tags}. 0 or OD_EINVAL with err naming the entry. */
 int ticket_faq_seed_check(const cJSON *faq, char *err, size_t errlen);
@@ -300,10 +308,9 @@ tk_incident *ticket_incidents_current(ticket_incidents *ti);
 /* bus_subscriber callbacks (arg: the ticket_service). */
 void ticket_on_incident_event(
     void *svc, const char *topic, const Opsdesk__V1__Envelope *env);
-void ticket_on_incident_resync(void *svc, const char *reason);
-/* runtime_every adapter: retry a failed resync (incident-service was
- * down when the bus asked for one). */
-void ticket_resync_timer(void *svc);
+/* The bus_resync fetch: replace the active set with incident-service's
+ * snapshot. 0, or an error (the worker tries again). */
+int ticket_incidents_fetch(void *svc);
 /*
  * Replace the active set with `active` (borrowed) as a snapshot says, and
  * notify the owners of tickets linked to incidents that are no longer

@@ -378,6 +378,42 @@ def test_maintenance_from_the_bus(s):
         web.close()
 
 
+def test_maintenance_resync_when_incident_service_comes_up(s):
+    """incident-service is down when the prober starts: the prober keeps
+    asking for its snapshot and shows a window in progress once it
+    answers, with no maintenance.* event to prompt it."""
+    need("health-prober", "bus-relay", "incident-service", "opsctl")
+    web = Target()
+    try:
+        s.config = {"targets": [
+            http_target("web", web.port, group="Frontend",
+                        failure_threshold=2, success_threshold=1)]}
+        s.start("bus-relay")
+        inc = s.start("incident-service")
+        now = int(time.time() * 1000)
+        w = s.call("incident", "maintenance_create", {
+            "title": "frontend upgrade", "components": ["frontend"],
+            "start_ms": now - 1000, "end_ms": now + 3600 * 1000})
+        h.eq(w["maintenance"]["status"], "MAINTENANCE_STATUS_IN_PROGRESS")
+        inc.stop()
+        p = s.start("health-prober")
+        wait_state(s, "web", "UP")
+
+        def failed():
+            return h.metric(p.metrics(), "opsdesk_resyncs_total",
+                            source="incident-service",
+                            result="failed") or 0
+        h.wait_until(lambda: failed() >= 1, 15, "a failed resync")
+        h.eq(state_of(s, "web"), "COMPONENT_STATE_UP")
+        inc.restart()
+        wait_state(s, "web", "MAINTENANCE", timeout=30)
+        h.check((h.metric(p.metrics(), "opsdesk_resyncs_total",
+                          source="incident-service", result="ok") or 0)
+                >= 1, "resync counted")
+    finally:
+        web.close()
+
+
 def test_shards_split_the_targets(s):
     need("health-prober", "opsctl")
     lsock = socket.socket()
