@@ -14,7 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEPLOY = os.path.join(ROOT, "deploy")
 SHIPPED = [os.path.join(DEPLOY, "opsdesk.example.json"),
            os.path.join(DEPLOY, "opsdesk.local.json"),
-           os.path.join(DEPLOY, "k8s", "opsdesk.json")]
+           os.path.join(DEPLOY, "opsdesk.container.json"),
+           os.path.join(DEPLOY, "k8s", "base", "opsdesk.json")]
 
 
 def clean_env(**extra):
