@@ -244,6 +244,7 @@ struct gw_ctx {
 	bool answer_alert;
 	int rv; /* first error while collecting */
 	gw_lane lane; /* of messages queued without one (AUTO: by kind) */
+	size_t cap_outs;
 };
 
 /* Queue a reply (HTML text, keyboard may be NULL). Texts over 4096 are

@@ -261,10 +261,17 @@ void
 ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
     const char *tag)
 {
-	gw_out *o;
+	gw_out *o = ctx->outs;
 	char *text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
-	o = realloc(ctx->outs, (ctx->n_outs + 1) * sizeof(*o));
+	/* Geometric growth: a broadcast queues one message per subscriber. */
+	if (ctx->n_outs == ctx->cap_outs) {
+		size_t cap = ctx->cap_outs ? ctx->cap_outs * 2 : 4;
+		o = realloc(ctx->outs, cap * sizeof(*o));
+		if (o != NULL) {
+			ctx->cap_outs = cap;
+		}
+	}
 	if (text == NULL || o == NULL || (method = strdup(method)) == NULL) {
 		cJSON_free(text);
 		if (o != NULL) {
@@ -451,6 +458,7 @@ ctx_free(gw_ctx *ctx)
 		free(ctx->outs[i].body);
 	}
 	free(ctx->outs);
+	ctx->cap_outs = 0;
 	for (size_t i = 0; i < ctx->n_ops; i++) {
 		free(ctx->ops[i].key);
 		free(ctx->ops[i].val);
