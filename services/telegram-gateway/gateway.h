@@ -495,6 +495,7 @@ struct gw {
 	pthread_mutex_t wq_mtx; /* the update queue of the workers */
 	pthread_cond_t wq_cond;
 	struct wq_item *wq_head, *wq_tail;
+	size_t wq_len;
 
 	/* outbox sender */
 	pthread_t sender;
@@ -570,6 +571,10 @@ int gw_handle(gw *g, const gw_update *u);
 int gw_prune(gw *g);
 /* Publish gateway.<kind> (chat_id may be 0); best effort. */
 void gw_publish(gw *g, const char *kind, int64_t chat_id, const char *text);
+/* Backpressure: true while the outbox holds more than outbox_max
+ * messages or the workers have a long queue; sources then stop taking
+ * updates (Telegram keeps them) instead of growing. */
+bool gw_backlogged(gw *g);
 /* Wake the sender after new outbox items. */
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */

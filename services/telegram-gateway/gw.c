@@ -679,6 +679,7 @@ take_item(gw *g)
 			g->wq_tail = prev;
 		}
 		it->next = NULL;
+		g->wq_len--;
 		return it;
 	}
 	return NULL;
@@ -742,9 +743,24 @@ dispatch(gw *g, const gw_update *u)
 		g->wq_head = it;
 	}
 	g->wq_tail = it;
+	g->wq_len++;
 	pthread_cond_signal(&g->wq_cond);
 	pthread_mutex_unlock(&g->wq_mtx);
 	return 0;
+}
+
+#define WQ_MAX 2000 /* updates waiting for a worker */
+
+bool
+gw_backlogged(gw *g)
+{
+	pthread_mutex_lock(&g->wq_mtx);
+	size_t n = g->wq_len;
+	pthread_mutex_unlock(&g->wq_mtx);
+	pthread_mutex_lock(&g->ob_mtx);
+	uint64_t depth = g->ob_depth;
+	pthread_mutex_unlock(&g->ob_mtx);
+	return n > WQ_MAX || depth > g->set.outbox_max;
 }
 
 /* ---- accepting updates into the inbox ---- */

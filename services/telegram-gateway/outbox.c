@@ -1106,7 +1106,9 @@ update_gauges(sender *sd)
 	}
 	if (mdb_stat(txn, store_db(g->st, GW_DB_OUTBOX), &st) == 0) {
 		metric_set(sd->depth_g, (double) st.ms_entries);
+		pthread_mutex_lock(&g->ob_mtx);
 		g->ob_depth = st.ms_entries;
+		pthread_mutex_unlock(&g->ob_mtx);
 	}
 	if (mdb_stat(txn, store_db(g->st, GW_DB_BLOCKED), &st) == 0) {
 		metric_set(metrics_gauge(g->m, "opsdesk_gateway_blocked_chats",

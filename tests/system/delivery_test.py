@@ -177,5 +177,36 @@ def test_hung_send_holds_only_its_chat(s):
     gw.stop()
 
 
+def test_backlog_pauses_intake(s):
+    """Over outbox_max queued messages, updates are left with Telegram
+    (not fetched) until the backlog is back under the bound."""
+    fake, gw = start(s, throttle=False)
+    for i in range(300):
+        fake.message("/subscribe", user=5000 + i)
+    h.wait_until(lambda: len(fake.sent()) >= 300, 30, "subscribed")
+    gw.stop()
+    s.config = config(True, outbox_max=100)
+    s.write_config()
+    gw.restart()
+    for attempt in range(6):
+        s.publish("status.changed", {"status_changed": {
+            "indicator": "minor", "description": "Slow API",
+            "changes": []}})
+        try:
+            h.wait_until(lambda: (h.metric(
+                gw.metrics(), "opsdesk_gateway_intake_paused_total")
+                or 0) >= 1, 3, "intake paused")
+            break
+        except h.Failure:
+            h.check(attempt < 5, "the backlog never paused intake")
+    uid = fake.message("/help", user=6000)
+    time.sleep(1.0)
+    h.check(fake.last_offset <= uid, "update fetched under backlog")
+    # 30/s drains the queue under 100 within seconds, then it is taken.
+    r = fake.wait_sent(lambda r: r.chat == 6000, timeout=20)
+    h.contains(r.text, "Hello")
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()
