@@ -139,58 +139,153 @@ count(botapi *a, const char *method, const char *result)
 	    "Bot API calls by method and result", labels));
 }
 
-int
-botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
-    botapi_result *res)
+/* One call: its easy handle, reply buffer and headers. */
+struct botapi_xfer {
+	botapi *a;
+	CURL *h;
+	char method[32];
+	sbuf reply;
+	struct curl_slist *hdrs;
+	curl_mime *mime;
+	char errbuf[CURL_ERROR_SIZE];
+	void *user;
+};
+
+/* A sendDocument body carries the file inline as "_document":
+ * {"filename","content"}; it goes out as multipart/form-data with the
+ * other fields as form fields. */
+static int
+xfer_mime(botapi_xfer *x, const char *body)
 {
+	cJSON *j = cJSON_Parse(body);
+	const cJSON *e;
+	if (j == NULL || (x->mime = curl_mime_init(x->h)) == NULL) {
+		cJSON_Delete(j);
+		return OD_ENOMEM;
+	}
+	cJSON_ArrayForEach(e, j)
+	{
+		curl_mimepart *part = curl_mime_addpart(x->mime);
+		if (part == NULL) {
+			continue;
+		}
+		if (strcmp(e->string, "_document") == 0) {
+			const cJSON *fn = cJSON_GetObjectItem(e, "filename");
+			const cJSON *c = cJSON_GetObjectItem(e, "content");
+			curl_mime_name(part, "document");
+			curl_mime_filename(part,
+			    cJSON_IsString(fn) ? fn->valuestring : "file.txt");
+			curl_mime_data(part,
+			    cJSON_IsString(c) ? c->valuestring : "",
+			    CURL_ZERO_TERMINATED);
+			continue;
+		}
+		curl_mime_name(part, e->string);
+		if (cJSON_IsString(e)) {
+			curl_mime_data(part, e->valuestring,
+			    CURL_ZERO_TERMINATED);
+		} else {
+			char *v = cJSON_PrintUnformatted(e);
+			curl_mime_data(part, v ? v : "", CURL_ZERO_TERMINATED);
+			cJSON_free(v);
+		}
+	}
+	cJSON_Delete(j);
+	curl_easy_setopt(x->h, CURLOPT_MIMEPOST, x->mime);
+	return 0;
+}
+
+int
+botapi_xfer_new(botapi *a, const char *method, const char *body,
+    int timeout_ms, void *user, botapi_xfer **out)
+{
+	char url[512 + 64];
+	botapi_xfer *x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		return OD_ENOMEM;
+	}
+	if ((x->h = pool_get(a)) == NULL) {
+		free(x);
+		return OD_ENOMEM;
+	}
+	x->a = a;
+	x->user = user;
+	sbuf_init(&x->reply);
+	od_strlcpy(x->method, method, sizeof(x->method));
+	snprintf(url, sizeof(url), "%s%s", a->base, method);
+	curl_easy_reset(x->h);
+	curl_easy_setopt(x->h, CURLOPT_URL, url);
+	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
+	if (body != NULL && strstr(body, "\"_document\"") != NULL
+	    && xfer_mime(x, body) == 0) {
+		/* multipart */
+	} else {
+		x->hdrs = curl_slist_append(
+		    x->hdrs, "Content-Type: application/json");
+		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+		curl_easy_setopt(x->h, CURLOPT_COPYPOSTFIELDS, body ? body : "{}");
+	}
+	curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout_ms < 5000 ? (long) timeout_ms : 5000L);
+	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, &x->reply);
+	curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(x->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(x->h, CURLOPT_XFERINFOFUNCTION,
+	    strcmp(method, "getUpdates") == 0 ? on_progress
+	                                      : on_progress_never);
+	curl_easy_setopt(x->h, CURLOPT_XFERINFODATA, a);
+	*out = x;
+	return 0;
+}
+
+CURL *
+botapi_xfer_easy(botapi_xfer *x)
+{
+	return x->h;
+}
+
+void *
+botapi_xfer_user(botapi_xfer *x)
+{
+	return x->user;
+}
+
+int
+botapi_xfer_finish(botapi_xfer *x, int cc_in, botapi_result *res)
+{
+	botapi *a = x->a;
+	CURLcode cc = (CURLcode) cc_in;
+	const char *method = x->method;
 	int rv = 0;
-	char url[512 + 64], errbuf[CURL_ERROR_SIZE] = "";
-	sbuf reply = SBUF_INIT;
-	struct curl_slist *hdrs = NULL;
-	CURL *h = pool_get(a);
 	cJSON *j = NULL;
 
 	memset(res, 0, sizeof(*res));
-	if (h == NULL) {
-		return OD_ENOMEM;
-	}
-	snprintf(url, sizeof(url), "%s%s", a->base, method);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "{}");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
-	    strcmp(method, "getUpdates") == 0 ? on_progress
-	                                      : on_progress_never);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
-	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		snprintf(res->description, sizeof(res->description), "%s",
-		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 		log_redact(res->description, sizeof(res->description));
-		count(a, method, "network");
+		res->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+		count(a, method, res->timed_out ? "timeout" : "network");
 		rv = OD_EUNAVAIL;
 		goto out;
 	}
 	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	res->http_status = (int) status;
 	res->error_code = (int) status;
-	j = cJSON_ParseWithLength(sbuf_str(&reply), reply.len);
-	if (j == NULL) {
+	j = cJSON_ParseWithLength(sbuf_str(&x->reply), x->reply.len);
+	if (j == NULL || !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
+		/* A proxy's page, a cut reply: not Telegram's word. */
 		snprintf(res->description, sizeof(res->description),
-		    "HTTP %ld with a body that is not JSON", status);
+		    "HTTP %ld with a body that is not a Bot API reply",
+		    status);
 		count(a, method, status >= 500 ? "5xx" : "bad_reply");
 		goto out;
 	}
+	res->telegram = true;
 	res->ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
 	const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "error_code");
 	if (cJSON_IsNumber(ec)) {
@@ -227,15 +322,40 @@ botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
 	}
 out:
 	cJSON_Delete(j);
-	sbuf_free(&reply);
-	curl_slist_free_all(hdrs);
-	/* A handle after a network error may hold a broken connection. */
-	if (rv == 0) {
-		pool_put(a, h);
-	} else {
-		curl_easy_cleanup(h);
-	}
+	botapi_xfer_free(x, rv != 0);
 	return rv;
+}
+
+void
+botapi_xfer_free(botapi_xfer *x, bool broken)
+{
+	if (x == NULL) {
+		return;
+	}
+	sbuf_free(&x->reply);
+	curl_slist_free_all(x->hdrs);
+	curl_mime_free(x->mime);
+	/* A handle after a network error may hold a broken connection. */
+	if (!broken) {
+		pool_put(x->a, x->h);
+	} else {
+		curl_easy_cleanup(x->h);
+	}
+	free(x);
+}
+
+int
+botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
+    botapi_result *res)
+{
+	botapi_xfer *x = NULL;
+	int rv = botapi_xfer_new(a, method, body, timeout_ms, NULL, &x);
+	if (rv != 0) {
+		memset(res, 0, sizeof(*res));
+		return rv;
+	}
+	CURLcode cc = curl_easy_perform(x->h);
+	return botapi_xfer_finish(x, (int) cc, res);
 }
 
 void
@@ -257,5 +377,45 @@ botapi_is_not_modified(const botapi_result *r)
 bool
 botapi_is_blocked(const botapi_result *r)
 {
-	return !r->ok && r->error_code == 403;
+	return r->telegram && !r->ok && r->error_code == 403;
+}
+
+botapi_verdict
+botapi_classify(int rv, const botapi_result *r, const char **reason)
+{
+	const char *why = "other";
+	botapi_verdict v = BOTAPI_RETRY;
+
+	if (rv != 0) {
+		why = r->timed_out ? "timeout" : "network";
+	} else if (r->ok || botapi_is_not_modified(r)) {
+		why = "ok";
+		v = BOTAPI_OK;
+	} else if (!r->telegram) {
+		/* Only Telegram's own JSON can refuse a message for good: a
+		 * proxy page or a cut body says nothing about it. */
+		why = r->http_status >= 500 ? "5xx" : "bad_reply";
+	} else if (r->error_code == 429) {
+		why = "429";
+		v = BOTAPI_RETRY_AFTER;
+	} else if (r->error_code == 403) {
+		/* blocked, kicked, deactivated, cannot initiate */
+		why = "blocked";
+		v = BOTAPI_BLOCKED;
+	} else if (r->error_code == 400) {
+		/* chat not found, message to edit not found, can't parse
+		 * entities, ...: the same request fails the same way. */
+		why = "refused";
+		v = BOTAPI_REFUSED;
+	} else if (r->error_code == 401) {
+		why = "401";
+	} else if (r->error_code == 404) {
+		why = "404";
+	} else if (r->error_code >= 500) {
+		why = "5xx";
+	}
+	if (reason != NULL) {
+		*reason = why;
+	}
+	return v;
 }

@@ -20,6 +20,7 @@
 #define OPSDESK_GATEWAY_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -195,11 +196,26 @@ GW_COMMANDS(GW_DECLARE_CMD)
 
 /* ---- the context of handling one update ---- */
 
+/*
+ * Delivery lanes, in strict priority: a message of a lower lane goes only
+ * when no message of a higher lane may go. Inside a lane chats take turns
+ * (round-robin), each chat's messages in order.
+ */
+typedef enum gw_lane {
+	GW_LANE_AUTO = 0,  /* the ctx's lane: REPLY with an update, else TICKET */
+	GW_LANE_REPLY,     /* answers to the user's own action, edits in place */
+	GW_LANE_ALERT,     /* admin alerts and SLA breaches */
+	GW_LANE_TICKET,    /* ticket notifications to users */
+	GW_LANE_BROADCAST, /* status changes to subscribers */
+} gw_lane;
+#define GW_LANES 4
+
 typedef struct gw_out {
 	char *method; /* sendMessage, editMessageText */
 	int64_t chat_id;
 	char *body;   /* JSON body */
 	char tag[32]; /* "t<ticket id>": remember message id -> ticket */
+	gw_lane lane; /* AUTO: the ctx's */
 } gw_out;
 
 typedef struct gw_kv_op {
@@ -227,6 +243,8 @@ struct gw_ctx {
 	char answer[200]; /* answerCallbackQuery text */
 	bool answer_alert;
 	int rv; /* first error while collecting */
+	gw_lane lane; /* of messages queued without one (AUTO: by kind) */
+	size_t cap_outs;
 };
 
 /* Queue a reply (HTML text, keyboard may be NULL). Texts over 4096 are
@@ -238,6 +256,18 @@ void ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
 /* Queue a message to any chat. tag may be NULL. */
 void ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag);
+/* The same in a given lane (GW_LANE_ALERT for an admin alert, ...). */
+void ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+    const char *html, const gw_keyboard *kbd, const char *tag);
+/* Edit a message already sent (text over 4096 is cut, not split): an
+ * alert updated in place. kbd may be NULL (the buttons go). A 400
+ * "message is not modified" counts as done. */
+void ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
+    const char *html, const gw_keyboard *kbd);
+/* Send a text file (sendDocument, multipart) with an HTML caption (may be
+ * NULL; cut to 1024). content is copied; it must be text (UTF-8). */
+void ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+    const char *filename, const char *content, const char *caption_html);
 /* Queue a store change applied with the update's commit (val NULL:
  * delete). Key and value are copied. */
 void ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
@@ -333,6 +363,9 @@ int throttle_new(throttle **out, const throttle_limits *lim);
 void throttle_free(throttle *t);
 /* 0 when a message to chat may go at now_ms, else the ms to wait. */
 int64_t throttle_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
+/* The same split: the overall limit, and the chat's own. */
+int64_t throttle_global_wait_ms(throttle *t, int64_t now_ms);
+int64_t throttle_chat_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
 /* Record a send to chat at now_ms. */
 void throttle_sent(throttle *t, int64_t chat_id, int64_t now_ms);
 
@@ -347,6 +380,8 @@ typedef struct botapi_result {
 	int retry_after;       /* seconds, from 429 */
 	char description[256]; /* redacted */
 	cJSON *result;         /* "result", owned; may be NULL */
+	bool telegram;  /* the body was a Bot API reply (JSON with "ok") */
+	bool timed_out; /* the call hit its time-out */
 } botapi_result;
 
 /* base like "https://api.telegram.org"; token is registered with the
@@ -365,6 +400,39 @@ void botapi_abort(botapi *a);
 bool botapi_is_not_modified(const botapi_result *r);
 bool botapi_is_blocked(const botapi_result *r);
 
+/* What to do with a message after a call (rv, r). Only Telegram's own
+ * refusals are final: 403 (blocked, kicked, deactivated) and 400 (chat
+ * not found, message to edit not found, ...); "message is not modified"
+ * is success. Everything else -- a body that is not a Bot API reply,
+ * 401, 404, 5xx, network errors, time-outs -- is retried; 429 after its
+ * retry_after. *reason (static) names the case for metrics. */
+typedef enum botapi_verdict {
+	BOTAPI_OK = 0,
+	BOTAPI_RETRY,
+	BOTAPI_RETRY_AFTER,
+	BOTAPI_BLOCKED,
+	BOTAPI_REFUSED,
+} botapi_verdict;
+botapi_verdict botapi_classify(
+    int rv, const botapi_result *r, const char **reason);
+
+/*
+ * One call to drive on a curl multi handle. botapi_xfer_new prepares it
+ * (body is copied; a body with "_document":{"filename","content"} goes
+ * out as multipart/form-data, for sendDocument); add botapi_xfer_easy(x)
+ * to the multi; when curl reports it done, remove it from the multi and
+ * call botapi_xfer_finish(x, CURLcode, res), which parses the reply like
+ * botapi_call and frees x. botapi_xfer_free(x, true) drops a call not
+ * finished (shutdown). user is the caller's, from botapi_xfer_user.
+ */
+typedef struct botapi_xfer botapi_xfer;
+int botapi_xfer_new(botapi *a, const char *method, const char *body,
+    int timeout_ms, void *user, botapi_xfer **out);
+CURL *botapi_xfer_easy(botapi_xfer *x);
+void *botapi_xfer_user(botapi_xfer *x);
+int botapi_xfer_finish(botapi_xfer *x, int curlcode, botapi_result *res);
+void botapi_xfer_free(botapi_xfer *x, bool broken);
+
 /* ---- the gateway ---- */
 
 enum gw_db {
@@ -376,6 +444,9 @@ enum gw_db {
 	GW_DB_BLOCKED,   /* chat -> blocked at ms */
 	GW_DB_SUBS,      /* chat -> subscribed components ("" all) */
 	GW_DB_ADMIN_MSG, /* chat,message -> ticket id */
+	GW_DB_OB_QUEUE,  /* lane,chat,seq -> "": each chat's queue per lane */
+	GW_DB_OB_READY,  /* lane,due,chat -> "": chats waiting their turn */
+	GW_DB_OB_CHAT,   /* lane,chat -> due,backoff: a chat's turn */
 	GW_DB_COUNT
 };
 
@@ -395,6 +466,11 @@ typedef struct gw_settings {
 	int poll_timeout_s;
 	int backend_timeout_ms;
 	char webhook_path[128];
+	int send_concurrency;   /* Bot API sends in flight at most */
+	int send_timeout_ms;    /* per send */
+	int command_budget;     /* commands per user and minute (0: off) */
+	int command_burst;      /* ... taken at once */
+	uint64_t outbox_max;    /* backlog over which updates wait */
 } gw_settings;
 
 typedef struct gw_worker gw_worker;
@@ -419,14 +495,16 @@ struct gw {
 	pthread_mutex_t wq_mtx; /* the update queue of the workers */
 	pthread_cond_t wq_cond;
 	struct wq_item *wq_head, *wq_tail;
+	size_t wq_len;
 
 	/* outbox sender */
 	pthread_t sender;
 	bool sender_started;
-	pthread_mutex_t ob_mtx;
-	pthread_cond_t ob_cond;
-	bool ob_kick;
-	throttle *thr;
+	pthread_mutex_t ob_mtx; /* guards ob_multi for wake-ups */
+	CURLM *ob_multi;
+	struct ob_sched *ob_sched;
+	volatile uint64_t ob_depth; /* last seen backlog */
+	struct budget *budget;      /* commands per user */
 
 	/* poller */
 	pthread_t poller;
@@ -501,10 +579,16 @@ int gw_handle(gw *g, const gw_update *u);
 int gw_prune(gw *g);
 /* Publish gateway.<kind> (chat_id may be 0); best effort. */
 void gw_publish(gw *g, const char *kind, int64_t chat_id, const char *text);
+/* Backpressure: true while the outbox holds more than outbox_max
+ * messages or the workers have a long queue; sources then stop taking
+ * updates (Telegram keeps them) instead of growing. */
+bool gw_backlogged(gw *g);
 /* Wake the sender after new outbox items. */
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */
 int gw_enqueue(gw *g, gw_ctx *ctx);
+/* The same, messages queued without a lane in lane (ctx->lane AUTO). */
+int gw_enqueue_lane(gw *g, gw_ctx *ctx, gw_lane lane);
 /* The same, once per seq: skipped when the meta counter `key` is already
  * at or past seq, else the counter is set to seq in the same commit. */
 int gw_enqueue_once(gw *g, gw_ctx *ctx, const char *key, uint64_t seq);
@@ -522,6 +606,59 @@ int outbox_decode(const void *v, size_t len, int64_t *chat_id,
     const char **method, const char **tag, const char **body);
 int outbox_start(gw *g);
 void outbox_stop(gw *g);
+/* Queue o (borrowed) in lane inside a write job: the row, the chat's
+ * queue, and the chat in the lane's ready set if it was not. */
+int outbox_put(store_txn *t, const gw_out *o, int lane);
+
+/*
+ * The scheduler over the durable queue (tests drive it on explicit
+ * times). ob_sched_pick reads the ready sets from the front, lane by
+ * lane, and returns up to max messages that may go at now (the throttle
+ * and the chats in flight allowed); each stays in flight until its
+ * outcome is committed with ob_sched_commit. *wake is when a pick may
+ * find more. Bodies of out[] are the caller's (free).
+ */
+typedef struct ob_sched ob_sched;
+typedef struct ob_msg {
+	uint64_t seq;
+	int64_t chat_id;
+	int lane;
+	char method[32];
+	char tag[32];
+	char *body;
+} ob_msg;
+typedef struct ob_outcome {
+	ob_msg msg; /* body unused */
+	botapi_verdict verdict;
+	int64_t retry_after_ms;
+	int64_t message_id; /* of a tagged message */
+	uint64_t ticket;
+} ob_outcome;
+int ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight);
+void ob_sched_free(ob_sched *s);
+int ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
+    int64_t *wake);
+/* Record outcomes (and the pick's re-orderings) in one commit; *purged
+ * (may be NULL): messages dropped for blocked chats. */
+int ob_sched_commit(
+    ob_sched *s, store *st, ob_outcome *o, int n, int *purged);
+int ob_sched_inflight(const ob_sched *s);
+
+/*
+ * Inbound fairness: a token bucket per user (rate per minute, burst).
+ * budget_take says whether the user's update may run at now: OK, the
+ * first refusal (answer "slow down" once), or a later one (ignore).
+ * Bounded memory: the least recently seen users are forgotten.
+ */
+typedef struct budget budget;
+typedef enum budget_verdict {
+	BUDGET_OK = 0,
+	BUDGET_WARN,
+	BUDGET_IGNORE,
+} budget_verdict;
+int budget_new(budget **out, int per_min, int burst);
+void budget_free(budget *b);
+budget_verdict budget_take(budget *b, int64_t user, int64_t now_ms);
 
 /* updates.c: the sources. */
 int poll_start(gw *g);

@@ -16,7 +16,7 @@
 #include "ticket.pb-c.h"
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
-	"blocked", "subs", "admin_msg", NULL };
+	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat", NULL };
 
 /* ---- settings ---- */
 
@@ -94,6 +94,39 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	od_strlcpy(s->webhook_path, str, sizeof(s->webhook_path));
+	/* Delivery and fairness (issue 12). */
+	if ((rv = config_get_int(sec, "gateway", "send_concurrency", 16, 1,
+	         256, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->send_concurrency = (int) v;
+	if ((rv = config_get_duration_ms(sec, "gateway", "send_timeout", 10000,
+	         500, 60000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->send_timeout_ms = (int) v;
+	/* Without a throttle (tests, a local Bot API server) the command
+	 * budget is off too, unless set. */
+	if ((rv = config_get_int(sec, "gateway", "commands_per_minute",
+	         on ? 20 : 0, 0, 100000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->command_budget = (int) v;
+	if ((rv = config_get_int(sec, "gateway", "command_burst", 10, 1,
+	         100000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->command_burst = (int) v;
+	if ((rv = config_get_int(sec, "gateway", "outbox_max", 100000, 100,
+	         100000000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->outbox_max = (uint64_t) v;
 	return 0;
 }
 
@@ -228,10 +261,17 @@ void
 ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
     const char *tag)
 {
-	gw_out *o;
+	gw_out *o = ctx->outs;
 	char *text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
-	o = realloc(ctx->outs, (ctx->n_outs + 1) * sizeof(*o));
+	/* Geometric growth: a broadcast queues one message per subscriber. */
+	if (ctx->n_outs == ctx->cap_outs) {
+		size_t cap = ctx->cap_outs ? ctx->cap_outs * 2 : 4;
+		o = realloc(ctx->outs, cap * sizeof(*o));
+		if (o != NULL) {
+			ctx->cap_outs = cap;
+		}
+	}
 	if (text == NULL || o == NULL || (method = strdup(method)) == NULL) {
 		cJSON_free(text);
 		if (o != NULL) {
@@ -256,7 +296,7 @@ ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
 }
 
 static void
-send_parts(gw_ctx *ctx, int64_t chat_id, const char *html,
+send_parts(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag, int64_t edit_id)
 {
 	char **parts = NULL;
@@ -283,8 +323,12 @@ send_parts(gw_ctx *ctx, int64_t chat_id, const char *html,
 		if (kb != NULL) {
 			cJSON_AddItemToObject(body, "reply_markup", kb);
 		}
+		size_t before = ctx->n_outs;
 		ctx_send_method(ctx, edit ? "editMessageText" : "sendMessage",
 		    chat_id, body, (i + 1 == n) ? tag : NULL);
+		if (ctx->n_outs > before) {
+			ctx->outs[before].lane = lane;
+		}
 	}
 	render_parts_free(parts, n);
 }
@@ -293,7 +337,7 @@ void
 ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd)
 {
 	int64_t edit_id = ctx->edit ? ctx->u->message_id : 0;
-	send_parts(ctx, ctx->chat_id, html, kbd, NULL, edit_id);
+	send_parts(ctx, GW_LANE_AUTO, ctx->chat_id, html, kbd, NULL, edit_id);
 	/* One edit per press: later replies are new messages. */
 	ctx->edit = false;
 }
@@ -302,7 +346,69 @@ void
 ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag)
 {
-	send_parts(ctx, chat_id, html, kbd, tag, 0);
+	send_parts(ctx, GW_LANE_AUTO, chat_id, html, kbd, tag, 0);
+}
+
+void
+ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
+    const gw_keyboard *kbd, const char *tag)
+{
+	send_parts(ctx, lane, chat_id, html, kbd, tag, 0);
+}
+
+void
+ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
+    const char *html, const gw_keyboard *kbd)
+{
+	char **parts = NULL;
+	size_t n = 0, before = ctx->n_outs;
+	int rv = render_split(html, GW_TEXT_MAX, &parts, &n);
+	if (rv != 0) {
+		ctx_fail(ctx, rv);
+		return;
+	}
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddNumberToObject(body, "chat_id", (double) chat_id);
+	cJSON_AddNumberToObject(body, "message_id", (double) message_id);
+	cJSON_AddStringToObject(
+	    body, "text", n > 0 && parts[0][0] ? parts[0] : "…");
+	cJSON_AddStringToObject(body, "parse_mode", "HTML");
+	cJSON_AddTrueToObject(body, "disable_web_page_preview");
+	cJSON *kb = kbd_to_json(kbd);
+	if (kb != NULL) {
+		cJSON_AddItemToObject(body, "reply_markup", kb);
+	}
+	render_parts_free(parts, n);
+	ctx_send_method(ctx, "editMessageText", chat_id, body, NULL);
+	if (ctx->n_outs > before) {
+		ctx->outs[before].lane = lane;
+	}
+}
+
+void
+ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+    const char *filename, const char *content, const char *caption_html)
+{
+	size_t before = ctx->n_outs;
+	cJSON *body = cJSON_CreateObject();
+	cJSON *doc = cJSON_CreateObject();
+	cJSON_AddNumberToObject(body, "chat_id", (double) chat_id);
+	if (caption_html != NULL && caption_html[0] != '\0') {
+		char **parts = NULL;
+		size_t n = 0;
+		if (render_split(caption_html, 1024, &parts, &n) == 0 && n > 0) {
+			cJSON_AddStringToObject(body, "caption", parts[0]);
+			cJSON_AddStringToObject(body, "parse_mode", "HTML");
+		}
+		render_parts_free(parts, n);
+	}
+	cJSON_AddStringToObject(doc, "filename", filename);
+	cJSON_AddStringToObject(doc, "content", content ? content : "");
+	cJSON_AddItemToObject(body, "_document", doc);
+	ctx_send_method(ctx, "sendDocument", chat_id, body, NULL);
+	if (ctx->n_outs > before) {
+		ctx->outs[before].lane = lane;
+	}
 }
 
 void
@@ -352,6 +458,7 @@ ctx_free(gw_ctx *ctx)
 		free(ctx->outs[i].body);
 	}
 	free(ctx->outs);
+	ctx->cap_outs = 0;
 	for (size_t i = 0; i < ctx->n_ops; i++) {
 		free(ctx->ops[i].key);
 		free(ctx->ops[i].val);
@@ -572,6 +679,7 @@ take_item(gw *g)
 			g->wq_tail = prev;
 		}
 		it->next = NULL;
+		g->wq_len--;
 		return it;
 	}
 	return NULL;
@@ -635,9 +743,24 @@ dispatch(gw *g, const gw_update *u)
 		g->wq_head = it;
 	}
 	g->wq_tail = it;
+	g->wq_len++;
 	pthread_cond_signal(&g->wq_cond);
 	pthread_mutex_unlock(&g->wq_mtx);
 	return 0;
+}
+
+#define WQ_MAX 2000 /* updates waiting for a worker */
+
+bool
+gw_backlogged(gw *g)
+{
+	pthread_mutex_lock(&g->wq_mtx);
+	size_t n = g->wq_len;
+	pthread_mutex_unlock(&g->wq_mtx);
+	pthread_mutex_lock(&g->ob_mtx);
+	uint64_t depth = g->ob_depth;
+	pthread_mutex_unlock(&g->ob_mtx);
+	return n > WQ_MAX || depth > g->set.outbox_max;
 }
 
 /* ---- accepting updates into the inbox ---- */
@@ -845,19 +968,14 @@ commit_fn(store_txn *t, void *arg)
 		}
 	}
 	for (size_t i = 0; i < ctx->n_outs; i++) {
-		uint64_t id;
-		size_t len;
-		uint8_t *val = outbox_encode(&ctx->outs[i], &len);
-		if (val == NULL) {
-			return OD_ENOMEM;
+		gw_lane lane = ctx->outs[i].lane;
+		if (lane == GW_LANE_AUTO) {
+			lane = ctx->lane;
 		}
-		if ((rv = store_next_id(t, "outbox", &id)) == 0) {
-			store_key_u64(k, id);
-			rv = store_put(
-			    t, store_db(s, GW_DB_OUTBOX), k, 8, val, len);
+		if (lane == GW_LANE_AUTO) {
+			lane = ctx->u != NULL ? GW_LANE_REPLY : GW_LANE_TICKET;
 		}
-		free(val);
-		if (rv != 0) {
+		if ((rv = outbox_put(t, &ctx->outs[i], (int) lane)) != 0) {
 			return rv;
 		}
 	}
@@ -917,6 +1035,15 @@ gw_meta_u64(gw *g, const char *key)
 		store_read_end(txn);
 	}
 	return n;
+}
+
+int
+gw_enqueue_lane(gw *g, gw_ctx *ctx, gw_lane lane)
+{
+	if (ctx->lane == GW_LANE_AUTO) {
+		ctx->lane = lane;
+	}
+	return gw_enqueue(g, ctx);
 }
 
 int
@@ -1034,7 +1161,24 @@ gw_handle(gw *g, const gw_update *u)
 	    sizeof(ctx.name));
 	count_update(g, u);
 
-	if (u->kind == GW_UPD_CALLBACK) {
+	budget_verdict bv = u->kind == GW_UPD_CALLBACK
+	        || (u->kind == GW_UPD_MESSAGE && u->text != NULL)
+	    ? budget_take(g->budget, u->user_id, od_now_ms())
+	    : BUDGET_OK;
+	if (bv != BUDGET_OK) {
+		metric_inc(gw_counter(g, "opsdesk_gateway_updates_throttled_total",
+		    "Updates over the sender's command budget", NULL));
+	}
+	if (bv == BUDGET_WARN) {
+		ctx_answer(&ctx, "Slow down, please", false);
+		ctx_reply(&ctx,
+		    "⏳ You are sending commands faster than I can answer. "
+		    "Please wait a minute: until then I will not answer "
+		    "more.",
+		    NULL);
+	} else if (bv == BUDGET_IGNORE) {
+		ctx_answer(&ctx, "Slow down, please", false);
+	} else if (u->kind == GW_UPD_CALLBACK) {
 		cb_dispatch(&ctx, u->text ? u->text : "");
 	} else if (u->kind == GW_UPD_MESSAGE && u->text != NULL) {
 		/* A message from a chat that blocked us: it is back. */
@@ -1106,7 +1250,6 @@ gw_new(gw **out, const gw_options *opt)
 	g->on_console_eof = opt->on_console_eof;
 	g->eof_arg = opt->eof_arg;
 	pthread_mutex_init(&g->ob_mtx, NULL);
-	pthread_cond_init(&g->ob_cond, NULL);
 	pthread_mutex_init(&g->console_mtx, NULL);
 	pthread_cond_init(&g->console_cond, NULL);
 	pthread_mutex_init(&g->wq_mtx, NULL);
@@ -1137,7 +1280,11 @@ gw_new(gw **out, const gw_options *opt)
 		od_strlcpy(g->webhook_secret, opt->webhook_secret,
 		    sizeof(g->webhook_secret));
 	}
-	if ((rv = throttle_new(&g->thr, &g->set.throttle)) != 0) {
+	if ((rv = budget_new(&g->budget, g->mode == GW_MODE_CONSOLE
+	                              ? 0
+	                              : g->set.command_budget,
+	         g->set.command_burst))
+	    != 0) {
 		goto fail;
 	}
 	static const char *const names[]
@@ -1230,10 +1377,9 @@ gw_free(gw *g)
 	for (int i = 0; i < GW_N_SERVICES; i++) {
 		rpc_client_close(g->svc[i]);
 	}
-	throttle_free(g->thr);
+	budget_free(g->budget);
 	botapi_free(g->api);
 	pthread_mutex_destroy(&g->ob_mtx);
-	pthread_cond_destroy(&g->ob_cond);
 	pthread_mutex_destroy(&g->console_mtx);
 	pthread_cond_destroy(&g->console_cond);
 	free(g);

@@ -54,7 +54,7 @@ to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k, const char *tag)
 	int64_t chats[CONFIG_MAX_ADMINS];
 	size_t n = admin_chats(ctx->g, chats, CONFIG_MAX_ADMINS);
 	for (size_t i = 0; i < n; i++) {
-		ctx_send(ctx, chats[i], html, k, tag);
+		ctx_send_lane(ctx, GW_LANE_ALERT, chats[i], html, k, tag);
 	}
 }
 
@@ -236,7 +236,7 @@ to_subscribers(
 				}
 			}
 			if (match && k.mv_size == 8) {
-				ctx_send(ctx,
+				ctx_send_lane(ctx, GW_LANE_BROADCAST,
 				    (int64_t) store_key_get_u64(k.mv_data),
 				    html, NULL, NULL);
 			}

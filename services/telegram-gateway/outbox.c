@@ -98,15 +98,29 @@ slot_find(throttle *t, int64_t chat, bool create)
 }
 
 int64_t
-throttle_wait_ms(throttle *t, int64_t chat, int64_t now)
+throttle_global_wait_ms(throttle *t, int64_t now)
 {
-	int64_t w = 0;
 	if (t->lim.global_per_s > 0 && t->g_n == t->lim.global_per_s) {
 		int64_t oldest = t->global[t->g_pos];
 		if (now - oldest < 1000) {
-			w = 1000 - (now - oldest);
+			return 1000 - (now - oldest);
 		}
 	}
+	return 0;
+}
+
+int64_t
+throttle_wait_ms(throttle *t, int64_t chat, int64_t now)
+{
+	int64_t w = throttle_global_wait_ms(t, now);
+	int64_t c = throttle_chat_wait_ms(t, chat, now);
+	return c > w ? c : w;
+}
+
+int64_t
+throttle_chat_wait_ms(throttle *t, int64_t chat, int64_t now)
+{
+	int64_t w = 0;
 	chat_slot *s = slot_find(t, chat, false);
 	if (s == NULL) {
 		return w;
@@ -192,132 +206,650 @@ outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
 	return 0;
 }
 
-/* ---- the sender ---- */
+/* ---- the durable queue and its indexes ----
+ *
+ * GW_DB_OUTBOX   seq -> the call (outbox_encode)
+ * GW_DB_OB_QUEUE lane(1) chat(8) seq(8) -> "": each chat's FIFO per lane
+ * GW_DB_OB_READY lane(1) due(8) chat(8) -> "": chats with messages in a
+ *                lane, by the time their next message may go (ms,
+ *                od_now_ms). A chat served goes back with due = now + its
+ *                gap, so the oldest due is the chat that waited longest:
+ *                round-robin, read from the front, never scanned whole.
+ * GW_DB_OB_CHAT  lane(1) chat(8) -> due(8) backoff_ms(8): where the chat
+ *                sits in OB_READY, and its retry backoff.
+ */
 
-#define SCAN_MAX       256
-#define BACKOFF_MAX_MS 60000
+#define QKEY_LEN 17
+#define CKEY_LEN 9
 
-typedef struct ob_item {
-	uint64_t id;
-	int64_t chat_id;
-	char method[32];
-	char tag[32];
-	char *body;
-} ob_item;
+static void
+qkey(uint8_t *k, int lane, int64_t chat, uint64_t seq)
+{
+	k[0] = (uint8_t) lane;
+	store_key_u64(k + 1, (uint64_t) chat);
+	store_key_u64(k + 9, seq);
+}
 
-/* Per-method pause after a 429. */
-typedef struct method_pause {
-	char method[32];
-	int64_t until_ms;
-} method_pause;
-
-/* Per-chat backoff after 5xx and network errors. */
-typedef struct chat_backoff {
-	int64_t chat_id;
-	int64_t until_ms;
-	int64_t delay_ms;
-} chat_backoff;
-
-/* Calls in flight at once grow while rounds succeed and drop to one on
- * a 429, so a rate limit is found with one call, not a burst. */
-#define CONCURRENCY_MAX 8
-
-typedef struct sender_state {
-	method_pause pauses[16];
-	chat_backoff backoff[64];
-	int concurrency;
-	bool saw_429;
-} sender_state;
-
-/* What one round decided, applied in one commit. */
-typedef struct round_result {
-	uint64_t del[2 * SCAN_MAX];
-	int n_del;
-	int64_t blocked[SCAN_MAX];
-	int n_blocked;
-	struct {
-		int64_t chat_id, message_id;
-		uint64_t ticket;
-	} maps[SCAN_MAX];
-	int n_maps;
-} round_result;
+static void
+rkey(uint8_t *k, int lane, int64_t due, int64_t chat)
+{
+	k[0] = (uint8_t) lane;
+	store_key_u64(k + 1, (uint64_t) due);
+	store_key_u64(k + 9, (uint64_t) chat);
+}
 
 static int
-round_fn(store_txn *t, void *arg)
+lane_index(int lane)
 {
-	round_result *r = arg;
+	return (lane >= GW_LANE_REPLY && lane <= GW_LANE_BROADCAST)
+	    ? lane - GW_LANE_REPLY
+	    : GW_LANE_TICKET - GW_LANE_REPLY;
+}
+
+/* The chat's place: 0 and *due, *backoff; OD_ENOTFOUND. */
+static int
+chat_get(MDB_txn *m, store *s, int li, int64_t chat, int64_t *due,
+    int64_t *backoff)
+{
+	uint8_t k[CKEY_LEN];
+	MDB_val v;
+	k[0] = (uint8_t) li;
+	store_key_u64(k + 1, (uint64_t) chat);
+	if (store_get(m, store_db(s, GW_DB_OB_CHAT), k, CKEY_LEN, &v) != 0
+	    || v.mv_size != 16) {
+		return OD_ENOTFOUND;
+	}
+	*due = (int64_t) store_key_get_u64(v.mv_data);
+	*backoff = (int64_t) store_key_get_u64((uint8_t *) v.mv_data + 8);
+	return 0;
+}
+
+/* Put the chat in OB_READY at due (moving it if it was elsewhere). */
+static int
+chat_set(store_txn *t, int li, int64_t chat, int64_t due, int64_t backoff)
+{
 	store *s = store_txn_store(t);
-	uint8_t k[16], now[8];
+	uint8_t k[CKEY_LEN], rk[QKEY_LEN], v[16];
+	int64_t old, ob;
 	int rv;
 
-	store_key_u64(now, (uint64_t) store_txn_now_ms(t));
-	for (int i = 0; i < r->n_del; i++) {
-		store_key_u64(k, r->del[i]);
-		rv = store_del(t, store_db(s, GW_DB_OUTBOX), k, 8, NULL, 0);
+	if (chat_get(store_txn_mdb(t), s, li, chat, &old, &ob) == 0) {
+		if (old == due && ob == backoff) {
+			return 0;
+		}
+		rkey(rk, li, old, chat);
+		rv = store_del(t, store_db(s, GW_DB_OB_READY), rk, QKEY_LEN,
+		    NULL, 0);
 		if (rv != 0 && rv != OD_ENOTFOUND) {
 			return rv;
 		}
 	}
-	for (int i = 0; i < r->n_blocked; i++) {
-		store_key_u64(k, (uint64_t) r->blocked[i]);
-		if ((rv = store_put(
-		         t, store_db(s, GW_DB_BLOCKED), k, 8, now, 8))
-		    != 0) {
+	k[0] = (uint8_t) li;
+	store_key_u64(k + 1, (uint64_t) chat);
+	store_key_u64(v, (uint64_t) due);
+	store_key_u64(v + 8, (uint64_t) backoff);
+	rkey(rk, li, due, chat);
+	if ((rv = store_put(t, store_db(s, GW_DB_OB_CHAT), k, CKEY_LEN, v, 16))
+	    != 0) {
+		return rv;
+	}
+	return store_put(t, store_db(s, GW_DB_OB_READY), rk, QKEY_LEN, "", 0);
+}
+
+/* The chat has nothing more in the lane: out of OB_READY. */
+static int
+chat_clear(store_txn *t, int li, int64_t chat)
+{
+	store *s = store_txn_store(t);
+	uint8_t k[CKEY_LEN], rk[QKEY_LEN];
+	int64_t due, b;
+	int rv;
+
+	if (chat_get(store_txn_mdb(t), s, li, chat, &due, &b) != 0) {
+		return 0;
+	}
+	rkey(rk, li, due, chat);
+	rv = store_del(t, store_db(s, GW_DB_OB_READY), rk, QKEY_LEN, NULL, 0);
+	if (rv != 0 && rv != OD_ENOTFOUND) {
+		return rv;
+	}
+	k[0] = (uint8_t) li;
+	store_key_u64(k + 1, (uint64_t) chat);
+	rv = store_del(t, store_db(s, GW_DB_OB_CHAT), k, CKEY_LEN, NULL, 0);
+	return rv == OD_ENOTFOUND ? 0 : rv;
+}
+
+/* The chat's oldest message in the lane: 0 and *seq, or OD_ENOTFOUND. */
+static int
+queue_head(MDB_txn *m, store *s, int li, int64_t chat, uint64_t *seq)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	uint8_t key[QKEY_LEN];
+	int rv = OD_ENOTFOUND;
+
+	qkey(key, li, chat, 0);
+	k.mv_size = QKEY_LEN;
+	k.mv_data = key;
+	if (mdb_cursor_open(m, store_db(s, GW_DB_OB_QUEUE), &c) != 0) {
+		return OD_EIO;
+	}
+	if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0
+	    && k.mv_size == QKEY_LEN && memcmp(k.mv_data, key, 9) == 0) {
+		*seq = store_key_get_u64((uint8_t *) k.mv_data + 9);
+		rv = 0;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}
+
+int
+outbox_put(store_txn *t, const gw_out *o, int lane)
+{
+	store *s = store_txn_store(t);
+	int li = lane_index(lane);
+	uint8_t k[8], q[QKEY_LEN];
+	uint64_t id;
+	int64_t due, b;
+	size_t len;
+	int rv;
+
+	uint8_t *val = outbox_encode(o, &len);
+	if (val == NULL) {
+		return OD_ENOMEM;
+	}
+	if ((rv = store_next_id(t, "outbox", &id)) == 0) {
+		store_key_u64(k, id);
+		rv = store_put(t, store_db(s, GW_DB_OUTBOX), k, 8, val, len);
+	}
+	free(val);
+	if (rv != 0) {
+		return rv;
+	}
+	qkey(q, li, o->chat_id, id);
+	if ((rv = store_put(t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0))
+	    != 0) {
+		return rv;
+	}
+	if (chat_get(store_txn_mdb(t), s, li, o->chat_id, &due, &b) == 0) {
+		return 0; /* already waiting its turn */
+	}
+	return chat_set(t, li, o->chat_id, store_txn_now_ms(t), 0);
+}
+
+/* Rows of an older version (no index): queued as replies, in order. */
+static int
+index_old_rows(store_txn *t, void *arg)
+{
+	store *s = store_txn_store(t);
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	MDB_stat st;
+	int rv = 0, *n = arg;
+
+	if (mdb_stat(store_txn_mdb(t), store_db(s, GW_DB_OB_QUEUE), &st) != 0
+	    || st.ms_entries > 0) {
+		return 0;
+	}
+	if (mdb_cursor_open(
+	        store_txn_mdb(t), store_db(s, GW_DB_OUTBOX), &c)
+	    != 0) {
+		return OD_EIO;
+	}
+	for (int op = MDB_FIRST; rv == 0 && mdb_cursor_get(c, &k, &v, op) == 0;
+	     op = MDB_NEXT) {
+		int64_t chat, due, b;
+		const char *m, *tag, *body;
+		uint8_t q[QKEY_LEN];
+		if (k.mv_size != 8
+		    || outbox_decode(v.mv_data, v.mv_size, &chat, &m, &tag,
+		           &body)
+		        != 0) {
+			continue;
+		}
+		qkey(q, 0, chat, store_key_get_u64(k.mv_data));
+		rv = store_put(
+		    t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0);
+		if (rv == 0
+		    && chat_get(store_txn_mdb(t), s, 0, chat, &due, &b) != 0) {
+			rv = chat_set(t, 0, chat, store_txn_now_ms(t), 0);
+		}
+		(*n)++;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}
+
+/* ---- the scheduler: which messages may go now ---- */
+
+#define SCAN_LIMIT     64 /* entries looked at per lane and pass */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define PAUSE_MAX_MS   5000 /* a 429 pauses every send at most this */
+
+typedef struct ob_chatref {
+	int li;
+	int64_t chat;
+	int64_t until; /* rekey: the new due */
+} ob_chatref;
+
+struct ob_sched {
+	throttle *thr;
+	int max_inflight;
+	int64_t gap_ms; /* per chat, from the throttle */
+	ob_msg *inflight; /* [max_inflight], chat_id 0: free slot */
+	int n_inflight;
+	ob_chatref rekey[SCAN_LIMIT * GW_LANES];
+	int n_rekey;
+	ob_chatref purge[SCAN_LIMIT * GW_LANES];
+	int n_purge;
+	int64_t pause_until; /* after a 429 */
+};
+
+int
+ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
+{
+	ob_sched *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		return OD_ENOMEM;
+	}
+	s->max_inflight = max_inflight > 0 ? max_inflight : 1;
+	s->gap_ms = lim->chat_per_s > 0 ? 1000 / lim->chat_per_s : 0;
+	s->inflight = calloc((size_t) s->max_inflight, sizeof(ob_msg));
+	if (s->inflight == NULL || throttle_new(&s->thr, lim) != 0) {
+		ob_sched_free(s);
+		return OD_ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+ob_sched_free(ob_sched *s)
+{
+	if (s != NULL) {
+		throttle_free(s->thr);
+		free(s->inflight);
+		free(s);
+	}
+}
+
+int
+ob_sched_inflight(const ob_sched *s)
+{
+	return s->n_inflight;
+}
+
+static bool
+inflight_has(const ob_sched *s, int64_t chat)
+{
+	for (int i = 0; i < s->max_inflight; i++) {
+		if (s->inflight[i].chat_id == chat && s->inflight[i].seq != 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+inflight_drop(ob_sched *s, uint64_t seq)
+{
+	for (int i = 0; i < s->max_inflight; i++) {
+		if (s->inflight[i].seq == seq) {
+			memset(&s->inflight[i], 0, sizeof(s->inflight[i]));
+			s->n_inflight--;
+			return;
+		}
+	}
+}
+
+static bool
+is_blocked(MDB_txn *txn, store *s, int64_t chat)
+{
+	uint8_t k[8];
+	MDB_val v;
+	store_key_u64(k, (uint64_t) chat);
+	return store_get(txn, store_db(s, GW_DB_BLOCKED), k, 8, &v) == 0;
+}
+
+static bool
+ref_has(const ob_chatref *r, int n, int li, int64_t chat)
+{
+	for (int i = 0; i < n; i++) {
+		if (r[i].li == li && r[i].chat == chat) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Load message seq into m (body copied). */
+static int
+load_msg(MDB_txn *txn, store *s, uint64_t seq, ob_msg *m)
+{
+	uint8_t k[8];
+	MDB_val v;
+	const char *method, *tag, *body;
+	store_key_u64(k, seq);
+	if (store_get(txn, store_db(s, GW_DB_OUTBOX), k, 8, &v) != 0
+	    || outbox_decode(v.mv_data, v.mv_size, &m->chat_id, &method, &tag,
+	           &body)
+	        != 0) {
+		return OD_ENOTFOUND;
+	}
+	if ((m->body = strdup(body)) == NULL) {
+		return OD_ENOMEM;
+	}
+	m->seq = seq;
+	od_strlcpy(m->method, method, sizeof(m->method));
+	od_strlcpy(m->tag, tag, sizeof(m->tag));
+	return 0;
+}
+
+int
+ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
+    int64_t *wake)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	int n = 0;
+	int64_t w = now + 1000;
+
+	if (s->pause_until > now) {
+		*wake = s->pause_until;
+		return 0;
+	}
+	if (max > s->max_inflight - s->n_inflight) {
+		max = s->max_inflight - s->n_inflight;
+	}
+	if (store_read_begin(st, &txn) != 0) {
+		*wake = w;
+		return 0;
+	}
+	if (mdb_cursor_open(txn, store_db(st, GW_DB_OB_READY), &c) != 0) {
+		store_read_end(txn);
+		*wake = w;
+		return 0;
+	}
+	for (int li = 0; li < GW_LANES; li++) {
+		uint8_t key[QKEY_LEN];
+		MDB_val k, v;
+		int scanned = 0;
+		rkey(key, li, 0, 0);
+		k.mv_size = QKEY_LEN;
+		k.mv_data = key;
+		for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			const uint8_t *kb = k.mv_data;
+			if (k.mv_size != QKEY_LEN || kb[0] != li) {
+				break;
+			}
+			int64_t due = (int64_t) store_key_get_u64(kb + 1);
+			int64_t chat = (int64_t) store_key_get_u64(kb + 9);
+			if (due > now) {
+				w = due < w ? due : w;
+				break;
+			}
+			if (++scanned > SCAN_LIMIT) {
+				/* More ready chats than looked at: come back
+				 * soon, not at once (they were all skipped).
+				 */
+				w = now + 50 < w ? now + 50 : w;
+				break;
+			}
+			if (inflight_has(s, chat)) {
+				continue;
+			}
+			if (is_blocked(txn, st, chat)) {
+				if (s->n_purge < SCAN_LIMIT * GW_LANES
+				    && !ref_has(s->purge, s->n_purge, li, chat)) {
+					s->purge[s->n_purge++]
+					    = (ob_chatref) { li, chat, 0 };
+				}
+				continue;
+			}
+			int64_t cw = throttle_chat_wait_ms(s->thr, chat, now);
+			if (cw > 0) {
+				/* Its turn comes when the chat may send:
+				 * move it there rather than look again. */
+				if (s->n_rekey < SCAN_LIMIT * GW_LANES
+				    && !ref_has(s->rekey, s->n_rekey, li, chat)) {
+					s->rekey[s->n_rekey++]
+					    = (ob_chatref) { li, chat, now + cw };
+				}
+				w = now + cw < w ? now + cw : w;
+				continue;
+			}
+			int64_t gw_ = throttle_global_wait_ms(s->thr, now);
+			if (gw_ > 0) {
+				w = now + gw_ < w ? now + gw_ : w;
+				goto done;
+			}
+			if (n >= max) {
+				goto done; /* woken by the next completion */
+			}
+			uint64_t seq;
+			ob_msg m;
+			memset(&m, 0, sizeof(m));
+			if (queue_head(txn, st, li, chat, &seq) != 0
+			    || load_msg(txn, st, seq, &m) != 0) {
+				/* An index entry with nothing behind it. */
+				free(m.body);
+				if (s->n_purge < SCAN_LIMIT * GW_LANES
+				    && !ref_has(s->purge, s->n_purge, li, chat)) {
+					s->purge[s->n_purge++]
+					    = (ob_chatref) { li, chat, 0 };
+				}
+				continue;
+			}
+			m.chat_id = chat;
+			m.lane = li + GW_LANE_REPLY;
+			for (int i = 0; i < s->max_inflight; i++) {
+				if (s->inflight[i].seq == 0) {
+					s->inflight[i] = m;
+					s->inflight[i].body = NULL;
+					break;
+				}
+			}
+			s->n_inflight++;
+			throttle_sent(s->thr, chat, now);
+			out[n++] = m;
+		}
+	}
+done:
+	mdb_cursor_close(c);
+	store_read_end(txn);
+	*wake = w;
+	return n;
+}
+
+/* ---- outcomes, rekeys and purges in one commit ---- */
+
+typedef struct commit_arg {
+	ob_sched *s;
+	ob_outcome *o;
+	int n;
+	ob_chatref rekey[SCAN_LIMIT * GW_LANES];
+	int n_rekey;
+	ob_chatref purge[SCAN_LIMIT * GW_LANES];
+	int n_purge;
+	int purged;
+} commit_arg;
+
+/* After the head message left (sent or dropped): the chat's next turn,
+ * or out of the ready set. */
+static int
+after_head(store_txn *t, ob_sched *s, int li, int64_t chat, int64_t now)
+{
+	uint64_t seq;
+	if (queue_head(store_txn_mdb(t), store_txn_store(t), li, chat, &seq)
+	    != 0) {
+		return chat_clear(t, li, chat);
+	}
+	return chat_set(t, li, chat, now + s->gap_ms, 0);
+}
+
+static int
+del_msg(store_txn *t, int li, int64_t chat, uint64_t seq)
+{
+	store *s = store_txn_store(t);
+	uint8_t k[8], q[QKEY_LEN];
+	int rv;
+	store_key_u64(k, seq);
+	rv = store_del(t, store_db(s, GW_DB_OUTBOX), k, 8, NULL, 0);
+	if (rv != 0 && rv != OD_ENOTFOUND) {
+		return rv;
+	}
+	qkey(q, li, chat, seq);
+	rv = store_del(t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, NULL, 0);
+	return rv == OD_ENOTFOUND ? 0 : rv;
+}
+
+#define PURGE_MAX 1000
+
+static int
+commit_fn(store_txn *t, void *arg)
+{
+	commit_arg *a = arg;
+	store *st = store_txn_store(t);
+	MDB_txn *m = store_txn_mdb(t);
+	int64_t now = store_txn_now_ms(t);
+	uint8_t k[16];
+	int rv;
+
+	a->purged = 0;
+	for (int i = 0; i < a->n; i++) {
+		ob_outcome *o = &a->o[i];
+		int li = lane_index(o->msg.lane);
+		int64_t chat = o->msg.chat_id, due, backoff = 0;
+		switch (o->verdict) {
+		case BOTAPI_OK:
+		case BOTAPI_REFUSED:
+		case BOTAPI_BLOCKED:
+			if ((rv = del_msg(t, li, chat, o->msg.seq)) != 0
+			    || (rv = after_head(t, a->s, li, chat, now)) != 0) {
+				return rv;
+			}
+			if (o->verdict == BOTAPI_BLOCKED) {
+				uint8_t v[8];
+				store_key_u64(k, (uint64_t) chat);
+				store_key_u64(v, (uint64_t) now);
+				if ((rv = store_put(t,
+				         store_db(st, GW_DB_BLOCKED), k, 8, v,
+				         8))
+				    != 0) {
+					return rv;
+				}
+			}
+			if (o->verdict == BOTAPI_OK && o->ticket != 0
+			    && o->message_id != 0) {
+				uint8_t v[8];
+				store_key_u64(k, (uint64_t) chat);
+				store_key_u64(k + 8, (uint64_t) o->message_id);
+				store_key_u64(v, o->ticket);
+				if ((rv = store_put(t,
+				         store_db(st, GW_DB_ADMIN_MSG), k, 16,
+				         v, 8))
+				    != 0) {
+					return rv;
+				}
+			}
+			break;
+		case BOTAPI_RETRY:
+		case BOTAPI_RETRY_AFTER:
+			if (chat_get(m, st, li, chat, &due, &backoff) != 0) {
+				break; /* purged meanwhile */
+			}
+			if (o->verdict == BOTAPI_RETRY_AFTER) {
+				due = now + o->retry_after_ms;
+			} else {
+				/* Capped exponential, with up to +25 %
+				 * jitter so chats do not retry in step. */
+				backoff = backoff > 0 ? backoff * 2
+				                      : BACKOFF_MIN_MS;
+				if (backoff > BACKOFF_MAX_MS) {
+					backoff = BACKOFF_MAX_MS;
+				}
+				due = now + backoff
+				    + (int64_t) ((uint64_t) rand()
+				        % (uint64_t) (backoff / 4 + 1));
+			}
+			if ((rv = chat_set(t, li, chat, due, backoff)) != 0) {
+				return rv;
+			}
+			break;
+		}
+	}
+	for (int i = 0; i < a->n_rekey; i++) {
+		ob_chatref *r = &a->rekey[i];
+		int64_t due, backoff;
+		if (chat_get(m, st, r->li, r->chat, &due, &backoff) == 0
+		    && due < r->until
+		    && (rv = chat_set(t, r->li, r->chat, r->until, backoff))
+		        != 0) {
 			return rv;
 		}
 	}
-	for (int i = 0; i < r->n_maps; i++) {
-		uint8_t v[8];
-		store_key_u64(k, (uint64_t) r->maps[i].chat_id);
-		store_key_u64(k + 8, (uint64_t) r->maps[i].message_id);
-		store_key_u64(v, r->maps[i].ticket);
-		if ((rv = store_put(
-		         t, store_db(s, GW_DB_ADMIN_MSG), k, 16, v, 8))
-		    != 0) {
+	for (int i = 0; i < a->n_purge && a->purged < PURGE_MAX; i++) {
+		ob_chatref *r = &a->purge[i];
+		uint64_t seq;
+		while (a->purged < PURGE_MAX
+		    && queue_head(m, st, r->li, r->chat, &seq) == 0) {
+			if ((rv = del_msg(t, r->li, r->chat, seq)) != 0) {
+				return rv;
+			}
+			a->purged++;
+		}
+		if (queue_head(m, st, r->li, r->chat, &seq) != 0
+		    && (rv = chat_clear(t, r->li, r->chat)) != 0) {
 			return rv;
 		}
 	}
 	return 0;
 }
 
-static int64_t *
-pause_of(sender_state *ss, const char *method)
+int
+ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
 {
-	for (int i = 0; i < 16; i++) {
-		if (strcmp(ss->pauses[i].method, method) == 0) {
-			return &ss->pauses[i].until_ms;
+	commit_arg *a = calloc(1, sizeof(*a));
+	int rv = 0;
+
+	if (a == NULL) {
+		return OD_ENOMEM;
+	}
+	a->s = s;
+	a->o = o;
+	a->n = n;
+	memcpy(a->rekey, s->rekey, sizeof(ob_chatref) * (size_t) s->n_rekey);
+	a->n_rekey = s->n_rekey;
+	memcpy(a->purge, s->purge, sizeof(ob_chatref) * (size_t) s->n_purge);
+	a->n_purge = s->n_purge;
+	s->n_rekey = s->n_purge = 0;
+	if (n + a->n_rekey + a->n_purge > 0) {
+		rv = store_write(st, commit_fn, a);
+	}
+	for (int i = 0; i < n; i++) {
+		inflight_drop(s, o[i].msg.seq);
+		if (o[i].verdict == BOTAPI_RETRY_AFTER) {
+			int64_t p = o[i].retry_after_ms < PAUSE_MAX_MS
+			    ? o[i].retry_after_ms
+			    : PAUSE_MAX_MS;
+			/* A 429 is a flood warning for the bot as a whole:
+			 * everyone waits a little, that chat the full
+			 * retry_after. */
+			if (od_now_ms() + p > s->pause_until) {
+				s->pause_until = od_now_ms() + p;
+			}
 		}
 	}
-	for (int i = 0; i < 16; i++) {
-		if (ss->pauses[i].method[0] == '\0') {
-			od_strlcpy(ss->pauses[i].method, method,
-			    sizeof(ss->pauses[i].method));
-			return &ss->pauses[i].until_ms;
-		}
+	if (purged != NULL) {
+		*purged = a->purged;
 	}
-	return &ss->pauses[0].until_ms;
+	free(a);
+	return rv;
 }
 
-static chat_backoff *
-backoff_of(sender_state *ss, int64_t chat, bool create)
-{
-	chat_backoff *oldest = &ss->backoff[0];
-	for (int i = 0; i < 64; i++) {
-		if (ss->backoff[i].chat_id == chat
-		    && ss->backoff[i].delay_ms > 0) {
-			return &ss->backoff[i];
-		}
-		if (ss->backoff[i].until_ms < oldest->until_ms) {
-			oldest = &ss->backoff[i];
-		}
-	}
-	if (!create) {
-		return NULL;
-	}
-	memset(oldest, 0, sizeof(*oldest));
-	oldest->chat_id = chat;
-	return oldest;
-}
+/* ---- the sender: one thread, one curl multi handle ---- */
 
 /* Print a message for the person at the terminal; remember its
  * buttons so a typed number presses one. */
@@ -329,6 +861,9 @@ console_print(gw *g, const char *method, const char *body)
 		return;
 	}
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+	if (!cJSON_IsString(text)) {
+		text = cJSON_GetObjectItemCaseSensitive(j, "caption");
+	}
 	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(j, "reply_markup"),
 	    "inline_keyboard");
@@ -367,173 +902,6 @@ console_print(gw *g, const char *method, const char *body)
 	pthread_mutex_unlock(&g->console_mtx);
 	free(plain);
 	cJSON_Delete(j);
-}
-
-/* Decide what happens to an item after its call (rv, res). Returns
- * true when Telegram took it. */
-static bool
-apply_result(gw *g, sender_state *ss, ob_item *it, int rv, botapi_result *res,
-    round_result *r, int64_t now)
-{
-	char labels[64];
-
-	if (rv == 0 && (res->ok || botapi_is_not_modified(res))) {
-		chat_backoff *b = backoff_of(ss, it->chat_id, false);
-		if (b != NULL) {
-			b->delay_ms = 0;
-		}
-		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
-		    res->result, "message_id");
-		uint64_t ticket = 0;
-		if (it->tag[0] == 't' && cJSON_IsNumber(mid)
-		    && gw_parse_id(it->tag + 1, "", &ticket) == 0) {
-			r->maps[r->n_maps].chat_id = it->chat_id;
-			r->maps[r->n_maps].message_id
-			    = (int64_t) mid->valuedouble;
-			r->maps[r->n_maps++].ticket = ticket;
-		}
-		r->del[r->n_del++] = it->id;
-		return true;
-	}
-	if (rv == 0 && res->error_code == 429) {
-		*pause_of(ss, it->method) = now + res->retry_after * 1000LL;
-		ss->saw_429 = true;
-		log_warn("Bot API 429 on %s: waiting %d s", it->method,
-		    res->retry_after);
-	} else if (rv == 0 && botapi_is_blocked(res)) {
-		log_info("chat %lld blocked the bot (%s): not sending to it",
-		    (long long) it->chat_id, res->description);
-		r->blocked[r->n_blocked++] = it->chat_id;
-		r->del[r->n_del++] = it->id;
-		metric_inc(gw_counter(g, "opsdesk_gateway_chats_blocked_total",
-		    "Chats marked blocked after a 403", NULL));
-	} else if (rv != 0 || res->error_code >= 500
-	    || res->http_status == 0) {
-		chat_backoff *b = backoff_of(ss, it->chat_id, true);
-		b->delay_ms = b->delay_ms ? b->delay_ms * 2 : 1000;
-		if (b->delay_ms > BACKOFF_MAX_MS) {
-			b->delay_ms = BACKOFF_MAX_MS;
-		}
-		b->until_ms = now + b->delay_ms;
-		log_warn("Bot API %s failed (%s): retrying in %lld ms",
-		    it->method, res->description, (long long) b->delay_ms);
-	} else {
-		/* A permanent refusal (400 bad request): retrying cannot
-		 * help. */
-		log_warn("Bot API refused %s to chat %lld: %d %s", it->method,
-		    (long long) it->chat_id, res->error_code,
-		    res->description);
-		snprintf(labels, sizeof(labels), "method=\"%s\"", it->method);
-		metric_inc(
-		    gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
-		        "Outgoing calls refused for good", labels));
-		r->del[r->n_del++] = it->id;
-	}
-	return false;
-}
-
-/* One call of a round, run on its own thread when the round has more. */
-typedef struct send_job {
-	gw *g;
-	ob_item *it;
-	int rv;
-	botapi_result res;
-	pthread_t th;
-	bool threaded;
-} send_job;
-
-static void *
-send_job_run(void *arg)
-{
-	send_job *j = arg;
-	j->rv = botapi_call(
-	    j->g->api, j->it->method, j->it->body, 15000, &j->res);
-	return NULL;
-}
-
-/* Send the round's calls concurrently (each to another chat). */
-static void
-send_batch(gw *g, send_job *jobs, int n)
-{
-	for (int i = 1; i < n; i++) {
-		jobs[i].threaded
-		    = pthread_create(&jobs[i].th, NULL, send_job_run, &jobs[i])
-		    == 0;
-		if (!jobs[i].threaded) {
-			send_job_run(&jobs[i]);
-		}
-	}
-	if (n > 0) {
-		send_job_run(&jobs[0]);
-	}
-	for (int i = 1; i < n; i++) {
-		if (jobs[i].threaded) {
-			pthread_join(jobs[i].th, NULL);
-		}
-	}
-}
-
-static bool
-is_blocked(MDB_txn *txn, store *s, int64_t chat)
-{
-	uint8_t k[8];
-	MDB_val v;
-	store_key_u64(k, (uint64_t) chat);
-	return store_get(txn, store_db(s, GW_DB_BLOCKED), k, 8, &v) == 0;
-}
-
-/* Load up to SCAN_MAX queued items; drop those to blocked chats. */
-static int
-load_items(gw *g, ob_item *items, round_result *r, uint64_t *depth)
-{
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	MDB_stat st;
-	int n = 0;
-
-	if (store_read_begin(g->st, &txn) != 0) {
-		return 0;
-	}
-	if (mdb_stat(txn, store_db(g->st, GW_DB_OUTBOX), &st) == 0) {
-		*depth = st.ms_entries;
-	}
-	if (mdb_stat(txn, store_db(g->st, GW_DB_BLOCKED), &st) == 0) {
-		metric_set(metrics_gauge(g->m, "opsdesk_gateway_blocked_chats",
-		               "Chats that blocked the bot", NULL),
-		    (double) st.ms_entries);
-	}
-	if (mdb_cursor_open(txn, store_db(g->st, GW_DB_OUTBOX), &cur) != 0) {
-		store_read_end(txn);
-		return 0;
-	}
-	for (int op = MDB_FIRST;
-	     n + r->n_del < SCAN_MAX && mdb_cursor_get(cur, &k, &v, op) == 0;
-	     op = MDB_NEXT) {
-		ob_item *it = &items[n];
-		const char *method, *tag, *body;
-		uint64_t id = store_key_get_u64(k.mv_data);
-		if (outbox_decode(v.mv_data, v.mv_size, &it->chat_id, &method,
-		        &tag, &body)
-		    != 0) {
-			r->del[r->n_del++] = id;
-			continue;
-		}
-		if (is_blocked(txn, g->st, it->chat_id)) {
-			r->del[r->n_del++] = id;
-			continue;
-		}
-		if ((it->body = strdup(body)) == NULL) {
-			break;
-		}
-		it->id = id;
-		od_strlcpy(it->method, method, sizeof(it->method));
-		od_strlcpy(it->tag, tag, sizeof(it->tag));
-		n++;
-	}
-	mdb_cursor_close(cur);
-	store_read_end(txn);
-	return n;
 }
 
 static void
@@ -578,135 +946,320 @@ set_my_commands(gw *g)
 	}
 }
 
+/* Retry reasons that last: logged as an error once, after a minute. */
+#define LASTING_MS 60000
+
+typedef struct lasting {
+	char reason[16];
+	int64_t since;
+	bool logged;
+} lasting;
+
+typedef struct sender {
+	gw *g;
+	ob_sched *s;
+	ob_msg *picked;
+	ob_outcome *done;
+	int n_done;
+	botapi_xfer **xfers; /* in flight, [send_concurrency] */
+	lasting last[8];
+	metric *depth_g, *inflight_g;
+} sender;
+
+static void
+xfer_track(sender *sd, botapi_xfer *x, bool add)
+{
+	for (int i = 0; i < sd->g->set.send_concurrency; i++) {
+		if (sd->xfers[i] == (add ? NULL : x)) {
+			sd->xfers[i] = add ? x : NULL;
+			return;
+		}
+	}
+}
+
+static void
+note_retry(sender *sd, const char *reason, const ob_msg *m,
+    const botapi_result *res, int64_t now)
+{
+	char labels[64];
+	lasting *l = NULL;
+	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+	metric_inc(gw_counter(sd->g, "opsdesk_gateway_outbox_retries_total",
+	    "Outgoing calls to retry, by reason", labels));
+	for (int i = 0; i < 8 && l == NULL; i++) {
+		if (strcmp(sd->last[i].reason, reason) == 0
+		    || sd->last[i].reason[0] == '\0') {
+			l = &sd->last[i];
+		}
+	}
+	if (l == NULL) {
+		return;
+	}
+	if (l->reason[0] == '\0') {
+		od_strlcpy(l->reason, reason, sizeof(l->reason));
+		l->since = now;
+		l->logged = false;
+	}
+	if (!l->logged && now - l->since >= LASTING_MS) {
+		log_error("Bot API calls have failed for %lld s (%s: %s); "
+		          "messages are kept and retried",
+		    (long long) ((now - l->since) / 1000), reason,
+		    res->description);
+		l->logged = true;
+	} else {
+		log_warn("Bot API %s to chat %lld: %s (%s), will retry",
+		    m->method, (long long) m->chat_id, reason,
+		    res->description);
+	}
+}
+
+/* Turn a finished call into an outcome. */
+static void
+outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
+{
+	ob_outcome *o = &sd->done[sd->n_done++];
+	const char *reason = "ok";
+	char labels[64];
+
+	memset(o, 0, sizeof(*o));
+	o->msg = *m;
+	o->verdict = botapi_classify(rv, res, &reason);
+	switch (o->verdict) {
+	case BOTAPI_OK: {
+		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
+		    res->result, "message_id");
+		uint64_t ticket = 0;
+		if (m->tag[0] == 't' && cJSON_IsNumber(mid)
+		    && gw_parse_id(m->tag + 1, "", &ticket) == 0) {
+			o->ticket = ticket;
+			o->message_id = (int64_t) mid->valuedouble;
+		}
+		/* Any success ends every lasting failure. */
+		memset(sd->last, 0, sizeof(sd->last));
+		break;
+	}
+	case BOTAPI_RETRY_AFTER:
+		o->retry_after_ms = res->retry_after * 1000LL;
+		log_warn("Bot API 429 on %s: waiting %d s", m->method,
+		    res->retry_after);
+		note_retry(sd, reason, m, res, now);
+		break;
+	case BOTAPI_RETRY:
+		note_retry(sd, reason, m, res, now);
+		break;
+	case BOTAPI_BLOCKED:
+		log_info("chat %lld blocked the bot (%s): not sending to it",
+		    (long long) m->chat_id, res->description);
+		metric_inc(gw_counter(sd->g,
+		    "opsdesk_gateway_chats_blocked_total",
+		    "Chats marked blocked after a 403", NULL));
+		break;
+	case BOTAPI_REFUSED:
+		log_warn("Bot API refused %s to chat %lld: %d %s", m->method,
+		    (long long) m->chat_id, res->error_code,
+		    res->description);
+		snprintf(labels, sizeof(labels), "method=\"%s\"", m->method);
+		metric_inc(
+		    gw_counter(sd->g, "opsdesk_gateway_outbox_dropped_total",
+		        "Outgoing calls refused for good", labels));
+		break;
+	}
+}
+
+static void
+flush_done(sender *sd)
+{
+	gw *g = sd->g;
+	int purged = 0;
+	int rv = ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
+	if (rv != 0) {
+		log_error("outbox: cannot record sends: %s", od_strerror(rv));
+	}
+	for (int i = 0; i < sd->n_done; i++) {
+		if (rv == 0 && sd->done[i].verdict == BOTAPI_BLOCKED) {
+			gw_publish(g, "chat_blocked", sd->done[i].msg.chat_id,
+			    "403 from the Bot API");
+		}
+	}
+	if (purged > 0) {
+		metric_add(gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
+		               "Outgoing calls refused for good",
+		               "method=\"blocked_chat\""),
+		    (uint64_t) purged);
+	}
+	sd->n_done = 0;
+	if (g->mode == GW_MODE_CONSOLE) {
+		pthread_mutex_lock(&g->console_mtx);
+		pthread_cond_broadcast(&g->console_cond);
+		pthread_mutex_unlock(&g->console_mtx);
+	}
+}
+
+static void
+update_gauges(sender *sd)
+{
+	gw *g = sd->g;
+	MDB_txn *txn = NULL;
+	MDB_stat st;
+	if (store_read_begin(g->st, &txn) != 0) {
+		return;
+	}
+	if (mdb_stat(txn, store_db(g->st, GW_DB_OUTBOX), &st) == 0) {
+		metric_set(sd->depth_g, (double) st.ms_entries);
+		pthread_mutex_lock(&g->ob_mtx);
+		g->ob_depth = st.ms_entries;
+		pthread_mutex_unlock(&g->ob_mtx);
+	}
+	if (mdb_stat(txn, store_db(g->st, GW_DB_BLOCKED), &st) == 0) {
+		metric_set(metrics_gauge(g->m, "opsdesk_gateway_blocked_chats",
+		               "Chats that blocked the bot", NULL),
+		    (double) st.ms_entries);
+	}
+	store_read_end(txn);
+	metric_set(sd->inflight_g, (double) ob_sched_inflight(sd->s));
+}
+
 static void *
 sender_main(void *arg)
 {
 	gw *g = arg;
-	sender_state *ss = calloc(1, sizeof(*ss));
-	ob_item *items = calloc(SCAN_MAX, sizeof(ob_item));
-	round_result *r = calloc(1, sizeof(*r));
-	send_job *jobs = calloc(SCAN_MAX, sizeof(send_job));
-	metric *depth_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_depth",
-	    "Messages waiting in the outbound queue", NULL);
+	CURLM *multi = g->ob_multi;
+	sender sd;
+	int max = g->set.send_concurrency;
 
-	if (ss == NULL || items == NULL || r == NULL || jobs == NULL) {
+	memset(&sd, 0, sizeof(sd));
+	sd.g = g;
+	sd.s = g->ob_sched;
+	sd.picked = calloc((size_t) max, sizeof(ob_msg));
+	sd.done = calloc((size_t) max, sizeof(ob_outcome));
+	sd.xfers = calloc((size_t) max, sizeof(botapi_xfer *));
+	sd.depth_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_depth",
+	    "Messages waiting in the outbound queue", NULL);
+	sd.inflight_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_in_flight",
+	    "Bot API sends in flight", NULL);
+	if (sd.picked == NULL || sd.done == NULL || sd.xfers == NULL) {
 		log_error("outbox sender: out of memory");
 		goto out;
 	}
-	ss->concurrency = 1;
 	if (g->mode != GW_MODE_CONSOLE) {
 		set_my_commands(g);
 	}
+	int64_t last_gauges = 0;
 	while (!g->stopping) {
-		uint64_t depth = 0;
-		int64_t chats_seen[SCAN_MAX];
-		int n_seen = 0, nb = 0;
-		int64_t wait = 1000;
-		bool progressed = false;
-
-		memset(r, 0, sizeof(*r));
-		int n = load_items(g, items, r, &depth);
-		metric_set(depth_g, (double) depth);
-		int64_t now = od_mono_ms();
-		/* Pick at most one item per chat (the oldest: order per chat),
-		 * within the pauses, backoffs and throttle. */
-		for (int i = 0; i < n && !g->stopping; i++) {
-			ob_item *it = &items[i];
-			bool seen = false;
-			for (int c = 0; c < n_seen && !seen; c++) {
-				seen = chats_seen[c] == it->chat_id;
-			}
-			if (seen) {
-				continue;
-			}
-			chats_seen[n_seen++] = it->chat_id;
-			int64_t w = 0, *pause = pause_of(ss, it->method);
-			chat_backoff *b = backoff_of(ss, it->chat_id, false);
-			if (*pause > now) {
-				w = *pause - now;
-			} else if (b != NULL && b->until_ms > now) {
-				w = b->until_ms - now;
-			} else {
-				w = throttle_wait_ms(g->thr, it->chat_id, now);
-			}
-			if (w > 0) {
-				wait = w < wait ? w : wait;
-				continue;
-			}
-			if (nb >= ss->concurrency) {
-				wait = 0;
-				continue;
-			}
-			throttle_sent(g->thr, it->chat_id, now);
-			memset(&jobs[nb], 0, sizeof(jobs[nb]));
-			jobs[nb].g = g;
-			jobs[nb++].it = it;
-		}
-		if (g->mode == GW_MODE_CONSOLE) {
-			for (int i = 0; i < nb; i++) {
-				console_print(
-				    g, jobs[i].it->method, jobs[i].it->body);
-				r->del[r->n_del++] = jobs[i].it->id;
-			}
-		} else {
-			send_batch(g, jobs, nb);
-			ss->saw_429 = false;
-			bool all_ok = true;
-			now = od_mono_ms();
-			for (int i = 0; i < nb; i++) {
-				all_ok &= apply_result(g, ss, jobs[i].it,
-				    jobs[i].rv, &jobs[i].res, r, now);
-				botapi_result_clear(&jobs[i].res);
-			}
-			if (ss->saw_429) {
-				ss->concurrency = 1;
-			} else if (all_ok && nb == ss->concurrency
-			    && ss->concurrency < CONCURRENCY_MAX) {
-				ss->concurrency *= 2;
-			}
-		}
-		progressed = nb > 0;
+		int64_t now = od_now_ms(), wake = now + 1000;
+		int n = ob_sched_pick(sd.s, g->st, now, sd.picked,
+		    max - ob_sched_inflight(sd.s), &wake);
 		for (int i = 0; i < n; i++) {
-			free(items[i].body);
-			items[i].body = NULL;
-		}
-		if (r->n_del + r->n_blocked + r->n_maps > 0) {
-			int rv = store_write(g->st, round_fn, r);
-			if (rv != 0) {
-				log_error("outbox: cannot record sends: %s",
-				    od_strerror(rv));
+			ob_msg *m = &sd.picked[i];
+			botapi_xfer *x = NULL;
+			if (g->mode == GW_MODE_CONSOLE) {
+				botapi_result res = { .ok = true,
+					.telegram = true };
+				console_print(g, m->method, m->body);
+				outcome_of(&sd, m, 0, &res, now);
+				free(m->body);
+				continue;
 			}
-			for (int i = 0; rv == 0 && i < r->n_blocked; i++) {
-				gw_publish(g, "chat_blocked", r->blocked[i],
-				    "403 from the Bot API");
+			ob_msg *own = malloc(sizeof(*own));
+			if (own != NULL) {
+				*own = *m;
 			}
-			progressed = true;
+			if (own == NULL
+			    || botapi_xfer_new(g->api, m->method, m->body,
+			           g->set.send_timeout_ms, own, &x)
+			        != 0
+			    || curl_multi_add_handle(
+			           multi, botapi_xfer_easy(x))
+			        != CURLM_OK) {
+				botapi_result res = { 0 };
+				botapi_xfer_free(x, true);
+				free(own);
+				outcome_of(&sd, m, OD_ENOMEM, &res, now);
+			} else {
+				xfer_track(&sd, x, true);
+			}
+			free(m->body);
+			own = NULL;
 		}
-		if (g->mode == GW_MODE_CONSOLE) {
-			pthread_mutex_lock(&g->console_mtx);
-			pthread_cond_broadcast(&g->console_cond);
-			pthread_mutex_unlock(&g->console_mtx);
+		int running = 0;
+		curl_multi_perform(multi, &running);
+		CURLMsg *cm;
+		int left;
+		while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
+			if (cm->msg != CURLMSG_DONE) {
+				continue;
+			}
+			CURL *e = cm->easy_handle;
+			CURLcode cc = cm->data.result;
+			botapi_xfer *x = NULL;
+			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &x);
+			curl_multi_remove_handle(multi, e);
+			xfer_track(&sd, x, false);
+			ob_msg *m = botapi_xfer_user(x);
+			botapi_result res;
+			int rv = botapi_xfer_finish(x, (int) cc, &res);
+			outcome_of(&sd, m, rv, &res, od_now_ms());
+			botapi_result_clear(&res);
+			free(m);
+		}
+		bool progressed = sd.n_done > 0 || n > 0;
+		if (sd.n_done > 0 || sd.s->n_rekey > 0 || sd.s->n_purge > 0) {
+			flush_done(&sd);
+		}
+		if (now - last_gauges >= 1000 || progressed) {
+			update_gauges(&sd);
+			last_gauges = now;
 		}
 		if (progressed) {
 			continue;
 		}
-		pthread_mutex_lock(&g->ob_mtx);
-		if (!g->ob_kick && !g->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
-			ts.tv_sec += wait / 1000 + ns / 1000000000;
-			ts.tv_nsec = ns % 1000000000;
-			pthread_cond_timedwait(&g->ob_cond, &g->ob_mtx, &ts);
+		int64_t t = wake - od_now_ms();
+		t = t < 0 ? 0 : t > 1000 ? 1000 : t;
+		curl_multi_poll(multi, NULL, 0, (int) t, NULL);
+	}
+	/* Let calls in flight finish (or they would be sent again after the
+	 * restart), for a moment. */
+	for (int64_t until = od_mono_ms() + 2000;
+	     ob_sched_inflight(sd.s) > 0 && od_mono_ms() < until;) {
+		int running = 0;
+		CURLMsg *cm;
+		int left;
+		curl_multi_perform(multi, &running);
+		while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
+			if (cm->msg != CURLMSG_DONE) {
+				continue;
+			}
+			botapi_xfer *x = NULL;
+			curl_easy_getinfo(
+			    cm->easy_handle, CURLINFO_PRIVATE, (char **) &x);
+			curl_multi_remove_handle(multi, cm->easy_handle);
+			xfer_track(&sd, x, false);
+			ob_msg *m = botapi_xfer_user(x);
+			botapi_result res;
+			int rv = botapi_xfer_finish(x, (int) cm->data.result,
+			    &res);
+			outcome_of(&sd, m, rv, &res, od_now_ms());
+			botapi_result_clear(&res);
+			free(m);
 		}
-		g->ob_kick = false;
-		pthread_mutex_unlock(&g->ob_mtx);
+		if (sd.n_done > 0) {
+			flush_done(&sd);
+		}
+		curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+	/* Whatever is still in flight stays queued for the next start. */
+	for (int i = 0; i < max; i++) {
+		botapi_xfer *x = sd.xfers[i];
+		if (x != NULL) {
+			curl_multi_remove_handle(multi, botapi_xfer_easy(x));
+			free(botapi_xfer_user(x));
+			botapi_xfer_free(x, true);
+		}
 	}
 out:
-	free(ss);
-	free(items);
-	free(r);
-	free(jobs);
+	free(sd.xfers);
+	free(sd.picked);
+	free(sd.done);
 	return NULL;
 }
 
@@ -714,8 +1267,9 @@ void
 gw_outbox_kick(gw *g)
 {
 	pthread_mutex_lock(&g->ob_mtx);
-	g->ob_kick = true;
-	pthread_cond_signal(&g->ob_cond);
+	if (g->ob_multi != NULL) {
+		curl_multi_wakeup(g->ob_multi);
+	}
 	pthread_mutex_unlock(&g->ob_mtx);
 }
 
@@ -737,6 +1291,25 @@ gw_outbox_depth(gw *g)
 int
 outbox_start(gw *g)
 {
+	int n = 0, rv;
+	if ((rv = store_write(g->st, index_old_rows, &n)) != 0) {
+		return rv;
+	}
+	if (n > 0) {
+		log_info("outbox: indexed %d queued messages", n);
+	}
+	if ((rv = ob_sched_new(&g->ob_sched, &g->set.throttle,
+	         g->set.send_concurrency))
+	    != 0) {
+		return rv;
+	}
+	CURLM *multi = curl_multi_init();
+	if (multi == NULL) {
+		return OD_ENOMEM;
+	}
+	pthread_mutex_lock(&g->ob_mtx);
+	g->ob_multi = multi;
+	pthread_mutex_unlock(&g->ob_mtx);
 	if (pthread_create(&g->sender, NULL, sender_main, g) != 0) {
 		return OD_ENOMEM;
 	}
@@ -747,11 +1320,21 @@ outbox_start(gw *g)
 void
 outbox_stop(gw *g)
 {
-	if (g == NULL || !g->sender_started) {
+	if (g == NULL) {
 		return;
 	}
-	g->stopping = 1;
-	gw_outbox_kick(g);
-	pthread_join(g->sender, NULL);
-	g->sender_started = false;
+	if (g->sender_started) {
+		g->stopping = 1;
+		gw_outbox_kick(g);
+		pthread_join(g->sender, NULL);
+		g->sender_started = false;
+	}
+	pthread_mutex_lock(&g->ob_mtx);
+	if (g->ob_multi != NULL) {
+		curl_multi_cleanup(g->ob_multi);
+		g->ob_multi = NULL;
+	}
+	pthread_mutex_unlock(&g->ob_mtx);
+	ob_sched_free(g->ob_sched);
+	g->ob_sched = NULL;
 }

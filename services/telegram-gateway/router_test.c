@@ -227,7 +227,8 @@ test_throttle(void **state)
 static void
 test_outbox_record(void **state)
 {
-	gw_out o = { "sendMessage", -100, "{\"text\":\"x\"}", "t12" };
+	gw_out o = { "sendMessage", -100, "{\"text\":\"x\"}", "t12",
+		GW_LANE_REPLY };
 	size_t len;
 	int64_t chat;
 	const char *m, *tag, *body;

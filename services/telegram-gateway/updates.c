@@ -265,8 +265,30 @@ poll_main(void *arg)
 	char body[160];
 
 	log_info("polling getUpdates from offset %lld", (long long) offset);
+	bool held = false;
 	while (!g->stopping) {
 		botapi_result res;
+		if (gw_backlogged(g)) {
+			/* Telegram keeps the updates (24 h): take them when
+			 * the backlog has gone down, rather than grow. */
+			if (!held) {
+				log_warn("backlog over its bound: not taking "
+				         "updates for now");
+				metric_inc(gw_counter(g,
+				    "opsdesk_gateway_intake_paused_total",
+				    "Times updates were left with Telegram "
+				    "under backlog",
+				    NULL));
+			}
+			held = true;
+			nap(g, 200);
+			continue;
+		}
+		if (held) {
+			log_info("backlog back under its bound: taking "
+			         "updates again");
+			held = false;
+		}
 		snprintf(body, sizeof(body),
 		    "{\"offset\":%lld,\"limit\":100,\"timeout\":%d,"
 		    "\"allowed_updates\":[\"message\",\"edited_message\","
@@ -381,6 +403,13 @@ webhook_handler(void *arg, const http_request *req, http_response *res)
 		    gw_counter(g, "opsdesk_gateway_webhook_rejected_total",
 		        "Webhook requests without the right secret", NULL));
 		return http_response_text(res, 401, NULL, "unauthorized\n");
+	}
+	if (gw_backlogged(g)) {
+		/* Telegram redelivers a non-2xx later. */
+		metric_inc(gw_counter(g, "opsdesk_gateway_intake_paused_total",
+		    "Times updates were left with Telegram under backlog",
+		    NULL));
+		return http_response_text(res, 503, NULL, "busy, retry\n");
 	}
 	j = cJSON_ParseWithLength(req->body, req->body_len);
 	if (j == NULL || update_parse(j, &u) != 0) {

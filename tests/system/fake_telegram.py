@@ -5,8 +5,11 @@ It speaks `POST /bot<token>/<method>` with JSON (or form) bodies, records
 every request, serves scripted updates to getUpdates (long polling that
 honours `offset` and `timeout`), answers sendMessage/editMessageText with
 message objects, and replies with scripted errors: 429 with retry_after,
-5xx, 403 (blocked chat), 409 (getUpdates conflict) and 400 "message is not
-modified".
+5xx, 401, 404, 403 (blocked chat), 409 (getUpdates conflict) and 400
+"message is not modified"; and with scripted faults (`fault`): a 200 whose
+body is not JSON (a proxy's page), a 200 cut short, a call that hangs.
+It also checks Telegram's limits on every send (30/s overall, 1/s per
+chat, 20/min per group) and lists each breach in `breaches`.
 
     fake = FakeTelegram(token="123:ABC")      # starts on a free port
     env TELEGRAM_API_URL=fake.url, TELEGRAM_BOT_TOKEN=fake.token
@@ -14,6 +17,8 @@ modified".
     msg = fake.wait_sent(lambda r: r.chat == 42)
     fake.fail("sendMessage", 429, retry_after=2)   # the next call gets 429
     fake.block(42)                            # 403 for chat 42 from now on
+    fake.fault("sendMessage", "hang", seconds=5)   # no answer for 5 s
+    fake.breaches                             # limits exceeded, [] is good
 
 Standalone (bench): python3 fake_telegram.py --port 0 prints its url.
 """
@@ -35,6 +40,7 @@ class Request:
         self.body = body
         self.at = at          # time.monotonic() when received
         self.status = status  # the HTTP status answered
+        self.fault = None     # the fault met ("hang", ...), if any
 
     @property
     def chat(self):
@@ -74,6 +80,12 @@ class FakeTelegram:
         self.last_offset = 0
         self.messages = {}         # (chat, message_id) -> text
         self.delivered = {}        # update_id -> first getUpdates time
+        self.faults = []           # [method, kind, seconds, n]
+        self.breaches = []         # (kind, chat, time) of limit breaches
+        self._sends = []           # times of sends, the last second
+        self._chat_last = {}       # chat -> time of its last send
+        self._group_sends = {}     # group chat -> times, the last minute
+        self.fault_hits = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +122,10 @@ class FakeTelegram:
                             body.update(urllib.parse.parse_qsl(query))
                     except ValueError:
                         body = {"_unparsed": raw.decode("utf-8", "replace")}
+                    fault = fake._fault(parts[1], body)
+                    if fault is not None:
+                        self._fault_reply(fault)
+                        return
                     status, reply = fake._call(parts[0][3:], parts[1], body)
                 # Raw bytes: a test may smuggle invalid UTF-8 into an
                 # update as surrogate escapes ("\udcff" -> 0xff).
@@ -123,6 +139,33 @@ class FakeTelegram:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client went away (shutdown, kill -9)
+
+            def _fault_reply(self, fault):
+                kind, seconds = fault
+                self.close_connection = True
+                try:
+                    if kind == "hang":
+                        time.sleep(seconds)
+                        return  # closed without an answer
+                    if kind == "nonjson":
+                        data = (b"<html><body><h1>502 Bad Gateway</h1>"
+                                b"</body></html>")
+                        self.send_response(200)
+                        self.send_header("Content-Type", "text/html")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                    elif kind == "truncated":
+                        data = b'{"ok":true,"result":{"message_id":1,"da'
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data[:len(data) // 2])
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
         # host: another address when the gateway runs in its own network
         # namespace (e2e_test) and cannot reach this loopback.
@@ -195,6 +238,59 @@ class FakeTelegram:
         with self.lock:
             self.failures.append([method, code, desc, params, times])
 
+    def fault(self, method, kind, times=1, seconds=5.0):
+        """The next `times` calls of method meet a fault: "nonjson" (200
+        with an HTML page), "truncated" (200 cut short, connection
+        closed) or "hang" (no answer for `seconds`, then closed)."""
+        assert kind in ("nonjson", "truncated", "hang"), kind
+        with self.lock:
+            self.faults.append([method, kind, seconds, times])
+
+    def _fault(self, method, body):
+        now = time.monotonic()
+        with self.lock:
+            for f in self.faults:
+                if f[0] == method and f[3] > 0:
+                    f[3] -= 1
+                    self.fault_hits += 1
+                    self._record(method, self.token, body, now,
+                                 {"hang": 0, "nonjson": 200,
+                                  "truncated": 200}[f[1]], fault=f[1])
+                    return f[1], f[2]
+        return None
+
+    def _check_limits(self, method, body, now):
+        """Telegram's limits, with 50 ms of slack for the network."""
+        if method not in ("sendMessage", "editMessageText", "sendDocument"):
+            return
+        chat = body.get("chat_id")
+        self._sends = [t for t in self._sends if now - t < 0.95]
+        self._sends.append(now)
+        if len(self._sends) > 30:
+            self.breaches.append(("global", chat, now))
+        if chat is None:
+            return
+        chat = int(chat)
+        last = self._chat_last.get(chat)
+        if last is not None and now - last < 0.95:
+            self.breaches.append(("chat", chat, now))
+        self._chat_last[chat] = now
+        if chat < 0:
+            g = [t for t in self._group_sends.get(chat, [])
+                 if now - t < 59.0]
+            g.append(now)
+            self._group_sends[chat] = g
+            if len(g) > 20:
+                self.breaches.append(("group", chat, now))
+
+    def reset_limits(self):
+        """Forget sends so far (a phase without limits is over)."""
+        with self.lock:
+            self.breaches = []
+            self._sends = []
+            self._chat_last = {}
+            self._group_sends = {}
+
     def block(self, chat):
         with self.lock:
             self.blocked.add(int(chat))
@@ -208,6 +304,8 @@ class FakeTelegram:
 
     def _call(self, token, method, body):
         now = time.monotonic()
+        with self.lock:
+            self._check_limits(method, body, now)
         if token != self.token:
             self._record(method, token, body, now, 401)
             return 401, {"ok": False, "error_code": 401,
@@ -276,9 +374,11 @@ class FakeTelegram:
         self._record("getUpdates", token, body, now, 200)
         return 200, {"ok": True, "result": batch}
 
-    def _record(self, method, token, body, at, status):
+    def _record(self, method, token, body, at, status, fault=None):
         with self.lock:
-            self.requests.append(Request(method, token, body, at, status))
+            r = Request(method, token, body, at, status)
+            r.fault = fault
+            self.requests.append(r)
             self.lock.notify_all()
 
     # ---- inspecting ----
@@ -293,7 +393,7 @@ class FakeTelegram:
         """Successful sendMessage/editMessageText calls (to chat)."""
         return [r for r in self.calls(chat=chat)
                 if r.method in ("sendMessage", "editMessageText") and
-                r.status == 200]
+                r.status == 200 and r.fault is None]
 
     def wait_sent(self, pred=lambda r: True, timeout=10.0, after=0):
         """The first successful send (index >= after) matching pred."""
@@ -302,7 +402,7 @@ class FakeTelegram:
             while True:
                 ok = [r for r in self.requests[after:]
                       if r.method in ("sendMessage", "editMessageText")
-                      and r.status == 200 and pred(r)]
+                      and r.status == 200 and r.fault is None and pred(r)]
                 if ok:
                     return ok[0]
                 left = deadline - time.monotonic()
