@@ -54,6 +54,7 @@ struct status_model {
 	rtable mnts;
 	char indicator[16]; /* the last announced indicator */
 	int64_t updated_ms;
+	int64_t opened_ms; /* Last-Modified before any fact */
 	int64_t resync_ms;
 	uint64_t version;
 	pending_write *pending;
@@ -383,6 +384,7 @@ status_model_open(status_model **out, const status_conf *conf, store *st)
 	pthread_mutex_init(&m->flush_mu, NULL);
 	m->conf = conf;
 	m->st = st;
+	m->opened_ms = od_now_ms();
 	m->comps.desc = &opsdesk__v1__status_component_record__descriptor;
 	m->comps.db = DB_COMPONENTS;
 	m->incs.desc = &opsdesk__v1__incident__descriptor;
@@ -1317,7 +1319,8 @@ build_view(status_model *m, int64_t now_ms, view_buf *b)
 	memset(b, 0, sizeof(*b));
 	v->conf = m->conf;
 	v->now_ms = now_ms;
-	v->updated_ms = m->updated_ms;
+	/* Nothing heard yet: the page is as of its first render, not 1970. */
+	v->updated_ms = m->updated_ms > 0 ? m->updated_ms : m->opened_ms;
 	if ((rv = build_maintenance(m, b)) != 0
 	    || (rv = build_incidents(m, b, &impact)) != 0
 	    || (rv = build_components(m, b)) != 0) {

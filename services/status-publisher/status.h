@@ -267,6 +267,8 @@ void status_render_badge(
 /* The badge of a component's state and of its 30-day uptime. */
 void status_render_badge_state(const status_view_comp *c, sbuf *b);
 void status_render_badge_uptime(const status_view_comp *c, sbuf *b);
+/* The page's overall badge: "status | All Systems Operational". */
+void status_render_badge_overall(const status_view *v, sbuf *b);
 /* Uptime as the page shows it: "99.95%" or "no data" (out >= 16). */
 void status_format_uptime(double pct, char *out, size_t size);
 
