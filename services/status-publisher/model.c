@@ -1155,6 +1155,13 @@ build_incidents(status_model *m, view_buf *b, status_indicator *impact)
 		if (x->status
 		    != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 			v->unresolved[v->n_unresolved++] = x;
+			if (x->status
+			    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING) {
+				/* Fixed and watched: the headline follows
+				 * the components, not the old impact. */
+				v->n_monitoring++;
+				continue;
+			}
 			status_indicator im = status_impact_of(x->severity);
 			if (im > *impact) {
 				*impact = im;
@@ -1239,10 +1246,16 @@ build_components(status_model *m, view_buf *b)
 			vc->group = slots[j].group;
 			vc->description = cc ? cc->description : NULL;
 			vc->position = (unsigned) v->n_comps + 1;
-			vc->uptime_30d
-			    = bars_uptime(c, today, 30, c->uptime_30d);
-			vc->uptime_90d
-			    = bars_uptime(c, today, 90, c->uptime_90d);
+			/* Not settled yet: today's checks are not a
+			 * verdict, so they count for nothing. */
+			vc->no_data = c->state
+			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
+			int64_t upto = vc->no_data ? today - STATUS_DAY_MS
+			                           : today;
+			vc->uptime_30d = bars_uptime(
+			    c, upto, 30, vc->no_data ? -1 : c->uptime_30d);
+			vc->uptime_90d = bars_uptime(
+			    c, upto, 90, vc->no_data ? -1 : c->uptime_90d);
 			vc->group_index = g ? (int) (g - v->groups) : -1;
 			v->n_comps++;
 			if (g != NULL) {

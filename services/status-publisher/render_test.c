@@ -801,7 +801,7 @@ test_uptime_and_bars(void **state)
 	assert_non_null(strstr(body(p, "/badge/api/uptime.svg"), "83.33%"));
 	assert_non_null(strstr(body(p, "/badge/db/uptime.svg"), "no data"));
 	const char *html = body(p, "/");
-	assert_non_null(strstr(html, "50.00% uptime, 100 checks, 50 failed"));
+	assert_non_null(strstr(html, "50.00% up, 100 checks, 50 failed"));
 	assert_non_null(strstr(html, "no data"));
 	status_pages_free(p);
 
@@ -821,7 +821,7 @@ test_uptime_and_bars(void **state)
 	assert_int_equal(status_model_history(m, &h), 0);
 	p = render(m, NOW);
 	html = body(p, "/");
-	assert_non_null(strstr(html, "75.00% uptime, 4 checks, 1 failed"));
+	assert_non_null(strstr(html, "75.00% up, 4 checks, 1 failed"));
 	/* 100 + 50 + 3 of 204 checks. */
 	assert_non_null(strstr(body(p, "/badge/db/uptime.svg"), "75.00%"));
 	status_pages_free(p);
@@ -933,6 +933,79 @@ test_summary_fill(void **state)
 	}
 }
 
+/* The banner follows the components: after a recovery the incident in
+ * monitoring no longer claims an outage; a component the prober has not
+ * settled on shows "No data", not Operational beside a red bar. */
+static void
+test_truthful_banner_and_no_data(void **state)
+{
+	(void) state;
+	status_model *m;
+	assert_int_equal(status_model_open(&m, &conf, NULL), 0);
+	health(m, "db", "Core", ST(DOWN), true, NOW - 7200000);
+	health(m, "api", "Core", ST(UP), true, NOW - 7200000);
+	incident(m, 7, "Database is down", true,
+	    OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_INVESTIGATING,
+	    NOW - 3600000);
+	status_pages *p = render(m, NOW);
+	const char *html = body(p, "/");
+	assert_non_null(strstr(html, "Partial System Outage"));
+	assert_null(strstr(html, "we are monitoring"));
+	/* The day's bar names its incident, for keyboard and screen
+	 * readers too. */
+	assert_non_null(strstr(html,
+	    "tabindex=\"0\" aria-label=\"2026-11-27: no data, 1 incident\""));
+	assert_non_null(strstr(html, "aria-label=\"2026-11-26: no data\""));
+	status_pages_free(p);
+
+	health(m, "db", "Core", ST(UP), true, NOW - 600000);
+	incident(m, 7, "Database is down", true,
+	    OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING,
+	    NOW - 500000);
+	p = render(m, NOW);
+	html = body(p, "/");
+	assert_non_null(strstr(html,
+	    "<div class=\"banner ind-none\">All Systems Operational<div "
+	    "class=\"sub\">A fix has been implemented and we are "
+	    "monitoring the results.</div></div>"));
+	assert_non_null(strstr(
+	    body(p, "/api/v2/status.json"), "\"indicator\":\"none\""));
+	assert_non_null(strstr(html, "monitoring &middot; "));
+	assert_non_null(strstr(body(p, "/badge.svg"), "All Systems Operational"));
+	/* No bot configured: the feeds only. */
+	assert_null(strstr(html, "t.me/"));
+	assert_non_null(strstr(html, "Subscribe to updates: <a href=\"/history.rss\""));
+	status_pages_free(p);
+
+	/* A new component with one failed check but no verdict yet. */
+	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
+	hc.target_id = "web";
+	hc.name = "Web";
+	hc.new_state = ST(UNKNOWN);
+	hc.public_ = true;
+	hc.at_ms = NOW - 1000;
+	assert_int_equal(status_model_health_changed(m, &hc), 0);
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+	hr.target_id = "web";
+	hr.ok = false;
+	hr.at_ms = NOW - 500;
+	assert_int_equal(status_model_health_result(m, &hr), 0);
+	conf.bot_username = "opsdesk_bot";
+	p = render(m, NOW);
+	conf.bot_username = NULL;
+	html = body(p, "/");
+	const char *web = strstr(html, "id=\"c-web\"");
+	assert_non_null(web);
+	assert_non_null(strstr(web, "<span class=\"st st-nodata\">No data</span>"));
+	assert_null(strstr(web, "b-bad"));
+	assert_non_null(strstr(web, "No data yet"));
+	assert_non_null(strstr(body(p, "/badge/web/uptime.svg"), "no data"));
+	assert_non_null(strstr(html,
+	    "<a href=\"https://t.me/opsdesk_bot?start=subscribe\""));
+	status_pages_free(p);
+	status_model_close(m);
+}
+
 int
 main(void)
 {
@@ -949,6 +1022,7 @@ main(void)
 		cmocka_unit_test(test_uptime_and_bars),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_summary_fill),
+		cmocka_unit_test(test_truthful_banner_and_no_data),
 	};
 	return cmocka_run_group_tests(tests, setup_conf, teardown_conf);
 }

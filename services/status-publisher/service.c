@@ -636,6 +636,16 @@ status_service_start(runtime *rt)
 		free(s->conf.url);
 		s->conf.url = u;
 	}
+	/* The page's Subscribe link names the chat bot. */
+	const cJSON *bot = cJSON_GetObjectItemCaseSensitive(
+	    config_section(s->cfg, "gateway"), "bot_username");
+	if (cJSON_IsString(bot) && bot->valuestring[0] != '\0'
+	    && (s->conf.bot_username = strdup(bot->valuestring
+	            + (bot->valuestring[0] == '@')))
+	        == NULL) {
+		rv = OD_ENOMEM;
+		goto fail;
+	}
 	register_metrics(s, runtime_metrics(rt));
 	if ((rv = status_site_init(&s->site)) != 0) {
 		goto fail;

@@ -103,6 +103,10 @@ typedef struct status_conf {
 	bool show_unlisted; /* public targets not listed: shown after */
 	int64_t resync_interval_ms;
 	int64_t history_interval_ms;
+	/* The chat bot's username (gateway.bot_username, without '@'), for
+	 * the page's Subscribe link; NULL: no chat link. Set by the
+	 * service from the gateway section. */
+	char *bot_username;
 } status_conf;
 
 /*
@@ -125,6 +129,9 @@ typedef struct status_view_comp {
 	unsigned position; /* 1-based */
 	double uptime_30d; /* percent; < 0: no data */
 	double uptime_90d;
+	/* The prober has not settled on a state yet (shown "No data", and
+	 * today's unsettled checks do not paint a red bar). */
+	bool no_data;
 	int group_index; /* into view.groups, -1: none */
 } status_view_comp;
 
@@ -150,6 +157,9 @@ typedef struct status_view {
 	/* Public incidents, newest first: unresolved, then all kept. */
 	const Opsdesk__V1__Incident **unresolved;
 	size_t n_unresolved;
+	/* Of those, in monitoring: a fix is in and being watched; they do
+	 * not raise the indicator (the components tell the state). */
+	size_t n_monitoring;
 	const Opsdesk__V1__Incident **incidents;
 	size_t n_incidents;
 	/* Maintenance windows by start: active, upcoming, all kept. */

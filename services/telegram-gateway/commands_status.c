@@ -213,6 +213,15 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 }
 
 int
+cmd_start(gw_ctx *ctx, const char *args)
+{
+	if (strcmp(args, "subscribe") == 0) {
+		return cmd_subscribe(ctx, "");
+	}
+	return cmd_help(ctx, args);
+}
+
+int
 cmd_unsubscribe(gw_ctx *ctx, const char *args)
 {
 	uint8_t k[8];
