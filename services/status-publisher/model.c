@@ -571,6 +571,11 @@ do_health_result(status_model *m, const void *arg)
 	comp_rec r = *old;
 	r.daily = bars;
 	r.n_daily = n;
+	if (hr->ok && hr->at_ms >= old->latency_at_ms) {
+		/* A failed check's time is a time-out, not a response. */
+		r.latency_ms = hr->latency_ms;
+		r.latency_at_ms = hr->at_ms;
+	}
 	touch(m, hr->at_ms);
 	return rtable_put(m, &m->comps, &r.base);
 }
@@ -626,6 +631,14 @@ do_history(status_model *m, const void *arg)
 	r.n_daily = n;
 	r.uptime_30d = h->uptime_30d;
 	r.uptime_90d = h->uptime_90d;
+	if (h->n_latency_24h + h->n_latency_7d + h->n_latency_30d > 0) {
+		r.latency_24h = h->latency_24h;
+		r.n_latency_24h = h->n_latency_24h;
+		r.latency_7d = h->latency_7d;
+		r.n_latency_7d = h->n_latency_7d;
+		r.latency_30d = h->latency_30d;
+		r.n_latency_30d = h->n_latency_30d;
+	}
 	/* Only a real difference counts as a change of the page. */
 	size_t a = protobuf_c_message_get_packed_size(&old->base);
 	size_t b = protobuf_c_message_get_packed_size(&r.base);

@@ -190,6 +190,69 @@ bars_html(const status_view *v, const status_view_comp *c, sbuf *b)
 	    c->uptime_90d < 0 ? "" : " uptime");
 }
 
+/* One window's chart with its caption; false when it has no data. */
+static bool
+chart_html(const status_view_comp *c, Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n, const char *window, const char *ago, sbuf *b)
+{
+	char label[400];
+	uint32_t p50 = 0, p95 = 0, peak = 0;
+	if (!status_latency_summary(
+	        (const Opsdesk__V1__LatencyPoint *const *) pts, n, &p50, &p95,
+	        &peak)) {
+		return false;
+	}
+	snprintf(label, sizeof(label), "%s response time, %s", c->name,
+	    window);
+	(void) status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pts, n, label, b);
+	sbuf_printf(b,
+	    "<div class=\"legend\"><span>%s</span><span><i "
+	    "class=\"key50\"></i>p50 %u ms <i class=\"key95\"></i>p95 %u ms"
+	    "</span><span>now</span></div>",
+	    ago, p50, p95);
+	return true;
+}
+
+/* Response time: the last check, the 24 h chart, 7 d and 30 d a tap
+ * away. Nothing when the prober has no latency for it yet. */
+static void
+response_html(const status_view_comp *c, sbuf *b)
+{
+	const Opsdesk__V1__StatusComponentRecord *r = c->rec;
+	uint32_t x, y, z;
+	bool has24 = status_latency_summary(
+	    (const Opsdesk__V1__LatencyPoint *const *) r->latency_24h,
+	    r->n_latency_24h, &x, &y, &z);
+	bool has7 = status_latency_summary(
+	    (const Opsdesk__V1__LatencyPoint *const *) r->latency_7d,
+	    r->n_latency_7d, &x, &y, &z);
+	bool has30 = status_latency_summary(
+	    (const Opsdesk__V1__LatencyPoint *const *) r->latency_30d,
+	    r->n_latency_30d, &x, &y, &z);
+	if (!has24 && !has7 && !has30 && r->latency_at_ms == 0) {
+		return;
+	}
+	sbuf_append(b, "<div class=\"rtw\"><div class=\"rth\">Response time");
+	if (r->latency_at_ms > 0) {
+		sbuf_printf(b, " <span class=\"muted\">&middot; last check %u ms"
+		               "</span>",
+		    r->latency_ms);
+	}
+	sbuf_append(b, "</div>");
+	chart_html(c, r->latency_24h, r->n_latency_24h, "last 24 hours",
+	    "24 hours ago", b);
+	if (has7 || has30) {
+		sbuf_append(b, "<details><summary>7 and 30 days</summary>");
+		chart_html(c, r->latency_7d, r->n_latency_7d, "last 7 days",
+		    "7 days ago", b);
+		chart_html(c, r->latency_30d, r->n_latency_30d,
+		    "last 30 days", "30 days ago", b);
+		sbuf_append(b, "</details>");
+	}
+	sbuf_append(b, "</div>");
+}
+
 static void
 comp_html(const status_view *v, const status_view_comp *c, sbuf *b)
 {
@@ -213,6 +276,7 @@ comp_html(const status_view *v, const status_view_comp *c, sbuf *b)
 		    status_comp_name(c->status), comp_labels[c->status]);
 	}
 	bars_html(v, c, b);
+	response_html(c, b);
 	sbuf_append(b, "</div>");
 }
 

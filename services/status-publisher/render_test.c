@@ -1006,6 +1006,161 @@ test_truthful_banner_and_no_data(void **state)
 	status_model_close(m);
 }
 
+/* Points for the chart tests: checks 0 where ms is 0 (a gap). */
+static size_t
+points(Opsdesk__V1__LatencyPoint *pt, Opsdesk__V1__LatencyPoint **pp,
+    const uint32_t *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		opsdesk__v1__latency_point__init(&pt[i]);
+		pt[i].start_ms = NOW - (int64_t) (n - i) * STATUS_DAY_MS;
+		pt[i].checks = ms[i] ? 10 : 0;
+		pt[i].p50_ms = ms[i];
+		pt[i].p95_ms = ms[i] * 2;
+		pp[i] = &pt[i];
+	}
+	return n;
+}
+
+static size_t
+count_of(const char *s, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) {
+		n++;
+	}
+	return n;
+}
+
+static void
+test_chart(void **state)
+{
+	(void) state;
+	Opsdesk__V1__LatencyPoint pt[30], *pp[30];
+	sbuf b = SBUF_INIT;
+	uint32_t ms[30] = { 0 };
+
+	/* Empty, and all gaps: no chart at all. */
+	assert_false(status_render_chart(NULL, 0, "x", &b));
+	points(pt, pp, ms, 30);
+	assert_false(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "x", &b));
+	assert_int_equal(b.len, 0);
+
+	/* One point: a dot per line, labelled, scale rounded up. */
+	ms[29] = 120;
+	points(pt, pp, ms, 30);
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "Web <&>", &b));
+	const char *svg = sbuf_str(&b);
+	assert_non_null(strstr(svg, "<svg class=\"rt\" viewBox=\"0 0 600 40\""));
+	assert_non_null(strstr(svg,
+	    "aria-label=\"Web &lt;&amp;&gt;: latest p50 120 ms, p95 240 ms, "
+	    "peak 240 ms\""));
+	assert_non_null(strstr(svg, "(0 to 500 ms)</title>"));
+	assert_int_equal(count_of(svg, "h.1"), 2);
+	assert_non_null(strstr(svg, "<path class=\"p50\" d=\"M590.0 "));
+	assert_null(strstr(svg, "<script"));
+	sbuf_free(&b);
+
+	/* Gaps split the lines: 3 runs of data, one of them a lone day. */
+	uint32_t gappy[30] = { 0 };
+	for (int i = 0; i < 30; i++) {
+		gappy[i] = (i < 10 || (i > 12 && i < 20) || i == 25)
+		    ? (uint32_t) (100 + i)
+		    : 0;
+	}
+	points(pt, pp, gappy, 30);
+	b = (sbuf) SBUF_INIT;
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "API", &b));
+	svg = sbuf_str(&b);
+	const char *p50 = strstr(svg, "class=\"p50\"");
+	assert_non_null(p50);
+	assert_int_equal(count_of(p50, "M"), 3);
+	assert_int_equal(count_of(p50, "L"), 9 + 6);
+	assert_int_equal(count_of(p50, "h.1"), 1);
+	sbuf_free(&b);
+
+	/* 30 full days: one run of 30 points per line, small. */
+	for (int i = 0; i < 30; i++) {
+		ms[i] = (uint32_t) (50 + 7 * i);
+	}
+	points(pt, pp, ms, 30);
+	b = (sbuf) SBUF_INIT;
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "API", &b));
+	svg = sbuf_str(&b);
+	assert_int_equal(count_of(svg, "M"), 2);
+	assert_int_equal(count_of(svg, "L"), 2 * 29);
+	assert_non_null(strstr(svg, "(0 to 1000 ms)"));
+	assert_true(b.len < 1200);
+	sbuf_free(&b);
+}
+
+/* The charts reach the page, the JSON extension and the chat summary. */
+static void
+test_latency_through_model(void **state)
+{
+	(void) state;
+	status_model *m = scene(NULL);
+	Opsdesk__V1__TargetStatus ts = OPSDESK__V1__TARGET_STATUS__INIT;
+	Opsdesk__V1__TargetHistory h = OPSDESK__V1__TARGET_HISTORY__INIT;
+	Opsdesk__V1__LatencyPoint pt[30], *pp[30];
+	uint32_t ms[30] = { 0 };
+	ms[28] = 80;
+	ms[29] = 90;
+	points(pt, pp, ms, 30);
+	ts.id = "api";
+	h.target = &ts;
+	h.latency_24h = pp;
+	h.n_latency_24h = 30;
+	h.latency_30d = pp;
+	h.n_latency_30d = 30;
+	assert_int_equal(status_model_history(m, &h), 0);
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+	hr.target_id = "api";
+	hr.ok = true;
+	hr.latency_ms = 42;
+	hr.at_ms = NOW - 1000;
+	assert_int_equal(status_model_health_result(m, &hr), 0);
+	status_pages *p = render(m, NOW);
+	const char *api = strstr(body(p, "/"), "id=\"c-api\"");
+	assert_non_null(api);
+	assert_non_null(strstr(api, "last check 42 ms"));
+	assert_non_null(strstr(api, "aria-label=\"api response time, last 24 hours"));
+	assert_non_null(strstr(api, "<details><summary>7 and 30 days"));
+	assert_null(strstr(body(p, "/"), "db response time"));
+	cJSON *j = json(p, "/api/v2/components.json");
+	const cJSON *c;
+	bool seen = false;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "components"))
+	{
+		const cJSON *rt = cJSON_GetObjectItem(c, "opsdesk_response_time");
+		if (strcmp(str(c, "id"), "api") == 0) {
+			seen = true;
+			assert_int_equal(
+			    cJSON_GetObjectItem(rt, "current_ms")->valueint, 42);
+			const cJSON *w = cJSON_GetObjectItem(rt, "24h");
+			assert_int_equal(
+			    cJSON_GetObjectItem(w, "slice_seconds")->valueint,
+			    86400);
+			const cJSON *p50 = cJSON_GetObjectItem(w, "p50_ms");
+			assert_int_equal(cJSON_GetArraySize(p50), 30);
+			assert_true(cJSON_IsNull(cJSON_GetArrayItem(p50, 0)));
+			assert_int_equal(
+			    cJSON_GetArrayItem(p50, 29)->valueint, 90);
+			assert_true(cJSON_IsNull(cJSON_GetObjectItem(rt, "7d")));
+		} else if (strcmp(str(c, "id"), "db") == 0) {
+			assert_true(cJSON_IsNull(rt));
+		}
+	}
+	assert_true(seen);
+	cJSON_Delete(j);
+	status_pages_free(p);
+	status_model_close(m);
+}
+
 int
 main(void)
 {
@@ -1023,6 +1178,8 @@ main(void)
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_summary_fill),
 		cmocka_unit_test(test_truthful_banner_and_no_data),
+		cmocka_unit_test(test_chart),
+		cmocka_unit_test(test_latency_through_model),
 	};
 	return cmocka_run_group_tests(tests, setup_conf, teardown_conf);
 }

@@ -260,6 +260,7 @@ resync_history(status_service *s)
 		Opsdesk__V1__ProberReply *rep = NULL;
 		hr.target_id = ids[i];
 		hr.recent = 1;
+		hr.latency = true; /* the response-time charts */
 		if (rv == 0
 		    && (rv = call(s->prober,
 		            &opsdesk__v1__prober_request__descriptor,

@@ -279,6 +279,17 @@ void status_render_badge_state(const status_view_comp *c, sbuf *b);
 void status_render_badge_uptime(const status_view_comp *c, sbuf *b);
 /* The page's overall badge: "status | All Systems Operational". */
 void status_render_badge_overall(const status_view *v, sbuf *b);
+/*
+ * A response-time chart: inline SVG of p95 and p50 over pts (oldest
+ * first; a point without checks is a gap), labelled for screen readers.
+ * false (nothing appended) when no point has data.
+ */
+bool status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n, const char *label, sbuf *b);
+/* The latest slice's p50/p95 and the highest value over pts; false (out
+ * parameters untouched) when no point has data. */
+bool status_latency_summary(const Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n, uint32_t *p50, uint32_t *p95, uint32_t *peak);
 /* Uptime as the page shows it: "99.95%" or "no data" (out >= 16). */
 void status_format_uptime(double pct, char *out, size_t size);
 
