@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
 	build-essential
 	clang
+	chromium
 	cmake
 	curl
 	libclang-rt-14-dev

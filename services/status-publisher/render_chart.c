@@ -1,7 +1,7 @@
 /*
  * render_chart — response-time charts as small inline SVG (no script, no
  * external asset): p95 and p50 lines over a window's slices, a gap where a
- * slice has no checks, a lone slice drawn as a dot. The y scale runs from 0
+ * slice has no checks, a lone slice drawn as a dash across its width. The y scale runs from 0
  * to a round number above the highest p95, so two charts of one component
  * are comparable by their captions.
  */
@@ -75,11 +75,14 @@ line(const Opsdesk__V1__LatencyPoint *const *pts, size_t n, bool p95,
 		double v = p95 ? pts[i]->p95_ms : pts[i]->p50_ms;
 		double x = ((double) i + 0.5) * CHART_W / (double) n;
 		double y = CHART_H - 1.0 - v * scale;
-		sbuf_printf(b, "%s%.1f %.1f", open ? "L" : "M", x, y);
 		if (!open && (i + 1 == n || pts[i + 1]->checks == 0)) {
-			/* A lone slice: a dot (round caps). */
-			sbuf_append(b, "h.1");
+			/* A lone slice: a dash across its width. */
+			double w = CHART_W / (double) n;
+			sbuf_printf(b, "M%.1f %.1fH%.1f", x - w / 2 + 1.0, y,
+			    x + w / 2 - 1.0);
+			continue;
 		}
+		sbuf_printf(b, "%s%.1f %.1f", open ? "L" : "M", x, y);
 		open = true;
 	}
 	sbuf_append(b, "\"/>");
@@ -105,6 +108,9 @@ status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts, size_t n,
 	    peak);
 	sbuf_append_html(b, label);
 	sbuf_printf(b, " (0 to %u ms)</title>", top);
+	/* Frame: the zero line and the top of the scale. */
+	sbuf_printf(b, "<path class=\"ax\" d=\"M0 %.1fH%.0fM0 1H%.0f\"/>",
+	    CHART_H - 1.0, CHART_W, CHART_W);
 	line(pts, n, true, scale, b);
 	line(pts, n, false, scale, b);
 	sbuf_append(b, "</svg>");

@@ -39,8 +39,14 @@ def test_no_internals_on_public_surfaces(s):
             "title": "Example status", "url": "https://status.example.com",
             "templates": {"down": "Our {component} is unreachable; "
                                   "we are on it."},
-            "resync_interval": "1h", "history_interval": "1h"},
+            "resync_interval": "1h", "history_interval": "1s"},
+        "prober": {"flush_interval": "1s"},
         "targets": [
+            {"id": "api", "name": "API", "kind": "tcp",
+             "host": "127.0.0.1",
+             "port": int(s.http["bus-relay"].split(":")[1]),
+             "interval": "1s", "timeout": "1s", "failure_threshold": 1,
+             "success_threshold": 1, "public": True},
             {"id": "web", "name": "Web application", "kind": "http",
              "url": "http://127.0.0.1:%d/health" % closed,
              "interval": "1s", "timeout": "1s", "failure_threshold": 1,
@@ -62,6 +68,13 @@ def test_no_internals_on_public_surfaces(s):
 
     h.wait_until(lambda: len(incidents(p)) == 2, 30,
                  "two automatic incidents on the page")
+    # The working one gets its response-time chart from the prober's
+    # aggregates, and the chat summary its latency.
+    h.wait_until(lambda: 'aria-label="API response time, last 24 hours' in
+                 get(p, "/")[1], 30, "API's chart on the page")
+    comps = s.call("status", "summary", {})["summary"]["components"]
+    api = [c for c in comps if c["id"] == "api"][0]
+    h.check(api.get("has_latency") is True, "API latency in chat: %r" % api)
     by_name = {i["name"]: i for i in incidents(p)}
     # The admin's view keeps the probe's words in the internal timeline.
     web_id = None
