@@ -31,6 +31,7 @@ run_packages=(
 # suite's output with independent tools), prometheus for promtool (rules,
 # scrape config, metrics format).
 test_packages=(
+	chromium
 	clang
 	libclang-rt-14-dev
 	libcmocka-dev

@@ -230,6 +230,49 @@ find_visible(rpc_call *c, const char *id)
 	return -1;
 }
 
+/* n slices of period ms ending with the one holding now, from the
+ * aggregates of level (the finest that covers the window), merged so each
+ * slice's percentiles are exact to the histogram. */
+static int
+latency_series(rpc_call *c, MDB_txn *txn, prober *p, const char *id,
+    int64_t now, int level, int64_t period, size_t n,
+    Opsdesk__V1__LatencyPoint ***out, size_t *n_out)
+{
+	static const int dbs[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR, PDB_DAY };
+	int64_t from = agg_floor(now, level) - ((int64_t) n - 1) * period;
+	agg *a = rpc_call_alloc(c, n * sizeof(*a));
+	Opsdesk__V1__LatencyPoint **pts = rpc_call_alloc(c, n * sizeof(*pts));
+
+	if (a == NULL || pts == NULL) {
+		return OD_ENOMEM;
+	}
+	/* Slices line up with the level's own periods (period is a
+	 * multiple of it), so a row never straddles two. */
+	from -= from % period;
+	from = from + (int64_t) n * period <= agg_floor(now, level)
+	    ? from + period
+	    : from;
+	(void) history_series(
+	    txn, store_db(p->store, dbs[level]), id, from, period, n, a);
+	for (size_t i = 0; i < n; i++) {
+		Opsdesk__V1__LatencyPoint *pt = rpc_call_alloc(c, sizeof(*pt));
+		if (pt == NULL) {
+			return OD_ENOMEM;
+		}
+		opsdesk__v1__latency_point__init(pt);
+		pt->start_ms = from + (int64_t) i * period;
+		pt->checks = a[i].checks;
+		if (a[i].checks > 0) {
+			pt->p50_ms = agg_percentile(&a[i], 0.50);
+			pt->p95_ms = agg_percentile(&a[i], 0.95);
+		}
+		pts[i] = pt;
+	}
+	*out = pts;
+	*n_out = n;
+	return 0;
+}
+
 static int
 h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 {
@@ -244,6 +287,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	collect k;
 	long i;
 	uint32_t recent;
+	int rv;
 
 	if (q == NULL || q->target_id[0] == '\0') {
 		return rpc_call_error(c,
@@ -317,6 +361,18 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	    txn, store_db(p->store, PDB_TRANSITIONS), id, 20, collect_row, &k);
 	h->transitions = (Opsdesk__V1__HealthChanged **) k.items;
 	h->n_transitions = k.n;
+	if (q->latency
+	    && ((rv = latency_series(c, txn, p, id, now, AGG_MINUTE,
+	             15 * 60000, 96, &h->latency_24h, &h->n_latency_24h))
+	            != 0
+	        || (rv = latency_series(c, txn, p, id, now, AGG_HOUR,
+	                3 * 3600000, 56, &h->latency_7d, &h->n_latency_7d))
+	            != 0
+	        || (rv = latency_series(c, txn, p, id, now, AGG_DAY, DAY_MS,
+	                30, &h->latency_30d, &h->n_latency_30d))
+	            != 0)) {
+		goto oom;
+	}
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_HISTORY;
 	r->history = h;
 	return 0;

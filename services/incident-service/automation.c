@@ -94,7 +94,7 @@ static int
 open_for(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc, const char *name,
     const char *dedup)
 {
-	char title[256], text[512];
+	char title[256], text[1200], raw[512];
 	const char *ids[1] = { hc->target_id };
 	const char *names[1] = { name };
 	int states[1] = { hc->new_state };
@@ -102,12 +102,18 @@ open_for(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc, const char *name,
 
 	snprintf(title, sizeof(title), "%s is %s", name,
 	    inc_state_name(hc->new_state));
-	snprintf(text, sizeof(text), "%s is %s%s%s. Opened automatically.",
+	/* The public text says what the public sees; the probe's error
+	 * (addresses, ports, library wording) stays internal. */
+	inc_public_text(&tx->svc->cfg,
+	    hc->new_state == CS_DOWN ? INC_TMPL_DOWN : INC_TMPL_DEGRADED, name,
+	    text, sizeof(text));
+	snprintf(raw, sizeof(raw), "%s is %s%s%s. Opened automatically.",
 	    name, inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
 	    hc->reason);
 	a.severity = inc_severity_for(hc->criticality, hc->new_state);
 	a.title = title;
 	a.text = text;
+	a.internal_text = raw;
 	a.internal = !hc->public_;
 	a.automatic = true;
 	a.dedup_key = dedup;
@@ -134,17 +140,31 @@ change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
 	inc_timer old[INC_MAX_TIMERS];
 	size_t n_old = inc_timers_of_incident(inc, old);
 	const char *what;
-	char text[512];
+	char text[512], pub[1200];
 	int rv;
 
 	snprintf(text, sizeof(text), "%s is %s%s%s.", name,
 	    inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
 	    hc->reason);
+	inc_public_text(&tx->svc->cfg,
+	    act == AUTO_RECOVER  ? INC_TMPL_MONITORING
+	        : hc->new_state == CS_DOWN ? INC_TMPL_DOWN
+	                                   : INC_TMPL_DEGRADED,
+	    name, pub, sizeof(pub));
+	/* The probe's words go to the internal timeline first; the public
+	 * entry after it is the template's. */
+	if (act == AUTO_RELAPSE || act == AUTO_RECOVER) {
+		rv = inc_timeline_add(
+		    inc, tx->now, NULL, inc->status, text, false);
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	switch (act) {
 	case AUTO_RELAPSE: {
 		int was = inc->severity;
 		rv = inc_apply_relapse(inc, tx->now,
-		    inc_severity_for(hc->criticality, hc->new_state), text);
+		    inc_severity_for(hc->criticality, hc->new_state), pub);
 		set_component_state(inc, hc->target_id, hc->new_state);
 		what = "relapse";
 		if (rv == 0 && (int) inc->severity < was) {
@@ -155,7 +175,7 @@ change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
 	case AUTO_RECOVER:
 		what = inc->taken_over ? "note" : "monitoring";
 		rv = inc_apply_recovery(
-		    inc, tx->now, tx->svc->cfg.stable_period_ms, text);
+		    inc, tx->now, tx->svc->cfg.stable_period_ms, pub);
 		break;
 	default:
 		rv = inc_timeline_add(

@@ -11,6 +11,9 @@
  *   "checklists": {"daily": [{"id": "backups", "text": "…"} | "text"],
  *                  "weekly": […], "monthly": […]}
  *   "maintenance": {"reminder_before": "60m"}
+ *   "status_page": {"templates": {"down": "…", "degraded": "…",
+ *                                 "monitoring": "…", "resolved": "…"}}
+ *     (only the templates: the public wording of automatic incidents)
  *
  * A duration of 0 means "none" (no SLA clock, no re-alert).
  */
@@ -36,6 +39,81 @@ static const char *const default_runbooks[SEV_COUNT] = {
 	"Low: acknowledge within 24 h. Schedule the fix; no public update "
 	"needed unless users ask.",
 };
+
+static const char *const tmpl_keys[4]
+    = { "down", "degraded", "monitoring", "resolved" };
+static const char *const default_tmpl[4] = {
+	"We are investigating an outage of {component}.",
+	"We are investigating degraded performance of {component}.",
+	"{component} has recovered. A fix has been implemented and we are "
+	"monitoring the results.",
+	"This incident has been resolved. {component} is operating normally.",
+};
+
+void
+inc_public_text(const inc_config *c, enum inc_tmpl which, const char *name,
+    char *out, size_t size)
+{
+	const char *t = c->tmpl[which] != NULL ? c->tmpl[which]
+	                                       : default_tmpl[which];
+	const char *ph = "{component}";
+	size_t n = 0, phlen = strlen(ph);
+
+	if (size == 0) {
+		return;
+	}
+	while (*t != '\0' && n + 1 < size) {
+		if (strncmp(t, ph, phlen) == 0) {
+			int w = snprintf(out + n, size - n, "%s", name);
+			n += w < 0 ? 0 : (size_t) w;
+			n = n < size ? n : size - 1;
+			t += phlen;
+			continue;
+		}
+		out[n++] = *t++;
+	}
+	out[n] = '\0';
+}
+
+static int
+parse_templates(inc_config *c, const cJSON *root, char *err, size_t errlen)
+{
+	const cJSON *sec = NULL, *tm = NULL;
+	int rv;
+
+	if ((rv = config_get_object(root, "", "status_page", &sec, err, errlen))
+	        != 0
+	    || sec == NULL
+	    || (rv = config_get_object(
+	            sec, "status_page", "templates", &tm, err, errlen))
+	        != 0
+	    || tm == NULL) {
+		return rv;
+	}
+	for (int i = 0; i < 4; i++) {
+		const char *v = NULL;
+		if ((rv = config_get_string(tm, "status_page.templates",
+		         tmpl_keys[i], NULL, &v, err, errlen))
+		    != 0) {
+			return rv;
+		}
+		if (v == NULL) {
+			continue;
+		}
+		if (v[0] == '\0' || strlen(v) > 1000) {
+			snprintf(err, errlen,
+			    "status_page.templates.%s: expected 1 to 1000 "
+			    "characters",
+			    tmpl_keys[i]);
+			return OD_EINVAL;
+		}
+		free(c->tmpl[i]);
+		if ((c->tmpl[i] = strdup(v)) == NULL) {
+			return OD_ENOMEM;
+		}
+	}
+	return 0;
+}
 
 int
 inc_config_defaults(inc_config *c)
@@ -82,6 +160,9 @@ inc_config_free(inc_config *c)
 			free(c->lists[p].items[i].text);
 		}
 		free(c->lists[p].items);
+	}
+	for (int i = 0; i < 4; i++) {
+		free(c->tmpl[i]);
 	}
 	memset(c, 0, sizeof(*c));
 }
@@ -301,6 +382,7 @@ inc_config_parse(inc_config *c, const cJSON *root, char *err, size_t errlen)
 	        != 0) {
 		goto out;
 	}
+	rv = parse_templates(c, root, err, errlen);
 out:
 	if (rv != 0) {
 		if (rv == OD_ENOMEM) {

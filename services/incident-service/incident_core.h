@@ -127,7 +127,22 @@ typedef struct inc_config {
 	int64_t freeze_retry_ms;
 	int64_t freeze_for_ms;
 	inc_check_list lists[4]; /* indexed by ChecklistPeriod (1..3) */
+	/* Public wording of automatic incidents (status_page.templates),
+	 * indexed by inc_tmpl; "{component}" is the component's name. */
+	char *tmpl[4]; /* owned */
 } inc_config;
+
+/* The states an automatic incident's public text is written for. */
+enum inc_tmpl {
+	INC_TMPL_DOWN,
+	INC_TMPL_DEGRADED,
+	INC_TMPL_MONITORING,
+	INC_TMPL_RESOLVED,
+};
+/* The public text of template which for component name, truncated to
+ * size. The probe's own error never goes in: it is an internal entry. */
+void inc_public_text(const inc_config *c, enum inc_tmpl which,
+    const char *name, char *out, size_t size);
 
 /* The brief's defaults (SLAs, 10 min stable period, 60 min reminder…). */
 int inc_config_defaults(inc_config *c);
@@ -379,6 +394,8 @@ typedef struct inc_open_args {
 	int severity;
 	const char *title;
 	const char *text; /* first timeline entry; may be NULL */
+	/* An internal entry right after it (the probe's error); may be NULL */
+	const char *internal_text;
 	bool internal;
 	bool automatic;
 	const char *dedup_key; /* automatic ones: "component:<id>" */

@@ -563,6 +563,55 @@ test_config(void **state)
 	}
 }
 
+/* Automatic incidents' public wording: defaults, config override,
+ * placeholder expansion, truncation, bad values named by key. */
+static void
+test_public_templates(void **state)
+{
+	static const char *good
+	    = "{\"status_page\": {\"templates\": {\"down\": "
+	      "\"{component} is unavailable; {component} team is on it.\"}}}";
+	char err[256], out[64];
+	config *c = NULL;
+	inc_config ic;
+
+	(void) state;
+	assert_int_equal(inc_config_defaults(&ic), 0);
+	inc_public_text(&ic, INC_TMPL_DEGRADED, "Web application", out,
+	    sizeof(out));
+	assert_string_equal(out,
+	    "We are investigating degraded performance of Web application.");
+	inc_public_text(&ic, INC_TMPL_DOWN, "API", out, sizeof(out));
+	assert_string_equal(out, "We are investigating an outage of API.");
+	inc_public_text(&ic, INC_TMPL_DOWN, "API", out, 8);
+	assert_string_equal(out, "We are ");
+	inc_config_free(&ic);
+
+	assert_int_equal(config_load_string(&c, "incident-service", NULL, good,
+	                     err, sizeof(err)),
+	    0);
+	assert_int_equal(inc_config_defaults(&ic), 0);
+	assert_int_equal(inc_config_parse(&ic, c->root, err, sizeof(err)), 0);
+	inc_public_text(&ic, INC_TMPL_DOWN, "DB", out, sizeof(out));
+	assert_string_equal(out, "DB is unavailable; DB team is on it.");
+	inc_public_text(&ic, INC_TMPL_RESOLVED, "DB", out, sizeof(out));
+	assert_string_equal(
+	    out, "This incident has been resolved. DB is operating normally.");
+	inc_config_free(&ic);
+	config_free(c);
+
+	assert_int_equal(config_load_string(&c, "incident-service", NULL,
+	                     "{\"status_page\": {\"templates\": "
+	                     "{\"monitoring\": 3}}}",
+	                     err, sizeof(err)),
+	    0);
+	assert_int_equal(inc_config_defaults(&ic), 0);
+	assert_int_equal(
+	    inc_config_parse(&ic, c->root, err, sizeof(err)), OD_EINVAL);
+	assert_non_null(strstr(err, "status_page.templates.monitoring"));
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -576,6 +625,7 @@ main(void)
 		cmocka_unit_test(test_timer_keys),
 		cmocka_unit_test(test_severity_for),
 		cmocka_unit_test(test_auto_decide),
+		cmocka_unit_test(test_public_templates),
 		cmocka_unit_test(test_window_steps),
 		cmocka_unit_test(test_period_keys),
 		cmocka_unit_test(test_report_bounds),

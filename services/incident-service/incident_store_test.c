@@ -141,7 +141,7 @@ health(const char *id, int state, int criticality)
 	hc.new_state = state;
 	hc.criticality = criticality;
 	hc.public_ = true;
-	hc.reason = "probe";
+	hc.reason = "Failed to connect to 10.1.2.3 port 5432";
 	assert_int_equal(in_job(health_fn, &hc), 0);
 }
 
@@ -203,6 +203,14 @@ test_auto_open_dedup_recover(void **state)
 	assert_true(inc->automatic);
 	assert_string_equal(inc->dedup_key, "component:db");
 	assert_string_equal(inc->components[0]->component_id, "db");
+	/* The public entry is the template; the probe's error (address,
+	 * port) is only in the internal one. */
+	assert_int_equal(inc->n_timeline, 2);
+	assert_true(inc->timeline[0]->public_);
+	assert_string_equal(inc->timeline[0]->text,
+	    "We are investigating an outage of db.");
+	assert_false(inc->timeline[1]->public_);
+	assert_non_null(strstr(inc->timeline[1]->text, "10.1.2.3 port 5432"));
 	inc_free(inc);
 
 	/* The same state again, and a replay: nothing new. */
@@ -226,6 +234,12 @@ test_auto_open_dedup_recover(void **state)
 	inc = get(1);
 	assert_int_equal(inc->status, ST_RESOLVED);
 	assert_int_equal(inc->resolved_ms, T0 + 11 * MIN);
+	for (size_t i = 0; i < inc->n_timeline; i++) {
+		assert_true(!inc->timeline[i]->public_
+		    || strstr(inc->timeline[i]->text, "10.1.2.3") == NULL);
+	}
+	assert_string_equal(inc->timeline[inc->n_timeline - 1]->text,
+	    "This incident has been resolved. db is operating normally.");
 	inc_free(inc);
 	assert_int_equal(count_topic("incident.resolved"), 1);
 

@@ -421,6 +421,10 @@ inc_open(inc_tx *tx, const inc_open_args *a, inc_incident **out)
 	         a->text != NULL && a->text[0] ? a->text : a->title,
 	         !a->internal))
 	        != 0
+	    || (a->internal_text != NULL
+	        && (rv = inc_timeline_add(inc, tx->now, a->actor,
+	                ST_INVESTIGATING, a->internal_text, false))
+	            != 0)
 	    || (rv = inc_alert_opened(tx, inc)) != 0
 	    || (rv = inc_save(tx, inc, NULL, 0)) != 0
 	    || (rv = inc_emit_incident(tx, "incident.opened", "opened", inc))
@@ -631,7 +635,15 @@ inc_due(inc_tx *tx, uint64_t id)
 	}
 	if (inc->status == ST_MONITORING && !inc->taken_over
 	    && inc->auto_resolve_ms > 0 && tx->now >= inc->auto_resolve_ms) {
+		char text[1200];
 		change c = { .id = id };
+		if (inc->automatic) {
+			inc_public_text(&tx->svc->cfg, INC_TMPL_RESOLVED,
+			    inc->n_components > 0 ? inc->components[0]->name
+			                          : inc->title,
+			    text, sizeof(text));
+			c.text = text;
+		}
 		if ((rv = apply_resolve(tx, inc, &c)) != 0) {
 			goto out;
 		}

@@ -157,6 +157,7 @@ status_conf_fini(status_conf *c)
 	free(c->url);
 	free(c->time_zone);
 	free(c->page_id);
+	free(c->bot_username);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -54,6 +54,7 @@ struct status_model {
 	rtable mnts;
 	char indicator[16]; /* the last announced indicator */
 	int64_t updated_ms;
+	int64_t opened_ms; /* Last-Modified before any fact */
 	int64_t resync_ms;
 	uint64_t version;
 	pending_write *pending;
@@ -383,6 +384,7 @@ status_model_open(status_model **out, const status_conf *conf, store *st)
 	pthread_mutex_init(&m->flush_mu, NULL);
 	m->conf = conf;
 	m->st = st;
+	m->opened_ms = od_now_ms();
 	m->comps.desc = &opsdesk__v1__status_component_record__descriptor;
 	m->comps.db = DB_COMPONENTS;
 	m->incs.desc = &opsdesk__v1__incident__descriptor;
@@ -569,6 +571,11 @@ do_health_result(status_model *m, const void *arg)
 	comp_rec r = *old;
 	r.daily = bars;
 	r.n_daily = n;
+	if (hr->ok && hr->at_ms >= old->latency_at_ms) {
+		/* A failed check's time is a time-out, not a response. */
+		r.latency_ms = hr->latency_ms;
+		r.latency_at_ms = hr->at_ms;
+	}
 	touch(m, hr->at_ms);
 	return rtable_put(m, &m->comps, &r.base);
 }
@@ -624,6 +631,14 @@ do_history(status_model *m, const void *arg)
 	r.n_daily = n;
 	r.uptime_30d = h->uptime_30d;
 	r.uptime_90d = h->uptime_90d;
+	if (h->n_latency_24h + h->n_latency_7d + h->n_latency_30d > 0) {
+		r.latency_24h = h->latency_24h;
+		r.n_latency_24h = h->n_latency_24h;
+		r.latency_7d = h->latency_7d;
+		r.n_latency_7d = h->n_latency_7d;
+		r.latency_30d = h->latency_30d;
+		r.n_latency_30d = h->n_latency_30d;
+	}
 	/* Only a real difference counts as a change of the page. */
 	size_t a = protobuf_c_message_get_packed_size(&old->base);
 	size_t b = protobuf_c_message_get_packed_size(&r.base);
@@ -1153,6 +1168,13 @@ build_incidents(status_model *m, view_buf *b, status_indicator *impact)
 		if (x->status
 		    != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 			v->unresolved[v->n_unresolved++] = x;
+			if (x->status
+			    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING) {
+				/* Fixed and watched: the headline follows
+				 * the components, not the old impact. */
+				v->n_monitoring++;
+				continue;
+			}
 			status_indicator im = status_impact_of(x->severity);
 			if (im > *impact) {
 				*impact = im;
@@ -1237,10 +1259,16 @@ build_components(status_model *m, view_buf *b)
 			vc->group = slots[j].group;
 			vc->description = cc ? cc->description : NULL;
 			vc->position = (unsigned) v->n_comps + 1;
-			vc->uptime_30d
-			    = bars_uptime(c, today, 30, c->uptime_30d);
-			vc->uptime_90d
-			    = bars_uptime(c, today, 90, c->uptime_90d);
+			/* Not settled yet: today's checks are not a
+			 * verdict, so they count for nothing. */
+			vc->no_data = c->state
+			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
+			int64_t upto = vc->no_data ? today - STATUS_DAY_MS
+			                           : today;
+			vc->uptime_30d = bars_uptime(
+			    c, upto, 30, vc->no_data ? -1 : c->uptime_30d);
+			vc->uptime_90d = bars_uptime(
+			    c, upto, 90, vc->no_data ? -1 : c->uptime_90d);
 			vc->group_index = g ? (int) (g - v->groups) : -1;
 			v->n_comps++;
 			if (g != NULL) {
@@ -1317,7 +1345,8 @@ build_view(status_model *m, int64_t now_ms, view_buf *b)
 	memset(b, 0, sizeof(*b));
 	v->conf = m->conf;
 	v->now_ms = now_ms;
-	v->updated_ms = m->updated_ms;
+	/* Nothing heard yet: the page is as of its first render, not 1970. */
+	v->updated_ms = m->updated_ms > 0 ? m->updated_ms : m->opened_ms;
 	if ((rv = build_maintenance(m, b)) != 0
 	    || (rv = build_incidents(m, b, &impact)) != 0
 	    || (rv = build_components(m, b)) != 0) {

@@ -130,6 +130,10 @@ status_pages_build(const status_view *v, status_pages **out)
 	        != 0) {
 		goto out;
 	}
+	status_render_badge_overall(v, &b);
+	if ((rv = add_page(p, "/badge.svg", ct_svg, cc_badge, &b)) != 0) {
+		goto out;
+	}
 	for (size_t i = 0; i < v->n_comps; i++) {
 		const status_view_comp *c = &v->comps[i];
 		snprintf(path, sizeof(path), "/badge/%s.svg", c->rec->id);

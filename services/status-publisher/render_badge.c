@@ -5,6 +5,8 @@
  */
 #include <stdio.h>
 
+#include <string.h>
+
 #include "status.h"
 
 /* Verdana 11 px averages about 7 px a character; the boxes get 5 px of
@@ -107,4 +109,22 @@ status_render_badge_uptime(const status_view_comp *c, sbuf *b)
 	status_format_uptime(u, msg, sizeof(msg));
 	snprintf(label, sizeof(label), "%s 30d", c->name);
 	status_render_badge(label, msg, color, b);
+}
+
+void
+status_render_badge_overall(const status_view *v, sbuf *b)
+{
+	static const char *const colors[] = {
+		[STATUS_IND_NONE] = "#4c1",
+		[STATUS_IND_MINOR] = "#dfb317",
+		[STATUS_IND_MAJOR] = "#fe7d37",
+		[STATUS_IND_CRITICAL] = "#e05d44",
+	};
+	const char *color = colors[v->indicator];
+	/* Only maintenance: blue, as on the page. */
+	if (v->indicator == STATUS_IND_NONE
+	    && strcmp(v->description, "Service Under Maintenance") == 0) {
+		color = "#007ec6";
+	}
+	status_render_badge("status", v->description, color, b);
 }

@@ -50,6 +50,55 @@ status_json(const status_view *v)
 	return o;
 }
 
+/* One window of the response-time extension: slice length, first
+ * slice's start, p50 and p95 per slice (null: no checks). */
+static void
+add_series(cJSON *o, const char *name,
+    Opsdesk__V1__LatencyPoint *const *pts, size_t n)
+{
+	if (n == 0) {
+		cJSON_AddNullToObject(o, name);
+		return;
+	}
+	cJSON *w = cJSON_AddObjectToObject(o, name);
+	cJSON *p50 = cJSON_CreateArray(), *p95 = cJSON_CreateArray();
+	int64_t slice = n > 1 ? pts[1]->start_ms - pts[0]->start_ms : 0;
+	cJSON_AddNumberToObject(w, "slice_seconds", (double) (slice / 1000));
+	add_time(w, "start", pts[0]->start_ms);
+	for (size_t i = 0; i < n; i++) {
+		cJSON_AddItemToArray(p50,
+		    pts[i]->checks ? cJSON_CreateNumber(pts[i]->p50_ms)
+		                   : cJSON_CreateNull());
+		cJSON_AddItemToArray(p95,
+		    pts[i]->checks ? cJSON_CreateNumber(pts[i]->p95_ms)
+		                   : cJSON_CreateNull());
+	}
+	cJSON_AddItemToObject(w, "p50_ms", p50);
+	cJSON_AddItemToObject(w, "p95_ms", p95);
+}
+
+/* opsdesk's extension (Statuspage clients ignore unknown fields): the
+ * last response time and the charts' series in milliseconds. */
+static void
+add_response_time(cJSON *o, const status_view_comp *c)
+{
+	const Opsdesk__V1__StatusComponentRecord *r = c->rec;
+	if (r->latency_at_ms == 0 && r->n_latency_24h == 0
+	    && r->n_latency_7d == 0 && r->n_latency_30d == 0) {
+		cJSON_AddNullToObject(o, "opsdesk_response_time");
+		return;
+	}
+	cJSON *rt = cJSON_AddObjectToObject(o, "opsdesk_response_time");
+	if (r->latency_at_ms > 0) {
+		cJSON_AddNumberToObject(rt, "current_ms", r->latency_ms);
+	} else {
+		cJSON_AddNullToObject(rt, "current_ms");
+	}
+	add_series(rt, "24h", r->latency_24h, r->n_latency_24h);
+	add_series(rt, "7d", r->latency_7d, r->n_latency_7d);
+	add_series(rt, "30d", r->latency_30d, r->n_latency_30d);
+}
+
 static cJSON *
 comp_json(const status_view *v, const status_view_comp *c)
 {
@@ -75,6 +124,7 @@ comp_json(const status_view *v, const status_view_comp *c)
 	cJSON_AddStringToObject(o, "page_id", v->conf->page_id);
 	cJSON_AddBoolToObject(o, "group", false);
 	cJSON_AddBoolToObject(o, "only_show_if_degraded", false);
+	add_response_time(o, c);
 	return o;
 }
 

@@ -801,7 +801,7 @@ test_uptime_and_bars(void **state)
 	assert_non_null(strstr(body(p, "/badge/api/uptime.svg"), "83.33%"));
 	assert_non_null(strstr(body(p, "/badge/db/uptime.svg"), "no data"));
 	const char *html = body(p, "/");
-	assert_non_null(strstr(html, "50.00% uptime, 100 checks, 50 failed"));
+	assert_non_null(strstr(html, "50.00% up, 100 checks, 50 failed"));
 	assert_non_null(strstr(html, "no data"));
 	status_pages_free(p);
 
@@ -821,7 +821,7 @@ test_uptime_and_bars(void **state)
 	assert_int_equal(status_model_history(m, &h), 0);
 	p = render(m, NOW);
 	html = body(p, "/");
-	assert_non_null(strstr(html, "75.00% uptime, 4 checks, 1 failed"));
+	assert_non_null(strstr(html, "75.00% up, 4 checks, 1 failed"));
 	/* 100 + 50 + 3 of 204 checks. */
 	assert_non_null(strstr(body(p, "/badge/db/uptime.svg"), "75.00%"));
 	status_pages_free(p);
@@ -933,6 +933,236 @@ test_summary_fill(void **state)
 	}
 }
 
+/* The banner follows the components: after a recovery the incident in
+ * monitoring no longer claims an outage; a component the prober has not
+ * settled on shows "No data", not Operational beside a red bar. */
+static void
+test_truthful_banner_and_no_data(void **state)
+{
+	(void) state;
+	status_model *m;
+	assert_int_equal(status_model_open(&m, &conf, NULL), 0);
+	health(m, "db", "Core", ST(DOWN), true, NOW - 7200000);
+	health(m, "api", "Core", ST(UP), true, NOW - 7200000);
+	incident(m, 7, "Database is down", true,
+	    OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_INVESTIGATING,
+	    NOW - 3600000);
+	status_pages *p = render(m, NOW);
+	const char *html = body(p, "/");
+	assert_non_null(strstr(html, "Partial System Outage"));
+	assert_null(strstr(html, "we are monitoring"));
+	/* The day's bar names its incident, for keyboard and screen
+	 * readers too. */
+	assert_non_null(strstr(html,
+	    "tabindex=\"0\" aria-label=\"2026-11-27: no data, 1 incident\""));
+	assert_non_null(strstr(html, "aria-label=\"2026-11-26: no data\""));
+	status_pages_free(p);
+
+	health(m, "db", "Core", ST(UP), true, NOW - 600000);
+	incident(m, 7, "Database is down", true,
+	    OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING,
+	    NOW - 500000);
+	p = render(m, NOW);
+	html = body(p, "/");
+	assert_non_null(strstr(html,
+	    "<div class=\"banner ind-none\">All Systems Operational<div "
+	    "class=\"sub\">A fix has been implemented and we are "
+	    "monitoring the results.</div></div>"));
+	assert_non_null(strstr(
+	    body(p, "/api/v2/status.json"), "\"indicator\":\"none\""));
+	assert_non_null(strstr(html, "monitoring &middot; "));
+	assert_non_null(strstr(body(p, "/badge.svg"), "All Systems Operational"));
+	/* No bot configured: the feeds only. */
+	assert_null(strstr(html, "t.me/"));
+	assert_non_null(strstr(html, "Subscribe to updates: <a href=\"/history.rss\""));
+	status_pages_free(p);
+
+	/* A new component with one failed check but no verdict yet. */
+	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
+	hc.target_id = "web";
+	hc.name = "Web";
+	hc.new_state = ST(UNKNOWN);
+	hc.public_ = true;
+	hc.at_ms = NOW - 1000;
+	assert_int_equal(status_model_health_changed(m, &hc), 0);
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+	hr.target_id = "web";
+	hr.ok = false;
+	hr.at_ms = NOW - 500;
+	assert_int_equal(status_model_health_result(m, &hr), 0);
+	conf.bot_username = "opsdesk_bot";
+	p = render(m, NOW);
+	conf.bot_username = NULL;
+	html = body(p, "/");
+	const char *web = strstr(html, "id=\"c-web\"");
+	assert_non_null(web);
+	assert_non_null(strstr(web, "<span class=\"st st-nodata\">No data</span>"));
+	assert_null(strstr(web, "b-bad"));
+	assert_non_null(strstr(web, "No data yet"));
+	assert_non_null(strstr(body(p, "/badge/web/uptime.svg"), "no data"));
+	assert_non_null(strstr(html,
+	    "<a href=\"https://t.me/opsdesk_bot?start=subscribe\""));
+	status_pages_free(p);
+	status_model_close(m);
+}
+
+/* Points for the chart tests: checks 0 where ms is 0 (a gap). */
+static size_t
+points(Opsdesk__V1__LatencyPoint *pt, Opsdesk__V1__LatencyPoint **pp,
+    const uint32_t *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		opsdesk__v1__latency_point__init(&pt[i]);
+		pt[i].start_ms = NOW - (int64_t) (n - i) * STATUS_DAY_MS;
+		pt[i].checks = ms[i] ? 10 : 0;
+		pt[i].p50_ms = ms[i];
+		pt[i].p95_ms = ms[i] * 2;
+		pp[i] = &pt[i];
+	}
+	return n;
+}
+
+static size_t
+count_of(const char *s, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) {
+		n++;
+	}
+	return n;
+}
+
+static void
+test_chart(void **state)
+{
+	(void) state;
+	Opsdesk__V1__LatencyPoint pt[30], *pp[30];
+	sbuf b = SBUF_INIT;
+	uint32_t ms[30] = { 0 };
+
+	/* Empty, and all gaps: no chart at all. */
+	assert_false(status_render_chart(NULL, 0, "x", &b));
+	points(pt, pp, ms, 30);
+	assert_false(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "x", &b));
+	assert_int_equal(b.len, 0);
+
+	/* One point: a dot per line, labelled, scale rounded up. */
+	ms[29] = 120;
+	points(pt, pp, ms, 30);
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "Web <&>", &b));
+	const char *svg = sbuf_str(&b);
+	assert_non_null(strstr(svg, "<svg class=\"rt\" viewBox=\"0 0 600 40\""));
+	assert_non_null(strstr(svg,
+	    "aria-label=\"Web &lt;&amp;&gt;: latest p50 120 ms, p95 240 ms, "
+	    "peak 240 ms\""));
+	assert_non_null(strstr(svg, "(0 to 500 ms)</title>"));
+	/* A dash across the last of 30 slices (20 units wide). */
+	assert_non_null(strstr(svg, "<path class=\"p50\" d=\"M581.0 "));
+	assert_non_null(strstr(svg, "H599.0\"/></svg>"));
+	assert_int_equal(count_of(strstr(svg, "class=\"p95\""), "H"), 2);
+	assert_null(strstr(svg, "<script"));
+	sbuf_free(&b);
+
+	/* Gaps split the lines: 3 runs of data, one of them a lone day. */
+	uint32_t gappy[30] = { 0 };
+	for (int i = 0; i < 30; i++) {
+		gappy[i] = (i < 10 || (i > 12 && i < 20) || i == 25)
+		    ? (uint32_t) (100 + i)
+		    : 0;
+	}
+	points(pt, pp, gappy, 30);
+	b = (sbuf) SBUF_INIT;
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "API", &b));
+	svg = sbuf_str(&b);
+	const char *p50 = strstr(svg, "class=\"p50\"");
+	assert_non_null(p50);
+	assert_int_equal(count_of(p50, "M"), 3);
+	assert_int_equal(count_of(p50, "L"), 9 + 6);
+	assert_int_equal(count_of(p50, "H"), 1);
+	sbuf_free(&b);
+
+	/* 30 full days: one run of 30 points per line, small. */
+	for (int i = 0; i < 30; i++) {
+		ms[i] = (uint32_t) (50 + 7 * i);
+	}
+	points(pt, pp, ms, 30);
+	b = (sbuf) SBUF_INIT;
+	assert_true(status_render_chart(
+	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "API", &b));
+	svg = sbuf_str(&b);
+	assert_int_equal(count_of(strstr(svg, "class=\"p95\""), "M"), 2);
+	assert_int_equal(count_of(svg, "L"), 2 * 29);
+	assert_non_null(strstr(svg, "(0 to 1000 ms)"));
+	assert_true(b.len < 1200);
+	sbuf_free(&b);
+}
+
+/* The charts reach the page, the JSON extension and the chat summary. */
+static void
+test_latency_through_model(void **state)
+{
+	(void) state;
+	status_model *m = scene(NULL);
+	Opsdesk__V1__TargetStatus ts = OPSDESK__V1__TARGET_STATUS__INIT;
+	Opsdesk__V1__TargetHistory h = OPSDESK__V1__TARGET_HISTORY__INIT;
+	Opsdesk__V1__LatencyPoint pt[30], *pp[30];
+	uint32_t ms[30] = { 0 };
+	ms[28] = 80;
+	ms[29] = 90;
+	points(pt, pp, ms, 30);
+	ts.id = "api";
+	h.target = &ts;
+	h.latency_24h = pp;
+	h.n_latency_24h = 30;
+	h.latency_30d = pp;
+	h.n_latency_30d = 30;
+	assert_int_equal(status_model_history(m, &h), 0);
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+	hr.target_id = "api";
+	hr.ok = true;
+	hr.latency_ms = 42;
+	hr.at_ms = NOW - 1000;
+	assert_int_equal(status_model_health_result(m, &hr), 0);
+	status_pages *p = render(m, NOW);
+	const char *api = strstr(body(p, "/"), "id=\"c-api\"");
+	assert_non_null(api);
+	assert_non_null(strstr(api, "last check 42 ms"));
+	assert_non_null(strstr(api, "aria-label=\"api response time, last 24 hours"));
+	assert_non_null(strstr(api, "<details><summary>7 and 30 days"));
+	assert_null(strstr(body(p, "/"), "db response time"));
+	cJSON *j = json(p, "/api/v2/components.json");
+	const cJSON *c;
+	bool seen = false;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "components"))
+	{
+		const cJSON *rt = cJSON_GetObjectItem(c, "opsdesk_response_time");
+		if (strcmp(str(c, "id"), "api") == 0) {
+			seen = true;
+			assert_int_equal(
+			    cJSON_GetObjectItem(rt, "current_ms")->valueint, 42);
+			const cJSON *w = cJSON_GetObjectItem(rt, "24h");
+			assert_int_equal(
+			    cJSON_GetObjectItem(w, "slice_seconds")->valueint,
+			    86400);
+			const cJSON *p50 = cJSON_GetObjectItem(w, "p50_ms");
+			assert_int_equal(cJSON_GetArraySize(p50), 30);
+			assert_true(cJSON_IsNull(cJSON_GetArrayItem(p50, 0)));
+			assert_int_equal(
+			    cJSON_GetArrayItem(p50, 29)->valueint, 90);
+			assert_true(cJSON_IsNull(cJSON_GetObjectItem(rt, "7d")));
+		} else if (strcmp(str(c, "id"), "db") == 0) {
+			assert_true(cJSON_IsNull(rt));
+		}
+	}
+	assert_true(seen);
+	cJSON_Delete(j);
+	status_pages_free(p);
+	status_model_close(m);
+}
+
 int
 main(void)
 {
@@ -949,6 +1179,9 @@ main(void)
 		cmocka_unit_test(test_uptime_and_bars),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_summary_fill),
+		cmocka_unit_test(test_truthful_banner_and_no_data),
+		cmocka_unit_test(test_chart),
+		cmocka_unit_test(test_latency_through_model),
 	};
 	return cmocka_run_group_tests(tests, setup_conf, teardown_conf);
 }

@@ -247,6 +247,7 @@ resync_history(void *arg)
 		Opsdesk__V1__ProberReply *rep = NULL;
 		hr.target_id = ids[i];
 		hr.recent = 1;
+		hr.latency = true; /* the response-time charts */
 		if (rv == 0
 		    && (rv = call(s->prober,
 		            &opsdesk__v1__prober_request__descriptor,
@@ -377,6 +378,9 @@ serve(void *arg, const http_request *req, http_response *res)
 	}
 	if ((rv = http_response_header(res, "ETag", a.etag)) != 0
 	    || (rv = http_response_header(
+	            res, "Access-Control-Allow-Origin", "*"))
+	        != 0
+	    || (rv = http_response_header(
 	            res, "Last-Modified", a.last_modified))
 	        != 0
 	    || (rv = http_response_header(
@@ -394,9 +398,35 @@ serve(void *arg, const http_request *req, http_response *res)
 	return 0;
 }
 
+/* CORS preflight: every route is public and read-only, so any origin may
+ * GET it (Statuspage's widget on a product's own site). */
+static int
+serve_options(void *arg, const http_request *req, http_response *res)
+{
+	const char *hdrs
+	    = http_request_header(req, "Access-Control-Request-Headers");
+	int rv;
+	(void) arg;
+	if ((rv = http_response_header(res, "Access-Control-Allow-Origin", "*"))
+	        != 0
+	    || (rv = http_response_header(
+	            res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"))
+	        != 0
+	    || (rv = http_response_header(res, "Access-Control-Allow-Headers",
+	            hdrs != NULL && strlen(hdrs) < 500 ? hdrs : "*"))
+	        != 0
+	    || (rv = http_response_header(
+	            res, "Access-Control-Max-Age", "86400"))
+	        != 0) {
+		return rv;
+	}
+	return http_response_text(res, 204, NULL, "");
+}
+
 static const char *const fixed_routes[] = {
 	"/",
 	"/index.html",
+	"/badge.svg",
 	"/api/v2/summary.json",
 	"/api/v2/status.json",
 	"/api/v2/components.json",
@@ -428,11 +458,19 @@ add_routes(void *arg, http_server *srv)
 		    strcmp(fixed_routes[i], "/index.html") == 0 ? serve_index
 		                                                : serve,
 		    arg);
+		if (rv == 0) {
+			rv = http_server_route(srv, "OPTIONS", fixed_routes[i],
+			    false, serve_options, arg);
+		}
 	}
 	if (rv == 0) {
 		/* NNG matches a tree on whole path segments after its uri,
 		 * so the uri must not end in a slash. */
 		rv = http_server_route(srv, "GET", "/badge", true, serve, arg);
+	}
+	if (rv == 0) {
+		rv = http_server_route(
+		    srv, "OPTIONS", "/badge", true, serve_options, arg);
 	}
 	return rv;
 }
@@ -527,6 +565,16 @@ status_service_start(runtime *rt)
 		}
 		free(s->conf.url);
 		s->conf.url = u;
+	}
+	/* The page's Subscribe link names the chat bot. */
+	const cJSON *bot = cJSON_GetObjectItemCaseSensitive(
+	    config_section(s->cfg, "gateway"), "bot_username");
+	if (cJSON_IsString(bot) && bot->valuestring[0] != '\0'
+	    && (s->conf.bot_username = strdup(bot->valuestring
+	            + (bot->valuestring[0] == '@')))
+	        == NULL) {
+		rv = OD_ENOMEM;
+		goto fail;
 	}
 	register_metrics(s, runtime_metrics(rt));
 	if ((rv = status_site_init(&s->site)) != 0) {

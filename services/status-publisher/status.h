@@ -103,6 +103,10 @@ typedef struct status_conf {
 	bool show_unlisted; /* public targets not listed: shown after */
 	int64_t resync_interval_ms;
 	int64_t history_interval_ms;
+	/* The chat bot's username (gateway.bot_username, without '@'), for
+	 * the page's Subscribe link; NULL: no chat link. Set by the
+	 * service from the gateway section. */
+	char *bot_username;
 } status_conf;
 
 /*
@@ -125,6 +129,9 @@ typedef struct status_view_comp {
 	unsigned position; /* 1-based */
 	double uptime_30d; /* percent; < 0: no data */
 	double uptime_90d;
+	/* The prober has not settled on a state yet (shown "No data", and
+	 * today's unsettled checks do not paint a red bar). */
+	bool no_data;
 	int group_index; /* into view.groups, -1: none */
 } status_view_comp;
 
@@ -150,6 +157,9 @@ typedef struct status_view {
 	/* Public incidents, newest first: unresolved, then all kept. */
 	const Opsdesk__V1__Incident **unresolved;
 	size_t n_unresolved;
+	/* Of those, in monitoring: a fix is in and being watched; they do
+	 * not raise the indicator (the components tell the state). */
+	size_t n_monitoring;
 	const Opsdesk__V1__Incident **incidents;
 	size_t n_incidents;
 	/* Maintenance windows by start: active, upcoming, all kept. */
@@ -267,6 +277,19 @@ void status_render_badge(
 /* The badge of a component's state and of its 30-day uptime. */
 void status_render_badge_state(const status_view_comp *c, sbuf *b);
 void status_render_badge_uptime(const status_view_comp *c, sbuf *b);
+/* The page's overall badge: "status | All Systems Operational". */
+void status_render_badge_overall(const status_view *v, sbuf *b);
+/*
+ * A response-time chart: inline SVG of p95 and p50 over pts (oldest
+ * first; a point without checks is a gap), labelled for screen readers.
+ * false (nothing appended) when no point has data.
+ */
+bool status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n, const char *label, sbuf *b);
+/* The latest slice's p50/p95 and the highest value over pts; false (out
+ * parameters untouched) when no point has data. */
+bool status_latency_summary(const Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n, uint32_t *p50, uint32_t *p95, uint32_t *peak);
 /* Uptime as the page shows it: "99.95%" or "no data" (out >= 16). */
 void status_format_uptime(double pct, char *out, size_t size);
 

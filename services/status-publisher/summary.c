@@ -133,6 +133,14 @@ status_summary_fill(const status_view *v, Opsdesk__V1__StatusSummary *sum,
 		pc->description
 		    = a_strdup(&a, c->description ? c->description : "");
 		pc->position = c->position;
+		pc->has_latency = c->rec->latency_at_ms > 0;
+		pc->latency_ms = c->rec->latency_ms;
+		uint32_t peak = 0;
+		(void) status_latency_summary(
+		    (const Opsdesk__V1__LatencyPoint *const *)
+		        c->rec->latency_24h,
+		    c->rec->n_latency_24h, &pc->p50_24h_ms, &pc->p95_24h_ms,
+		    &peak);
 		sum->components[sum->n_components++] = pc;
 	}
 	sum->incidents = a_alloc(&a, (v->n_unresolved + 1) * sizeof(void *));

@@ -41,6 +41,9 @@ cmd_status(gw_ctx *ctx, const char *args)
 				sbuf_printf(
 				    &b, " — %.2f%% (30 d)", c->uptime_30d);
 			}
+			if (c->has_latency) {
+				sbuf_printf(&b, " · %u ms", c->latency_ms);
+			}
 			sbuf_append(&b, "\n");
 		}
 		for (size_t i = 0; i < s->n_incidents; i++) {
@@ -210,6 +213,15 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 	sbuf_free(&names);
 	sbuf_free(&b);
 	return 0;
+}
+
+int
+cmd_start(gw_ctx *ctx, const char *args)
+{
+	if (strcmp(args, "subscribe") == 0) {
+		return cmd_subscribe(ctx, "");
+	}
+	return cmd_help(ctx, args);
 }
 
 int

@@ -193,6 +193,9 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
+/* /start: the main menu; "/start subscribe" (the status page's deep link
+ * t.me/<bot>?start=subscribe) subscribes the chat. commands_status.c */
+int cmd_start(gw_ctx *ctx, const char *args);
 
 /* ---- the context of handling one update ---- */
 

@@ -11,7 +11,7 @@
 #include "gateway.h"
 
 static const gw_command commands[] = {
-	{ "start", false, false, cmd_help, "/start", "main menu" },
+	{ "start", false, false, cmd_start, "/start", "main menu" },
 	{ "help", false, true, cmd_help, "/help", "main menu" },
 	{ "help_operations", false, true, cmd_help_operations,
 	    "/help_operations", "operations and support help" },

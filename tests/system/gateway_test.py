@@ -523,7 +523,8 @@ def test_alerts_replayed_after_downtime(s):
 def test_notifications_from_the_bus(s):
     fake, gw = start(s, backends=["status-publisher"])
     h.contains(ask(fake, "/subscribe").text, "Subscribed")
-    h.contains(ask(fake, "/subscribe", user=OTHER).text, "Subscribed")
+    # The status page's deep link t.me/<bot>?start=subscribe.
+    h.contains(ask(fake, "/start subscribe", user=OTHER).text, "Subscribed")
     h.contains(ask(fake, "/help", user=77).text, "Hello")  # not subscribed
     fake.block(OTHER)
     tail = s.tail("gateway.")

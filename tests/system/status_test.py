@@ -489,7 +489,7 @@ def test_with_real_owners(s):
     h.eq(comp_status(p, "secret-target"), None, "private target")
     # Today's bar fills from the probe results (and the prober's history,
     # whose day aggregates lag them).
-    h.wait_until(lambda: "100.00% uptime, " in get(p, "/")[1].decode(), 15,
+    h.wait_until(lambda: "100% up, " in get(p, "/")[1].decode(), 15,
                  "web's bar of today from its checks")
     h.contains(get(p, "/badge/web/uptime.svg")[1].decode(), "100%")
 
