@@ -309,6 +309,13 @@ bool conv_handle(gw_ctx *ctx, const char *text);
 size_t conv_encode(const conv_state *s, char *out, size_t size);
 int conv_decode(const void *v, size_t len, conv_state *out);
 
+/* commands_status.c: subscription sets, stored as "" (every component)
+ * or ",id1,id2,". cur minus the ids in remove (",a,"); an
+ * all-subscription ("") counts as universe. Appends the result to out;
+ * false when nothing is left (the subscription ends). */
+bool subs_remove(const char *cur, const char *remove, const char *universe,
+    sbuf *out);
+
 /* commands_incident.c, also for alerts. */
 struct Opsdesk__V1__Incident;
 void render_incident(

@@ -36,6 +36,30 @@ test_parse_command(void **state)
 }
 
 static void
+test_subs_remove(void **state)
+{
+	sbuf b = SBUF_INIT;
+	/* From everything: all the others stay. */
+	assert_true(subs_remove("", ",db,", ",api,db,web,", &b));
+	assert_string_equal(sbuf_str(&b), ",api,web,");
+	sbuf_reset(&b);
+	/* From a list: only the named one goes; unknown ids change nothing.
+	 */
+	assert_true(subs_remove(",api,db,", ",db,zz,", ",api,db,web,", &b));
+	assert_string_equal(sbuf_str(&b), ",api,");
+	sbuf_reset(&b);
+	/* A prefix of an id is another id. */
+	assert_true(subs_remove(",api,api2,", ",api,", ",api,api2,", &b));
+	assert_string_equal(sbuf_str(&b), ",api2,");
+	sbuf_reset(&b);
+	/* The last one: nothing left. */
+	assert_false(subs_remove(",db,", ",db,", ",api,db,", &b));
+	sbuf_reset(&b);
+	assert_false(subs_remove("", ",api,db,", ",api,db,", &b));
+	sbuf_free(&b);
+}
+
+static void
 test_table(void **state)
 {
 	size_t n;
@@ -251,6 +275,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_cb_codec),
 		cmocka_unit_test(test_ids_and_words),
+		cmocka_unit_test(test_subs_remove),
 		cmocka_unit_test(test_update_parse),
 		cmocka_unit_test(test_conv_codec),
 		cmocka_unit_test(test_throttle),
