@@ -127,6 +127,9 @@ static const struct cb_action {
 	{ "q", "/queue", false },
 	{ "mt", "/maintenance", false },
 	{ "rp", "/report", false },
+	{ "cx", "/cancel", true },
+	{ "oy", "/offer yes", true },
+	{ "on", "/offer new", true },
 };
 
 int

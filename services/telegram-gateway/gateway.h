@@ -188,7 +188,8 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
 	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
 	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
-	                X(severity) X(maintenance) X(ops) X(tick) X(report)
+	                X(severity) X(maintenance) X(ops) X(tick) X(report)     \
+	                    X(cancel) X(offer)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
@@ -305,6 +306,14 @@ void conv_clear(gw_ctx *ctx);
 /* Handle a plain message as the answer to the current step; false when
  * no step is live. */
 bool conv_handle(gw_ctx *ctx, const char *text);
+/* A Telegram reply to a bot message naming a ticket: the text goes to
+ * that ticket (a staff reply from an admin). False when it names none. */
+bool conv_reply(gw_ctx *ctx, const char *text);
+/* Any other plain text in a private chat: offered to the user's open or
+ * pending ticket(s) ("Add to T-3?"), else the hint. Never dropped. */
+void conv_fallback(gw_ctx *ctx, const char *text);
+/* A Cancel button (1:cx) on a row of its own. */
+void conv_cancel_button(gw_keyboard *k);
 /* Encode/decode the stored value (tests). */
 size_t conv_encode(const conv_state *s, char *out, size_t size);
 int conv_decode(const void *v, size_t len, conv_state *out);

@@ -1056,12 +1056,10 @@ gw_handle(gw *g, const gw_update *u)
 			/* done */
 		} else if (conv_handle(&ctx, u->text)) {
 			/* done */
+		} else if (conv_reply(&ctx, u->text)) {
+			/* a reply to a message naming a ticket */
 		} else if (!ctx.is_group) {
-			ctx_reply(&ctx,
-			    "I understand commands. Send /help for the menu, "
-			    "or /support &lt;your message&gt; to open a "
-			    "ticket.",
-			    NULL);
+			conv_fallback(&ctx, u->text);
 		}
 	}
 	commit_job j = { &ctx, u->update_id, true, NULL, 0 };

@@ -71,7 +71,7 @@ test_table(void **state)
 		      "report", "help_admin", "tick", NULL };
 	static const char *const all[] = { "start", "help", "help_operations",
 		"status_page", "status", "subscribe", "unsubscribe", "support",
-		"tickets", "ticket", "faq", NULL };
+		"tickets", "ticket", "faq", "cancel", NULL };
 	for (int i = 0; admin[i]; i++) {
 		assert_non_null(router_find(admin[i]));
 		assert_true(router_find(admin[i])->admin);
