@@ -28,7 +28,31 @@ word_index(const char *const *list, const char *w)
 	return 0;
 }
 
-static void
+bool
+incident_runbook(gw *g, int severity, sbuf *b, size_t max)
+{
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__RunbookRequest r = OPSDESK__V1__RUNBOOK_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	bool ok = false;
+	actor.is_admin = true;
+	actor.name = "telegram-gateway";
+	r.severity = severity;
+	if (gw_call_quiet(g, &actor, "", GW_INCIDENT, "runbook", &r.base, &rep)
+	    == 0) {
+		Opsdesk__V1__Runbook *rb = gw_result(rep, "runbook");
+		if (rb != NULL && rb->text != NULL && rb->text[0] != '\0') {
+			sbuf_printf(b, "📖 <b>Runbook (%s)</b>\n",
+			    render_severity_name(severity));
+			render_text(b, rb->text, max);
+			ok = true;
+		}
+	}
+	gw_reply_free(rep);
+	return ok;
+}
+
+void
 incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 {
 	char data[GW_CBDATA_MAX + 1], id[24];
@@ -47,6 +71,11 @@ incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 	}
 	cb_encode(data, sizeof(data), "is", id, NULL);
 	kbd_button(k, "🔎 Show", data);
+	if (in->status
+	    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+		cb_encode(data, sizeof(data), "ip", id, NULL);
+		kbd_button(k, "📝 Postmortem", data);
+	}
 }
 
 void
@@ -193,6 +222,8 @@ incident_show(gw_ctx *ctx, uint64_t id)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		render_incident(&b, in, true);
+		sbuf_append(&b, "\n");
+		incident_runbook(ctx->g, in->severity, &b, 1500);
 		incident_buttons(&k, in);
 		ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);

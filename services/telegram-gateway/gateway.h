@@ -245,6 +245,10 @@ void ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
     const void *val, size_t vlen);
 /* The callback answer text (≤ 200). */
 void ctx_answer(gw_ctx *ctx, const char *text, bool alert);
+/* A refusal or failure: for a pressed button, a pop-up to the presser
+ * (show_alert; popup, or html as plain text when NULL), plus the message
+ * in a private chat but never in a group; otherwise the message. */
+void ctx_refuse(gw_ctx *ctx, const char *html, const char *popup);
 void ctx_free(gw_ctx *ctx);
 
 /* The services. */
@@ -329,6 +333,11 @@ bool subs_remove(const char *cur, const char *remove, const char *universe,
 struct Opsdesk__V1__Incident;
 void render_incident(
     sbuf *b, const struct Opsdesk__V1__Incident *in, bool timeline);
+/* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
+void incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
+/* Append the configured runbook of a severity (asked of
+ * incident-service, cut to max code points); false when none. */
+bool incident_runbook(gw *g, int severity, sbuf *b, size_t max);
 
 /* commands_support.c, for conversation steps. */
 void support_create(gw_ctx *ctx, const char *text, const char *priority);
@@ -392,6 +401,7 @@ enum gw_db {
 	GW_DB_BLOCKED,   /* chat -> blocked at ms */
 	GW_DB_SUBS,      /* chat -> subscribed components ("" all) */
 	GW_DB_ADMIN_MSG, /* chat,message -> ticket id */
+	GW_DB_ALERT_MSG, /* incident,chat,message -> "": alerts to edit */
 	GW_DB_COUNT
 };
 

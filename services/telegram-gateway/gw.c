@@ -16,7 +16,7 @@
 #include "ticket.pb-c.h"
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
-	"blocked", "subs", "admin_msg", NULL };
+	"blocked", "subs", "admin_msg", "alert_msg", NULL };
 
 /* ---- settings ---- */
 
@@ -487,8 +487,18 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 			break;
 		}
 		if (e->message != NULL && e->message[0] != '\0') {
-			sbuf_append(&b, ": ");
-			render_text(&b, e->message, 500);
+			/* "Limit reached: limit reached: …" says it twice. */
+			const char *say = strchr(sbuf_str(&b), ' ') + 1;
+			if (strncasecmp(e->message, say, strlen(say)) == 0) {
+				b.len = (size_t) (say - b.data);
+				b.data[b.len] = '\0';
+				sbuf_appendc(&b, (char) toupper(
+				    (unsigned char) e->message[0]));
+				render_text(&b, e->message + 1, 500);
+			} else {
+				sbuf_append(&b, ": ");
+				render_text(&b, e->message, 500);
+			}
 		}
 		ctx_answer(ctx, "Could not do that", false);
 		protobuf_c_message_free_unpacked(rep, NULL);
@@ -501,7 +511,7 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		    rv == OD_ETIMEDOUT ? " (it did not answer in time)" : "");
 		ctx_answer(ctx, "Service unavailable", false);
 	}
-	ctx_reply(ctx, sbuf_str(&b), NULL);
+	ctx_refuse(ctx, sbuf_str(&b), NULL);
 	sbuf_free(&b);
 	return rv;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus/bus.h"
 #include "gateway.h"
@@ -62,12 +63,99 @@ to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k, const char *tag)
 	}
 }
 
+/* "13:05 UTC" (the date too when not today). */
+static void
+clock_time(sbuf *b, int64_t ms)
+{
+	char buf[32];
+	time_t t = (time_t) (ms / 1000), now = (time_t) (od_now_ms() / 1000);
+	struct tm tm, tn;
+	gmtime_r(&t, &tm);
+	gmtime_r(&now, &tn);
+	strftime(buf, sizeof(buf),
+	    (tm.tm_yday == tn.tm_yday && tm.tm_year == tn.tm_year)
+	        ? "%H:%M UTC"
+	        : "%Y-%m-%d %H:%M UTC",
+	    &tm);
+	sbuf_append(b, buf);
+}
+
+/* The last timeline entry that resolved the incident, or NULL. */
+static const Opsdesk__V1__TimelineEntry *
+resolving_entry(const Opsdesk__V1__Incident *in)
+{
+	for (size_t i = in->n_timeline; i > 0; i--) {
+		if (in->timeline[i - 1]->status
+		    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+			return in->timeline[i - 1];
+		}
+	}
+	return NULL;
+}
+
+/* The alert message for an incident in its current state: who did what
+ * and when, the incident, its latest update, the runbook while it is
+ * open; the buttons that still apply. head: the alert's own line (a new
+ * alert), or NULL for the state line (an edit). */
+static void
+alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
+    const Opsdesk__V1__Incident *in)
+{
+	bool resolved = in->status
+	    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED;
+	if (resolved) {
+		const Opsdesk__V1__TimelineEntry *e = resolving_entry(in);
+		if (e == NULL || e->author_id == 0) {
+			sbuf_append(b, "✅ <b>Resolved automatically</b>");
+		} else {
+			sbuf_append(b, "✅ <b>Resolved</b> by ");
+			render_text(b, e->author_name, 64);
+		}
+		sbuf_append(b, " at ");
+		clock_time(b, in->resolved_ms ? in->resolved_ms
+		        : e != NULL           ? e->at_ms
+		                              : od_now_ms());
+		sbuf_append(b, "\n");
+	} else if (in->acknowledged) {
+		sbuf_append(b, "✋ <b>Acknowledged</b> by ");
+		render_text(b, in->acknowledged_by_name, 64);
+		sbuf_append(b, " at ");
+		clock_time(b, in->acknowledged_ms);
+		sbuf_append(b, "\n");
+	}
+	if (head != NULL) {
+		sbuf_append(b, head);
+	} else if (!resolved && !in->acknowledged) {
+		sbuf_printf(b, "🚨 <b>Alert</b> %s\n",
+		    render_severity_symbol(in->severity));
+	}
+	sbuf_append(b, "\n");
+	render_incident(b, in, false);
+	if (in->n_timeline > 0) {
+		const Opsdesk__V1__TimelineEntry *e
+		    = in->timeline[in->n_timeline - 1];
+		sbuf_append(b, "Latest: ");
+		clock_time(b, e->at_ms);
+		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
+		render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_append(b, ": ");
+		render_text(b, e->text, 300);
+		sbuf_append(b, "\n");
+	}
+	if (!resolved) {
+		sbuf_append(b, "\n");
+		incident_runbook(g, in->severity, b, 600);
+	}
+	incident_buttons(k, in);
+}
+
 static void
 deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 {
 	gw_ctx ctx;
-	sbuf b = SBUF_INIT;
+	sbuf b = SBUF_INIT, head = SBUF_INIT;
 	gw_keyboard k = { 0 };
+	char tag[32] = "";
 
 	if (a->seq != 0 && a->seq <= gw_meta_u64(g, ALERT_SEQ_KEY)) {
 		return;
@@ -75,24 +163,19 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
 	sbuf_printf(
-	    &b, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
-	render_text(&b, a->text[0] ? a->text : a->kind, 300);
-	sbuf_append(&b, "\n\n");
+	    &head, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
+	render_text(&head, a->text[0] ? a->text : a->kind, 300);
+	sbuf_append(&head, "\n");
 	if (a->incident != NULL) {
-		char data[GW_CBDATA_MAX + 1], id[24];
-		render_incident(&b, a->incident, false);
-		snprintf(id, sizeof(id), "%llu",
+		/* Tagged: the sender remembers where it went, so later
+		 * changes of the incident edit it in place. */
+		snprintf(tag, sizeof(tag), "i%llu",
 		    (unsigned long long) a->incident->id);
-		if (!a->incident->acknowledged) {
-			cb_encode(data, sizeof(data), "ia", id, NULL);
-			kbd_button(&k, "✋ Acknowledge", data);
-		}
-		cb_encode(data, sizeof(data), "ir", id, NULL);
-		kbd_button(&k, "✅ Resolve", data);
-		cb_encode(data, sizeof(data), "is", id, NULL);
-		kbd_button(&k, "🔎 Show", data);
+		alert_render(g, &b, &k, sbuf_str(&head), a->incident);
+	} else {
+		sbuf_append(&b, sbuf_str(&head));
 	}
-	to_admins(&ctx, sbuf_str(&b), &k, NULL);
+	to_admins(&ctx, sbuf_str(&b), &k, tag[0] ? tag : NULL);
 	int rv = a->seq != 0 ? gw_enqueue_once(g, &ctx, ALERT_SEQ_KEY, a->seq)
 	                     : gw_enqueue(g, &ctx);
 	if (rv != 0) {
@@ -101,6 +184,116 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	}
 	metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
 	    "Bus events turned into messages", "kind=\"alert\""));
+	ctx_free(&ctx);
+	sbuf_free(&b);
+	sbuf_free(&head);
+}
+
+/*
+ * An incident changed (acknowledged, updated, severity, resolved): every
+ * alert message about it is edited to its new state, its moot buttons
+ * gone. An automatic resolve is also announced to the admins.
+ */
+static void
+deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
+{
+	const Opsdesk__V1__Incident *in = e->incident;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t prefix[8];
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	gw_keyboard kb = { 0 };
+	size_t n = 0;
+
+	if (in == NULL || in->id == 0 || strcmp(e->change, "opened") == 0) {
+		return;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	alert_render(g, &b, &kb, NULL, in);
+	store_key_u64(prefix, in->id);
+	if (store_read_begin(gw_store(g), &txn) == 0) {
+		if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_ALERT_MSG),
+		        &cur)
+		    == 0) {
+			k.mv_data = prefix;
+			k.mv_size = 8;
+			for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			     rc == 0 && k.mv_size == 24
+			     && memcmp(k.mv_data, prefix, 8) == 0;
+			     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				const uint8_t *p = k.mv_data;
+				int64_t chat = (int64_t) store_key_get_u64(p + 8);
+				int64_t msg = (int64_t) store_key_get_u64(p + 16);
+				cJSON *body = cJSON_CreateObject();
+				cJSON_AddNumberToObject(
+				    body, "chat_id", (double) chat);
+				cJSON_AddNumberToObject(
+				    body, "message_id", (double) msg);
+				cJSON_AddStringToObject(
+				    body, "text", sbuf_str(&b));
+				cJSON_AddStringToObject(
+				    body, "parse_mode", "HTML");
+				cJSON_AddTrueToObject(
+				    body, "disable_web_page_preview");
+				cJSON *kj = kbd_to_json(&kb);
+				if (kj != NULL) {
+					cJSON_AddItemToObject(
+					    body, "reply_markup", kj);
+				} else {
+					/* no buttons left: remove them */
+					cJSON *empty = cJSON_CreateObject();
+					cJSON_AddItemToObject(empty,
+					    "inline_keyboard",
+					    cJSON_CreateArray());
+					cJSON_AddItemToObject(
+					    body, "reply_markup", empty);
+				}
+				ctx_send_method(
+				    &ctx, "editMessageText", chat, body, NULL);
+				n++;
+			}
+			mdb_cursor_close(cur);
+		}
+		store_read_end(txn);
+	}
+	const Opsdesk__V1__TimelineEntry *r = resolving_entry(in);
+	if (strcmp(topic, "incident.resolved") == 0 && (r == NULL || r->author_id == 0)
+	    && (n > 0
+	        || in->severity <= OPSDESK__V1__SEVERITY__SEVERITY_HIGH)) {
+		/* Nobody pressed anything: say so where the alert was. */
+		sbuf a = SBUF_INIT;
+		gw_keyboard ak = { 0 };
+		char data[GW_CBDATA_MAX + 1], id[24];
+		char d[48];
+		od_format_duration(
+		    (in->resolved_ms ? in->resolved_ms : od_now_ms())
+		        - in->created_ms,
+		    d, sizeof(d));
+		sbuf_printf(&a,
+		    "✅ <b>INC-%llu resolved automatically</b> after %s\n",
+		    (unsigned long long) in->id, d);
+		render_text(&a, in->title, 200);
+		if (r != NULL && r->text[0] != '\0') {
+			sbuf_append(&a, "\n");
+			render_text(&a, r->text, 300);
+		}
+		snprintf(id, sizeof(id), "%llu", (unsigned long long) in->id);
+		cb_encode(data, sizeof(data), "is", id, NULL);
+		kbd_button(&ak, "🔎 Show", data);
+		cb_encode(data, sizeof(data), "ip", id, NULL);
+		kbd_button(&ak, "📝 Postmortem", data);
+		to_admins(&ctx, sbuf_str(&a), &ak, NULL);
+		sbuf_free(&a);
+	}
+	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
+		metric_add(
+		    gw_counter(g, "opsdesk_gateway_notifications_total",
+		        "Bus events turned into messages", "kind=\"incident\""),
+		    ctx.n_outs);
+	}
 	ctx_free(&ctx);
 	sbuf_free(&b);
 }
@@ -328,6 +521,9 @@ notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET:
 		deliver_ticket(g, topic, env->ticket);
 		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_INCIDENT:
+		deliver_incident(g, topic, env->incident);
+		break;
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET_NOTIFY:
 		deliver_ticket_notify(g, env->ticket_notify);
 		break;
@@ -417,7 +613,8 @@ notify_main(void *arg)
 int
 notify_start(gw_notify **out, gw *g)
 {
-	static const char *const prefixes[] = { "alert.", "ticket.created",
+	static const char *const prefixes[] = { "alert.", "incident.updated",
+		"incident.resolved", "ticket.created",
 		"ticket.replied", "ticket.notify", "ticket.sla_breached",
 		"status.changed", "maintenance.reminder", NULL };
 	gw_notify *n = calloc(1, sizeof(*n));

@@ -238,6 +238,7 @@ typedef struct round_result {
 	struct {
 		int64_t chat_id, message_id;
 		uint64_t ticket;
+		char kind; /* 't': ticket (admin_msg), 'i': incident alert */
 	} maps[SCAN_MAX];
 	int n_maps;
 } round_result;
@@ -268,6 +269,19 @@ round_fn(store_txn *t, void *arg)
 	}
 	for (int i = 0; i < r->n_maps; i++) {
 		uint8_t v[8];
+		if (r->maps[i].kind == 'i') {
+			/* incident, chat, message: the alerts to edit */
+			uint8_t ak[24];
+			store_key_u64(ak, r->maps[i].ticket);
+			store_key_u64(ak + 8, (uint64_t) r->maps[i].chat_id);
+			store_key_u64(ak + 16, (uint64_t) r->maps[i].message_id);
+			if ((rv = store_put(t, store_db(s, GW_DB_ALERT_MSG),
+			         ak, 24, "", 0))
+			    != 0) {
+				return rv;
+			}
+			continue;
+		}
 		store_key_u64(k, (uint64_t) r->maps[i].chat_id);
 		store_key_u64(k + 8, (uint64_t) r->maps[i].message_id);
 		store_key_u64(v, r->maps[i].ticket);
@@ -385,8 +399,10 @@ apply_result(gw *g, sender_state *ss, ob_item *it, int rv, botapi_result *res,
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
 		    res->result, "message_id");
 		uint64_t ticket = 0;
-		if (it->tag[0] == 't' && cJSON_IsNumber(mid)
+		if ((it->tag[0] == 't' || it->tag[0] == 'i')
+		    && cJSON_IsNumber(mid)
 		    && gw_parse_id(it->tag + 1, "", &ticket) == 0) {
+			r->maps[r->n_maps].kind = it->tag[0];
 			r->maps[r->n_maps].chat_id = it->chat_id;
 			r->maps[r->n_maps].message_id
 			    = (int64_t) mid->valuedouble;

@@ -30,6 +30,7 @@ def config():
                            {"id": "web", "name": "Web app"}],
             "resync_interval": "1h", "history_interval": "1h"},
         "incidents": {
+            "stable_period": "2s", "tick": "100ms",
             "runbooks": {"critical": "Page the on-call, open a bridge.",
                          "high": "Check the dashboards first."}},
         "gateway": {"bot_username": "opsdesk_bot",
@@ -250,6 +251,99 @@ def test_replies_go_to_the_ticket(s):
         fake.messages[(OTHER, 999)] = "ℹ️ T-2 is waiting for you"
     r = ask(fake, "let me in", user=OTHER, reply_to=999, chat=OTHER)
     h.check("Added" not in r.text, r.text)
+    gw.stop()
+
+
+def press_in(fake, data, user, chat, message_id, chat_type="supergroup"):
+    """Press a button on a message of a group; the answerCallbackQuery."""
+    fake._cb_seq = getattr(fake, "_cb_seq", 0) + 1
+    m = fake.mark()
+    fake._update("callback_query", {
+                         "id": "g%d" % fake._cb_seq,
+                         "from": {"id": user, "is_bot": False,
+                                  "first_name": "Bob" if user != ADMIN
+                                  else "Alice"},
+                         "message": {"message_id": message_id,
+                                     "chat": {"id": chat,
+                                              "type": chat_type},
+                                     "date": int(time.time()),
+                                     "text": "alert"},
+                         "chat_instance": "2", "data": data})
+    return fake.wait_call("answerCallbackQuery", timeout=8, after=m), m
+
+
+def edit_of(fake, chat, mid, pred, m=0, timeout=10):
+    return fake.wait_call(
+        "editMessageText", lambda r: r.chat == chat and
+        int(r.body.get("message_id", 0)) == mid and r.status == 200 and
+        pred(r), timeout=timeout, after=m)
+
+
+def health(s, target, new, old="UP"):
+    s.publish("health.changed", {"health_changed": {
+        "target_id": target, "name": target.upper(), "old_state": old,
+        "new_state": new, "criticality": "CRITICAL", "public": True,
+        "reason": "injected", "at_ms": int(time.time() * 1000)}})
+
+
+def test_alerts_edited_in_place(s):
+    fake, gw = start(s, backends=["incident-service"])
+    m = fake.mark()
+    s.call("incident", "create", {"severity": "SEVERITY_CRITICAL",
+                                  "title": "API down"})
+    alert = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
+                           "API down" in r.text, after=m)
+    # The runbook of its severity comes with it.
+    h.contains(alert.text, "Page the on-call")
+    h.check(("✋ Acknowledge", "1:ia:1") in alert.buttons, alert.buttons)
+    mid = msg_id(fake, ADMIN_CHAT, "API down")
+    # A non-admin pressing it in the group: a pop-up to them, nothing
+    # in the group.
+    ans, m = press_in(fake, "1:ia:1", OTHER, ADMIN_CHAT, mid)
+    h.contains(ans.body.get("text", ""), "Admins only")
+    h.check(ans.body.get("show_alert") is True, ans.body)
+    quiet(fake, ADMIN_CHAT, m)
+    h.eq(s.call("incident", "get", {"id": 1})["incident"].get(
+        "acknowledged", False), False)
+    # The admin acknowledges by button: the alert says who and when, and
+    # loses its Acknowledge button.
+    ans, m = press_in(fake, "1:ia:1", ADMIN, ADMIN_CHAT, mid)
+    e = edit_of(fake, ADMIN_CHAT, mid, lambda r: "Acknowledged" in r.text,
+                m)
+    h.contains(e.text, "Alice")
+    h.contains(e.text, "UTC")
+    h.check(not any(d == "1:ia:1" for _, d in e.buttons), e.buttons)
+    h.check(("✅ Resolve", "1:ir:1") in e.buttons, e.buttons)
+    # A severity change by command edits it too.
+    m = fake.mark()
+    ask(fake, "/severity INC-1 high calmer now", user=ADMIN)
+    edit_of(fake, ADMIN_CHAT, mid, lambda r: "<b>high</b>" in r.text, m)
+    # A stale button pressed after the change: a pop-up, not a message.
+    m = fake.mark()
+    ask(fake, "/incident resolve 1 fixed the pool", user=ADMIN)
+    e = edit_of(fake, ADMIN_CHAT, mid, lambda r: "Resolved" in r.text, m)
+    h.contains(e.text, "Alice")
+    h.check(not any(d in ("1:ia:1", "1:ir:1") for _, d in e.buttons),
+            e.buttons)
+    h.check(("📝 Postmortem", "1:ip:1") in e.buttons, e.buttons)
+    ans, m = press_in(fake, "1:ir:1", ADMIN, ADMIN_CHAT, mid)
+    h.check(ans.body.get("show_alert") is True, ans.body)
+    quiet(fake, ADMIN_CHAT, m, 0.5)
+    # Automatic: a component down opens one, its recovery resolves it
+    # after the stable period; the alert is edited and the resolve told.
+    m = fake.mark()
+    health(s, "db", "DOWN")
+    fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and "DB" in r.text and
+                   r.method == "sendMessage", after=m)
+    mid2 = msg_id(fake, ADMIN_CHAT, "DB")
+    health(s, "db", "UP", old="DOWN")
+    e = edit_of(fake, ADMIN_CHAT, mid2,
+                lambda r: "Resolved automatically" in r.text, m, 20)
+    h.check(not any(d.startswith("1:ia") or d.startswith("1:ir")
+                    for _, d in e.buttons), e.buttons)
+    fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
+                   "resolved automatically" in r.text and
+                   r.method == "sendMessage", after=m)
     gw.stop()
 
 
