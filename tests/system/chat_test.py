@@ -297,6 +297,13 @@ def test_alerts_edited_in_place(s):
     h.contains(alert.text, "Page the on-call")
     h.check(("✋ Acknowledge", "1:ia:1") in alert.buttons, alert.buttons)
     mid = msg_id(fake, ADMIN_CHAT, "API down")
+    # ...and in /incident show; help lists the configured ones.
+    h.contains(ask(fake, "/incident show 1", user=ADMIN).text,
+               "Page the on-call")
+    r = ask(fake, "/help_operations", user=ADMIN)
+    h.contains(r.text, "Page the on-call")
+    h.contains(r.text, "Check the dashboards first")
+    h.contains(r.text, "15m response")
     # A non-admin pressing it in the group: a pop-up to them, nothing
     # in the group.
     ans, m = press_in(fake, "1:ia:1", OTHER, ADMIN_CHAT, mid)
