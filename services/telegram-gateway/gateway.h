@@ -73,6 +73,11 @@ void render_time(sbuf *b, int64_t ms, int64_t now_ms);
 const char *render_component_symbol(int component_state);
 const char *render_component_name(int component_state);
 const char *render_public_symbol(const char *statuspage_status);
+/* "Major outage" for major_outage …; "Unknown" otherwise. */
+const char *render_public_name(const char *statuspage_status);
+/* Severity order of component statuses: operational 0, maintenance 1,
+ * degraded 2, partial 3, major 4. */
+int render_public_rank(const char *statuspage_status);
 const char *render_severity_name(int severity);
 const char *render_severity_symbol(int severity);
 const char *render_incident_status(int status);
@@ -548,6 +553,34 @@ int console_start(gw *g);
 void console_stop(gw *g);
 /* An update of the console was handled (its replies are queued). */
 void console_done(gw *g);
+
+/* notify.c: status.changed events of a few seconds become one notice.
+ * The window runs from the first event (a stream of events cannot hold
+ * a notice back for ever); per component the first old and the last new
+ * status are kept, and a component back where it was is dropped. */
+#define STATUS_BATCH_MAX 64
+
+typedef struct status_batch {
+	struct {
+		char id[64];
+		char name[128];
+		char old_status[32];
+		char new_status[32];
+	} ch[STATUS_BATCH_MAX];
+	size_t n;
+	bool overall; /* an event without component changes came */
+	char indicator[32];
+	char description[160];
+	char page_url[256];
+	int64_t due_ms; /* 0: empty */
+} status_batch;
+
+void status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
+    int64_t now_ms, int64_t window_ms);
+/* Whether b holds something to send at now_ms. */
+bool status_batch_due(const status_batch *b, int64_t now_ms);
+/* The changes still worth telling (old != new) after the window. */
+size_t status_batch_settle(status_batch *b);
 
 /* notify.c */
 int notify_start(gw_notify **out, gw *g);

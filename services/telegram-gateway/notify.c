@@ -9,6 +9,8 @@
  * minute, from the last seq delivered (kept in the store; a seq is
  * delivered once whichever path sees it first).
  */
+#define _GNU_SOURCE /* memmem */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@ struct gw_notify {
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	bool resync;
+	int64_t window_ms;  /* gateway.status_coalesce */
+	status_batch batch; /* under mtx */
 };
 
 /* Where admin notifications go: the admin chat, else each admin. */
@@ -404,6 +408,216 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 	sbuf_free(&b);
 }
 
+/* ---- subscriber notices ---- */
+
+void
+status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
+    int64_t now_ms, int64_t window_ms)
+{
+	if (b->due_ms == 0) {
+		b->due_ms = now_ms + window_ms;
+	}
+	od_strlcpy(b->indicator, s->indicator, sizeof(b->indicator));
+	od_strlcpy(b->description, s->description, sizeof(b->description));
+	od_strlcpy(b->page_url, s->page_url, sizeof(b->page_url));
+	if (s->n_changes == 0) {
+		b->overall = true;
+	}
+	for (size_t i = 0; i < s->n_changes; i++) {
+		const Opsdesk__V1__ComponentChange *c = s->changes[i];
+		size_t j = 0;
+		while (j < b->n && strcmp(b->ch[j].id, c->component_id) != 0) {
+			j++;
+		}
+		if (j == b->n) {
+			if (b->n == STATUS_BATCH_MAX) {
+				continue;
+			}
+			b->n++;
+			od_strlcpy(b->ch[j].id, c->component_id,
+			    sizeof(b->ch[j].id));
+			od_strlcpy(b->ch[j].old_status, c->old_status,
+			    sizeof(b->ch[j].old_status));
+		}
+		od_strlcpy(b->ch[j].name, c->name[0] ? c->name : c->component_id,
+		    sizeof(b->ch[j].name));
+		od_strlcpy(b->ch[j].new_status, c->new_status,
+		    sizeof(b->ch[j].new_status));
+	}
+}
+
+bool
+status_batch_due(const status_batch *b, int64_t now_ms)
+{
+	return b->due_ms != 0 && now_ms >= b->due_ms;
+}
+
+size_t
+status_batch_settle(status_batch *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (strcmp(b->ch[i].old_status, b->ch[i].new_status) != 0) {
+			b->ch[n++] = b->ch[i];
+		}
+	}
+	b->n = n;
+	return n;
+}
+
+/* Whether a subscription ("" all, ",a,b,") covers component id. */
+static bool
+subs_cover(const char *subs, size_t len, const char *id)
+{
+	char needle[80];
+	if (len == 0) {
+		return true;
+	}
+	snprintf(needle, sizeof(needle), ",%s,", id);
+	return memmem(subs, len, needle, strlen(needle)) != NULL;
+}
+
+/* One subscriber's notice: only the components they follow, the worst
+ * of them in the header, the incidents on them with their latest public
+ * update. Empty when nothing of theirs changed. */
+static void
+status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
+    const Opsdesk__V1__StatusSummary *sum)
+{
+	int worst = -1;
+	size_t n = 0;
+	sbuf lines = SBUF_INIT;
+	for (size_t i = 0; i < sb->n; i++) {
+		if (!subs_cover(subs, len, sb->ch[i].id)) {
+			continue;
+		}
+		int r = render_public_rank(sb->ch[i].new_status);
+		worst = r > worst ? r : worst;
+		n++;
+		sbuf_printf(&lines, "%s <b>",
+		    render_public_symbol(sb->ch[i].new_status));
+		render_text(&lines, sb->ch[i].name, 60);
+		sbuf_printf(&lines, "</b>: %s%s (was %s)\n",
+		    render_public_name(sb->ch[i].new_status),
+		    render_public_rank(sb->ch[i].new_status) == 0 ? " again"
+		                                                   : "",
+		    render_public_name(sb->ch[i].old_status));
+	}
+	if (n == 0 && !(len == 0 && sb->overall)) {
+		sbuf_free(&lines);
+		return;
+	}
+	static const char *const heads[] = { "✅ <b>Back to normal</b>",
+		"🔧 <b>Maintenance</b>", "🟡 <b>Degraded performance</b>",
+		"🟠 <b>Partial outage</b>", "🔴 <b>Major outage</b>" };
+	if (n > 0) {
+		sbuf_append(b, heads[worst]);
+		sbuf_append(b, "\n\n");
+		sbuf_append(b, sbuf_str(&lines));
+	} else {
+		sbuf_printf(b, "%s <b>Status update</b>\n",
+		    render_public_symbol(sb->indicator));
+	}
+	for (size_t i = 0; sum != NULL && i < sum->n_incidents; i++) {
+		const Opsdesk__V1__PublicIncident *in = sum->incidents[i];
+		bool ours = in->n_components == 0 && n == 0;
+		for (size_t c = 0; c < in->n_components && !ours; c++) {
+			for (size_t j = 0; j < sb->n && !ours; j++) {
+				ours = (strcmp(in->components[c], sb->ch[j].id)
+				               == 0
+				           || strcmp(in->components[c],
+				                  sb->ch[j].name)
+				               == 0)
+				    && subs_cover(subs, len, sb->ch[j].id);
+			}
+		}
+		if (!ours) {
+			continue;
+		}
+		sbuf_append(b, "\n📣 <b>");
+		render_text(b, in->name, 160);
+		sbuf_append(b, "</b>");
+		if (in->status[0] != '\0') {
+			sbuf_printf(b, " — %c", toupper((unsigned char) in->status[0]));
+			render_text(b, in->status + 1, 40);
+		}
+		sbuf_append(b, "\n");
+		if (in->latest_update[0] != '\0') {
+			render_text(b, in->latest_update, 500);
+			sbuf_append(b, "\n");
+		}
+	}
+	if (sb->description[0] != '\0') {
+		sbuf_append(b, "\nOverall: ");
+		render_text(b, sb->description, 160);
+	}
+	if (sb->page_url[0] != '\0') {
+		sbuf_append(b, "\n");
+		render_text(b, sb->page_url, 200);
+	}
+	sbuf_free(&lines);
+}
+
+/* Send the settled batch to every subscriber it concerns. */
+static void
+deliver_status(gw *g, status_batch *sb)
+{
+	gw_ctx ctx;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__StatusSummaryRequest r
+	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
+
+	if (status_batch_settle(sb) == 0 && !sb->overall) {
+		return; /* flapped back within the window */
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	actor.name = "telegram-gateway";
+	/* The public incidents, for their titles and latest updates; a
+	 * status service that does not answer only loses those. */
+	Opsdesk__V1__StatusSummary *sum = NULL;
+	if (gw_call_quiet(g, &actor, "", GW_STATUS, "summary", &r.base, &rep)
+	    == 0) {
+		sum = gw_result(rep, "summary");
+	}
+	if (store_read_begin(gw_store(g), &txn) == 0) {
+		if (mdb_cursor_open(
+		        txn, store_db(gw_store(g), GW_DB_SUBS), &cur)
+		    == 0) {
+			for (int op = MDB_FIRST;
+			     mdb_cursor_get(cur, &k, &v, op) == 0;
+			     op = MDB_NEXT) {
+				sbuf b = SBUF_INIT;
+				if (k.mv_size != 8) {
+					continue;
+				}
+				status_notice(&b, sb, v.mv_data, v.mv_size, sum);
+				if (b.len > 0) {
+					ctx_send(&ctx,
+					    (int64_t) store_key_get_u64(
+					        k.mv_data),
+					    sbuf_str(&b), NULL, NULL);
+				}
+				sbuf_free(&b);
+			}
+			mdb_cursor_close(cur);
+		}
+		store_read_end(txn);
+	}
+	gw_reply_free(rep);
+	if (gw_enqueue(g, &ctx) == 0) {
+		metric_add(
+		    gw_counter(g, "opsdesk_gateway_notifications_total",
+		        "Bus events turned into messages", "kind=\"status\""),
+		    ctx.n_outs);
+	}
+	ctx_free(&ctx);
+}
+
 /* Send html to every subscribed chat whose components match (components
  * NULL: every subscriber). */
 static void
@@ -420,17 +634,9 @@ to_subscribers(
 	    == 0) {
 		for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
 		     op = MDB_NEXT) {
-			char subs[1024];
 			bool match = v.mv_size == 0 || ids == NULL;
-			if (!match && v.mv_size < sizeof(subs)) {
-				memcpy(subs, v.mv_data, v.mv_size);
-				subs[v.mv_size] = '\0';
-				for (size_t i = 0; i < n_ids && !match; i++) {
-					char needle[128];
-					snprintf(needle, sizeof(needle),
-					    ",%s,", ids[i]);
-					match = strstr(subs, needle) != NULL;
-				}
+			for (size_t i = 0; i < n_ids && !match; i++) {
+				match = subs_cover(v.mv_data, v.mv_size, ids[i]);
 			}
 			if (match && k.mv_size == 8) {
 				ctx_send(ctx,
@@ -441,45 +647,6 @@ to_subscribers(
 		mdb_cursor_close(cur);
 	}
 	store_read_end(txn);
-}
-
-static void
-deliver_status(gw *g, const Opsdesk__V1__StatusChanged *s)
-{
-	gw_ctx ctx;
-	sbuf b = SBUF_INIT;
-	const char *ids[64];
-	size_t n = 0;
-
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.g = g;
-	sbuf_printf(&b, "%s <b>Status: ", render_public_symbol(s->indicator));
-	render_text(&b, s->description, 200);
-	sbuf_append(&b, "</b>\n");
-	for (size_t i = 0; i < s->n_changes && n < 64; i++) {
-		const Opsdesk__V1__ComponentChange *c = s->changes[i];
-		ids[n++] = c->component_id;
-		sbuf_printf(&b, "%s ", render_public_symbol(c->new_status));
-		render_text(&b, c->name, 60);
-		sbuf_append(&b, ": ");
-		render_text(&b, c->old_status, 40);
-		sbuf_append(&b, " → ");
-		render_text(&b, c->new_status, 40);
-		sbuf_append(&b, "\n");
-	}
-	if (s->page_url[0] != '\0') {
-		render_text(&b, s->page_url, 200);
-	}
-	/* An overall change without component detail goes to everyone. */
-	to_subscribers(g, &ctx, sbuf_str(&b), n > 0 ? ids : NULL, n);
-	if (gw_enqueue(g, &ctx) == 0) {
-		metric_add(
-		    gw_counter(g, "opsdesk_gateway_notifications_total",
-		        "Bus events turned into messages", "kind=\"status\""),
-		    ctx.n_outs);
-	}
-	ctx_free(&ctx);
-	sbuf_free(&b);
 }
 
 static void
@@ -528,8 +695,15 @@ notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 		deliver_ticket_notify(g, env->ticket_notify);
 		break;
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_STATUS_CHANGED:
-		deliver_status(g, env->status_changed);
+	{
+		status_batch *sb = calloc(1, sizeof(*sb));
+		if (sb != NULL) {
+			status_batch_add(sb, env->status_changed, 0, 0);
+			deliver_status(g, sb);
+			free(sb);
+		}
 		break;
+	}
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE:
 		if (strcmp(topic, "maintenance.reminder") == 0) {
 			deliver_maintenance(g, env->maintenance);
@@ -572,6 +746,16 @@ static void
 on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	gw_notify *n = arg;
+	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_STATUS_CHANGED
+	    && n->window_ms > 0) {
+		/* Held for the window, then one notice (notify_main). */
+		pthread_mutex_lock(&n->mtx);
+		status_batch_add(&n->batch, env->status_changed, od_now_ms(),
+		    n->window_ms);
+		pthread_cond_signal(&n->cond);
+		pthread_mutex_unlock(&n->mtx);
+		return;
+	}
 	notify_event(n->g, topic, env);
 }
 
@@ -590,23 +774,47 @@ notify_main(void *arg)
 {
 	gw_notify *n = arg;
 	/* The first catch-up is at start: alerts raised while down. */
-	bool due = true;
+	int64_t next_catch_up = 0;
+	bool resync = false;
+	status_batch *sb = malloc(sizeof(*sb));
 	while (!n->g->stopping) {
-		if (due) {
+		int64_t now = od_now_ms();
+		if (resync || now >= next_catch_up) {
 			notify_catch_up(n->g);
 			gw_prune(n->g);
+			next_catch_up = od_now_ms() + 60000;
 		}
 		pthread_mutex_lock(&n->mtx);
-		if (!n->resync && !n->g->stopping) {
+		bool flush = sb != NULL
+		    && status_batch_due(&n->batch, od_now_ms());
+		if (flush) {
+			*sb = n->batch;
+			memset(&n->batch, 0, sizeof(n->batch));
+		} else if (!n->resync && !n->g->stopping) {
+			int64_t until = next_catch_up;
+			if (n->batch.due_ms != 0 && n->batch.due_ms < until) {
+				until = n->batch.due_ms;
+			}
+			int64_t wait = until - od_now_ms();
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 60;
+			wait = wait < 1 ? 1 : wait;
+			ts.tv_sec += (time_t) (wait / 1000);
+			ts.tv_nsec += (long) (wait % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
 			pthread_cond_timedwait(&n->cond, &n->mtx, &ts);
 		}
+		resync = n->resync;
 		n->resync = false;
 		pthread_mutex_unlock(&n->mtx);
-		due = true;
+		if (flush) {
+			deliver_status(n->g, sb);
+		}
 	}
+	free(sb);
 	return NULL;
 }
 
@@ -623,6 +831,20 @@ notify_start(gw_notify **out, gw *g)
 		return OD_ENOMEM;
 	}
 	n->g = g;
+	{
+		/* gateway.status_coalesce: status changes within this window
+		 * make one notice (0: each change at once). */
+		char err[160];
+		if ((rv = config_get_duration_ms(
+		         config_section(gw_config(g), "gateway"), "gateway",
+		         "status_coalesce", 3000, 0, 600000, &n->window_ms,
+		         err, sizeof(err)))
+		    != 0) {
+			log_error("%s", err);
+			free(n);
+			return rv;
+		}
+	}
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_cond_init(&n->cond, NULL);
 	bus_subscriber_options o = {

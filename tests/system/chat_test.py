@@ -354,5 +354,45 @@ def test_alerts_edited_in_place(s):
     gw.stop()
 
 
+def sent_since(fake, chat, m):
+    return [r for r in fake.sent(chat=chat) if fake.requests.index(r) >= m]
+
+
+def test_subscriber_notices(s):
+    fake, gw = start(s, backends=["status-publisher", "incident-service"])
+    seed_components(s)
+    time.sleep(3.5)  # the seeding's own notices go to nobody
+    h.contains(ask(fake, "/subscribe").text, "Subscribed")
+    h.contains(ask(fake, "/subscribe web", user=OTHER).text, "Web app")
+    # An outage of API: one notice, in words, with the incident.
+    m = fake.mark()
+    health(s, "api", "DOWN")
+    r = fake.wait_sent(lambda r: r.chat == USER, after=m, timeout=15)
+    time.sleep(4)  # anything else of the same change would be here now
+    h.eq(len(sent_since(fake, USER, m)), 1,
+         "one notice per change: %r" % sent_since(fake, USER, m))
+    h.check("major_outage" not in r.text and "operational" not in r.text,
+            r.text)
+    h.contains(r.text, "🔴 <b>Major outage</b>")
+    h.contains(r.text, "<b>API</b>: Major outage (was Operational)")
+    h.contains(r.text, "📣")
+    h.eq(sent_since(fake, OTHER, m), [], "not their component")
+    # Recovery: a green header, never a red one.
+    m = fake.mark()
+    health(s, "api", "UP", old="DOWN")
+    r = fake.wait_sent(lambda r: r.chat == USER, after=m, timeout=15)
+    h.contains(r.text, "✅ <b>Back to normal</b>")
+    h.contains(r.text, "Operational again (was Major outage)")
+    h.check("🔴" not in r.text and "🟠" not in r.text, r.text)
+    # Maintenance: the maintenance symbol, to the web subscriber too.
+    m = fake.mark()
+    health(s, "web", "MAINTENANCE")
+    r = fake.wait_sent(lambda r: r.chat == OTHER, after=m, timeout=15)
+    h.contains(r.text, "🔧 <b>Maintenance</b>")
+    h.contains(r.text, "Under maintenance")
+    h.check("🟢" not in r.text, r.text)
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()
