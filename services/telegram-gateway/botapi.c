@@ -149,6 +149,7 @@ botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
 	struct curl_slist *hdrs = NULL;
 	CURL *h = pool_get(a);
 	cJSON *j = NULL;
+	curl_mime *doc = NULL;
 
 	memset(res, 0, sizeof(*res));
 	if (h == NULL) {
@@ -161,6 +162,12 @@ botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "{}");
+	if (strcmp(method, "sendDocument") == 0
+	    && (doc = botapi_document_mime(h, body)) != NULL) {
+		/* an upload (botapi_doc.c): multipart, not JSON */
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(h, CURLOPT_MIMEPOST, doc);
+	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -229,6 +236,7 @@ out:
 	cJSON_Delete(j);
 	sbuf_free(&reply);
 	curl_slist_free_all(hdrs);
+	curl_mime_free(doc);
 	/* A handle after a network error may hold a broken connection. */
 	if (rv == 0) {
 		pool_put(a, h);

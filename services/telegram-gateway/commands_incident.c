@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway.h"
 #include "health.pb-c.h"
@@ -236,14 +237,26 @@ static void
 render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 {
 	char d[48];
+	int64_t now = od_now_ms();
 	sbuf_printf(b, "📝 <b>Postmortem INC-%llu</b> (%s)\n",
 	    (unsigned long long) p->incident_id,
 	    render_severity_name(p->severity));
 	render_text(b, p->summary, 500);
 	sbuf_append(b, "\nImpact: ");
-	render_time(b, p->impact_start_ms, od_now_ms());
+	render_time(b, p->impact_start_ms, now);
 	sbuf_append(b, " → ");
-	render_time(b, p->impact_end_ms, od_now_ms());
+	render_time(b, p->impact_end_ms, now);
+	od_format_duration(p->impact_end_ms - p->impact_start_ms, d, sizeof(d));
+	sbuf_printf(b, " (%s)", d);
+	for (size_t i = 0; i < p->n_components; i++) {
+		sbuf_append(b, i == 0 ? "\nAffected: " : ", ");
+		render_text(b,
+		    p->components[i]->name[0] ? p->components[i]->name
+		                              : p->components[i]->component_id,
+		    60);
+		sbuf_printf(b, " (%s)",
+		    render_component_name(p->components[i]->state));
+	}
 	if (p->time_to_ack_ms >= 0) {
 		od_format_duration(p->time_to_ack_ms, d, sizeof(d));
 		sbuf_printf(b, "\nTime to acknowledge: %s %s", d,
@@ -274,23 +287,112 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		    "\n⏳ Health events and tickets asked live: "
 		    "not stored with the postmortem yet");
 	}
+	for (size_t i = 0; i < p->n_timeline; i++) {
+		const Opsdesk__V1__TimelineEntry *e = p->timeline[i];
+		sbuf_append(b, i == 0 ? "\n\n<b>Timeline</b>\n" : "");
+		render_time(b, e->at_ms, 0);
+		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
+		render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_append(b, e->public_ ? ": " : " 🔒: ");
+		render_text(b, e->text, 300);
+		sbuf_append(b, "\n");
+	}
 	for (size_t i = 0; i < p->n_health_events; i++) {
-		sbuf_append(b, i == 0 ? "\n\n<b>Health events</b>\n" : "");
+		sbuf_append(b, i == 0 ? "\n<b>Health events</b>\n" : "");
 		render_text(b, p->health_events[i], 200);
 		sbuf_append(b, "\n");
 	}
-	sbuf_append(b, "\n\n<b>Root cause</b>\n");
+	sbuf_append(b, "\n<b>Root cause</b>\n");
 	render_text(
 	    b, p->root_cause[0] ? p->root_cause : "(not filled in)", 1000);
 	sbuf_append(b, "\n\n<b>Action items</b>\n");
 	for (size_t i = 0; i < p->n_actions; i++) {
-		sbuf_append(b, p->actions[i]->done ? "☑️ " : "◻️ ");
-		render_text(b, p->actions[i]->text, 300);
+		const Opsdesk__V1__ActionItem *a = p->actions[i];
+		sbuf_printf(b, "%zu. %s", i + 1, a->done ? "☑️ " : "◻️ ");
+		render_text(b, a->text, 300);
+		if (a->owner[0] != '\0') {
+			sbuf_append(b, " — owner: ");
+			render_text(b, a->owner, 64);
+		}
+		if (a->due_ms > 0) {
+			char day[16];
+			time_t t = (time_t) (a->due_ms / 1000);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+			sbuf_printf(b, " — due %s", day);
+		}
 		sbuf_append(b, "\n");
 	}
 	if (p->n_actions == 0) {
 		sbuf_append(b, "(none yet)\n");
 	}
+	sbuf_printf(b,
+	    "\n<i>Edit: /incident postmortem %llu rootcause &lt;text&gt; | "
+	    "action &lt;text&gt; [owner=&lt;name&gt;] "
+	    "[due=YYYY-MM-DD] | done &lt;n&gt; | md</i>",
+	    (unsigned long long) p->incident_id);
+}
+
+/* Take "owner=<name>" and "due=YYYY-MM-DD" words out of an action text.
+ * 0, or GW_USAGE for a bad date. */
+static int
+action_fields(char *text, Opsdesk__V1__ActionItem *a, char *owner,
+    size_t owner_size)
+{
+	sbuf rest = SBUF_INIT;
+	const char *p = text;
+	char w[128];
+	int rv = 0;
+	while (gw_word(&p, w, sizeof(w))) {
+		if (strncasecmp(w, "owner=", 6) == 0 && w[6] != '\0') {
+			od_strlcpy(owner, w + 6, owner_size);
+			a->owner = owner;
+		} else if (strncasecmp(w, "due=", 4) == 0) {
+			int64_t ms;
+			char iso[160];
+			snprintf(iso, sizeof(iso), "%sT00:00:00Z", w + 4);
+			if (strlen(w + 4) != 10
+			    || od_parse_iso8601(iso, &ms) != 0) {
+				rv = GW_USAGE;
+				break;
+			}
+			a->due_ms = ms;
+		} else {
+			sbuf_append(&rest, rest.len ? " " : "");
+			sbuf_append(&rest, w);
+		}
+	}
+	od_strlcpy(text, sbuf_str(&rest), strlen(text) + 1);
+	sbuf_free(&rest);
+	return rv == 0 && text[0] == '\0' ? GW_USAGE : rv;
+}
+
+/* The Markdown as a file in the chat: INC-<n>-postmortem.md. */
+static void
+postmortem_document(gw_ctx *ctx, uint64_t id)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
+	r.id = id;
+	Opsdesk__V1__Postmortem *p = gw_ask(ctx, GW_INCIDENT,
+	    "postmortem_markdown", &r.base, "postmortem", &rep);
+	if (p != NULL && p->markdown != NULL) {
+		char fn[64], cap[96];
+		snprintf(fn, sizeof(fn), "INC-%llu-postmortem.md",
+		    (unsigned long long) id);
+		snprintf(cap, sizeof(cap), "📝 Postmortem INC-%llu (Markdown)",
+		    (unsigned long long) id);
+		cJSON *body = cJSON_CreateObject();
+		cJSON *doc = cJSON_AddObjectToObject(body, "document");
+		cJSON_AddNumberToObject(body, "chat_id", (double) ctx->chat_id);
+		cJSON_AddStringToObject(body, "caption", cap);
+		cJSON_AddStringToObject(doc, "filename", fn);
+		cJSON_AddStringToObject(doc, "content", p->markdown);
+		ctx_send_method(ctx, "sendDocument", ctx->chat_id, body, NULL);
+		ctx_answer(ctx, "Sending the Markdown", false);
+	}
+	gw_reply_free(rep);
 }
 
 static int
@@ -298,13 +400,17 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__Postmortem *p;
-	char w[16];
+	char w[16], owner[128];
 	char *clean = NULL;
 
 	if (gw_word(&args, w, sizeof(w))) {
 		Opsdesk__V1__EditPostmortemRequest e
 		    = OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
 		Opsdesk__V1__ActionItem a = OPSDESK__V1__ACTION_ITEM__INIT;
+		if (strcasecmp(w, "md") == 0 || strcasecmp(w, "markdown") == 0) {
+			postmortem_document(ctx, id);
+			return 0;
+		}
 		if (*args == '\0'
 		    || (clean = od_utf8_sanitize(args, strlen(args)))
 		        == NULL) {
@@ -314,8 +420,20 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 		if (strcasecmp(w, "rootcause") == 0) {
 			e.root_cause = clean;
 		} else if (strcasecmp(w, "action") == 0) {
+			if (action_fields(clean, &a, owner, sizeof(owner)) != 0) {
+				free(clean);
+				return GW_USAGE;
+			}
 			a.text = clean;
 			e.add_action = &a;
+		} else if (strcasecmp(w, "done") == 0) {
+			uint64_t n;
+			if (gw_parse_id(clean, "", &n) != 0 || n == 0
+			    || n > 1000) {
+				free(clean);
+				return GW_USAGE;
+			}
+			e.done_action = (uint32_t) n;
 		} else {
 			free(clean);
 			return GW_USAGE;
@@ -330,8 +448,15 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 	}
 	if (p != NULL) {
 		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		char data[GW_CBDATA_MAX + 1], ids[24];
+		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
 		render_postmortem(&b, p);
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		cb_encode(data, sizeof(data), "ipm", ids, NULL);
+		kbd_button(&k, "📄 Markdown file", data);
+		cb_encode(data, sizeof(data), "is", ids, NULL);
+		kbd_button(&k, "🔎 Incident", data);
+		ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);

@@ -391,6 +391,11 @@ int botapi_call(botapi *a, const char *method, const char *body,
 void botapi_result_clear(botapi_result *r);
 /* Make calls in flight (a long poll) return at once; for shutdown. */
 void botapi_abort(botapi *a);
+/* botapi_doc.c: a sendDocument body (JSON with "document": {filename,
+ * content}) as the multipart upload Telegram expects, or NULL. The caller
+ * frees it with curl_mime_free after the transfer. */
+typedef struct curl_mime curl_mime;
+curl_mime *botapi_document_mime(void *curl_easy, const char *body);
 /* Classify a failed result. */
 bool botapi_is_not_modified(const botapi_result *r);
 bool botapi_is_blocked(const botapi_result *r);

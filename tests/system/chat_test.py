@@ -394,5 +394,53 @@ def test_subscriber_notices(s):
     gw.stop()
 
 
+def test_postmortem_in_chat_and_as_a_document(s):
+    fake, gw = start(s, backends=["incident-service"])
+    m = fake.mark()
+    health(s, "db", "DOWN")
+    fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and "DB" in r.text,
+                   after=m)
+    ask(fake, "/incident ack 1", user=ADMIN)
+    health(s, "db", "UP", old="DOWN")
+    h.wait_until(lambda: s.call("incident", "get", {"id": 1})["incident"]
+                 ["status"] == "INCIDENT_STATUS_RESOLVED", timeout=15,
+                 msg="auto-resolved")
+    r = ask(fake, "/incident postmortem 1", user=ADMIN)
+    h.contains(r.text, "Postmortem INC-1")
+    h.contains(r.text, "<b>Timeline</b>")
+    h.contains(r.text, "Acknowledged")
+    h.contains(r.text, "Affected: DB (down)")
+    # One duration for the impact, in the summary and the window.
+    import re
+    lasted = re.search(r"lasted (\w+)", r.text).group(1)
+    h.contains(r.text, "(%s)" % lasted)
+    h.check(("📄 Markdown file", "1:ipm:1") in r.buttons, r.buttons)
+    # Action items with an owner and a due date, from the chat.
+    r = ask(fake, "/incident postmortem 1 action Alert on disk usage "
+            "owner=alice due=2030-01-15", user=ADMIN)
+    h.contains(r.text, "1. ◻️ Alert on disk usage — owner: alice — due "
+               "2030-01-15")
+    r = ask(fake, "/incident postmortem 1 action x due=2030-13-45",
+            user=ADMIN)
+    h.contains(r.text, "Usage")
+    r = ask(fake, "/incident postmortem 1 done 1", user=ADMIN)
+    h.contains(r.text, "1. ☑️ Alert on disk usage")
+    # The Markdown as a file, by command and by button.
+    m = fake.mark()
+    fake.message("/incident postmortem INC-1 md", user=ADMIN)
+    d = fake.wait_call("sendDocument", lambda r: r.chat == ADMIN, after=m)
+    h.eq(d.status, 200)
+    doc = d.body["document"]
+    h.eq(doc["filename"], "INC-1-postmortem.md")
+    h.contains(doc["content"], "# Postmortem: INC-1")
+    h.contains(doc["content"], "owner: alice")
+    h.contains(doc["content"], lasted)
+    m = fake.mark()
+    fake.press("1:ipm:1", user=ADMIN)
+    d = fake.wait_call("sendDocument", lambda r: r.chat == ADMIN, after=m)
+    h.eq(d.body["document"]["filename"], "INC-1-postmortem.md")
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()
