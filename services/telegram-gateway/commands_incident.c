@@ -586,6 +586,48 @@ cmd_severity(gw_ctx *ctx, const char *args)
 
 /* ---- maintenance ---- */
 
+/* The monitored components (health-prober's targets), or NULL when the
+ * prober does not answer; *rep to free. */
+static Opsdesk__V1__HealthCurrent *
+known_components(gw_ctx *ctx, ProtobufCMessage **rep)
+{
+	Opsdesk__V1__HealthCurrentRequest hc
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	return gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", rep);
+}
+
+/* A usage example that works now: tomorrow 02:00 UTC, real components. */
+static void
+maintenance_example(gw_ctx *ctx, sbuf *b)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__HealthCurrent *h = known_components(ctx, &rep);
+	char day[32];
+	time_t t = (time_t) (od_now_ms() / 1000) + 86400;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT02:00Z", &tm);
+	sbuf_printf(b, "\nAdd one: <code>/maintenance add %s 90m ", day);
+	if (h != NULL && h->n_targets > 0) {
+		for (size_t i = 0; i < h->n_targets && i < 2; i++) {
+			sbuf_append(b, i ? "," : "");
+			render_text(b, h->targets[i]->id, 40);
+		}
+	} else {
+		sbuf_append(b, "api");
+	}
+	sbuf_append(b, " Database upgrade</code>\n(start in UTC, duration "
+	               "like 90m or 2h, components comma-separated)");
+	if (h != NULL && h->n_targets > 0) {
+		sbuf_append(b, "\nComponents: ");
+		for (size_t i = 0; i < h->n_targets; i++) {
+			sbuf_append(b, i ? ", " : "");
+			render_text(b, h->targets[i]->id, 40);
+		}
+	}
+	gw_reply_free(rep);
+}
+
 static int
 maintenance_list(gw_ctx *ctx)
 {
@@ -618,14 +660,24 @@ maintenance_list(gw_ctx *ctx)
 		if (l->n_windows == 0) {
 			sbuf_append(&b, "Nothing scheduled.\n");
 		}
-		sbuf_append(&b,
-		    "\nAdd one: <code>/maintenance add "
-		    "2026-12-01T02:00Z 90m api,db Database "
-		    "upgrade</code>");
+		maintenance_example(ctx, &b);
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
+	return 0;
+}
+
+/* Tell the admin what is wrong with a /maintenance add, and how. */
+static int
+maintenance_refuse(gw_ctx *ctx, const char *html)
+{
+	sbuf b = SBUF_INIT;
+	sbuf_append(&b, html);
+	sbuf_append(&b, "\n");
+	maintenance_example(ctx, &b);
+	ctx_refuse(ctx, sbuf_str(&b), NULL);
+	sbuf_free(&b);
 	return 0;
 }
 
@@ -666,16 +718,49 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	int64_t start_ms, dur_ms;
 	if (!gw_word(&args, start, sizeof(start))
 	    || !gw_word(&args, dur, sizeof(dur))
-	    || !gw_word(&args, comps, sizeof(comps)) || *args == '\0'
-	    || od_parse_iso8601(start, &start_ms) != 0
-	    || od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
-		return GW_USAGE;
+	    || !gw_word(&args, comps, sizeof(comps)) || *args == '\0') {
+		return maintenance_refuse(ctx,
+		    "🔧 A maintenance window needs a start, a duration, the "
+		    "components and a title.");
+	}
+	if (od_parse_iso8601(start, &start_ms) != 0) {
+		return maintenance_refuse(ctx,
+		    "🕑 The start is a date and time in UTC, like "
+		    "2030-01-31T02:00Z.");
+	}
+	if (od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
+		return maintenance_refuse(ctx,
+		    "⏱ The duration is like 90m or 2h.");
+	}
+	if (start_ms + dur_ms <= od_now_ms()) {
+		return maintenance_refuse(
+		    ctx, "🕑 That window would already be over.");
 	}
 	char *list[32];
 	size_t n = 0;
 	char *save, *tok;
+	ProtobufCMessage *hrep = NULL;
+	Opsdesk__V1__HealthCurrent *known = known_components(ctx, &hrep);
 	for (tok = strtok_r(comps, ",", &save); tok != NULL && n < 32;
 	     tok = strtok_r(NULL, ",", &save)) {
+		bool found = known == NULL || known->n_targets == 0;
+		for (size_t i = 0; !found && i < known->n_targets; i++) {
+			found = strcasecmp(known->targets[i]->id, tok) == 0;
+			if (found) {
+				tok = known->targets[i]->id; /* its spelling */
+			}
+		}
+		if (!found) {
+			/* An unknown id would show on the public page. */
+			sbuf b = SBUF_INIT;
+			sbuf_append(&b, "🔍 There is no component <b>");
+			render_text(&b, tok, 60);
+			sbuf_append(&b, "</b>.");
+			maintenance_refuse(ctx, sbuf_str(&b));
+			sbuf_free(&b);
+			gw_reply_free(hrep);
+			return 0;
+		}
 		list[n++] = tok;
 	}
 	char *title = od_utf8_sanitize(args, strlen(args));
@@ -691,6 +776,7 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	r.end_ms = start_ms + dur_ms;
 	Opsdesk__V1__MaintenanceWindow *mw = gw_ask(ctx, GW_INCIDENT,
 	    "maintenance_create", &r.base, "maintenance", &rep);
+	gw_reply_free(hrep); /* list[] pointed into it until now */
 	if (mw != NULL) {
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ <b>MNT-%llu</b> scheduled: ",

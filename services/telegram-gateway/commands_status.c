@@ -437,9 +437,22 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 		gw_unavailable(&b, GW_PROBER);
 	}
 	for (size_t i = 0; bm != NULL && i < bm->n_metrics; i++) {
+		const char *unit = bm->metrics[i]->unit;
 		render_text(&b, bm->metrics[i]->name, 60);
-		sbuf_printf(&b, ": <b>%g</b>", bm->metrics[i]->value);
-		render_text(&b, bm->metrics[i]->unit, 20);
+		if (strcmp(unit, "ratio") == 0 || strcmp(unit, "%") == 0
+		    || strcmp(unit, "percent") == 0) {
+			/* a ratio reads as a percentage */
+			sbuf_printf(&b, ": <b>%.1f%%</b>",
+			    strcmp(unit, "ratio") == 0
+			        ? 100.0 * bm->metrics[i]->value
+			        : bm->metrics[i]->value);
+		} else {
+			sbuf_printf(&b, ": <b>%g</b>", bm->metrics[i]->value);
+			if (unit[0] != '\0') {
+				sbuf_append(&b, " "); /* "12 req/s" */
+				render_text(&b, unit, 20);
+			}
+		}
 		sbuf_append(&b, "\n");
 	}
 	if (bm != NULL && bm->n_metrics == 0) {
@@ -502,6 +515,28 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	if (il != NULL && il->n_incidents == 0) {
 		sbuf_append(&b, "none 🎉\n");
+	}
+	gw_reply_free(rep);
+
+	/* The latest alerts, newest first. */
+	Opsdesk__V1__AlertsRequest ar = OPSDESK__V1__ALERTS_REQUEST__INIT;
+	ar.limit = 5;
+	Opsdesk__V1__AlertList *al
+	    = gw_peek(ctx, GW_INCIDENT, "alerts", &ar.base, "alerts", &rep);
+	sbuf_append(&b, "\n<b>Recent alerts</b>\n");
+	if (al == NULL) {
+		gw_unavailable(&b, GW_INCIDENT);
+	}
+	for (size_t i = al != NULL ? al->n_alerts : 0; i > 0; i--) {
+		const Opsdesk__V1__AlertEvent *a = al->alerts[i - 1];
+		char age[48];
+		od_format_age(a->at_ms, now, age, sizeof(age));
+		sbuf_printf(&b, "%s ", render_severity_symbol(a->severity));
+		render_text(&b, a->text[0] ? a->text : a->kind, 100);
+		sbuf_printf(&b, " — %s\n", age);
+	}
+	if (al != NULL && al->n_alerts == 0) {
+		sbuf_append(&b, "none\n");
 	}
 	gw_reply_free(rep);
 	sbuf_append(&b, "\nAs of ");

@@ -287,6 +287,7 @@ cmd_tickets(gw_ctx *ctx, const char *args)
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
 	page.limit = 10;
 	r.page = &page;
+	r.include_closed = true; /* closed ones are still theirs to see */
 	Opsdesk__V1__TicketList *l
 	    = gw_ask(ctx, GW_TICKET, "list_mine", &r.base, "tickets", &rep);
 	if (l != NULL) {
@@ -746,7 +747,14 @@ cmd_assign(gw_ctx *ctx, const char *args)
 		r.assignee_id = uid;
 		r.assignee_name = who;
 	}
-	ticket_change(ctx, "assign", &r.base, "assigned");
+	char what[128];
+	if (r.assignee_id == ctx->user_id) {
+		snprintf(what, sizeof(what), "assigned to you");
+	} else {
+		snprintf(what, sizeof(what), "assigned to user %lld",
+		    (long long) r.assignee_id);
+	}
+	ticket_change(ctx, "assign", &r.base, what);
 	return 0;
 }
 

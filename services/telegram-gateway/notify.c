@@ -18,6 +18,7 @@
 
 #include "bus/bus.h"
 #include "gateway.h"
+#include "health.pb-c.h"
 #include "incident.pb-c.h"
 #include "log/log.h"
 #include "status.pb-c.h"
@@ -666,10 +667,33 @@ deliver_maintenance(gw *g, const Opsdesk__V1__MaintenanceEvent *e)
 	render_time(&b, w->start_ms, od_now_ms());
 	sbuf_append(&b, "\nTo ");
 	render_time(&b, w->end_ms, od_now_ms());
-	for (size_t i = 0; i < w->n_components; i++) {
-		sbuf_append(&b, i == 0 ? "\nAffects: " : ", ");
-		render_text(&b, w->components[i], 60);
+	/* Names, not ids: the prober knows them. */
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__HealthCurrentRequest hr
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	Opsdesk__V1__HealthCurrent *h = NULL;
+	actor.is_admin = true;
+	actor.name = "telegram-gateway";
+	if (w->n_components > 0
+	    && gw_call_quiet(
+	           g, &actor, "", GW_PROBER, "current", &hr.base, &rep)
+	        == 0) {
+		h = gw_result(rep, "current");
 	}
+	for (size_t i = 0; i < w->n_components; i++) {
+		const char *name = w->components[i];
+		for (size_t t = 0; h != NULL && t < h->n_targets; t++) {
+			if (strcmp(h->targets[t]->id, name) == 0
+			    && h->targets[t]->name[0] != '\0') {
+				name = h->targets[t]->name;
+				break;
+			}
+		}
+		sbuf_append(&b, i == 0 ? "\nAffects: " : ", ");
+		render_text(&b, name, 60);
+	}
+	gw_reply_free(rep);
 	to_subscribers(g, &ctx, sbuf_str(&b),
 	    (const char *const *) w->components, w->n_components);
 	to_admins(&ctx, sbuf_str(&b), NULL, NULL);
