@@ -4,6 +4,7 @@ runbooks and postmortems — the real gateway against the fake Bot API
 (fake_telegram.py) and the real opsdesk services."""
 
 import os
+import re
 import sys
 import time
 
@@ -439,6 +440,63 @@ def test_postmortem_in_chat_and_as_a_document(s):
     fake.press("1:ipm:1", user=ADMIN)
     d = fake.wait_call("sendDocument", lambda r: r.chat == ADMIN, after=m)
     h.eq(d.body["document"]["filename"], "INC-1-postmortem.md")
+    gw.stop()
+
+
+def test_smaller_items(s):
+    s.config = config()
+    s.config["tickets"] = {"limits": {"open_per_user": 1}}
+    s.config["targets"] = [{"id": "db", "name": "Database", "kind": "tcp",
+                            "host": "127.0.0.1", "port": h.free_port(),
+                            "interval": "1h"}]
+    fake = FakeTelegram(TOKEN, max_poll_wait=1.0)
+    s.fake = fake
+    for b in ["bus-relay"] + BACKENDS:
+        s.start(b)
+    gw = s.start("telegram-gateway", env={
+        "TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
+        "OPSDESK_GATEWAY_MODE": "poll"})
+    # The limit is said once.
+    h.contains(ask(fake, "/support first").text, "T-1")
+    r = ask(fake, "/support second")
+    h.contains(r.text, "Limit reached")
+    h.eq(r.text.lower().count("limit reached"), 1, r.text)
+    # /assign says to whom.
+    h.contains(ask(fake, "/assign 1 me", user=ADMIN).text,
+               "assigned to you")
+    h.contains(ask(fake, "/assign 1 77", user=ADMIN).text,
+               "assigned to user 77")
+    # Closed tickets stay in /tickets.
+    ask(fake, "/close 1", user=ADMIN)
+    r = ask(fake, "/tickets")
+    h.contains(r.text, "T-1")
+    h.check("None yet" not in r.text, r.text)
+    # /maintenance add: unknown components refused, each mistake said,
+    # the example in the future with real components.
+    r = ask(fake, "/maintenance add 2099-01-01T02:00Z 90m nosuch Upgrade",
+            user=ADMIN)
+    h.contains(r.text, "There is no component <b>nosuch</b>")
+    h.contains(r.text, "Components: db")
+    h.check(s.call("incident", "maintenance_list", {}).get(
+        "maintenance", {}).get("windows", []) == [], "nothing scheduled")
+    h.contains(ask(fake, "/maintenance add tomorrow 90m db Up",
+                   user=ADMIN).text, "The start is a date")
+    h.contains(ask(fake, "/maintenance add 2099-01-01T02:00Z soon db Up",
+                   user=ADMIN).text, "The duration is like")
+    h.contains(ask(fake, "/maintenance add 2001-01-01T02:00Z 1h db Up",
+                   user=ADMIN).text, "already be over")
+    r = ask(fake, "/maintenance", user=ADMIN)
+    ex = re.search(r"/maintenance add (\d{4}-\d\d-\d\d)T", r.text)
+    h.check(ex and ex.group(1) > time.strftime("%Y-%m-%d", time.gmtime()),
+            r.text)
+    h.contains(ask(fake, "/maintenance add 2099-01-01T02:00Z 90m DB Up",
+                   user=ADMIN).text, "MNT-1")
+    # /monitor lists recent alerts.
+    s.call("incident", "create", {"severity": "SEVERITY_CRITICAL",
+                                  "title": "Checkout broken"})
+    h.wait_until(lambda: "Checkout broken" in ask(
+        fake, "/monitor", user=ADMIN).text.split("Recent alerts")[-1],
+        msg="the alert in /monitor")
     gw.stop()
 
 
