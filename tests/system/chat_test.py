@@ -446,6 +446,7 @@ def test_postmortem_in_chat_and_as_a_document(s):
 def test_smaller_items(s):
     s.config = config()
     s.config["tickets"] = {"limits": {"open_per_user": 1}}
+    s.config["maintenance"] = {"reminder_before": "2s"}
     s.config["targets"] = [{"id": "db", "name": "Database", "kind": "tcp",
                             "host": "127.0.0.1", "port": h.free_port(),
                             "interval": "1h"}]
@@ -491,6 +492,15 @@ def test_smaller_items(s):
             r.text)
     h.contains(ask(fake, "/maintenance add 2099-01-01T02:00Z 90m DB Up",
                    user=ADMIN).text, "MNT-1")
+    # A reminder names the components (not their ids).
+    m = fake.mark()
+    now = int(time.time() * 1000)
+    s.call("incident", "maintenance_create", {
+        "title": "Disk swap", "components": ["db"],
+        "start_ms": now + 4000, "end_ms": now + 60000})
+    r = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
+                       "Disk swap" in r.text, after=m, timeout=15)
+    h.contains(r.text, "Affects: Database")
     # /monitor lists recent alerts.
     s.call("incident", "create", {"severity": "SEVERITY_CRITICAL",
                                   "title": "Checkout broken"})
