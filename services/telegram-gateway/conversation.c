@@ -205,7 +205,10 @@ conv_reply(gw_ctx *ctx, const char *text)
 {
 	char ids[24];
 	uint64_t id;
+	/* In a group only an admin's reply is for a ticket (a staff reply);
+	 * users follow their tickets in their private chat. */
 	if (ctx->u == NULL || ctx->u->reply_to_id == 0
+	    || (ctx->is_group && !ctx->is_admin)
 	    || (id = replied_ticket(ctx)) == 0) {
 		return false;
 	}
