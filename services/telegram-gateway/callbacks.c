@@ -122,8 +122,8 @@ static const struct cb_action {
 	{ "il", "/incident list", false },
 	{ "ila", "/incident list all", false },
 	{ "is", "/incident show", false },
-	{ "ia", "/incident ack", false },
-	{ "ir", "/incident resolve", false },
+	{ "ia", "/incident ack", true }, /* the alert changes in place */
+	{ "ir", "/incident resolve", true },
 	{ "q", "/queue", false },
 	{ "mt", "/maintenance", false },
 	{ "rp", "/report", false },

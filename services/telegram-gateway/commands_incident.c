@@ -150,9 +150,15 @@ incident_change(
 	if (in != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
-		sbuf_printf(&b, "✅ %s\n\n", what);
-		render_incident(&b, in, false);
-		incident_buttons(&k, in);
+		if (ctx->edit) {
+			/* A button on an alert: the alert itself changes, as
+			 * the bus edit of every copy will make it. */
+			alert_render(ctx->g, &b, &k, NULL, in);
+		} else {
+			sbuf_printf(&b, "✅ %s\n\n", what);
+			render_incident(&b, in, false);
+			incident_buttons(&k, in);
+		}
 		ctx_reply(ctx, sbuf_str(&b), &k);
 		ctx_answer(ctx, what, false);
 		sbuf_free(&b);

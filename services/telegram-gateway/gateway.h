@@ -338,6 +338,12 @@ bool subs_remove(const char *cur, const char *remove, const char *universe,
 struct Opsdesk__V1__Incident;
 void render_incident(
     sbuf *b, const struct Opsdesk__V1__Incident *in, bool timeline);
+/* notify.c: an alert message for the incident's current state (who
+ * acknowledged or resolved it and when, latest update, runbook while
+ * open) with the buttons that apply; head: the alert's own first line,
+ * or NULL for the state line. */
+void alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
+    const struct Opsdesk__V1__Incident *in);
 /* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
 void incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
 /* Append the configured runbook of a severity (asked of

@@ -102,7 +102,7 @@ resolving_entry(const Opsdesk__V1__Incident *in)
  * and when, the incident, its latest update, the runbook while it is
  * open; the buttons that still apply. head: the alert's own line (a new
  * alert), or NULL for the state line (an edit). */
-static void
+void
 alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
     const Opsdesk__V1__Incident *in)
 {

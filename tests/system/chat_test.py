@@ -322,6 +322,11 @@ def test_alerts_edited_in_place(s):
     h.contains(e.text, "UTC")
     h.check(not any(d == "1:ia:1" for _, d in e.buttons), e.buttons)
     h.check(("✅ Resolve", "1:ir:1") in e.buttons, e.buttons)
+    # ...and the press posts nothing new in the group.
+    time.sleep(0.5)
+    h.eq([r for r in fake.sent(chat=ADMIN_CHAT)
+          if fake.requests.index(r) >= m and r.method == "sendMessage"],
+         [], "only the alert changed")
     # A severity change by command edits it too.
     m = fake.mark()
     ask(fake, "/severity INC-1 high calmer now", user=ADMIN)
