@@ -25,7 +25,9 @@ cmd_help(gw_ctx *ctx, const char *args)
 	    "/tickets — your tickets\n"
 	    "/status — service status\n"
 	    "/faq — frequently asked questions\n"
-	    "/subscribe — status notifications\n");
+	    "/subscribe — status notifications\n"
+	    "/cancel — stop what you started\n"
+	    "Reply to any message about a ticket to add to it.\n");
 	if (ctx->is_admin) {
 		sbuf_append(&b,
 		    "\n🛠 <b>Admin</b>: /health /monitor /ops "

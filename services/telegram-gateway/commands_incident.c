@@ -645,6 +645,10 @@ maintenance_list(gw_ctx *ctx)
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		int64_t now = od_now_ms();
+		ProtobufCMessage *hrep = NULL;
+		Opsdesk__V1__HealthCurrent *h = l->n_windows > 0
+		    ? known_components(ctx, &hrep)
+		    : NULL;
 		sbuf_append(&b, "🔧 <b>Maintenance</b>\n");
 		for (size_t i = 0; i < l->n_windows; i++) {
 			const Opsdesk__V1__MaintenanceWindow *w
@@ -657,15 +661,25 @@ maintenance_list(gw_ctx *ctx)
 			sbuf_append(&b, " → ");
 			render_time(&b, w->end_ms, now);
 			for (size_t c = 0; c < w->n_components; c++) {
+				const char *name = w->components[c];
+				for (size_t t = 0; h != NULL && t < h->n_targets;
+				     t++) {
+					if (strcmp(h->targets[t]->id, name) == 0
+					    && h->targets[t]->name[0]) {
+						name = h->targets[t]->name;
+						break;
+					}
+				}
 				sbuf_append(
 				    &b, c == 0 ? "\n  components: " : ", ");
-				render_text(&b, w->components[c], 60);
+				render_text(&b, name, 60);
 			}
 			sbuf_append(&b, "\n");
 		}
 		if (l->n_windows == 0) {
 			sbuf_append(&b, "Nothing scheduled.\n");
 		}
+		gw_reply_free(hrep);
 		maintenance_example(ctx, &b);
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);

@@ -497,6 +497,8 @@ def test_smaller_items(s):
             r.text)
     h.contains(ask(fake, "/maintenance add 2099-01-01T02:00Z 90m DB Up",
                    user=ADMIN).text, "MNT-1")
+    h.contains(ask(fake, "/maintenance list", user=ADMIN).text,
+               "components: Database")
     # A reminder names the components (not their ids).
     m = fake.mark()
     now = int(time.time() * 1000)
