@@ -7,7 +7,8 @@
  *                 "realert": {"critical": "5m", "high": "15m"},
  *                 "stable_period": "10m", "tick": "5s",
  *                 "peer_timeout": "2s", "alert_log_keep": 1000,
- *                 "freeze_retry": "1m", "freeze_for": "1h"}
+ *                 "freeze_retry": "1m", "freeze_for": "1h",
+ *                 "postmortem_margin": "1m"}
  *   "checklists": {"daily": [{"id": "backups", "text": "…"} | "text"],
  *                  "weekly": […], "monthly": […]}
  *   "maintenance": {"reminder_before": "60m"}
@@ -141,6 +142,7 @@ inc_config_defaults(inc_config *c)
 	c->peer_timeout_ms = 2000;
 	c->freeze_retry_ms = INC_MIN_MS;
 	c->freeze_for_ms = INC_HOUR_MS;
+	c->pm_margin_ms = INC_MIN_MS;
 	c->alert_keep = 1000;
 	return 0;
 }
@@ -240,6 +242,10 @@ parse_incidents(inc_config *c, const cJSON *sec, char *err, size_t errlen)
 	    || (rv = config_get_duration_ms(sec, "incidents", "freeze_for",
 	            c->freeze_for_ms, 0, 30 * INC_DAY_MS, &c->freeze_for_ms,
 	            err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(sec, "incidents",
+	            "postmortem_margin", c->pm_margin_ms, 0, INC_HOUR_MS,
+	            &c->pm_margin_ms, err, errlen))
 	        != 0
 	    || (rv = config_get_int(sec, "incidents", "alert_log_keep",
 	            c->alert_keep, 100, 1000000, &keep, err, errlen))

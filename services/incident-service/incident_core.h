@@ -126,6 +126,9 @@ typedef struct inc_config {
 	 * freeze_for_ms after the resolve. */
 	int64_t freeze_retry_ms;
 	int64_t freeze_for_ms;
+	/* Health events in a postmortem: the impact window widened by this
+	 * much on each side (the damping delay before detection). */
+	int64_t pm_margin_ms;
 	inc_check_list lists[4]; /* indexed by ChecklistPeriod (1..3) */
 	/* Public wording of automatic incidents (status_page.templates),
 	 * indexed by inc_tmpl; "{component}" is the component's name. */
@@ -529,6 +532,14 @@ void inc_pm_free(inc_postmortem *pm);
 void inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
     bool want_tickets, inc_pm_peers *out);
 void inc_pm_peers_free(inc_pm_peers *p); /* NULL-safe, leaves p zeroed */
+/* The window of a postmortem's health events: [from, to] inclusive, the
+ * impact window widened by margin on each side. */
+void inc_pm_window(const inc_postmortem *pm, int64_t margin_ms,
+    int64_t *from_ms, int64_t *to_ms);
+/* The transitions of tr (borrowed) inside [from, to] as event lines into
+ * out->events; false on OOM. */
+bool inc_pm_take_events(inc_pm_peers *out,
+    const Opsdesk__V1__TransitionList *tr, int64_t from_ms, int64_t to_ms);
 /* Copy the parts p (borrowed) answered into pm's parts that are not
  * frozen; freeze: mark them frozen too. Frozen parts are never changed.
  * OD_ENOMEM leaves pm's health part as it was. */

@@ -477,6 +477,56 @@ test_postmortem(void **state)
 	inc_free(inc);
 }
 
+/* Health events strictly within the impact window plus the margin, and a
+ * summary that agrees with the window's duration. */
+static void
+test_postmortem_window(void **state)
+{
+	inc_incident *inc
+	    = new_incident(SEV_CRITICAL, utc("2026-11-27T10:00Z"));
+	inc_postmortem *pm;
+	int64_t from, to, t0 = utc("2026-11-27T10:00Z");
+	Opsdesk__V1__HealthChanged ev[5];
+	Opsdesk__V1__HealthChanged *evp[5];
+	Opsdesk__V1__TransitionList tl = OPSDESK__V1__TRANSITION_LIST__INIT;
+	inc_pm_peers peers;
+	/* start-up, an earlier outage, down, up, a later flap */
+	const int64_t at[5] = { t0 - HOUR, t0 - 10 * MIN, t0 - 20000,
+		t0 + 7000, t0 + 5 * MIN };
+
+	(void) state;
+	inc->monitoring_ms = t0 + 7000; /* recovered after 7 s */
+	inc_apply_resolve(inc, t0 + 10000, &alice, "stable");
+	pm = inc_pm_generate(&cfg, inc, t0 + 10000);
+	assert_non_null(pm);
+	assert_int_equal(pm->impact_end_ms - pm->impact_start_ms, 7000);
+	assert_int_equal(pm->time_to_resolve_ms, 10000);
+	assert_non_null(strstr(pm->summary, "lasted 7s"));
+	inc_pm_window(pm, 30000, &from, &to);
+	assert_int_equal(from, t0 - 30000);
+	assert_int_equal(to, t0 + 37000);
+	for (int i = 0; i < 5; i++) {
+		opsdesk__v1__health_changed__init(&ev[i]);
+		ev[i].target_id = (char *) "db";
+		ev[i].at_ms = at[i];
+		evp[i] = &ev[i];
+	}
+	tl.n_transitions = 5;
+	tl.transitions = evp;
+	memset(&peers, 0, sizeof(peers));
+	assert_true(inc_pm_take_events(&peers, &tl, from, to));
+	assert_int_equal(peers.n_events, 2); /* down and up only */
+	assert_non_null(strstr(peers.events[0], "09:59:40"));
+	inc_pm_peers_free(&peers);
+	/* No margin: only what happened inside the impact window. */
+	inc_pm_window(pm, 0, &from, &to);
+	assert_true(inc_pm_take_events(&peers, &tl, from, to));
+	assert_int_equal(peers.n_events, 1);
+	inc_pm_peers_free(&peers);
+	inc_pm_free(pm);
+	inc_free(inc);
+}
+
 static void
 test_config(void **state)
 {
@@ -631,6 +681,7 @@ main(void)
 		cmocka_unit_test(test_report_bounds),
 		cmocka_unit_test(test_mtta_mttr),
 		cmocka_unit_test(test_postmortem),
+		cmocka_unit_test(test_postmortem_window),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

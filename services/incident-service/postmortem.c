@@ -82,7 +82,10 @@ inc_pm_generate(const inc_config *c, const inc_incident *inc, int64_t now)
 		    i > 0 ? ", " : "", pm->components[i]->name,
 		    inc_state_name(pm->components[i]->state));
 	}
-	od_format_duration(pm->time_to_resolve_ms, dur, sizeof(dur));
+	/* The impact, as the Markdown's window says; time to resolve (with
+	 * the stable period) is its own line. */
+	od_format_duration(
+	    pm->impact_end_ms - pm->impact_start_ms, dur, sizeof(dur));
 	snprintf(summary, sizeof(summary),
 	    "%s incident INC-%llu \"%s\"%s%s lasted %s and was %s.",
 	    inc_severity_name(inc->severity), (unsigned long long) inc->id,
@@ -350,10 +353,19 @@ inc_pm_peers_free(inc_pm_peers *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* The prober's transitions as event lines; false on OOM (then nothing
- * is kept, as if the prober had not answered). */
-static bool
-peers_take_events(inc_pm_peers *out, const Opsdesk__V1__TransitionList *tr)
+void
+inc_pm_window(const inc_postmortem *pm, int64_t margin_ms, int64_t *from_ms,
+    int64_t *to_ms)
+{
+	*from_ms = pm->impact_start_ms - margin_ms;
+	*to_ms = pm->impact_end_ms + margin_ms;
+}
+
+/* The prober's transitions in the window as event lines; false on OOM
+ * (then nothing). */
+bool
+inc_pm_take_events(inc_pm_peers *out, const Opsdesk__V1__TransitionList *tr,
+    int64_t from_ms, int64_t to_ms)
 {
 	size_t n
 	    = tr->n_transitions < EVENTS_MAX ? tr->n_transitions : EVENTS_MAX;
@@ -362,8 +374,11 @@ peers_take_events(inc_pm_peers *out, const Opsdesk__V1__TransitionList *tr)
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if ((out->events[i] = event_line(tr->transitions[i]))
-		    == NULL) {
+		const Opsdesk__V1__HealthChanged *hc = tr->transitions[i];
+		if (hc->at_ms < from_ms || hc->at_ms > to_ms) {
+			continue; /* another outage, or start-up */
+		}
+		if ((out->events[out->n_events] = event_line(hc)) == NULL) {
 			inc_pm_peers_free(out);
 			return false;
 		}
@@ -387,10 +402,12 @@ inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
 
 	memset(out, 0, sizeof(*out));
 	out->tickets_opened = -1;
-	/* Transitions of the affected components from a little before the
-	 * incident opened (the damping delay) to its end. */
-	tr.from_ms = pm->impact_start_ms - 15 * INC_MIN_MS;
-	tr.to_ms = pm->impact_end_ms + 1;
+	/* Transitions of the affected components in the impact window,
+	 * widened by the margin (the damping delay before detection). */
+	int64_t from, to;
+	inc_pm_window(pm, svc->cfg.pm_margin_ms, &from, &to);
+	tr.from_ms = from;
+	tr.to_ms = to + 1;
 	tr.limit = EVENTS_MAX;
 	for (size_t i = 0; i < pm->n_components && i < 64; i++) {
 		ids[tr.n_target_ids++] = pm->components[i]->component_id;
@@ -421,7 +438,8 @@ inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
 			const Opsdesk__V1__ProberReply *r = (const void *) m;
 			out->health = r->result_case
 			        == OPSDESK__V1__PROBER_REPLY__RESULT_TRANSITIONS
-			    && peers_take_events(out, r->transitions);
+			    && inc_pm_take_events(out, r->transitions, from,
+			        to);
 		} else {
 			const Opsdesk__V1__TicketReply *r = (const void *) m;
 			if (r->result_case

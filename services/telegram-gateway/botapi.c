@@ -151,50 +151,6 @@ struct botapi_xfer {
 	void *user;
 };
 
-/* A sendDocument body carries the file inline as "_document":
- * {"filename","content"}; it goes out as multipart/form-data with the
- * other fields as form fields. */
-static int
-xfer_mime(botapi_xfer *x, const char *body)
-{
-	cJSON *j = cJSON_Parse(body);
-	const cJSON *e;
-	if (j == NULL || (x->mime = curl_mime_init(x->h)) == NULL) {
-		cJSON_Delete(j);
-		return OD_ENOMEM;
-	}
-	cJSON_ArrayForEach(e, j)
-	{
-		curl_mimepart *part = curl_mime_addpart(x->mime);
-		if (part == NULL) {
-			continue;
-		}
-		if (strcmp(e->string, "_document") == 0) {
-			const cJSON *fn = cJSON_GetObjectItem(e, "filename");
-			const cJSON *c = cJSON_GetObjectItem(e, "content");
-			curl_mime_name(part, "document");
-			curl_mime_filename(part,
-			    cJSON_IsString(fn) ? fn->valuestring : "file.txt");
-			curl_mime_data(part,
-			    cJSON_IsString(c) ? c->valuestring : "",
-			    CURL_ZERO_TERMINATED);
-			continue;
-		}
-		curl_mime_name(part, e->string);
-		if (cJSON_IsString(e)) {
-			curl_mime_data(part, e->valuestring,
-			    CURL_ZERO_TERMINATED);
-		} else {
-			char *v = cJSON_PrintUnformatted(e);
-			curl_mime_data(part, v ? v : "", CURL_ZERO_TERMINATED);
-			cJSON_free(v);
-		}
-	}
-	cJSON_Delete(j);
-	curl_easy_setopt(x->h, CURLOPT_MIMEPOST, x->mime);
-	return 0;
-}
-
 int
 botapi_xfer_new(botapi *a, const char *method, const char *body,
     int timeout_ms, void *user, botapi_xfer **out)
@@ -216,9 +172,10 @@ botapi_xfer_new(botapi *a, const char *method, const char *body,
 	curl_easy_reset(x->h);
 	curl_easy_setopt(x->h, CURLOPT_URL, url);
 	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
-	if (body != NULL && strstr(body, "\"_document\"") != NULL
-	    && xfer_mime(x, body) == 0) {
-		/* multipart */
+	if (strcmp(method, "sendDocument") == 0
+	    && (x->mime = botapi_document_mime(x->h, body)) != NULL) {
+		/* an upload (botapi_doc.c): multipart, not JSON */
+		curl_easy_setopt(x->h, CURLOPT_MIMEPOST, x->mime);
 	} else {
 		x->hdrs = curl_slist_append(
 		    x->hdrs, "Content-Type: application/json");

@@ -122,11 +122,16 @@ static const struct cb_action {
 	{ "il", "/incident list", false },
 	{ "ila", "/incident list all", false },
 	{ "is", "/incident show", false },
-	{ "ia", "/incident ack", false },
-	{ "ir", "/incident resolve", false },
+	{ "ia", "/incident ack", true }, /* the alert changes in place */
+	{ "ir", "/incident resolve", true },
 	{ "q", "/queue", false },
 	{ "mt", "/maintenance", false },
 	{ "rp", "/report", false },
+	{ "cx", "/cancel", true },
+	{ "ip", "/incident postmortem", false },
+	{ "ipm", "/incident postmortem", false }, /* + " md": the document */
+	{ "oy", "/offer yes", true },
+	{ "on", "/offer new", true },
 };
 
 int
@@ -152,7 +157,9 @@ cb_dispatch(gw_ctx *ctx, const char *data)
 		snprintf(line, sizeof(line), "%s%s%s%s%s%s", a->command,
 		    d.nargs > 0 ? " " : "", d.nargs > 0 ? d.arg1 : "",
 		    d.nargs > 1 ? " " : "", d.nargs > 1 ? d.arg2 : "",
-		    strcmp(a->code, "rs") == 0 ? " -" : "");
+		    strcmp(a->code, "rs") == 0        ? " -"
+		        : strcmp(a->code, "ipm") == 0 ? " md"
+		                                      : "");
 		ctx->edit
 		    = a->edit && ctx->u != NULL && ctx->u->message_id != 0;
 		return router_dispatch(ctx, line);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "incident.pb-c.h"
 
 int
 cmd_help(gw_ctx *ctx, const char *args)
@@ -24,7 +25,9 @@ cmd_help(gw_ctx *ctx, const char *args)
 	    "/tickets — your tickets\n"
 	    "/status — service status\n"
 	    "/faq — frequently asked questions\n"
-	    "/subscribe — status notifications\n");
+	    "/subscribe — status notifications\n"
+	    "/cancel — stop what you started\n"
+	    "Reply to any message about a ticket to add to it.\n");
 	if (ctx->is_admin) {
 		sbuf_append(&b,
 		    "\n🛠 <b>Admin</b>: /health /monitor /ops "
@@ -70,16 +73,57 @@ static const char admin_ops_help[]
       "/maintenance [list] | add &lt;start&gt; &lt;duration&gt; "
       "&lt;components&gt; &lt;title&gt; | cancel &lt;id&gt;\n"
       "/report [day|week|month]\n\n"
-      "<b>SLAs</b> (response = acknowledged)\n"
-      "🔴 critical: 15 min response, 4 h resolution\n"
-      "🟠 high: 1 h response, 8 h resolution\n"
-      "🟡 medium: 4 h response, 24 h resolution\n"
-      "🔵 low: 24 h response, scheduled fix\n\n"
       "<b>Incident response</b>\n"
       "1. Acknowledge the alert (button or /incident ack).\n"
       "2. Post updates as you learn: identified, monitoring.\n"
       "3. Resolve with a short public summary; fill the postmortem's "
       "root cause and action items.\n";
+
+/* The SLAs and runbooks as configured (incident-service's config). */
+static void
+render_runbooks(gw_ctx *ctx, sbuf *b)
+{
+	static const int sevs[] = { OPSDESK__V1__SEVERITY__SEVERITY_CRITICAL,
+		OPSDESK__V1__SEVERITY__SEVERITY_HIGH,
+		OPSDESK__V1__SEVERITY__SEVERITY_MEDIUM,
+		OPSDESK__V1__SEVERITY__SEVERITY_LOW };
+	sbuf_append(b, "\n<b>SLAs and runbooks</b> (response = "
+	               "acknowledged)\n");
+	for (size_t i = 0; i < sizeof(sevs) / sizeof(sevs[0]); i++) {
+		Opsdesk__V1__RunbookRequest r
+		    = OPSDESK__V1__RUNBOOK_REQUEST__INIT;
+		ProtobufCMessage *rep = NULL;
+		char d1[48], d2[48];
+		r.severity = sevs[i];
+		Opsdesk__V1__Runbook *rb = gw_peek(
+		    ctx, GW_INCIDENT, "runbook", &r.base, "runbook", &rep);
+		if (rb == NULL) {
+			gw_reply_free(rep);
+			gw_unavailable(b, GW_INCIDENT);
+			return;
+		}
+		if (rb->response_sla_ms > 0) {
+			od_format_duration(rb->response_sla_ms, d1, sizeof(d1));
+		} else {
+			snprintf(d1, sizeof(d1), "no");
+		}
+		if (rb->resolution_sla_ms > 0) {
+			od_format_duration(
+			    rb->resolution_sla_ms, d2, sizeof(d2));
+		} else {
+			snprintf(d2, sizeof(d2), "scheduled");
+		}
+		sbuf_printf(b, "%s <b>%s</b>: %s response, %s resolution\n",
+		    render_severity_symbol(sevs[i]),
+		    render_severity_name(sevs[i]), d1, d2);
+		if (rb->text[0] != '\0') {
+			sbuf_append(b, "<i>");
+			render_text(b, rb->text, 400);
+			sbuf_append(b, "</i>\n");
+		}
+		gw_reply_free(rep);
+	}
+}
 
 static const char user_ops_help[]
     = "⚙️ <b>Operations &amp; support</b>\n\n"
@@ -106,7 +150,15 @@ cmd_help_operations(gw_ctx *ctx, const char *args)
 		kbd_button(&k, "📊 Status", "1:st");
 	}
 	kbd_button(&k, "⬅️ Menu", "1:h");
-	ctx_reply(ctx, ctx->is_admin ? admin_ops_help : user_ops_help, &k);
+	if (ctx->is_admin) {
+		sbuf b = SBUF_INIT;
+		sbuf_append(&b, admin_ops_help);
+		render_runbooks(ctx, &b);
+		ctx_reply(ctx, sbuf_str(&b), &k);
+		sbuf_free(&b);
+	} else {
+		ctx_reply(ctx, user_ops_help, &k);
+	}
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway.h"
 #include "health.pb-c.h"
@@ -28,7 +29,31 @@ word_index(const char *const *list, const char *w)
 	return 0;
 }
 
-static void
+bool
+incident_runbook(gw *g, int severity, sbuf *b, size_t max)
+{
+	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
+	Opsdesk__V1__RunbookRequest r = OPSDESK__V1__RUNBOOK_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	bool ok = false;
+	actor.is_admin = true;
+	actor.name = "telegram-gateway";
+	r.severity = severity;
+	if (gw_call_quiet(g, &actor, "", GW_INCIDENT, "runbook", &r.base, &rep)
+	    == 0) {
+		Opsdesk__V1__Runbook *rb = gw_result(rep, "runbook");
+		if (rb != NULL && rb->text != NULL && rb->text[0] != '\0') {
+			sbuf_printf(b, "📖 <b>Runbook (%s)</b>\n",
+			    render_severity_name(severity));
+			render_text(b, rb->text, max);
+			ok = true;
+		}
+	}
+	gw_reply_free(rep);
+	return ok;
+}
+
+void
 incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 {
 	char data[GW_CBDATA_MAX + 1], id[24];
@@ -47,6 +72,11 @@ incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 	}
 	cb_encode(data, sizeof(data), "is", id, NULL);
 	kbd_button(k, "🔎 Show", data);
+	if (in->status
+	    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
+		cb_encode(data, sizeof(data), "ip", id, NULL);
+		kbd_button(k, "📝 Postmortem", data);
+	}
 }
 
 void
@@ -120,9 +150,15 @@ incident_change(
 	if (in != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
-		sbuf_printf(&b, "✅ %s\n\n", what);
-		render_incident(&b, in, false);
-		incident_buttons(&k, in);
+		if (ctx->edit) {
+			/* A button on an alert: the alert itself changes, as
+			 * the bus edit of every copy will make it. */
+			alert_render(ctx->g, &b, &k, NULL, in);
+		} else {
+			sbuf_printf(&b, "✅ %s\n\n", what);
+			render_incident(&b, in, false);
+			incident_buttons(&k, in);
+		}
 		ctx_reply(ctx, sbuf_str(&b), &k);
 		ctx_answer(ctx, what, false);
 		sbuf_free(&b);
@@ -193,6 +229,8 @@ incident_show(gw_ctx *ctx, uint64_t id)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		render_incident(&b, in, true);
+		sbuf_append(&b, "\n");
+		incident_runbook(ctx->g, in->severity, &b, 1500);
 		incident_buttons(&k, in);
 		ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
@@ -205,14 +243,26 @@ static void
 render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 {
 	char d[48];
+	int64_t now = od_now_ms();
 	sbuf_printf(b, "📝 <b>Postmortem INC-%llu</b> (%s)\n",
 	    (unsigned long long) p->incident_id,
 	    render_severity_name(p->severity));
 	render_text(b, p->summary, 500);
 	sbuf_append(b, "\nImpact: ");
-	render_time(b, p->impact_start_ms, od_now_ms());
+	render_time(b, p->impact_start_ms, now);
 	sbuf_append(b, " → ");
-	render_time(b, p->impact_end_ms, od_now_ms());
+	render_time(b, p->impact_end_ms, now);
+	od_format_duration(p->impact_end_ms - p->impact_start_ms, d, sizeof(d));
+	sbuf_printf(b, " (%s)", d);
+	for (size_t i = 0; i < p->n_components; i++) {
+		sbuf_append(b, i == 0 ? "\nAffected: " : ", ");
+		render_text(b,
+		    p->components[i]->name[0] ? p->components[i]->name
+		                              : p->components[i]->component_id,
+		    60);
+		sbuf_printf(b, " (%s)",
+		    render_component_name(p->components[i]->state));
+	}
 	if (p->time_to_ack_ms >= 0) {
 		od_format_duration(p->time_to_ack_ms, d, sizeof(d));
 		sbuf_printf(b, "\nTime to acknowledge: %s %s", d,
@@ -243,23 +293,112 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		    "\n⏳ Health events and tickets asked live: "
 		    "not stored with the postmortem yet");
 	}
+	for (size_t i = 0; i < p->n_timeline; i++) {
+		const Opsdesk__V1__TimelineEntry *e = p->timeline[i];
+		sbuf_append(b, i == 0 ? "\n\n<b>Timeline</b>\n" : "");
+		render_time(b, e->at_ms, 0);
+		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
+		render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_append(b, e->public_ ? ": " : " 🔒: ");
+		render_text(b, e->text, 300);
+		sbuf_append(b, "\n");
+	}
 	for (size_t i = 0; i < p->n_health_events; i++) {
-		sbuf_append(b, i == 0 ? "\n\n<b>Health events</b>\n" : "");
+		sbuf_append(b, i == 0 ? "\n<b>Health events</b>\n" : "");
 		render_text(b, p->health_events[i], 200);
 		sbuf_append(b, "\n");
 	}
-	sbuf_append(b, "\n\n<b>Root cause</b>\n");
+	sbuf_append(b, "\n<b>Root cause</b>\n");
 	render_text(
 	    b, p->root_cause[0] ? p->root_cause : "(not filled in)", 1000);
 	sbuf_append(b, "\n\n<b>Action items</b>\n");
 	for (size_t i = 0; i < p->n_actions; i++) {
-		sbuf_append(b, p->actions[i]->done ? "☑️ " : "◻️ ");
-		render_text(b, p->actions[i]->text, 300);
+		const Opsdesk__V1__ActionItem *a = p->actions[i];
+		sbuf_printf(b, "%zu. %s", i + 1, a->done ? "☑️ " : "◻️ ");
+		render_text(b, a->text, 300);
+		if (a->owner[0] != '\0') {
+			sbuf_append(b, " — owner: ");
+			render_text(b, a->owner, 64);
+		}
+		if (a->due_ms > 0) {
+			char day[16];
+			time_t t = (time_t) (a->due_ms / 1000);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+			sbuf_printf(b, " — due %s", day);
+		}
 		sbuf_append(b, "\n");
 	}
 	if (p->n_actions == 0) {
 		sbuf_append(b, "(none yet)\n");
 	}
+	sbuf_printf(b,
+	    "\n<i>Edit: /incident postmortem %llu rootcause &lt;text&gt; | "
+	    "action &lt;text&gt; [owner=&lt;name&gt;] "
+	    "[due=YYYY-MM-DD] | done &lt;n&gt; | md</i>",
+	    (unsigned long long) p->incident_id);
+}
+
+/* Take "owner=<name>" and "due=YYYY-MM-DD" words out of an action text.
+ * 0, or GW_USAGE for a bad date. */
+static int
+action_fields(char *text, Opsdesk__V1__ActionItem *a, char *owner,
+    size_t owner_size)
+{
+	sbuf rest = SBUF_INIT;
+	const char *p = text;
+	char w[128];
+	int rv = 0;
+	while (gw_word(&p, w, sizeof(w))) {
+		if (strncasecmp(w, "owner=", 6) == 0 && w[6] != '\0') {
+			od_strlcpy(owner, w + 6, owner_size);
+			a->owner = owner;
+		} else if (strncasecmp(w, "due=", 4) == 0) {
+			int64_t ms;
+			char iso[160];
+			snprintf(iso, sizeof(iso), "%sT00:00:00Z", w + 4);
+			if (strlen(w + 4) != 10
+			    || od_parse_iso8601(iso, &ms) != 0) {
+				rv = GW_USAGE;
+				break;
+			}
+			a->due_ms = ms;
+		} else {
+			sbuf_append(&rest, rest.len ? " " : "");
+			sbuf_append(&rest, w);
+		}
+	}
+	od_strlcpy(text, sbuf_str(&rest), strlen(text) + 1);
+	sbuf_free(&rest);
+	return rv == 0 && text[0] == '\0' ? GW_USAGE : rv;
+}
+
+/* The Markdown as a file in the chat: INC-<n>-postmortem.md. */
+static void
+postmortem_document(gw_ctx *ctx, uint64_t id)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__IncidentId r = OPSDESK__V1__INCIDENT_ID__INIT;
+	r.id = id;
+	Opsdesk__V1__Postmortem *p = gw_ask(ctx, GW_INCIDENT,
+	    "postmortem_markdown", &r.base, "postmortem", &rep);
+	if (p != NULL && p->markdown != NULL) {
+		char fn[64], cap[96];
+		snprintf(fn, sizeof(fn), "INC-%llu-postmortem.md",
+		    (unsigned long long) id);
+		snprintf(cap, sizeof(cap), "📝 Postmortem INC-%llu (Markdown)",
+		    (unsigned long long) id);
+		cJSON *body = cJSON_CreateObject();
+		cJSON *doc = cJSON_AddObjectToObject(body, "document");
+		cJSON_AddNumberToObject(body, "chat_id", (double) ctx->chat_id);
+		cJSON_AddStringToObject(body, "caption", cap);
+		cJSON_AddStringToObject(doc, "filename", fn);
+		cJSON_AddStringToObject(doc, "content", p->markdown);
+		ctx_send_method(ctx, "sendDocument", ctx->chat_id, body, NULL);
+		ctx_answer(ctx, "Sending the Markdown", false);
+	}
+	gw_reply_free(rep);
 }
 
 static int
@@ -267,13 +406,17 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__Postmortem *p;
-	char w[16];
+	char w[16], owner[128];
 	char *clean = NULL;
 
 	if (gw_word(&args, w, sizeof(w))) {
 		Opsdesk__V1__EditPostmortemRequest e
 		    = OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
 		Opsdesk__V1__ActionItem a = OPSDESK__V1__ACTION_ITEM__INIT;
+		if (strcasecmp(w, "md") == 0 || strcasecmp(w, "markdown") == 0) {
+			postmortem_document(ctx, id);
+			return 0;
+		}
 		if (*args == '\0'
 		    || (clean = od_utf8_sanitize(args, strlen(args)))
 		        == NULL) {
@@ -283,8 +426,20 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 		if (strcasecmp(w, "rootcause") == 0) {
 			e.root_cause = clean;
 		} else if (strcasecmp(w, "action") == 0) {
+			if (action_fields(clean, &a, owner, sizeof(owner)) != 0) {
+				free(clean);
+				return GW_USAGE;
+			}
 			a.text = clean;
 			e.add_action = &a;
+		} else if (strcasecmp(w, "done") == 0) {
+			uint64_t n;
+			if (gw_parse_id(clean, "", &n) != 0 || n == 0
+			    || n > 1000) {
+				free(clean);
+				return GW_USAGE;
+			}
+			e.done_action = (uint32_t) n;
 		} else {
 			free(clean);
 			return GW_USAGE;
@@ -299,8 +454,15 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 	}
 	if (p != NULL) {
 		sbuf b = SBUF_INIT;
+		gw_keyboard k = { 0 };
+		char data[GW_CBDATA_MAX + 1], ids[24];
+		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
 		render_postmortem(&b, p);
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		cb_encode(data, sizeof(data), "ipm", ids, NULL);
+		kbd_button(&k, "📄 Markdown file", data);
+		cb_encode(data, sizeof(data), "is", ids, NULL);
+		kbd_button(&k, "🔎 Incident", data);
+		ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -430,6 +592,48 @@ cmd_severity(gw_ctx *ctx, const char *args)
 
 /* ---- maintenance ---- */
 
+/* The monitored components (health-prober's targets), or NULL when the
+ * prober does not answer; *rep to free. */
+static Opsdesk__V1__HealthCurrent *
+known_components(gw_ctx *ctx, ProtobufCMessage **rep)
+{
+	Opsdesk__V1__HealthCurrentRequest hc
+	    = OPSDESK__V1__HEALTH_CURRENT_REQUEST__INIT;
+	return gw_peek(ctx, GW_PROBER, "current", &hc.base, "current", rep);
+}
+
+/* A usage example that works now: tomorrow 02:00 UTC, real components. */
+static void
+maintenance_example(gw_ctx *ctx, sbuf *b)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__HealthCurrent *h = known_components(ctx, &rep);
+	char day[32];
+	time_t t = (time_t) (od_now_ms() / 1000) + 86400;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT02:00Z", &tm);
+	sbuf_printf(b, "\nAdd one: <code>/maintenance add %s 90m ", day);
+	if (h != NULL && h->n_targets > 0) {
+		for (size_t i = 0; i < h->n_targets && i < 2; i++) {
+			sbuf_append(b, i ? "," : "");
+			render_text(b, h->targets[i]->id, 40);
+		}
+	} else {
+		sbuf_append(b, "api");
+	}
+	sbuf_append(b, " Database upgrade</code>\n(start in UTC, duration "
+	               "like 90m or 2h, components comma-separated)");
+	if (h != NULL && h->n_targets > 0) {
+		sbuf_append(b, "\nComponents: ");
+		for (size_t i = 0; i < h->n_targets; i++) {
+			sbuf_append(b, i ? ", " : "");
+			render_text(b, h->targets[i]->id, 40);
+		}
+	}
+	gw_reply_free(rep);
+}
+
 static int
 maintenance_list(gw_ctx *ctx)
 {
@@ -441,6 +645,10 @@ maintenance_list(gw_ctx *ctx)
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		int64_t now = od_now_ms();
+		ProtobufCMessage *hrep = NULL;
+		Opsdesk__V1__HealthCurrent *h = l->n_windows > 0
+		    ? known_components(ctx, &hrep)
+		    : NULL;
 		sbuf_append(&b, "🔧 <b>Maintenance</b>\n");
 		for (size_t i = 0; i < l->n_windows; i++) {
 			const Opsdesk__V1__MaintenanceWindow *w
@@ -453,23 +661,43 @@ maintenance_list(gw_ctx *ctx)
 			sbuf_append(&b, " → ");
 			render_time(&b, w->end_ms, now);
 			for (size_t c = 0; c < w->n_components; c++) {
+				const char *name = w->components[c];
+				for (size_t t = 0; h != NULL && t < h->n_targets;
+				     t++) {
+					if (strcmp(h->targets[t]->id, name) == 0
+					    && h->targets[t]->name[0]) {
+						name = h->targets[t]->name;
+						break;
+					}
+				}
 				sbuf_append(
 				    &b, c == 0 ? "\n  components: " : ", ");
-				render_text(&b, w->components[c], 60);
+				render_text(&b, name, 60);
 			}
 			sbuf_append(&b, "\n");
 		}
 		if (l->n_windows == 0) {
 			sbuf_append(&b, "Nothing scheduled.\n");
 		}
-		sbuf_append(&b,
-		    "\nAdd one: <code>/maintenance add "
-		    "2026-12-01T02:00Z 90m api,db Database "
-		    "upgrade</code>");
+		gw_reply_free(hrep);
+		maintenance_example(ctx, &b);
 		ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
+	return 0;
+}
+
+/* Tell the admin what is wrong with a /maintenance add, and how. */
+static int
+maintenance_refuse(gw_ctx *ctx, const char *html)
+{
+	sbuf b = SBUF_INIT;
+	sbuf_append(&b, html);
+	sbuf_append(&b, "\n");
+	maintenance_example(ctx, &b);
+	ctx_refuse(ctx, sbuf_str(&b), NULL);
+	sbuf_free(&b);
 	return 0;
 }
 
@@ -510,16 +738,49 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	int64_t start_ms, dur_ms;
 	if (!gw_word(&args, start, sizeof(start))
 	    || !gw_word(&args, dur, sizeof(dur))
-	    || !gw_word(&args, comps, sizeof(comps)) || *args == '\0'
-	    || od_parse_iso8601(start, &start_ms) != 0
-	    || od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
-		return GW_USAGE;
+	    || !gw_word(&args, comps, sizeof(comps)) || *args == '\0') {
+		return maintenance_refuse(ctx,
+		    "🔧 A maintenance window needs a start, a duration, the "
+		    "components and a title.");
+	}
+	if (od_parse_iso8601(start, &start_ms) != 0) {
+		return maintenance_refuse(ctx,
+		    "🕑 The start is a date and time in UTC, like "
+		    "2030-01-31T02:00Z.");
+	}
+	if (od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
+		return maintenance_refuse(ctx,
+		    "⏱ The duration is like 90m or 2h.");
+	}
+	if (start_ms + dur_ms <= od_now_ms()) {
+		return maintenance_refuse(
+		    ctx, "🕑 That window would already be over.");
 	}
 	char *list[32];
 	size_t n = 0;
 	char *save, *tok;
+	ProtobufCMessage *hrep = NULL;
+	Opsdesk__V1__HealthCurrent *known = known_components(ctx, &hrep);
 	for (tok = strtok_r(comps, ",", &save); tok != NULL && n < 32;
 	     tok = strtok_r(NULL, ",", &save)) {
+		bool found = known == NULL || known->n_targets == 0;
+		for (size_t i = 0; !found && i < known->n_targets; i++) {
+			found = strcasecmp(known->targets[i]->id, tok) == 0;
+			if (found) {
+				tok = known->targets[i]->id; /* its spelling */
+			}
+		}
+		if (!found) {
+			/* An unknown id would show on the public page. */
+			sbuf b = SBUF_INIT;
+			sbuf_append(&b, "🔍 There is no component <b>");
+			render_text(&b, tok, 60);
+			sbuf_append(&b, "</b>.");
+			maintenance_refuse(ctx, sbuf_str(&b));
+			sbuf_free(&b);
+			gw_reply_free(hrep);
+			return 0;
+		}
 		list[n++] = tok;
 	}
 	char *title = od_utf8_sanitize(args, strlen(args));
@@ -535,6 +796,7 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 	r.end_ms = start_ms + dur_ms;
 	Opsdesk__V1__MaintenanceWindow *mw = gw_ask(ctx, GW_INCIDENT,
 	    "maintenance_create", &r.base, "maintenance", &rep);
+	gw_reply_free(hrep); /* list[] pointed into it until now */
 	if (mw != NULL) {
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ <b>MNT-%llu</b> scheduled: ",

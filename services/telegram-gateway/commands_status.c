@@ -116,9 +116,38 @@ subs_read(gw *g, int64_t chat, char *out, size_t size)
 	return found;
 }
 
+/* The public names of the components in set (",a,b,"), comma-separated
+ * (ids when the status service does not answer). */
+static void
+subs_names(gw_ctx *ctx, const char *set, sbuf *b)
+{
+	ProtobufCMessage *rep = NULL;
+	Opsdesk__V1__StatusSummaryRequest r
+	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
+	Opsdesk__V1__StatusSummary *s
+	    = gw_peek(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
+	bool first = true;
+	char *copy = strdup(set), *save = NULL;
+	for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL;
+	     tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		const char *name = tok;
+		for (size_t i = 0; s != NULL && i < s->n_components; i++) {
+			if (strcmp(s->components[i]->id, tok) == 0) {
+				name = s->components[i]->name;
+			}
+		}
+		sbuf_append(b, first ? "" : ", ");
+		render_text(b, name, 60);
+		first = false;
+	}
+	free(copy);
+	gw_reply_free(rep);
+}
+
 /* Match words against the public components; fills ids as ",a,b,". */
 static int
-subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names)
+subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names,
+    sbuf *universe)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__StatusSummaryRequest r
@@ -131,6 +160,13 @@ subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names)
 		return OD_EUNAVAIL;
 	}
 	sbuf_append(ids, ",");
+	if (universe != NULL) {
+		sbuf_append(universe, ",");
+		for (size_t i = 0; i < s->n_components; i++) {
+			sbuf_append(universe, s->components[i]->id);
+			sbuf_append(universe, ",");
+		}
+	}
 	while (gw_word(&args, w, sizeof(w))) {
 		const Opsdesk__V1__PublicComponent *hit = NULL;
 		for (size_t i = 0; i < s->n_components && !hit; i++) {
@@ -181,7 +217,7 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 		ctx_answer(ctx, "Subscribed", false);
 		return 0;
 	}
-	if (subs_resolve(ctx, args, &ids, &names) == 0) {
+	if (subs_resolve(ctx, args, &ids, &names, NULL) == 0) {
 		bool had = subs_read(ctx->g, ctx->chat_id, cur, sizeof(cur));
 		if (had && cur[0] == '\0') {
 			sbuf_append(
@@ -215,6 +251,46 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 	return 0;
 }
 
+/* Whether the set ",a,b," holds id. */
+static bool
+subs_has(const char *set, const char *id, size_t idlen)
+{
+	for (const char *p = set; p != NULL && (p = strchr(p, ',')) != NULL;
+	     p++) {
+		if (strncmp(p + 1, id, idlen) == 0 && p[1 + idlen] == ',') {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+subs_remove(const char *cur, const char *remove, const char *universe,
+    sbuf *out)
+{
+	const char *from = (cur != NULL && cur[0] == '\0') ? universe : cur;
+	bool any = false;
+	sbuf_append(out, ",");
+	for (const char *p = from; p != NULL && *p != '\0';) {
+		const char *e;
+		while (*p == ',') {
+			p++;
+		}
+		if (*p == '\0') {
+			break;
+		}
+		e = strchr(p, ',');
+		size_t n = e ? (size_t) (e - p) : strlen(p);
+		if (!subs_has(remove, p, n)) {
+			sbuf_append_len(out, p, n);
+			sbuf_append(out, ",");
+			any = true;
+		}
+		p += n;
+	}
+	return any;
+}
+
 int
 cmd_start(gw_ctx *ctx, const char *args)
 {
@@ -229,6 +305,8 @@ cmd_unsubscribe(gw_ctx *ctx, const char *args)
 {
 	uint8_t k[8];
 	char cur[1024];
+	sbuf ids = SBUF_INIT, names = SBUF_INIT, universe = SBUF_INIT;
+	sbuf all = SBUF_INIT, b = SBUF_INIT;
 	store_key_u64(k, (uint64_t) ctx->chat_id);
 	bool had = subs_read(ctx->g, ctx->chat_id, cur, sizeof(cur));
 	if (*args == '\0' || !had) {
@@ -239,28 +317,33 @@ cmd_unsubscribe(gw_ctx *ctx, const char *args)
 		    NULL);
 		return 0;
 	}
-	char w[64], needle[80];
-	sbuf all = SBUF_INIT;
-	sbuf_append(&all, cur);
-	while (gw_word(&args, w, sizeof(w))) {
-		for (char *p = w; *p; p++) {
-			*p = (char) tolower((unsigned char) *p);
-		}
-		snprintf(needle, sizeof(needle), ",%s,", w);
-		char *hit = strstr(all.data, needle);
-		if (hit != NULL) {
-			memmove(hit, hit + strlen(needle) - 1,
-			    strlen(hit + strlen(needle) - 1) + 1);
-			all.len = strlen(all.data);
-		}
+	/* Names or ids, as /subscribe takes them; an all-subscription
+	 * becomes every public component but the ones named. */
+	if (subs_resolve(ctx, args, &ids, &names, &universe) != 0) {
+		goto out;
 	}
-	if (strcmp(sbuf_str(&all), ",") == 0 || all.len == 0) {
-		ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
-	} else {
+	if (subs_remove(cur, sbuf_str(&ids), sbuf_str(&universe), &all)) {
 		ctx_put(ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
+		sbuf_printf(&b,
+		    "🔕 Unsubscribed from %s. You still get status changes "
+		    "of: ",
+		    sbuf_str(&names));
+		subs_names(ctx, sbuf_str(&all), &b);
+		sbuf_append(&b, ".");
+	} else {
+		ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
+		sbuf_printf(&b,
+		    "🔕 Unsubscribed from %s. You get no status "
+		    "notifications now; /subscribe to start again.",
+		    sbuf_str(&names));
 	}
-	ctx_reply(ctx, "🔕 Updated your status subscriptions.", NULL);
+	ctx_reply(ctx, sbuf_str(&b), NULL);
+out:
+	sbuf_free(&ids);
+	sbuf_free(&names);
+	sbuf_free(&universe);
 	sbuf_free(&all);
+	sbuf_free(&b);
 	return 0;
 }
 
@@ -366,9 +449,22 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 		gw_unavailable(&b, GW_PROBER);
 	}
 	for (size_t i = 0; bm != NULL && i < bm->n_metrics; i++) {
+		const char *unit = bm->metrics[i]->unit;
 		render_text(&b, bm->metrics[i]->name, 60);
-		sbuf_printf(&b, ": <b>%g</b>", bm->metrics[i]->value);
-		render_text(&b, bm->metrics[i]->unit, 20);
+		if (strcmp(unit, "ratio") == 0 || strcmp(unit, "%") == 0
+		    || strcmp(unit, "percent") == 0) {
+			/* a ratio reads as a percentage */
+			sbuf_printf(&b, ": <b>%.1f%%</b>",
+			    strcmp(unit, "ratio") == 0
+			        ? 100.0 * bm->metrics[i]->value
+			        : bm->metrics[i]->value);
+		} else {
+			sbuf_printf(&b, ": <b>%g</b>", bm->metrics[i]->value);
+			if (unit[0] != '\0') {
+				sbuf_append(&b, " "); /* "12 req/s" */
+				render_text(&b, unit, 20);
+			}
+		}
 		sbuf_append(&b, "\n");
 	}
 	if (bm != NULL && bm->n_metrics == 0) {
@@ -431,6 +527,28 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	if (il != NULL && il->n_incidents == 0) {
 		sbuf_append(&b, "none 🎉\n");
+	}
+	gw_reply_free(rep);
+
+	/* The latest alerts, newest first. */
+	Opsdesk__V1__AlertsRequest ar = OPSDESK__V1__ALERTS_REQUEST__INIT;
+	ar.limit = 5;
+	Opsdesk__V1__AlertList *al
+	    = gw_peek(ctx, GW_INCIDENT, "alerts", &ar.base, "alerts", &rep);
+	sbuf_append(&b, "\n<b>Recent alerts</b>\n");
+	if (al == NULL) {
+		gw_unavailable(&b, GW_INCIDENT);
+	}
+	for (size_t i = al != NULL ? al->n_alerts : 0; i > 0; i--) {
+		const Opsdesk__V1__AlertEvent *a = al->alerts[i - 1];
+		char age[48];
+		od_format_age(a->at_ms, now, age, sizeof(age));
+		sbuf_printf(&b, "%s ", render_severity_symbol(a->severity));
+		render_text(&b, a->text[0] ? a->text : a->kind, 100);
+		sbuf_printf(&b, " — %s\n", age);
+	}
+	if (al != NULL && al->n_alerts == 0) {
+		sbuf_append(&b, "none\n");
 	}
 	gw_reply_free(rep);
 	sbuf_append(&b, "\nAs of ");

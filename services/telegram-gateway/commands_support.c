@@ -257,6 +257,7 @@ cmd_newticket(gw_ctx *ctx, const char *args)
 		kbd_row(&k);
 		kbd_button(&k, "🟠 High", "1:nt:high");
 		kbd_button(&k, "🔴 Urgent", "1:nt:urgent");
+		conv_cancel_button(&k);
 		ctx_reply(ctx, "📝 <b>New ticket</b>\nHow urgent is it?", &k);
 		return 0;
 	}
@@ -265,11 +266,13 @@ cmd_newticket(gw_ctx *ctx, const char *args)
 	}
 	conv_set(ctx, "ticket_text", w);
 	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+	conv_cancel_button(&k);
 	sbuf_printf(&b,
 	    "📝 Priority <b>%s</b>. Now describe the problem in "
-	    "one message.",
+	    "one message (or /cancel).",
 	    w);
-	ctx_reply(ctx, sbuf_str(&b), NULL);
+	ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	ctx_answer(ctx, "Describe the problem", false);
 	return 0;
@@ -284,6 +287,7 @@ cmd_tickets(gw_ctx *ctx, const char *args)
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
 	page.limit = 10;
 	r.page = &page;
+	r.include_closed = true; /* closed ones are still theirs to see */
 	Opsdesk__V1__TicketList *l
 	    = gw_ask(ctx, GW_TICKET, "list_mine", &r.base, "tickets", &rep);
 	if (l != NULL) {
@@ -385,8 +389,11 @@ cmd_addmsg(gw_ctx *ctx, const char *args)
 	}
 	conv_set(ctx, "ticket_msg", ids);
 	sbuf b = SBUF_INIT;
-	sbuf_printf(&b, "💬 Write your message for <b>T-%s</b>.", ids);
-	ctx_reply(ctx, sbuf_str(&b), NULL);
+	gw_keyboard k = { 0 };
+	conv_cancel_button(&k);
+	sbuf_printf(&b,
+	    "💬 Write your message for <b>T-%s</b> (or /cancel).", ids);
+	ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }
@@ -460,6 +467,7 @@ cmd_rate(gw_ctx *ctx, const char *args)
 		conv_set(ctx, "rate_comment", arg);
 		cb_encode(data, sizeof(data), "rs", ids, score);
 		kbd_button(&k, "Send without a comment", data);
+		conv_cancel_button(&k);
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b,
 		    "⭐ %c/5 for <b>T-%s</b>. Add a comment in one message, "
@@ -739,7 +747,14 @@ cmd_assign(gw_ctx *ctx, const char *args)
 		r.assignee_id = uid;
 		r.assignee_name = who;
 	}
-	ticket_change(ctx, "assign", &r.base, "assigned");
+	char what[128];
+	if (r.assignee_id == ctx->user_id) {
+		snprintf(what, sizeof(what), "assigned to you");
+	} else {
+		snprintf(what, sizeof(what), "assigned to user %lld",
+		    (long long) r.assignee_id);
+	}
+	ticket_change(ctx, "assign", &r.base, what);
 	return 0;
 }
 

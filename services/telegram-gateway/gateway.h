@@ -74,6 +74,11 @@ void render_time(sbuf *b, int64_t ms, int64_t now_ms);
 const char *render_component_symbol(int component_state);
 const char *render_component_name(int component_state);
 const char *render_public_symbol(const char *statuspage_status);
+/* "Major outage" for major_outage …; "Unknown" otherwise. */
+const char *render_public_name(const char *statuspage_status);
+/* Severity order of component statuses: operational 0, maintenance 1,
+ * degraded 2, partial 3, major 4. */
+int render_public_rank(const char *statuspage_status);
 const char *render_severity_name(int severity);
 const char *render_severity_symbol(int severity);
 const char *render_incident_status(int status);
@@ -189,7 +194,8 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
 	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
 	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
-	                X(severity) X(maintenance) X(ops) X(tick) X(report)
+	                X(severity) X(maintenance) X(ops) X(tick) X(report)     \
+	                    X(cancel) X(offer)
 #define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
@@ -277,6 +283,10 @@ void ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
     const void *val, size_t vlen);
 /* The callback answer text (≤ 200). */
 void ctx_answer(gw_ctx *ctx, const char *text, bool alert);
+/* A refusal or failure: for a pressed button, a pop-up to the presser
+ * (show_alert; popup, or html as plain text when NULL), plus the message
+ * in a private chat but never in a group; otherwise the message. */
+void ctx_refuse(gw_ctx *ctx, const char *html, const char *popup);
 void ctx_free(gw_ctx *ctx);
 
 /* The services. */
@@ -338,14 +348,40 @@ void conv_clear(gw_ctx *ctx);
 /* Handle a plain message as the answer to the current step; false when
  * no step is live. */
 bool conv_handle(gw_ctx *ctx, const char *text);
+/* A Telegram reply to a bot message naming a ticket: the text goes to
+ * that ticket (a staff reply from an admin). False when it names none. */
+bool conv_reply(gw_ctx *ctx, const char *text);
+/* Any other plain text in a private chat: offered to the user's open or
+ * pending ticket(s) ("Add to T-3?"), else the hint. Never dropped. */
+void conv_fallback(gw_ctx *ctx, const char *text);
+/* A Cancel button (1:cx) on a row of its own. */
+void conv_cancel_button(gw_keyboard *k);
 /* Encode/decode the stored value (tests). */
 size_t conv_encode(const conv_state *s, char *out, size_t size);
 int conv_decode(const void *v, size_t len, conv_state *out);
+
+/* commands_status.c: subscription sets, stored as "" (every component)
+ * or ",id1,id2,". cur minus the ids in remove (",a,"); an
+ * all-subscription ("") counts as universe. Appends the result to out;
+ * false when nothing is left (the subscription ends). */
+bool subs_remove(const char *cur, const char *remove, const char *universe,
+    sbuf *out);
 
 /* commands_incident.c, also for alerts. */
 struct Opsdesk__V1__Incident;
 void render_incident(
     sbuf *b, const struct Opsdesk__V1__Incident *in, bool timeline);
+/* notify.c: an alert message for the incident's current state (who
+ * acknowledged or resolved it and when, latest update, runbook while
+ * open) with the buttons that apply; head: the alert's own first line,
+ * or NULL for the state line. */
+void alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
+    const struct Opsdesk__V1__Incident *in);
+/* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
+void incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
+/* Append the configured runbook of a severity (asked of
+ * incident-service, cut to max code points); false when none. */
+bool incident_runbook(gw *g, int severity, sbuf *b, size_t max);
 
 /* commands_support.c, for conversation steps. */
 void support_create(gw_ctx *ctx, const char *text, const char *priority);
@@ -399,6 +435,11 @@ int botapi_call(botapi *a, const char *method, const char *body,
 void botapi_result_clear(botapi_result *r);
 /* Make calls in flight (a long poll) return at once; for shutdown. */
 void botapi_abort(botapi *a);
+/* botapi_doc.c: a sendDocument body (JSON with "document": {filename,
+ * content}) as the multipart upload Telegram expects, or NULL. The caller
+ * frees it with curl_mime_free after the transfer. */
+typedef struct curl_mime curl_mime;
+curl_mime *botapi_document_mime(void *curl_easy, const char *body);
 /* Classify a failed result. */
 bool botapi_is_not_modified(const botapi_result *r);
 bool botapi_is_blocked(const botapi_result *r);
@@ -450,6 +491,7 @@ enum gw_db {
 	GW_DB_OB_QUEUE,  /* lane,chat,seq -> "": each chat's queue per lane */
 	GW_DB_OB_READY,  /* lane,due,chat -> "": chats waiting their turn */
 	GW_DB_OB_CHAT,   /* lane,chat -> due,backoff: a chat's turn */
+	GW_DB_ALERT_MSG, /* incident,chat,message -> "": alerts to edit */
 	GW_DB_COUNT
 };
 
@@ -635,7 +677,8 @@ typedef struct ob_outcome {
 	botapi_verdict verdict;
 	int64_t retry_after_ms;
 	int64_t message_id; /* of a tagged message */
-	uint64_t ticket;
+	uint64_t ticket;    /* or incident, when kind is 'i' */
+	char kind;          /* the tag's: 't' ticket, 'i' incident alert */
 } ob_outcome;
 int ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight);
 void ob_sched_free(ob_sched *s);
@@ -670,6 +713,34 @@ int console_start(gw *g);
 void console_stop(gw *g);
 /* An update of the console was handled (its replies are queued). */
 void console_done(gw *g);
+
+/* notify.c: status.changed events of a few seconds become one notice.
+ * The window runs from the first event (a stream of events cannot hold
+ * a notice back for ever); per component the first old and the last new
+ * status are kept, and a component back where it was is dropped. */
+#define STATUS_BATCH_MAX 64
+
+typedef struct status_batch {
+	struct {
+		char id[64];
+		char name[128];
+		char old_status[32];
+		char new_status[32];
+	} ch[STATUS_BATCH_MAX];
+	size_t n;
+	bool overall; /* an event without component changes came */
+	char indicator[32];
+	char description[160];
+	char page_url[256];
+	int64_t due_ms; /* 0: empty */
+} status_batch;
+
+void status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
+    int64_t now_ms, int64_t window_ms);
+/* Whether b holds something to send at now_ms. */
+bool status_batch_due(const status_batch *b, int64_t now_ms);
+/* The changes still worth telling (old != new) after the window. */
+size_t status_batch_settle(status_batch *b);
 
 /* notify.c */
 int notify_start(gw_notify **out, gw *g);

@@ -16,7 +16,8 @@
 #include "ticket.pb-c.h"
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
-	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat", NULL };
+	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat",
+	"alert_msg", NULL };
 
 /* ---- settings ---- */
 
@@ -404,7 +405,7 @@ ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
 	}
 	cJSON_AddStringToObject(doc, "filename", filename);
 	cJSON_AddStringToObject(doc, "content", content ? content : "");
-	cJSON_AddItemToObject(body, "_document", doc);
+	cJSON_AddItemToObject(body, "document", doc);
 	ctx_send_method(ctx, "sendDocument", chat_id, body, NULL);
 	if (ctx->n_outs > before) {
 		ctx->outs[before].lane = lane;
@@ -594,8 +595,18 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 			break;
 		}
 		if (e->message != NULL && e->message[0] != '\0') {
-			sbuf_append(&b, ": ");
-			render_text(&b, e->message, 500);
+			/* "Limit reached: limit reached: …" says it twice. */
+			const char *say = strchr(sbuf_str(&b), ' ') + 1;
+			if (strncasecmp(e->message, say, strlen(say)) == 0) {
+				b.len = (size_t) (say - b.data);
+				b.data[b.len] = '\0';
+				sbuf_appendc(&b, (char) toupper(
+				    (unsigned char) e->message[0]));
+				render_text(&b, e->message + 1, 500);
+			} else {
+				sbuf_append(&b, ": ");
+				render_text(&b, e->message, 500);
+			}
 		}
 		ctx_answer(ctx, "Could not do that", false);
 		protobuf_c_message_free_unpacked(rep, NULL);
@@ -608,7 +619,7 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		    rv == OD_ETIMEDOUT ? " (it did not answer in time)" : "");
 		ctx_answer(ctx, "Service unavailable", false);
 	}
-	ctx_reply(ctx, sbuf_str(&b), NULL);
+	ctx_refuse(ctx, sbuf_str(&b), NULL);
 	sbuf_free(&b);
 	return rv;
 }
@@ -1200,12 +1211,10 @@ gw_handle(gw *g, const gw_update *u)
 			/* done */
 		} else if (conv_handle(&ctx, u->text)) {
 			/* done */
+		} else if (conv_reply(&ctx, u->text)) {
+			/* a reply to a message naming a ticket */
 		} else if (!ctx.is_group) {
-			ctx_reply(&ctx,
-			    "I understand commands. Send /help for the menu, "
-			    "or /support &lt;your message&gt; to open a "
-			    "ticket.",
-			    NULL);
+			conv_fallback(&ctx, u->text);
 		}
 	}
 	commit_job j = { &ctx, u->update_id, true, NULL, 0 };

@@ -741,7 +741,20 @@ commit_fn(store_txn *t, void *arg)
 					return rv;
 				}
 			}
-			if (o->verdict == BOTAPI_OK && o->ticket != 0
+			if (o->verdict == BOTAPI_OK && o->kind == 'i'
+			    && o->ticket != 0 && o->message_id != 0) {
+				/* incident, chat, message: alerts to edit */
+				uint8_t ak[24];
+				store_key_u64(ak, o->ticket);
+				store_key_u64(ak + 8, (uint64_t) chat);
+				store_key_u64(ak + 16, (uint64_t) o->message_id);
+				if ((rv = store_put(t,
+				         store_db(st, GW_DB_ALERT_MSG), ak, 24,
+				         "", 0))
+				    != 0) {
+					return rv;
+				}
+			} else if (o->verdict == BOTAPI_OK && o->ticket != 0
 			    && o->message_id != 0) {
 				uint8_t v[8];
 				store_key_u64(k, (uint64_t) chat);
@@ -1029,8 +1042,10 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
 		    res->result, "message_id");
 		uint64_t ticket = 0;
-		if (m->tag[0] == 't' && cJSON_IsNumber(mid)
+		if ((m->tag[0] == 't' || m->tag[0] == 'i')
+		    && cJSON_IsNumber(mid)
 		    && gw_parse_id(m->tag + 1, "", &ticket) == 0) {
+			o->kind = m->tag[0];
 			o->ticket = ticket;
 			o->message_id = (int64_t) mid->valuedouble;
 		}

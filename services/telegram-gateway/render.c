@@ -142,6 +142,42 @@ render_component_name(int st)
 }
 
 const char *
+render_public_name(const char *status)
+{
+	static const struct {
+		const char *status;
+		const char *name;
+	} map[] = {
+		{ "operational", "Operational" },
+		{ "degraded_performance", "Degraded performance" },
+		{ "partial_outage", "Partial outage" },
+		{ "major_outage", "Major outage" },
+		{ "under_maintenance", "Under maintenance" },
+	};
+	for (size_t i = 0; status != NULL && i < sizeof(map) / sizeof(map[0]);
+	     i++) {
+		if (strcmp(map[i].status, status) == 0) {
+			return map[i].name;
+		}
+	}
+	return "Unknown";
+}
+
+int
+render_public_rank(const char *status)
+{
+	static const char *const order[] = { "operational",
+		"under_maintenance", "degraded_performance", "partial_outage",
+		"major_outage", NULL };
+	for (int i = 0; status != NULL && order[i] != NULL; i++) {
+		if (strcmp(order[i], status) == 0) {
+			return i;
+		}
+	}
+	return 0;
+}
+
+const char *
 render_public_symbol(const char *status)
 {
 	static const struct {

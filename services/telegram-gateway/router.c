@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
@@ -40,6 +41,10 @@ static const gw_command commands[] = {
 	    "add a message to your ticket" },
 	{ "rate", false, false, cmd_rate, "/rate <id> <1-5> [comment]",
 	    "rate a resolved ticket" },
+	{ "cancel", false, true, cmd_cancel, "/cancel",
+	    "stop what you started (a new ticket, a message, a rating)" },
+	{ "offer", false, false, cmd_offer, "/offer yes <id> | new",
+	    "where a message goes (the Add to ticket buttons)" },
 	{ "health", true, true, cmd_health, "/health", "component health" },
 	{ "monitor", true, true, cmd_monitor, "/monitor",
 	    "monitoring dashboard" },
@@ -145,6 +150,27 @@ router_parse(const char *text, const char *bot, char *name, size_t name_size,
 	return true;
 }
 
+void
+ctx_refuse(gw_ctx *ctx, const char *html, const char *popup)
+{
+	bool button = ctx->u != NULL && ctx->u->kind == GW_UPD_CALLBACK;
+	if (button) {
+		/* The presser alone sees it, as a pop-up. */
+		char *plain = popup ? NULL : render_to_plain(html);
+		if (popup != NULL || plain != NULL) {
+			od_strlcpy(ctx->answer, popup ? popup : plain,
+			    sizeof(ctx->answer));
+			ctx->answer_alert = true;
+			free(plain);
+		}
+		if (ctx->is_group) {
+			return; /* never a message to the whole group */
+		}
+		ctx->edit = false; /* the pressed message stays as it is */
+	}
+	ctx_reply(ctx, html, NULL);
+}
+
 int
 router_dispatch(gw_ctx *ctx, const char *text)
 {
@@ -177,8 +203,10 @@ router_dispatch(gw_ctx *ctx, const char *text)
 		    "⛔ /%s is for admins only. Send /help to see what you "
 		    "can do.",
 		    c->name);
-		ctx_reply(ctx, line, NULL);
-		ctx_answer(ctx, "Admins only", true);
+		char popup[128];
+		snprintf(popup, sizeof(popup),
+		    "⛔ Admins only: /%s is for admins.", c->name);
+		ctx_refuse(ctx, line, popup);
 		return 0;
 	}
 	int rv = c->fn(ctx, args);

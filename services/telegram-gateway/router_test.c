@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,103 @@ test_parse_command(void **state)
 }
 
 static void
+test_subs_remove(void **state)
+{
+	sbuf b = SBUF_INIT;
+	/* From everything: all the others stay. */
+	assert_true(subs_remove("", ",db,", ",api,db,web,", &b));
+	assert_string_equal(sbuf_str(&b), ",api,web,");
+	sbuf_reset(&b);
+	/* From a list: only the named one goes; unknown ids change nothing.
+	 */
+	assert_true(subs_remove(",api,db,", ",db,zz,", ",api,db,web,", &b));
+	assert_string_equal(sbuf_str(&b), ",api,");
+	sbuf_reset(&b);
+	/* A prefix of an id is another id. */
+	assert_true(subs_remove(",api,api2,", ",api,", ",api,api2,", &b));
+	assert_string_equal(sbuf_str(&b), ",api2,");
+	sbuf_reset(&b);
+	/* The last one: nothing left. */
+	assert_false(subs_remove(",db,", ",db,", ",api,db,", &b));
+	sbuf_reset(&b);
+	assert_false(subs_remove("", ",api,db,", ",api,db,", &b));
+	sbuf_free(&b);
+}
+
+static void
+batch_event(status_batch *b, int64_t now, const char *id, const char *from,
+    const char *to)
+{
+	Opsdesk__V1__StatusChanged s = OPSDESK__V1__STATUS_CHANGED__INIT;
+	Opsdesk__V1__ComponentChange c = OPSDESK__V1__COMPONENT_CHANGE__INIT;
+	Opsdesk__V1__ComponentChange *cs[1] = { &c };
+	s.indicator = (char *) "major";
+	s.description = (char *) "Partial outage";
+	if (id != NULL) {
+		c.component_id = (char *) id;
+		c.name = (char *) id;
+		c.old_status = (char *) from;
+		c.new_status = (char *) to;
+		s.n_changes = 1;
+		s.changes = cs;
+	}
+	status_batch_add(b, &s, now, 3000);
+}
+
+static void
+test_status_batch(void **state)
+{
+	status_batch *b = calloc(1, sizeof(*b));
+	assert_false(status_batch_due(b, 0));
+	/* Two changes of one outage, 1 s apart: one notice, due 3 s after
+	 * the first; later events do not push it back. */
+	batch_event(b, 1000, "api", "operational", "partial_outage");
+	batch_event(b, 2000, "api", "partial_outage", "major_outage");
+	batch_event(b, 3900, "db", "operational", "degraded_performance");
+	assert_false(status_batch_due(b, 3999));
+	assert_true(status_batch_due(b, 4000));
+	assert_int_equal(status_batch_settle(b), 2);
+	assert_string_equal(b->ch[0].id, "api");
+	assert_string_equal(b->ch[0].old_status, "operational");
+	assert_string_equal(b->ch[0].new_status, "major_outage");
+	assert_string_equal(b->ch[1].new_status, "degraded_performance");
+	assert_false(b->overall);
+	/* Down and back within the window: nothing to tell. */
+	memset(b, 0, sizeof(*b));
+	batch_event(b, 0, "api", "operational", "major_outage");
+	batch_event(b, 500, "api", "major_outage", "operational");
+	assert_true(status_batch_due(b, 3000));
+	assert_int_equal(status_batch_settle(b), 0);
+	/* An overall change without components is kept as such. */
+	memset(b, 0, sizeof(*b));
+	batch_event(b, 0, NULL, NULL, NULL);
+	assert_true(b->overall);
+	assert_string_equal(b->description, "Partial outage");
+	/* Bounded: components beyond the array are dropped, not written. */
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < STATUS_BATCH_MAX + 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "c%d", i);
+		batch_event(b, i, id, "operational", "major_outage");
+	}
+	assert_int_equal(b->n, STATUS_BATCH_MAX);
+	free(b);
+}
+
+static void
+test_public_words(void **state)
+{
+	assert_string_equal(render_public_name("partial_outage"),
+	    "Partial outage");
+	assert_string_equal(render_public_name("under_maintenance"),
+	    "Under maintenance");
+	assert_string_equal(render_public_symbol("under_maintenance"), "🔧");
+	assert_true(render_public_rank("major_outage")
+	    > render_public_rank("partial_outage"));
+	assert_int_equal(render_public_rank("operational"), 0);
+}
+
+static void
 test_table(void **state)
 {
 	size_t n;
@@ -47,7 +145,7 @@ test_table(void **state)
 		      "report", "help_admin", "tick", NULL };
 	static const char *const all[] = { "start", "help", "help_operations",
 		"status_page", "status", "subscribe", "unsubscribe", "support",
-		"tickets", "ticket", "faq", NULL };
+		"tickets", "ticket", "faq", "cancel", NULL };
 	for (int i = 0; admin[i]; i++) {
 		assert_non_null(router_find(admin[i]));
 		assert_true(router_find(admin[i])->admin);
@@ -252,6 +350,9 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_cb_codec),
 		cmocka_unit_test(test_ids_and_words),
+		cmocka_unit_test(test_subs_remove),
+		cmocka_unit_test(test_status_batch),
+		cmocka_unit_test(test_public_words),
 		cmocka_unit_test(test_update_parse),
 		cmocka_unit_test(test_conv_codec),
 		cmocka_unit_test(test_throttle),

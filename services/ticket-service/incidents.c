@@ -194,42 +194,82 @@ notify_one(
 	}
 	mdb_cursor_close(cur);
 
+	/* Unlink all, then one notice per owner naming their tickets (a
+	 * user with five linked tickets gets one message); closed tickets
+	 * are done with and get none. */
+	tk_ticket *ts[256];
 	for (size_t i = 0; i < n; i++) {
-		Opsdesk__V1__TicketNotify nt
-		    = OPSDESK__V1__TICKET_NOTIFY__INIT;
-		tk_ticket *t = NULL;
-		sbuf text = SBUF_INIT;
-
 		store_key_u64(k + 8, ids[i]);
 		if ((rv = store_del(txn, links, k, sizeof(k), NULL, 0)) != 0) {
+			for (size_t j = 0; j < i; j++) {
+				if (ts[j] != NULL) {
+					protobuf_c_message_free_unpacked(
+					    &ts[j]->base, NULL);
+				}
+			}
 			return rv;
 		}
-		if (ticket__load(mt, svc, ids[i], &t) != 0) {
+		ts[i] = NULL;
+		if (ticket__load(mt, svc, ids[i], &ts[i]) != 0) {
+			ts[i] = NULL;
+		} else if (ts[i]->status
+		    == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED) {
+			protobuf_c_message_free_unpacked(&ts[i]->base, NULL);
+			ts[i] = NULL;
+		}
+	}
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		Opsdesk__V1__TicketNotify nt
+		    = OPSDESK__V1__TICKET_NOTIFY__INIT;
+		sbuf list = SBUF_INIT, text = SBUF_INIT;
+		size_t same = 0;
+		if (ts[i] == NULL) {
 			continue;
+		}
+		for (size_t j = i; j < n; j++) {
+			if (ts[j] != NULL && ts[j]->owner_id == ts[i]->owner_id) {
+				sbuf_printf(&list, "%sT-%llu",
+				    same == 0 ? "" : ", ",
+				    (unsigned long long) ts[j]->id);
+				same++;
+			}
 		}
 		sbuf_printf(&text,
 		    "The incident INC-%llu%s%s that was affecting the service "
-		    "when you opened T-%llu is resolved. If the problem "
+		    "when you opened %s is resolved. If the problem "
 		    "persists, reply to the ticket.",
 		    (unsigned long long) inc_id, title[0] != '\0' ? ", " : "",
-		    title, (unsigned long long) t->id);
-		nt.ticket_id = t->id;
-		nt.user_id = t->owner_id;
-		nt.chat_id = t->chat_id;
+		    title, sbuf_str(&list));
+		nt.ticket_id = ts[i]->id;
+		nt.user_id = ts[i]->owner_id;
+		nt.chat_id = ts[i]->chat_id;
 		nt.text = (char *) sbuf_str(&text);
 		nt.incident_id = inc_id;
-		rv = sbuf_failed(&text)
+		rv = sbuf_failed(&text) || sbuf_failed(&list)
 		    ? OD_ENOMEM
 		    : ticket__publish_notify(txn, svc, &nt);
-		if (rv == 0) {
-			rv = ticket__audit(txn, svc, t->id, NULL, "notify",
-			    "incident resolved", NULL);
+		int64_t owner = ts[i]->owner_id;
+		for (size_t j = i; j < n; j++) {
+			if (ts[j] == NULL || ts[j]->owner_id != owner) {
+				continue;
+			}
+			if (rv == 0) {
+				rv = ticket__audit(txn, svc, ts[j]->id, NULL,
+				    "notify", "incident resolved", NULL);
+			}
+			protobuf_c_message_free_unpacked(&ts[j]->base, NULL);
+			ts[j] = NULL;
 		}
+		sbuf_free(&list);
 		sbuf_free(&text);
-		protobuf_c_message_free_unpacked(&t->base, NULL);
-		if (rv != 0) {
-			return rv;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ts[i] != NULL) {
+			protobuf_c_message_free_unpacked(&ts[i]->base, NULL);
 		}
+	}
+	if (rv != 0) {
+		return rv;
 	}
 	return n == 256 ? notify_one(txn, svc, inc_id, title) : 0;
 }

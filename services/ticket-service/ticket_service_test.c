@@ -788,6 +788,26 @@ test_incident_link_and_notify(void **state)
 	create(f, 101, "also down");
 	assert_int_equal(ticket_incidents_sync(&f->svc, NULL, 0), 0);
 	assert_int_equal(drain_events(f, "ticket.notify"), 1);
+	/* One notice per owner, whatever their number of linked tickets;
+	 * none for a closed one. */
+	{
+		Opsdesk__V1__Actor ad = admin();
+		inc.id = 10;
+		inc.status
+		    = OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_IDENTIFIED;
+		assert_int_equal(ticket_incidents_sync(&f->svc, active, 1), 0);
+		create(f, 102, "down 1");
+		create(f, 102, "down 2");
+		create(f, 102, "down 3");
+		uint64_t closed = create(f, 103, "down 4");
+		ok(status_call(f, &ad, closed,
+		    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED));
+		(void) drain_events(f, "none");
+		inc.status
+		    = OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED;
+		assert_int_equal(ticket_incident_resolved(&f->svc, &inc), 0);
+		assert_int_equal(drain_events(f, "ticket.notify"), 1);
+	}
 	/* Internal incidents are not shown to users. */
 	inc.id = 9;
 	inc.public_ = false;

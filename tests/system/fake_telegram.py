@@ -31,6 +31,26 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def _multipart(ctype, raw):
+    """A multipart/form-data body (sendDocument) as a dict; a file part
+    becomes {"filename": ..., "content": text}."""
+    import email.parser
+    import email.policy
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+    body = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        fn = part.get_filename()
+        if fn is not None:
+            body[name] = {"filename": fn,
+                          "content": data.decode("utf-8", "replace")}
+        else:
+            body[name] = data.decode("utf-8", "replace")
+    return body
+
+
 class Request:
     """One recorded call."""
 
@@ -116,6 +136,8 @@ class FakeTelegram:
                     try:
                         if raw and "json" in ctype:
                             body = json.loads(raw)
+                        elif raw and "multipart/form-data" in ctype:
+                            body = _multipart(ctype, raw)
                         elif raw:
                             body = dict(urllib.parse.parse_qsl(raw.decode()))
                         if query:

@@ -372,11 +372,7 @@ def test_postmortem_and_report_sections_from_peers(s):
     transitions, tickets opened from ticket-service's stats."""
     if shutil.which("nngcat") is None:
         raise h.Skip("nngcat missing")
-    s.fake_service("prober", """transitions {
-      transitions { target_id: "db" name: "Database"
-                    old_state: COMPONENT_STATE_UP
-                    new_state: COMPONENT_STATE_DOWN reason: "HTTP 503"
-                    at_ms: 1795000000000 } }""", count=1000)
+    s.fake_service("prober", prober_transitions(), count=1000)
     s.fake_service("ticket", """stats { created: 3 resolved: 2
       first_response_p50_ms: 600000 csat_average: 4.5 csat_count: 2
       sla_percent: 100 }""", count=1000)
@@ -389,6 +385,8 @@ def test_postmortem_and_report_sections_from_peers(s):
     h.eq(pm["tickets_opened"], 3)
     h.check(pm.get("health_available"), "health events available")
     h.contains(pm["markdown"], "Database: up -> down (HTTP 503)")
+    h.check("start-up" not in pm["markdown"], "an event an hour before "
+            "the incident is not in its window")
     r = s.call("incident", "report", {"period": "MONTH"})["report"]
     h.check(r.get("tickets_available"), "tickets available")
     h.contains(r["text"], "Tickets: 3 created, 2 resolved, first response "
@@ -436,11 +434,19 @@ def test_set_severity(s):
     h.contains(alert["envelope"]["alert"]["text"], "escalated to critical")
 
 
-PROBER_TRANSITIONS = """transitions {
+def prober_transitions():
+    """The fake prober's answer: a transition just now (a postmortem keeps
+    only the events of its window), and one long before (dropped)."""
+    now = int(time.time() * 1000)
+    return """transitions {
   transitions { target_id: "db" name: "Database"
                 old_state: COMPONENT_STATE_UP
                 new_state: COMPONENT_STATE_DOWN reason: "HTTP 503"
-                at_ms: 1795000000000 } }"""
+                at_ms: %d }
+  transitions { target_id: "db" name: "Database"
+                old_state: COMPONENT_STATE_UNKNOWN
+                new_state: COMPONENT_STATE_UP reason: "start-up"
+                at_ms: %d } }""" % (now, now - 3600 * 1000)
 TICKET_STATS = """stats { created: 3 resolved: 2 }"""
 
 
@@ -467,7 +473,7 @@ def test_postmortem_frozen_survives_the_peers(s):
     shows them (and asks nobody)."""
     if shutil.which("nngcat") is None:
         raise h.Skip("nngcat missing")
-    fakes = [s.fake_service("prober", PROBER_TRANSITIONS, count=1000),
+    fakes = [s.fake_service("prober", prober_transitions(), count=1000),
              s.fake_service("ticket", TICKET_STATS, count=1000)]
     start(s)
     a = s.call("incident", "create", {"severity": "HIGH", "title": "db",
@@ -503,7 +509,7 @@ def test_postmortem_frozen_once_the_peers_are_back(s):
     h.eq(h.metric(p.metrics(), "opsdesk_postmortems_unfrozen"), 1.0)
     p.kill()
     p.restart()
-    fakes = [s.fake_service("prober", PROBER_TRANSITIONS, count=1000),
+    fakes = [s.fake_service("prober", prober_transitions(), count=1000),
              s.fake_service("ticket", TICKET_STATS, count=1000)]
     h.wait_until(lambda: h.metric(p.metrics(),
                                   "opsdesk_postmortems_unfrozen") == 0.0,
