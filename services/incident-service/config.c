@@ -437,6 +437,7 @@ static const config_field incidents_fields[] = {
 	{ .key = "alert_log_keep", .type = CONFIG_INT },
 	{ .key = "freeze_retry", .type = CONFIG_DURATION },
 	{ .key = "freeze_for", .type = CONFIG_DURATION },
+	{ .key = "postmortem_margin", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
 static const config_field incidents_section

@@ -172,7 +172,16 @@ static const config_field comp_fields[] = {
 };
 static const config_field comp_elem = { .type = CONFIG_STRING_OR_OBJECT,
 	.max = 128, .members = comp_fields };
+/* The public wording of automatic incidents (read by incident-service). */
+static const config_field template_fields[] = {
+	{ .key = "down", .type = CONFIG_STRING, .max = 1000 },
+	{ .key = "degraded", .type = CONFIG_STRING, .max = 1000 },
+	{ .key = "monitoring", .type = CONFIG_STRING, .max = 1000 },
+	{ .key = "resolved", .type = CONFIG_STRING, .max = 1000 },
+	{ .key = NULL },
+};
 static const config_field status_page_fields[] = {
+	{ .key = "templates", .type = CONFIG_OBJECT, .members = template_fields },
 	{ .key = "title", .type = CONFIG_STRING, .max = 256 },
 	{ .key = "url", .type = CONFIG_STRING, .max = 2048 },
 	{ .key = "time_zone", .type = CONFIG_STRING, .max = 64 },

@@ -1488,6 +1488,12 @@ static const config_field gateway_fields[] = {
 	{ .key = "poll_timeout", .type = CONFIG_DURATION },
 	{ .key = "backend_timeout", .type = CONFIG_DURATION },
 	{ .key = "webhook_path", .type = CONFIG_STRING, .max = 127 },
+	{ .key = "send_concurrency", .type = CONFIG_INT },
+	{ .key = "send_timeout", .type = CONFIG_DURATION },
+	{ .key = "commands_per_minute", .type = CONFIG_INT },
+	{ .key = "command_burst", .type = CONFIG_INT },
+	{ .key = "outbox_max", .type = CONFIG_INT },
+	{ .key = "status_coalesce", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
 static const config_field gateway_section
