@@ -574,6 +574,7 @@ def test_grafana_dashboard_uses_the_suites_metrics():
                  "opsdesk_rpc_duration_seconds",
                  "opsdesk_gateway_outbox_depth", "opsdesk_probes_total",
                  "opsdesk_probe_state", "opsdesk_bus_resyncs_total",
+                 "opsdesk_store_commit_seconds",
                  "process_cpu_seconds_total"):
         h.check(want in used, "dashboard lacks %s" % want)
 
