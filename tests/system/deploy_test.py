@@ -597,6 +597,56 @@ def test_counters_end_in_total():
     h.eq(bad, [], "counters without _total")
 
 
+def test_telegram_webhook_step():
+    """The gateway's start-up step: setWebhook with the public URL and the
+    secret token in webhook mode, deleteWebhook in poll mode; the token
+    never printed; a refused call fails the step."""
+    if shutil.which("curl") is None:
+        raise h.Skip("curl not installed")
+    from fake_telegram import FakeTelegram
+    fake = FakeTelegram()
+    tmp = tempfile.mkdtemp(prefix="opsdesk-webhook-")
+    try:
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write(fake.token + "\n")
+        script = os.path.join(DEPLOY, "container", "telegram-webhook.sh")
+        env = {"PATH": "/usr/bin:/bin", "TELEGRAM_API_URL": fake.url,
+               "TELEGRAM_BOT_TOKEN_FILE": token,
+               "OPSDESK_PUBLIC_HOST": "status.example.org",
+               "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1",
+               "OPSDESK_GATEWAY_MODE": "webhook"}
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 0, r.stderr)
+        call = fake.wait_call("setWebhook")
+        h.eq(call.body["url"],
+             "https://status.example.org/telegram/webhook")
+        h.eq(call.body["secret_token"], "s3cret-Token_1")
+        h.eq(json.loads(call.body["allowed_updates"]),
+             ["message", "edited_message", "callback_query"])
+        h.check(fake.token not in r.stdout + r.stderr, "token printed")
+        env["OPSDESK_GATEWAY_MODE"] = "poll"
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 0, r.stderr)
+        fake.wait_call("deleteWebhook")
+        # A wrong token: Telegram says 401 and the step fails, quietly.
+        with open(token, "w") as f:
+            f.write("999:wrong-token-value\n")
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 1)
+        h.contains(r.stderr, "deleteWebhook failed")
+        h.check("wrong-token-value" not in r.stdout + r.stderr,
+                "token printed")
+        # Webhook mode without its settings refuses to guess.
+        env["OPSDESK_GATEWAY_MODE"] = "webhook"
+        del env["OPSDESK_PUBLIC_HOST"]
+        r = _run(["sh", script], env=env)
+        h.check(r.returncode != 0, "webhook mode without a host")
+    finally:
+        fake.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---- the image, built and run (opt-in: OPSDESK_TEST_IMAGE=1) ----
 
 BASE_IMAGE = "localhost/opsdesk-debian:12"
