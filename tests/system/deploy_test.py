@@ -862,7 +862,7 @@ def test_image_runs_the_suite():
                   flush=True)
     finally:
         for name in names:
-            _run(engine + ["rm", "-f", "-t", "5", name], timeout=120)
+            _run(engine + ["rm", "-f", "-v", "-t", "5", name], timeout=120)
         for vol in vols:
             _run(engine + ["volume", "rm", "-f", vol])
         _run(engine + ["network", "rm", "-f", net])
