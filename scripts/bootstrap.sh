@@ -48,10 +48,27 @@ test_packages=(
 	wrk
 )
 
+# The image test (OPSDESK_TEST_IMAGE=1, opt-in: it takes minutes) builds
+# deploy/Dockerfile with podman from a Debian base made by debootstrap;
+# netavark + aardvark-dns give the test network its service names.
+image_packages=(
+	aardvark-dns
+	debootstrap
+	netavark
+	podman
+	runc
+	uidmap
+)
+
 set_name=${1:-test}
 case "$set_name" in
 run) packages=("${run_packages[@]}") ;;
-test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
+test)
+	packages=("${run_packages[@]}" "${test_packages[@]}")
+	if [ "${OPSDESK_TEST_IMAGE:-0}" = 1 ]; then
+		packages+=("${image_packages[@]}")
+	fi
+	;;
 *)
 	echo "usage: $0 [run|test]" >&2
 	exit 64

@@ -6,6 +6,9 @@
 #   scripts/test.sh              both builds
 #   OPSDESK_TEST_QUICK=1 ...     the normal build only
 #   OPSDESK_TEST_BENCH=1 ...     also run the benchmarks (ctest -L bench)
+#   OPSDESK_TEST_IMAGE=1 ...     also build the image with podman and run
+#                                the suite from it (deploy_test.py; about
+#                                10 minutes the first time)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

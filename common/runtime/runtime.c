@@ -346,6 +346,9 @@ runtime_open_store(runtime *rt, store_options *opt, store **out)
 		return OD_EIO;
 	}
 	opt->path = rt->cfg->store_dir;
+	if (opt->metrics == NULL) {
+		opt->metrics = rt->m;
+	}
 	store *s;
 	int rv = store_open(&s, opt);
 	if (rv != 0) {

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "store_impl.h"
 #include "util/util.h"
 
@@ -62,6 +63,7 @@ struct store {
 	MDB_dbi idem;
 	MDB_dbi idem_time;
 	unsigned max_batch;
+	struct metric *commit_seconds; /* NULL without options.metrics */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv; /* the writer waits for jobs */
@@ -408,6 +410,7 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 	unsigned failed = 0;
 	bool committed = false;
 	bool nested = false;
+	uint64_t t0 = od_mono_ns();
 	int rv;
 
 	for (;;) {
@@ -444,6 +447,10 @@ store_run_batch(store *s, store_job *jobs, unsigned n)
 	 * commit, and doing both here in turn halved the commit rate.
 	 */
 	store_note_outcome(s, rv, committed);
+	if (committed) {
+		metric_observe(
+		    s->commit_seconds, (double) (od_mono_ns() - t0) / 1e9);
+	}
 	pthread_mutex_lock(&s->mu);
 	if (committed) {
 		s->stats.commits++;
@@ -898,6 +905,12 @@ store_open(store **out, const store_options *opt)
 	od_strlcpy(s->path, opt->path, sizeof(s->path));
 	s->max_batch
 	    = opt->max_batch == 0 ? STORE_DEFAULT_BATCH : opt->max_batch;
+	if (opt->metrics != NULL) {
+		s->commit_seconds = metrics_histogram(opt->metrics,
+		    "opsdesk_store_commit_seconds",
+		    "Time to run and durably commit one batch of writes.", NULL,
+		    NULL, 0);
+	}
 	if ((rv = store_sync_init(s)) != 0) {
 		goto out;
 	}

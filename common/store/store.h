@@ -61,6 +61,9 @@ typedef struct store_options {
 	unsigned schema_version;
 	int (*migrate)(store_txn *txn, unsigned from, unsigned to, void *arg);
 	void *migrate_arg;
+	/* Optional: where opsdesk_store_commit_seconds (the time to run and
+	 * durably commit one batch) is observed. runtime_open_store sets it. */
+	struct metrics *metrics;
 } store_options;
 
 /* Open (creating if needed) and start the writer thread. */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common.pb-c.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -340,6 +341,39 @@ job_bad_input(store_txn *t, void *arg)
 	assert_int_equal(store_del(t, store_db(s, 1), "k", 1, "a", 1), 0);
 	*checked = 1;
 	return 0;
+}
+
+/* Each committed batch is one observation of
+ * opsdesk_store_commit_seconds; a batch whose only job failed commits
+ * nothing and is not observed. */
+static void
+test_commit_seconds_metric(void **state)
+{
+	tdir d;
+	metrics *m = NULL;
+	store *s = NULL;
+	(void) state;
+
+	tdir_make(&d);
+	assert_int_equal(metrics_new(&m), 0);
+	store_options o = { .path = d.db, .dbs = test_dbs,
+		.db_flags = test_db_flags, .metrics = m };
+	assert_int_equal(store_open(&s, &o), 0);
+	metric *h = metrics_histogram(m, "opsdesk_store_commit_seconds",
+	    "Time to run and durably commit one batch of writes.", NULL, NULL,
+	    0);
+	assert_non_null(h);
+	assert_int_equal(metric_count(h), 0);
+	put_sync(s, "alpha", "one");
+	assert_int_equal(metric_count(h), 1);
+	put_sync(s, "beta", "two");
+	assert_int_equal(metric_count(h), 2);
+	put_arg bad = { .key = "gamma", .val = "x", .fail = OD_EINVAL };
+	assert_int_equal(store_write(s, job_put, &bad), OD_EINVAL);
+	assert_int_equal(metric_count(h), 2);
+	store_close(s);
+	metrics_free(m);
+	tdir_remove(&d);
 }
 
 static void
@@ -1337,6 +1371,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_reopen),
 		cmocka_unit_test(test_bad_input_and_dups),
+		cmocka_unit_test(test_commit_seconds_metric),
 		cmocka_unit_test(test_batch_isolation),
 		cmocka_unit_test(test_on_commit_hooks),
 		cmocka_unit_test(test_concurrent_writers),

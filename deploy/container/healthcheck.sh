@@ -2,7 +2,8 @@
 # The image's HEALTHCHECK: GET /healthz of the service this container runs
 # (PID 1), on the port of OPSDESK_HTTP_ADDR or that service's default.
 set -eu
-port=${OPSDESK_HTTP_ADDR##*:}
+port=${OPSDESK_HTTP_ADDR:-}
+port=${port##*:}
 if [ -z "$port" ]; then
 	# /proc/1/comm is the executable's name cut to 15 characters.
 	case "$(cat /proc/1/comm)" in

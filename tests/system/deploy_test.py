@@ -7,9 +7,11 @@ parser); a validator that is not installed skips its test."""
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
+import time
 
 import harness as h
 
@@ -572,6 +574,7 @@ def test_grafana_dashboard_uses_the_suites_metrics():
                  "opsdesk_rpc_duration_seconds",
                  "opsdesk_gateway_outbox_depth", "opsdesk_probes_total",
                  "opsdesk_probe_state", "opsdesk_bus_resyncs_total",
+                 "opsdesk_store_commit_seconds",
                  "process_cpu_seconds_total"):
         h.check(want in used, "dashboard lacks %s" % want)
 
@@ -592,6 +595,278 @@ def test_counters_end_in_total():
                         r"# TYPE ([a-z0-9_]+) counter", text)
                         if not n.endswith("_total")]
     h.eq(bad, [], "counters without _total")
+
+
+def test_telegram_webhook_step():
+    """The gateway's start-up step: setWebhook with the public URL and the
+    secret token in webhook mode, deleteWebhook in poll mode; the token
+    never printed; a refused call fails the step."""
+    if shutil.which("curl") is None:
+        raise h.Skip("curl not installed")
+    from fake_telegram import FakeTelegram
+    fake = FakeTelegram()
+    tmp = tempfile.mkdtemp(prefix="opsdesk-webhook-")
+    try:
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write(fake.token + "\n")
+        script = os.path.join(DEPLOY, "container", "telegram-webhook.sh")
+        env = {"PATH": "/usr/bin:/bin", "TELEGRAM_API_URL": fake.url,
+               "TELEGRAM_BOT_TOKEN_FILE": token,
+               "OPSDESK_PUBLIC_HOST": "status.example.org",
+               "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1",
+               "OPSDESK_GATEWAY_MODE": "webhook"}
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 0, r.stderr)
+        call = fake.wait_call("setWebhook")
+        h.eq(call.body["url"],
+             "https://status.example.org/telegram/webhook")
+        h.eq(call.body["secret_token"], "s3cret-Token_1")
+        h.eq(json.loads(call.body["allowed_updates"]),
+             ["message", "edited_message", "callback_query"])
+        h.check(fake.token not in r.stdout + r.stderr, "token printed")
+        env["OPSDESK_GATEWAY_MODE"] = "poll"
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 0, r.stderr)
+        fake.wait_call("deleteWebhook")
+        # A wrong token: Telegram says 401 and the step fails, quietly.
+        with open(token, "w") as f:
+            f.write("999:wrong-token-value\n")
+        r = _run(["sh", script], env=env)
+        h.eq(r.returncode, 1)
+        h.contains(r.stderr, "deleteWebhook failed")
+        h.check("wrong-token-value" not in r.stdout + r.stderr,
+                "token printed")
+        # Webhook mode without its settings refuses to guess.
+        env["OPSDESK_GATEWAY_MODE"] = "webhook"
+        del env["OPSDESK_PUBLIC_HOST"]
+        r = _run(["sh", script], env=env)
+        h.check(r.returncode != 0, "webhook mode without a host")
+    finally:
+        fake.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the image, built and run (opt-in: OPSDESK_TEST_IMAGE=1) ----
+
+BASE_IMAGE = "localhost/opsdesk-debian:12"
+
+
+def _engine():
+    """The container engine argv prefix that works here, or None.
+    podman on Debian 12 is run with runc (bookworm's crun fails to set up
+    cgroups in some VMs); docker when podman is absent."""
+    podman = shutil.which("podman")
+    if podman:
+        argv = [podman]
+        if shutil.which("runc"):
+            argv.append("--runtime=runc")
+        r = _run(argv + ["info", "--format", "{{.Host.OCIRuntime.Name}}"])
+        if r.returncode == 0:
+            return argv
+    docker = shutil.which("docker")
+    if docker:
+        r = _run([docker, "info", "--format", "{{.ServerVersion}}"])
+        if r.returncode == 0:
+            return [docker]
+    return None
+
+
+def _apt_mirror():
+    """The Debian mirror apt uses here (deb822 or one-line sources)."""
+    for path in ("/etc/apt/sources.list.d/debian.sources",
+                 "/etc/apt/sources.list"):
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        m = (re.search(r"^URIs:\s*(\S+/debian)\s*$", text, re.M) or
+             re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)\s", text,
+                       re.M))
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def _base_image(engine):
+    """A Debian 12 base made locally with debootstrap (no registry needed);
+    kept between runs under the name BASE_IMAGE."""
+    if _run(engine + ["image", "exists", BASE_IMAGE]).returncode == 0:
+        return BASE_IMAGE
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise h.Skip("no %s and no debootstrap to make it" % BASE_IMAGE)
+    root = tempfile.mkdtemp(prefix="opsdesk-debootstrap-")
+    try:
+        r = _run([debootstrap, "--variant=minbase", "bookworm", root,
+                  _apt_mirror()], timeout=1200)
+        h.eq(r.returncode, 0, "debootstrap: " + r.stderr[-2000:])
+        shutil.rmtree(os.path.join(root, "var/cache/apt/archives"),
+                      ignore_errors=True)
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."],
+                               stdout=subprocess.PIPE)
+        r = subprocess.run(engine + ["import", "-", BASE_IMAGE],
+                           stdin=tar.stdout, capture_output=True,
+                           text=True, timeout=600)
+        tar.wait()
+        h.eq(r.returncode, 0, "import: " + r.stderr)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return BASE_IMAGE
+
+
+def test_image_runs_the_suite():
+    """Build deploy/Dockerfile, run the six services as compose does (one
+    network, service names, read-only roots, no capabilities), and check
+    every /healthz by service name and that the fresh stack is all green
+    on its own status page. Takes several minutes (debootstrap the first
+    time, then the image build): OPSDESK_TEST_IMAGE=1 turns it on."""
+    if os.environ.get("OPSDESK_TEST_IMAGE") != "1":
+        raise h.Skip("set OPSDESK_TEST_IMAGE=1 to build and run the image "
+                     "(about 5-10 minutes; needs podman or docker)")
+    engine = _engine()
+    if engine is None:
+        raise h.Skip("no working container engine (podman or docker)")
+    base = _base_image(engine)
+    tag = "opsdesk:" + _version()
+    t0 = time.monotonic()
+    fmt = ["--format", "docker"] if "podman" in engine[0] else []
+    r = _run(engine + ["build"] + fmt + ["-f",
+                       os.path.join(DEPLOY, "Dockerfile"),
+                       "--build-arg", "BASE=" + base,
+                       "--build-arg", "RUNTIME_BASE=" + base,
+                       "-t", tag, ROOT], timeout=1800)
+    h.eq(r.returncode, 0, "build: " + (r.stdout + r.stderr)[-3000:])
+    print("  image built in %.0f s" % (time.monotonic() - t0), flush=True)
+    # podman asks for rlimits above this host's hard limits by default,
+    # which a VM without CAP_SYS_RESOURCE refuses: stay within them.
+    ulimits = []
+    if "podman" in engine[0]:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if nofile == resource.RLIM_INFINITY:
+            nofile = 65536
+        ulimits = ["--ulimit", "nofile=%d:%d" % (nofile, nofile),
+                   "--ulimit", "nproc=4096:4096"]
+    r = _run(engine + ["run", "--rm", *ulimits, tag, "status-publisher",
+                       "--version"])
+    h.eq(r.stdout, "status-publisher %s\n" % _version(), r.stderr)
+    r = _run(engine + ["run", "--rm", *ulimits, "--entrypoint", "id", tag])
+    h.contains(r.stdout, "uid=999")
+    suffix = "%d" % os.getpid()
+    net = "opsdesk-test-" + suffix
+    names = []
+    vols = []
+    tmp = tempfile.mkdtemp(prefix="opsdesk-image-")
+    try:
+        h.eq(_run(engine + ["network", "create", net]).returncode, 0)
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write("123456:not-a-real-token\n")
+        os.chmod(token, 0o644)
+        env = {"OPSDESK_ADMINS": "1", "OPSDESK_ADMIN_CHAT": "1"}
+        for svc, port in (("BUS_PUBLISH", 7400), ("BUS_SUBSCRIBE", 7401)):
+            env["OPSDESK_" + svc] = "tcp://bus-relay:%d" % port
+        for var, svc, port in (("TICKET", "ticket-service", 7410),
+                               ("INCIDENT", "incident-service", 7420),
+                               ("PROBER", "health-prober", 7430),
+                               ("STATUS", "status-publisher", 7440)):
+            env["OPSDESK_%s_URL" % var] = "tcp://%s:%d" % (svc, port)
+        for svc in ("bus-relay", "ticket-service", "incident-service",
+                    "status-publisher", "telegram-gateway",
+                    "health-prober"):
+            name = "%s-%s" % (svc, suffix)
+            argv = engine + ["run", "-d", "--name", name, "--network", net,
+                             *ulimits,
+                             "--network-alias", svc, "--read-only",
+                             "--cap-drop", "ALL",
+                             "--security-opt", "no-new-privileges"]
+            own = dict(env)
+            # Each service listens on its own address (the entrypoint's
+            # 0.0.0.0 default); the others' point at service names.
+            for k in list(own):
+                if svc == "bus-relay" and k.startswith("OPSDESK_BUS"):
+                    del own[k]
+                elif own[k].startswith("tcp://%s:" % svc):
+                    del own[k]
+            if svc == "telegram-gateway":
+                own["OPSDESK_GATEWAY_MODE"] = "poll"
+                own["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
+                own["TELEGRAM_BOT_TOKEN_FILE"] = "/run/token"
+                argv += ["-v", "%s:/run/token:ro" % token]
+            if svc != "bus-relay":
+                vol = "opsdesk-test-%s-%s" % (svc, suffix)
+                vols.append(vol)
+                argv += ["-v", "%s:/var/lib/opsdesk" % vol]
+            for k, v in sorted(own.items()):
+                argv += ["-e", "%s=%s" % (k, v)]
+            r = _run(argv + [tag, svc])
+            h.eq(r.returncode, 0, "%s: %s" % (svc, r.stderr))
+            names.append(name)
+        ports = {"bus-relay": 9400, "ticket-service": 9410,
+                 "incident-service": 9420, "health-prober": 9430,
+                 "status-publisher": 8080, "telegram-gateway": 9450}
+        probe = names[0]
+
+        def healthy(svc):
+            r = _run(engine + ["exec", probe, "curl", "-fsS",
+                               "http://%s:%d/healthz" % (svc, ports[svc])])
+            return r.returncode == 0
+
+        for svc in ports:
+            h.wait_until(lambda: healthy(svc), timeout=60,
+                         msg="%s /healthz by service name" % svc)
+        for name in names:
+            r = _run(engine + ["healthcheck", "run", name]) \
+                if "podman" in engine[0] else None
+            if r is not None:
+                h.eq(r.returncode, 0, "%s HEALTHCHECK: %s" %
+                     (name, r.stdout + r.stderr))
+
+        def summary():
+            r = _run(engine + ["exec", probe, "curl", "-fsS",
+                               "http://status-publisher:8080/api/v2/"
+                               "summary.json"])
+            if r.returncode != 0:
+                return None
+            doc = json.loads(r.stdout)
+            comps = {c["name"]: c["status"] for c in doc["components"]
+                     if not c.get("group")}
+            return doc, comps
+
+        def all_green():
+            got = summary()
+            if got is None:
+                return False
+            doc, comps = got
+            return (len(comps) >= 6 and
+                    all(v == "operational" for v in comps.values()) and
+                    doc["status"]["indicator"] == "none" and
+                    not doc["incidents"])
+
+        try:
+            h.wait_until(all_green, timeout=120,
+                         msg="every component operational")
+        except h.Failure:
+            raise h.Failure("status page not green: %r" % (summary(),))
+        # Figures for the record: image size, idle RSS per service.
+        r = _run(engine + ["image", "inspect", tag, "--format",
+                           "{{.Size}}"])
+        print("  image %s: %.1f MB" % (tag, int(r.stdout) / 1e6),
+              flush=True)
+        for name in names:
+            r = _run(engine + ["exec", name, "sh", "-c",
+                               "grep VmRSS /proc/1/status"])
+            print("  %s idle %s" % (name.rsplit("-", 1)[0],
+                                    " ".join(r.stdout.split()[1:])),
+                  flush=True)
+    finally:
+        for name in names:
+            _run(engine + ["rm", "-f", "-v", "-t", "5", name], timeout=120)
+        for vol in vols:
+            _run(engine + ["volume", "rm", "-f", vol])
+        _run(engine + ["network", "rm", "-f", net])
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
