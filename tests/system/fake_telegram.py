@@ -23,6 +23,8 @@ chat, 20/min per group) and lists each breach in `breaches`.
 Standalone (bench): python3 fake_telegram.py --port 0 prints its url.
 """
 
+import email.parser
+import email.policy
 import json
 import socket
 import threading
@@ -116,6 +118,8 @@ class FakeTelegram:
                     try:
                         if raw and "json" in ctype:
                             body = json.loads(raw)
+                        elif raw and "multipart/form-data" in ctype:
+                            body = fake._multipart(ctype, raw)
                         elif raw:
                             body = dict(urllib.parse.parse_qsl(raw.decode()))
                         if query:
@@ -284,6 +288,24 @@ class FakeTelegram:
             if len(g) > 20:
                 self.breaches.append(("group", chat, now))
 
+    @staticmethod
+    def _multipart(ctype, raw):
+        """Form fields of a multipart body; a file part becomes
+        {"filename", "content"} under its name (sendDocument)."""
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        body = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            fn = part.get_filename()
+            if fn is not None:
+                body[name] = {"filename": fn,
+                              "content": data.decode("utf-8", "replace")}
+            else:
+                body[name] = data.decode("utf-8", "replace")
+        return body
+
     def reset_limits(self):
         """Forget sends so far (a phase without limits is over)."""
         with self.lock:
@@ -349,6 +371,15 @@ class FakeTelegram:
             self.messages[(chat, mid)] = text
             result = {"message_id": mid, "date": int(time.time()),
                       "chat": {"id": chat, "type": "private"}, "text": text}
+        elif method == "sendDocument":
+            chat = int(body.get("chat_id", 0))
+            mid = self._new_message_id()
+            doc = body.get("document") or {}
+            result = {"message_id": mid, "date": int(time.time()),
+                      "chat": {"id": chat, "type": "private"},
+                      "caption": body.get("caption", ""),
+                      "document": {"file_name": doc.get("filename", "")
+                                   if isinstance(doc, dict) else ""}}
         elif method == "getMe":
             result = {"id": 1, "is_bot": True, "username": "opsdesk_bot"}
         self._record(method, token, body, now, 200)
