@@ -60,6 +60,8 @@ def test_flood_does_not_silence_others(s):
     a = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
                        "Checkout down" in r.text, timeout=10, after=m)
     h.check(a.at - t0 < 4.0, "alert after %.1fs" % (a.at - t0))
+    print("  behind a 400-command flood: /help %.2fs, alert %.2fs" %
+          (r.at - t0, a.at - t0))
     # The flooder is told once to slow down; the rest is ignored.
     # Burst 10, then one more every 3 s while the flood is handled.
     h.wait_until(lambda: h.metric(gw.metrics(),
@@ -119,6 +121,8 @@ def test_broadcast_does_not_hold_replies_or_alerts(s):
                        "Database down" in r.text, timeout=10, after=m)
     h.check(a.at - t0 < 4.0, "alert behind a broadcast: %.1fs" %
             (a.at - t0))
+    print("  behind a %d-message broadcast: /help %.2fs, alert %.2fs" %
+          (n, r.at - t0, a.at - t0))
     h.check(h.metric(gw.metrics(), "opsdesk_gateway_outbox_depth") > n / 2,
             "the broadcast is still going out at 30/s")
     h.eq(fake.breaches[:5], [], "Telegram limits breached")
