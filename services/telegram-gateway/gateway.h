@@ -145,6 +145,11 @@ typedef struct gw_update {
 	int64_t reply_to_id; /* replied-to message id, 0: none */
 	char *reply_to_text; /* its text, owned, may be NULL */
 	char callback_id[128];
+	/* Not from Telegram: a mutation that timed out is handled again
+	 * (same request ids) until it is confirmed or pending_timeout. */
+	int attempt;      /* 0: first handling */
+	int64_t first_ms; /* when the first attempt timed out */
+	bool final;       /* the last attempt: tell the user either way */
 } gw_update;
 
 /* Parse a Bot API Update object (borrowed). 0, or OD_EMALFORMED without
@@ -253,6 +258,8 @@ struct gw_ctx {
 	bool answer_alert;
 	int rv; /* first error while collecting */
 	gw_lane lane; /* of messages queued without one (AUTO: by kind) */
+	bool pending; /* a mutation timed out: handle the update again */
+	int pending_service; /* the gw_service that did not answer */
 	size_t cap_outs;
 };
 
@@ -516,6 +523,7 @@ typedef struct gw_settings {
 	int command_budget;     /* commands per user and minute (0: off) */
 	int command_burst;      /* ... taken at once */
 	uint64_t outbox_max;    /* backlog over which updates wait */
+	int64_t pending_timeout_ms; /* retrying a timed-out mutation */
 } gw_settings;
 
 typedef struct gw_worker gw_worker;
@@ -570,6 +578,13 @@ struct gw {
 	void *eof_arg;
 
 	gw_notify *notify;
+
+	/* updates to handle again (a mutation timed out), by due time */
+	pthread_t pend_th;
+	bool pend_started;
+	pthread_mutex_t pend_mtx;
+	pthread_cond_t pend_cond;
+	struct pend_item *pend;
 };
 
 /* Read the config's gateway section into s; err names the bad key. */

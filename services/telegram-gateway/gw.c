@@ -128,6 +128,11 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	s->outbox_max = (uint64_t) v;
+	if ((rv = config_get_duration_ms(sec, "gateway", "pending_timeout",
+	         60000, 1000, 3600000, &s->pending_timeout_ms, err, errlen))
+	    != 0) {
+		return rv;
+	}
 	return 0;
 }
 
@@ -552,6 +557,27 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
 	return 0;
 }
 
+/* Methods that change something: a time-out there is not a failure. */
+static bool
+is_mutation(gw_service s, const char *method)
+{
+	static const char *const ticket[] = { "create", "reply", "note",
+		"user_message", "assign", "set_priority", "set_status", "rate",
+		"set_tier", "faq_add", "faq_remove", NULL };
+	static const char *const incident[] = { "create", "ack", "update",
+		"resolve", "postmortem_edit", "maintenance_create",
+		"maintenance_cancel", "tick", "set_severity", NULL };
+	const char *const *w = s == GW_TICKET ? ticket
+	    : s == GW_INCIDENT                ? incident
+	                                      : NULL;
+	for (; w != NULL && *w != NULL; w++) {
+		if (strcmp(*w, method) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
     ProtobufCMessage **reply)
@@ -610,6 +636,25 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		}
 		ctx_answer(ctx, "Could not do that", false);
 		protobuf_c_message_free_unpacked(rep, NULL);
+	} else if (rv == OD_ETIMEDOUT && ctx->u != NULL
+	    && is_mutation(s, method)) {
+		/* The request may still be done: it sits in the service's
+		 * queue. Not a failure to report but one to confirm: the
+		 * update is handled again with the same request ids (the
+		 * service answers a repeat from its idempotency cache). */
+		if (!ctx->u->final) {
+			ctx->pending = true;
+			ctx->pending_service = (int) s;
+			sbuf_free(&b);
+			return rv;
+		}
+		sbuf_printf(&b,
+		    "⚠️ I could not confirm this: the %s has not answered "
+		    "for %lld s. It may still be done, so please check "
+		    "before you try again.",
+		    svc_info[s].title,
+		    (long long) ((od_now_ms() - ctx->u->first_ms) / 1000));
+		ctx_answer(ctx, "Not confirmed", false);
 	} else {
 		sbuf_printf(&b,
 		    "⚠️ The %s is unavailable right now%s, so this cannot "
@@ -758,6 +803,76 @@ dispatch(gw *g, const gw_update *u)
 	pthread_cond_signal(&g->wq_cond);
 	pthread_mutex_unlock(&g->wq_mtx);
 	return 0;
+}
+
+/* ---- updates handled again: a mutation that timed out ---- */
+
+typedef struct pend_item {
+	struct pend_item *next;
+	int64_t due_ms;
+	gw_update u;
+} pend_item;
+
+static void
+pending_add(gw *g, const gw_update *u)
+{
+	pend_item *p = calloc(1, sizeof(*p));
+	int64_t now = od_now_ms(), delay;
+	if (p == NULL || update_copy(&p->u, u) != 0) {
+		free(p);
+		log_error("update %lld: cannot retry it (out of memory)",
+		    (long long) u->update_id);
+		return;
+	}
+	if (p->u.attempt == 0) {
+		p->u.first_ms = now;
+	}
+	p->u.attempt++;
+	delay = 1000LL << (p->u.attempt < 3 ? p->u.attempt - 1 : 2);
+	p->u.final = now + delay - p->u.first_ms >= g->set.pending_timeout_ms;
+	p->due_ms = now + delay;
+	metric_inc(gw_counter(g, "opsdesk_gateway_pending_retries_total",
+	    "Updates handled again after a mutation timed out", NULL));
+	pthread_mutex_lock(&g->pend_mtx);
+	p->next = g->pend;
+	g->pend = p;
+	pthread_cond_signal(&g->pend_cond);
+	pthread_mutex_unlock(&g->pend_mtx);
+}
+
+static void *
+pending_main(void *arg)
+{
+	gw *g = arg;
+	pthread_mutex_lock(&g->pend_mtx);
+	while (!g->stopping) {
+		int64_t now = od_now_ms(), next = now + 1000;
+		pend_item **pp = &g->pend;
+		while (*pp != NULL) {
+			pend_item *p = *pp;
+			if (p->due_ms > now) {
+				next = p->due_ms < next ? p->due_ms : next;
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			pthread_mutex_unlock(&g->pend_mtx);
+			dispatch(g, &p->u);
+			update_clear(&p->u);
+			free(p);
+			pthread_mutex_lock(&g->pend_mtx);
+			pp = &g->pend;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wait = next - now;
+		int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
+		ts.tv_sec += wait / 1000 + ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&g->pend_cond, &g->pend_mtx, &ts);
+	}
+	pthread_mutex_unlock(&g->pend_mtx);
+	return NULL;
 }
 
 #define WQ_MAX 2000 /* updates waiting for a worker */
@@ -1172,8 +1287,9 @@ gw_handle(gw *g, const gw_update *u)
 	    sizeof(ctx.name));
 	count_update(g, u);
 
-	budget_verdict bv = u->kind == GW_UPD_CALLBACK
-	        || (u->kind == GW_UPD_MESSAGE && u->text != NULL)
+	budget_verdict bv = u->attempt == 0
+	        && (u->kind == GW_UPD_CALLBACK
+	            || (u->kind == GW_UPD_MESSAGE && u->text != NULL))
 	    ? budget_take(g->budget, u->user_id, od_now_ms())
 	    : BUDGET_OK;
 	if (bv != BUDGET_OK) {
@@ -1218,6 +1334,26 @@ gw_handle(gw *g, const gw_update *u)
 		}
 	}
 	commit_job j = { &ctx, u->update_id, true, NULL, 0 };
+	if (ctx.pending) {
+		/* Nothing of this attempt is kept but, the first time, a
+		 * word to the user; the update stays in the inbox (a
+		 * restart handles it again too). */
+		ctx_free(&ctx);
+		ctx.rv = 0;
+		ctx.edit = false;
+		if (u->attempt == 0) {
+			sbuf b = SBUF_INIT;
+			sbuf_printf(&b,
+			    "⏳ Still working on it: the %s is slow to "
+			    "answer. I will confirm here.",
+			    svc_info[ctx.pending_service].title);
+			ctx_reply(&ctx, sbuf_str(&b), NULL);
+			sbuf_free(&b);
+			ctx_answer(&ctx, "Still working on it", false);
+		}
+		j.mark_done = false;
+		pending_add(g, u);
+	}
 	if ((rv = ctx.rv) == 0) {
 		rv = store_write(g->st, commit_fn, &j);
 	}
@@ -1227,7 +1363,8 @@ gw_handle(gw *g, const gw_update *u)
 	} else {
 		gw_outbox_kick(g);
 	}
-	if (u->kind == GW_UPD_CALLBACK && g->mode != GW_MODE_CONSOLE) {
+	if (u->kind == GW_UPD_CALLBACK && g->mode != GW_MODE_CONSOLE
+	    && u->attempt == 0) {
 		answer_callback(g, u, &ctx);
 	}
 	ctx_free(&ctx);
@@ -1259,6 +1396,8 @@ gw_new(gw **out, const gw_options *opt)
 	g->on_console_eof = opt->on_console_eof;
 	g->eof_arg = opt->eof_arg;
 	pthread_mutex_init(&g->ob_mtx, NULL);
+	pthread_mutex_init(&g->pend_mtx, NULL);
+	pthread_cond_init(&g->pend_cond, NULL);
 	pthread_mutex_init(&g->console_mtx, NULL);
 	pthread_cond_init(&g->console_cond, NULL);
 	pthread_mutex_init(&g->wq_mtx, NULL);
@@ -1336,6 +1475,10 @@ gw_start(gw *g)
 		}
 		g->workers[i].started = true;
 	}
+	if (pthread_create(&g->pend_th, NULL, pending_main, g) != 0) {
+		return OD_ENOMEM;
+	}
+	g->pend_started = true;
 	if ((rv = replay_inbox(g)) != 0 || (rv = outbox_start(g)) != 0
 	    || (rv = notify_start(&g->notify, g)) != 0) {
 		return rv;
@@ -1365,6 +1508,13 @@ gw_free(gw *g)
 	poll_stop(g);
 	console_stop(g);
 	notify_stop(g->notify);
+	if (g->pend_started) {
+		pthread_mutex_lock(&g->pend_mtx);
+		pthread_cond_broadcast(&g->pend_cond);
+		pthread_mutex_unlock(&g->pend_mtx);
+		pthread_join(g->pend_th, NULL);
+		g->pend_started = false;
+	}
 	pthread_mutex_lock(&g->wq_mtx);
 	pthread_cond_broadcast(&g->wq_cond);
 	pthread_mutex_unlock(&g->wq_mtx);
@@ -1373,6 +1523,13 @@ gw_free(gw *g)
 			pthread_join(g->workers[i].th, NULL);
 		}
 	}
+	/* Updates waiting to be handled again stay in the inbox. */
+	for (pend_item *p = g->pend, *next; p != NULL; p = next) {
+		next = p->next;
+		update_clear(&p->u);
+		free(p);
+	}
+	g->pend = NULL;
 	/* Unhandled updates stay in the inbox for the next start. */
 	for (wq_item *it = g->wq_head, *next; it != NULL; it = next) {
 		next = it->next;
@@ -1389,6 +1546,8 @@ gw_free(gw *g)
 	budget_free(g->budget);
 	botapi_free(g->api);
 	pthread_mutex_destroy(&g->ob_mtx);
+	pthread_mutex_destroy(&g->pend_mtx);
+	pthread_cond_destroy(&g->pend_cond);
 	pthread_mutex_destroy(&g->console_mtx);
 	pthread_cond_destroy(&g->console_cond);
 	free(g);
@@ -1493,6 +1652,7 @@ static const config_field gateway_fields[] = {
 	{ .key = "commands_per_minute", .type = CONFIG_INT },
 	{ .key = "command_burst", .type = CONFIG_INT },
 	{ .key = "outbox_max", .type = CONFIG_INT },
+	{ .key = "pending_timeout", .type = CONFIG_DURATION },
 	{ .key = "status_coalesce", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };

@@ -100,13 +100,27 @@ slot_find(throttle *t, int64_t chat, bool create)
 int64_t
 throttle_global_wait_ms(throttle *t, int64_t now)
 {
-	if (t->lim.global_per_s > 0 && t->g_n == t->lim.global_per_s) {
+	int64_t w = 0;
+	if (t->lim.global_per_s <= 0) {
+		return 0;
+	}
+	if (t->g_n == t->lim.global_per_s) {
 		int64_t oldest = t->global[t->g_pos];
 		if (now - oldest < 1000) {
-			return 1000 - (now - oldest);
+			w = 1000 - (now - oldest);
 		}
 	}
-	return 0;
+	/* Evenly spaced, not 30 at once: a burst bunched further by the
+	 * network would arrive faster than 30/s. */
+	if (t->g_n > 0) {
+		int64_t last = t->global[(t->g_pos + t->lim.global_per_s - 1)
+		    % t->lim.global_per_s];
+		int64_t gap = 1000 / t->lim.global_per_s;
+		if (now - last < gap && gap - (now - last) > w) {
+			w = gap - (now - last);
+		}
+	}
+	return w;
 }
 
 int64_t

@@ -290,14 +290,18 @@ test_throttle(void **state)
 	assert_int_equal(throttle_wait_ms(t, 5, 1400), 600);
 	assert_int_equal(throttle_wait_ms(t, 5, 2000), 0);
 	assert_int_equal(throttle_wait_ms(t, 6, 1400), 0);
-	/* Global: 30 in any second. */
-	for (int i = 0; i < 28; i++) {
-		throttle_sent(t, 100 + i, 1500);
+	throttle_free(t);
+	/* Global: 30 in any second, evenly spaced (33 ms apart). */
+	throttle_limits gl = { 30, 0, 0 };
+	assert_int_equal(throttle_new(&t, &gl), 0);
+	for (int i = 0; i < 30; i++) {
+		assert_int_equal(throttle_wait_ms(t, 100 + i, 10000 + 33 * i), 0);
+		throttle_sent(t, 100 + i, 10000 + 33 * i);
 	}
-	assert_int_equal(throttle_wait_ms(t, 999, 1500), 0); /* 30th slot */
-	throttle_sent(t, 999, 1500);
-	assert_int_equal(throttle_wait_ms(t, 1000, 1600), 400);
-	assert_int_equal(throttle_wait_ms(t, 1000, 2500), 0);
+	assert_int_equal(throttle_wait_ms(t, 999, 10990), 10); /* 31st */
+	assert_int_equal(throttle_wait_ms(t, 999, 11000), 0);
+	throttle_sent(t, 999, 11000);
+	assert_int_equal(throttle_wait_ms(t, 1000, 11010), 23); /* spacing */
 	throttle_free(t);
 
 	/* Groups: 20 a minute even with the per-chat limit off. */

@@ -3,6 +3,8 @@ fairness between users and lanes under Telegram's limits, faults retried
 until delivered, hung sends holding only their chat, backpressure."""
 
 import os
+import re
+import signal
 import sys
 import time
 
@@ -58,6 +60,8 @@ def test_flood_does_not_silence_others(s):
     a = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT and
                        "Checkout down" in r.text, timeout=10, after=m)
     h.check(a.at - t0 < 4.0, "alert after %.1fs" % (a.at - t0))
+    print("  behind a 400-command flood: /help %.2fs, alert %.2fs" %
+          (r.at - t0, a.at - t0))
     # The flooder is told once to slow down; the rest is ignored.
     # Burst 10, then one more every 3 s while the flood is handled.
     h.wait_until(lambda: h.metric(gw.metrics(),
@@ -117,6 +121,8 @@ def test_broadcast_does_not_hold_replies_or_alerts(s):
                        "Database down" in r.text, timeout=10, after=m)
     h.check(a.at - t0 < 4.0, "alert behind a broadcast: %.1fs" %
             (a.at - t0))
+    print("  behind a %d-message broadcast: /help %.2fs, alert %.2fs" %
+          (n, r.at - t0, a.at - t0))
     h.check(h.metric(gw.metrics(), "opsdesk_gateway_outbox_depth") > n / 2,
             "the broadcast is still going out at 30/s")
     h.eq(fake.breaches[:5], [], "Telegram limits breached")
@@ -174,6 +180,45 @@ def test_hung_send_holds_only_its_chat(s):
     r = fake.wait_sent(lambda r: r.chat == 504, timeout=5, after=m)
     h.check(r.at - t0 < 1.5, "reply behind hung sends after %.1fs" %
             (r.at - t0))
+    gw.stop()
+
+
+def test_backend_timeout_is_confirmed_not_failed(s):
+    """ticket-service stopped for 4 s during /support: the user hears
+    once that it is in progress, then the real result; one ticket."""
+    fake, gw = start(s, backends=["ticket-service"], throttle=False)
+    user = 4242
+    m = fake.mark()
+    fake.message("/tickets", user=user)
+    fake.wait_sent(lambda r: r.chat == user, after=m)
+    ticket = s.proc("ticket-service")
+    os.kill(ticket.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        m = fake.mark()
+        fake.message("/support printer on fire", user=user)
+        r = fake.wait_sent(lambda r: r.chat == user, after=m, timeout=8)
+        h.contains(r.text, "Still working on it")
+        h.check("cannot be done" not in r.text, r.text)
+        # The scenario: the service is gone for 4 s in all.
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - t0)))
+    finally:
+        os.kill(ticket.pid, signal.SIGCONT)
+    done = fake.wait_sent(lambda r: r.chat == user and "T-" in r.text,
+                          after=m, timeout=20)
+    h.contains(done.text, "opened")
+    ticket_id = re.search(r"T-(\d+)", done.text).group(1)
+    mine = [r for r in fake.sent(chat=user)
+            if fake.requests.index(r) >= m]
+    h.eq(len([r for r in mine if "Still working" in r.text]), 1,
+         "told once that it is in progress")
+    h.check(all("cannot be done" not in r.text for r in mine),
+            [r.text for r in mine])
+    m = fake.mark()
+    fake.message("/tickets", user=user)
+    r = fake.wait_sent(lambda r: r.chat == user, after=m)
+    h.eq(sorted(set(re.findall(r"T-(\d+)", r.text))), [ticket_id],
+         "exactly one ticket")
     gw.stop()
 
 
