@@ -16,6 +16,7 @@ packages=(
 	liblmdb-dev
 	libnng-dev
 	libprotobuf-c-dev
+	libssl-dev
 	libxml2-utils
 	lmdb-utils
 	nginx-light

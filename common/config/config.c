@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "util/util.h"
 
@@ -488,6 +489,22 @@ config_load_string(config **out, const char *service,
 	return finish(c, service, default_http, err, errlen, out);
 }
 
+/*
+ * finish, and tell auth the suite's admin list: every service checks an
+ * actor's is_admin against it (only the process's own config, not the
+ * strings tests load).
+ */
+static int
+finish_process(config *c, const char *service, const char *default_http,
+    char *err, size_t errlen, config **out)
+{
+	int rv = finish(c, service, default_http, err, errlen, out);
+	if (rv == 0) {
+		auth_set_admins((*out)->admins, (*out)->n_admins);
+	}
+	return rv;
+}
+
 int
 config_load(config **out, const char *service, const char *default_http,
     char *err, size_t errlen)
@@ -507,7 +524,7 @@ config_load(config **out, const char *service, const char *default_http,
 			free(c);
 			return OD_ENOMEM;
 		}
-		return finish(c, service, default_http, err, errlen, out);
+		return finish_process(c, service, default_http, err, errlen, out);
 	}
 	od_strlcpy(c->path, path, sizeof(c->path));
 	FILE *f = fopen(path, "rb");
@@ -556,6 +573,7 @@ config_load(config **out, const char *service, const char *default_http,
 		config_free(c);
 		return rv;
 	}
+	auth_set_admins(c->admins, c->n_admins);
 	*out = c;
 	return 0;
 }
