@@ -128,6 +128,8 @@ test_rpc_policy(void **state)
 	    "set_tier", &fake, why, sizeof(why)));
 	assert_false(auth_rpc_allowed("telegram-gateway", "ticket-service",
 	    "queue", &sys, why, sizeof(why)));
+	assert_true(auth_rpc_allowed("telegram-gateway", "incident-service",
+	    "alerts", &sys, why, sizeof(why)));
 	/* Service identities: their reads, a system actor, nothing else. */
 	struct {
 		const char *id, *svc, *method;

@@ -110,7 +110,8 @@ def test_service_identity_gets_only_its_reads(s):
                  json.dumps({"id": int(t["id"])}), env=as_status)
     h.eq(error_code(r), "ERROR_CODE_PERMISSION_DENIED", r)
     # Its own read, the incident snapshot, is answered.
-    r = s.opsctl("call", "incident", "snapshot", "{}", env=as_status)
+    r = s.opsctl("--timeout", "15000", "call", "incident", "snapshot", "{}",
+                 env=as_status)
     h.eq(r.rc, 0, r)
     # An identity without a credential does not even start talking.
     r = s.opsctl("call", "ticket", "ping", env={"OPSDESK_IDENTITY": "eve"})
