@@ -21,6 +21,7 @@ run_packages=(
 	liblmdb-dev
 	libnng-dev
 	libprotobuf-c-dev
+	libssl-dev
 	pkg-config
 	protobuf-c-compiler
 )

@@ -2,6 +2,7 @@
  * bus — publisher and subscriber on NNG pub0/sub0 through bus-relay, and
  * the frame format (topic, 0x00, packed Envelope).
  */
+#include "auth/auth.h"
 #include "bus/bus.h"
 
 #include <nng/nng.h>
@@ -68,6 +69,12 @@ bus_frame_split(const void *frame, size_t len, const char **topic,
 	*topic_len = tlen;
 	*body = nul + 1;
 	*body_len = len - tlen - 1;
+	/* A publisher's authentication header (checked by the relay). */
+	auth_header h;
+	if (auth_header_parse(*body, *body_len, &h) == 0) {
+		*body += h.len;
+		*body_len -= h.len;
+	}
 	return 0;
 }
 
@@ -132,6 +139,7 @@ struct bus_publisher {
 	atomic_int pipes;
 	char *source;
 	char *instance;
+	auth *auth; /* the process's: frames are sealed; or NULL */
 	metric *published;
 	metric *send_errors;
 };
@@ -156,6 +164,10 @@ dial_nonblock(
 	int rv = nng_dialer_create(&d, sock, url);
 	if (rv != 0) {
 		return od_nng_err(rv);
+	}
+	if ((rv = auth_dialer_setup(d, url)) != 0) {
+		nng_dialer_close(d);
+		return rv;
 	}
 	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, max_msg)) != 0
 	    || (rv = nng_dialer_set_ms(
@@ -192,6 +204,10 @@ bus_publisher_open(bus_publisher **out, const char *url, const char *source,
 	if (p->source == NULL || p->instance == NULL) {
 		goto out;
 	}
+	if ((rv = auth_process(&p->auth)) != 0) {
+		goto out;
+	}
+	rv = OD_ENOMEM;
 	p->published = metrics_counter(m, "opsdesk_bus_published_total",
 	    "Events published to the bus", NULL);
 	p->send_errors = metrics_counter(m, "opsdesk_bus_send_errors_total",
@@ -327,6 +343,9 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 		hdr->topic_seq = tc->seq + 1;
 		rv = frame_concat(
 		    topic, &hdr->base, payload, payload_len, &frame, &len);
+		if (rv == 0 && p->auth != NULL) {
+			rv = auth_seal(p->auth, &frame, &len, strlen(topic) + 1);
+		}
 	}
 	if (rv == 0) {
 		/* The numbers are used even when NNG drops the event:

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "util/util.h"
 
@@ -596,6 +597,22 @@ line_of(const char *text, size_t off)
 	return line;
 }
 
+/*
+ * finish, and tell auth the suite's admin list: every service checks an
+ * actor's is_admin against it (only the process's own config, not the
+ * strings tests load).
+ */
+static int
+finish_process(config *c, const char *service, const char *default_http,
+    char *err, size_t errlen, config **out)
+{
+	int rv = finish(c, service, default_http, err, errlen, out);
+	if (rv == 0) {
+		auth_set_admins((*out)->admins, (*out)->n_admins);
+	}
+	return rv;
+}
+
 int
 config_load(config **out, const char *service, const char *default_http,
     char *err, size_t errlen)
@@ -623,7 +640,7 @@ config_load_file(config **out, const char *file, const char *service,
 			free(c);
 			return OD_ENOMEM;
 		}
-		return finish(c, service, default_http, err, errlen, out);
+		return finish_process(c, service, default_http, err, errlen, out);
 	}
 	od_strlcpy(c->path, path, sizeof(c->path));
 	FILE *f = fopen(path, "rb");
@@ -689,6 +706,7 @@ config_load_file(config **out, const char *file, const char *service,
 		config_free(c);
 		return rv;
 	}
+	auth_set_admins(c->admins, c->n_admins);
 	*out = c;
 	return 0;
 }

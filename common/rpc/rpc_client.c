@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "rpc_impl.h"
 #include "util/util.h"
 
@@ -35,6 +36,7 @@ struct rpc_client {
 	int pipes;
 	bool ever_connected;
 	int64_t opened_ms; /* od_mono_ms() at open */
+	auth *auth;        /* the process's: requests are sealed; or NULL */
 };
 
 static void
@@ -59,10 +61,16 @@ rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
 		return OD_EINVAL;
 	}
 	int rv;
+	auth *a;
+	if ((rv = auth_process(&a)) != 0 || (rv = auth_url_check(url, "dial"))
+	    != 0) {
+		return rv;
+	}
 	rpc_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		return OD_ENOMEM;
 	}
+	c->auth = a;
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	c->timeout_ms = timeout_ms ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
@@ -81,6 +89,7 @@ rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
 	            c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c))
 	        != 0
 	    || (rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0
+	    || (rv = auth_dialer_tls(c->dialer, url)) != 0
 	    || (rv = nng_dialer_set_size(
 	            c->dialer, NNG_OPT_RECVMAXSZ, RPC_DEFAULT_MAX_MSG))
 	        != 0
@@ -235,8 +244,22 @@ rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
 	/* One aio for the send and the receive, each with the time-out
 	 * (NNG 1.5 has no nng_ctx_sendmsg). */
 	if ((rv = nng_aio_alloc(&x.aio, call_xchg_cb, &x)) != 0
-	    || (rv = nng_msg_alloc(&msg, 0)) != 0
-	    || (rv = nng_msg_append(msg, req, len)) != 0) {
+	    || (rv = nng_msg_alloc(&msg, 0)) != 0) {
+		goto out;
+	}
+	if (c->auth != NULL) {
+		uint8_t hdr[AUTH_MAX_HEADER];
+		size_t hlen;
+		if (auth_header_make(c->auth, NULL, 0, req, len, hdr, &hlen)
+		    != 0) {
+			rv = NNG_EINTERNAL;
+			goto out;
+		}
+		if ((rv = nng_msg_append(msg, hdr, hlen)) != 0) {
+			goto out;
+		}
+	}
+	if ((rv = nng_msg_append(msg, req, len)) != 0) {
 		goto out;
 	}
 	nng_aio_set_timeout(x.aio, timeout_ms);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "rpc_impl.h"
 #include "util/util.h"
@@ -84,6 +85,8 @@ struct rpc_call {
 	size_t out_len;
 	int sync_rv;         /* rpc__server_handle's write result */
 	rpc_call *next_read; /* the worker queue */
+	/* The authenticated caller ("" when auth is off). */
+	char identity[AUTH_MAX_IDENTITY + 1];
 };
 
 struct rpc_ctx {
@@ -106,6 +109,7 @@ struct rpc_server {
 	const ProtobufCFieldDescriptor *f_ping_req;
 	const ProtobufCFieldDescriptor *f_ping_reply;
 	uint32_t *method_ids; /* the oneof member id of each method */
+	auth *auth;           /* the process's; NULL: off */
 	method_metrics *mm;   /* n_methods + 2 */
 	metrics *metrics;
 
@@ -457,6 +461,7 @@ call_begin(rpc_call *c)
 	c->rtxn = NULL;
 	c->err_code = 0;
 	c->err_msg[0] = 0;
+	c->identity[0] = 0;
 	c->out = NULL;
 	c->out_len = 0;
 	c->t0_ns = od_mono_ns();
@@ -518,6 +523,40 @@ typedef enum route {
 } route;
 
 /*
+ * Check the request's authentication header (auth on) or skip one (auth
+ * off: a client with credentials talking to a server without). false:
+ * refused, the call's error is set.
+ */
+static bool
+call_authenticate(rpc_call *c, const void **buf, size_t *len)
+{
+	rpc_server *s = c->s;
+	size_t off = 0;
+	if (s->auth == NULL) {
+		auth_header h;
+		if (auth_header_parse(*buf, *len, &h) == 0) {
+			off = h.len;
+		}
+	} else {
+		char err[160];
+		int rv = auth_verify(s->auth, *buf, *len, 0, c->identity, &off,
+		    err, sizeof(err));
+		if (rv != 0) {
+			c->identity[0] = 0;
+			log_warn("rpc: %s refused a request: %s", s->service,
+			    err);
+			call_set_error(c,
+			    OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+			    "unauthenticated: %s", err);
+			return false;
+		}
+	}
+	*buf = (const uint8_t *) *buf + off;
+	*len -= off;
+	return true;
+}
+
+/*
  * Decode and route a request. ROUTE_DONE: answer now (error or ping);
  * else run the handler the route names.
  */
@@ -525,6 +564,11 @@ static route
 call_decode(rpc_call *c, const void *buf, size_t len)
 {
 	rpc_server *s = c->s;
+	if (s->auth != NULL || auth_has_header(buf, len)) {
+		if (!call_authenticate(c, &buf, &len)) {
+			return ROUTE_DONE;
+		}
+	}
 	c->req
 	    = protobuf_c_message_unpack(s->opt.request_desc, NULL, len, buf);
 	if (c->req == NULL) {
@@ -561,6 +605,14 @@ call_decode(rpc_call *c, const void *buf, size_t len)
 		call_set_error(c,
 		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNIMPLEMENTED,
 		    "method %s is not implemented", f ? f->name : "?");
+		return ROUTE_DONE;
+	}
+	char why[160];
+	if (!auth_rpc_allowed(c->identity[0] ? c->identity : NULL, s->service,
+	        c->m->name, rpc_call_actor(c), why, sizeof(why))) {
+		call_set_error(c,
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+		    "%s", why);
 		return ROUTE_DONE;
 	}
 	if (c->m->admin_only && !rpc_call_actor(c)->is_admin) {
@@ -1145,7 +1197,8 @@ rpc__server_create(rpc_server **out, const rpc_server_options *opt)
 	if (s->service == NULL || s->instance == NULL || s->shard == NULL) {
 		goto out;
 	}
-	if ((rv = find_conventions(s)) != 0 || (rv = setup_methods(s)) != 0) {
+	if ((rv = auth_process(&s->auth)) != 0 || (rv = find_conventions(s)) != 0
+	    || (rv = setup_methods(s)) != 0) {
 		goto out;
 	}
 	s->workers = calloc(s->opt.workers, sizeof(*s->workers));
@@ -1201,8 +1254,15 @@ server_listen(rpc_server *s, const char *url)
 	}
 	/* Every listener bounds what a peer can make us allocate: a larger
 	 * message closes that peer's connection (its REQ then times out). */
-	if ((rv = nng_listener_create(&s->listener, s->sock, url)) != 0
-	    || (rv = nng_listener_set_size(
+	if ((rv = nng_listener_create(&s->listener, s->sock, url)) != 0) {
+		log_error(
+		    "rpc: cannot listen on %s: %s", url, nng_strerror(rv));
+		return od_nng_err(rv);
+	}
+	if ((rv = auth_listener_setup(s->listener, url)) != 0) {
+		return rv;
+	}
+	if ((rv = nng_listener_set_size(
 	            s->listener, NNG_OPT_RECVMAXSZ, s->opt.max_msg))
 	        != 0
 	    || (rv = nng_listener_start(s->listener, 0)) != 0) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "util/util.h"
 
@@ -52,7 +53,84 @@ struct relay {
 	atomic_uint_fast64_t n_send_errors;
 	atomic_int n_publishers;
 	atomic_int n_subscribers;
+	/* Publisher checks (auth on): refused frames, and the (identity,
+	 * topic) pairs already logged, so each is logged once. */
+	auth *auth;
+	metric *refused;
+	atomic_uint_fast64_t n_refused;
+	char **logged;
+	size_t n_logged;
 };
+
+#define RELAY_MAX_LOGGED 1024
+
+/* Log a refusal once per key ("identity topic"). Loop thread only. */
+static void
+relay__log_refusal(relay *r, const char *key, const char *why)
+{
+	for (size_t i = 0; i < r->n_logged; i++) {
+		if (strcmp(r->logged[i], key) == 0) {
+			return;
+		}
+	}
+	if (r->n_logged < RELAY_MAX_LOGGED) {
+		char **nl = realloc(
+		    r->logged, (r->n_logged + 1) * sizeof(*r->logged));
+		if (nl != NULL) {
+			r->logged = nl;
+			if ((nl[r->n_logged] = strdup(key)) != NULL) {
+				r->n_logged++;
+			}
+		}
+	}
+	log_warn("relay: dropping frames (%s): %s (logged once)", key, why);
+}
+
+/*
+ * With auth on, a frame goes on only when its header verifies and its
+ * topic is one its publisher's identity owns.
+ */
+static bool
+relay__admit(relay *r, const uint8_t *frame, size_t len)
+{
+	if (r->auth == NULL) {
+		return true;
+	}
+	const uint8_t *nul = memchr(frame, 0, len < RELAY_MAX_TOPIC ? len
+	                                                            : RELAY_MAX_TOPIC);
+	char topic[RELAY_MAX_TOPIC + 1];
+	char id[AUTH_MAX_IDENTITY + 1];
+	char err[160];
+	char key[RELAY_MAX_TOPIC + AUTH_MAX_IDENTITY + 16];
+	size_t off;
+	if (nul == NULL) {
+		relay__log_refusal(r, "malformed", "no topic");
+		return false;
+	}
+	size_t tlen = (size_t) (nul - frame);
+	memcpy(topic, frame, tlen);
+	topic[tlen] = 0;
+	if (auth_verify(r->auth, frame, len, tlen + 1, id, &off, err,
+	        sizeof(err))
+	    != 0) {
+		auth_header h;
+		if (auth_header_parse(frame + tlen + 1, len - tlen - 1, &h)
+		    == 0) {
+			snprintf(key, sizeof(key), "%.*s %s",
+			    (int) h.identity_len, h.identity, topic);
+		} else {
+			snprintf(key, sizeof(key), "unauthenticated %s", topic);
+		}
+		relay__log_refusal(r, key, err);
+		return false;
+	}
+	if (!auth_topic_allowed(id, topic)) {
+		snprintf(key, sizeof(key), "%s %s", id, topic);
+		relay__log_refusal(r, key, "the topic is not the identity's");
+		return false;
+	}
+	return true;
+}
 
 static size_t
 relay__domain_index(const void *frame, size_t len)
@@ -149,6 +227,12 @@ relay__loop(void *arg)
 		if (d == RELAY_MALFORMED) {
 			atomic_fetch_add(&r->n_malformed, 1);
 		}
+		if (!relay__admit(r, nng_msg_body(msg), len)) {
+			atomic_fetch_add(&r->n_refused, 1);
+			metric_inc(r->refused);
+			nng_msg_free(msg);
+			continue;
+		}
 		metric_inc(r->messages[d]);
 		metric_add(r->bytes[d], len);
 		/* On success the socket owns msg; on failure we still do. */
@@ -176,6 +260,10 @@ relay__register_metrics(relay *r, metrics *m)
 		r->bytes[d] = metrics_counter(m, "opsdesk_relay_bytes_total",
 		    "Bytes of bus frames forwarded, by topic domain.", labels);
 	}
+	r->refused = metrics_counter(m, "opsdesk_relay_refused_total",
+	    "Frames dropped: no valid authentication, or a topic the "
+	    "publisher's identity does not own.",
+	    NULL);
 	r->send_errors = metrics_counter(m, "opsdesk_relay_send_errors_total",
 	    "Frames the subscriber side refused to send.", NULL);
 	r->publishers_g = metrics_gauge(
@@ -199,6 +287,10 @@ relay__listen(nng_socket s, const char *url, size_t max_msg)
 		log_error("listen %s: %s", url, nng_strerror(rv));
 		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? OD_EINVAL
 		                                                 : OD_EIO;
+	}
+	if ((rv = auth_listener_setup(l, url)) != 0) {
+		nng_listener_close(l);
+		return rv;
 	}
 	/* An oversized frame closes that publisher's connection rather
 	 * than being buffered. */
@@ -224,6 +316,10 @@ relay_start(relay **out, const relay_options *opt)
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		return OD_ENOMEM;
+	}
+	if ((rv = auth_process(&r->auth)) != 0) {
+		free(r);
+		return rv;
 	}
 	max_msg = opt->max_msg ? opt->max_msg : RELAY_DEFAULT_MAX_MSG;
 	if (opt->metrics != NULL) {
@@ -283,6 +379,10 @@ relay_stop(relay *r)
 	if (r->thread != NULL) {
 		nng_thread_destroy(r->thread);
 	}
+	for (size_t i = 0; i < r->n_logged; i++) {
+		free(r->logged[i]);
+	}
+	free(r->logged);
 	free(r);
 }
 
@@ -293,6 +393,7 @@ relay_get_stats(relay *r, relay_stats *out)
 	out->bytes = atomic_load(&r->n_bytes);
 	out->malformed = atomic_load(&r->n_malformed);
 	out->send_errors = atomic_load(&r->n_send_errors);
+	out->refused = atomic_load(&r->n_refused);
 	out->publishers = atomic_load(&r->n_publishers);
 	out->subscribers = atomic_load(&r->n_subscribers);
 }

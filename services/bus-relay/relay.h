@@ -10,6 +10,10 @@
  *                                         "other", "malformed")
  *   opsdesk_relay_bytes_total{domain}     their bytes
  *   opsdesk_relay_send_errors_total       frames the PUB side refused
+ *   opsdesk_relay_refused_total           frames dropped by the publisher
+ *                                         checks (OPSDESK_TLS_DIR set: a
+ *                                         valid header from an identity
+ *                                         that owns the topic)
  *   opsdesk_relay_publishers              pipes from publishers now
  *   opsdesk_relay_subscribers             pipes to subscribers now
  *   opsdesk_relay_connections_total{side} pipes accepted since start
@@ -43,6 +47,7 @@ typedef struct relay_stats {
 	uint64_t bytes;
 	uint64_t malformed;
 	uint64_t send_errors;
+	uint64_t refused; /* dropped by the publisher checks (auth on) */
 	int publishers;
 	int subscribers;
 } relay_stats;

@@ -784,6 +784,7 @@ parse_service(target_set *ts, const config *c, const cJSON *o,
 		    "a service name or a url (tcp://host:port) is required");
 	}
 	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "ipc://", 6) != 0
+	    && strncmp(url, "tls+tcp://", 10) != 0
 	    && strncmp(url, "inproc://", 9) != 0) {
 		return fail(err, errlen, path, "url",
 		    "expected an NNG url like tcp://127.0.0.1:7410");

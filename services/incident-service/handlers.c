@@ -502,11 +502,21 @@ h_alerts(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		return rv;
 	}
 	rpc_call_keep(c, &l->base);
-	for (size_t i = 0; !is_admin(c) && i < l->n_alerts; i++) {
-		if (l->alerts[i]->incident != NULL) {
-			inc_strip_internal(l->alerts[i]->incident);
+	/* A non-admin sees alerts of public incidents only, stripped. */
+	size_t kept = 0;
+	for (size_t i = 0; i < l->n_alerts; i++) {
+		Opsdesk__V1__AlertEvent *a = l->alerts[i];
+		if (!is_admin(c) && a->incident != NULL
+		    && !a->incident->public_) {
+			protobuf_c_message_free_unpacked(&a->base, NULL);
+			continue;
 		}
+		if (!is_admin(c) && a->incident != NULL) {
+			inc_strip_internal(a->incident);
+		}
+		l->alerts[kept++] = a;
 	}
+	l->n_alerts = kept;
 	SET_RESULT(reply, ALERTS, alerts, l);
 	return 0;
 }

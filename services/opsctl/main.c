@@ -23,6 +23,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "auth/auth.h"
 #include "bus/bus.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -65,6 +66,10 @@ static const char usage_text[]
       "  reload                          publish ops.config_reload: the\n"
       "                                  services that reload their config\n"
       "                                  (health-prober) re-read it\n"
+      "  certs init DIR                  write a suite CA and one credential\n"
+      "                                  per identity into DIR (--days N,\n"
+      "                                  default 825; a populated DIR is\n"
+      "                                  left alone unless --force)\n"
       "Services: ticket, incident, prober, status (and gateway for backup);\n"
       "executable names (ticket-service) work too.\n"
       "\n"
@@ -101,6 +106,8 @@ typedef struct opts {
 	bool pretty;
 	long count;
 	const char *request_id; /* --request-id: retry a call safely */
+	int days;               /* certs init --days */
+	bool force;             /* certs init --force */
 	config *cfg;
 } opts;
 
@@ -448,6 +455,11 @@ cmd_tail(opts *o, int argc, char **argv)
 		nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
+	if ((rv = auth_dialer_setup(d, url)) != 0) {
+		fprintf(stderr, "opsctl: bus at %s: %s\n", url, od_strerror(rv));
+		nng_close(s);
+		return EXIT_UNAVAILABLE;
+	}
 	nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, BUS_MAX_MSG + 4096);
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 50);
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 1000);
@@ -512,9 +524,15 @@ send_frames(
 	nng_socket_set_int(s, NNG_OPT_SENDBUF, 8192);
 	nng_pipe_notify(
 	    s, NNG_PIPE_EV_ADD_POST, publish_pipe_event, (void *) &up);
-	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
+	nng_dialer d;
+	auth *a = NULL;
+	int arv = 0;
+	if ((rv = nng_dialer_create(&d, s, url)) != 0
+	    || (arv = auth_dialer_setup(d, url)) != 0
+	    || (arv = auth_process(&a)) != 0
+	    || (rv = nng_dialer_start(d, 0)) != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
-		    nng_strerror(rv));
+		    arv != 0 ? od_strerror(arv) : nng_strerror(rv));
 		nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
@@ -523,7 +541,26 @@ send_frames(
 		nng_msleep(2);
 	}
 	for (size_t i = 0; i < n && up && rv == 0; i++) {
-		rv = nng_send(s, frames[i], lens[i], 0);
+		/* With auth on, a frame that has a topic is sealed as this
+		 * identity (the relay drops the rest). */
+		const uint8_t *nul = memchr(
+		    frames[i], 0, lens[i] < BUS_MAX_TOPIC ? lens[i] : BUS_MAX_TOPIC);
+		uint8_t *sealed = NULL;
+		size_t slen = lens[i];
+		if (a != NULL && nul != NULL
+		    && (sealed = malloc(lens[i] ? lens[i] : 1)) != NULL) {
+			memcpy(sealed, frames[i], lens[i]);
+			if (auth_seal(a, &sealed, &slen,
+			        (size_t) (nul - frames[i]) + 1)
+			    != 0) {
+				free(sealed);
+				sealed = NULL;
+				slen = lens[i];
+			}
+		}
+		rv = nng_send(
+		    s, sealed != NULL ? sealed : frames[i], slen, 0);
+		free(sealed);
 	}
 	if (!up || rv != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
@@ -690,6 +727,34 @@ cmd_backup(opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* ---- certs ---- */
+
+static int
+cmd_certs(opts *o, int argc, char **argv)
+{
+	char err[512];
+	if (strcmp(argv[0], "init") != 0) {
+		return usage_error("%s",
+		    "usage: opsctl certs init DIR [--days N] [--force]");
+	}
+	int rv = auth_certs_init(argv[1], o->days, o->force, err, sizeof(err));
+	if (rv == OD_EEXIST) {
+		fprintf(stderr, "opsctl: %s\n", err);
+		return 0;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "opsctl: certs init: %s\n",
+		    err[0] ? err : od_strerror(rv));
+		return EXIT_FAILURE;
+	}
+	printf("{\"dir\":\"%s\",\"identities\":[", argv[1]);
+	for (int i = 0; auth_identities[i] != NULL; i++) {
+		printf("%s\"%s\"", i ? "," : "", auth_identities[i]);
+	}
+	printf("]}\n");
+	return 0;
+}
+
 /* ---- main ---- */
 
 typedef struct command {
@@ -708,6 +773,7 @@ static const command commands[] = {
 	{ "publish", 1, 2, cmd_publish, "publish <topic> [ENVELOPE_JSON]" },
 	{ "publish-raw", 1, -1, cmd_publish_raw, "publish-raw FILE..." },
 	{ "reload", 0, 0, cmd_reload, "reload" },
+	{ "certs", 2, 2, cmd_certs, "certs init DIR [--days N] [--force]" },
 };
 
 static int
@@ -734,6 +800,8 @@ main(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "request-id", required_argument, NULL, 'r' },
+		{ "days", required_argument, NULL, 'D' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -787,6 +855,17 @@ main(int argc, char **argv)
 				    optarg);
 			}
 			o.count = (long) v;
+			break;
+		case 'D':
+			if (parse_i64(optarg, 1, 36500, &v) != 0) {
+				return usage_error("--days wants 1 to 36500, "
+				                   "got \"%s\"",
+				    optarg);
+			}
+			o.days = (int) v;
+			break;
+		case 'F':
+			o.force = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

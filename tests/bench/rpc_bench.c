@@ -110,6 +110,14 @@ main(int argc, char **argv)
 {
 	int rounds = 5000, size = 256, rv = 1;
 	const char *base = "/tmp";
+	const char *scheme = "tcp";
+	if (argc > 1 && strcmp(argv[1], "--tls") == 0) {
+		/* rpc over tls+tcp (OPSDESK_TLS_DIR set: requests are also
+		 * authenticated); raw stays plain tcp. */
+		scheme = "tls+tcp";
+		argv++;
+		argc--;
+	}
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--rounds") == 0) {
 			rounds = atoi(argv[i + 1]);
@@ -121,7 +129,7 @@ main(int argc, char **argv)
 	}
 	if (rounds < BLOCK || size < 0) {
 		fprintf(stderr,
-		    "usage: rpc_bench [--rounds N>=%d] [--size B] "
+		    "usage: rpc_bench [--tls] [--rounds N>=%d] [--size B] "
 		    "[--dir DIR]\n",
 		    BLOCK);
 		return 2;
@@ -135,7 +143,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(raw_url, sizeof(raw_url), "tcp://127.0.0.1:%d", free_port());
-	snprintf(rpc_url, sizeof(rpc_url), "tcp://127.0.0.1:%d", free_port());
+	snprintf(rpc_url, sizeof(rpc_url), "%s://127.0.0.1:%d", scheme,
+	    free_port());
 
 	/* The request both sides send: an echo of size bytes. */
 	uint8_t *blob = malloc(size ? (size_t) size : 1);
@@ -255,9 +264,9 @@ main(int argc, char **argv)
 	double raw99 = pct_us(raw_ns, (size_t) n_raw, 0.99);
 	double rpc50 = pct_us(rpc_ns, (size_t) n_rpc, 0.5);
 	double rpc99 = pct_us(rpc_ns, (size_t) n_rpc, 0.99);
-	printf("request %zu bytes, %d round trips each over tcp loopback, "
-	       "%d errors\n",
-	    req_len, rounds, errors);
+	printf("request %zu bytes, %d round trips each over loopback (rpc: "
+	       "%s), %d errors\n",
+	    req_len, rounds, rpc_url, errors);
 	printf("raw nng req/rep:  p50 %.1f us  p99 %.1f us\n", raw50, raw99);
 	printf("rpc_client_call:  p50 %.1f us  p99 %.1f us\n", rpc50, rpc99);
 	printf("bench_rpc: raw_nng_p50=%.0fus rpc_p50=%.0fus ratio=%.2fx "

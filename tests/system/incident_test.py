@@ -419,13 +419,13 @@ def test_set_severity(s):
 
     got = s.call("incident", "set_severity", {
         "id": a["id"], "severity": "CRITICAL",
-        "reason": "checkout fails"}, as_user=7, admin=True)["incident"]
+        "reason": "checkout fails"}, as_user=1, admin=True)["incident"]
     h.eq(got["severity"], "SEVERITY_CRITICAL")
     h.eq(got["response_due_ms"], a["created_ms"] + 15 * 60 * 1000)
     h.eq(got["resolution_due_ms"], a["created_ms"] + 4 * 3600 * 1000)
     e = got["timeline"][-1]
     h.eq(e["text"], "Severity low -> critical: checkout fails")
-    h.eq(e["author_id"], 7)
+    h.eq(e["author_id"], 1)
     h.check(not e.get("public"), "internal by default")
     ev = tail.wait_for(lambda e: e["topic"] == "incident.updated" and
                        e["envelope"]["incident"]["change"] == "severity")
