@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
 	build-essential
 	clang
+	clang-format-14
 	cmake
 	curl
 	libclang-rt-14-dev

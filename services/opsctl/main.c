@@ -445,7 +445,7 @@ cmd_tail(opts *o, int argc, char **argv)
 	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
 		fprintf(
 		    stderr, "opsctl: bus at %s: %s\n", url, nng_strerror(rv));
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, BUS_MAX_MSG + 4096);
@@ -477,7 +477,7 @@ cmd_tail(opts *o, int argc, char **argv)
 		}
 		seen++;
 	}
-	nng_close(s);
+	(void) od_nng_close(s);
 	return code;
 }
 
@@ -515,7 +515,7 @@ send_frames(
 	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
 		    nng_strerror(rv));
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	int64_t deadline = od_mono_ms() + o->timeout_ms;
@@ -528,13 +528,13 @@ send_frames(
 	if (!up || rv != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
 		    up ? nng_strerror(rv) : "not connected in time");
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	/* The pipe writes asynchronously and closing discards its queue:
 	 * give the frames time to leave over loopback or a LAN. */
 	nng_msleep(100 + (int) (n / 10));
-	nng_close(s);
+	(void) od_nng_close(s);
 	return 0;
 }
 

@@ -420,7 +420,8 @@ ticket_on_incident_resync(void *arg, const char *reason)
 	if (svc->incident_client == NULL) {
 		return;
 	}
-	/* A service-to-service read: the snapshot is admin-only. */
+	/* A service-to-service read (any actor may read the snapshot);
+	 * the actor names the caller in incident-service's log. */
 	actor.is_admin = true;
 	actor.name = "ticket-service";
 	req.actor = &actor;
