@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,7 +489,7 @@ publish_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void) p;
 	(void) ev;
-	*(volatile bool *) arg = true;
+	atomic_store((atomic_bool *) arg, true); /* an NNG thread */
 }
 
 /*
@@ -500,7 +501,7 @@ send_frames(
     const opts *o, uint8_t *const *frames, const size_t *lens, size_t n)
 {
 	const char *url = o->url ? o->url : o->cfg->bus_publish;
-	static volatile bool up;
+	static atomic_bool up;
 	nng_socket s;
 	int rv;
 
