@@ -105,13 +105,16 @@ typedef struct opts {
 	config *cfg;
 } opts;
 
-static volatile sig_atomic_t stop_requested;
+/* Set by the signal handler, read by the main and NNG threads. */
+static atomic_int stop_requested;
 
 static void
 on_signal(int sig)
 {
+	int saved = errno;
 	(void) sig;
-	stop_requested = 1;
+	atomic_store(&stop_requested, 1);
+	errno = saved;
 }
 
 static int
