@@ -33,6 +33,7 @@ run_packages=(
 # scrape config, metrics format).
 test_packages=(
 	chromium
+	clang-format-14
 	clang
 	libclang-rt-14-dev
 	libcmocka-dev

@@ -9,14 +9,14 @@
 /* The registered schema of a top-level section, or NULL. */
 const config_field *config_schema_find(const char *name);
 /* The name in names nearest to key, if close enough to be a typo. */
-const char *config_nearest(const char *key, const char *const *names,
-    size_t n);
+const char *config_nearest(
+    const char *key, const char *const *names, size_t n);
 /* "path.key: unknown key, did you mean …" into err; OD_EINVAL. */
 int config_unknown_key(const char *path, const char *key,
     const char *const *names, size_t n, char *err, size_t errlen);
 /* Duplicate keys and sizes anywhere under v. */
-int config_check_tree(const cJSON *v, const char *path, char *err,
-    size_t errlen);
+int config_check_tree(
+    const cJSON *v, const char *path, char *err, size_t errlen);
 /* Offset of the first byte that is not strict UTF-8, or len. */
 size_t config_utf8_check(const char *s, size_t len);
 

@@ -11,8 +11,8 @@
 #include "config_impl.h"
 #include "util/util.h"
 
-#define MAX_SECTIONS 32
-#define PATH_MAX_LEN 256
+#define MAX_SECTIONS  32
+#define PATH_MAX_LEN  256
 #define ANY_ARRAY_MAX 1000000
 
 static struct {
@@ -64,8 +64,7 @@ config_check_all(const config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -141,8 +140,8 @@ config_nearest(const char *key, const char *const *names, size_t n)
 }
 
 int
-config_unknown_key(const char *path, const char *key,
-    const char *const *names, size_t n, char *err, size_t errlen)
+config_unknown_key(const char *path, const char *key, const char *const *names,
+    size_t n, char *err, size_t errlen)
 {
 	const char *near = config_nearest(key, names, n);
 	sbuf b = SBUF_INIT;
@@ -254,8 +253,7 @@ check_members(const cJSON *v, const char *path, const config_field *members,
 	char sub[PATH_MAX_LEN];
 	int rv;
 
-	for (const config_field *f = members; f->key != NULL && n < 128;
-	     f++) {
+	for (const config_field *f = members; f->key != NULL && n < 128; f++) {
 		names[n++] = f->key;
 	}
 	cJSON_ArrayForEach(m, v)
@@ -310,8 +308,8 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 	}
 	max = f->max != 0 ? f->max : CONFIG_ARRAY_MAX;
 	if (f->type != CONFIG_ANY && (size_t) cJSON_GetArraySize(v) > max) {
-		return fail(err, errlen, "%s: at most %zu entries, got %d", path,
-		    max, cJSON_GetArraySize(v));
+		return fail(err, errlen, "%s: at most %zu entries, got %d",
+		    path, max, cJSON_GetArraySize(v));
 	}
 	switch (f->type) {
 	case CONFIG_OBJECT:
@@ -324,7 +322,8 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 		{
 			snprintf(sub, sizeof(sub), "%s[%zu]", path, i++);
 			if (f->elem != NULL
-			    && (rv = config_check(it, sub, f->elem, err, errlen))
+			    && (rv = config_check(
+			            it, sub, f->elem, err, errlen))
 			        != 0) {
 				return rv;
 			}
@@ -335,7 +334,8 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 		{
 			child_path(sub, path, it->string);
 			if (f->elem != NULL
-			    && (rv = config_check(it, sub, f->elem, err, errlen))
+			    && (rv = config_check(
+			            it, sub, f->elem, err, errlen))
 			        != 0) {
 				return rv;
 			}
@@ -450,7 +450,8 @@ config_utf8_check(const char *s, size_t len)
 			}
 			cp = (cp << 6) | (p[i + k] & 0x3f);
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		if (cp < min || cp > 0x10ffff
+		    || (cp >= 0xd800 && cp <= 0xdfff)) {
 			return i;
 		}
 		i += n + 1;

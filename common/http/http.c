@@ -25,7 +25,11 @@ ntohs_port(uint16_t p)
 #define HTTP_MAX_BODY (1024 * 1024)
 
 typedef struct route {
-	struct http_server *server;
+	/* Set last when the route is added and read first by dispatch, on
+	 * an NNG thread: atomic, so that what was set before (the route,
+	 * the server's fields) is visible there, to the compiler and to
+	 * ThreadSanitizer (NNG orders it through epoll, which neither sees). */
+	struct http_server *_Atomic server;
 	http_handler_fn fn;
 	void *arg;
 	nng_http_handler *h;
@@ -103,6 +107,7 @@ dispatch(nng_aio *aio)
 	nng_http_req *req = nng_aio_get_input(aio, 0);
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	route *r = nng_http_handler_get_data(h);
+	http_server *srv = r->server; /* first: see route */
 	http_request hr;
 	memset(&hr, 0, sizeof(hr));
 	hr.method = nng_http_req_get_method(req);
@@ -127,7 +132,7 @@ dispatch(nng_aio *aio)
 		res.body_len = strlen(res.body);
 		res.body_static = true;
 	}
-	metric_inc(r->server->requests);
+	metric_inc(srv->requests);
 
 	nng_http_res *out = NULL;
 	if (nng_http_res_alloc(&out) != 0) {
@@ -243,9 +248,9 @@ http_server_route(http_server *s, const char *method, const char *path,
 		return OD_ESTATE;
 	}
 	route *r = &s->routes[s->n_routes];
-	r->server = s;
 	r->fn = fn;
 	r->arg = arg;
+	r->server = s; /* last: publishes the route (see struct route) */
 	int rv;
 	if ((rv = nng_http_handler_alloc(&r->h, path, dispatch)) != 0) {
 		return OD_ENOMEM;

@@ -29,7 +29,8 @@ enum {
 /* 2026-11-20T00:00:00Z */
 #define T0 1795132800000LL
 
-static int64_t fake_now;
+/* Read by the store's writer thread (od_now_ms) while a test moves it. */
+static _Atomic int64_t fake_now;
 
 static int64_t
 fake_clock(void *arg)

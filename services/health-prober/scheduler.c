@@ -40,7 +40,7 @@ struct sched {
 	void **easy;   /* its curl handle, for shutdown */
 	size_t *heap;  /* target indices, min-heap on due */
 	size_t heap_len;
-	unsigned in_flight;
+	_Atomic unsigned in_flight; /* also read by sched_get_stats */
 	service_pool *pool;
 
 	pthread_mutex_t mu; /* done queue and stats */

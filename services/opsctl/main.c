@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,13 +112,16 @@ typedef struct opts {
 	config *cfg;
 } opts;
 
-static volatile sig_atomic_t stop_requested;
+/* Set by the signal handler, read by the main and NNG threads. */
+static atomic_int stop_requested;
 
 static void
 on_signal(int sig)
 {
+	int saved = errno;
 	(void) sig;
-	stop_requested = 1;
+	atomic_store(&stop_requested, 1);
+	errno = saved;
 }
 
 static int
@@ -452,12 +456,12 @@ cmd_tail(opts *o, int argc, char **argv)
 	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
 		fprintf(
 		    stderr, "opsctl: bus at %s: %s\n", url, nng_strerror(rv));
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	if ((rv = auth_dialer_setup(d, url)) != 0) {
 		fprintf(stderr, "opsctl: bus at %s: %s\n", url, od_strerror(rv));
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, BUS_MAX_MSG + 4096);
@@ -489,7 +493,7 @@ cmd_tail(opts *o, int argc, char **argv)
 		}
 		seen++;
 	}
-	nng_close(s);
+	(void) od_nng_close(s);
 	return code;
 }
 
@@ -500,7 +504,7 @@ publish_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void) p;
 	(void) ev;
-	*(volatile bool *) arg = true;
+	atomic_store((atomic_bool *) arg, true); /* an NNG thread */
 }
 
 /*
@@ -512,7 +516,7 @@ send_frames(
     const opts *o, uint8_t *const *frames, const size_t *lens, size_t n)
 {
 	const char *url = o->url ? o->url : o->cfg->bus_publish;
-	static volatile bool up;
+	static atomic_bool up;
 	nng_socket s;
 	int rv;
 
@@ -533,7 +537,7 @@ send_frames(
 	    || (rv = nng_dialer_start(d, 0)) != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
 		    arv != 0 ? od_strerror(arv) : nng_strerror(rv));
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	int64_t deadline = od_mono_ms() + o->timeout_ms;
@@ -565,13 +569,13 @@ send_frames(
 	if (!up || rv != 0) {
 		fprintf(stderr, "opsctl: bus relay at %s: %s\n", url,
 		    up ? nng_strerror(rv) : "not connected in time");
-		nng_close(s);
+		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
 	/* The pipe writes asynchronously and closing discards its queue:
 	 * give the frames time to leave over loopback or a LAN. */
 	nng_msleep(100 + (int) (n / 10));
-	nng_close(s);
+	(void) od_nng_close(s);
 	return 0;
 }
 

@@ -22,7 +22,7 @@ struct botapi {
 	pthread_mutex_t mtx;
 	CURL *pool[POOL_MAX];
 	int n_pool;
-	volatile int aborted; /* set at shutdown: in-flight calls end */
+	_Atomic int aborted; /* set at shutdown: in-flight calls end */
 };
 
 /* Only a long poll is cut short at shutdown: a send in flight finishes,

@@ -541,7 +541,7 @@ struct gw {
 	botapi *api; /* NULL in console mode */
 	char webhook_secret[260];
 	rpc_client *svc[GW_N_SERVICES];
-	volatile int stopping;
+	_Atomic int stopping; /* read by every thread of the gateway */
 
 	gw_worker *workers;
 	int n_workers;

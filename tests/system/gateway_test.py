@@ -262,9 +262,14 @@ def test_hostile_text(s):
     h.contains(ask(fake, "/addmsg %s %s" % (tid, hostile)).text, "Added")
     m = fake.mark()
     fake.message("/ticket " + tid)
-    time.sleep(1.0)
-    fake.wait_sent(lambda r: r.chat == USER, after=m)
-    parts = [x for x in fake.sent(chat=USER) if fake.requests.index(x) >= m]
+
+    def thread_parts():
+        return [x for x in fake.sent(chat=USER)
+                if fake.requests.index(x) >= m]
+    # The thread is split into messages: wait for them, not a fixed time.
+    h.wait_until(lambda: len(thread_parts()) >= 2, 15,
+                 "the thread in two messages or more")
+    parts = thread_parts()
     for p in parts:
         check_html(p.text)
     text = "".join(p.text for p in parts)

@@ -234,10 +234,13 @@ def test_http_flap_damping_and_history(s):
         h.check(res["mem_total_bytes"] > 0, "memory from /proc")
 
         # History survives a restart.
-        time.sleep(1.5)  # one flush interval: results are batched
-        before = s.call("prober", "history", {"target_id": "web",
-                                              "recent": 50})["history"]
-        h.check(len(before.get("recent", [])) >= 5, "recent results")
+        def history():
+            return s.call("prober", "history", {"target_id": "web",
+                                                "recent": 50})["history"]
+        # Results are stored in batches (a flush interval): poll.
+        h.wait_until(lambda: len(history().get("recent", [])) >= 5, 10,
+                     "recent results stored")
+        before = history()
         h.eq(len(before["transitions"]), 3)
         p.stop()
         p.restart()
@@ -251,8 +254,10 @@ def test_http_flap_damping_and_history(s):
         h.eq(len(after["daily"]), 90)
         h.check(after["daily"][-1]["checks"] > 0, "today's bar")
         # The restarted prober continues from the stored state: no
-        # unknown->up again.
-        time.sleep(2)
+        # unknown->up again, once it has probed and stored since.
+        n_after = after["daily"][-1]["checks"]
+        h.wait_until(lambda: history()["daily"][-1]["checks"] > n_after,
+                     10, "a probe stored after the restart")
         expect_changes(tail, "web",
                        [("UNKNOWN", "UP"), ("UP", "DOWN"), ("DOWN", "UP")])
     finally:
