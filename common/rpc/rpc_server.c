@@ -325,7 +325,19 @@ rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
 		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
 		break;
 	default:
-		/* 0, OD_ERPC, and what rpc itself answers or retries. */
+		/* 0, OD_ERPC, and what rpc itself answers or retries; the
+		 * handler's words for a storage error go to the log. */
+		if (fmt != NULL && rv != 0 && rv != OD_ERPC
+		    && rv != OD_EMAPFULL) {
+			char why[256];
+			va_list ap;
+			va_start(ap, fmt);
+			vsnprintf(why, sizeof(why), fmt, ap);
+			va_end(ap);
+			log_warn("rpc %s: %s: %s",
+			    c != NULL ? c->m->name : "?", why,
+			    od_strerror(rv));
+		}
 		return rv;
 	}
 	if (c == NULL) {
