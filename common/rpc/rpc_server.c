@@ -1146,7 +1146,8 @@ rpc__server_create(rpc_server **out, const rpc_server_options *opt)
 		s->opt.idem_ttl_ms = RPC_DEFAULT_IDEM_TTL_MS;
 	}
 	pthread_mutex_init(&s->mtx, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	/* cv: wait_idle's time-outs are on the monotonic clock. */
+	od_cond_init(&s->cv);
 	pthread_cond_init(&s->work_cv, NULL);
 	/* Due at the first write: clears what expired while we were down. */
 	atomic_init(&s->last_prune_ms, INT64_MIN / 2);
@@ -1279,15 +1280,7 @@ wait_idle(rpc_server *s, int64_t deadline)
 		if (left <= 0) {
 			break;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mtx, &ts);
+		(void) od_cond_wait_ms(&s->cv, &s->mtx, left);
 	}
 	bool idle = s->busy == 0;
 	pthread_mutex_unlock(&s->mtx);

@@ -83,13 +83,6 @@ struct store {
 	int64_t next_reader_check_ms; /* writer only, od_mono_ms */
 };
 
-static void
-store_abstime(int64_t mono_ms, struct timespec *ts)
-{
-	ts->tv_sec = (time_t) (mono_ms / 1000);
-	ts->tv_nsec = (long) (mono_ms % 1000) * 1000000L;
-}
-
 /* ---- hooks ---- */
 
 /* Run (committed) or only free (aborted, retried) a job's hooks, then
@@ -169,20 +162,21 @@ static int
 store_grow(store *s)
 {
 	MDB_envinfo info;
-	struct timespec ts;
+	int64_t deadline;
 	size_t size = 0;
 	int rv = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	s->growing = true;
-	store_abstime(od_mono_ms() + STORE_GROW_WAIT_MS, &ts);
+	deadline = od_mono_ms() + STORE_GROW_WAIT_MS;
 	if (s->readers > 0) {
 		s->stats.grow_waits++;
 	}
 	while (s->readers > 0) {
-		rc = pthread_cond_timedwait(&s->gate_cv, &s->mu, &ts);
-		if (rc == ETIMEDOUT && s->readers > 0) {
+		if (od_cond_wait_ms(
+		        &s->gate_cv, &s->mu, deadline - od_mono_ms())
+		    && s->readers > 0) {
 			s->stats.grow_timeouts++;
 			rv = OD_EMAPFULL;
 			goto out;
@@ -418,7 +412,6 @@ static void *
 store_writer_main(void *arg)
 {
 	store *s = arg;
-	struct timespec ts;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -431,8 +424,8 @@ store_writer_main(void *arg)
 			if (s->closing) {
 				break;
 			}
-			store_abstime(s->next_reader_check_ms, &ts);
-			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+			(void) od_cond_wait_ms(&s->work_cv, &s->mu,
+			    s->next_reader_check_ms - od_mono_ms());
 			continue;
 		}
 		store_job *batch = s->head;
