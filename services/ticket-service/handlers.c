@@ -616,48 +616,39 @@ list_by_due(rpc_call *c, enum ticket_db db, const char *cursor, uint32_t limit,
     Opsdesk__V1__TicketList *l)
 {
 	ticket_service *svc = rpc_call_arg(c);
-	MDB_txn *txn = rpc_call_mdb(c);
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	unsigned long long due = 0, id = 0;
-	uint8_t k[16];
-	int rv, mrv;
+	char next[STORE_PAGE_CURSOR_MAX];
+	int rv;
 
-	if (cursor[0] != '\0' && sscanf(cursor, "%llx.%llx", &due, &id) != 2) {
-		return rpc_call_fail(
-		    c, OD_EINVAL, "page.cursor is not one this service gave");
+	if ((rv = store_scan_open(&sc, rpc_call_mdb(c),
+	         store_db(svc->store, db), NULL, 0, cursor))
+	    != 0) {
+		return rpc_call_fail(c, rv,
+		    rv == OD_EINVAL
+		        ? "page.cursor is not one this service gave"
+		        : NULL);
 	}
-	if (mdb_cursor_open(txn, store_db(svc->store, db), &cur) != 0) {
-		return rpc_call_fail(c, OD_EIO, NULL);
-	}
-	store_key_u64(k, due);
-	store_key_u64(k + 8, id);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	if (mrv == 0 && cursor[0] != '\0' && key.mv_size == 16
-	    && memcmp(key.mv_data, k, 16) == 0) {
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	while (mrv == 0 && key.mv_size == 16) {
-		const uint8_t *p = key.mv_data;
+	while ((rv = store_scan_next(&sc, &key, &val)) == 0) {
+		if (key.mv_size != 16) {
+			continue;
+		}
 		if (l->n_tickets == limit) {
-			tk_ticket *last = l->tickets[limit - 1];
-			l->next_cursor = rpc_call_printf(c, "%llx.%llx",
-			    (unsigned long long) ticket_sla_queue_due(last),
-			    (unsigned long long) last->id);
+			store_scan_page_cursor(&sc, next, sizeof(next));
+			l->next_cursor = rpc_call_strdup(c, next);
 			break;
 		}
-		if ((rv = list_add(c, l, store_key_get_u64(p + 8), limit))
+		if ((rv = list_add(c, l,
+		         store_key_get_u64((const uint8_t *) key.mv_data + 8),
+		         limit))
 		    != 0) {
 			rv = rpc_call_fail(c, rv, NULL);
 			goto out;
 		}
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	rv = 0;
+	rv = rv == OD_ENOTFOUND ? 0 : rpc_call_fail(c, rv, NULL);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -1459,17 +1450,12 @@ h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	const Opsdesk__V1__AuditRequest *q = rpc_call_params(c);
 	Opsdesk__V1__AuditList *l = rpc_call_alloc(c, sizeof(*l));
 	uint32_t limit = page_limit(q->page);
-	const char *cursor = page_cursor(q->page);
-	unsigned long long after = 0;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	uint8_t k[16];
-	int rv, mrv;
+	char next[STORE_PAGE_CURSOR_MAX];
+	uint8_t k[8];
+	int rv;
 
-	if (cursor[0] != '\0' && sscanf(cursor, "%llu", &after) != 1) {
-		return rpc_call_fail(
-		    c, OD_EINVAL, "page.cursor is not one this service gave");
-	}
 	if (l == NULL) {
 		return OD_ENOMEM;
 	}
@@ -1478,22 +1464,25 @@ h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	if (l->entries == NULL) {
 		return OD_ENOMEM;
 	}
-	if (mdb_cursor_open(
-	        rpc_call_mdb(c), store_db(svc->store, TDB_AUDIT), &cur)
-	    != 0) {
-		return rpc_call_fail(c, OD_EIO, NULL);
-	}
+	/* The ticket's entries: (ticket id, seq) keys. */
 	store_key_u64(k, q->ticket_id);
-	store_key_u64(k + 8, after + 1);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (
-	    mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0) {
+	if ((rv = store_scan_open(&sc, rpc_call_mdb(c),
+	         store_db(svc->store, TDB_AUDIT), k, sizeof(k),
+	         page_cursor(q->page)))
+	    != 0) {
+		return rpc_call_fail(c, rv,
+		    rv == OD_EINVAL
+		        ? "page.cursor is not one this service gave"
+		        : NULL);
+	}
+	while ((rv = store_scan_next(&sc, &key, &val)) == 0) {
 		Opsdesk__V1__AuditEntry *e;
+		if (key.mv_size != 16) {
+			continue;
+		}
 		if (l->n_entries == limit) {
-			l->next_cursor = rpc_call_printf(c, "%llu",
-			    (unsigned long long) l->entries[limit - 1]->seq);
+			store_scan_page_cursor(&sc, next, sizeof(next));
+			l->next_cursor = rpc_call_strdup(c, next);
 			break;
 		}
 		e = opsdesk__v1__audit_entry__unpack(
@@ -1505,11 +1494,11 @@ h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		}
 		rpc_call_keep(c, &e->base);
 		l->entries[l->n_entries++] = e;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	rv = rpc_call_result(c, "audit", l);
+	rv = rv == 0 || rv == OD_ENOTFOUND ? rpc_call_result(c, "audit", l)
+	                                   : rpc_call_fail(c, rv, NULL);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
