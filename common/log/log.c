@@ -24,6 +24,12 @@ static int log_n_secrets;
 static const char *const level_names[] = { "debug", "info", "warn",
 	"error" };
 
+static void
+report_error(const char *msg)
+{
+	log_error("%s", msg);
+}
+
 void
 log_init(const char *service, const char *instance, int level)
 {
@@ -36,6 +42,7 @@ log_init(const char *service, const char *instance, int level)
 		log_level = level;
 	}
 	pthread_mutex_unlock(&log_mtx);
+	od_set_report(report_error); /* util's reports, as log lines */
 }
 
 int

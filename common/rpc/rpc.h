@@ -136,7 +136,8 @@ int rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code,
  * OD_ERPC (already answered) come back unchanged, and so does every other
  * code (storage, memory, map full): rpc retries a full map in a bigger
  * one and answers the rest itself, so store errors read the same from
- * every service. Use: return rpc_call_fail(c, rv, "T-%llu ...", id);
+ * every service (fmt, if any, is then logged as a warning). Use:
+ *	return rpc_call_fail(c, rv, "T-%llu ...", id);
  */
 int rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -72,7 +72,7 @@ rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
 	}
 	c->auth = a;
 	pthread_mutex_init(&c->mtx, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	od_cond_init(&c->cv); /* time-outs on the monotonic clock */
 	c->timeout_ms = timeout_ms ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
 	c->opened_ms = od_mono_ms();
 	if ((c->url = strdup(url)) == NULL) {
@@ -167,12 +167,7 @@ wait_connected(rpc_client *c, int timeout_ms)
 		if (left <= 0) {
 			break;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		ts.tv_sec += left / 1000 + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+		(void) od_cond_wait_ms(&c->cv, &c->mtx, left);
 	}
 	bool up = c->pipes > 0;
 	pthread_mutex_unlock(&c->mtx);

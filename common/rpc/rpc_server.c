@@ -329,7 +329,19 @@ rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
 		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
 		break;
 	default:
-		/* 0, OD_ERPC, and what rpc itself answers or retries. */
+		/* 0, OD_ERPC, and what rpc itself answers or retries; the
+		 * handler's words for a storage error go to the log. */
+		if (fmt != NULL && rv != 0 && rv != OD_ERPC
+		    && rv != OD_EMAPFULL) {
+			char why[256];
+			va_list ap;
+			va_start(ap, fmt);
+			vsnprintf(why, sizeof(why), fmt, ap);
+			va_end(ap);
+			log_warn("rpc %s: %s: %s",
+			    c != NULL ? c->m->name : "?", why,
+			    od_strerror(rv));
+		}
 		return rv;
 	}
 	if (c == NULL) {
@@ -1186,7 +1198,8 @@ rpc__server_create(rpc_server **out, const rpc_server_options *opt)
 		s->opt.idem_ttl_ms = RPC_DEFAULT_IDEM_TTL_MS;
 	}
 	pthread_mutex_init(&s->mtx, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	/* cv: wait_idle's time-outs are on the monotonic clock. */
+	od_cond_init(&s->cv);
 	pthread_cond_init(&s->work_cv, NULL);
 	/* Due at the first write: clears what expired while we were down. */
 	atomic_init(&s->last_prune_ms, INT64_MIN / 2);
@@ -1327,15 +1340,7 @@ wait_idle(rpc_server *s, int64_t deadline)
 		if (left <= 0) {
 			break;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mtx, &ts);
+		(void) od_cond_wait_ms(&s->cv, &s->mtx, left);
 	}
 	bool idle = s->busy == 0;
 	pthread_mutex_unlock(&s->mtx);

@@ -250,15 +250,10 @@ open_store(fixture *f, bool nosync)
 static void
 server_options(fixture *f, rpc_server_options *o)
 {
-	memset(o, 0, sizeof(*o));
-	o->url = f->url;
-	o->request_desc = REQ_DESC;
-	o->reply_desc = REPLY_DESC;
-	o->methods = methods;
-	o->n_methods = sizeof(methods) / sizeof(methods[0]);
+	rpc_server_options_init(o, f->url, REQ_DESC, REPLY_DESC, methods,
+	    sizeof(methods) / sizeof(methods[0]), f->st_slot);
 	o->store = f->st;
 	o->metrics = f->m;
-	o->arg = f->st_slot;
 	o->service = "rpc_test";
 	o->instance = "t1";
 	o->shard = "1/2";

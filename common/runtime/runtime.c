@@ -157,11 +157,12 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	od_strlcpy(rt->service, service, sizeof(rt->service));
 	rt->started_ms = od_now_ms();
 	pthread_mutex_init(&rt->mtx, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	if (od_cond_init(&rt->cv) != 0) {
+		fprintf(stderr, "%s: out of memory\n", service);
+		pthread_mutex_destroy(&rt->mtx);
+		free(rt);
+		return 1;
+	}
 
 	/* Config errors are one JSON line on stderr (the log), and exit 1:
 	 * the same for every service and for --check-config. */
@@ -523,16 +524,7 @@ timer_main(void *arg)
 			break;
 		}
 		if (next > now) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait = next - now;
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&rt->cv, &rt->mtx, &ts);
+			(void) od_cond_wait_ms(&rt->cv, &rt->mtx, next - now);
 		}
 	}
 	pthread_mutex_unlock(&rt->mtx);

@@ -91,13 +91,6 @@ struct store {
 	char path[3001];
 };
 
-static void
-store_abstime(int64_t mono_ms, struct timespec *ts)
-{
-	ts->tv_sec = (time_t) (mono_ms / 1000);
-	ts->tv_nsec = (long) (mono_ms % 1000) * 1000000L;
-}
-
 /* ---- hooks ---- */
 
 /* Run (committed) or only free (aborted, retried) a job's hooks, then
@@ -177,20 +170,21 @@ static int
 store_grow(store *s)
 {
 	MDB_envinfo info;
-	struct timespec ts;
+	int64_t deadline;
 	size_t size = 0;
 	int rv = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	s->growing = true;
-	store_abstime(od_mono_ms() + STORE_GROW_WAIT_MS, &ts);
+	deadline = od_mono_ms() + STORE_GROW_WAIT_MS;
 	if (s->readers > 0) {
 		s->stats.grow_waits++;
 	}
 	while (s->readers > 0) {
-		rc = pthread_cond_timedwait(&s->gate_cv, &s->mu, &ts);
-		if (rc == ETIMEDOUT && s->readers > 0) {
+		if (od_cond_wait_ms(
+		        &s->gate_cv, &s->mu, deadline - od_mono_ms())
+		    && s->readers > 0) {
 			s->stats.grow_timeouts++;
 			rv = OD_EMAPFULL;
 			goto out;
@@ -527,7 +521,6 @@ static void *
 store_writer_main(void *arg)
 {
 	store *s = arg;
-	struct timespec ts;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -554,8 +547,8 @@ store_writer_main(void *arg)
 					wake = s->next_probe_ms;
 				}
 			}
-			store_abstime(wake, &ts);
-			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+			(void) od_cond_wait_ms(
+			    &s->work_cv, &s->mu, wake - od_mono_ms());
 			continue;
 		}
 		store_job *batch = s->head;

@@ -220,4 +220,51 @@ store_key_get_u64(const void *key)
 	return v;
 }
 
+/* ---- scans (store_scan.c) ---- */
+
+/*
+ * A forward scan over the keys of db that start with a prefix, resumable
+ * by a page cursor. The scan owns its LMDB cursor and the prefix bound;
+ * every paged list uses its one cursor format: the lowercase hex of the
+ * first key of the next page (the key store_scan_next returned when the
+ * page was full), so a page starts there, or at the key after it when it
+ * is gone, whatever the key holds. Use:
+ *	while ((rv = store_scan_next(&sc, &k, &v)) == 0) {
+ *		if (n == limit) { store_scan_page_cursor(&sc, buf, size);
+ *			break; }
+ *		... add it ...
+ *	}
+ */
+#define STORE_SCAN_PREFIX_MAX 64
+#define STORE_PAGE_CURSOR_MAX (2 * 511 + 1) /* LMDB's default max key */
+
+typedef struct store_scan {
+	MDB_cursor *cur;
+	uint8_t prefix[STORE_SCAN_PREFIX_MAX];
+	size_t prefix_len;
+	MDB_val key, val; /* the last returned, valid until the next call */
+	bool started;
+	bool done;
+	uint8_t from[511]; /* the page cursor's key, decoded */
+	size_t from_len;
+} store_scan;
+
+/*
+ * Open a scan of db in txn (borrowed; the scan must end before it) over
+ * keys starting with prefix (prefix_len <= STORE_SCAN_PREFIX_MAX; 0: every
+ * key), from the key page_cursor names (NULL or "": from the first).
+ * OD_EINVAL when page_cursor is not one store_scan_page_cursor gave for
+ * this prefix; OD_EIO when LMDB cannot open a cursor. On success close
+ * with store_scan_close.
+ */
+int store_scan_open(store_scan *s, MDB_txn *txn, MDB_dbi db,
+    const void *prefix, size_t prefix_len, const char *page_cursor);
+/* The next key and value (borrowed until the next call or the txn's end):
+ * 0, OD_ENOTFOUND past the last key of the prefix, or OD_EIO. */
+int store_scan_next(store_scan *s, MDB_val *key, MDB_val *val);
+/* The page cursor naming the last key returned (or "" before any), into
+ * out of at least STORE_PAGE_CURSOR_MAX bytes. */
+void store_scan_page_cursor(const store_scan *s, char *out, size_t size);
+void store_scan_close(store_scan *s); /* NULL-safe, idempotent */
+
 #endif /* OPSDESK_STORE_H */

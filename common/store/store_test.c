@@ -319,6 +319,78 @@ test_put_get_reopen(void **state)
 	tdir_remove(&d);
 }
 
+/* store_scan: the prefix bound, pages resumed from the cursor, and
+ * cursors that are not the scan's refused. */
+static void
+test_scan_pages(void **state)
+{
+	tdir d;
+	store *s;
+	MDB_txn *txn = NULL;
+	store_scan sc;
+	MDB_val k, v;
+	char cur[STORE_PAGE_CURSOR_MAX] = "";
+	char seen[256] = "";
+	int pages = 0, rv;
+	(void) state;
+
+	tdir_make(&d);
+	s = open_at(d.db, 0);
+	put_sync(s, "a", "before");
+	put_sync(s, "p/1", "1");
+	put_sync(s, "p/2", "2");
+	put_sync(s, "p/3", "3");
+	put_sync(s, "p/4", "4");
+	put_sync(s, "p/5", "5");
+	put_sync(s, "q/1", "after");
+	assert_int_equal(store_read_begin(s, &txn), 0);
+	do {
+		int n = 0;
+		assert_int_equal(
+		    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, cur), 0);
+		cur[0] = '\0';
+		while ((rv = store_scan_next(&sc, &k, &v)) == 0) {
+			if (n == 2) {
+				store_scan_page_cursor(&sc, cur, sizeof(cur));
+				break;
+			}
+			strncat(seen, v.mv_data, v.mv_size);
+			n++;
+		}
+		assert_true(rv == 0 || rv == OD_ENOTFOUND);
+		store_scan_close(&sc);
+		store_scan_close(&sc); /* idempotent */
+		pages++;
+	} while (cur[0] != '\0');
+	assert_string_equal(seen, "12345");
+	assert_int_equal(pages, 3);
+
+	/* No prefix: every key. */
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), NULL, 0, NULL), 0);
+	int n = 0;
+	while (store_scan_next(&sc, &k, &v) == 0) {
+		n++;
+	}
+	assert_int_equal(n, 7);
+	assert_int_equal(store_scan_next(&sc, &k, &v), OD_ENOTFOUND);
+	store_scan_close(&sc);
+
+	/* Not a cursor of this scan: odd, not hex, another prefix. */
+	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
+	                     "702"),
+	    OD_EINVAL);
+	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
+	                     "zz"),
+	    OD_EINVAL);
+	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
+	                     "712f31"),
+	    OD_EINVAL);
+	store_read_end(txn);
+	store_close(s);
+	tdir_remove(&d);
+}
+
 /* Bad keys and handles are refused and change nothing. */
 static int
 job_bad_input(store_txn *t, void *arg)
@@ -1370,6 +1442,7 @@ main(int argc, char **argv)
 	self_path[n] = '\0';
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_reopen),
+		cmocka_unit_test(test_scan_pages),
 		cmocka_unit_test(test_bad_input_and_dups),
 		cmocka_unit_test(test_commit_seconds_metric),
 		cmocka_unit_test(test_batch_isolation),

@@ -8,11 +8,30 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "log/log.h"
 #include "util.h"
+
+static void (*_Atomic report_fn)(const char *msg);
+
+void
+od_set_report(void (*fn)(const char *msg))
+{
+	atomic_store(&report_fn, fn);
+}
+
+static void
+report(const char *msg)
+{
+	void (*fn)(const char *) = atomic_load(&report_fn);
+	if (fn != NULL) {
+		fn(msg);
+	} else {
+		fprintf(stderr, "%s\n", msg);
+	}
+}
 
 int
 od_nng_err(int rv)
@@ -123,9 +142,12 @@ od_nng_close(nng_socket sock)
 	}
 	closer_rele(c);
 	if (!closed && !atomic_exchange(&nng_wedged, true)) {
-		log_error("an NNG socket did not close within %d ms (an NNG "
-		          "1.5 hang); its resources are left to the process exit",
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		    "an NNG socket did not close within %d ms (an NNG 1.5 "
+		    "hang); its resources are left to the process exit",
 		    OD_NNG_CLOSE_WAIT_MS);
+		report(msg);
 	}
 	return closed;
 }

@@ -47,6 +47,13 @@ int od_nng_err(int nng_rv);
  * checker at exit does not flag it.
  */
 bool od_nng_close(nng_socket sock);
+/*
+ * How util reports what it cannot return to a caller (an NNG close that
+ * hangs): fn(message), set by log_init to log at error level, so util
+ * does not depend on log (log depends on util). NULL, the default: a
+ * line on stderr.
+ */
+void od_set_report(void (*fn)(const char *msg));
 void od_nng_abandon(void *p);
 
 /*

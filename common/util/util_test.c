@@ -1,5 +1,7 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -219,11 +221,61 @@ test_nng_close(void **state)
 	od_nng_abandon(NULL); /* accepted, kept, harmless */
 }
 
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool flag;
+	bool timed_out;
+} waiter;
+
+static void *
+wait_for_flag(void *arg)
+{
+	waiter *w = arg;
+	pthread_mutex_lock(&w->mu);
+	while (!w->flag && !w->timed_out) {
+		w->timed_out = od_cond_wait_ms(&w->cv, &w->mu, 60000);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Monotonic timed waits: a time-out says so, a signal wakes at once, and
+ * an already-passed deadline does not wait. */
+static void
+test_cond_wait_ms(void **state)
+{
+	(void) state;
+	waiter w = { .flag = false };
+	pthread_t th;
+
+	pthread_mutex_init(&w.mu, NULL);
+	assert_int_equal(od_cond_init(&w.cv), 0);
+	pthread_mutex_lock(&w.mu);
+	int64_t t0 = od_mono_ms();
+	assert_true(od_cond_wait_ms(&w.cv, &w.mu, 20));
+	assert_true(od_mono_ms() - t0 >= 20);
+	assert_true(od_cond_wait_ms(&w.cv, &w.mu, 0));
+	assert_true(od_cond_wait_ms(&w.cv, &w.mu, -5));
+	pthread_mutex_unlock(&w.mu);
+
+	assert_int_equal(pthread_create(&th, NULL, wait_for_flag, &w), 0);
+	pthread_mutex_lock(&w.mu);
+	w.flag = true;
+	pthread_cond_signal(&w.cv);
+	pthread_mutex_unlock(&w.mu);
+	pthread_join(th, NULL);
+	assert_false(w.timed_out);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clock_injection),
+		cmocka_unit_test(test_cond_wait_ms),
 		cmocka_unit_test(test_be_roundtrip),
 		cmocka_unit_test(test_random_hex),
 		cmocka_unit_test(test_iso8601),

@@ -14,7 +14,7 @@
 #include "util/util.h"
 
 const cJSON *
-extract_json_path(const cJSON *root, const char *path)
+prober_extract_json_path(const cJSON *root, const char *path)
 {
 	const cJSON *cur = root;
 	const char *p = path;
@@ -49,7 +49,7 @@ extract_json_path(const cJSON *root, const char *path)
 }
 
 int
-extract_json_number(const cJSON *item, double *out)
+prober_extract_json_number(const cJSON *item, double *out)
 {
 	if (cJSON_IsNumber(item)) {
 		*out = item->valuedouble;
@@ -100,7 +100,7 @@ compare(const cJSON *item, const json_cond *c)
 	case JSON_OP_EQ:
 	case JSON_OP_NE: {
 		bool eq;
-		if (c->is_num && extract_json_number(item, &v) == 0) {
+		if (c->is_num && prober_extract_json_number(item, &v) == 0) {
 			eq = v == c->num;
 		} else {
 			item_text(item, text, sizeof(text));
@@ -114,7 +114,7 @@ compare(const cJSON *item, const json_cond *c)
 	default:
 		break;
 	}
-	if (extract_json_number(item, &v) != 0) {
+	if (prober_extract_json_number(item, &v) != 0) {
 		return false;
 	}
 	switch (c->op) {
@@ -132,7 +132,7 @@ compare(const cJSON *item, const json_cond *c)
 }
 
 bool
-extract_json_cond(const char *body, size_t len, const json_cond *cond,
+prober_extract_json_cond(const char *body, size_t len, const json_cond *cond,
     char *why, size_t size)
 {
 	static const char *const ops[]
@@ -146,7 +146,7 @@ extract_json_cond(const char *body, size_t len, const json_cond *cond,
 		snprintf(why, size, "body is not JSON");
 		return false;
 	}
-	if ((item = extract_json_path(root, cond->path)) == NULL) {
+	if ((item = prober_extract_json_path(root, cond->path)) == NULL) {
 		snprintf(why, size, "JSON field %.60s missing", cond->path);
 		goto out;
 	}
@@ -210,7 +210,7 @@ labels_match(const char *p, const char *end, const char *want)
 }
 
 int
-extract_prometheus(const char *text, size_t len, const char *metric,
+prober_extract_prometheus(const char *text, size_t len, const char *metric,
     const char *labels, double *out)
 {
 	const char *p = text, *end = text + len;

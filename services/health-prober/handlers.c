@@ -37,18 +37,20 @@ prober_uptime_window(MDB_txn *txn, store *st, const char *id, int64_t now,
 {
 	agg a;
 	int lv = window_ms <= 7 * DAY_MS ? AGG_HOUR : AGG_DAY;
-	int64_t period = agg_period_ms(lv);
+	int64_t period = prober_agg_period_ms(lv);
 	/* The window's periods, the current (partial) one included. */
-	int64_t from = agg_floor(now, lv) - (window_ms / period - 1) * period;
+	int64_t from
+	    = prober_agg_floor(now, lv) - (window_ms / period - 1) * period;
 	unsigned db = lv == AGG_HOUR ? PDB_HOUR : PDB_DAY;
 
-	if (history_sum(txn, store_db(st, db), id, from, INT64_MAX, &a) != 0) {
+	if (prober_history_sum(txn, store_db(st, db), id, from, INT64_MAX, &a)
+	    != 0) {
 		memset(&a, 0, sizeof(a));
 	}
 	if (out != NULL) {
 		*out = a;
 	}
-	return agg_uptime(&a);
+	return prober_agg_uptime(&a);
 }
 
 /* Copy the status of target i into call memory; p->mu held. */
@@ -239,7 +241,7 @@ latency_series(rpc_call *c, MDB_txn *txn, prober *p, const char *id,
     Opsdesk__V1__LatencyPoint ***out, size_t *n_out)
 {
 	static const int dbs[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR, PDB_DAY };
-	int64_t from = agg_floor(now, level) - ((int64_t) n - 1) * period;
+	int64_t from = prober_agg_floor(now, level) - ((int64_t) n - 1) * period;
 	agg *a = rpc_call_alloc(c, n * sizeof(*a));
 	Opsdesk__V1__LatencyPoint **pts = rpc_call_alloc(c, n * sizeof(*pts));
 
@@ -249,10 +251,10 @@ latency_series(rpc_call *c, MDB_txn *txn, prober *p, const char *id,
 	/* Slices line up with the level's own periods (period is a
 	 * multiple of it), so a row never straddles two. */
 	from -= from % period;
-	from = from + (int64_t) n * period <= agg_floor(now, level)
+	from = from + (int64_t) n * period <= prober_agg_floor(now, level)
 	    ? from + period
 	    : from;
-	(void) history_series(
+	(void) prober_history_series(
 	    txn, store_db(p->store, dbs[level]), id, from, period, n, a);
 	for (size_t i = 0; i < n; i++) {
 		Opsdesk__V1__LatencyPoint *pt = rpc_call_alloc(c, sizeof(*pt));
@@ -263,8 +265,8 @@ latency_series(rpc_call *c, MDB_txn *txn, prober *p, const char *id,
 		pt->start_ms = from + (int64_t) i * period;
 		pt->checks = a[i].checks;
 		if (a[i].checks > 0) {
-			pt->p50_ms = agg_percentile(&a[i], 0.50);
-			pt->p95_ms = agg_percentile(&a[i], 0.95);
+			pt->p50_ms = prober_agg_percentile(&a[i], 0.50);
+			pt->p95_ms = prober_agg_percentile(&a[i], 0.95);
 		}
 		pts[i] = pt;
 	}
@@ -320,12 +322,12 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	h->uptime_90d
 	    = prober_uptime_window(txn, p->store, id, now, 90 * DAY_MS, NULL);
 	h->target->uptime_24h = h->uptime_24h;
-	h->p50_ms = agg_percentile(&day24, 0.50);
-	h->p95_ms = agg_percentile(&day24, 0.95);
-	h->p99_ms = agg_percentile(&day24, 0.99);
+	h->p50_ms = prober_agg_percentile(&day24, 0.50);
+	h->p95_ms = prober_agg_percentile(&day24, 0.95);
+	h->p99_ms = prober_agg_percentile(&day24, 0.99);
 
-	day0 = agg_floor(now, AGG_DAY) - 89 * DAY_MS;
-	(void) history_series(
+	day0 = prober_agg_floor(now, AGG_DAY) - 89 * DAY_MS;
+	(void) prober_history_series(
 	    txn, store_db(p->store, PDB_DAY), id, day0, DAY_MS, 90, days);
 	h->daily = rpc_call_alloc(c, 90 * sizeof(*h->daily));
 	if (h->daily == NULL) {
@@ -338,7 +340,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		}
 		opsdesk__v1__daily_bar__init(b);
 		b->day_ms = day0 + d * DAY_MS;
-		b->uptime = agg_uptime(&days[d]);
+		b->uptime = prober_agg_uptime(&days[d]);
 		b->checks = days[d].checks;
 		b->failures = days[d].failures;
 		b->worst = days[d].checks ? (int) days[d].worst : S_UNKNOWN;
@@ -349,7 +351,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	    != 0) {
 		goto oom;
 	}
-	(void) history_walk_back(
+	(void) prober_history_walk_back(
 	    txn, store_db(p->store, PDB_RESULTS), id, recent, collect_row, &k);
 	h->recent = (Opsdesk__V1__HealthResult **) k.items;
 	h->n_recent = k.n;
@@ -357,7 +359,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	    != 0) {
 		goto oom;
 	}
-	(void) history_walk_back(
+	(void) prober_history_walk_back(
 	    txn, store_db(p->store, PDB_TRANSITIONS), id, 20, collect_row, &k);
 	h->transitions = (Opsdesk__V1__HealthChanged **) k.items;
 	h->n_transitions = k.n;
@@ -395,7 +397,7 @@ h_resources(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	}
 	opsdesk__v1__host_resources__init(r->resources);
 	pthread_mutex_lock(&p->mu);
-	(void) resources_read(r->resources, p->disk_path, &p->cpu);
+	(void) prober_resources_read(r->resources, p->disk_path, &p->cpu);
 	pthread_mutex_unlock(&p->mu);
 	r->resources->disk_path = p->disk_path;
 	r->result_case = OPSDESK__V1__PROBER_REPLY__RESULT_RESOURCES;
@@ -461,7 +463,7 @@ select_targets(
 	for (size_t i = 0; i < n; i++) {
 		v[i] = (long) i;
 		if (n_ids > 0) {
-			target *t = target_find(&p->ts, ids[i]);
+			target *t = prober_target_find(&p->ts, ids[i]);
 			if (t == NULL) {
 				return rpc_call_error(c,
 				    OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND,
@@ -563,18 +565,19 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 			goto oom;
 		}
 		opsdesk__v1__target_uptime__init(tu);
-		if (history_sum(txn, store_db(p->store, db), t->id,
-		        agg_floor(q->from_ms, lv), q->to_ms, &a)
+		if (prober_history_sum(txn, store_db(p->store, db), t->id,
+		        prober_agg_floor(q->from_ms, lv), q->to_ms, &a)
 		    != 0) {
 			memset(&a, 0, sizeof(a));
 		}
-		(void) history_walk(txn, store_db(p->store, PDB_TRANSITIONS),
-		    t->id, 0, q->to_ms, down_row, &w);
+		(void) prober_history_walk(txn,
+		    store_db(p->store, PDB_TRANSITIONS), t->id, 0, q->to_ms,
+		    down_row, &w);
 		down_until(&w, q->to_ms < now ? q->to_ms : now);
 		tu->target_id = t->id;
 		tu->name = t->name;
-		tu->uptime = agg_uptime(&a);
-		tu->p95_ms = agg_percentile(&a, 0.95);
+		tu->uptime = prober_agg_uptime(&a);
+		tu->p95_ms = prober_agg_percentile(&a, 0.95);
 		tu->transitions = w.transitions;
 		tu->down_ms = w.down_ms;
 		u->targets[u->n_targets++] = tu;
@@ -634,7 +637,7 @@ h_transitions(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	}
 	opsdesk__v1__transition_list__init(tl);
 	for (size_t i = 0; i < n; i++) {
-		(void) history_walk(rpc_call_mdb(c),
+		(void) prober_history_walk(rpc_call_mdb(c),
 		    store_db(p->store, PDB_TRANSITIONS), p->ts.v[sel[i]].id,
 		    q->from_ms, q->to_ms, collect_row, &k);
 	}

@@ -21,7 +21,7 @@
 const char *const prober_db_names[] = { "state", "transitions", "results",
 	"agg_minute", "agg_hour", "agg_day", NULL };
 
-const uint32_t agg_bucket_le_ms[AGG_BUCKETS]
+const uint32_t prober_agg_bucket_le_ms[AGG_BUCKETS]
     = { 5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000,
 	      3000, 5000, 10000, 30000, UINT32_MAX };
 
@@ -29,14 +29,14 @@ static int
 bucket_of(uint32_t ms)
 {
 	int i = 0;
-	while (i < AGG_BUCKETS - 1 && ms > agg_bucket_le_ms[i]) {
+	while (i < AGG_BUCKETS - 1 && ms > prober_agg_bucket_le_ms[i]) {
 		i++;
 	}
 	return i;
 }
 
 void
-agg_add(agg *a, const probe_result *r, int shown_state)
+prober_agg_add(agg *a, const probe_result *r, int shown_state)
 {
 	a->checks++;
 	if (shown_state
@@ -50,7 +50,8 @@ agg_add(agg *a, const probe_result *r, int shown_state)
 		a->degraded++;
 	}
 	if (a->checks == 1
-	    || state_rank(shown_state) > state_rank((int) a->worst)) {
+	    || prober_state_rank(shown_state)
+	        > prober_state_rank((int) a->worst)) {
 		a->worst = (uint32_t) shown_state;
 	}
 	a->latency_sum_ms += r->latency_ms;
@@ -58,13 +59,14 @@ agg_add(agg *a, const probe_result *r, int shown_state)
 }
 
 void
-agg_merge(agg *into, const agg *from)
+prober_agg_merge(agg *into, const agg *from)
 {
 	if (from->checks == 0) {
 		return;
 	}
 	if (into->checks == 0
-	    || state_rank((int) from->worst) > state_rank((int) into->worst)) {
+	    || prober_state_rank((int) from->worst)
+	        > prober_state_rank((int) into->worst)) {
 		into->worst = from->worst;
 	}
 	into->checks += from->checks;
@@ -78,7 +80,7 @@ agg_merge(agg *into, const agg *from)
 }
 
 double
-agg_uptime(const agg *a)
+prober_agg_uptime(const agg *a)
 {
 	/* Checks during maintenance count neither for nor against. */
 	uint32_t counted = a->checks - a->maint;
@@ -89,7 +91,7 @@ agg_uptime(const agg *a)
 }
 
 uint32_t
-agg_percentile(const agg *a, double q)
+prober_agg_percentile(const agg *a, double q)
 {
 	uint64_t total = 0, cum = 0;
 	double rank;
@@ -110,8 +112,8 @@ agg_percentile(const agg *a, double q)
 		rank = 1;
 	}
 	for (int i = 0; i < AGG_BUCKETS; i++) {
-		double lo = i == 0 ? 0 : agg_bucket_le_ms[i - 1];
-		double hi = agg_bucket_le_ms[i];
+		double lo = i == 0 ? 0 : prober_agg_bucket_le_ms[i - 1];
+		double hi = prober_agg_bucket_le_ms[i];
 		if (a->hist[i] == 0 || (double) (cum + a->hist[i]) < rank) {
 			cum += a->hist[i];
 			continue;
@@ -125,7 +127,7 @@ agg_percentile(const agg *a, double q)
 		    + (hi - lo) * (rank - (double) cum) / (double) a->hist[i]
 		    + 0.5);
 	}
-	return agg_bucket_le_ms[AGG_BUCKETS - 2];
+	return prober_agg_bucket_le_ms[AGG_BUCKETS - 2];
 }
 
 #define AGG_VERSION 2
@@ -162,7 +164,7 @@ get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 }
 
 size_t
-agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX])
+prober_agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX])
 {
 	const uint64_t head[6] = { a->checks, a->failures, a->degraded,
 		a->maint, a->worst, a->latency_sum_ms };
@@ -187,7 +189,7 @@ agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX])
 }
 
 int
-agg_decode(const void *buf, size_t len, agg *out)
+prober_agg_decode(const void *buf, size_t len, agg *out)
 {
 	const uint8_t *p = buf, *end = p + len;
 	uint64_t head[6], v;
@@ -228,22 +230,22 @@ agg_decode(const void *buf, size_t len, agg *out)
 }
 
 int64_t
-agg_period_ms(int level)
+prober_agg_period_ms(int level)
 {
 	static const int64_t period[AGG_LEVELS] = { 60000, 3600000, 86400000 };
 	return period[level];
 }
 
 int64_t
-agg_floor(int64_t ms, int level)
+prober_agg_floor(int64_t ms, int level)
 {
-	int64_t p = agg_period_ms(level);
+	int64_t p = prober_agg_period_ms(level);
 	int64_t r = ms % p;
 	return ms - (r < 0 ? r + p : r);
 }
 
 size_t
-history_key(uint8_t *out, const char *id, int64_t t)
+prober_history_key(uint8_t *out, const char *id, int64_t t)
 {
 	size_t n = strlen(id);
 	if (n > HISTORY_ID_MAX) {
@@ -256,24 +258,24 @@ history_key(uint8_t *out, const char *id, int64_t t)
 }
 
 int
-history_put_agg(
+prober_history_put_agg(
     store_txn *txn, MDB_dbi db, const char *id, int64_t start, const agg *a)
 {
 	uint8_t key[512], val[AGG_ENC_MAX];
-	size_t klen = history_key(key, id, start);
+	size_t klen = prober_history_key(key, id, start);
 	if (klen == 0) {
 		return OD_EINVAL;
 	}
-	return store_put(txn, db, key, klen, val, agg_encode(a, val));
+	return store_put(txn, db, key, klen, val, prober_agg_encode(a, val));
 }
 
 int
-history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+prober_history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t to, history_row_fn fn, void *arg)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
-	size_t klen = history_key(key, id, from);
+	size_t klen = prober_history_key(key, id, from);
 	MDB_cursor *cur = NULL;
 	MDB_val k = { klen, key }, v;
 	int rc, rv = 0;
@@ -304,13 +306,13 @@ history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 }
 
 int
-history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
+prober_history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
     history_row_fn fn, void *arg)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
-	size_t klen = history_key(key, id, -1); /* be64 all ones: past the
-	                                            target's last row */
+	size_t klen = prober_history_key(key, id, -1); /* be64 all ones: past
+	                                            the target's last row */
 	MDB_cursor *cur = NULL;
 	MDB_val k = { klen, key }, v;
 	int rc, rv = 0;
@@ -349,20 +351,21 @@ sum_row(void *arg, int64_t start, const MDB_val *v)
 {
 	agg a;
 	(void) start;
-	if (agg_decode(v->mv_data, v->mv_size, &a) == 0) {
-		agg_merge(arg, &a);
+	if (prober_agg_decode(v->mv_data, v->mv_size, &a) == 0) {
+		prober_agg_merge(arg, &a);
 	}
 	return 0;
 }
 
 int
-history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from, int64_t to,
-    agg *out)
+prober_history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+    int64_t to, agg *out)
 {
 	agg sum;
 	int rv;
 	memset(&sum, 0, sizeof(sum));
-	if ((rv = history_walk(txn, db, id, from, to, sum_row, &sum)) == 0) {
+	if ((rv = prober_history_walk(txn, db, id, from, to, sum_row, &sum))
+	    == 0) {
 		*out = sum;
 	}
 	return rv;
@@ -381,29 +384,29 @@ series_row(void *arg, int64_t start, const MDB_val *v)
 	struct series *s = arg;
 	size_t i = (size_t) ((start - s->from) / s->period);
 	agg a;
-	if (i < s->n && agg_decode(v->mv_data, v->mv_size, &a) == 0) {
-		agg_merge(&s->out[i], &a);
+	if (i < s->n && prober_agg_decode(v->mv_data, v->mv_size, &a) == 0) {
+		prober_agg_merge(&s->out[i], &a);
 	}
 	return 0;
 }
 
 int
-history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+prober_history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t period, size_t n, agg *out)
 {
 	struct series s = { from, period, n, out };
 	memset(out, 0, n * sizeof(*out));
-	return history_walk(
+	return prober_history_walk(
 	    txn, db, id, from, from + (int64_t) n * period, series_row, &s);
 }
 
 int
-history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
-    size_t max, size_t *deleted)
+prober_history_retain(store_txn *txn, MDB_dbi db, const char *id,
+    int64_t cutoff, size_t max, size_t *deleted)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
-	size_t klen = history_key(key, id, 0);
+	size_t klen = prober_history_key(key, id, 0);
 	MDB_cursor *cur = NULL;
 	MDB_val k = { klen, key }, v;
 	size_t n = 0;
@@ -447,11 +450,11 @@ out:
 }
 
 int
-history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t)
+prober_history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t)
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
-	size_t klen = history_key(key, id, 0);
+	size_t klen = prober_history_key(key, id, 0);
 	MDB_cursor *cur = NULL;
 	MDB_val k = { klen, key }, v;
 	int rc, rv = OD_ENOTFOUND;
@@ -481,8 +484,9 @@ cmp_id(const void *a, const void *b)
 }
 
 int
-history_retain_unlisted(store_txn *txn, MDB_dbi db, const char *const *keep,
-    size_t n_keep, int64_t cutoff, size_t max, size_t *deleted)
+prober_history_retain_unlisted(store_txn *txn, MDB_dbi db,
+    const char *const *keep, size_t n_keep, int64_t cutoff, size_t max,
+    size_t *deleted)
 {
 	uint8_t key[HISTORY_ID_MAX + 1];
 	char id[HISTORY_ID_MAX + 1];
@@ -513,9 +517,10 @@ history_retain_unlisted(store_txn *txn, MDB_dbi db, const char *const *keep,
 		id[idlen] = '\0';
 		if (bsearch(&idp, keep, n_keep, sizeof(*keep), cmp_id)
 		    == NULL) {
-			/* history_retain's cursor moves ours (LMDB fixes up
-			 * the txn's cursors on delete): re-seek below. */
-			if ((rv = history_retain(
+			/* prober_history_retain's cursor moves ours (LMDB
+			 * fixes up the txn's cursors on delete): re-seek
+			 * below. */
+			if ((rv = prober_history_retain(
 			         txn, db, id, cutoff, max - n, &d))
 			    != 0) {
 				goto out;

@@ -297,8 +297,8 @@ probe_http_judge(const target *t, int curl_code, const char *curl_err,
 		return;
 	}
 	if (t->json != NULL
-	    && !extract_json_cond(body != NULL ? body : "", body_len, t->json,
-	        why, sizeof(why))) {
+	    && !prober_extract_json_cond(body != NULL ? body : "", body_len,
+	        t->json, why, sizeof(why))) {
 		snprintf(r->error, sizeof(r->error), "%s", why);
 		return;
 	}
@@ -339,10 +339,10 @@ judge_metric(probe_job *j, probe_result *r, probe_metric_fn fn, void *arg)
 		const metric_spec *m = &t->metrics[i];
 		double v;
 		int rv = t->prometheus
-		    ? extract_prometheus(j->body ? j->body : "", j->len,
+		    ? prober_extract_prometheus(j->body ? j->body : "", j->len,
 		        m->metric, m->labels, &v)
-		    : extract_json_number(
-		        extract_json_path(root, m->path), &v);
+		    : prober_extract_json_number(
+		        prober_extract_json_path(root, m->path), &v);
 		if (rv != 0) {
 			r->observed = S_DOWN;
 			snprintf(r->error, sizeof(r->error),

@@ -114,7 +114,7 @@ worker(void *arg)
 }
 
 int
-service_pool_start(
+prober_service_pool_start(
     service_pool **out, const target_set *ts, probe_done_fn done, void *arg)
 {
 	service_pool *p;
@@ -157,12 +157,12 @@ service_pool_start(
 	*out = p;
 	return 0;
 out:
-	service_pool_stop(p);
+	prober_service_pool_stop(p);
 	return rv;
 }
 
 int
-service_pool_submit(service_pool *p, size_t index)
+prober_service_pool_submit(service_pool *p, size_t index)
 {
 	int rv = 0;
 	pthread_mutex_lock(&p->mu);
@@ -180,7 +180,7 @@ service_pool_submit(service_pool *p, size_t index)
 }
 
 void
-service_pool_stop(service_pool *p)
+prober_service_pool_stop(service_pool *p)
 {
 	if (p == NULL) {
 		return;

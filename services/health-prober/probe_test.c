@@ -126,7 +126,8 @@ test_schedule(void **state)
 	for (int i = 0; i < 1000; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "t%d", i);
-		int64_t d = sched_first_due(target_hash(id), 5000, now);
+		int64_t d = prober_sched_first_due(
+		    prober_target_hash(id), 5000, now);
 		assert_true(d >= now && d < now + 5000);
 		bins[(d - now) / 500]++;
 	}
@@ -135,10 +136,10 @@ test_schedule(void **state)
 	}
 	/* No drift: the next due is the last due plus the interval, even
 	 * when the probe started late... */
-	assert_int_equal(sched_next_due(10000, 5000, 10400), 15000);
+	assert_int_equal(prober_sched_next_due(10000, 5000, 10400), 15000);
 	/* ...and whole intervals missed are skipped, keeping the phase. */
-	assert_int_equal(sched_next_due(10000, 5000, 27000), 30000);
-	assert_int_equal(sched_next_due(10000, 5000, 15000), 20000);
+	assert_int_equal(prober_sched_next_due(10000, 5000, 27000), 30000);
+	assert_int_equal(prober_sched_next_due(10000, 5000, 15000), 20000);
 }
 
 int

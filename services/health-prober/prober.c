@@ -217,14 +217,14 @@ record_transition(prober *p, size_t index, const state_change *chg)
 	hc.shard = p->shard;
 	metric_inc(p->m_transitions);
 	log_kv(LOG_INFO, "target state changed", "target", t->id, "old",
-	    state_name(chg->old_state), "new", state_name(chg->new_state),
-	    "reason", chg->reason, NULL);
+	    prober_state_name(chg->old_state), "new",
+	    prober_state_name(chg->new_state), "reason", chg->reason, NULL);
 	if (p->store == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
 		return;
 	}
 	add_state_put(l, t, rt);
-	put_add_pb(
-	    l, PDB_TRANSITIONS, key, history_key(key, t->id, at), &hc.base);
+	put_add_pb(l, PDB_TRANSITIONS, key, prober_history_key(key, t->id, at),
+	    &hc.base);
 	l->event_len = opsdesk__v1__health_changed__get_packed_size(&hc);
 	if ((l->event = malloc(l->event_len)) == NULL) {
 		l->data.failed = true;
@@ -248,7 +248,7 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 
 	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
 	pthread_mutex_lock(&p->mu);
-	if (state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
+	if (prober_state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
 		record_transition(p, index, &chg);
 	}
 	rt->cert_not_after_s = r->cert_not_after_s;
@@ -342,18 +342,19 @@ flush_fn(store_txn *txn, void *arg)
 		const agg_item *it = &j->items[i];
 		for (int lv = 0; lv < AGG_LEVELS; lv++) {
 			MDB_dbi db = store_db(st, level_db[lv]);
-			size_t klen = history_key(
-			    key, it->id, agg_floor(it->r.at_ms, lv));
+			size_t klen = prober_history_key(
+			    key, it->id, prober_agg_floor(it->r.at_ms, lv));
 			agg a;
 			MDB_val v;
 			memset(&a, 0, sizeof(a));
 			if (store_get(store_txn_mdb(txn), db, key, klen, &v)
 			    == 0) {
-				(void) agg_decode(v.mv_data, v.mv_size, &a);
+				(void) prober_agg_decode(
+				    v.mv_data, v.mv_size, &a);
 			}
-			agg_add(&a, &it->r, it->shown);
-			if ((rv = store_put(
-			         txn, db, key, klen, val, agg_encode(&a, val)))
+			prober_agg_add(&a, &it->r, it->shown);
+			if ((rv = store_put(txn, db, key, klen, val,
+			         prober_agg_encode(&a, val)))
 			    != 0) {
 				return rv;
 			}
@@ -383,7 +384,7 @@ prober_flush(prober *p, bool sync)
 	int rv;
 
 	if (p->sched != NULL) {
-		sched_get_stats(p->sched, &ss);
+		prober_sched_get_stats(p->sched, &ss);
 		metric_set(p->m_in_flight, ss.in_flight);
 		metric_add(p->m_skipped, ss.skipped - p->skipped_seen);
 		p->skipped_seen = ss.skipped;
@@ -428,7 +429,7 @@ prober_flush(prober *p, bool sync)
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
 		put_add_pb(j->puts, PDB_RESULTS, key,
-		    history_key(key, id, r->at_ms), &hr.base);
+		    prober_history_key(key, id, r->at_ms), &hr.base);
 		od_strlcpy(j->items[k].id, id, sizeof(j->items[k].id));
 		j->items[k].shown = pend[k].shown;
 		j->items[k].r = *r;
@@ -480,7 +481,7 @@ has_history(MDB_txn *txn, store *st, const char *id, bool *out)
 	int64_t t;
 	int rv;
 	for (unsigned db = PDB_TRANSITIONS; db <= PDB_DAY; db++) {
-		rv = history_first(txn, store_db(st, db), id, &t);
+		rv = prober_history_first(txn, store_db(st, db), id, &t);
 		if (rv == 0) {
 			*out = true;
 			return 0;
@@ -573,7 +574,7 @@ retain_fn(store_txn *txn, void *arg)
 			if (cut <= 0) {
 				continue;
 			}
-			if ((rv = history_retain(txn, store_db(st, db),
+			if ((rv = prober_history_retain(txn, store_db(st, db),
 			         j->ids[i], cut, SIZE_MAX, &n))
 			    != 0) {
 				return rv;
@@ -585,7 +586,7 @@ retain_fn(store_txn *txn, void *arg)
 		if (j->removed_cutoff[db] <= 0) {
 			continue;
 		}
-		if ((rv = history_retain_unlisted(txn, store_db(st, db),
+		if ((rv = prober_history_retain_unlisted(txn, store_db(st, db),
 		         j->sorted, j->n, j->removed_cutoff[db], budget, &n))
 		    != 0) {
 			return rv;
@@ -713,7 +714,7 @@ apply_maintenance(prober *p)
 			snprintf(why, sizeof(why), "MNT-%llu %s",
 			    (unsigned long long) cover->id, cover->title);
 		}
-		if (state_set_maintenance(&p->rt[i].st, cover != NULL,
+		if (prober_state_set_maintenance(&p->rt[i].st, cover != NULL,
 		        cover != NULL ? why : NULL, now, &chg)) {
 			record_transition(p, i, &chg);
 		}
@@ -912,7 +913,7 @@ log_request_opts(const target_set *ts)
 		}
 		for (size_t k = 0; k < req->n_headers; k++) {
 			sbuf_printf(&b, "%s%s", k ? ", " : "",
-			    target_redact_header(
+			    prober_target_redact_header(
 			        req->headers[k], line, sizeof(line)));
 		}
 		log_debug("prober: target %s sends headers [%s], auth %s%s%s",
@@ -941,7 +942,7 @@ prober_new(
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_rwlock_init(&p->cfg_lock, NULL);
 	p->retain_removed_max = PROBER_RETAIN_REMOVED_MAX;
-	if ((rv = targets_load(c, shard, &p->ts, err, errlen)) != 0) {
+	if ((rv = prober_targets_load(c, shard, &p->ts, err, errlen)) != 0) {
 		goto out;
 	}
 	if (p->ts.settings.shard_count > 1) {
@@ -954,7 +955,7 @@ prober_new(
 		goto out;
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
-		state_init(&p->rt[i].st);
+		prober_state_init(&p->rt[i].st);
 		p->bm_base[i] = n_bm;
 		n_bm += p->ts.v[i].n_metrics;
 	}
@@ -993,7 +994,7 @@ load_target(store *st, MDB_txn *txn, const target *t, target_rt *rt)
 		rt->st.consecutive_failures = ts->consecutive_failures;
 		rt->st.consecutive_successes = ts->consecutive_successes;
 		rt->cert_not_after_s = ts->cert_not_after_ms / 1000;
-		(void) state_set_reason(
+		(void) prober_state_set_reason(
 		    &rt->st, ts->reason[0] != '\0' ? ts->reason : NULL);
 		protobuf_c_message_free_unpacked(&ts->base, NULL);
 	}
@@ -1050,7 +1051,7 @@ int
 prober_start(prober *p)
 {
 	sched_callbacks cb = { prober_feed, on_metric, p };
-	int rv = sched_start(&p->sched, &p->ts, &cb);
+	int rv = prober_sched_start(&p->sched, &p->ts, &cb);
 	/* A reload restarts probing only if it ran: unit tests feed
 	 * results by hand. */
 	p->probing = rv == 0;
@@ -1086,7 +1087,7 @@ prober_reload(
 	sched_callbacks cb = { prober_feed, on_metric, p };
 	int rv;
 
-	if ((rv = targets_load(c, shard, &nts, err, errlen)) != 0) {
+	if ((rv = prober_targets_load(c, shard, &nts, err, errlen)) != 0) {
 		return rv;
 	}
 	rv = OD_ENOMEM;
@@ -1120,7 +1121,7 @@ prober_reload(
 		    ? NULL
 		    : bsearch(&key, idx, p->ts.n, sizeof(*idx), by_id);
 		from[i] = hit != NULL ? (long) hit->index : -1;
-		state_init(&nrt[i].st);
+		prober_state_init(&nrt[i].st);
 	}
 	/* A target configured again after a removal gets its stored state
 	 * back, as at a start. */
@@ -1136,7 +1137,7 @@ prober_reload(
 	/* Probes of the old set stop (in-flight ones are dropped: the next
 	 * round probes them again) and its pending results are written
 	 * under the old indices before they mean something else. */
-	sched_stop(p->sched);
+	prober_sched_stop(p->sched);
 	p->sched = NULL;
 	if (p->store != NULL) {
 		(void) prober_flush(p, false);
@@ -1155,7 +1156,7 @@ prober_reload(
 		o = (size_t) from[i];
 		nrt[i] = p->rt[o]; /* the reason moves with it */
 		moved[o] = true;
-		if (target_equal(nt, &p->ts.v[o])) {
+		if (prober_target_equal(nt, &p->ts.v[o])) {
 			kept++;
 			for (size_t k = 0; k < nt->n_metrics; k++) {
 				nbm[nbase[i] + k] = p->bm[p->bm_base[o] + k];
@@ -1184,7 +1185,7 @@ prober_reload(
 
 	for (size_t i = 0; i < ots.n; i++) {
 		if (!moved[i]) {
-			state_fini(&ort[i].st);
+			prober_state_fini(&ort[i].st);
 		}
 	}
 	if (ots.settings.flush_ms != p->ts.settings.flush_ms) {
@@ -1195,7 +1196,7 @@ prober_reload(
 	log_info("prober: config reloaded: %zu targets: %zu added, %zu "
 	         "removed, %zu changed, %zu unchanged",
 	    p->ts.n, added, ots.n - (p->ts.n - added), changed, kept);
-	target_set_free(&ots);
+	prober_target_set_free(&ots);
 	free(ort);
 	free(obase);
 	free(obm);
@@ -1206,7 +1207,8 @@ prober_reload(
 	memset(&nts, 0, sizeof(nts));
 	rv = 0;
 	err[0] = '\0';
-	if (p->probing && (rv = sched_start(&p->sched, &p->ts, &cb)) != 0) {
+	if (p->probing
+	    && (rv = prober_sched_start(&p->sched, &p->ts, &cb)) != 0) {
 		snprintf(err, errlen, "cannot restart probing: %s",
 		    od_strerror(rv));
 	}
@@ -1217,7 +1219,7 @@ out:
 	free(idx);
 	free(from);
 	free(moved);
-	target_set_free(&nts);
+	prober_target_set_free(&nts);
 	return rv;
 }
 
@@ -1227,7 +1229,7 @@ prober_stop(prober *p)
 	if (p == NULL) {
 		return;
 	}
-	sched_stop(p->sched);
+	prober_sched_stop(p->sched);
 	p->sched = NULL;
 	p->probing = false;
 	if (p->store != NULL) {
@@ -1241,19 +1243,19 @@ prober_free(prober *p)
 	if (p == NULL) {
 		return;
 	}
-	sched_stop(p->sched);
+	prober_sched_stop(p->sched);
 	while (p->n_win > 0) {
 		window_free(&p->win[--p->n_win]);
 	}
 	free(p->win);
 	free(p->pend);
 	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
-		state_fini(&p->rt[i].st);
+		prober_state_fini(&p->rt[i].st);
 	}
 	free(p->rt);
 	free(p->bm_base);
 	free(p->bm);
-	target_set_free(&p->ts);
+	prober_target_set_free(&p->ts);
 	pthread_mutex_destroy(&p->mu);
 	pthread_rwlock_destroy(&p->cfg_lock);
 	free(p);

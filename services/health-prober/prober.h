@@ -82,7 +82,7 @@ typedef struct status_range {
  * What an HTTP request sends besides the URL: headers and credentials.
  * Only targets that have any get one (most have none). The secrets
  * (basic_password, bearer_token and the values of headers marked secret)
- * are never logged nor shown: see target_redact_header.
+ * are never logged nor shown: see prober_target_redact_header.
  */
 typedef struct http_request_opts {
 	char **headers; /* "Name: value", n_headers of them */
@@ -103,7 +103,7 @@ typedef struct target {
 	char *id;
 	char *name;    /* the id when not configured */
 	char *group;   /* "" when not configured */
-	uint64_t hash; /* target_hash(id): shard and spread */
+	uint64_t hash; /* prober_target_hash(id): shard and spread */
 	int64_t interval_ms;
 	int64_t timeout_ms;
 	uint32_t failure_threshold;
@@ -163,34 +163,35 @@ typedef struct target_set {
 
 /*
  * Parse and validate `targets` and `prober` of c (borrowed) into *out
- * (caller frees with target_set_free). shard is OPSDESK_PROBER_SHARD
+ * (caller frees with prober_target_set_free). shard is OPSDESK_PROBER_SHARD
  * (NULL or "" for none). Only the targets of this shard are kept. On an
  * error returns OD_EINVAL with err naming the key ("targets[2].url:
  * ...") and *out untouched.
  */
-int targets_load(const config *c, const char *shard, target_set *out,
+int prober_targets_load(const config *c, const char *shard, target_set *out,
     char *err, size_t errlen);
-void target_set_free(target_set *ts); /* NULL-safe; zeroes *ts */
+void prober_target_set_free(target_set *ts); /* NULL-safe; zeroes *ts */
 /* Stable 64-bit FNV-1a hash of a target id. */
-uint64_t target_hash(const char *id);
+uint64_t prober_target_hash(const char *id);
 /* "i/N" with 0 <= i < N <= 1024. 0 or OD_EINVAL. */
-int shard_parse(const char *s, unsigned *index, unsigned *count);
-bool target_in_shard(uint64_t hash, unsigned index, unsigned count);
+int prober_shard_parse(const char *s, unsigned *index, unsigned *count);
+bool prober_target_in_shard(uint64_t hash, unsigned index, unsigned count);
 /* The target with this id, or NULL. Borrowed. */
-target *target_find(const target_set *ts, const char *id);
+target *prober_target_find(const target_set *ts, const char *id);
 /*
  * Whether a and b probe the same thing the same way (every configured
  * field equal, secrets included). A config reload keeps the live state
  * of a target whose definition is the same.
  */
-bool target_equal(const target *a, const target *b);
+bool prober_target_equal(const target *a, const target *b);
 /*
  * The header line "Name: value" as it may be shown or logged: the value
  * of Authorization, Proxy-Authorization, Cookie and any header whose name
  * holds "token", "key", "secret" or "auth" becomes "<redacted>". Writes
  * at most size bytes to out (NUL-terminated) and returns out.
  */
-const char *target_redact_header(const char *line, char *out, size_t size);
+const char *prober_target_redact_header(
+    const char *line, char *out, size_t size);
 
 /* ---- extract.c ---- */
 
@@ -198,21 +199,21 @@ const char *target_redact_header(const char *line, char *out, size_t size);
  * The item at a field path ("a.b[2].c", "[0].x"; "" is the root), or
  * NULL. Borrowed from root.
  */
-const cJSON *extract_json_path(const cJSON *root, const char *path);
+const cJSON *prober_extract_json_path(const cJSON *root, const char *path);
 /* A number from an item: numbers, booleans (1/0), numeric strings. */
-int extract_json_number(const cJSON *item, double *out);
+int prober_extract_json_number(const cJSON *item, double *out);
 /*
  * Evaluate cond against a JSON text (len bytes, not NUL-terminated).
  * true when it holds; why (size >= 96) says what failed.
  */
-bool extract_json_cond(const char *body, size_t len, const json_cond *cond,
-    char *why, size_t size);
+bool prober_extract_json_cond(const char *body, size_t len,
+    const json_cond *cond, char *why, size_t size);
 /*
  * The value of the first sample of `metric` in Prometheus text whose
  * labels include every matcher of `labels` (a="x",b="y"; "" or NULL for
  * any). 0, OD_ENOTFOUND, or OD_EMALFORMED for a broken matcher.
  */
-int extract_prometheus(const char *text, size_t len, const char *metric,
+int prober_extract_prometheus(const char *text, size_t len, const char *metric,
     const char *labels, double *out);
 
 /* ---- state.c ---- */
@@ -254,11 +255,11 @@ typedef struct state_change {
 	int64_t at_ms;
 } state_change;
 
-void state_init(target_state *s);
-void state_fini(target_state *s); /* frees the reason; NULL-safe */
+void prober_state_init(target_state *s);
+void prober_state_fini(target_state *s); /* frees the reason; NULL-safe */
 /* Replace the reason with a copy of why (may be NULL); OD_ENOMEM leaves
  * the old one. */
-int state_set_reason(target_state *s, const char *why);
+int prober_state_set_reason(target_state *s, const char *why);
 /*
  * Feed one result. Health moves to a worse level after
  * failure_threshold consecutive results worse than it, and to a better
@@ -266,14 +267,14 @@ int state_set_reason(target_state *s, const char *why);
  * first result of an unknown target decides at once). Returns true and
  * fills *chg when the shown state changed.
  */
-bool state_feed(target_state *s, const target *t, const probe_result *r,
+bool prober_state_feed(target_state *s, const target *t, const probe_result *r,
     state_change *chg);
 /* Enter or leave maintenance at now_ms; true and *chg on a change. */
-bool state_set_maintenance(target_state *s, bool on, const char *why,
+bool prober_state_set_maintenance(target_state *s, bool on, const char *why,
     int64_t now_ms, state_change *chg);
 /* 0 (best) .. 3 (worst) ordering of states for "worst of". */
-int state_rank(int state);
-const char *state_name(int state);
+int prober_state_rank(int state);
+const char *prober_state_name(int state);
 
 /* ---- probe_http.c, probe_tcp.c, probe_service.c ---- */
 
@@ -318,11 +319,11 @@ typedef struct service_pool service_pool;
 typedef void (*probe_done_fn)(
     void *arg, size_t target_index, const probe_result *r);
 /* One client per service target of ts (borrowed; outlives the pool). */
-int service_pool_start(
+int prober_service_pool_start(
     service_pool **out, const target_set *ts, probe_done_fn done, void *arg);
 /* Queue a ping of target index; done runs on a pool thread. */
-int service_pool_submit(service_pool *p, size_t index);
-void service_pool_stop(service_pool *p); /* NULL-safe, joins */
+int prober_service_pool_submit(service_pool *p, size_t index);
+void prober_service_pool_stop(service_pool *p); /* NULL-safe, joins */
 
 /* ---- scheduler.c ---- */
 
@@ -344,21 +345,23 @@ typedef struct sched_stats {
 
 /* The first due time of a target: spread over its interval by its hash
  * so that targets do not all fire at start (no thundering herd). */
-int64_t sched_first_due(uint64_t hash, int64_t interval_ms, int64_t now);
+int64_t prober_sched_first_due(
+    uint64_t hash, int64_t interval_ms, int64_t now);
 /* The due time after `due`: due + interval (no drift), skipping whole
  * intervals already missed by now. */
-int64_t sched_next_due(int64_t due, int64_t interval_ms, int64_t now);
+int64_t prober_sched_next_due(int64_t due, int64_t interval_ms, int64_t now);
 
 /* Start the scheduler thread over ts (borrowed; outlives it). */
-int sched_start(sched **out, const target_set *ts, const sched_callbacks *cb);
-void sched_stop(sched *s); /* NULL-safe; in-flight probes are dropped */
-void sched_get_stats(sched *s, sched_stats *out);
+int prober_sched_start(
+    sched **out, const target_set *ts, const sched_callbacks *cb);
+void prober_sched_stop(sched *s); /* NULL-safe; in-flight probes are dropped */
+void prober_sched_get_stats(sched *s, sched_stats *out);
 
 /* ---- history.c ---- */
 
 #define AGG_BUCKETS 20
 /* Upper bounds (ms) of the latency histogram buckets; the last is open. */
-extern const uint32_t agg_bucket_le_ms[AGG_BUCKETS];
+extern const uint32_t prober_agg_bucket_le_ms[AGG_BUCKETS];
 
 typedef struct agg {
 	uint32_t checks;
@@ -375,19 +378,19 @@ typedef struct agg {
 
 enum agg_level { AGG_MINUTE = 0, AGG_HOUR = 1, AGG_DAY = 2, AGG_LEVELS };
 
-void agg_add(agg *a, const probe_result *r, int shown_state);
-void agg_merge(agg *into, const agg *from);
+void prober_agg_add(agg *a, const probe_result *r, int shown_state);
+void prober_agg_merge(agg *into, const agg *from);
 /* Percent of checks that were not failures; -1 when there is no check. */
-double agg_uptime(const agg *a);
+double prober_agg_uptime(const agg *a);
 /* Latency at quantile q (0..1) interpolated in its bucket; 0 if empty. */
-uint32_t agg_percentile(const agg *a, double q);
+uint32_t prober_agg_percentile(const agg *a, double q);
 /* Compact form: a version byte, varint counters, then only the non-empty
  * histogram buckets as (index, varint count). Returns the length. */
-size_t agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX]);
-int agg_decode(const void *buf, size_t len, agg *out);
+size_t prober_agg_encode(const agg *a, uint8_t out[AGG_ENC_MAX]);
+int prober_agg_decode(const void *buf, size_t len, agg *out);
 /* Start of the minute, hour or day (UTC) holding ms. */
-int64_t agg_floor(int64_t ms, int level);
-int64_t agg_period_ms(int level);
+int64_t prober_agg_floor(int64_t ms, int level);
+int64_t prober_agg_period_ms(int level);
 
 /* The DBs of the prober's store, in store_options.dbs order. */
 enum prober_db {
@@ -401,48 +404,48 @@ enum prober_db {
 };
 extern const char *const prober_db_names[]; /* NULL-terminated */
 
-/* The longest id history_key takes (config ids are at most 64). */
+/* The longest id prober_history_key takes (config ids are at most 64). */
 #define HISTORY_ID_MAX 400
 
 /* id, a 0x00, then be64 t: rows of one target sort by time. Returns the
  * length (<= 512) or 0 when the id is longer than HISTORY_ID_MAX. */
-size_t history_key(uint8_t *out, const char *id, int64_t t);
-int history_put_agg(
+size_t prober_history_key(uint8_t *out, const char *id, int64_t t);
+int prober_history_put_agg(
     store_txn *txn, MDB_dbi db, const char *id, int64_t start, const agg *a);
 /* A row of a target: its time and value (valid during the call). */
 typedef int (*history_row_fn)(void *arg, int64_t t, const MDB_val *v);
 /* id's rows with t in [from, to), oldest first, until fn returns
  * non-zero. */
-int history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+int prober_history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t to, history_row_fn fn, void *arg);
 /* id's newest rows first, at most n. */
-int history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
-    history_row_fn fn, void *arg);
+int prober_history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id,
+    size_t n, history_row_fn fn, void *arg);
 /* The merge of id's rows with start in [from, to). */
-int history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
+int prober_history_sum(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
     int64_t to, agg *out);
 /* Rows with start in [from, from + n*period) into days[n] (zeroed first),
  * indexed by (start - from) / period. */
-int history_series(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
-    int64_t period, size_t n, agg *out);
+int prober_history_series(MDB_txn *txn, MDB_dbi db, const char *id,
+    int64_t from, int64_t period, size_t n, agg *out);
 /*
  * Delete id's rows older than cutoff, at most max of them (SIZE_MAX: no
  * bound), oldest first: a cursor walks from the target's first row and
  * stops at the first row it keeps, so only expired rows are visited.
  * *deleted (may be NULL) gets the count.
  */
-int history_retain(store_txn *txn, MDB_dbi db, const char *id, int64_t cutoff,
-    size_t max, size_t *deleted);
+int prober_history_retain(store_txn *txn, MDB_dbi db, const char *id,
+    int64_t cutoff, size_t max, size_t *deleted);
 /* The time of id's oldest row in db: 0, or OD_ENOTFOUND without rows. */
-int history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t);
+int prober_history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t);
 /*
- * history_retain for every id with rows in db that is not in keep
+ * prober_history_retain for every id with rows in db that is not in keep
  * (n_keep ids sorted by strcmp; borrowed), at most max rows in all. It
  * costs one seek per id present in db (it jumps from one id's rows to the
  * next with MDB_SET_RANGE), plus the rows it deletes; keys that are not
  * "id 0x00 ..." are left alone. *deleted (may be NULL) gets the count.
  */
-int history_retain_unlisted(store_txn *txn, MDB_dbi db,
+int prober_history_retain_unlisted(store_txn *txn, MDB_dbi db,
     const char *const *keep, size_t n_keep, int64_t cutoff, size_t max,
     size_t *deleted);
 
@@ -453,19 +456,20 @@ typedef struct cpu_sample {
 	uint64_t total;
 } cpu_sample;
 
-int resources_parse_stat(const char *text, cpu_sample *out);
-double resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur);
+int prober_resources_parse_stat(const char *text, cpu_sample *out);
+double prober_resources_cpu_percent(
+    const cpu_sample *prev, const cpu_sample *cur);
 /* MemTotal and MemAvailable (bytes) from /proc/meminfo text. */
-int resources_parse_meminfo(
+int prober_resources_parse_meminfo(
     const char *text, uint64_t *total, uint64_t *available);
-int resources_parse_loadavg(
+int prober_resources_parse_loadavg(
     const char *text, double *l1, double *l5, double *l15);
 /*
  * Fill out from /proc and statvfs(disk_path); prev (may be NULL) is the
  * previous CPU sample and is updated, so the CPU percentage is over the
  * time since the last call.
  */
-int resources_read(
+int prober_resources_read(
     Opsdesk__V1__HostResources *out, const char *disk_path, cpu_sample *prev);
 
 /* ---- prober.c: the service's state, fed by the scheduler ---- */

@@ -141,12 +141,12 @@ count_rows(fixture *f, unsigned db, const char *id)
 	agg a;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
 	if (db == PDB_TRANSITIONS || db == PDB_RESULTS) {
-		assert_int_equal(history_walk(txn, store_db(f->st, db), id, 0,
-		                     INT64_MAX, count_row, &n),
+		assert_int_equal(prober_history_walk(txn, store_db(f->st, db),
+		                     id, 0, INT64_MAX, count_row, &n),
 		    0);
 	} else {
-		assert_int_equal(history_sum(txn, store_db(f->st, db), id, 0,
-		                     INT64_MAX, &a),
+		assert_int_equal(prober_history_sum(txn, store_db(f->st, db),
+		                     id, 0, INT64_MAX, &a),
 		    0);
 		n = a.checks;
 	}
@@ -182,7 +182,8 @@ test_uptime_and_percentiles(void **state)
 	}
 	/* Latencies 1..200, three times: p50 ~ 100 within its bucket
 	 * (75,100], p95 within (150,200]. */
-	uint32_t p50 = agg_percentile(&a, 0.5), p95 = agg_percentile(&a, 0.95);
+	uint32_t p50 = prober_agg_percentile(&a, 0.5),
+	         p95 = prober_agg_percentile(&a, 0.95);
 	assert_true(p50 > 75 && p50 <= 100);
 	assert_true(p95 > 150 && p95 <= 200);
 	/* A window a day later sees nothing in its last 24 h... */
@@ -194,12 +195,12 @@ test_uptime_and_percentiles(void **state)
 	                txn, f->st, "db", fake_now + 2 * DAY, 30 * DAY, NULL)
 	    > 94.9);
 	/* Minute, hour and day rows hold the same checks. */
-	assert_int_equal(history_sum(txn, store_db(f->st, PDB_MINUTE), "db", 0,
-	                     INT64_MAX, &a),
+	assert_int_equal(prober_history_sum(txn, store_db(f->st, PDB_MINUTE),
+	                     "db", 0, INT64_MAX, &a),
 	    0);
 	assert_int_equal(a.checks, 600);
-	assert_int_equal(history_sum(txn, store_db(f->st, PDB_HOUR), "db",
-	                     start, start + HOUR, &a),
+	assert_int_equal(prober_history_sum(txn, store_db(f->st, PDB_HOUR),
+	                     "db", start, start + HOUR, &a),
 	    0);
 	assert_int_equal(a.checks, 60);
 	store_read_end(txn);
@@ -281,8 +282,8 @@ test_transitions_and_restart(void **state)
 	MDB_txn *txn;
 	agg a;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	assert_int_equal(history_sum(txn, store_db(f->st, PDB_DAY), "api", 0,
-	                     INT64_MAX, &a),
+	assert_int_equal(prober_history_sum(txn, store_db(f->st, PDB_DAY),
+	                     "api", 0, INT64_MAX, &a),
 	    0);
 	store_read_end(txn);
 	assert_int_equal(a.failures, 2);
@@ -303,7 +304,7 @@ load_cfg(const char *json)
 static size_t
 index_of(const prober *p, const char *id)
 {
-	const target *t = target_find(&p->ts, id);
+	const target *t = prober_target_find(&p->ts, id);
 	assert_non_null(t);
 	return (size_t) (t - p->ts.v);
 }
@@ -369,7 +370,7 @@ test_reload(void **state)
 	assert_int_equal(prober_reload(f->p, c, NULL, err, sizeof(err)), 0);
 	config_free(c);
 	assert_int_equal(f->p->ts.n, 1);
-	assert_null(target_find(&f->p->ts, "api"));
+	assert_null(prober_target_find(&f->p->ts, "api"));
 	assert_int_equal(
 	    prober_reload(f->p, f->cfg, NULL, err, sizeof(err)), 0);
 	api = &f->p->rt[index_of(f->p, "api")];
@@ -420,7 +421,7 @@ test_retain_removed(void **state)
 	             "\"host\":\"127.0.0.1\",\"port\":1}]}");
 	assert_int_equal(prober_reload(f->p, c, NULL, err, sizeof(err)), 0);
 	config_free(c);
-	assert_null(target_find(&f->p->ts, "db"));
+	assert_null(prober_target_find(&f->p->ts, "db"));
 
 	/* Now db's raw results older than 6 h go, as api's do; nothing
 	 * else of db has expired. */
@@ -483,13 +484,14 @@ test_retain_other_shard(void **state)
 {
 	fixture *f = *state;
 	char err[256], shard[8];
-	unsigned i = target_in_shard(target_hash("db"), 0, 2) ? 1 : 0;
+	unsigned i
+	    = prober_target_in_shard(prober_target_hash("db"), 0, 2) ? 1 : 0;
 
 	feed_both(f);
 	snprintf(shard, sizeof(shard), "%u/2", i);
 	assert_int_equal(
 	    prober_reload(f->p, f->cfg, shard, err, sizeof(err)), 0);
-	assert_null(target_find(&f->p->ts, "db"));
+	assert_null(prober_target_find(&f->p->ts, "db"));
 	fake_now += 401 * DAY;
 	assert_int_equal(prober_retain(f->p, true), 0);
 	for (unsigned db = PDB_TRANSITIONS; db <= PDB_DAY; db++) {
@@ -511,7 +513,7 @@ put_rows_fn(store_txn *txn, void *arg)
 	for (size_t i = 0; i < 3; i++) {
 		for (int64_t t = 1; t <= 10; t++) {
 			if ((rv = store_put(txn, db, key,
-			         history_key(key, ids[i], t), "x", 1))
+			         prober_history_key(key, ids[i], t), "x", 1))
 			    != 0) {
 				return rv;
 			}
@@ -531,7 +533,7 @@ retain_unlisted_fn(store_txn *txn, void *arg)
 {
 	static const char *const keep[] = { "ab" };
 	unlisted_call *c = arg;
-	return history_retain_unlisted(txn,
+	return prober_history_retain_unlisted(txn,
 	    store_db(store_txn_store(txn), PDB_RESULTS), keep, 1, 6, c->max,
 	    &c->deleted);
 }

@@ -12,7 +12,7 @@
 #include "util/util.h"
 
 int
-resources_parse_stat(const char *text, cpu_sample *out)
+prober_resources_parse_stat(const char *text, cpu_sample *out)
 {
 	unsigned long long v[10] = { 0 };
 	int n;
@@ -37,7 +37,7 @@ resources_parse_stat(const char *text, cpu_sample *out)
 }
 
 double
-resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur)
+prober_resources_cpu_percent(const cpu_sample *prev, const cpu_sample *cur)
 {
 	if (cur->total <= prev->total || cur->busy < prev->busy) {
 		return 0;
@@ -59,7 +59,8 @@ meminfo_field(const char *text, const char *name, uint64_t *out)
 }
 
 int
-resources_parse_meminfo(const char *text, uint64_t *total, uint64_t *available)
+prober_resources_parse_meminfo(
+    const char *text, uint64_t *total, uint64_t *available)
 {
 	uint64_t t, a;
 	if (text == NULL || meminfo_field(text, "MemTotal:", &t) != 0
@@ -72,7 +73,8 @@ resources_parse_meminfo(const char *text, uint64_t *total, uint64_t *available)
 }
 
 int
-resources_parse_loadavg(const char *text, double *l1, double *l5, double *l15)
+prober_resources_parse_loadavg(
+    const char *text, double *l1, double *l5, double *l15)
 {
 	double a, b, c;
 	if (text == NULL || sscanf(text, "%lf %lf %lf", &a, &b, &c) != 3) {
@@ -100,7 +102,7 @@ read_small(const char *path, char *buf, size_t size)
 }
 
 int
-resources_read(
+prober_resources_read(
     Opsdesk__V1__HostResources *out, const char *disk_path, cpu_sample *prev)
 {
 	char buf[4096];
@@ -110,18 +112,19 @@ resources_read(
 
 	out->at_ms = od_now_ms();
 	if (read_small("/proc/stat", buf, sizeof(buf)) == 0
-	    && resources_parse_stat(buf, &cur) == 0) {
+	    && prober_resources_parse_stat(buf, &cur) == 0) {
 		if (prev != NULL) {
-			out->cpu_percent = resources_cpu_percent(prev, &cur);
+			out->cpu_percent
+			    = prober_resources_cpu_percent(prev, &cur);
 			*prev = cur;
 		}
 	}
 	if (read_small("/proc/meminfo", buf, sizeof(buf)) == 0) {
-		(void) resources_parse_meminfo(
+		(void) prober_resources_parse_meminfo(
 		    buf, &out->mem_total_bytes, &out->mem_available_bytes);
 	}
 	if (read_small("/proc/loadavg", buf, sizeof(buf)) == 0) {
-		(void) resources_parse_loadavg(
+		(void) prober_resources_parse_loadavg(
 		    buf, &out->load1, &out->load5, &out->load15);
 	}
 	if (read_small("/proc/uptime", buf, sizeof(buf)) == 0

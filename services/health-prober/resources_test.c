@@ -16,19 +16,20 @@ test_stat(void **state)
 	cpu_sample a, b;
 	(void) state;
 	assert_int_equal(
-	    resources_parse_stat(
+	    prober_resources_parse_stat(
 	        "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n", &a),
 	    0);
 	assert_int_equal(a.total, 1000);
 	assert_int_equal(a.busy, 200);
-	assert_int_equal(
-	    resources_parse_stat("cpu  250 0 150 1400 200 0 0 0 0 0\n", &b),
+	assert_int_equal(prober_resources_parse_stat(
+	                     "cpu  250 0 150 1400 200 0 0 0 0 0\n", &b),
 	    0);
 	/* 200 more busy of 1000 more total */
-	assert_true(resources_cpu_percent(&a, &b) > 19.99
-	    && resources_cpu_percent(&a, &b) < 20.01);
-	assert_true(resources_cpu_percent(&b, &a) == 0);
-	assert_int_equal(resources_parse_stat("intr 1 2", &a), OD_EMALFORMED);
+	assert_true(prober_resources_cpu_percent(&a, &b) > 19.99
+	    && prober_resources_cpu_percent(&a, &b) < 20.01);
+	assert_true(prober_resources_cpu_percent(&b, &a) == 0);
+	assert_int_equal(
+	    prober_resources_parse_stat("intr 1 2", &a), OD_EMALFORMED);
 }
 
 static void
@@ -37,21 +38,22 @@ test_meminfo_loadavg(void **state)
 	uint64_t t, av;
 	double l1, l5, l15;
 	(void) state;
-	assert_int_equal(resources_parse_meminfo(
+	assert_int_equal(prober_resources_parse_meminfo(
 	                     "MemTotal:       16000 kB\nMemFree:  10 kB\n"
 	                     "MemAvailable:    8000 kB\n",
 	                     &t, &av),
 	    0);
 	assert_int_equal(t, 16000 * 1024ULL);
 	assert_int_equal(av, 8000 * 1024ULL);
-	assert_int_equal(resources_parse_meminfo("MemTotal: 1 kB\n", &t, &av),
+	assert_int_equal(
+	    prober_resources_parse_meminfo("MemTotal: 1 kB\n", &t, &av),
 	    OD_EMALFORMED);
-	assert_int_equal(resources_parse_loadavg(
+	assert_int_equal(prober_resources_parse_loadavg(
 	                     "0.50 1.25 2.00 1/100 42\n", &l1, &l5, &l15),
 	    0);
 	assert_true(l1 == 0.5 && l5 == 1.25 && l15 == 2.0);
-	assert_int_equal(
-	    resources_parse_loadavg("x", &l1, &l5, &l15), OD_EMALFORMED);
+	assert_int_equal(prober_resources_parse_loadavg("x", &l1, &l5, &l15),
+	    OD_EMALFORMED);
 }
 
 static void
@@ -60,7 +62,7 @@ test_read_live(void **state)
 	Opsdesk__V1__HostResources r = OPSDESK__V1__HOST_RESOURCES__INIT;
 	cpu_sample prev = { 0, 0 };
 	(void) state;
-	assert_int_equal(resources_read(&r, "/", &prev), 0);
+	assert_int_equal(prober_resources_read(&r, "/", &prev), 0);
 	assert_true(r.mem_total_bytes > 0);
 	assert_true(r.mem_available_bytes <= r.mem_total_bytes);
 	assert_true(r.disk_total_bytes > 0);

@@ -40,7 +40,7 @@ struct sched {
 	void **easy;   /* its curl handle, for shutdown */
 	size_t *heap;  /* target indices, min-heap on due */
 	size_t heap_len;
-	_Atomic unsigned in_flight; /* also read by sched_get_stats */
+	_Atomic unsigned in_flight; /* also read by prober_sched_get_stats */
 	service_pool *pool;
 
 	pthread_mutex_t mu; /* done queue and stats */
@@ -51,13 +51,13 @@ struct sched {
 };
 
 int64_t
-sched_first_due(uint64_t hash, int64_t interval_ms, int64_t now)
+prober_sched_first_due(uint64_t hash, int64_t interval_ms, int64_t now)
 {
 	return now + (int64_t) ((hash >> 11) % (uint64_t) interval_ms);
 }
 
 int64_t
-sched_next_due(int64_t due, int64_t interval_ms, int64_t now)
+prober_sched_next_due(int64_t due, int64_t interval_ms, int64_t now)
 {
 	int64_t next = due + interval_ms;
 	if (next <= now) {
@@ -160,7 +160,7 @@ launch(sched *s, size_t i)
 		return;
 	}
 	if (t->kind == PROBE_SERVICE) {
-		if (service_pool_submit(s->pool, i) == 0) {
+		if (prober_service_pool_submit(s->pool, i) == 0) {
 			s->busy[i] = 1;
 			count(s, &s->stats.started);
 		}
@@ -194,7 +194,8 @@ launch_due(sched *s)
 		}
 		heap_pop(s);
 		launch(s, i);
-		s->due[i] = sched_next_due(s->due[i], t->interval_ms, now);
+		s->due[i]
+		    = prober_sched_next_due(s->due[i], t->interval_ms, now);
 		heap_push(s, i);
 	}
 }
@@ -265,7 +266,8 @@ run(void *arg)
 }
 
 int
-sched_start(sched **out, const target_set *ts, const sched_callbacks *cb)
+prober_sched_start(
+    sched **out, const target_set *ts, const sched_callbacks *cb)
 {
 	sched *s;
 	int64_t now = od_mono_ms();
@@ -288,11 +290,12 @@ sched_start(sched **out, const target_set *ts, const sched_callbacks *cb)
 	}
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
 	    (long) ts->settings.concurrency);
-	if ((rv = service_pool_start(&s->pool, ts, service_done, s)) != 0) {
+	if ((rv = prober_service_pool_start(&s->pool, ts, service_done, s))
+	    != 0) {
 		goto out;
 	}
 	for (size_t i = 0; i < ts->n; i++) {
-		s->due[i] = sched_first_due(
+		s->due[i] = prober_sched_first_due(
 		    ts->v[i].hash, ts->v[i].interval_ms, now);
 		heap_push(s, i);
 	}
@@ -304,12 +307,12 @@ sched_start(sched **out, const target_set *ts, const sched_callbacks *cb)
 	*out = s;
 	return 0;
 out:
-	sched_stop(s);
+	prober_sched_stop(s);
 	return rv;
 }
 
 void
-sched_stop(sched *s)
+prober_sched_stop(sched *s)
 {
 	if (s == NULL) {
 		return;
@@ -319,7 +322,7 @@ sched_stop(sched *s)
 		curl_multi_wakeup(s->multi);
 		pthread_join(s->thread, NULL);
 	}
-	service_pool_stop(s->pool);
+	prober_service_pool_stop(s->pool);
 	for (size_t i = 0; s->easy != NULL && i < s->ts->n; i++) {
 		if (s->easy[i] != NULL) {
 			probe_result r;
@@ -341,7 +344,7 @@ sched_stop(sched *s)
 }
 
 void
-sched_get_stats(sched *s, sched_stats *out)
+prober_sched_get_stats(sched *s, sched_stats *out)
 {
 	pthread_mutex_lock(&s->mu);
 	*out = s->stats;

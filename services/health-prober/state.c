@@ -20,7 +20,7 @@
 #define S_MAINT    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
 int
-state_rank(int state)
+prober_state_rank(int state)
 {
 	switch (state) {
 	case S_UP:
@@ -37,7 +37,7 @@ state_rank(int state)
 }
 
 const char *
-state_name(int state)
+prober_state_name(int state)
 {
 	switch (state) {
 	case S_UP:
@@ -54,7 +54,7 @@ state_name(int state)
 }
 
 void
-state_init(target_state *s)
+prober_state_init(target_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->state = S_UNKNOWN;
@@ -63,7 +63,7 @@ state_init(target_state *s)
 }
 
 void
-state_fini(target_state *s)
+prober_state_fini(target_state *s)
 {
 	if (s != NULL) {
 		free(s->reason);
@@ -72,7 +72,7 @@ state_fini(target_state *s)
 }
 
 int
-state_set_reason(target_state *s, const char *why)
+prober_state_set_reason(target_state *s, const char *why)
 {
 	char *r = NULL;
 	if (why != NULL && (r = strdup(why)) == NULL) {
@@ -92,7 +92,7 @@ shown_changed(target_state *s, int old, int64_t at_ms, uint32_t latency,
 		return false;
 	}
 	s->since_ms = at_ms;
-	(void) state_set_reason(s, reason);
+	(void) prober_state_set_reason(s, reason);
 	chg->old_state = old;
 	chg->new_state = s->state;
 	chg->latency_ms = latency;
@@ -102,11 +102,11 @@ shown_changed(target_state *s, int old, int64_t at_ms, uint32_t latency,
 }
 
 bool
-state_feed(
+prober_state_feed(
     target_state *s, const target *t, const probe_result *r, state_change *chg)
 {
 	int old = s->state;
-	int rank = state_rank(r->observed);
+	int rank = prober_state_rank(r->observed);
 	int next = s->health;
 	char reason[sizeof(chg->reason)];
 
@@ -133,13 +133,13 @@ state_feed(
 		} else if (++s->worse_streak >= t->failure_threshold) {
 			next = r->observed;
 		}
-	} else if (rank > state_rank(s->health)) {
+	} else if (rank > prober_state_rank(s->health)) {
 		s->better_streak = 0;
 		s->worse_streak++;
 		if (s->worse_streak >= t->failure_threshold) {
 			next = r->observed;
 		}
-	} else if (rank < state_rank(s->health)) {
+	} else if (rank < prober_state_rank(s->health)) {
 		s->worse_streak = 0;
 		s->better_streak++;
 		if (s->better_streak >= t->success_threshold) {
@@ -163,7 +163,7 @@ state_feed(
 }
 
 bool
-state_set_maintenance(target_state *s, bool on, const char *why,
+prober_state_set_maintenance(target_state *s, bool on, const char *why,
     int64_t now_ms, state_change *chg)
 {
 	int old = s->state;

@@ -35,7 +35,7 @@ feed(target_state *s, const target *t, int observed)
 	if (observed == DOWN) {
 		od_strlcpy(r.error, "HTTP 503", sizeof(r.error));
 	}
-	if (!state_feed(s, t, &r, &chg)) {
+	if (!prober_state_feed(s, t, &r, &chg)) {
 		return -1;
 	}
 	assert_int_equal(chg.new_state, s->state);
@@ -50,7 +50,7 @@ test_thresholds(void **state)
 	target t = { .failure_threshold = 3, .success_threshold = 2 };
 	target_state s;
 	(void) state;
-	state_init(&s);
+	prober_state_init(&s);
 	assert_int_equal(s.state, UNKNOWN);
 	/* A first success decides at once. */
 	assert_int_equal(feed(&s, &t, UP), UP);
@@ -71,7 +71,7 @@ test_thresholds(void **state)
 	assert_int_equal(feed(&s, &t, UP), -1);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	assert_int_equal(s.consecutive_successes, 2);
-	state_fini(&s);
+	prober_state_fini(&s);
 }
 
 static void
@@ -80,7 +80,7 @@ test_down_from_unknown_needs_threshold(void **state)
 	target t = { .failure_threshold = 3, .success_threshold = 2 };
 	target_state s;
 	(void) state;
-	state_init(&s);
+	prober_state_init(&s);
 	/* A component still starting: failures below the threshold leave it
 	 * unknown, and its first success shows it up at once. */
 	assert_int_equal(feed(&s, &t, DOWN), -1);
@@ -88,16 +88,16 @@ test_down_from_unknown_needs_threshold(void **state)
 	assert_int_equal(s.state, UNKNOWN);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	/* One that never comes up is down after the threshold. */
-	state_fini(&s);
-	state_init(&s);
+	prober_state_fini(&s);
+	prober_state_init(&s);
 	assert_int_equal(feed(&s, &t, DOWN), -1);
 	assert_int_equal(feed(&s, &t, DOWN), -1);
 	assert_int_equal(feed(&s, &t, DOWN), DOWN);
 	/* A first degraded result shows at once too. */
-	state_fini(&s);
-	state_init(&s);
+	prober_state_fini(&s);
+	prober_state_init(&s);
 	assert_int_equal(feed(&s, &t, DEGRADED), DEGRADED);
-	state_fini(&s);
+	prober_state_fini(&s);
 }
 
 static void
@@ -106,7 +106,7 @@ test_degraded(void **state)
 	target t = { .failure_threshold = 2, .success_threshold = 1 };
 	target_state s;
 	(void) state;
-	state_init(&s);
+	prober_state_init(&s);
 	assert_int_equal(feed(&s, &t, UP), UP);
 	assert_int_equal(feed(&s, &t, DEGRADED), -1);
 	assert_int_equal(feed(&s, &t, DEGRADED), DEGRADED);
@@ -120,7 +120,7 @@ test_degraded(void **state)
 	target t1 = { .failure_threshold = 1, .success_threshold = 1 };
 	assert_int_equal(feed(&s, &t1, DOWN), DOWN);
 	assert_int_equal(feed(&s, &t1, UP), UP);
-	state_fini(&s);
+	prober_state_fini(&s);
 }
 
 static void
@@ -130,35 +130,36 @@ test_maintenance(void **state)
 	target_state s;
 	state_change chg;
 	(void) state;
-	state_init(&s);
+	prober_state_init(&s);
 	assert_int_equal(feed(&s, &t, UP), UP);
-	assert_true(
-	    state_set_maintenance(&s, true, "MNT-4 db upgrade", 5000, &chg));
+	assert_true(prober_state_set_maintenance(
+	    &s, true, "MNT-4 db upgrade", 5000, &chg));
 	assert_int_equal(chg.old_state, UP);
 	assert_int_equal(chg.new_state, MAINT);
 	assert_non_null(strstr(chg.reason, "MNT-4"));
-	assert_false(state_set_maintenance(&s, true, "again", 5001, &chg));
+	assert_false(
+	    prober_state_set_maintenance(&s, true, "again", 5001, &chg));
 	/* Health moves underneath, the shown state does not. */
 	assert_int_equal(feed(&s, &t, DOWN), -1);
 	assert_int_equal(s.state, MAINT);
 	assert_int_equal(s.health, DOWN);
-	assert_true(state_set_maintenance(&s, false, NULL, 9000, &chg));
+	assert_true(prober_state_set_maintenance(&s, false, NULL, 9000, &chg));
 	assert_int_equal(chg.old_state, MAINT);
 	assert_int_equal(chg.new_state, DOWN);
 	assert_int_equal(s.since_ms, 9000);
 	assert_string_equal(s.reason, "maintenance ended");
-	state_fini(&s);
+	prober_state_fini(&s);
 }
 
 static void
 test_names_and_ranks(void **state)
 {
 	(void) state;
-	assert_string_equal(state_name(UP), "up");
-	assert_string_equal(state_name(MAINT), "maintenance");
-	assert_string_equal(state_name(77), "unknown");
-	assert_true(state_rank(DOWN) > state_rank(DEGRADED));
-	assert_true(state_rank(DEGRADED) > state_rank(UP));
+	assert_string_equal(prober_state_name(UP), "up");
+	assert_string_equal(prober_state_name(MAINT), "maintenance");
+	assert_string_equal(prober_state_name(77), "unknown");
+	assert_true(prober_state_rank(DOWN) > prober_state_rank(DEGRADED));
+	assert_true(prober_state_rank(DEGRADED) > prober_state_rank(UP));
 }
 
 int

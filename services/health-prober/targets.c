@@ -142,7 +142,7 @@ dup_opt(target_set *ts, const char *s, bool *oom)
 static const status_range default_status = { 200, 399 };
 
 uint64_t
-target_hash(const char *id)
+prober_target_hash(const char *id)
 {
 	uint64_t h = 14695981039346656037ULL;
 	for (const unsigned char *p = (const unsigned char *) id; *p; p++) {
@@ -153,7 +153,7 @@ target_hash(const char *id)
 }
 
 int
-shard_parse(const char *s, unsigned *index, unsigned *count)
+prober_shard_parse(const char *s, unsigned *index, unsigned *count)
 {
 	char *end;
 	unsigned long i, n;
@@ -175,14 +175,14 @@ shard_parse(const char *s, unsigned *index, unsigned *count)
 }
 
 bool
-target_in_shard(uint64_t hash, unsigned index, unsigned count)
+prober_target_in_shard(uint64_t hash, unsigned index, unsigned count)
 {
 	/* The high bits mix better than FNV's low ones. */
 	return count <= 1 || ((hash >> 17) % count) == index;
 }
 
 target *
-target_find(const target_set *ts, const char *id)
+prober_target_find(const target_set *ts, const char *id)
 {
 	for (size_t i = 0; ts != NULL && i < ts->n; i++) {
 		if (strcmp(ts->v[i].id, id) == 0) {
@@ -230,7 +230,7 @@ req_eq(const http_request_opts *a, const http_request_opts *b)
 }
 
 bool
-target_equal(const target *a, const target *b)
+prober_target_equal(const target *a, const target *b)
 {
 	if (!str_eq(a->id, b->id) || !str_eq(a->name, b->name)
 	    || !str_eq(a->group, b->group) || a->kind != b->kind
@@ -299,7 +299,7 @@ header_is_secret(const char *name, size_t len)
 }
 
 const char *
-target_redact_header(const char *line, char *out, size_t size)
+prober_target_redact_header(const char *line, char *out, size_t size)
 {
 	size_t len = strcspn(line, ":;");
 
@@ -312,7 +312,7 @@ target_redact_header(const char *line, char *out, size_t size)
 }
 
 void
-target_set_free(target_set *ts)
+prober_target_set_free(target_set *ts)
 {
 	if (ts == NULL) {
 		return;
@@ -944,7 +944,7 @@ parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
 	    ? t->id
 	    : dup_opt(ts, name, &oom);
 	t->group = group[0] == '\0' ? (char *) "" : dup_opt(ts, group, &oom);
-	t->hash = target_hash(id);
+	t->hash = prober_target_hash(id);
 	if (oom) {
 		return OD_ENOMEM;
 	}
@@ -1012,8 +1012,8 @@ parse_settings(const config *c, prober_settings *s, char *err, size_t errlen)
 }
 
 int
-targets_load(const config *c, const char *shard, target_set *out, char *err,
-    size_t errlen)
+prober_targets_load(const config *c, const char *shard, target_set *out,
+    char *err, size_t errlen)
 {
 	target_set ts;
 	const cJSON *arr = NULL, *it;
@@ -1024,7 +1024,7 @@ targets_load(const config *c, const char *shard, target_set *out, char *err,
 	memset(&ts, 0, sizeof(ts));
 	ts.settings.shard_count = 1;
 	if (shard != NULL && shard[0] != '\0'
-	    && shard_parse(
+	    && prober_shard_parse(
 	           shard, &ts.settings.shard_index, &ts.settings.shard_count)
 	        != 0) {
 		snprintf(err, errlen,
@@ -1063,7 +1063,7 @@ targets_load(const config *c, const char *shard, target_set *out, char *err,
 				goto out;
 			}
 		}
-		if (target_in_shard(t->hash, ts.settings.shard_index,
+		if (prober_target_in_shard(t->hash, ts.settings.shard_index,
 		        ts.settings.shard_count)) {
 			ts.n++;
 		} else {
@@ -1080,7 +1080,7 @@ targets_load(const config *c, const char *shard, target_set *out, char *err,
 	*out = ts;
 	return 0;
 out:
-	target_set_free(&ts);
+	prober_target_set_free(&ts);
 	return rv;
 }
 
@@ -1169,10 +1169,10 @@ static int
 prober_sections_check(const config *c, char *err, size_t errlen)
 {
 	target_set ts;
-	int rv = targets_load(c, getenv("OPSDESK_PROBER_SHARD"), &ts, err,
+	int rv = prober_targets_load(c, getenv("OPSDESK_PROBER_SHARD"), &ts, err,
 	    errlen);
 	if (rv == 0) {
-		target_set_free(&ts);
+		prober_target_set_free(&ts);
 	}
 	return rv;
 }

@@ -22,13 +22,13 @@ load(const char *json, const char *shard, target_set *ts, char *err,
 	config *c = NULL;
 	int rv;
 	/* The section's schema (unknown keys, JSON types) is checked as the
-	 * file loads; the rest by targets_load. */
+	 * file loads; the rest by prober_targets_load. */
 	if ((rv = config_load_string(
 	         &c, "health-prober", "127.0.0.1:9430", json, err, errlen))
 	    != 0) {
 		return rv;
 	}
-	rv = targets_load(c, shard, ts, err, errlen);
+	rv = prober_targets_load(c, shard, ts, err, errlen);
 	config_free(c);
 	return rv;
 }
@@ -73,12 +73,12 @@ test_full_http_target(void **state)
 	assert_int_equal(t->cert_warn_days, 14);
 	assert_true(t->tls_verify);
 	assert_string_equal(t->method, "GET");
-	assert_ptr_equal(target_find(&ts, "web"), t);
-	assert_null(target_find(&ts, "nope"));
+	assert_ptr_equal(prober_target_find(&ts, "web"), t);
+	assert_null(prober_target_find(&ts, "nope"));
 	/* defaults of the prober section */
 	assert_int_equal(ts.settings.concurrency, 64);
 	assert_int_equal(ts.settings.day_retention_ms, 400 * 86400000LL);
-	target_set_free(&ts);
+	prober_target_set_free(&ts);
 }
 
 static void
@@ -110,8 +110,8 @@ test_other_kinds(void **state)
 	assert_true(ts.v[2].prometheus);
 	assert_int_equal(ts.v[2].n_metrics, 1);
 	assert_string_equal(ts.v[2].metrics[0].labels, "code=\"200\"");
-	target_set_free(&ts);
-	target_set_free(NULL);
+	prober_target_set_free(&ts);
+	prober_target_set_free(NULL);
 }
 
 /* Each bad config fails with a message naming the key. */
@@ -266,20 +266,20 @@ test_request_opts(void **state)
 	assert_string_equal(ts.v[1].req->basic_password, "p w");
 	assert_null(ts.v[2].req);
 	/* Equal to itself, not to another definition. */
-	assert_true(target_equal(&ts.v[0], &ts.v[0]));
-	assert_false(target_equal(&ts.v[0], &ts.v[1]));
-	assert_false(target_equal(&ts.v[1], &ts.v[2]));
+	assert_true(prober_target_equal(&ts.v[0], &ts.v[0]));
+	assert_false(prober_target_equal(&ts.v[0], &ts.v[1]));
+	assert_false(prober_target_equal(&ts.v[1], &ts.v[2]));
 
 	assert_string_equal(
-	    target_redact_header("X-Api-Key: k1", line, sizeof(line)),
+	    prober_target_redact_header("X-Api-Key: k1", line, sizeof(line)),
 	    "X-Api-Key: <redacted>");
-	assert_string_equal(target_redact_header(
+	assert_string_equal(prober_target_redact_header(
 	                        "authorization: Bearer x", line, sizeof(line)),
 	    "authorization: <redacted>");
-	assert_string_equal(
-	    target_redact_header("X-Probe: opsdesk", line, sizeof(line)),
+	assert_string_equal(prober_target_redact_header(
+	                        "X-Probe: opsdesk", line, sizeof(line)),
 	    "X-Probe: opsdesk");
-	target_set_free(&ts);
+	prober_target_set_free(&ts);
 	sbuf_free(&json);
 
 	/* A bad value is named by its key, its text is not repeated. */
@@ -301,14 +301,14 @@ test_shards(void **state)
 	size_t total = 0;
 	(void) state;
 
-	assert_int_equal(shard_parse("0/1", &i, &n), 0);
-	assert_int_equal(shard_parse("2/3", &i, &n), 0);
+	assert_int_equal(prober_shard_parse("0/1", &i, &n), 0);
+	assert_int_equal(prober_shard_parse("2/3", &i, &n), 0);
 	assert_int_equal(i, 2);
 	assert_int_equal(n, 3);
-	assert_int_equal(shard_parse("3/3", &i, &n), OD_EINVAL);
-	assert_int_equal(shard_parse("1/0", &i, &n), OD_EINVAL);
-	assert_int_equal(shard_parse("x", &i, &n), OD_EINVAL);
-	assert_int_equal(shard_parse("1/2x", &i, &n), OD_EINVAL);
+	assert_int_equal(prober_shard_parse("3/3", &i, &n), OD_EINVAL);
+	assert_int_equal(prober_shard_parse("1/0", &i, &n), OD_EINVAL);
+	assert_int_equal(prober_shard_parse("x", &i, &n), OD_EINVAL);
+	assert_int_equal(prober_shard_parse("1/2x", &i, &n), OD_EINVAL);
 
 	sbuf_append(&json, "{\"targets\":[");
 	for (int k = 0; k < 60; k++) {
@@ -331,12 +331,14 @@ test_shards(void **state)
 		for (size_t k = 0; k < ts.n; k++) {
 			/* Another shard's target gives its arena bytes back:
 			 * the kept ones' strings must be intact after. */
-			assert_true(target_in_shard(ts.v[k].hash, s, 3));
-			assert_true(target_hash(ts.v[k].id) == ts.v[k].hash);
+			assert_true(
+			    prober_target_in_shard(ts.v[k].hash, s, 3));
+			assert_true(
+			    prober_target_hash(ts.v[k].id) == ts.v[k].hash);
 			assert_string_equal(ts.v[k].host, "h");
 		}
 		total += ts.n;
-		target_set_free(&ts);
+		prober_target_set_free(&ts);
 	}
 	assert_int_equal(total, 60);
 	target_set ts;
@@ -345,8 +347,8 @@ test_shards(void **state)
 	assert_non_null(strstr(err, "OPSDESK_PROBER_SHARD"));
 	sbuf_free(&json);
 	/* The hash is stable across builds: shards must not move. */
-	assert_true(target_hash("a") == 0xaf63dc4c8601ec8cULL);
-	assert_int_equal(target_hash(""), 14695981039346656037ULL);
+	assert_true(prober_target_hash("a") == 0xaf63dc4c8601ec8cULL);
+	assert_int_equal(prober_target_hash(""), 14695981039346656037ULL);
 }
 
 int

@@ -324,15 +324,8 @@ freezer_main(void *arg)
 		if (!f->kick) {
 			/* Retries are due by the record's clock; the tick
 			 * only says how often to look. */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += f->svc->cfg.tick_ms / 1000;
-			ts.tv_nsec += (f->svc->cfg.tick_ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			(void) pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+			(void) od_cond_wait_ms(
+			    &f->cv, &f->mu, f->svc->cfg.tick_ms);
 		}
 		if (f->stop) {
 			break;
@@ -350,7 +343,6 @@ int
 inc_freezer_start(inc_service *svc)
 {
 	struct inc_freezer *f = calloc(1, sizeof(*f));
-	pthread_condattr_t ca;
 	bool mu = false, cv = false;
 	int rv = OD_ENOMEM;
 
@@ -364,12 +356,7 @@ inc_freezer_start(inc_service *svc)
 		goto out;
 	}
 	mu = true;
-	if (pthread_condattr_init(&ca) != 0) {
-		goto out;
-	}
-	cv = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0
-	    && pthread_cond_init(&f->cv, &ca) == 0;
-	pthread_condattr_destroy(&ca);
+	cv = od_cond_init(&f->cv) == 0;
 	if (!cv || pthread_create(&f->thread, NULL, freezer_main, f) != 0) {
 		goto out;
 	}

@@ -19,18 +19,6 @@
 typedef Opsdesk__V1__IncidentRequest inc_req;
 typedef Opsdesk__V1__IncidentReply inc_rep;
 
-#define REQ(r) ((const inc_req *) (r))
-#define REP(r) ((inc_rep *) (r))
-#define SVC(c) ((inc_service *) rpc_call_arg(c))
-
-/* Set the reply's result oneof: case CASE, member `member`. */
-#define SET_RESULT(reply, CASE, member, value)                                \
-	do {                                                                  \
-		REP(reply)->result_case                                       \
-		    = OPSDESK__V1__INCIDENT_REPLY__RESULT_##CASE;             \
-		REP(reply)->member = (value);                                 \
-	} while (0)
-
 /* Messages for the od_err codes a method can meet; NULL: a default. */
 typedef struct why {
 	const char *invalid;
@@ -38,36 +26,22 @@ typedef struct why {
 	const char *state;
 } why;
 
+/* The method's words for the code rv (the default when it has none),
+ * then the one mapping, rpc_call_fail. */
 static int
-fail(rpc_call *c, int rv, const why *w)
+answer_why(rpc_call *c, int rv, const why *w)
 {
-	switch (rv) {
-	case OD_EINVAL:
-		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT, "%s",
-		    w->invalid ? w->invalid : "invalid argument");
-	case OD_ENOTFOUND:
-		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND, "%s",
-		    w->notfound ? w->notfound : "not found");
-	case OD_ESTATE:
-		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
-		    "%s",
-		    w->state ? w->state : "not allowed in the current state");
-	case OD_ELIMIT:
-		return rpc_call_error(c,
-		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED,
-		    "limit reached");
-	default:
-		/* Storage errors (and map growth) go back to rpc as they
-		 * are: it retries or answers INTERNAL. */
-		return rv;
-	}
+	const char *text = rv == OD_EINVAL ? w->invalid
+	    : rv == OD_ENOTFOUND           ? w->notfound
+	    : rv == OD_ESTATE              ? w->state
+	                                   : NULL;
+
+	return text != NULL ? rpc_call_fail(c, rv, "%s", text)
+	                    : rpc_call_fail(c, rv, NULL);
 }
 
 /*
- * fail() for a method on one record: "<kind>-<id> does not exist" for
+ * answer_why() for a method on one record: "<kind>-<id> does not exist" for
  * OD_ENOTFOUND and "<kind>-<id> is <state>" for OD_ESTATE (state NULL: the
  * default), so each handler names what it could not find or change.
  */
@@ -84,13 +58,13 @@ fail_on(rpc_call *c, int rv, const char *kind, uint64_t id,
 		snprintf(st, sizeof(st), "%s-%llu is %s", kind,
 		    (unsigned long long) id, state);
 	}
-	return fail(c, rv, &w);
+	return answer_why(c, rv, &w);
 }
 
 static inc_tx
 tx_of(rpc_call *c)
 {
-	inc_tx tx = { SVC(c), rpc_call_txn(c), rpc_call_now_ms(c),
+	inc_tx tx = { rpc_call_arg(c), rpc_call_txn(c), rpc_call_now_ms(c),
 		rpc_call_request_id(c) };
 
 	return tx;
@@ -113,14 +87,13 @@ is_admin(rpc_call *c)
 static int
 reply_incident(rpc_call *c, ProtobufCMessage *reply, inc_incident *inc)
 {
-	SET_RESULT(reply, INCIDENT, incident, rpc_call_keep(c, &inc->base));
-	return 0;
+	return rpc_call_result(c, "incident", rpc_call_keep(c, &inc->base));
 }
 
 static int
 h_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__CreateIncidentRequest *r = REQ(rq)->create;
+	const Opsdesk__V1__CreateIncidentRequest *r = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	inc_incident *inc = NULL;
 	inc_open_args a = { 0 };
@@ -137,7 +110,7 @@ h_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	a.n_components = r->n_components;
 	a.actor = actor_of(c);
 	if ((rv = inc_open(&tx, &a, &inc)) != 0) {
-		return fail(c, rv, &w);
+		return answer_why(c, rv, &w);
 	}
 	return reply_incident(c, reply, inc);
 }
@@ -145,11 +118,12 @@ h_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 static int
 h_get(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	uint64_t id = REQ(rq)->get->id;
+	uint64_t id
+	    = ((const Opsdesk__V1__IncidentId *) rpc_call_params(c))->id;
 	inc_incident *inc = NULL;
 	int rv;
 
-	if ((rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc)) != 0) {
+	if ((rv = inc_load(rpc_call_mdb(c), rpc_call_arg(c), id, &inc)) != 0) {
 		return fail_on(c, rv, "INC", id, NULL, NULL);
 	}
 	return reply_incident(c, reply, inc);
@@ -170,7 +144,8 @@ answer_change(rpc_call *c, ProtobufCMessage *reply, uint64_t id, int rv,
 static int
 h_ack(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	uint64_t id = REQ(rq)->ack->id;
+	uint64_t id
+	    = ((const Opsdesk__V1__IncidentId *) rpc_call_params(c))->id;
 	inc_tx tx = tx_of(c);
 	inc_incident *inc = NULL;
 	int rv = inc_ack(&tx, id, actor_of(c), &inc);
@@ -182,7 +157,7 @@ h_ack(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 static int
 h_update(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__UpdateIncidentRequest *u = REQ(rq)->update;
+	const Opsdesk__V1__UpdateIncidentRequest *u = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	inc_incident *inc = NULL;
 	int rv = inc_update(
@@ -198,7 +173,7 @@ h_update(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 static int
 h_resolve(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__ResolveIncidentRequest *r = REQ(rq)->resolve;
+	const Opsdesk__V1__ResolveIncidentRequest *r = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	inc_incident *inc = NULL;
 	int rv = inc_resolve(&tx, r->id, actor_of(c), r->text, &inc);
@@ -211,7 +186,7 @@ static int
 h_set_severity(
     rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__SetSeverityRequest *r = REQ(rq)->set_severity;
+	const Opsdesk__V1__SetSeverityRequest *r = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	inc_incident *inc = NULL;
 	int rv = inc_set_severity(
@@ -236,7 +211,7 @@ add_ptr(void ***arr, size_t *n, size_t cap, void *p)
 static int
 h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__ListIncidentsRequest *r = REQ(rq)->list;
+	const Opsdesk__V1__ListIncidentsRequest *r = rpc_call_params(c);
 	Opsdesk__V1__IncidentList *l = malloc(sizeof(*l));
 	uint32_t limit = 0;
 	uint64_t before = UINT64_MAX;
@@ -263,8 +238,8 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		}
 	}
 	limit = od_page_limit(limit, LIST_DEFAULT, LIST_MAX);
-	if (mdb_cursor_open(
-	        rpc_call_mdb(c), inc_dbi(SVC(c), INC_DB_INCIDENTS), &cur)
+	if (mdb_cursor_open(rpc_call_mdb(c),
+	        inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), &cur)
 	    != 0) {
 		return OD_EIO;
 	}
@@ -302,8 +277,7 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		}
 	}
 	mdb_cursor_close(cur);
-	SET_RESULT(reply, INCIDENTS, incidents, l);
-	return rv;
+	return rv != 0 ? rv : rpc_call_result(c, "incidents", l);
 }
 
 /* The stored postmortem with the peers' sections filled in. */
@@ -313,9 +287,9 @@ load_pm(rpc_call *c, uint64_t id, inc_postmortem **out)
 	inc_incident *inc = NULL;
 	int rv;
 
-	rv = inc_pm_load(rpc_call_mdb(c), SVC(c), id, out);
+	rv = inc_pm_load(rpc_call_mdb(c), rpc_call_arg(c), id, out);
 	if (rv == OD_ENOTFOUND) {
-		rv = inc_load(rpc_call_mdb(c), SVC(c), id, &inc);
+		rv = inc_load(rpc_call_mdb(c), rpc_call_arg(c), id, &inc);
 		inc_free(inc);
 		rv = rv == 0 ? OD_ESTATE : rv;
 	}
@@ -323,7 +297,7 @@ load_pm(rpc_call *c, uint64_t id, inc_postmortem **out)
 		return fail_on(c, rv, "INC", id, NULL, "not resolved yet");
 	}
 	rpc_call_keep(c, &(*out)->base);
-	inc_pm_fill_external(SVC(c), *out);
+	inc_pm_fill_external(rpc_call_arg(c), *out);
 	return 0;
 }
 
@@ -333,11 +307,13 @@ h_postmortem(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	inc_postmortem *pm;
 	int rv;
 
-	if ((rv = load_pm(c, REQ(rq)->postmortem->id, &pm)) != 0) {
+	if ((rv = load_pm(c,
+	         ((const Opsdesk__V1__IncidentId *) rpc_call_params(c))->id,
+	         &pm))
+	    != 0) {
 		return rv;
 	}
-	SET_RESULT(reply, POSTMORTEM, postmortem, pm);
-	return 0;
+	return rpc_call_result(c, "postmortem", pm);
 }
 
 static int
@@ -347,21 +323,23 @@ h_pm_markdown(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	sbuf b = SBUF_INIT;
 	int rv;
 
-	if ((rv = load_pm(c, REQ(rq)->postmortem_markdown->id, &pm)) != 0) {
+	if ((rv = load_pm(c,
+	         ((const Opsdesk__V1__IncidentId *) rpc_call_params(c))->id,
+	         &pm))
+	    != 0) {
 		return rv;
 	}
 	if ((rv = inc_pm_markdown(pm, &b)) == 0) {
 		rv = inc_set_str(&pm->markdown, sbuf_str(&b));
 	}
 	sbuf_free(&b);
-	SET_RESULT(reply, POSTMORTEM, postmortem, pm);
-	return rv;
+	return rv != 0 ? rv : rpc_call_result(c, "postmortem", pm);
 }
 
 static int
 h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__EditPostmortemRequest *r = REQ(rq)->postmortem_edit;
+	const Opsdesk__V1__EditPostmortemRequest *r = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	inc_postmortem *pm = NULL;
 	int rv;
@@ -373,8 +351,7 @@ h_pm_edit(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		    "existing action item to mark done or remove",
 		    "not resolved yet");
 	}
-	SET_RESULT(reply, POSTMORTEM, postmortem, rpc_call_keep(c, &pm->base));
-	return 0;
+	return rpc_call_result(c, "postmortem", rpc_call_keep(c, &pm->base));
 }
 
 static int
@@ -386,20 +363,19 @@ h_mnt_create(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	why wh = { err, NULL, NULL };
 	int rv;
 
-	if ((rv = inc_mnt_create(&tx, REQ(rq)->maintenance_create, actor_of(c),
-	         &w, err, sizeof(err)))
+	if ((rv = inc_mnt_create(
+	         &tx, rpc_call_params(c), actor_of(c), &w, err, sizeof(err)))
 	    != 0) {
-		return fail(c, rv, &wh);
+		return answer_why(c, rv, &wh);
 	}
-	SET_RESULT(
-	    reply, MAINTENANCE, maintenance, rpc_call_keep(c, &w->base));
-	return 0;
+	return rpc_call_result(c, "maintenance", rpc_call_keep(c, &w->base));
 }
 
 static int
 h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	uint64_t id = REQ(rq)->maintenance_cancel->id;
+	uint64_t id
+	    = ((const Opsdesk__V1__MaintenanceId *) rpc_call_params(c))->id;
 	inc_tx tx = tx_of(c);
 	inc_window *w = NULL;
 	int rv;
@@ -407,9 +383,7 @@ h_mnt_cancel(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	if ((rv = inc_mnt_cancel(&tx, id, &w)) != 0) {
 		return fail_on(c, rv, "MNT", id, NULL, "already over");
 	}
-	SET_RESULT(
-	    reply, MAINTENANCE, maintenance, rpc_call_keep(c, &w->base));
-	return 0;
+	return rpc_call_result(c, "maintenance", rpc_call_keep(c, &w->base));
 }
 
 /* Windows are public; who scheduled them is not. */
@@ -427,37 +401,40 @@ h_mnt_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	Opsdesk__V1__MaintenanceList *l = NULL;
 	int rv;
 
-	if ((rv = inc_mnt_list(rpc_call_mdb(c), SVC(c),
-	         REQ(rq)->maintenance_list->include_done, &l))
+	if ((rv = inc_mnt_list(rpc_call_mdb(c), rpc_call_arg(c),
+	         ((const Opsdesk__V1__ListMaintenanceRequest *)
+	                 rpc_call_params(c))
+	             ->include_done,
+	         &l))
 	    != 0) {
 		return rv;
 	}
 	strip_windows(c, l->windows, l->n_windows);
-	SET_RESULT(reply, MAINTENANCE_LIST, maintenance_list,
-	    rpc_call_keep(c, &l->base));
-	return 0;
+	return rpc_call_result(
+	    c, "maintenance_list", rpc_call_keep(c, &l->base));
 }
 
 static int
 h_checklists(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	int64_t at = REQ(rq)->checklists->at_ms;
+	int64_t at
+	    = ((const Opsdesk__V1__ChecklistsRequest *) rpc_call_params(c))
+	          ->at_ms;
 	Opsdesk__V1__Checklists *l = NULL;
 	int rv;
 
-	if ((rv = inc_checklists(rpc_call_mdb(c), SVC(c),
+	if ((rv = inc_checklists(rpc_call_mdb(c), rpc_call_arg(c),
 	         at != 0 ? at : rpc_call_now_ms(c), &l))
 	    != 0) {
 		return rv;
 	}
-	SET_RESULT(reply, CHECKLISTS, checklists, rpc_call_keep(c, &l->base));
-	return 0;
+	return rpc_call_result(c, "checklists", rpc_call_keep(c, &l->base));
 }
 
 static int
 h_tick(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__TickRequest *r = REQ(rq)->tick;
+	const Opsdesk__V1__TickRequest *r = rpc_call_params(c);
 	inc_tx tx = tx_of(c);
 	Opsdesk__V1__Checklists *l = NULL;
 	char err[160] = "";
@@ -467,37 +444,36 @@ h_tick(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	if ((rv = inc_tick(&tx, r->list_id, r->item_id, r->done, actor_of(c),
 	         &l, err, sizeof(err)))
 	    != 0) {
-		return fail(c, rv, &w);
+		return answer_why(c, rv, &w);
 	}
-	SET_RESULT(reply, CHECKLISTS, checklists, rpc_call_keep(c, &l->base));
-	return 0;
+	return rpc_call_result(c, "checklists", rpc_call_keep(c, &l->base));
 }
 
 static int
 h_report(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__ReportRequest *r = REQ(rq)->report;
+	const Opsdesk__V1__ReportRequest *r = rpc_call_params(c);
 	int period = r->period == 0 ? RP_DAY : (int) r->period;
 	inc_report *rep = NULL;
 	why w = { "the period is day, week or month", NULL, NULL };
 	int rv;
 
-	if ((rv = inc_report_build(SVC(c), period, r->at_ms, &rep)) != 0) {
-		return fail(c, rv, &w);
+	if ((rv = inc_report_build(rpc_call_arg(c), period, r->at_ms, &rep))
+	    != 0) {
+		return answer_why(c, rv, &w);
 	}
-	SET_RESULT(reply, REPORT, report, rpc_call_keep(c, &rep->base));
-	return 0;
+	return rpc_call_result(c, "report", rpc_call_keep(c, &rep->base));
 }
 
 static int
 h_alerts(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__AlertsRequest *r = REQ(rq)->alerts;
+	const Opsdesk__V1__AlertsRequest *r = rpc_call_params(c);
 	Opsdesk__V1__AlertList *l = NULL;
 	int rv;
 
 	if ((rv = inc_alerts_list(
-	         rpc_call_mdb(c), SVC(c), r->since_seq, r->limit, &l))
+	         rpc_call_mdb(c), rpc_call_arg(c), r->since_seq, r->limit, &l))
 	    != 0) {
 		return rv;
 	}
@@ -517,15 +493,15 @@ h_alerts(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		l->alerts[kept++] = a;
 	}
 	l->n_alerts = kept;
-	SET_RESULT(reply, ALERTS, alerts, l);
-	return 0;
+	return rpc_call_result(c, "alerts", l);
 }
 
 static int
 h_runbook(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 {
-	int sev = REQ(rq)->runbook->severity;
-	const inc_config *cfg = &SVC(c)->cfg;
+	int sev = ((const Opsdesk__V1__RunbookRequest *) rpc_call_params(c))
+	              ->severity;
+	const inc_config *cfg = &((inc_service *) rpc_call_arg(c))->cfg;
 	Opsdesk__V1__Runbook *rb = rpc_call_alloc(c, sizeof(*rb));
 
 	if (rb == NULL) {
@@ -541,8 +517,7 @@ h_runbook(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	rb->text = cfg->runbook[sev];
 	rb->response_sla_ms = cfg->response_ms[sev];
 	rb->resolution_sla_ms = cfg->resolution_ms[sev];
-	SET_RESULT(reply, RUNBOOK, runbook, rb);
-	return 0;
+	return rpc_call_result(c, "runbook", rb);
 }
 
 /* Append inc (takes ownership on success) to the malloc'd array *v. */
@@ -577,10 +552,13 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	opsdesk__v1__incident_snapshot__init(s);
 	rpc_call_keep(c, &s->base);
 	s->at_ms = now;
-	if ((rv = store_counter(
-	         rpc_call_mdb(c), SVC(c)->st, "alert", &s->alert_seq))
+	if ((rv = store_counter(rpc_call_mdb(c),
+	         ((inc_service *) rpc_call_arg(c))->st, "alert",
+	         &s->alert_seq))
 	        != 0
-	    || (rv = inc_mnt_list(rpc_call_mdb(c), SVC(c), false, &ml)) != 0) {
+	    || (rv = inc_mnt_list(
+	            rpc_call_mdb(c), rpc_call_arg(c), false, &ml))
+	        != 0) {
 		return rv;
 	}
 	strip_windows(c, ml->windows, ml->n_windows);
@@ -589,8 +567,8 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	ml->windows = NULL;
 	ml->n_windows = 0;
 	protobuf_c_message_free_unpacked(&ml->base, NULL);
-	if (mdb_cursor_open(
-	        rpc_call_mdb(c), inc_dbi(SVC(c), INC_DB_INCIDENTS), &cur)
+	if (mdb_cursor_open(rpc_call_mdb(c),
+	        inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), &cur)
 	    != 0) {
 		return OD_EIO;
 	}
@@ -620,8 +598,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 		}
 	}
 	mdb_cursor_close(cur);
-	SET_RESULT(reply, SNAPSHOT, snapshot, s);
-	return rv;
+	return rv != 0 ? rv : rpc_call_result(c, "snapshot", s);
 }
 
 /*

@@ -16,18 +16,6 @@
 #include "ticket.h"
 #include "util/util.h"
 
-#define SVC(c) ((ticket_service *) rpc_call_arg(c))
-
-/* Set the reply's result oneof: case CASE, member `member`. */
-#define SET_RESULT(reply, CASE, member, value)                                \
-	do {                                                                  \
-		REPLY(reply)->result_case                                     \
-		    = OPSDESK__V1__TICKET_REPLY__RESULT_##CASE;               \
-		REPLY(reply)->member = (value);                               \
-	} while (0)
-#define REPLY(r) ((Opsdesk__V1__TicketReply *) (r))
-#define REQ(q)   ((const Opsdesk__V1__TicketRequest *) (q))
-
 #define ST_OPEN     OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN
 #define ST_PENDING  OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING
 #define ST_RESOLVED OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED
@@ -36,54 +24,6 @@
 #define PAGE_MAX       100
 #define FAQ_SEARCH_MAX 10
 #define HOUR_MS        (3600 * 1000LL)
-
-/* Answer an od_err as an Error reply. A full map goes back to the store
- * as it is, so the batch is retried in a bigger map. */
-static int
-fail(rpc_call *c, int rv, const char *why)
-{
-	Opsdesk__V1__ErrorCode code;
-
-	switch (rv) {
-	case OD_EMAPFULL:
-		return rv;
-	case OD_ENOTFOUND:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND;
-		break;
-	case OD_EPERM:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED;
-		break;
-	case OD_ESTATE:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION;
-		break;
-	case OD_EINVAL:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT;
-		break;
-	case OD_ELIMIT:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED;
-		break;
-	case OD_ETOOBIG:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE;
-		break;
-	case OD_EUNAVAIL:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNAVAILABLE;
-		break;
-	default:
-		code = OPSDESK__V1__ERROR_CODE__ERROR_CODE_INTERNAL;
-		if (why == NULL) {
-			why = od_strerror(rv);
-		}
-		break;
-	}
-	return rpc_call_error(
-	    c, code, "%s", why != NULL ? why : od_strerror(rv));
-}
-
-static int
-invalid(rpc_call *c, const char *why)
-{
-	return fail(c, OD_EINVAL, why);
-}
 
 /*
  * Copy outside text into call memory with invalid UTF-8 replaced, after
@@ -132,7 +72,7 @@ load_for(rpc_call *c, uint64_t id, ticket_access what, tk_ticket **old,
 	tk_ticket *t = NULL;
 	int rv;
 
-	rv = id != 0 ? ticket__load(rpc_call_mdb(c), SVC(c), id, &t)
+	rv = id != 0 ? ticket__load(rpc_call_mdb(c), rpc_call_arg(c), id, &t)
 	             : OD_ENOTFOUND;
 	if (rv == 0) {
 		rpc_call_keep(c, &t->base);
@@ -153,7 +93,7 @@ load_for(rpc_call *c, uint64_t id, ticket_access what, tk_ticket **old,
 		        : "only the ticket's owner can do that");
 	}
 	if (rv != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	if (old != NULL) {
 		*old = t;
@@ -171,6 +111,7 @@ static int
 put_message(
     rpc_call *c, tk_ticket *t, int kind, const char *text, tk_message **out)
 {
+	ticket_service *svc = rpc_call_arg(c);
 	store_txn *txn = rpc_call_txn(c);
 	const tk_actor *a = rpc_call_actor(c);
 	tk_message *m;
@@ -196,7 +137,7 @@ put_message(
 	store_key_u64(key, t->id);
 	od_put_be32(key + 8, m->seq);
 	*out = m;
-	return store_put_pb(txn, store_db(SVC(c)->store, TDB_MESSAGES), key,
+	return store_put_pb(txn, store_db(svc->store, TDB_MESSAGES), key,
 	    sizeof(key), &m->base);
 }
 
@@ -207,7 +148,7 @@ commit_change(rpc_call *c, const tk_ticket *old, tk_ticket *t,
     const tk_message *m)
 {
 	store_txn *txn = rpc_call_txn(c);
-	ticket_service *svc = SVC(c);
+	ticket_service *svc = rpc_call_arg(c);
 	int rv;
 
 	t->updated_ms = rpc_call_now_ms(c);
@@ -218,7 +159,7 @@ commit_change(rpc_call *c, const tk_ticket *old, tk_ticket *t,
 	    || (rv = ticket__publish_ticket(txn, svc, topic, action, t, m,
 	            NULL, NULL, rpc_call_request_id(c)))
 	        != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	return 0;
 }
@@ -227,8 +168,6 @@ commit_change(rpc_call *c, const tk_ticket *old, tk_ticket *t,
 static int
 reply_ticket(rpc_call *c, ProtobufCMessage *reply, tk_ticket *t, tk_message *m)
 {
-	Opsdesk__V1__TicketReply *r = REPLY(reply);
-
 	if (m != NULL) {
 		tk_message **v = rpc_call_alloc(c, sizeof(*v));
 		if (v == NULL) {
@@ -241,9 +180,7 @@ reply_ticket(rpc_call *c, ProtobufCMessage *reply, tk_ticket *t, tk_message *m)
 		t->messages = NULL;
 		t->n_messages = 0;
 	}
-	r->result_case = OPSDESK__V1__TICKET_REPLY__RESULT_TICKET;
-	r->ticket = t;
-	return 0;
+	return rpc_call_result(c, "ticket", t);
 }
 
 static uint32_t
@@ -289,7 +226,7 @@ static int
 count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
     int64_t *oldest)
 {
-	ticket_service *svc = SVC(c);
+	ticket_service *svc = rpc_call_arg(c);
 	MDB_txn *txn = rpc_call_mdb(c);
 	int64_t since = rpc_call_now_ms(c) - HOUR_MS;
 	uint8_t k[TICKET_USER_KEY];
@@ -384,8 +321,8 @@ count_create(void *arg)
 static int
 h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__CreateTicketRequest *q = REQ(req)->create;
-	ticket_service *svc = SVC(c);
+	const Opsdesk__V1__CreateTicketRequest *q = rpc_call_params(c);
+	ticket_service *svc = rpc_call_arg(c);
 	store_txn *txn = rpc_call_txn(c);
 	const tk_actor *a = rpc_call_actor(c);
 	int64_t now = rpc_call_now_ms(c);
@@ -400,12 +337,13 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	int rv;
 
 	if (a->user_id == 0) {
-		return invalid(c, "actor.user_id is required");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "actor.user_id is required");
 	}
 	if ((int) q->priority < 0
 	    || (int) q->priority >= TICKET_N_PRIORITIES) {
-		return invalid(
-		    c, "priority must be low, normal, high or urgent");
+		return rpc_call_fail(c, OD_EINVAL,
+		    "priority must be low, normal, high or urgent");
 	}
 	if ((rv = clean_text(c, q->text, TICKET_MAX_TEXT, "text",
 	         q->subject == NULL || q->subject[0] == '\0', &text))
@@ -416,16 +354,16 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	if (strlen(actor_name(a)) > TICKET_MAX_NAME) {
-		return invalid(c, "actor.name is too long");
+		return rpc_call_fail(c, OD_EINVAL, "actor.name is too long");
 	}
 	if ((rv = count_for_limits(c, a->user_id, &open, &recent, &oldest))
 	    != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	if ((rv = ticket_limits_check(
 	         &svc->policy, open, recent, oldest, now, msg, sizeof(msg)))
 	    != 0) {
-		return fail(c, rv, msg);
+		return rpc_call_fail(c, rv, "%s", msg);
 	}
 	if (subject[0] == '\0') {
 		if ((derived = ticket_subject_from_text(text)) == NULL) {
@@ -444,7 +382,7 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	opsdesk__v1__ticket__init(t);
 	opsdesk__v1__create_ticket_reply__init(cr);
 	if ((rv = store_next_id(txn, "ticket", &t->id)) != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	t->owner_id = a->user_id;
 	t->chat_id = a->chat_id != 0 ? a->chat_id : a->user_id;
@@ -471,7 +409,7 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		         store_db(svc->store, TDB_INCIDENT_LINKS), lk,
 		         sizeof(lk), "", 0))
 		    != 0) {
-			return fail(c, rv, NULL);
+			return rpc_call_fail(c, rv, NULL);
 		}
 		cr->active_incident = inc;
 	}
@@ -479,7 +417,7 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    && (rv = put_message(c, t,
 	            OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER, text, &m))
 	        != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	if ((rv = ticket__save(txn, svc, NULL, t)) != 0
 	    || (rv = ticket__audit(txn, svc, t->id, a, "create",
@@ -489,14 +427,13 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	            "created", t, m, NULL, inc, rpc_call_request_id(c)))
 	        != 0
 	    || (rv = store_txn_on_commit(txn, count_create, svc, NULL)) != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	if ((rv = reply_ticket(c, reply, t, m)) != 0) {
 		return rv;
 	}
 	cr->ticket = t;
-	SET_RESULT(reply, CREATED, created, cr);
-	return 0;
+	return rpc_call_result(c, "created", cr);
 }
 
 /* ---- get ---- */
@@ -504,6 +441,7 @@ h_create(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
+	ticket_service *svc = rpc_call_arg(c);
 	const tk_actor *a = rpc_call_actor(c);
 	MDB_txn *txn = rpc_call_mdb(c);
 	tk_ticket *t;
@@ -514,8 +452,9 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	size_t n = 0;
 	int rv, mrv;
 
-	if ((rv = load_for(c, REQ(req)->get->id, TICKET_READ, NULL, &t))
-	    != 0) {
+	const Opsdesk__V1__TicketId *q = rpc_call_params(c);
+
+	if ((rv = load_for(c, q->id, TICKET_READ, NULL, &t)) != 0) {
 		return rv;
 	}
 	if ((v = rpc_call_alloc(c, TICKET_GET_MESSAGES * sizeof(*v)))
@@ -523,9 +462,9 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return OD_ENOMEM;
 	}
 	/* The newest messages, read backwards from the end of the thread. */
-	if (mdb_cursor_open(txn, store_db(SVC(c)->store, TDB_MESSAGES), &cur)
+	if (mdb_cursor_open(txn, store_db(svc->store, TDB_MESSAGES), &cur)
 	    != 0) {
-		return fail(c, OD_EIO, NULL);
+		return rpc_call_fail(c, OD_EIO, NULL);
 	}
 	store_key_u64(k, t->id + 1);
 	od_put_be32(k + 8, 0);
@@ -536,7 +475,7 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		tk_message *m = opsdesk__v1__ticket_message__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (m == NULL) {
-			rv = fail(
+			rv = rpc_call_fail(
 			    c, OD_EIO, "a stored message does not decode");
 			goto out;
 		}
@@ -556,8 +495,7 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	t->messages = v;
 	t->n_messages = n;
-	SET_RESULT(reply, TICKET, ticket, t);
-	rv = 0;
+	rv = rpc_call_result(c, "ticket", t);
 out:
 	mdb_cursor_close(cur);
 	return rv;
@@ -576,7 +514,8 @@ list_add(rpc_call *c, Opsdesk__V1__TicketList *l, uint64_t id, size_t cap)
 	        == NULL) {
 		return OD_ENOMEM;
 	}
-	if ((rv = ticket__load(rpc_call_mdb(c), SVC(c), id, &t)) != 0) {
+	if ((rv = ticket__load(rpc_call_mdb(c), rpc_call_arg(c), id, &t))
+	    != 0) {
 		return rv;
 	}
 	rpc_call_keep(c, &t->base);
@@ -587,9 +526,9 @@ list_add(rpc_call *c, Opsdesk__V1__TicketList *l, uint64_t id, size_t cap)
 static int
 h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__ListTicketsRequest *q = REQ(req)->list_mine;
+	const Opsdesk__V1__ListTicketsRequest *q = rpc_call_params(c);
 	const tk_actor *a = rpc_call_actor(c);
-	ticket_service *svc = SVC(c);
+	ticket_service *svc = rpc_call_arg(c);
 	MDB_txn *txn = rpc_call_mdb(c);
 	Opsdesk__V1__TicketList *l;
 	uint32_t limit = page_limit(q->page);
@@ -603,17 +542,19 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 
 	if (q->user_id != 0 && q->user_id != a->user_id) {
 		if (!a->is_admin) {
-			return fail(c, OD_EPERM,
+			return rpc_call_fail(c, OD_EPERM,
 			    "only admins can list another user's tickets");
 		}
 		user = q->user_id;
 	}
 	if (user == 0) {
-		return invalid(c, "actor.user_id is required");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "actor.user_id is required");
 	}
 	if (cursor[0] != '\0'
 	    && (sscanf(cursor, "%llu", &after) != 1 || after == 0)) {
-		return invalid(c, "page.cursor is not one this service gave");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "page.cursor is not one this service gave");
 	}
 	if ((l = rpc_call_alloc(c, sizeof(*l))) == NULL) {
 		return OD_ENOMEM;
@@ -621,7 +562,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	opsdesk__v1__ticket_list__init(l);
 	if (mdb_cursor_open(txn, store_db(svc->store, TDB_USER_TICKETS), &cur)
 	    != 0) {
-		return fail(c, OD_EIO, NULL);
+		return rpc_call_fail(c, OD_EIO, NULL);
 	}
 	/* Newest first: start just below (user, all, after) or past the
 	 * user's last key of the set, walk backwards. */
@@ -641,7 +582,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 			break;
 		}
 		if ((rv = list_add(c, l, id, limit)) != 0) {
-			rv = fail(c, rv, NULL);
+			rv = rpc_call_fail(c, rv, NULL);
 			goto out;
 		}
 		t = l->tickets[l->n_tickets - 1];
@@ -660,8 +601,7 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		l->total++;
 		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	SET_RESULT(reply, TICKETS, tickets, l);
-	rv = 0;
+	rv = rpc_call_result(c, "tickets", l);
 out:
 	mdb_cursor_close(cur);
 	return rv;
@@ -675,54 +615,47 @@ static int
 list_by_due(rpc_call *c, enum ticket_db db, const char *cursor, uint32_t limit,
     Opsdesk__V1__TicketList *l)
 {
-	MDB_txn *txn = rpc_call_mdb(c);
-	MDB_cursor *cur = NULL;
+	ticket_service *svc = rpc_call_arg(c);
+	store_scan sc;
 	MDB_val key, val;
-	unsigned long long due = 0, id = 0;
-	uint8_t k[16];
-	int rv, mrv;
+	char next[STORE_PAGE_CURSOR_MAX];
+	int rv;
 
-	if (cursor[0] != '\0' && sscanf(cursor, "%llx.%llx", &due, &id) != 2) {
-		return invalid(c, "page.cursor is not one this service gave");
+	if ((rv = store_scan_open(&sc, rpc_call_mdb(c),
+	         store_db(svc->store, db), NULL, 0, cursor))
+	    != 0) {
+		return rpc_call_fail(c, rv,
+		    rv == OD_EINVAL
+		        ? "page.cursor is not one this service gave"
+		        : NULL);
 	}
-	if (mdb_cursor_open(txn, store_db(SVC(c)->store, db), &cur) != 0) {
-		return fail(c, OD_EIO, NULL);
-	}
-	store_key_u64(k, due);
-	store_key_u64(k + 8, id);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	if (mrv == 0 && cursor[0] != '\0' && key.mv_size == 16
-	    && memcmp(key.mv_data, k, 16) == 0) {
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	while (mrv == 0 && key.mv_size == 16) {
-		const uint8_t *p = key.mv_data;
+	while ((rv = store_scan_next(&sc, &key, &val)) == 0) {
+		if (key.mv_size != 16) {
+			continue;
+		}
 		if (l->n_tickets == limit) {
-			tk_ticket *last = l->tickets[limit - 1];
-			l->next_cursor = rpc_call_printf(c, "%llx.%llx",
-			    (unsigned long long) ticket_sla_queue_due(last),
-			    (unsigned long long) last->id);
+			store_scan_page_cursor(&sc, next, sizeof(next));
+			l->next_cursor = rpc_call_strdup(c, next);
 			break;
 		}
-		if ((rv = list_add(c, l, store_key_get_u64(p + 8), limit))
+		if ((rv = list_add(c, l,
+		         store_key_get_u64((const uint8_t *) key.mv_data + 8),
+		         limit))
 		    != 0) {
-			rv = fail(c, rv, NULL);
+			rv = rpc_call_fail(c, rv, NULL);
 			goto out;
 		}
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	rv = 0;
+	rv = rv == OD_ENOTFOUND ? 0 : rpc_call_fail(c, rv, NULL);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
 static int
 h_queue(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__QueueRequest *q = REQ(req)->queue;
+	const Opsdesk__V1__QueueRequest *q = rpc_call_params(c);
 	Opsdesk__V1__TicketList *l;
 	int rv;
 
@@ -735,14 +668,15 @@ h_queue(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    != 0) {
 		return rv;
 	}
-	l->total = (uint32_t) ticket__open_count(rpc_call_mdb(c), SVC(c));
-	SET_RESULT(reply, TICKETS, tickets, l);
-	return 0;
+	l->total
+	    = (uint32_t) ticket__open_count(rpc_call_mdb(c), rpc_call_arg(c));
+	return rpc_call_result(c, "tickets", l);
 }
 
 static int
 h_snapshot(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
+	ticket_service *svc = rpc_call_arg(c);
 	Opsdesk__V1__TicketSnapshot *s;
 	Opsdesk__V1__TicketList l = OPSDESK__V1__TICKET_LIST__INIT;
 	int rv;
@@ -758,13 +692,12 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	s->open = l.tickets;
 	s->n_open = l.n_tickets;
 	if ((rv = store_counter(
-	         rpc_call_mdb(c), SVC(c)->store, "ticket", &s->last_id))
+	         rpc_call_mdb(c), svc->store, "ticket", &s->last_id))
 	    != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	s->at_ms = rpc_call_now_ms(c);
-	SET_RESULT(reply, SNAPSHOT, snapshot, s);
-	return 0;
+	return rpc_call_result(c, "snapshot", s);
 }
 
 /* ---- thread ---- */
@@ -803,7 +736,7 @@ static int
 add_text(rpc_call *c, const Opsdesk__V1__TicketTextRequest *q,
     const text_method *tm, ProtobufCMessage *reply)
 {
-	ticket_service *svc = SVC(c);
+	ticket_service *svc = rpc_call_arg(c);
 	int64_t now = rpc_call_now_ms(c);
 	tk_ticket *old, *t;
 	tk_message *m;
@@ -821,7 +754,7 @@ add_text(rpc_call *c, const Opsdesk__V1__TicketTextRequest *q,
 	switch (tm->kind) {
 	case OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY:
 		if ((rv = ticket_staff_change_check(t, &why)) != 0) {
-			return fail(c, rv, why);
+			return rpc_call_fail(c, rv, "%s", why);
 		}
 		ticket_sla_first_response(t, now);
 		break;
@@ -829,7 +762,7 @@ add_text(rpc_call *c, const Opsdesk__V1__TicketTextRequest *q,
 		if ((rv = ticket_user_message_check(
 		         &svc->policy, t, now, &reopens, &why))
 		    != 0) {
-			return fail(c, rv, why);
+			return rpc_call_fail(c, rv, "%s", why);
 		}
 		/* The customer answered: a pending ticket is back with staff,
 		 * a resolved one reopens. */
@@ -858,20 +791,20 @@ add_text(rpc_call *c, const Opsdesk__V1__TicketTextRequest *q,
 static int
 h_reply(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	return add_text(c, REQ(req)->reply, &text_reply, reply);
+	return add_text(c, rpc_call_params(c), &text_reply, reply);
 }
 
 static int
 h_note(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	return add_text(c, REQ(req)->note, &text_note, reply);
+	return add_text(c, rpc_call_params(c), &text_note, reply);
 }
 
 static int
 h_user_message(
     rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	return add_text(c, REQ(req)->user_message, &text_user, reply);
+	return add_text(c, rpc_call_params(c), &text_user, reply);
 }
 
 /* ---- staff changes ---- */
@@ -879,7 +812,7 @@ h_user_message(
 static int
 h_assign(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__AssignRequest *q = REQ(req)->assign;
+	const Opsdesk__V1__AssignRequest *q = rpc_call_params(c);
 	const tk_actor *a = rpc_call_actor(c);
 	tk_ticket *old, *t;
 	const char *why;
@@ -893,10 +826,11 @@ h_assign(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	if ((rv = ticket_staff_change_check(t, &why)) != 0) {
-		return fail(c, rv, why);
+		return rpc_call_fail(c, rv, "%s", why);
 	}
 	if (q->assignee_id < 0) {
-		return invalid(c, "assignee_id must be a user id or 0");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "assignee_id must be a user id or 0");
 	}
 	if (name[0] == '\0' && q->assignee_id == a->user_id) {
 		name = (char *) actor_name(a);
@@ -916,28 +850,29 @@ static int
 h_set_priority(
     rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__SetPriorityRequest *q = REQ(req)->set_priority;
+	ticket_service *svc = rpc_call_arg(c);
+	const Opsdesk__V1__SetPriorityRequest *q = rpc_call_params(c);
 	tk_ticket *old, *t;
 	const char *why;
 	int rv;
 
 	if ((int) q->priority <= 0
 	    || (int) q->priority >= TICKET_N_PRIORITIES) {
-		return invalid(
-		    c, "priority must be low, normal, high or urgent");
+		return rpc_call_fail(c, OD_EINVAL,
+		    "priority must be low, normal, high or urgent");
 	}
 	if ((rv = load_for(c, q->id, TICKET_STAFF_ACT, &old, &t)) != 0) {
 		return rv;
 	}
 	if ((rv = ticket_staff_change_check(t, &why)) != 0) {
-		return fail(c, rv, why);
+		return rpc_call_fail(c, rv, "%s", why);
 	}
 	if (t->priority == q->priority) {
-		return fail(
+		return rpc_call_fail(
 		    c, OD_ESTATE, "the ticket already has that priority");
 	}
 	t->priority = q->priority;
-	ticket_sla_apply(&SVC(c)->policy, t);
+	ticket_sla_apply(&svc->policy, t);
 	if ((rv = commit_change(c, old, t, "priority",
 	         ticket_priority_name(q->priority), "ticket.updated", NULL))
 	    != 0) {
@@ -951,6 +886,7 @@ h_set_priority(
 static int
 notify_status(rpc_call *c, const tk_ticket *t)
 {
+	ticket_service *svc = rpc_call_arg(c);
 	Opsdesk__V1__TicketNotify n = OPSDESK__V1__TICKET_NOTIFY__INIT;
 	unsigned long long id = (unsigned long long) t->id;
 	int rv;
@@ -968,7 +904,7 @@ notify_status(rpc_call *c, const tk_ticket *t)
 		    "if the problem is not solved, reply to the ticket within "
 		    "%lld days to reopen it.",
 		    id, id,
-		    (long long) (SVC(c)->policy.reopen_ms / (24 * HOUR_MS)));
+		    (long long) (svc->policy.reopen_ms / (24 * HOUR_MS)));
 		break;
 	case OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED:
 		n.text = t->rating == 0
@@ -988,8 +924,9 @@ notify_status(rpc_call *c, const tk_ticket *t)
 	n.user_id = t->owner_id;
 	n.chat_id = t->chat_id;
 	n.incident_id = 0;
-	if ((rv = ticket__publish_notify(rpc_call_txn(c), SVC(c), &n)) != 0) {
-		return fail(c, rv, NULL);
+	if ((rv = ticket__publish_notify(rpc_call_txn(c), rpc_call_arg(c), &n))
+	    != 0) {
+		return rpc_call_fail(c, rv, NULL);
 	}
 	return 0;
 }
@@ -997,7 +934,8 @@ notify_status(rpc_call *c, const tk_ticket *t)
 static int
 h_set_status(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__SetStatusRequest *q = REQ(req)->set_status;
+	ticket_service *svc = rpc_call_arg(c);
+	const Opsdesk__V1__SetStatusRequest *q = rpc_call_params(c);
 	tk_ticket *old, *t;
 	const char *why = NULL;
 	int rv;
@@ -1006,9 +944,9 @@ h_set_status(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	if ((rv = ticket_status_change_check(t, q->status, &why)) != 0) {
-		return fail(c, rv, why);
+		return rpc_call_fail(c, rv, "%s", why);
 	}
-	ticket_status_apply(&SVC(c)->policy, t, q->status, rpc_call_now_ms(c));
+	ticket_status_apply(&svc->policy, t, q->status, rpc_call_now_ms(c));
 	if ((rv = commit_change(c, old, t, "status",
 	         ticket_status_name(q->status), "ticket.updated", NULL))
 	        != 0
@@ -1021,7 +959,7 @@ h_set_status(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_rate(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__RateRequest *q = REQ(req)->rate;
+	const Opsdesk__V1__RateRequest *q = rpc_call_params(c);
 	tk_ticket *old, *t;
 	const char *why = NULL;
 	char *comment;
@@ -1034,7 +972,7 @@ h_rate(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	if ((rv = ticket_rate_check(t, q->rating, &why)) != 0) {
-		return fail(c, rv, why);
+		return rpc_call_fail(c, rv, "%s", why);
 	}
 	t->rating = q->rating;
 	t->rating_comment = comment;
@@ -1062,25 +1000,26 @@ reply_tier(rpc_call *c, ProtobufCMessage *reply, int64_t user, int tier,
 	ct->user_id = user;
 	ct->tier = tier;
 	ct->updated_ms = updated;
-	SET_RESULT(reply, TIER, tier, ct);
-	return 0;
+	return rpc_call_result(c, "tier", ct);
 }
 
 static int
 h_set_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__SetTierRequest *q = REQ(req)->set_tier;
-	ticket_service *svc = SVC(c);
+	const Opsdesk__V1__SetTierRequest *q = rpc_call_params(c);
+	ticket_service *svc = rpc_call_arg(c);
 	store_txn *txn = rpc_call_txn(c);
 	Opsdesk__V1__CustomerTier ct = OPSDESK__V1__CUSTOMER_TIER__INIT;
 	uint8_t k[8];
 	int rv;
 
 	if (q->user_id <= 0) {
-		return invalid(c, "user_id must be a Telegram user id");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "user_id must be a Telegram user id");
 	}
 	if ((int) q->tier <= 0 || (int) q->tier >= TICKET_N_TIERS) {
-		return invalid(c, "tier must be free, pro, elite or ultra");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "tier must be free, pro, elite or ultra");
 	}
 	ct.user_id = q->user_id;
 	ct.tier = q->tier;
@@ -1094,7 +1033,7 @@ h_set_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	                ticket_tier_name(q->tier)),
 	            rpc_call_request_id(c)))
 	        != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	return reply_tier(c, reply, ct.user_id, ct.tier, ct.updated_ms);
 }
@@ -1102,7 +1041,8 @@ h_set_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_get_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__GetTierRequest *q = REQ(req)->get_tier;
+	ticket_service *svc = rpc_call_arg(c);
+	const Opsdesk__V1__GetTierRequest *q = rpc_call_params(c);
 	const tk_actor *a = rpc_call_actor(c);
 	Opsdesk__V1__CustomerTier *ct = NULL;
 	int64_t user = q->user_id != 0 ? q->user_id : a->user_id;
@@ -1110,27 +1050,26 @@ h_get_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	int rv;
 
 	if (user != a->user_id && !a->is_admin) {
-		return fail(
+		return rpc_call_fail(
 		    c, OD_EPERM, "only admins can see another user's tier");
 	}
 	if (user <= 0) {
-		return invalid(c, "user_id must be a Telegram user id");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "user_id must be a Telegram user id");
 	}
 	store_key_u64(k, (uint64_t) user);
-	rv = store_get_pb(rpc_call_mdb(c),
-	    store_db(SVC(c)->store, TDB_CUSTOMERS), k, sizeof(k),
-	    &opsdesk__v1__customer_tier__descriptor,
+	rv = store_get_pb(rpc_call_mdb(c), store_db(svc->store, TDB_CUSTOMERS),
+	    k, sizeof(k), &opsdesk__v1__customer_tier__descriptor,
 	    (ProtobufCMessage **) &ct);
 	if (rv == OD_ENOTFOUND) {
 		return reply_tier(
 		    c, reply, user, OPSDESK__V1__TIER__TIER_FREE, 0);
 	}
 	if (rv != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	rpc_call_keep(c, &ct->base);
-	SET_RESULT(reply, TIER, tier, ct);
-	return 0;
+	return rpc_call_result(c, "tier", ct);
 }
 
 /* ---- FAQ ---- */
@@ -1139,6 +1078,7 @@ h_get_tier(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 faq_load_all(rpc_call *c, Opsdesk__V1__FaqList *l)
 {
+	ticket_service *svc = rpc_call_arg(c);
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
 	int rv, mrv;
@@ -1149,16 +1089,16 @@ faq_load_all(rpc_call *c, Opsdesk__V1__FaqList *l)
 		return OD_ENOMEM;
 	}
 	if (mdb_cursor_open(
-	        rpc_call_mdb(c), store_db(SVC(c)->store, TDB_FAQ), &cur)
+	        rpc_call_mdb(c), store_db(svc->store, TDB_FAQ), &cur)
 	    != 0) {
-		return fail(c, OD_EIO, NULL);
+		return rpc_call_fail(c, OD_EIO, NULL);
 	}
 	mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
 	while (mrv == 0 && l->n_entries <= TICKET_MAX_FAQ) {
 		Opsdesk__V1__FaqEntry *e = opsdesk__v1__faq_entry__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (e == NULL) {
-			rv = fail(
+			rv = rpc_call_fail(
 			    c, OD_EIO, "a stored FAQ entry does not decode");
 			goto out;
 		}
@@ -1175,8 +1115,7 @@ out:
 static int
 reply_faq(rpc_call *c, ProtobufCMessage *reply, Opsdesk__V1__FaqList *l)
 {
-	SET_RESULT(reply, FAQ, faq, l);
-	return 0;
+	return rpc_call_result(c, "faq", l);
 }
 
 static int
@@ -1198,17 +1137,20 @@ h_faq_list(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_faq_search(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const char *query = REQ(req)->faq_search->query;
+	const char *query
+	    = ((const Opsdesk__V1__FaqSearchRequest *) rpc_call_params(c))
+	          ->query;
 	Opsdesk__V1__FaqList all = OPSDESK__V1__FAQ_LIST__INIT;
 	Opsdesk__V1__FaqList *l = rpc_call_alloc(c, sizeof(*l));
 	int *score;
 	int rv;
 
 	if (query == NULL || query[0] == '\0') {
-		return invalid(c, "query is required");
+		return rpc_call_fail(c, OD_EINVAL, "query is required");
 	}
 	if (strlen(query) > 256) {
-		return invalid(c, "query is longer than 256 bytes");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "query is longer than 256 bytes");
 	}
 	if (l == NULL) {
 		return OD_ENOMEM;
@@ -1249,8 +1191,8 @@ h_faq_search(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_faq_add(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__FaqAddRequest *q = REQ(req)->faq_add;
-	ticket_service *svc = SVC(c);
+	const Opsdesk__V1__FaqAddRequest *q = rpc_call_params(c);
+	ticket_service *svc = rpc_call_arg(c);
 	store_txn *txn = rpc_call_txn(c);
 	Opsdesk__V1__FaqEntry *e = rpc_call_alloc(c, sizeof(*e));
 	uint64_t id;
@@ -1270,7 +1212,7 @@ h_faq_add(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rv;
 	}
 	if (q->n_tags > TICKET_MAX_TAGS) {
-		return invalid(c, "at most 16 tags");
+		return rpc_call_fail(c, OD_EINVAL, "at most 16 tags");
 	}
 	if ((e->tags = rpc_call_alloc(c, (q->n_tags + 1) * sizeof(char *)))
 	    == NULL) {
@@ -1286,10 +1228,11 @@ h_faq_add(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	e->n_tags = q->n_tags;
 	if (ticket__db_entries(rpc_call_mdb(c), store_db(svc->store, TDB_FAQ))
 	    >= TICKET_MAX_FAQ) {
-		return fail(c, OD_ELIMIT, "the FAQ holds at most 200 entries");
+		return rpc_call_fail(
+		    c, OD_ELIMIT, "the FAQ holds at most 200 entries");
 	}
 	if ((rv = store_next_id(txn, "faq", &id)) != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	e->id = (uint32_t) id;
 	od_put_be32(k, e->id);
@@ -1299,17 +1242,17 @@ h_faq_add(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    || (rv = ticket__audit(txn, svc, 0, rpc_call_actor(c), "faq_add",
 	            e->question, rpc_call_request_id(c)))
 	        != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
-	SET_RESULT(reply, FAQ_ENTRY, faq_entry, e);
-	return 0;
+	return rpc_call_result(c, "faq_entry", e);
 }
 
 static int
 h_faq_remove(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	uint32_t id = REQ(req)->faq_remove->id;
-	ticket_service *svc = SVC(c);
+	uint32_t id
+	    = ((const Opsdesk__V1__FaqRemoveRequest *) rpc_call_params(c))->id;
+	ticket_service *svc = rpc_call_arg(c);
 	store_txn *txn = rpc_call_txn(c);
 	Opsdesk__V1__FaqEntry *e = NULL;
 	uint8_t k[4];
@@ -1325,7 +1268,7 @@ h_faq_remove(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		    "no FAQ entry %u", id);
 	}
 	if (rv != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	rpc_call_keep(c, &e->base);
 	if ((rv = store_del(
@@ -1334,10 +1277,9 @@ h_faq_remove(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    || (rv = ticket__audit(txn, svc, 0, rpc_call_actor(c),
 	            "faq_remove", e->question, rpc_call_request_id(c)))
 	        != 0) {
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
-	SET_RESULT(reply, FAQ_ENTRY, faq_entry, e);
-	return 0;
+	return rpc_call_result(c, "faq_entry", e);
 }
 
 /* ---- stats ---- */
@@ -1425,7 +1367,8 @@ stats_ticket(void *arg, uint64_t id, const MDB_val *val)
 	int rv;
 
 	(void) val;
-	if ((rv = ticket__load(rpc_call_mdb(a->call), SVC(a->call), id, &t))
+	if ((rv = ticket__load(
+	         rpc_call_mdb(a->call), rpc_call_arg(a->call), id, &t))
 	    != 0) {
 		return rv;
 	}
@@ -1450,8 +1393,8 @@ stats_rated(void *arg, uint64_t id, const MDB_val *val)
 static int
 h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__StatsRequest *q = REQ(req)->stats;
-	ticket_service *svc = SVC(c);
+	const Opsdesk__V1__StatsRequest *q = rpc_call_params(c);
+	ticket_service *svc = rpc_call_arg(c);
 	MDB_txn *txn = rpc_call_mdb(c);
 	stats_acc a = { .call = c };
 	int64_t to = q->to_ms != 0 ? q->to_ms : rpc_call_now_ms(c);
@@ -1459,7 +1402,8 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	int rv;
 
 	if (from < 0 || to <= from) {
-		return invalid(c, "from_ms must be before to_ms");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "from_ms must be before to_ms");
 	}
 	if ((a.st = rpc_call_alloc(c, sizeof(*a.st))) == NULL) {
 		return OD_ENOMEM;
@@ -1481,7 +1425,7 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	if (rv != 0) {
 		free(a.fr);
-		return fail(c, rv, NULL);
+		return rpc_call_fail(c, rv, NULL);
 	}
 	a.st->first_response_p50_ms = ticket_percentile(a.fr, a.n_fr, 50);
 	a.st->first_response_p90_ms = ticket_percentile(a.fr, a.n_fr, 90);
@@ -1494,8 +1438,7 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	a.st->open_now = (uint32_t) ticket__open_count(txn, svc);
 	a.st->breached_now = (uint32_t) ticket__db_entries(
 	    txn, store_db(svc->store, TDB_BREACHED));
-	SET_RESULT(reply, STATS, stats, a.st);
-	return 0;
+	return rpc_call_result(c, "stats", a.st);
 }
 
 /* ---- audit ---- */
@@ -1503,19 +1446,16 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 static int
 h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
-	const Opsdesk__V1__AuditRequest *q = REQ(req)->audit;
+	ticket_service *svc = rpc_call_arg(c);
+	const Opsdesk__V1__AuditRequest *q = rpc_call_params(c);
 	Opsdesk__V1__AuditList *l = rpc_call_alloc(c, sizeof(*l));
 	uint32_t limit = page_limit(q->page);
-	const char *cursor = page_cursor(q->page);
-	unsigned long long after = 0;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	uint8_t k[16];
-	int rv, mrv;
+	char next[STORE_PAGE_CURSOR_MAX];
+	uint8_t k[8];
+	int rv;
 
-	if (cursor[0] != '\0' && sscanf(cursor, "%llu", &after) != 1) {
-		return invalid(c, "page.cursor is not one this service gave");
-	}
 	if (l == NULL) {
 		return OD_ENOMEM;
 	}
@@ -1524,39 +1464,41 @@ h_audit(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	if (l->entries == NULL) {
 		return OD_ENOMEM;
 	}
-	if (mdb_cursor_open(
-	        rpc_call_mdb(c), store_db(SVC(c)->store, TDB_AUDIT), &cur)
-	    != 0) {
-		return fail(c, OD_EIO, NULL);
-	}
+	/* The ticket's entries: (ticket id, seq) keys. */
 	store_key_u64(k, q->ticket_id);
-	store_key_u64(k + 8, after + 1);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (
-	    mrv == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 8) == 0) {
+	if ((rv = store_scan_open(&sc, rpc_call_mdb(c),
+	         store_db(svc->store, TDB_AUDIT), k, sizeof(k),
+	         page_cursor(q->page)))
+	    != 0) {
+		return rpc_call_fail(c, rv,
+		    rv == OD_EINVAL
+		        ? "page.cursor is not one this service gave"
+		        : NULL);
+	}
+	while ((rv = store_scan_next(&sc, &key, &val)) == 0) {
 		Opsdesk__V1__AuditEntry *e;
+		if (key.mv_size != 16) {
+			continue;
+		}
 		if (l->n_entries == limit) {
-			l->next_cursor = rpc_call_printf(c, "%llu",
-			    (unsigned long long) l->entries[limit - 1]->seq);
+			store_scan_page_cursor(&sc, next, sizeof(next));
+			l->next_cursor = rpc_call_strdup(c, next);
 			break;
 		}
 		e = opsdesk__v1__audit_entry__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (e == NULL) {
-			rv = fail(
+			rv = rpc_call_fail(
 			    c, OD_EIO, "a stored audit entry does not decode");
 			goto out;
 		}
 		rpc_call_keep(c, &e->base);
 		l->entries[l->n_entries++] = e;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	SET_RESULT(reply, AUDIT, audit, l);
-	rv = 0;
+	rv = rv == 0 || rv == OD_ENOTFOUND ? rpc_call_result(c, "audit", l)
+	                                   : rpc_call_fail(c, rv, NULL);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 

@@ -119,15 +119,13 @@ fixture_start(fixture *f, const ticket_policy *pol)
 	}
 	cJSON_Delete(faq);
 	f->svc.faq_seed = NULL;
-	ro.url = f->url;
-	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
-	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
-	ro.methods = ticket_methods;
-	ro.n_methods = ticket_n_methods;
+	rpc_server_options_init(&ro, f->url,
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor, ticket_methods,
+	    ticket_n_methods, &f->svc);
 	ro.store = f->st;
 	ro.publisher = f->pub;
 	ro.metrics = f->m;
-	ro.arg = &f->svc;
 	ro.service = TICKET_SERVICE;
 	ro.instance = "test";
 	ro.contexts = 8;

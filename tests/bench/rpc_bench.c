@@ -182,11 +182,9 @@ main(int argc, char **argv)
 	rpc_server *srv = NULL;
 	rpc_client *cli = NULL;
 	rpc_server_options o = { 0 };
-	o.url = rpc_url;
-	o.request_desc = &opsdesk__test__test_request__descriptor;
-	o.reply_desc = &opsdesk__test__test_reply__descriptor;
-	o.methods = methods;
-	o.n_methods = 1;
+	rpc_server_options_init(&o, rpc_url,
+	    &opsdesk__test__test_request__descriptor,
+	    &opsdesk__test__test_reply__descriptor, methods, 1, NULL);
 	o.service = "rpc_bench";
 	if (store_open(&st, &so) != 0) {
 		fprintf(stderr, "store_open failed\n");

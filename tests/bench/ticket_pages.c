@@ -204,13 +204,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "cannot open the store in %s\n", dir);
 		goto out;
 	}
-	ro.url = url;
-	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
-	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
-	ro.methods = ticket_methods;
-	ro.n_methods = ticket_n_methods;
+	rpc_server_options_init(&ro, url,
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor, ticket_methods,
+	    ticket_n_methods, &svc);
 	ro.store = st;
-	ro.arg = &svc;
 	ro.service = TICKET_SERVICE;
 	ro.instance = "pages";
 	if (rpc_server_start(&srv, &ro) != 0) {

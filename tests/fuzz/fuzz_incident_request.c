@@ -99,11 +99,10 @@ setup(void)
 	so.dbs = inc_db_names;
 	fuzz_service_open_store(&fs, "incident", &so);
 	svc.st = fs.st;
-	ro.request_desc = &opsdesk__v1__incident_request__descriptor;
-	ro.reply_desc = &opsdesk__v1__incident_reply__descriptor;
-	ro.methods = inc_methods;
-	ro.n_methods = inc_n_methods;
-	ro.arg = &svc;
+	rpc_server_options_init(&ro, NULL,
+	    &opsdesk__v1__incident_request__descriptor,
+	    &opsdesk__v1__incident_reply__descriptor, inc_methods,
+	    inc_n_methods, &svc);
 	ro.service = "incident-service";
 	fuzz_service_start(&fs, "incident", &ro, svc_fini);
 	seed();

@@ -34,26 +34,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	agg a;
 
 	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
-		(void) extract_json_cond(
+		(void) prober_extract_json_cond(
 		    body, size, &conds[i], why, sizeof(why));
 	}
 	for (size_t i = 0; i < 3; i++) {
 		for (size_t j = 0; j < 3; j++) {
-			(void) extract_prometheus(
+			(void) prober_extract_prometheus(
 			    body, size, names[i], labels[j], &v);
 		}
 	}
 	cJSON *root = cJSON_ParseWithLength(body, size);
 	if (root != NULL) {
-		(void) extract_json_number(
-		    extract_json_path(root, "signals.active"), &v);
+		(void) prober_extract_json_number(
+		    prober_extract_json_path(root, "signals.active"), &v);
 		cJSON_Delete(root);
 	}
-	if (agg_decode(data, size, &a) == 0) {
+	if (prober_agg_decode(data, size, &a) == 0) {
 		uint8_t out[AGG_ENC_MAX];
 		agg b;
-		size_t n = agg_encode(&a, out);
-		if (agg_decode(out, n, &b) != 0 || b.checks != a.checks) {
+		size_t n = prober_agg_encode(&a, out);
+		if (prober_agg_decode(out, n, &b) != 0
+		    || b.checks != a.checks) {
 			abort();
 		}
 	}

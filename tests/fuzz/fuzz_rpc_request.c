@@ -128,12 +128,11 @@ setup_once(void)
 	if (store_open(&st, &so) != 0) {
 		abort();
 	}
-	o.request_desc = &opsdesk__test__test_request__descriptor;
-	o.reply_desc = &opsdesk__test__test_reply__descriptor;
-	o.methods = methods;
-	o.n_methods = sizeof(methods) / sizeof(methods[0]);
+	rpc_server_options_init(&o, NULL,
+	    &opsdesk__test__test_request__descriptor,
+	    &opsdesk__test__test_reply__descriptor, methods,
+	    sizeof(methods) / sizeof(methods[0]), st);
 	o.store = st;
-	o.arg = st;
 	o.service = "fuzz";
 	o.workers = 1;
 	if (rpc__server_create(&srv, &o) != 0) {

@@ -78,11 +78,10 @@ setup(void)
 	if (ticket_service_init(&svc, &pol, fs.st, NULL, NULL, NULL) != 0) {
 		abort();
 	}
-	ro.request_desc = &opsdesk__v1__ticket_request__descriptor;
-	ro.reply_desc = &opsdesk__v1__ticket_reply__descriptor;
-	ro.methods = ticket_methods;
-	ro.n_methods = ticket_n_methods;
-	ro.arg = &svc;
+	rpc_server_options_init(&ro, NULL,
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor, ticket_methods,
+	    ticket_n_methods, &svc);
 	ro.service = TICKET_SERVICE;
 	fuzz_service_start(&fs, "ticket", &ro, svc_fini);
 	seed();
