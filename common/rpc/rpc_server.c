@@ -332,7 +332,7 @@ rpc_call_fail(rpc_call *c, int rv, const char *fmt, ...)
 		/* 0, OD_ERPC, and what rpc itself answers or retries; the
 		 * handler's words for a storage error go to the log. */
 		if (fmt != NULL && rv != 0 && rv != OD_ERPC
-		    && rv != OD_EMAPFULL) {
+		    && rv != OD_EMAPFULL && rv != OD_ENOSPC) {
 			char why[256];
 			va_list ap;
 			va_start(ap, fmt);
