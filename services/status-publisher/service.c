@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log/log.h"
 #include "rpc/rpc.h"
@@ -361,6 +364,20 @@ static const rpc_method methods[] = {
 
 /* ---- http ---- */
 
+/* Every answer is a copy of a page of about 100 KB (ours, then NNG's),
+ * freed once sent. With glibc's defaults a freed block at the top of a
+ * thread's arena goes back to the kernel and the next answer faults it in
+ * again, page by page: two thirds of the CPU of serving /. Keep freed
+ * memory (up to 16 MB an arena) and pages off mmap. */
+static void
+keep_freed_memory(void)
+{
+#ifdef __GLIBC__
+	(void) mallopt(M_TRIM_THRESHOLD, 16 << 20);
+	(void) mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 static int
 serve(void *arg, const http_request *req, http_response *res)
 {
@@ -546,6 +563,7 @@ status_service_start(runtime *rt)
 		return OD_ENOMEM;
 	}
 	atomic_init(&s->dirty, false);
+	keep_freed_memory();
 
 	const cJSON *sec = config_section(s->cfg, "status_page");
 	if ((rv = status_conf_parse(sec, &s->conf, err, sizeof(err))) != 0) {

@@ -330,8 +330,9 @@ def test_events_to_page(s):
 
 class FakeRep:
     """A REP socket on NNG's SP-over-TCP wire protocol that answers every
-    request with self.reply (bytes), so an owner's snapshot can be
-    scripted without the owner."""
+    request with self.reply (bytes, or a function of the request's bytes
+    returning them), so an owner's snapshot can be scripted without the
+    owner."""
 
     def __init__(self, url):
         host, port = url[len("tcp://"):].rsplit(":", 1)
@@ -376,7 +377,10 @@ class FakeRep:
                     i += 4
                     if msg[i - 4] & 0x80:
                         break
-                out = msg[:i] + self.reply
+                reply = self.reply
+                if callable(reply):  # answers by what was asked
+                    reply = reply(msg[i:])
+                out = msg[:i] + reply
                 self.requests += 1
                 c.sendall(struct.pack(">Q", len(out)) + out)
         except (EOFError, OSError):
