@@ -837,10 +837,12 @@ test_done_runs_beside_writer(void **state)
 #define N_GROW     200
 #define GROW_VALUE 1500
 
+/* Hooks run or are freed on the writer (a retried batch) and on the
+ * completion thread, hence atomic counters. */
 typedef struct grow_ctx {
-	int hook_runs;
-	int hook_frees;
-	int registered;
+	_Atomic int hook_runs;
+	_Atomic int hook_frees;
+	_Atomic int registered;
 } grow_ctx;
 
 static grow_ctx grow;
