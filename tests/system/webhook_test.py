@@ -38,6 +38,8 @@ def start(s, **gateway):
         "TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
         "OPSDESK_GATEWAY_MODE": "webhook",
         "TELEGRAM_WEBHOOK_SECRET": SECRET})
+    h.wait_until(lambda: "webhook: listening" in gw.log_text(), 15,
+                 "the webhook listener")
     return fake, gw, port
 
 
