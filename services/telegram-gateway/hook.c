@@ -373,6 +373,16 @@ conn_write(hook *h, conn *c, int64_t now)
 		c->out_off += (size_t) n;
 	}
 	if (c->close_after) {
+		/* Read what the client already sent, so that closing does not
+		 * reset the connection before it has read the reply. */
+		char scratch[4096];
+		shutdown(c->fd, SHUT_WR);
+		for (int i = 0; i < 16; i++) {
+			if (recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT)
+			    <= 0) {
+				break;
+			}
+		}
 		return false;
 	}
 	/* Keep-alive: drop the request, keep what follows it. */
