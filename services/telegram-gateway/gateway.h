@@ -518,6 +518,13 @@ typedef struct gw_settings {
 	int poll_timeout_s;
 	int backend_timeout_ms;
 	char webhook_path[128];
+	/* The webhook's own listener (hook.h); "" serves the webhook on the
+	 * shared HTTP listener, which has no time-outs. */
+	char webhook_listen[128];
+	int webhook_max_connections;
+	int webhook_header_timeout_ms;
+	int webhook_body_timeout_ms;
+	int webhook_max_body;
 	int send_concurrency;   /* Bot API sends in flight at most */
 	int send_timeout_ms;    /* per send */
 	int command_budget;     /* commands per user and minute (0: off) */
@@ -540,6 +547,7 @@ struct gw {
 	gw_mode mode;
 	botapi *api; /* NULL in console mode */
 	char webhook_secret[260];
+	struct hook *hook; /* webhook listener, when gateway.webhook_listen */
 	rpc_client *svc[GW_N_SERVICES];
 	_Atomic int stopping; /* read by every thread of the gateway */
 
@@ -612,6 +620,12 @@ int gw_new(gw **out, const gw_options *opt);
 int gw_start(gw *g);
 /* Stop threads (the store stays open). NULL-safe free. */
 void gw_free(gw *g);
+/* Start (webhook mode with gateway.webhook_listen) and stop the
+ * webhook's own listener. */
+int gw_hook_start(gw *g);
+void gw_hook_stop(gw *g);
+/* The port of the webhook's own listener, or 0 (tests). */
+int gw_hook_port(gw *g);
 /* Register the webhook route (webhook mode) on s. */
 int gw_http_routes(void *arg, http_server *s);
 /*

@@ -95,6 +95,36 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	od_strlcpy(s->webhook_path, str, sizeof(s->webhook_path));
+	if ((rv = config_get_string(sec, "gateway", "webhook_listen", "", &str,
+	         err, errlen))
+	    != 0) {
+		return rv;
+	}
+	od_strlcpy(s->webhook_listen, str, sizeof(s->webhook_listen));
+	if ((rv = config_get_int(sec, "gateway", "webhook_max_connections", 64,
+	         1, 10000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->webhook_max_connections = (int) v;
+	if ((rv = config_get_duration_ms(sec, "gateway",
+	         "webhook_header_timeout", 10000, 100, 600000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->webhook_header_timeout_ms = (int) v;
+	if ((rv = config_get_duration_ms(sec, "gateway", "webhook_body_timeout",
+	         10000, 100, 600000, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->webhook_body_timeout_ms = (int) v;
+	if ((rv = config_get_int(sec, "gateway", "webhook_max_body", 1048576,
+	         1024, 64 * 1048576, &v, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	s->webhook_max_body = (int) v;
 	/* Delivery and fairness (issue 12). */
 	if ((rv = config_get_int(sec, "gateway", "send_concurrency", 16, 1,
 	         256, &v, err, errlen))
@@ -1493,7 +1523,8 @@ gw_start(gw *g)
 	case GW_MODE_CONSOLE:
 		return console_start(g);
 	case GW_MODE_WEBHOOK:
-		return 0; /* the route is served by the HTTP listener */
+		/* Its own listener, or the route on the HTTP listener. */
+		return gw_hook_start(g);
 	}
 	return 0;
 }
@@ -1505,6 +1536,7 @@ gw_free(gw *g)
 		return;
 	}
 	g->stopping = 1;
+	gw_hook_stop(g);
 	poll_stop(g);
 	console_stop(g);
 	notify_stop(g->notify);
@@ -1647,6 +1679,11 @@ static const config_field gateway_fields[] = {
 	{ .key = "poll_timeout", .type = CONFIG_DURATION },
 	{ .key = "backend_timeout", .type = CONFIG_DURATION },
 	{ .key = "webhook_path", .type = CONFIG_STRING, .max = 127 },
+	{ .key = "webhook_listen", .type = CONFIG_STRING, .max = 127 },
+	{ .key = "webhook_max_connections", .type = CONFIG_INT },
+	{ .key = "webhook_header_timeout", .type = CONFIG_DURATION },
+	{ .key = "webhook_body_timeout", .type = CONFIG_DURATION },
+	{ .key = "webhook_max_body", .type = CONFIG_INT },
 	{ .key = "send_concurrency", .type = CONFIG_INT },
 	{ .key = "send_timeout", .type = CONFIG_DURATION },
 	{ .key = "commands_per_minute", .type = CONFIG_INT },

@@ -973,8 +973,19 @@ set_my_commands(gw *g)
 	}
 }
 
-/* Retry reasons that last: logged as an error once, after a minute. */
+/* Retry reasons that last: logged as an error once, after a minute.
+ * OPSDESK_GATEWAY_LASTING_MS shortens the minute for tests only. */
 #define LASTING_MS 60000
+
+static int64_t
+lasting_ms(void)
+{
+	const char *v = getenv("OPSDESK_GATEWAY_LASTING_MS");
+	char *end = NULL;
+	long long ms = v != NULL ? strtoll(v, &end, 10) : 0;
+	return v != NULL && end != v && *end == '\0' && ms > 0 ? ms
+	                                                        : LASTING_MS;
+}
 
 typedef struct lasting {
 	char reason[16];
@@ -990,6 +1001,7 @@ typedef struct sender {
 	int n_done;
 	botapi_xfer **xfers; /* in flight, [send_concurrency] */
 	lasting last[8];
+	int64_t lasting_ms; /* LASTING_MS, or the tests' value */
 	metric *depth_g, *inflight_g;
 } sender;
 
@@ -1027,7 +1039,7 @@ note_retry(sender *sd, const char *reason, const ob_msg *m,
 		l->since = now;
 		l->logged = false;
 	}
-	if (!l->logged && now - l->since >= LASTING_MS) {
+	if (!l->logged && now - l->since >= sd->lasting_ms) {
 		log_error("Bot API calls have failed for %lld s (%s: %s); "
 		          "messages are kept and retried",
 		    (long long) ((now - l->since) / 1000), reason,
@@ -1159,6 +1171,7 @@ sender_main(void *arg)
 	memset(&sd, 0, sizeof(sd));
 	sd.g = g;
 	sd.s = g->ob_sched;
+	sd.lasting_ms = lasting_ms();
 	sd.picked = calloc((size_t) max, sizeof(ob_msg));
 	sd.done = calloc((size_t) max, sizeof(ob_outcome));
 	sd.xfers = calloc((size_t) max, sizeof(botapi_xfer *));

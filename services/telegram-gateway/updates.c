@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hook.h"
 #include "log/log.h"
 
 /* ---- parsing ---- */
@@ -387,51 +388,120 @@ secret_ok(const char *want, const char *got)
 	return wl > 0 && d == 0;
 }
 
+/* One webhook request, from either listener: the status and reply. */
 static int
-webhook_handler(void *arg, const http_request *req, http_response *res)
+webhook_decide(gw *g, const char *method, const char *secret,
+    const char *body, size_t body_len, const char **ctype,
+    const char **text)
 {
-	gw *g = arg;
 	cJSON *j = NULL;
 	gw_update u;
 
-	if (strcmp(req->method, "POST") != 0) {
-		return http_response_text(res, 405, NULL, "POST only\n");
+	*ctype = NULL;
+	if (strcmp(method, "POST") != 0) {
+		*text = "POST only\n";
+		return 405;
 	}
-	if (!secret_ok(g->webhook_secret,
-	        http_request_header(req, "X-Telegram-Bot-Api-Secret-Token"))) {
+	if (!secret_ok(g->webhook_secret, secret)) {
 		metric_inc(
 		    gw_counter(g, "opsdesk_gateway_webhook_rejected_total",
 		        "Webhook requests without the right secret", NULL));
-		return http_response_text(res, 401, NULL, "unauthorized\n");
+		*text = "unauthorized\n";
+		return 401;
 	}
 	if (gw_backlogged(g)) {
 		/* Telegram redelivers a non-2xx later. */
 		metric_inc(gw_counter(g, "opsdesk_gateway_intake_paused_total",
 		    "Times updates were left with Telegram under backlog",
 		    NULL));
-		return http_response_text(res, 503, NULL, "busy, retry\n");
+		*text = "busy, retry\n";
+		return 503;
 	}
-	j = cJSON_ParseWithLength(req->body, req->body_len);
+	j = cJSON_ParseWithLength(body, body_len);
 	if (j == NULL || update_parse(j, &u) != 0) {
 		cJSON_Delete(j);
 		/* Telegram would retry a non-2xx forever: a malformed update
 		 * is dropped with a 400 that says why. */
-		return http_response_text(res, 400, NULL, "not an update\n");
+		*text = "not an update\n";
+		return 400;
 	}
 	cJSON_Delete(j);
 	int rv = gw_accept(g, &u, 1, 0);
 	update_clear(&u);
 	if (rv != 0) {
-		return http_response_text(res, 503, NULL, "try again\n");
+		*text = "try again\n";
+		return 503;
 	}
-	return http_response_text(res, 200, "application/json", "{}");
+	*ctype = "application/json";
+	*text = "{}";
+	return 200;
+}
+
+static int
+webhook_handler(void *arg, const http_request *req, http_response *res)
+{
+	gw *g = arg;
+	const char *ctype, *text;
+	int status = webhook_decide(g, req->method,
+	    http_request_header(req, "X-Telegram-Bot-Api-Secret-Token"),
+	    req->body, req->body_len, &ctype, &text);
+	return http_response_text(res, status, ctype, text);
+}
+
+static int
+hook_handler(void *arg, const hook_req *req, const char **ctype,
+    const char **text)
+{
+	gw *g = arg;
+	if (strcmp(req->path, g->set.webhook_path) != 0) {
+		*ctype = NULL;
+		*text = "not found\n";
+		return 404;
+	}
+	return webhook_decide(g, req->method, req->secret, req->body,
+	    req->body_len, ctype, text);
+}
+
+int
+gw_hook_start(gw *g)
+{
+	hook_limits lim = {
+		.max_conns = g->set.webhook_max_connections,
+		.header_ms = g->set.webhook_header_timeout_ms,
+		.body_ms = g->set.webhook_body_timeout_ms,
+		.max_body = (size_t) g->set.webhook_max_body,
+	};
+	if (g->mode != GW_MODE_WEBHOOK) {
+		return 0;
+	}
+	if (g->set.webhook_listen[0] == '\0') {
+		log_warn("webhook: served on the shared HTTP listener, which "
+		         "has no time-outs or connection cap; set "
+		         "gateway.webhook_listen");
+		return 0;
+	}
+	return hook_start(&g->hook, g->set.webhook_listen, &lim, hook_handler,
+	    g, g->m);
+}
+
+void
+gw_hook_stop(gw *g)
+{
+	hook_stop(g->hook);
+	g->hook = NULL;
+}
+
+int
+gw_hook_port(gw *g)
+{
+	return g->hook != NULL ? hook_port(g->hook) : 0;
 }
 
 int
 gw_http_routes(void *arg, http_server *s)
 {
 	gw *g = arg;
-	if (g->mode != GW_MODE_WEBHOOK) {
+	if (g->mode != GW_MODE_WEBHOOK || g->set.webhook_listen[0] != '\0') {
 		return 0;
 	}
 	return http_server_route(

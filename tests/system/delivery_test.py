@@ -24,16 +24,17 @@ def config(throttle=True, **gateway):
     return {"admins": [ADMIN], "admin_chat": ADMIN_CHAT, "gateway": g}
 
 
-def start(s, backends=(), throttle=True, **gateway):
+def start(s, backends=(), throttle=True, env=None, **gateway):
     s.config = config(throttle, **gateway)
     fake = FakeTelegram(TOKEN, max_poll_wait=1.0)
     s.fake = fake
     s.start("bus-relay")
     for b in backends:
         s.start(b)
-    gw = s.start("telegram-gateway", env={
-        "TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
-        "OPSDESK_GATEWAY_MODE": "poll"})
+    e = {"TELEGRAM_API_URL": fake.url, "TELEGRAM_BOT_TOKEN": TOKEN,
+         "OPSDESK_GATEWAY_MODE": "poll"}
+    e.update(env or {})
+    gw = s.start("telegram-gateway", env=e)
     return fake, gw
 
 
@@ -170,6 +171,40 @@ def test_faults_are_retried_and_delivered(s):
     time.sleep(1.5)
     h.eq(len([r for r in fake.calls("sendMessage", chat=399)]), 1,
          "a refusal is not retried")
+    gw.stop()
+
+
+def test_lasting_failure_logged_once(s):
+    """A failure that lasts (a 401 during a token rotation) is logged as
+    an error once, not on every retry, and only after it has lasted; the
+    messages are still delivered when it ends. The minute is shortened to
+    1.5 s by OPSDESK_GATEWAY_LASTING_MS, an env var for tests only."""
+    fake, gw = start(s, throttle=False,
+                     env={"OPSDESK_GATEWAY_LASTING_MS": "1500"})
+    fake.fail("sendMessage", 401, description="Unauthorized", times=24)
+    users = list(range(700, 706))
+    t0 = time.monotonic()
+    for u in users:
+        fake.message("/help", user=u)
+
+    def errors():
+        return [x for x in gw.log_lines() if x.get("level") == "error"
+                and "have failed for" in x.get("msg", "")]
+
+    def retries():
+        return h.metric(gw.metrics(), "opsdesk_gateway_outbox_retries_total",
+                        reason="401") or 0
+    h.wait_until(lambda: errors(), 20, "the lasting failure logged")
+    h.check(time.monotonic() - t0 >= 1.5, "logged before it lasted")
+    h.contains(errors()[0]["msg"], "401")
+    n = retries()
+    for u in users:
+        fake.wait_sent(lambda r, u=u: r.chat == u, timeout=60)
+    h.eq(retries(), 24, "every 401 retried")
+    h.check(n < 24, "retries after the error was logged: %d" % (24 - n))
+    h.eq(len(errors()), 1, "logged once")
+    h.eq(h.metric(gw.metrics(), "opsdesk_gateway_outbox_dropped_total",
+                  method="sendMessage"), None, "nothing dropped")
     gw.stop()
 
 
