@@ -560,6 +560,108 @@ def test_entrypoint_listens_everywhere_and_refuses_placeholders():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _split_credentials(s):
+    """opsctl certs init + opsdesk-tls-split as compose's tls-init runs
+    them; each identity's directory holds exactly what it needs."""
+    ca = s.path("tls", "ca")
+    os.makedirs(s.path("tls"))
+    r = s.opsctl("certs", "init", ca, "--days", "2")
+    h.eq(r.rc, 0, r)
+    split = os.path.join(DEPLOY, "container", "tls-split.sh")
+    out = s.path("tls")
+    r = _run(["sh", split, ca, out])
+    h.eq(r.returncode, 0, r.stderr)
+    for ident, peers in VERIFIES.items():
+        want = {"ca.crt", ident + ".crt", ident + ".key", ident + ".secret"}
+        want |= {p + ".secret" for p in peers}
+        h.eq(set(os.listdir(os.path.join(out, ident))), want, ident)
+        mode = os.stat(os.path.join(out, ident, ident + ".key")).st_mode
+        h.eq(mode & 0o077, 0, ident + ".key is private")
+    # Running it again (a restart of tls-init) refreshes in place.
+    r = _run(["sh", split, ca, out])
+    h.eq(r.returncode, 0, r.stderr)
+    return out
+
+
+def test_container_config_runs_with_tls(s):
+    """The shipped container config, its addresses moved to free ports
+    on this host, with TLS as compose and Kubernetes run it: every
+    process loads only its opsdesk-tls-split directory, every rpc/bus URL
+    is tls+tcp://, and the suite comes up green on its own status page
+    (the prober reaching each service over TLS as itself)."""
+    from fake_telegram import FakeTelegram
+    with open(os.path.join(DEPLOY, "opsdesk.container.json")) as f:
+        config = json.load(f)
+    tls = _split_credentials(s)
+    s.bus_publish = "tls+" + s.bus_publish
+    s.bus_subscribe = "tls+" + s.bus_subscribe
+    for k in s.urls:
+        s.urls[k] = "tls+" + s.urls[k]
+    by_exe = {exe: s.urls[k] for k, (exe, _) in h.SERVICES.items()}
+    n_service = 0
+    for t in config["targets"]:
+        exe = t["id"].replace("_", "-")
+        if t["kind"] == "service":
+            h.check(t["url"].startswith("tls+tcp://"), t)
+            t["url"] = by_exe[exe]
+            n_service += 1
+        else:
+            host = re.match(r"http://([^/]+)", t["url"]).group(1)
+            svc = host.split(":")[0]
+            t["url"] = t["url"].replace(host, s.http[svc])
+    h.eq(n_service, 4)
+    config["admins"] = [1]
+    s.config = config
+    fake = FakeTelegram("123456:TEST-token-s3cr3t", max_poll_wait=1.0)
+    try:
+        order = ["bus-relay", "ticket-service", "incident-service",
+                 "status-publisher", "telegram-gateway", "health-prober"]
+        for exe in order:
+            env = {"OPSDESK_TLS_DIR": os.path.join(tls, exe)}
+            if exe == "telegram-gateway":
+                env.update({"TELEGRAM_API_URL": fake.url,
+                            "TELEGRAM_BOT_TOKEN": fake.token,
+                            "OPSDESK_GATEWAY_MODE": "poll"})
+            s.start(exe, env=env)
+        # The operator, with its own directory only.
+        r = s.opsctl("ping", env={"OPSDESK_TLS_DIR":
+                                  os.path.join(tls, "opsctl")})
+        h.eq(r.rc, 0, r)
+        status = s.proc("status-publisher")
+
+        def summary():
+            code, body, _ = status.http_get("/api/v2/summary.json")
+            if code != 200:
+                return None
+            doc = json.loads(body)
+            return doc, {c["name"]: c["status"] for c in doc["components"]
+                         if not c.get("group")}
+
+        def all_green():
+            got = summary()
+            if got is None:
+                return False
+            doc, comps = got
+            return (len(comps) >= 6 and
+                    all(v == "operational" for v in comps.values()) and
+                    doc["status"]["indicator"] == "none" and
+                    not doc["incidents"])
+        try:
+            h.wait_until(all_green, timeout=60,
+                         msg="every component operational")
+        except h.Failure:
+            raise h.Failure("status page not green: %r" % (summary(),))
+        # Nothing was refused on the way: every identity had what it
+        # needed and no more was asked of it.
+        for p in s.procs:
+            for bad in ("PERMISSION_DENIED", "refused a request",
+                        "OPSDESK_ALLOW_INSECURE"):
+                h.check(bad not in p.log_text(), "%s: %s in %s" %
+                        (p.exe, bad, p.log_tail()))
+    finally:
+        fake.close()
+
+
 def test_systemd_units_verify():
     sa = shutil.which("systemd-analyze")
     if sa is None:
