@@ -944,7 +944,8 @@ def _base_image(engine):
 
 def test_image_runs_the_suite():
     """Build deploy/Dockerfile, run the six services as compose does (one
-    network, service names, read-only roots, no capabilities), and check
+    network, service names, read-only roots, no capabilities, TLS from a
+    tls-init run into one volume per identity), and check
     every /healthz by service name and that the fresh stack is all green
     on its own status page. Takes several minutes (debootstrap the first
     time, then the image build): OPSDESK_TEST_IMAGE=1 turns it on."""
@@ -990,14 +991,30 @@ def test_image_runs_the_suite():
         with open(token, "w") as f:
             f.write("123456:not-a-real-token\n")
         os.chmod(token, 0o644)
-        env = {"OPSDESK_ADMINS": "1", "OPSDESK_ADMIN_CHAT": "1"}
+        # TLS as compose's tls-init makes it: certs init into the CA
+        # volume, opsdesk-tls-split into one volume per identity.
+        tls_vols = {i: "opsdesk-test-tls-%s-%s" % (i, suffix)
+                    for i in ["ca"] + EXECUTABLES}
+        vols.extend(tls_vols.values())
+        init = engine + ["run", "--rm", *ulimits, "--user", "0",
+                         "--read-only", "--entrypoint", "/bin/sh"]
+        for i, v in tls_vols.items():
+            init += ["-v", "%s:/tls/%s" % (v, i)]
+        r = _run(init + [tag, "-ec",
+                         "opsctl certs init /tls/ca; "
+                         "opsdesk-tls-split /tls/ca /tls; chown -R "
+                         "999:999 " + " ".join("/tls/" + i
+                                               for i in EXECUTABLES)])
+        h.eq(r.returncode, 0, "tls-init: " + r.stderr)
+        env = {"OPSDESK_ADMINS": "1", "OPSDESK_ADMIN_CHAT": "1",
+               "OPSDESK_TLS_DIR": "/etc/opsdesk-tls"}
         for svc, port in (("BUS_PUBLISH", 7400), ("BUS_SUBSCRIBE", 7401)):
-            env["OPSDESK_" + svc] = "tcp://bus-relay:%d" % port
+            env["OPSDESK_" + svc] = "tls+tcp://bus-relay:%d" % port
         for var, svc, port in (("TICKET", "ticket-service", 7410),
                                ("INCIDENT", "incident-service", 7420),
                                ("PROBER", "health-prober", 7430),
                                ("STATUS", "status-publisher", 7440)):
-            env["OPSDESK_%s_URL" % var] = "tcp://%s:%d" % (svc, port)
+            env["OPSDESK_%s_URL" % var] = "tls+tcp://%s:%d" % (svc, port)
         for svc in ("bus-relay", "ticket-service", "incident-service",
                     "status-publisher", "telegram-gateway",
                     "health-prober"):
@@ -1013,8 +1030,9 @@ def test_image_runs_the_suite():
             for k in list(own):
                 if svc == "bus-relay" and k.startswith("OPSDESK_BUS"):
                     del own[k]
-                elif own[k].startswith("tcp://%s:" % svc):
+                elif own[k].startswith("tls+tcp://%s:" % svc):
                     del own[k]
+            argv += ["-v", "%s:/etc/opsdesk-tls:ro" % tls_vols[svc]]
             if svc == "telegram-gateway":
                 own["OPSDESK_GATEWAY_MODE"] = "poll"
                 own["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
