@@ -6,7 +6,11 @@
 #    ships such placeholders on purpose);
 #  - listens on every interface by default, since loopback is useless in
 #    a container (OPSDESK_HTTP_ADDR and the service's own OPSDESK_*_URL;
-#    whatever is set in the environment wins).
+#    whatever is set in the environment wins);
+#  - speaks tls+tcp:// when OPSDESK_TLS_DIR names the credentials (see
+#    `opsctl certs init`, `opsdesk-tls-split`); without it a service
+#    refuses to start, unless OPSDESK_ALLOW_INSECURE=1 says plain tcp:// on
+#    every interface is wanted (anyone who reaches a port is then trusted).
 set -eu
 
 placeholder=REPLACE-ME
@@ -37,22 +41,53 @@ listen() {
 	eval "[ -n \"\${$1:-}\" ] || export $1=\"\$2\""
 }
 
+# The scheme of the rpc/bus listeners, for services only.
+scheme() {
+	if [ -n "${OPSDESK_TLS_DIR:-}" ]; then
+		[ -f "$OPSDESK_TLS_DIR/ca.crt" ] || die "OPSDESK_TLS_DIR" \
+			"($OPSDESK_TLS_DIR) has no ca.crt: mount the credentials" \
+			"made by opsctl certs init (docs/operations.md)"
+		rpc=tls+tcp
+	elif [ "${OPSDESK_ALLOW_INSECURE:-}" = 1 ]; then
+		echo "opsdesk: warning: OPSDESK_ALLOW_INSECURE=1: plain tcp://" \
+			"on every interface, anyone who reaches a port is" \
+			"trusted" >&2
+		rpc=tcp
+	else
+		die "no OPSDESK_TLS_DIR: a container listens on every" \
+			"interface, which needs TLS. Run opsctl certs init DIR" \
+			"once, mount it (or its opsdesk-tls-split part) and set" \
+			"OPSDESK_TLS_DIR, with tls+tcp:// in every OPSDESK_*_URL;" \
+			"or set OPSDESK_ALLOW_INSECURE=1 to accept plain tcp://"
+	fi
+}
+
+case "${1:-}" in
+bus-relay | ticket-service | incident-service | health-prober | \
+	status-publisher | telegram-gateway)
+	case "${2:-}" in
+	--help | -h | --version) rpc=tcp ;;
+	*) scheme ;;
+	esac
+	;;
+esac
+
 case "${1:-}" in
 bus-relay)
-	listen OPSDESK_BUS_PUBLISH tcp://0.0.0.0:7400
-	listen OPSDESK_BUS_SUBSCRIBE tcp://0.0.0.0:7401
+	listen OPSDESK_BUS_PUBLISH "$rpc://0.0.0.0:7400"
+	listen OPSDESK_BUS_SUBSCRIBE "$rpc://0.0.0.0:7401"
 	listen OPSDESK_HTTP_ADDR 0.0.0.0:9400
 	;;
 ticket-service)
-	listen OPSDESK_TICKET_URL tcp://0.0.0.0:7410
+	listen OPSDESK_TICKET_URL "$rpc://0.0.0.0:7410"
 	listen OPSDESK_HTTP_ADDR 0.0.0.0:9410
 	;;
 incident-service)
-	listen OPSDESK_INCIDENT_URL tcp://0.0.0.0:7420
+	listen OPSDESK_INCIDENT_URL "$rpc://0.0.0.0:7420"
 	listen OPSDESK_HTTP_ADDR 0.0.0.0:9420
 	;;
 health-prober)
-	listen OPSDESK_PROBER_URL tcp://0.0.0.0:7430
+	listen OPSDESK_PROBER_URL "$rpc://0.0.0.0:7430"
 	listen OPSDESK_HTTP_ADDR 0.0.0.0:9430
 	# A StatefulSet pod's ordinal picks its shard: OPSDESK_PROBER_SHARDS=N
 	# with the pod name (HOSTNAME) ending in -<i> gives i/N.
@@ -67,7 +102,7 @@ health-prober)
 	fi
 	;;
 status-publisher)
-	listen OPSDESK_STATUS_URL tcp://0.0.0.0:7440
+	listen OPSDESK_STATUS_URL "$rpc://0.0.0.0:7440"
 	listen OPSDESK_HTTP_ADDR 0.0.0.0:8080
 	;;
 telegram-gateway)

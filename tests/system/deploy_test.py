@@ -20,6 +20,26 @@ DEPLOY = os.path.join(ROOT, "deploy")
 SERVICES = ["bus-relay", "ticket-service", "incident-service",
             "health-prober", "status-publisher", "telegram-gateway"]
 EXECUTABLES = SERVICES + ["opsctl"]
+# Who may reach each component's rpc/bus ports: the authorization table of
+# docs/operations.md ("Trust boundary"); deploy/k8s/base/networkpolicy.yaml
+# admits exactly these (opsctl: an operator pod with that name label).
+RPC_PEERS = {
+    "bus-relay": {"ticket-service", "incident-service", "health-prober",
+                  "status-publisher", "telegram-gateway", "opsctl"},
+    "ticket-service": {"telegram-gateway", "incident-service",
+                       "health-prober", "opsctl"},
+    "incident-service": {"telegram-gateway", "ticket-service",
+                         "health-prober", "status-publisher", "opsctl"},
+    "health-prober": {"telegram-gateway", "incident-service",
+                      "status-publisher", "opsctl"},
+    "status-publisher": {"telegram-gateway", "health-prober", "opsctl"},
+}
+# What opsdesk-tls-split gives each identity: whose .secret it verifies
+# (the relay: every publisher; a service: its rpc callers).
+VERIFIES = dict(RPC_PEERS, **{"telegram-gateway": set(), "opsctl": set()})
+# A plain tcp:// URL that is not loopback: refused since issue 13.
+PLAIN_NONLOCAL = re.compile(
+    r"(?<![+\w])tcp://(?!127\.|localhost[:/]|\[::1\])[^\s\"']+")
 # What `cmake --install` must lay out besides bin/ (docs/operations.md,
 # "Deploying", and the systemd unit's Documentation= rely on these).
 INSTALLED_FILES = [
@@ -254,7 +274,10 @@ def _check_rendered(overlay):
         for v in spec["volumes"]:
             if "configMap" in v:
                 h.check(v["configMap"]["name"] in configmaps, v)
-            if "secret" in v:
+            if "secret" in v and v["name"] == "tls":
+                # Made by the documented one-time step, not rendered.
+                h.eq(v["secret"]["secretName"], "opsdesk-tls-" + name)
+            elif "secret" in v:
                 h.check(v["secret"]["secretName"] in secrets, v)
         h.check(name in services, "%s has no Service" % name)
         svc = services[name]
@@ -285,8 +308,9 @@ def _check_rendered(overlay):
     h.eq(paths, {config["gateway"]["webhook_path"]: "telegram-gateway",
                  "/": "status-publisher"})
     h.eq(settings["OPSDESK_WEBHOOK_PATH"], config["gateway"]["webhook_path"])
-    h.check({"default-deny-ingress", "allow-suite", "allow-public",
-             "allow-metrics"} <= set(by_kind["NetworkPolicy"]))
+    h.check({"default-deny-ingress", "allow-public", "allow-metrics",
+             "allow-prober-http"} <= set(by_kind["NetworkPolicy"]))
+    _check_tls(text, docs, by_kind)
     h.eq(by_kind["Namespace"][ns]["metadata"]["labels"]
          ["pod-security.kubernetes.io/enforce"], "restricted")
     for d in docs:
@@ -294,6 +318,62 @@ def _check_rendered(overlay):
             h.eq(d["metadata"].get("namespace"), ns,
                  "%s %s" % (d["kind"], d["metadata"]["name"]))
     return by_kind, settings
+
+
+def _check_tls(text, docs, by_kind):
+    """TLS on in a render: no plain non-loopback URL, every workload loads
+    its own credentials, and each NetworkPolicy admits only the table's
+    peers on rpc/bus ports."""
+    h.eq(PLAIN_NONLOCAL.findall(text), [], "plain tcp:// in the render")
+    h.check("tls+tcp://" in text, "no tls+tcp:// URL in the render")
+    for w, tmpl in _pods(docs):
+        name = w["metadata"]["name"]
+        c = tmpl["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        tls_dir = env.get("OPSDESK_TLS_DIR")
+        h.check(tls_dir, "%s sets no OPSDESK_TLS_DIR" % name)
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        h.eq(mounts.get(tls_dir), "tls", "%s mounts its credentials" % name)
+        for k, v in env.items():
+            if k.startswith("OPSDESK_") and k.endswith(
+                    ("_URL", "_PUBLISH", "_SUBSCRIBE")):
+                h.check(v.startswith("tls+tcp://"), "%s %s=%s" %
+                        (name, k, v))
+    admitted = {}
+    public = {"status-publisher", "telegram-gateway"}
+    for pname, pol in by_kind["NetworkPolicy"].items():
+        spec = pol["spec"]
+        sel = spec["podSelector"]
+        targets = set(SERVICES) if not sel else (
+            {sel["matchLabels"]["app.kubernetes.io/name"]}
+            if "matchLabels" in sel and
+            "app.kubernetes.io/name" in sel["matchLabels"] else
+            set(sel["matchExpressions"][0]["values"])
+            if "matchExpressions" in sel else set(SERVICES))
+        for rule in spec.get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            h.check(ports, "%s: a rule without ports admits all" % pname)
+            if ports == {"http"}:
+                # Public, monitoring or the prober's http probes.
+                if not rule.get("from"):
+                    h.eq(targets, public, pname + " public http")
+                continue
+            froms = rule.get("from", [])
+            h.check(froms, "%s opens rpc ports to everyone" % pname)
+            peers = set()
+            for f in froms:
+                h.check("namespaceSelector" not in f, pname)
+                ps = f["podSelector"]
+                if "matchLabels" in ps:
+                    peers |= {ps["matchLabels"]["app.kubernetes.io/name"]}
+                else:
+                    e = ps["matchExpressions"][0]
+                    h.eq((e["key"], e["operator"]),
+                         ("app.kubernetes.io/name", "In"))
+                    peers |= set(e["values"])
+            for t in targets:
+                admitted.setdefault(t, set()).update(peers)
+    h.eq(admitted, RPC_PEERS, "rpc/bus peers admitted by the policies")
 
 
 def test_kustomize_production():
@@ -350,8 +430,27 @@ def test_compose_parses():
     with open(os.path.join(DEPLOY, "compose.yaml")) as f:
         doc = yaml.safe_load(f)
     services = doc["services"]
-    h.eq(sorted(services), sorted(SERVICES))
+    h.eq(sorted(services), sorted(SERVICES + ["tls-init"]))
+    with open(os.path.join(DEPLOY, "compose.yaml")) as f:
+        h.eq(PLAIN_NONLOCAL.findall(f.read()), [], "plain tcp:// URLs")
+    init = services.pop("tls-init")
+    cmd = " ".join(init["command"])
+    h.contains(cmd, "opsctl certs init /tls/ca")
+    h.contains(cmd, "opsdesk-tls-split /tls/ca /tls")
+    h.contains(" ".join(init["volumes"]), "tls-ca:/tls/ca")
     for name, svc in services.items():
+        env = svc["environment"]
+        h.eq(env["OPSDESK_TLS_DIR"], "/etc/opsdesk-tls", name)
+        # Its own credentials only: never the CA volume (ca.key).
+        h.check("tls-%s:/etc/opsdesk-tls:ro" % name in svc["volumes"],
+                name)
+        h.check(not any(v.startswith("tls-ca") for v in svc["volumes"]),
+                name)
+        h.eq(svc["depends_on"]["tls-init"]["condition"],
+             "service_completed_successfully", name)
+        for k, v in env.items():
+            if k.endswith(("_URL", "_PUBLISH", "_SUBSCRIBE")):
+                h.check(v.startswith("tls+tcp://"), "%s %s" % (name, k))
         h.eq(svc["command"], [name])
         h.eq(svc["image"], "opsdesk:" + _version())
         h.eq(svc["healthcheck"]["test"], ["CMD", "opsdesk-healthcheck"])
@@ -359,8 +458,8 @@ def test_compose_parses():
         h.eq(svc["cap_drop"], ["ALL"], name)
         env = svc["environment"]
         h.eq(env["OPSDESK_BUS_SUBSCRIBE"],
-             "tcp://0.0.0.0:7401" if name == "bus-relay"
-             else "tcp://bus-relay:7401")
+             "tls+tcp://0.0.0.0:7401" if name == "bus-relay"
+             else "tls+tcp://bus-relay:7401")
         h.check(env["OPSDESK_HTTP_ADDR"].startswith("0.0.0.0:"), name)
     for name in SERVICES:
         if name != "bus-relay":
@@ -370,9 +469,11 @@ def test_compose_parses():
     # The prober starts once the others are healthy: a first probe of a
     # service not up yet would open an incident on a fresh stack.
     deps = services["health-prober"]["depends_on"]
-    h.eq(sorted(deps), sorted(s for s in SERVICES if s != "health-prober"))
-    for d in deps.values():
-        h.eq(d["condition"], "service_healthy")
+    h.eq(sorted(deps), sorted(["tls-init"] + [s for s in SERVICES
+                                               if s != "health-prober"]))
+    for k, d in deps.items():
+        if k != "tls-init":
+            h.eq(d["condition"], "service_healthy")
 
 
 def _fake_bin(tmp):
@@ -398,10 +499,33 @@ def test_entrypoint_listens_everywhere_and_refuses_placeholders():
             e.update(env)
             return _run(["sh", entry] + list(args), env=e)
 
+        # No credentials: a service refuses, saying how to turn TLS on.
+        r = run("ticket-service")
+        h.eq(r.returncode, 78, r.stdout)
+        h.contains(r.stderr, "OPSDESK_TLS_DIR")
+        h.contains(r.stderr, "opsctl certs init")
+        tls = os.path.join(tmp, "tls")
+        os.makedirs(tls)
+        r = run("ticket-service", OPSDESK_TLS_DIR=tls)
+        h.eq(r.returncode, 78, "a TLS dir without ca.crt")
+        h.contains(r.stderr, "ca.crt")
+        with open(os.path.join(tls, "ca.crt"), "w") as f:
+            f.write("x\n")
+        base["OPSDESK_TLS_DIR"] = tls
         r = run("ticket-service")
         h.eq(r.returncode, 0, r.stderr)
         h.contains(r.stdout, "OPSDESK_HTTP_ADDR=0.0.0.0:9410")
+        h.contains(r.stdout, "OPSDESK_TICKET_URL=tls+tcp://0.0.0.0:7410")
+        r = run("bus-relay")
+        h.contains(r.stdout, "OPSDESK_BUS_PUBLISH=tls+tcp://0.0.0.0:7400")
+        h.contains(r.stdout,
+                   "OPSDESK_BUS_SUBSCRIBE=tls+tcp://0.0.0.0:7401")
+        # Plain tcp only when asked for, with a warning.
+        r = run("ticket-service", OPSDESK_TLS_DIR="",
+                OPSDESK_ALLOW_INSECURE="1")
+        h.eq(r.returncode, 0, r.stderr)
         h.contains(r.stdout, "OPSDESK_TICKET_URL=tcp://0.0.0.0:7410")
+        h.contains(r.stderr, "warning")
         r = run("ticket-service", OPSDESK_HTTP_ADDR="10.1.2.3:1")
         h.contains(r.stdout, "OPSDESK_HTTP_ADDR=10.1.2.3:1")
         r = run("health-prober", HOSTNAME="health-prober-2",
@@ -434,6 +558,108 @@ def test_entrypoint_listens_everywhere_and_refuses_placeholders():
         h.eq(run().returncode, 64)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _split_credentials(s):
+    """opsctl certs init + opsdesk-tls-split as compose's tls-init runs
+    them; each identity's directory holds exactly what it needs."""
+    ca = s.path("tls", "ca")
+    os.makedirs(s.path("tls"))
+    r = s.opsctl("certs", "init", ca, "--days", "2")
+    h.eq(r.rc, 0, r)
+    split = os.path.join(DEPLOY, "container", "tls-split.sh")
+    out = s.path("tls")
+    r = _run(["sh", split, ca, out])
+    h.eq(r.returncode, 0, r.stderr)
+    for ident, peers in VERIFIES.items():
+        want = {"ca.crt", ident + ".crt", ident + ".key", ident + ".secret"}
+        want |= {p + ".secret" for p in peers}
+        h.eq(set(os.listdir(os.path.join(out, ident))), want, ident)
+        mode = os.stat(os.path.join(out, ident, ident + ".key")).st_mode
+        h.eq(mode & 0o077, 0, ident + ".key is private")
+    # Running it again (a restart of tls-init) refreshes in place.
+    r = _run(["sh", split, ca, out])
+    h.eq(r.returncode, 0, r.stderr)
+    return out
+
+
+def test_container_config_runs_with_tls(s):
+    """The shipped container config, its addresses moved to free ports
+    on this host, with TLS as compose and Kubernetes run it: every
+    process loads only its opsdesk-tls-split directory, every rpc/bus URL
+    is tls+tcp://, and the suite comes up green on its own status page
+    (the prober reaching each service over TLS as itself)."""
+    from fake_telegram import FakeTelegram
+    with open(os.path.join(DEPLOY, "opsdesk.container.json")) as f:
+        config = json.load(f)
+    tls = _split_credentials(s)
+    s.bus_publish = "tls+" + s.bus_publish
+    s.bus_subscribe = "tls+" + s.bus_subscribe
+    for k in s.urls:
+        s.urls[k] = "tls+" + s.urls[k]
+    by_exe = {exe: s.urls[k] for k, (exe, _) in h.SERVICES.items()}
+    n_service = 0
+    for t in config["targets"]:
+        exe = t["id"].replace("_", "-")
+        if t["kind"] == "service":
+            h.check(t["url"].startswith("tls+tcp://"), t)
+            t["url"] = by_exe[exe]
+            n_service += 1
+        else:
+            host = re.match(r"http://([^/]+)", t["url"]).group(1)
+            svc = host.split(":")[0]
+            t["url"] = t["url"].replace(host, s.http[svc])
+    h.eq(n_service, 4)
+    config["admins"] = [1]
+    s.config = config
+    fake = FakeTelegram("123456:TEST-token-s3cr3t", max_poll_wait=1.0)
+    try:
+        order = ["bus-relay", "ticket-service", "incident-service",
+                 "status-publisher", "telegram-gateway", "health-prober"]
+        for exe in order:
+            env = {"OPSDESK_TLS_DIR": os.path.join(tls, exe)}
+            if exe == "telegram-gateway":
+                env.update({"TELEGRAM_API_URL": fake.url,
+                            "TELEGRAM_BOT_TOKEN": fake.token,
+                            "OPSDESK_GATEWAY_MODE": "poll"})
+            s.start(exe, env=env)
+        # The operator, with its own directory only.
+        r = s.opsctl("ping", env={"OPSDESK_TLS_DIR":
+                                  os.path.join(tls, "opsctl")})
+        h.eq(r.rc, 0, r)
+        status = s.proc("status-publisher")
+
+        def summary():
+            code, body, _ = status.http_get("/api/v2/summary.json")
+            if code != 200:
+                return None
+            doc = json.loads(body)
+            return doc, {c["name"]: c["status"] for c in doc["components"]
+                         if not c.get("group")}
+
+        def all_green():
+            got = summary()
+            if got is None:
+                return False
+            doc, comps = got
+            return (len(comps) >= 6 and
+                    all(v == "operational" for v in comps.values()) and
+                    doc["status"]["indicator"] == "none" and
+                    not doc["incidents"])
+        try:
+            h.wait_until(all_green, timeout=60,
+                         msg="every component operational")
+        except h.Failure:
+            raise h.Failure("status page not green: %r" % (summary(),))
+        # Nothing was refused on the way: every identity had what it
+        # needed and no more was asked of it.
+        for p in s.procs:
+            for bad in ("PERMISSION_DENIED", "refused a request",
+                        "OPSDESK_ALLOW_INSECURE"):
+                h.check(bad not in p.log_text(), "%s: %s in %s" %
+                        (p.exe, bad, p.log_tail()))
+    finally:
+        fake.close()
 
 
 def test_systemd_units_verify():
@@ -718,7 +944,8 @@ def _base_image(engine):
 
 def test_image_runs_the_suite():
     """Build deploy/Dockerfile, run the six services as compose does (one
-    network, service names, read-only roots, no capabilities), and check
+    network, service names, read-only roots, no capabilities, TLS from a
+    tls-init run into one volume per identity), and check
     every /healthz by service name and that the fresh stack is all green
     on its own status page. Takes several minutes (debootstrap the first
     time, then the image build): OPSDESK_TEST_IMAGE=1 turns it on."""
@@ -764,14 +991,30 @@ def test_image_runs_the_suite():
         with open(token, "w") as f:
             f.write("123456:not-a-real-token\n")
         os.chmod(token, 0o644)
-        env = {"OPSDESK_ADMINS": "1", "OPSDESK_ADMIN_CHAT": "1"}
+        # TLS as compose's tls-init makes it: certs init into the CA
+        # volume, opsdesk-tls-split into one volume per identity.
+        tls_vols = {i: "opsdesk-test-tls-%s-%s" % (i, suffix)
+                    for i in ["ca"] + EXECUTABLES}
+        vols.extend(tls_vols.values())
+        init = engine + ["run", "--rm", *ulimits, "--user", "0",
+                         "--read-only", "--entrypoint", "/bin/sh"]
+        for i, v in tls_vols.items():
+            init += ["-v", "%s:/tls/%s" % (v, i)]
+        r = _run(init + [tag, "-ec",
+                         "opsctl certs init /tls/ca; "
+                         "opsdesk-tls-split /tls/ca /tls; chown -R "
+                         "999:999 " + " ".join("/tls/" + i
+                                               for i in EXECUTABLES)])
+        h.eq(r.returncode, 0, "tls-init: " + r.stderr)
+        env = {"OPSDESK_ADMINS": "1", "OPSDESK_ADMIN_CHAT": "1",
+               "OPSDESK_TLS_DIR": "/etc/opsdesk-tls"}
         for svc, port in (("BUS_PUBLISH", 7400), ("BUS_SUBSCRIBE", 7401)):
-            env["OPSDESK_" + svc] = "tcp://bus-relay:%d" % port
+            env["OPSDESK_" + svc] = "tls+tcp://bus-relay:%d" % port
         for var, svc, port in (("TICKET", "ticket-service", 7410),
                                ("INCIDENT", "incident-service", 7420),
                                ("PROBER", "health-prober", 7430),
                                ("STATUS", "status-publisher", 7440)):
-            env["OPSDESK_%s_URL" % var] = "tcp://%s:%d" % (svc, port)
+            env["OPSDESK_%s_URL" % var] = "tls+tcp://%s:%d" % (svc, port)
         for svc in ("bus-relay", "ticket-service", "incident-service",
                     "status-publisher", "telegram-gateway",
                     "health-prober"):
@@ -787,8 +1030,9 @@ def test_image_runs_the_suite():
             for k in list(own):
                 if svc == "bus-relay" and k.startswith("OPSDESK_BUS"):
                     del own[k]
-                elif own[k].startswith("tcp://%s:" % svc):
+                elif own[k].startswith("tls+tcp://%s:" % svc):
                     del own[k]
+            argv += ["-v", "%s:/etc/opsdesk-tls:ro" % tls_vols[svc]]
             if svc == "telegram-gateway":
                 own["OPSDESK_GATEWAY_MODE"] = "poll"
                 own["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
