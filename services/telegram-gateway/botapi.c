@@ -43,7 +43,7 @@ on_progress_never(
 }
 
 void
-botapi_abort(botapi *a)
+gw_botapi_abort(botapi *a)
 {
 	if (a != NULL) {
 		a->aborted = 1;
@@ -51,7 +51,7 @@ botapi_abort(botapi *a)
 }
 
 int
-botapi_new(botapi **out, const char *base, const char *token, metrics *m)
+gw_botapi_new(botapi **out, const char *base, const char *token, metrics *m)
 {
 	botapi *a;
 	sbuf b = SBUF_INIT;
@@ -82,7 +82,7 @@ botapi_new(botapi **out, const char *base, const char *token, metrics *m)
 }
 
 void
-botapi_free(botapi *a)
+gw_botapi_free(botapi *a)
 {
 	if (a == NULL) {
 		return;
@@ -152,7 +152,7 @@ struct botapi_xfer {
 };
 
 int
-botapi_xfer_new(botapi *a, const char *method, const char *body,
+gw_botapi_xfer_new(botapi *a, const char *method, const char *body,
     int timeout_ms, void *user, botapi_xfer **out)
 {
 	char url[512 + 64];
@@ -173,7 +173,7 @@ botapi_xfer_new(botapi *a, const char *method, const char *body,
 	curl_easy_setopt(x->h, CURLOPT_URL, url);
 	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
 	if (strcmp(method, "sendDocument") == 0
-	    && (x->mime = botapi_document_mime(x->h, body)) != NULL) {
+	    && (x->mime = gw_botapi_document_mime(x->h, body)) != NULL) {
 		/* an upload (botapi_doc.c): multipart, not JSON */
 		curl_easy_setopt(x->h, CURLOPT_MIMEPOST, x->mime);
 	} else {
@@ -199,19 +199,19 @@ botapi_xfer_new(botapi *a, const char *method, const char *body,
 }
 
 CURL *
-botapi_xfer_easy(botapi_xfer *x)
+gw_botapi_xfer_easy(botapi_xfer *x)
 {
 	return x->h;
 }
 
 void *
-botapi_xfer_user(botapi_xfer *x)
+gw_botapi_xfer_user(botapi_xfer *x)
 {
 	return x->user;
 }
 
 int
-botapi_xfer_finish(botapi_xfer *x, int cc_in, botapi_result *res)
+gw_botapi_xfer_finish(botapi_xfer *x, int cc_in, botapi_result *res)
 {
 	botapi *a = x->a;
 	CURLcode cc = (CURLcode) cc_in;
@@ -279,12 +279,12 @@ botapi_xfer_finish(botapi_xfer *x, int cc_in, botapi_result *res)
 	}
 out:
 	cJSON_Delete(j);
-	botapi_xfer_free(x, rv != 0);
+	gw_botapi_xfer_free(x, rv != 0);
 	return rv;
 }
 
 void
-botapi_xfer_free(botapi_xfer *x, bool broken)
+gw_botapi_xfer_free(botapi_xfer *x, bool broken)
 {
 	if (x == NULL) {
 		return;
@@ -302,21 +302,21 @@ botapi_xfer_free(botapi_xfer *x, bool broken)
 }
 
 int
-botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
+gw_botapi_call(botapi *a, const char *method, const char *body, int timeout_ms,
     botapi_result *res)
 {
 	botapi_xfer *x = NULL;
-	int rv = botapi_xfer_new(a, method, body, timeout_ms, NULL, &x);
+	int rv = gw_botapi_xfer_new(a, method, body, timeout_ms, NULL, &x);
 	if (rv != 0) {
 		memset(res, 0, sizeof(*res));
 		return rv;
 	}
 	CURLcode cc = curl_easy_perform(x->h);
-	return botapi_xfer_finish(x, (int) cc, res);
+	return gw_botapi_xfer_finish(x, (int) cc, res);
 }
 
 void
-botapi_result_clear(botapi_result *r)
+gw_botapi_result_clear(botapi_result *r)
 {
 	if (r != NULL) {
 		cJSON_Delete(r->result);
@@ -325,27 +325,27 @@ botapi_result_clear(botapi_result *r)
 }
 
 bool
-botapi_is_not_modified(const botapi_result *r)
+gw_botapi_is_not_modified(const botapi_result *r)
 {
 	return !r->ok && r->error_code == 400
 	    && strstr(r->description, "message is not modified") != NULL;
 }
 
 bool
-botapi_is_blocked(const botapi_result *r)
+gw_botapi_is_blocked(const botapi_result *r)
 {
 	return r->telegram && !r->ok && r->error_code == 403;
 }
 
 botapi_verdict
-botapi_classify(int rv, const botapi_result *r, const char **reason)
+gw_botapi_classify(int rv, const botapi_result *r, const char **reason)
 {
 	const char *why = "other";
 	botapi_verdict v = BOTAPI_RETRY;
 
 	if (rv != 0) {
 		why = r->timed_out ? "timeout" : "network";
-	} else if (r->ok || botapi_is_not_modified(r)) {
+	} else if (r->ok || gw_botapi_is_not_modified(r)) {
 		why = "ok";
 		v = BOTAPI_OK;
 	} else if (!r->telegram) {

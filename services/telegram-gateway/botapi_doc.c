@@ -14,7 +14,7 @@
 #include "gateway.h"
 
 curl_mime *
-botapi_document_mime(void *h, const char *body)
+gw_botapi_document_mime(void *h, const char *body)
 {
 	cJSON *j = cJSON_Parse(body ? body : "");
 	curl_mime *mime = NULL;

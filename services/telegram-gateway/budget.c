@@ -29,7 +29,7 @@ struct budget {
 };
 
 int
-budget_new(budget **out, int per_min, int burst)
+gw_budget_new(budget **out, int per_min, int burst)
 {
 	budget *b = calloc(1, sizeof(*b));
 	if (b == NULL) {
@@ -48,7 +48,7 @@ budget_new(budget **out, int per_min, int burst)
 }
 
 void
-budget_free(budget *b)
+gw_budget_free(budget *b)
 {
 	if (b != NULL) {
 		pthread_mutex_destroy(&b->mtx);
@@ -83,7 +83,7 @@ bucket_of(budget *b, int64_t user)
 }
 
 budget_verdict
-budget_take(budget *b, int64_t user, int64_t now)
+gw_budget_take(budget *b, int64_t user, int64_t now)
 {
 	budget_verdict v = BUDGET_OK;
 	if (b == NULL || b->slots == NULL) {

@@ -30,7 +30,7 @@ cb_arg_ok(const char *s)
 }
 
 int
-cb_encode(
+gw_cb_encode(
     char *out, size_t size, const char *action, const char *a1, const char *a2)
 {
 	if (!cb_arg_ok(action) || (a1 != NULL && !cb_arg_ok(a1))
@@ -46,7 +46,7 @@ cb_encode(
 }
 
 int
-cb_decode(const char *data, cb_data *out)
+gw_cb_decode(const char *data, cb_data *out)
 {
 	char buf[GW_CBDATA_MAX + 1];
 	char *parts[4];
@@ -135,16 +135,16 @@ static const struct cb_action {
 };
 
 int
-cb_dispatch(gw_ctx *ctx, const char *data)
+gw_cb_dispatch(gw_ctx *ctx, const char *data)
 {
 	cb_data d;
-	int rv = cb_decode(data, &d);
+	int rv = gw_cb_decode(data, &d);
 	if (rv == OD_ESTATE) {
-		ctx_answer(ctx, "This button has expired. Send /help.", true);
+		gw_ctx_answer(ctx, "This button has expired. Send /help.", true);
 		return 0;
 	}
 	if (rv != 0) {
-		ctx_answer(ctx, "Unknown button.", true);
+		gw_ctx_answer(ctx, "Unknown button.", true);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cb_actions) / sizeof(cb_actions[0]);
@@ -162,8 +162,8 @@ cb_dispatch(gw_ctx *ctx, const char *data)
 		                                      : "");
 		ctx->edit
 		    = a->edit && ctx->u != NULL && ctx->u->message_id != 0;
-		return router_dispatch(ctx, line);
+		return gw_router_dispatch(ctx, line);
 	}
-	ctx_answer(ctx, "Unknown button.", true);
+	gw_ctx_answer(ctx, "Unknown button.", true);
 	return 0;
 }

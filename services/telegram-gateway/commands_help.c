@@ -10,13 +10,13 @@
 #include "incident.pb-c.h"
 
 int
-cmd_help(gw_ctx *ctx, const char *args)
+gw_cmd_help(gw_ctx *ctx, const char *args)
 {
 	gw_keyboard k = { 0 };
 	sbuf b = SBUF_INIT;
 
 	sbuf_append(&b, "👋 <b>Hello, ");
-	render_text(&b, ctx->name, 64);
+	gw_render_text(&b, ctx->name, 64);
 	sbuf_append(&b,
 	    "!</b>\nI am the service desk bot: open a support "
 	    "ticket, follow your tickets, read the FAQ and the "
@@ -34,21 +34,21 @@ cmd_help(gw_ctx *ctx, const char *args)
 		    "/incident /queue /report — full list in "
 		    "/help_admin\n");
 	}
-	kbd_button(&k, "🛟 Support", "1:su");
-	kbd_button(&k, "📊 Status", "1:st");
-	kbd_row(&k);
-	kbd_button(&k, "❓ FAQ", "1:fq");
-	kbd_button(&k, "⚙️ Operations", "1:ho");
+	gw_kbd_button(&k, "🛟 Support", "1:su");
+	gw_kbd_button(&k, "📊 Status", "1:st");
+	gw_kbd_row(&k);
+	gw_kbd_button(&k, "❓ FAQ", "1:fq");
+	gw_kbd_button(&k, "⚙️ Operations", "1:ho");
 	if (ctx->is_admin) {
-		kbd_row(&k);
-		kbd_button(&k, "🩺 Health", "1:hl");
-		kbd_button(&k, "📈 Monitor", "1:mo");
-		kbd_row(&k);
-		kbd_button(&k, "🧰 Ops", "1:op");
-		kbd_button(&k, "🚨 Incidents", "1:im");
-		kbd_button(&k, "📥 Queue", "1:q");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "🩺 Health", "1:hl");
+		gw_kbd_button(&k, "📈 Monitor", "1:mo");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "🧰 Ops", "1:op");
+		gw_kbd_button(&k, "🚨 Incidents", "1:im");
+		gw_kbd_button(&k, "📥 Queue", "1:q");
 	}
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }
@@ -114,11 +114,11 @@ render_runbooks(gw_ctx *ctx, sbuf *b)
 			snprintf(d2, sizeof(d2), "scheduled");
 		}
 		sbuf_printf(b, "%s <b>%s</b>: %s response, %s resolution\n",
-		    render_severity_symbol(sevs[i]),
-		    render_severity_name(sevs[i]), d1, d2);
+		    gw_render_severity_symbol(sevs[i]),
+		    gw_render_severity_name(sevs[i]), d1, d2);
 		if (rb->text[0] != '\0') {
 			sbuf_append(b, "<i>");
-			render_text(b, rb->text, 400);
+			gw_render_text(b, rb->text, 400);
 			sbuf_append(b, "</i>\n");
 		}
 		gw_reply_free(rep);
@@ -136,37 +136,37 @@ static const char user_ops_help[]
       "hour.";
 
 int
-cmd_help_operations(gw_ctx *ctx, const char *args)
+gw_cmd_help_operations(gw_ctx *ctx, const char *args)
 {
 	gw_keyboard k = { 0 };
 	if (ctx->is_admin) {
-		kbd_button(&k, "🩺 Health", "1:hl");
-		kbd_button(&k, "🚨 Incidents", "1:im");
-		kbd_button(&k, "🧰 Ops", "1:op");
-		kbd_row(&k);
-		kbd_button(&k, "📖 Admin reference", "1:ha");
+		gw_kbd_button(&k, "🩺 Health", "1:hl");
+		gw_kbd_button(&k, "🚨 Incidents", "1:im");
+		gw_kbd_button(&k, "🧰 Ops", "1:op");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "📖 Admin reference", "1:ha");
 	} else {
-		kbd_button(&k, "🛟 Support", "1:su");
-		kbd_button(&k, "📊 Status", "1:st");
+		gw_kbd_button(&k, "🛟 Support", "1:su");
+		gw_kbd_button(&k, "📊 Status", "1:st");
 	}
-	kbd_button(&k, "⬅️ Menu", "1:h");
+	gw_kbd_button(&k, "⬅️ Menu", "1:h");
 	if (ctx->is_admin) {
 		sbuf b = SBUF_INIT;
 		sbuf_append(&b, admin_ops_help);
 		render_runbooks(ctx, &b);
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	} else {
-		ctx_reply(ctx, user_ops_help, &k);
+		gw_ctx_reply(ctx, user_ops_help, &k);
 	}
 	return 0;
 }
 
 int
-cmd_help_admin(gw_ctx *ctx, const char *args)
+gw_cmd_help_admin(gw_ctx *ctx, const char *args)
 {
 	size_t n;
-	const gw_command *c = router_commands(&n);
+	const gw_command *c = gw_router_commands(&n);
 	sbuf b = SBUF_INIT;
 	gw_keyboard k = { 0 };
 
@@ -180,9 +180,9 @@ cmd_help_admin(gw_ctx *ctx, const char *args)
 			if (c[i].admin != (admin == 1) || !c[i].menu) {
 				continue;
 			}
-			render_text(&b, c[i].usage, 0);
+			gw_render_text(&b, c[i].usage, 0);
 			sbuf_append(&b, " — ");
-			render_text(&b, c[i].about, 0);
+			gw_render_text(&b, c[i].about, 0);
 			sbuf_append(&b, "\n");
 		}
 	}
@@ -192,9 +192,9 @@ cmd_help_admin(gw_ctx *ctx, const char *args)
 	    "\nReply to a ticket notification in the admin chat to "
 	    "answer the customer.\nIds work with or without their "
 	    "prefix: T-12 or 12, INC-3 or 3.");
-	kbd_button(&k, "⚙️ Operations", "1:ho");
-	kbd_button(&k, "⬅️ Menu", "1:h");
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_kbd_button(&k, "⚙️ Operations", "1:ho");
+	gw_kbd_button(&k, "⬅️ Menu", "1:h");
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }

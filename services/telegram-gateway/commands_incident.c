@@ -30,7 +30,7 @@ word_index(const char *const *list, const char *w)
 }
 
 bool
-incident_runbook(gw *g, int severity, sbuf *b, size_t max)
+gw_incident_runbook(gw *g, int severity, sbuf *b, size_t max)
 {
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
 	Opsdesk__V1__RunbookRequest r = OPSDESK__V1__RUNBOOK_REQUEST__INIT;
@@ -44,8 +44,8 @@ incident_runbook(gw *g, int severity, sbuf *b, size_t max)
 		Opsdesk__V1__Runbook *rb = gw_result(rep, "runbook");
 		if (rb != NULL && rb->text != NULL && rb->text[0] != '\0') {
 			sbuf_printf(b, "📖 <b>Runbook (%s)</b>\n",
-			    render_severity_name(severity));
-			render_text(b, rb->text, max);
+			    gw_render_severity_name(severity));
+			gw_render_text(b, rb->text, max);
 			ok = true;
 		}
 	}
@@ -54,72 +54,72 @@ incident_runbook(gw *g, int severity, sbuf *b, size_t max)
 }
 
 void
-incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
+gw_incident_buttons(gw_keyboard *k, const Opsdesk__V1__Incident *in)
 {
 	char data[GW_CBDATA_MAX + 1], id[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long) in->id);
-	kbd_row(k);
+	gw_kbd_row(k);
 	if (!in->acknowledged
 	    && in->status
 	        != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
-		cb_encode(data, sizeof(data), "ia", id, NULL);
-		kbd_button(k, "✋ Acknowledge", data);
+		gw_cb_encode(data, sizeof(data), "ia", id, NULL);
+		gw_kbd_button(k, "✋ Acknowledge", data);
 	}
 	if (in->status
 	    != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
-		cb_encode(data, sizeof(data), "ir", id, NULL);
-		kbd_button(k, "✅ Resolve", data);
+		gw_cb_encode(data, sizeof(data), "ir", id, NULL);
+		gw_kbd_button(k, "✅ Resolve", data);
 	}
-	cb_encode(data, sizeof(data), "is", id, NULL);
-	kbd_button(k, "🔎 Show", data);
+	gw_cb_encode(data, sizeof(data), "is", id, NULL);
+	gw_kbd_button(k, "🔎 Show", data);
 	if (in->status
 	    == OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
-		cb_encode(data, sizeof(data), "ip", id, NULL);
-		kbd_button(k, "📝 Postmortem", data);
+		gw_cb_encode(data, sizeof(data), "ip", id, NULL);
+		gw_kbd_button(k, "📝 Postmortem", data);
 	}
 }
 
 void
-render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
+gw_render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 {
 	int64_t now = od_now_ms();
 	sbuf_printf(b, "%s <b>INC-%llu</b> · ",
-	    render_severity_symbol(in->severity), (unsigned long long) in->id);
-	render_text(b, in->title, 200);
+	    gw_render_severity_symbol(in->severity), (unsigned long long) in->id);
+	gw_render_text(b, in->title, 200);
 	sbuf_printf(b, "\nSeverity: <b>%s</b> · Status: <b>%s</b>%s\n",
-	    render_severity_name(in->severity),
-	    render_incident_status(in->status),
+	    gw_render_severity_name(in->severity),
+	    gw_render_incident_status(in->status),
 	    in->automatic ? " · automatic" : "");
 	sbuf_append(b, "Opened: ");
-	render_time(b, in->created_ms, now);
+	gw_render_time(b, in->created_ms, now);
 	sbuf_append(b, "\n");
 	if (in->acknowledged) {
 		sbuf_append(b, "Acknowledged by ");
-		render_text(b, in->acknowledged_by_name, 64);
+		gw_render_text(b, in->acknowledged_by_name, 64);
 		sbuf_append(b, " ");
-		render_time(b, in->acknowledged_ms, now);
+		gw_render_time(b, in->acknowledged_ms, now);
 		sbuf_append(b, "\n");
 	} else if (in->response_due_ms > 0
 	    && in->status
 	        != OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED) {
 		sbuf_append(b, "⏰ Acknowledge by ");
-		render_time(b, in->response_due_ms, now);
+		gw_render_time(b, in->response_due_ms, now);
 		sbuf_append(
 		    b, in->response_breached ? " ⚠️ breached\n" : "\n");
 	}
 	if (in->resolved_ms > 0) {
 		sbuf_append(b, "Resolved: ");
-		render_time(b, in->resolved_ms, now);
+		gw_render_time(b, in->resolved_ms, now);
 		sbuf_append(b, "\n");
 	} else if (in->resolution_due_ms > 0) {
 		sbuf_append(b, "Resolve by ");
-		render_time(b, in->resolution_due_ms, now);
+		gw_render_time(b, in->resolution_due_ms, now);
 		sbuf_append(
 		    b, in->resolution_breached ? " ⚠️ breached\n" : "\n");
 	}
 	for (size_t i = 0; i < in->n_components; i++) {
 		sbuf_append(b, i == 0 ? "Components: " : ", ");
-		render_text(b,
+		gw_render_text(b,
 		    in->components[i]->name[0]
 		        ? in->components[i]->name
 		        : in->components[i]->component_id,
@@ -129,12 +129,12 @@ render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 	for (size_t i = 0; timeline && i < in->n_timeline; i++) {
 		const Opsdesk__V1__TimelineEntry *e = in->timeline[i];
 		sbuf_append(b, i == 0 ? "\n<b>Timeline</b>\n" : "");
-		render_time(b, e->at_ms, now);
-		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
-		render_text(b, e->author_id ? e->author_name : "system", 64);
+		gw_render_time(b, e->at_ms, now);
+		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, e->public_ ? "" : " 🔒");
 		sbuf_append(b, "\n");
-		render_text(b, e->text, 500);
+		gw_render_text(b, e->text, 500);
 		sbuf_append(b, "\n");
 	}
 }
@@ -153,14 +153,14 @@ incident_change(
 		if (ctx->edit) {
 			/* A button on an alert: the alert itself changes, as
 			 * the bus edit of every copy will make it. */
-			alert_render(ctx->g, &b, &k, NULL, in);
+			gw_alert_render(ctx->g, &b, &k, NULL, in);
 		} else {
 			sbuf_printf(&b, "✅ %s\n\n", what);
-			render_incident(&b, in, false);
-			incident_buttons(&k, in);
+			gw_render_incident(&b, in, false);
+			gw_incident_buttons(&k, in);
 		}
-		ctx_reply(ctx, sbuf_str(&b), &k);
-		ctx_answer(ctx, what, false);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_ctx_answer(ctx, what, false);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -190,27 +190,27 @@ incident_list(gw_ctx *ctx, bool all)
 			od_format_age(
 			    in->created_ms, od_now_ms(), age, sizeof(age));
 			sbuf_printf(&b, "%s <b>INC-%llu</b> ",
-			    render_severity_symbol(in->severity),
+			    gw_render_severity_symbol(in->severity),
 			    (unsigned long long) in->id);
-			render_text(&b, in->title, 80);
+			gw_render_text(&b, in->title, 80);
 			sbuf_printf(&b, " — %s%s, %s\n",
-			    render_incident_status(in->status),
+			    gw_render_incident_status(in->status),
 			    in->acknowledged ? "" : ", not acknowledged", age);
 			snprintf(id, sizeof(id), "%llu",
 			    (unsigned long long) in->id);
 			snprintf(label, sizeof(label), "INC-%s", id);
 			if (i % 4 == 0) {
-				kbd_row(&k);
+				gw_kbd_row(&k);
 			}
-			if (cb_encode(data, sizeof(data), "is", id, NULL)
+			if (gw_cb_encode(data, sizeof(data), "is", id, NULL)
 			    == 0) {
-				kbd_button(&k, label, data);
+				gw_kbd_button(&k, label, data);
 			}
 		}
 		if (l->n_incidents == 0) {
 			sbuf_append(&b, "None. 🎉\n");
 		}
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -228,11 +228,11 @@ incident_show(gw_ctx *ctx, uint64_t id)
 	if (in != NULL) {
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
-		render_incident(&b, in, true);
+		gw_render_incident(&b, in, true);
 		sbuf_append(&b, "\n");
-		incident_runbook(ctx->g, in->severity, &b, 1500);
-		incident_buttons(&k, in);
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_incident_runbook(ctx->g, in->severity, &b, 1500);
+		gw_incident_buttons(&k, in);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -246,22 +246,22 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 	int64_t now = od_now_ms();
 	sbuf_printf(b, "📝 <b>Postmortem INC-%llu</b> (%s)\n",
 	    (unsigned long long) p->incident_id,
-	    render_severity_name(p->severity));
-	render_text(b, p->summary, 500);
+	    gw_render_severity_name(p->severity));
+	gw_render_text(b, p->summary, 500);
 	sbuf_append(b, "\nImpact: ");
-	render_time(b, p->impact_start_ms, now);
+	gw_render_time(b, p->impact_start_ms, now);
 	sbuf_append(b, " → ");
-	render_time(b, p->impact_end_ms, now);
+	gw_render_time(b, p->impact_end_ms, now);
 	od_format_duration(p->impact_end_ms - p->impact_start_ms, d, sizeof(d));
 	sbuf_printf(b, " (%s)", d);
 	for (size_t i = 0; i < p->n_components; i++) {
 		sbuf_append(b, i == 0 ? "\nAffected: " : ", ");
-		render_text(b,
+		gw_render_text(b,
 		    p->components[i]->name[0] ? p->components[i]->name
 		                              : p->components[i]->component_id,
 		    60);
 		sbuf_printf(b, " (%s)",
-		    render_component_name(p->components[i]->state));
+		    gw_render_component_name(p->components[i]->state));
 	}
 	if (p->time_to_ack_ms >= 0) {
 		od_format_duration(p->time_to_ack_ms, d, sizeof(d));
@@ -296,29 +296,29 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 	for (size_t i = 0; i < p->n_timeline; i++) {
 		const Opsdesk__V1__TimelineEntry *e = p->timeline[i];
 		sbuf_append(b, i == 0 ? "\n\n<b>Timeline</b>\n" : "");
-		render_time(b, e->at_ms, 0);
-		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
-		render_text(b, e->author_id ? e->author_name : "system", 64);
+		gw_render_time(b, e->at_ms, 0);
+		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, e->public_ ? ": " : " 🔒: ");
-		render_text(b, e->text, 300);
+		gw_render_text(b, e->text, 300);
 		sbuf_append(b, "\n");
 	}
 	for (size_t i = 0; i < p->n_health_events; i++) {
 		sbuf_append(b, i == 0 ? "\n<b>Health events</b>\n" : "");
-		render_text(b, p->health_events[i], 200);
+		gw_render_text(b, p->health_events[i], 200);
 		sbuf_append(b, "\n");
 	}
 	sbuf_append(b, "\n<b>Root cause</b>\n");
-	render_text(
+	gw_render_text(
 	    b, p->root_cause[0] ? p->root_cause : "(not filled in)", 1000);
 	sbuf_append(b, "\n\n<b>Action items</b>\n");
 	for (size_t i = 0; i < p->n_actions; i++) {
 		const Opsdesk__V1__ActionItem *a = p->actions[i];
 		sbuf_printf(b, "%zu. %s", i + 1, a->done ? "☑️ " : "◻️ ");
-		render_text(b, a->text, 300);
+		gw_render_text(b, a->text, 300);
 		if (a->owner[0] != '\0') {
 			sbuf_append(b, " — owner: ");
-			render_text(b, a->owner, 64);
+			gw_render_text(b, a->owner, 64);
 		}
 		if (a->due_ms > 0) {
 			char day[16];
@@ -395,8 +395,8 @@ postmortem_document(gw_ctx *ctx, uint64_t id)
 		cJSON_AddStringToObject(body, "caption", cap);
 		cJSON_AddStringToObject(doc, "filename", fn);
 		cJSON_AddStringToObject(doc, "content", p->markdown);
-		ctx_send_method(ctx, "sendDocument", ctx->chat_id, body, NULL);
-		ctx_answer(ctx, "Sending the Markdown", false);
+		gw_ctx_send_method(ctx, "sendDocument", ctx->chat_id, body, NULL);
+		gw_ctx_answer(ctx, "Sending the Markdown", false);
 	}
 	gw_reply_free(rep);
 }
@@ -458,11 +458,11 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 		char data[GW_CBDATA_MAX + 1], ids[24];
 		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
 		render_postmortem(&b, p);
-		cb_encode(data, sizeof(data), "ipm", ids, NULL);
-		kbd_button(&k, "📄 Markdown file", data);
-		cb_encode(data, sizeof(data), "is", ids, NULL);
-		kbd_button(&k, "🔎 Incident", data);
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_cb_encode(data, sizeof(data), "ipm", ids, NULL);
+		gw_kbd_button(&k, "📄 Markdown file", data);
+		gw_cb_encode(data, sizeof(data), "is", ids, NULL);
+		gw_kbd_button(&k, "🔎 Incident", data);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -471,19 +471,19 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 }
 
 int
-cmd_incident(gw_ctx *ctx, const char *args)
+gw_cmd_incident(gw_ctx *ctx, const char *args)
 {
 	char verb[16], w[32];
 	uint64_t id = 0;
 
 	if (!gw_word(&args, verb, sizeof(verb))) {
 		gw_keyboard k = { 0 };
-		kbd_button(&k, "📋 Open incidents", "1:il");
-		kbd_button(&k, "🗂 All", "1:ila");
-		kbd_row(&k);
-		kbd_button(&k, "🩺 Health", "1:hl");
-		kbd_button(&k, "⬅️ Menu", "1:h");
-		ctx_reply(ctx,
+		gw_kbd_button(&k, "📋 Open incidents", "1:il");
+		gw_kbd_button(&k, "🗂 All", "1:ila");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "🩺 Health", "1:hl");
+		gw_kbd_button(&k, "⬅️ Menu", "1:h");
+		gw_ctx_reply(ctx,
 		    "🚨 <b>Incidents</b>\nOpen one with <code>/incident new "
 		    "&lt;critical|high|medium|low&gt; &lt;title&gt;</code>; "
 		    "see /help_operations for the rest.",
@@ -567,7 +567,7 @@ cmd_incident(gw_ctx *ctx, const char *args)
  * incident-service recomputes the SLA clocks, alerts when raised and
  * keeps the reason as an internal timeline entry. */
 int
-cmd_severity(gw_ctx *ctx, const char *args)
+gw_cmd_severity(gw_ctx *ctx, const char *args)
 {
 	Opsdesk__V1__SetSeverityRequest r
 	    = OPSDESK__V1__SET_SEVERITY_REQUEST__INIT;
@@ -617,7 +617,7 @@ maintenance_example(gw_ctx *ctx, sbuf *b)
 	if (h != NULL && h->n_targets > 0) {
 		for (size_t i = 0; i < h->n_targets && i < 2; i++) {
 			sbuf_append(b, i ? "," : "");
-			render_text(b, h->targets[i]->id, 40);
+			gw_render_text(b, h->targets[i]->id, 40);
 		}
 	} else {
 		sbuf_append(b, "api");
@@ -628,7 +628,7 @@ maintenance_example(gw_ctx *ctx, sbuf *b)
 		sbuf_append(b, "\nComponents: ");
 		for (size_t i = 0; i < h->n_targets; i++) {
 			sbuf_append(b, i ? ", " : "");
-			render_text(b, h->targets[i]->id, 40);
+			gw_render_text(b, h->targets[i]->id, 40);
 		}
 	}
 	gw_reply_free(rep);
@@ -655,11 +655,11 @@ maintenance_list(gw_ctx *ctx)
 			    = l->windows[i];
 			sbuf_printf(&b, "\n<b>MNT-%llu</b> ",
 			    (unsigned long long) w->id);
-			render_text(&b, w->title, 120);
+			gw_render_text(&b, w->title, 120);
 			sbuf_append(&b, "\n  ");
-			render_time(&b, w->start_ms, now);
+			gw_render_time(&b, w->start_ms, now);
 			sbuf_append(&b, " → ");
-			render_time(&b, w->end_ms, now);
+			gw_render_time(&b, w->end_ms, now);
 			for (size_t c = 0; c < w->n_components; c++) {
 				const char *name = w->components[c];
 				for (size_t t = 0; h != NULL && t < h->n_targets;
@@ -672,7 +672,7 @@ maintenance_list(gw_ctx *ctx)
 				}
 				sbuf_append(
 				    &b, c == 0 ? "\n  components: " : ", ");
-				render_text(&b, name, 60);
+				gw_render_text(&b, name, 60);
 			}
 			sbuf_append(&b, "\n");
 		}
@@ -681,7 +681,7 @@ maintenance_list(gw_ctx *ctx)
 		}
 		gw_reply_free(hrep);
 		maintenance_example(ctx, &b);
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -696,13 +696,13 @@ maintenance_refuse(gw_ctx *ctx, const char *html)
 	sbuf_append(&b, html);
 	sbuf_append(&b, "\n");
 	maintenance_example(ctx, &b);
-	ctx_refuse(ctx, sbuf_str(&b), NULL);
+	gw_ctx_refuse(ctx, sbuf_str(&b), NULL);
 	sbuf_free(&b);
 	return 0;
 }
 
 int
-cmd_maintenance(gw_ctx *ctx, const char *args)
+gw_cmd_maintenance(gw_ctx *ctx, const char *args)
 {
 	char verb[16], start[40], dur[16], comps[256], w[32];
 	ProtobufCMessage *rep = NULL;
@@ -726,7 +726,7 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 			sbuf b = SBUF_INIT;
 			sbuf_printf(&b, "✅ MNT-%llu cancelled.",
 			    (unsigned long long) id);
-			ctx_reply(ctx, sbuf_str(&b), NULL);
+			gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 			sbuf_free(&b);
 		}
 		gw_reply_free(rep);
@@ -774,7 +774,7 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 			/* An unknown id would show on the public page. */
 			sbuf b = SBUF_INIT;
 			sbuf_append(&b, "🔍 There is no component <b>");
-			render_text(&b, tok, 60);
+			gw_render_text(&b, tok, 60);
 			sbuf_append(&b, "</b>.");
 			maintenance_refuse(ctx, sbuf_str(&b));
 			sbuf_free(&b);
@@ -801,12 +801,12 @@ cmd_maintenance(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ <b>MNT-%llu</b> scheduled: ",
 		    (unsigned long long) mw->id);
-		render_text(&b, mw->title, 120);
+		gw_render_text(&b, mw->title, 120);
 		sbuf_append(&b, "\n");
-		render_time(&b, mw->start_ms, od_now_ms());
+		gw_render_time(&b, mw->start_ms, od_now_ms());
 		sbuf_append(&b, " → ");
-		render_time(&b, mw->end_ms, od_now_ms());
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_render_time(&b, mw->end_ms, od_now_ms());
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -822,35 +822,35 @@ render_checklists(sbuf *b, gw_keyboard *k, const Opsdesk__V1__Checklists *c)
 	for (size_t i = 0; i < c->n_lists; i++) {
 		const Opsdesk__V1__Checklist *l = c->lists[i];
 		sbuf_printf(b, "\n<b>");
-		render_text(b, l->title[0] ? l->title : l->id, 60);
+		gw_render_text(b, l->title[0] ? l->title : l->id, 60);
 		sbuf_printf(b, "</b> (%s) — %u/%u\n", l->period_key, l->done,
 		    l->total);
 		for (size_t j = 0; j < l->n_items; j++) {
 			const Opsdesk__V1__ChecklistItem *it = l->items[j];
 			char data[GW_CBDATA_MAX + 1], label[64];
 			sbuf_append(b, it->done ? "☑️ " : "◻️ ");
-			render_text(b, it->text, 120);
+			gw_render_text(b, it->text, 120);
 			if (it->done) {
 				sbuf_append(b, " — ");
-				render_text(b, it->done_by_name, 40);
+				gw_render_text(b, it->done_by_name, 40);
 			}
 			sbuf_append(b, "\n");
 			/* Buttons only for ids that fit in callback data. */
 			if (!it->done
-			    && cb_encode(
+			    && gw_cb_encode(
 			           data, sizeof(data), "ck", l->id, it->id)
 			        == 0) {
 				snprintf(label, sizeof(label), "☑️ %.40s",
 				    it->text);
-				kbd_row(k);
-				kbd_button(k, label, data);
+				gw_kbd_row(k);
+				gw_kbd_button(k, label, data);
 			}
 		}
 	}
 }
 
 int
-cmd_ops(gw_ctx *ctx, const char *args)
+gw_cmd_ops(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	sbuf b = SBUF_INIT;
@@ -866,10 +866,10 @@ cmd_ops(gw_ctx *ctx, const char *args)
 		gw_unavailable(&b, GW_PROBER);
 	} else {
 		sbuf_printf(
-		    &b, "Overall: %s ", render_component_symbol(h->overall));
-		render_text(&b,
+		    &b, "Overall: %s ", gw_render_component_symbol(h->overall));
+		gw_render_text(&b,
 		    h->assessment[0] ? h->assessment
-		                     : render_component_name(h->overall),
+		                     : gw_render_component_name(h->overall),
 		    120);
 		sbuf_append(&b, "\n");
 	}
@@ -895,9 +895,9 @@ cmd_ops(gw_ctx *ctx, const char *args)
 		for (size_t i = 0; i < ml->n_windows && i < 5; i++) {
 			sbuf_printf(&b, "MNT-%llu ",
 			    (unsigned long long) ml->windows[i]->id);
-			render_text(&b, ml->windows[i]->title, 80);
+			gw_render_text(&b, ml->windows[i]->title, 80);
 			sbuf_append(&b, " — ");
-			render_time(&b, ml->windows[i]->start_ms, now);
+			gw_render_time(&b, ml->windows[i]->start_ms, now);
 			sbuf_append(&b, "\n");
 		}
 		if (ml->n_windows == 0) {
@@ -918,17 +918,17 @@ cmd_ops(gw_ctx *ctx, const char *args)
 		    r->tickets_resolved);
 	}
 	gw_reply_free(rep);
-	kbd_row(&k);
-	kbd_button(&k, "🔄 Refresh", "1:op");
-	kbd_button(&k, "📊 Report", "1:rp:day");
-	kbd_button(&k, "🔧 Maintenance", "1:mt");
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_kbd_row(&k);
+	gw_kbd_button(&k, "🔄 Refresh", "1:op");
+	gw_kbd_button(&k, "📊 Report", "1:rp:day");
+	gw_kbd_button(&k, "🔧 Maintenance", "1:mt");
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }
 
 int
-cmd_tick(gw_ctx *ctx, const char *args)
+gw_cmd_tick(gw_ctx *ctx, const char *args)
 {
 	char list[40], item[40];
 	ProtobufCMessage *rep = NULL;
@@ -947,10 +947,10 @@ cmd_tick(gw_ctx *ctx, const char *args)
 		gw_keyboard k = { 0 };
 		sbuf_append(&b, "🧰 <b>Checklists</b>\n");
 		render_checklists(&b, &k, c);
-		kbd_row(&k);
-		kbd_button(&k, "⬅️ Ops", "1:op");
-		ctx_reply(ctx, sbuf_str(&b), &k);
-		ctx_answer(ctx, "Ticked", false);
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "⬅️ Ops", "1:op");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_ctx_answer(ctx, "Ticked", false);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -958,7 +958,7 @@ cmd_tick(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_report(gw_ctx *ctx, const char *args)
+gw_cmd_report(gw_ctx *ctx, const char *args)
 {
 	static const char *const periods[] = { "day", "week", "month", NULL };
 	char w[16];
@@ -978,7 +978,7 @@ cmd_report(gw_ctx *ctx, const char *args)
 		sbuf_printf(&b, "📊 <b>Report — %s</b>\n", periods[period - 1]);
 		if (rp->text[0] != '\0') {
 			sbuf_append(&b, "<pre>");
-			render_text(&b, rp->text, 3500);
+			gw_render_text(&b, rp->text, 3500);
 			sbuf_append(&b, "</pre>");
 		} else {
 			sbuf_printf(
@@ -1003,12 +1003,12 @@ cmd_report(gw_ctx *ctx, const char *args)
 				    rp->csat_average, rp->csat_count);
 			}
 			for (size_t i = 0; i < rp->n_uptime; i++) {
-				render_text(&b, rp->uptime[i]->name, 60);
+				gw_render_text(&b, rp->uptime[i]->name, 60);
 				sbuf_printf(
 				    &b, ": %.2f%%\n", rp->uptime[i]->uptime);
 			}
 		}
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);

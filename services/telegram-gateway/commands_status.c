@@ -16,7 +16,7 @@
 #include "status.pb-c.h"
 
 int
-cmd_status(gw_ctx *ctx, const char *args)
+gw_cmd_status(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__StatusSummaryRequest r
@@ -27,16 +27,16 @@ cmd_status(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		int64_t now = od_now_ms();
-		sbuf_printf(&b, "%s <b>", render_public_symbol(s->indicator));
-		render_text(
+		sbuf_printf(&b, "%s <b>", gw_render_public_symbol(s->indicator));
+		gw_render_text(
 		    &b, s->description[0] ? s->description : "Status", 120);
 		sbuf_append(&b, "</b>\n\n");
 		for (size_t i = 0; i < s->n_components; i++) {
 			const Opsdesk__V1__PublicComponent *c
 			    = s->components[i];
 			sbuf_printf(
-			    &b, "%s ", render_public_symbol(c->status));
-			render_text(&b, c->name, 60);
+			    &b, "%s ", gw_render_public_symbol(c->status));
+			gw_render_text(&b, c->name, 60);
 			if (c->uptime_30d >= 0) {
 				sbuf_printf(
 				    &b, " — %.2f%% (30 d)", c->uptime_30d);
@@ -52,16 +52,16 @@ cmd_status(gw_ctx *ctx, const char *args)
 			sbuf_append(
 			    &b, i == 0 ? "\n🚨 <b>Active incidents</b>\n" : "");
 			sbuf_printf(
-			    &b, "%s ", render_public_symbol(in->impact));
-			render_text(&b, in->name, 120);
+			    &b, "%s ", gw_render_public_symbol(in->impact));
+			gw_render_text(&b, in->name, 120);
 			sbuf_printf(&b, " — <i>%s</i>\n",
 			    in->status[0] ? in->status : "investigating");
 			if (in->latest_update[0] != '\0') {
-				render_text(&b, in->latest_update, 300);
+				gw_render_text(&b, in->latest_update, 300);
 				sbuf_append(&b, "\n");
 			}
 			sbuf_append(&b, "Updated ");
-			render_time(&b, in->updated_ms, now);
+			gw_render_time(&b, in->updated_ms, now);
 			sbuf_append(&b, "\n");
 		}
 		for (size_t i = 0; i < s->n_maintenance; i++) {
@@ -69,24 +69,24 @@ cmd_status(gw_ctx *ctx, const char *args)
 			    = s->maintenance[i];
 			sbuf_append(
 			    &b, i == 0 ? "\n🔧 <b>Maintenance</b>\n" : "");
-			render_text(&b, w->title, 120);
+			gw_render_text(&b, w->title, 120);
 			sbuf_append(&b, "\n  from ");
-			render_time(&b, w->start_ms, now);
+			gw_render_time(&b, w->start_ms, now);
 			sbuf_append(&b, "\n  to ");
-			render_time(&b, w->end_ms, now);
+			gw_render_time(&b, w->end_ms, now);
 			sbuf_append(&b, "\n");
 		}
 		if (s->page_url[0] != '\0') {
 			sbuf_append(&b, "\nFull page: ");
-			render_text(&b, s->page_url, 200);
+			gw_render_text(&b, s->page_url, 200);
 		}
 		sbuf_append(&b, "\nAs of ");
-		render_time(&b, s->updated_ms ? s->updated_ms : now, now);
-		kbd_button(&k, "🔄 Refresh", "1:st");
-		kbd_button(&k, "🔔 Subscribe", "1:sb");
-		kbd_row(&k);
-		kbd_button(&k, "⬅️ Menu", "1:h");
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_render_time(&b, s->updated_ms ? s->updated_ms : now, now);
+		gw_kbd_button(&k, "🔄 Refresh", "1:st");
+		gw_kbd_button(&k, "🔔 Subscribe", "1:sb");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "⬅️ Menu", "1:h");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -137,7 +137,7 @@ subs_names(gw_ctx *ctx, const char *set, sbuf *b)
 			}
 		}
 		sbuf_append(b, first ? "" : ", ");
-		render_text(b, name, 60);
+		gw_render_text(b, name, 60);
 		first = false;
 	}
 	free(copy);
@@ -178,14 +178,14 @@ subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names,
 		if (hit == NULL) {
 			sbuf b = SBUF_INIT;
 			sbuf_append(&b, "🔍 No public component called <b>");
-			render_text(&b, w, 60);
+			gw_render_text(&b, w, 60);
 			sbuf_append(&b, "</b>. Known: ");
 			for (size_t i = 0; i < s->n_components; i++) {
-				render_text(&b, s->components[i]->id, 60);
+				gw_render_text(&b, s->components[i]->id, 60);
 				sbuf_append(
 				    &b, i + 1 < s->n_components ? ", " : "");
 			}
-			ctx_reply(ctx, sbuf_str(&b), NULL);
+			gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 			sbuf_free(&b);
 			rv = OD_EINVAL;
 			break;
@@ -195,26 +195,26 @@ subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names,
 		if (names->len > 0) {
 			sbuf_append(names, ", ");
 		}
-		render_text(names, hit->name, 60);
+		gw_render_text(names, hit->name, 60);
 	}
 	gw_reply_free(rep);
 	return rv;
 }
 
 int
-cmd_subscribe(gw_ctx *ctx, const char *args)
+gw_cmd_subscribe(gw_ctx *ctx, const char *args)
 {
 	uint8_t k[8];
 	sbuf ids = SBUF_INIT, names = SBUF_INIT, b = SBUF_INIT;
 	char cur[1024];
 	store_key_u64(k, (uint64_t) ctx->chat_id);
 	if (*args == '\0') {
-		ctx_put(ctx, GW_DB_SUBS, k, 8, "", 0);
-		ctx_reply(ctx,
+		gw_ctx_put(ctx, GW_DB_SUBS, k, 8, "", 0);
+		gw_ctx_reply(ctx,
 		    "🔔 Subscribed: you will get a message whenever the status "
 		    "changes. /unsubscribe stops it.",
 		    NULL);
-		ctx_answer(ctx, "Subscribed", false);
+		gw_ctx_answer(ctx, "Subscribed", false);
 		return 0;
 	}
 	if (subs_resolve(ctx, args, &ids, &names, NULL) == 0) {
@@ -237,13 +237,13 @@ cmd_subscribe(gw_ctx *ctx, const char *args)
 				}
 			}
 			free(copy);
-			ctx_put(
+			gw_ctx_put(
 			    ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
 			sbuf_free(&all);
 			sbuf_printf(
 			    &b, "🔔 Subscribed to %s.", sbuf_str(&names));
 		}
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 	}
 	sbuf_free(&ids);
 	sbuf_free(&names);
@@ -265,7 +265,7 @@ subs_has(const char *set, const char *id, size_t idlen)
 }
 
 bool
-subs_remove(const char *cur, const char *remove, const char *universe,
+gw_subs_remove(const char *cur, const char *remove, const char *universe,
     sbuf *out)
 {
 	const char *from = (cur != NULL && cur[0] == '\0') ? universe : cur;
@@ -292,16 +292,16 @@ subs_remove(const char *cur, const char *remove, const char *universe,
 }
 
 int
-cmd_start(gw_ctx *ctx, const char *args)
+gw_cmd_start(gw_ctx *ctx, const char *args)
 {
 	if (strcmp(args, "subscribe") == 0) {
-		return cmd_subscribe(ctx, "");
+		return gw_cmd_subscribe(ctx, "");
 	}
-	return cmd_help(ctx, args);
+	return gw_cmd_help(ctx, args);
 }
 
 int
-cmd_unsubscribe(gw_ctx *ctx, const char *args)
+gw_cmd_unsubscribe(gw_ctx *ctx, const char *args)
 {
 	uint8_t k[8];
 	char cur[1024];
@@ -310,8 +310,8 @@ cmd_unsubscribe(gw_ctx *ctx, const char *args)
 	store_key_u64(k, (uint64_t) ctx->chat_id);
 	bool had = subs_read(ctx->g, ctx->chat_id, cur, sizeof(cur));
 	if (*args == '\0' || !had) {
-		ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
-		ctx_reply(ctx,
+		gw_ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
+		gw_ctx_reply(ctx,
 		    had ? "🔕 Unsubscribed from status notifications."
 		        : "🔕 You were not subscribed.",
 		    NULL);
@@ -322,8 +322,8 @@ cmd_unsubscribe(gw_ctx *ctx, const char *args)
 	if (subs_resolve(ctx, args, &ids, &names, &universe) != 0) {
 		goto out;
 	}
-	if (subs_remove(cur, sbuf_str(&ids), sbuf_str(&universe), &all)) {
-		ctx_put(ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
+	if (gw_subs_remove(cur, sbuf_str(&ids), sbuf_str(&universe), &all)) {
+		gw_ctx_put(ctx, GW_DB_SUBS, k, 8, sbuf_str(&all), all.len);
 		sbuf_printf(&b,
 		    "🔕 Unsubscribed from %s. You still get status changes "
 		    "of: ",
@@ -331,13 +331,13 @@ cmd_unsubscribe(gw_ctx *ctx, const char *args)
 		subs_names(ctx, sbuf_str(&all), &b);
 		sbuf_append(&b, ".");
 	} else {
-		ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
+		gw_ctx_put(ctx, GW_DB_SUBS, k, 8, NULL, 0);
 		sbuf_printf(&b,
 		    "🔕 Unsubscribed from %s. You get no status "
 		    "notifications now; /subscribe to start again.",
 		    sbuf_str(&names));
 	}
-	ctx_reply(ctx, sbuf_str(&b), NULL);
+	gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 out:
 	sbuf_free(&ids);
 	sbuf_free(&names);
@@ -355,9 +355,9 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 	int64_t now = od_now_ms();
 	for (size_t i = 0; i < h->n_targets; i++) {
 		const Opsdesk__V1__TargetStatus *t = h->targets[i];
-		sbuf_printf(b, "%s <b>", render_component_symbol(t->state));
-		render_text(b, t->name[0] ? t->name : t->id, 60);
-		sbuf_printf(b, "</b> — %s", render_component_name(t->state));
+		sbuf_printf(b, "%s <b>", gw_render_component_symbol(t->state));
+		gw_render_text(b, t->name[0] ? t->name : t->id, 60);
+		sbuf_printf(b, "</b> — %s", gw_render_component_name(t->state));
 		if (t->latency_ms > 0) {
 			sbuf_printf(b, ", %u ms", t->latency_ms);
 		}
@@ -373,7 +373,7 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 			    && t->state
 			        != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP) {
 				sbuf_append(b, "\n    ");
-				render_text(b, t->reason, 120);
+				gw_render_text(b, t->reason, 120);
 			}
 		}
 		sbuf_append(b, "\n");
@@ -381,7 +381,7 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 }
 
 int
-cmd_health(gw_ctx *ctx, const char *args)
+gw_cmd_health(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__HealthCurrentRequest r
@@ -392,10 +392,10 @@ cmd_health(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		sbuf_printf(&b, "🩺 <b>Health</b> — %s ",
-		    render_component_symbol(h->overall));
-		render_text(&b,
+		    gw_render_component_symbol(h->overall));
+		gw_render_text(&b,
 		    h->assessment[0] ? h->assessment
-		                     : render_component_name(h->overall),
+		                     : gw_render_component_name(h->overall),
 		    120);
 		sbuf_append(&b, "\n\n");
 		render_targets(&b, h, true);
@@ -403,11 +403,11 @@ cmd_health(gw_ctx *ctx, const char *args)
 			sbuf_append(&b, "No probe targets configured.\n");
 		}
 		sbuf_append(&b, "\nAs of ");
-		render_time(
+		gw_render_time(
 		    &b, h->at_ms ? h->at_ms : od_now_ms(), od_now_ms());
-		kbd_button(&k, "🔄 Refresh", "1:hl");
-		kbd_button(&k, "📈 Monitor", "1:mo");
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_kbd_button(&k, "🔄 Refresh", "1:hl");
+		gw_kbd_button(&k, "📈 Monitor", "1:mo");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -426,7 +426,7 @@ counter_sum(gw *g, const char *name, const char *const *labels)
 }
 
 int
-cmd_monitor(gw_ctx *ctx, const char *args)
+gw_cmd_monitor(gw_ctx *ctx, const char *args)
 {
 	static const char *const types[]
 	    = { "type=\"message\"", "type=\"callback_query\"",
@@ -450,7 +450,7 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	for (size_t i = 0; bm != NULL && i < bm->n_metrics; i++) {
 		const char *unit = bm->metrics[i]->unit;
-		render_text(&b, bm->metrics[i]->name, 60);
+		gw_render_text(&b, bm->metrics[i]->name, 60);
 		if (strcmp(unit, "ratio") == 0 || strcmp(unit, "%") == 0
 		    || strcmp(unit, "percent") == 0) {
 			/* a ratio reads as a percentage */
@@ -462,7 +462,7 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 			sbuf_printf(&b, ": <b>%g</b>", bm->metrics[i]->value);
 			if (unit[0] != '\0') {
 				sbuf_append(&b, " "); /* "12 req/s" */
-				render_text(&b, unit, 20);
+				gw_render_text(&b, unit, 20);
 			}
 		}
 		sbuf_append(&b, "\n");
@@ -518,11 +518,11 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	for (size_t i = 0; il != NULL && i < il->n_incidents && i < 5; i++) {
 		const Opsdesk__V1__Incident *in = il->incidents[i];
 		sbuf_printf(&b, "%s INC-%llu ",
-		    render_severity_symbol(in->severity),
+		    gw_render_severity_symbol(in->severity),
 		    (unsigned long long) in->id);
-		render_text(&b, in->title, 80);
+		gw_render_text(&b, in->title, 80);
 		sbuf_printf(&b, " — %s%s\n",
-		    render_incident_status(in->status),
+		    gw_render_incident_status(in->status),
 		    in->acknowledged ? ", acked" : ", not acknowledged");
 	}
 	if (il != NULL && il->n_incidents == 0) {
@@ -543,8 +543,8 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 		const Opsdesk__V1__AlertEvent *a = al->alerts[i - 1];
 		char age[48];
 		od_format_age(a->at_ms, now, age, sizeof(age));
-		sbuf_printf(&b, "%s ", render_severity_symbol(a->severity));
-		render_text(&b, a->text[0] ? a->text : a->kind, 100);
+		sbuf_printf(&b, "%s ", gw_render_severity_symbol(a->severity));
+		gw_render_text(&b, a->text[0] ? a->text : a->kind, 100);
 		sbuf_printf(&b, " — %s\n", age);
 	}
 	if (al != NULL && al->n_alerts == 0) {
@@ -552,10 +552,10 @@ cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 	sbuf_append(&b, "\nAs of ");
-	render_time(&b, now, now);
-	kbd_button(&k, "🔄 Refresh", "1:mo");
-	kbd_button(&k, "🩺 Health", "1:hl");
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_render_time(&b, now, now);
+	gw_kbd_button(&k, "🔄 Refresh", "1:mo");
+	gw_kbd_button(&k, "🩺 Health", "1:hl");
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }

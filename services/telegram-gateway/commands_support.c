@@ -33,11 +33,11 @@ render_ticket_line(sbuf *b, const Opsdesk__V1__Ticket *t, int64_t now)
 	od_format_age(t->updated_ms ? t->updated_ms : t->created_ms, now, age,
 	    sizeof(age));
 	sbuf_printf(b, "%s <b>T-%llu</b> ",
-	    render_ticket_status_symbol(t->status),
+	    gw_render_ticket_status_symbol(t->status),
 	    (unsigned long long) t->id);
-	render_text(b, t->subject, 60);
-	sbuf_printf(b, " — %s, %s, %s\n", render_ticket_status(t->status),
-	    render_priority_name(t->priority), age);
+	gw_render_text(b, t->subject, 60);
+	sbuf_printf(b, " — %s, %s, %s\n", gw_render_ticket_status(t->status),
+	    gw_render_priority_name(t->priority), age);
 }
 
 static void
@@ -45,30 +45,30 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 {
 	int64_t now = od_now_ms();
 	sbuf_printf(b, "%s <b>T-%llu</b> · ",
-	    render_ticket_status_symbol(t->status),
+	    gw_render_ticket_status_symbol(t->status),
 	    (unsigned long long) t->id);
-	render_text(b, t->subject, 200);
+	gw_render_text(b, t->subject, 200);
 	sbuf_printf(b, "\nStatus: <b>%s</b> · Priority: %s · Tier: %s\n",
-	    render_ticket_status(t->status), render_priority_name(t->priority),
-	    render_tier_name(t->tier));
+	    gw_render_ticket_status(t->status), gw_render_priority_name(t->priority),
+	    gw_render_tier_name(t->tier));
 	if (admin) {
 		sbuf_append(b, "Owner: ");
-		render_text(b, t->owner_name, 64);
+		gw_render_text(b, t->owner_name, 64);
 		sbuf_printf(
 		    b, " (id <code>%lld</code>)", (long long) t->owner_id);
 		if (t->assignee_id != 0) {
 			sbuf_append(b, " · Assignee: ");
-			render_text(b, t->assignee_name, 64);
+			gw_render_text(b, t->assignee_name, 64);
 		}
 		sbuf_append(b, "\n");
 	}
 	sbuf_append(b, "Opened: ");
-	render_time(b, t->created_ms, now);
+	gw_render_time(b, t->created_ms, now);
 	sbuf_append(b, "\n");
 	if (t->first_response_ms == 0 && t->first_response_due_ms > 0
 	    && t->status == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN) {
 		sbuf_append(b, "First response due: ");
-		render_time(b, t->first_response_due_ms, now);
+		gw_render_time(b, t->first_response_due_ms, now);
 		sbuf_append(b,
 		    t->first_response_breached ? " ⚠️ breached\n" : "\n");
 	}
@@ -104,12 +104,12 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 		    && (admin
 		        || m->kind
 		            == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
-			render_text(b, m->author_name, 64);
+			gw_render_text(b, m->author_name, 64);
 		}
 		sbuf_append(b, " · ");
-		render_time(b, m->at_ms, now);
+		gw_render_time(b, m->at_ms, now);
 		sbuf_append(b, "\n");
-		render_text(b, m->text, 0);
+		gw_render_text(b, m->text, 0);
 		sbuf_append(b, "\n");
 	}
 }
@@ -117,7 +117,7 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 /* ---- user commands ---- */
 
 int
-cmd_support(gw_ctx *ctx, const char *args)
+gw_cmd_support(gw_ctx *ctx, const char *args)
 {
 	gw_keyboard k = { 0 };
 	sbuf b = SBUF_INIT;
@@ -126,7 +126,7 @@ cmd_support(gw_ctx *ctx, const char *args)
 	char rid[64];
 
 	if (*args != '\0') {
-		support_create(ctx, args, "normal");
+		gw_support_create(ctx, args, "normal");
 		return 0;
 	}
 	actor.user_id = ctx->user_id;
@@ -150,8 +150,8 @@ cmd_support(gw_ctx *ctx, const char *args)
 				    "issue:</b>\n");
 			}
 			sbuf_printf(&b, "%s ",
-			    render_public_symbol(s->incidents[i]->impact));
-			render_text(&b, s->incidents[i]->name, 120);
+			    gw_render_public_symbol(s->incidents[i]->impact));
+			gw_render_text(&b, s->incidents[i]->name, 120);
 			sbuf_printf(&b, " — %s\n", s->incidents[i]->status);
 		}
 		if (s != NULL && s->n_incidents > 0) {
@@ -173,7 +173,7 @@ cmd_support(gw_ctx *ctx, const char *args)
 		Opsdesk__V1__CustomerTier *t = gw_result(rep, "tier");
 		if (t != NULL) {
 			sbuf_printf(&b, "Your plan: <b>%s</b>%s\n",
-			    render_tier_name(t->tier),
+			    gw_render_tier_name(t->tier),
 			    t->tier == OPSDESK__V1__TIER__TIER_ULTRA
 			        ? " — priority support, first response within "
 			          "1 hour"
@@ -185,21 +185,21 @@ cmd_support(gw_ctx *ctx, const char *args)
 	    "Open a ticket, follow your tickets or read the FAQ. "
 	    "You can also write <code>/support your "
 	    "question</code>.");
-	kbd_button(&k, "📝 New ticket", "1:nt");
-	kbd_button(&k, "📋 My tickets", "1:tl");
-	kbd_row(&k);
-	kbd_button(&k, "❓ FAQ", "1:fq");
-	kbd_button(&k, "✉️ Contact", "1:ct");
-	kbd_row(&k);
-	kbd_button(&k, "📊 Status", "1:st");
-	kbd_button(&k, "⬅️ Menu", "1:h");
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_kbd_button(&k, "📝 New ticket", "1:nt");
+	gw_kbd_button(&k, "📋 My tickets", "1:tl");
+	gw_kbd_row(&k);
+	gw_kbd_button(&k, "❓ FAQ", "1:fq");
+	gw_kbd_button(&k, "✉️ Contact", "1:ct");
+	gw_kbd_row(&k);
+	gw_kbd_button(&k, "📊 Status", "1:st");
+	gw_kbd_button(&k, "⬅️ Menu", "1:h");
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }
 
 void
-support_create(gw_ctx *ctx, const char *text, const char *priority)
+gw_support_create(gw_ctx *ctx, const char *text, const char *priority)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__CreateTicketRequest r
@@ -216,10 +216,10 @@ support_create(gw_ctx *ctx, const char *text, const char *priority)
 		sbuf_printf(&b,
 		    "✅ Ticket <b>T-%llu</b> opened (priority %s).\n",
 		    (unsigned long long) t->id,
-		    render_priority_name(t->priority));
+		    gw_render_priority_name(t->priority));
 		if (t->first_response_due_ms > 0) {
 			sbuf_append(&b, "We will answer by ");
-			render_time(&b, t->first_response_due_ms, od_now_ms());
+			gw_render_time(&b, t->first_response_due_ms, od_now_ms());
 			sbuf_append(&b, ".\n");
 		}
 		if (c->active_incident != NULL) {
@@ -227,7 +227,7 @@ support_create(gw_ctx *ctx, const char *text, const char *priority)
 			    "It is linked to the ongoing incident "
 			    "INC-%llu: ",
 			    (unsigned long long) c->active_incident->id);
-			render_text(&b, c->active_incident->title, 120);
+			gw_render_text(&b, c->active_incident->title, 120);
 			sbuf_append(
 			    &b, ". You will hear when it is resolved.\n");
 		}
@@ -236,10 +236,10 @@ support_create(gw_ctx *ctx, const char *text, const char *priority)
 		gw_keyboard k = { 0 };
 		char data[GW_CBDATA_MAX + 1], id[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long) t->id);
-		cb_encode(data, sizeof(data), "tv", id, NULL);
-		kbd_button(&k, "🔎 View ticket", data);
-		kbd_button(&k, "📋 My tickets", "1:tl");
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_cb_encode(data, sizeof(data), "tv", id, NULL);
+		gw_kbd_button(&k, "🔎 View ticket", data);
+		gw_kbd_button(&k, "📋 My tickets", "1:tl");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	}
 	gw_reply_free(rep);
 	free(clean);
@@ -247,39 +247,39 @@ support_create(gw_ctx *ctx, const char *text, const char *priority)
 }
 
 int
-cmd_newticket(gw_ctx *ctx, const char *args)
+gw_cmd_newticket(gw_ctx *ctx, const char *args)
 {
 	char w[16];
 	if (!gw_word(&args, w, sizeof(w))) {
 		gw_keyboard k = { 0 };
-		kbd_button(&k, "🔵 Low", "1:nt:low");
-		kbd_button(&k, "🟢 Normal", "1:nt:normal");
-		kbd_row(&k);
-		kbd_button(&k, "🟠 High", "1:nt:high");
-		kbd_button(&k, "🔴 Urgent", "1:nt:urgent");
-		conv_cancel_button(&k);
-		ctx_reply(ctx, "📝 <b>New ticket</b>\nHow urgent is it?", &k);
+		gw_kbd_button(&k, "🔵 Low", "1:nt:low");
+		gw_kbd_button(&k, "🟢 Normal", "1:nt:normal");
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "🟠 High", "1:nt:high");
+		gw_kbd_button(&k, "🔴 Urgent", "1:nt:urgent");
+		gw_conv_cancel_button(&k);
+		gw_ctx_reply(ctx, "📝 <b>New ticket</b>\nHow urgent is it?", &k);
 		return 0;
 	}
 	if (parse_priority(w) == 0) {
 		return GW_USAGE;
 	}
-	conv_set(ctx, "ticket_text", w);
+	gw_conv_set(ctx, "ticket_text", w);
 	sbuf b = SBUF_INIT;
 	gw_keyboard k = { 0 };
-	conv_cancel_button(&k);
+	gw_conv_cancel_button(&k);
 	sbuf_printf(&b,
 	    "📝 Priority <b>%s</b>. Now describe the problem in "
 	    "one message (or /cancel).",
 	    w);
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
-	ctx_answer(ctx, "Describe the problem", false);
+	gw_ctx_answer(ctx, "Describe the problem", false);
 	return 0;
 }
 
 int
-cmd_tickets(gw_ctx *ctx, const char *args)
+gw_cmd_tickets(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__ListTicketsRequest r
@@ -307,16 +307,16 @@ cmd_tickets(gw_ctx *ctx, const char *args)
 			    (unsigned long long) l->tickets[i]->id);
 			snprintf(label, sizeof(label), "T-%s", id);
 			if (i % 4 == 0) {
-				kbd_row(&k);
+				gw_kbd_row(&k);
 			}
-			if (cb_encode(data, sizeof(data), "tv", id, NULL)
+			if (gw_cb_encode(data, sizeof(data), "tv", id, NULL)
 			    == 0) {
-				kbd_button(&k, label, data);
+				gw_kbd_button(&k, label, data);
 			}
 		}
-		kbd_row(&k);
-		kbd_button(&k, "📝 New ticket", "1:nt");
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_kbd_row(&k);
+		gw_kbd_button(&k, "📝 New ticket", "1:nt");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -324,7 +324,7 @@ cmd_tickets(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_ticket(gw_ctx *ctx, const char *args)
+gw_cmd_ticket(gw_ctx *ctx, const char *args)
 {
 	char w[32];
 	uint64_t id;
@@ -346,8 +346,8 @@ cmd_ticket(gw_ctx *ctx, const char *args)
 		if (t->owner_id == ctx->user_id
 		    && t->status
 		        != OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED) {
-			cb_encode(data, sizeof(data), "tm", ids, NULL);
-			kbd_button(&k, "💬 Add a message", data);
+			gw_cb_encode(data, sizeof(data), "tm", ids, NULL);
+			gw_kbd_button(&k, "💬 Add a message", data);
 		}
 		if (t->owner_id == ctx->user_id && t->rating == 0
 		    && t->status
@@ -355,19 +355,19 @@ cmd_ticket(gw_ctx *ctx, const char *args)
 			sbuf_append(&b,
 			    "\nHow did we do? Rate 1 (bad) to 5 "
 			    "(great):");
-			kbd_row(&k);
+			gw_kbd_row(&k);
 			for (int s = 1; s <= 5; s++) {
 				char n[4], label[8];
 				snprintf(n, sizeof(n), "%d", s);
 				snprintf(label, sizeof(label), "%d⭐", s);
-				cb_encode(data, sizeof(data), "tr", ids, n);
-				kbd_button(&k, label, data);
+				gw_cb_encode(data, sizeof(data), "tr", ids, n);
+				gw_kbd_button(&k, label, data);
 			}
 		}
-		kbd_row(&k);
-		cb_encode(data, sizeof(data), "tv", ids, NULL);
-		kbd_button(&k, "🔄 Refresh", data);
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_kbd_row(&k);
+		gw_cb_encode(data, sizeof(data), "tv", ids, NULL);
+		gw_kbd_button(&k, "🔄 Refresh", data);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -375,7 +375,7 @@ cmd_ticket(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_addmsg(gw_ctx *ctx, const char *args)
+gw_cmd_addmsg(gw_ctx *ctx, const char *args)
 {
 	char w[32], ids[24];
 	uint64_t id;
@@ -384,22 +384,22 @@ cmd_addmsg(gw_ctx *ctx, const char *args)
 	}
 	snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
 	if (*args != '\0') {
-		support_user_message(ctx, ids, args);
+		gw_support_user_message(ctx, ids, args);
 		return 0;
 	}
-	conv_set(ctx, "ticket_msg", ids);
+	gw_conv_set(ctx, "ticket_msg", ids);
 	sbuf b = SBUF_INIT;
 	gw_keyboard k = { 0 };
-	conv_cancel_button(&k);
+	gw_conv_cancel_button(&k);
 	sbuf_printf(&b,
 	    "💬 Write your message for <b>T-%s</b> (or /cancel).", ids);
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;
 }
 
 void
-support_user_message(gw_ctx *ctx, const char *ids, const char *text)
+gw_support_user_message(gw_ctx *ctx, const char *ids, const char *text)
 {
 	uint64_t id;
 	ProtobufCMessage *rep = NULL;
@@ -418,8 +418,8 @@ support_user_message(gw_ctx *ctx, const char *ids, const char *text)
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ Added to <b>T-%llu</b> (now %s).",
 		    (unsigned long long) t->id,
-		    render_ticket_status(t->status));
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		    gw_render_ticket_status(t->status));
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -432,7 +432,7 @@ support_user_message(gw_ctx *ctx, const char *ids, const char *text)
  * service takes one rating with its comment; "-" sends it without one.
  */
 int
-cmd_rate(gw_ctx *ctx, const char *args)
+gw_cmd_rate(gw_ctx *ctx, const char *args)
 {
 	char w[32], s[8], arg[48];
 	uint64_t id;
@@ -456,7 +456,7 @@ cmd_rate(gw_ctx *ctx, const char *args)
 			return 0;
 		}
 		if (rated) {
-			ctx_reply(ctx,
+			gw_ctx_reply(ctx,
 			    "⭐ This ticket is already rated. Thank you!",
 			    NULL);
 			return 0;
@@ -464,28 +464,28 @@ cmd_rate(gw_ctx *ctx, const char *args)
 		gw_keyboard k = { 0 };
 		char data[GW_CBDATA_MAX + 1], ids[24], score[2] = { s[0], 0 };
 		snprintf(ids, sizeof(ids), "%llu", (unsigned long long) id);
-		conv_set(ctx, "rate_comment", arg);
-		cb_encode(data, sizeof(data), "rs", ids, score);
-		kbd_button(&k, "Send without a comment", data);
-		conv_cancel_button(&k);
+		gw_conv_set(ctx, "rate_comment", arg);
+		gw_cb_encode(data, sizeof(data), "rs", ids, score);
+		gw_kbd_button(&k, "Send without a comment", data);
+		gw_conv_cancel_button(&k);
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b,
 		    "⭐ %c/5 for <b>T-%s</b>. Add a comment in one message, "
 		    "or send it as it is.",
 		    s[0], ids);
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
-		ctx_answer(ctx, "Add a comment?", false);
+		gw_ctx_answer(ctx, "Add a comment?", false);
 		return 0;
 	}
-	conv_clear(ctx);
-	support_rate_comment(ctx, arg, strcmp(args, "-") == 0 ? "" : args);
+	gw_conv_clear(ctx);
+	gw_support_rate_comment(ctx, arg, strcmp(args, "-") == 0 ? "" : args);
 	return 0;
 }
 
 /* arg is "<id>:<rating>"; text the comment ("" for none). */
 void
-support_rate_comment(gw_ctx *ctx, const char *arg, const char *text)
+gw_support_rate_comment(gw_ctx *ctx, const char *arg, const char *text)
 {
 	uint64_t id = strtoull(arg, NULL, 10);
 	const char *colon = strchr(arg, ':');
@@ -501,15 +501,15 @@ support_rate_comment(gw_ctx *ctx, const char *arg, const char *text)
 	r.rating = (uint32_t) atoi(colon + 1);
 	r.comment = clean;
 	if (gw_ask(ctx, GW_TICKET, "rate", &r.base, "ticket", &rep) != NULL) {
-		ctx_reply(ctx, "⭐ Thank you for the feedback!", NULL);
-		ctx_answer(ctx, "Thank you!", false);
+		gw_ctx_reply(ctx, "⭐ Thank you for the feedback!", NULL);
+		gw_ctx_answer(ctx, "Thank you!", false);
 	}
 	gw_reply_free(rep);
 	free(clean);
 }
 
 int
-cmd_faq(gw_ctx *ctx, const char *args)
+gw_cmd_faq(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__FaqList *l;
@@ -534,7 +534,7 @@ cmd_faq(gw_ctx *ctx, const char *args)
 		sbuf_append(&b, "❓ <b>FAQ</b>");
 		if (*args != '\0') {
 			sbuf_append(&b, " — ");
-			render_text(&b, args, 60);
+			gw_render_text(&b, args, 60);
 		}
 		sbuf_append(&b, "\n");
 		if (l->n_entries == 0) {
@@ -544,14 +544,14 @@ cmd_faq(gw_ctx *ctx, const char *args)
 		}
 		for (size_t i = 0; i < l->n_entries; i++) {
 			sbuf_append(&b, "\n<b>");
-			render_text(&b, l->entries[i]->question, 200);
+			gw_render_text(&b, l->entries[i]->question, 200);
 			sbuf_append(&b, "</b>\n");
-			render_text(&b, l->entries[i]->answer, 0);
+			gw_render_text(&b, l->entries[i]->answer, 0);
 			sbuf_append(&b, "\n");
 		}
-		kbd_button(&k, "📝 New ticket", "1:nt");
-		kbd_button(&k, "⬅️ Support", "1:su");
-		ctx_reply(ctx, sbuf_str(&b), &k);
+		gw_kbd_button(&k, "📝 New ticket", "1:nt");
+		gw_kbd_button(&k, "⬅️ Support", "1:su");
+		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -560,12 +560,12 @@ cmd_faq(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_contact(gw_ctx *ctx, const char *args)
+gw_cmd_contact(gw_ctx *ctx, const char *args)
 {
 	gw_keyboard k = { 0 };
-	kbd_button(&k, "📝 New ticket", "1:nt");
-	kbd_button(&k, "❓ FAQ", "1:fq");
-	ctx_reply(ctx,
+	gw_kbd_button(&k, "📝 New ticket", "1:nt");
+	gw_kbd_button(&k, "❓ FAQ", "1:fq");
+	gw_ctx_reply(ctx,
 	    "✉️ <b>Contact support</b>\nWrite <code>/support your "
 	    "question</code> or press New ticket: a person answers in this "
 	    "chat. Ultra customers get a first response within 1 hour.",
@@ -576,7 +576,7 @@ cmd_contact(gw_ctx *ctx, const char *args)
 /* ---- admin commands ---- */
 
 int
-cmd_queue(gw_ctx *ctx, const char *args)
+gw_cmd_queue(gw_ctx *ctx, const char *args)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__QueueRequest r = OPSDESK__V1__QUEUE_REQUEST__INIT;
@@ -598,7 +598,7 @@ cmd_queue(gw_ctx *ctx, const char *args)
 			render_ticket_line(&b, t, now);
 			if (due > 0) {
 				sbuf_append(&b, "    due ");
-				render_time(&b, due, now);
+				gw_render_time(&b, due, now);
 				sbuf_append(&b,
 				    (t->first_response_breached
 				        || t->resolution_breached)
@@ -609,7 +609,7 @@ cmd_queue(gw_ctx *ctx, const char *args)
 		if (l->n_tickets == 0) {
 			sbuf_append(&b, "Nothing waiting. 🎉");
 		}
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -642,8 +642,8 @@ ticket_text(
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "✅ %s on <b>T-%llu</b> (%s).", done,
 		    (unsigned long long) t->id,
-		    render_ticket_status(t->status));
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		    gw_render_ticket_status(t->status));
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -652,13 +652,13 @@ ticket_text(
 }
 
 int
-cmd_reply(gw_ctx *ctx, const char *args)
+gw_cmd_reply(gw_ctx *ctx, const char *args)
 {
 	return ticket_text(ctx, args, "reply", "Reply sent");
 }
 
 int
-cmd_note(gw_ctx *ctx, const char *args)
+gw_cmd_note(gw_ctx *ctx, const char *args)
 {
 	return ticket_text(ctx, args, "note", "Internal note added");
 }
@@ -676,9 +676,9 @@ ticket_change(
 		sbuf_printf(&b,
 		    "✅ <b>T-%llu</b>: %s (status %s, priority %s).",
 		    (unsigned long long) t->id, what,
-		    render_ticket_status(t->status),
-		    render_priority_name(t->priority));
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		    gw_render_ticket_status(t->status),
+		    gw_render_priority_name(t->priority));
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);
@@ -704,21 +704,21 @@ ticket_status_cmd(gw_ctx *ctx, const char *args,
 }
 
 int
-cmd_close(gw_ctx *ctx, const char *args)
+gw_cmd_close(gw_ctx *ctx, const char *args)
 {
 	return ticket_status_cmd(ctx, args,
 	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED, "closed");
 }
 
 int
-cmd_resolve(gw_ctx *ctx, const char *args)
+gw_cmd_resolve(gw_ctx *ctx, const char *args)
 {
 	return ticket_status_cmd(ctx, args,
 	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_RESOLVED, "resolved");
 }
 
 int
-cmd_pending(gw_ctx *ctx, const char *args)
+gw_cmd_pending(gw_ctx *ctx, const char *args)
 {
 	return ticket_status_cmd(ctx, args,
 	    OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING,
@@ -726,7 +726,7 @@ cmd_pending(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_assign(gw_ctx *ctx, const char *args)
+gw_cmd_assign(gw_ctx *ctx, const char *args)
 {
 	char w[32], who[32];
 	uint64_t id;
@@ -759,7 +759,7 @@ cmd_assign(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_priority(gw_ctx *ctx, const char *args)
+gw_cmd_priority(gw_ctx *ctx, const char *args)
 {
 	char w[32], p[16];
 	uint64_t id;
@@ -777,7 +777,7 @@ cmd_priority(gw_ctx *ctx, const char *args)
 }
 
 int
-cmd_tier(gw_ctx *ctx, const char *args)
+gw_cmd_tier(gw_ctx *ctx, const char *args)
 {
 	static const char *const tiers[]
 	    = { "free", "pro", "elite", "ultra", NULL };
@@ -807,8 +807,8 @@ cmd_tier(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b,
 		    "✅ User <code>%lld</code> is now on <b>%s</b>.",
-		    (long long) ct->user_id, render_tier_name(ct->tier));
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		    (long long) ct->user_id, gw_render_tier_name(ct->tier));
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);

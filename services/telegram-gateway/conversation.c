@@ -22,7 +22,7 @@ conv_key(uint8_t k[16], int64_t chat, int64_t user)
 
 /* Stored as "<expires_ms>\n<step>\n<data>". */
 size_t
-conv_encode(const conv_state *s, char *out, size_t size)
+gw_conv_encode(const conv_state *s, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%lld\n%s\n%s", (long long) s->expires_ms,
 	    s->step, s->data);
@@ -30,7 +30,7 @@ conv_encode(const conv_state *s, char *out, size_t size)
 }
 
 int
-conv_decode(const void *v, size_t len, conv_state *out)
+gw_conv_decode(const void *v, size_t len, conv_state *out)
 {
 	char buf[160];
 	conv_state s;
@@ -52,7 +52,7 @@ conv_decode(const void *v, size_t len, conv_state *out)
 }
 
 int
-conv_get(gw *g, int64_t chat, int64_t user, conv_state *out)
+gw_conv_get(gw *g, int64_t chat, int64_t user, conv_state *out)
 {
 	MDB_txn *txn = NULL;
 	MDB_val v;
@@ -66,7 +66,7 @@ conv_get(gw *g, int64_t chat, int64_t user, conv_state *out)
 	}
 	rv = store_get(txn, store_db(gw_store(g), GW_DB_CONV), k, 16, &v);
 	if (rv == 0) {
-		rv = conv_decode(v.mv_data, v.mv_size, &s);
+		rv = gw_conv_decode(v.mv_data, v.mv_size, &s);
 	}
 	store_read_end(txn);
 	if (rv != 0) {
@@ -80,7 +80,7 @@ conv_get(gw *g, int64_t chat, int64_t user, conv_state *out)
 }
 
 void
-conv_set(gw_ctx *ctx, const char *step, const char *data)
+gw_conv_set(gw_ctx *ctx, const char *step, const char *data)
 {
 	uint8_t k[16];
 	char v[160];
@@ -92,9 +92,9 @@ conv_set(gw_ctx *ctx, const char *step, const char *data)
 	s.expires_ms
 	    = od_now_ms() + gw_get_settings(ctx->g)->conversation_ttl_ms;
 	conv_key(k, ctx->chat_id, ctx->user_id);
-	size_t n = conv_encode(&s, v, sizeof(v));
+	size_t n = gw_conv_encode(&s, v, sizeof(v));
 	if (n > 0) {
-		ctx_put(ctx, GW_DB_CONV, k, 16, v, n);
+		gw_ctx_put(ctx, GW_DB_CONV, k, 16, v, n);
 	}
 }
 
@@ -107,12 +107,12 @@ pend_key(uint8_t k[17], int64_t chat, int64_t user)
 }
 
 void
-conv_clear(gw_ctx *ctx)
+gw_conv_clear(gw_ctx *ctx)
 {
 	uint8_t k[17];
 	pend_key(k, ctx->chat_id, ctx->user_id);
-	ctx_put(ctx, GW_DB_CONV, k, 16, NULL, 0);
-	ctx_put(ctx, GW_DB_CONV, k, 17, NULL, 0);
+	gw_ctx_put(ctx, GW_DB_CONV, k, 16, NULL, 0);
+	gw_ctx_put(ctx, GW_DB_CONV, k, 17, NULL, 0);
 }
 
 /* The pending text (caller frees), or NULL. */
@@ -137,24 +137,24 @@ pend_get(gw *g, int64_t chat, int64_t user)
 }
 
 void
-conv_cancel_button(gw_keyboard *k)
+gw_conv_cancel_button(gw_keyboard *k)
 {
-	kbd_row(k);
-	kbd_button(k, "✖️ Cancel", "1:cx");
+	gw_kbd_row(k);
+	gw_kbd_button(k, "✖️ Cancel", "1:cx");
 }
 
 int
-cmd_cancel(gw_ctx *ctx, const char *args)
+gw_cmd_cancel(gw_ctx *ctx, const char *args)
 {
 	conv_state s;
-	bool live = conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) == 0;
+	bool live = gw_conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) == 0;
 	(void) args;
-	conv_clear(ctx);
-	ctx_reply(ctx,
+	gw_conv_clear(ctx);
+	gw_ctx_reply(ctx,
 	    live ? "✖️ Cancelled — nothing was sent. Send /help for the menu."
 	         : "Nothing to cancel. Send /help for the menu.",
 	    NULL);
-	ctx_answer(ctx, "Cancelled", false);
+	gw_ctx_answer(ctx, "Cancelled", false);
 	return 0;
 }
 
@@ -201,7 +201,7 @@ replied_ticket(gw_ctx *ctx)
 }
 
 bool
-conv_reply(gw_ctx *ctx, const char *text)
+gw_conv_reply(gw_ctx *ctx, const char *text)
 {
 	char ids[24];
 	uint64_t id;
@@ -218,10 +218,10 @@ conv_reply(gw_ctx *ctx, const char *text)
 		sbuf b = SBUF_INIT;
 		sbuf_printf(&b, "%s ", ids);
 		sbuf_append(&b, text);
-		cmd_reply(ctx, sbuf_str(&b));
+		gw_cmd_reply(ctx, sbuf_str(&b));
 		sbuf_free(&b);
 	} else {
-		support_user_message(ctx, ids, text);
+		gw_support_user_message(ctx, ids, text);
 	}
 	return true;
 }
@@ -242,39 +242,39 @@ offer(gw_ctx *ctx, const char *text, const uint64_t *ids, size_t n)
 		sbuf_printf(&b,
 		    "💬 Add this to your ticket <b>T-%llu</b>?\n<i>",
 		    (unsigned long long) ids[0]);
-		render_text(&b, text, 200);
+		gw_render_text(&b, text, 200);
 		sbuf_append(&b, "</i>");
 		snprintf(id, sizeof(id), "%llu", (unsigned long long) ids[0]);
 		snprintf(label, sizeof(label), "✅ Add to T-%s", id);
-		cb_encode(data, sizeof(data), "oy", id, NULL);
-		kbd_button(&k, label, data);
+		gw_cb_encode(data, sizeof(data), "oy", id, NULL);
+		gw_kbd_button(&k, label, data);
 	} else {
 		sbuf_append(&b, "💬 Which ticket is this for?\n<i>");
-		render_text(&b, text, 200);
+		gw_render_text(&b, text, 200);
 		sbuf_append(&b, "</i>");
 		for (size_t i = 0; i < n; i++) {
 			snprintf(id, sizeof(id), "%llu",
 			    (unsigned long long) ids[i]);
 			snprintf(label, sizeof(label), "T-%s", id);
 			if (i % 3 == 0) {
-				kbd_row(&k);
+				gw_kbd_row(&k);
 			}
-			cb_encode(data, sizeof(data), "oy", id, NULL);
-			kbd_button(&k, label, data);
+			gw_cb_encode(data, sizeof(data), "oy", id, NULL);
+			gw_kbd_button(&k, label, data);
 		}
-		kbd_row(&k);
+		gw_kbd_row(&k);
 	}
-	kbd_button(&k, "📝 New ticket", "1:on");
-	kbd_button(&k, "✖️ Cancel", "1:cx");
-	conv_set(ctx, "offer", "");
+	gw_kbd_button(&k, "📝 New ticket", "1:on");
+	gw_kbd_button(&k, "✖️ Cancel", "1:cx");
+	gw_conv_set(ctx, "offer", "");
 	pend_key(key, ctx->chat_id, ctx->user_id);
-	ctx_put(ctx, GW_DB_CONV, key, 17, text, strlen(text));
-	ctx_reply(ctx, sbuf_str(&b), &k);
+	gw_ctx_put(ctx, GW_DB_CONV, key, 17, text, strlen(text));
+	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 }
 
 void
-conv_fallback(gw_ctx *ctx, const char *text)
+gw_conv_fallback(gw_ctx *ctx, const char *text)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__ListTicketsRequest r
@@ -299,7 +299,7 @@ conv_fallback(gw_ctx *ctx, const char *text)
 		offer(ctx, text, ids, n);
 		return;
 	}
-	ctx_reply(ctx,
+	gw_ctx_reply(ctx,
 	    "I understand commands. Send /help for the menu, "
 	    "or /support &lt;your message&gt; to open a "
 	    "ticket.",
@@ -308,31 +308,31 @@ conv_fallback(gw_ctx *ctx, const char *text)
 
 /* /offer yes <id> | new: the answer to "Add to T-3?". */
 int
-cmd_offer(gw_ctx *ctx, const char *args)
+gw_cmd_offer(gw_ctx *ctx, const char *args)
 {
 	conv_state s;
 	char w[16], ids[32];
 	char *text = NULL;
-	if (conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) != 0
+	if (gw_conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) != 0
 	    || strcmp(s.step, "offer") != 0
 	    || (text = pend_get(ctx->g, ctx->chat_id, ctx->user_id))
 	        == NULL) {
-		ctx_reply(ctx,
+		gw_ctx_reply(ctx,
 		    "This question has expired. Send your message again, "
 		    "or /help for the menu.",
 		    NULL);
-		ctx_answer(ctx, "Expired", false);
+		gw_ctx_answer(ctx, "Expired", false);
 		return 0;
 	}
 	if (!gw_word(&args, w, sizeof(w))) {
 		free(text);
 		return GW_USAGE;
 	}
-	conv_clear(ctx);
+	gw_conv_clear(ctx);
 	if (strcmp(w, "new") == 0) {
-		support_create(ctx, text, "normal");
+		gw_support_create(ctx, text, "normal");
 	} else if (strcmp(w, "yes") == 0 && gw_word(&args, ids, sizeof(ids))) {
-		support_user_message(ctx, ids, text);
+		gw_support_user_message(ctx, ids, text);
 	} else {
 		free(text);
 		return GW_USAGE;
@@ -347,22 +347,22 @@ step_ticket_text(gw_ctx *ctx, const conv_state *s, const char *text)
 {
 	char line[64];
 	snprintf(line, sizeof(line), "%s", s->data);
-	conv_clear(ctx);
-	support_create(ctx, text, line);
+	gw_conv_clear(ctx);
+	gw_support_create(ctx, text, line);
 }
 
 static void
 step_ticket_msg(gw_ctx *ctx, const conv_state *s, const char *text)
 {
-	conv_clear(ctx);
-	support_user_message(ctx, s->data, text);
+	gw_conv_clear(ctx);
+	gw_support_user_message(ctx, s->data, text);
 }
 
 static void
 step_rate_comment(gw_ctx *ctx, const conv_state *s, const char *text)
 {
-	conv_clear(ctx);
-	support_rate_comment(ctx, s->data, text);
+	gw_conv_clear(ctx);
+	gw_support_rate_comment(ctx, s->data, text);
 }
 
 /* More text while "Add to T-3?" waits: asked again with all of it. */
@@ -378,7 +378,7 @@ step_offer(gw_ctx *ctx, const conv_state *s, const char *text)
 	}
 	sbuf_append(&b, text);
 	free(prev);
-	conv_fallback(ctx, sbuf_str(&b));
+	gw_conv_fallback(ctx, sbuf_str(&b));
 	sbuf_free(&b);
 }
 
@@ -393,10 +393,10 @@ static const struct conv_step {
 };
 
 bool
-conv_handle(gw_ctx *ctx, const char *text)
+gw_conv_handle(gw_ctx *ctx, const char *text)
 {
 	conv_state s;
-	if (conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) != 0) {
+	if (gw_conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) != 0) {
 		return false;
 	}
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -405,6 +405,6 @@ conv_handle(gw_ctx *ctx, const char *text)
 			return true;
 		}
 	}
-	conv_clear(ctx);
+	gw_conv_clear(ctx);
 	return false;
 }

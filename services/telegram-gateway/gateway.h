@@ -56,50 +56,50 @@ typedef struct gw_keyboard {
 } gw_keyboard;
 
 /* Start a new row of buttons. */
-void kbd_row(gw_keyboard *k);
+void gw_kbd_row(gw_keyboard *k);
 /* Add a button to the current row (a row is started if none). Silently
  * drops buttons beyond the grid or with data over 64 bytes: a keyboard is
  * a convenience, the commands always work. */
-void kbd_button(gw_keyboard *k, const char *text, const char *data);
+void gw_kbd_button(gw_keyboard *k, const char *text, const char *data);
 /* The keyboard as a Bot API reply_markup object, or NULL when empty.
  * Caller owns the tree. */
-cJSON *kbd_to_json(const gw_keyboard *k);
+cJSON *gw_kbd_to_json(const gw_keyboard *k);
 
 /* Append outside text (users', services') escaped for Telegram HTML,
  * invalid UTF-8 replaced, cut to max code points with "…" (0: no cut). */
-void render_text(sbuf *b, const char *s, size_t max);
+void gw_render_text(sbuf *b, const char *s, size_t max);
 /* Time as "2026-11-27 13:05 UTC (5 min ago)"; "—" for 0. */
-void render_time(sbuf *b, int64_t ms, int64_t now_ms);
+void gw_render_time(sbuf *b, int64_t ms, int64_t now_ms);
 /* Consistent symbols for states. */
-const char *render_component_symbol(int component_state);
-const char *render_component_name(int component_state);
-const char *render_public_symbol(const char *statuspage_status);
+const char *gw_render_component_symbol(int component_state);
+const char *gw_render_component_name(int component_state);
+const char *gw_render_public_symbol(const char *statuspage_status);
 /* "Major outage" for major_outage …; "Unknown" otherwise. */
-const char *render_public_name(const char *statuspage_status);
+const char *gw_render_public_name(const char *statuspage_status);
 /* Severity order of component statuses: operational 0, maintenance 1,
  * degraded 2, partial 3, major 4. */
-int render_public_rank(const char *statuspage_status);
-const char *render_severity_name(int severity);
-const char *render_severity_symbol(int severity);
-const char *render_incident_status(int status);
-const char *render_ticket_status(int status);
-const char *render_ticket_status_symbol(int status);
-const char *render_priority_name(int priority);
-const char *render_tier_name(int tier);
+int gw_render_public_rank(const char *statuspage_status);
+const char *gw_render_severity_name(int severity);
+const char *gw_render_severity_symbol(int severity);
+const char *gw_render_incident_status(int status);
+const char *gw_render_ticket_status(int status);
+const char *gw_render_ticket_status_symbol(int status);
+const char *gw_render_priority_name(int priority);
+const char *gw_render_tier_name(int tier);
 
 /* Length in UTF-16 code units, as Telegram counts. */
-size_t render_tg_len(const char *s, size_t n);
+size_t gw_render_tg_len(const char *s, size_t n);
 /*
  * Split html into parts of at most max UTF-16 units, at line boundaries
  * when possible, otherwise at a character boundary outside tags and
  * entities; tags open at a cut are closed and reopened. *parts is an array
- * of *n strings; free with render_parts_free.
+ * of *n strings; free with gw_render_parts_free.
  */
-int render_split(const char *html, size_t max, char ***parts, size_t *n);
-void render_parts_free(char **parts, size_t n);
+int gw_render_split(const char *html, size_t max, char ***parts, size_t *n);
+void gw_render_parts_free(char **parts, size_t n);
 /* Plain text of Telegram HTML (tags dropped, entities decoded) for the
  * console. Caller frees with free(). */
-char *render_to_plain(const char *html);
+char *gw_render_to_plain(const char *html);
 
 /* ---- callbacks.c: compact, versioned callback data ---- */
 
@@ -115,14 +115,14 @@ typedef struct cb_data {
 
 /* "1:<action>[:<arg1>[:<arg2>]]" into out (65 bytes). OD_ETOOBIG when
  * over 64 bytes, OD_EINVAL for characters outside [A-Za-z0-9_.-]. */
-int cb_encode(char *out, size_t size, const char *action, const char *a1,
+int gw_cb_encode(char *out, size_t size, const char *action, const char *a1,
     const char *a2);
 /* Parse and validate client-controlled data. OD_ESTATE for another
  * version (an old button), OD_EINVAL for anything malformed. */
-int cb_decode(const char *data, cb_data *out);
+int gw_cb_decode(const char *data, cb_data *out);
 struct gw_ctx;
 /* Run a pressed button as the command it names, as the presser. */
-int cb_dispatch(struct gw_ctx *ctx, const char *data);
+int gw_cb_dispatch(struct gw_ctx *ctx, const char *data);
 
 /* ---- the update ---- */
 
@@ -154,11 +154,11 @@ typedef struct gw_update {
 
 /* Parse a Bot API Update object (borrowed). 0, or OD_EMALFORMED without
  * an update_id. Unknown kinds parse as GW_UPD_OTHER. */
-int update_parse(const cJSON *j, gw_update *out);
-void update_clear(gw_update *u); /* frees owned strings; NULL-safe */
-/* Serialize to the JSON form update_parse reads (for the inbox). Caller
+int gw_update_parse(const cJSON *j, gw_update *out);
+void gw_update_clear(gw_update *u); /* frees owned strings; NULL-safe */
+/* Serialize to the JSON form gw_update_parse reads (for the inbox). Caller
  * frees with free(). */
-char *update_to_json(const gw_update *u);
+char *gw_update_to_json(const gw_update *u);
 
 /* ---- router.c: commands ---- */
 
@@ -184,12 +184,12 @@ typedef struct gw_command {
  * bot_username may be NULL/"" (then any @suffix is accepted). Returns
  * false when text is not a command or is addressed to another bot.
  */
-bool router_parse(const char *text, const char *bot_username, char *name,
+bool gw_router_parse(const char *text, const char *bot_username, char *name,
     size_t name_size, const char **args);
-const gw_command *router_find(const char *name);
-const gw_command *router_commands(size_t *n);
+const gw_command *gw_router_find(const char *name);
+const gw_command *gw_router_commands(size_t *n);
 /* Route a text line as a command (authorizing admin commands). */
-int router_dispatch(gw_ctx *ctx, const char *text);
+int gw_router_dispatch(gw_ctx *ctx, const char *text);
 
 /* Command handlers (commands_*.c). */
 #define GW_COMMANDS(X)                                                        \
@@ -201,12 +201,12 @@ int router_dispatch(gw_ctx *ctx, const char *text);
 	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
 	                X(severity) X(maintenance) X(ops) X(tick) X(report)     \
 	                    X(cancel) X(offer)
-#define GW_DECLARE_CMD(n) int cmd_##n(gw_ctx *ctx, const char *args);
+#define GW_DECLARE_CMD(n) int gw_cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
 /* /start: the main menu; "/start subscribe" (the status page's deep link
  * t.me/<bot>?start=subscribe) subscribes the chat. commands_status.c */
-int cmd_start(gw_ctx *ctx, const char *args);
+int gw_cmd_start(gw_ctx *ctx, const char *args);
 
 /* ---- the context of handling one update ---- */
 
@@ -265,36 +265,36 @@ struct gw_ctx {
 
 /* Queue a reply (HTML text, keyboard may be NULL). Texts over 4096 are
  * split; with ctx->edit the first part edits the pressed message. */
-void ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd);
+void gw_ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd);
 /* Queue a Bot API call (body: takes ownership). */
-void ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
+void gw_ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
     cJSON *body, const char *tag);
 /* Queue a message to any chat. tag may be NULL. */
-void ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
+void gw_ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag);
 /* The same in a given lane (GW_LANE_ALERT for an admin alert, ...). */
-void ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+void gw_ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
     const char *html, const gw_keyboard *kbd, const char *tag);
 /* Edit a message already sent (text over 4096 is cut, not split): an
  * alert updated in place. kbd may be NULL (the buttons go). A 400
  * "message is not modified" counts as done. */
-void ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
+void gw_ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
     const char *html, const gw_keyboard *kbd);
 /* Send a text file (sendDocument, multipart) with an HTML caption (may be
  * NULL; cut to 1024). content is copied; it must be text (UTF-8). */
-void ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+void gw_ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
     const char *filename, const char *content, const char *caption_html);
 /* Queue a store change applied with the update's commit (val NULL:
  * delete). Key and value are copied. */
-void ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
+void gw_ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
     const void *val, size_t vlen);
 /* The callback answer text (≤ 200). */
-void ctx_answer(gw_ctx *ctx, const char *text, bool alert);
+void gw_ctx_answer(gw_ctx *ctx, const char *text, bool alert);
 /* A refusal or failure: for a pressed button, a pop-up to the presser
  * (show_alert; popup, or html as plain text when NULL), plus the message
  * in a private chat but never in a group; otherwise the message. */
-void ctx_refuse(gw_ctx *ctx, const char *html, const char *popup);
-void ctx_free(gw_ctx *ctx);
+void gw_ctx_refuse(gw_ctx *ctx, const char *html, const char *popup);
+void gw_ctx_free(gw_ctx *ctx);
 
 /* The services. */
 typedef enum gw_service {
@@ -348,52 +348,52 @@ typedef struct conv_state {
 
 /* The chat+user's live step (expired steps read as none): 0 or
  * OD_ENOTFOUND. */
-int conv_get(gw *g, int64_t chat_id, int64_t user_id, conv_state *out);
+int gw_conv_get(gw *g, int64_t chat_id, int64_t user_id, conv_state *out);
 /* Set (step non-NULL) or clear with ctx's commit. */
-void conv_set(gw_ctx *ctx, const char *step, const char *data);
-void conv_clear(gw_ctx *ctx);
+void gw_conv_set(gw_ctx *ctx, const char *step, const char *data);
+void gw_conv_clear(gw_ctx *ctx);
 /* Handle a plain message as the answer to the current step; false when
  * no step is live. */
-bool conv_handle(gw_ctx *ctx, const char *text);
+bool gw_conv_handle(gw_ctx *ctx, const char *text);
 /* A Telegram reply to a bot message naming a ticket: the text goes to
  * that ticket (a staff reply from an admin). False when it names none. */
-bool conv_reply(gw_ctx *ctx, const char *text);
+bool gw_conv_reply(gw_ctx *ctx, const char *text);
 /* Any other plain text in a private chat: offered to the user's open or
  * pending ticket(s) ("Add to T-3?"), else the hint. Never dropped. */
-void conv_fallback(gw_ctx *ctx, const char *text);
+void gw_conv_fallback(gw_ctx *ctx, const char *text);
 /* A Cancel button (1:cx) on a row of its own. */
-void conv_cancel_button(gw_keyboard *k);
+void gw_conv_cancel_button(gw_keyboard *k);
 /* Encode/decode the stored value (tests). */
-size_t conv_encode(const conv_state *s, char *out, size_t size);
-int conv_decode(const void *v, size_t len, conv_state *out);
+size_t gw_conv_encode(const conv_state *s, char *out, size_t size);
+int gw_conv_decode(const void *v, size_t len, conv_state *out);
 
 /* commands_status.c: subscription sets, stored as "" (every component)
  * or ",id1,id2,". cur minus the ids in remove (",a,"); an
  * all-subscription ("") counts as universe. Appends the result to out;
  * false when nothing is left (the subscription ends). */
-bool subs_remove(const char *cur, const char *remove, const char *universe,
+bool gw_subs_remove(const char *cur, const char *remove, const char *universe,
     sbuf *out);
 
 /* commands_incident.c, also for alerts. */
 struct Opsdesk__V1__Incident;
-void render_incident(
+void gw_render_incident(
     sbuf *b, const struct Opsdesk__V1__Incident *in, bool timeline);
 /* notify.c: an alert message for the incident's current state (who
  * acknowledged or resolved it and when, latest update, runbook while
  * open) with the buttons that apply; head: the alert's own first line,
  * or NULL for the state line. */
-void alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
+void gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
     const struct Opsdesk__V1__Incident *in);
 /* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
-void incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
+void gw_incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
 /* Append the configured runbook of a severity (asked of
  * incident-service, cut to max code points); false when none. */
-bool incident_runbook(gw *g, int severity, sbuf *b, size_t max);
+bool gw_incident_runbook(gw *g, int severity, sbuf *b, size_t max);
 
 /* commands_support.c, for conversation steps. */
-void support_create(gw_ctx *ctx, const char *text, const char *priority);
-void support_user_message(gw_ctx *ctx, const char *id, const char *text);
-void support_rate_comment(gw_ctx *ctx, const char *arg, const char *text);
+void gw_support_create(gw_ctx *ctx, const char *text, const char *priority);
+void gw_support_user_message(gw_ctx *ctx, const char *id, const char *text);
+void gw_support_rate_comment(gw_ctx *ctx, const char *arg, const char *text);
 
 /* ---- outbox.c: throttling (pure logic, tested with explicit times) ---- */
 
@@ -405,15 +405,15 @@ typedef struct throttle_limits {
 
 typedef struct throttle throttle;
 
-int throttle_new(throttle **out, const throttle_limits *lim);
-void throttle_free(throttle *t);
+int gw_throttle_new(throttle **out, const throttle_limits *lim);
+void gw_throttle_free(throttle *t);
 /* 0 when a message to chat may go at now_ms, else the ms to wait. */
-int64_t throttle_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
+int64_t gw_throttle_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
 /* The same split: the overall limit, and the chat's own. */
-int64_t throttle_global_wait_ms(throttle *t, int64_t now_ms);
-int64_t throttle_chat_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
+int64_t gw_throttle_global_wait_ms(throttle *t, int64_t now_ms);
+int64_t gw_throttle_chat_wait_ms(throttle *t, int64_t chat_id, int64_t now_ms);
 /* Record a send to chat at now_ms. */
-void throttle_sent(throttle *t, int64_t chat_id, int64_t now_ms);
+void gw_throttle_sent(throttle *t, int64_t chat_id, int64_t now_ms);
 
 /* ---- botapi.c: the Bot API client ---- */
 
@@ -432,24 +432,24 @@ typedef struct botapi_result {
 
 /* base like "https://api.telegram.org"; token is registered with the
  * logger as a secret. m may be NULL. */
-int botapi_new(botapi **out, const char *base, const char *token, metrics *m);
-void botapi_free(botapi *a); /* NULL-safe */
+int gw_botapi_new(botapi **out, const char *base, const char *token, metrics *m);
+void gw_botapi_free(botapi *a); /* NULL-safe */
 /* POST method with body (borrowed JSON text). Thread-safe. 0 when a
  * reply (ok or not) was parsed; OD_EUNAVAIL on network errors.
  * timeout_ms bounds the whole call. */
-int botapi_call(botapi *a, const char *method, const char *body,
+int gw_botapi_call(botapi *a, const char *method, const char *body,
     int timeout_ms, botapi_result *res);
-void botapi_result_clear(botapi_result *r);
+void gw_botapi_result_clear(botapi_result *r);
 /* Make calls in flight (a long poll) return at once; for shutdown. */
-void botapi_abort(botapi *a);
+void gw_botapi_abort(botapi *a);
 /* botapi_doc.c: a sendDocument body (JSON with "document": {filename,
  * content}) as the multipart upload Telegram expects, or NULL. The caller
  * frees it with curl_mime_free after the transfer. */
 typedef struct curl_mime curl_mime;
-curl_mime *botapi_document_mime(void *curl_easy, const char *body);
+curl_mime *gw_botapi_document_mime(void *curl_easy, const char *body);
 /* Classify a failed result. */
-bool botapi_is_not_modified(const botapi_result *r);
-bool botapi_is_blocked(const botapi_result *r);
+bool gw_botapi_is_not_modified(const botapi_result *r);
+bool gw_botapi_is_blocked(const botapi_result *r);
 
 /* What to do with a message after a call (rv, r). Only Telegram's own
  * refusals are final: 403 (blocked, kicked, deactivated) and 400 (chat
@@ -464,25 +464,25 @@ typedef enum botapi_verdict {
 	BOTAPI_BLOCKED,
 	BOTAPI_REFUSED,
 } botapi_verdict;
-botapi_verdict botapi_classify(
+botapi_verdict gw_botapi_classify(
     int rv, const botapi_result *r, const char **reason);
 
 /*
- * One call to drive on a curl multi handle. botapi_xfer_new prepares it
+ * One call to drive on a curl multi handle. gw_botapi_xfer_new prepares it
  * (body is copied; a body with "_document":{"filename","content"} goes
- * out as multipart/form-data, for sendDocument); add botapi_xfer_easy(x)
+ * out as multipart/form-data, for sendDocument); add gw_botapi_xfer_easy(x)
  * to the multi; when curl reports it done, remove it from the multi and
- * call botapi_xfer_finish(x, CURLcode, res), which parses the reply like
- * botapi_call and frees x. botapi_xfer_free(x, true) drops a call not
- * finished (shutdown). user is the caller's, from botapi_xfer_user.
+ * call gw_botapi_xfer_finish(x, CURLcode, res), which parses the reply like
+ * gw_botapi_call and frees x. gw_botapi_xfer_free(x, true) drops a call not
+ * finished (shutdown). user is the caller's, from gw_botapi_xfer_user.
  */
 typedef struct botapi_xfer botapi_xfer;
-int botapi_xfer_new(botapi *a, const char *method, const char *body,
+int gw_botapi_xfer_new(botapi *a, const char *method, const char *body,
     int timeout_ms, void *user, botapi_xfer **out);
-CURL *botapi_xfer_easy(botapi_xfer *x);
-void *botapi_xfer_user(botapi_xfer *x);
-int botapi_xfer_finish(botapi_xfer *x, int curlcode, botapi_result *res);
-void botapi_xfer_free(botapi_xfer *x, bool broken);
+CURL *gw_botapi_xfer_easy(botapi_xfer *x);
+void *gw_botapi_xfer_user(botapi_xfer *x);
+int gw_botapi_xfer_finish(botapi_xfer *x, int curlcode, botapi_result *res);
+void gw_botapi_xfer_free(botapi_xfer *x, bool broken);
 
 /* ---- the gateway ---- */
 
@@ -674,22 +674,22 @@ metric *gw_counter(
 
 /* outbox.c: the durable queue and its sender thread. */
 /* Encode an outbox value; caller frees with free(). */
-uint8_t *outbox_encode(const gw_out *o, size_t *len);
+uint8_t *gw_outbox_encode(const gw_out *o, size_t *len);
 /* Decode a value: pointers into v (valid while v is). */
-int outbox_decode(const void *v, size_t len, int64_t *chat_id,
+int gw_outbox_decode(const void *v, size_t len, int64_t *chat_id,
     const char **method, const char **tag, const char **body);
-int outbox_start(gw *g);
-void outbox_stop(gw *g);
+int gw_outbox_start(gw *g);
+void gw_outbox_stop(gw *g);
 /* Queue o (borrowed) in lane inside a write job: the row, the chat's
  * queue, and the chat in the lane's ready set if it was not. */
-int outbox_put(store_txn *t, const gw_out *o, int lane);
+int gw_outbox_put(store_txn *t, const gw_out *o, int lane);
 
 /*
  * The scheduler over the durable queue (tests drive it on explicit
- * times). ob_sched_pick reads the ready sets from the front, lane by
+ * times). gw_ob_sched_pick reads the ready sets from the front, lane by
  * lane, and returns up to max messages that may go at now (the throttle
  * and the chats in flight allowed); each stays in flight until its
- * outcome is committed with ob_sched_commit. *wake is when a pick may
+ * outcome is committed with gw_ob_sched_commit. *wake is when a pick may
  * find more. Bodies of out[] are the caller's (free).
  */
 typedef struct ob_sched ob_sched;
@@ -709,19 +709,19 @@ typedef struct ob_outcome {
 	uint64_t ticket;    /* or incident, when kind is 'i' */
 	char kind;          /* the tag's: 't' ticket, 'i' incident alert */
 } ob_outcome;
-int ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight);
-void ob_sched_free(ob_sched *s);
-int ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
+int gw_ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight);
+void gw_ob_sched_free(ob_sched *s);
+int gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
     int64_t *wake);
 /* Record outcomes (and the pick's re-orderings) in one commit; *purged
  * (may be NULL): messages dropped for blocked chats. */
-int ob_sched_commit(
+int gw_ob_sched_commit(
     ob_sched *s, store *st, ob_outcome *o, int n, int *purged);
-int ob_sched_inflight(const ob_sched *s);
+int gw_ob_sched_inflight(const ob_sched *s);
 
 /*
  * Inbound fairness: a token bucket per user (rate per minute, burst).
- * budget_take says whether the user's update may run at now: OK, the
+ * gw_budget_take says whether the user's update may run at now: OK, the
  * first refusal (answer "slow down" once), or a later one (ignore).
  * Bounded memory: the least recently seen users are forgotten.
  */
@@ -731,17 +731,17 @@ typedef enum budget_verdict {
 	BUDGET_WARN,
 	BUDGET_IGNORE,
 } budget_verdict;
-int budget_new(budget **out, int per_min, int burst);
-void budget_free(budget *b);
-budget_verdict budget_take(budget *b, int64_t user, int64_t now_ms);
+int gw_budget_new(budget **out, int per_min, int burst);
+void gw_budget_free(budget *b);
+budget_verdict gw_budget_take(budget *b, int64_t user, int64_t now_ms);
 
 /* updates.c: the sources. */
-int poll_start(gw *g);
-void poll_stop(gw *g);
-int console_start(gw *g);
-void console_stop(gw *g);
+int gw_poll_start(gw *g);
+void gw_poll_stop(gw *g);
+int gw_console_start(gw *g);
+void gw_console_stop(gw *g);
 /* An update of the console was handled (its replies are queued). */
-void console_done(gw *g);
+void gw_console_done(gw *g);
 
 /* notify.c: status.changed events of a few seconds become one notice.
  * The window runs from the first event (a stream of events cannot hold
@@ -764,19 +764,19 @@ typedef struct status_batch {
 	int64_t due_ms; /* 0: empty */
 } status_batch;
 
-void status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
+void gw_status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
     int64_t now_ms, int64_t window_ms);
 /* Whether b holds something to send at now_ms. */
-bool status_batch_due(const status_batch *b, int64_t now_ms);
+bool gw_status_batch_due(const status_batch *b, int64_t now_ms);
 /* The changes still worth telling (old != new) after the window. */
-size_t status_batch_settle(status_batch *b);
+size_t gw_status_batch_settle(status_batch *b);
 
 /* notify.c */
-int notify_start(gw_notify **out, gw *g);
-void notify_stop(gw_notify *n);
+int gw_notify_start(gw_notify **out, gw *g);
+void gw_notify_stop(gw_notify *n);
 /* Turn one bus event into messages (tests call it directly). */
-void notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
+void gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
 /* Replay the alert log from the last seen seq. */
-int notify_catch_up(gw *g);
+int gw_notify_catch_up(gw *g);
 
 #endif /* OPSDESK_GATEWAY_H */

@@ -294,7 +294,7 @@ ctx_fail(gw_ctx *ctx, int rv)
 }
 
 void
-ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
+gw_ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
     const char *tag)
 {
 	gw_out *o = ctx->outs;
@@ -337,7 +337,7 @@ send_parts(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
 {
 	char **parts = NULL;
 	size_t n = 0;
-	int rv = render_split(html, GW_TEXT_MAX, &parts, &n);
+	int rv = gw_render_split(html, GW_TEXT_MAX, &parts, &n);
 	if (rv != 0) {
 		ctx_fail(ctx, rv);
 		return;
@@ -355,22 +355,22 @@ send_parts(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
 		cJSON_AddStringToObject(body, "parse_mode", "HTML");
 		cJSON_AddTrueToObject(body, "disable_web_page_preview");
 		/* The keyboard goes under the last part. */
-		cJSON *kb = (i + 1 == n) ? kbd_to_json(kbd) : NULL;
+		cJSON *kb = (i + 1 == n) ? gw_kbd_to_json(kbd) : NULL;
 		if (kb != NULL) {
 			cJSON_AddItemToObject(body, "reply_markup", kb);
 		}
 		size_t before = ctx->n_outs;
-		ctx_send_method(ctx, edit ? "editMessageText" : "sendMessage",
+		gw_ctx_send_method(ctx, edit ? "editMessageText" : "sendMessage",
 		    chat_id, body, (i + 1 == n) ? tag : NULL);
 		if (ctx->n_outs > before) {
 			ctx->outs[before].lane = lane;
 		}
 	}
-	render_parts_free(parts, n);
+	gw_render_parts_free(parts, n);
 }
 
 void
-ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd)
+gw_ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd)
 {
 	int64_t edit_id = ctx->edit ? ctx->u->message_id : 0;
 	send_parts(ctx, GW_LANE_AUTO, ctx->chat_id, html, kbd, NULL, edit_id);
@@ -379,26 +379,26 @@ ctx_reply(gw_ctx *ctx, const char *html, const gw_keyboard *kbd)
 }
 
 void
-ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
+gw_ctx_send(gw_ctx *ctx, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag)
 {
 	send_parts(ctx, GW_LANE_AUTO, chat_id, html, kbd, tag, 0);
 }
 
 void
-ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
+gw_ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
     const gw_keyboard *kbd, const char *tag)
 {
 	send_parts(ctx, lane, chat_id, html, kbd, tag, 0);
 }
 
 void
-ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
+gw_ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
     const char *html, const gw_keyboard *kbd)
 {
 	char **parts = NULL;
 	size_t n = 0, before = ctx->n_outs;
-	int rv = render_split(html, GW_TEXT_MAX, &parts, &n);
+	int rv = gw_render_split(html, GW_TEXT_MAX, &parts, &n);
 	if (rv != 0) {
 		ctx_fail(ctx, rv);
 		return;
@@ -410,19 +410,19 @@ ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
 	    body, "text", n > 0 && parts[0][0] ? parts[0] : "…");
 	cJSON_AddStringToObject(body, "parse_mode", "HTML");
 	cJSON_AddTrueToObject(body, "disable_web_page_preview");
-	cJSON *kb = kbd_to_json(kbd);
+	cJSON *kb = gw_kbd_to_json(kbd);
 	if (kb != NULL) {
 		cJSON_AddItemToObject(body, "reply_markup", kb);
 	}
-	render_parts_free(parts, n);
-	ctx_send_method(ctx, "editMessageText", chat_id, body, NULL);
+	gw_render_parts_free(parts, n);
+	gw_ctx_send_method(ctx, "editMessageText", chat_id, body, NULL);
 	if (ctx->n_outs > before) {
 		ctx->outs[before].lane = lane;
 	}
 }
 
 void
-ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+gw_ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
     const char *filename, const char *content, const char *caption_html)
 {
 	size_t before = ctx->n_outs;
@@ -432,23 +432,23 @@ ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
 	if (caption_html != NULL && caption_html[0] != '\0') {
 		char **parts = NULL;
 		size_t n = 0;
-		if (render_split(caption_html, 1024, &parts, &n) == 0 && n > 0) {
+		if (gw_render_split(caption_html, 1024, &parts, &n) == 0 && n > 0) {
 			cJSON_AddStringToObject(body, "caption", parts[0]);
 			cJSON_AddStringToObject(body, "parse_mode", "HTML");
 		}
-		render_parts_free(parts, n);
+		gw_render_parts_free(parts, n);
 	}
 	cJSON_AddStringToObject(doc, "filename", filename);
 	cJSON_AddStringToObject(doc, "content", content ? content : "");
 	cJSON_AddItemToObject(body, "document", doc);
-	ctx_send_method(ctx, "sendDocument", chat_id, body, NULL);
+	gw_ctx_send_method(ctx, "sendDocument", chat_id, body, NULL);
 	if (ctx->n_outs > before) {
 		ctx->outs[before].lane = lane;
 	}
 }
 
 void
-ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
+gw_ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
 	gw_kv_op *o = realloc(ctx->ops, (ctx->n_ops + 1) * sizeof(*o));
@@ -478,7 +478,7 @@ ctx_put(gw_ctx *ctx, unsigned db, const void *key, size_t klen,
 }
 
 void
-ctx_answer(gw_ctx *ctx, const char *text, bool alert)
+gw_ctx_answer(gw_ctx *ctx, const char *text, bool alert)
 {
 	if (ctx->answer[0] == '\0') {
 		od_strlcpy(ctx->answer, text, sizeof(ctx->answer));
@@ -487,7 +487,7 @@ ctx_answer(gw_ctx *ctx, const char *text, bool alert)
 }
 
 void
-ctx_free(gw_ctx *ctx)
+gw_ctx_free(gw_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->n_outs; i++) {
 		free(ctx->outs[i].method);
@@ -658,13 +658,13 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 				b.data[b.len] = '\0';
 				sbuf_appendc(&b, (char) toupper(
 				    (unsigned char) e->message[0]));
-				render_text(&b, e->message + 1, 500);
+				gw_render_text(&b, e->message + 1, 500);
 			} else {
 				sbuf_append(&b, ": ");
-				render_text(&b, e->message, 500);
+				gw_render_text(&b, e->message, 500);
 			}
 		}
-		ctx_answer(ctx, "Could not do that", false);
+		gw_ctx_answer(ctx, "Could not do that", false);
 		protobuf_c_message_free_unpacked(rep, NULL);
 	} else if (rv == OD_ETIMEDOUT && ctx->u != NULL
 	    && is_mutation(s, method)) {
@@ -684,7 +684,7 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		    "before you try again.",
 		    svc_info[s].title,
 		    (long long) ((od_now_ms() - ctx->u->first_ms) / 1000));
-		ctx_answer(ctx, "Not confirmed", false);
+		gw_ctx_answer(ctx, "Not confirmed", false);
 	} else {
 		sbuf_printf(&b,
 		    "⚠️ The %s is unavailable right now%s, so this cannot "
@@ -692,9 +692,9 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 		    "done. Please try again in a minute.",
 		    svc_info[s].title,
 		    rv == OD_ETIMEDOUT ? " (it did not answer in time)" : "");
-		ctx_answer(ctx, "Service unavailable", false);
+		gw_ctx_answer(ctx, "Service unavailable", false);
 	}
-	ctx_refuse(ctx, sbuf_str(&b), NULL);
+	gw_ctx_refuse(ctx, sbuf_str(&b), NULL);
 	sbuf_free(&b);
 	return rv;
 }
@@ -787,7 +787,7 @@ worker_main(void *arg)
 		w->chat = item_chat(it);
 		pthread_mutex_unlock(&g->wq_mtx);
 		gw_handle(g, &it->u);
-		update_clear(&it->u);
+		gw_update_clear(&it->u);
 		free(it);
 		pthread_mutex_lock(&g->wq_mtx);
 		w->busy = false;
@@ -807,7 +807,7 @@ update_copy(gw_update *dst, const gw_update *src)
 	    = src->reply_to_text ? strdup(src->reply_to_text) : NULL;
 	if ((src->text && !dst->text)
 	    || (src->reply_to_text && !dst->reply_to_text)) {
-		update_clear(dst);
+		gw_update_clear(dst);
 		return OD_ENOMEM;
 	}
 	return 0;
@@ -888,7 +888,7 @@ pending_main(void *arg)
 			*pp = p->next;
 			pthread_mutex_unlock(&g->pend_mtx);
 			dispatch(g, &p->u);
-			update_clear(&p->u);
+			gw_update_clear(&p->u);
 			free(p);
 			pthread_mutex_lock(&g->pend_mtx);
 			pp = &g->pend;
@@ -945,7 +945,7 @@ accept_fn(store_txn *t, void *arg)
 		    || store_get(m, store_db(s, GW_DB_INBOX), k, 8, &v) == 0) {
 			continue; /* a redelivery */
 		}
-		char *json = update_to_json(&j->u[i]);
+		char *json = gw_update_to_json(&j->u[i]);
 		if (json == NULL) {
 			return OD_ENOMEM;
 		}
@@ -1075,9 +1075,9 @@ replay_inbox(gw *g)
 	cJSON_ArrayForEach(j, pending)
 	{
 		gw_update u;
-		if (update_parse(j, &u) == 0) {
+		if (gw_update_parse(j, &u) == 0) {
 			dispatch(g, &u);
-			update_clear(&u);
+			gw_update_clear(&u);
 			n++;
 		}
 	}
@@ -1131,7 +1131,7 @@ commit_fn(store_txn *t, void *arg)
 		if (lane == GW_LANE_AUTO) {
 			lane = ctx->u != NULL ? GW_LANE_REPLY : GW_LANE_TICKET;
 		}
-		if ((rv = outbox_put(t, &ctx->outs[i], (int) lane)) != 0) {
+		if ((rv = gw_outbox_put(t, &ctx->outs[i], (int) lane)) != 0) {
 			return rv;
 		}
 	}
@@ -1260,7 +1260,7 @@ admin_reply(gw_ctx *ctx, const char *text)
 	sbuf b = SBUF_INIT;
 	sbuf_append(&b, line);
 	sbuf_append(&b, text);
-	cmd_reply(ctx, sbuf_str(&b));
+	gw_cmd_reply(ctx, sbuf_str(&b));
 	sbuf_free(&b);
 	return true;
 }
@@ -1291,9 +1291,9 @@ answer_callback(gw *g, const gw_update *u, const gw_ctx *ctx)
 	char *text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	if (text != NULL && g->api != NULL
-	    && botapi_call(g->api, "answerCallbackQuery", text, 5000, &res)
+	    && gw_botapi_call(g->api, "answerCallbackQuery", text, 5000, &res)
 	        == 0) {
-		botapi_result_clear(&res);
+		gw_botapi_result_clear(&res);
 	}
 	cJSON_free(text);
 }
@@ -1320,47 +1320,47 @@ gw_handle(gw *g, const gw_update *u)
 	budget_verdict bv = u->attempt == 0
 	        && (u->kind == GW_UPD_CALLBACK
 	            || (u->kind == GW_UPD_MESSAGE && u->text != NULL))
-	    ? budget_take(g->budget, u->user_id, od_now_ms())
+	    ? gw_budget_take(g->budget, u->user_id, od_now_ms())
 	    : BUDGET_OK;
 	if (bv != BUDGET_OK) {
 		metric_inc(gw_counter(g, "opsdesk_gateway_updates_throttled_total",
 		    "Updates over the sender's command budget", NULL));
 	}
 	if (bv == BUDGET_WARN) {
-		ctx_answer(&ctx, "Slow down, please", false);
-		ctx_reply(&ctx,
+		gw_ctx_answer(&ctx, "Slow down, please", false);
+		gw_ctx_reply(&ctx,
 		    "⏳ You are sending commands faster than I can answer. "
 		    "Please wait a minute: until then I will not answer "
 		    "more.",
 		    NULL);
 	} else if (bv == BUDGET_IGNORE) {
-		ctx_answer(&ctx, "Slow down, please", false);
+		gw_ctx_answer(&ctx, "Slow down, please", false);
 	} else if (u->kind == GW_UPD_CALLBACK) {
-		cb_dispatch(&ctx, u->text ? u->text : "");
+		gw_cb_dispatch(&ctx, u->text ? u->text : "");
 	} else if (u->kind == GW_UPD_MESSAGE && u->text != NULL) {
 		/* A message from a chat that blocked us: it is back. */
 		uint8_t k[8];
 		store_key_u64(k, (uint64_t) ctx.chat_id);
-		ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
+		gw_ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
 		if (u->text[0] == '/') {
 			/* Not a command we know the shape of: in a private
 			 * chat say so; in a group it may be for another bot.
 			 */
-			if (router_dispatch(&ctx, u->text) == OD_ENOTFOUND
+			if (gw_router_dispatch(&ctx, u->text) == OD_ENOTFOUND
 			    && !ctx.is_group) {
-				ctx_reply(&ctx,
+				gw_ctx_reply(&ctx,
 				    "Unknown command. Send /help for the "
 				    "list.",
 				    NULL);
 			}
 		} else if (admin_reply(&ctx, u->text)) {
 			/* done */
-		} else if (conv_handle(&ctx, u->text)) {
+		} else if (gw_conv_handle(&ctx, u->text)) {
 			/* done */
-		} else if (conv_reply(&ctx, u->text)) {
+		} else if (gw_conv_reply(&ctx, u->text)) {
 			/* a reply to a message naming a ticket */
 		} else if (!ctx.is_group) {
-			conv_fallback(&ctx, u->text);
+			gw_conv_fallback(&ctx, u->text);
 		}
 	}
 	commit_job j = { &ctx, u->update_id, true, NULL, 0 };
@@ -1368,7 +1368,7 @@ gw_handle(gw *g, const gw_update *u)
 		/* Nothing of this attempt is kept but, the first time, a
 		 * word to the user; the update stays in the inbox (a
 		 * restart handles it again too). */
-		ctx_free(&ctx);
+		gw_ctx_free(&ctx);
 		ctx.rv = 0;
 		ctx.edit = false;
 		if (u->attempt == 0) {
@@ -1377,9 +1377,9 @@ gw_handle(gw *g, const gw_update *u)
 			    "⏳ Still working on it: the %s is slow to "
 			    "answer. I will confirm here.",
 			    svc_info[ctx.pending_service].title);
-			ctx_reply(&ctx, sbuf_str(&b), NULL);
+			gw_ctx_reply(&ctx, sbuf_str(&b), NULL);
 			sbuf_free(&b);
-			ctx_answer(&ctx, "Still working on it", false);
+			gw_ctx_answer(&ctx, "Still working on it", false);
 		}
 		j.mark_done = false;
 		pending_add(g, u);
@@ -1397,9 +1397,9 @@ gw_handle(gw *g, const gw_update *u)
 	    && u->attempt == 0) {
 		answer_callback(g, u, &ctx);
 	}
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	if (g->mode == GW_MODE_CONSOLE) {
-		console_done(g);
+		gw_console_done(g);
 	}
 	return rv;
 }
@@ -1439,7 +1439,7 @@ gw_new(gw **out, const gw_options *opt)
 	if (g->mode == GW_MODE_CONSOLE) {
 		/* A person reading a terminal is not rate limited. */
 		memset(&g->set.throttle, 0, sizeof(g->set.throttle));
-	} else if ((rv = botapi_new(&g->api, opt->api_url, opt->token, g->m))
+	} else if ((rv = gw_botapi_new(&g->api, opt->api_url, opt->token, g->m))
 	    != 0) {
 		log_error("bot token missing or invalid");
 		goto fail;
@@ -1458,7 +1458,7 @@ gw_new(gw **out, const gw_options *opt)
 		od_strlcpy(g->webhook_secret, opt->webhook_secret,
 		    sizeof(g->webhook_secret));
 	}
-	if ((rv = budget_new(&g->budget, g->mode == GW_MODE_CONSOLE
+	if ((rv = gw_budget_new(&g->budget, g->mode == GW_MODE_CONSOLE
 	                              ? 0
 	                              : g->set.command_budget,
 	         g->set.command_burst))
@@ -1509,8 +1509,8 @@ gw_start(gw *g)
 		return OD_ENOMEM;
 	}
 	g->pend_started = true;
-	if ((rv = replay_inbox(g)) != 0 || (rv = outbox_start(g)) != 0
-	    || (rv = notify_start(&g->notify, g)) != 0) {
+	if ((rv = replay_inbox(g)) != 0 || (rv = gw_outbox_start(g)) != 0
+	    || (rv = gw_notify_start(&g->notify, g)) != 0) {
 		return rv;
 	}
 	gw_publish(g, "started", 0,
@@ -1519,9 +1519,9 @@ gw_start(gw *g)
 	                                     : "console");
 	switch (g->mode) {
 	case GW_MODE_POLL:
-		return poll_start(g);
+		return gw_poll_start(g);
 	case GW_MODE_CONSOLE:
-		return console_start(g);
+		return gw_console_start(g);
 	case GW_MODE_WEBHOOK:
 		/* Its own listener, or the route on the HTTP listener. */
 		return gw_hook_start(g);
@@ -1537,9 +1537,9 @@ gw_free(gw *g)
 	}
 	g->stopping = 1;
 	gw_hook_stop(g);
-	poll_stop(g);
-	console_stop(g);
-	notify_stop(g->notify);
+	gw_poll_stop(g);
+	gw_console_stop(g);
+	gw_notify_stop(g->notify);
 	if (g->pend_started) {
 		pthread_mutex_lock(&g->pend_mtx);
 		pthread_cond_broadcast(&g->pend_cond);
@@ -1558,25 +1558,25 @@ gw_free(gw *g)
 	/* Updates waiting to be handled again stay in the inbox. */
 	for (pend_item *p = g->pend, *next; p != NULL; p = next) {
 		next = p->next;
-		update_clear(&p->u);
+		gw_update_clear(&p->u);
 		free(p);
 	}
 	g->pend = NULL;
 	/* Unhandled updates stay in the inbox for the next start. */
 	for (wq_item *it = g->wq_head, *next; it != NULL; it = next) {
 		next = it->next;
-		update_clear(&it->u);
+		gw_update_clear(&it->u);
 		free(it);
 	}
 	pthread_mutex_destroy(&g->wq_mtx);
 	pthread_cond_destroy(&g->wq_cond);
 	free(g->workers);
-	outbox_stop(g);
+	gw_outbox_stop(g);
 	for (int i = 0; i < GW_N_SERVICES; i++) {
 		rpc_client_close(g->svc[i]);
 	}
-	budget_free(g->budget);
-	botapi_free(g->api);
+	gw_budget_free(g->budget);
+	gw_botapi_free(g->api);
 	pthread_mutex_destroy(&g->ob_mtx);
 	pthread_mutex_destroy(&g->pend_mtx);
 	pthread_cond_destroy(&g->pend_cond);
@@ -1615,7 +1615,7 @@ gw_ask(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 	}
 	void *r = gw_result(*rep, result);
 	if (r == NULL) {
-		ctx_reply(ctx,
+		gw_ctx_reply(ctx,
 		    "⚠️ The service gave an answer I cannot show. Please "
 		    "try "
 		    "again later.",

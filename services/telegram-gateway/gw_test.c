@@ -83,18 +83,18 @@ test_conversation_expires(void **state)
 	ctx.g = f->g;
 	ctx.chat_id = 5;
 	ctx.user_id = 5;
-	conv_set(&ctx, "ticket_text", "high");
+	gw_conv_set(&ctx, "ticket_text", "high");
 	assert_int_equal(gw_enqueue(f->g, &ctx), 0);
-	ctx_free(&ctx);
-	assert_int_equal(conv_get(f->g, 5, 5, &s), 0);
+	gw_ctx_free(&ctx);
+	assert_int_equal(gw_conv_get(f->g, 5, 5, &s), 0);
 	assert_string_equal(s.step, "ticket_text");
 	assert_string_equal(s.data, "high");
 	/* Another user in the same chat has no step. */
-	assert_int_equal(conv_get(f->g, 5, 6, &s), OD_ENOTFOUND);
+	assert_int_equal(gw_conv_get(f->g, 5, 6, &s), OD_ENOTFOUND);
 	fake_now += 10 * 60 * 1000 - 1;
-	assert_int_equal(conv_get(f->g, 5, 5, &s), 0);
+	assert_int_equal(gw_conv_get(f->g, 5, 5, &s), 0);
 	fake_now += 2;
-	assert_int_equal(conv_get(f->g, 5, 5, &s), OD_ENOTFOUND);
+	assert_int_equal(gw_conv_get(f->g, 5, 5, &s), OD_ENOTFOUND);
 }
 
 static gw_update
@@ -129,7 +129,7 @@ test_update_once(void **state)
 	assert_int_equal(gw_accept(f->g, &u, 1, 78), 0);
 	assert_int_equal((int) metric_value(dup), 1);
 	assert_int_equal(gw_outbox_depth(f->g), 1);
-	update_clear(&u);
+	gw_update_clear(&u);
 
 	/* A fresh update is accepted once; the second copy is a duplicate. */
 	gw_update v = make_update(78, "/help");
@@ -137,7 +137,7 @@ test_update_once(void **state)
 	assert_int_equal((int) metric_value(dup), 1);
 	assert_int_equal(gw_accept(f->g, &v, 1, 79), 0);
 	assert_int_equal((int) metric_value(dup), 2);
-	update_clear(&v);
+	gw_update_clear(&v);
 }
 
 static void
@@ -146,10 +146,10 @@ test_unknown_text_and_usage(void **state)
 	fixture *f = *state;
 	gw_update u = make_update(90, "/ticket nonsense");
 	assert_int_equal(gw_handle(f->g, &u), 0);
-	update_clear(&u);
+	gw_update_clear(&u);
 	u = make_update(91, "hello there");
 	assert_int_equal(gw_handle(f->g, &u), 0);
-	update_clear(&u);
+	gw_update_clear(&u);
 	assert_int_equal(gw_outbox_depth(f->g), 2);
 }
 

@@ -501,7 +501,7 @@ hook_main(void *arg)
 }
 
 int
-hook_start(hook **out, const char *addr, const hook_limits *lim,
+gw_listener_start(hook **out, const char *addr, const hook_limits *lim,
     hook_fn fn, void *arg, metrics *m)
 {
 	hook *h = calloc(1, sizeof(*h));
@@ -559,13 +559,13 @@ fail:
 }
 
 int
-hook_port(const hook *h)
+gw_listener_port(const hook *h)
 {
 	return h->port;
 }
 
 void
-hook_stop(hook *h)
+gw_listener_stop(hook *h)
 {
 	if (h == NULL) {
 		return;

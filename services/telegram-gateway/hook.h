@@ -44,13 +44,13 @@ typedef int (*hook_fn)(void *arg, const hook_req *req, const char **ctype,
 /*
  * Listen on addr ("127.0.0.1:8443", "0.0.0.0:0", "[::]:8443") and start
  * the thread. m (borrowed, may be NULL) gets the listener's counters.
- * *out is set only on success; free with hook_stop.
+ * *out is set only on success; free with gw_listener_stop.
  */
-int hook_start(hook **out, const char *addr, const hook_limits *lim,
+int gw_listener_start(hook **out, const char *addr, const hook_limits *lim,
     hook_fn fn, void *arg, metrics *m);
 /* The port bound (useful when addr asked for port 0). */
-int hook_port(const hook *h);
+int gw_listener_port(const hook *h);
 /* Stop the thread, close every connection, free h. NULL-safe. */
-void hook_stop(hook *h);
+void gw_listener_stop(hook *h);
 
 #endif /* OPSDESK_GATEWAY_HOOK_H */

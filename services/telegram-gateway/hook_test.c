@@ -73,8 +73,8 @@ start(void)
 	hook_limits lim = { .max_conns = 4, .header_ms = 2000,
 		.body_ms = 2000, .max_body = 64 };
 	assert_int_equal(
-	    hook_start(&h, "127.0.0.1:0", &lim, stub, NULL, NULL), 0);
-	assert_true(hook_port(h) > 0);
+	    gw_listener_start(&h, "127.0.0.1:0", &lim, stub, NULL, NULL), 0);
+	assert_true(gw_listener_port(h) > 0);
 	return h;
 }
 
@@ -83,7 +83,7 @@ test_pipelined_and_close(void **state)
 {
 	(void) state;
 	hook *h = start();
-	int fd = dial(hook_port(h));
+	int fd = dial(gw_listener_port(h));
 	const char *req = "POST /hook HTTP/1.1\r\nContent-Length: 3\r\n"
 	                  "\r\none"
 	                  "POST /hook?x=1 HTTP/1.1\r\ncontent-length: 3\r\n"
@@ -98,7 +98,7 @@ test_pipelined_and_close(void **state)
 	assert_true(first < second);
 	assert_non_null(strstr(buf, "Connection: close"));
 	close(fd);
-	hook_stop(h);
+	gw_listener_stop(h);
 }
 
 static void
@@ -122,14 +122,14 @@ test_refusals(void **state)
 		{ "GET /other HTTP/1.0\r\n\r\n", "HTTP/1.1 404 " },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int fd = dial(hook_port(h));
+		int fd = dial(gw_listener_port(h));
 		send(fd, cases[i].req, strlen(cases[i].req), 0);
 		read_all(fd, buf, sizeof(buf)); /* the server closes */
 		assert_non_null(strstr(buf, cases[i].want));
 		close(fd);
 	}
 	/* A head over 8 KiB without its end. */
-	int fd = dial(hook_port(h));
+	int fd = dial(gw_listener_port(h));
 	char big[9000];
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "POST /hook HTTP/1.1\r\nX: ", 24);
@@ -137,7 +137,7 @@ test_refusals(void **state)
 	read_all(fd, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "HTTP/1.1 431 "));
 	close(fd);
-	hook_stop(h);
+	gw_listener_stop(h);
 }
 
 int

@@ -65,7 +65,7 @@ to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k, const char *tag)
 	int64_t chats[CONFIG_MAX_ADMINS];
 	size_t n = admin_chats(ctx->g, chats, CONFIG_MAX_ADMINS);
 	for (size_t i = 0; i < n; i++) {
-		ctx_send_lane(ctx, GW_LANE_ALERT, chats[i], html, k, tag);
+		gw_ctx_send_lane(ctx, GW_LANE_ALERT, chats[i], html, k, tag);
 	}
 }
 
@@ -104,7 +104,7 @@ resolving_entry(const Opsdesk__V1__Incident *in)
  * open; the buttons that still apply. head: the alert's own line (a new
  * alert), or NULL for the state line (an edit). */
 void
-alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
+gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
     const Opsdesk__V1__Incident *in)
 {
 	bool resolved = in->status
@@ -115,7 +115,7 @@ alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
 			sbuf_append(b, "✅ <b>Resolved automatically</b>");
 		} else {
 			sbuf_append(b, "✅ <b>Resolved</b> by ");
-			render_text(b, e->author_name, 64);
+			gw_render_text(b, e->author_name, 64);
 		}
 		sbuf_append(b, " at ");
 		clock_time(b, in->resolved_ms ? in->resolved_ms
@@ -124,7 +124,7 @@ alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
 		sbuf_append(b, "\n");
 	} else if (in->acknowledged) {
 		sbuf_append(b, "✋ <b>Acknowledged</b> by ");
-		render_text(b, in->acknowledged_by_name, 64);
+		gw_render_text(b, in->acknowledged_by_name, 64);
 		sbuf_append(b, " at ");
 		clock_time(b, in->acknowledged_ms);
 		sbuf_append(b, "\n");
@@ -133,26 +133,26 @@ alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
 		sbuf_append(b, head);
 	} else if (!resolved && !in->acknowledged) {
 		sbuf_printf(b, "🚨 <b>Alert</b> %s\n",
-		    render_severity_symbol(in->severity));
+		    gw_render_severity_symbol(in->severity));
 	}
 	sbuf_append(b, "\n");
-	render_incident(b, in, false);
+	gw_render_incident(b, in, false);
 	if (in->n_timeline > 0) {
 		const Opsdesk__V1__TimelineEntry *e
 		    = in->timeline[in->n_timeline - 1];
 		sbuf_append(b, "Latest: ");
 		clock_time(b, e->at_ms);
-		sbuf_printf(b, " · %s · ", render_incident_status(e->status));
-		render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, ": ");
-		render_text(b, e->text, 300);
+		gw_render_text(b, e->text, 300);
 		sbuf_append(b, "\n");
 	}
 	if (!resolved) {
 		sbuf_append(b, "\n");
-		incident_runbook(g, in->severity, b, 600);
+		gw_incident_runbook(g, in->severity, b, 600);
 	}
-	incident_buttons(k, in);
+	gw_incident_buttons(k, in);
 }
 
 static void
@@ -169,15 +169,15 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
 	sbuf_printf(
-	    &head, "🚨 <b>Alert</b> %s ", render_severity_symbol(a->severity));
-	render_text(&head, a->text[0] ? a->text : a->kind, 300);
+	    &head, "🚨 <b>Alert</b> %s ", gw_render_severity_symbol(a->severity));
+	gw_render_text(&head, a->text[0] ? a->text : a->kind, 300);
 	sbuf_append(&head, "\n");
 	if (a->incident != NULL) {
 		/* Tagged: the sender remembers where it went, so later
 		 * changes of the incident edit it in place. */
 		snprintf(tag, sizeof(tag), "i%llu",
 		    (unsigned long long) a->incident->id);
-		alert_render(g, &b, &k, sbuf_str(&head), a->incident);
+		gw_alert_render(g, &b, &k, sbuf_str(&head), a->incident);
 	} else {
 		sbuf_append(&b, sbuf_str(&head));
 	}
@@ -190,7 +190,7 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	}
 	metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
 	    "Bus events turned into messages", "kind=\"alert\""));
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 	sbuf_free(&head);
 }
@@ -218,7 +218,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
-	alert_render(g, &b, &kb, NULL, in);
+	gw_alert_render(g, &b, &kb, NULL, in);
 	store_key_u64(prefix, in->id);
 	if (store_read_begin(gw_store(g), &txn) == 0) {
 		if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_ALERT_MSG),
@@ -244,7 +244,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 				    body, "parse_mode", "HTML");
 				cJSON_AddTrueToObject(
 				    body, "disable_web_page_preview");
-				cJSON *kj = kbd_to_json(&kb);
+				cJSON *kj = gw_kbd_to_json(&kb);
 				if (kj != NULL) {
 					cJSON_AddItemToObject(
 					    body, "reply_markup", kj);
@@ -257,7 +257,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 					cJSON_AddItemToObject(
 					    body, "reply_markup", empty);
 				}
-				ctx_send_method(
+				gw_ctx_send_method(
 				    &ctx, "editMessageText", chat, body, NULL);
 				n++;
 			}
@@ -281,16 +281,16 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 		sbuf_printf(&a,
 		    "✅ <b>INC-%llu resolved automatically</b> after %s\n",
 		    (unsigned long long) in->id, d);
-		render_text(&a, in->title, 200);
+		gw_render_text(&a, in->title, 200);
 		if (r != NULL && r->text[0] != '\0') {
 			sbuf_append(&a, "\n");
-			render_text(&a, r->text, 300);
+			gw_render_text(&a, r->text, 300);
 		}
 		snprintf(id, sizeof(id), "%llu", (unsigned long long) in->id);
-		cb_encode(data, sizeof(data), "is", id, NULL);
-		kbd_button(&ak, "🔎 Show", data);
-		cb_encode(data, sizeof(data), "ip", id, NULL);
-		kbd_button(&ak, "📝 Postmortem", data);
+		gw_cb_encode(data, sizeof(data), "is", id, NULL);
+		gw_kbd_button(&ak, "🔎 Show", data);
+		gw_cb_encode(data, sizeof(data), "ip", id, NULL);
+		gw_kbd_button(&ak, "📝 Postmortem", data);
 		to_admins(&ctx, sbuf_str(&a), &ak, NULL);
 		sbuf_free(&a);
 	}
@@ -300,7 +300,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 		        "Bus events turned into messages", "kind=\"incident\""),
 		    ctx.n_outs);
 	}
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 }
 
@@ -321,7 +321,7 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 	ctx.g = g;
 	snprintf(tag, sizeof(tag), "t%llu", (unsigned long long) t->id);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long) t->id);
-	cb_encode(data, sizeof(data), "tv", id, NULL);
+	gw_cb_encode(data, sizeof(data), "tv", id, NULL);
 	if (strcmp(topic, "ticket.created") == 0
 	    || (strcmp(topic, "ticket.replied") == 0 && m != NULL
 	        && m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
@@ -329,28 +329,28 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		sbuf_printf(&b, "%s <b>T-%llu</b> · %s · %s\nFrom ",
 		    created ? "🎫 New ticket" : "👤 New message on",
 		    (unsigned long long) t->id,
-		    render_priority_name(t->priority),
-		    render_tier_name(t->tier));
-		render_text(&b, t->owner_name, 64);
+		    gw_render_priority_name(t->priority),
+		    gw_render_tier_name(t->tier));
+		gw_render_text(&b, t->owner_name, 64);
 		sbuf_printf(&b, " (id <code>%lld</code>)\n\n",
 		    (long long) t->owner_id);
-		render_text(&b, m != NULL ? m->text : t->subject, 1500);
+		gw_render_text(&b, m != NULL ? m->text : t->subject, 1500);
 		sbuf_append(&b,
 		    "\n\n<i>Reply to this message to answer the "
 		    "customer.</i>");
-		kbd_button(&k, "🔎 Show", data);
+		gw_kbd_button(&k, "🔎 Show", data);
 		to_admins(&ctx, sbuf_str(&b), &k, tag);
 	} else if (strcmp(topic, "ticket.replied") == 0 && m != NULL
 	    && m->kind
 	        == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY) {
 		sbuf_printf(&b, "💬 <b>Support replied on T-%llu</b>\n\n",
 		    (unsigned long long) t->id);
-		render_text(&b, m->text, 3000);
+		gw_render_text(&b, m->text, 3000);
 		char am[GW_CBDATA_MAX + 1];
-		cb_encode(am, sizeof(am), "tm", id, NULL);
-		kbd_button(&k, "💬 Answer", am);
-		kbd_button(&k, "🔎 View ticket", data);
-		ctx_send(&ctx, t->chat_id ? t->chat_id : t->owner_id,
+		gw_cb_encode(am, sizeof(am), "tm", id, NULL);
+		gw_kbd_button(&k, "💬 Answer", am);
+		gw_kbd_button(&k, "🔎 View ticket", data);
+		gw_ctx_send(&ctx, t->chat_id ? t->chat_id : t->owner_id,
 		    sbuf_str(&b), &k, NULL);
 	} else if (strcmp(topic, "ticket.sla_breached") == 0) {
 		sbuf_printf(&b,
@@ -359,17 +359,17 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		    (unsigned long long) t->id,
 		    strcmp(e->clock, "resolution") == 0 ? "resolution"
 		                                        : "first response",
-		    render_priority_name(t->priority),
-		    render_tier_name(t->tier));
-		render_text(&b, t->subject, 200);
-		kbd_button(&k, "🔎 Show", data);
+		    gw_render_priority_name(t->priority),
+		    gw_render_tier_name(t->tier));
+		gw_render_text(&b, t->subject, 200);
+		gw_kbd_button(&k, "🔎 Show", data);
 		to_admins(&ctx, sbuf_str(&b), &k, tag);
 	}
 	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
 		metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
 		    "Bus events turned into messages", "kind=\"ticket\""));
 	}
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 }
 
@@ -385,7 +385,7 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 	ctx.g = g;
 	snprintf(id, sizeof(id), "%llu", (unsigned long long) n->ticket_id);
 	sbuf_printf(&b, "ℹ️ <b>T-%s</b>\n", id);
-	render_text(&b, n->text, 3000);
+	gw_render_text(&b, n->text, 3000);
 	/* The service asks for a rating in words ("/rate 12 <1-5>"): offer
 	 * the buttons too. */
 	if (n->ticket_id != 0 && strstr(n->text, "/rate") != NULL) {
@@ -393,27 +393,27 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 			char score[4], label[8];
 			snprintf(score, sizeof(score), "%d", r);
 			snprintf(label, sizeof(label), "%d⭐", r);
-			if (cb_encode(data, sizeof(data), "tr", id, score) == 0) {
-				kbd_button(&k, label, data);
+			if (gw_cb_encode(data, sizeof(data), "tr", id, score) == 0) {
+				gw_kbd_button(&k, label, data);
 			}
 		}
-		kbd_row(&k);
+		gw_kbd_row(&k);
 	}
 	if (n->ticket_id != 0 &&
-	    cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
-		kbd_button(&k, "🔎 View ticket", data);
+	    gw_cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
+		gw_kbd_button(&k, "🔎 View ticket", data);
 	}
-	ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), &k,
+	gw_ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), &k,
 	    NULL);
 	gw_enqueue(g, &ctx);
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 }
 
 /* ---- subscriber notices ---- */
 
 void
-status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
+gw_status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
     int64_t now_ms, int64_t window_ms)
 {
 	if (b->due_ms == 0) {
@@ -449,13 +449,13 @@ status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
 }
 
 bool
-status_batch_due(const status_batch *b, int64_t now_ms)
+gw_status_batch_due(const status_batch *b, int64_t now_ms)
 {
 	return b->due_ms != 0 && now_ms >= b->due_ms;
 }
 
 size_t
-status_batch_settle(status_batch *b)
+gw_status_batch_settle(status_batch *b)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < b->n; i++) {
@@ -493,17 +493,17 @@ status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
 		if (!subs_cover(subs, len, sb->ch[i].id)) {
 			continue;
 		}
-		int r = render_public_rank(sb->ch[i].new_status);
+		int r = gw_render_public_rank(sb->ch[i].new_status);
 		worst = r > worst ? r : worst;
 		n++;
 		sbuf_printf(&lines, "%s <b>",
-		    render_public_symbol(sb->ch[i].new_status));
-		render_text(&lines, sb->ch[i].name, 60);
+		    gw_render_public_symbol(sb->ch[i].new_status));
+		gw_render_text(&lines, sb->ch[i].name, 60);
 		sbuf_printf(&lines, "</b>: %s%s (was %s)\n",
-		    render_public_name(sb->ch[i].new_status),
-		    render_public_rank(sb->ch[i].new_status) == 0 ? " again"
+		    gw_render_public_name(sb->ch[i].new_status),
+		    gw_render_public_rank(sb->ch[i].new_status) == 0 ? " again"
 		                                                   : "",
-		    render_public_name(sb->ch[i].old_status));
+		    gw_render_public_name(sb->ch[i].old_status));
 	}
 	if (n == 0 && !(len == 0 && sb->overall)) {
 		sbuf_free(&lines);
@@ -518,7 +518,7 @@ status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
 		sbuf_append(b, sbuf_str(&lines));
 	} else {
 		sbuf_printf(b, "%s <b>Status update</b>\n",
-		    render_public_symbol(sb->indicator));
+		    gw_render_public_symbol(sb->indicator));
 	}
 	for (size_t i = 0; sum != NULL && i < sum->n_incidents; i++) {
 		const Opsdesk__V1__PublicIncident *in = sum->incidents[i];
@@ -537,25 +537,25 @@ status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
 			continue;
 		}
 		sbuf_append(b, "\n📣 <b>");
-		render_text(b, in->name, 160);
+		gw_render_text(b, in->name, 160);
 		sbuf_append(b, "</b>");
 		if (in->status[0] != '\0') {
 			sbuf_printf(b, " — %c", toupper((unsigned char) in->status[0]));
-			render_text(b, in->status + 1, 40);
+			gw_render_text(b, in->status + 1, 40);
 		}
 		sbuf_append(b, "\n");
 		if (in->latest_update[0] != '\0') {
-			render_text(b, in->latest_update, 500);
+			gw_render_text(b, in->latest_update, 500);
 			sbuf_append(b, "\n");
 		}
 	}
 	if (sb->description[0] != '\0') {
 		sbuf_append(b, "\nOverall: ");
-		render_text(b, sb->description, 160);
+		gw_render_text(b, sb->description, 160);
 	}
 	if (sb->page_url[0] != '\0') {
 		sbuf_append(b, "\n");
-		render_text(b, sb->page_url, 200);
+		gw_render_text(b, sb->page_url, 200);
 	}
 	sbuf_free(&lines);
 }
@@ -573,7 +573,7 @@ deliver_status(gw *g, status_batch *sb)
 	Opsdesk__V1__StatusSummaryRequest r
 	    = OPSDESK__V1__STATUS_SUMMARY_REQUEST__INIT;
 
-	if (status_batch_settle(sb) == 0 && !sb->overall) {
+	if (gw_status_batch_settle(sb) == 0 && !sb->overall) {
 		return; /* flapped back within the window */
 	}
 	memset(&ctx, 0, sizeof(ctx));
@@ -599,7 +599,7 @@ deliver_status(gw *g, status_batch *sb)
 				}
 				status_notice(&b, sb, v.mv_data, v.mv_size, sum);
 				if (b.len > 0) {
-					ctx_send(&ctx,
+					gw_ctx_send(&ctx,
 					    (int64_t) store_key_get_u64(
 					        k.mv_data),
 					    sbuf_str(&b), NULL, NULL);
@@ -617,7 +617,7 @@ deliver_status(gw *g, status_batch *sb)
 		        "Bus events turned into messages", "kind=\"status\""),
 		    ctx.n_outs);
 	}
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 }
 
 /* Send html to every subscribed chat whose components match (components
@@ -641,7 +641,7 @@ to_subscribers(
 				match = subs_cover(v.mv_data, v.mv_size, ids[i]);
 			}
 			if (match && k.mv_size == 8) {
-				ctx_send_lane(ctx, GW_LANE_BROADCAST,
+				gw_ctx_send_lane(ctx, GW_LANE_BROADCAST,
 				    (int64_t) store_key_get_u64(k.mv_data),
 				    html, NULL, NULL);
 			}
@@ -663,11 +663,11 @@ deliver_maintenance(gw *g, const Opsdesk__V1__MaintenanceEvent *e)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
 	sbuf_append(&b, "🔧 <b>Planned maintenance</b>\n");
-	render_text(&b, w->title, 200);
+	gw_render_text(&b, w->title, 200);
 	sbuf_append(&b, "\nFrom ");
-	render_time(&b, w->start_ms, od_now_ms());
+	gw_render_time(&b, w->start_ms, od_now_ms());
 	sbuf_append(&b, "\nTo ");
-	render_time(&b, w->end_ms, od_now_ms());
+	gw_render_time(&b, w->end_ms, od_now_ms());
 	/* Names, not ids: the prober knows them. */
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
@@ -692,19 +692,19 @@ deliver_maintenance(gw *g, const Opsdesk__V1__MaintenanceEvent *e)
 			}
 		}
 		sbuf_append(&b, i == 0 ? "\nAffects: " : ", ");
-		render_text(&b, name, 60);
+		gw_render_text(&b, name, 60);
 	}
 	gw_reply_free(rep);
 	to_subscribers(g, &ctx, sbuf_str(&b),
 	    (const char *const *) w->components, w->n_components);
 	to_admins(&ctx, sbuf_str(&b), NULL, NULL);
 	gw_enqueue(g, &ctx);
-	ctx_free(&ctx);
+	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 }
 
 void
-notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
+gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	switch (env->payload_case) {
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_ALERT:
@@ -723,7 +723,7 @@ notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 	{
 		status_batch *sb = calloc(1, sizeof(*sb));
 		if (sb != NULL) {
-			status_batch_add(sb, env->status_changed, 0, 0);
+			gw_status_batch_add(sb, env->status_changed, 0, 0);
 			deliver_status(g, sb);
 			free(sb);
 		}
@@ -740,7 +740,7 @@ notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 }
 
 int
-notify_catch_up(gw *g)
+gw_notify_catch_up(gw *g)
 {
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
 	actor.is_admin = true;
@@ -775,13 +775,13 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 	    && n->window_ms > 0) {
 		/* Held for the window, then one notice (notify_main). */
 		pthread_mutex_lock(&n->mtx);
-		status_batch_add(&n->batch, env->status_changed, od_now_ms(),
+		gw_status_batch_add(&n->batch, env->status_changed, od_now_ms(),
 		    n->window_ms);
 		pthread_cond_signal(&n->cond);
 		pthread_mutex_unlock(&n->mtx);
 		return;
 	}
-	notify_event(n->g, topic, env);
+	gw_notify_event(n->g, topic, env);
 }
 
 /* The bus_resync fetch: alerts raised while we were down or the bus
@@ -790,7 +790,7 @@ static int
 catch_up(void *arg)
 {
 	gw_notify *n = arg;
-	int rv = notify_catch_up(n->g);
+	int rv = gw_notify_catch_up(n->g);
 	(void) gw_prune(n->g);
 	return rv;
 }
@@ -806,7 +806,7 @@ notify_main(void *arg)
 	pthread_mutex_lock(&n->mtx);
 	while (!n->stop && sb != NULL) {
 		int64_t now = od_now_ms();
-		if (status_batch_due(&n->batch, now)) {
+		if (gw_status_batch_due(&n->batch, now)) {
 			*sb = n->batch;
 			memset(&n->batch, 0, sizeof(n->batch));
 			pthread_mutex_unlock(&n->mtx);
@@ -825,7 +825,7 @@ notify_main(void *arg)
 }
 
 int
-notify_start(gw_notify **out, gw *g)
+gw_notify_start(gw_notify **out, gw *g)
 {
 	static const char *const prefixes[] = { "alert.", "incident.updated",
 		"incident.resolved", "ticket.created",
@@ -872,7 +872,7 @@ notify_start(gw_notify **out, gw *g)
 		.n_sources = 1,
 		.metrics = gw_metrics(g) };
 	if ((rv = bus_resync_start(&n->resync, &rso)) != 0) {
-		notify_stop(n);
+		gw_notify_stop(n);
 		return rv;
 	}
 	bus_subscriber_options o = {
@@ -885,7 +885,7 @@ notify_start(gw_notify **out, gw *g)
 	};
 	if ((rv = bus_subscriber_open(&n->sub, &o)) != 0) {
 		log_error("cannot subscribe to the bus: %s", od_strerror(rv));
-		notify_stop(n);
+		gw_notify_stop(n);
 		return rv;
 	}
 	*out = n;
@@ -893,7 +893,7 @@ notify_start(gw_notify **out, gw *g)
 }
 
 void
-notify_stop(gw_notify *n)
+gw_notify_stop(gw_notify *n)
 {
 	if (n == NULL) {
 		return;

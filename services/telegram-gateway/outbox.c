@@ -38,7 +38,7 @@ struct throttle {
 };
 
 int
-throttle_new(throttle **out, const throttle_limits *lim)
+gw_throttle_new(throttle **out, const throttle_limits *lim)
 {
 	throttle *t = calloc(1, sizeof(*t));
 	if (t == NULL) {
@@ -51,7 +51,7 @@ throttle_new(throttle **out, const throttle_limits *lim)
 	t->global = calloc((size_t) (lim->global_per_s + 1), sizeof(int64_t));
 	t->slots = calloc(THR_SLOTS, sizeof(chat_slot));
 	if (t->global == NULL || t->slots == NULL) {
-		throttle_free(t);
+		gw_throttle_free(t);
 		return OD_ENOMEM;
 	}
 	*out = t;
@@ -59,7 +59,7 @@ throttle_new(throttle **out, const throttle_limits *lim)
 }
 
 void
-throttle_free(throttle *t)
+gw_throttle_free(throttle *t)
 {
 	if (t != NULL) {
 		free(t->global);
@@ -98,7 +98,7 @@ slot_find(throttle *t, int64_t chat, bool create)
 }
 
 int64_t
-throttle_global_wait_ms(throttle *t, int64_t now)
+gw_throttle_global_wait_ms(throttle *t, int64_t now)
 {
 	int64_t w = 0;
 	if (t->lim.global_per_s <= 0) {
@@ -124,15 +124,15 @@ throttle_global_wait_ms(throttle *t, int64_t now)
 }
 
 int64_t
-throttle_wait_ms(throttle *t, int64_t chat, int64_t now)
+gw_throttle_wait_ms(throttle *t, int64_t chat, int64_t now)
 {
-	int64_t w = throttle_global_wait_ms(t, now);
-	int64_t c = throttle_chat_wait_ms(t, chat, now);
+	int64_t w = gw_throttle_global_wait_ms(t, now);
+	int64_t c = gw_throttle_chat_wait_ms(t, chat, now);
 	return c > w ? c : w;
 }
 
 int64_t
-throttle_chat_wait_ms(throttle *t, int64_t chat, int64_t now)
+gw_throttle_chat_wait_ms(throttle *t, int64_t chat, int64_t now)
 {
 	int64_t w = 0;
 	chat_slot *s = slot_find(t, chat, false);
@@ -156,7 +156,7 @@ throttle_chat_wait_ms(throttle *t, int64_t chat, int64_t now)
 }
 
 void
-throttle_sent(throttle *t, int64_t chat, int64_t now)
+gw_throttle_sent(throttle *t, int64_t chat, int64_t now)
 {
 	if (t->lim.global_per_s > 0) {
 		t->global[t->g_pos] = now;
@@ -182,7 +182,7 @@ throttle_sent(throttle *t, int64_t chat, int64_t now)
 /* ---- the stored form: chat (8 bytes BE), method\0 tag\0 body\0 ---- */
 
 uint8_t *
-outbox_encode(const gw_out *o, size_t *len)
+gw_outbox_encode(const gw_out *o, size_t *len)
 {
 	size_t ml = strlen(o->method), tl = strlen(o->tag),
 	       bl = strlen(o->body);
@@ -200,7 +200,7 @@ outbox_encode(const gw_out *o, size_t *len)
 }
 
 int
-outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
+gw_outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
     const char **tag, const char **body)
 {
 	const char *p = v, *end = (const char *) v + len;
@@ -222,7 +222,7 @@ outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
 
 /* ---- the durable queue and its indexes ----
  *
- * GW_DB_OUTBOX   seq -> the call (outbox_encode)
+ * GW_DB_OUTBOX   seq -> the call (gw_outbox_encode)
  * GW_DB_OB_QUEUE lane(1) chat(8) seq(8) -> "": each chat's FIFO per lane
  * GW_DB_OB_READY lane(1) due(8) chat(8) -> "": chats with messages in a
  *                lane, by the time their next message may go (ms,
@@ -358,7 +358,7 @@ queue_head(MDB_txn *m, store *s, int li, int64_t chat, uint64_t *seq)
 }
 
 int
-outbox_put(store_txn *t, const gw_out *o, int lane)
+gw_outbox_put(store_txn *t, const gw_out *o, int lane)
 {
 	store *s = store_txn_store(t);
 	int li = lane_index(lane);
@@ -368,7 +368,7 @@ outbox_put(store_txn *t, const gw_out *o, int lane)
 	size_t len;
 	int rv;
 
-	uint8_t *val = outbox_encode(o, &len);
+	uint8_t *val = gw_outbox_encode(o, &len);
 	if (val == NULL) {
 		return OD_ENOMEM;
 	}
@@ -416,7 +416,7 @@ index_old_rows(store_txn *t, void *arg)
 		const char *m, *tag, *body;
 		uint8_t q[QKEY_LEN];
 		if (k.mv_size != 8
-		    || outbox_decode(v.mv_data, v.mv_size, &chat, &m, &tag,
+		    || gw_outbox_decode(v.mv_data, v.mv_size, &chat, &m, &tag,
 		           &body)
 		        != 0) {
 			continue;
@@ -461,7 +461,7 @@ struct ob_sched {
 };
 
 int
-ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
+gw_ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
 {
 	ob_sched *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -470,8 +470,8 @@ ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
 	s->max_inflight = max_inflight > 0 ? max_inflight : 1;
 	s->gap_ms = lim->chat_per_s > 0 ? 1000 / lim->chat_per_s : 0;
 	s->inflight = calloc((size_t) s->max_inflight, sizeof(ob_msg));
-	if (s->inflight == NULL || throttle_new(&s->thr, lim) != 0) {
-		ob_sched_free(s);
+	if (s->inflight == NULL || gw_throttle_new(&s->thr, lim) != 0) {
+		gw_ob_sched_free(s);
 		return OD_ENOMEM;
 	}
 	*out = s;
@@ -479,17 +479,17 @@ ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
 }
 
 void
-ob_sched_free(ob_sched *s)
+gw_ob_sched_free(ob_sched *s)
 {
 	if (s != NULL) {
-		throttle_free(s->thr);
+		gw_throttle_free(s->thr);
 		free(s->inflight);
 		free(s);
 	}
 }
 
 int
-ob_sched_inflight(const ob_sched *s)
+gw_ob_sched_inflight(const ob_sched *s)
 {
 	return s->n_inflight;
 }
@@ -546,7 +546,7 @@ load_msg(MDB_txn *txn, store *s, uint64_t seq, ob_msg *m)
 	const char *method, *tag, *body;
 	store_key_u64(k, seq);
 	if (store_get(txn, store_db(s, GW_DB_OUTBOX), k, 8, &v) != 0
-	    || outbox_decode(v.mv_data, v.mv_size, &m->chat_id, &method, &tag,
+	    || gw_outbox_decode(v.mv_data, v.mv_size, &m->chat_id, &method, &tag,
 	           &body)
 	        != 0) {
 		return OD_ENOTFOUND;
@@ -561,7 +561,7 @@ load_msg(MDB_txn *txn, store *s, uint64_t seq, ob_msg *m)
 }
 
 int
-ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
+gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
     int64_t *wake)
 {
 	MDB_txn *txn = NULL;
@@ -622,7 +622,7 @@ ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 				}
 				continue;
 			}
-			int64_t cw = throttle_chat_wait_ms(s->thr, chat, now);
+			int64_t cw = gw_throttle_chat_wait_ms(s->thr, chat, now);
 			if (cw > 0) {
 				/* Its turn comes when the chat may send:
 				 * move it there rather than look again. */
@@ -634,7 +634,7 @@ ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 				w = now + cw < w ? now + cw : w;
 				continue;
 			}
-			int64_t gw_ = throttle_global_wait_ms(s->thr, now);
+			int64_t gw_ = gw_throttle_global_wait_ms(s->thr, now);
 			if (gw_ > 0) {
 				w = now + gw_ < w ? now + gw_ : w;
 				goto done;
@@ -666,7 +666,7 @@ ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 				}
 			}
 			s->n_inflight++;
-			throttle_sent(s->thr, chat, now);
+			gw_throttle_sent(s->thr, chat, now);
 			out[n++] = m;
 		}
 	}
@@ -836,7 +836,7 @@ commit_fn(store_txn *t, void *arg)
 }
 
 int
-ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
+gw_ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
 {
 	commit_arg *a = calloc(1, sizeof(*a));
 	int rv = 0;
@@ -895,7 +895,7 @@ console_print(gw *g, const char *method, const char *body)
 	    cJSON_GetObjectItemCaseSensitive(j, "reply_markup"),
 	    "inline_keyboard");
 	char *plain
-	    = cJSON_IsString(text) ? render_to_plain(text->valuestring) : NULL;
+	    = cJSON_IsString(text) ? gw_render_to_plain(text->valuestring) : NULL;
 	pthread_mutex_lock(&g->console_mtx);
 	fprintf(g->cout, "\n%s%s\n",
 	    strcmp(method, "editMessageText") == 0 ? "(updated) " : "",
@@ -905,7 +905,7 @@ console_print(gw *g, const char *method, const char *body)
 	const cJSON *row, *b;
 	cJSON_ArrayForEach(row, rows)
 	{
-		kbd_row(&g->console_kbd);
+		gw_kbd_row(&g->console_kbd);
 		fputs(" ", g->cout);
 		cJSON_ArrayForEach(b, row)
 		{
@@ -913,7 +913,7 @@ console_print(gw *g, const char *method, const char *body)
 			const cJSON *d
 			    = cJSON_GetObjectItem(b, "callback_data");
 			if (cJSON_IsString(t) && cJSON_IsString(d)) {
-				kbd_button(&g->console_kbd, t->valuestring,
+				gw_kbd_button(&g->console_kbd, t->valuestring,
 				    d->valuestring);
 				fprintf(
 				    g->cout, " [%d] %s", ++n, t->valuestring);
@@ -935,7 +935,7 @@ static void
 set_my_commands(gw *g)
 {
 	size_t n;
-	const gw_command *c = router_commands(&n);
+	const gw_command *c = gw_router_commands(&n);
 	for (int admin = 0; admin <= 1; admin++) {
 		int scopes = admin ? g->cfg->n_admins : 1;
 		for (int s = 0; s < scopes; s++) {
@@ -962,10 +962,10 @@ set_my_commands(gw *g)
 			char *text = cJSON_PrintUnformatted(body);
 			botapi_result res;
 			if (text != NULL
-			    && botapi_call(
+			    && gw_botapi_call(
 			           g->api, "setMyCommands", text, 10000, &res)
 			        == 0) {
-				botapi_result_clear(&res);
+				gw_botapi_result_clear(&res);
 			}
 			cJSON_free(text);
 			cJSON_Delete(body);
@@ -1062,7 +1062,7 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 
 	memset(o, 0, sizeof(*o));
 	o->msg = *m;
-	o->verdict = botapi_classify(rv, res, &reason);
+	o->verdict = gw_botapi_classify(rv, res, &reason);
 	switch (o->verdict) {
 	case BOTAPI_OK: {
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
@@ -1112,7 +1112,7 @@ flush_done(sender *sd)
 {
 	gw *g = sd->g;
 	int purged = 0;
-	int rv = ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
+	int rv = gw_ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
 	if (rv != 0) {
 		log_error("outbox: cannot record sends: %s", od_strerror(rv));
 	}
@@ -1157,7 +1157,7 @@ update_gauges(sender *sd)
 		    (double) st.ms_entries);
 	}
 	store_read_end(txn);
-	metric_set(sd->inflight_g, (double) ob_sched_inflight(sd->s));
+	metric_set(sd->inflight_g, (double) gw_ob_sched_inflight(sd->s));
 }
 
 static void *
@@ -1189,8 +1189,8 @@ sender_main(void *arg)
 	int64_t last_gauges = 0;
 	while (!g->stopping) {
 		int64_t now = od_now_ms(), wake = now + 1000;
-		int n = ob_sched_pick(sd.s, g->st, now, sd.picked,
-		    max - ob_sched_inflight(sd.s), &wake);
+		int n = gw_ob_sched_pick(sd.s, g->st, now, sd.picked,
+		    max - gw_ob_sched_inflight(sd.s), &wake);
 		for (int i = 0; i < n; i++) {
 			ob_msg *m = &sd.picked[i];
 			botapi_xfer *x = NULL;
@@ -1207,14 +1207,14 @@ sender_main(void *arg)
 				*own = *m;
 			}
 			if (own == NULL
-			    || botapi_xfer_new(g->api, m->method, m->body,
+			    || gw_botapi_xfer_new(g->api, m->method, m->body,
 			           g->set.send_timeout_ms, own, &x)
 			        != 0
 			    || curl_multi_add_handle(
-			           multi, botapi_xfer_easy(x))
+			           multi, gw_botapi_xfer_easy(x))
 			        != CURLM_OK) {
 				botapi_result res = { 0 };
-				botapi_xfer_free(x, true);
+				gw_botapi_xfer_free(x, true);
 				free(own);
 				outcome_of(&sd, m, OD_ENOMEM, &res, now);
 			} else {
@@ -1237,11 +1237,11 @@ sender_main(void *arg)
 			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &x);
 			curl_multi_remove_handle(multi, e);
 			xfer_track(&sd, x, false);
-			ob_msg *m = botapi_xfer_user(x);
+			ob_msg *m = gw_botapi_xfer_user(x);
 			botapi_result res;
-			int rv = botapi_xfer_finish(x, (int) cc, &res);
+			int rv = gw_botapi_xfer_finish(x, (int) cc, &res);
 			outcome_of(&sd, m, rv, &res, od_now_ms());
-			botapi_result_clear(&res);
+			gw_botapi_result_clear(&res);
 			free(m);
 		}
 		bool progressed = sd.n_done > 0 || n > 0;
@@ -1262,7 +1262,7 @@ sender_main(void *arg)
 	/* Let calls in flight finish (or they would be sent again after the
 	 * restart), for a moment. */
 	for (int64_t until = od_mono_ms() + 2000;
-	     ob_sched_inflight(sd.s) > 0 && od_mono_ms() < until;) {
+	     gw_ob_sched_inflight(sd.s) > 0 && od_mono_ms() < until;) {
 		int running = 0;
 		CURLMsg *cm;
 		int left;
@@ -1276,12 +1276,12 @@ sender_main(void *arg)
 			    cm->easy_handle, CURLINFO_PRIVATE, (char **) &x);
 			curl_multi_remove_handle(multi, cm->easy_handle);
 			xfer_track(&sd, x, false);
-			ob_msg *m = botapi_xfer_user(x);
+			ob_msg *m = gw_botapi_xfer_user(x);
 			botapi_result res;
-			int rv = botapi_xfer_finish(x, (int) cm->data.result,
+			int rv = gw_botapi_xfer_finish(x, (int) cm->data.result,
 			    &res);
 			outcome_of(&sd, m, rv, &res, od_now_ms());
-			botapi_result_clear(&res);
+			gw_botapi_result_clear(&res);
 			free(m);
 		}
 		if (sd.n_done > 0) {
@@ -1293,9 +1293,9 @@ sender_main(void *arg)
 	for (int i = 0; i < max; i++) {
 		botapi_xfer *x = sd.xfers[i];
 		if (x != NULL) {
-			curl_multi_remove_handle(multi, botapi_xfer_easy(x));
-			free(botapi_xfer_user(x));
-			botapi_xfer_free(x, true);
+			curl_multi_remove_handle(multi, gw_botapi_xfer_easy(x));
+			free(gw_botapi_xfer_user(x));
+			gw_botapi_xfer_free(x, true);
 		}
 	}
 out:
@@ -1331,7 +1331,7 @@ gw_outbox_depth(gw *g)
 }
 
 int
-outbox_start(gw *g)
+gw_outbox_start(gw *g)
 {
 	int n = 0, rv;
 	if ((rv = store_write(g->st, index_old_rows, &n)) != 0) {
@@ -1340,7 +1340,7 @@ outbox_start(gw *g)
 	if (n > 0) {
 		log_info("outbox: indexed %d queued messages", n);
 	}
-	if ((rv = ob_sched_new(&g->ob_sched, &g->set.throttle,
+	if ((rv = gw_ob_sched_new(&g->ob_sched, &g->set.throttle,
 	         g->set.send_concurrency))
 	    != 0) {
 		return rv;
@@ -1360,7 +1360,7 @@ outbox_start(gw *g)
 }
 
 void
-outbox_stop(gw *g)
+gw_outbox_stop(gw *g)
 {
 	if (g == NULL) {
 		return;
@@ -1377,6 +1377,6 @@ outbox_stop(gw *g)
 		g->ob_multi = NULL;
 	}
 	pthread_mutex_unlock(&g->ob_mtx);
-	ob_sched_free(g->ob_sched);
+	gw_ob_sched_free(g->ob_sched);
 	g->ob_sched = NULL;
 }

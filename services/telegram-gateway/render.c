@@ -9,7 +9,7 @@
 #include "gateway.h"
 
 void
-kbd_row(gw_keyboard *k)
+gw_kbd_row(gw_keyboard *k)
 {
 	if (k->n_rows < GW_KBD_ROWS
 	    && (k->n_rows == 0 || k->n_cols[k->n_rows - 1] > 0)) {
@@ -18,10 +18,10 @@ kbd_row(gw_keyboard *k)
 }
 
 void
-kbd_button(gw_keyboard *k, const char *text, const char *data)
+gw_kbd_button(gw_keyboard *k, const char *text, const char *data)
 {
 	if (k->n_rows == 0) {
-		kbd_row(k);
+		gw_kbd_row(k);
 	}
 	int r = k->n_rows - 1;
 	if (k->n_cols[r] >= GW_KBD_COLS || data == NULL
@@ -34,7 +34,7 @@ kbd_button(gw_keyboard *k, const char *text, const char *data)
 }
 
 cJSON *
-kbd_to_json(const gw_keyboard *k)
+gw_kbd_to_json(const gw_keyboard *k)
 {
 	if (k == NULL || k->n_rows == 0 || k->n_cols[0] == 0) {
 		return NULL;
@@ -84,7 +84,7 @@ utf8_seq_len(const unsigned char *s)
 }
 
 void
-render_text(sbuf *b, const char *s, size_t max)
+gw_render_text(sbuf *b, const char *s, size_t max)
 {
 	if (s == NULL) {
 		return;
@@ -111,7 +111,7 @@ render_text(sbuf *b, const char *s, size_t max)
 }
 
 void
-render_time(sbuf *b, int64_t ms, int64_t now_ms)
+gw_render_time(sbuf *b, int64_t ms, int64_t now_ms)
 {
 	if (ms <= 0) {
 		sbuf_append(b, "—");
@@ -127,14 +127,14 @@ render_time(sbuf *b, int64_t ms, int64_t now_ms)
 }
 
 const char *
-render_component_symbol(int st)
+gw_render_component_symbol(int st)
 {
 	static const char *const sym[] = { "⚪", "🟢", "🟡", "🔴", "🔧" };
 	return (st >= 0 && st <= 4) ? sym[st] : sym[0];
 }
 
 const char *
-render_component_name(int st)
+gw_render_component_name(int st)
 {
 	static const char *const names[]
 	    = { "unknown", "up", "degraded", "down", "maintenance" };
@@ -142,7 +142,7 @@ render_component_name(int st)
 }
 
 const char *
-render_public_name(const char *status)
+gw_render_public_name(const char *status)
 {
 	static const struct {
 		const char *status;
@@ -164,7 +164,7 @@ render_public_name(const char *status)
 }
 
 int
-render_public_rank(const char *status)
+gw_render_public_rank(const char *status)
 {
 	static const char *const order[] = { "operational",
 		"under_maintenance", "degraded_performance", "partial_outage",
@@ -178,7 +178,7 @@ render_public_rank(const char *status)
 }
 
 const char *
-render_public_symbol(const char *status)
+gw_render_public_symbol(const char *status)
 {
 	static const struct {
 		const char *status;
@@ -209,7 +209,7 @@ render_public_symbol(const char *status)
 	                                                           : arr[0])
 
 const char *
-render_severity_name(int v)
+gw_render_severity_name(int v)
 {
 	static const char *const n[]
 	    = { "unspecified", "critical", "high", "medium", "low" };
@@ -217,14 +217,14 @@ render_severity_name(int v)
 }
 
 const char *
-render_severity_symbol(int v)
+gw_render_severity_symbol(int v)
 {
 	static const char *const n[] = { "⚪", "🔴", "🟠", "🟡", "🔵" };
 	return NAME_OF(n, v);
 }
 
 const char *
-render_incident_status(int v)
+gw_render_incident_status(int v)
 {
 	static const char *const n[] = { "unknown", "investigating",
 		"identified", "monitoring", "resolved" };
@@ -232,7 +232,7 @@ render_incident_status(int v)
 }
 
 const char *
-render_ticket_status(int v)
+gw_render_ticket_status(int v)
 {
 	static const char *const n[]
 	    = { "unknown", "open", "pending", "resolved", "closed" };
@@ -240,14 +240,14 @@ render_ticket_status(int v)
 }
 
 const char *
-render_ticket_status_symbol(int v)
+gw_render_ticket_status_symbol(int v)
 {
 	static const char *const n[] = { "⚪", "🟢", "⏳", "✅", "⚫" };
 	return NAME_OF(n, v);
 }
 
 const char *
-render_priority_name(int v)
+gw_render_priority_name(int v)
 {
 	static const char *const n[]
 	    = { "normal", "low", "normal", "high", "urgent" };
@@ -255,7 +255,7 @@ render_priority_name(int v)
 }
 
 const char *
-render_tier_name(int v)
+gw_render_tier_name(int v)
 {
 	static const char *const n[]
 	    = { "free", "free", "pro", "elite", "ultra" };
@@ -263,7 +263,7 @@ render_tier_name(int v)
 }
 
 size_t
-render_tg_len(const char *s, size_t n)
+gw_render_tg_len(const char *s, size_t n)
 {
 	size_t units = 0;
 	for (size_t i = 0; i < n;) {
@@ -353,7 +353,7 @@ parts_push(char ***parts, size_t *n, sbuf *b)
  * can close and reopen what is open.
  */
 int
-render_split(const char *html, size_t max, char ***parts, size_t *n)
+gw_render_split(const char *html, size_t max, char ***parts, size_t *n)
 {
 	int rv = 0;
 	char **out = NULL;
@@ -438,13 +438,13 @@ render_split(const char *html, size_t max, char ***parts, size_t *n)
 	out = NULL;
 	nout = 0;
 out:
-	render_parts_free(out, nout);
+	gw_render_parts_free(out, nout);
 	sbuf_free(&cur);
 	return rv;
 }
 
 void
-render_parts_free(char **parts, size_t n)
+gw_render_parts_free(char **parts, size_t n)
 {
 	for (size_t i = 0; parts != NULL && i < n; i++) {
 		free(parts[i]);
@@ -453,7 +453,7 @@ render_parts_free(char **parts, size_t n)
 }
 
 char *
-render_to_plain(const char *html)
+gw_render_to_plain(const char *html)
 {
 	static const struct {
 		const char *ent;

@@ -14,8 +14,8 @@
 static size_t
 visible_len(const char *html)
 {
-	char *p = render_to_plain(html);
-	size_t n = render_tg_len(p, strlen(p));
+	char *p = gw_render_to_plain(html);
+	size_t n = gw_render_tg_len(p, strlen(p));
 	free(p);
 	return n;
 }
@@ -24,12 +24,12 @@ static void
 test_escape_hostile(void **state)
 {
 	sbuf b = SBUF_INIT;
-	render_text(&b, "<b>bold</b> & \"q\"", 0);
+	gw_render_text(&b, "<b>bold</b> & \"q\"", 0);
 	assert_string_equal(
 	    sbuf_str(&b), "&lt;b&gt;bold&lt;/b&gt; &amp; \"q\"");
 	sbuf_reset(&b);
 	/* Invalid UTF-8 is replaced, never passed through. */
-	render_text(&b,
+	gw_render_text(&b,
 	    "a\xff\xfe"
 	    "b",
 	    0);
@@ -37,7 +37,7 @@ test_escape_hostile(void **state)
 	    "a\xef\xbf\xbd\xef\xbf\xbd"
 	    "b");
 	sbuf_reset(&b);
-	render_text(&b, "héllo wörld", 5);
+	gw_render_text(&b, "héllo wörld", 5);
 	assert_string_equal(sbuf_str(&b), "héll…");
 	sbuf_free(&b);
 }
@@ -47,10 +47,10 @@ test_split_short(void **state)
 {
 	char **parts;
 	size_t n;
-	assert_int_equal(render_split("hello\nworld", 4096, &parts, &n), 0);
+	assert_int_equal(gw_render_split("hello\nworld", 4096, &parts, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(parts[0], "hello\nworld");
-	render_parts_free(parts, n);
+	gw_render_parts_free(parts, n);
 }
 
 static void
@@ -62,7 +62,7 @@ test_split_lines(void **state)
 	for (int i = 0; i < 300; i++) {
 		sbuf_printf(&b, "<b>line %03d</b> some text here\n", i);
 	}
-	assert_int_equal(render_split(sbuf_str(&b), 4096, &parts, &n), 0);
+	assert_int_equal(gw_render_split(sbuf_str(&b), 4096, &parts, &n), 0);
 	assert_true(n >= 2);
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(parts[i]);
@@ -72,7 +72,7 @@ test_split_lines(void **state)
 		total += l;
 	}
 	assert_int_equal(total, b.len);
-	render_parts_free(parts, n);
+	gw_render_parts_free(parts, n);
 	sbuf_free(&b);
 }
 
@@ -87,7 +87,7 @@ test_split_long_line_keeps_tags(void **state)
 		sbuf_append(&b, i % 7 == 0 ? "&amp;" : "é");
 	}
 	sbuf_append(&b, "</b>");
-	assert_int_equal(render_split(sbuf_str(&b), 4096, &parts, &n), 0);
+	assert_int_equal(gw_render_split(sbuf_str(&b), 4096, &parts, &n), 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(parts[i]);
@@ -101,14 +101,14 @@ test_split_long_line_keeps_tags(void **state)
 			amp++;
 		}
 	}
-	render_parts_free(parts, n);
+	gw_render_parts_free(parts, n);
 	sbuf_free(&b);
 }
 
 static void
 test_plain(void **state)
 {
-	char *p = render_to_plain("<b>T-1</b> &lt;x&gt; &amp; y");
+	char *p = gw_render_to_plain("<b>T-1</b> &lt;x&gt; &amp; y");
 	assert_string_equal(p, "T-1 <x> & y");
 	free(p);
 }
@@ -120,12 +120,12 @@ test_keyboard(void **state)
 	char big[80];
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_null(kbd_to_json(&k));
-	kbd_button(&k, "A", "1:h");
-	kbd_button(&k, "too big", big); /* dropped: over 64 bytes */
-	kbd_row(&k);
-	kbd_button(&k, "B", "1:st");
-	cJSON *j = kbd_to_json(&k);
+	assert_null(gw_kbd_to_json(&k));
+	gw_kbd_button(&k, "A", "1:h");
+	gw_kbd_button(&k, "too big", big); /* dropped: over 64 bytes */
+	gw_kbd_row(&k);
+	gw_kbd_button(&k, "B", "1:st");
+	cJSON *j = gw_kbd_to_json(&k);
 	char *s = cJSON_PrintUnformatted(j);
 	assert_string_equal(s,
 	    "{\"inline_keyboard\":[[{\"text\":\"A\",\"callback_data\":\"1:h\"}"
@@ -138,11 +138,11 @@ test_keyboard(void **state)
 static void
 test_symbols(void **state)
 {
-	assert_string_equal(render_component_symbol(1), "🟢");
-	assert_string_equal(render_component_symbol(3), "🔴");
-	assert_string_equal(render_component_symbol(99), "⚪");
-	assert_string_equal(render_public_symbol("major_outage"), "🔴");
-	assert_string_equal(render_public_symbol(NULL), "⚪");
+	assert_string_equal(gw_render_component_symbol(1), "🟢");
+	assert_string_equal(gw_render_component_symbol(3), "🔴");
+	assert_string_equal(gw_render_component_symbol(99), "⚪");
+	assert_string_equal(gw_render_public_symbol("major_outage"), "🔴");
+	assert_string_equal(gw_render_public_symbol(NULL), "⚪");
 }
 
 int

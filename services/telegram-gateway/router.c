@@ -1,7 +1,7 @@
 /*
  * router — the command table and its parser. Every chat command and every
  * button (callbacks.c expands buttons into command lines) passes through
- * router_dispatch, which is the one place the gateway's own admin check
+ * gw_router_dispatch, which is the one place the gateway's own admin check
  * happens; the services check the actor again.
  */
 #include <ctype.h>
@@ -12,90 +12,90 @@
 #include "gateway.h"
 
 static const gw_command commands[] = {
-	{ "start", false, false, cmd_start, "/start", "main menu" },
-	{ "help", false, true, cmd_help, "/help", "main menu" },
-	{ "help_operations", false, true, cmd_help_operations,
+	{ "start", false, false, gw_cmd_start, "/start", "main menu" },
+	{ "help", false, true, gw_cmd_help, "/help", "main menu" },
+	{ "help_operations", false, true, gw_cmd_help_operations,
 	    "/help_operations", "operations and support help" },
-	{ "help_admin", true, false, cmd_help_admin, "/help_admin",
+	{ "help_admin", true, false, gw_cmd_help_admin, "/help_admin",
 	    "full admin reference" },
-	{ "status_page", false, true, cmd_status, "/status_page",
+	{ "status_page", false, true, gw_cmd_status, "/status_page",
 	    "service status" },
-	{ "status", false, false, cmd_status, "/status", "service status" },
-	{ "subscribe", false, true, cmd_subscribe, "/subscribe [component…]",
+	{ "status", false, false, gw_cmd_status, "/status", "service status" },
+	{ "subscribe", false, true, gw_cmd_subscribe, "/subscribe [component…]",
 	    "status notifications" },
-	{ "unsubscribe", false, true, cmd_unsubscribe,
+	{ "unsubscribe", false, true, gw_cmd_unsubscribe,
 	    "/unsubscribe [component…]", "stop status notifications" },
-	{ "support", false, true, cmd_support, "/support [text]",
+	{ "support", false, true, gw_cmd_support, "/support [text]",
 	    "support menu, or open a ticket with that text" },
-	{ "tickets", false, true, cmd_tickets, "/tickets", "my tickets" },
-	{ "ticket", false, false, cmd_ticket, "/ticket <id>",
+	{ "tickets", false, true, gw_cmd_tickets, "/tickets", "my tickets" },
+	{ "ticket", false, false, gw_cmd_ticket, "/ticket <id>",
 	    "one ticket with its thread" },
-	{ "faq", false, true, cmd_faq, "/faq [words]",
+	{ "faq", false, true, gw_cmd_faq, "/faq [words]",
 	    "frequently asked questions" },
-	{ "contact", false, false, cmd_contact, "/contact",
+	{ "contact", false, false, gw_cmd_contact, "/contact",
 	    "how to reach support" },
-	{ "newticket", false, false, cmd_newticket,
+	{ "newticket", false, false, gw_cmd_newticket,
 	    "/newticket [low|normal|high|urgent]",
 	    "open a ticket step by step" },
-	{ "addmsg", false, false, cmd_addmsg, "/addmsg <id>",
+	{ "addmsg", false, false, gw_cmd_addmsg, "/addmsg <id>",
 	    "add a message to your ticket" },
-	{ "rate", false, false, cmd_rate, "/rate <id> <1-5> [comment]",
+	{ "rate", false, false, gw_cmd_rate, "/rate <id> <1-5> [comment]",
 	    "rate a resolved ticket" },
-	{ "cancel", false, true, cmd_cancel, "/cancel",
+	{ "cancel", false, true, gw_cmd_cancel, "/cancel",
 	    "stop what you started (a new ticket, a message, a rating)" },
-	{ "offer", false, false, cmd_offer, "/offer yes <id> | new",
+	{ "offer", false, false, gw_cmd_offer, "/offer yes <id> | new",
 	    "where a message goes (the Add to ticket buttons)" },
-	{ "health", true, true, cmd_health, "/health", "component health" },
-	{ "monitor", true, true, cmd_monitor, "/monitor",
+	{ "health", true, true, gw_cmd_health, "/health", "component health" },
+	{ "monitor", true, true, gw_cmd_monitor, "/monitor",
 	    "monitoring dashboard" },
-	{ "ops", true, true, cmd_ops, "/ops", "operations dashboard" },
-	{ "tick", true, false, cmd_tick, "/tick <list> <item>",
+	{ "ops", true, true, gw_cmd_ops, "/ops", "operations dashboard" },
+	{ "tick", true, false, gw_cmd_tick, "/tick <list> <item>",
 	    "tick a checklist item" },
-	{ "incident", true, true, cmd_incident,
+	{ "incident", true, true, gw_cmd_incident,
 	    "/incident [new <critical|high|medium|low> <title> | list [all] | "
 	    "show <id> | ack <id> | update <id> "
 	    "<investigating|identified|monitoring> <text> | resolve <id> "
 	    "[text] | postmortem <id> [rootcause <text> | action <text>]]",
 	    "incidents" },
-	{ "severity", true, true, cmd_severity,
+	{ "severity", true, true, gw_cmd_severity,
 	    "/severity INC-<id> <critical|high|medium|low> [reason]",
 	    "re-classify an incident (SLA clocks follow)" },
-	{ "maintenance", true, true, cmd_maintenance,
+	{ "maintenance", true, true, gw_cmd_maintenance,
 	    "/maintenance [list] | add <start> <duration> <components> "
 	    "<title> | cancel <id>",
 	    "maintenance windows" },
-	{ "queue", true, true, cmd_queue, "/queue",
+	{ "queue", true, true, gw_cmd_queue, "/queue",
 	    "open tickets by SLA due time" },
-	{ "reply", true, false, cmd_reply, "/reply <id> <text>",
+	{ "reply", true, false, gw_cmd_reply, "/reply <id> <text>",
 	    "staff reply on a ticket" },
-	{ "note", true, false, cmd_note, "/note <id> <text>",
+	{ "note", true, false, gw_cmd_note, "/note <id> <text>",
 	    "internal note on a ticket" },
-	{ "resolve", true, false, cmd_resolve, "/resolve <id>",
+	{ "resolve", true, false, gw_cmd_resolve, "/resolve <id>",
 	    "mark a ticket resolved (the owner is asked to rate it)" },
-	{ "pending", true, false, cmd_pending, "/pending <id>",
+	{ "pending", true, false, gw_cmd_pending, "/pending <id>",
 	    "wait on the customer (pauses the SLA)" },
-	{ "close", true, false, cmd_close, "/close <id>", "close a ticket" },
-	{ "assign", true, false, cmd_assign, "/assign <id> [me|<user id>]",
+	{ "close", true, false, gw_cmd_close, "/close <id>", "close a ticket" },
+	{ "assign", true, false, gw_cmd_assign, "/assign <id> [me|<user id>]",
 	    "assign a ticket" },
-	{ "priority", true, false, cmd_priority,
+	{ "priority", true, false, gw_cmd_priority,
 	    "/priority <id> <low|normal|high|urgent>",
 	    "set a ticket's priority" },
-	{ "tier", true, false, cmd_tier,
+	{ "tier", true, false, gw_cmd_tier,
 	    "/tier <user id> <free|pro|elite|ultra>",
 	    "set a customer's tier" },
-	{ "report", true, true, cmd_report, "/report [day|week|month]",
+	{ "report", true, true, gw_cmd_report, "/report [day|week|month]",
 	    "performance report" },
 };
 
 const gw_command *
-router_commands(size_t *n)
+gw_router_commands(size_t *n)
 {
 	*n = sizeof(commands) / sizeof(commands[0]);
 	return commands;
 }
 
 const gw_command *
-router_find(const char *name)
+gw_router_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) == 0) {
@@ -106,7 +106,7 @@ router_find(const char *name)
 }
 
 bool
-router_parse(const char *text, const char *bot, char *name, size_t name_size,
+gw_router_parse(const char *text, const char *bot, char *name, size_t name_size,
     const char **args)
 {
 	const char *p = text;
@@ -151,12 +151,12 @@ router_parse(const char *text, const char *bot, char *name, size_t name_size,
 }
 
 void
-ctx_refuse(gw_ctx *ctx, const char *html, const char *popup)
+gw_ctx_refuse(gw_ctx *ctx, const char *html, const char *popup)
 {
 	bool button = ctx->u != NULL && ctx->u->kind == GW_UPD_CALLBACK;
 	if (button) {
 		/* The presser alone sees it, as a pop-up. */
-		char *plain = popup ? NULL : render_to_plain(html);
+		char *plain = popup ? NULL : gw_render_to_plain(html);
 		if (popup != NULL || plain != NULL) {
 			od_strlcpy(ctx->answer, popup ? popup : plain,
 			    sizeof(ctx->answer));
@@ -168,22 +168,22 @@ ctx_refuse(gw_ctx *ctx, const char *html, const char *popup)
 		}
 		ctx->edit = false; /* the pressed message stays as it is */
 	}
-	ctx_reply(ctx, html, NULL);
+	gw_ctx_reply(ctx, html, NULL);
 }
 
 int
-router_dispatch(gw_ctx *ctx, const char *text)
+gw_router_dispatch(gw_ctx *ctx, const char *text)
 {
 	char name[40], line[160];
 	const char *args;
 	const gw_command *c;
 	const gw_settings *set = gw_get_settings(ctx->g);
 
-	if (!router_parse(
+	if (!gw_router_parse(
 	        text, set->bot_username, name, sizeof(name), &args)) {
 		return OD_ENOTFOUND;
 	}
-	c = router_find(name);
+	c = gw_router_find(name);
 	metric_inc(gw_counter(ctx->g, "opsdesk_gateway_commands_total",
 	    "Commands handled, by name",
 	    c ? (snprintf(line, sizeof(line), "command=\"%s\"", c->name), line)
@@ -191,11 +191,11 @@ router_dispatch(gw_ctx *ctx, const char *text)
 	if (c == NULL) {
 		sbuf b = SBUF_INIT;
 		sbuf_append(&b, "Unknown command /");
-		render_text(&b, name, 40);
+		gw_render_text(&b, name, 40);
 		sbuf_append(&b, ". Send /help for the list.");
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
-		ctx_answer(ctx, "Unknown command", false);
+		gw_ctx_answer(ctx, "Unknown command", false);
 		return 0;
 	}
 	if (c->admin && !ctx->is_admin) {
@@ -206,19 +206,19 @@ router_dispatch(gw_ctx *ctx, const char *text)
 		char popup[128];
 		snprintf(popup, sizeof(popup),
 		    "⛔ Admins only: /%s is for admins.", c->name);
-		ctx_refuse(ctx, line, popup);
+		gw_ctx_refuse(ctx, line, popup);
 		return 0;
 	}
 	int rv = c->fn(ctx, args);
 	if (rv == GW_USAGE) {
 		sbuf b = SBUF_INIT;
 		sbuf_append(&b, "Usage: <code>");
-		render_text(&b, c->usage, 0);
+		gw_render_text(&b, c->usage, 0);
 		sbuf_append(&b, "</code>\n");
-		render_text(&b, c->about, 0);
-		ctx_reply(ctx, sbuf_str(&b), NULL);
+		gw_render_text(&b, c->about, 0);
+		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
-		ctx_answer(ctx, "Check the arguments", false);
+		gw_ctx_answer(ctx, "Check the arguments", false);
 		rv = 0;
 	}
 	return rv;

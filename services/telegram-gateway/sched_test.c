@@ -40,7 +40,7 @@ setup_with(void **state, int global, int chat, int group, int inflight)
 	store_options so = { .path = f->dir, .dbs = gw_db_names };
 	assert_int_equal(store_open(&f->st, &so), 0);
 	throttle_limits lim = { global, chat, group };
-	assert_int_equal(ob_sched_new(&f->s, &lim, inflight), 0);
+	assert_int_equal(gw_ob_sched_new(&f->s, &lim, inflight), 0);
 	fake_now = T0;
 	od_clock_set(fake_clock, NULL);
 	*state = f;
@@ -70,7 +70,7 @@ teardown(void **state)
 {
 	fixture *f = *state;
 	char cmd[128];
-	ob_sched_free(f->s);
+	gw_ob_sched_free(f->s);
 	store_close(f->st);
 	od_clock_set(NULL, NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -94,7 +94,7 @@ put_fn(store_txn *t, void *arg)
 		char body[64];
 		snprintf(body, sizeof(body), "{\"text\":\"%s\"}", j->text);
 		gw_out o = { "sendMessage", j->chat, body, "", GW_LANE_AUTO };
-		int rv = outbox_put(t, &o, j->lane);
+		int rv = gw_outbox_put(t, &o, j->lane);
 		if (rv != 0) {
 			return rv;
 		}
@@ -114,7 +114,7 @@ static int
 pick(fixture *f, ob_msg *out, int max, int64_t *wake)
 {
 	int64_t w;
-	int n = ob_sched_pick(f->s, f->st, fake_now, out, max, &w);
+	int n = gw_ob_sched_pick(f->s, f->st, fake_now, out, max, &w);
 	if (wake != NULL) {
 		*wake = w;
 	}
@@ -135,7 +135,7 @@ finish(fixture *f, ob_msg *m, int n, botapi_verdict v)
 		free(m[i].body);
 		m[i].body = NULL;
 	}
-	assert_int_equal(ob_sched_commit(f->s, f->st, o, n, NULL), 0);
+	assert_int_equal(gw_ob_sched_commit(f->s, f->st, o, n, NULL), 0);
 }
 
 static uint64_t
@@ -316,7 +316,7 @@ test_retry_and_block(void **state)
 	free(m[0].body);
 	o.verdict = BOTAPI_RETRY_AFTER;
 	o.retry_after_ms = 7000;
-	assert_int_equal(ob_sched_commit(f->s, f->st, &o, 1, NULL), 0);
+	assert_int_equal(gw_ob_sched_commit(f->s, f->st, &o, 1, NULL), 0);
 	fake_now += 6999;
 	assert_int_equal(pick(f, m, 4, NULL), 0);
 	fake_now += 2;
@@ -334,40 +334,40 @@ test_classify(void **state)
 	botapi_result r;
 	const char *why;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "network");
 	r.timed_out = true;
-	assert_int_equal(botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "timeout");
 	memset(&r, 0, sizeof(r));
 	r.http_status = 200; /* a proxy's page */
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "bad_reply");
 	r.http_status = r.error_code = 403; /* not Telegram's JSON */
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	r.telegram = true;
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_BLOCKED);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_BLOCKED);
 	r.http_status = r.error_code = 401;
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "401");
 	r.http_status = r.error_code = 404;
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	r.http_status = r.error_code = 502;
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "5xx");
 	r.http_status = r.error_code = 429;
 	assert_int_equal(
-	    botapi_classify(0, &r, &why), BOTAPI_RETRY_AFTER);
+	    gw_botapi_classify(0, &r, &why), BOTAPI_RETRY_AFTER);
 	r.http_status = r.error_code = 400;
 	snprintf(r.description, sizeof(r.description),
 	    "Bad Request: chat not found");
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_REFUSED);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_REFUSED);
 	snprintf(r.description, sizeof(r.description),
 	    "Bad Request: message is not modified");
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_OK);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_OK);
 	r.ok = true;
 	r.error_code = 0;
-	assert_int_equal(botapi_classify(0, &r, &why), BOTAPI_OK);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_OK);
 }
 
 /* A burst, then one "slow down", then silence until it refills. */
@@ -375,28 +375,28 @@ static void
 test_command_budget(void **state)
 {
 	budget *b;
-	assert_int_equal(budget_new(&b, 20, 5), 0);
+	assert_int_equal(gw_budget_new(&b, 20, 5), 0);
 	for (int i = 0; i < 5; i++) {
-		assert_int_equal(budget_take(b, 900, T0), BUDGET_OK);
+		assert_int_equal(gw_budget_take(b, 900, T0), BUDGET_OK);
 	}
-	assert_int_equal(budget_take(b, 900, T0), BUDGET_WARN);
+	assert_int_equal(gw_budget_take(b, 900, T0), BUDGET_WARN);
 	for (int i = 0; i < 100; i++) {
-		assert_int_equal(budget_take(b, 900, T0 + i), BUDGET_IGNORE);
+		assert_int_equal(gw_budget_take(b, 900, T0 + i), BUDGET_IGNORE);
 	}
-	assert_int_equal(budget_take(b, 901, T0 + 100), BUDGET_OK);
+	assert_int_equal(gw_budget_take(b, 901, T0 + 100), BUDGET_OK);
 	/* 20 a minute: one more every 3 s. */
-	assert_int_equal(budget_take(b, 900, T0 + 3100), BUDGET_OK);
-	assert_int_equal(budget_take(b, 900, T0 + 3200), BUDGET_WARN);
+	assert_int_equal(gw_budget_take(b, 900, T0 + 3100), BUDGET_OK);
+	assert_int_equal(gw_budget_take(b, 900, T0 + 3200), BUDGET_WARN);
 	/* Many users: bounded table, newcomers still served. */
 	for (int64_t u = 1; u < 50000; u++) {
-		assert_int_equal(budget_take(b, 10000 + u, T0 + 4000), BUDGET_OK);
+		assert_int_equal(gw_budget_take(b, 10000 + u, T0 + 4000), BUDGET_OK);
 	}
-	budget_free(b);
-	assert_int_equal(budget_new(&b, 0, 5), 0); /* off */
+	gw_budget_free(b);
+	assert_int_equal(gw_budget_new(&b, 0, 5), 0); /* off */
 	for (int i = 0; i < 100; i++) {
-		assert_int_equal(budget_take(b, 900, T0), BUDGET_OK);
+		assert_int_equal(gw_budget_take(b, 900, T0), BUDGET_OK);
 	}
-	budget_free(b);
+	gw_budget_free(b);
 }
 
 int

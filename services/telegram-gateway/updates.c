@@ -77,7 +77,7 @@ parse_message(const cJSON *m, gw_update *u)
 }
 
 int
-update_parse(const cJSON *j, gw_update *out)
+gw_update_parse(const cJSON *j, gw_update *out)
 {
 	gw_update u;
 	const cJSON *m;
@@ -116,7 +116,7 @@ update_parse(const cJSON *j, gw_update *out)
 }
 
 void
-update_clear(gw_update *u)
+gw_update_clear(gw_update *u)
 {
 	if (u != NULL) {
 		free(u->text);
@@ -127,7 +127,7 @@ update_clear(gw_update *u)
 }
 
 char *
-update_to_json(const gw_update *u)
+gw_update_to_json(const gw_update *u)
 {
 	cJSON *j = cJSON_CreateObject();
 	cJSON *m = cJSON_CreateObject();
@@ -199,7 +199,7 @@ parse_batch(const cJSON *arr, gw_update **out, size_t *n)
 	}
 	cJSON_ArrayForEach(e, arr)
 	{
-		if (k < cap && update_parse(e, &u[k]) == 0) {
+		if (k < cap && gw_update_parse(e, &u[k]) == 0) {
 			k++;
 		}
 	}
@@ -212,7 +212,7 @@ static void
 free_batch(gw_update *u, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		update_clear(&u[i]);
+		gw_update_clear(&u[i]);
 	}
 	free(u);
 }
@@ -296,7 +296,7 @@ poll_main(void *arg)
 		    "\"callback_query\"]}",
 		    (long long) offset, g->set.poll_timeout_s);
 		int64_t t0 = od_mono_ms();
-		int rv = botapi_call(g->api, "getUpdates", body,
+		int rv = gw_botapi_call(g->api, "getUpdates", body,
 		    (g->set.poll_timeout_s + 10) * 1000, &res);
 		if (rv != 0 || !res.ok) {
 			if (rv == 0 && res.error_code == 409) {
@@ -316,7 +316,7 @@ poll_main(void *arg)
 			    "getUpdates failed (%d %s): retrying in %lld ms",
 			    rv == 0 ? res.error_code : 0, res.description,
 			    (long long) backoff);
-			botapi_result_clear(&res);
+			gw_botapi_result_clear(&res);
 			nap(g, backoff);
 			continue;
 		}
@@ -343,7 +343,7 @@ poll_main(void *arg)
 			}
 			free_batch(batch, n);
 		}
-		botapi_result_clear(&res);
+		gw_botapi_result_clear(&res);
 		if (n == 0 && od_mono_ms() - t0 < 500) {
 			/* Nothing, and at once: a server that does not block
 			 * on long polling (some emulators). Do not spin. */
@@ -354,7 +354,7 @@ poll_main(void *arg)
 }
 
 int
-poll_start(gw *g)
+gw_poll_start(gw *g)
 {
 	if (pthread_create(&g->poller, NULL, poll_main, g) != 0) {
 		return OD_ENOMEM;
@@ -364,11 +364,11 @@ poll_start(gw *g)
 }
 
 void
-poll_stop(gw *g)
+gw_poll_stop(gw *g)
 {
 	if (g->poller_started) {
 		g->stopping = 1;
-		botapi_abort(g->api);
+		gw_botapi_abort(g->api);
 		pthread_join(g->poller, NULL);
 		g->poller_started = false;
 	}
@@ -418,7 +418,7 @@ webhook_decide(gw *g, const char *method, const char *secret,
 		return 503;
 	}
 	j = cJSON_ParseWithLength(body, body_len);
-	if (j == NULL || update_parse(j, &u) != 0) {
+	if (j == NULL || gw_update_parse(j, &u) != 0) {
 		cJSON_Delete(j);
 		/* Telegram would retry a non-2xx forever: a malformed update
 		 * is dropped with a 400 that says why. */
@@ -427,7 +427,7 @@ webhook_decide(gw *g, const char *method, const char *secret,
 	}
 	cJSON_Delete(j);
 	int rv = gw_accept(g, &u, 1, 0);
-	update_clear(&u);
+	gw_update_clear(&u);
 	if (rv != 0) {
 		*text = "try again\n";
 		return 503;
@@ -480,21 +480,21 @@ gw_hook_start(gw *g)
 		         "gateway.webhook_listen");
 		return 0;
 	}
-	return hook_start(&g->hook, g->set.webhook_listen, &lim, hook_handler,
+	return gw_listener_start(&g->hook, g->set.webhook_listen, &lim, hook_handler,
 	    g, g->m);
 }
 
 void
 gw_hook_stop(gw *g)
 {
-	hook_stop(g->hook);
+	gw_listener_stop(g->hook);
 	g->hook = NULL;
 }
 
 int
 gw_hook_port(gw *g)
 {
-	return g->hook != NULL ? hook_port(g->hook) : 0;
+	return g->hook != NULL ? gw_listener_port(g->hook) : 0;
 }
 
 int
@@ -540,7 +540,7 @@ console_wait(gw *g)
 }
 
 void
-console_done(gw *g)
+gw_console_done(gw *g)
 {
 	pthread_mutex_lock(&g->console_mtx);
 	if (g->console_pending > 0) {
@@ -584,9 +584,9 @@ console_line(gw *g, const char *line, int64_t update_id)
 		u.text = strdup(line);
 	}
 	if (u.text == NULL || gw_accept(g, &u, 1, 0) != 0) {
-		console_done(g);
+		gw_console_done(g);
 	}
-	update_clear(&u);
+	gw_update_clear(&u);
 }
 
 static void *
@@ -649,7 +649,7 @@ console_main(void *arg)
 }
 
 int
-console_start(gw *g)
+gw_console_start(gw *g)
 {
 	if (pthread_create(&g->console, NULL, console_main, g) != 0) {
 		return OD_ENOMEM;
@@ -659,7 +659,7 @@ console_start(gw *g)
 }
 
 void
-console_stop(gw *g)
+gw_console_stop(gw *g)
 {
 	if (g->console_started) {
 		g->stopping = 1;

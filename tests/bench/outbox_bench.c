@@ -56,7 +56,7 @@ put_fn(store_txn *t, void *arg)
 	for (int i = 0; i < j->n; i++) {
 		gw_out o = { "sendMessage", j->chat0 + i, (char *) body, "",
 			GW_LANE_AUTO };
-		int rv = outbox_put(t, &o, j->lane);
+		int rv = gw_outbox_put(t, &o, j->lane);
 		if (rv != 0) {
 			return rv;
 		}
@@ -88,7 +88,7 @@ drain(store *st, ob_sched *s, int sends, int64_t *first_chat)
 	uint64_t t0 = od_mono_ns();
 	while (sent < sends) {
 		int64_t wake;
-		int n = ob_sched_pick(s, st, fake_now, m, 64, &wake);
+		int n = gw_ob_sched_pick(s, st, fake_now, m, 64, &wake);
 		for (int i = 0; i < n; i++) {
 			if (sent == 0 && i == 0 && first_chat != NULL) {
 				*first_chat = m[i].chat_id;
@@ -99,7 +99,7 @@ drain(store *st, ob_sched *s, int sends, int64_t *first_chat)
 			o[i].verdict = BOTAPI_OK;
 			free(m[i].body);
 		}
-		if (ob_sched_commit(s, st, o, n, NULL) != 0) {
+		if (gw_ob_sched_commit(s, st, o, n, NULL) != 0) {
 			fprintf(stderr, "commit failed\n");
 			exit(1);
 		}
@@ -125,7 +125,7 @@ run(const char *dir, int depth, double *us, long *anon_kb, int64_t *first)
 	}
 	store_options so = { .path = path, .dbs = gw_db_names,
 		.map_size = 1ULL << 30 };
-	if (store_open(&st, &so) != 0 || ob_sched_new(&s, &lim, 16) != 0) {
+	if (store_open(&st, &so) != 0 || gw_ob_sched_new(&s, &lim, 16) != 0) {
 		fprintf(stderr, "cannot open the store\n");
 		exit(1);
 	}
@@ -133,7 +133,7 @@ run(const char *dir, int depth, double *us, long *anon_kb, int64_t *first)
 	queue(st, GW_LANE_REPLY, 42, 1);
 	*us = drain(st, s, 600, first);
 	*anon_kb = status_kb("RssAnon:");
-	ob_sched_free(s);
+	gw_ob_sched_free(s);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", path);
 	if (system(cmd) != 0) {

@@ -1,6 +1,6 @@
 /*
  * telegram-gateway's outside input: any bytes as a Bot API update (from
- * getUpdates or the webhook) through update_parse and the inbox round
+ * getUpdates or the webhook) through gw_update_parse and the inbox round
  * trip; the same bytes as callback data and as text through escaping and
  * the 4096 split, whose parts must stay within the limit.
  */
@@ -25,44 +25,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	cJSON *j = cJSON_ParseWithLength((const char *) data, size);
 	gw_update u;
-	if (j != NULL && update_parse(j, &u) == 0) {
-		char *json = update_to_json(&u);
+	if (j != NULL && gw_update_parse(j, &u) == 0) {
+		char *json = gw_update_to_json(&u);
 		cJSON *again = json ? cJSON_Parse(json) : NULL;
 		gw_update u2;
-		if (again != NULL && update_parse(again, &u2) == 0) {
+		if (again != NULL && gw_update_parse(again, &u2) == 0) {
 			if (u2.update_id != u.update_id
 			    || u2.chat_id != u.chat_id) {
 				abort();
 			}
-			update_clear(&u2);
+			gw_update_clear(&u2);
 		}
 		cJSON_Delete(again);
 		free(json);
-		update_clear(&u);
+		gw_update_clear(&u);
 	}
 	cJSON_Delete(j);
 
 	cb_data d;
-	(void) cb_decode(text, &d);
+	(void) gw_cb_decode(text, &d);
 	char name[40];
 	const char *args;
-	(void) router_parse(text, "opsdesk_bot", name, sizeof(name), &args);
+	(void) gw_router_parse(text, "opsdesk_bot", name, sizeof(name), &args);
 
 	sbuf b = SBUF_INIT;
-	render_text(&b, text, 0);
+	gw_render_text(&b, text, 0);
 	char **parts = NULL;
 	size_t n = 0;
 	if (!sbuf_failed(&b)
-	    && render_split(sbuf_str(&b), 300, &parts, &n) == 0) {
+	    && gw_render_split(sbuf_str(&b), 300, &parts, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
-			char *plain = render_to_plain(parts[i]);
+			char *plain = gw_render_to_plain(parts[i]);
 			if (plain != NULL
-			    && render_tg_len(plain, strlen(plain)) > 300) {
+			    && gw_render_tg_len(plain, strlen(plain)) > 300) {
 				abort();
 			}
 			free(plain);
 		}
-		render_parts_free(parts, n);
+		gw_render_parts_free(parts, n);
 	}
 	sbuf_free(&b);
 	free(text);
