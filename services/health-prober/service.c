@@ -4,6 +4,7 @@
  * and config reloads, the resync of windows from incident-service, and
  * the timers (flush, retention, reload).
  */
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -21,14 +22,22 @@ typedef struct prober_service {
 	atomic_bool reload; /* asked by ops.config_reload */
 } prober_service;
 
-/* Set by the SIGHUP handler: all it may do is store a flag. */
-static volatile sig_atomic_t hup_seen;
+/* Set by the SIGHUP handler: all it may do is store a flag. It is
+ * cleared by the timer thread, so a volatile sig_atomic_t (safe against
+ * the handler of the same thread only) is not enough: a lock-free atomic
+ * is both async-signal-safe and ordered across threads (ThreadSanitizer
+ * reported the volatile as a race). */
+static atomic_int hup_seen;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "hup_seen: set in a handler");
 
 static void
 on_sighup(int sig)
 {
+	int saved = errno;
+
 	(void) sig;
-	hup_seen = 1;
+	atomic_store(&hup_seen, 1);
+	errno = saved;
 }
 
 void
@@ -78,11 +87,12 @@ reload_tick(void *arg)
 	char err[512];
 	int rv;
 
-	if (!hup_seen && !atomic_exchange(&ps->reload, false)) {
+	/* Both flags consumed at once: a request arriving after this
+	 * point is kept for the next tick. */
+	bool hup = atomic_exchange(&hup_seen, 0) != 0;
+	if (!atomic_exchange(&ps->reload, false) && !hup) {
 		return;
 	}
-	hup_seen = 0;
-	atomic_store(&ps->reload, false);
 	if ((rv = config_load(
 	         &cfg, "health-prober", "127.0.0.1:9430", err, sizeof(err)))
 	    != 0) {

@@ -781,6 +781,19 @@ class Suite:
             f.kill()
         for p in reversed(self.procs):
             p.kill()
+        # Under ThreadSanitizer a report goes to the service's log and
+        # only changes the exit code of a process that exits by itself:
+        # one killed here, or never stopped, would hide its races. So
+        # any report in any log fails the suite.
+        races = [p for p in self.procs
+                 if os.path.exists(p.log_path)
+                 and "WARNING: ThreadSanitizer:" in p.log_text()]
+        if races and not self.failed:
+            self.failed = True
+            print("  kept %s" % self.dir, flush=True)
+            raise Failure("ThreadSanitizer report in %s:\n%s" % (
+                ", ".join(p.log_path for p in races),
+                races[0].log_text()[-6000:]))
         if self.failed or _args().keep:
             print("  kept %s" % self.dir, flush=True)
         else:
