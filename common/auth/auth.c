@@ -19,12 +19,12 @@
 #include "log/log.h"
 #include "util/util.h"
 
-const char *const auth_identities[] = { "bus-relay", "ticket-service",
-	"incident-service", "health-prober", "status-publisher",
-	"telegram-gateway", "opsctl", NULL };
+const char *const auth_identities[]
+    = { "bus-relay", "ticket-service", "incident-service", "health-prober",
+	      "status-publisher", "telegram-gateway", "opsctl", NULL };
 
-#define N_IDENTITIES 7
-#define REPLAY_SLOTS 65536 /* a power of two */
+#define N_IDENTITIES  7
+#define REPLAY_SLOTS  65536 /* a power of two */
 #define REPLAY_PROBES 8
 
 typedef struct replay_slot {
@@ -167,8 +167,7 @@ tls_config(nng_tls_config **out, nng_tls_mode mode, const char *ca,
 	}
 	if ((rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0
 	    || (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0
-	    || (rv = nng_tls_config_auth_mode(
-	            cfg, NNG_TLS_AUTH_MODE_REQUIRED))
+	    || (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED))
 	        != 0) {
 		nng_tls_config_free(cfg);
 		return rv;
@@ -191,7 +190,8 @@ auth_open(auth **out, const char *dir, const char *identity, char *err,
 		return OD_EINVAL;
 	}
 	if (!identity_valid(identity)) {
-		snprintf(err, errlen, "identity \"%s\" is not a name", identity);
+		snprintf(
+		    err, errlen, "identity \"%s\" is not a name", identity);
 		return OD_EINVAL;
 	}
 	auth *a = calloc(1, sizeof(*a));
@@ -267,8 +267,8 @@ out:
 }
 
 int
-auth_open_key(auth **out, const char *identity,
-    const uint8_t key[AUTH_KEY_LEN])
+auth_open_key(
+    auth **out, const char *identity, const uint8_t key[AUTH_KEY_LEN])
 {
 	if (out == NULL || identity == NULL || !identity_valid(identity)) {
 		return OD_EINVAL;
@@ -356,14 +356,16 @@ auth_process(auth **out)
 			char err[512];
 			g_rv = auth_open(&g_auth, dir, id, err, sizeof(err));
 			if (g_rv != 0) {
-				log_error("auth: OPSDESK_TLS_DIR=%s as %s does "
-				          "not load: %s (write it with `opsctl "
-				          "certs init %s`)",
+				log_error(
+				    "auth: OPSDESK_TLS_DIR=%s as %s does "
+				    "not load: %s (write it with `opsctl "
+				    "certs init %s`)",
 				    dir, id, err, dir);
 				g_rv = OD_EINVAL;
 			} else {
-				log_info("auth: on, as %s (OPSDESK_TLS_DIR=%s)",
-				    id, dir);
+				log_info(
+				    "auth: on, as %s (OPSDESK_TLS_DIR=%s)", id,
+				    dir);
 			}
 		}
 	}
@@ -451,8 +453,7 @@ mac3(const uint8_t key[AUTH_KEY_LEN], const void *a, size_t alen,
 	    && (alen == 0 || EVP_MAC_update(ctx, a, alen))
 	    && (blen == 0 || EVP_MAC_update(ctx, b, blen))
 	    && (clen == 0 || EVP_MAC_update(ctx, c, clen))
-	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN)
-	    && n == AUTH_MAC_LEN;
+	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN) && n == AUTH_MAC_LEN;
 	EVP_MAC_CTX_free(ctx);
 	return ok ? 0 : OD_EINTERNAL;
 }
@@ -491,8 +492,8 @@ auth_seal(auth *a, uint8_t **buf, size_t *len, size_t at)
 	if (at > *len) {
 		return OD_EINVAL;
 	}
-	int rv = auth_header_make(
-	    a, *buf, at, *buf + at, *len - at, hdr, &hlen);
+	int rv
+	    = auth_header_make(a, *buf, at, *buf + at, *len - at, hdr, &hlen);
 	if (rv != 0) {
 		return rv;
 	}
@@ -519,7 +520,8 @@ replay_seen(auth *a, const uint8_t *mac, int64_t now)
 	replay_slot *victim = NULL;
 	for (size_t k = 0; k < REPLAY_PROBES; k++) {
 		replay_slot *s = &a->replay[(i0 + k) & (REPLAY_SLOTS - 1)];
-		bool live = s->ts_ms != 0 && now - s->ts_ms <= 2 * AUTH_WINDOW_MS;
+		bool live
+		    = s->ts_ms != 0 && now - s->ts_ms <= 2 * AUTH_WINDOW_MS;
 		if (live && s->mac == h) {
 			seen = true;
 			break;
@@ -669,7 +671,8 @@ auth_url_check(const char *url, const char *what)
 		return 0;
 	}
 	/* Only the transports that cross hosts (others: NNG's answer). */
-	bool net = strncmp(url, "tcp", 3) == 0 || strncmp(url, "ws://", 5) == 0;
+	bool net
+	    = strncmp(url, "tcp", 3) == 0 || strncmp(url, "ws://", 5) == 0;
 	if (!net || auth_url_is_loopback(url)) {
 		return 0;
 	}
@@ -828,9 +831,8 @@ admin_listed(int64_t user_id)
 }
 
 bool
-auth_rpc_allowed(const char *identity, const char *service,
-    const char *method, const Opsdesk__V1__Actor *actor, char *reason,
-    size_t reason_len)
+auth_rpc_allowed(const char *identity, const char *service, const char *method,
+    const Opsdesk__V1__Actor *actor, char *reason, size_t reason_len)
 {
 	char dummy[8];
 	if (reason == NULL) {
@@ -844,7 +846,8 @@ auth_rpc_allowed(const char *identity, const char *service,
 		return true;
 	}
 	if (admin && uid != 0 && !admin_listed(uid)) {
-		snprintf(reason, reason_len, "user %lld is not an admin", (long long) uid);
+		snprintf(reason, reason_len, "user %lld is not an admin",
+		    (long long) uid);
 		return false;
 	}
 	if (identity == NULL) {
@@ -865,9 +868,10 @@ auth_rpc_allowed(const char *identity, const char *service,
 		return false;
 	}
 	for (size_t i = 0; i < sizeof(grants) / sizeof(grants[0]); i++) {
-		if (strcmp(grants[i].identity, identity) == 0 && service != NULL
-		    && strcmp(grants[i].service, service) == 0 && method != NULL
-		    && word_in(grants[i].methods, method)) {
+		if (strcmp(grants[i].identity, identity) == 0
+		    && service != NULL
+		    && strcmp(grants[i].service, service) == 0
+		    && method != NULL && word_in(grants[i].methods, method)) {
 			return true;
 		}
 	}
@@ -883,7 +887,7 @@ auth_topic_allowed(const char *identity, const char *topic)
 		return false;
 	}
 	for (size_t i = 0; i < sizeof(topic_grants) / sizeof(topic_grants[0]);
-	    i++) {
+	     i++) {
 		const topic_grant *g = &topic_grants[i];
 		if (strncmp(topic, g->prefix, strlen(g->prefix)) == 0
 		    && strcmp(identity, g->identity) == 0) {

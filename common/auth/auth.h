@@ -33,12 +33,12 @@
 
 #include "common.pb-c.h"
 
-#define AUTH_MAGIC "ODA1"
+#define AUTH_MAGIC        "ODA1"
 #define AUTH_MAX_IDENTITY 32
-#define AUTH_MAC_LEN 32
-#define AUTH_KEY_LEN 32
-#define AUTH_MAX_HEADER (4 + 1 + AUTH_MAX_IDENTITY + 8 + 8 + AUTH_MAC_LEN)
-#define AUTH_WINDOW_MS 30000
+#define AUTH_MAC_LEN      32
+#define AUTH_KEY_LEN      32
+#define AUTH_MAX_HEADER   (4 + 1 + AUTH_MAX_IDENTITY + 8 + 8 + AUTH_MAC_LEN)
+#define AUTH_WINDOW_MS    30000
 
 /* The suite's identities, NULL-terminated. */
 extern const char *const auth_identities[];
@@ -55,8 +55,8 @@ int auth_open(auth **out, const char *dir, const char *identity, char *err,
 void auth_close(auth *a); /* NULL-safe */
 /* Tests and fuzzers: identity with key, every suite identity's key the
  * same, no TLS. */
-int auth_open_key(auth **out, const char *identity,
-    const uint8_t key[AUTH_KEY_LEN]);
+int auth_open_key(
+    auth **out, const char *identity, const uint8_t key[AUTH_KEY_LEN]);
 const char *auth_identity(const auth *a);
 
 /*
@@ -163,7 +163,7 @@ void auth_clear_admins(void);
  * as it is (OD_EEXIST) unless force; a partly populated one gets what is
  * missing, signed by its existing CA. err says what went wrong.
  */
-int auth_certs_init(const char *dir, int days, bool force, char *err,
-    size_t errlen);
+int auth_certs_init(
+    const char *dir, int days, bool force, char *err, size_t errlen);
 
 #endif /* OPSDESK_AUTH_H */

@@ -22,8 +22,7 @@
 
 #define DEFAULT_DAYS 825
 
-static int
-fail(char *err, size_t errlen, int rv, const char *fmt, ...)
+static int fail(char *err, size_t errlen, int rv, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -82,8 +81,8 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* A certificate for key, CN cn, signed by issuer (NULL: self-signed). */
 static X509 *
-make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey,
-    int days)
+make_cert(
+    EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey, int days)
 {
 	X509 *x = X509_new();
 	BIGNUM *bn = BN_new();
@@ -102,14 +101,14 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey,
 	    && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
 	           (const unsigned char *) cn, -1, -1, 0)
 	        == 1
-	    && X509_set_issuer_name(x,
-	           issuer != NULL ? X509_get_subject_name(issuer) : name)
+	    && X509_set_issuer_name(
+	           x, issuer != NULL ? X509_get_subject_name(issuer) : name)
 	        == 1;
 	X509 *is = issuer != NULL ? issuer : x;
 	if (ok && issuer == NULL) {
 		ok = add_ext(x, is, NID_basic_constraints, "critical,CA:TRUE")
-		    && add_ext(x, is, NID_key_usage,
-		        "critical,keyCertSign,cRLSign")
+		    && add_ext(
+		        x, is, NID_key_usage, "critical,keyCertSign,cRLSign")
 		    && add_ext(x, is, NID_subject_key_identifier, "hash");
 	} else if (ok) {
 		char san[AUTH_MAX_IDENTITY + 8];
@@ -117,7 +116,8 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey,
 		ok = add_ext(x, is, NID_basic_constraints, "critical,CA:FALSE")
 		    && add_ext(x, is, NID_key_usage,
 		        "critical,digitalSignature,keyAgreement")
-		    && add_ext(x, is, NID_ext_key_usage, "serverAuth,clientAuth")
+		    && add_ext(
+		        x, is, NID_ext_key_usage, "serverAuth,clientAuth")
 		    && add_ext(x, is, NID_subject_alt_name, san)
 		    && add_ext(x, is, NID_authority_key_identifier, "keyid");
 	}
@@ -144,8 +144,8 @@ write_pair(const char *dir, const char *base, X509 *x, EVP_PKEY *key,
 	bool ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
 	ok = fclose(f) == 0 && ok;
 	if (!ok) {
-		return fail(err, errlen, OD_EIO, "%s/%s: write failed", dir,
-		    name);
+		return fail(
+		    err, errlen, OD_EIO, "%s/%s: write failed", dir, name);
 	}
 	snprintf(name, sizeof(name), "%s.crt", base);
 	if ((f = open_out(dir, name, 0644)) == NULL) {
@@ -154,9 +154,9 @@ write_pair(const char *dir, const char *base, X509 *x, EVP_PKEY *key,
 	}
 	ok = PEM_write_X509(f, x) == 1;
 	ok = fclose(f) == 0 && ok;
-	return ok ? 0
-	          : fail(err, errlen, OD_EIO, "%s/%s: write failed", dir,
-	                name);
+	return ok
+	    ? 0
+	    : fail(err, errlen, OD_EIO, "%s/%s: write failed", dir, name);
 }
 
 static int
@@ -236,12 +236,13 @@ auth_certs_init(
 		rv = load_ca(dir, &ca, &ca_key, err, errlen);
 	} else {
 		ca_key = EVP_EC_gen("P-256");
-		ca = ca_key != NULL ? make_cert(ca_key, "opsdesk suite CA",
-		                          NULL, NULL, days)
-		                    : NULL;
-		rv = ca == NULL ? fail(err, errlen, OD_EINTERNAL,
-		                      "cannot make the CA certificate")
-		                : write_pair(dir, "ca", ca, ca_key, err, errlen);
+		ca = ca_key != NULL
+		    ? make_cert(ca_key, "opsdesk suite CA", NULL, NULL, days)
+		    : NULL;
+		rv = ca == NULL
+		    ? fail(err, errlen, OD_EINTERNAL,
+		        "cannot make the CA certificate")
+		    : write_pair(dir, "ca", ca, ca_key, err, errlen);
 		written++;
 		new_ca = true;
 	}
@@ -260,7 +261,7 @@ auth_certs_init(
 			    : NULL;
 			rv = x == NULL
 			    ? fail(err, errlen, OD_EINTERNAL,
-			          "cannot make the certificate of %s", id)
+			        "cannot make the certificate of %s", id)
 			    : write_pair(dir, id, x, k, err, errlen);
 			X509_free(x);
 			EVP_PKEY_free(k);

@@ -45,10 +45,10 @@ teardown_dir(void **state)
 static void
 test_loopback(void **state)
 {
-	static const char *yes[] = { "tcp://127.0.0.1:7410",
-		"tcp://127.3.4.5:1", "tcp://localhost:7400",
-		"tls+tcp://127.0.0.1:7410", "tcp://[::1]:7410", "ipc:///tmp/x",
-		"inproc://a" };
+	static const char *yes[]
+	    = { "tcp://127.0.0.1:7410", "tcp://127.3.4.5:1",
+		      "tcp://localhost:7400", "tls+tcp://127.0.0.1:7410",
+		      "tcp://[::1]:7410", "ipc:///tmp/x", "inproc://a" };
 	static const char *no[] = { "tcp://0.0.0.0:7410", "tcp://*:7410",
 		"tcp://10.0.0.1:7410", "tcp://ticket-service:7410",
 		"tcp://[::]:7410", "tcp://:7410", "tcp://128.0.0.1:1",
@@ -72,7 +72,8 @@ test_url_check(void **state)
 	unsetenv("OPSDESK_TLS_DIR");
 	auth_process_reset();
 	assert_int_equal(auth_url_check("tcp://127.0.0.1:1", "dial"), 0);
-	assert_int_equal(auth_url_check("tcp://0.0.0.0:1", "listen"), OD_EPERM);
+	assert_int_equal(
+	    auth_url_check("tcp://0.0.0.0:1", "listen"), OD_EPERM);
 	assert_int_equal(
 	    auth_url_check("tls+tcp://0.0.0.0:1", "listen"), OD_EINVAL);
 	setenv("OPSDESK_ALLOW_INSECURE", "1", 1);
@@ -82,13 +83,15 @@ test_url_check(void **state)
 	setenv("OPSDESK_IDENTITY", "ticket-service", 1);
 	auth_process_reset();
 	assert_int_equal(auth_url_check("tls+tcp://0.0.0.0:1", "listen"), 0);
-	assert_int_equal(auth_url_check("tcp://0.0.0.0:1", "listen"), OD_EPERM);
+	assert_int_equal(
+	    auth_url_check("tcp://0.0.0.0:1", "listen"), OD_EPERM);
 	/* An identity without credentials: everything refuses. */
 	setenv("OPSDESK_IDENTITY", "mallory", 1);
 	auth_process_reset();
 	auth *a = (auth *) 1;
 	assert_int_equal(auth_process(&a), OD_EINVAL);
-	assert_int_equal(auth_url_check("tcp://127.0.0.1:1", "dial"), OD_EINVAL);
+	assert_int_equal(
+	    auth_url_check("tcp://127.0.0.1:1", "dial"), OD_EINVAL);
 	auth_process_reset();
 }
 
@@ -110,20 +113,20 @@ test_rpc_policy(void **state)
 	auth_set_admins(admins, 1);
 
 	/* Auth off: only the admin list applies. */
-	assert_true(auth_rpc_allowed(NULL, "ticket-service", "get", &user,
-	    why, sizeof(why)));
-	assert_true(auth_rpc_allowed(NULL, "ticket-service", "get", &admin,
-	    why, sizeof(why)));
-	assert_false(auth_rpc_allowed(NULL, "ticket-service", "get", &fake,
-	    why, sizeof(why)));
+	assert_true(auth_rpc_allowed(
+	    NULL, "ticket-service", "get", &user, why, sizeof(why)));
+	assert_true(auth_rpc_allowed(
+	    NULL, "ticket-service", "get", &admin, why, sizeof(why)));
+	assert_false(auth_rpc_allowed(
+	    NULL, "ticket-service", "get", &fake, why, sizeof(why)));
 	assert_non_null(strstr(why, "not an admin"));
 	/* The gateway and opsctl act for users. */
 	assert_true(auth_rpc_allowed("telegram-gateway", "ticket-service",
 	    "create", &user, why, sizeof(why)));
-	assert_true(auth_rpc_allowed("opsctl", "ticket-service", "set_tier",
-	    &admin, why, sizeof(why)));
-	assert_true(auth_rpc_allowed("opsctl", "incident-service", "tick",
-	    &sys, why, sizeof(why)));
+	assert_true(auth_rpc_allowed(
+	    "opsctl", "ticket-service", "set_tier", &admin, why, sizeof(why)));
+	assert_true(auth_rpc_allowed(
+	    "opsctl", "incident-service", "tick", &sys, why, sizeof(why)));
 	assert_false(auth_rpc_allowed("telegram-gateway", "ticket-service",
 	    "set_tier", &fake, why, sizeof(why)));
 	assert_false(auth_rpc_allowed("telegram-gateway", "ticket-service",
@@ -155,8 +158,8 @@ test_rpc_policy(void **state)
 		{ "status-publisher", "health-prober", "snap", false },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (auth_rpc_allowed(t[i].id, t[i].svc, t[i].method, &sys, why,
-		        sizeof(why))
+		if (auth_rpc_allowed(
+		        t[i].id, t[i].svc, t[i].method, &sys, why, sizeof(why))
 		    != t[i].ok) {
 			fail_msg("%s -> %s.%s: want %d", t[i].id, t[i].svc,
 			    t[i].method, t[i].ok);
@@ -170,12 +173,12 @@ test_rpc_policy(void **state)
 	    "stats", &user, why, sizeof(why)));
 	/* No admin list loaded: is_admin is not checked against it. */
 	auth_clear_admins();
-	assert_true(auth_rpc_allowed(NULL, "ticket-service", "get", &fake,
-	    why, sizeof(why)));
+	assert_true(auth_rpc_allowed(
+	    NULL, "ticket-service", "get", &fake, why, sizeof(why)));
 	/* An empty list: nobody is an admin. */
 	auth_set_admins(NULL, 0);
-	assert_false(auth_rpc_allowed("opsctl", "ticket-service", "get",
-	    &admin, why, sizeof(why)));
+	assert_false(auth_rpc_allowed(
+	    "opsctl", "ticket-service", "get", &admin, why, sizeof(why)));
 	auth_clear_admins();
 }
 
@@ -207,7 +210,8 @@ test_topic_acl(void **state)
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (auth_topic_allowed(t[i].id, t[i].topic) != t[i].ok) {
-			fail_msg("%s %s: want %d", t[i].id, t[i].topic, t[i].ok);
+			fail_msg(
+			    "%s %s: want %d", t[i].id, t[i].topic, t[i].ok);
 		}
 	}
 	assert_false(auth_topic_allowed(NULL, "ticket.x"));
@@ -234,8 +238,8 @@ test_certs_files(void **state)
 			assert_int_equal(stat(path, &st), 0);
 			assert_int_equal(st.st_mode & 0777, 0600);
 		}
-		snprintf(path, sizeof(path), "%s/%s.crt", dir,
-		    auth_identities[i]);
+		snprintf(
+		    path, sizeof(path), "%s/%s.crt", dir, auth_identities[i]);
 		assert_int_equal(access(path, R_OK), 0);
 	}
 	/* A missing credential is added, the rest stays. */
@@ -260,9 +264,8 @@ test_seal_verify(void **state)
 {
 	char err[256];
 	auth *gw, *tk, *sp;
-	assert_int_equal(auth_open(&gw, dir, "telegram-gateway", err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    auth_open(&gw, dir, "telegram-gateway", err, sizeof(err)), 0);
 	assert_int_equal(
 	    auth_open(&tk, dir, "ticket-service", err, sizeof(err)), 0);
 	assert_int_equal(
@@ -284,8 +287,8 @@ test_seal_verify(void **state)
 	assert_int_equal(len - off, sizeof(frame) - 1 - 14);
 	assert_memory_equal(buf + off, frame + 14, len - off);
 	/* The same bytes again: a replay. */
-	assert_int_equal(auth_verify(gw, buf, len, 14, id, &off, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    auth_verify(gw, buf, len, 14, id, &off, err, sizeof(err)),
 	    OD_EPERM);
 	assert_non_null(strstr(err, "replayed"));
 	/* Any byte changed, the topic included: refused. */
@@ -309,20 +312,18 @@ test_seal_verify(void **state)
 	uint8_t hdr[AUTH_MAX_HEADER];
 	size_t hlen;
 	const char req[] = "\x0a\x02id";
-	assert_int_equal(
-	    auth_header_make(gw, NULL, 0, req, 4, hdr, &hlen), 0);
+	assert_int_equal(auth_header_make(gw, NULL, 0, req, 4, hdr, &hlen), 0);
 	uint8_t msg[AUTH_MAX_HEADER + 4];
 	memcpy(msg, hdr, hlen);
 	memcpy(msg + hlen, req, 4);
 	now += AUTH_WINDOW_MS + 1;
-	assert_int_equal(auth_verify(tk, msg, hlen + 4, 0, id, &off, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    auth_verify(tk, msg, hlen + 4, 0, id, &off, err, sizeof(err)),
 	    OD_EPERM);
 	assert_non_null(strstr(err, "off the clock"));
 	now -= 2;
-	assert_int_equal(auth_verify(tk, msg, hlen + 4, 0, id, &off, err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    auth_verify(tk, msg, hlen + 4, 0, id, &off, err, sizeof(err)), 0);
 	assert_string_equal(id, "telegram-gateway");
 	assert_int_equal(off, hlen);
 	od_clock_set(NULL, NULL);
@@ -331,16 +332,16 @@ test_seal_verify(void **state)
 	assert_int_equal(
 	    auth_verify(tk, req, 4, 0, id, &off, err, sizeof(err)),
 	    OD_EMALFORMED);
-	assert_int_equal(auth_verify(tk, msg, hlen - 1, 0, id, &off, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    auth_verify(tk, msg, hlen - 1, 0, id, &off, err, sizeof(err)),
 	    OD_EMALFORMED);
 	auth_header h;
 	assert_int_equal(auth_header_parse(msg, 5, &h), OD_EMALFORMED);
 	msg[4] = 0;
 	assert_int_equal(auth_header_parse(msg, hlen, &h), OD_EMALFORMED);
 	msg[4] = AUTH_MAX_IDENTITY + 1;
-	assert_int_equal(auth_header_parse(msg, sizeof(msg), &h),
-	    OD_EMALFORMED);
+	assert_int_equal(
+	    auth_header_parse(msg, sizeof(msg), &h), OD_EMALFORMED);
 
 	/* A peer whose secret this process does not hold is refused. */
 	char path[256];
@@ -354,17 +355,15 @@ test_seal_verify(void **state)
 	assert_int_equal(rename(keep, path), 0);
 	auth *op;
 	assert_int_equal(auth_open(&op, dir, "opsctl", err, sizeof(err)), 0);
-	assert_int_equal(
-	    auth_header_make(op, NULL, 0, req, 4, hdr, &hlen), 0);
+	assert_int_equal(auth_header_make(op, NULL, 0, req, 4, hdr, &hlen), 0);
 	memcpy(msg, hdr, hlen);
 	memcpy(msg + hlen, req, 4);
-	assert_int_equal(auth_verify(tk2, msg, hlen + 4, 0, id, &off, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    auth_verify(tk2, msg, hlen + 4, 0, id, &off, err, sizeof(err)),
 	    OD_EPERM);
 	assert_non_null(strstr(err, "no key"));
-	assert_int_equal(auth_verify(tk, msg, hlen + 4, 0, id, &off, err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    auth_verify(tk, msg, hlen + 4, 0, id, &off, err, sizeof(err)), 0);
 	auth_close(op);
 	auth_close(tk2);
 	auth_close(gw);

@@ -2,8 +2,8 @@
  * bus — publisher and subscriber on NNG pub0/sub0 through bus-relay, and
  * the frame format (topic, 0x00, packed Envelope).
  */
-#include "auth/auth.h"
 #include "bus/bus.h"
+#include "auth/auth.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -344,7 +344,8 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 		rv = frame_concat(
 		    topic, &hdr->base, payload, payload_len, &frame, &len);
 		if (rv == 0 && p->auth != NULL) {
-			rv = auth_seal(p->auth, &frame, &len, strlen(topic) + 1);
+			rv = auth_seal(
+			    p->auth, &frame, &len, strlen(topic) + 1);
 		}
 	}
 	if (rv == 0) {

@@ -28,8 +28,8 @@
 #include "store/store.h"
 
 #define BUS_SCHEMA_VERSION 1
-#define BUS_MAX_TOPIC 128
-#define BUS_MAX_MSG (1024 * 1024)
+#define BUS_MAX_TOPIC      128
+#define BUS_MAX_MSG        (1024 * 1024)
 
 typedef struct bus_publisher bus_publisher;
 
@@ -57,9 +57,8 @@ int bus_publish(bus_publisher *p, const char *topic,
  * Pack env's payload now and publish it after txn's job commits (see
  * store_txn_on_commit), so an event never announces what was not stored.
  */
-int bus_publish_on_commit(bus_publisher *p, store_txn *txn,
-    const char *topic, const Opsdesk__V1__Envelope *env,
-    const char *correlation_id);
+int bus_publish_on_commit(bus_publisher *p, store_txn *txn, const char *topic,
+    const Opsdesk__V1__Envelope *env, const char *correlation_id);
 /* The last sequence number used. */
 uint64_t bus_publisher_seq(bus_publisher *p);
 
@@ -68,8 +67,8 @@ uint64_t bus_publisher_seq(bus_publisher *p);
 typedef struct bus_subscriber bus_subscriber;
 
 /* An event; topic and env are borrowed for the call. */
-typedef void (*bus_event_fn)(void *arg, const char *topic,
-    const Opsdesk__V1__Envelope *env);
+typedef void (*bus_event_fn)(
+    void *arg, const char *topic, const Opsdesk__V1__Envelope *env);
 /* Something may have been missed: "start", "reconnect", "gap",
  * "restart". */
 typedef void (*bus_resync_fn)(void *arg, const char *reason);
@@ -77,12 +76,12 @@ typedef void (*bus_resync_fn)(void *arg, const char *reason);
 typedef struct bus_resync bus_resync;
 
 typedef struct bus_subscriber_options {
-	const char *url;              /* the relay's subscriber side */
-	const char *const *prefixes;  /* NULL-terminated; NULL: everything */
+	const char *url;             /* the relay's subscriber side */
+	const char *const *prefixes; /* NULL-terminated; NULL: everything */
 	bus_event_fn on_event;
-	bus_resync_fn on_resync;      /* may be NULL */
+	bus_resync_fn on_resync; /* may be NULL */
 	void *arg;
-	metrics *metrics;             /* may be NULL */
+	metrics *metrics; /* may be NULL */
 	/* Ignore our own events (by source name), e.g. a service that both
 	 * publishes and subscribes to a domain. NULL: keep all. */
 	const char *ignore_source;
@@ -98,8 +97,8 @@ typedef struct bus_subscriber_options {
  * (opsdesk_bus_decode_errors_total) and skipped. on_resync("start") is
  * called once the first connection is up.
  */
-int bus_subscriber_open(bus_subscriber **out,
-    const bus_subscriber_options *opt);
+int bus_subscriber_open(
+    bus_subscriber **out, const bus_subscriber_options *opt);
 void bus_subscriber_close(bus_subscriber *s); /* NULL-safe, joins */
 bool bus_subscriber_connected(bus_subscriber *s);
 
@@ -115,9 +114,9 @@ bool bus_subscriber_connected(bus_subscriber *s);
 typedef int (*bus_resync_fetch_fn)(void *arg);
 
 typedef struct bus_resync_source {
-	const char *name;  /* logs and the metric's label (copied) */
+	const char *name; /* logs and the metric's label (copied) */
 	bus_resync_fetch_fn fetch;
-	void *arg;         /* borrowed; must outlive the worker */
+	void *arg; /* borrowed; must outlive the worker */
 	/* > 0: mark the source stale every period_ms as well, since events
 	 * are best effort and a silently lost one would otherwise stay lost
 	 * until the next gap. */

@@ -77,8 +77,8 @@ resync_main(void *arg)
 			/* Wake at least once a minute: a cheap guard against
 			 * anything unforeseen about the clock. */
 			int64_t wait = due == INT64_MAX ? 60000 : due - now;
-			(void) od_cond_wait_ms(&r->cv, &r->mu,
-			    wait > 60000 ? 60000 : wait);
+			(void) od_cond_wait_ms(
+			    &r->cv, &r->mu, wait > 60000 ? 60000 : wait);
 			continue;
 		}
 		run->stale = false;
@@ -187,9 +187,9 @@ bus_resync_start(bus_resync **out, const bus_resync_options *opt)
 		    "Resyncs from the owners' snapshots", labels);
 		snprintf(labels, sizeof(labels),
 		    "source=\"%s\",result=\"failed\"", e->name);
-		e->failed = metrics_counter(opt->metrics,
-		    "opsdesk_resyncs_total",
-		    "Resyncs from the owners' snapshots", labels);
+		e->failed
+		    = metrics_counter(opt->metrics, "opsdesk_resyncs_total",
+		        "Resyncs from the owners' snapshots", labels);
 	}
 	if (pthread_create(&r->th, NULL, resync_main, r) != 0) {
 		resync_free(r);

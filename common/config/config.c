@@ -41,8 +41,10 @@ config_env_clear(void)
 		again = false;
 		for (char **e = environ; *e != NULL; e++) {
 			const char *eq = strchr(*e, '=');
-			size_t n = eq != NULL ? (size_t) (eq - *e) : strlen(*e);
-			if (strncmp(*e, "OPSDESK_", 8) == 0 && n < sizeof(name)) {
+			size_t n
+			    = eq != NULL ? (size_t) (eq - *e) : strlen(*e);
+			if (strncmp(*e, "OPSDESK_", 8) == 0
+			    && n < sizeof(name)) {
 				memcpy(name, *e, n);
 				name[n] = '\0';
 				unsetenv(name);
@@ -53,8 +55,7 @@ config_env_clear(void)
 	}
 }
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -85,7 +86,8 @@ key_path(char *out, size_t size, const char *path, const char *key)
 static const cJSON *
 member(const cJSON *obj, const char *key)
 {
-	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+	const cJSON *v
+	    = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
 	return cJSON_IsNull(v) ? NULL : v;
 }
 
@@ -163,8 +165,8 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
 		    json_type_name(v));
 	}
 	if (d != floor(d)) {
-		return fail(err, errlen, "%s: expected an integer, got %g", kp,
-		    d);
+		return fail(
+		    err, errlen, "%s: expected an integer, got %g", kp, d);
 	}
 	if (d < (double) min || d > (double) max) {
 		goto range;
@@ -179,8 +181,7 @@ range:
 
 int
 config_get_double(const cJSON *obj, const char *path, const char *key,
-    double def, double min, double max, double *out, char *err,
-    size_t errlen)
+    double def, double min, double max, double *out, char *err, size_t errlen)
 {
 	const cJSON *v = member(obj, key);
 	char kp[256];
@@ -195,16 +196,16 @@ config_get_double(const cJSON *obj, const char *path, const char *key,
 	}
 	if (v->valuedouble < min || v->valuedouble > max) {
 		return fail(err, errlen,
-		    "%s: expected a number from %g to %g, got %g", kp, min, max,
-		    v->valuedouble);
+		    "%s: expected a number from %g to %g, got %g", kp, min,
+		    max, v->valuedouble);
 	}
 	*out = v->valuedouble;
 	return 0;
 }
 
 int
-config_get_bool(const cJSON *obj, const char *path, const char *key,
-    bool def, bool *out, char *err, size_t errlen)
+config_get_bool(const cJSON *obj, const char *path, const char *key, bool def,
+    bool *out, char *err, size_t errlen)
 {
 	const cJSON *v = member(obj, key);
 	char kp[256];
@@ -341,14 +342,16 @@ parse_admin_list(config *c, const char *s, char *err, size_t errlen)
 		char *end;
 		errno = 0;
 		long long v = strtoll(p, &end, 10);
-		if (errno != 0 || end == p || (*end != ',' && *end != ' ' &&
-		        *end != '\0')) {
+		if (errno != 0 || end == p
+		    || (*end != ',' && *end != ' ' && *end != '\0')) {
 			return fail(err, errlen,
-			    "OPSDESK_ADMINS: expected comma-separated Telegram "
+			    "OPSDESK_ADMINS: expected comma-separated "
+			    "Telegram "
 			    "user ids, got \"%s\"",
 			    s);
 		}
-		if (c->n_admins < CONFIG_MAX_ADMINS && !config_is_admin(c, v)) {
+		if (c->n_admins < CONFIG_MAX_ADMINS
+		    && !config_is_admin(c, v)) {
 			c->admins[c->n_admins++] = v;
 		}
 		p = end;
@@ -377,9 +380,12 @@ static const char *const config_sections[] = {
 #define N_SECTIONS (sizeof(config_sections) / sizeof(config_sections[0]))
 
 static const config_field admins_elem = { .type = CONFIG_INT };
-static const config_field admins_field = { .key = "admins", .type = CONFIG_ARRAY,
-	.max = CONFIG_MAX_ADMINS, .elem = &admins_elem };
-static const config_field admin_chat_field = { .key = "admin_chat", .type = CONFIG_INT };
+static const config_field admins_field = { .key = "admins",
+	.type = CONFIG_ARRAY,
+	.max = CONFIG_MAX_ADMINS,
+	.elem = &admins_elem };
+static const config_field admin_chat_field
+    = { .key = "admin_chat", .type = CONFIG_INT };
 CONFIG_SCHEMA(admins, admins_field, NULL)
 CONFIG_SCHEMA(admin_chat, admin_chat_field, NULL)
 
@@ -420,7 +426,8 @@ load_common(config *c, const char *service, const char *default_http,
 	const cJSON *root = c->root;
 	int rv;
 	if (!cJSON_IsObject(root)) {
-		return fail(err, errlen, "%s: the config must be a JSON object",
+		return fail(err, errlen,
+		    "%s: the config must be a JSON object",
 		    c->path[0] ? c->path : "config");
 	}
 	if ((rv = validate(root, err, errlen)) != 0) {
@@ -431,14 +438,14 @@ load_common(config *c, const char *service, const char *default_http,
 	char host[64] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	char def_instance[128];
-	snprintf(def_instance, sizeof(def_instance), "%s:%d", host,
-	    (int) getpid());
+	snprintf(
+	    def_instance, sizeof(def_instance), "%s:%d", host, (int) getpid());
 	od_strlcpy(c->instance, config_env("OPSDESK_INSTANCE", def_instance),
 	    sizeof(c->instance));
 	od_strlcpy(c->data_dir, config_env("OPSDESK_DATA_DIR", "./var/data"),
 	    sizeof(c->data_dir));
-	snprintf(c->store_dir, sizeof(c->store_dir), "%s/%s", c->data_dir,
-	    service);
+	snprintf(
+	    c->store_dir, sizeof(c->store_dir), "%s/%s", c->data_dir, service);
 	od_strlcpy(c->log_level, config_env("OPSDESK_LOG_LEVEL", "info"),
 	    sizeof(c->log_level));
 	if (log_level_valid(c->log_level) == false) {
@@ -497,7 +504,8 @@ load_common(config *c, const char *service, const char *default_http,
 			char *end;
 			errno = 0;
 			id = strtoll(a->valuestring, &end, 10);
-			if (errno != 0 || *end != '\0' || end == a->valuestring) {
+			if (errno != 0 || *end != '\0'
+			    || end == a->valuestring) {
 				return fail(err, errlen,
 				    "%s: expected a Telegram user id (a "
 				    "number), got \"%s\"",
@@ -513,13 +521,14 @@ load_common(config *c, const char *service, const char *default_http,
 			return fail(err, errlen,
 			    "%s: expected a positive integer user id", kp);
 		}
-		if (c->n_admins < CONFIG_MAX_ADMINS && !config_is_admin(c, id)) {
+		if (c->n_admins < CONFIG_MAX_ADMINS
+		    && !config_is_admin(c, id)) {
 			c->admins[c->n_admins++] = id;
 		}
 	}
 	const char *env_admins = config_env("OPSDESK_ADMINS", NULL);
-	if (env_admins != NULL &&
-	    (rv = parse_admin_list(c, env_admins, err, errlen)) != 0) {
+	if (env_admins != NULL
+	    && (rv = parse_admin_list(c, env_admins, err, errlen)) != 0) {
 		return rv;
 	}
 	rv = config_get_int(root, "", "admin_chat", 0, INT64_MIN, INT64_MAX,
@@ -534,7 +543,8 @@ load_common(config *c, const char *service, const char *default_http,
 		long long v = strtoll(env_chat, &end, 10);
 		if (errno != 0 || *end != '\0' || end == env_chat) {
 			return fail(err, errlen,
-			    "OPSDESK_ADMIN_CHAT: expected a chat id, got \"%s\"",
+			    "OPSDESK_ADMIN_CHAT: expected a chat id, got "
+			    "\"%s\"",
 			    env_chat);
 		}
 		c->admin_chat = v;
@@ -556,8 +566,8 @@ finish(config *c, const char *service, const char *default_http, char *err,
 }
 
 int
-config_load_string(config **out, const char *service,
-    const char *default_http, const char *json, char *err, size_t errlen)
+config_load_string(config **out, const char *service, const char *default_http,
+    const char *json, char *err, size_t errlen)
 {
 	config *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -574,15 +584,15 @@ config_load_string(config **out, const char *service,
 	}
 	if (bad < len) {
 		config_free(c);
-		return fail(err, errlen,
-		    "config: invalid UTF-8 at byte %zu", bad);
+		return fail(
+		    err, errlen, "config: invalid UTF-8 at byte %zu", bad);
 	}
 	c->root = cJSON_ParseWithOpts(json, &end, true);
 	if (c->root == NULL) {
 		size_t off = end ? (size_t) (end - json) : 0;
 		config_free(c);
-		return fail(err, errlen,
-		    "config: invalid JSON near byte %zu", off);
+		return fail(
+		    err, errlen, "config: invalid JSON near byte %zu", off);
 	}
 	return finish(c, service, default_http, err, errlen, out);
 }
@@ -624,8 +634,8 @@ int
 config_load_file(config **out, const char *file, const char *service,
     const char *default_http, char *err, size_t errlen)
 {
-	const char *path = file != NULL ? file
-	                                : config_env("OPSDESK_CONFIG", NULL);
+	const char *path
+	    = file != NULL ? file : config_env("OPSDESK_CONFIG", NULL);
 	bool explicit = file == NULL && path != NULL;
 	if (path == NULL && access("./opsdesk.json", R_OK) == 0) {
 		path = "./opsdesk.json";
@@ -640,7 +650,8 @@ config_load_file(config **out, const char *file, const char *service,
 			free(c);
 			return OD_ENOMEM;
 		}
-		return finish_process(c, service, default_http, err, errlen, out);
+		return finish_process(
+		    c, service, default_http, err, errlen, out);
 	}
 	od_strlcpy(c->path, path, sizeof(c->path));
 	FILE *f = fopen(path, "rb");
@@ -698,7 +709,8 @@ config_load_file(config **out, const char *file, const char *service,
 	int rv = load_common(c, service, default_http, err, errlen);
 	if (rv != 0) {
 		/* Prefix the file name so the operator knows where to look. */
-		if (err != NULL && errlen > 0 && strncmp(err, path, strlen(path))) {
+		if (err != NULL && errlen > 0
+		    && strncmp(err, path, strlen(path))) {
 			char tmp[512];
 			snprintf(tmp, sizeof(tmp), "%s: %s", path, err);
 			od_strlcpy(err, tmp, errlen);
@@ -741,18 +753,20 @@ config_is_admin(const config *c, int64_t user_id)
 const char *
 config_service_url(const config *c, const char *name)
 {
-	if (strcmp(name, "ticket") == 0 || strcmp(name, "ticket-service") == 0) {
+	if (strcmp(name, "ticket") == 0
+	    || strcmp(name, "ticket-service") == 0) {
 		return c->ticket_url;
 	}
-	if (strcmp(name, "incident") == 0 ||
-	    strcmp(name, "incident-service") == 0) {
+	if (strcmp(name, "incident") == 0
+	    || strcmp(name, "incident-service") == 0) {
 		return c->incident_url;
 	}
-	if (strcmp(name, "prober") == 0 || strcmp(name, "health-prober") == 0) {
+	if (strcmp(name, "prober") == 0
+	    || strcmp(name, "health-prober") == 0) {
 		return c->prober_url;
 	}
-	if (strcmp(name, "status") == 0 ||
-	    strcmp(name, "status-publisher") == 0) {
+	if (strcmp(name, "status") == 0
+	    || strcmp(name, "status-publisher") == 0) {
 		return c->status_url;
 	}
 	return NULL;

@@ -16,12 +16,12 @@
 #define CONFIG_MAX_ADMINS 64
 
 typedef struct config {
-	cJSON *root;             /* the whole file; an empty object if none */
-	char path[1024];         /* the file read, "" if none */
-	char service[64];        /* executable name */
-	char instance[128];      /* OPSDESK_INSTANCE or host:pid */
-	char data_dir[1024];     /* $OPSDESK_DATA_DIR or ./var/data */
-	char store_dir[1100];    /* data_dir/service */
+	cJSON *root;          /* the whole file; an empty object if none */
+	char path[1024];      /* the file read, "" if none */
+	char service[64];     /* executable name */
+	char instance[128];   /* OPSDESK_INSTANCE or host:pid */
+	char data_dir[1024];  /* $OPSDESK_DATA_DIR or ./var/data */
+	char store_dir[1100]; /* data_dir/service */
 	char log_level[16];
 	char bus_publish[256];   /* OPSDESK_BUS_PUBLISH */
 	char bus_subscribe[256]; /* OPSDESK_BUS_SUBSCRIBE */
@@ -29,10 +29,10 @@ typedef struct config {
 	char incident_url[256];
 	char prober_url[256];
 	char status_url[256];
-	char http_addr[256];     /* this process's listener, host:port */
+	char http_addr[256]; /* this process's listener, host:port */
 	int64_t admins[CONFIG_MAX_ADMINS];
 	int n_admins;
-	int64_t admin_chat;      /* 0 if unset */
+	int64_t admin_chat; /* 0 if unset */
 } config;
 
 /*
@@ -68,14 +68,13 @@ int config_get_int(const cJSON *obj, const char *path, const char *key,
     int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
     size_t errlen);
 int config_get_double(const cJSON *obj, const char *path, const char *key,
-    double def, double min, double max, double *out, char *err,
-    size_t errlen);
+    double def, double min, double max, double *out, char *err, size_t errlen);
 int config_get_bool(const cJSON *obj, const char *path, const char *key,
     bool def, bool *out, char *err, size_t errlen);
 /* A duration: a number of seconds or a string like "30s", "5m", "2h". */
-int config_get_duration_ms(const cJSON *obj, const char *path,
-    const char *key, int64_t def, int64_t min, int64_t max, int64_t *out,
-    char *err, size_t errlen);
+int config_get_duration_ms(const cJSON *obj, const char *path, const char *key,
+    int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
+    size_t errlen);
 /* One of `choices` (NULL-terminated); *out is its index. */
 int config_get_enum(const cJSON *obj, const char *path, const char *key,
     const char *const *choices, int def, int *out, char *err, size_t errlen);
@@ -105,9 +104,9 @@ int config_get_object(const cJSON *obj, const char *path, const char *key,
  *		{ .key = NULL },
  *	};
  *	static const config_field tickets_fields[] = {
- *		{ .key = "limits", .type = CONFIG_OBJECT, .members = limits_fields },
- *		{ .key = "reopen_days", .type = CONFIG_INT },
- *		{ .key = NULL },
+ *		{ .key = "limits", .type = CONFIG_OBJECT, .members =
+ *limits_fields }, { .key = "reopen_days", .type = CONFIG_INT }, { .key = NULL
+ *},
  *	};
  *	static const config_field tickets_section = { "tickets",
  *		CONFIG_OBJECT, .members = tickets_fields };
@@ -118,9 +117,9 @@ int config_get_object(const cJSON *obj, const char *path, const char *key,
  * section read by another service is not an unknown key here.
  */
 typedef enum config_type {
-	CONFIG_ANY = 0,          /* any JSON value (sizes still bounded) */
+	CONFIG_ANY = 0, /* any JSON value (sizes still bounded) */
 	CONFIG_STRING,
-	CONFIG_INT,              /* a number, or an integer in a string */
+	CONFIG_INT, /* a number, or an integer in a string */
 	CONFIG_NUMBER,
 	CONFIG_BOOL,
 	CONFIG_DURATION,         /* a number of seconds or "30s" */
@@ -133,7 +132,7 @@ typedef enum config_type {
 
 typedef struct config_field config_field;
 struct config_field {
-	const char *key;             /* NULL ends a table */
+	const char *key; /* NULL ends a table */
 	config_type type;
 	size_t max;                  /* STRING: bytes, ARRAY/MAP: entries;
 	                              * 0: the defaults below */
@@ -141,10 +140,10 @@ struct config_field {
 	const config_field *elem;    /* ARRAY, MAP (its key is unused) */
 };
 
-#define CONFIG_STRING_MAX 4096   /* bytes of a string by default */
-#define CONFIG_ARRAY_MAX 1024    /* entries of an array or map */
-#define CONFIG_ANY_STRING_MAX 65536 /* any string in the file */
-#define CONFIG_FILE_MAX (32u << 20) /* bytes of the file */
+#define CONFIG_STRING_MAX     4096        /* bytes of a string by default */
+#define CONFIG_ARRAY_MAX      1024        /* entries of an array or map */
+#define CONFIG_ANY_STRING_MAX 65536       /* any string in the file */
+#define CONFIG_FILE_MAX       (32u << 20) /* bytes of the file */
 
 /* Validate v (at path, "" for the root) against f. 0 or OD_EINVAL with
  * the message in err. */
@@ -159,10 +158,10 @@ int config_check(const cJSON *v, const char *path, const config_field *f,
  */
 void config_register(const config_field *f,
     int (*check)(const config *c, char *err, size_t errlen));
-#define CONFIG_SCHEMA(name, field, check)                                   \
-	__attribute__((constructor)) static void config_schema_##name(void) \
-	{                                                                   \
-		config_register(&(field), (check));                         \
+#define CONFIG_SCHEMA(name, field, check)                                     \
+	__attribute__((constructor)) static void config_schema_##name(void)   \
+	{                                                                     \
+		config_register(&(field), (check));                           \
 	}
 
 /* Run every registered section's check on c (--check-config). */

@@ -1,12 +1,12 @@
+#include <fcntl.h>
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -40,7 +40,8 @@ static const config_field demo_item
 static const config_field demo_tag = { .type = CONFIG_STRING };
 static const config_field demo_fields[] = {
 	{ .key = "title", .type = CONFIG_STRING },
-	{ .key = "throttle", .type = CONFIG_OBJECT,
+	{ .key = "throttle",
+	    .type = CONFIG_OBJECT,
 	    .members = demo_throttle_fields },
 	{ .key = "items", .type = CONFIG_ARRAY, .max = 3, .elem = &demo_item },
 	{ .key = "tags", .type = CONFIG_MAP, .elem = &demo_tag },
@@ -80,9 +81,9 @@ test_defaults_and_env(void **state)
 	setenv("OPSDESK_ADMIN_CHAT", "-1001234567890", 1);
 	setenv("OPSDESK_DATA_DIR", "/tmp/x", 1);
 	setenv("OPSDESK_TICKET_URL", "tcp://10.0.0.1:1", 1);
-	assert_int_equal(config_load_string(&c, "ticket-service", NULL,
-	                     "{\"admins\":[1, \"9007199254740993\"]}", err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    config_load_string(&c, "ticket-service", NULL,
+	        "{\"admins\":[1, \"9007199254740993\"]}", err, sizeof(err)),
 	    0);
 	assert_true(config_is_admin(c, 1));
 	assert_true(config_is_admin(c, 42));
@@ -91,8 +92,8 @@ test_defaults_and_env(void **state)
 	assert_false(config_is_admin(c, 2));
 	assert_true(c->admin_chat == -1001234567890LL);
 	assert_string_equal(c->store_dir, "/tmp/x/ticket-service");
-	assert_string_equal(config_service_url(c, "ticket"),
-	    "tcp://10.0.0.1:1");
+	assert_string_equal(
+	    config_service_url(c, "ticket"), "tcp://10.0.0.1:1");
 	assert_null(config_service_url(c, "nope"));
 	config_free(c);
 	clear_env();
@@ -104,22 +105,24 @@ test_errors_name_the_key(void **state)
 	clear_env();
 	config *c = NULL;
 	char err[256];
-	assert_int_equal(config_load_string(&c, "x", NULL, "{\"admins\":[\"bob\"]}",
-	                     err, sizeof(err)),
+	assert_int_equal(config_load_string(&c, "x", NULL,
+	                     "{\"admins\":[\"bob\"]}", err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "admins[0]"));
 	assert_null(c);
-	assert_int_equal(
-	    config_load_string(&c, "x", NULL, "{\"admins\":", err, sizeof(err)),
+	assert_int_equal(config_load_string(
+	                     &c, "x", NULL, "{\"admins\":", err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "invalid JSON"));
 	setenv("OPSDESK_ADMINS", "1,abc", 1);
-	assert_int_equal(config_load_string(&c, "x", NULL, "{}", err, sizeof(err)),
+	assert_int_equal(
+	    config_load_string(&c, "x", NULL, "{}", err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "OPSDESK_ADMINS"));
 	clear_env();
 	setenv("OPSDESK_LOG_LEVEL", "loud", 1);
-	assert_int_equal(config_load_string(&c, "x", NULL, "{}", err, sizeof(err)),
+	assert_int_equal(
+	    config_load_string(&c, "x", NULL, "{}", err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "OPSDESK_LOG_LEVEL"));
 	clear_env();
@@ -155,16 +158,16 @@ test_typed_getters(void **state)
 	assert_int_equal(
 	    config_get_int(t, "t", "n", 0, 6, 10, &i, err, sizeof(err)),
 	    OD_EINVAL);
-	assert_string_equal(err, "t.n: expected an integer from 6 to 10, got 5");
+	assert_string_equal(
+	    err, "t.n: expected an integer from 6 to 10, got 5");
 	assert_int_equal(
 	    config_get_int(t, "t", "frac", 0, 0, 10, &i, err, sizeof(err)),
 	    OD_EINVAL);
 	assert_int_equal(
 	    config_get_int(t, "t", "s", 0, 0, 10, &i, err, sizeof(err)),
 	    OD_EINVAL);
-	assert_int_equal(config_get_double(t, "t", "f", 0, 0, 2, &d, err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    config_get_double(t, "t", "f", 0, 0, 2, &d, err, sizeof(err)), 0);
 	assert_true(d == 1.5);
 	assert_int_equal(
 	    config_get_string(t, "t", "s", NULL, &s, err, sizeof(err)), 0);
@@ -173,24 +176,23 @@ test_typed_getters(void **state)
 	    config_get_string(t, "t", "n", NULL, &s, err, sizeof(err)),
 	    OD_EINVAL);
 	assert_string_equal(err, "t.n: expected a string, got a number");
-	assert_int_equal(config_get_bool(t, "t", "b", false, &b, err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    config_get_bool(t, "t", "b", false, &b, err, sizeof(err)), 0);
 	assert_true(b);
-	assert_int_equal(config_get_duration_ms(t, "t", "d", 0, 0,
-	                     INT64_MAX, &i, err, sizeof(err)),
+	assert_int_equal(config_get_duration_ms(t, "t", "d", 0, 0, INT64_MAX,
+	                     &i, err, sizeof(err)),
 	    0);
 	assert_int_equal(i, 90 * 60000);
-	assert_int_equal(config_get_duration_ms(t, "t", "d2", 0, 0,
-	                     INT64_MAX, &i, err, sizeof(err)),
+	assert_int_equal(config_get_duration_ms(t, "t", "d2", 0, 0, INT64_MAX,
+	                     &i, err, sizeof(err)),
 	    0);
 	assert_int_equal(i, 30000);
-	assert_int_equal(config_get_duration_ms(t, "t", "bad", 0, 0,
-	                     INT64_MAX, &i, err, sizeof(err)),
+	assert_int_equal(config_get_duration_ms(t, "t", "bad", 0, 0, INT64_MAX,
+	                     &i, err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "t.bad: expected a duration"));
-	static const char *const sev[] = { "critical", "high", "medium", "low",
-		NULL };
+	static const char *const sev[]
+	    = { "critical", "high", "medium", "low", NULL };
 	assert_int_equal(
 	    config_get_enum(t, "t", "e", sev, 0, &e, err, sizeof(err)), 0);
 	assert_int_equal(e, 1);
@@ -198,16 +200,15 @@ test_typed_getters(void **state)
 	    config_get_enum(t, "t", "s", sev, 0, &e, err, sizeof(err)),
 	    OD_EINVAL);
 	assert_non_null(strstr(err, "expected one of \"critical\""));
-	assert_int_equal(config_get_array(t, "t", "arr", &j, err, sizeof(err)),
-	    0);
+	assert_int_equal(
+	    config_get_array(t, "t", "arr", &j, err, sizeof(err)), 0);
 	assert_non_null(j);
-	assert_int_equal(config_get_array(t, "t", "obj", &j, err, sizeof(err)),
-	    OD_EINVAL);
-	assert_int_equal(config_get_object(t, "t", "obj", &j, err, sizeof(err)),
-	    0);
-	assert_int_equal(config_get_object(NULL, "t", "obj", &j, err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    config_get_array(t, "t", "obj", &j, err, sizeof(err)), OD_EINVAL);
+	assert_int_equal(
+	    config_get_object(t, "t", "obj", &j, err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_get_object(NULL, "t", "obj", &j, err, sizeof(err)), 0);
 	assert_null(j);
 	config_free(c);
 }
@@ -235,13 +236,13 @@ test_file(void **state)
 	const char *bad = "{\n \"admins\": [3,\n}\n";
 	assert_int_equal(write(fd, bad, strlen(bad)), (int) strlen(bad));
 	close(fd);
-	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
-	    OD_EINVAL);
+	assert_int_equal(
+	    config_load(&c, "x", NULL, err, sizeof(err)), OD_EINVAL);
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, ":3: invalid JSON"));
 	unlink(path);
-	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
-	    OD_EINVAL);
+	assert_int_equal(
+	    config_load(&c, "x", NULL, err, sizeof(err)), OD_EINVAL);
 	assert_non_null(strstr(err, "OPSDESK_CONFIG"));
 	clear_env();
 }
@@ -276,9 +277,8 @@ test_schema_unknown_keys(void **state)
 	assert_string_equal(
 	    load_err("{\"demo\":{\"throttle\":{\"enabeld\":true}}}"),
 	    "demo.throttle.enabeld: unknown key, did you mean \"enabled\"?");
-	assert_string_equal(
-	    load_err("{\"demo\":{\"items\":[{\"id\":\"a\"},"
-		     "{\"intervall\":\"1s\"}]}}"),
+	assert_string_equal(load_err("{\"demo\":{\"items\":[{\"id\":\"a\"},"
+	                             "{\"intervall\":\"1s\"}]}}"),
 	    "demo.items[1].intervall: unknown key, did you mean "
 	    "\"interval\"?");
 	/* nothing close: the known keys are listed */
@@ -288,8 +288,8 @@ test_schema_unknown_keys(void **state)
 	/* a section another executable reads is known, not checked here */
 	assert_string_equal(load_err("{\"gateway\":{\"anything\":1}}"), "");
 	/* maps take any key; their values are still typed */
-	assert_string_equal(load_err("{\"demo\":{\"tags\":{\"a\":\"b\"}}}"),
-	    "");
+	assert_string_equal(
+	    load_err("{\"demo\":{\"tags\":{\"a\":\"b\"}}}"), "");
 	assert_string_equal(load_err("{\"demo\":{\"tags\":{\"a\":1}}}"),
 	    "demo.tags.a: expected a string, got a number");
 	/* types */
@@ -305,9 +305,8 @@ test_schema_unknown_keys(void **state)
 	/* the deeper check runs only when asked (--check-config) */
 	config *c;
 	char err[128];
-	assert_int_equal(config_load_string(&c, "x", NULL, "{}", err,
-	                     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    config_load_string(&c, "x", NULL, "{}", err, sizeof(err)), 0);
 	assert_int_equal(demo_checks, 0);
 	assert_int_equal(config_check_all(c, err, sizeof(err)), OD_EINVAL);
 	assert_string_equal(err, "demo: checked");
@@ -331,18 +330,17 @@ test_schema_duplicates_utf8_sizes(void **state)
 	assert_string_equal(load_err("{\"demo\":{\"title\":\"a\x80\"}}"),
 	    "config: invalid UTF-8 at byte 19");
 	assert_non_null(strstr(load_err("{\"t\":\"\xc0\xaf\"}"), "UTF-8"));
-	assert_non_null(
-	    strstr(load_err("{\"t\":\"\xed\xa0\x80\"}"), "UTF-8"));
+	assert_non_null(strstr(load_err("{\"t\":\"\xed\xa0\x80\"}"), "UTF-8"));
 	assert_non_null(strstr(load_err("{\"t\":\"\xe2\x82"), "UTF-8"));
 	assert_string_equal(
-	    load_err("{\"demo\":{\"title\":\"caf\xc3\xa9 \xf0\x9f\x9a\x80\"}}"),
+	    load_err(
+	        "{\"demo\":{\"title\":\"caf\xc3\xa9 \xf0\x9f\x9a\x80\"}}"),
 	    "");
 	/* sizes: a schema's bound, the default bound, any string */
 	assert_string_equal(
 	    load_err("{\"demo\":{\"items\":[{\"id\":\"123456789\"}]}}"),
 	    "demo.items[0].id: a string of at most 8 bytes expected, got 9");
-	assert_string_equal(
-	    load_err("{\"demo\":{\"items\":[{},{},{},{}]}}"),
+	assert_string_equal(load_err("{\"demo\":{\"items\":[{},{},{},{}]}}"),
 	    "demo.items: at most 3 entries, got 4");
 	size_t big = 5u << 20; /* a 5 MB title */
 	char *json = malloc(big + 64);
@@ -379,13 +377,13 @@ test_schema_file_limits(void **state)
 	config *c = NULL;
 	char err[512];
 	setenv("OPSDESK_CONFIG", path, 1);
-	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
-	    OD_EINVAL);
+	assert_int_equal(
+	    config_load(&c, "x", NULL, err, sizeof(err)), OD_EINVAL);
 	assert_non_null(strstr(err, ":3: invalid UTF-8"));
 	/* a file over the limit is refused before it is parsed */
 	assert_int_equal(ftruncate(fd, CONFIG_FILE_MAX + 1), 0);
-	assert_int_equal(config_load(&c, "x", NULL, err, sizeof(err)),
-	    OD_EINVAL);
+	assert_int_equal(
+	    config_load(&c, "x", NULL, err, sizeof(err)), OD_EINVAL);
 	assert_non_null(strstr(err, "larger than"));
 	/* config_load_file reads the file named, not $OPSDESK_CONFIG */
 	assert_int_equal(ftruncate(fd, 0), 0);

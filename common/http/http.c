@@ -28,7 +28,8 @@ typedef struct route {
 	/* Set last when the route is added and read first by dispatch, on
 	 * an NNG thread: atomic, so that what was set before (the route,
 	 * the server's fields) is visible there, to the compiler and to
-	 * ThreadSanitizer (NNG orders it through epoll, which neither sees). */
+	 * ThreadSanitizer (NNG orders it through epoll, which neither sees).
+	 */
 	struct http_server *_Atomic server;
 	http_handler_fn fn;
 	void *arg;
@@ -71,7 +72,8 @@ split_uri(const char *uri, char *out, size_t size, const char **query)
 	while (*p && *p != '?' && o + 1 < size) {
 		if (*p == '%' && hex_val(p[1]) >= 0 && hex_val(p[2]) >= 0) {
 			char c = (char) (hex_val(p[1]) * 16 + hex_val(p[2]));
-			/* A decoded NUL would cut the path: keep it encoded. */
+			/* A decoded NUL would cut the path: keep it encoded.
+			 */
 			if (c == '\0') {
 				out[o++] = '%';
 				p++;
@@ -147,8 +149,8 @@ dispatch(nng_aio *aio)
 		nng_http_res_set_header(
 		    out, res.header_names[i], res.header_values[i]);
 	}
-	if (res.body != NULL && res.body_len > 0 &&
-	    strcmp(hr.method, "HEAD") != 0) {
+	if (res.body != NULL && res.body_len > 0
+	    && strcmp(hr.method, "HEAD") != 0) {
 		nng_http_res_copy_data(out, res.body, res.body_len);
 	}
 	response_free(&res);
@@ -216,8 +218,8 @@ http_server_new(http_server **out, const char *addr, metrics *m,
 	s->ready_arg = ready_arg;
 	int rv;
 	if ((rv = nng_url_parse(&s->url, url)) != 0) {
-		log_error("http: bad listen address %s: %s", addr,
-		    nng_strerror(rv));
+		log_error(
+		    "http: bad listen address %s: %s", addr, nng_strerror(rv));
 		free(s);
 		return OD_EINVAL;
 	}
@@ -227,12 +229,12 @@ http_server_new(http_server **out, const char *addr, metrics *m,
 		free(s);
 		return OD_EIO;
 	}
-	s->requests = metrics_counter(m, "opsdesk_http_requests_total",
-	    "HTTP requests served.", NULL);
-	if ((rv = http_server_route(s, "GET", "/healthz", false, healthz, s)) ||
-	    (rv = http_server_route(s, "GET", "/readyz", false, readyz, s)) ||
-	    (rv = http_server_route(
-	         s, "GET", "/metrics", false, metrics_route, s))) {
+	s->requests = metrics_counter(
+	    m, "opsdesk_http_requests_total", "HTTP requests served.", NULL);
+	if ((rv = http_server_route(s, "GET", "/healthz", false, healthz, s))
+	    || (rv = http_server_route(s, "GET", "/readyz", false, readyz, s))
+	    || (rv = http_server_route(
+	            s, "GET", "/metrics", false, metrics_route, s))) {
 		http_server_free(s);
 		return rv;
 	}
@@ -255,14 +257,14 @@ http_server_route(http_server *s, const char *method, const char *path,
 	if ((rv = nng_http_handler_alloc(&r->h, path, dispatch)) != 0) {
 		return OD_ENOMEM;
 	}
-	if ((rv = nng_http_handler_set_method(r->h, method)) != 0 ||
-	    (rv = nng_http_handler_collect_body(r->h, true, HTTP_MAX_BODY)) !=
-	        0 ||
-	    (prefix && (rv = nng_http_handler_set_tree(r->h)) != 0) ||
-	    (rv = nng_http_handler_set_data(r->h, r, NULL)) != 0 ||
-	    (rv = nng_http_server_add_handler(s->srv, r->h)) != 0) {
-		log_error("http: cannot add route %s: %s", path,
-		    nng_strerror(rv));
+	if ((rv = nng_http_handler_set_method(r->h, method)) != 0
+	    || (rv = nng_http_handler_collect_body(r->h, true, HTTP_MAX_BODY))
+	        != 0
+	    || (prefix && (rv = nng_http_handler_set_tree(r->h)) != 0)
+	    || (rv = nng_http_handler_set_data(r->h, r, NULL)) != 0
+	    || (rv = nng_http_server_add_handler(s->srv, r->h)) != 0) {
+		log_error(
+		    "http: cannot add route %s: %s", path, nng_strerror(rv));
 		nng_http_handler_free(r->h);
 		r->h = NULL;
 		return OD_EINVAL;
@@ -276,8 +278,8 @@ http_server_start(http_server *s)
 {
 	int rv = nng_http_server_start(s->srv);
 	if (rv != 0) {
-		log_error("http: cannot listen on %s:%s: %s", s->url->u_hostname,
-		    s->url->u_port, nng_strerror(rv));
+		log_error("http: cannot listen on %s:%s: %s",
+		    s->url->u_hostname, s->url->u_port, nng_strerror(rv));
 		return OD_EIO;
 	}
 	s->started = true;
@@ -352,8 +354,8 @@ http_response_set_body(http_response *res, int status,
 }
 
 int
-http_response_text(http_response *res, int status, const char *content_type,
-    const char *text)
+http_response_text(
+    http_response *res, int status, const char *content_type, const char *text)
 {
 	char *c = strdup(text);
 	if (c == NULL) {

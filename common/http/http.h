@@ -15,32 +15,32 @@
 typedef struct http_server http_server;
 
 typedef struct http_request {
-	const char *method;     /* "GET" */
-	const char *uri;        /* path and query as received */
-	char path[1024];        /* decoded path without the query */
-	const char *query;      /* after '?', or "" */
+	const char *method; /* "GET" */
+	const char *uri;    /* path and query as received */
+	char path[1024];    /* decoded path without the query */
+	const char *query;  /* after '?', or "" */
 	const void *body;
 	size_t body_len;
-	void *nng_req;          /* nng_http_req *, for header lookups */
+	void *nng_req; /* nng_http_req *, for header lookups */
 } http_request;
 
 #define HTTP_MAX_HEADERS 8
 
 typedef struct http_response {
-	int status;             /* default 200 */
+	int status;               /* default 200 */
 	const char *content_type; /* default "text/plain; charset=utf-8" */
 	/* Body: either owned (freed with free() after sending) or static. */
 	char *body;
 	size_t body_len;
-	bool body_static;       /* true: body is not freed */
+	bool body_static; /* true: body is not freed */
 	const char *header_names[HTTP_MAX_HEADERS];
 	char *header_values[HTTP_MAX_HEADERS]; /* owned copies */
 	int n_headers;
 } http_response;
 
 /* 0 = handled (response filled); any other value is answered 500. */
-typedef int (*http_handler_fn)(void *arg, const http_request *req,
-    http_response *res);
+typedef int (*http_handler_fn)(
+    void *arg, const http_request *req, http_response *res);
 /* The /readyz check: true when ready; fill why (size >= 128) if not. */
 typedef bool (*http_ready_fn)(void *arg, char *why, size_t size);
 
@@ -63,8 +63,8 @@ void http_server_free(http_server *s); /* stops; NULL-safe */
 /* A request header, or NULL. Borrowed from the request. */
 const char *http_request_header(const http_request *req, const char *name);
 /* Add a response header (value copied). */
-int http_response_header(http_response *res, const char *name,
-    const char *value);
+int http_response_header(
+    http_response *res, const char *name, const char *value);
 /* Set an owned body (takes ownership of body; freed with free()). */
 void http_response_set_body(http_response *res, int status,
     const char *content_type, char *body, size_t len);

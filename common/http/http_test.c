@@ -89,7 +89,8 @@ test_standard_and_custom_routes(void **state)
 	assert_int_equal(metrics_new(&m), 0);
 	metric_inc(metrics_counter(m, "opsdesk_test_total", "T.", NULL));
 	http_server *s;
-	assert_int_equal(http_server_new(&s, "127.0.0.1:0", m, ready, NULL), 0);
+	assert_int_equal(
+	    http_server_new(&s, "127.0.0.1:0", m, ready, NULL), 0);
 	assert_int_equal(
 	    http_server_route(s, NULL, "/api", true, echo, NULL), 0);
 	assert_int_equal(
@@ -103,18 +104,18 @@ test_standard_and_custom_routes(void **state)
 	    OD_ESTATE);
 
 	sbuf b = SBUF_INIT, h = SBUF_INIT;
-	assert_int_equal(fetch(port, "GET", "/healthz", NULL, NULL, &b, NULL),
-	    200);
+	assert_int_equal(
+	    fetch(port, "GET", "/healthz", NULL, NULL, &b, NULL), 200);
 	assert_string_equal(sbuf_str(&b), "ok\n");
 	sbuf_reset(&b);
 	ready_flag = false;
-	assert_int_equal(fetch(port, "GET", "/readyz", NULL, NULL, &b, NULL),
-	    503);
+	assert_int_equal(
+	    fetch(port, "GET", "/readyz", NULL, NULL, &b, NULL), 503);
 	assert_non_null(strstr(sbuf_str(&b), "store not open"));
 	sbuf_reset(&b);
 	ready_flag = true;
-	assert_int_equal(fetch(port, "GET", "/readyz", NULL, NULL, &b, NULL),
-	    200);
+	assert_int_equal(
+	    fetch(port, "GET", "/readyz", NULL, NULL, &b, NULL), 200);
 	sbuf_reset(&b);
 	assert_int_equal(
 	    fetch(port, "GET", "/metrics", NULL, NULL, &b, &h), 200);
@@ -129,11 +130,11 @@ test_standard_and_custom_routes(void **state)
 	    sbuf_str(&b), "POST /api/x y q=a=1 secret=s3 body=hello");
 	assert_non_null(strstr(sbuf_str(&h), "ETag: \"abc\""));
 	sbuf_reset(&b);
-	assert_int_equal(fetch(port, "GET", "/fail", NULL, NULL, &b, NULL),
-	    500);
+	assert_int_equal(
+	    fetch(port, "GET", "/fail", NULL, NULL, &b, NULL), 500);
 	sbuf_reset(&b);
-	assert_int_equal(fetch(port, "GET", "/nowhere", NULL, NULL, &b, NULL),
-	    404);
+	assert_int_equal(
+	    fetch(port, "GET", "/nowhere", NULL, NULL, &b, NULL), 404);
 	sbuf_free(&b);
 	sbuf_free(&h);
 	http_server_free(s);

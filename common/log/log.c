@@ -21,8 +21,7 @@ static int log_fd = 2;
 static char *log_secrets[LOG_MAX_SECRETS];
 static int log_n_secrets;
 
-static const char *const level_names[] = { "debug", "info", "warn",
-	"error" };
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 static void
 report_error(const char *msg)
@@ -34,10 +33,10 @@ void
 log_init(const char *service, const char *instance, int level)
 {
 	pthread_mutex_lock(&log_mtx);
-	od_strlcpy(log_service, service ? service : "opsdesk",
-	    sizeof(log_service));
-	od_strlcpy(log_instance, instance ? instance : "",
-	    sizeof(log_instance));
+	od_strlcpy(
+	    log_service, service ? service : "opsdesk", sizeof(log_service));
+	od_strlcpy(
+	    log_instance, instance ? instance : "", sizeof(log_instance));
 	if (level >= LOG_DEBUG && level <= LOG_ERROR) {
 		log_level = level;
 	}
@@ -116,7 +115,8 @@ redact_locked(sbuf *out, const char *s)
 		size_t hit_len = 0;
 		for (int i = 0; i < log_n_secrets; i++) {
 			size_t l = strlen(log_secrets[i]);
-			if (strncmp(p, log_secrets[i], l) == 0 && l > hit_len) {
+			if (strncmp(p, log_secrets[i], l) == 0
+			    && l > hit_len) {
 				hit = i;
 				hit_len = l;
 			}
@@ -166,7 +166,8 @@ append_field_locked(sbuf *line, const char *s)
 static void
 emit(int level, const char *msg, va_list *kv)
 {
-	if (level < log_get_level() || level < LOG_DEBUG || level > LOG_ERROR) {
+	if (level < log_get_level() || level < LOG_DEBUG
+	    || level > LOG_ERROR) {
 		return;
 	}
 	char ts[40];

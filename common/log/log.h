@@ -35,11 +35,11 @@ void log_set_fd(int fd);
 void log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vwrite(int level, const char *fmt, va_list ap);
-void log_kv(int level, const char *msg, ...);  /* key, value, ..., NULL */
+void log_kv(int level, const char *msg, ...); /* key, value, ..., NULL */
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_write(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_write(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 
 #endif /* OPSDESK_LOG_H */

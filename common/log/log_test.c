@@ -52,18 +52,18 @@ test_json_lines_and_redaction(void **state)
 	*nl = '\0';
 	cJSON *j = cJSON_Parse(out);
 	assert_non_null(j);
-	assert_string_equal(cJSON_GetObjectItem(j, "msg")->valuestring,
-	    "hello world 7");
-	assert_string_equal(cJSON_GetObjectItem(j, "level")->valuestring,
-	    "info");
-	assert_string_equal(cJSON_GetObjectItem(j, "service")->valuestring,
-	    "test-service");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "msg")->valuestring, "hello world 7");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "level")->valuestring, "info");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "service")->valuestring, "test-service");
 	assert_non_null(cJSON_GetObjectItem(j, "ts"));
 	cJSON_Delete(j);
 	j = cJSON_Parse(nl + 1);
 	assert_non_null(j);
-	assert_string_equal(cJSON_GetObjectItem(j, "msg")->valuestring,
-	    "token is [REDACTED]");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "msg")->valuestring, "token is [REDACTED]");
 	assert_string_equal(cJSON_GetObjectItem(j, "url")->valuestring,
 	    "https://api.telegram.org/bot[REDACTED]/getMe");
 	assert_string_equal(cJSON_GetObjectItem(j, "bad")->valuestring,

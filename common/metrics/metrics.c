@@ -15,7 +15,7 @@
 
 #include "log/log.h"
 
-#define MAX_BUCKETS 24
+#define MAX_BUCKETS    24
 #define MAX_COLLECTORS 16
 
 enum metric_type { M_COUNTER, M_GAUGE, M_HISTOGRAM };
@@ -24,8 +24,8 @@ struct metric {
 	struct metric *next;
 	char *labels;
 	enum metric_type type;
-	uint64_t count;          /* counter value, histogram count */
-	uint64_t bits;           /* gauge value, histogram sum (double) */
+	uint64_t count; /* counter value, histogram count */
+	uint64_t bits;  /* gauge value, histogram sum (double) */
 	size_t n_buckets;
 	double bounds[MAX_BUCKETS];
 	uint64_t buckets[MAX_BUCKETS]; /* non-cumulative per bucket */
@@ -56,8 +56,8 @@ struct metrics {
 	int n_texts;
 };
 
-static const double default_buckets[] = { 0.0005, 0.001, 0.0025, 0.005,
-	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const double default_buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 static double
 bits_to_double(uint64_t b)
@@ -133,8 +133,8 @@ find_or_create(metrics *m, const char *name, const char *help,
 	}
 	if (f != NULL && f->type != type) {
 		pthread_mutex_unlock(&m->mtx);
-		log_error("metric %s registered twice with different types",
-		    name);
+		log_error(
+		    "metric %s registered twice with different types", name);
 		return NULL;
 	}
 	if (f == NULL) {
@@ -177,8 +177,8 @@ find_or_create(metrics *m, const char *name, const char *help,
 	if (type == M_HISTOGRAM) {
 		if (bounds == NULL || n_bounds == 0) {
 			bounds = default_buckets;
-			n_bounds = sizeof(default_buckets) /
-			    sizeof(default_buckets[0]);
+			n_bounds = sizeof(default_buckets)
+			    / sizeof(default_buckets[0]);
 		}
 		if (n_bounds > MAX_BUCKETS) {
 			n_bounds = MAX_BUCKETS;
@@ -199,15 +199,15 @@ out:
 }
 
 metric *
-metrics_counter(metrics *m, const char *name, const char *help,
-    const char *labels)
+metrics_counter(
+    metrics *m, const char *name, const char *help, const char *labels)
 {
 	return find_or_create(m, name, help, labels, M_COUNTER, NULL, 0);
 }
 
 metric *
-metrics_gauge(metrics *m, const char *name, const char *help,
-    const char *labels)
+metrics_gauge(
+    metrics *m, const char *name, const char *help, const char *labels)
 {
 	return find_or_create(m, name, help, labels, M_GAUGE, NULL, 0);
 }
@@ -251,7 +251,8 @@ void
 metric_set(metric *g, double v)
 {
 	if (g != NULL) {
-		__atomic_store_n(&g->bits, double_to_bits(v), __ATOMIC_RELAXED);
+		__atomic_store_n(
+		    &g->bits, double_to_bits(v), __ATOMIC_RELAXED);
 	}
 }
 
@@ -272,7 +273,8 @@ metric_observe(metric *h, double v)
 	size_t i;
 	for (i = 0; i < h->n_buckets; i++) {
 		if (v <= h->bounds[i]) {
-			__atomic_add_fetch(&h->buckets[i], 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(
+			    &h->buckets[i], 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}
@@ -371,14 +373,14 @@ metrics_render(metrics *m, sbuf *b)
 	for (int i = 0; i < n; i++) {
 		m->collectors[i].fn(m->collectors[i].arg, m);
 	}
-	static const char *const type_names[] = { "counter", "gauge",
-		"histogram" };
+	static const char *const type_names[]
+	    = { "counter", "gauge", "histogram" };
 	pthread_mutex_lock(&m->mtx);
 	for (family *f = m->families; f != NULL; f = f->next) {
 		sbuf_printf(b, "# HELP %s ", f->name);
 		append_help(b, f->help);
-		sbuf_printf(b, "\n# TYPE %s %s\n", f->name,
-		    type_names[f->type]);
+		sbuf_printf(
+		    b, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
 		for (metric *s = f->series; s != NULL; s = s->next) {
 			if (f->type != M_HISTOGRAM) {
 				sbuf_append(b, f->name);
@@ -393,11 +395,12 @@ metrics_render(metrics *m, sbuf *b)
 			for (size_t i = 0; i < s->n_buckets; i++) {
 				cum += __atomic_load_n(
 				    &s->buckets[i], __ATOMIC_RELAXED);
-				snprintf(le, sizeof(le), "le=\"%g\"",
-				    s->bounds[i]);
+				snprintf(
+				    le, sizeof(le), "le=\"%g\"", s->bounds[i]);
 				sbuf_printf(b, "%s_bucket", f->name);
 				append_labels(b, s->labels, le);
-				sbuf_printf(b, " %llu\n", (unsigned long long) cum);
+				sbuf_printf(
+				    b, " %llu\n", (unsigned long long) cum);
 			}
 			uint64_t count = metric_count(s);
 			sbuf_printf(b, "%s_bucket", f->name);
@@ -406,8 +409,9 @@ metrics_render(metrics *m, sbuf *b)
 			sbuf_printf(b, "%s_sum", f->name);
 			append_labels(b, s->labels, NULL);
 			sbuf_appendc(b, ' ');
-			append_value(b, bits_to_double(__atomic_load_n(
-			                    &s->bits, __ATOMIC_RELAXED)));
+			append_value(b,
+			    bits_to_double(
+			        __atomic_load_n(&s->bits, __ATOMIC_RELAXED)));
 			sbuf_printf(b, "\n%s_count", f->name);
 			append_labels(b, s->labels, NULL);
 			sbuf_printf(b, " %llu\n", (unsigned long long) count);

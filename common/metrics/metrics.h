@@ -27,10 +27,10 @@ void metrics_free(metrics *m); /* NULL-safe */
  * already exists with another type (a programming error, logged). The
  * returned pointer lives as long as the registry.
  */
-metric *metrics_counter(metrics *m, const char *name, const char *help,
-    const char *labels);
-metric *metrics_gauge(metrics *m, const char *name, const char *help,
-    const char *labels);
+metric *metrics_counter(
+    metrics *m, const char *name, const char *help, const char *labels);
+metric *metrics_gauge(
+    metrics *m, const char *name, const char *help, const char *labels);
 /* Buckets are upper bounds in increasing order (no +Inf); NULL uses the
  * default latency buckets in seconds (0.0005 … 10). At most 24. */
 metric *metrics_histogram(metrics *m, const char *name, const char *help,
@@ -42,7 +42,7 @@ void metric_add(metric *c, uint64_t n);
 void metric_set(metric *g, double v);
 void metric_gauge_add(metric *g, double delta);
 void metric_observe(metric *h, double v);
-double metric_value(const metric *m); /* counter or gauge value (tests) */
+double metric_value(const metric *m);   /* counter or gauge value (tests) */
 uint64_t metric_count(const metric *h); /* histogram count (tests) */
 
 /*

@@ -1,8 +1,8 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -14,10 +14,10 @@ test_counter_gauge_render(void **state)
 {
 	metrics *m;
 	assert_int_equal(metrics_new(&m), 0);
-	metric *c = metrics_counter(m, "opsdesk_things_total", "Things.",
-	    "kind=\"a\"");
-	metric *c2 = metrics_counter(m, "opsdesk_things_total", "ignored",
-	    "kind=\"a\"");
+	metric *c = metrics_counter(
+	    m, "opsdesk_things_total", "Things.", "kind=\"a\"");
+	metric *c2 = metrics_counter(
+	    m, "opsdesk_things_total", "ignored", "kind=\"a\"");
 	assert_ptr_equal(c, c2);
 	metric_inc(c);
 	metric_add(c, 4);
@@ -31,9 +31,10 @@ test_counter_gauge_render(void **state)
 	sbuf b = SBUF_INIT;
 	assert_int_equal(metrics_render(m, &b), 0);
 	const char *s = sbuf_str(&b);
-	assert_non_null(strstr(s, "# HELP opsdesk_things_total Things.\n"
-	                          "# TYPE opsdesk_things_total counter\n"
-	                          "opsdesk_things_total{kind=\"a\"} 5\n"));
+	assert_non_null(strstr(s,
+	    "# HELP opsdesk_things_total Things.\n"
+	    "# TYPE opsdesk_things_total counter\n"
+	    "opsdesk_things_total{kind=\"a\"} 5\n"));
 	assert_non_null(strstr(s, "opsdesk_depth 3.5\n"));
 	sbuf_free(&b);
 	metrics_free(m);
@@ -45,8 +46,8 @@ test_histogram(void **state)
 	metrics *m;
 	assert_int_equal(metrics_new(&m), 0);
 	const double bounds[] = { 0.1, 1 };
-	metric *h = metrics_histogram(m, "opsdesk_lat_seconds", "Latency.",
-	    "method=\"x\"", bounds, 2);
+	metric *h = metrics_histogram(
+	    m, "opsdesk_lat_seconds", "Latency.", "method=\"x\"", bounds, 2);
 	metric_observe(h, 0.05);
 	metric_observe(h, 0.5);
 	metric_observe(h, 5);
@@ -54,14 +55,16 @@ test_histogram(void **state)
 	sbuf b = SBUF_INIT;
 	metrics_render(m, &b);
 	const char *s = sbuf_str(&b);
-	assert_non_null(
-	    strstr(s, "opsdesk_lat_seconds_bucket{method=\"x\",le=\"0.1\"} 1\n"));
-	assert_non_null(
-	    strstr(s, "opsdesk_lat_seconds_bucket{method=\"x\",le=\"1\"} 2\n"));
+	assert_non_null(strstr(
+	    s, "opsdesk_lat_seconds_bucket{method=\"x\",le=\"0.1\"} 1\n"));
+	assert_non_null(strstr(
+	    s, "opsdesk_lat_seconds_bucket{method=\"x\",le=\"1\"} 2\n"));
 	assert_non_null(strstr(
 	    s, "opsdesk_lat_seconds_bucket{method=\"x\",le=\"+Inf\"} 3\n"));
-	assert_non_null(strstr(s, "opsdesk_lat_seconds_sum{method=\"x\"} 5.55"));
-	assert_non_null(strstr(s, "opsdesk_lat_seconds_count{method=\"x\"} 3\n"));
+	assert_non_null(
+	    strstr(s, "opsdesk_lat_seconds_sum{method=\"x\"} 5.55"));
+	assert_non_null(
+	    strstr(s, "opsdesk_lat_seconds_count{method=\"x\"} 3\n"));
 	sbuf_free(&b);
 	metrics_free(m);
 }
@@ -97,8 +100,8 @@ static void
 collect(void *arg, metrics *m)
 {
 	(*(int *) arg)++;
-	metric_set(metrics_gauge(m, "opsdesk_collected", "By collector.", NULL),
-	    42);
+	metric_set(
+	    metrics_gauge(m, "opsdesk_collected", "By collector.", NULL), 42);
 }
 
 static void
@@ -115,7 +118,8 @@ test_collector_and_escape(void **state)
 	sbuf_free(&b);
 	metrics_free(m);
 	char out[64];
-	assert_string_equal(metrics_label_escape("a\"b\\c\nd", out, sizeof(out)),
+	assert_string_equal(
+	    metrics_label_escape("a\"b\\c\nd", out, sizeof(out)),
 	    "a\\\"b\\\\c\\nd");
 }
 

@@ -23,7 +23,7 @@
 #include <stddef.h>
 
 #define PBJSON_EMIT_DEFAULTS 0x1
-#define PBJSON_PRETTY 0x2
+#define PBJSON_PRETTY        0x2
 
 /*
  * A cJSON tree for msg (borrowed); caller cJSON_Delete()s. NULL on OOM.

@@ -40,7 +40,7 @@
 #include "metrics/metrics.h"
 #include "store/store.h"
 
-#define RPC_DEFAULT_MAX_MSG (1024 * 1024)
+#define RPC_DEFAULT_MAX_MSG    (1024 * 1024)
 #define RPC_DEFAULT_TIMEOUT_MS 3000
 
 typedef struct rpc_server rpc_server;
@@ -57,32 +57,32 @@ typedef enum rpc_kind { RPC_READ = 0, RPC_WRITE = 1 } rpc_kind;
  * the txn's changes. Write handlers may run twice (map growth): effects
  * outside the txn only through rpc_call_publish / store_txn_on_commit.
  */
-typedef int (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *req,
-    ProtobufCMessage *reply);
+typedef int (*rpc_handler_fn)(
+    rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *reply);
 
 typedef struct rpc_method {
-	const char *name;   /* the oneof member name: "create", "list_mine" */
+	const char *name; /* the oneof member name: "create", "list_mine" */
 	rpc_kind kind;
-	bool admin_only;    /* answered PERMISSION_DENIED unless actor.is_admin */
+	bool admin_only; /* answered PERMISSION_DENIED unless actor.is_admin */
 	rpc_handler_fn fn;
 } rpc_method;
 
 typedef struct rpc_server_options {
-	const char *url;                         /* "tcp://127.0.0.1:7410" */
+	const char *url; /* "tcp://127.0.0.1:7410" */
 	const ProtobufCMessageDescriptor *request_desc;
 	const ProtobufCMessageDescriptor *reply_desc;
 	const rpc_method *methods;
 	size_t n_methods;
-	store *store;            /* required for RPC_WRITE and reads' txn */
+	store *store;             /* required for RPC_WRITE and reads' txn */
 	bus_publisher *publisher; /* for rpc_call_publish; may be NULL */
-	metrics *metrics;        /* may be NULL */
-	void *arg;               /* rpc_call_arg() */
-	const char *service;     /* for ping: executable name */
+	metrics *metrics;         /* may be NULL */
+	void *arg;                /* rpc_call_arg() */
+	const char *service;      /* for ping: executable name */
 	const char *instance;
-	const char *shard;       /* ping's shard, may be NULL */
-	unsigned contexts;       /* concurrent requests; 0: 256 */
-	unsigned workers;        /* read threads; 0: 4 */
-	size_t max_msg;          /* 0: RPC_DEFAULT_MAX_MSG */
+	const char *shard; /* ping's shard, may be NULL */
+	unsigned contexts; /* concurrent requests; 0: 256 */
+	unsigned workers;  /* read threads; 0: 4 */
+	size_t max_msg;    /* 0: RPC_DEFAULT_MAX_MSG */
 	/* Idempotency entries older than this are pruned; 0: 24 h. */
 	int64_t idem_ttl_ms;
 } rpc_server_options;
@@ -92,8 +92,8 @@ typedef struct rpc_server_options {
  * runtime_rpc_options in a service. */
 void rpc_server_options_init(rpc_server_options *o, const char *url,
     const ProtobufCMessageDescriptor *request_desc,
-    const ProtobufCMessageDescriptor *reply_desc,
-    const rpc_method *methods, size_t n_methods, void *arg);
+    const ProtobufCMessageDescriptor *reply_desc, const rpc_method *methods,
+    size_t n_methods, void *arg);
 int rpc_server_start(rpc_server **out, const rpc_server_options *opt);
 /* Stop receiving, answer what is in flight, free. NULL-safe. */
 void rpc_server_stop(rpc_server *s);
@@ -123,8 +123,8 @@ int64_t rpc_call_now_ms(rpc_call *c);
  * Answer with an Error: records code and message and returns OD_ERPC for
  * the handler to return.
  */
-int rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int rpc_call_error(rpc_call *c, Opsdesk__V1__ErrorCode code, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 /*
  * The one mapping from an od_err to an Error reply, for every handler:
  *   OD_EINVAL INVALID_ARGUMENT, OD_ENOTFOUND NOT_FOUND, OD_EPERM
@@ -155,8 +155,8 @@ int rpc_call_result(rpc_call *c, const char *member, void *msg);
  * id. A failed or replayed write publishes nothing. Without a publisher
  * in the options the event is dropped and 0 returned.
  */
-int rpc_call_publish(rpc_call *c, const char *topic,
-    const Opsdesk__V1__Envelope *env);
+int rpc_call_publish(
+    rpc_call *c, const char *topic, const Opsdesk__V1__Envelope *env);
 
 /* ---- client ---- */
 
@@ -189,8 +189,8 @@ int rpc_client_call(rpc_client *c, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **out,
     int timeout_ms);
 /* Raw bytes in and out (opsctl, tests). *out freed with free(). */
-int rpc_client_call_raw(rpc_client *c, const void *req, size_t len,
-    void **out, size_t *out_len, int timeout_ms);
+int rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
+    size_t *out_len, int timeout_ms);
 
 /* ---- helpers on the conventions ---- */
 
@@ -198,8 +198,8 @@ int rpc_client_call_raw(rpc_client *c, const void *req, size_t len,
 const Opsdesk__V1__Error *rpc_reply_error(const ProtobufCMessage *reply);
 /* Set the request's `method` oneof to member `name` holding msg
  * (borrowed). OD_ENOTFOUND when no such member. */
-int rpc_request_set_method(ProtobufCMessage *req, const char *name,
-    ProtobufCMessage *msg);
+int rpc_request_set_method(
+    ProtobufCMessage *req, const char *name, ProtobufCMessage *msg);
 /* The descriptor of method `name`'s message in a Request, or NULL. */
 const ProtobufCFieldDescriptor *rpc_method_field(
     const ProtobufCMessageDescriptor *req_desc, const char *name);

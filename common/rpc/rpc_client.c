@@ -62,8 +62,8 @@ rpc_client_open(rpc_client **out, const char *url, int timeout_ms)
 	}
 	int rv;
 	auth *a;
-	if ((rv = auth_process(&a)) != 0 || (rv = auth_url_check(url, "dial"))
-	    != 0) {
+	if ((rv = auth_process(&a)) != 0
+	    || (rv = auth_url_check(url, "dial")) != 0) {
 		return rv;
 	}
 	rpc_client *c = calloc(1, sizeof(*c));
@@ -321,7 +321,8 @@ fresh_request_id(char out[33])
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+	uint64_t ns
+	    = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 	for (int i = 15; i >= 0; i--) {
 		out[i] = "0123456789abcdef"[ns & 0xf];
 		ns >>= 4;

@@ -22,5 +22,4 @@ int rpc__server_create(rpc_server **out, const rpc_server_options *opt);
 int rpc__server_handle(rpc_server *s, const void *req, size_t len,
     uint8_t **out, size_t *out_len);
 
-
 #endif /* OPSDESK_RPC_IMPL_H */

@@ -555,8 +555,8 @@ call_authenticate(rpc_call *c, const void **buf, size_t *len)
 		    err, sizeof(err));
 		if (rv != 0) {
 			c->identity[0] = 0;
-			log_warn("rpc: %s refused a request: %s", s->service,
-			    err);
+			log_warn(
+			    "rpc: %s refused a request: %s", s->service, err);
 			call_set_error(c,
 			    OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
 			    "unauthenticated: %s", err);
@@ -1210,7 +1210,8 @@ rpc__server_create(rpc_server **out, const rpc_server_options *opt)
 	if (s->service == NULL || s->instance == NULL || s->shard == NULL) {
 		goto out;
 	}
-	if ((rv = auth_process(&s->auth)) != 0 || (rv = find_conventions(s)) != 0
+	if ((rv = auth_process(&s->auth)) != 0
+	    || (rv = find_conventions(s)) != 0
 	    || (rv = setup_methods(s)) != 0) {
 		goto out;
 	}
@@ -1276,7 +1277,7 @@ server_listen(rpc_server *s, const char *url)
 		return rv;
 	}
 	if ((rv = nng_listener_set_size(
-	            s->listener, NNG_OPT_RECVMAXSZ, s->opt.max_msg))
+	         s->listener, NNG_OPT_RECVMAXSZ, s->opt.max_msg))
 	        != 0
 	    || (rv = nng_listener_start(s->listener, 0)) != 0) {
 		log_error(
@@ -1295,8 +1296,8 @@ server_listen(rpc_server *s, const char *url)
 void
 rpc_server_options_init(rpc_server_options *o, const char *url,
     const ProtobufCMessageDescriptor *request_desc,
-    const ProtobufCMessageDescriptor *reply_desc,
-    const rpc_method *methods, size_t n_methods, void *arg)
+    const ProtobufCMessageDescriptor *reply_desc, const rpc_method *methods,
+    size_t n_methods, void *arg)
 {
 	memset(o, 0, sizeof(*o));
 	o->url = url;

@@ -448,15 +448,18 @@ test_call_fail_mapping(void **state)
 		int code;
 		const char *msg;
 	} cases[] = {
-		{ "fail:2", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+		{ "fail:2",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
 		    "invalid argument" },
-		{ "fail:2!", OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
+		{ "fail:2!",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
 		    "custom 2" },
 		{ "fail:3", OPSDESK__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND,
 		    "not found" },
 		{ "fail:4", OPSDESK__V1__ERROR_CODE__ERROR_CODE_ALREADY_EXISTS,
 		    "already exists" },
-		{ "fail:5", OPSDESK__V1__ERROR_CODE__ERROR_CODE_DEADLINE_EXCEEDED,
+		{ "fail:5",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_DEADLINE_EXCEEDED,
 		    "timed out" },
 		{ "fail:6", OPSDESK__V1__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
 		    "service unavailable" },
@@ -464,7 +467,8 @@ test_call_fail_mapping(void **state)
 		    "too large" },
 		{ "fail:10", OPSDESK__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "malformed input" },
-		{ "fail:11", OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+		{ "fail:11",
+		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
 		    "permission denied" },
 		{ "fail:12",
 		    OPSDESK__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
@@ -480,13 +484,14 @@ test_call_fail_mapping(void **state)
 		{ "fail:0", 0, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		T_REPLY *r = call(f->cli, "get", NULL, cases[i].text, false, 0);
+		T_REPLY *r
+		    = call(f->cli, "get", NULL, cases[i].text, false, 0);
 		assert_int_equal(reply_code(r), cases[i].code);
 		if (cases[i].msg != NULL) {
 			assert_string_equal(r->error->message, cases[i].msg);
 		} else {
-			assert_int_equal(
-			    r->result_case, OPSDESK__TEST__TEST_REPLY__RESULT_ECHO);
+			assert_int_equal(r->result_case,
+			    OPSDESK__TEST__TEST_REPLY__RESULT_ECHO);
 			assert_string_equal(r->echo->text, "fail:0");
 		}
 		free_reply(r);
@@ -604,7 +609,8 @@ job_to_legacy_key(store_txn *t, void *arg)
 	od_put_be64(nk + n, 42);
 	od_put_be64(ok, 42);
 	memcpy(ok + 8, id, n);
-	if ((rv = store_get(store_txn_mdb(t), store_idem_db(st), nk, n + 8, &v))
+	if ((rv = store_get(
+	         store_txn_mdb(t), store_idem_db(st), nk, n + 8, &v))
 	    != 0) {
 		return rv;
 	}
@@ -623,7 +629,8 @@ static void
 test_idem_legacy_key(void **state)
 {
 	fixture *f = *state;
-	T_REPLY *r = call_as(f->cli, 42, "put", "legacy-id", "alice", false, 0);
+	T_REPLY *r
+	    = call_as(f->cli, 42, "put", "legacy-id", "alice", false, 0);
 	assert_int_equal(reply_code(r), 0);
 	free_reply(r);
 	int runs = atomic_load(&handler_runs);

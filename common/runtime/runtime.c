@@ -16,8 +16,8 @@
 #include "log/log.h"
 #include "util/util.h"
 
-#define RT_MAX_DEFER 32
-#define RT_MAX_TASKS 32
+#define RT_MAX_DEFER  32
+#define RT_MAX_TASKS  32
 #define RT_MAX_CHECKS 8
 
 typedef struct rt_task {
@@ -55,26 +55,28 @@ struct runtime {
 	bus_publisher *pub; /* the last runtime_publisher */
 };
 
-static const char env_help[] =
-    "Environment:\n"
-    "  OPSDESK_CONFIG          suite config file (default ./opsdesk.json if "
-    "present)\n"
-    "  OPSDESK_DATA_DIR        data directory (default ./var/data)\n"
-    "  OPSDESK_BUS_PUBLISH     where publishers dial (tcp://127.0.0.1:7400)\n"
-    "  OPSDESK_BUS_SUBSCRIBE   where subscribers dial "
-    "(tcp://127.0.0.1:7401)\n"
-    "  OPSDESK_TICKET_URL, OPSDESK_INCIDENT_URL, OPSDESK_PROBER_URL,\n"
-    "  OPSDESK_STATUS_URL      req/rep addresses of the services\n"
-    "  OPSDESK_HTTP_ADDR       this process's HTTP listener (host:port)\n"
-    "  OPSDESK_INSTANCE        instance name (default host:pid)\n"
-    "  OPSDESK_LOG_LEVEL       debug, info, warn or error (default info)\n"
-    "  OPSDESK_ADMINS          comma-separated admin Telegram user ids\n"
-    "  OPSDESK_ADMIN_CHAT      chat id for alerts and new tickets\n";
+static const char env_help[]
+    = "Environment:\n"
+      "  OPSDESK_CONFIG          suite config file (default ./opsdesk.json if "
+      "present)\n"
+      "  OPSDESK_DATA_DIR        data directory (default ./var/data)\n"
+      "  OPSDESK_BUS_PUBLISH     where publishers dial "
+      "(tcp://127.0.0.1:7400)\n"
+      "  OPSDESK_BUS_SUBSCRIBE   where subscribers dial "
+      "(tcp://127.0.0.1:7401)\n"
+      "  OPSDESK_TICKET_URL, OPSDESK_INCIDENT_URL, OPSDESK_PROBER_URL,\n"
+      "  OPSDESK_STATUS_URL      req/rep addresses of the services\n"
+      "  OPSDESK_HTTP_ADDR       this process's HTTP listener (host:port)\n"
+      "  OPSDESK_INSTANCE        instance name (default host:pid)\n"
+      "  OPSDESK_LOG_LEVEL       debug, info, warn or error (default info)\n"
+      "  OPSDESK_ADMINS          comma-separated admin Telegram user ids\n"
+      "  OPSDESK_ADMIN_CHAT      chat id for alerts and new tickets\n";
 
-static const char check_help[] =
-    "--check-config [FILE]  validate the config (FILE, else $OPSDESK_CONFIG\n"
-    "                       or ./opsdesk.json) and the environment, then\n"
-    "                       exit: 0 if valid, 1 with the error logged\n\n";
+static const char check_help[]
+    = "--check-config [FILE]  validate the config (FILE, else "
+      "$OPSDESK_CONFIG\n"
+      "                       or ./opsdesk.json) and the environment, then\n"
+      "                       exit: 0 if valid, 1 with the error logged\n\n";
 
 static void
 process_metrics(void *arg, metrics *m)
@@ -91,9 +93,10 @@ process_metrics(void *arg, metrics *m)
 	metric_set(metrics_gauge(m, "process_resident_memory_bytes",
 	               "Resident memory size in bytes.", NULL),
 	    (double) rss * (double) sysconf(_SC_PAGESIZE));
-	metric_set(metrics_gauge(m, "process_start_time_seconds",
-	               "Start time of the process since the epoch, in seconds.",
-	               NULL),
+	metric_set(
+	    metrics_gauge(m, "process_start_time_seconds",
+	        "Start time of the process since the epoch, in seconds.",
+	        NULL),
 	    (double) rt->started_ms / 1000.0);
 }
 
@@ -121,14 +124,15 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	const char *check_file = NULL;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0
+		    || strcmp(argv[i], "-h") == 0) {
 			printf("Usage: %s [--help] [--version] "
 			       "[--check-config [FILE]]\n\n%s\n%s%s",
 			    service, help ? help : "", check_help, env_help);
 			if (default_http != NULL) {
-				printf("\nDefault HTTP listener: %s (/healthz, "
-				       "/readyz, /metrics)\n",
+				printf(
+				    "\nDefault HTTP listener: %s (/healthz, "
+				    "/readyz, /metrics)\n",
 				    default_http);
 			}
 			return -1;
@@ -195,8 +199,8 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 		runtime_fini(rt);
 		return -1;
 	}
-	log_init(service, rt->cfg->instance,
-	    log_level_parse(rt->cfg->log_level));
+	log_init(
+	    service, rt->cfg->instance, log_level_parse(rt->cfg->log_level));
 	if (metrics_new(&rt->m) != 0) {
 		runtime_fini(rt);
 		return 1;
@@ -249,7 +253,8 @@ runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg)
 	if (rt->n_defers >= RT_MAX_DEFER) {
 		/* What was started must still stop: now, since at shutdown
 		 * nothing would. */
-		log_error("runtime: more than %d deferred calls", RT_MAX_DEFER);
+		log_error(
+		    "runtime: more than %d deferred calls", RT_MAX_DEFER);
 		fn(arg);
 		return OD_ELIMIT;
 	}
@@ -260,16 +265,16 @@ runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg)
 }
 
 int
-runtime_ready_check(runtime *rt, const char *name, bool (*ok)(void *arg),
-    void *arg)
+runtime_ready_check(
+    runtime *rt, const char *name, bool (*ok)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&rt->mtx);
 	if (rt->n_checks >= RT_MAX_CHECKS) {
 		pthread_mutex_unlock(&rt->mtx);
 		return OD_ELIMIT;
 	}
-	od_strlcpy(rt->checks[rt->n_checks].name, name,
-	    sizeof(rt->checks[0].name));
+	od_strlcpy(
+	    rt->checks[rt->n_checks].name, name, sizeof(rt->checks[0].name));
 	rt->checks[rt->n_checks].ok = ok;
 	rt->checks[rt->n_checks].arg = arg;
 	rt->n_checks++;
@@ -329,7 +334,8 @@ store_metrics(void *arg, metrics *m)
 	    help, "reason=\"disk_full\"");
 	/* Counters only go up: add what the store counted since. */
 	if (c != NULL && st.disk_full_errors > (uint64_t) metric_value(c)) {
-		metric_add(c, st.disk_full_errors - (uint64_t) metric_value(c));
+		metric_add(
+		    c, st.disk_full_errors - (uint64_t) metric_value(c));
 	}
 	c = metrics_counter(m, "opsdesk_store_write_errors_total", help,
 	    "reason=\"map_full\"");
@@ -383,8 +389,8 @@ int
 runtime_publisher(runtime *rt, bus_publisher **out)
 {
 	bus_publisher *p;
-	int rv = bus_publisher_open(&p, rt->cfg->bus_publish, rt->service,
-	    rt->cfg->instance, rt->m);
+	int rv = bus_publisher_open(
+	    &p, rt->cfg->bus_publish, rt->service, rt->cfg->instance, rt->m);
 	if (rv != 0) {
 		log_error("cannot open bus publisher %s: %s",
 		    rt->cfg->bus_publish, od_strerror(rv));
@@ -402,8 +408,8 @@ runtime_publisher(runtime *rt, bus_publisher **out)
 void
 runtime_rpc_options(runtime *rt, rpc_server_options *o, const char *url,
     const ProtobufCMessageDescriptor *request_desc,
-    const ProtobufCMessageDescriptor *reply_desc,
-    const rpc_method *methods, size_t n_methods, void *arg)
+    const ProtobufCMessageDescriptor *reply_desc, const rpc_method *methods,
+    size_t n_methods, void *arg)
 {
 	rpc_server_options_init(
 	    o, url, request_desc, reply_desc, methods, n_methods, arg);
@@ -421,8 +427,7 @@ stop_rpc_server(void *arg)
 }
 
 int
-runtime_rpc_server(
-    runtime *rt, const rpc_server_options *o, rpc_server **out)
+runtime_rpc_server(runtime *rt, const rpc_server_options *o, rpc_server **out)
 {
 	rpc_server *srv;
 	int rv;
@@ -469,14 +474,15 @@ free_http(void *arg)
 }
 
 int
-runtime_http(runtime *rt, int (*add_routes)(void *arg, http_server *s),
-    void *arg)
+runtime_http(
+    runtime *rt, int (*add_routes)(void *arg, http_server *s), void *arg)
 {
 	if (rt->cfg->http_addr[0] == '\0') {
 		return 0;
 	}
 	http_server *s;
-	int rv = http_server_new(&s, rt->cfg->http_addr, rt->m, http_ready, rt);
+	int rv
+	    = http_server_new(&s, rt->cfg->http_addr, rt->m, http_ready, rt);
 	if (rv != 0) {
 		return rv;
 	}
@@ -532,8 +538,8 @@ timer_main(void *arg)
 }
 
 int
-runtime_every(runtime *rt, int64_t interval_ms, void (*fn)(void *arg),
-    void *arg)
+runtime_every(
+    runtime *rt, int64_t interval_ms, void (*fn)(void *arg), void *arg)
 {
 	if (interval_ms <= 0) {
 		return OD_EINVAL;
@@ -608,8 +614,7 @@ runtime_run(runtime *rt)
 {
 	log_info("ready");
 	int sig = 0;
-	while (sigwait(&rt->sigs, &sig) != 0) {
-	}
+	while (sigwait(&rt->sigs, &sig) != 0) { }
 	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	runtime_fini(rt);
 	log_info("stopped");

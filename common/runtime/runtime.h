@@ -56,8 +56,8 @@ int runtime_publisher(runtime *rt, bus_publisher **out);
  */
 void runtime_rpc_options(runtime *rt, rpc_server_options *o, const char *url,
     const ProtobufCMessageDescriptor *request_desc,
-    const ProtobufCMessageDescriptor *reply_desc,
-    const rpc_method *methods, size_t n_methods, void *arg);
+    const ProtobufCMessageDescriptor *reply_desc, const rpc_method *methods,
+    size_t n_methods, void *arg);
 /* Start an rpc server (errors logged with the url) and stop it at
  * shutdown. *out (may be NULL) is borrowed. */
 int runtime_rpc_server(
@@ -65,11 +65,11 @@ int runtime_rpc_server(
 /* Start the HTTP server on config's http_addr, with `routes` added first
  * by add_routes(arg, server) (may be NULL). Readiness: every check added
  * with runtime_ready_check must pass. */
-int runtime_http(runtime *rt, int (*add_routes)(void *arg, http_server *s),
-    void *arg);
+int runtime_http(
+    runtime *rt, int (*add_routes)(void *arg, http_server *s), void *arg);
 /* A readiness check shown in /readyz: ok(arg) false -> 503 naming it. */
-int runtime_ready_check(runtime *rt, const char *name, bool (*ok)(void *arg),
-    void *arg);
+int runtime_ready_check(
+    runtime *rt, const char *name, bool (*ok)(void *arg), void *arg);
 
 /* Call fn(arg) at shutdown; callbacks run in reverse order of
  * registration. fn(arg) runs exactly once in every case: when it cannot
@@ -80,8 +80,8 @@ int runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg);
 /* Call fn(arg) every interval_ms on the runtime's timer thread (first
  * call after one interval); stopped at shutdown before the deferred
  * callbacks run. */
-int runtime_every(runtime *rt, int64_t interval_ms, void (*fn)(void *arg),
-    void *arg);
+int runtime_every(
+    runtime *rt, int64_t interval_ms, void (*fn)(void *arg), void *arg);
 
 /* Wait for SIGTERM or SIGINT, then shut down and free rt. Returns the
  * process exit code (0). */

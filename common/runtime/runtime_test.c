@@ -19,8 +19,8 @@ test_args(void **state)
 	char *help[] = { "x", "--help", NULL };
 	char *version[] = { "x", "--version", NULL };
 	char *bad[] = { "x", "--frobnicate", NULL };
-	assert_int_equal(runtime_init(&rt, 2, help, "x", "127.0.0.1:0", "Help."),
-	    -1);
+	assert_int_equal(
+	    runtime_init(&rt, 2, help, "x", "127.0.0.1:0", "Help."), -1);
 	assert_int_equal(
 	    runtime_init(&rt, 2, version, "x", "127.0.0.1:0", "Help."), -1);
 	assert_int_equal(
@@ -99,8 +99,8 @@ test_defer_order_and_timers(void **state)
 	assert_int_equal(runtime_every(rt, 0, tick, NULL), OD_EINVAL);
 	assert_int_equal(runtime_every(rt, 10, tick, NULL), 0);
 	assert_int_equal(runtime_http(rt, NULL, NULL), 0);
-	for (int i = 0; i < 300 && __atomic_load_n(&ticks, __ATOMIC_RELAXED) < 3;
-	     i++) {
+	for (int i = 0;
+	     i < 300 && __atomic_load_n(&ticks, __ATOMIC_RELAXED) < 3; i++) {
 		usleep(10000);
 	}
 	assert_true(__atomic_load_n(&ticks, __ATOMIC_RELAXED) >= 3);
@@ -140,8 +140,7 @@ test_defer_full_runs_now(void **state)
 	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 0);
 	n_counted = 0;
 	for (i = 0; i < 100 && (rv = runtime_defer(rt, count, NULL)) == 0;
-	     i++) {
-	}
+	     i++) { }
 	assert_int_equal(rv, OD_ELIMIT);
 	assert_int_equal(n_counted, 1);
 	runtime_fini(rt);

@@ -901,8 +901,8 @@ store_open(store **out, const store_options *opt)
 	if (opt->metrics != NULL) {
 		s->commit_seconds = metrics_histogram(opt->metrics,
 		    "opsdesk_store_commit_seconds",
-		    "Time to run and durably commit one batch of writes.", NULL,
-		    NULL, 0);
+		    "Time to run and durably commit one batch of writes.",
+		    NULL, NULL, 0);
 	}
 	if ((rv = store_sync_init(s)) != 0) {
 		goto out;
@@ -939,7 +939,8 @@ store_open(store **out, const store_options *opt)
 	if (rv != 0) {
 		goto out;
 	}
-	if (pthread_create(&s->completer, NULL, store_completer_main, s) != 0) {
+	if (pthread_create(&s->completer, NULL, store_completer_main, s)
+	    != 0) {
 		rv = OD_ENOMEM;
 		goto out;
 	}

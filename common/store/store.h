@@ -44,15 +44,16 @@ typedef struct store_txn store_txn;
 #define STORE_MAX_DBS 32
 
 typedef struct store_options {
-	const char *path;          /* directory; created 0700, files 0600 */
+	const char *path; /* directory; created 0700, files 0600 */
 	/* NULL-terminated names of the service's named DBs; the index of a
 	 * name is its handle for store_db(). */
 	const char *const *dbs;
-	/* Optional flags per DB (e.g. MDB_DUPSORT), same order; may be NULL. */
+	/* Optional flags per DB (e.g. MDB_DUPSORT), same order; may be NULL.
+	 */
 	const unsigned *db_flags;
-	size_t map_size;           /* initial map; 0: 64 MiB */
-	unsigned max_batch;        /* jobs per commit; 0: 512 */
-	bool nosync;               /* MDB_NOSYNC: only for rebuildable data */
+	size_t map_size;    /* initial map; 0: 64 MiB */
+	unsigned max_batch; /* jobs per commit; 0: 512 */
+	bool nosync;        /* MDB_NOSYNC: only for rebuildable data */
 	/* Schema version this build writes. A store with an older version is
 	 * migrated by migrate(txn, from, to) in one write txn at open (also
 	 * the one that opens the DBs; migrate NULL: only the version is
@@ -62,7 +63,8 @@ typedef struct store_options {
 	int (*migrate)(store_txn *txn, unsigned from, unsigned to, void *arg);
 	void *migrate_arg;
 	/* Optional: where opsdesk_store_commit_seconds (the time to run and
-	 * durably commit one batch) is observed. runtime_open_store sets it. */
+	 * durably commit one batch) is observed. runtime_open_store sets it.
+	 */
 	struct metrics *metrics;
 } store_options;
 
@@ -107,10 +109,10 @@ store *store_txn_store(store_txn *t);
 int64_t store_txn_now_ms(store_txn *t);
 /*
  * Run fn(arg) after this job's changes are durable, on the completion
- * thread (before the job's done), in registration order; then free_fn(arg) if not NULL. If the job is
- * aborted or the batch retried, only free_fn runs. Returns OD_ENOMEM
- * (after calling free_fn) when it cannot register. Takes ownership of
- * arg through free_fn in every case.
+ * thread (before the job's done), in registration order; then free_fn(arg) if
+ * not NULL. If the job is aborted or the batch retried, only free_fn runs.
+ * Returns OD_ENOMEM (after calling free_fn) when it cannot register. Takes
+ * ownership of arg through free_fn in every case.
  */
 int store_txn_on_commit(store_txn *t, void (*fn)(void *arg), void *arg,
     void (*free_fn)(void *arg));
@@ -139,16 +141,15 @@ int store_read_begin(store *s, MDB_txn **out);
 void store_read_end(MDB_txn *txn); /* NULL-safe */
 /* Get a value: 0 and *out set, or OD_ENOTFOUND / OD_EIO. Valid until the
  * txn ends or writes. */
-int store_get(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
-    MDB_val *out);
+int store_get(
+    MDB_txn *txn, MDB_dbi db, const void *key, size_t klen, MDB_val *out);
 /* Get and unpack a protobuf message (OD_EMALFORMED when the bytes do not
  * decode); caller frees with protobuf_c_message_free_unpacked(*out,
  * NULL). */
 int store_get_pb(MDB_txn *txn, MDB_dbi db, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 /* Read a named counter's current value (0 if never used). */
-int store_counter(MDB_txn *txn, store *s, const char *counter,
-    uint64_t *out);
+int store_counter(MDB_txn *txn, store *s, const char *counter, uint64_t *out);
 
 /* ---- operations ---- */
 
@@ -171,11 +172,11 @@ int store_backup(store *s, const char *dir);
 int store_backup_path(const char *store_dir, const char *dest_dir);
 
 typedef struct store_stats {
-	uint64_t commits;          /* batches committed */
-	uint64_t jobs;             /* jobs run */
-	uint64_t jobs_failed;      /* jobs whose fn returned non-zero */
+	uint64_t commits;     /* batches committed */
+	uint64_t jobs;        /* jobs run */
+	uint64_t jobs_failed; /* jobs whose fn returned non-zero */
 	uint64_t map_grows;
-	uint64_t queue_depth;      /* jobs waiting now */
+	uint64_t queue_depth; /* jobs waiting now */
 	size_t map_size;
 	uint64_t max_batch_seen;
 	/* Grows that waited for read txns to end, and those that gave up

@@ -347,7 +347,8 @@ test_scan_pages(void **state)
 	do {
 		int n = 0;
 		assert_int_equal(
-		    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, cur), 0);
+		    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, cur),
+		    0);
 		cur[0] = '\0';
 		while ((rv = store_scan_next(&sc, &k, &v)) == 0) {
 			if (n == 2) {
@@ -377,14 +378,14 @@ test_scan_pages(void **state)
 	store_scan_close(&sc);
 
 	/* Not a cursor of this scan: odd, not hex, another prefix. */
-	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
-	                     "702"),
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, "702"),
 	    OD_EINVAL);
-	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
-	                     "zz"),
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, "zz"),
 	    OD_EINVAL);
-	assert_int_equal(store_scan_open(&sc, txn, store_db(s, 0), "p/", 2,
-	                     "712f31"),
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, "712f31"),
 	    OD_EINVAL);
 	store_read_end(txn);
 	store_close(s);
@@ -428,8 +429,10 @@ test_commit_seconds_metric(void **state)
 
 	tdir_make(&d);
 	assert_int_equal(metrics_new(&m), 0);
-	store_options o = { .path = d.db, .dbs = test_dbs,
-		.db_flags = test_db_flags, .metrics = m };
+	store_options o = { .path = d.db,
+		.dbs = test_dbs,
+		.db_flags = test_db_flags,
+		.metrics = m };
 	assert_int_equal(store_open(&s, &o), 0);
 	metric *h = metrics_histogram(m, "opsdesk_store_commit_seconds",
 	    "Time to run and durably commit one batch of writes.", NULL, NULL,
@@ -776,8 +779,7 @@ slow_done_cb(int rv, void *arg)
 	d->write_rv = store_write(d->s, job_nop, NULL);
 	d->order[d->n++] = 1;
 	sem_post(&d->entered);
-	while (sem_wait(&d->release) != 0) {
-	}
+	while (sem_wait(&d->release) != 0) { }
 }
 
 static void
@@ -804,8 +806,7 @@ test_done_runs_beside_writer(void **state)
 	assert_int_equal(sem_init(&sd.release, 0, 0), 0);
 	assert_int_equal(
 	    store_submit(sd.s, job_put, &a, slow_done_cb, &sd), 0);
-	while (sem_wait(&sd.entered) != 0) {
-	}
+	while (sem_wait(&sd.entered) != 0) { }
 	/* The first done is blocked; the writer is free. */
 	assert_int_equal(sd.write_rv, OD_ESTATE);
 	assert_int_equal(

@@ -38,8 +38,8 @@ od_strerror(int err)
 		[OD_EINTERNAL] = "internal error",
 		[OD_ENOSPC] = "the disk is full",
 	};
-	if (err < 0 || (size_t) err >= sizeof(msgs) / sizeof(msgs[0]) ||
-	    msgs[err] == NULL) {
+	if (err < 0 || (size_t) err >= sizeof(msgs) / sizeof(msgs[0])
+	    || msgs[err] == NULL) {
 		return "unknown error";
 	}
 	return msgs[err];
@@ -135,8 +135,8 @@ od_random_hex(char *out, size_t nbytes)
 		if (got <= 0) {
 			/* getrandom only fails on ancient kernels; fall back
 			 * to something unique enough for ids. */
-			uint64_t x = od_mono_ns() ^ ((uint64_t) getpid() << 32) ^
-			    (uint64_t) (uintptr_t) out;
+			uint64_t x = od_mono_ns() ^ ((uint64_t) getpid() << 32)
+			    ^ (uint64_t) (uintptr_t) out;
 			for (size_t i = 0; i < n; i++) {
 				x ^= x << 13;
 				x ^= x >> 7;
@@ -187,8 +187,8 @@ od_put_be32(uint8_t out[4], uint32_t v)
 uint32_t
 od_get_be32(const uint8_t in[4])
 {
-	return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16) |
-	    ((uint32_t) in[2] << 8) | in[3];
+	return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16)
+	    | ((uint32_t) in[2] << 8) | in[3];
 }
 
 size_t
@@ -254,8 +254,8 @@ od_parse_iso8601(const char *s, int64_t *out_ms)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	}
-	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || sec > 60 || y < 1970 || y > 9999) {
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+	    || mi > 59 || sec > 60 || y < 1970 || y > 9999) {
 		return OD_EINVAL;
 	}
 	struct tm tm = { 0 };
@@ -595,8 +595,8 @@ void
 sbuf_append_json_str(sbuf *b, const char *s)
 {
 	sbuf_appendc(b, '"');
-	for (const unsigned char *p = (const unsigned char *) (s ? s : "");
-	     *p; p++) {
+	for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p;
+	     p++) {
 		switch (*p) {
 		case '"':
 			sbuf_append(b, "\\\"");
@@ -657,9 +657,9 @@ utf8_seq_len(const unsigned char *p, size_t n)
 		cp = (cp << 6) | (p[i] & 0x3f);
 	}
 	/* Reject overlong forms, surrogates and values past U+10FFFF. */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff)) {
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+	    || (len == 4 && cp < 0x10000) || cp > 0x10ffff
+	    || (cp >= 0xd800 && cp <= 0xdfff)) {
 		return 0;
 	}
 	return len;

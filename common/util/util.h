@@ -16,23 +16,23 @@
 /* Error codes: functions return 0 on success or one of these. */
 enum od_err {
 	OD_OK = 0,
-	OD_ENOMEM = 1,     /* out of memory */
-	OD_EINVAL = 2,     /* invalid argument */
-	OD_ENOTFOUND = 3,  /* no such thing */
-	OD_EEXIST = 4,     /* already exists */
-	OD_ETIMEDOUT = 5,  /* time-out */
-	OD_EUNAVAIL = 6,   /* the peer (service) is not reachable */
-	OD_EIO = 7,        /* I/O or storage error */
-	OD_ECLOSED = 8,    /* object is closed or shutting down */
-	OD_ETOOBIG = 9,    /* message or value over its limit */
+	OD_ENOMEM = 1,      /* out of memory */
+	OD_EINVAL = 2,      /* invalid argument */
+	OD_ENOTFOUND = 3,   /* no such thing */
+	OD_EEXIST = 4,      /* already exists */
+	OD_ETIMEDOUT = 5,   /* time-out */
+	OD_EUNAVAIL = 6,    /* the peer (service) is not reachable */
+	OD_EIO = 7,         /* I/O or storage error */
+	OD_ECLOSED = 8,     /* object is closed or shutting down */
+	OD_ETOOBIG = 9,     /* message or value over its limit */
 	OD_EMALFORMED = 10, /* bytes that do not decode */
-	OD_EPERM = 11,     /* not allowed for this actor */
-	OD_ESTATE = 12,    /* not allowed in the current state */
-	OD_ELIMIT = 13,    /* a rate or quota limit */
-	OD_EMAPFULL = 14,  /* LMDB map full: the store grows and retries */
-	OD_ERPC = 15,      /* an Error reply (details in the reply) */
+	OD_EPERM = 11,      /* not allowed for this actor */
+	OD_ESTATE = 12,     /* not allowed in the current state */
+	OD_ELIMIT = 13,     /* a rate or quota limit */
+	OD_EMAPFULL = 14,   /* LMDB map full: the store grows and retries */
+	OD_ERPC = 15,       /* an Error reply (details in the reply) */
 	OD_EINTERNAL = 16,
-	OD_ENOSPC = 17,    /* the store's disk is full (ENOSPC, EDQUOT) */
+	OD_ENOSPC = 17, /* the store's disk is full (ENOSPC, EDQUOT) */
 };
 
 /* A static English description of an od_err code. */
@@ -78,8 +78,8 @@ uint64_t od_mono_ns(void);
  * re-check their predicate in a loop, as with pthread_cond_wait).
  */
 int od_cond_init(pthread_cond_t *cv);
-bool od_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu,
-    int64_t timeout_ms);
+bool od_cond_wait_ms(
+    pthread_cond_t *cv, pthread_mutex_t *mu, int64_t timeout_ms);
 
 /* Fill out with 2*nbytes lowercase hex digits of randomness and a NUL. */
 void od_random_hex(char *out, size_t nbytes);
@@ -118,11 +118,14 @@ typedef struct sbuf {
 	bool failed;
 } sbuf;
 
-#define SBUF_INIT { NULL, 0, 0, false }
+#define SBUF_INIT                                                             \
+	{                                                                     \
+		NULL, 0, 0, false                                             \
+	}
 
 void sbuf_init(sbuf *b);
-void sbuf_free(sbuf *b);              /* frees the data; NULL-safe */
-void sbuf_reset(sbuf *b);             /* len 0, keeps the memory */
+void sbuf_free(sbuf *b);  /* frees the data; NULL-safe */
+void sbuf_reset(sbuf *b); /* len 0, keeps the memory */
 void sbuf_append(sbuf *b, const char *s);
 void sbuf_append_len(sbuf *b, const char *s, size_t n);
 void sbuf_appendc(sbuf *b, char c);

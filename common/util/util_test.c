@@ -78,13 +78,13 @@ test_iso8601(void **state)
 	assert_int_equal(od_parse_iso8601("2026-11-27T13:05", &ms), 0);
 	assert_true(ms == 1795784700000LL);
 	assert_int_equal(od_parse_iso8601("2026-11-27", &ms), 0);
-	assert_int_equal(od_parse_iso8601("2026-02-31T00:00Z", &ms),
-	    OD_EINVAL);
+	assert_int_equal(
+	    od_parse_iso8601("2026-02-31T00:00Z", &ms), OD_EINVAL);
 	assert_int_equal(od_parse_iso8601("tomorrow", &ms), OD_EINVAL);
-	assert_int_equal(od_parse_iso8601("2026-11-27T25:00Z", &ms),
-	    OD_EINVAL);
-	assert_int_equal(od_parse_iso8601("2026-11-27T09:05Zjunk", &ms),
-	    OD_EINVAL);
+	assert_int_equal(
+	    od_parse_iso8601("2026-11-27T25:00Z", &ms), OD_EINVAL);
+	assert_int_equal(
+	    od_parse_iso8601("2026-11-27T09:05Zjunk", &ms), OD_EINVAL);
 }
 
 static void
@@ -158,7 +158,8 @@ test_utf8(void **state)
 	char *s = od_utf8_sanitize(bad, sizeof(bad) - 1);
 	assert_non_null(s);
 	assert_string_equal(s,
-	    "ok\xef\xbf\xbd\xef\xbf\xbd then \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+	    "ok\xef\xbf\xbd\xef\xbf\xbd then \xc3\xa9 "
+	    "\xef\xbf\xbd\xef\xbf\xbd");
 	free(s);
 	/* overlong encoding of '/' is invalid */
 	s = od_utf8_sanitize("\xc0\xaf", 2);

@@ -96,8 +96,8 @@ relay__admit(relay *r, const uint8_t *frame, size_t len)
 	if (r->auth == NULL) {
 		return true;
 	}
-	const uint8_t *nul = memchr(frame, 0, len < RELAY_MAX_TOPIC ? len
-	                                                            : RELAY_MAX_TOPIC);
+	const uint8_t *nul
+	    = memchr(frame, 0, len < RELAY_MAX_TOPIC ? len : RELAY_MAX_TOPIC);
 	char topic[RELAY_MAX_TOPIC + 1];
 	char id[AUTH_MAX_IDENTITY + 1];
 	char err[160];
@@ -110,8 +110,8 @@ relay__admit(relay *r, const uint8_t *frame, size_t len)
 	size_t tlen = (size_t) (nul - frame);
 	memcpy(topic, frame, tlen);
 	topic[tlen] = 0;
-	if (auth_verify(r->auth, frame, len, tlen + 1, id, &off, err,
-	        sizeof(err))
+	if (auth_verify(
+	        r->auth, frame, len, tlen + 1, id, &off, err, sizeof(err))
 	    != 0) {
 		auth_header h;
 		if (auth_header_parse(frame + tlen + 1, len - tlen - 1, &h)
@@ -119,7 +119,8 @@ relay__admit(relay *r, const uint8_t *frame, size_t len)
 			snprintf(key, sizeof(key), "%.*s %s",
 			    (int) h.identity_len, h.identity, topic);
 		} else {
-			snprintf(key, sizeof(key), "unauthenticated %s", topic);
+			snprintf(
+			    key, sizeof(key), "unauthenticated %s", topic);
 		}
 		relay__log_refusal(r, key, err);
 		return false;

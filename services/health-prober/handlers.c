@@ -241,7 +241,8 @@ latency_series(rpc_call *c, MDB_txn *txn, prober *p, const char *id,
     Opsdesk__V1__LatencyPoint ***out, size_t *n_out)
 {
 	static const int dbs[AGG_LEVELS] = { PDB_MINUTE, PDB_HOUR, PDB_DAY };
-	int64_t from = prober_agg_floor(now, level) - ((int64_t) n - 1) * period;
+	int64_t from
+	    = prober_agg_floor(now, level) - ((int64_t) n - 1) * period;
 	agg *a = rpc_call_alloc(c, n * sizeof(*a));
 	Opsdesk__V1__LatencyPoint **pts = rpc_call_alloc(c, n * sizeof(*pts));
 

@@ -271,15 +271,14 @@ prober_service_start(runtime *rt)
 		return rv;
 	}
 
-	if ((rv = rpc_client_open(&ps->incident, cfg->incident_url, 2000))
-	        != 0
+	if ((rv = rpc_client_open(&ps->incident, cfg->incident_url, 2000)) != 0
 	    || (rv = runtime_defer(rt, close_incident, ps->incident)) != 0) {
 		return rv;
 	}
 	/* Windows are stale until incident-service first answers: at start,
 	 * and after every gap on the bus. */
-	bus_resync_source src = { "incident-service", fetch_maintenance, ps,
-		0 };
+	bus_resync_source src
+	    = { "incident-service", fetch_maintenance, ps, 0 };
 	/* A snapshot is one cheap read: retry at least every 5 s. */
 	bus_resync_options rso = { .sources = &src,
 		.n_sources = 1,

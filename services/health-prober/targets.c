@@ -1125,19 +1125,30 @@ static const config_field target_fields[] = {
 	/* http, metric */
 	{ .key = "url", .type = CONFIG_STRING, .max = 2048 },
 	{ .key = "method", .type = CONFIG_STRING, .max = 16 },
-	{ .key = "expect_status", .type = CONFIG_ARRAY, .max = 64, .elem = &status_elem },
+	{ .key = "expect_status",
+	    .type = CONFIG_ARRAY,
+	    .max = 64,
+	    .elem = &status_elem },
 	{ .key = "body_contains", .type = CONFIG_STRING, .max = 1024 },
 	{ .key = "body_not_contains", .type = CONFIG_STRING, .max = 1024 },
 	{ .key = "json", .type = CONFIG_OBJECT, .members = json_fields },
 	{ .key = "degraded_latency", .type = CONFIG_DURATION },
 	{ .key = "cert_expiry_warn_days", .type = CONFIG_INT },
 	{ .key = "tls_verify", .type = CONFIG_BOOL },
-	{ .key = "headers", .type = CONFIG_MAP, .max = 64, .elem = &header_value },
-	{ .key = "basic_auth", .type = CONFIG_OBJECT, .members = basic_auth_fields },
+	{ .key = "headers",
+	    .type = CONFIG_MAP,
+	    .max = 64,
+	    .elem = &header_value },
+	{ .key = "basic_auth",
+	    .type = CONFIG_OBJECT,
+	    .members = basic_auth_fields },
 	{ .key = "bearer_token", .type = CONFIG_STRING, .max = 8192 },
 	{ .key = "bearer_token_file", .type = CONFIG_STRING, .max = 1024 },
 	{ .key = "format", .type = CONFIG_STRING, .max = 16 },
-	{ .key = "values", .type = CONFIG_ARRAY, .max = 256, .elem = &value_elem },
+	{ .key = "values",
+	    .type = CONFIG_ARRAY,
+	    .max = 256,
+	    .elem = &value_elem },
 	/* tcp */
 	{ .key = "host", .type = CONFIG_STRING, .max = 255 },
 	{ .key = "port", .type = CONFIG_INT },
@@ -1147,8 +1158,10 @@ static const config_field target_fields[] = {
 };
 static const config_field target_elem
     = { .type = CONFIG_OBJECT, .members = target_fields };
-static const config_field targets_section = { .key = "targets", .type = CONFIG_ARRAY,
-	.max = 100000, .elem = &target_elem };
+static const config_field targets_section = { .key = "targets",
+	.type = CONFIG_ARRAY,
+	.max = 100000,
+	.elem = &target_elem };
 
 static const config_field prober_fields[] = {
 	{ .key = "concurrency", .type = CONFIG_INT },
@@ -1169,8 +1182,8 @@ static int
 prober_sections_check(const config *c, char *err, size_t errlen)
 {
 	target_set ts;
-	int rv = prober_targets_load(c, getenv("OPSDESK_PROBER_SHARD"), &ts, err,
-	    errlen);
+	int rv = prober_targets_load(
+	    c, getenv("OPSDESK_PROBER_SHARD"), &ts, err, errlen);
 	if (rv == 0) {
 		prober_target_set_free(&ts);
 	}

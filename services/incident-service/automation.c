@@ -107,8 +107,8 @@ open_for(inc_tx *tx, const Opsdesk__V1__HealthChanged *hc, const char *name,
 	inc_public_text(&tx->svc->cfg,
 	    hc->new_state == CS_DOWN ? INC_TMPL_DOWN : INC_TMPL_DEGRADED, name,
 	    text, sizeof(text));
-	snprintf(raw, sizeof(raw), "%s is %s%s%s. Opened automatically.",
-	    name, inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
+	snprintf(raw, sizeof(raw), "%s is %s%s%s. Opened automatically.", name,
+	    inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
 	    hc->reason);
 	a.severity = inc_severity_for(hc->criticality, hc->new_state);
 	a.title = title;
@@ -147,7 +147,7 @@ change_open(inc_tx *tx, inc_incident *inc, enum inc_auto_action act,
 	    inc_state_name(hc->new_state), hc->reason[0] ? ": " : "",
 	    hc->reason);
 	inc_public_text(&tx->svc->cfg,
-	    act == AUTO_RECOVER  ? INC_TMPL_MONITORING
+	    act == AUTO_RECOVER            ? INC_TMPL_MONITORING
 	        : hc->new_state == CS_DOWN ? INC_TMPL_DOWN
 	                                   : INC_TMPL_DEGRADED,
 	    name, pub, sizeof(pub));

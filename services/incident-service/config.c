@@ -55,8 +55,8 @@ void
 inc_public_text(const inc_config *c, enum inc_tmpl which, const char *name,
     char *out, size_t size)
 {
-	const char *t = c->tmpl[which] != NULL ? c->tmpl[which]
-	                                       : default_tmpl[which];
+	const char *t
+	    = c->tmpl[which] != NULL ? c->tmpl[which] : default_tmpl[which];
 	const char *ph = "{component}";
 	size_t n = 0, phlen = strlen(ph);
 
@@ -82,7 +82,8 @@ parse_templates(inc_config *c, const cJSON *root, char *err, size_t errlen)
 	const cJSON *sec = NULL, *tm = NULL;
 	int rv;
 
-	if ((rv = config_get_object(root, "", "status_page", &sec, err, errlen))
+	if ((rv = config_get_object(
+	         root, "", "status_page", &sec, err, errlen))
 	        != 0
 	    || sec == NULL
 	    || (rv = config_get_object(
@@ -407,7 +408,9 @@ static const config_field sla_sev_fields[] = {
 	{ .key = NULL },
 };
 static const config_field sla_fields[] = {
-	{ .key = "critical", .type = CONFIG_OBJECT, .members = sla_sev_fields },
+	{ .key = "critical",
+	    .type = CONFIG_OBJECT,
+	    .members = sla_sev_fields },
 	{ .key = "high", .type = CONFIG_OBJECT, .members = sla_sev_fields },
 	{ .key = "medium", .type = CONFIG_OBJECT, .members = sla_sev_fields },
 	{ .key = "low", .type = CONFIG_OBJECT, .members = sla_sev_fields },
@@ -430,7 +433,9 @@ static const config_field runbook_fields[] = {
 static const config_field incidents_fields[] = {
 	{ .key = "sla", .type = CONFIG_OBJECT, .members = sla_fields },
 	{ .key = "realert", .type = CONFIG_OBJECT, .members = realert_fields },
-	{ .key = "runbooks", .type = CONFIG_OBJECT, .members = runbook_fields },
+	{ .key = "runbooks",
+	    .type = CONFIG_OBJECT,
+	    .members = runbook_fields },
 	{ .key = "stable_period", .type = CONFIG_DURATION },
 	{ .key = "tick", .type = CONFIG_DURATION },
 	{ .key = "peer_timeout", .type = CONFIG_DURATION },
@@ -440,8 +445,9 @@ static const config_field incidents_fields[] = {
 	{ .key = "postmortem_margin", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
-static const config_field incidents_section
-    = { .key = "incidents", .type = CONFIG_OBJECT, .members = incidents_fields };
+static const config_field incidents_section = {
+	.key = "incidents", .type = CONFIG_OBJECT, .members = incidents_fields
+};
 
 static const config_field check_item_fields[] = {
 	{ .key = "id", .type = CONFIG_STRING, .max = 64 },
@@ -449,22 +455,34 @@ static const config_field check_item_fields[] = {
 	{ .key = NULL },
 };
 static const config_field check_item = { .type = CONFIG_STRING_OR_OBJECT,
-	.max = 1024, .members = check_item_fields };
+	.max = 1024,
+	.members = check_item_fields };
 static const config_field checklists_fields[] = {
-	{ .key = "daily", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
-	{ .key = "weekly", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
-	{ .key = "monthly", .type = CONFIG_ARRAY, .max = 200, .elem = &check_item },
+	{ .key = "daily",
+	    .type = CONFIG_ARRAY,
+	    .max = 200,
+	    .elem = &check_item },
+	{ .key = "weekly",
+	    .type = CONFIG_ARRAY,
+	    .max = 200,
+	    .elem = &check_item },
+	{ .key = "monthly",
+	    .type = CONFIG_ARRAY,
+	    .max = 200,
+	    .elem = &check_item },
 	{ .key = NULL },
 };
-static const config_field checklists_section
-    = { .key = "checklists", .type = CONFIG_OBJECT, .members = checklists_fields };
+static const config_field checklists_section = { .key = "checklists",
+	.type = CONFIG_OBJECT,
+	.members = checklists_fields };
 
 static const config_field maintenance_fields[] = {
 	{ .key = "reminder_before", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
-static const config_field maintenance_section
-    = { .key = "maintenance", .type = CONFIG_OBJECT, .members = maintenance_fields };
+static const config_field maintenance_section = { .key = "maintenance",
+	.type = CONFIG_OBJECT,
+	.members = maintenance_fields };
 
 /* All three are parsed together: one check. */
 static int

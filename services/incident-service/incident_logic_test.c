@@ -546,23 +546,25 @@ test_config(void **state)
 		"{\"incidents\": {\"sla\": {\"high\": {\"response\": true}}}}",
 		"{\"checklists\": {\"daily\": [1]}}",
 		/* one literal per entry: clang warns on a split one */
-		"{\"checklists\": {\"weekly\": [\"a\", {\"id\": \"1\", \"text\": \"dup\"}]}}",
+		"{\"checklists\": {\"weekly\": [\"a\", {\"id\": \"1\", "
+		"\"text\": \"dup\"}]}}",
 		"{\"incidents\": {\"stable_perod\": \"1m\"}}",
 		"{\"incidents\": {\"sla\": {\"critcal\": {}}}}",
 		"{\"maintenance\": {\"reminder\": \"1m\"}}",
-		"{\"checklists\": {\"daily\": [{\"id\": \"a\", \"txt\": \"b\"}]}}",
+		"{\"checklists\": {\"daily\": [{\"id\": \"a\", \"txt\": "
+		"\"b\"}]}}",
 	};
-	static const char *const where[] = { "incidents.stable_period",
-		"incidents.sla.high.response", "checklists.daily[0]",
-		"checklists.weekly[1]",
-		"incidents.stable_perod: unknown key, did you mean "
-		"\"stable_period\"?",
-		"incidents.sla.critcal: unknown key, did you mean "
-		"\"critical\"?",
-		"maintenance.reminder: unknown key, did you mean "
-		"\"reminder_before\"?",
-		"checklists.daily[0].txt: unknown key, did you mean "
-		"\"text\"?" };
+	static const char *const where[]
+	    = { "incidents.stable_period", "incidents.sla.high.response",
+		      "checklists.daily[0]", "checklists.weekly[1]",
+		      "incidents.stable_perod: unknown key, did you mean "
+		      "\"stable_period\"?",
+		      "incidents.sla.critcal: unknown key, did you mean "
+		      "\"critical\"?",
+		      "maintenance.reminder: unknown key, did you mean "
+		      "\"reminder_before\"?",
+		      "checklists.daily[0].txt: unknown key, did you mean "
+		      "\"text\"?" };
 	char err[256];
 	config *c = NULL;
 	inc_config ic;
@@ -593,8 +595,8 @@ test_config(void **state)
 		/* The schema (unknown keys, JSON types) is checked as the
 		 * file loads; ranges and meanings by inc_config_parse. */
 		c = NULL;
-		if (config_load_string(&c, "incident-service", NULL, bad[i],
-		        err, sizeof(err))
+		if (config_load_string(
+		        &c, "incident-service", NULL, bad[i], err, sizeof(err))
 		    != 0) {
 			assert_null(c);
 			if (strstr(err, where[i]) == NULL) {
@@ -627,8 +629,8 @@ test_public_templates(void **state)
 
 	(void) state;
 	assert_int_equal(inc_config_defaults(&ic), 0);
-	inc_public_text(&ic, INC_TMPL_DEGRADED, "Web application", out,
-	    sizeof(out));
+	inc_public_text(
+	    &ic, INC_TMPL_DEGRADED, "Web application", out, sizeof(out));
 	assert_string_equal(out,
 	    "We are investigating degraded performance of Web application.");
 	inc_public_text(&ic, INC_TMPL_DOWN, "API", out, sizeof(out));

@@ -207,8 +207,8 @@ test_auto_open_dedup_recover(void **state)
 	 * port) is only in the internal one. */
 	assert_int_equal(inc->n_timeline, 2);
 	assert_true(inc->timeline[0]->public_);
-	assert_string_equal(inc->timeline[0]->text,
-	    "We are investigating an outage of db.");
+	assert_string_equal(
+	    inc->timeline[0]->text, "We are investigating an outage of db.");
 	assert_false(inc->timeline[1]->public_);
 	assert_non_null(strstr(inc->timeline[1]->text, "10.1.2.3 port 5432"));
 	inc_free(inc);

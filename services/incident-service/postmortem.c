@@ -438,8 +438,8 @@ inc_pm_fetch(inc_service *svc, const inc_postmortem *pm, bool want_health,
 			const Opsdesk__V1__ProberReply *r = (const void *) m;
 			out->health = r->result_case
 			        == OPSDESK__V1__PROBER_REPLY__RESULT_TRANSITIONS
-			    && inc_pm_take_events(out, r->transitions, from,
-			        to);
+			    && inc_pm_take_events(
+			        out, r->transitions, from, to);
 		} else {
 			const Opsdesk__V1__TicketReply *r = (const void *) m;
 			if (r->result_case

@@ -405,8 +405,8 @@ inc_service_start(runtime *rt)
 	/* Retried at least every tick, as the timers are. */
 	bus_resync_options rso = { .sources = &src,
 		.n_sources = 1,
-		.backoff_min_ms = svc->cfg.tick_ms < 1000 ? svc->cfg.tick_ms
-		                                          : 1000,
+		.backoff_min_ms
+		= svc->cfg.tick_ms < 1000 ? svc->cfg.tick_ms : 1000,
 		.backoff_max_ms = svc->cfg.tick_ms,
 		.metrics = runtime_metrics(rt) };
 	if ((rv = bus_resync_start(&svc->resync, &rso)) != 0

@@ -460,7 +460,8 @@ cmd_tail(opts *o, int argc, char **argv)
 		return EXIT_UNAVAILABLE;
 	}
 	if ((rv = auth_dialer_setup(d, url)) != 0) {
-		fprintf(stderr, "opsctl: bus at %s: %s\n", url, od_strerror(rv));
+		fprintf(
+		    stderr, "opsctl: bus at %s: %s\n", url, od_strerror(rv));
 		(void) od_nng_close(s);
 		return EXIT_UNAVAILABLE;
 	}
@@ -547,8 +548,8 @@ send_frames(
 	for (size_t i = 0; i < n && up && rv == 0; i++) {
 		/* With auth on, a frame that has a topic is sealed as this
 		 * identity (the relay drops the rest). */
-		const uint8_t *nul = memchr(
-		    frames[i], 0, lens[i] < BUS_MAX_TOPIC ? lens[i] : BUS_MAX_TOPIC);
+		const uint8_t *nul = memchr(frames[i], 0,
+		    lens[i] < BUS_MAX_TOPIC ? lens[i] : BUS_MAX_TOPIC);
 		uint8_t *sealed = NULL;
 		size_t slen = lens[i];
 		if (a != NULL && nul != NULL
@@ -562,8 +563,7 @@ send_frames(
 				slen = lens[i];
 			}
 		}
-		rv = nng_send(
-		    s, sealed != NULL ? sealed : frames[i], slen, 0);
+		rv = nng_send(s, sealed != NULL ? sealed : frames[i], slen, 0);
 		free(sealed);
 	}
 	if (!up || rv != 0) {
@@ -738,8 +738,8 @@ cmd_certs(opts *o, int argc, char **argv)
 {
 	char err[512];
 	if (strcmp(argv[0], "init") != 0) {
-		return usage_error("%s",
-		    "usage: opsctl certs init DIR [--days N] [--force]");
+		return usage_error(
+		    "%s", "usage: opsctl certs init DIR [--days N] [--force]");
 	}
 	int rv = auth_certs_init(argv[1], o->days, o->force, err, sizeof(err));
 	if (rv == OD_EEXIST) {

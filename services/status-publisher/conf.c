@@ -170,8 +170,8 @@ static const config_field comp_fields[] = {
 	{ .key = "description", .type = CONFIG_STRING, .max = 2048 },
 	{ .key = NULL },
 };
-static const config_field comp_elem = { .type = CONFIG_STRING_OR_OBJECT,
-	.max = 128, .members = comp_fields };
+static const config_field comp_elem
+    = { .type = CONFIG_STRING_OR_OBJECT, .max = 128, .members = comp_fields };
 /* The public wording of automatic incidents (read by incident-service). */
 static const config_field template_fields[] = {
 	{ .key = "down", .type = CONFIG_STRING, .max = 1000 },
@@ -181,7 +181,9 @@ static const config_field template_fields[] = {
 	{ .key = NULL },
 };
 static const config_field status_page_fields[] = {
-	{ .key = "templates", .type = CONFIG_OBJECT, .members = template_fields },
+	{ .key = "templates",
+	    .type = CONFIG_OBJECT,
+	    .members = template_fields },
 	{ .key = "title", .type = CONFIG_STRING, .max = 256 },
 	{ .key = "url", .type = CONFIG_STRING, .max = 2048 },
 	{ .key = "time_zone", .type = CONFIG_STRING, .max = 64 },
@@ -189,11 +191,15 @@ static const config_field status_page_fields[] = {
 	{ .key = "show_unlisted", .type = CONFIG_BOOL },
 	{ .key = "resync_interval", .type = CONFIG_DURATION },
 	{ .key = "history_interval", .type = CONFIG_DURATION },
-	{ .key = "components", .type = CONFIG_ARRAY, .max = 1000, .elem = &comp_elem },
+	{ .key = "components",
+	    .type = CONFIG_ARRAY,
+	    .max = 1000,
+	    .elem = &comp_elem },
 	{ .key = NULL },
 };
-static const config_field status_page_section
-    = { .key = "status_page", .type = CONFIG_OBJECT, .members = status_page_fields };
+static const config_field status_page_section = { .key = "status_page",
+	.type = CONFIG_OBJECT,
+	.members = status_page_fields };
 
 static int
 status_page_check(const config *c, char *err, size_t errlen)

@@ -1263,8 +1263,8 @@ build_components(status_model *m, view_buf *b)
 			 * verdict, so they count for nothing. */
 			vc->no_data = c->state
 			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
-			int64_t upto = vc->no_data ? today - STATUS_DAY_MS
-			                           : today;
+			int64_t upto
+			    = vc->no_data ? today - STATUS_DAY_MS : today;
 			vc->uptime_30d = bars_uptime(
 			    c, upto, 30, vc->no_data ? -1 : c->uptime_30d);
 			vc->uptime_90d = bars_uptime(

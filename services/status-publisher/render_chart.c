@@ -1,9 +1,9 @@
 /*
  * render_chart — response-time charts as small inline SVG (no script, no
  * external asset): p95 and p50 lines over a window's slices, a gap where a
- * slice has no checks, a lone slice drawn as a dash across its width. The y scale runs from 0
- * to a round number above the highest p95, so two charts of one component
- * are comparable by their captions.
+ * slice has no checks, a lone slice drawn as a dash across its width. The y
+ * scale runs from 0 to a round number above the highest p95, so two charts of
+ * one component are comparable by their captions.
  */
 #include <stdio.h>
 #include <string.h>
@@ -103,9 +103,8 @@ status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts, size_t n,
 	    "preserveAspectRatio=\"none\" role=\"img\" aria-label=\"",
 	    CHART_W, CHART_H);
 	sbuf_append_html(b, label);
-	sbuf_printf(b,
-	    ": latest p50 %u ms, p95 %u ms, peak %u ms\"><title>", p50, p95,
-	    peak);
+	sbuf_printf(b, ": latest p50 %u ms, p95 %u ms, peak %u ms\"><title>",
+	    p50, p95, peak);
 	sbuf_append_html(b, label);
 	sbuf_printf(b, " (0 to %u ms)</title>", top);
 	/* Frame: the zero line and the top of the scale. */

@@ -142,7 +142,8 @@ incidents_on(const status_view *v, const char *id, int64_t day)
 	unsigned n = 0;
 	for (size_t i = 0; i < v->n_incidents; i++) {
 		const Opsdesk__V1__Incident *in = v->incidents[i];
-		if (in->created_ms < day || in->created_ms >= day + STATUS_DAY_MS) {
+		if (in->created_ms < day
+		    || in->created_ms >= day + STATUS_DAY_MS) {
 			continue;
 		}
 		for (size_t k = 0; k < in->n_components; k++) {
@@ -222,8 +223,8 @@ chart_html(const status_view_comp *c, Opsdesk__V1__LatencyPoint *const *pts,
 	        &peak)) {
 		return false;
 	}
-	snprintf(label, sizeof(label), "%s response time, %s", c->name,
-	    window);
+	snprintf(
+	    label, sizeof(label), "%s response time, %s", c->name, window);
 	(void) status_render_chart(
 	    (const Opsdesk__V1__LatencyPoint *const *) pts, n, label, b);
 	sbuf_printf(b,
@@ -255,8 +256,9 @@ response_html(const status_view_comp *c, sbuf *b)
 	}
 	sbuf_append(b, "<div class=\"rtw\"><div class=\"rth\">Response time");
 	if (r->latency_at_ms > 0) {
-		sbuf_printf(b, " <span class=\"muted\">&middot; last check %u ms"
-		               "</span>",
+		sbuf_printf(b,
+		    " <span class=\"muted\">&middot; last check %u ms"
+		    "</span>",
 		    r->latency_ms);
 	}
 	sbuf_append(b, "</div>");
@@ -266,8 +268,8 @@ response_html(const status_view_comp *c, sbuf *b)
 		sbuf_append(b, "<details><summary>7 and 30 days</summary>");
 		chart_html(c, r->latency_7d, r->n_latency_7d, "last 7 days",
 		    "7 days ago", b);
-		chart_html(c, r->latency_30d, r->n_latency_30d,
-		    "last 30 days", "30 days ago", b);
+		chart_html(c, r->latency_30d, r->n_latency_30d, "last 30 days",
+		    "30 days ago", b);
 		sbuf_append(b, "</details>");
 	}
 	sbuf_append(b, "</div>");
@@ -484,8 +486,8 @@ status_render_html(const status_view *v, sbuf *b)
 	    "<style>%s</style></head><body><main><h1>",
 	    css);
 	sbuf_append_html(b, v->conf->title);
-	sbuf_printf(b, "</h1><div class=\"banner ind-%s\">%s", ind,
-	    v->description);
+	sbuf_printf(
+	    b, "</h1><div class=\"banner ind-%s\">%s", ind, v->description);
 	if (v->n_monitoring > 0 && v->n_monitoring == v->n_unresolved) {
 		/* Only incidents being watched after a fix: say so, without
 		 * an outage the components no longer show. */

@@ -53,8 +53,8 @@ status_json(const status_view *v)
 /* One window of the response-time extension: slice length, first
  * slice's start, p50 and p95 per slice (null: no checks). */
 static void
-add_series(cJSON *o, const char *name,
-    Opsdesk__V1__LatencyPoint *const *pts, size_t n)
+add_series(cJSON *o, const char *name, Opsdesk__V1__LatencyPoint *const *pts,
+    size_t n)
 {
 	if (n == 0) {
 		cJSON_AddNullToObject(o, name);

@@ -968,13 +968,15 @@ test_truthful_banner_and_no_data(void **state)
 	    "<div class=\"banner ind-none\">All Systems Operational<div "
 	    "class=\"sub\">A fix has been implemented and we are "
 	    "monitoring the results.</div></div>"));
-	assert_non_null(strstr(
-	    body(p, "/api/v2/status.json"), "\"indicator\":\"none\""));
+	assert_non_null(
+	    strstr(body(p, "/api/v2/status.json"), "\"indicator\":\"none\""));
 	assert_non_null(strstr(html, "monitoring &middot; "));
-	assert_non_null(strstr(body(p, "/badge.svg"), "All Systems Operational"));
+	assert_non_null(
+	    strstr(body(p, "/badge.svg"), "All Systems Operational"));
 	/* No bot configured: the feeds only. */
 	assert_null(strstr(html, "t.me/"));
-	assert_non_null(strstr(html, "Subscribe to updates: <a href=\"/history.rss\""));
+	assert_non_null(
+	    strstr(html, "Subscribe to updates: <a href=\"/history.rss\""));
 	status_pages_free(p);
 
 	/* A new component with one failed check but no verdict yet. */
@@ -996,12 +998,13 @@ test_truthful_banner_and_no_data(void **state)
 	html = body(p, "/");
 	const char *web = strstr(html, "id=\"c-web\"");
 	assert_non_null(web);
-	assert_non_null(strstr(web, "<span class=\"st st-nodata\">No data</span>"));
+	assert_non_null(
+	    strstr(web, "<span class=\"st st-nodata\">No data</span>"));
 	assert_null(strstr(web, "b-bad"));
 	assert_non_null(strstr(web, "No data yet"));
 	assert_non_null(strstr(body(p, "/badge/web/uptime.svg"), "no data"));
-	assert_non_null(strstr(html,
-	    "<a href=\"https://t.me/opsdesk_bot?start=subscribe\""));
+	assert_non_null(strstr(
+	    html, "<a href=\"https://t.me/opsdesk_bot?start=subscribe\""));
 	status_pages_free(p);
 	status_model_close(m);
 }
@@ -1053,7 +1056,8 @@ test_chart(void **state)
 	assert_true(status_render_chart(
 	    (const Opsdesk__V1__LatencyPoint *const *) pp, 30, "Web <&>", &b));
 	const char *svg = sbuf_str(&b);
-	assert_non_null(strstr(svg, "<svg class=\"rt\" viewBox=\"0 0 600 40\""));
+	assert_non_null(
+	    strstr(svg, "<svg class=\"rt\" viewBox=\"0 0 600 40\""));
 	assert_non_null(strstr(svg,
 	    "aria-label=\"Web &lt;&amp;&gt;: latest p50 120 ms, p95 240 ms, "
 	    "peak 240 ms\""));
@@ -1130,7 +1134,8 @@ test_latency_through_model(void **state)
 	const char *api = strstr(body(p, "/"), "id=\"c-api\"");
 	assert_non_null(api);
 	assert_non_null(strstr(api, "last check 42 ms"));
-	assert_non_null(strstr(api, "aria-label=\"api response time, last 24 hours"));
+	assert_non_null(
+	    strstr(api, "aria-label=\"api response time, last 24 hours"));
 	assert_non_null(strstr(api, "<details><summary>7 and 30 days"));
 	assert_null(strstr(body(p, "/"), "db response time"));
 	cJSON *j = json(p, "/api/v2/components.json");
@@ -1138,11 +1143,13 @@ test_latency_through_model(void **state)
 	bool seen = false;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "components"))
 	{
-		const cJSON *rt = cJSON_GetObjectItem(c, "opsdesk_response_time");
+		const cJSON *rt
+		    = cJSON_GetObjectItem(c, "opsdesk_response_time");
 		if (strcmp(str(c, "id"), "api") == 0) {
 			seen = true;
 			assert_int_equal(
-			    cJSON_GetObjectItem(rt, "current_ms")->valueint, 42);
+			    cJSON_GetObjectItem(rt, "current_ms")->valueint,
+			    42);
 			const cJSON *w = cJSON_GetObjectItem(rt, "24h");
 			assert_int_equal(
 			    cJSON_GetObjectItem(w, "slice_seconds")->valueint,
@@ -1152,7 +1159,8 @@ test_latency_through_model(void **state)
 			assert_true(cJSON_IsNull(cJSON_GetArrayItem(p50, 0)));
 			assert_int_equal(
 			    cJSON_GetArrayItem(p50, 29)->valueint, 90);
-			assert_true(cJSON_IsNull(cJSON_GetObjectItem(rt, "7d")));
+			assert_true(
+			    cJSON_IsNull(cJSON_GetObjectItem(rt, "7d")));
 		} else if (strcmp(str(c, "id"), "db") == 0) {
 			assert_true(cJSON_IsNull(rt));
 		}

@@ -424,7 +424,8 @@ serve_options(void *arg, const http_request *req, http_response *res)
 	    = http_request_header(req, "Access-Control-Request-Headers");
 	int rv;
 	(void) arg;
-	if ((rv = http_response_header(res, "Access-Control-Allow-Origin", "*"))
+	if ((rv = http_response_header(
+	         res, "Access-Control-Allow-Origin", "*"))
 	        != 0
 	    || (rv = http_response_header(
 	            res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"))
@@ -588,8 +589,8 @@ status_service_start(runtime *rt)
 	const cJSON *bot = cJSON_GetObjectItemCaseSensitive(
 	    config_section(s->cfg, "gateway"), "bot_username");
 	if (cJSON_IsString(bot) && bot->valuestring[0] != '\0'
-	    && (s->conf.bot_username = strdup(bot->valuestring
-	            + (bot->valuestring[0] == '@')))
+	    && (s->conf.bot_username
+	           = strdup(bot->valuestring + (bot->valuestring[0] == '@')))
 	        == NULL) {
 		rv = OD_ENOMEM;
 		goto fail;

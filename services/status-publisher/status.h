@@ -284,8 +284,8 @@ void status_render_badge_overall(const status_view *v, sbuf *b);
  * first; a point without checks is a gap), labelled for screen readers.
  * false (nothing appended) when no point has data.
  */
-bool status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts,
-    size_t n, const char *label, sbuf *b);
+bool status_render_chart(const Opsdesk__V1__LatencyPoint *const *pts, size_t n,
+    const char *label, sbuf *b);
 /* The latest slice's p50/p95 and the highest value over pts; false (out
  * parameters untouched) when no point has data. */
 bool status_latency_summary(const Opsdesk__V1__LatencyPoint *const *pts,

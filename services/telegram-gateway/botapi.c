@@ -180,7 +180,8 @@ gw_botapi_xfer_new(botapi *a, const char *method, const char *body,
 		x->hdrs = curl_slist_append(
 		    x->hdrs, "Content-Type: application/json");
 		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
-		curl_easy_setopt(x->h, CURLOPT_COPYPOSTFIELDS, body ? body : "{}");
+		curl_easy_setopt(
+		    x->h, CURLOPT_COPYPOSTFIELDS, body ? body : "{}");
 	}
 	curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
 	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -234,7 +235,8 @@ gw_botapi_xfer_finish(botapi_xfer *x, int cc_in, botapi_result *res)
 	res->http_status = (int) status;
 	res->error_code = (int) status;
 	j = cJSON_ParseWithLength(sbuf_str(&x->reply), x->reply.len);
-	if (j == NULL || !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
+	if (j == NULL
+	    || !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
 		/* A proxy's page, a cut reply: not Telegram's word. */
 		snprintf(res->description, sizeof(res->description),
 		    "HTTP %ld with a body that is not a Bot API reply",

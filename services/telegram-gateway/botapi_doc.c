@@ -34,20 +34,22 @@ gw_botapi_document_mime(void *h, const char *body)
 			continue;
 		}
 		curl_mime_name(p, it->string);
-		if (strcmp(it->string, "document") == 0 && cJSON_IsObject(it)) {
+		if (strcmp(it->string, "document") == 0
+		    && cJSON_IsObject(it)) {
 			const cJSON *fn
 			    = cJSON_GetObjectItemCaseSensitive(it, "filename");
 			const cJSON *ct
 			    = cJSON_GetObjectItemCaseSensitive(it, "content");
-			const char *c = cJSON_IsString(ct) ? ct->valuestring
-			                                   : "";
+			const char *c
+			    = cJSON_IsString(ct) ? ct->valuestring : "";
 			curl_mime_data(p, c, strlen(c));
 			curl_mime_filename(p,
 			    cJSON_IsString(fn) ? fn->valuestring
 			                       : "document.txt");
 			curl_mime_type(p, "text/markdown");
 		} else if (cJSON_IsString(it)) {
-			curl_mime_data(p, it->valuestring, CURL_ZERO_TERMINATED);
+			curl_mime_data(
+			    p, it->valuestring, CURL_ZERO_TERMINATED);
 		} else {
 			char *v = cJSON_PrintUnformatted(it);
 			curl_mime_data(p, v ? v : "", CURL_ZERO_TERMINATED);

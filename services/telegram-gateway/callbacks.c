@@ -140,7 +140,8 @@ gw_cb_dispatch(gw_ctx *ctx, const char *data)
 	cb_data d;
 	int rv = gw_cb_decode(data, &d);
 	if (rv == OD_ESTATE) {
-		gw_ctx_answer(ctx, "This button has expired. Send /help.", true);
+		gw_ctx_answer(
+		    ctx, "This button has expired. Send /help.", true);
 		return 0;
 	}
 	if (rv != 0) {

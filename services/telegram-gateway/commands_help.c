@@ -87,8 +87,9 @@ render_runbooks(gw_ctx *ctx, sbuf *b)
 		OPSDESK__V1__SEVERITY__SEVERITY_HIGH,
 		OPSDESK__V1__SEVERITY__SEVERITY_MEDIUM,
 		OPSDESK__V1__SEVERITY__SEVERITY_LOW };
-	sbuf_append(b, "\n<b>SLAs and runbooks</b> (response = "
-	               "acknowledged)\n");
+	sbuf_append(b,
+	    "\n<b>SLAs and runbooks</b> (response = "
+	    "acknowledged)\n");
 	for (size_t i = 0; i < sizeof(sevs) / sizeof(sevs[0]); i++) {
 		Opsdesk__V1__RunbookRequest r
 		    = OPSDESK__V1__RUNBOOK_REQUEST__INIT;
@@ -103,7 +104,8 @@ render_runbooks(gw_ctx *ctx, sbuf *b)
 			return;
 		}
 		if (rb->response_sla_ms > 0) {
-			od_format_duration(rb->response_sla_ms, d1, sizeof(d1));
+			od_format_duration(
+			    rb->response_sla_ms, d1, sizeof(d1));
 		} else {
 			snprintf(d1, sizeof(d1), "no");
 		}
@@ -187,7 +189,8 @@ gw_cmd_help_admin(gw_ctx *ctx, const char *args)
 		}
 	}
 	sbuf_append(&b,
-	    "/reply /note /resolve /pending /close /assign /priority /tier — work "
+	    "/reply /note /resolve /pending /close /assign /priority /tier — "
+	    "work "
 	    "tickets (send one without arguments for its usage)\n"
 	    "\nReply to a ticket notification in the admin chat to "
 	    "answer the customer.\nIds work with or without their "

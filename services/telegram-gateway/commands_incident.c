@@ -84,7 +84,8 @@ gw_render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 {
 	int64_t now = od_now_ms();
 	sbuf_printf(b, "%s <b>INC-%llu</b> · ",
-	    gw_render_severity_symbol(in->severity), (unsigned long long) in->id);
+	    gw_render_severity_symbol(in->severity),
+	    (unsigned long long) in->id);
 	gw_render_text(b, in->title, 200);
 	sbuf_printf(b, "\nSeverity: <b>%s</b> · Status: <b>%s</b>%s\n",
 	    gw_render_severity_name(in->severity),
@@ -130,8 +131,10 @@ gw_render_incident(sbuf *b, const Opsdesk__V1__Incident *in, bool timeline)
 		const Opsdesk__V1__TimelineEntry *e = in->timeline[i];
 		sbuf_append(b, i == 0 ? "\n<b>Timeline</b>\n" : "");
 		gw_render_time(b, e->at_ms, now);
-		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
-		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_printf(
+		    b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(
+		    b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, e->public_ ? "" : " 🔒");
 		sbuf_append(b, "\n");
 		gw_render_text(b, e->text, 500);
@@ -252,7 +255,8 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 	gw_render_time(b, p->impact_start_ms, now);
 	sbuf_append(b, " → ");
 	gw_render_time(b, p->impact_end_ms, now);
-	od_format_duration(p->impact_end_ms - p->impact_start_ms, d, sizeof(d));
+	od_format_duration(
+	    p->impact_end_ms - p->impact_start_ms, d, sizeof(d));
 	sbuf_printf(b, " (%s)", d);
 	for (size_t i = 0; i < p->n_components; i++) {
 		sbuf_append(b, i == 0 ? "\nAffected: " : ", ");
@@ -297,8 +301,10 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 		const Opsdesk__V1__TimelineEntry *e = p->timeline[i];
 		sbuf_append(b, i == 0 ? "\n\n<b>Timeline</b>\n" : "");
 		gw_render_time(b, e->at_ms, 0);
-		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
-		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_printf(
+		    b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(
+		    b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, e->public_ ? ": " : " 🔒: ");
 		gw_render_text(b, e->text, 300);
 		sbuf_append(b, "\n");
@@ -314,7 +320,8 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 	sbuf_append(b, "\n\n<b>Action items</b>\n");
 	for (size_t i = 0; i < p->n_actions; i++) {
 		const Opsdesk__V1__ActionItem *a = p->actions[i];
-		sbuf_printf(b, "%zu. %s", i + 1, a->done ? "☑️ " : "◻️ ");
+		sbuf_printf(
+		    b, "%zu. %s", i + 1, a->done ? "☑️ " : "◻️ ");
 		gw_render_text(b, a->text, 300);
 		if (a->owner[0] != '\0') {
 			sbuf_append(b, " — owner: ");
@@ -343,8 +350,8 @@ render_postmortem(sbuf *b, const Opsdesk__V1__Postmortem *p)
 /* Take "owner=<name>" and "due=YYYY-MM-DD" words out of an action text.
  * 0, or GW_USAGE for a bad date. */
 static int
-action_fields(char *text, Opsdesk__V1__ActionItem *a, char *owner,
-    size_t owner_size)
+action_fields(
+    char *text, Opsdesk__V1__ActionItem *a, char *owner, size_t owner_size)
 {
 	sbuf rest = SBUF_INIT;
 	const char *p = text;
@@ -391,11 +398,13 @@ postmortem_document(gw_ctx *ctx, uint64_t id)
 		    (unsigned long long) id);
 		cJSON *body = cJSON_CreateObject();
 		cJSON *doc = cJSON_AddObjectToObject(body, "document");
-		cJSON_AddNumberToObject(body, "chat_id", (double) ctx->chat_id);
+		cJSON_AddNumberToObject(
+		    body, "chat_id", (double) ctx->chat_id);
 		cJSON_AddStringToObject(body, "caption", cap);
 		cJSON_AddStringToObject(doc, "filename", fn);
 		cJSON_AddStringToObject(doc, "content", p->markdown);
-		gw_ctx_send_method(ctx, "sendDocument", ctx->chat_id, body, NULL);
+		gw_ctx_send_method(
+		    ctx, "sendDocument", ctx->chat_id, body, NULL);
 		gw_ctx_answer(ctx, "Sending the Markdown", false);
 	}
 	gw_reply_free(rep);
@@ -413,7 +422,8 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 		Opsdesk__V1__EditPostmortemRequest e
 		    = OPSDESK__V1__EDIT_POSTMORTEM_REQUEST__INIT;
 		Opsdesk__V1__ActionItem a = OPSDESK__V1__ACTION_ITEM__INIT;
-		if (strcasecmp(w, "md") == 0 || strcasecmp(w, "markdown") == 0) {
+		if (strcasecmp(w, "md") == 0
+		    || strcasecmp(w, "markdown") == 0) {
 			postmortem_document(ctx, id);
 			return 0;
 		}
@@ -426,7 +436,8 @@ incident_postmortem(gw_ctx *ctx, uint64_t id, const char *args)
 		if (strcasecmp(w, "rootcause") == 0) {
 			e.root_cause = clean;
 		} else if (strcasecmp(w, "action") == 0) {
-			if (action_fields(clean, &a, owner, sizeof(owner)) != 0) {
+			if (action_fields(clean, &a, owner, sizeof(owner))
+			    != 0) {
 				free(clean);
 				return GW_USAGE;
 			}
@@ -622,8 +633,9 @@ maintenance_example(gw_ctx *ctx, sbuf *b)
 	} else {
 		sbuf_append(b, "api");
 	}
-	sbuf_append(b, " Database upgrade</code>\n(start in UTC, duration "
-	               "like 90m or 2h, components comma-separated)");
+	sbuf_append(b,
+	    " Database upgrade</code>\n(start in UTC, duration "
+	    "like 90m or 2h, components comma-separated)");
 	if (h != NULL && h->n_targets > 0) {
 		sbuf_append(b, "\nComponents: ");
 		for (size_t i = 0; i < h->n_targets; i++) {
@@ -646,9 +658,8 @@ maintenance_list(gw_ctx *ctx)
 		sbuf b = SBUF_INIT;
 		int64_t now = od_now_ms();
 		ProtobufCMessage *hrep = NULL;
-		Opsdesk__V1__HealthCurrent *h = l->n_windows > 0
-		    ? known_components(ctx, &hrep)
-		    : NULL;
+		Opsdesk__V1__HealthCurrent *h
+		    = l->n_windows > 0 ? known_components(ctx, &hrep) : NULL;
 		sbuf_append(&b, "🔧 <b>Maintenance</b>\n");
 		for (size_t i = 0; i < l->n_windows; i++) {
 			const Opsdesk__V1__MaintenanceWindow *w
@@ -662,9 +673,10 @@ maintenance_list(gw_ctx *ctx)
 			gw_render_time(&b, w->end_ms, now);
 			for (size_t c = 0; c < w->n_components; c++) {
 				const char *name = w->components[c];
-				for (size_t t = 0; h != NULL && t < h->n_targets;
-				     t++) {
-					if (strcmp(h->targets[t]->id, name) == 0
+				for (size_t t = 0;
+				     h != NULL && t < h->n_targets; t++) {
+					if (strcmp(h->targets[t]->id, name)
+					        == 0
 					    && h->targets[t]->name[0]) {
 						name = h->targets[t]->name;
 						break;
@@ -749,8 +761,8 @@ gw_cmd_maintenance(gw_ctx *ctx, const char *args)
 		    "2030-01-31T02:00Z.");
 	}
 	if (od_parse_duration_ms(dur, &dur_ms) != 0 || dur_ms <= 0) {
-		return maintenance_refuse(ctx,
-		    "⏱ The duration is like 90m or 2h.");
+		return maintenance_refuse(
+		    ctx, "⏱ The duration is like 90m or 2h.");
 	}
 	if (start_ms + dur_ms <= od_now_ms()) {
 		return maintenance_refuse(
@@ -865,8 +877,8 @@ gw_cmd_ops(gw_ctx *ctx, const char *args)
 	if (h == NULL) {
 		gw_unavailable(&b, GW_PROBER);
 	} else {
-		sbuf_printf(
-		    &b, "Overall: %s ", gw_render_component_symbol(h->overall));
+		sbuf_printf(&b, "Overall: %s ",
+		    gw_render_component_symbol(h->overall));
 		gw_render_text(&b,
 		    h->assessment[0] ? h->assessment
 		                     : gw_render_component_name(h->overall),

@@ -27,7 +27,8 @@ gw_cmd_status(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		int64_t now = od_now_ms();
-		sbuf_printf(&b, "%s <b>", gw_render_public_symbol(s->indicator));
+		sbuf_printf(
+		    &b, "%s <b>", gw_render_public_symbol(s->indicator));
 		gw_render_text(
 		    &b, s->description[0] ? s->description : "Status", 120);
 		sbuf_append(&b, "</b>\n\n");
@@ -128,8 +129,8 @@ subs_names(gw_ctx *ctx, const char *set, sbuf *b)
 	    = gw_peek(ctx, GW_STATUS, "summary", &r.base, "summary", &rep);
 	bool first = true;
 	char *copy = strdup(set), *save = NULL;
-	for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL;
-	     tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		const char *name = tok;
 		for (size_t i = 0; s != NULL && i < s->n_components; i++) {
 			if (strcmp(s->components[i]->id, tok) == 0) {
@@ -146,8 +147,8 @@ subs_names(gw_ctx *ctx, const char *set, sbuf *b)
 
 /* Match words against the public components; fills ids as ",a,b,". */
 static int
-subs_resolve(gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names,
-    sbuf *universe)
+subs_resolve(
+    gw_ctx *ctx, const char *args, sbuf *ids, sbuf *names, sbuf *universe)
 {
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__StatusSummaryRequest r
@@ -265,8 +266,8 @@ subs_has(const char *set, const char *id, size_t idlen)
 }
 
 bool
-gw_subs_remove(const char *cur, const char *remove, const char *universe,
-    sbuf *out)
+gw_subs_remove(
+    const char *cur, const char *remove, const char *universe, sbuf *out)
 {
 	const char *from = (cur != NULL && cur[0] == '\0') ? universe : cur;
 	bool any = false;
@@ -357,7 +358,8 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 		const Opsdesk__V1__TargetStatus *t = h->targets[i];
 		sbuf_printf(b, "%s <b>", gw_render_component_symbol(t->state));
 		gw_render_text(b, t->name[0] ? t->name : t->id, 60);
-		sbuf_printf(b, "</b> — %s", gw_render_component_name(t->state));
+		sbuf_printf(
+		    b, "</b> — %s", gw_render_component_name(t->state));
 		if (t->latency_ms > 0) {
 			sbuf_printf(b, ", %u ms", t->latency_ms);
 		}

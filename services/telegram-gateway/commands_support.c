@@ -49,7 +49,8 @@ render_ticket(sbuf *b, const Opsdesk__V1__Ticket *t, bool admin)
 	    (unsigned long long) t->id);
 	gw_render_text(b, t->subject, 200);
 	sbuf_printf(b, "\nStatus: <b>%s</b> · Priority: %s · Tier: %s\n",
-	    gw_render_ticket_status(t->status), gw_render_priority_name(t->priority),
+	    gw_render_ticket_status(t->status),
+	    gw_render_priority_name(t->priority),
 	    gw_render_tier_name(t->tier));
 	if (admin) {
 		sbuf_append(b, "Owner: ");
@@ -219,7 +220,8 @@ gw_support_create(gw_ctx *ctx, const char *text, const char *priority)
 		    gw_render_priority_name(t->priority));
 		if (t->first_response_due_ms > 0) {
 			sbuf_append(&b, "We will answer by ");
-			gw_render_time(&b, t->first_response_due_ms, od_now_ms());
+			gw_render_time(
+			    &b, t->first_response_due_ms, od_now_ms());
 			sbuf_append(&b, ".\n");
 		}
 		if (c->active_incident != NULL) {
@@ -258,7 +260,8 @@ gw_cmd_newticket(gw_ctx *ctx, const char *args)
 		gw_kbd_button(&k, "🟠 High", "1:nt:high");
 		gw_kbd_button(&k, "🔴 Urgent", "1:nt:urgent");
 		gw_conv_cancel_button(&k);
-		gw_ctx_reply(ctx, "📝 <b>New ticket</b>\nHow urgent is it?", &k);
+		gw_ctx_reply(
+		    ctx, "📝 <b>New ticket</b>\nHow urgent is it?", &k);
 		return 0;
 	}
 	if (parse_priority(w) == 0) {
@@ -391,8 +394,8 @@ gw_cmd_addmsg(gw_ctx *ctx, const char *args)
 	sbuf b = SBUF_INIT;
 	gw_keyboard k = { 0 };
 	gw_conv_cancel_button(&k);
-	sbuf_printf(&b,
-	    "💬 Write your message for <b>T-%s</b> (or /cancel).", ids);
+	sbuf_printf(
+	    &b, "💬 Write your message for <b>T-%s</b> (or /cancel).", ids);
 	gw_ctx_reply(ctx, sbuf_str(&b), &k);
 	sbuf_free(&b);
 	return 0;

@@ -151,7 +151,8 @@ gw_cmd_cancel(gw_ctx *ctx, const char *args)
 	(void) args;
 	gw_conv_clear(ctx);
 	gw_ctx_reply(ctx,
-	    live ? "✖️ Cancelled — nothing was sent. Send /help for the menu."
+	    live ? "✖️ Cancelled — nothing was sent. Send /help for the "
+	           "menu."
 	         : "Nothing to cancel. Send /help for the menu.",
 	    NULL);
 	gw_ctx_answer(ctx, "Cancelled", false);
@@ -182,9 +183,8 @@ replied_ticket(gw_ctx *ctx)
 		}
 		store_read_end(txn);
 	}
-	for (const char *p = u->reply_to_text; id == 0 && p != NULL
-	     && (p = strstr(p, "T-")) != NULL;
-	     p += 2) {
+	for (const char *p = u->reply_to_text;
+	     id == 0 && p != NULL && (p = strstr(p, "T-")) != NULL; p += 2) {
 		if (p != u->reply_to_text
 		    && (isalnum((unsigned char) p[-1]) || p[-1] == '-')) {
 			continue;
@@ -290,7 +290,8 @@ gw_conv_fallback(gw_ctx *ctx, const char *text)
 	     i++) {
 		int st = l->tickets[i]->status;
 		if (st == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_OPEN
-		    || st == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING) {
+		    || st
+		        == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_PENDING) {
 			ids[n++] = l->tickets[i]->id;
 		}
 	}
@@ -315,8 +316,7 @@ gw_cmd_offer(gw_ctx *ctx, const char *args)
 	char *text = NULL;
 	if (gw_conv_get(ctx->g, ctx->chat_id, ctx->user_id, &s) != 0
 	    || strcmp(s.step, "offer") != 0
-	    || (text = pend_get(ctx->g, ctx->chat_id, ctx->user_id))
-	        == NULL) {
+	    || (text = pend_get(ctx->g, ctx->chat_id, ctx->user_id)) == NULL) {
 		gw_ctx_reply(ctx,
 		    "This question has expired. Send your message again, "
 		    "or /help for the menu.",

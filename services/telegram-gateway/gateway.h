@@ -192,15 +192,15 @@ const gw_command *gw_router_commands(size_t *n);
 int gw_router_dispatch(gw_ctx *ctx, const char *text);
 
 /* Command handlers (commands_*.c). */
-#define GW_COMMANDS(X)                                                        \
-	X(help)                                                               \
-	X(help_operations)                                                    \
-	X(help_admin) X(contact) X(status) X(subscribe) X(unsubscribe)        \
-	    X(health) X(monitor) X(support) X(tickets) X(ticket) X(faq)       \
-	        X(newticket) X(addmsg) X(rate) X(queue) X(reply) X(note)      \
-	            X(close) X(resolve) X(pending) X(assign) X(priority) X(tier) X(incident)        \
-	                X(severity) X(maintenance) X(ops) X(tick) X(report)     \
-	                    X(cancel) X(offer)
+/* clang-format off */
+#define GW_COMMANDS(X) \
+	X(help) X(help_operations) X(help_admin) X(contact) X(status) \
+	X(subscribe) X(unsubscribe) X(health) X(monitor) X(support) \
+	X(tickets) X(ticket) X(faq) X(newticket) X(addmsg) X(rate) X(queue) \
+	X(reply) X(note) X(close) X(resolve) X(pending) X(assign) \
+	X(priority) X(tier) X(incident) X(severity) X(maintenance) X(ops) \
+	X(tick) X(report) X(cancel) X(offer)
+/* clang-format on */
 #define GW_DECLARE_CMD(n) int gw_cmd_##n(gw_ctx *ctx, const char *args);
 GW_COMMANDS(GW_DECLARE_CMD)
 #undef GW_DECLARE_CMD
@@ -216,10 +216,11 @@ int gw_cmd_start(gw_ctx *ctx, const char *args);
  * (round-robin), each chat's messages in order.
  */
 typedef enum gw_lane {
-	GW_LANE_AUTO = 0,  /* the ctx's lane: REPLY with an update, else TICKET */
-	GW_LANE_REPLY,     /* answers to the user's own action, edits in place */
-	GW_LANE_ALERT,     /* admin alerts and SLA breaches */
-	GW_LANE_TICKET,    /* ticket notifications to users */
+	GW_LANE_AUTO
+	= 0,            /* the ctx's lane: REPLY with an update, else TICKET */
+	GW_LANE_REPLY,  /* answers to the user's own action, edits in place */
+	GW_LANE_ALERT,  /* admin alerts and SLA breaches */
+	GW_LANE_TICKET, /* ticket notifications to users */
 	GW_LANE_BROADCAST, /* status changes to subscribers */
 } gw_lane;
 #define GW_LANES 4
@@ -256,7 +257,7 @@ struct gw_ctx {
 	size_t n_ops;
 	char answer[200]; /* answerCallbackQuery text */
 	bool answer_alert;
-	int rv; /* first error while collecting */
+	int rv;       /* first error while collecting */
 	gw_lane lane; /* of messages queued without one (AUTO: by kind) */
 	bool pending; /* a mutation timed out: handle the update again */
 	int pending_service; /* the gw_service that did not answer */
@@ -278,8 +279,8 @@ void gw_ctx_send_lane(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
 /* Edit a message already sent (text over 4096 is cut, not split): an
  * alert updated in place. kbd may be NULL (the buttons go). A 400
  * "message is not modified" counts as done. */
-void gw_ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id, int64_t message_id,
-    const char *html, const gw_keyboard *kbd);
+void gw_ctx_edit(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
+    int64_t message_id, const char *html, const gw_keyboard *kbd);
 /* Send a text file (sendDocument, multipart) with an HTML caption (may be
  * NULL; cut to 1024). content is copied; it must be text (UTF-8). */
 void gw_ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
@@ -371,8 +372,8 @@ int gw_conv_decode(const void *v, size_t len, conv_state *out);
  * or ",id1,id2,". cur minus the ids in remove (",a,"); an
  * all-subscription ("") counts as universe. Appends the result to out;
  * false when nothing is left (the subscription ends). */
-bool gw_subs_remove(const char *cur, const char *remove, const char *universe,
-    sbuf *out);
+bool gw_subs_remove(
+    const char *cur, const char *remove, const char *universe, sbuf *out);
 
 /* commands_incident.c, also for alerts. */
 struct Opsdesk__V1__Incident;
@@ -385,7 +386,8 @@ void gw_render_incident(
 void gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
     const struct Opsdesk__V1__Incident *in);
 /* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
-void gw_incident_buttons(gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
+void gw_incident_buttons(
+    gw_keyboard *k, const struct Opsdesk__V1__Incident *in);
 /* Append the configured runbook of a severity (asked of
  * incident-service, cut to max code points); false when none. */
 bool gw_incident_runbook(gw *g, int severity, sbuf *b, size_t max);
@@ -432,7 +434,8 @@ typedef struct botapi_result {
 
 /* base like "https://api.telegram.org"; token is registered with the
  * logger as a secret. m may be NULL. */
-int gw_botapi_new(botapi **out, const char *base, const char *token, metrics *m);
+int gw_botapi_new(
+    botapi **out, const char *base, const char *token, metrics *m);
 void gw_botapi_free(botapi *a); /* NULL-safe */
 /* POST method with body (borrowed JSON text). Thread-safe. 0 when a
  * reply (ok or not) was parsed; OD_EUNAVAIL on network errors.
@@ -525,11 +528,11 @@ typedef struct gw_settings {
 	int webhook_header_timeout_ms;
 	int webhook_body_timeout_ms;
 	int webhook_max_body;
-	int send_concurrency;   /* Bot API sends in flight at most */
-	int send_timeout_ms;    /* per send */
-	int command_budget;     /* commands per user and minute (0: off) */
-	int command_burst;      /* ... taken at once */
-	uint64_t outbox_max;    /* backlog over which updates wait */
+	int send_concurrency;       /* Bot API sends in flight at most */
+	int send_timeout_ms;        /* per send */
+	int command_budget;         /* commands per user and minute (0: off) */
+	int command_burst;          /* ... taken at once */
+	uint64_t outbox_max;        /* backlog over which updates wait */
 	int64_t pending_timeout_ms; /* retrying a timed-out mutation */
 } gw_settings;
 
@@ -709,10 +712,11 @@ typedef struct ob_outcome {
 	uint64_t ticket;    /* or incident, when kind is 'i' */
 	char kind;          /* the tag's: 't' ticket, 'i' incident alert */
 } ob_outcome;
-int gw_ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight);
+int gw_ob_sched_new(
+    ob_sched **out, const throttle_limits *lim, int max_inflight);
 void gw_ob_sched_free(ob_sched *s);
-int gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
-    int64_t *wake);
+int gw_ob_sched_pick(
+    ob_sched *s, store *st, int64_t now, ob_msg *out, int max, int64_t *wake);
 /* Record outcomes (and the pick's re-orderings) in one commit; *purged
  * (may be NULL): messages dropped for blocked chats. */
 int gw_ob_sched_commit(
@@ -775,7 +779,8 @@ size_t gw_status_batch_settle(status_batch *b);
 int gw_notify_start(gw_notify **out, gw *g);
 void gw_notify_stop(gw_notify *n);
 /* Turn one bus event into messages (tests call it directly). */
-void gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
+void gw_notify_event(
+    gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
 /* Replay the alert log from the last seen seq. */
 int gw_notify_catch_up(gw *g);
 

@@ -95,8 +95,8 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	od_strlcpy(s->webhook_path, str, sizeof(s->webhook_path));
-	if ((rv = config_get_string(sec, "gateway", "webhook_listen", "", &str,
-	         err, errlen))
+	if ((rv = config_get_string(
+	         sec, "gateway", "webhook_listen", "", &str, err, errlen))
 	    != 0) {
 		return rv;
 	}
@@ -108,13 +108,14 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 	}
 	s->webhook_max_connections = (int) v;
 	if ((rv = config_get_duration_ms(sec, "gateway",
-	         "webhook_header_timeout", 10000, 100, 600000, &v, err, errlen))
+	         "webhook_header_timeout", 10000, 100, 600000, &v, err,
+	         errlen))
 	    != 0) {
 		return rv;
 	}
 	s->webhook_header_timeout_ms = (int) v;
-	if ((rv = config_get_duration_ms(sec, "gateway", "webhook_body_timeout",
-	         10000, 100, 600000, &v, err, errlen))
+	if ((rv = config_get_duration_ms(sec, "gateway",
+	         "webhook_body_timeout", 10000, 100, 600000, &v, err, errlen))
 	    != 0) {
 		return rv;
 	}
@@ -294,8 +295,8 @@ ctx_fail(gw_ctx *ctx, int rv)
 }
 
 void
-gw_ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id, cJSON *body,
-    const char *tag)
+gw_ctx_send_method(gw_ctx *ctx, const char *method, int64_t chat_id,
+    cJSON *body, const char *tag)
 {
 	gw_out *o = ctx->outs;
 	char *text = cJSON_PrintUnformatted(body);
@@ -360,8 +361,9 @@ send_parts(gw_ctx *ctx, gw_lane lane, int64_t chat_id, const char *html,
 			cJSON_AddItemToObject(body, "reply_markup", kb);
 		}
 		size_t before = ctx->n_outs;
-		gw_ctx_send_method(ctx, edit ? "editMessageText" : "sendMessage",
-		    chat_id, body, (i + 1 == n) ? tag : NULL);
+		gw_ctx_send_method(ctx,
+		    edit ? "editMessageText" : "sendMessage", chat_id, body,
+		    (i + 1 == n) ? tag : NULL);
 		if (ctx->n_outs > before) {
 			ctx->outs[before].lane = lane;
 		}
@@ -432,7 +434,8 @@ gw_ctx_send_document(gw_ctx *ctx, gw_lane lane, int64_t chat_id,
 	if (caption_html != NULL && caption_html[0] != '\0') {
 		char **parts = NULL;
 		size_t n = 0;
-		if (gw_render_split(caption_html, 1024, &parts, &n) == 0 && n > 0) {
+		if (gw_render_split(caption_html, 1024, &parts, &n) == 0
+		    && n > 0) {
 			cJSON_AddStringToObject(body, "caption", parts[0]);
 			cJSON_AddStringToObject(body, "parse_mode", "HTML");
 		}
@@ -656,8 +659,9 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
 			if (strncasecmp(e->message, say, strlen(say)) == 0) {
 				b.len = (size_t) (say - b.data);
 				b.data[b.len] = '\0';
-				sbuf_appendc(&b, (char) toupper(
-				    (unsigned char) e->message[0]));
+				sbuf_appendc(&b,
+				    (char) toupper(
+				        (unsigned char) e->message[0]));
 				gw_render_text(&b, e->message + 1, 500);
 			} else {
 				sbuf_append(&b, ": ");
@@ -1323,8 +1327,9 @@ gw_handle(gw *g, const gw_update *u)
 	    ? gw_budget_take(g->budget, u->user_id, od_now_ms())
 	    : BUDGET_OK;
 	if (bv != BUDGET_OK) {
-		metric_inc(gw_counter(g, "opsdesk_gateway_updates_throttled_total",
-		    "Updates over the sender's command budget", NULL));
+		metric_inc(
+		    gw_counter(g, "opsdesk_gateway_updates_throttled_total",
+		        "Updates over the sender's command budget", NULL));
 	}
 	if (bv == BUDGET_WARN) {
 		gw_ctx_answer(&ctx, "Slow down, please", false);
@@ -1439,7 +1444,8 @@ gw_new(gw **out, const gw_options *opt)
 	if (g->mode == GW_MODE_CONSOLE) {
 		/* A person reading a terminal is not rate limited. */
 		memset(&g->set.throttle, 0, sizeof(g->set.throttle));
-	} else if ((rv = gw_botapi_new(&g->api, opt->api_url, opt->token, g->m))
+	} else if ((rv = gw_botapi_new(
+	                &g->api, opt->api_url, opt->token, g->m))
 	    != 0) {
 		log_error("bot token missing or invalid");
 		goto fail;
@@ -1458,9 +1464,8 @@ gw_new(gw **out, const gw_options *opt)
 		od_strlcpy(g->webhook_secret, opt->webhook_secret,
 		    sizeof(g->webhook_secret));
 	}
-	if ((rv = gw_budget_new(&g->budget, g->mode == GW_MODE_CONSOLE
-	                              ? 0
-	                              : g->set.command_budget,
+	if ((rv = gw_budget_new(&g->budget,
+	         g->mode == GW_MODE_CONSOLE ? 0 : g->set.command_budget,
 	         g->set.command_burst))
 	    != 0) {
 		goto fail;
@@ -1673,7 +1678,9 @@ static const config_field throttle_fields[] = {
 };
 static const config_field gateway_fields[] = {
 	{ .key = "bot_username", .type = CONFIG_STRING, .max = 63 },
-	{ .key = "throttle", .type = CONFIG_OBJECT, .members = throttle_fields },
+	{ .key = "throttle",
+	    .type = CONFIG_OBJECT,
+	    .members = throttle_fields },
 	{ .key = "conversation_ttl", .type = CONFIG_DURATION },
 	{ .key = "workers", .type = CONFIG_INT },
 	{ .key = "poll_timeout", .type = CONFIG_DURATION },

@@ -180,11 +180,11 @@ test_settings_schema(void **state)
 		if (config_load_string(&c, "telegram-gateway", NULL,
 		        cases[i].json, err, sizeof(err))
 		    == 0) {
-			assert_int_equal(gw_settings_load(c, &s, err,
-			                     sizeof(err)),
+			assert_int_equal(
+			    gw_settings_load(c, &s, err, sizeof(err)),
 			    OD_EINVAL);
-			assert_int_equal(config_check_all(c, err, sizeof(err)),
-			    OD_EINVAL);
+			assert_int_equal(
+			    config_check_all(c, err, sizeof(err)), OD_EINVAL);
 			config_free(c);
 		}
 		if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0) {

@@ -33,10 +33,10 @@ typedef struct conn {
 	int64_t deadline;
 	char *buf; /* received bytes */
 	size_t len, cap;
-	size_t head_len;    /* bytes of the head, "\r\n\r\n" included */
-	size_t body_len;    /* Content-Length */
-	bool close_after;   /* after the reply is written */
-	char out[512];      /* the reply (bodies are short and static) */
+	size_t head_len;  /* bytes of the head, "\r\n\r\n" included */
+	size_t body_len;  /* Content-Length */
+	bool close_after; /* after the reply is written */
+	char out[512];    /* the reply (bodies are short and static) */
 	size_t out_len, out_off;
 } conn;
 
@@ -113,17 +113,28 @@ static const char *
 reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
 	}
 }
 
@@ -142,8 +153,8 @@ format_reply(char *out, size_t size, int status, const char *ctype,
 }
 
 static void
-conn_reply(hook *h, conn *c, int status, const char *ctype,
-    const char *text, bool close_after, int64_t now)
+conn_reply(hook *h, conn *c, int status, const char *ctype, const char *text,
+    bool close_after, int64_t now)
 {
 	c->close_after = c->close_after || close_after;
 	c->out_len = format_reply(
@@ -155,8 +166,7 @@ conn_reply(hook *h, conn *c, int status, const char *ctype,
 
 /* A header's value, trimmed, copied into out; false when absent. */
 static bool
-header(const char *head, size_t len, const char *name, char *out,
-    size_t size)
+header(const char *head, size_t len, const char *name, char *out, size_t size)
 {
 	size_t nl = strlen(name);
 	const char *p = memchr(head, '\n', len), *end = head + len;
@@ -172,8 +182,9 @@ header(const char *head, size_t len, const char *name, char *out,
 			while (v < ve && (*v == ' ' || *v == '\t')) {
 				v++;
 			}
-			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '
-			                     || ve[-1] == '\t')) {
+			while (ve > v
+			    && (ve[-1] == '\r' || ve[-1] == ' '
+			        || ve[-1] == '\t')) {
 				ve--;
 			}
 			size_t n = (size_t) (ve - v);
@@ -202,8 +213,7 @@ parse_head(hook *h, conn *c, int64_t now)
 		return;
 	}
 	sp1 = memchr(c->buf, ' ', (size_t) (line_end - c->buf));
-	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1))
-	          : NULL;
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
 	if (sp1 == NULL || sp2 == NULL
 	    || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
 		conn_reply(h, c, 400, NULL, "bad request\n", true, now);
@@ -216,10 +226,10 @@ parse_head(hook *h, conn *c, int64_t now)
 	    && strcasecmp(val, "close") == 0) {
 		c->close_after = true;
 	}
-	if (header(c->buf, c->head_len, "Transfer-Encoding", val,
-	        sizeof(val))) {
-		conn_reply(h, c, 411, NULL, "Content-Length required\n", true,
-		    now);
+	if (header(
+	        c->buf, c->head_len, "Transfer-Encoding", val, sizeof(val))) {
+		conn_reply(
+		    h, c, 411, NULL, "Content-Length required\n", true, now);
 		return;
 	}
 	c->body_len = 0;
@@ -249,8 +259,8 @@ dispatch(hook *h, conn *c, int64_t now)
 	char method[16], path[256], secret[260];
 	/* parse_head checked the request line. */
 	const char *sp1 = memchr(c->buf, ' ', c->head_len);
-	const char *sp2 = memchr(
-	    sp1 + 1, ' ', c->head_len - (size_t) (sp1 + 1 - c->buf));
+	const char *sp2
+	    = memchr(sp1 + 1, ' ', c->head_len - (size_t) (sp1 + 1 - c->buf));
 	size_t ml = (size_t) (sp1 - c->buf), pl = (size_t) (sp2 - sp1 - 1);
 	hook_req r;
 	const char *ctype = NULL, *text = "";
@@ -267,9 +277,9 @@ dispatch(hook *h, conn *c, int64_t now)
 	memset(&r, 0, sizeof(r));
 	r.method = method;
 	r.path = path;
-	r.secret = header(c->buf, c->head_len,
-	               "X-Telegram-Bot-Api-Secret-Token", secret,
-	               sizeof(secret))
+	r.secret
+	    = header(c->buf, c->head_len, "X-Telegram-Bot-Api-Secret-Token",
+	          secret, sizeof(secret))
 	    ? secret
 	    : NULL;
 	/* NUL-terminate the body in place (the buffer keeps a spare byte);
@@ -294,8 +304,8 @@ advance(hook *h, conn *c, int64_t now)
 		    : NULL;
 		if (end == NULL) {
 			if (c->len > HOOK_MAX_HEAD) {
-				conn_reply(h, c, 431, NULL,
-				    "head too large\n", true, now);
+				conn_reply(h, c, 431, NULL, "head too large\n",
+				    true, now);
 			}
 			return;
 		}
@@ -338,8 +348,8 @@ conn_read(hook *h, conn *c, int64_t now)
 			c->cap = ncap;
 		}
 		/* One spare byte for the body's NUL. */
-		ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1,
-		    MSG_DONTWAIT);
+		ssize_t n = recv(
+		    c->fd, c->buf + c->len, c->cap - c->len - 1, MSG_DONTWAIT);
 		if (n == 0) {
 			return false;
 		}
@@ -403,12 +413,14 @@ static void
 accept_all(hook *h, int64_t now)
 {
 	for (;;) {
-		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(
+		    h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR) {
 				continue;
 			}
-			return; /* EAGAIN, or out of fds: try on the next turn */
+			return; /* EAGAIN, or out of fds: try on the next turn
+			         */
 		}
 		if (h->n_conns >= h->lim.max_conns) {
 			/* Over the cap: say so at once (Telegram retries a
@@ -441,13 +453,15 @@ hook_main(void *arg)
 	while (!h->stop) {
 		int64_t now = od_mono_ms(), wait = 1000;
 		int np = 0;
-		h->pfd[np++] = (struct pollfd) { .fd = h->wake[0],
-			.events = POLLIN };
-		h->pfd[np++] = (struct pollfd) { .fd = h->lfd, .events = POLLIN };
+		h->pfd[np++]
+		    = (struct pollfd) { .fd = h->wake[0], .events = POLLIN };
+		h->pfd[np++]
+		    = (struct pollfd) { .fd = h->lfd, .events = POLLIN };
 		for (int i = 0; i < h->n_conns; i++) {
 			conn *c = h->conns[i];
 			h->pfd[np++] = (struct pollfd) { .fd = c->fd,
-				.events = c->state == C_WRITE ? POLLOUT : POLLIN };
+				.events
+				= c->state == C_WRITE ? POLLOUT : POLLIN };
 			if (c->deadline - now < wait) {
 				wait = c->deadline - now;
 			}
@@ -518,8 +532,8 @@ gw_listener_start(hook **out, const char *addr, const hook_limits *lim,
 		goto fail;
 	}
 	if ((h->lfd = open_listener(addr, &h->port)) < 0) {
-		log_error("webhook: cannot listen on %s: %s", addr,
-		    strerror(errno));
+		log_error(
+		    "webhook: cannot listen on %s: %s", addr, strerror(errno));
 		goto fail;
 	}
 	if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -534,9 +548,9 @@ gw_listener_start(hook **out, const char *addr, const hook_limits *lim,
 		    "opsdesk_gateway_webhook_refused_total",
 		    "Webhook connections refused over the connection cap",
 		    NULL);
-		h->m_conns = metrics_gauge(m,
-		    "opsdesk_gateway_webhook_connections",
-		    "Open webhook connections", NULL);
+		h->m_conns
+		    = metrics_gauge(m, "opsdesk_gateway_webhook_connections",
+		        "Open webhook connections", NULL);
 	}
 	if (pthread_create(&h->th, NULL, hook_main, h) != 0) {
 		goto fail;

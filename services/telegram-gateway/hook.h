@@ -19,10 +19,10 @@
 typedef struct hook hook;
 
 typedef struct hook_limits {
-	int max_conns;     /* open connections; more are answered 503 */
-	int header_ms;     /* from connect (or the last reply) to a full head */
-	int body_ms;       /* from the head to the whole body; also writes */
-	size_t max_body;   /* larger bodies are answered 413 */
+	int max_conns;   /* open connections; more are answered 503 */
+	int header_ms;   /* from connect (or the last reply) to a full head */
+	int body_ms;     /* from the head to the whole body; also writes */
+	size_t max_body; /* larger bodies are answered 413 */
 } hook_limits;
 
 typedef struct hook_req {
@@ -38,8 +38,8 @@ typedef struct hook_req {
  * and point *text at a static reply body (and *ctype at its type, or
  * leave it NULL for text/plain).
  */
-typedef int (*hook_fn)(void *arg, const hook_req *req, const char **ctype,
-    const char **text);
+typedef int (*hook_fn)(
+    void *arg, const hook_req *req, const char **ctype, const char **text);
 
 /*
  * Listen on addr ("127.0.0.1:8443", "0.0.0.0:0", "[::]:8443") and start

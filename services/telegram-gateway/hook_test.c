@@ -4,6 +4,8 @@
  * oversized head refused, HTTP/1.0 closed after its reply.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -70,8 +70,10 @@ static hook *
 start(void)
 {
 	hook *h = NULL;
-	hook_limits lim = { .max_conns = 4, .header_ms = 2000,
-		.body_ms = 2000, .max_body = 64 };
+	hook_limits lim = { .max_conns = 4,
+		.header_ms = 2000,
+		.body_ms = 2000,
+		.max_body = 64 };
 	assert_int_equal(
 	    gw_listener_start(&h, "127.0.0.1:0", &lim, stub, NULL, NULL), 0);
 	assert_true(gw_listener_port(h) > 0);

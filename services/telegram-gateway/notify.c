@@ -118,9 +118,10 @@ gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
 			gw_render_text(b, e->author_name, 64);
 		}
 		sbuf_append(b, " at ");
-		clock_time(b, in->resolved_ms ? in->resolved_ms
-		        : e != NULL           ? e->at_ms
-		                              : od_now_ms());
+		clock_time(b,
+		    in->resolved_ms ? in->resolved_ms
+		        : e != NULL ? e->at_ms
+		                    : od_now_ms());
 		sbuf_append(b, "\n");
 	} else if (in->acknowledged) {
 		sbuf_append(b, "✋ <b>Acknowledged</b> by ");
@@ -142,8 +143,10 @@ gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
 		    = in->timeline[in->n_timeline - 1];
 		sbuf_append(b, "Latest: ");
 		clock_time(b, e->at_ms);
-		sbuf_printf(b, " · %s · ", gw_render_incident_status(e->status));
-		gw_render_text(b, e->author_id ? e->author_name : "system", 64);
+		sbuf_printf(
+		    b, " · %s · ", gw_render_incident_status(e->status));
+		gw_render_text(
+		    b, e->author_id ? e->author_name : "system", 64);
 		sbuf_append(b, ": ");
 		gw_render_text(b, e->text, 300);
 		sbuf_append(b, "\n");
@@ -168,8 +171,8 @@ deliver_alert(gw *g, const Opsdesk__V1__AlertEvent *a)
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.g = g;
-	sbuf_printf(
-	    &head, "🚨 <b>Alert</b> %s ", gw_render_severity_symbol(a->severity));
+	sbuf_printf(&head, "🚨 <b>Alert</b> %s ",
+	    gw_render_severity_symbol(a->severity));
 	gw_render_text(&head, a->text[0] ? a->text : a->kind, 300);
 	sbuf_append(&head, "\n");
 	if (a->incident != NULL) {
@@ -221,18 +224,21 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 	gw_alert_render(g, &b, &kb, NULL, in);
 	store_key_u64(prefix, in->id);
 	if (store_read_begin(gw_store(g), &txn) == 0) {
-		if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_ALERT_MSG),
-		        &cur)
+		if (mdb_cursor_open(
+		        txn, store_db(gw_store(g), GW_DB_ALERT_MSG), &cur)
 		    == 0) {
 			k.mv_data = prefix;
 			k.mv_size = 8;
-			for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			for (int rc
+			     = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 			     rc == 0 && k.mv_size == 24
 			     && memcmp(k.mv_data, prefix, 8) == 0;
 			     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 				const uint8_t *p = k.mv_data;
-				int64_t chat = (int64_t) store_key_get_u64(p + 8);
-				int64_t msg = (int64_t) store_key_get_u64(p + 16);
+				int64_t chat
+				    = (int64_t) store_key_get_u64(p + 8);
+				int64_t msg
+				    = (int64_t) store_key_get_u64(p + 16);
 				cJSON *body = cJSON_CreateObject();
 				cJSON_AddNumberToObject(
 				    body, "chat_id", (double) chat);
@@ -266,7 +272,8 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 		store_read_end(txn);
 	}
 	const Opsdesk__V1__TimelineEntry *r = resolving_entry(in);
-	if (strcmp(topic, "incident.resolved") == 0 && (r == NULL || r->author_id == 0)
+	if (strcmp(topic, "incident.resolved") == 0
+	    && (r == NULL || r->author_id == 0)
 	    && (n > 0
 	        || in->severity <= OPSDESK__V1__SEVERITY__SEVERITY_HIGH)) {
 		/* Nobody pressed anything: say so where the alert was. */
@@ -295,9 +302,9 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 		sbuf_free(&a);
 	}
 	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
-		metric_add(
-		    gw_counter(g, "opsdesk_gateway_notifications_total",
-		        "Bus events turned into messages", "kind=\"incident\""),
+		metric_add(gw_counter(g, "opsdesk_gateway_notifications_total",
+		               "Bus events turned into messages",
+		               "kind=\"incident\""),
 		    ctx.n_outs);
 	}
 	gw_ctx_free(&ctx);
@@ -393,18 +400,19 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 			char score[4], label[8];
 			snprintf(score, sizeof(score), "%d", r);
 			snprintf(label, sizeof(label), "%d⭐", r);
-			if (gw_cb_encode(data, sizeof(data), "tr", id, score) == 0) {
+			if (gw_cb_encode(data, sizeof(data), "tr", id, score)
+			    == 0) {
 				gw_kbd_button(&k, label, data);
 			}
 		}
 		gw_kbd_row(&k);
 	}
-	if (n->ticket_id != 0 &&
-	    gw_cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
+	if (n->ticket_id != 0
+	    && gw_cb_encode(data, sizeof(data), "tv", id, NULL) == 0) {
 		gw_kbd_button(&k, "🔎 View ticket", data);
 	}
-	gw_ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b), &k,
-	    NULL);
+	gw_ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b),
+	    &k, NULL);
 	gw_enqueue(g, &ctx);
 	gw_ctx_free(&ctx);
 	sbuf_free(&b);
@@ -436,12 +444,13 @@ gw_status_batch_add(status_batch *b, const Opsdesk__V1__StatusChanged *s,
 				continue;
 			}
 			b->n++;
-			od_strlcpy(b->ch[j].id, c->component_id,
-			    sizeof(b->ch[j].id));
+			od_strlcpy(
+			    b->ch[j].id, c->component_id, sizeof(b->ch[j].id));
 			od_strlcpy(b->ch[j].old_status, c->old_status,
 			    sizeof(b->ch[j].old_status));
 		}
-		od_strlcpy(b->ch[j].name, c->name[0] ? c->name : c->component_id,
+		od_strlcpy(b->ch[j].name,
+		    c->name[0] ? c->name : c->component_id,
 		    sizeof(b->ch[j].name));
 		od_strlcpy(b->ch[j].new_status, c->new_status,
 		    sizeof(b->ch[j].new_status));
@@ -502,7 +511,7 @@ status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
 		sbuf_printf(&lines, "</b>: %s%s (was %s)\n",
 		    gw_render_public_name(sb->ch[i].new_status),
 		    gw_render_public_rank(sb->ch[i].new_status) == 0 ? " again"
-		                                                   : "",
+		                                                     : "",
 		    gw_render_public_name(sb->ch[i].old_status));
 	}
 	if (n == 0 && !(len == 0 && sb->overall)) {
@@ -540,7 +549,8 @@ status_notice(sbuf *b, const status_batch *sb, const char *subs, size_t len,
 		gw_render_text(b, in->name, 160);
 		sbuf_append(b, "</b>");
 		if (in->status[0] != '\0') {
-			sbuf_printf(b, " — %c", toupper((unsigned char) in->status[0]));
+			sbuf_printf(b, " — %c",
+			    toupper((unsigned char) in->status[0]));
 			gw_render_text(b, in->status + 1, 40);
 		}
 		sbuf_append(b, "\n");
@@ -597,7 +607,8 @@ deliver_status(gw *g, status_batch *sb)
 				if (k.mv_size != 8) {
 					continue;
 				}
-				status_notice(&b, sb, v.mv_data, v.mv_size, sum);
+				status_notice(
+				    &b, sb, v.mv_data, v.mv_size, sum);
 				if (b.len > 0) {
 					gw_ctx_send(&ctx,
 					    (int64_t) store_key_get_u64(
@@ -638,7 +649,8 @@ to_subscribers(
 		     op = MDB_NEXT) {
 			bool match = v.mv_size == 0 || ids == NULL;
 			for (size_t i = 0; i < n_ids && !match; i++) {
-				match = subs_cover(v.mv_data, v.mv_size, ids[i]);
+				match
+				    = subs_cover(v.mv_data, v.mv_size, ids[i]);
 			}
 			if (match && k.mv_size == 8) {
 				gw_ctx_send_lane(ctx, GW_LANE_BROADCAST,
@@ -719,8 +731,7 @@ gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET_NOTIFY:
 		deliver_ticket_notify(g, env->ticket_notify);
 		break;
-	case OPSDESK__V1__ENVELOPE__PAYLOAD_STATUS_CHANGED:
-	{
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_STATUS_CHANGED: {
 		status_batch *sb = calloc(1, sizeof(*sb));
 		if (sb != NULL) {
 			gw_status_batch_add(sb, env->status_changed, 0, 0);
@@ -775,8 +786,8 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 	    && n->window_ms > 0) {
 		/* Held for the window, then one notice (notify_main). */
 		pthread_mutex_lock(&n->mtx);
-		gw_status_batch_add(&n->batch, env->status_changed, od_now_ms(),
-		    n->window_ms);
+		gw_status_batch_add(
+		    &n->batch, env->status_changed, od_now_ms(), n->window_ms);
 		pthread_cond_signal(&n->cond);
 		pthread_mutex_unlock(&n->mtx);
 		return;
@@ -815,8 +826,8 @@ notify_main(void *arg)
 			continue;
 		}
 		/* Nothing held: sleep until signalled (a minute at most). */
-		int64_t wait = n->batch.due_ms != 0 ? n->batch.due_ms - now
-		                                    : 60000;
+		int64_t wait
+		    = n->batch.due_ms != 0 ? n->batch.due_ms - now : 60000;
 		(void) od_cond_wait_ms(&n->cond, &n->mtx, wait < 1 ? 1 : wait);
 	}
 	pthread_mutex_unlock(&n->mtx);
@@ -828,9 +839,9 @@ int
 gw_notify_start(gw_notify **out, gw *g)
 {
 	static const char *const prefixes[] = { "alert.", "incident.updated",
-		"incident.resolved", "ticket.created",
-		"ticket.replied", "ticket.notify", "ticket.sla_breached",
-		"status.changed", "maintenance.reminder", NULL };
+		"incident.resolved", "ticket.created", "ticket.replied",
+		"ticket.notify", "ticket.sla_breached", "status.changed",
+		"maintenance.reminder", NULL };
 	gw_notify *n = calloc(1, sizeof(*n));
 	int rv;
 	if (n == NULL) {
@@ -866,11 +877,10 @@ gw_notify_start(gw_notify **out, gw *g)
 	n->started = true;
 	/* At start (alerts raised while down), on every resync and once a
 	 * minute; retried while incident-service is down. */
-	bus_resync_source src = { "incident-service alerts", catch_up, n,
-		60000 };
-	bus_resync_options rso = { .sources = &src,
-		.n_sources = 1,
-		.metrics = gw_metrics(g) };
+	bus_resync_source src
+	    = { "incident-service alerts", catch_up, n, 60000 };
+	bus_resync_options rso
+	    = { .sources = &src, .n_sources = 1, .metrics = gw_metrics(g) };
 	if ((rv = bus_resync_start(&n->resync, &rso)) != 0) {
 		gw_notify_stop(n);
 		return rv;

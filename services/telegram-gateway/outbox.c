@@ -200,8 +200,8 @@ gw_outbox_encode(const gw_out *o, size_t *len)
 }
 
 int
-gw_outbox_decode(const void *v, size_t len, int64_t *chat_id, const char **method,
-    const char **tag, const char **body)
+gw_outbox_decode(const void *v, size_t len, int64_t *chat_id,
+    const char **method, const char **tag, const char **body)
 {
 	const char *p = v, *end = (const char *) v + len;
 	if (len < 11 || end[-1] != '\0') {
@@ -262,8 +262,8 @@ lane_index(int lane)
 
 /* The chat's place: 0 and *due, *backoff; OD_ENOTFOUND. */
 static int
-chat_get(MDB_txn *m, store *s, int li, int64_t chat, int64_t *due,
-    int64_t *backoff)
+chat_get(
+    MDB_txn *m, store *s, int li, int64_t chat, int64_t *due, int64_t *backoff)
 {
 	uint8_t k[CKEY_LEN];
 	MDB_val v;
@@ -292,8 +292,8 @@ chat_set(store_txn *t, int li, int64_t chat, int64_t due, int64_t backoff)
 			return 0;
 		}
 		rkey(rk, li, old, chat);
-		rv = store_del(t, store_db(s, GW_DB_OB_READY), rk, QKEY_LEN,
-		    NULL, 0);
+		rv = store_del(
+		    t, store_db(s, GW_DB_OB_READY), rk, QKEY_LEN, NULL, 0);
 		if (rv != 0 && rv != OD_ENOTFOUND) {
 			return rv;
 		}
@@ -381,7 +381,8 @@ gw_outbox_put(store_txn *t, const gw_out *o, int lane)
 		return rv;
 	}
 	qkey(q, li, o->chat_id, id);
-	if ((rv = store_put(t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0))
+	if ((rv = store_put(
+	         t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0))
 	    != 0) {
 		return rv;
 	}
@@ -405,8 +406,7 @@ index_old_rows(store_txn *t, void *arg)
 	    || st.ms_entries > 0) {
 		return 0;
 	}
-	if (mdb_cursor_open(
-	        store_txn_mdb(t), store_db(s, GW_DB_OUTBOX), &c)
+	if (mdb_cursor_open(store_txn_mdb(t), store_db(s, GW_DB_OUTBOX), &c)
 	    != 0) {
 		return OD_EIO;
 	}
@@ -416,8 +416,8 @@ index_old_rows(store_txn *t, void *arg)
 		const char *m, *tag, *body;
 		uint8_t q[QKEY_LEN];
 		if (k.mv_size != 8
-		    || gw_outbox_decode(v.mv_data, v.mv_size, &chat, &m, &tag,
-		           &body)
+		    || gw_outbox_decode(
+		           v.mv_data, v.mv_size, &chat, &m, &tag, &body)
 		        != 0) {
 			continue;
 		}
@@ -450,7 +450,7 @@ typedef struct ob_chatref {
 struct ob_sched {
 	throttle *thr;
 	int max_inflight;
-	int64_t gap_ms; /* per chat, from the throttle */
+	int64_t gap_ms;   /* per chat, from the throttle */
 	ob_msg *inflight; /* [max_inflight], chat_id 0: free slot */
 	int n_inflight;
 	ob_chatref rekey[SCAN_LIMIT * GW_LANES];
@@ -498,7 +498,8 @@ static bool
 inflight_has(const ob_sched *s, int64_t chat)
 {
 	for (int i = 0; i < s->max_inflight; i++) {
-		if (s->inflight[i].chat_id == chat && s->inflight[i].seq != 0) {
+		if (s->inflight[i].chat_id == chat
+		    && s->inflight[i].seq != 0) {
 			return true;
 		}
 	}
@@ -546,8 +547,8 @@ load_msg(MDB_txn *txn, store *s, uint64_t seq, ob_msg *m)
 	const char *method, *tag, *body;
 	store_key_u64(k, seq);
 	if (store_get(txn, store_db(s, GW_DB_OUTBOX), k, 8, &v) != 0
-	    || gw_outbox_decode(v.mv_data, v.mv_size, &m->chat_id, &method, &tag,
-	           &body)
+	    || gw_outbox_decode(
+	           v.mv_data, v.mv_size, &m->chat_id, &method, &tag, &body)
 	        != 0) {
 		return OD_ENOTFOUND;
 	}
@@ -561,8 +562,8 @@ load_msg(MDB_txn *txn, store *s, uint64_t seq, ob_msg *m)
 }
 
 int
-gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
-    int64_t *wake)
+gw_ob_sched_pick(
+    ob_sched *s, store *st, int64_t now, ob_msg *out, int max, int64_t *wake)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
@@ -592,8 +593,8 @@ gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 		rkey(key, li, 0, 0);
 		k.mv_size = QKEY_LEN;
 		k.mv_data = key;
-		for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		     rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			const uint8_t *kb = k.mv_data;
 			if (k.mv_size != QKEY_LEN || kb[0] != li) {
 				break;
@@ -616,20 +617,24 @@ gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 			}
 			if (is_blocked(txn, st, chat)) {
 				if (s->n_purge < SCAN_LIMIT * GW_LANES
-				    && !ref_has(s->purge, s->n_purge, li, chat)) {
+				    && !ref_has(
+				        s->purge, s->n_purge, li, chat)) {
 					s->purge[s->n_purge++]
 					    = (ob_chatref) { li, chat, 0 };
 				}
 				continue;
 			}
-			int64_t cw = gw_throttle_chat_wait_ms(s->thr, chat, now);
+			int64_t cw
+			    = gw_throttle_chat_wait_ms(s->thr, chat, now);
 			if (cw > 0) {
 				/* Its turn comes when the chat may send:
 				 * move it there rather than look again. */
 				if (s->n_rekey < SCAN_LIMIT * GW_LANES
-				    && !ref_has(s->rekey, s->n_rekey, li, chat)) {
+				    && !ref_has(
+				        s->rekey, s->n_rekey, li, chat)) {
 					s->rekey[s->n_rekey++]
-					    = (ob_chatref) { li, chat, now + cw };
+					    = (ob_chatref) { li, chat,
+						      now + cw };
 				}
 				w = now + cw < w ? now + cw : w;
 				continue;
@@ -650,7 +655,8 @@ gw_ob_sched_pick(ob_sched *s, store *st, int64_t now, ob_msg *out, int max,
 				/* An index entry with nothing behind it. */
 				free(m.body);
 				if (s->n_purge < SCAN_LIMIT * GW_LANES
-				    && !ref_has(s->purge, s->n_purge, li, chat)) {
+				    && !ref_has(
+				        s->purge, s->n_purge, li, chat)) {
 					s->purge[s->n_purge++]
 					    = (ob_chatref) { li, chat, 0 };
 				}
@@ -741,7 +747,8 @@ commit_fn(store_txn *t, void *arg)
 		case BOTAPI_REFUSED:
 		case BOTAPI_BLOCKED:
 			if ((rv = del_msg(t, li, chat, o->msg.seq)) != 0
-			    || (rv = after_head(t, a->s, li, chat, now)) != 0) {
+			    || (rv = after_head(t, a->s, li, chat, now))
+			        != 0) {
 				return rv;
 			}
 			if (o->verdict == BOTAPI_BLOCKED) {
@@ -761,7 +768,8 @@ commit_fn(store_txn *t, void *arg)
 				uint8_t ak[24];
 				store_key_u64(ak, o->ticket);
 				store_key_u64(ak + 8, (uint64_t) chat);
-				store_key_u64(ak + 16, (uint64_t) o->message_id);
+				store_key_u64(
+				    ak + 16, (uint64_t) o->message_id);
 				if ((rv = store_put(t,
 				         store_db(st, GW_DB_ALERT_MSG), ak, 24,
 				         "", 0))
@@ -894,8 +902,9 @@ console_print(gw *g, const char *method, const char *body)
 	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(j, "reply_markup"),
 	    "inline_keyboard");
-	char *plain
-	    = cJSON_IsString(text) ? gw_render_to_plain(text->valuestring) : NULL;
+	char *plain = cJSON_IsString(text)
+	    ? gw_render_to_plain(text->valuestring)
+	    : NULL;
 	pthread_mutex_lock(&g->console_mtx);
 	fprintf(g->cout, "\n%s%s\n",
 	    strcmp(method, "editMessageText") == 0 ? "(updated) " : "",
@@ -984,7 +993,7 @@ lasting_ms(void)
 	char *end = NULL;
 	long long ms = v != NULL ? strtoll(v, &end, 10) : 0;
 	return v != NULL && end != v && *end == '\0' && ms > 0 ? ms
-	                                                        : LASTING_MS;
+	                                                       : LASTING_MS;
 }
 
 typedef struct lasting {
@@ -1091,14 +1100,13 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 	case BOTAPI_BLOCKED:
 		log_info("chat %lld blocked the bot (%s): not sending to it",
 		    (long long) m->chat_id, res->description);
-		metric_inc(gw_counter(sd->g,
-		    "opsdesk_gateway_chats_blocked_total",
-		    "Chats marked blocked after a 403", NULL));
+		metric_inc(
+		    gw_counter(sd->g, "opsdesk_gateway_chats_blocked_total",
+		        "Chats marked blocked after a 403", NULL));
 		break;
 	case BOTAPI_REFUSED:
 		log_warn("Bot API refused %s to chat %lld: %d %s", m->method,
-		    (long long) m->chat_id, res->error_code,
-		    res->description);
+		    (long long) m->chat_id, res->error_code, res->description);
 		snprintf(labels, sizeof(labels), "method=\"%s\"", m->method);
 		metric_inc(
 		    gw_counter(sd->g, "opsdesk_gateway_outbox_dropped_total",
@@ -1112,7 +1120,8 @@ flush_done(sender *sd)
 {
 	gw *g = sd->g;
 	int purged = 0;
-	int rv = gw_ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
+	int rv
+	    = gw_ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
 	if (rv != 0) {
 		log_error("outbox: cannot record sends: %s", od_strerror(rv));
 	}
@@ -1123,9 +1132,10 @@ flush_done(sender *sd)
 		}
 	}
 	if (purged > 0) {
-		metric_add(gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
-		               "Outgoing calls refused for good",
-		               "method=\"blocked_chat\""),
+		metric_add(
+		    gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
+		        "Outgoing calls refused for good",
+		        "method=\"blocked_chat\""),
 		    (uint64_t) purged);
 	}
 	sd->n_done = 0;
@@ -1195,8 +1205,8 @@ sender_main(void *arg)
 			ob_msg *m = &sd.picked[i];
 			botapi_xfer *x = NULL;
 			if (g->mode == GW_MODE_CONSOLE) {
-				botapi_result res = { .ok = true,
-					.telegram = true };
+				botapi_result res
+				    = { .ok = true, .telegram = true };
 				console_print(g, m->method, m->body);
 				outcome_of(&sd, m, 0, &res, now);
 				free(m->body);
@@ -1278,8 +1288,8 @@ sender_main(void *arg)
 			xfer_track(&sd, x, false);
 			ob_msg *m = gw_botapi_xfer_user(x);
 			botapi_result res;
-			int rv = gw_botapi_xfer_finish(x, (int) cm->data.result,
-			    &res);
+			int rv = gw_botapi_xfer_finish(
+			    x, (int) cm->data.result, &res);
 			outcome_of(&sd, m, rv, &res, od_now_ms());
 			gw_botapi_result_clear(&res);
 			free(m);
@@ -1293,7 +1303,8 @@ sender_main(void *arg)
 	for (int i = 0; i < max; i++) {
 		botapi_xfer *x = sd.xfers[i];
 		if (x != NULL) {
-			curl_multi_remove_handle(multi, gw_botapi_xfer_easy(x));
+			curl_multi_remove_handle(
+			    multi, gw_botapi_xfer_easy(x));
 			free(gw_botapi_xfer_user(x));
 			gw_botapi_xfer_free(x, true);
 		}
@@ -1340,8 +1351,8 @@ gw_outbox_start(gw *g)
 	if (n > 0) {
 		log_info("outbox: indexed %d queued messages", n);
 	}
-	if ((rv = gw_ob_sched_new(&g->ob_sched, &g->set.throttle,
-	         g->set.send_concurrency))
+	if ((rv = gw_ob_sched_new(
+	         &g->ob_sched, &g->set.throttle, g->set.send_concurrency))
 	    != 0) {
 		return rv;
 	}

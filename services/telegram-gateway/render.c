@@ -166,9 +166,9 @@ gw_render_public_name(const char *status)
 int
 gw_render_public_rank(const char *status)
 {
-	static const char *const order[] = { "operational",
-		"under_maintenance", "degraded_performance", "partial_outage",
-		"major_outage", NULL };
+	static const char *const order[]
+	    = { "operational", "under_maintenance", "degraded_performance",
+		      "partial_outage", "major_outage", NULL };
 	for (int i = 0; status != NULL && order[i] != NULL; i++) {
 		if (strcmp(order[i], status) == 0) {
 			return i;

@@ -21,8 +21,8 @@ static const gw_command commands[] = {
 	{ "status_page", false, true, gw_cmd_status, "/status_page",
 	    "service status" },
 	{ "status", false, false, gw_cmd_status, "/status", "service status" },
-	{ "subscribe", false, true, gw_cmd_subscribe, "/subscribe [component…]",
-	    "status notifications" },
+	{ "subscribe", false, true, gw_cmd_subscribe,
+	    "/subscribe [component…]", "status notifications" },
 	{ "unsubscribe", false, true, gw_cmd_unsubscribe,
 	    "/unsubscribe [component…]", "stop status notifications" },
 	{ "support", false, true, gw_cmd_support, "/support [text]",
@@ -74,7 +74,8 @@ static const gw_command commands[] = {
 	    "mark a ticket resolved (the owner is asked to rate it)" },
 	{ "pending", true, false, gw_cmd_pending, "/pending <id>",
 	    "wait on the customer (pauses the SLA)" },
-	{ "close", true, false, gw_cmd_close, "/close <id>", "close a ticket" },
+	{ "close", true, false, gw_cmd_close, "/close <id>",
+	    "close a ticket" },
 	{ "assign", true, false, gw_cmd_assign, "/assign <id> [me|<user id>]",
 	    "assign a ticket" },
 	{ "priority", true, false, gw_cmd_priority,
@@ -106,8 +107,8 @@ gw_router_find(const char *name)
 }
 
 bool
-gw_router_parse(const char *text, const char *bot, char *name, size_t name_size,
-    const char **args)
+gw_router_parse(const char *text, const char *bot, char *name,
+    size_t name_size, const char **args)
 {
 	const char *p = text;
 	size_t n = 0;

@@ -17,21 +17,22 @@ test_parse_command(void **state)
 {
 	char name[40];
 	const char *args;
-	assert_true(
-	    gw_router_parse("/health", "opsdesk_bot", name, sizeof(name), &args));
+	assert_true(gw_router_parse(
+	    "/health", "opsdesk_bot", name, sizeof(name), &args));
 	assert_string_equal(name, "health");
 	assert_string_equal(args, "");
-	assert_true(gw_router_parse("/Ticket@OpsDesk_Bot   T-12 ", "opsdesk_bot",
-	    name, sizeof(name), &args));
+	assert_true(gw_router_parse("/Ticket@OpsDesk_Bot   T-12 ",
+	    "opsdesk_bot", name, sizeof(name), &args));
 	assert_string_equal(name, "ticket");
 	assert_string_equal(args, "T-12 ");
 	/* Addressed to another bot in a group: not ours. */
 	assert_false(gw_router_parse(
 	    "/health@other_bot", "opsdesk_bot", name, sizeof(name), &args));
-	assert_false(
-	    gw_router_parse("hello", "opsdesk_bot", name, sizeof(name), &args));
+	assert_false(gw_router_parse(
+	    "hello", "opsdesk_bot", name, sizeof(name), &args));
 	assert_false(gw_router_parse("/", NULL, name, sizeof(name), &args));
-	assert_false(gw_router_parse("/he-lp", NULL, name, sizeof(name), &args));
+	assert_false(
+	    gw_router_parse("/he-lp", NULL, name, sizeof(name), &args));
 	/* Without a configured name any suffix is accepted. */
 	assert_true(gw_router_parse("/help@x", "", name, sizeof(name), &args));
 }
@@ -123,10 +124,10 @@ test_status_batch(void **state)
 static void
 test_public_words(void **state)
 {
-	assert_string_equal(gw_render_public_name("partial_outage"),
-	    "Partial outage");
-	assert_string_equal(gw_render_public_name("under_maintenance"),
-	    "Under maintenance");
+	assert_string_equal(
+	    gw_render_public_name("partial_outage"), "Partial outage");
+	assert_string_equal(
+	    gw_render_public_name("under_maintenance"), "Under maintenance");
 	assert_string_equal(gw_render_public_symbol("under_maintenance"), "🔧");
 	assert_true(gw_render_public_rank("major_outage")
 	    > gw_render_public_rank("partial_outage"));
@@ -138,11 +139,10 @@ test_table(void **state)
 {
 	size_t n;
 	const gw_command *c = gw_router_commands(&n);
-	static const char *const admin[]
-	    = { "health", "monitor", "ops", "incident", "maintenance", "queue",
-		      "reply", "note", "close", "resolve", "pending", "assign",
-		      "priority", "tier",
-		      "report", "help_admin", "tick", NULL };
+	static const char *const admin[] = { "health", "monitor", "ops",
+		"incident", "maintenance", "queue", "reply", "note", "close",
+		"resolve", "pending", "assign", "priority", "tier", "report",
+		"help_admin", "tick", NULL };
 	static const char *const all[] = { "start", "help", "help_operations",
 		"status_page", "status", "subscribe", "unsubscribe", "support",
 		"tickets", "ticket", "faq", "cancel", NULL };
@@ -295,13 +295,15 @@ test_throttle(void **state)
 	throttle_limits gl = { 30, 0, 0 };
 	assert_int_equal(gw_throttle_new(&t, &gl), 0);
 	for (int i = 0; i < 30; i++) {
-		assert_int_equal(gw_throttle_wait_ms(t, 100 + i, 10000 + 33 * i), 0);
+		assert_int_equal(
+		    gw_throttle_wait_ms(t, 100 + i, 10000 + 33 * i), 0);
 		gw_throttle_sent(t, 100 + i, 10000 + 33 * i);
 	}
 	assert_int_equal(gw_throttle_wait_ms(t, 999, 10990), 10); /* 31st */
 	assert_int_equal(gw_throttle_wait_ms(t, 999, 11000), 0);
 	gw_throttle_sent(t, 999, 11000);
-	assert_int_equal(gw_throttle_wait_ms(t, 1000, 11010), 23); /* spacing */
+	assert_int_equal(
+	    gw_throttle_wait_ms(t, 1000, 11010), 23); /* spacing */
 	gw_throttle_free(t);
 
 	/* Groups: 20 a minute even with the per-chat limit off. */

@@ -144,8 +144,7 @@ depth(fixture *f)
 	MDB_txn *txn = NULL;
 	MDB_stat st;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	assert_int_equal(
-	    mdb_stat(txn, store_db(f->st, GW_DB_OUTBOX), &st), 0);
+	assert_int_equal(mdb_stat(txn, store_db(f->st, GW_DB_OUTBOX), &st), 0);
 	store_read_end(txn);
 	return st.ms_entries;
 }
@@ -334,10 +333,12 @@ test_classify(void **state)
 	botapi_result r;
 	const char *why;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(
+	    gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "network");
 	r.timed_out = true;
-	assert_int_equal(gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
+	assert_int_equal(
+	    gw_botapi_classify(OD_EUNAVAIL, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "timeout");
 	memset(&r, 0, sizeof(r));
 	r.http_status = 200; /* a proxy's page */
@@ -356,8 +357,7 @@ test_classify(void **state)
 	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY);
 	assert_string_equal(why, "5xx");
 	r.http_status = r.error_code = 429;
-	assert_int_equal(
-	    gw_botapi_classify(0, &r, &why), BOTAPI_RETRY_AFTER);
+	assert_int_equal(gw_botapi_classify(0, &r, &why), BOTAPI_RETRY_AFTER);
 	r.http_status = r.error_code = 400;
 	snprintf(r.description, sizeof(r.description),
 	    "Bad Request: chat not found");
@@ -381,7 +381,8 @@ test_command_budget(void **state)
 	}
 	assert_int_equal(gw_budget_take(b, 900, T0), BUDGET_WARN);
 	for (int i = 0; i < 100; i++) {
-		assert_int_equal(gw_budget_take(b, 900, T0 + i), BUDGET_IGNORE);
+		assert_int_equal(
+		    gw_budget_take(b, 900, T0 + i), BUDGET_IGNORE);
 	}
 	assert_int_equal(gw_budget_take(b, 901, T0 + 100), BUDGET_OK);
 	/* 20 a minute: one more every 3 s. */
@@ -389,7 +390,8 @@ test_command_budget(void **state)
 	assert_int_equal(gw_budget_take(b, 900, T0 + 3200), BUDGET_WARN);
 	/* Many users: bounded table, newcomers still served. */
 	for (int64_t u = 1; u < 50000; u++) {
-		assert_int_equal(gw_budget_take(b, 10000 + u, T0 + 4000), BUDGET_OK);
+		assert_int_equal(
+		    gw_budget_take(b, 10000 + u, T0 + 4000), BUDGET_OK);
 	}
 	gw_budget_free(b);
 	assert_int_equal(gw_budget_new(&b, 0, 5), 0); /* off */

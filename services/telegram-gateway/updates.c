@@ -390,9 +390,8 @@ secret_ok(const char *want, const char *got)
 
 /* One webhook request, from either listener: the status and reply. */
 static int
-webhook_decide(gw *g, const char *method, const char *secret,
-    const char *body, size_t body_len, const char **ctype,
-    const char **text)
+webhook_decide(gw *g, const char *method, const char *secret, const char *body,
+    size_t body_len, const char **ctype, const char **text)
 {
 	cJSON *j = NULL;
 	gw_update u;
@@ -449,8 +448,8 @@ webhook_handler(void *arg, const http_request *req, http_response *res)
 }
 
 static int
-hook_handler(void *arg, const hook_req *req, const char **ctype,
-    const char **text)
+hook_handler(
+    void *arg, const hook_req *req, const char **ctype, const char **text)
 {
 	gw *g = arg;
 	if (strcmp(req->path, g->set.webhook_path) != 0) {
@@ -480,8 +479,8 @@ gw_hook_start(gw *g)
 		         "gateway.webhook_listen");
 		return 0;
 	}
-	return gw_listener_start(&g->hook, g->set.webhook_listen, &lim, hook_handler,
-	    g, g->m);
+	return gw_listener_start(
+	    &g->hook, g->set.webhook_listen, &lim, hook_handler, g, g->m);
 }
 
 void

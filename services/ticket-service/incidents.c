@@ -227,7 +227,8 @@ notify_one(
 			continue;
 		}
 		for (size_t j = i; j < n; j++) {
-			if (ts[j] != NULL && ts[j]->owner_id == ts[i]->owner_id) {
+			if (ts[j] != NULL
+			    && ts[j]->owner_id == ts[i]->owner_id) {
 				sbuf_printf(&list, "%sT-%llu",
 				    same == 0 ? "" : ", ",
 				    (unsigned long long) ts[j]->id);

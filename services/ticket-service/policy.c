@@ -290,9 +290,13 @@ static const config_field sla_target_fields[] = {
 };
 static const config_field sla_tier_fields[] = {
 	{ .key = "low", .type = CONFIG_OBJECT, .members = sla_target_fields },
-	{ .key = "normal", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = "normal",
+	    .type = CONFIG_OBJECT,
+	    .members = sla_target_fields },
 	{ .key = "high", .type = CONFIG_OBJECT, .members = sla_target_fields },
-	{ .key = "urgent", .type = CONFIG_OBJECT, .members = sla_target_fields },
+	{ .key = "urgent",
+	    .type = CONFIG_OBJECT,
+	    .members = sla_target_fields },
 	{ .key = NULL },
 };
 static const config_field sla_fields[] = {

@@ -134,8 +134,10 @@ static const config_field faq_item_fields[] = {
 };
 static const config_field faq_item_field
     = { .type = CONFIG_OBJECT, .members = faq_item_fields };
-static const config_field faq_section = { .key = "faq", .type = CONFIG_ARRAY,
-	.max = TICKET_MAX_FAQ, .elem = &faq_item_field };
+static const config_field faq_section = { .key = "faq",
+	.type = CONFIG_ARRAY,
+	.max = TICKET_MAX_FAQ,
+	.elem = &faq_item_field };
 
 static int
 faq_check(const config *c, char *err, size_t errlen)
@@ -442,11 +444,11 @@ ticket_service_start(runtime *rt)
 
 	/* Until a snapshot arrives the active incidents are unknown: the
 	 * worker asks at start and after every gap, until it gets one. */
-	bus_resync_source src = { "incident-service", ticket_incidents_fetch,
-		svc, 0 };
-	bus_resync_options rso = { .sources = &src,
-		.n_sources = 1,
-		.metrics = runtime_metrics(rt) };
+	bus_resync_source src
+	    = { "incident-service", ticket_incidents_fetch, svc, 0 };
+	bus_resync_options rso = {
+		.sources = &src, .n_sources = 1, .metrics = runtime_metrics(rt)
+	};
 	if ((rv = bus_resync_start(&svc->resync, &rso)) != 0
 	    || (rv = runtime_defer(rt, resync_stop, svc->resync)) != 0) {
 		return rv;

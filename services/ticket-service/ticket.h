@@ -1,8 +1,8 @@
 /*
  * ticket_core — the business rules of ticket-service: tickets and their
  * threads, SLA clocks, lifecycle, limits, FAQ, tiers, stats, and the
- * incident-aware part of support. ticket_service_start wires it to the runtime;
- * the units and the bench link this library.
+ * incident-aware part of support. ticket_service_start wires it to the
+ * runtime; the units and the bench link this library.
  *
  * Layout of the store (every index is updated in the same txn as the
  * ticket, so no request scans the whole store):

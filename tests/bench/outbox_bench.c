@@ -68,8 +68,8 @@ static void
 queue(store *st, int lane, int64_t chat0, int n)
 {
 	for (int done = 0; done < n; done += 10000) {
-		put_job j = { lane, chat0 + done, n - done < 10000 ? n - done
-		                                                   : 10000 };
+		put_job j = { lane, chat0 + done,
+			n - done < 10000 ? n - done : 10000 };
 		if (store_write(st, put_fn, &j) != 0) {
 			fprintf(stderr, "queueing failed\n");
 			exit(1);
@@ -123,8 +123,8 @@ run(const char *dir, int depth, double *us, long *anon_kb, int64_t *first)
 	if (system(cmd) != 0) {
 		exit(1);
 	}
-	store_options so = { .path = path, .dbs = gw_db_names,
-		.map_size = 1ULL << 30 };
+	store_options so
+	    = { .path = path, .dbs = gw_db_names, .map_size = 1ULL << 30 };
 	if (store_open(&st, &so) != 0 || gw_ob_sched_new(&s, &lim, 16) != 0) {
 		fprintf(stderr, "cannot open the store\n");
 		exit(1);
@@ -144,8 +144,8 @@ run(const char *dir, int depth, double *us, long *anon_kb, int64_t *first)
 int
 main(int argc, char **argv)
 {
-	const char *dir = argc > 2 && strcmp(argv[1], "--dir") == 0 ? argv[2]
-	                                                            : "/tmp";
+	const char *dir
+	    = argc > 2 && strcmp(argv[1], "--dir") == 0 ? argv[2] : "/tmp";
 	double us_small, us_big;
 	long anon_small, anon_big;
 	int64_t first_small, first_big;
@@ -153,11 +153,12 @@ main(int argc, char **argv)
 	od_clock_set(fake_clock, NULL);
 	run(dir, 1000, &us_small, &anon_small, &first_small);
 	run(dir, 100000, &us_big, &anon_big, &first_big);
-	printf("outbox scheduler, pick + commit per send (600 sends at 30/s):\n"
-	       "  1,000 queued:   %.1f us, RssAnon %ld kB\n"
-	       "  100,000 queued: %.1f us, RssAnon %ld kB\n"
-	       "  ratio %.2f; first message sent: chat %lld (the reply) "
-	       "with 100,000 broadcasts ahead of it\n",
+	printf(
+	    "outbox scheduler, pick + commit per send (600 sends at 30/s):\n"
+	    "  1,000 queued:   %.1f us, RssAnon %ld kB\n"
+	    "  100,000 queued: %.1f us, RssAnon %ld kB\n"
+	    "  ratio %.2f; first message sent: chat %lld (the reply) "
+	    "with 100,000 broadcasts ahead of it\n",
 	    us_small, anon_small, us_big, anon_big, us_big / us_small,
 	    (long long) first_big);
 	int bad = 0;

@@ -13,12 +13,12 @@
  *   relay_bench [frames] [size]       (default 100000 x 200 bytes)
  */
 #include <arpa/inet.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

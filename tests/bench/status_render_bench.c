@@ -16,10 +16,10 @@
 
 #include "status.h"
 
-#define COMPONENTS 20
-#define ROUNDS     100
+#define COMPONENTS        20
+#define ROUNDS            100
 #define INCIDENTS_PER_DAY 5
-#define DAY        86400000LL
+#define DAY               86400000LL
 
 static int
 build(const status_view *v, void *arg)
@@ -107,12 +107,14 @@ add_history(status_model *m, const char *id, int days, int64_t now)
 	size_t k = 0;
 	for (int w = 0; w < 3; w++) {
 		for (size_t i = 0; i < win[w].n; i++, k++) {
-			int64_t at = now - (int64_t) (win[w].n - i) * win[w].step;
+			int64_t at
+			    = now - (int64_t) (win[w].n - i) * win[w].step;
 			opsdesk__v1__latency_point__init(&pts[k]);
 			pts[k].start_ms = at;
 			pts[k].checks = at >= now - days * DAY ? 60 : 0;
 			pts[k].p50_ms = 40 + (uint32_t) (i * 7 % 23);
-			pts[k].p95_ms = 2 * pts[k].p50_ms + (uint32_t) (i % 17);
+			pts[k].p95_ms
+			    = 2 * pts[k].p50_ms + (uint32_t) (i % 17);
 			pp[k] = &pts[k];
 		}
 	}
@@ -211,8 +213,8 @@ main(void)
 	 * kept incidents), 90 days fills them all; past that nothing
 	 * grows. */
 	double filled = ms[1] / ms[0], beyond = ms[2] / ms[1];
-	printf("render time ratio 90 days vs 1 day: %.2f (want < 3)\n",
-	    filled);
+	printf(
+	    "render time ratio 90 days vs 1 day: %.2f (want < 3)\n", filled);
 	printf("render time ratio 900 days vs 90 days: %.2f (want < 1.5)\n",
 	    beyond);
 	int rv = filled < 3.0 && beyond < 1.5 ? 0 : 1;

@@ -360,9 +360,11 @@ main(int argc, char **argv)
 	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", dir);
 	snprintf(svc_dir, sizeof(svc_dir), "%s/svc", dir);
 
-	raw = creates_only ? 0 : raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);
+	raw = creates_only ? 0
+	                   : raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);
 	if (!creates_only) {
-		printf("raw LMDB, one synced commit per write: %.0f writes/s\n",
+		printf(
+		    "raw LMDB, one synced commit per write: %.0f writes/s\n",
 		    raw);
 	}
 
@@ -460,8 +462,9 @@ creates:;
 	 * a durable reply cannot come back faster than this. */
 	if (raw > 0 && (rtt + fs) > 0) {
 		double floor_ns = (double) rtt + 1e9 / raw;
-		printf("floor: round trip + one raw one-put LMDB commit (mean) = "
-		       "%.0f us = %.2fx the baseline\n",
+		printf(
+		    "floor: round trip + one raw one-put LMDB commit (mean) = "
+		    "%.0f us = %.2fx the baseline\n",
 		    floor_ns / 1e3, floor_ns / (double) (rtt + fs));
 	}
 	rm_rf(dir);

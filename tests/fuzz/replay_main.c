@@ -40,8 +40,8 @@ run_mutations(const uint8_t *data, size_t size, int rounds)
 			switch (next_rand() % 4) {
 			case 0: /* flip a byte */
 				if (n > 0) {
-					buf[next_rand() % n] ^=
-					    (uint8_t) (1u << (next_rand() % 8));
+					buf[next_rand() % n] ^= (uint8_t) (1u
+					    << (next_rand() % 8));
 				}
 				break;
 			case 1: /* truncate */
@@ -52,7 +52,8 @@ run_mutations(const uint8_t *data, size_t size, int rounds)
 			case 2: /* insert a random byte */
 				if (n < cap) {
 					size_t at = n ? next_rand() % n : 0;
-					memmove(buf + at + 1, buf + at, n - at);
+					memmove(
+					    buf + at + 1, buf + at, n - at);
 					buf[at] = (uint8_t) next_rand();
 					n++;
 				}
@@ -61,8 +62,8 @@ run_mutations(const uint8_t *data, size_t size, int rounds)
 				if (n > 0) {
 					static const uint8_t v[] = { 0, 0xff,
 						0x7f, 0x80, 0x0a, 0x22 };
-					buf[next_rand() % n] =
-					    v[next_rand() % sizeof(v)];
+					buf[next_rand() % n]
+					    = v[next_rand() % sizeof(v)];
 				}
 				break;
 			}
@@ -142,8 +143,8 @@ main(int argc, char **argv)
 				continue;
 			}
 			char path[4096];
-			snprintf(path, sizeof(path), "%s/%s", argv[i],
-			    de->d_name);
+			snprintf(
+			    path, sizeof(path), "%s/%s", argv[i], de->d_name);
 			rv |= replay_file(path);
 			files++;
 		}
