@@ -55,11 +55,8 @@ config_env_clear(void)
 	}
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+int
+config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err != NULL && errlen > 0) {
 		va_list ap;
@@ -122,8 +119,8 @@ config_get_string(const cJSON *obj, const char *path, const char *key,
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
 		key_path(kp, sizeof(kp), path, key);
-		return fail(err, errlen, "%s: expected a string, got %s", kp,
-		    json_type_name(v));
+		return config_fail(err, errlen,
+		    "%s: expected a string, got %s", kp, json_type_name(v));
 	}
 	*out = v->valuestring;
 	return 0;
@@ -150,7 +147,7 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
 		errno = 0;
 		long long ll = strtoll(v->valuestring, &end, 10);
 		if (errno != 0 || end == v->valuestring || *end != '\0') {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "%s: expected an integer, got \"%s\"", kp,
 			    v->valuestring);
 		}
@@ -161,11 +158,11 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
 		*out = ll;
 		return 0;
 	} else {
-		return fail(err, errlen, "%s: expected an integer, got %s", kp,
-		    json_type_name(v));
+		return config_fail(err, errlen,
+		    "%s: expected an integer, got %s", kp, json_type_name(v));
 	}
 	if (d != floor(d)) {
-		return fail(
+		return config_fail(
 		    err, errlen, "%s: expected an integer, got %g", kp, d);
 	}
 	if (d < (double) min || d > (double) max) {
@@ -174,7 +171,7 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
 	*out = (int64_t) d;
 	return 0;
 range:
-	return fail(err, errlen,
+	return config_fail(err, errlen,
 	    "%s: expected an integer from %" PRId64 " to %" PRId64 ", got %g",
 	    kp, min, max, d);
 }
@@ -191,11 +188,11 @@ config_get_double(const cJSON *obj, const char *path, const char *key,
 	}
 	key_path(kp, sizeof(kp), path, key);
 	if (!cJSON_IsNumber(v)) {
-		return fail(err, errlen, "%s: expected a number, got %s", kp,
-		    json_type_name(v));
+		return config_fail(err, errlen,
+		    "%s: expected a number, got %s", kp, json_type_name(v));
 	}
 	if (v->valuedouble < min || v->valuedouble > max) {
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "%s: expected a number from %g to %g, got %g", kp, min,
 		    max, v->valuedouble);
 	}
@@ -215,8 +212,9 @@ config_get_bool(const cJSON *obj, const char *path, const char *key, bool def,
 	}
 	if (!cJSON_IsBool(v)) {
 		key_path(kp, sizeof(kp), path, key);
-		return fail(err, errlen, "%s: expected true or false, got %s",
-		    kp, json_type_name(v));
+		return config_fail(err, errlen,
+		    "%s: expected true or false, got %s", kp,
+		    json_type_name(v));
 	}
 	*out = cJSON_IsTrue(v);
 	return 0;
@@ -251,13 +249,13 @@ config_get_duration_ms(const cJSON *obj, const char *path, const char *key,
 		char a[32], b[32];
 		od_format_duration(min, a, sizeof(a));
 		od_format_duration(max, b, sizeof(b));
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "%s: expected a duration from %s to %s", kp, a, b);
 	}
 	*out = ms;
 	return 0;
 bad:
-	return fail(err, errlen,
+	return config_fail(err, errlen,
 	    "%s: expected a duration like \"30s\", \"5m\", \"2h\" or a number "
 	    "of seconds",
 	    kp);
@@ -288,7 +286,7 @@ config_get_enum(const cJSON *obj, const char *path, const char *key,
 		sbuf_printf(&b, "%s\"%s\"", i ? ", " : "", choices[i]);
 	}
 	key_path(kp, sizeof(kp), path, key);
-	fail(err, errlen, "%s: expected one of %s, got \"%s\"", kp,
+	config_fail(err, errlen, "%s: expected one of %s, got \"%s\"", kp,
 	    sbuf_str(&b), s);
 	sbuf_free(&b);
 	return OD_EINVAL;
@@ -306,7 +304,7 @@ get_typed(const cJSON *obj, const char *path, const char *key, bool array,
 	if (array ? !cJSON_IsArray(v) : !cJSON_IsObject(v)) {
 		char kp[256];
 		key_path(kp, sizeof(kp), path, key);
-		return fail(err, errlen, "%s: expected %s, got %s", kp,
+		return config_fail(err, errlen, "%s: expected %s, got %s", kp,
 		    array ? "an array" : "an object", json_type_name(v));
 	}
 	*out = v;
@@ -344,7 +342,7 @@ parse_admin_list(config *c, const char *s, char *err, size_t errlen)
 		long long v = strtoll(p, &end, 10);
 		if (errno != 0 || end == p
 		    || (*end != ',' && *end != ' ' && *end != '\0')) {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "OPSDESK_ADMINS: expected comma-separated "
 			    "Telegram "
 			    "user ids, got \"%s\"",
@@ -426,7 +424,7 @@ load_common(config *c, const char *service, const char *default_http,
 	const cJSON *root = c->root;
 	int rv;
 	if (!cJSON_IsObject(root)) {
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "%s: the config must be a JSON object",
 		    c->path[0] ? c->path : "config");
 	}
@@ -449,7 +447,7 @@ load_common(config *c, const char *service, const char *default_http,
 	od_strlcpy(c->log_level, config_env("OPSDESK_LOG_LEVEL", "info"),
 	    sizeof(c->log_level));
 	if (log_level_valid(c->log_level) == false) {
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "OPSDESK_LOG_LEVEL: expected debug, info, warn or error, "
 		    "got \"%s\"",
 		    c->log_level);
@@ -494,7 +492,7 @@ load_common(config *c, const char *service, const char *default_http,
 		int64_t id;
 		if (cJSON_IsNumber(a)) {
 			if (a->valuedouble != floor(a->valuedouble)) {
-				return fail(err, errlen,
+				return config_fail(err, errlen,
 				    "%s: expected an integer user id", kp);
 			}
 			id = (int64_t) a->valuedouble;
@@ -506,19 +504,19 @@ load_common(config *c, const char *service, const char *default_http,
 			id = strtoll(a->valuestring, &end, 10);
 			if (errno != 0 || *end != '\0'
 			    || end == a->valuestring) {
-				return fail(err, errlen,
+				return config_fail(err, errlen,
 				    "%s: expected a Telegram user id (a "
 				    "number), got \"%s\"",
 				    kp, a->valuestring);
 			}
 		} else {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "%s: expected a Telegram user id (a number), got "
 			    "%s",
 			    kp, json_type_name(a));
 		}
 		if (id <= 0) {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "%s: expected a positive integer user id", kp);
 		}
 		if (c->n_admins < CONFIG_MAX_ADMINS
@@ -542,7 +540,7 @@ load_common(config *c, const char *service, const char *default_http,
 		errno = 0;
 		long long v = strtoll(env_chat, &end, 10);
 		if (errno != 0 || *end != '\0' || end == env_chat) {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "OPSDESK_ADMIN_CHAT: expected a chat id, got "
 			    "\"%s\"",
 			    env_chat);
@@ -578,20 +576,20 @@ config_load_string(config **out, const char *service, const char *default_http,
 	size_t bad = config_utf8_check(json, len);
 	if (len > CONFIG_FILE_MAX) {
 		config_free(c);
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "config: %zu bytes, more than the %u allowed", len,
 		    CONFIG_FILE_MAX);
 	}
 	if (bad < len) {
 		config_free(c);
-		return fail(
+		return config_fail(
 		    err, errlen, "config: invalid UTF-8 at byte %zu", bad);
 	}
 	c->root = cJSON_ParseWithOpts(json, &end, true);
 	if (c->root == NULL) {
 		size_t off = end ? (size_t) (end - json) : 0;
 		config_free(c);
-		return fail(
+		return config_fail(
 		    err, errlen, "config: invalid JSON near byte %zu", off);
 	}
 	return finish(c, service, default_http, err, errlen, out);
@@ -658,9 +656,9 @@ config_load_file(config **out, const char *file, const char *service,
 	if (f == NULL) {
 		int e = errno;
 		config_free(c);
-		return fail(err, errlen, "%s: cannot read the config%s: %s",
-		    path, explicit ? " named by OPSDESK_CONFIG" : "",
-		    strerror(e));
+		return config_fail(err, errlen,
+		    "%s: cannot read the config%s: %s", path,
+		    explicit ? " named by OPSDESK_CONFIG" : "", strerror(e));
 	}
 	sbuf b = SBUF_INIT;
 	char chunk[8192];
@@ -678,7 +676,7 @@ config_load_file(config **out, const char *file, const char *service,
 	if (b.len > CONFIG_FILE_MAX) {
 		sbuf_free(&b);
 		config_free(c);
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "%s: larger than the %u bytes a config may have", path,
 		    CONFIG_FILE_MAX);
 	}
@@ -692,7 +690,7 @@ config_load_file(config **out, const char *file, const char *service,
 		int line = line_of(text, bad);
 		sbuf_free(&b);
 		config_free(c);
-		return fail(err, errlen,
+		return config_fail(err, errlen,
 		    "%s:%d: invalid UTF-8 (byte %zu of the file)", path, line,
 		    bad);
 	}
@@ -703,7 +701,8 @@ config_load_file(config **out, const char *file, const char *service,
 		int line = line_of(text, off);
 		sbuf_free(&b);
 		config_free(c);
-		return fail(err, errlen, "%s:%d: invalid JSON", path, line);
+		return config_fail(
+		    err, errlen, "%s:%d: invalid JSON", path, line);
 	}
 	sbuf_free(&b);
 	int rv = load_common(c, service, default_http, err, errlen);

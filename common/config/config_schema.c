@@ -64,21 +64,6 @@ config_check_all(const config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err != NULL && errlen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return OD_EINVAL;
-}
-
 /* Levenshtein distance, capped: names are short. */
 static size_t
 edit_distance(const char *a, const char *b)
@@ -147,14 +132,15 @@ config_unknown_key(const char *path, const char *key, const char *const *names,
 	sbuf b = SBUF_INIT;
 
 	if (near != NULL) {
-		fail(err, errlen, "%s%s%s: unknown key, did you mean \"%s\"?",
-		    path, *path ? "." : "", key, near);
+		config_fail(err, errlen,
+		    "%s%s%s: unknown key, did you mean \"%s\"?", path,
+		    *path ? "." : "", key, near);
 		return OD_EINVAL;
 	}
 	for (size_t i = 0; i < n && i < 24; i++) {
 		sbuf_printf(&b, "%s%s", i ? ", " : "", names[i]);
 	}
-	fail(err, errlen, "%s%s%s: unknown key (known keys: %s)", path,
+	config_fail(err, errlen, "%s%s%s: unknown key (known keys: %s)", path,
 	    *path ? "." : "", key, sbuf_failed(&b) ? "?" : sbuf_str(&b));
 	sbuf_free(&b);
 	return OD_EINVAL;
@@ -288,15 +274,15 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 		return 0; /* null means the default, as in the getters */
 	}
 	if (!type_ok(v, f->type)) {
-		return fail(err, errlen, "%s: expected %s, got %s", path,
-		    expected_name(f->type), type_name(v));
+		return config_fail(err, errlen, "%s: expected %s, got %s",
+		    path, expected_name(f->type), type_name(v));
 	}
 	if (cJSON_IsString(v)) {
 		max = f->type == CONFIG_ANY ? CONFIG_ANY_STRING_MAX
 		    : f->max != 0           ? f->max
 		                            : CONFIG_STRING_MAX;
 		if (v->valuestring != NULL && strlen(v->valuestring) > max) {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "%s: a string of at most %zu bytes expected, got "
 			    "%zu",
 			    path, max, strlen(v->valuestring));
@@ -308,8 +294,9 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 	}
 	max = f->max != 0 ? f->max : CONFIG_ARRAY_MAX;
 	if (f->type != CONFIG_ANY && (size_t) cJSON_GetArraySize(v) > max) {
-		return fail(err, errlen, "%s: at most %zu entries, got %d",
-		    path, max, cJSON_GetArraySize(v));
+		return config_fail(err, errlen,
+		    "%s: at most %zu entries, got %d", path, max,
+		    cJSON_GetArraySize(v));
 	}
 	switch (f->type) {
 	case CONFIG_OBJECT:
@@ -366,7 +353,7 @@ config_check_tree(const cJSON *v, const char *path, char *err, size_t errlen)
 	if (cJSON_IsString(v)) {
 		if (v->valuestring != NULL
 		    && strlen(v->valuestring) > CONFIG_ANY_STRING_MAX) {
-			return fail(err, errlen,
+			return config_fail(err, errlen,
 			    "%s: a string of at most %d bytes expected, got "
 			    "%zu",
 			    *path ? path : "config", CONFIG_ANY_STRING_MAX,
@@ -379,8 +366,9 @@ config_check_tree(const cJSON *v, const char *path, char *err, size_t errlen)
 	}
 	n = (size_t) cJSON_GetArraySize(v);
 	if (n > ANY_ARRAY_MAX) {
-		return fail(err, errlen, "%s: at most %d entries, got %zu",
-		    *path ? path : "config", ANY_ARRAY_MAX, n);
+		return config_fail(err, errlen,
+		    "%s: at most %d entries, got %zu", *path ? path : "config",
+		    ANY_ARRAY_MAX, n);
 	}
 	if (cJSON_IsObject(v) && n > 1) {
 		const cJSON **sorted = malloc(n * sizeof(*sorted));
@@ -397,7 +385,7 @@ config_check_tree(const cJSON *v, const char *path, char *err, size_t errlen)
 			    == 0) {
 				child_path(sub, path, sorted[i]->string);
 				free(sorted);
-				return fail(err, errlen,
+				return config_fail(err, errlen,
 				    "%s: duplicate key (each key may appear "
 				    "once in an object)",
 				    sub);
