@@ -48,7 +48,7 @@ struct hook {
 	hook_fn fn;
 	void *arg;
 	pthread_t th;
-	volatile int stop;
+	_Atomic int stop; /* set by gw_listener_stop, read by the thread */
 	conn **conns;
 	int n_conns;
 	struct pollfd *pfd;
