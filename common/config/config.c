@@ -88,8 +88,8 @@ member(const cJSON *obj, const char *key)
 	return cJSON_IsNull(v) ? NULL : v;
 }
 
-static const char *
-json_type_name(const cJSON *v)
+const char *
+config_type_name(const cJSON *v)
 {
 	if (cJSON_IsString(v)) {
 		return "a string";
@@ -120,7 +120,7 @@ config_get_string(const cJSON *obj, const char *path, const char *key,
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
 		key_path(kp, sizeof(kp), path, key);
 		return config_fail(err, errlen,
-		    "%s: expected a string, got %s", kp, json_type_name(v));
+		    "%s: expected a string, got %s", kp, config_type_name(v));
 	}
 	*out = v->valuestring;
 	return 0;
@@ -159,7 +159,8 @@ config_get_int(const cJSON *obj, const char *path, const char *key,
 		return 0;
 	} else {
 		return config_fail(err, errlen,
-		    "%s: expected an integer, got %s", kp, json_type_name(v));
+		    "%s: expected an integer, got %s", kp,
+		    config_type_name(v));
 	}
 	if (d != floor(d)) {
 		return config_fail(
@@ -189,7 +190,7 @@ config_get_double(const cJSON *obj, const char *path, const char *key,
 	key_path(kp, sizeof(kp), path, key);
 	if (!cJSON_IsNumber(v)) {
 		return config_fail(err, errlen,
-		    "%s: expected a number, got %s", kp, json_type_name(v));
+		    "%s: expected a number, got %s", kp, config_type_name(v));
 	}
 	if (v->valuedouble < min || v->valuedouble > max) {
 		return config_fail(err, errlen,
@@ -214,7 +215,7 @@ config_get_bool(const cJSON *obj, const char *path, const char *key, bool def,
 		key_path(kp, sizeof(kp), path, key);
 		return config_fail(err, errlen,
 		    "%s: expected true or false, got %s", kp,
-		    json_type_name(v));
+		    config_type_name(v));
 	}
 	*out = cJSON_IsTrue(v);
 	return 0;
@@ -305,7 +306,7 @@ get_typed(const cJSON *obj, const char *path, const char *key, bool array,
 		char kp[256];
 		key_path(kp, sizeof(kp), path, key);
 		return config_fail(err, errlen, "%s: expected %s, got %s", kp,
-		    array ? "an array" : "an object", json_type_name(v));
+		    array ? "an array" : "an object", config_type_name(v));
 	}
 	*out = v;
 	return 0;
@@ -513,7 +514,7 @@ load_common(config *c, const char *service, const char *default_http,
 			return config_fail(err, errlen,
 			    "%s: expected a Telegram user id (a number), got "
 			    "%s",
-			    kp, json_type_name(a));
+			    kp, config_type_name(a));
 		}
 		if (id <= 0) {
 			return config_fail(err, errlen,

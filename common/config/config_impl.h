@@ -20,6 +20,8 @@ int config_check_tree(
 /* Offset of the first byte that is not strict UTF-8, or len. */
 size_t config_utf8_check(const char *s, size_t len);
 
+/* "a string", "a number", … for error messages. */
+const char *config_type_name(const cJSON *v);
 /* Format the message into err (when given); returns OD_EINVAL. */
 int config_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -147,25 +147,6 @@ config_unknown_key(const char *path, const char *key, const char *const *names,
 }
 
 static const char *
-type_name(const cJSON *v)
-{
-	if (cJSON_IsString(v)) {
-		return "a string";
-	} else if (cJSON_IsNumber(v)) {
-		return "a number";
-	} else if (cJSON_IsBool(v)) {
-		return "a boolean";
-	} else if (cJSON_IsArray(v)) {
-		return "an array";
-	} else if (cJSON_IsObject(v)) {
-		return "an object";
-	} else if (cJSON_IsNull(v)) {
-		return "null";
-	}
-	return "an unknown value";
-}
-
-static const char *
 expected_name(config_type t)
 {
 	switch (t) {
@@ -275,7 +256,7 @@ config_check(const cJSON *v, const char *path, const config_field *f,
 	}
 	if (!type_ok(v, f->type)) {
 		return config_fail(err, errlen, "%s: expected %s, got %s",
-		    path, expected_name(f->type), type_name(v));
+		    path, expected_name(f->type), config_type_name(v));
 	}
 	if (cJSON_IsString(v)) {
 		max = f->type == CONFIG_ANY ? CONFIG_ANY_STRING_MAX
