@@ -64,6 +64,25 @@ def _run(argv, timeout=60, **kw):
                           timeout=timeout, **kw)
 
 
+
+def wait_all_green(summary, timeout):
+    """Wait until summary() -> (summary.json, {component: status}) shows
+    at least six components, all operational, and no incident."""
+    def all_green():
+        got = summary()
+        if got is None:
+            return False
+        doc, comps = got
+        return (len(comps) >= 6 and
+                all(v == "operational" for v in comps.values()) and
+                doc["status"]["indicator"] == "none" and
+                not doc["incidents"])
+    try:
+        h.wait_until(all_green, timeout=timeout,
+                     msg="every component operational")
+    except h.Failure:
+        raise h.Failure("status page not green: %r" % (summary(),))
+
 def test_install_lays_out_every_executable_and_documented_file():
     cmake = shutil.which("cmake")
     if cmake is None:
@@ -637,20 +656,7 @@ def test_container_config_runs_with_tls(s):
             return doc, {c["name"]: c["status"] for c in doc["components"]
                          if not c.get("group")}
 
-        def all_green():
-            got = summary()
-            if got is None:
-                return False
-            doc, comps = got
-            return (len(comps) >= 6 and
-                    all(v == "operational" for v in comps.values()) and
-                    doc["status"]["indicator"] == "none" and
-                    not doc["incidents"])
-        try:
-            h.wait_until(all_green, timeout=60,
-                         msg="every component operational")
-        except h.Failure:
-            raise h.Failure("status page not green: %r" % (summary(),))
+        wait_all_green(summary, 60)
         # Nothing was refused on the way: every identity had what it
         # needed and no more was asked of it.
         for p in s.procs:
@@ -1078,21 +1084,7 @@ def test_image_runs_the_suite():
                      if not c.get("group")}
             return doc, comps
 
-        def all_green():
-            got = summary()
-            if got is None:
-                return False
-            doc, comps = got
-            return (len(comps) >= 6 and
-                    all(v == "operational" for v in comps.values()) and
-                    doc["status"]["indicator"] == "none" and
-                    not doc["incidents"])
-
-        try:
-            h.wait_until(all_green, timeout=120,
-                         msg="every component operational")
-        except h.Failure:
-            raise h.Failure("status page not green: %r" % (summary(),))
+        wait_all_green(summary, 120)
         # Figures for the record: image size, idle RSS per service.
         r = _run(engine + ["image", "inspect", tag, "--format",
                            "{{.Size}}"])
