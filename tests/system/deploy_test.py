@@ -64,7 +64,6 @@ def _run(argv, timeout=60, **kw):
                           timeout=timeout, **kw)
 
 
-
 def wait_all_green(summary, timeout):
     """Wait until summary() -> (summary.json, {component: status}) shows
     at least six components, all operational, and no incident."""
