@@ -248,6 +248,7 @@ typedef struct store_scan {
 	bool done;
 	uint8_t from[511]; /* the page cursor's key, decoded */
 	size_t from_len;
+	bool reverse;
 } store_scan;
 
 /*
@@ -267,5 +268,19 @@ int store_scan_next(store_scan *s, MDB_val *key, MDB_val *val);
  * out of at least STORE_PAGE_CURSOR_MAX bytes. */
 void store_scan_page_cursor(const store_scan *s, char *out, size_t size);
 void store_scan_close(store_scan *s); /* NULL-safe, idempotent */
+/*
+ * Before the first store_scan_next: walk backwards (newest first for
+ * time- or id-ordered keys), from the last key of the prefix, or from
+ * the page cursor's key (or the one before it when it is gone). Pages
+ * work the same way: the cursor names the first key of the next page.
+ */
+void store_scan_reverse(store_scan *s);
+/*
+ * Before the first store_scan_next: start at key (forwards: the first key
+ * at or after it; backwards: the last at or before it) instead of the
+ * prefix's first (last) key; it replaces a page cursor. OD_EINVAL when
+ * key does not start with the prefix or is longer than LMDB's max key.
+ */
+int store_scan_seek(store_scan *s, const void *key, size_t len);
 
 #endif /* OPSDESK_STORE_H */

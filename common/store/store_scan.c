@@ -1,6 +1,6 @@
 /*
- * store_scan — the one way to walk a prefix of an LMDB database a page at
- * a time (see store.h).
+ * store_scan — the one way to walk a prefix of an LMDB database, forwards
+ * or backwards, a page at a time (see store.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +57,84 @@ store_scan_open(store_scan *s, MDB_txn *txn, MDB_dbi db, const void *prefix,
 	return 0;
 }
 
+void
+store_scan_reverse(store_scan *s)
+{
+	if (!s->started) {
+		s->reverse = true;
+	}
+}
+
+int
+store_scan_seek(store_scan *s, const void *key, size_t len)
+{
+	if (s->started || len > sizeof(s->from) || len < s->prefix_len
+	    || memcmp(key, s->prefix, s->prefix_len) != 0) {
+		return OD_EINVAL;
+	}
+	memcpy(s->from, key, len);
+	s->from_len = len;
+	return 0;
+}
+
+/* The first key of a forward scan: the first at or after from, else the
+ * first of the prefix. */
+static int
+first_forward(store_scan *s)
+{
+	if (s->from_len > 0) {
+		s->key.mv_data = s->from;
+		s->key.mv_size = s->from_len;
+	} else {
+		s->key.mv_data = s->prefix;
+		s->key.mv_size = s->prefix_len;
+	}
+	return s->key.mv_size > 0
+	    ? mdb_cursor_get(s->cur, &s->key, &s->val, MDB_SET_RANGE)
+	    : mdb_cursor_get(s->cur, &s->key, &s->val, MDB_FIRST);
+}
+
+/* The first key of a reverse scan: the last at or before from, else the
+ * last of the prefix (the one before the prefix's successor). */
+static int
+first_reverse(store_scan *s)
+{
+	uint8_t succ[STORE_SCAN_PREFIX_MAX];
+	size_t n = s->prefix_len;
+	int mrv;
+
+	if (s->from_len > 0) {
+		s->key.mv_data = s->from;
+		s->key.mv_size = s->from_len;
+		mrv = mdb_cursor_get(s->cur, &s->key, &s->val, MDB_SET_RANGE);
+		if (mrv == 0 && s->key.mv_size == s->from_len
+		    && memcmp(s->key.mv_data, s->from, s->from_len) == 0) {
+			return 0;
+		}
+	} else {
+		/* The prefix's successor: its last byte below 0xff plus
+		 * one, the rest cut; none (all 0xff, or no prefix): the
+		 * last key. */
+		memcpy(succ, s->prefix, n);
+		while (n > 0 && succ[n - 1] == 0xff) {
+			n--;
+		}
+		if (n == 0) {
+			return mdb_cursor_get(s->cur, &s->key, &s->val, MDB_LAST);
+		}
+		succ[n - 1]++;
+		s->key.mv_data = succ;
+		s->key.mv_size = n;
+		mrv = mdb_cursor_get(s->cur, &s->key, &s->val, MDB_SET_RANGE);
+	}
+	if (mrv == 0) {
+		return mdb_cursor_get(s->cur, &s->key, &s->val, MDB_PREV);
+	}
+	return mrv == MDB_NOTFOUND
+	    ? mdb_cursor_get(s->cur, &s->key, &s->val, MDB_LAST)
+	    : mrv;
+}
+
 int
 store_scan_next(store_scan *s, MDB_val *key, MDB_val *val)
 {
@@ -67,18 +145,10 @@ store_scan_next(store_scan *s, MDB_val *key, MDB_val *val)
 	}
 	if (!s->started) {
 		s->started = true;
-		if (s->from_len > 0) {
-			s->key.mv_data = s->from;
-			s->key.mv_size = s->from_len;
-		} else {
-			s->key.mv_data = s->prefix;
-			s->key.mv_size = s->prefix_len;
-		}
-		mrv = s->key.mv_size > 0
-		    ? mdb_cursor_get(s->cur, &s->key, &s->val, MDB_SET_RANGE)
-		    : mdb_cursor_get(s->cur, &s->key, &s->val, MDB_FIRST);
+		mrv = s->reverse ? first_reverse(s) : first_forward(s);
 	} else {
-		mrv = mdb_cursor_get(s->cur, &s->key, &s->val, MDB_NEXT);
+		mrv = mdb_cursor_get(
+		    s->cur, &s->key, &s->val, s->reverse ? MDB_PREV : MDB_NEXT);
 	}
 	if (mrv == MDB_NOTFOUND
 	    || (mrv == 0

@@ -392,6 +392,114 @@ test_scan_pages(void **state)
 	tdir_remove(&d);
 }
 
+/* Collect a scan's values, n at most, into out; the page cursor when
+ * the page was full, else "". */
+static void
+scan_collect(store_scan *sc, int max, char *out, size_t size, char *cur)
+{
+	MDB_val k, v;
+	int n = 0, rv;
+
+	out[0] = '\0';
+	cur[0] = '\0';
+	while ((rv = store_scan_next(sc, &k, &v)) == 0) {
+		if (n == max) {
+			store_scan_page_cursor(sc, cur, STORE_PAGE_CURSOR_MAX);
+			break;
+		}
+		strncat(out, v.mv_data, v.mv_size < size - strlen(out) - 1
+		        ? v.mv_size : size - strlen(out) - 1);
+		n++;
+	}
+	assert_true(rv == 0 || rv == OD_ENOTFOUND);
+	store_scan_close(sc);
+}
+
+/* store_scan backwards (the prefix's last key first, pages resumed from
+ * the cursor) and from a start key (at it or the next/previous one when
+ * it is gone); prefixes ending in 0xff, and a prefix past the last key. */
+static void
+test_scan_reverse_seek(void **state)
+{
+	tdir d;
+	store *s;
+	MDB_txn *txn = NULL;
+	store_scan sc;
+	char cur[STORE_PAGE_CURSOR_MAX] = "", got[64], all[64] = "";
+	int pages = 0;
+	(void) state;
+
+	tdir_make(&d);
+	s = open_at(d.db, 0);
+	put_sync(s, "a", "before");
+	put_sync(s, "p/1", "1");
+	put_sync(s, "p/2", "2");
+	put_sync(s, "p/4", "4");
+	put_sync(s, "p/5", "5");
+	put_sync(s, "q/1", "after");
+	put_sync(s, "r\xff", "F");
+	put_sync(s, "r\xff\x01", "G");
+	put_sync(s, "s", "S");
+	assert_int_equal(store_read_begin(s, &txn), 0);
+	do {
+		assert_int_equal(
+		    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, cur),
+		    0);
+		store_scan_reverse(&sc);
+		scan_collect(&sc, 3, got, sizeof(got), cur);
+		strcat(all, got);
+		pages++;
+	} while (cur[0] != '\0');
+	assert_string_equal(all, "5421");
+	assert_int_equal(pages, 2);
+
+	/* From a key that is gone: the one before it (backwards), after it
+	 * (forwards); from one that is there: itself. */
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, NULL), 0);
+	assert_int_equal(store_scan_seek(&sc, "p/3", 3), 0);
+	store_scan_reverse(&sc);
+	scan_collect(&sc, 10, got, sizeof(got), cur);
+	assert_string_equal(got, "21");
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, NULL), 0);
+	assert_int_equal(store_scan_seek(&sc, "p/3", 3), 0);
+	scan_collect(&sc, 10, got, sizeof(got), cur);
+	assert_string_equal(got, "45");
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, NULL), 0);
+	assert_int_equal(store_scan_seek(&sc, "p/4", 3), 0);
+	store_scan_reverse(&sc);
+	scan_collect(&sc, 10, got, sizeof(got), cur);
+	assert_string_equal(got, "421");
+	/* Outside the prefix: refused. */
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "p/", 2, NULL), 0);
+	assert_int_equal(store_scan_seek(&sc, "q/1", 3), OD_EINVAL);
+	store_scan_close(&sc);
+
+	/* A prefix ending in 0xff; a prefix after every key; no prefix. */
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "r\xff", 2, NULL), 0);
+	store_scan_reverse(&sc);
+	scan_collect(&sc, 10, got, sizeof(got), cur);
+	assert_string_equal(got, "GF");
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), "z", 1, NULL), 0);
+	store_scan_reverse(&sc);
+	scan_collect(&sc, 10, got, sizeof(got), cur);
+	assert_string_equal(got, "");
+	assert_int_equal(
+	    store_scan_open(&sc, txn, store_db(s, 0), NULL, 0, NULL), 0);
+	store_scan_reverse(&sc);
+	scan_collect(&sc, 2, got, sizeof(got), cur);
+	assert_string_equal(got, "SG");
+	assert_true(cur[0] != '\0');
+	store_read_end(txn);
+	store_close(s);
+	tdir_remove(&d);
+}
+
 /* Bad keys and handles are refused and change nothing. */
 static int
 job_bad_input(store_txn *t, void *arg)
@@ -1446,6 +1554,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_reopen),
 		cmocka_unit_test(test_scan_pages),
+		cmocka_unit_test(test_scan_reverse_seek),
 		cmocka_unit_test(test_bad_input_and_dups),
 		cmocka_unit_test(test_commit_seconds_metric),
 		cmocka_unit_test(test_batch_isolation),
