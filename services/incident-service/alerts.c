@@ -129,9 +129,10 @@ inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
     uint32_t limit, Opsdesk__V1__AlertList **out)
 {
 	Opsdesk__V1__AlertList *l = malloc(sizeof(*l));
-	MDB_cursor *cur = NULL;
+	store_scan sc = { 0 };
 	MDB_val k, v;
 	uint8_t key[8];
+	size_t key_len = 0;
 	int rc, rv = 0;
 
 	if (l == NULL) {
@@ -142,35 +143,41 @@ inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
 	if ((rv = store_counter(txn, svc->st, "alert", &l->last_seq)) != 0) {
 		goto out;
 	}
-	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_ALERTS), &cur) != 0) {
-		rv = OD_EIO;
-		goto out;
-	}
 	if (since_seq == 0) {
-		/* The latest `limit`, oldest first: find where they start. */
+		/* The latest `limit`, oldest first: find where they start
+		 * (the first key when there are fewer). */
 		size_t back = 0;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-		     rc == 0 && ++back < limit;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) { }
-		if (rc != 0) {
-			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if ((rv = store_scan_open(&sc, txn,
+		         inc_dbi(svc, INC_DB_ALERTS), NULL, 0, NULL))
+		    != 0) {
+			goto out;
 		}
+		store_scan_reverse(&sc);
+		while (back++ < limit && store_scan_next(&sc, &k, &v) == 0) {
+			if (k.mv_size == sizeof(key)) {
+				memcpy(key, k.mv_data, sizeof(key));
+				key_len = sizeof(key);
+			}
+		}
+		store_scan_close(&sc);
 	} else {
 		store_key_u64(key, since_seq + 1);
-		k.mv_data = key;
-		k.mv_size = sizeof(key);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		key_len = sizeof(key);
 	}
-	for (; rc == 0 && l->n_alerts < limit;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if ((rv = store_scan_open(
+	         &sc, txn, inc_dbi(svc, INC_DB_ALERTS), NULL, 0, NULL))
+	        != 0
+	    || (key_len > 0 && (rv = store_scan_seek(&sc, key, key_len)) != 0)) {
+		goto out;
+	}
+	for (rc = store_scan_next(&sc, &k, &v); rc == 0 && l->n_alerts < limit;
+	     rc = store_scan_next(&sc, &k, &v)) {
 		if ((rv = append_alert(l, &v)) != 0) {
 			goto out;
 		}
 	}
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	if (rv != 0) {
 		protobuf_c_message_free_unpacked(&l->base, NULL);
 		return rv;

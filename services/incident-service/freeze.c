@@ -137,7 +137,7 @@ static int
 collect(freeze_batch *b, int64_t now)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	uint8_t key[8];
 	int rc, rv;
@@ -145,19 +145,18 @@ collect(freeze_batch *b, int64_t now)
 	if ((rv = store_read_begin(b->svc->st, &txn)) != 0) {
 		return rv;
 	}
-	if (mdb_cursor_open(txn, inc_dbi(b->svc, INC_DB_PM_UNFROZEN), &cur)
-	    != 0) {
-		rv = OD_EIO;
+	store_key_u64(key, b->after + 1);
+	if ((rv = store_scan_open(&sc, txn,
+	         inc_dbi(b->svc, INC_DB_PM_UNFROZEN), NULL, 0, NULL))
+	        != 0
+	    || (rv = store_scan_seek(&sc, key, sizeof(key))) != 0) {
+		store_scan_close(&sc);
 		goto out;
 	}
-	store_key_u64(key, b->after + 1);
-	k.mv_data = key;
-	k.mv_size = sizeof(key);
-	for (rc = b->after == UINT64_MAX
-	         ? MDB_NOTFOUND
-	         : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (rc = b->after == UINT64_MAX ? OD_ENOTFOUND
+	                                 : store_scan_next(&sc, &k, &v);
 	     rc == 0 && b->n < FREEZE_BATCH;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	     rc = store_scan_next(&sc, &k, &v)) {
 		inc_pm_freeze_state st;
 		freeze_item *it = &b->items[b->n];
 		if (k.mv_size != 8
@@ -182,9 +181,7 @@ collect(freeze_batch *b, int64_t now)
 		b->after = UINT64_MAX;
 	}
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	store_read_end(txn);
 	return rv;
 }

@@ -214,11 +214,10 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	const Opsdesk__V1__ListIncidentsRequest *r = rpc_call_params(c);
 	Opsdesk__V1__IncidentList *l = malloc(sizeof(*l));
 	uint32_t limit = 0;
-	uint64_t before = UINT64_MAX;
-	MDB_cursor *cur = NULL;
+	const char *cursor = NULL;
+	store_scan sc;
 	MDB_val k, v;
-	uint8_t key[8];
-	int rc, rv = 0;
+	int rv = 0;
 
 	if (l == NULL) {
 		return OD_ENOMEM;
@@ -227,36 +226,24 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	rpc_call_keep(c, &l->base);
 	if (r->page != NULL) {
 		limit = r->page->limit;
-		if (r->page->cursor[0] != '\0') {
-			char *end;
-			before = strtoull(r->page->cursor, &end, 10);
-			if (*end != '\0' || before == 0) {
-				return rpc_call_error(c,
-				    OPSDESK__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT,
-				    "bad cursor");
-			}
-		}
+		cursor = r->page->cursor;
 	}
 	limit = od_page_limit(limit, LIST_DEFAULT, LIST_MAX);
-	if (mdb_cursor_open(rpc_call_mdb(c),
-	        inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), &cur)
-	    != 0) {
-		return OD_EIO;
+	rv = store_scan_open(&sc, rpc_call_mdb(c),
+	    inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), NULL, 0, cursor);
+	if (rv == OD_EINVAL) {
+		return rpc_call_fail(c, rv, "bad cursor");
 	}
-	/* Newest first, from just below the cursor's id. */
-	store_key_u64(key, before == UINT64_MAX ? before : before - 1);
-	k.mv_data = key;
-	k.mv_size = sizeof(key);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	rc = rc == 0 && store_key_get_u64(k.mv_data) <= store_key_get_u64(key)
-	    ? 0
-	    : mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+	if (rv != 0) {
+		return rv;
+	}
+	/* Newest first, from the cursor's id. */
+	store_scan_reverse(&sc);
+	while (store_scan_next(&sc, &k, &v) == 0) {
 		inc_incident *inc;
 		if (l->n_incidents == limit) {
-			char next[24];
-			snprintf(next, sizeof(next), "%llu",
-			    (unsigned long long) l->incidents[limit - 1]->id);
+			char next[STORE_PAGE_CURSOR_MAX];
+			store_scan_page_cursor(&sc, next, sizeof(next));
 			rv = inc_set_str(&l->next_cursor, next);
 			break;
 		}
@@ -276,7 +263,7 @@ h_list(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 			break;
 		}
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv != 0 ? rv : rpc_call_result(c, "incidents", l);
 }
 
@@ -541,7 +528,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	Opsdesk__V1__MaintenanceList *ml = NULL;
 	int64_t now = rpc_call_now_ms(c);
 	bool admin = is_admin(c);
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	int rc, rv = 0;
 
@@ -567,15 +554,16 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 	ml->windows = NULL;
 	ml->n_windows = 0;
 	protobuf_c_message_free_unpacked(&ml->base, NULL);
-	if (mdb_cursor_open(rpc_call_mdb(c),
-	        inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), &cur)
+	if ((rv = store_scan_open(&sc, rpc_call_mdb(c),
+	         inc_dbi(rpc_call_arg(c), INC_DB_INCIDENTS), NULL, 0, NULL))
 	    != 0) {
-		return OD_EIO;
+		return rv;
 	}
 	/* Newest first; stop at incidents older than the recent window
 	 * that are resolved (open ones are few and always included). */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && rv == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+	store_scan_reverse(&sc);
+	for (rc = store_scan_next(&sc, &k, &v); rc == 0 && rv == 0;
+	     rc = store_scan_next(&sc, &k, &v)) {
 		inc_incident *inc = opsdesk__v1__incident__unpack(
 		    NULL, v.mv_size, v.mv_data);
 		bool open, recent;
@@ -597,7 +585,7 @@ h_snapshot(rpc_call *c, const ProtobufCMessage *rq, ProtobufCMessage *reply)
 			inc_free(inc);
 		}
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv != 0 ? rv : rpc_call_result(c, "snapshot", s);
 }
 

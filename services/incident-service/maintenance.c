@@ -295,7 +295,7 @@ inc_mnt_list(MDB_txn *txn, inc_service *svc, bool include_done,
     Opsdesk__V1__MaintenanceList **out)
 {
 	Opsdesk__V1__MaintenanceList *l = malloc(sizeof(*l));
-	MDB_cursor *cur = NULL;
+	store_scan sc = { 0 };
 	MDB_val k, v;
 	int rc, rv = 0;
 
@@ -309,17 +309,17 @@ inc_mnt_list(MDB_txn *txn, inc_service *svc, bool include_done,
 	}
 	/* Active ones from their index; with include_done the latest of
 	 * all, newest id first. */
-	if (mdb_cursor_open(txn,
-	        inc_dbi(
-	            svc, include_done ? INC_DB_MAINT : INC_DB_MAINT_ACTIVE),
-	        &cur)
+	if ((rv = store_scan_open(&sc, txn,
+	         inc_dbi(svc,
+	             include_done ? INC_DB_MAINT : INC_DB_MAINT_ACTIVE),
+	         NULL, 0, NULL))
 	    != 0) {
-		rv = OD_EIO;
 		goto out;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	store_scan_reverse(&sc);
+	for (rc = store_scan_next(&sc, &k, &v);
 	     rc == 0 && l->n_windows < LIST_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+	     rc = store_scan_next(&sc, &k, &v)) {
 		inc_window *w;
 		if (k.mv_size != 8) {
 			continue;
@@ -333,9 +333,7 @@ inc_mnt_list(MDB_txn *txn, inc_service *svc, bool include_done,
 	}
 	qsort(l->windows, l->n_windows, sizeof(*l->windows), by_start);
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	if (rv != 0) {
 		protobuf_c_message_free_unpacked(&l->base, NULL);
 		return rv;
@@ -348,17 +346,16 @@ bool
 inc_mnt_active_for(
     MDB_txn *txn, inc_service *svc, const char *component, int64_t now)
 {
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	bool found = false;
-	int rc;
 
-	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_MAINT_ACTIVE), &cur)
+	if (store_scan_open(
+	        &sc, txn, inc_dbi(svc, INC_DB_MAINT_ACTIVE), NULL, 0, NULL)
 	    != 0) {
 		return false;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while (!found && store_scan_next(&sc, &k, &v) == 0) {
 		inc_window *w = NULL;
 		if (k.mv_size == 8
 		    && window_load(txn, svc, store_key_get_u64(k.mv_data), &w)
@@ -368,6 +365,6 @@ inc_mnt_active_for(
 			inc_window_free(w);
 		}
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return found;
 }

@@ -188,20 +188,20 @@ count_incidents(inc_service *svc, int64_t now, inc_report *r)
 {
 	inc_report_acc acc;
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
-	int rc, rv;
+	int rv;
 
 	memset(&acc, 0, sizeof(acc));
 	if ((rv = store_read_begin(svc->st, &txn)) != 0) {
 		return rv;
 	}
-	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_INCIDENTS), &cur) != 0) {
-		rv = OD_EIO;
+	if ((rv = store_scan_open(&sc, txn, inc_dbi(svc, INC_DB_INCIDENTS),
+	         NULL, 0, NULL))
+	    != 0) {
 		goto out;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while (store_scan_next(&sc, &k, &v) == 0) {
 		inc_incident *inc = opsdesk__v1__incident__unpack(
 		    NULL, v.mv_size, v.mv_data);
 		if (inc == NULL) {
@@ -213,11 +213,9 @@ count_incidents(inc_service *svc, int64_t now, inc_report *r)
 		}
 		inc_free(inc);
 	}
+	store_scan_close(&sc);
 	rv = inc_report_finish(&acc, r);
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
 	store_read_end(txn);
 	return rv;
 }

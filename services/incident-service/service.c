@@ -210,7 +210,7 @@ svc_collect(void *arg, metrics *m)
 	double open[SEV_COUNT] = { 0 }, unacked = 0, windows = 0, unfrozen = 0;
 	uint64_t alert_seq = 0;
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	MDB_stat st;
 	char labels[64];
@@ -218,9 +218,10 @@ svc_collect(void *arg, metrics *m)
 	if (store_read_begin(svc->st, &txn) != 0) {
 		return;
 	}
-	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_ACTIVE), &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_scan_open(
+	        &sc, txn, inc_dbi(svc, INC_DB_ACTIVE), NULL, 0, NULL)
+	    == 0) {
+		while (store_scan_next(&sc, &k, &v) == 0) {
 			inc_incident *inc = NULL;
 			if (k.mv_size != 8
 			    || inc_load(txn, svc, store_key_get_u64(k.mv_data),
@@ -233,7 +234,7 @@ svc_collect(void *arg, metrics *m)
 			unacked += inc->acknowledged ? 0 : 1;
 			inc_free(inc);
 		}
-		mdb_cursor_close(cur);
+		store_scan_close(&sc);
 	}
 	if (mdb_stat(txn, inc_dbi(svc, INC_DB_MAINT_ACTIVE), &st) == 0) {
 		windows = (double) st.ms_entries;

@@ -168,21 +168,20 @@ static int
 collect_due(inc_service *svc, int64_t now, due_batch *b)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
-	int rc, rv;
+	int rv;
 
 	b->n = 0;
 	if ((rv = store_read_begin(svc->st, &txn)) != 0) {
 		return rv;
 	}
-	if (mdb_cursor_open(txn, inc_dbi(svc, INC_DB_DUE), &cur) != 0) {
-		rv = OD_EIO;
+	if ((rv = store_scan_open(
+	         &sc, txn, inc_dbi(svc, INC_DB_DUE), NULL, 0, NULL))
+	    != 0) {
 		goto out;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	     rc == 0 && b->n < RUN_BATCH;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while (b->n < RUN_BATCH && store_scan_next(&sc, &k, &v) == 0) {
 		inc_timer t;
 		if (k.mv_size != INC_TIMER_KEY_LEN) {
 			continue;
@@ -193,10 +192,8 @@ collect_due(inc_service *svc, int64_t now, due_batch *b)
 		}
 		b->timers[b->n++] = t;
 	}
+	store_scan_close(&sc);
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
 	store_read_end(txn);
 	return rv;
 }

@@ -365,6 +365,8 @@ def test_list_pages_newest_first(s):
     h.eq([i["id"] for i in page["incidents"]], [ids[1], ids[0]])
     h.check(not page.get("next_cursor"), "last page")
     h.eq(len(incidents(s)), 5, "resolved ones with include_resolved")
+    h.contains(error_of(s, "list", {"page": {"limit": 2, "cursor": "x1"}}),
+               "INVALID_ARGUMENT")
 
 
 def test_postmortem_and_report_sections_from_peers(s):
