@@ -197,30 +197,6 @@ page_cursor(const Opsdesk__V1__PageRequest *p)
 
 /* ---- create ---- */
 
-/*
- * Put cur on the last key below k (borrowed, klen bytes), for walking an
- * index backwards; the mdb_cursor_get result (MDB_NOTFOUND: none).
- */
-static int
-seek_below(
-    MDB_cursor *cur, uint8_t *k, size_t klen, MDB_val *key, MDB_val *val)
-{
-	int mrv;
-
-	key->mv_data = k;
-	key->mv_size = klen;
-	mrv = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-	return mdb_cursor_get(cur, key, val, mrv == 0 ? MDB_PREV : MDB_LAST);
-}
-
-/* Is key a user_tickets key of (owner, set), the first 9 bytes of k? */
-static bool
-in_user_set(const MDB_val *key, const uint8_t *k)
-{
-	return key->mv_size == TICKET_USER_KEY
-	    && memcmp(key->mv_data, k, 9) == 0;
-}
-
 /* Open tickets of user and creations in the last hour, by index. */
 static int
 count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
@@ -231,48 +207,49 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 	int64_t since = rpc_call_now_ms(c) - HOUR_MS;
 	uint8_t k[TICKET_USER_KEY];
 	MDB_val key, val;
-	MDB_cursor *cur = NULL;
-	int rv, mrv;
+	store_scan sc;
+	int rv;
 
 	*open = 0;
 	*recent = 0;
 	*oldest = 0;
-	if ((mrv = mdb_cursor_open(
-	         txn, store_db(svc->store, TDB_USER_TICKETS), &cur))
-	    != 0) {
-		rv = OD_EIO;
-		goto out;
-	}
-	/* The user's open set: stop at the limit, more does not change the
-	 * answer (and without a limit the count is not needed). */
+	/* The user's open set (the first 9 bytes of its keys): stop at the
+	 * limit, more does not change the answer (and without a limit the
+	 * count is not needed). */
 	ticket__user_key(k, user, TICKET_USER_OPEN, 0);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = svc->policy.open_per_user != 0
-	    ? mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)
-	    : MDB_NOTFOUND;
-	while (mrv == 0 && in_user_set(&key, k)
-	    && *open < svc->policy.open_per_user) {
-		(*open)++;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	if ((rv = store_scan_open(&sc, txn,
+	         store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
+	    != 0) {
+		return rv;
 	}
+	while (svc->policy.open_per_user != 0
+	    && *open < svc->policy.open_per_user
+	    && store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == TICKET_USER_KEY) {
+		(*open)++;
+	}
+	store_scan_close(&sc);
 
 	/* All the user's tickets, newest first: ids grow with time, so stop
 	 * at the first ticket older than an hour. */
 	if (svc->policy.creations_per_hour == 0) {
-		rv = 0;
-		goto out;
+		return 0;
 	}
-	ticket__user_key(k, user, TICKET_USER_ALL + 1, 0);
-	mrv = seek_below(cur, k, sizeof(k), &key, &val);
-	k[8] = TICKET_USER_ALL;
-	while (mrv == 0 && in_user_set(&key, k)
-	    && *recent < svc->policy.creations_per_hour) {
+	ticket__user_key(k, user, TICKET_USER_ALL, 0);
+	if ((rv = store_scan_open(&sc, txn,
+	         store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
+	    != 0) {
+		return rv;
+	}
+	store_scan_reverse(&sc);
+	while (*recent < svc->policy.creations_per_hour
+	    && store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == TICKET_USER_KEY) {
 		tk_ticket *t = NULL;
 		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 9);
 		int64_t created;
 		if ((rv = ticket__load(txn, svc, id, &t)) != 0) {
-			goto out;
+			break;
 		}
 		created = t->created_ms;
 		protobuf_c_message_free_unpacked(&t->base, NULL);
@@ -281,13 +258,8 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 		}
 		(*recent)++;
 		*oldest = created;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 	}
-	rv = 0;
-out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -446,11 +418,11 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	MDB_txn *txn = rpc_call_mdb(c);
 	tk_ticket *t;
 	tk_message **v;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	uint8_t k[12];
+	uint8_t k[8];
 	size_t n = 0;
-	int rv, mrv;
+	int rv;
 
 	const Opsdesk__V1__TicketId *q = rpc_call_params(c);
 
@@ -461,17 +433,17 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	    == NULL) {
 		return OD_ENOMEM;
 	}
-	/* The newest messages, read backwards from the end of the thread. */
-	if (mdb_cursor_open(txn, store_db(svc->store, TDB_MESSAGES), &cur)
+	/* The newest messages, read backwards from the end of the thread
+	 * (keys: ticket id, then the message's u32 seq). */
+	store_key_u64(k, t->id);
+	if (store_scan_open(&sc, txn, store_db(svc->store, TDB_MESSAGES), k,
+	        sizeof(k), NULL)
 	    != 0) {
 		return rpc_call_fail(c, OD_EIO, NULL);
 	}
-	store_key_u64(k, t->id + 1);
-	od_put_be32(k + 8, 0);
-	mrv = seek_below(cur, k, sizeof(k), &key, &val);
-	store_key_u64(k, t->id);
-	while (mrv == 0 && n < TICKET_GET_MESSAGES && key.mv_size == 12
-	    && memcmp(key.mv_data, k, 8) == 0) {
+	store_scan_reverse(&sc);
+	while (n < TICKET_GET_MESSAGES && store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == 12) {
 		tk_message *m = opsdesk__v1__ticket_message__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (m == NULL) {
@@ -485,7 +457,6 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		    || a->is_admin) {
 			v[n++] = m;
 		}
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 	}
 	/* Oldest first, as a thread reads. */
 	for (size_t i = 0; i < n / 2; i++) {
@@ -497,7 +468,7 @@ h_get(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	t->n_messages = n;
 	rv = rpc_call_result(c, "ticket", t);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -534,11 +505,10 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	uint32_t limit = page_limit(q->page);
 	const char *cursor = page_cursor(q->page);
 	int64_t user = a->user_id;
-	unsigned long long after = 0;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
 	uint8_t k[TICKET_USER_KEY];
-	int rv, mrv;
+	int rv;
 
 	if (q->user_id != 0 && q->user_id != a->user_id) {
 		if (!a->is_admin) {
@@ -551,34 +521,31 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		return rpc_call_fail(
 		    c, OD_EINVAL, "actor.user_id is required");
 	}
-	if (cursor[0] != '\0'
-	    && (sscanf(cursor, "%llu", &after) != 1 || after == 0)) {
-		return rpc_call_fail(
-		    c, OD_EINVAL, "page.cursor is not one this service gave");
-	}
 	if ((l = rpc_call_alloc(c, sizeof(*l))) == NULL) {
 		return OD_ENOMEM;
 	}
 	opsdesk__v1__ticket_list__init(l);
-	if (mdb_cursor_open(txn, store_db(svc->store, TDB_USER_TICKETS), &cur)
-	    != 0) {
-		return rpc_call_fail(c, OD_EIO, NULL);
-	}
-	/* Newest first: start just below (user, all, after) or past the
-	 * user's last key of the set, walk backwards. */
-	if (after != 0) {
-		ticket__user_key(k, user, TICKET_USER_ALL, after);
-	} else {
-		ticket__user_key(k, user, TICKET_USER_ALL + 1, 0);
-	}
-	mrv = seek_below(cur, k, sizeof(k), &key, &val);
+	/* Newest first: the user's set (the first 9 bytes of its keys)
+	 * backwards, from the cursor's key or the set's last. */
 	ticket__user_key(k, user, TICKET_USER_ALL, 0);
-	while (mrv == 0 && in_user_set(&key, k)) {
+	rv = store_scan_open(&sc, txn, store_db(svc->store, TDB_USER_TICKETS),
+	    k, 9, cursor);
+	if (rv == OD_EINVAL) {
+		return rpc_call_fail(
+		    c, rv, "page.cursor is not one this service gave");
+	}
+	if (rv != 0) {
+		return rpc_call_fail(c, rv, NULL);
+	}
+	store_scan_reverse(&sc);
+	while (store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == TICKET_USER_KEY) {
 		uint64_t id = store_key_get_u64((uint8_t *) key.mv_data + 9);
 		tk_ticket *t;
 		if (l->n_tickets == limit) {
-			l->next_cursor = rpc_call_printf(c, "%llu",
-			    (unsigned long long) l->tickets[limit - 1]->id);
+			char next[STORE_PAGE_CURSOR_MAX];
+			store_scan_page_cursor(&sc, next, sizeof(next));
+			l->next_cursor = rpc_call_printf(c, "%s", next);
 			break;
 		}
 		if ((rv = list_add(c, l, id, limit)) != 0) {
@@ -591,19 +558,21 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 		        == OPSDESK__V1__TICKET_STATUS__TICKET_STATUS_CLOSED) {
 			l->n_tickets--;
 		}
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 	}
+	store_scan_close(&sc);
 	/* total: every ticket of the user's, by the index alone. */
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (mrv == 0 && in_user_set(&key, k)) {
+	if (store_scan_open(&sc, txn, store_db(svc->store, TDB_USER_TICKETS),
+	        k, 9, NULL)
+	    != 0) {
+		return rpc_call_fail(c, OD_EIO, NULL);
+	}
+	while (store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == TICKET_USER_KEY) {
 		l->total++;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
 	rv = rpc_call_result(c, "tickets", l);
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -1079,22 +1048,22 @@ static int
 faq_load_all(rpc_call *c, Opsdesk__V1__FaqList *l)
 {
 	ticket_service *svc = rpc_call_arg(c);
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	int rv, mrv;
+	int rv;
 
 	if ((l->entries = rpc_call_alloc(
 	         c, (TICKET_MAX_FAQ + 1) * sizeof(*l->entries)))
 	    == NULL) {
 		return OD_ENOMEM;
 	}
-	if (mdb_cursor_open(
-	        rpc_call_mdb(c), store_db(svc->store, TDB_FAQ), &cur)
+	if (store_scan_open(&sc, rpc_call_mdb(c),
+	        store_db(svc->store, TDB_FAQ), NULL, 0, NULL)
 	    != 0) {
 		return rpc_call_fail(c, OD_EIO, NULL);
 	}
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (mrv == 0 && l->n_entries <= TICKET_MAX_FAQ) {
+	while (l->n_entries <= TICKET_MAX_FAQ
+	    && store_scan_next(&sc, &key, &val) == 0) {
 		Opsdesk__V1__FaqEntry *e = opsdesk__v1__faq_entry__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (e == NULL) {
@@ -1104,11 +1073,10 @@ faq_load_all(rpc_call *c, Opsdesk__V1__FaqList *l)
 		}
 		rpc_call_keep(c, &e->base);
 		l->entries[l->n_entries++] = e;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
 	rv = 0;
 out:
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -1289,29 +1257,27 @@ static int
 scan_range(MDB_txn *txn, MDB_dbi db, int64_t from, int64_t to,
     int (*fn)(void *arg, uint64_t id, const MDB_val *val), void *arg)
 {
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
 	uint8_t k[16];
-	int rv = 0, mrv;
+	int rv;
 
-	if (mdb_cursor_open(txn, db, &cur) != 0) {
-		return OD_EIO;
-	}
 	store_key_u64(k, (uint64_t) from);
 	store_key_u64(k + 8, 0);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (mrv == 0 && key.mv_size == 16
+	if ((rv = store_scan_open(&sc, txn, db, NULL, 0, NULL)) != 0
+	    || (rv = store_scan_seek(&sc, k, sizeof(k))) != 0) {
+		store_scan_close(&sc);
+		return rv;
+	}
+	while (store_scan_next(&sc, &key, &val) == 0 && key.mv_size == 16
 	    && (int64_t) store_key_get_u64(key.mv_data) < to) {
 		if ((rv = fn(arg,
 		         store_key_get_u64((uint8_t *) key.mv_data + 8), &val))
 		    != 0) {
 			break;
 		}
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 

@@ -170,29 +170,25 @@ notify_one(
 {
 	MDB_txn *mt = store_txn_mdb(txn);
 	MDB_dbi links = store_db(svc->store, TDB_INCIDENT_LINKS);
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
 	uint8_t k[16];
 	uint64_t ids[256];
 	size_t n = 0;
-	int rv = 0, mrv;
+	int rv = 0;
 
-	/* Collect first: the cursor must not outlive the deletes. A very
-	 * large incident is notified in rounds of 256 by the caller's loop. */
-	if (mdb_cursor_open(mt, links, &cur) != 0) {
+	/* Collect first: the scan must not outlive the deletes. A very
+	 * large incident is notified in rounds of 256 by the caller's loop.
+	 * Keys: incident id, ticket id. */
+	store_key_u64(k, inc_id);
+	if (store_scan_open(&sc, mt, links, k, 8, NULL) != 0) {
 		return OD_EIO;
 	}
-	store_key_u64(k, inc_id);
-	store_key_u64(k + 8, 0);
-	key.mv_data = k;
-	key.mv_size = sizeof(k);
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (mrv == 0 && n < 256 && key.mv_size == 16
-	    && memcmp(key.mv_data, k, 8) == 0) {
+	while (n < 256 && store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == 16) {
 		ids[n++] = store_key_get_u64((uint8_t *) key.mv_data + 8);
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 
 	/* Unlink all, then one notice per owner naming their tickets (a
 	 * user with five linked tickets gets one message); closed tickets

@@ -290,10 +290,10 @@ ticket_breach_scan(ticket_service *svc)
 {
 	breach_job *j = calloc(1, sizeof(*j));
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
 	int64_t now = od_now_ms();
-	int rv, mrv;
+	int rv;
 
 	if (j == NULL) {
 		return -OD_ENOMEM;
@@ -303,14 +303,14 @@ ticket_breach_scan(ticket_service *svc)
 		goto out;
 	}
 	metric_set(svc->m_open, (double) ticket__open_count(txn, svc));
-	if (mdb_cursor_open(txn, store_db(svc->store, TDB_SLA_DUE), &cur)
+	if ((rv = store_scan_open(&sc, txn, store_db(svc->store, TDB_SLA_DUE),
+	         NULL, 0, NULL))
 	    != 0) {
-		rv = OD_EIO;
 		goto out;
 	}
 	/* Only the expired prefix of the due-time index is read. */
-	mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (mrv == 0 && j->n < BREACH_BATCH && key.mv_size == 17) {
+	while (j->n < BREACH_BATCH && store_scan_next(&sc, &key, &val) == 0
+	    && key.mv_size == 17) {
 		const uint8_t *p = key.mv_data;
 		int64_t due = (int64_t) store_key_get_u64(p);
 		if (due > now) {
@@ -320,9 +320,8 @@ ticket_breach_scan(ticket_service *svc)
 		j->keys[j->n].id = store_key_get_u64(p + 8);
 		j->keys[j->n].clock = p[16];
 		j->n++;
-		mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	store_read_end(txn);
 	txn = NULL;
 	if (j->n == 0) {
