@@ -276,21 +276,22 @@ prober_history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
 	size_t klen = prober_history_key(key, id, from);
-	MDB_cursor *cur = NULL;
-	MDB_val k = { klen, key }, v;
+	store_scan sc;
+	MDB_val k, v;
 	int rc, rv = 0;
 
 	if (klen == 0) {
 		return OD_EINVAL;
 	}
-	if (mdb_cursor_open(txn, db, &cur) != 0) {
-		return OD_EIO;
+	/* The target's rows (prefix: id and its NUL) from `from` on. */
+	if ((rv = store_scan_open(&sc, txn, db, key, plen, NULL)) != 0
+	    || (rv = store_scan_seek(&sc, key, klen)) != 0) {
+		store_scan_close(&sc);
+		return rv;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while ((rc = store_scan_next(&sc, &k, &v)) == 0) {
 		int64_t t;
-		if (k.mv_size != plen + 8
-		    || memcmp(k.mv_data, key, plen) != 0) {
+		if (k.mv_size != plen + 8) {
 			break;
 		}
 		t = (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen);
@@ -298,10 +299,10 @@ prober_history_walk(MDB_txn *txn, MDB_dbi db, const char *id, int64_t from,
 			break;
 		}
 	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (rc == OD_EIO) {
 		rv = OD_EIO;
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -311,23 +312,21 @@ prober_history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
 {
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
-	size_t klen = prober_history_key(key, id, -1); /* be64 all ones: past
-	                                            the target's last row */
-	MDB_cursor *cur = NULL;
-	MDB_val k = { klen, key }, v;
-	int rc, rv = 0;
+	size_t klen = prober_history_key(key, id, 0);
+	store_scan sc;
+	MDB_val k, v;
+	int rc = 0, rv = 0;
 
 	if (klen == 0) {
 		return OD_EINVAL;
 	}
-	if (mdb_cursor_open(txn, db, &cur) != 0) {
-		return OD_EIO;
+	/* The target's rows (prefix: id and its NUL), newest first. */
+	if ((rv = store_scan_open(&sc, txn, db, key, plen, NULL)) != 0) {
+		return rv;
 	}
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
-	for (; rc == 0 && n > 0; n--) {
-		if (k.mv_size != plen + 8
-		    || memcmp(k.mv_data, key, plen) != 0) {
+	store_scan_reverse(&sc);
+	for (; n > 0 && (rc = store_scan_next(&sc, &k, &v)) == 0; n--) {
+		if (k.mv_size != plen + 8) {
 			break;
 		}
 		if ((rv = fn(arg,
@@ -337,12 +336,11 @@ prober_history_walk_back(MDB_txn *txn, MDB_dbi db, const char *id, size_t n,
 		    != 0) {
 			break;
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
 	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (rc == OD_EIO) {
 		rv = OD_EIO;
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -455,25 +453,24 @@ prober_history_first(MDB_txn *txn, MDB_dbi db, const char *id, int64_t *t)
 	uint8_t key[512];
 	size_t plen = strlen(id) + 1;
 	size_t klen = prober_history_key(key, id, 0);
-	MDB_cursor *cur = NULL;
-	MDB_val k = { klen, key }, v;
+	store_scan sc;
+	MDB_val k, v;
 	int rc, rv = OD_ENOTFOUND;
 
 	if (klen == 0) {
 		return OD_EINVAL;
 	}
-	if (mdb_cursor_open(txn, db, &cur) != 0) {
-		return OD_EIO;
+	if ((rc = store_scan_open(&sc, txn, db, key, plen, NULL)) != 0) {
+		return rc;
 	}
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && k.mv_size >= plen + 8
-	    && memcmp(k.mv_data, key, plen) == 0) {
+	rc = store_scan_next(&sc, &k, &v);
+	if (rc == 0 && k.mv_size >= plen + 8) {
 		*t = (int64_t) od_get_be64((const uint8_t *) k.mv_data + plen);
 		rv = 0;
-	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+	} else if (rc == OD_EIO) {
 		rv = OD_EIO;
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 
