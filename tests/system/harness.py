@@ -45,6 +45,11 @@ What it gives:
   - assertions: check(cond, msg), eq(a, b, msg), contains(hay, needle),
     wait_until(fn, timeout, msg), parse_prometheus(text) which validates
     the text exposition format 0.0.4 and returns the samples.
+  - TIME_SCALE / scaled(seconds): OPSDESK_TEST_TIME_SCALE (the ctest
+    environment sets it in sanitizer builds, 1 otherwise) multiplies every
+    wait of the harness (wait_until, tail waits, readiness, exits,
+    opsctl's per-request time-out); a test scales its own bounds with
+    scaled().
 Nothing here sleeps a fixed time where it can poll instead.
 """
 
@@ -89,6 +94,27 @@ class Failure(AssertionError):
     pass
 
 
+# ---- time ----
+
+def _time_scale():
+    try:
+        return max(1.0, float(os.environ.get("OPSDESK_TEST_TIME_SCALE")
+                              or 1))
+    except ValueError:
+        return 1.0
+
+
+# How much slower than a plain build the executables run (ThreadSanitizer
+# about 5-15x on a busy 2-core machine): every time-out of a wait is
+# multiplied by it, never a bound a test asserts on its own.
+TIME_SCALE = _time_scale()
+
+
+def scaled(seconds):
+    """seconds, stretched by TIME_SCALE for sanitizer builds."""
+    return seconds * TIME_SCALE
+
+
 # ---- assertions ----
 
 def check(cond, msg="check failed"):
@@ -109,7 +135,9 @@ def contains(hay, needle, msg=""):
 
 
 def wait_until(fn, timeout=10.0, msg="condition", interval=0.05):
-    """Poll fn() until it returns a truthy value (returned) or time out."""
+    """Poll fn() until it returns a truthy value (returned) or time out
+    (timeout is scaled by TIME_SCALE)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -264,6 +292,7 @@ class Proc:
 
     def stop(self, timeout=15.0, expect=0):
         """SIGTERM and wait; asserts the exit code (expect=None: any)."""
+        timeout = scaled(timeout)
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -403,6 +432,7 @@ class Tail:
 
     def wait_for(self, pred=None, timeout=10.0, start=0):
         """The first event from index start on with pred(event) true."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         i = start
         with self.cond:
@@ -440,7 +470,7 @@ class Tail:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGINT)
             try:
-                self.popen.wait(timeout)
+                self.popen.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
@@ -476,7 +506,7 @@ class Capture:
         """The bytes received once nngcat has its count (raw frames are
         written back to back: split them yourself if count > 1)."""
         try:
-            self.popen.wait(timeout)
+            self.popen.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
@@ -525,7 +555,7 @@ class FakeService:
     def requests(self, timeout=10.0):
         """All request bytes received, once nngcat has answered count."""
         try:
-            self.popen.wait(timeout)
+            self.popen.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.kill()
         self.out.close()
@@ -642,11 +672,19 @@ class Suite:
     # ---- opsctl ----
 
     def opsctl(self, *args, timeout=20.0, env=None, input=None):
-        """Run `opsctl args…` with the suite env; a Result."""
+        """Run `opsctl args…` with the suite env; a Result. Under
+        TIME_SCALE > 1 opsctl's per-request time-out (3 s) is stretched
+        too unless args set one."""
         self.write_config()
-        argv = [exe_path("opsctl")] + [str(a) for a in args]
+        args = [str(a) for a in args]
+        if TIME_SCALE > 1 and not any(
+                a in ("-t", "--timeout") or a.startswith("--timeout=")
+                for a in args):
+            args = ["--timeout", str(int(scaled(3000)))] + args
+        argv = [exe_path("opsctl")] + args
         r = subprocess.run(argv, env=self.env(**(env or {})), cwd=self.dir,
-                           input=input, capture_output=True, timeout=timeout)
+                           input=input, capture_output=True,
+                           timeout=scaled(timeout))
         return Result(argv, r.returncode, r.stdout.decode("utf-8", "replace"),
                       r.stderr.decode("utf-8", "replace"))
 
