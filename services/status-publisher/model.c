@@ -315,15 +315,14 @@ apply(status_model *m, int (*fn)(status_model *m, const void *arg),
 static int
 load_db(status_model *m, MDB_txn *txn, rtable *t)
 {
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, store_db(m->st, t->db), &cur);
-	if (rc != 0) {
-		return OD_EIO;
+	int rv = store_scan_open(&sc, txn, store_db(m->st, t->db), NULL, 0,
+	    NULL);
+	if (rv != 0) {
+		return rv;
 	}
-	int rv = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while (store_scan_next(&sc, &k, &v) == 0) {
 		ProtobufCMessage *msg = protobuf_c_message_unpack(
 		    t->desc, NULL, v.mv_size, v.mv_data);
 		if (msg == NULL) {
@@ -337,7 +336,7 @@ load_db(status_model *m, MDB_txn *txn, rtable *t)
 			break;
 		}
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	return rv;
 }
 

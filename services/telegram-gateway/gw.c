@@ -1046,7 +1046,7 @@ static int
 replay_inbox(gw *g)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	int rv, n = 0;
 	cJSON *pending = cJSON_CreateArray();
@@ -1058,22 +1058,23 @@ replay_inbox(gw *g)
 		cJSON_Delete(pending);
 		return rv;
 	}
-	if (mdb_cursor_open(txn, store_db(g->st, GW_DB_INBOX), &cur) != 0) {
+	if ((rv = store_scan_open(
+	         &sc, txn, store_db(g->st, GW_DB_INBOX), NULL, 0, NULL))
+	    != 0) {
 		store_read_end(txn);
 		cJSON_Delete(pending);
-		return OD_EIO;
+		return rv;
 	}
 	/* Parse everything first and end the read txn before dispatching:
 	 * handling an update writes, and a write that must grow the map
 	 * waits for open read txns such as this one. */
-	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
-	     op = MDB_NEXT) {
+	while (store_scan_next(&sc, &k, &v) == 0) {
 		cJSON *j = cJSON_ParseWithLength(v.mv_data, v.mv_size);
 		if (j != NULL && !cJSON_AddItemToArray(pending, j)) {
 			cJSON_Delete(j);
 		}
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	store_read_end(txn);
 	cJSON *j;
 	cJSON_ArrayForEach(j, pending)

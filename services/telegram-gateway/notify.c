@@ -208,7 +208,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 {
 	const Opsdesk__V1__Incident *in = e->incident;
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	uint8_t prefix[8];
 	gw_ctx ctx;
@@ -224,16 +224,13 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 	gw_alert_render(g, &b, &kb, NULL, in);
 	store_key_u64(prefix, in->id);
 	if (store_read_begin(gw_store(g), &txn) == 0) {
-		if (mdb_cursor_open(
-		        txn, store_db(gw_store(g), GW_DB_ALERT_MSG), &cur)
+		/* Keys: incident id, chat, message id. */
+		if (store_scan_open(&sc, txn,
+		        store_db(gw_store(g), GW_DB_ALERT_MSG), prefix, 8,
+		        NULL)
 		    == 0) {
-			k.mv_data = prefix;
-			k.mv_size = 8;
-			for (int rc
-			     = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-			     rc == 0 && k.mv_size == 24
-			     && memcmp(k.mv_data, prefix, 8) == 0;
-			     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			while (store_scan_next(&sc, &k, &v) == 0
+			    && k.mv_size == 24) {
 				const uint8_t *p = k.mv_data;
 				int64_t chat
 				    = (int64_t) store_key_get_u64(p + 8);
@@ -267,7 +264,7 @@ deliver_incident(gw *g, const char *topic, const Opsdesk__V1__IncidentEvent *e)
 				    &ctx, "editMessageText", chat, body, NULL);
 				n++;
 			}
-			mdb_cursor_close(cur);
+			store_scan_close(&sc);
 		}
 		store_read_end(txn);
 	}
@@ -576,7 +573,7 @@ deliver_status(gw *g, status_batch *sb)
 {
 	gw_ctx ctx;
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__Actor actor = OPSDESK__V1__ACTOR__INIT;
@@ -597,12 +594,10 @@ deliver_status(gw *g, status_batch *sb)
 		sum = gw_result(rep, "summary");
 	}
 	if (store_read_begin(gw_store(g), &txn) == 0) {
-		if (mdb_cursor_open(
-		        txn, store_db(gw_store(g), GW_DB_SUBS), &cur)
+		if (store_scan_open(&sc, txn,
+		        store_db(gw_store(g), GW_DB_SUBS), NULL, 0, NULL)
 		    == 0) {
-			for (int op = MDB_FIRST;
-			     mdb_cursor_get(cur, &k, &v, op) == 0;
-			     op = MDB_NEXT) {
+			while (store_scan_next(&sc, &k, &v) == 0) {
 				sbuf b = SBUF_INIT;
 				if (k.mv_size != 8) {
 					continue;
@@ -617,7 +612,7 @@ deliver_status(gw *g, status_batch *sb)
 				}
 				sbuf_free(&b);
 			}
-			mdb_cursor_close(cur);
+			store_scan_close(&sc);
 		}
 		store_read_end(txn);
 	}
@@ -638,15 +633,15 @@ to_subscribers(
     gw *g, gw_ctx *ctx, const char *html, const char *const *ids, size_t n_ids)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	if (store_read_begin(gw_store(g), &txn) != 0) {
 		return;
 	}
-	if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_SUBS), &cur)
+	if (store_scan_open(
+	        &sc, txn, store_db(gw_store(g), GW_DB_SUBS), NULL, 0, NULL)
 	    == 0) {
-		for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0;
-		     op = MDB_NEXT) {
+		while (store_scan_next(&sc, &k, &v) == 0) {
 			bool match = v.mv_size == 0 || ids == NULL;
 			for (size_t i = 0; i < n_ids && !match; i++) {
 				match
@@ -658,7 +653,7 @@ to_subscribers(
 				    html, NULL, NULL);
 			}
 		}
-		mdb_cursor_close(cur);
+		store_scan_close(&sc);
 	}
 	store_read_end(txn);
 }

@@ -337,23 +337,21 @@ chat_clear(store_txn *t, int li, int64_t chat)
 static int
 queue_head(MDB_txn *m, store *s, int li, int64_t chat, uint64_t *seq)
 {
-	MDB_cursor *c = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	uint8_t key[QKEY_LEN];
 	int rv = OD_ENOTFOUND;
 
-	qkey(key, li, chat, 0);
-	k.mv_size = QKEY_LEN;
-	k.mv_data = key;
-	if (mdb_cursor_open(m, store_db(s, GW_DB_OB_QUEUE), &c) != 0) {
+	qkey(key, li, chat, 0); /* the prefix: lane and chat, 9 bytes */
+	if (store_scan_open(&sc, m, store_db(s, GW_DB_OB_QUEUE), key, 9, NULL)
+	    != 0) {
 		return OD_EIO;
 	}
-	if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0
-	    && k.mv_size == QKEY_LEN && memcmp(k.mv_data, key, 9) == 0) {
+	if (store_scan_next(&sc, &k, &v) == 0 && k.mv_size == QKEY_LEN) {
 		*seq = store_key_get_u64((uint8_t *) k.mv_data + 9);
 		rv = 0;
 	}
-	mdb_cursor_close(c);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -397,7 +395,7 @@ static int
 index_old_rows(store_txn *t, void *arg)
 {
 	store *s = store_txn_store(t);
-	MDB_cursor *c = NULL;
+	store_scan sc;
 	MDB_val k, v;
 	MDB_stat st;
 	int rv = 0, *n = arg;
@@ -406,12 +404,13 @@ index_old_rows(store_txn *t, void *arg)
 	    || st.ms_entries > 0) {
 		return 0;
 	}
-	if (mdb_cursor_open(store_txn_mdb(t), store_db(s, GW_DB_OUTBOX), &c)
+	/* The puts go to other DBs: the scan of outbox is not disturbed. */
+	if (store_scan_open(&sc, store_txn_mdb(t), store_db(s, GW_DB_OUTBOX),
+	        NULL, 0, NULL)
 	    != 0) {
 		return OD_EIO;
 	}
-	for (int op = MDB_FIRST; rv == 0 && mdb_cursor_get(c, &k, &v, op) == 0;
-	     op = MDB_NEXT) {
+	while (rv == 0 && store_scan_next(&sc, &k, &v) == 0) {
 		int64_t chat, due, b;
 		const char *m, *tag, *body;
 		uint8_t q[QKEY_LEN];
@@ -430,7 +429,7 @@ index_old_rows(store_txn *t, void *arg)
 		}
 		(*n)++;
 	}
-	mdb_cursor_close(c);
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -566,7 +565,7 @@ gw_ob_sched_pick(
     ob_sched *s, store *st, int64_t now, ob_msg *out, int max, int64_t *wake)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *c = NULL;
+	store_scan sc = { 0 };
 	int n = 0;
 	int64_t w = now + 1000;
 
@@ -581,22 +580,20 @@ gw_ob_sched_pick(
 		*wake = w;
 		return 0;
 	}
-	if (mdb_cursor_open(txn, store_db(st, GW_DB_OB_READY), &c) != 0) {
-		store_read_end(txn);
-		*wake = w;
-		return 0;
-	}
 	for (int li = 0; li < GW_LANES; li++) {
 		uint8_t key[QKEY_LEN];
 		MDB_val k, v;
 		int scanned = 0;
-		rkey(key, li, 0, 0);
-		k.mv_size = QKEY_LEN;
-		k.mv_data = key;
-		for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		     rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		rkey(key, li, 0, 0); /* the prefix: the lane, 1 byte */
+		store_scan_close(&sc);
+		if (store_scan_open(&sc, txn, store_db(st, GW_DB_OB_READY), key,
+		        1, NULL)
+		    != 0) {
+			break;
+		}
+		while (store_scan_next(&sc, &k, &v) == 0) {
 			const uint8_t *kb = k.mv_data;
-			if (k.mv_size != QKEY_LEN || kb[0] != li) {
+			if (k.mv_size != QKEY_LEN) {
 				break;
 			}
 			int64_t due = (int64_t) store_key_get_u64(kb + 1);
@@ -677,7 +674,7 @@ gw_ob_sched_pick(
 		}
 	}
 done:
-	mdb_cursor_close(c);
+	store_scan_close(&sc);
 	store_read_end(txn);
 	*wake = w;
 	return n;
