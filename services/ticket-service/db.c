@@ -388,19 +388,17 @@ migrate_user_index(store_txn *txn, enum ticket_db from, unsigned set)
 {
 	store *st = store_txn_store(txn);
 	MDB_dbi dest = store_db(st, TDB_USER_TICKETS);
-	MDB_cursor *cur = NULL;
+	store_scan sc = { 0 };
 	MDB_val key, val;
 	uint8_t k[TICKET_USER_KEY];
 	int rv, mrv;
 
-	if ((mrv = mdb_cursor_open(
-	         store_txn_mdb(txn), store_db(st, from), &cur))
+	if ((rv = store_scan_open(&sc, store_txn_mdb(txn), store_db(st, from),
+	         NULL, 0, NULL))
 	    != 0) {
-		rv = lmdb_err(mrv);
 		goto out;
 	}
-	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrv == 0;
-	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	while ((mrv = store_scan_next(&sc, &key, &val)) == 0) {
 		const uint8_t *p = key.mv_data;
 		if (key.mv_size != 16) {
 			log_error("ticket store: a schema 1 %s key of %zu "
@@ -415,17 +413,14 @@ migrate_user_index(store_txn *txn, enum ticket_db from, unsigned set)
 			goto out;
 		}
 	}
-	if (mrv != MDB_NOTFOUND) {
-		rv = lmdb_err(mrv);
+	if (mrv != OD_ENOTFOUND) {
+		rv = mrv;
 		goto out;
 	}
-	mdb_cursor_close(cur);
-	cur = NULL;
+	store_scan_close(&sc);
 	rv = empty_db(txn, from);
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	return rv;
 }
 
@@ -441,18 +436,16 @@ migrate_sla_due(store_txn *txn)
 	store *st = store_txn_store(txn);
 	MDB_txn *mt = store_txn_mdb(txn);
 	MDB_dbi db = store_db(st, TDB_SLA_DUE);
-	MDB_cursor *cur = NULL;
+	store_scan sc = { 0 };
 	MDB_val key, val;
 	uint8_t *stale = NULL; /* keys to delete, 17 bytes each */
 	size_t n = 0, cap = 0;
 	int rv = 0, mrv;
 
-	if ((mrv = mdb_cursor_open(mt, db, &cur)) != 0) {
-		rv = lmdb_err(mrv);
+	if ((rv = store_scan_open(&sc, mt, db, NULL, 0, NULL)) != 0) {
 		goto out;
 	}
-	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST); mrv == 0;
-	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	while ((mrv = store_scan_next(&sc, &key, &val)) == 0) {
 		tk_ticket *t = NULL;
 		idx_key k;
 		uint8_t id[8];
@@ -488,21 +481,18 @@ migrate_sla_due(store_txn *txn)
 		}
 		memcpy(stale + n++ * 17, key.mv_data, 17);
 	}
-	if (mrv != MDB_NOTFOUND) {
-		rv = lmdb_err(mrv);
+	if (mrv != OD_ENOTFOUND) {
+		rv = mrv;
 		goto out;
 	}
 	/* Deleted after the walk, so the walking cursor never sees a
 	 * deletion under it. */
-	mdb_cursor_close(cur);
-	cur = NULL;
+	store_scan_close(&sc);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		rv = store_del(txn, db, stale + i * 17, 17, NULL, 0);
 	}
 out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
+	store_scan_close(&sc);
 	free(stale);
 	return rv;
 }
