@@ -96,6 +96,7 @@ typedef struct seen {
 	char texts[MAX_SEEN][32];
 	int n_resyncs;
 	char resyncs[MAX_SEEN][16];
+	char last_topic[BUS_MAX_TOPIC]; /* kept past MAX_SEEN too */
 } seen;
 
 static void
@@ -103,6 +104,7 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 {
 	seen *s = arg;
 	pthread_mutex_lock(&s->mtx);
+	od_strlcpy(s->last_topic, topic, sizeof(s->last_topic));
 	if (s->n_events < MAX_SEEN) {
 		int i = s->n_events++;
 		od_strlcpy(s->topics[i], topic, sizeof(s->topics[i]));
@@ -182,10 +184,45 @@ sub_ready(fixture *f)
 	return bus_subscriber_connected(f->sub) && seen_resyncs(&f->seen) > 0;
 }
 
+static bool
+seen_last(seen *s, const char *topic)
+{
+	pthread_mutex_lock(&s->mtx);
+	bool r = strcmp(s->last_topic, topic) == 0;
+	pthread_mutex_unlock(&s->mtx);
+	return r;
+}
+
+/*
+ * Wait until the probes sent so far have landed: one sender's frames
+ * keep their order through the relay, so once a marker sent after them
+ * arrives, so have they. send(arg, marker) sends one; it is sent again
+ * every 50 ms, as pub/sub may drop one in a burst.
+ */
+static void
+drain(seen *s, void (*send)(void *, const char *), void *arg,
+    const char *marker)
+{
+	int64_t end = od_mono_ms() + WAIT_MS;
+	pthread_mutex_lock(&s->mtx);
+	s->last_topic[0] = '\0';
+	pthread_mutex_unlock(&s->mtx);
+	while (!seen_last(s, marker) && od_mono_ms() < end) {
+		int64_t again = od_mono_ms() + 50;
+		send(arg, marker);
+		while (!seen_last(s, marker) && od_mono_ms() < again) {
+			usleep(1000);
+		}
+	}
+	assert_true(seen_last(s, marker));
+}
+
 /*
  * Pub/sub joins are asynchronous: publish probes on a topic the test
  * subscribes to until one arrives, then forget them.
  */
+static void send_published(void *arg, const char *topic);
+
 static void
 wait_flowing(fixture *f, const char *probe_topic)
 {
@@ -201,7 +238,9 @@ wait_flowing(fixture *f, const char *probe_topic)
 		usleep(10000);
 	}
 	assert_true(seen_events(&f->seen) > 0);
-	usleep(20000); /* let probes in flight land before we reset */
+	char marker[BUS_MAX_TOPIC];
+	snprintf(marker, sizeof(marker), "%s.end", probe_topic);
+	drain(&f->seen, send_published, f, marker);
 	pthread_mutex_lock(&f->seen.mtx);
 	f->seen.n_events = 0;
 	pthread_mutex_unlock(&f->seen.mtx);
@@ -405,6 +444,22 @@ crafted_send(
 	crafted_send_topic(c, "ops.crafted", source, instance, seq, seq);
 }
 
+/* drain's senders: through the fixture's publisher, or a crafted pipe
+ * (as source "crafted", instance "drain", seq 1). */
+static void
+send_published(void *arg, const char *topic)
+{
+	fixture *f = arg;
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	assert_int_equal(bus_publish(f->pub, topic, &env, NULL), 0);
+}
+
+static void
+send_crafted(void *arg, const char *topic)
+{
+	crafted_send_topic(arg, topic, "crafted", "drain", 1, 1);
+}
+
 static void
 test_gap_and_restart(void **state)
 {
@@ -423,7 +478,7 @@ test_gap_and_restart(void **state)
 		crafted_send(&c, "crafted", "c1", 1);
 		usleep(10000);
 	}
-	usleep(30000);
+	drain(&f->seen, send_crafted, &c, "ops.crafted.end");
 	pthread_mutex_lock(&f->seen.mtx);
 	f->seen.n_events = 0;
 	int r1 = f->seen.n_resyncs;
@@ -469,7 +524,7 @@ test_topic_gap(void **state)
 		crafted_send_topic(&c, "ops.probe", "cr", "t", 1, 1);
 		usleep(10000);
 	}
-	usleep(30000);
+	drain(&f->seen, send_crafted, &c, "ops.probe.end");
 	pthread_mutex_lock(&f->seen.mtx);
 	f->seen.n_events = 0;
 	int r = f->seen.n_resyncs;
@@ -500,7 +555,7 @@ test_garbage_skipped(void **state)
 		crafted_send(&c, "crafted", "g", 1);
 		usleep(10000);
 	}
-	usleep(30000);
+	drain(&f->seen, send_crafted, &c, "ops.crafted.end");
 	pthread_mutex_lock(&f->seen.mtx);
 	f->seen.n_events = 0;
 	pthread_mutex_unlock(&f->seen.mtx);
@@ -538,14 +593,14 @@ test_ignore_source(void **state)
 	while (!bus_publisher_connected(f->pub) && od_mono_ms() < end) {
 		usleep(2000);
 	}
-	usleep(50000);
+	drain(&f->seen, send_crafted, &c, "ops.crafted.end");
 	pthread_mutex_lock(&f->seen.mtx);
 	f->seen.n_events = 0;
 	pthread_mutex_unlock(&f->seen.mtx);
 	publish_text(f->pub, "ops.mine", "mine", NULL);
 	crafted_send(&c, "crafted", "g3", 1); /* a marker after ours */
 	wait_events(&f->seen, 1);
-	usleep(30000);
+	usleep(30000); /* an absence: ours (another pipe) must not come */
 	assert_int_equal(seen_events(&f->seen), 1);
 	assert_string_equal(f->seen.sources[0], "crafted");
 	nng_close(c.sock);
