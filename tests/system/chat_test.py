@@ -322,7 +322,7 @@ def test_alerts_edited_in_place(s):
     h.contains(e.text, "UTC")
     h.check(not any(d == "1:ia:1" for _, d in e.buttons), e.buttons)
     h.check(("✅ Resolve", "1:ir:1") in e.buttons, e.buttons)
-    # ...and the press posts nothing new in the group.
+    # ...and the press posts nothing new in the group (an absence).
     time.sleep(0.5)
     h.eq([r for r in fake.sent(chat=ADMIN_CHAT)
           if fake.requests.index(r) >= m and r.method == "sendMessage"],
@@ -367,14 +367,17 @@ def sent_since(fake, chat, m):
 def test_subscriber_notices(s):
     fake, gw = start(s, backends=["status-publisher", "incident-service"])
     seed_components(s)
-    time.sleep(3.5)  # the seeding's own notices go to nobody
+    # Time passes on purpose: the gateway's status batching window (a
+    # timer, nothing to poll) closes on the seeding's changes, whose
+    # notices then go to nobody.
+    time.sleep(3.5)
     h.contains(ask(fake, "/subscribe").text, "Subscribed")
     h.contains(ask(fake, "/subscribe web", user=OTHER).text, "Web app")
     # An outage of API: one notice, in words, with the incident.
     m = fake.mark()
     health(s, "api", "DOWN")
     r = fake.wait_sent(lambda r: r.chat == USER, after=m, timeout=15)
-    time.sleep(4)  # anything else of the same change would be here now
+    time.sleep(4)  # an absence: the rest of the change would be here now
     h.eq(len(sent_since(fake, USER, m)), 1,
          "one notice per change: %r" % sent_since(fake, USER, m))
     h.check("major_outage" not in r.text and "operational" not in r.text,

@@ -50,7 +50,8 @@ def test_flood_does_not_silence_others(s):
     flooder, other = 900, 901
     for _ in range(400):
         fake.message("/status", user=flooder)
-    time.sleep(0.5)  # the flood is being handled
+    # The flood is being handled: its first answers are out.
+    h.wait_until(lambda: fake.sent(chat=flooder), 10, "the flood handled")
     m = fake.mark()
     t0 = time.monotonic()
     fake.message("/help", user=other)
@@ -168,7 +169,7 @@ def test_faults_are_retried_and_delivered(s):
     h.wait_until(lambda: h.metric(gw.metrics(),
                                   "opsdesk_gateway_outbox_dropped_total",
                                   method="sendMessage") == 1, 5, "dropped")
-    time.sleep(1.5)
+    time.sleep(1.5)  # an absence: no retry within 1.5 s
     h.eq(len([r for r in fake.calls("sendMessage", chat=399)]), 1,
          "a refusal is not retried")
     gw.stop()
@@ -286,7 +287,7 @@ def test_backlog_pauses_intake(s):
         except h.Failure:
             h.check(attempt < 5, "the backlog never paused intake")
     uid = fake.message("/help", user=6000)
-    time.sleep(1.0)
+    time.sleep(1.0)  # an absence: not fetched within 1 s
     h.check(fake.last_offset <= uid, "update fetched under backlog")
     # 30/s drains the queue under 100 within seconds, then it is taken.
     r = fake.wait_sent(lambda r: r.chat == 6000, timeout=20)

@@ -32,6 +32,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from harness import scaled  # waits stretch in sanitizer builds
+
 
 def _multipart(ctype, raw):
     """A multipart/form-data body (sendDocument) as a dict; a file part
@@ -429,6 +431,7 @@ class FakeTelegram:
 
     def wait_sent(self, pred=lambda r: True, timeout=10.0, after=0):
         """The first successful send (index >= after) matching pred."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:
@@ -446,6 +449,7 @@ class FakeTelegram:
                 self.lock.wait(left)
 
     def wait_call(self, method, pred=lambda r: True, timeout=10.0, after=0):
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:
@@ -466,7 +470,7 @@ class FakeTelegram:
 
     def wait_confirmed(self, update_id, timeout=10.0):
         """Wait until a getUpdates offset past update_id was asked for."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         with self.lock:
             while self.last_offset <= update_id:
                 left = deadline - time.monotonic()

@@ -501,7 +501,7 @@ def test_webhook(s):
     h.eq(st, 200)
     st, _, _ = gw.http_post(path, b"not json", headers=hdr)
     h.eq(st, 400)
-    time.sleep(1.0)
+    time.sleep(1.0)  # an absence: no second answer within 1 s
     h.eq(len(fake.sent(chat=USER)), 1, "a redelivered update is ignored")
     gw.stop()
 
@@ -518,7 +518,7 @@ def test_alerts_replayed_after_downtime(s):
                        "Payments failing" in r.text, timeout=15)
     h.check(any(d == "1:ia:1" for _, d in r.buttons), r.buttons)
     gw.restart()
-    time.sleep(2)
+    time.sleep(2)  # an absence: no second delivery after the restart
     alerts = [x for x in fake.sent(chat=ADMIN_CHAT)
               if "Payments failing" in x.text and "Alert" in x.text]
     h.eq(len(alerts), 1, "an alert is delivered once: %r" % [(a.at, fake.requests.index(a)) for a in alerts])
@@ -552,7 +552,7 @@ def test_notifications_from_the_bus(s):
     m = fake.mark()
     s.publish("status.changed", change)
     fake.wait_sent(lambda r: r.chat == USER, after=m)
-    time.sleep(0.5)
+    time.sleep(0.5)  # an absence: nothing to the others
     h.eq([r for r in fake.calls(chat=OTHER)
           if fake.requests.index(r) >= m], [], "nothing to a blocked chat")
     h.eq([r for r in fake.calls(chat=77)

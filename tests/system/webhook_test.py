@@ -184,7 +184,7 @@ def test_requests(s):
     c.request("GET", PATH)
     h.eq(c.getresponse().status, 405)
     c.close()
-    time.sleep(0.5)
+    time.sleep(0.5)  # an absence: no second answer
     h.eq(len(fake.sent(chat=USER + 11)), 1, "redelivery ignored")
     gw.stop()
 
