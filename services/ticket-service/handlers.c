@@ -577,8 +577,8 @@ out:
 }
 
 /*
- * Walk index db forward from the key after `cursor` ("<hex due>.<hex id>")
- * and load up to limit tickets whose id is the key's second u64.
+ * Walk index db forward from the key `cursor` names (store_scan's page
+ * cursor) and load up to limit tickets whose id is the key's second u64.
  */
 static int
 list_by_due(rpc_call *c, enum ticket_db db, const char *cursor, uint32_t limit,
