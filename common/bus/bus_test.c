@@ -200,8 +200,8 @@ seen_last(seen *s, const char *topic)
  * every 50 ms, as pub/sub may drop one in a burst.
  */
 static void
-drain(seen *s, void (*send)(void *, const char *), void *arg,
-    const char *marker)
+drain(
+    seen *s, void (*send)(void *, const char *), void *arg, const char *marker)
 {
 	int64_t end = od_mono_ms() + WAIT_MS;
 	pthread_mutex_lock(&s->mtx);

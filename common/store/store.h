@@ -236,7 +236,7 @@ store_key_get_u64(const void *key)
  *		... add it ...
  *	}
  */
-#define STORE_SCAN_PREFIX_MAX 511 /* LMDB's default max key */
+#define STORE_SCAN_PREFIX_MAX 511           /* LMDB's default max key */
 #define STORE_PAGE_CURSOR_MAX (2 * 511 + 1) /* LMDB's default max key */
 
 typedef struct store_scan {

@@ -120,7 +120,8 @@ first_reverse(store_scan *s)
 			n--;
 		}
 		if (n == 0) {
-			return mdb_cursor_get(s->cur, &s->key, &s->val, MDB_LAST);
+			return mdb_cursor_get(
+			    s->cur, &s->key, &s->val, MDB_LAST);
 		}
 		succ[n - 1]++;
 		s->key.mv_data = succ;
@@ -147,8 +148,8 @@ store_scan_next(store_scan *s, MDB_val *key, MDB_val *val)
 		s->started = true;
 		mrv = s->reverse ? first_reverse(s) : first_forward(s);
 	} else {
-		mrv = mdb_cursor_get(
-		    s->cur, &s->key, &s->val, s->reverse ? MDB_PREV : MDB_NEXT);
+		mrv = mdb_cursor_get(s->cur, &s->key, &s->val,
+		    s->reverse ? MDB_PREV : MDB_NEXT);
 	}
 	if (mrv == MDB_NOTFOUND
 	    || (mrv == 0

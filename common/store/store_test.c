@@ -407,8 +407,10 @@ scan_collect(store_scan *sc, int max, char *out, size_t size, char *cur)
 			store_scan_page_cursor(sc, cur, STORE_PAGE_CURSOR_MAX);
 			break;
 		}
-		strncat(out, v.mv_data, v.mv_size < size - strlen(out) - 1
-		        ? v.mv_size : size - strlen(out) - 1);
+		strncat(out, v.mv_data,
+		    v.mv_size < size - strlen(out) - 1
+		        ? v.mv_size
+		        : size - strlen(out) - 1);
 		n++;
 	}
 	assert_true(rv == 0 || rv == OD_ENOTFOUND);

@@ -147,8 +147,8 @@ inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
 		/* The latest `limit`, oldest first: find where they start
 		 * (the first key when there are fewer). */
 		size_t back = 0;
-		if ((rv = store_scan_open(&sc, txn,
-		         inc_dbi(svc, INC_DB_ALERTS), NULL, 0, NULL))
+		if ((rv = store_scan_open(
+		         &sc, txn, inc_dbi(svc, INC_DB_ALERTS), NULL, 0, NULL))
 		    != 0) {
 			goto out;
 		}
@@ -167,7 +167,8 @@ inc_alerts_list(MDB_txn *txn, inc_service *svc, uint64_t since_seq,
 	if ((rv = store_scan_open(
 	         &sc, txn, inc_dbi(svc, INC_DB_ALERTS), NULL, 0, NULL))
 	        != 0
-	    || (key_len > 0 && (rv = store_scan_seek(&sc, key, key_len)) != 0)) {
+	    || (key_len > 0
+	        && (rv = store_scan_seek(&sc, key, key_len)) != 0)) {
 		goto out;
 	}
 	for (rc = store_scan_next(&sc, &k, &v); rc == 0 && l->n_alerts < limit;

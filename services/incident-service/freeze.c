@@ -146,8 +146,8 @@ collect(freeze_batch *b, int64_t now)
 		return rv;
 	}
 	store_key_u64(key, b->after + 1);
-	if ((rv = store_scan_open(&sc, txn,
-	         inc_dbi(b->svc, INC_DB_PM_UNFROZEN), NULL, 0, NULL))
+	if ((rv = store_scan_open(
+	         &sc, txn, inc_dbi(b->svc, INC_DB_PM_UNFROZEN), NULL, 0, NULL))
 	        != 0
 	    || (rv = store_scan_seek(&sc, key, sizeof(key))) != 0) {
 		store_scan_close(&sc);

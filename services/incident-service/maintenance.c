@@ -310,8 +310,8 @@ inc_mnt_list(MDB_txn *txn, inc_service *svc, bool include_done,
 	/* Active ones from their index; with include_done the latest of
 	 * all, newest id first. */
 	if ((rv = store_scan_open(&sc, txn,
-	         inc_dbi(svc,
-	             include_done ? INC_DB_MAINT : INC_DB_MAINT_ACTIVE),
+	         inc_dbi(
+	             svc, include_done ? INC_DB_MAINT : INC_DB_MAINT_ACTIVE),
 	         NULL, 0, NULL))
 	    != 0) {
 		goto out;

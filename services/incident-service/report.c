@@ -196,8 +196,8 @@ count_incidents(inc_service *svc, int64_t now, inc_report *r)
 	if ((rv = store_read_begin(svc->st, &txn)) != 0) {
 		return rv;
 	}
-	if ((rv = store_scan_open(&sc, txn, inc_dbi(svc, INC_DB_INCIDENTS),
-	         NULL, 0, NULL))
+	if ((rv = store_scan_open(
+	         &sc, txn, inc_dbi(svc, INC_DB_INCIDENTS), NULL, 0, NULL))
 	    != 0) {
 		goto out;
 	}

@@ -317,8 +317,8 @@ load_db(status_model *m, MDB_txn *txn, rtable *t)
 {
 	store_scan sc;
 	MDB_val k, v;
-	int rv = store_scan_open(&sc, txn, store_db(m->st, t->db), NULL, 0,
-	    NULL);
+	int rv
+	    = store_scan_open(&sc, txn, store_db(m->st, t->db), NULL, 0, NULL);
 	if (rv != 0) {
 		return rv;
 	}

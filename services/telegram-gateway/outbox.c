@@ -586,8 +586,8 @@ gw_ob_sched_pick(
 		int scanned = 0;
 		rkey(key, li, 0, 0); /* the prefix: the lane, 1 byte */
 		store_scan_close(&sc);
-		if (store_scan_open(&sc, txn, store_db(st, GW_DB_OB_READY), key,
-		        1, NULL)
+		if (store_scan_open(
+		        &sc, txn, store_db(st, GW_DB_OB_READY), key, 1, NULL)
 		    != 0) {
 			break;
 		}

@@ -393,8 +393,8 @@ migrate_user_index(store_txn *txn, enum ticket_db from, unsigned set)
 	uint8_t k[TICKET_USER_KEY];
 	int rv, mrv;
 
-	if ((rv = store_scan_open(&sc, store_txn_mdb(txn), store_db(st, from),
-	         NULL, 0, NULL))
+	if ((rv = store_scan_open(
+	         &sc, store_txn_mdb(txn), store_db(st, from), NULL, 0, NULL))
 	    != 0) {
 		goto out;
 	}

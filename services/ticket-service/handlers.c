@@ -217,8 +217,8 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 	 * limit, more does not change the answer (and without a limit the
 	 * count is not needed). */
 	ticket__user_key(k, user, TICKET_USER_OPEN, 0);
-	if ((rv = store_scan_open(&sc, txn,
-	         store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
+	if ((rv = store_scan_open(
+	         &sc, txn, store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
 	    != 0) {
 		return rv;
 	}
@@ -236,8 +236,8 @@ count_for_limits(rpc_call *c, int64_t user, uint32_t *open, uint32_t *recent,
 		return 0;
 	}
 	ticket__user_key(k, user, TICKET_USER_ALL, 0);
-	if ((rv = store_scan_open(&sc, txn,
-	         store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
+	if ((rv = store_scan_open(
+	         &sc, txn, store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL))
 	    != 0) {
 		return rv;
 	}
@@ -528,8 +528,8 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	/* Newest first: the user's set (the first 9 bytes of its keys)
 	 * backwards, from the cursor's key or the set's last. */
 	ticket__user_key(k, user, TICKET_USER_ALL, 0);
-	rv = store_scan_open(&sc, txn, store_db(svc->store, TDB_USER_TICKETS),
-	    k, 9, cursor);
+	rv = store_scan_open(
+	    &sc, txn, store_db(svc->store, TDB_USER_TICKETS), k, 9, cursor);
 	if (rv == OD_EINVAL) {
 		return rpc_call_fail(
 		    c, rv, "page.cursor is not one this service gave");
@@ -561,8 +561,8 @@ h_list_mine(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	}
 	store_scan_close(&sc);
 	/* total: every ticket of the user's, by the index alone. */
-	if (store_scan_open(&sc, txn, store_db(svc->store, TDB_USER_TICKETS),
-	        k, 9, NULL)
+	if (store_scan_open(
+	        &sc, txn, store_db(svc->store, TDB_USER_TICKETS), k, 9, NULL)
 	    != 0) {
 		return rpc_call_fail(c, OD_EIO, NULL);
 	}

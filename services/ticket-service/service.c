@@ -303,8 +303,8 @@ ticket_breach_scan(ticket_service *svc)
 		goto out;
 	}
 	metric_set(svc->m_open, (double) ticket__open_count(txn, svc));
-	if ((rv = store_scan_open(&sc, txn, store_db(svc->store, TDB_SLA_DUE),
-	         NULL, 0, NULL))
+	if ((rv = store_scan_open(
+	         &sc, txn, store_db(svc->store, TDB_SLA_DUE), NULL, 0, NULL))
 	    != 0) {
 		goto out;
 	}
