@@ -403,7 +403,7 @@ serve(void *arg, const http_request *req, http_response *res)
 	    || (rv = http_response_header(
 	            res, "Cache-Control", a.cache_control))
 	        != 0) {
-		free(a.body);
+		status_pages_free(a.hold);
 		return rv;
 	}
 	if (a.status == 304) {
@@ -411,7 +411,9 @@ serve(void *arg, const http_request *req, http_response *res)
 		res->content_type = a.content_type;
 		return 0;
 	}
-	http_response_set_body(res, 200, a.content_type, a.body, a.len);
+	/* Sent from the set itself, which the reference keeps alive. */
+	http_response_borrow_body(res, 200, a.content_type, a.body, a.len,
+	    status_pages_release, a.hold);
 	return 0;
 }
 

@@ -306,9 +306,12 @@ typedef struct status_page {
 
 typedef struct status_pages status_pages;
 
-/* Render every route from v. The set is immutable once built. */
+/* Render every route from v. The set is immutable once built and
+ * reference counted: status_pages_free drops the builder's reference. */
 int status_pages_build(const status_view *v, status_pages **out);
-void status_pages_free(status_pages *p); /* NULL-safe */
+void status_pages_free(status_pages *p); /* NULL-safe; drops a reference */
+/* status_pages_free for a release callback (arg: the status_pages). */
+void status_pages_release(void *p);
 /* The response for path, or NULL. Borrowed from p. */
 const status_page *status_pages_find(const status_pages *p, const char *path);
 /* "Fri, 27 Nov 2026 13:05:00 GMT" of the model's last change. */
@@ -318,8 +321,8 @@ size_t status_pages_count(const status_pages *p);
 
 /*
  * The holder of the current set: swapped atomically by the renderer, read
- * by HTTP handlers, which copy what they send so a swap never frees bytes
- * in flight.
+ * by HTTP handlers, which hold a reference on the set while they send its
+ * bytes, so a swap never frees bytes in flight.
  */
 typedef struct status_site {
 	pthread_mutex_t mu;
@@ -328,18 +331,20 @@ typedef struct status_site {
 
 int status_site_init(status_site *s);
 void status_site_fini(status_site *s);
-/* Replace the set (takes ownership of p) and free the old one. */
+/* Replace the set (takes ownership of p) and drop the old one. */
 void status_site_swap(status_site *s, status_pages *p);
 
 /*
  * Answer a GET of path from the site, honouring If-None-Match and
- * If-Modified-Since (either may be NULL): fills status, headers and a
- * malloc'd body (caller frees). *status is 200, 304 or 404.
+ * If-Modified-Since (either may be NULL): fills status, headers and, for a
+ * 200, the page's body, valid until the caller drops the reference in
+ * hold with status_pages_free. *status is 200, 304 or 404.
  */
 typedef struct status_answer {
 	int status;
 	const char *content_type;
-	char *body;
+	const char *body;    /* borrowed from hold */
+	status_pages *hold;  /* a reference (200 only), else NULL */
 	size_t len;
 	char etag[24];
 	char last_modified[40];
