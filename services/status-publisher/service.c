@@ -364,11 +364,13 @@ static const rpc_method methods[] = {
 
 /* ---- http ---- */
 
-/* Every answer is a copy of a page of about 100 KB (ours, then NNG's),
- * freed once sent. With glibc's defaults a freed block at the top of a
- * thread's arena goes back to the kernel and the next answer faults it in
- * again, page by page: two thirds of the CPU of serving /. Keep freed
- * memory (up to 16 MB an arena) and pages off mmap. */
+/* Answers are sent from the pre-rendered set (no copy), but rendering
+ * a set allocates and frees a few hundred KB, and NNG's own buffers come
+ * and go per request. With glibc's defaults a freed block at the top of a
+ * thread's arena goes back to the kernel and the next use faults it in
+ * again, page by page (two thirds of the CPU of serving / when answers
+ * were copies). Keep freed memory (up to 16 MB an arena) and pages off
+ * mmap. */
 static void
 keep_freed_memory(void)
 {
