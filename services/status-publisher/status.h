@@ -107,6 +107,9 @@ typedef struct status_conf {
 	 * the page's Subscribe link; NULL: no chat link. Set by the
 	 * service from the gateway section. */
 	char *bot_username;
+	/* status_page.templates (NULL: the default), the public wording
+	 * incident-service gives automatic incidents, by status_tmpl. */
+	char *templates[4];
 } status_conf;
 
 /*
@@ -117,6 +120,34 @@ typedef struct status_conf {
 int status_conf_parse(
     const cJSON *section, status_conf *out, char *err, size_t errlen);
 void status_conf_fini(status_conf *c); /* NULL-safe */
+
+/* ---- public wording of automatic incidents ---- */
+
+typedef enum status_tmpl {
+	STATUS_TMPL_DOWN = 0,
+	STATUS_TMPL_DEGRADED = 1,
+	STATUS_TMPL_MONITORING = 2,
+	STATUS_TMPL_RESOLVED = 3,
+} status_tmpl;
+
+/*
+ * The template's text for component name, "{component}" replaced; the
+ * same defaults and substitution as incident-service's (inc_public_text),
+ * which writes these texts. out is always terminated.
+ */
+void status_template_text(const status_conf *c, status_tmpl which,
+    const char *name, char *out, size_t size);
+/*
+ * An automatic incident's public entry that the system wrote in the
+ * probe's words ("Web application is down: Failed to connect to
+ * 10.0.0.5 port 8443 ... Opened automatically.": incidents opened before
+ * the templates existed) gets the template's text for its status in out
+ * (true). false: the entry is public as it is — a person's update, a
+ * template's text, or not an automatic incident.
+ */
+bool status_public_rewording(const status_conf *c,
+    const Opsdesk__V1__Incident *inc, const Opsdesk__V1__TimelineEntry *e,
+    char *out, size_t size);
 
 /* ---- the view: one consistent, public-only picture of the model ---- */
 
