@@ -1312,6 +1312,8 @@ build_components(status_model *m, view_buf *b)
 			 * verdict, so they count for nothing. */
 			vc->no_data = c->state
 			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
+			vc->not_responding = c->state
+			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN;
 			int64_t upto
 			    = vc->no_data ? today - STATUS_DAY_MS : today;
 			vc->uptime_30d = bars_uptime(

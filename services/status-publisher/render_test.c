@@ -1347,6 +1347,53 @@ test_latency_through_model(void **state)
 	assert_true(seen);
 	cJSON_Delete(j);
 	status_pages_free(p);
+
+	/* Down: no chart, no last-check latency from before the outage,
+	 * on the page, in the JSON and in the chat summary. */
+	health(m, "api", "Core", ST(DOWN), true, NOW - 500);
+	p = render(m, NOW);
+	api = strstr(body(p, "/"), "id=\"c-api\"");
+	assert_non_null(api);
+	const char *next = strstr(api + 1, "class=\"comp");
+	size_t len = next != NULL ? (size_t) (next - api) : strlen(api);
+	char *block = strndup(api, len);
+	assert_non_null(strstr(block, "Response time"));
+	assert_non_null(strstr(block, "not responding"));
+	assert_null(strstr(block, "<svg"));
+	assert_null(strstr(block, "response time, last"));
+	assert_null(strstr(block, "42 ms"));
+	free(block);
+	assert_null(strstr(body(p, "/"), "api response time"));
+	j = json(p, "/api/v2/components.json");
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "components"))
+	{
+		if (strcmp(str(c, "id"), "api") == 0) {
+			const cJSON *rt
+			    = cJSON_GetObjectItem(c, "opsdesk_response_time");
+			assert_true(
+			    cJSON_IsNull(cJSON_GetObjectItem(rt, "current_ms")));
+		}
+	}
+	cJSON_Delete(j);
+	status_pages_free(p);
+	arena a = { .n = 0 };
+	Opsdesk__V1__StatusSummary sum = OPSDESK__V1__STATUS_SUMMARY__INIT;
+	summary_args sa = { &a, &sum };
+	assert_int_equal(status_model_with_view(m, NOW, summary_cb, &sa), 0);
+	for (size_t i = 0; i < sum.n_components; i++) {
+		if (strcmp(sum.components[i]->id, "api") == 0) {
+			assert_false(sum.components[i]->has_latency);
+		}
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		free(a.blocks[i]);
+	}
+
+	/* Back up: the chart returns. */
+	health(m, "api", "Core", ST(UP), true, NOW - 100);
+	p = render(m, NOW);
+	assert_non_null(strstr(body(p, "/"), "api response time, last 24"));
+	status_pages_free(p);
 	status_model_close(m);
 }
 

@@ -163,6 +163,10 @@ typedef struct status_view_comp {
 	/* The prober has not settled on a state yet (shown "No data", and
 	 * today's unsettled checks do not paint a red bar). */
 	bool no_data;
+	/* The prober finds it down: it has no response time now, so no
+	 * chart and no "last check" latency (the last one is from before the
+	 * outage and would read as if it still answered). */
+	bool not_responding;
 	int group_index; /* into view.groups, -1: none */
 } status_view_comp;
 
