@@ -194,8 +194,11 @@ def scene(s):
     def ready():
         st, body, _ = p.http_get("/")
         page = body.decode()
+        # The incident and the component's state come by different
+        # events: wait for both.
         return (st == 200 and "Public API response time" in page and
-                "We are investigating an outage of Web application" in page)
+                "We are investigating an outage of Web application" in page
+                and "not responding" in page)
     h.wait_until(ready, 120, "the incident and the chart on the page")
     return p
 
