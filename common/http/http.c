@@ -48,8 +48,8 @@ typedef struct route {
 typedef struct send_ctx {
 	struct send_ctx *next, *all_next;
 	struct http_server *server;
-	nng_aio *aio;       /* our write */
-	nng_aio *srv_aio;   /* the server's, finished when the write is */
+	nng_aio *aio;     /* our write */
+	nng_aio *srv_aio; /* the server's, finished when the write is */
 	nng_http_res *res;
 	void (*release)(void *arg);
 	void *release_arg;

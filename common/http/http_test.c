@@ -199,11 +199,12 @@ raw_request(int port, const char *text)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	int small = 4096;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t) port) };
+	struct sockaddr_in sa
+	    = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+	assert_int_equal(
+	    write(fd, text, strlen(text)), (ssize_t) strlen(text));
 	return fd;
 }
 
@@ -217,12 +218,12 @@ test_borrowed_body(void **state)
 	atomic_store(&lent, 0);
 	atomic_store(&returned, 0);
 	http_server *s;
-	assert_int_equal(http_server_new(&s, "127.0.0.1:0", NULL, NULL, NULL),
-	    0);
+	assert_int_equal(
+	    http_server_new(&s, "127.0.0.1:0", NULL, NULL, NULL), 0);
 	assert_int_equal(
 	    http_server_route(s, "GET", "/small", false, lend, NULL), 0);
-	assert_int_equal(http_server_route(s, "GET", "/big", false, lend, NULL),
-	    0);
+	assert_int_equal(
+	    http_server_route(s, "GET", "/big", false, lend, NULL), 0);
 	assert_int_equal(
 	    http_server_route(s, "GET", "/failing", false, lend, s), 0);
 	assert_int_equal(http_server_start(s), 0);
@@ -256,7 +257,8 @@ test_borrowed_body(void **state)
 	assert_true(all_returned());
 
 	/* HEAD: the length, no bytes. */
-	assert_int_equal(fetch(port, "HEAD", "/small", NULL, NULL, &b, &h), 200);
+	assert_int_equal(
+	    fetch(port, "HEAD", "/small", NULL, NULL, &b, &h), 200);
 	assert_int_equal(b.len, 0);
 	assert_non_null(strstr(sbuf_str(&h), "Content-Length: 1000"));
 	sbuf_reset(&h);
@@ -290,8 +292,8 @@ test_borrowed_body(void **state)
 	/* A client that never reads holds a write; stopping the server
 	 * ends it and gives the body back. */
 	int fd = raw_request(port, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
-	for (int i = 0; i < 500 && atomic_load(&lent) == atomic_load(&returned);
-	     i++) {
+	for (int i = 0;
+	     i < 500 && atomic_load(&lent) == atomic_load(&returned); i++) {
 		usleep(10000);
 	}
 	assert_int_not_equal(atomic_load(&lent), atomic_load(&returned));

@@ -168,8 +168,8 @@ static const char *const default_tmpl[4] = {
 };
 
 void
-status_template_text(const status_conf *c, status_tmpl which,
-    const char *name, char *out, size_t size)
+status_template_text(const status_conf *c, status_tmpl which, const char *name,
+    char *out, size_t size)
 {
 	const char *t = c != NULL && c->templates[which] != NULL
 	    ? c->templates[which]
@@ -207,9 +207,8 @@ in_probe_words(const char *text, const char *name, const char **rest)
 }
 
 bool
-status_public_rewording(const status_conf *c,
-    const Opsdesk__V1__Incident *inc, const Opsdesk__V1__TimelineEntry *e,
-    char *out, size_t size)
+status_public_rewording(const status_conf *c, const Opsdesk__V1__Incident *inc,
+    const Opsdesk__V1__TimelineEntry *e, char *out, size_t size)
 {
 	char tmpl[1200];
 	const char *name = NULL, *rest = NULL;
@@ -234,7 +233,8 @@ status_public_rewording(const status_conf *c,
 	/* A template may start the same way ("{component} is down."):
 	 * its text is already public. */
 	for (int t = STATUS_TMPL_DOWN; t <= STATUS_TMPL_RESOLVED; t++) {
-		status_template_text(c, (status_tmpl) t, name, tmpl, sizeof(tmpl));
+		status_template_text(
+		    c, (status_tmpl) t, name, tmpl, sizeof(tmpl));
 		if (strcmp(tmpl, e->text) == 0) {
 			return false;
 		}

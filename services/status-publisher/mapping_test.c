@@ -204,8 +204,8 @@ test_public_rewording(void **state)
 	    "monitoring the results.");
 	e.status = IST(RESOLVED);
 	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
-	assert_string_equal(
-	    out, "This incident has been resolved. API is operating normally.");
+	assert_string_equal(out,
+	    "This incident has been resolved. API is operating normally.");
 
 	/* Public as they are: other system words, a template's text, a
 	 * person's update, a person's incident. */

@@ -816,8 +816,8 @@ put_public_incident(status_model *m, const incident *in, bool stored)
 			continue;
 		}
 		entries[n] = *in->timeline[k];
-		if (status_public_rewording(m->conf, in, &entries[n], text,
-		        sizeof(text))) {
+		if (status_public_rewording(
+		        m->conf, in, &entries[n], text, sizeof(text))) {
 			if ((texts[n] = strdup(text)) == NULL) {
 				goto out;
 			}

@@ -653,8 +653,8 @@ test_conditional_get(void **state)
 	/* An answer being sent keeps its set alive across swaps (ASan
 	 * would see the bytes freed under it). */
 	status_answer held;
-	assert_int_equal(
-	    status_site_answer(&site, "/api/v2/summary.json", NULL, NULL, &held),
+	assert_int_equal(status_site_answer(
+	                     &site, "/api/v2/summary.json", NULL, NULL, &held),
 	    0);
 	assert_non_null(held.hold);
 	health(m, "db", "Core", ST(DEGRADED), true, NOW);
@@ -737,9 +737,11 @@ old_automatic(Opsdesk__V1__Incident *in, Opsdesk__V1__TimelineEntry *e,
     Opsdesk__V1__TimelineEntry **tl, Opsdesk__V1__AffectedComponent *ac,
     Opsdesk__V1__AffectedComponent **acs, uint64_t id, int64_t at)
 {
-	static const char *const texts[4] = { RAW_DOWN, RAW_UP,
+	static const char *const texts[4] = {
+		RAW_DOWN, RAW_UP,
 		"Recovered and stable; resolved automatically.",
-		"Web application is slow because of a bad deploy; rolled back." };
+		"Web application is slow because of a bad deploy; rolled back."
+	};
 	static const Opsdesk__V1__IncidentStatus st[4] = {
 		OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_INVESTIGATING,
 		OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING,
@@ -782,7 +784,7 @@ assert_no_probe_words(status_pages *p)
 		"/api/v2/incidents.json", "/history.rss", "/history.atom" };
 	static const char *const raw[]
 	    = { "10.1.2.3", "45370", "hunter2", "internal.example", "8443",
-		    "Failed to connect", "Opened automatically" };
+		      "Failed to connect", "Opened automatically" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		for (size_t k = 0; k < sizeof(raw) / sizeof(raw[0]); k++) {
 			if (strstr(body(p, paths[i]), raw[k]) != NULL) {
@@ -791,8 +793,8 @@ assert_no_probe_words(status_pages *p)
 		}
 	}
 	const char *inc = body(p, "/api/v2/incidents.json");
-	assert_non_null(strstr(
-	    inc, "We are investigating an outage of Web application."));
+	assert_non_null(
+	    strstr(inc, "We are investigating an outage of Web application."));
 	assert_non_null(strstr(inc, "Web application has recovered. A fix"));
 	assert_non_null(strstr(inc, "Recovered and stable"));
 }
@@ -817,8 +819,8 @@ put_raw(store_txn *t, void *arg)
 	Opsdesk__V1__Incident *in = arg;
 	uint8_t key[8];
 	store_key_u64(key, in->id);
-	return store_put_pb(t, store_db(raw_store, 1 /* "incidents" */), key,
-	    8, &in->base);
+	return store_put_pb(
+	    t, store_db(raw_store, 1 /* "incidents" */), key, 8, &in->base);
 }
 
 static void
@@ -1026,8 +1028,8 @@ test_conf_errors(void **state)
 	sec = cJSON_Parse("{\"templates\":{\"resolved\":\"Fine: {component}"
 	                  "\"}}");
 	assert_int_equal(status_conf_parse(sec, &c, err, sizeof(err)), 0);
-	assert_string_equal(c.templates[STATUS_TMPL_RESOLVED],
-	    "Fine: {component}");
+	assert_string_equal(
+	    c.templates[STATUS_TMPL_RESOLVED], "Fine: {component}");
 	assert_null(c.templates[STATUS_TMPL_DOWN]);
 	status_conf_fini(&c);
 	cJSON_Delete(sec);
@@ -1370,8 +1372,8 @@ test_latency_through_model(void **state)
 		if (strcmp(str(c, "id"), "api") == 0) {
 			const cJSON *rt
 			    = cJSON_GetObjectItem(c, "opsdesk_response_time");
-			assert_true(
-			    cJSON_IsNull(cJSON_GetObjectItem(rt, "current_ms")));
+			assert_true(cJSON_IsNull(
+			    cJSON_GetObjectItem(rt, "current_ms")));
 		}
 	}
 	cJSON_Delete(j);

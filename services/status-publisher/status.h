@@ -378,8 +378,8 @@ void status_site_swap(status_site *s, status_pages *p);
 typedef struct status_answer {
 	int status;
 	const char *content_type;
-	const char *body;    /* borrowed from hold */
-	status_pages *hold;  /* a reference (200 only), else NULL */
+	const char *body;   /* borrowed from hold */
+	status_pages *hold; /* a reference (200 only), else NULL */
 	size_t len;
 	char etag[24];
 	char last_modified[40];
