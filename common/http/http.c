@@ -3,9 +3,11 @@
  */
 #include "http.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -36,6 +38,23 @@ typedef struct route {
 	nng_http_handler *h;
 } route;
 
+/*
+ * A borrowed body is written by dispatch itself on the request's connection
+ * (NNG's handlers may send their response and finish with no output), so
+ * that it learns when NNG is done with the bytes and can release them:
+ * NNG's own path would need a copy, since it frees the response whenever
+ * it likes. The writes' contexts are pooled (an aio each).
+ */
+typedef struct send_ctx {
+	struct send_ctx *next, *all_next;
+	struct http_server *server;
+	nng_aio *aio;     /* our write */
+	nng_aio *srv_aio; /* the server's, finished when the write is */
+	nng_http_res *res;
+	void (*release)(void *arg);
+	void *release_arg;
+} send_ctx;
+
 struct http_server {
 	nng_http_server *srv;
 	nng_url *url;
@@ -46,6 +65,9 @@ struct http_server {
 	int n_routes;
 	bool started;
 	metric *requests;
+	pthread_mutex_t pool_mu;
+	send_ctx *pool_free; /* idle contexts */
+	send_ctx *pool_all;  /* every context, to free them */
 };
 
 static int
@@ -93,14 +115,124 @@ split_uri(const char *uri, char *out, size_t size, const char **query)
 }
 
 static void
-response_free(http_response *res)
+body_free(http_response *res)
 {
-	if (!res->body_static) {
+	if (res->body_release != NULL) {
+		res->body_release(res->body_release_arg);
+		res->body_release = NULL;
+	} else if (!res->body_static) {
 		free(res->body);
 	}
+	res->body = NULL;
+	res->body_len = 0;
+	res->body_static = false;
+}
+
+static void
+response_free(http_response *res)
+{
+	body_free(res);
 	for (int i = 0; i < res->n_headers; i++) {
 		free(res->header_values[i]);
 	}
+}
+
+static void
+sent(void *arg)
+{
+	send_ctx *c = arg;
+	http_server *s = c->server;
+	nng_aio *srv_aio = c->srv_aio;
+	int rv = nng_aio_result(c->aio);
+
+	c->release(c->release_arg);
+	nng_http_res_free(c->res);
+	c->res = NULL;
+	c->srv_aio = NULL;
+	pthread_mutex_lock(&s->pool_mu);
+	c->next = s->pool_free;
+	s->pool_free = c;
+	pthread_mutex_unlock(&s->pool_mu);
+	/* Last: the server waits for this aio before it lets a connection
+	 * (and the server) go, so nothing of ours is touched after. An
+	 * error closes the connection. */
+	nng_aio_set_output(srv_aio, 0, NULL);
+	nng_aio_finish(srv_aio, rv);
+}
+
+static send_ctx *
+send_ctx_get(http_server *s)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	send_ctx *c = s->pool_free;
+	if (c != NULL) {
+		s->pool_free = c->next;
+		pthread_mutex_unlock(&s->pool_mu);
+		return c;
+	}
+	pthread_mutex_unlock(&s->pool_mu);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return NULL;
+	}
+	if (nng_aio_alloc(&c->aio, sent, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->server = s;
+	pthread_mutex_lock(&s->pool_mu);
+	c->all_next = s->pool_all;
+	s->pool_all = c;
+	pthread_mutex_unlock(&s->pool_mu);
+	return c;
+}
+
+/* Will the server close the connection after this answer (HTTP/1.0,
+ * "Connection: close")? Then the answer says so, as NNG's would. */
+static bool
+closes(nng_http_req *req)
+{
+	const char *v = nng_http_req_get_version(req);
+	const char *c = nng_http_req_get_header(req, "Connection");
+	if (v == NULL || strcmp(v, "HTTP/1.1") != 0) {
+		return true;
+	}
+	for (; c != NULL && *c != '\0'; c++) {
+		if (strncasecmp(c, "close", 5) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Write out with res's borrowed body on the request's connection; on
+ * success the context owns out and the body until sent() runs. */
+static int
+send_borrowed(http_server *s, nng_aio *aio, nng_http_req *req,
+    nng_http_res *out, http_response *res)
+{
+	nng_http_conn *conn = nng_aio_get_input(aio, 2);
+	send_ctx *c;
+	if (conn == NULL || (c = send_ctx_get(s)) == NULL) {
+		return OD_ENOMEM;
+	}
+	if (nng_http_res_set_data(out, res->body, res->body_len) != 0
+	    || (closes(req)
+	        && nng_http_res_set_header(out, "Connection", "close") != 0)) {
+		pthread_mutex_lock(&s->pool_mu);
+		c->next = s->pool_free;
+		s->pool_free = c;
+		pthread_mutex_unlock(&s->pool_mu);
+		return OD_ENOMEM;
+	}
+	c->srv_aio = aio;
+	c->res = out;
+	c->release = res->body_release;
+	c->release_arg = res->body_release_arg;
+	res->body_release = NULL; /* the context's now */
+	res->body = NULL;
+	response_free(res);
+	nng_http_conn_write_res(conn, out, c->aio);
+	return 0;
 }
 
 static void
@@ -149,9 +281,21 @@ dispatch(nng_aio *aio)
 		nng_http_res_set_header(
 		    out, res.header_names[i], res.header_values[i]);
 	}
-	if (res.body != NULL && res.body_len > 0
-	    && strcmp(hr.method, "HEAD") != 0) {
-		nng_http_res_copy_data(out, res.body, res.body_len);
+	bool head = strcmp(hr.method, "HEAD") == 0;
+	if (res.body_release != NULL && res.body_len > 0 && !head) {
+		if (send_borrowed(srv, aio, req, out, &res) == 0) {
+			return;
+		}
+		/* No context to write with: NNG sends a copy. */
+	}
+	if (res.body != NULL && res.body_len > 0) {
+		if (head && res.body_release != NULL) {
+			/* The length, without the bytes (NNG sends no data
+			 * for a HEAD but keeps the Content-Length). */
+			nng_http_res_set_data(out, NULL, res.body_len);
+		} else if (!head) {
+			nng_http_res_copy_data(out, res.body, res.body_len);
+		}
 	}
 	response_free(&res);
 	nng_aio_set_output(aio, 0, out);
@@ -213,6 +357,10 @@ http_server_new(http_server **out, const char *addr, metrics *m,
 	if (s == NULL) {
 		return OD_ENOMEM;
 	}
+	if (pthread_mutex_init(&s->pool_mu, NULL) != 0) {
+		free(s);
+		return OD_ENOMEM;
+	}
 	s->m = m;
 	s->ready = ready;
 	s->ready_arg = ready_arg;
@@ -220,12 +368,14 @@ http_server_new(http_server **out, const char *addr, metrics *m,
 	if ((rv = nng_url_parse(&s->url, url)) != 0) {
 		log_error(
 		    "http: bad listen address %s: %s", addr, nng_strerror(rv));
+		pthread_mutex_destroy(&s->pool_mu);
 		free(s);
 		return OD_EINVAL;
 	}
 	if ((rv = nng_http_server_hold(&s->srv, s->url)) != 0) {
 		log_error("http: %s: %s", addr, nng_strerror(rv));
 		nng_url_free(s->url);
+		pthread_mutex_destroy(&s->pool_mu);
 		free(s);
 		return OD_EIO;
 	}
@@ -313,6 +463,14 @@ http_server_free(http_server *s)
 	}
 	/* Releasing the server frees the handlers added to it. */
 	nng_http_server_release(s->srv);
+	/* Stopped, the server has waited for every connection, and so for
+	 * every write of ours (see sent). */
+	for (send_ctx *c = s->pool_all, *next; c != NULL; c = next) {
+		next = c->all_next;
+		nng_aio_free(c->aio);
+		free(c);
+	}
+	pthread_mutex_destroy(&s->pool_mu);
 	nng_url_free(s->url);
 	free(s);
 }
@@ -343,9 +501,7 @@ void
 http_response_set_body(http_response *res, int status,
     const char *content_type, char *body, size_t len)
 {
-	if (!res->body_static) {
-		free(res->body);
-	}
+	body_free(res);
 	res->status = status;
 	res->content_type = content_type;
 	res->body = body;
@@ -363,4 +519,19 @@ http_response_text(
 	}
 	http_response_set_body(res, status, content_type, c, strlen(c));
 	return 0;
+}
+
+void
+http_response_borrow_body(http_response *res, int status,
+    const char *content_type, const void *body, size_t len,
+    void (*release)(void *arg), void *release_arg)
+{
+	body_free(res);
+	res->status = status;
+	res->content_type = content_type;
+	res->body = (char *) body;
+	res->body_len = len;
+	res->body_static = true;
+	res->body_release = release;
+	res->body_release_arg = release_arg;
 }

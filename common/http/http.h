@@ -29,10 +29,13 @@ typedef struct http_request {
 typedef struct http_response {
 	int status;               /* default 200 */
 	const char *content_type; /* default "text/plain; charset=utf-8" */
-	/* Body: either owned (freed with free() after sending) or static. */
+	/* Body: owned (freed with free() after sending), static, or
+	 * borrowed (body_release set: see http_response_borrow_body). */
 	char *body;
 	size_t body_len;
 	bool body_static; /* true: body is not freed */
+	void (*body_release)(void *arg);
+	void *body_release_arg;
 	const char *header_names[HTTP_MAX_HEADERS];
 	char *header_values[HTTP_MAX_HEADERS]; /* owned copies */
 	int n_headers;
@@ -68,6 +71,16 @@ int http_response_header(
 /* Set an owned body (takes ownership of body; freed with free()). */
 void http_response_set_body(http_response *res, int status,
     const char *content_type, char *body, size_t len);
+/*
+ * Send len bytes at body without copying them: they must stay unchanged
+ * until release(release_arg), which is called exactly once, when the
+ * bytes have been written to the connection or will not be (write
+ * failed, connection or server closed, handler failed). Call it last in
+ * the handler. For large pre-rendered pages.
+ */
+void http_response_borrow_body(http_response *res, int status,
+    const char *content_type, const void *body, size_t len,
+    void (*release)(void *arg), void *release_arg);
 /* Set a copy of text as the body. */
 int http_response_text(http_response *res, int status,
     const char *content_type, const char *text);

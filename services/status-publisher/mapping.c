@@ -2,6 +2,9 @@
  * mapping — the prober's and incident-service's vocabularies in
  * Statuspage's words (shared/reference/statuspage-v2.md).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "status.h"
 
 static const char *const comp_names[] = {
@@ -150,4 +153,106 @@ status_maintenance_status(
 		}
 		return "scheduled";
 	}
+}
+
+/* ---- public wording of automatic incidents ---- */
+
+/* incident-service's defaults (services/incident-service/config.c): the
+ * two must say the same, or its texts would not be recognised here. */
+static const char *const default_tmpl[4] = {
+	"We are investigating an outage of {component}.",
+	"We are investigating degraded performance of {component}.",
+	"{component} has recovered. A fix has been implemented and we are "
+	"monitoring the results.",
+	"This incident has been resolved. {component} is operating normally.",
+};
+
+void
+status_template_text(const status_conf *c, status_tmpl which, const char *name,
+    char *out, size_t size)
+{
+	const char *t = c != NULL && c->templates[which] != NULL
+	    ? c->templates[which]
+	    : default_tmpl[which];
+	static const char ph[] = "{component}";
+	size_t n = 0;
+
+	if (size == 0) {
+		return;
+	}
+	while (*t != '\0' && n + 1 < size) {
+		if (strncmp(t, ph, sizeof(ph) - 1) == 0) {
+			int w = snprintf(out + n, size - n, "%s", name);
+			n += w < 0 ? 0 : (size_t) w;
+			n = n < size ? n : size - 1;
+			t += sizeof(ph) - 1;
+			continue;
+		}
+		out[n++] = *t++;
+	}
+	out[n] = '\0';
+}
+
+/* Does text start with "<name> is "? Then *rest is what follows. */
+static bool
+in_probe_words(const char *text, const char *name, const char **rest)
+{
+	size_t nl = strlen(name);
+	if (nl == 0 || strncmp(text, name, nl) != 0
+	    || strncmp(text + nl, " is ", 4) != 0) {
+		return false;
+	}
+	*rest = text + nl + 4;
+	return true;
+}
+
+bool
+status_public_rewording(const status_conf *c, const Opsdesk__V1__Incident *inc,
+    const Opsdesk__V1__TimelineEntry *e, char *out, size_t size)
+{
+	char tmpl[1200];
+	const char *name = NULL, *rest = NULL;
+
+	/* Only what the system wrote into an automatic incident: a
+	 * person's public update is theirs to word. */
+	if (!inc->automatic || e->author_id != 0 || e->text == NULL) {
+		return false;
+	}
+	/* The system's own words were "<component> is <state>[: <probe's
+	 * error>]." — anything else it wrote ("Recovered and stable;
+	 * resolved automatically.") never carried the probe's error. */
+	for (size_t i = 0; i < inc->n_components && name == NULL; i++) {
+		const char *n = inc->components[i]->name;
+		if (n != NULL && in_probe_words(e->text, n, &rest)) {
+			name = n;
+		}
+	}
+	if (name == NULL) {
+		return false;
+	}
+	/* A template may start the same way ("{component} is down."):
+	 * its text is already public. */
+	for (int t = STATUS_TMPL_DOWN; t <= STATUS_TMPL_RESOLVED; t++) {
+		status_template_text(
+		    c, (status_tmpl) t, name, tmpl, sizeof(tmpl));
+		if (strcmp(tmpl, e->text) == 0) {
+			return false;
+		}
+	}
+	status_tmpl which;
+	switch (e->status) {
+	case OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_RESOLVED:
+		which = STATUS_TMPL_RESOLVED;
+		break;
+	case OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_MONITORING:
+		which = STATUS_TMPL_MONITORING;
+		break;
+	default:
+		which = strncmp(rest, "down", 4) == 0 ? STATUS_TMPL_DOWN
+		    : strncmp(rest, "up", 2) == 0     ? STATUS_TMPL_MONITORING
+		                                      : STATUS_TMPL_DEGRADED;
+		break;
+	}
+	status_template_text(c, which, name, out, size);
+	return true;
 }

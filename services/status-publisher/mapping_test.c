@@ -161,6 +161,75 @@ test_maintenance_status(void **state)
 	assert_null(status_maintenance_status(&w, 1500));
 }
 
+#define IST(x) OPSDESK__V1__INCIDENT_STATUS__INCIDENT_STATUS_##x
+
+/* What is reworded: the system's entries of automatic incidents in the
+ * probe's words; and to which template. */
+static void
+test_public_rewording(void **state)
+{
+	status_conf c;
+	memset(&c, 0, sizeof(c));
+	char out[1200];
+	Opsdesk__V1__AffectedComponent ac
+	    = OPSDESK__V1__AFFECTED_COMPONENT__INIT;
+	Opsdesk__V1__AffectedComponent *acs[1] = { &ac };
+	Opsdesk__V1__Incident in = OPSDESK__V1__INCIDENT__INIT;
+	Opsdesk__V1__TimelineEntry e = OPSDESK__V1__TIMELINE_ENTRY__INIT;
+	ac.name = "API";
+	in.components = acs;
+	in.n_components = 1;
+	in.automatic = true;
+
+	status_template_text(NULL, STATUS_TMPL_DEGRADED, "API", out, 64);
+	assert_string_equal(
+	    out, "We are investigating degraded performance of API.");
+	status_template_text(NULL, STATUS_TMPL_DOWN, "API", out, 20);
+	assert_string_equal(out, "We are investigatin"); /* cut, ended */
+
+	e.status = IST(INVESTIGATING);
+	e.text = "API is down: connect to 10.0.0.5:8443 refused. Opened "
+	         "automatically.";
+	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	assert_string_equal(out, "We are investigating an outage of API.");
+	e.text = "API is degraded: 2300 ms from db-7.internal.";
+	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	assert_string_equal(
+	    out, "We are investigating degraded performance of API.");
+	e.status = IST(MONITORING);
+	e.text = "API is up: 200 from http://u:p@10.0.0.5/health.";
+	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	assert_string_equal(out,
+	    "API has recovered. A fix has been implemented and we are "
+	    "monitoring the results.");
+	e.status = IST(RESOLVED);
+	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	assert_string_equal(out,
+	    "This incident has been resolved. API is operating normally.");
+
+	/* Public as they are: other system words, a template's text, a
+	 * person's update, a person's incident. */
+	e.text = "Recovered and stable; resolved automatically.";
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	e.text = "We are investigating an outage of API.";
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	c.templates[STATUS_TMPL_DOWN] = "{component} is down; we are on it.";
+	e.status = IST(INVESTIGATING);
+	e.text = "API is down; we are on it.";
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	e.text = "API is down: 10.0.0.5 unreachable.";
+	assert_true(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	assert_string_equal(out, "API is down; we are on it.");
+	e.author_id = 7;
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	e.author_id = 0;
+	in.automatic = false;
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+	in.automatic = true;
+	ac.name = "Web";
+	assert_false(status_public_rewording(&c, &in, &e, out, sizeof(out)));
+}
+
 int
 main(void)
 {
@@ -169,6 +238,7 @@ main(void)
 		cmocka_unit_test(test_overall),
 		cmocka_unit_test(test_incident_vocabulary),
 		cmocka_unit_test(test_maintenance_status),
+		cmocka_unit_test(test_public_rewording),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -371,6 +371,8 @@ out:
 	return rv;
 }
 
+static int do_reword_stored(status_model *m, const void *arg);
+
 int
 status_model_open(status_model **out, const status_conf *conf, store *st)
 {
@@ -390,7 +392,9 @@ status_model_open(status_model **out, const status_conf *conf, store *st)
 	m->incs.db = DB_INCIDENTS;
 	m->mnts.desc = &opsdesk__v1__maintenance_window__descriptor;
 	m->mnts.db = DB_MAINTENANCE;
-	if (st != NULL && (rv = load(m)) != 0) {
+	if (st != NULL
+	    && ((rv = load(m)) != 0
+	        || (rv = apply(m, do_reword_stored, NULL)) != 0)) {
 		status_model_close(m);
 		return rv;
 	}
@@ -772,17 +776,23 @@ prune_incidents(status_model *m)
 	}
 }
 
-/* The public part of an incident: public timeline entries without their
- * authors, no acknowledger, no dedup key. */
+/*
+ * Store the public part of an incident: public timeline entries without
+ * their authors, no acknowledger, no dedup key; and an automatic
+ * incident's entries still in the probe's words (written before the
+ * public templates) in the template's (status_public_rewording).
+ * stored: in is a record of ours being reworded — put only if that
+ * changes it, and it is no news (the page's time stays).
+ */
 static int
-put_public_incident(status_model *m, const incident *in)
+put_public_incident(status_model *m, const incident *in, bool stored)
 {
 	ssize_t i = find_u64(&m->incs, in->id);
 	if (!in->public_) {
 		/* Made internal: it leaves the page. */
 		return i >= 0 ? rtable_remove(m, &m->incs, (size_t) i) : 0;
 	}
-	if (i >= 0
+	if (!stored && i >= 0
 	    && ((incident *) m->incs.items[i])->updated_ms > in->updated_ms) {
 		return 0;
 	}
@@ -790,8 +800,13 @@ put_public_incident(status_model *m, const incident *in)
 	    = calloc(in->n_timeline + 1, sizeof(*tl));
 	Opsdesk__V1__TimelineEntry *entries
 	    = calloc(in->n_timeline + 1, sizeof(*entries));
+	/* in may be the record that rtable_put replaces (stored). */
+	size_t n_in = in->n_timeline;
+	char **texts = calloc(n_in + 1, sizeof(*texts));
+	char text[1200];
+	size_t reworded = 0;
 	int rv = OD_ENOMEM;
-	if (tl == NULL || entries == NULL) {
+	if (tl == NULL || entries == NULL || texts == NULL) {
 		goto out;
 	}
 	size_t n = 0;
@@ -800,10 +815,22 @@ put_public_incident(status_model *m, const incident *in)
 			continue;
 		}
 		entries[n] = *in->timeline[k];
+		if (status_public_rewording(
+		        m->conf, in, &entries[n], text, sizeof(text))) {
+			if ((texts[n] = strdup(text)) == NULL) {
+				goto out;
+			}
+			entries[n].text = texts[n];
+			reworded++;
+		}
 		entries[n].author_id = 0;
 		entries[n].author_name = "";
 		tl[n] = &entries[n];
 		n++;
+	}
+	rv = 0;
+	if (stored && reworded == 0) {
+		goto out;
 	}
 	incident r = *in;
 	r.timeline = tl;
@@ -812,20 +839,42 @@ put_public_incident(status_model *m, const incident *in)
 	r.acknowledged_by_name = "";
 	r.dedup_key = "";
 	r.created_by = 0;
-	touch(m, in->updated_ms);
+	if (!stored) {
+		touch(m, in->updated_ms);
+	}
 	if ((rv = rtable_put(m, &m->incs, &r.base)) == 0) {
 		rv = prune_incidents(m);
 	}
 out:
+	for (size_t k = 0; texts != NULL && k < n_in; k++) {
+		free(texts[k]);
+	}
+	free(texts);
 	free(tl);
 	free(entries);
+	return rv;
+}
+
+/* Incidents stored before the public templates: reworded once at open
+ * (and rewritten, so the raw text leaves the store too). */
+static int
+do_reword_stored(status_model *m, const void *arg)
+{
+	int rv = 0;
+	(void) arg;
+	for (size_t i = 0; rv == 0 && i < m->incs.n; i++) {
+		/* rtable_put replaces items[i] with a copy: borrow the old
+		 * record only for the call. */
+		rv = put_public_incident(
+		    m, (const incident *) m->incs.items[i], true);
+	}
 	return rv;
 }
 
 static int
 do_incident(status_model *m, const void *arg)
 {
-	return put_public_incident(m, arg);
+	return put_public_incident(m, arg, false);
 }
 
 int
@@ -908,10 +957,10 @@ do_resync_incidents(status_model *m, const void *arg)
 	const Opsdesk__V1__IncidentSnapshot *s = arg;
 	int rv = 0;
 	for (size_t i = 0; i < s->n_active && rv == 0; i++) {
-		rv = put_public_incident(m, s->active[i]);
+		rv = put_public_incident(m, s->active[i], false);
 	}
 	for (size_t i = 0; i < s->n_recent && rv == 0; i++) {
-		rv = put_public_incident(m, s->recent[i]);
+		rv = put_public_incident(m, s->recent[i], false);
 	}
 	for (size_t i = 0; i < s->n_maintenance && rv == 0; i++) {
 		rv = put_maintenance(m, s->maintenance[i]);
@@ -1262,6 +1311,8 @@ build_components(status_model *m, view_buf *b)
 			 * verdict, so they count for nothing. */
 			vc->no_data = c->state
 			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
+			vc->not_responding = c->state
+			    == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN;
 			int64_t upto
 			    = vc->no_data ? today - STATUS_DAY_MS : today;
 			vc->uptime_30d = bars_uptime(

@@ -1,7 +1,9 @@
 /*
  * pages — every response pre-rendered from one view, so serving is a
- * lookup and a copy; the site holder swaps whole sets atomically.
+ * lookup; the site holder swaps whole sets atomically, and a set lives
+ * while an answer still sends its bytes (a reference each).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "status.h"
 
 struct status_pages {
+	atomic_int refs;    /* the site's or the builder's, one per answer */
 	status_page *items; /* sorted by path */
 	size_t n, cap;
 	int64_t modified_ms;
@@ -107,6 +110,7 @@ status_pages_build(const status_view *v, status_pages **out)
 	if (p == NULL) {
 		return rv;
 	}
+	atomic_init(&p->refs, 1);
 	p->modified_ms = v->updated_ms;
 	status_http_date(
 	    v->updated_ms, p->last_modified, sizeof(p->last_modified));
@@ -161,7 +165,7 @@ out:
 void
 status_pages_free(status_pages *p)
 {
-	if (p == NULL) {
+	if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1) {
 		return;
 	}
 	for (size_t i = 0; i < p->n; i++) {
@@ -253,6 +257,12 @@ etag_matches(const char *inm, const char *etag)
 	return false;
 }
 
+void
+status_pages_release(void *p)
+{
+	status_pages_free(p);
+}
+
 int
 status_site_answer(status_site *s, const char *path, const char *inm,
     const char *ims, status_answer *out)
@@ -281,12 +291,9 @@ status_site_answer(status_site *s, const char *path, const char *inm,
 		goto out;
 	}
 	out->status = 200;
-	out->body = malloc(pg->len ? pg->len : 1);
-	if (out->body == NULL) {
-		rv = OD_ENOMEM;
-		goto out;
-	}
-	memcpy(out->body, pg->body, pg->len);
+	atomic_fetch_add(&s->pages->refs, 1);
+	out->hold = s->pages;
+	out->body = pg->body;
 	out->len = pg->len;
 out:
 	pthread_mutex_unlock(&s->mu);

@@ -236,11 +236,19 @@ chart_html(const status_view_comp *c, Opsdesk__V1__LatencyPoint *const *pts,
 }
 
 /* Response time: the last check, the 24 h chart, 7 d and 30 d a tap
- * away. Nothing when the prober has no latency for it yet. */
+ * away. Nothing when the prober has no latency for it yet; only "not
+ * responding" while it is down. */
 static void
 response_html(const status_view_comp *c, sbuf *b)
 {
 	const Opsdesk__V1__StatusComponentRecord *r = c->rec;
+	if (c->not_responding) {
+		sbuf_append(b,
+		    "<div class=\"rtw\"><div class=\"rth\">Response time "
+		    "<span class=\"muted nr\">&middot; not responding"
+		    "</span></div></div>");
+		return;
+	}
 	uint32_t x, y, z;
 	bool has24 = status_latency_summary(
 	    (const Opsdesk__V1__LatencyPoint *const *) r->latency_24h,

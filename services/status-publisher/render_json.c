@@ -89,7 +89,7 @@ add_response_time(cJSON *o, const status_view_comp *c)
 		return;
 	}
 	cJSON *rt = cJSON_AddObjectToObject(o, "opsdesk_response_time");
-	if (r->latency_at_ms > 0) {
+	if (r->latency_at_ms > 0 && !c->not_responding) {
 		cJSON_AddNumberToObject(rt, "current_ms", r->latency_ms);
 	} else {
 		cJSON_AddNullToObject(rt, "current_ms");

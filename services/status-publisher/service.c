@@ -364,11 +364,13 @@ static const rpc_method methods[] = {
 
 /* ---- http ---- */
 
-/* Every answer is a copy of a page of about 100 KB (ours, then NNG's),
- * freed once sent. With glibc's defaults a freed block at the top of a
- * thread's arena goes back to the kernel and the next answer faults it in
- * again, page by page: two thirds of the CPU of serving /. Keep freed
- * memory (up to 16 MB an arena) and pages off mmap. */
+/* Answers are sent from the pre-rendered set (no copy), but rendering
+ * a set allocates and frees a few hundred KB, and NNG's own buffers come
+ * and go per request. With glibc's defaults a freed block at the top of a
+ * thread's arena goes back to the kernel and the next use faults it in
+ * again, page by page (two thirds of the CPU of serving / when answers
+ * were copies). Keep freed memory (up to 16 MB an arena) and pages off
+ * mmap. */
 static void
 keep_freed_memory(void)
 {
@@ -403,7 +405,7 @@ serve(void *arg, const http_request *req, http_response *res)
 	    || (rv = http_response_header(
 	            res, "Cache-Control", a.cache_control))
 	        != 0) {
-		free(a.body);
+		status_pages_free(a.hold);
 		return rv;
 	}
 	if (a.status == 304) {
@@ -411,7 +413,9 @@ serve(void *arg, const http_request *req, http_response *res)
 		res->content_type = a.content_type;
 		return 0;
 	}
-	http_response_set_body(res, 200, a.content_type, a.body, a.len);
+	/* Sent from the set itself, which the reference keeps alive. */
+	http_response_borrow_body(res, 200, a.content_type, a.body, a.len,
+	    status_pages_release, a.hold);
 	return 0;
 }
 

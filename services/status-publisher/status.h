@@ -107,6 +107,9 @@ typedef struct status_conf {
 	 * the page's Subscribe link; NULL: no chat link. Set by the
 	 * service from the gateway section. */
 	char *bot_username;
+	/* status_page.templates (NULL: the default), the public wording
+	 * incident-service gives automatic incidents, by status_tmpl. */
+	char *templates[4];
 } status_conf;
 
 /*
@@ -117,6 +120,34 @@ typedef struct status_conf {
 int status_conf_parse(
     const cJSON *section, status_conf *out, char *err, size_t errlen);
 void status_conf_fini(status_conf *c); /* NULL-safe */
+
+/* ---- public wording of automatic incidents ---- */
+
+typedef enum status_tmpl {
+	STATUS_TMPL_DOWN = 0,
+	STATUS_TMPL_DEGRADED = 1,
+	STATUS_TMPL_MONITORING = 2,
+	STATUS_TMPL_RESOLVED = 3,
+} status_tmpl;
+
+/*
+ * The template's text for component name, "{component}" replaced; the
+ * same defaults and substitution as incident-service's (inc_public_text),
+ * which writes these texts. out is always terminated.
+ */
+void status_template_text(const status_conf *c, status_tmpl which,
+    const char *name, char *out, size_t size);
+/*
+ * An automatic incident's public entry that the system wrote in the
+ * probe's words ("Web application is down: Failed to connect to
+ * 10.0.0.5 port 8443 ... Opened automatically.": incidents opened before
+ * the templates existed) gets the template's text for its status in out
+ * (true). false: the entry is public as it is — a person's update, a
+ * template's text, or not an automatic incident.
+ */
+bool status_public_rewording(const status_conf *c,
+    const Opsdesk__V1__Incident *inc, const Opsdesk__V1__TimelineEntry *e,
+    char *out, size_t size);
 
 /* ---- the view: one consistent, public-only picture of the model ---- */
 
@@ -132,6 +163,10 @@ typedef struct status_view_comp {
 	/* The prober has not settled on a state yet (shown "No data", and
 	 * today's unsettled checks do not paint a red bar). */
 	bool no_data;
+	/* The prober finds it down: it has no response time now, so no
+	 * chart and no "last check" latency (the last one is from before the
+	 * outage and would read as if it still answered). */
+	bool not_responding;
 	int group_index; /* into view.groups, -1: none */
 } status_view_comp;
 
@@ -306,9 +341,12 @@ typedef struct status_page {
 
 typedef struct status_pages status_pages;
 
-/* Render every route from v. The set is immutable once built. */
+/* Render every route from v. The set is immutable once built and
+ * reference counted: status_pages_free drops the builder's reference. */
 int status_pages_build(const status_view *v, status_pages **out);
-void status_pages_free(status_pages *p); /* NULL-safe */
+void status_pages_free(status_pages *p); /* NULL-safe; drops a reference */
+/* status_pages_free for a release callback (arg: the status_pages). */
+void status_pages_release(void *p);
 /* The response for path, or NULL. Borrowed from p. */
 const status_page *status_pages_find(const status_pages *p, const char *path);
 /* "Fri, 27 Nov 2026 13:05:00 GMT" of the model's last change. */
@@ -318,8 +356,8 @@ size_t status_pages_count(const status_pages *p);
 
 /*
  * The holder of the current set: swapped atomically by the renderer, read
- * by HTTP handlers, which copy what they send so a swap never frees bytes
- * in flight.
+ * by HTTP handlers, which hold a reference on the set while they send its
+ * bytes, so a swap never frees bytes in flight.
  */
 typedef struct status_site {
 	pthread_mutex_t mu;
@@ -328,18 +366,20 @@ typedef struct status_site {
 
 int status_site_init(status_site *s);
 void status_site_fini(status_site *s);
-/* Replace the set (takes ownership of p) and free the old one. */
+/* Replace the set (takes ownership of p) and drop the old one. */
 void status_site_swap(status_site *s, status_pages *p);
 
 /*
  * Answer a GET of path from the site, honouring If-None-Match and
- * If-Modified-Since (either may be NULL): fills status, headers and a
- * malloc'd body (caller frees). *status is 200, 304 or 404.
+ * If-Modified-Since (either may be NULL): fills status, headers and, for a
+ * 200, the page's body, valid until the caller drops the reference in
+ * hold with status_pages_free. *status is 200, 304 or 404.
  */
 typedef struct status_answer {
 	int status;
 	const char *content_type;
-	char *body;
+	const char *body;   /* borrowed from hold */
+	status_pages *hold; /* a reference (200 only), else NULL */
 	size_t len;
 	char etag[24];
 	char last_modified[40];

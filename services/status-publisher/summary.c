@@ -133,7 +133,8 @@ status_summary_fill(const status_view *v, Opsdesk__V1__StatusSummary *sum,
 		pc->description
 		    = a_strdup(&a, c->description ? c->description : "");
 		pc->position = c->position;
-		pc->has_latency = c->rec->latency_at_ms > 0;
+		pc->has_latency
+		    = c->rec->latency_at_ms > 0 && !c->not_responding;
 		pc->latency_ms = c->rec->latency_ms;
 		uint32_t peak = 0;
 		(void) status_latency_summary(

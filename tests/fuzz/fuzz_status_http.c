@@ -99,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (status_site_answer(
 	        &site, path, inm[0] ? inm : NULL, ims[0] ? ims : NULL, &a)
 	    == 0) {
-		free(a.body);
+		status_pages_free(a.hold);
 	}
 	int64_t ms;
 	(void) status_http_date_parse(ims, &ms);

@@ -65,6 +65,9 @@ function measure() {
              bars: d.querySelectorAll('.bars .b').length,
              comps: d.querySelectorAll('.comp:not(.group)').length,
              charts: d.querySelectorAll('svg.rt').length,
+             downCharts: d.querySelectorAll('#c-web svg.rt').length,
+             downRt: (d.querySelector('#c-web .rth') || {}).textContent
+                     || '',
              chartsVisible: 0, labels: [], unfocusable: 0,
              bodyBg: w.getComputedStyle(d.body).backgroundColor,
              dark: w.matchMedia('(prefers-color-scheme: dark)').matches,
@@ -119,7 +122,7 @@ def chromium():
     return exe
 
 
-def run_chromium(s, args, timeout=90):
+def run_chromium(s, args, timeout=240):
     profile = tempfile.mkdtemp(prefix="chromium-", dir=s.dir)
     argv = [chromium()] + CHROMIUM_FLAGS + \
         ["--user-data-dir=" + profile] + args
@@ -173,9 +176,11 @@ def scene(s):
         "gateway": {"bot_username": "example_status_bot"},
         "prober": {"flush_interval": "1s"},
         "targets": [
+            # Must stay up however loaded the machine (its chart, its
+            # green bar): 2 s a check, and five failures to call it down.
             {"id": "api", "name": "API", "kind": "tcp", "host": "127.0.0.1",
              "port": int(s.http["bus-relay"].split(":")[1]),
-             "interval": "1s", "timeout": "1s", "failure_threshold": 1,
+             "interval": "2s", "timeout": "2s", "failure_threshold": 5,
              "success_threshold": 1, "public": True},
             {"id": "web", "name": "Web application", "kind": "http",
              "url": "http://127.0.0.1:%d/" % closed, "interval": "1s",
@@ -189,9 +194,12 @@ def scene(s):
     def ready():
         st, body, _ = p.http_get("/")
         page = body.decode()
+        # The incident and the component's state come by different
+        # events: wait for both.
         return (st == 200 and "Public API response time" in page and
-                "We are investigating an outage of Web application" in page)
-    h.wait_until(ready, 30, "the incident and the chart on the page")
+                "We are investigating an outage of Web application" in page
+                and "not responding" in page)
+    h.wait_until(ready, 120, "the incident and the chart on the page")
     return p
 
 
@@ -241,6 +249,9 @@ def test_page_in_chromium(s):
                 h.check(r["charts"] >= 1 and r["chartsVisible"] >= 1,
                         "%s: charts %d (visible %d)" %
                         (what, r["charts"], r["chartsVisible"]))
+                # The failing one is down: no chart, "not responding".
+                h.eq(r["downCharts"], 0, what + " charts of a down one")
+                h.contains(r["downRt"], "not responding")
                 h.check(r["scrollWidth"] <= r["width"],
                         "%s: horizontal overflow %d > %d" %
                         (what, r["scrollWidth"], r["width"]))
@@ -298,7 +309,7 @@ var t = setInterval(function () {
   var w = document.querySelector('statuspage-widget');
   var root = w && (w.shadowRoot || w);
   var text = root ? root.textContent.trim() : '';
-  if (text || ++tries > 100) {
+  if (text || ++tries > 250) {
     clearInterval(t);
     var pre = document.createElement('pre');
     pre.id = 'widget';
@@ -313,7 +324,7 @@ var t = setInterval(function () {
         desc = json.loads(p.http_get("/api/v2/status.json")[1])[
             "status"]["description"]
         dom = run_chromium(s, [
-            "--virtual-time-budget=15000", "--window-size=800,600",
+            "--virtual-time-budget=30000", "--window-size=800,600",
             "--dump-dom", "http://localhost:%d/index.html" % srv.port])
         m = re.search(r'<pre id="widget">(.*?)</pre>', dom, re.S)
         h.check(m is not None, "widget probe did not run: %s" % dom[-2000:])
