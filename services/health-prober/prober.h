@@ -245,6 +245,10 @@ typedef struct probe_result {
 	int64_t at_ms;
 	int cert_days_left;       /* -1 when not TLS */
 	int64_t cert_not_after_s; /* leaf certificate expiry; 0 when not TLS */
+	/* The decider's results: the location that reported and its state
+	 * ("" and 0 otherwise); observed is then the decided state. */
+	char location[PROBER_LOCATION_MAX + 1];
+	int location_state;
 } probe_result;
 
 typedef struct target_state {
@@ -288,6 +292,13 @@ int prober_state_set_reason(target_state *s, const char *why);
  */
 bool prober_state_feed(target_state *s, const target *t, const probe_result *r,
     state_change *chg);
+/*
+ * The decider: set the damped health to a decided one (no thresholds:
+ * the locations damped their own). latency is recorded; true and *chg
+ * when the shown state changed.
+ */
+bool prober_state_decide(target_state *s, int health, uint32_t latency_ms,
+    const char *why, int64_t at_ms, state_change *chg);
 /* Enter or leave maintenance at now_ms; true and *chg on a change. */
 bool prober_state_set_maintenance(target_state *s, bool on, const char *why,
     int64_t now_ms, state_change *chg);
@@ -595,6 +606,18 @@ int prober_retain(prober *p, bool sync);
  */
 int prober_reload(
     prober *p, const config *c, const char *shard, char *err, size_t errlen);
+
+/*
+ * The decider (role decider): one location's view of a target
+ * (health.observed). The target's state is decided again at once by
+ * prober_quorum_decide over the latest view of every location; a change
+ * is one durable transition and one health.changed, as for a probe.
+ * Ignored by a prober that is not the decider, and for unknown targets.
+ */
+void prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o);
+/* The decider: decide every target again (a location may have timed
+ * out since its last view). Once a second on the timer thread. */
+void prober_decide_all(prober *p);
 
 /* A maintenance window changed (maintenance.* event). */
 void prober_maintenance_event(
