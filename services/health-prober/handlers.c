@@ -59,8 +59,6 @@ static int
 copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 {
 	const target_rt *rt = &p->rt[i];
-	int64_t now = rpc_call_now_ms(c);
-	int64_t stale = prober__stale_ms(p, &p->ts.v[i]);
 
 	s->regional = p->ts.v[i].regional;
 	if (rt->n_locs == 0) {
@@ -84,7 +82,7 @@ copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 		l->state = lv->state;
 		l->latency_ms = lv->latency_ms;
 		l->last_report_ms = lv->at_ms;
-		l->reporting = lv->state != S_UNKNOWN && now - lv->at_ms <= stale;
+		l->reporting = lv->reporting;
 		l->reason = rpc_call_strdup(c, lv->reason);
 		if (l->location == NULL || l->reason == NULL) {
 			return OD_ENOMEM;

@@ -815,6 +815,14 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 			lv->at_ms, lv->reason };
 	}
 	prober_quorum_decide(votes, rt->n_locs, &rule, now, &d);
+	/* What current shows is what was decided on (the tick runs once a
+	 * second): reporting and the reason agree. */
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		rt->locs[k].reporting = rt->locs[k].state != S_UNKNOWN;
+	}
+	for (unsigned k = 0; k < d.n_stale; k++) {
+		rt->locs[d.stale_idx[k]].reporting = false;
+	}
 	/*
 	 * Not before every location that is up had the time to report
 	 * since the target's views started again (the decider started, or

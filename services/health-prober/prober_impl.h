@@ -20,7 +20,8 @@ typedef struct loc_view {
 	char name[PROBER_LOCATION_MAX + 1];
 	int state;
 	uint32_t latency_ms;
-	int64_t at_ms; /* received, on the decider's clock */
+	int64_t at_ms;  /* received, on the decider's clock */
+	bool reporting; /* at the last decision */
 	char reason[120];
 } loc_view;
 
