@@ -92,6 +92,12 @@ copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 			s->down_locations[s->n_down_locations++] = l->location;
 		}
 	}
+	/* Users of a regional target in the failing locations are hit
+	 * while it is not down as a whole. */
+	if (s->regional && s->state != S_DOWN && s->state != S_MAINT) {
+		s->n_affected_locations = s->n_down_locations;
+		s->affected_locations = s->down_locations;
+	}
 	return 0;
 }
 

@@ -229,6 +229,11 @@ record_transition_at(prober *p, size_t index, const state_change *chg,
 		hc.down_locations = down;
 		hc.n_not_reporting = d->n_stale;
 		hc.not_reporting = stale;
+		if (t->regional && chg->new_state != S_DOWN
+		    && chg->new_state != S_MAINT) {
+			hc.n_affected_locations = d->down;
+			hc.affected_locations = down;
+		}
 	}
 	metric_inc(p->m_transitions);
 	log_kv(LOG_INFO, "target state changed", "target", t->id, "old",

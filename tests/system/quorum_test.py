@@ -127,6 +127,30 @@ def views_after(s, proc_by_loc, loc, n):
     h.wait_until(more, 15, "%d more results from %s" % (n, loc))
 
 
+def start_locations(s, paths, target_fn):
+    """The decider (the suite's prober url) and one located prober per
+    path, each with its own config (its path's URL), store and rpc url.
+    Returns {location: (Proc, rpc url)}."""
+    decider = s.start("health-prober", instance="decider",
+                      env={"OPSDESK_PROBER_ROLE": "decider"})
+    procs = {}
+    for loc in LOCATIONS:
+        cfg = dict(s.config, targets=[target_fn(paths[loc].port)])
+        cfg_path = s.path("%s.json" % loc)
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        data = s.path("data-%s" % loc)
+        os.makedirs(data)
+        url = "tcp://127.0.0.1:%d" % h.free_port()
+        p = s.start("health-prober", instance="prober-%s" % loc,
+                    env={"OPSDESK_PROBER_LOCATION": loc,
+                         "OPSDESK_CONFIG": cfg_path,
+                         "OPSDESK_DATA_DIR": data,
+                         "OPSDESK_PROBER_URL": url})
+        procs[loc] = (p, url)
+    return decider, procs
+
+
 def test_three_locations_one_decision(s):
     need("health-prober", "bus-relay", "incident-service", "opsctl")
     paths = {loc: Path() for loc in LOCATIONS}
@@ -136,23 +160,7 @@ def test_three_locations_one_decision(s):
         s.start("bus-relay")
         tail = s.tail("health.changed")
         s.start("incident-service")
-        decider = s.start("health-prober", instance="decider",
-                          env={"OPSDESK_PROBER_ROLE": "decider"})
-        procs = {}
-        for loc in LOCATIONS:
-            cfg = dict(s.config, targets=[api_target(paths[loc].port)])
-            cfg_path = s.path("%s.json" % loc)
-            with open(cfg_path, "w") as f:
-                json.dump(cfg, f)
-            data = s.path("data-%s" % loc)
-            os.makedirs(data)
-            url = "tcp://127.0.0.1:%d" % h.free_port()
-            p = s.start("health-prober", instance="prober-%s" % loc,
-                        env={"OPSDESK_PROBER_LOCATION": loc,
-                             "OPSDESK_CONFIG": cfg_path,
-                             "OPSDESK_DATA_DIR": data,
-                             "OPSDESK_PROBER_URL": url})
-            procs[loc] = (p, url)
+        decider, procs = start_locations(s, paths, api_target)
         h.eq(located_current(s, procs["eu-west"][1]).get("location"),
              "eu-west")
 
@@ -241,6 +249,55 @@ def test_three_locations_one_decision(s):
                      "health.changed to up")
         h.eq(changes(tail, "decider")[2], ("DOWN", "UP"))
         h.contains(api_of(s).get("reason", ""), "down from eu-west only")
+    finally:
+        for p in paths.values():
+            p.close()
+
+
+def test_regional_partial_outage(s):
+    """A regional target down in one location: degraded, and the status
+    page says whose users are affected."""
+    need("health-prober", "bus-relay", "status-publisher", "opsctl")
+    paths = {loc: Path() for loc in LOCATIONS}
+
+    def web(port):
+        return dict(api_target(port), id="web", name="Web shop",
+                    regional=True)
+    try:
+        s.config = {"targets": [web(1)],
+                    "prober": {"location_timeout": "3s"},
+                    "status_page": {"title": "Shop status"}}
+        s.start("bus-relay")
+        status = s.start("status-publisher")
+        start_locations(s, paths, web)
+
+        def comp():
+            st, body, _ = status.http_get("/api/v2/components.json")
+            h.eq(st, 200)
+            for c in json.loads(body)["components"]:
+                if c["id"] == "web":
+                    return c["status"]
+            return None
+
+        def page():
+            st, body, _ = status.http_get("/")
+            h.eq(st, 200)
+            return body.decode()
+
+        h.wait_until(lambda: comp() == "operational", 20, "web up")
+        h.check("Partial outage" not in page(), "nothing partial yet")
+        paths["ap-south"].down = True
+        h.wait_until(lambda: comp() == "partial_outage", 15,
+                     "partial outage")
+        h.contains(page(), "Partial outage: affects users in ap-south")
+        r = s.call("prober", "current", {})
+        t = [t for t in r["current"]["targets"] if t["id"] == "web"][0]
+        h.eq(t.get("state"), "COMPONENT_STATE_DEGRADED")
+        h.eq(t.get("affected_locations"), ["ap-south"])
+        h.check(t.get("regional"), "regional")
+        paths["ap-south"].down = False
+        h.wait_until(lambda: comp() == "operational", 15, "web up again")
+        h.check("Partial outage" not in page(), "the note is gone")
     finally:
         for p in paths.values():
             p.close()
