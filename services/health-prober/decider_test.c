@@ -375,6 +375,72 @@ test_not_a_decider(void **state)
 	config_free(cfg);
 }
 
+static void
+test_target_keys(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *err; /* NULL: accepted */
+	} cases[] = {
+		{ "\"quorum\":2", NULL },
+		{ "\"quorum\":17", "targets[0].quorum" },
+		{ "\"regional\":1", "targets[0].regional" },
+		{ "\"partial_down\":\"down\"", "targets[0].partial_down" },
+		{ "\"partial_down\":\"degraded\"", NULL },
+	};
+	config *cfg;
+	target_set ts;
+	char json[512], err[256];
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(json, sizeof(json),
+		    "{\"targets\":[{\"id\":\"a\",\"kind\":\"tcp\","
+		    "\"host\":\"h\",\"port\":1,%s}]}",
+		    cases[i].json);
+		if (config_load_string(
+		        &cfg, "health-prober", NULL, json, err, sizeof(err))
+		    != 0) {
+			/* the schema refused it: only expected errors */
+			assert_non_null(cases[i].err);
+			assert_non_null(strstr(err, cases[i].err));
+			continue;
+		}
+		if (cases[i].err == NULL) {
+			assert_int_equal(prober_targets_load(
+			                     cfg, NULL, &ts, err, sizeof(err)),
+			    0);
+			prober_target_set_free(&ts);
+		} else {
+			assert_int_equal(prober_targets_load(
+			                     cfg, NULL, &ts, err, sizeof(err)),
+			    OD_EINVAL);
+			assert_non_null(strstr(err, cases[i].err));
+		}
+		config_free(cfg);
+	}
+	/* Defaults: majority, not regional, a partial failure stays up;
+	 * a regional target's partial failure is degraded. */
+	assert_int_equal(config_load_string(&cfg, "health-prober", NULL,
+	                     "{\"targets\":[{\"id\":\"a\",\"kind\":"
+	                     "\"tcp\",\"host\":\"h\",\"port\":1},"
+	                     "{\"id\":\"b\",\"kind\":\"tcp\",\"host\":"
+	                     "\"h\",\"port\":1,\"regional\":true,"
+	                     "\"quorum\":3}]}",
+	                     err, sizeof(err)),
+	    0);
+	assert_int_equal(prober_targets_load(cfg, NULL, &ts, err, sizeof(err)), 0);
+	assert_int_equal(ts.v[0].quorum, 0);
+	assert_false(ts.v[0].regional);
+	assert_int_equal(ts.v[0].partial_down, UP);
+	assert_int_equal(ts.v[1].quorum, 3);
+	assert_true(ts.v[1].regional);
+	assert_int_equal(ts.v[1].partial_down, DEGRADED);
+	assert_false(prober_target_equal(&ts.v[0], &ts.v[1]));
+	prober_target_set_free(&ts);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -386,6 +452,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_regional, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_not_a_decider, setup, teardown),
+		cmocka_unit_test(test_target_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
