@@ -178,6 +178,15 @@ def test_three_locations_one_decision(s):
         h.wait_until(lambda: changes(tail, "decider") == [("UNKNOWN", "UP")],
                      10, "one health.changed to up")
 
+        # The history keeps each location's results and latency.
+        def recent_locations():
+            r = s.call("prober", "history", {"target_id": "api",
+                                             "recent": 20})
+            return {x.get("location") for x in
+                    r["history"].get("recent", [])}
+        h.wait_until(lambda: recent_locations() >= set(LOCATIONS), 10,
+                     "per-location results in the history")
+
         # Down from eu-west only: still up, the location named, no
         # incident and no event while eu-west keeps failing.
         paths["eu-west"].down = True
