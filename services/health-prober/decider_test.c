@@ -175,9 +175,9 @@ transitions(fixture *f, const char *id)
 	MDB_txn *txn;
 	assert_int_equal(prober_flush(f->p, true), 0);
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	assert_int_equal(prober_history_walk(txn,
-	                     store_db(f->st, PDB_TRANSITIONS), id, 0,
-	                     INT64_MAX, collect, &c),
+	assert_int_equal(
+	    prober_history_walk(txn, store_db(f->st, PDB_TRANSITIONS), id, 0,
+	        INT64_MAX, collect, &c),
 	    0);
 	store_read_end(txn);
 	return c;
@@ -355,9 +355,9 @@ test_not_a_decider(void **state)
 
 	/* A location from the environment; a decider may not have one. */
 	setenv("OPSDESK_PROBER_LOCATION", "eu-west", 1);
-	assert_int_equal(config_load_string(&cfg, "health-prober", NULL,
-	                     "{\"prober\":{\"location\":\"x\"}}", err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    config_load_string(&cfg, "health-prober", NULL,
+	        "{\"prober\":{\"location\":\"x\"}}", err, sizeof(err)),
 	    0);
 	assert_int_equal(prober_new(&p, cfg, NULL, err, sizeof(err)), 0);
 	assert_string_equal(prober_targets(p)->settings.location, "eu-west");
@@ -429,7 +429,8 @@ test_target_keys(void **state)
 	                     "\"quorum\":3}]}",
 	                     err, sizeof(err)),
 	    0);
-	assert_int_equal(prober_targets_load(cfg, NULL, &ts, err, sizeof(err)), 0);
+	assert_int_equal(
+	    prober_targets_load(cfg, NULL, &ts, err, sizeof(err)), 0);
 	assert_int_equal(ts.v[0].quorum, 0);
 	assert_false(ts.v[0].regional);
 	assert_int_equal(ts.v[0].partial_down, UP);
@@ -449,7 +450,8 @@ main(void)
 		    test_quorum_decides_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stale_locations_and_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_regional, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_regional, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_not_a_decider, setup, teardown),
 		cmocka_unit_test(test_target_keys),

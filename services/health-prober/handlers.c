@@ -64,8 +64,7 @@ copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 	if (rt->n_locs == 0) {
 		return 0;
 	}
-	s->locations
-	    = rpc_call_alloc(c, rt->n_locs * sizeof(*s->locations));
+	s->locations = rpc_call_alloc(c, rt->n_locs * sizeof(*s->locations));
 	s->down_locations
 	    = rpc_call_alloc(c, rt->n_locs * sizeof(*s->down_locations));
 	if (s->locations == NULL || s->down_locations == NULL) {

@@ -24,9 +24,9 @@
 #include "util/util.h"
 
 #define S_UNKNOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
-#define S_UP    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
-#define S_DOWN  OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
-#define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+#define S_UP      OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_DOWN    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_MAINT   OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
 /* ---- put lists: a store job's writes, copied ---- */
 
@@ -308,7 +308,8 @@ publish_observed(prober *p, size_t index, int health, const probe_result *r)
 	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
 	env.health_observed = &ho;
 	if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
-		log_debug("prober: health.observed of %s not sent", ho.target_id);
+		log_debug(
+		    "prober: health.observed of %s not sent", ho.target_id);
 	}
 }
 
@@ -850,14 +851,14 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 	if (from != NULL) {
 		probe_result r;
 		memset(&r, 0, sizeof(r));
-		r.observed = rt->st.health == S_UNKNOWN ? from->state
-		                                        : rt->st.health;
+		r.observed
+		    = rt->st.health == S_UNKNOWN ? from->state : rt->st.health;
 		r.latency_ms = from->latency_ms;
 		od_strlcpy(r.error, from->reason, sizeof(r.error));
 		/* Views of several locations come in the same millisecond:
 		 * one result key each. */
-		r.at_ms = now > rt->last_result_ms ? now
-		                                   : rt->last_result_ms + 1;
+		r.at_ms
+		    = now > rt->last_result_ms ? now : rt->last_result_ms + 1;
 		rt->last_result_ms = r.at_ms;
 		r.cert_days_left = -1;
 		od_strlcpy(r.location, from->name, sizeof(r.location));

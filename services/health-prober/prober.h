@@ -130,8 +130,8 @@ typedef struct target {
 	int port;
 
 	/* Several locations (the decider): in the padding after port. */
-	uint8_t quorum;       /* locations that must say down; 0: majority */
-	bool regional;        /* a failure in some locations hits users there */
+	uint8_t quorum; /* locations that must say down; 0: majority */
+	bool regional;  /* a failure in some locations hits users there */
 	uint8_t partial_down; /* ComponentState when down below the quorum */
 
 	/* service */
@@ -313,21 +313,21 @@ const char *prober_state_name(int state);
 /* One location's latest view of a target. */
 typedef struct quorum_vote {
 	const char *location;
-	int state;           /* its damped health; UNKNOWN abstains */
+	int state; /* its damped health; UNKNOWN abstains */
 	uint32_t latency_ms;
-	int64_t at_ms;       /* when it reported (the decider's clock) */
-	const char *reason;  /* its error, "" or NULL when up */
+	int64_t at_ms;      /* when it reported (the decider's clock) */
+	const char *reason; /* its error, "" or NULL when up */
 } quorum_vote;
 
 typedef struct quorum_rule {
-	unsigned quorum;     /* locations that must say down; 0: majority */
-	int partial_down;    /* the state when some, but too few, say down */
-	int64_t stale_ms;    /* a vote older than this is not reporting */
+	unsigned quorum;  /* locations that must say down; 0: majority */
+	int partial_down; /* the state when some, but too few, say down */
+	int64_t stale_ms; /* a vote older than this is not reporting */
 } quorum_rule;
 
 typedef struct quorum_decision {
-	int state;           /* UNKNOWN when no location reports */
-	unsigned reporting;  /* fresh votes that are not UNKNOWN */
+	int state;          /* UNKNOWN when no location reports */
+	unsigned reporting; /* fresh votes that are not UNKNOWN */
 	unsigned down;
 	unsigned degraded;   /* degraded (not down) votes */
 	unsigned needed;     /* the quorum applied */
@@ -338,7 +338,7 @@ typedef struct quorum_decision {
 	uint8_t down_idx[QUORUM_MAX_LOCATIONS];
 	uint8_t stale_idx[QUORUM_MAX_LOCATIONS];
 	unsigned n_stale;
-	char reason[200];    /* "down from eu-west only: HTTP 503; ..." */
+	char reason[200]; /* "down from eu-west only: HTTP 503; ..." */
 } quorum_decision;
 
 /*

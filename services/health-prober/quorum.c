@@ -113,8 +113,8 @@ prober_quorum_decide(const quorum_vote *v, size_t n, const quorum_rule *rule,
 		} else if (out->degraded > 0) {
 			sbuf_printf(&b, "degraded from ");
 			names(&b, v, deg_idx, out->degraded);
-			sbuf_printf(&b, " (%u of %u)", out->degraded,
-			    out->reporting);
+			sbuf_printf(
+			    &b, " (%u of %u)", out->degraded, out->reporting);
 		} else {
 			sbuf_printf(&b, "up from %u location%s",
 			    out->reporting, out->reporting == 1 ? "" : "s");
@@ -125,7 +125,7 @@ prober_quorum_decide(const quorum_vote *v, size_t n, const quorum_rule *rule,
 		names(&b, v, out->stale_idx, out->n_stale);
 		sbuf_printf(&b, " not reporting");
 	}
-	od_strlcpy(out->reason, b.data != NULL ? b.data : "",
-	    sizeof(out->reason));
+	od_strlcpy(
+	    out->reason, b.data != NULL ? b.data : "", sizeof(out->reason));
 	sbuf_free(&b);
 }

@@ -24,8 +24,8 @@ enum {
 static quorum_vote
 vote(const char *loc, int state, uint32_t lat, int64_t age)
 {
-	quorum_vote v = { loc, state, lat, NOW - age,
-		state == DOWN ? "HTTP 503" : "" };
+	quorum_vote v
+	    = { loc, state, lat, NOW - age, state == DOWN ? "HTTP 503" : "" };
 	return v;
 }
 
@@ -54,8 +54,8 @@ test_majority(void **state)
 	assert_int_equal(d.needed, 2);
 	assert_int_equal(d.down, 1);
 	assert_int_equal(d.reporting, 3);
-	assert_string_equal(d.reason,
-	    "down from eu-west only (1 of 3, quorum 2): HTTP 503");
+	assert_string_equal(
+	    d.reason, "down from eu-west only (1 of 3, quorum 2): HTTP 503");
 	assert_int_equal(d.latency_ms, 20); /* the median */
 	d = decide(v, 3, 0, DEGRADED);
 	assert_int_equal(d.state, DEGRADED);
@@ -65,8 +65,9 @@ test_majority(void **state)
 	d = decide(v, 3, 0, UP);
 	assert_int_equal(d.state, DOWN);
 	assert_false(d.partial);
-	assert_string_equal(d.reason, "down from eu-west, us-east (2 of 3): "
-	                              "HTTP 503");
+	assert_string_equal(d.reason,
+	    "down from eu-west, us-east (2 of 3): "
+	    "HTTP 503");
 
 	/* All up. */
 	v[0].state = v[1].state = UP;
@@ -101,9 +102,9 @@ test_ties(void **state)
 static void
 test_stale_locations(void **state)
 {
-	quorum_vote v[3] = { vote("eu-west", DOWN, 10, 0),
-		vote("us-east", UP, 20, 0),
-		vote("ap-south", UP, 30, STALE + 1) };
+	quorum_vote v[3]
+	    = { vote("eu-west", DOWN, 10, 0), vote("us-east", UP, 20, 0),
+		      vote("ap-south", UP, 30, STALE + 1) };
 	quorum_decision d;
 
 	(void) state;

@@ -174,8 +174,8 @@ prober_state_decide(target_state *s, int health, uint32_t latency_ms,
 	}
 	s->health = health;
 	s->worse_streak = s->better_streak = 0;
-	return shown_changed(s, old, at_ms, latency_ms, why != NULL ? why : "",
-	    chg);
+	return shown_changed(
+	    s, old, at_ms, latency_ms, why != NULL ? why : "", chg);
 }
 
 bool

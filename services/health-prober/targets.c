@@ -247,9 +247,8 @@ prober_target_equal(const target *a, const target *b)
 	    || !json_eq(a->json, b->json) || a->degraded_ms != b->degraded_ms
 	    || !req_eq(a->req, b->req) || !str_eq(a->host, b->host)
 	    || a->port != b->port || !str_eq(a->service_url, b->service_url)
-	    || a->prometheus != b->prometheus
-	    || a->n_metrics != b->n_metrics || a->quorum != b->quorum
-	    || a->regional != b->regional
+	    || a->prometheus != b->prometheus || a->n_metrics != b->n_metrics
+	    || a->quorum != b->quorum || a->regional != b->regional
 	    || a->partial_down != b->partial_down) {
 		return false;
 	}
@@ -1019,8 +1018,7 @@ static const char *const role_names[] = { "prober", "decider", NULL };
 /* location, role and location_timeout; the environment (one instance)
  * wins over the shared config file. */
 static int
-parse_location(
-    const cJSON *p, prober_settings *s, char *err, size_t errlen)
+parse_location(const cJSON *p, prober_settings *s, char *err, size_t errlen)
 {
 	const char *loc = NULL, *env;
 	int role, rv;
@@ -1043,7 +1041,8 @@ parse_location(
 		snprintf(err, errlen,
 		    "%s: expected letters, digits, _ - . (at most %d), got "
 		    "\"%.64s\"",
-		    env != NULL ? "OPSDESK_PROBER_LOCATION" : "prober.location",
+		    env != NULL ? "OPSDESK_PROBER_LOCATION"
+		                : "prober.location",
 		    PROBER_LOCATION_MAX, loc);
 		return OD_EINVAL;
 	}

@@ -298,9 +298,10 @@ comp_html(const status_view *v, const status_view_comp *c, sbuf *b)
 		    status_comp_name(c->status), comp_labels[c->status]);
 	}
 	for (size_t i = 0; i < c->rec->n_affected_locations; i++) {
-		sbuf_append(b, i == 0 ? "<div class=\"muted\">Partial outage: "
-		                        "affects users in "
-		                      : ", ");
+		sbuf_append(b,
+		    i == 0 ? "<div class=\"muted\">Partial outage: "
+		             "affects users in "
+		           : ", ");
 		sbuf_append_html(b, c->rec->affected_locations[i]);
 		if (i + 1 == c->rec->n_affected_locations) {
 			sbuf_append(b, "</div>");
