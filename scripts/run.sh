@@ -7,7 +7,23 @@
 # terminal: you are both admin and user; buttons show as numbered choices.
 # With a token it long-polls Telegram and this script follows the logs.
 # Ctrl-C stops everything cleanly; running it again reuses the data.
+#
+# --locations: probe from three locations (eu-west, us-east, ap-south:
+# three health-probers on this machine) and decide each component's
+# state by quorum in a fourth, the decider (health-prober README,
+# "Locations and quorum").
 set -euo pipefail
+
+locations=
+for arg in "$@"; do
+	case $arg in
+	--locations) locations="eu-west us-east ap-south" ;;
+	*)
+		echo "usage: scripts/run.sh [--locations]" >&2
+		exit 2
+		;;
+	esac
+done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -102,16 +118,38 @@ trap 'stop_all $?' EXIT
 # start NAME PORT [quiet]: start an executable in the background with
 # its log in var/log and wait until its /healthz answers.
 start() {
-	local name=$1 port=$2
+	local name=$1 port=$2 log=${RUN_LOG:-$1}
 	if [ ! -x "$bin/$name" ]; then
 		echo "run.sh: $name is not built, skipping"
 		return 0
 	fi
-	"$bin/$name" >>"$root/var/log/$name.log" 2>&1 &
+	"$bin/$name" >>"$root/var/log/$log.log" 2>&1 &
 	pids+=($!)
 	names+=("$name")
 	wait_up "$name" "$port"
 	[ -n "${3:-}" ] || echo "run.sh: $name up (http://127.0.0.1:$port/metrics)"
+}
+
+# The prober: one, or with --locations the decider at the usual address
+# and one prober per location (rpc 7431.., HTTP 9431.., own store).
+start_probers() {
+	if [ -z "$locations" ]; then
+		start health-prober 9430 "${1:-}"
+		return
+	fi
+	OPSDESK_PROBER_ROLE=decider start health-prober 9430 "${1:-}"
+	local i=1 loc
+	for loc in $locations; do
+		mkdir -p "$OPSDESK_DATA_DIR/$loc"
+		OPSDESK_PROBER_LOCATION=$loc \
+			OPSDESK_PROBER_URL=tcp://127.0.0.1:$((7430 + i)) \
+			OPSDESK_HTTP_ADDR=127.0.0.1:$((9430 + i)) \
+			OPSDESK_INSTANCE=health-prober-$loc \
+			OPSDESK_DATA_DIR=$OPSDESK_DATA_DIR/$loc \
+			RUN_LOG=health-prober-$loc \
+			start health-prober $((9430 + i)) "${1:-}"
+		i=$((i + 1))
+	done
 }
 
 wait_up() {
@@ -147,14 +185,14 @@ echo "  Logs:         $root/var/log/"
 echo
 
 if [ ! -x "$bin/telegram-gateway" ]; then
-	start health-prober 9430
+	start_probers
 	echo "run.sh: telegram-gateway is not built; press Ctrl-C to stop."
 	while true; do sleep 3600; done
 fi
 
 if [ -n "${TELEGRAM_BOT_TOKEN:-}${TELEGRAM_BOT_TOKEN_FILE:-}" ]; then
 	start telegram-gateway 9450
-	start health-prober 9430
+	start_probers
 	echo "run.sh: the bot is polling Telegram; following its log (Ctrl-C stops)"
 	tail -n 0 -f "$root/var/log/telegram-gateway.log" &
 	tailpid=$!
@@ -172,6 +210,6 @@ else
 	names+=("telegram-gateway")
 	gwpid=$!
 	wait_up telegram-gateway 9450
-	start health-prober 9430 quiet
+	start_probers quiet
 	wait "$gwpid" || true
 fi

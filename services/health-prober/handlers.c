@@ -53,6 +53,53 @@ prober_uptime_window(MDB_txn *txn, store *st, const char *id, int64_t now,
 	return prober_agg_uptime(&a);
 }
 
+/* The decider: every location's latest view of target i, and those
+ * reporting it down; p->mu held. */
+static int
+copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
+{
+	const target_rt *rt = &p->rt[i];
+
+	s->regional = p->ts.v[i].regional;
+	if (rt->n_locs == 0) {
+		return 0;
+	}
+	s->locations = rpc_call_alloc(c, rt->n_locs * sizeof(*s->locations));
+	s->down_locations
+	    = rpc_call_alloc(c, rt->n_locs * sizeof(*s->down_locations));
+	if (s->locations == NULL || s->down_locations == NULL) {
+		return OD_ENOMEM;
+	}
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		const loc_view *lv = &rt->locs[k];
+		Opsdesk__V1__LocationStatus *l = rpc_call_alloc(c, sizeof(*l));
+		if (l == NULL) {
+			return OD_ENOMEM;
+		}
+		opsdesk__v1__location_status__init(l);
+		l->location = rpc_call_strdup(c, lv->name);
+		l->state = lv->state;
+		l->latency_ms = lv->latency_ms;
+		l->last_report_ms = lv->at_ms;
+		l->reporting = lv->reporting;
+		l->reason = rpc_call_strdup(c, lv->reason);
+		if (l->location == NULL || l->reason == NULL) {
+			return OD_ENOMEM;
+		}
+		s->locations[s->n_locations++] = l;
+		if (l->reporting && lv->state == S_DOWN) {
+			s->down_locations[s->n_down_locations++] = l->location;
+		}
+	}
+	/* Users of a regional target in the failing locations are hit
+	 * while it is not down as a whole. */
+	if (s->regional && s->state != S_DOWN && s->state != S_MAINT) {
+		s->n_affected_locations = s->n_down_locations;
+		s->affected_locations = s->down_locations;
+	}
+	return 0;
+}
+
 /* Copy the status of target i into call memory; p->mu held. */
 static Opsdesk__V1__TargetStatus *
 copy_status(rpc_call *c, prober *p, size_t i)
@@ -65,6 +112,9 @@ copy_status(rpc_call *c, prober *p, size_t i)
 	prober__status(&p->ts.v[i], &p->rt[i], s);
 	/* The reason lives in the live state: copy it. */
 	s->reason = rpc_call_strdup(c, s->reason);
+	if (p->ts.settings.decider && copy_locations(c, p, i, s) != 0) {
+		return NULL;
+	}
 	return s;
 }
 
@@ -144,6 +194,8 @@ fill_current(rpc_call *c, Opsdesk__V1__HealthCurrent *h, bool all)
 	}
 	assess(h, c);
 	h->shard = p->shard;
+	h->location = p->ts.settings.location;
+	h->role = p->ts.settings.decider ? (char *) "decider" : (char *) "";
 	h->at_ms = now;
 	return 0;
 }

@@ -23,9 +23,10 @@
 #include "prober_impl.h"
 #include "util/util.h"
 
-#define S_UP    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
-#define S_DOWN  OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
-#define S_MAINT OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
+#define S_UNKNOWN OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
+#define S_UP      OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+#define S_DOWN    OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN
+#define S_MAINT   OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_MAINTENANCE
 
 /* ---- put lists: a store job's writes, copied ---- */
 
@@ -191,8 +192,10 @@ add_state_put(put_list *l, const target *t, const target_rt *rt)
 /* A transition: state and transition row in one job, event after it.
  * Called with p->mu held so jobs are queued in transition order. */
 static void
-record_transition(prober *p, size_t index, const state_change *chg)
+record_transition_at(prober *p, size_t index, const state_change *chg,
+    const quorum_decision *d, const quorum_vote *votes)
 {
+	char *down[QUORUM_MAX_LOCATIONS], *stale[QUORUM_MAX_LOCATIONS];
 	const target *t = &p->ts.v[index];
 	target_rt *rt = &p->rt[index];
 	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
@@ -215,6 +218,23 @@ record_transition(prober *p, size_t index, const state_change *chg)
 	hc.public_ = t->public;
 	hc.at_ms = chg->at_ms;
 	hc.shard = p->shard;
+	if (d != NULL) {
+		for (unsigned k = 0; k < d->down; k++) {
+			down[k] = (char *) votes[d->down_idx[k]].location;
+		}
+		for (unsigned k = 0; k < d->n_stale; k++) {
+			stale[k] = (char *) votes[d->stale_idx[k]].location;
+		}
+		hc.n_down_locations = d->down;
+		hc.down_locations = down;
+		hc.n_not_reporting = d->n_stale;
+		hc.not_reporting = stale;
+		if (t->regional && chg->new_state != S_DOWN
+		    && chg->new_state != S_MAINT) {
+			hc.n_affected_locations = d->down;
+			hc.affected_locations = down;
+		}
+	}
 	metric_inc(p->m_transitions);
 	log_kv(LOG_INFO, "target state changed", "target", t->id, "old",
 	    prober_state_name(chg->old_state), "new",
@@ -225,8 +245,12 @@ record_transition(prober *p, size_t index, const state_change *chg)
 	add_state_put(l, t, rt);
 	put_add_pb(l, PDB_TRANSITIONS, key, prober_history_key(key, t->id, at),
 	    &hc.base);
+	/* A located prober's transitions are its own view: the decider
+	 * publishes the decided ones (health.observed carries the view). */
 	l->event_len = opsdesk__v1__health_changed__get_packed_size(&hc);
-	if ((l->event = malloc(l->event_len)) == NULL) {
+	if (p->ts.settings.location[0] != '\0') {
+		l->event_len = 0;
+	} else if ((l->event = malloc(l->event_len)) == NULL) {
 		l->data.failed = true;
 	} else {
 		opsdesk__v1__health_changed__pack(&hc, l->event);
@@ -237,22 +261,19 @@ record_transition(prober *p, size_t index, const state_change *chg)
 	}
 }
 
+static void
+record_transition(prober *p, size_t index, const state_change *chg)
+{
+	record_transition_at(p, index, chg, NULL, NULL);
+}
+
 /* ---- results ---- */
 
-void
-prober_feed(void *arg, size_t index, const probe_result *r)
+/* Queue r for the next flush; p->mu held. */
+static void
+pend_result(prober *p, size_t index, const probe_result *r)
 {
-	prober *p = arg;
 	target_rt *rt = &p->rt[index];
-	state_change chg;
-
-	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
-	pthread_mutex_lock(&p->mu);
-	if (prober_state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
-		record_transition(p, index, &chg);
-	}
-	rt->cert_not_after_s = r->cert_not_after_s;
-	rt->dirty = true;
 	if (p->n_pend == p->cap_pend) {
 		size_t cap = p->cap_pend ? 2 * p->cap_pend : 256;
 		pending_result *n = realloc(p->pend, cap * sizeof(*n));
@@ -267,7 +288,53 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 		p->pend[p->n_pend].r = *r;
 		p->n_pend++;
 	}
+}
+
+/* A located prober's view of target index after a result. */
+static void
+publish_observed(prober *p, size_t index, int health, const probe_result *r)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__HealthObserved ho = OPSDESK__V1__HEALTH_OBSERVED__INIT;
+
+	ho.location = p->ts.settings.location;
+	ho.target_id = p->ts.v[index].id;
+	ho.state = health;
+	ho.latency_ms = r->latency_ms;
+	ho.reason = (char *) r->error;
+	ho.at_ms = r->at_ms;
+	ho.instance = p->instance;
+	ho.observed = r->observed;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
+	env.health_observed = &ho;
+	if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
+		log_debug(
+		    "prober: health.observed of %s not sent", ho.target_id);
+	}
+}
+
+void
+prober_feed(void *arg, size_t index, const probe_result *r)
+{
+	prober *p = arg;
+	target_rt *rt = &p->rt[index];
+	state_change chg;
+	int health;
+
+	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
+	pthread_mutex_lock(&p->mu);
+	if (prober_state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
+		record_transition(p, index, &chg);
+	}
+	rt->cert_not_after_s = r->cert_not_after_s;
+	rt->dirty = true;
+	pend_result(p, index, r);
+	health = rt->st.health;
 	pthread_mutex_unlock(&p->mu);
+
+	if (p->ts.settings.location[0] != '\0' && p->pub != NULL) {
+		publish_observed(p, index, health, r);
+	}
 
 	if (p->ts.settings.publish_results && p->pub != NULL) {
 		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
@@ -281,6 +348,7 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 		hr.error = (char *) r->error;
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
+		hr.location = p->ts.settings.location;
 		env.payload_case
 		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
 		env.health_result = &hr;
@@ -428,6 +496,8 @@ prober_flush(prober *p, bool sync)
 		hr.error = (char *) r->error;
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
+		hr.location = (char *) r->location;
+		hr.location_state = r->location_state;
 		put_add_pb(j->puts, PDB_RESULTS, key,
 		    prober_history_key(key, id, r->at_ms), &hr.base);
 		od_strlcpy(j->items[k].id, id, sizeof(j->items[k].id));
@@ -679,6 +749,198 @@ prober_retain(prober *p, bool sync)
 		return rv;
 	}
 	return store_submit(p->store, retain_fn, j, retain_done, j);
+}
+
+/* ---- the decider: locations -> one decided state ---- */
+
+int64_t
+prober__stale_ms(const prober *p, const target *t)
+{
+	/* Three missed results and the time-out of a fourth: a location
+	 * is late by a whole round before it stops counting. */
+	return p->ts.settings.location_timeout_ms > 0
+	    ? p->ts.settings.location_timeout_ms
+	    : 3 * t->interval_ms + t->timeout_ms;
+}
+
+static int
+cmp_slot(const void *a, const void *b)
+{
+	return strcmp(((const id_slot *) a)->id, ((const id_slot *) b)->id);
+}
+
+/* The decider's index of ts by id; NULL when not the decider. */
+static id_slot *
+build_by_id(const target_set *ts)
+{
+	id_slot *v;
+	if (!ts->settings.decider
+	    || (v = calloc(ts->n + 1, sizeof(*v))) == NULL) {
+		return NULL;
+	}
+	for (size_t i = 0; i < ts->n; i++) {
+		v[i].id = ts->v[i].id;
+		v[i].index = i;
+	}
+	qsort(v, ts->n, sizeof(*v), cmp_slot);
+	return v;
+}
+
+/* The index of target id, or -1; p->mu held. */
+static long
+find_target(const prober *p, const char *id)
+{
+	id_slot key = { id, 0 }, *hit;
+	if (p->by_id == NULL || p->ts.n == 0) {
+		return -1;
+	}
+	hit = bsearch(&key, p->by_id, p->ts.n, sizeof(key), cmp_slot);
+	return hit != NULL ? (long) hit->index : -1;
+}
+
+/*
+ * Decide target index again at now; from (may be NULL) is the view that
+ * just came, recorded as a result of the decided state. p->mu held, so
+ * decisions and their store jobs are in one order whatever thread runs
+ * them (the bus callback or the timer).
+ */
+static void
+decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
+{
+	const target *t = &p->ts.v[index];
+	target_rt *rt = &p->rt[index];
+	quorum_vote votes[QUORUM_MAX_LOCATIONS];
+	int64_t stale = prober__stale_ms(p, t);
+	quorum_rule rule = { t->quorum, t->partial_down, stale };
+	quorum_decision d;
+	state_change chg;
+
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		const loc_view *lv = &rt->locs[k];
+		votes[k] = (quorum_vote) { lv->name, lv->state, lv->latency_ms,
+			lv->at_ms, lv->reason };
+	}
+	prober_quorum_decide(votes, rt->n_locs, &rule, now, &d);
+	/* What current shows is what was decided on (the tick runs once a
+	 * second): reporting and the reason agree. */
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		rt->locs[k].reporting = rt->locs[k].state != S_UNKNOWN;
+	}
+	for (unsigned k = 0; k < d.n_stale; k++) {
+		rt->locs[d.stale_idx[k]].reporting = false;
+	}
+	/*
+	 * Not before every location that is up had the time to report
+	 * since the target's views started again (the decider started, or
+	 * every view had timed out: the decider was cut off from the bus):
+	 * the first view to arrive would otherwise be a majority of one.
+	 * The state stays the stored one meanwhile, so a restart of the
+	 * decider changes nothing.
+	 */
+	if (d.state != S_UNKNOWN && now - rt->warm_from_ms >= stale) {
+		if (prober_state_decide(
+		        &rt->st, d.state, d.latency_ms, d.reason, now, &chg)) {
+			record_transition_at(p, index, &chg, &d, votes);
+		}
+	}
+	/* The shown reason follows the locations between transitions
+	 * ("down from eu-west only" while still up). */
+	if (rt->st.reason == NULL || strcmp(rt->st.reason, d.reason) != 0) {
+		(void) prober_state_set_reason(&rt->st, d.reason);
+	}
+	if (from != NULL) {
+		probe_result r;
+		memset(&r, 0, sizeof(r));
+		r.observed
+		    = rt->st.health == S_UNKNOWN ? from->state : rt->st.health;
+		r.latency_ms = from->latency_ms;
+		od_strlcpy(r.error, from->reason, sizeof(r.error));
+		/* Views of several locations come in the same millisecond:
+		 * one result key each. */
+		r.at_ms
+		    = now > rt->last_result_ms ? now : rt->last_result_ms + 1;
+		rt->last_result_ms = r.at_ms;
+		r.cert_days_left = -1;
+		od_strlcpy(r.location, from->name, sizeof(r.location));
+		r.location_state = from->state;
+		rt->st.last_check_ms = now;
+		rt->dirty = true;
+		pend_result(p, index, &r);
+	}
+}
+
+void
+prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o)
+{
+	int64_t now = od_now_ms();
+	const target *t;
+	target_rt *rt;
+	loc_view *lv = NULL;
+	bool fresh = false;
+	long i;
+
+	if (!p->ts.settings.decider || o->location == NULL
+	    || !prober_location_valid(o->location) || o->target_id == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	if ((i = find_target(p, o->target_id)) < 0) {
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	t = &p->ts.v[i];
+	rt = &p->rt[i];
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		if (strcmp(rt->locs[k].name, o->location) == 0) {
+			lv = &rt->locs[k];
+		}
+		fresh = fresh
+		    || now - rt->locs[k].at_ms <= prober__stale_ms(p, t);
+	}
+	if (!fresh) {
+		rt->warm_from_ms = now; /* the first view after a silence */
+	}
+	if (lv == NULL && rt->n_locs < QUORUM_MAX_LOCATIONS) {
+		loc_view *n = realloc(rt->locs, (rt->n_locs + 1) * sizeof(*n));
+		if (n != NULL) {
+			rt->locs = n;
+			lv = &rt->locs[rt->n_locs++];
+			memset(lv, 0, sizeof(*lv));
+			od_strlcpy(lv->name, o->location, sizeof(lv->name));
+		}
+	}
+	if (lv == NULL) {
+		pthread_mutex_unlock(&p->mu);
+		log_warn("prober: view of %s from %s dropped (at most %d "
+		         "locations)",
+		    o->target_id, o->location, QUORUM_MAX_LOCATIONS);
+		return;
+	}
+	/* Maintenance is the decider's own (its windows); a location's
+	 * view is its damped health. */
+	lv->state = o->state == S_MAINT ? S_UNKNOWN : (int) o->state;
+	lv->latency_ms = o->latency_ms;
+	lv->at_ms = now;
+	od_strlcpy(lv->reason, o->reason != NULL ? o->reason : "",
+	    sizeof(lv->reason));
+	decide_one(p, (size_t) i, now, lv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+prober_decide_all(prober *p)
+{
+	int64_t now = od_now_ms();
+	if (!p->ts.settings.decider) {
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->ts.n; i++) {
+		if (p->rt[i].n_locs > 0) {
+			decide_one(p, i, now, NULL);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- maintenance ---- */
@@ -963,6 +1225,10 @@ prober_new(
 		goto out;
 	}
 	p->n_bm = n_bm;
+	if (p->ts.settings.decider
+	    && (p->by_id = build_by_id(&p->ts)) == NULL) {
+		goto out;
+	}
 	log_request_opts(&p->ts);
 	*out = p;
 	return 0;
@@ -1078,6 +1344,7 @@ prober_reload(
 	target_set nts, ots;
 	target_rt *nrt = NULL, *ort;
 	size_t *nbase = NULL, n_bm = 0, added = 0, changed = 0, kept = 0;
+	id_slot *nby_id = NULL, *oby_id;
 	business_value *nbm = NULL, *obm;
 	size_t *obase;
 	id_index *idx = NULL;
@@ -1089,6 +1356,16 @@ prober_reload(
 
 	if ((rv = prober_targets_load(c, shard, &nts, err, errlen)) != 0) {
 		return rv;
+	}
+	/* What the instance is (its subscription, whether it probes) is
+	 * set at its start. */
+	if (nts.settings.decider != p->ts.settings.decider
+	    || strcmp(nts.settings.location, p->ts.settings.location) != 0) {
+		log_warn("prober: role and location change at the next "
+		         "restart");
+		nts.settings.decider = p->ts.settings.decider;
+		memcpy(nts.settings.location, p->ts.settings.location,
+		    sizeof(nts.settings.location));
 	}
 	rv = OD_ENOMEM;
 	if ((nrt = calloc(nts.n + 1, sizeof(*nrt))) == NULL
@@ -1103,7 +1380,9 @@ prober_reload(
 		nbase[i] = n_bm;
 		n_bm += nts.v[i].n_metrics;
 	}
-	if ((nbm = calloc(n_bm + 1, sizeof(*nbm))) == NULL) {
+	if ((nbm = calloc(n_bm + 1, sizeof(*nbm))) == NULL
+	    || (nts.settings.decider
+	        && (nby_id = build_by_id(&nts)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -1174,6 +1453,8 @@ prober_reload(
 	ort = p->rt;
 	obase = p->bm_base;
 	obm = p->bm;
+	oby_id = p->by_id;
+	p->by_id = nby_id;
 	p->ts = nts;
 	p->rt = nrt;
 	p->bm_base = nbase;
@@ -1186,6 +1467,7 @@ prober_reload(
 	for (size_t i = 0; i < ots.n; i++) {
 		if (!moved[i]) {
 			prober_state_fini(&ort[i].st);
+			free(ort[i].locs);
 		}
 	}
 	if (ots.settings.flush_ms != p->ts.settings.flush_ms) {
@@ -1200,7 +1482,9 @@ prober_reload(
 	free(ort);
 	free(obase);
 	free(obm);
+	free(oby_id);
 	/* Now p's: nothing of them is freed below. */
+	nby_id = NULL;
 	nrt = NULL;
 	nbase = NULL;
 	nbm = NULL;
@@ -1216,6 +1500,7 @@ out:
 	free(nrt);
 	free(nbase);
 	free(nbm);
+	free(nby_id);
 	free(idx);
 	free(from);
 	free(moved);
@@ -1251,8 +1536,10 @@ prober_free(prober *p)
 	free(p->pend);
 	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
 		prober_state_fini(&p->rt[i].st);
+		free(p->rt[i].locs);
 	}
 	free(p->rt);
+	free(p->by_id);
 	free(p->bm_base);
 	free(p->bm);
 	prober_target_set_free(&p->ts);

@@ -129,6 +129,11 @@ typedef struct target {
 	char *host;
 	int port;
 
+	/* Several locations (the decider): in the padding after port. */
+	uint8_t quorum; /* locations that must say down; 0: majority */
+	bool regional;  /* a failure in some locations hits users there */
+	uint8_t partial_down; /* ComponentState when down below the quorum */
+
 	/* service */
 	char *service_url;
 
@@ -141,6 +146,8 @@ typedef struct target {
 /* The arena holding a target set's strings and arrays: freed at once. */
 typedef struct target_arena_chunk target_arena_chunk;
 
+#define PROBER_LOCATION_MAX 31
+
 typedef struct prober_settings {
 	unsigned concurrency;     /* HTTP/TCP probes in flight at most */
 	int64_t flush_ms;         /* results and aggregates batch period */
@@ -152,6 +159,16 @@ typedef struct prober_settings {
 	bool publish_results; /* health.result events */
 	unsigned shard_index; /* OPSDESK_PROBER_SHARD i/N; 0/1 */
 	unsigned shard_count;
+	/* OPSDESK_PROBER_LOCATION or prober.location: this instance probes
+	 * from there and publishes health.observed instead of
+	 * health.changed. "" for none (one location, as before). */
+	char location[PROBER_LOCATION_MAX + 1];
+	/* OPSDESK_PROBER_ROLE=decider or prober.role: probe nothing, decide
+	 * every target's state from the locations' health.observed. */
+	bool decider;
+	/* A location silent this long is not reporting (0: 3 intervals
+	 * plus the time-out of each target). */
+	int64_t location_timeout_ms;
 } prober_settings;
 
 typedef struct target_set {
@@ -171,6 +188,8 @@ typedef struct target_set {
 int prober_targets_load(const config *c, const char *shard, target_set *out,
     char *err, size_t errlen);
 void prober_target_set_free(target_set *ts); /* NULL-safe; zeroes *ts */
+/* A location name: letters, digits, _ - . (1 to PROBER_LOCATION_MAX). */
+bool prober_location_valid(const char *s);
 /* Stable 64-bit FNV-1a hash of a target id. */
 uint64_t prober_target_hash(const char *id);
 /* "i/N" with 0 <= i < N <= 1024. 0 or OD_EINVAL. */
@@ -226,6 +245,10 @@ typedef struct probe_result {
 	int64_t at_ms;
 	int cert_days_left;       /* -1 when not TLS */
 	int64_t cert_not_after_s; /* leaf certificate expiry; 0 when not TLS */
+	/* The decider's results: the location that reported and its state
+	 * ("" and 0 otherwise); observed is then the decided state. */
+	char location[PROBER_LOCATION_MAX + 1];
+	int location_state;
 } probe_result;
 
 typedef struct target_state {
@@ -269,12 +292,67 @@ int prober_state_set_reason(target_state *s, const char *why);
  */
 bool prober_state_feed(target_state *s, const target *t, const probe_result *r,
     state_change *chg);
+/*
+ * The decider: set the damped health to a decided one (no thresholds:
+ * the locations damped their own). latency is recorded; true and *chg
+ * when the shown state changed.
+ */
+bool prober_state_decide(target_state *s, int health, uint32_t latency_ms,
+    const char *why, int64_t at_ms, state_change *chg);
 /* Enter or leave maintenance at now_ms; true and *chg on a change. */
 bool prober_state_set_maintenance(target_state *s, bool on, const char *why,
     int64_t now_ms, state_change *chg);
 /* 0 (best) .. 3 (worst) ordering of states for "worst of". */
 int prober_state_rank(int state);
 const char *prober_state_name(int state);
+
+/* ---- quorum.c: one decided state from several locations ---- */
+
+#define QUORUM_MAX_LOCATIONS 16
+
+/* One location's latest view of a target. */
+typedef struct quorum_vote {
+	const char *location;
+	int state; /* its damped health; UNKNOWN abstains */
+	uint32_t latency_ms;
+	int64_t at_ms;      /* when it reported (the decider's clock) */
+	const char *reason; /* its error, "" or NULL when up */
+} quorum_vote;
+
+typedef struct quorum_rule {
+	unsigned quorum;  /* locations that must say down; 0: majority */
+	int partial_down; /* the state when some, but too few, say down */
+	int64_t stale_ms; /* a vote older than this is not reporting */
+} quorum_rule;
+
+typedef struct quorum_decision {
+	int state;          /* UNKNOWN when no location reports */
+	unsigned reporting; /* fresh votes that are not UNKNOWN */
+	unsigned down;
+	unsigned degraded;   /* degraded (not down) votes */
+	unsigned needed;     /* the quorum applied */
+	uint32_t latency_ms; /* the median of the reporting latencies */
+	bool partial;        /* some but fewer than the quorum say down */
+	/* Indexes into the votes: the reporting ones that say down, the
+	 * stale ones (not reporting). */
+	uint8_t down_idx[QUORUM_MAX_LOCATIONS];
+	uint8_t stale_idx[QUORUM_MAX_LOCATIONS];
+	unsigned n_stale;
+	char reason[200]; /* "down from eu-west only: HTTP 503; ..." */
+} quorum_decision;
+
+/*
+ * Decide a target's state at now from n votes (at most
+ * QUORUM_MAX_LOCATIONS; more are ignored). A vote is reporting when it
+ * is not UNKNOWN and at most stale_ms old; only reporting votes count.
+ * The quorum is rule->quorum, or a majority of the reporting locations
+ * (n / 2 + 1). Down when at least the quorum say down; otherwise
+ * rule->partial_down when some say down; degraded when at least the
+ * quorum say degraded or down; else up. No reporting vote: UNKNOWN (the
+ * caller keeps its state). Pure: the clock is the caller's.
+ */
+void prober_quorum_decide(const quorum_vote *v, size_t n,
+    const quorum_rule *rule, int64_t now, quorum_decision *out);
 
 /* ---- probe_http.c, probe_tcp.c, probe_service.c ---- */
 
@@ -528,6 +606,18 @@ int prober_retain(prober *p, bool sync);
  */
 int prober_reload(
     prober *p, const config *c, const char *shard, char *err, size_t errlen);
+
+/*
+ * The decider (role decider): one location's view of a target
+ * (health.observed). The target's state is decided again at once by
+ * prober_quorum_decide over the latest view of every location; a change
+ * is one durable transition and one health.changed, as for a probe.
+ * Ignored by a prober that is not the decider, and for unknown targets.
+ */
+void prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o);
+/* The decider: decide every target again (a location may have timed
+ * out since its last view). Once a second on the timer thread. */
+void prober_decide_all(prober *p);
 
 /* A maintenance window changed (maintenance.* event). */
 void prober_maintenance_event(

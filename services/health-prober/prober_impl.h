@@ -15,11 +15,31 @@
  * folds the pending results into the stored rows, so memory does not
  * grow with 3 histograms per target (10,000 targets in 32 MB).
  */
+/* The decider's latest view of a target from one location. */
+typedef struct loc_view {
+	char name[PROBER_LOCATION_MAX + 1];
+	int state;
+	uint32_t latency_ms;
+	int64_t at_ms;  /* received, on the decider's clock */
+	bool reporting; /* at the last decision */
+	char reason[120];
+} loc_view;
+
+/* A target's id and its index in the target set. */
+typedef struct id_slot {
+	const char *id;
+	size_t index;
+} id_slot;
+
 typedef struct target_rt {
 	target_state st;
 	bool dirty; /* results since the last state write */
+	uint8_t n_locs;
 	int64_t cert_not_after_s;
 	int64_t last_transition_ms; /* keeps transition keys unique */
+	int64_t last_result_ms;     /* the decider's: result keys unique */
+	int64_t warm_from_ms; /* the decider's: first view after a silence */
+	loc_view *locs;       /* the decider's, n_locs of them */
 } target_rt;
 
 typedef struct business_value {
@@ -79,6 +99,8 @@ struct prober {
 	char disk_path[1024];
 	sched *sched;
 	bool probing; /* prober_start ran and prober_stop did not */
+	/* The decider: targets by id (sorted by id). */
+	id_slot *by_id;
 	/* Rows of targets no longer configured that one retention run
 	 * deletes at most (PROBER_RETAIN_REMOVED_MAX; tests lower it). */
 	size_t retain_removed_max;
@@ -94,6 +116,9 @@ struct prober {
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
 void prober__status(
     const target *t, const target_rt *rt, Opsdesk__V1__TargetStatus *out);
+
+/* The time-out after which a location is not reporting on t. */
+int64_t prober__stale_ms(const prober *p, const target *t);
 
 /* handlers.c: the ProberRequest methods, for rpc_server_start. */
 extern const rpc_method prober_methods[];

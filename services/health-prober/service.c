@@ -155,6 +155,12 @@ flush_tick(void *arg)
 }
 
 static void
+decide_tick(void *arg)
+{
+	prober_decide_all(arg);
+}
+
+static void
 retain_tick(void *arg)
 {
 	(void) prober_retain(arg, false);
@@ -170,6 +176,11 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 	        && strcmp(env->ops->kind, "config_reload") == 0)) {
 		log_info("config reload asked on the bus (%s)", topic);
 		atomic_store(&ps->reload, true);
+		return;
+	}
+	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED
+	    && env->health_observed != NULL) {
+		prober_observe(ps->p, env->health_observed);
 		return;
 	}
 	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE
@@ -212,7 +223,11 @@ int
 prober_service_start(runtime *rt)
 {
 	static const char *const prefixes[] = { "maintenance.", "ops.", NULL };
+	/* The decider also takes every location's view. */
+	static const char *const decider_prefixes[]
+	    = { "maintenance.", "ops.", "health.observed", NULL };
 	config *cfg = runtime_config(rt);
+	bool decider;
 	prober_service *ps = calloc(1, sizeof(*ps));
 	store *st = NULL;
 	bus_publisher *pub = NULL;
@@ -263,7 +278,10 @@ prober_service_start(runtime *rt)
 	if ((rv = runtime_rpc_server(rt, &ro, NULL)) != 0) {
 		return rv;
 	}
-	if ((rv = prober_start(ps->p)) != 0) {
+	/* The decider probes nothing: its states come from the locations'
+	 * views (prober_observe). */
+	decider = prober_targets(ps->p)->settings.decider;
+	if (!decider && (rv = prober_start(ps->p)) != 0) {
 		log_error("cannot start probing: %s", od_strerror(rv));
 		return rv;
 	}
@@ -290,7 +308,7 @@ prober_service_start(runtime *rt)
 	}
 	bus_subscriber_options bo = {
 		.url = cfg->bus_subscribe,
-		.prefixes = prefixes,
+		.prefixes = decider ? decider_prefixes : prefixes,
 		.on_event = on_event,
 		.arg = ps,
 		.metrics = runtime_metrics(rt),
@@ -307,7 +325,9 @@ prober_service_start(runtime *rt)
 	            ps->p))
 	        != 0
 	    || (rv = runtime_every(rt, 60000, retain_tick, ps->p)) != 0
-	    || (rv = runtime_every(rt, 200, reload_tick, ps)) != 0) {
+	    || (rv = runtime_every(rt, 200, reload_tick, ps)) != 0
+	    || (decider
+	        && (rv = runtime_every(rt, 1000, decide_tick, ps->p)) != 0)) {
 		return rv;
 	}
 	if ((rv = runtime_http(rt, NULL, NULL)) != 0) {
@@ -315,7 +335,18 @@ prober_service_start(runtime *rt)
 		    od_strerror(rv));
 		return rv;
 	}
-	log_info("probing %zu targets%s%s", prober_targets(ps->p)->n,
-	    prober_shard(ps->p)[0] ? " of shard " : "", prober_shard(ps->p));
+	if (decider) {
+		log_info("deciding %zu targets from the locations' "
+		         "health.observed%s%s",
+		    prober_targets(ps->p)->n,
+		    prober_shard(ps->p)[0] ? " of shard " : "",
+		    prober_shard(ps->p));
+		return 0;
+	}
+	log_info("probing %zu targets%s%s%s%s", prober_targets(ps->p)->n,
+	    prober_shard(ps->p)[0] ? " of shard " : "", prober_shard(ps->p),
+	    prober_targets(ps->p)->settings.location[0] ? " from location "
+	                                                : "",
+	    prober_targets(ps->p)->settings.location);
 	return 0;
 }

@@ -163,6 +163,22 @@ prober_state_feed(
 }
 
 bool
+prober_state_decide(target_state *s, int health, uint32_t latency_ms,
+    const char *why, int64_t at_ms, state_change *chg)
+{
+	int old = s->state;
+
+	s->latency_ms = latency_ms;
+	if (health == s->health) {
+		return false;
+	}
+	s->health = health;
+	s->worse_streak = s->better_streak = 0;
+	return shown_changed(
+	    s, old, at_ms, latency_ms, why != NULL ? why : "", chg);
+}
+
+bool
 prober_state_set_maintenance(target_state *s, bool on, const char *why,
     int64_t now_ms, state_change *chg)
 {

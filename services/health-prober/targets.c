@@ -247,8 +247,9 @@ prober_target_equal(const target *a, const target *b)
 	    || !json_eq(a->json, b->json) || a->degraded_ms != b->degraded_ms
 	    || !req_eq(a->req, b->req) || !str_eq(a->host, b->host)
 	    || a->port != b->port || !str_eq(a->service_url, b->service_url)
-	    || a->prometheus != b->prometheus
-	    || a->n_metrics != b->n_metrics) {
+	    || a->prometheus != b->prometheus || a->n_metrics != b->n_metrics
+	    || a->quorum != b->quorum || a->regional != b->regional
+	    || a->partial_down != b->partial_down) {
 		return false;
 	}
 	if (a->n_status > 0
@@ -876,6 +877,36 @@ parse_metric(target_set *ts, const cJSON *o, const char *path, target *t,
 	return oom ? OD_ENOMEM : 0;
 }
 
+static const char *const partial_names[] = { "up", "degraded", NULL };
+
+/* quorum, regional, partial_down: how the decider folds locations. */
+static int
+parse_quorum(
+    const cJSON *o, const char *path, target *t, char *err, size_t errlen)
+{
+	int64_t q;
+	int partial, rv;
+
+	if ((rv = config_get_int(o, path, "quorum", 0, 0, 16, &q, err, errlen))
+	        != 0
+	    || (rv = config_get_bool(
+	            o, path, "regional", false, &t->regional, err, errlen))
+	        != 0
+	    /* A regional target's users in a failing location are hit:
+	     * degraded; any other stays up below the quorum (a broken
+	     * route from one location is no outage). */
+	    || (rv = config_get_enum(o, path, "partial_down", partial_names,
+	            t->regional ? 1 : 0, &partial, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	t->quorum = (uint8_t) q;
+	t->partial_down = (uint8_t) (partial == 1
+	        ? OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DEGRADED
+	        : OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP);
+	return 0;
+}
+
 static int
 parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
     target *t, char *err, size_t errlen)
@@ -933,6 +964,9 @@ parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
 		return fail(err, errlen, path, "timeout",
 		    "must not exceed the interval");
 	}
+	if ((rv = parse_quorum(o, path, t, err, errlen)) != 0) {
+		return rv;
+	}
 	t->kind = (probe_kind) kind;
 	t->failure_threshold = (uint32_t) ft;
 	t->success_threshold = (uint32_t) st;
@@ -959,6 +993,81 @@ parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
 		return parse_metric(ts, o, path, t, err, errlen);
 	}
 	return OD_EINVAL;
+}
+
+bool
+prober_location_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > PROBER_LOCATION_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+		        || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'
+		        || ch == '.')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *const role_names[] = { "prober", "decider", NULL };
+
+/* location, role and location_timeout; the environment (one instance)
+ * wins over the shared config file. */
+static int
+parse_location(const cJSON *p, prober_settings *s, char *err, size_t errlen)
+{
+	const char *loc = NULL, *env;
+	int role, rv;
+
+	if ((rv = config_get_string(
+	         p, "prober", "location", "", &loc, err, errlen))
+	        != 0
+	    || (rv = config_get_enum(
+	            p, "prober", "role", role_names, 0, &role, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(p, "prober", "location_timeout", 0,
+	            0, 3600000, &s->location_timeout_ms, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	if ((env = getenv("OPSDESK_PROBER_LOCATION")) != NULL) {
+		loc = env;
+	}
+	if (loc[0] != '\0' && !prober_location_valid(loc)) {
+		snprintf(err, errlen,
+		    "%s: expected letters, digits, _ - . (at most %d), got "
+		    "\"%.64s\"",
+		    env != NULL ? "OPSDESK_PROBER_LOCATION"
+		                : "prober.location",
+		    PROBER_LOCATION_MAX, loc);
+		return OD_EINVAL;
+	}
+	od_strlcpy(s->location, loc, sizeof(s->location));
+	if ((env = getenv("OPSDESK_PROBER_ROLE")) != NULL && env[0] != '\0') {
+		if (strcmp(env, "decider") == 0) {
+			role = 1;
+		} else if (strcmp(env, "prober") == 0) {
+			role = 0;
+		} else {
+			snprintf(err, errlen,
+			    "OPSDESK_PROBER_ROLE: expected prober or decider, "
+			    "got \"%.32s\"",
+			    env);
+			return OD_EINVAL;
+		}
+	}
+	s->decider = role == 1;
+	if (s->decider && s->location[0] != '\0') {
+		snprintf(err, errlen,
+		    "a decider has no location (OPSDESK_PROBER_LOCATION or "
+		    "prober.location is set with the role decider)");
+		return OD_EINVAL;
+	}
+	return 0;
 }
 
 static int
@@ -1008,7 +1117,7 @@ parse_settings(const config *c, prober_settings *s, char *err, size_t errlen)
 	}
 	s->concurrency = (unsigned) conc;
 	s->raw_max = (unsigned) raw_max;
-	return 0;
+	return parse_location(p, s, err, errlen);
 }
 
 int
@@ -1154,6 +1263,10 @@ static const config_field target_fields[] = {
 	{ .key = "port", .type = CONFIG_INT },
 	/* service */
 	{ .key = "service", .type = CONFIG_STRING, .max = 64 },
+	/* several locations (the decider) */
+	{ .key = "quorum", .type = CONFIG_INT },
+	{ .key = "regional", .type = CONFIG_BOOL },
+	{ .key = "partial_down", .type = CONFIG_STRING, .max = 16 },
 	{ .key = NULL },
 };
 static const config_field target_elem
@@ -1172,6 +1285,9 @@ static const config_field prober_fields[] = {
 	{ .key = "hour_retention", .type = CONFIG_DURATION },
 	{ .key = "day_retention", .type = CONFIG_DURATION },
 	{ .key = "publish_results", .type = CONFIG_BOOL },
+	{ .key = "location", .type = CONFIG_STRING, .max = 64 },
+	{ .key = "role", .type = CONFIG_STRING, .max = 16 },
+	{ .key = "location_timeout", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
 static const config_field prober_section

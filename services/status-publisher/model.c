@@ -437,7 +437,24 @@ typedef struct comp_fact {
 	Opsdesk__V1__ComponentState state;
 	bool public;
 	int64_t since_ms;
+	/* A regional target failing in some locations (borrowed). */
+	char **affected;
+	size_t n_affected;
 } comp_fact;
+
+static bool
+same_affected(const comp_rec *r, const comp_fact *f)
+{
+	if (r->n_affected_locations != f->n_affected) {
+		return false;
+	}
+	for (size_t i = 0; i < f->n_affected; i++) {
+		if (strcmp(r->affected_locations[i], f->affected[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
 
 static int
 apply_comp_fact(status_model *m, const comp_fact *f)
@@ -462,7 +479,8 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 		}
 		if (old->state == f->state && old->public_ == f->public
 		    && strcmp(old->name, name) == 0
-		    && strcmp(old->group, f->group) == 0) {
+		    && strcmp(old->group, f->group) == 0
+		    && same_affected(old, f)) {
 			return 0;
 		}
 		r = *old;
@@ -476,6 +494,8 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 	r.group = (char *) f->group;
 	r.state = f->state;
 	r.public_ = f->public;
+	r.n_affected_locations = f->n_affected;
+	r.affected_locations = f->affected;
 	r.since_ms = at;
 	r.updated_ms = at;
 	touch(m, at);
@@ -487,7 +507,8 @@ do_health_changed(status_model *m, const void *arg)
 {
 	const Opsdesk__V1__HealthChanged *hc = arg;
 	comp_fact f = { hc->target_id, hc->name, hc->group, hc->new_state,
-		hc->public_, hc->at_ms };
+		hc->public_, hc->at_ms, hc->affected_locations,
+		hc->n_affected_locations };
 	return apply_comp_fact(m, &f);
 }
 
@@ -682,7 +703,8 @@ do_resync_health(status_model *m, const void *arg)
 			continue;
 		}
 		comp_fact f = { t->id, t->name, t->group, t->state, t->public_,
-			t->since_ms };
+			t->since_ms, t->affected_locations,
+			t->n_affected_locations };
 		rv = apply_comp_fact(m, &f);
 	}
 	/* A sharded prober's snapshot covers only its shard: then nothing
@@ -1360,6 +1382,13 @@ build_components(status_model *m, view_buf *b)
 		vc->status = in_active_window(v, vc->rec->id)
 		    ? STATUS_MAINTENANCE
 		    : status_map_state(vc->rec->state, working);
+		/* A regional target failing in some locations: an outage
+		 * for its users there. */
+		if (vc->rec->n_affected_locations > 0
+		    && vc->status != STATUS_MAINTENANCE
+		    && vc->status < STATUS_PARTIAL) {
+			vc->status = STATUS_PARTIAL;
+		}
 		b->statuses[i] = vc->status;
 	}
 	for (size_t gi = 0; gi < v->n_groups; gi++) {

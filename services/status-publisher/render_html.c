@@ -305,6 +305,16 @@ comp_html(const status_view *v, const status_view_comp *c, sbuf *b)
 		    "</span><span class=\"st st-%s\">%s</span></div>",
 		    status_comp_name(c->status), comp_labels[c->status]);
 	}
+	for (size_t i = 0; i < c->rec->n_affected_locations; i++) {
+		sbuf_append(b,
+		    i == 0 ? "<div class=\"muted\">Partial outage: "
+		             "affects users in "
+		           : ", ");
+		sbuf_append_html(b, c->rec->affected_locations[i]);
+		if (i + 1 == c->rec->n_affected_locations) {
+			sbuf_append(b, "</div>");
+		}
+	}
 	bars_html(v, c, b);
 	response_html(c, b);
 	sbuf_append(b, "</div>");

@@ -350,6 +350,25 @@ out:
 
 /* ---- admin dashboards ---- */
 
+/* Several locations (the prober's decider): each one's view. */
+static void
+render_locations(sbuf *b, const Opsdesk__V1__TargetStatus *t)
+{
+	for (size_t k = 0; k < t->n_locations; k++) {
+		const Opsdesk__V1__LocationStatus *l = t->locations[k];
+		sbuf_append(b, k == 0 ? "\n    📍 " : " · ");
+		gw_render_text(b, l->location, 40);
+		if (!l->reporting) {
+			sbuf_append(b, " not reporting");
+			continue;
+		}
+		sbuf_printf(b, " %s", gw_render_component_symbol(l->state));
+		if (l->latency_ms > 0) {
+			sbuf_printf(b, " %u ms", l->latency_ms);
+		}
+	}
+}
+
 static void
 render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 {
@@ -371,12 +390,16 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 			if (t->uptime_24h > 0) {
 				sbuf_printf(b, ", %.2f%% 24 h", t->uptime_24h);
 			}
+			/* A decided state says which locations disagree,
+			 * even while up ("down from eu-west only"). */
 			if (t->reason[0] != '\0'
-			    && t->state
-			        != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP) {
+			    && (t->state
+			            != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP
+			        || t->n_down_locations > 0)) {
 				sbuf_append(b, "\n    ");
 				gw_render_text(b, t->reason, 120);
 			}
+			render_locations(b, t);
 		}
 		sbuf_append(b, "\n");
 	}

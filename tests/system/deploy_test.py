@@ -419,6 +419,77 @@ def test_kustomize_dev():
     h.check("PrometheusRule" not in by_kind, "monitoring is optional")
 
 
+def test_compose_locations_parses():
+    """compose.locations.yaml on top of compose.yaml: the prober becomes
+    the decider, three located probers with their own stores, TLS on."""
+    try:
+        import yaml
+    except ImportError:
+        raise h.Skip("python3-yaml not installed")
+    with open(os.path.join(DEPLOY, "compose.locations.yaml")) as f:
+        text = f.read()
+    h.eq(PLAIN_NONLOCAL.findall(text), [], "plain tcp:// URLs")
+    services = yaml.safe_load(text)["services"]
+    h.eq(services["health-prober"]["environment"],
+         {"OPSDESK_PROBER_ROLE": "decider"})
+    stores = set()
+    for loc in ("eu-west", "us-east", "ap-south"):
+        svc = services["prober-%s" % loc]
+        env = svc["environment"]
+        h.eq(env["OPSDESK_PROBER_LOCATION"], loc)
+        h.eq(env["OPSDESK_TLS_DIR"], "/etc/opsdesk-tls")
+        h.check("tls-health-prober:/etc/opsdesk-tls:ro" in svc["volumes"],
+                loc)
+        stores |= {v for v in svc["volumes"] if v.endswith(
+            ":/var/lib/opsdesk")}
+    h.eq(len(stores), 3, "a store per location")
+
+
+def test_kustomize_locations():
+    """components/locations on the dev overlay: the base's prober is the
+    decider, one StatefulSet per location probes, and the prober Service
+    reaches the decider only."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="opsdesk-k8s-")
+    try:
+        with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
+            f.write("resources:\n  - %s\ncomponents:\n  - %s\n" % (
+                os.path.relpath(os.path.join(DEPLOY, "k8s", "overlays",
+                                             "dev"), tmp),
+                os.path.relpath(os.path.join(DEPLOY, "k8s", "components",
+                                             "locations"), tmp)))
+        _, docs = _render(tmp)
+    finally:
+        shutil.rmtree(tmp)
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+
+    def env(sts):
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in c.get("env", [])}
+    sets = by_kind["StatefulSet"]
+    h.eq(env(sets["health-prober"]).get("OPSDESK_PROBER_ROLE"), "decider")
+    for loc in ("eu-west", "us-east", "ap-south"):
+        sts = sets["health-prober-%s" % loc]
+        h.eq(env(sts).get("OPSDESK_PROBER_LOCATION"), loc)
+        h.check("OPSDESK_PROBER_ROLE" not in env(sts), loc)
+        tmpl = sts["spec"]["template"]
+        labels = tmpl["metadata"]["labels"]
+        h.check(labels["app.kubernetes.io/name"] != "health-prober",
+                "the prober Service must not select %s" % loc)
+        for k, v in sts["spec"]["selector"]["matchLabels"].items():
+            h.eq(labels.get(k), v, loc + " selector")
+        h.eq(tmpl["spec"]["securityContext"]["runAsNonRoot"], True, loc)
+        tls = [v for v in tmpl["spec"]["volumes"] if v["name"] == "tls"]
+        h.eq(tls[0]["secret"]["secretName"], "opsdesk-tls-health-prober")
+    pol = by_kind["NetworkPolicy"]["allow-prober-locations"]["spec"]
+    h.eq(pol["ingress"][0]["from"][0]["podSelector"]["matchLabels"],
+         {"app.kubernetes.io/name": "health-prober-location"})
+    h.eq(by_kind["Service"]["health-prober"]["spec"]["selector"],
+         {"app.kubernetes.io/name": "health-prober"})
+
+
 def test_kubectl_dry_run_when_a_cluster_answers():
     """kubectl apply --dry-run=client needs an API server (it downloads
     the OpenAPI schema for validation), so offline it cannot run; with
