@@ -98,7 +98,8 @@ gw_cmd_status(gw_ctx *ctx, const char *args)
 			    ctx->u->message_id, now);
 			gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		} else {
-			/* The outbox remembers the message id (tag l<user>). */
+			/* The outbox remembers the message id (tag l<user>).
+			 */
 			char tag[32];
 			snprintf(tag, sizeof(tag), "%c%lld", GW_LIVE_TAG,
 			    (long long) ctx->user_id);

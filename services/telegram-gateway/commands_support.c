@@ -817,7 +817,8 @@ gw_cmd_tier(gw_ctx *ctx, const char *args)
 	    = gw_ask(ctx, GW_TICKET, "set_tier", &r.base, "tier", &rep);
 	if (ct != NULL) {
 		sbuf b = SBUF_INIT;
-		gw_ultra_forget(ct->user_id); /* its next view is the new tier */
+		gw_ultra_forget(
+		    ct->user_id); /* its next view is the new tier */
 		sbuf_printf(&b,
 		    "✅ User <code>%lld</code> is now on <b>%s</b>.",
 		    (long long) ct->user_id, gw_render_tier_name(ct->tier));

@@ -165,11 +165,11 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	/* The ultra tier (ultra.c): the live /status_page view. */
-	if ((rv = config_get_duration_ms(sec, "gateway", "live_refresh",
-	         30000, 1000, 3600000, &s->live_refresh_ms, err, errlen))
+	if ((rv = config_get_duration_ms(sec, "gateway", "live_refresh", 30000,
+	         1000, 3600000, &s->live_refresh_ms, err, errlen))
 	        != 0
-	    || (rv = config_get_duration_ms(sec, "gateway", "live_ttl",
-	            600000, 1000, 86400000, &s->live_ttl_ms, err, errlen))
+	    || (rv = config_get_duration_ms(sec, "gateway", "live_ttl", 600000,
+	            1000, 86400000, &s->live_ttl_ms, err, errlen))
 	        != 0) {
 		return rv;
 	}
@@ -556,8 +556,8 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
     gw_service s, const char *method, ProtobufCMessage *msg,
     ProtobufCMessage **reply)
 {
-	return gw_call_quiet_within(g, actor, rid, s, method, msg, reply,
-	    g->set.backend_timeout_ms);
+	return gw_call_quiet_within(
+	    g, actor, rid, s, method, msg, reply, g->set.backend_timeout_ms);
 }
 
 int

@@ -782,11 +782,12 @@ commit_fn(store_txn *t, void *arg)
 				uint8_t lv[24];
 				store_key_u64(k, (uint64_t) chat);
 				store_key_u64(lv, o->ticket);
-				store_key_u64(lv + 8, (uint64_t) o->message_id);
+				store_key_u64(
+				    lv + 8, (uint64_t) o->message_id);
 				store_key_u64(lv + 16, (uint64_t) now);
 				if ((rv = store_put(t,
-				         store_db(st, GW_DB_LIVE_MSG), k, 8, lv,
-				         24))
+				         store_db(st, GW_DB_LIVE_MSG), k, 8,
+				         lv, 24))
 				    != 0) {
 					return rv;
 				}

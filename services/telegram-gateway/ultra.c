@@ -306,8 +306,8 @@ gw_ultra_live_tick(void *arg)
 		if (now - v[i].since > set->live_ttl_ms
 		    || (ultra = tier_lookup(g, v[i].user)) == 0) {
 			/* expired, or no longer ultra: forget it */
-			gw_ctx_put(&ctx, GW_DB_LIVE_MSG, key, sizeof(key),
-			    NULL, 0);
+			gw_ctx_put(
+			    &ctx, GW_DB_LIVE_MSG, key, sizeof(key), NULL, 0);
 			continue;
 		}
 		if (ultra < 0) {
@@ -316,8 +316,8 @@ gw_ultra_live_tick(void *arg)
 		if (s == NULL && rep == NULL) {
 			Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
 			a.user_id = v[i].user;
-			if (gw_call_quiet(g, &a, "", GW_STATUS, "summary",
-			        &r.base, &rep)
+			if (gw_call_quiet(
+			        g, &a, "", GW_STATUS, "summary", &r.base, &rep)
 			    == 0) {
 				s = gw_result(rep, "summary");
 			}
@@ -332,8 +332,9 @@ gw_ultra_live_tick(void *arg)
 	if (gw_enqueue(g, &ctx) != 0) {
 		log_warn("ultra live views: cannot queue the edits");
 	} else if (ctx.n_outs > 0) {
-		metric_add(gw_counter(g, "opsdesk_gateway_live_edits_total",
-		               "Ultra live status views edited in place", NULL),
+		metric_add(
+		    gw_counter(g, "opsdesk_gateway_live_edits_total",
+		        "Ultra live status views edited in place", NULL),
 		    ctx.n_outs);
 	}
 	gw_ctx_free(&ctx);

@@ -217,8 +217,8 @@ ticket__load(
 
 /* Add d to day's support aggregate. */
 static int
-support_day_put(store_txn *txn, store *st, int64_t day,
-    const ticket_support_day *d)
+support_day_put(
+    store_txn *txn, store *st, int64_t day, const ticket_support_day *d)
 {
 	MDB_dbi db = store_db(st, TDB_SUPPORT_DAYS);
 	ticket_support_day cur = { 0 };
@@ -259,8 +259,8 @@ support_days_update(store_txn *txn, store *st, const tk_ticket *old,
 }
 
 int
-ticket__support_window(MDB_txn *txn, const ticket_service *svc,
-    int64_t now, ticket_support_day *sum)
+ticket__support_window(MDB_txn *txn, const ticket_service *svc, int64_t now,
+    ticket_support_day *sum)
 {
 	MDB_dbi db = store_db(svc->store, TDB_SUPPORT_DAYS);
 	int64_t last = now / TICKET_DAY_MS;
@@ -626,8 +626,8 @@ migrate_support_days(store_txn *txn)
 	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
 	     mrv == 0 && rv == 0;
 	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		tk_ticket *t
-		    = opsdesk__v1__ticket__unpack(NULL, val.mv_size, val.mv_data);
+		tk_ticket *t = opsdesk__v1__ticket__unpack(
+		    NULL, val.mv_size, val.mv_data);
 		if (t == NULL) {
 			rv = OD_EMALFORMED;
 			break;

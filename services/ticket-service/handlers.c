@@ -1436,8 +1436,7 @@ objectives_at(rpc_call *c, int64_t at, Opsdesk__V1__SupportObjective ***out)
 }
 
 static int
-h_objectives(
-    rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
+h_objectives(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
 	const Opsdesk__V1__SupportObjectivesRequest *q = rpc_call_params(c);
 	Opsdesk__V1__SupportObjectives *so = rpc_call_alloc(c, sizeof(*so));
@@ -1448,7 +1447,8 @@ h_objectives(
 		return OD_ENOMEM;
 	}
 	if (at < 0) {
-		return rpc_call_fail(c, OD_EINVAL, "at_ms must not be negative");
+		return rpc_call_fail(
+		    c, OD_EINVAL, "at_ms must not be negative");
 	}
 	opsdesk__v1__support_objectives__init(so);
 	so->at_ms = at;

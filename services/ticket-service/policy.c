@@ -234,8 +234,8 @@ load_objectives(
 
 	if ((rv = check_keys(obj, path, objectives_keys, err, errlen)) != 0
 	    || (rv = config_get_double(obj, path, "first_response",
-	            o->first_response_pct, 1, 100, &o->first_response_pct,
-	            err, errlen))
+	            o->first_response_pct, 1, 100, &o->first_response_pct, err,
+	            errlen))
 	        != 0
 	    || (rv = config_get_double(obj, path, "csat", o->csat_min, 1, 5,
 	            &o->csat_min, err, errlen))
@@ -323,8 +323,8 @@ ticket_policy_load(
 	    != 0) {
 		return rv;
 	}
-	if ((rv = config_get_object(tickets, "tickets", "objectives",
-	         &objectives, err, errlen))
+	if ((rv = config_get_object(
+	         tickets, "tickets", "objectives", &objectives, err, errlen))
 	        != 0
 	    || (objectives != NULL
 	        && (rv = load_objectives(

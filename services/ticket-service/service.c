@@ -166,8 +166,9 @@ objectives_metrics_init(ticket_service *svc, metrics *m)
 		    "opsdesk_slo_target_ratio",
 		    "Each objective's target, in the attainment's unit.", l);
 		/* CSAT is an average: it has no budget of bad events. */
-		svc->m_slo_budget[i] = i != 0 ? NULL
-		                              : metrics_gauge(m,
+		svc->m_slo_budget[i] = i != 0
+		    ? NULL
+		    : metrics_gauge(m,
 		        "opsdesk_slo_error_budget_remaining_ratio",
 		        "Share of the error budget left over the window "
 		        "(negative: overspent).",

@@ -68,10 +68,10 @@ ticket_support_changes(const tk_ticket *old, const tk_ticket *t, int64_t now,
 			delta[n].fr_met = 1;
 		}
 		/* A reply on time counts on its day; a breach when flagged. */
-		day[n++] = day_of(t->first_response_ms != 0
-		        && !t->first_response_breached
-		    ? t->first_response_ms
-		    : now);
+		day[n++] = day_of(
+		    t->first_response_ms != 0 && !t->first_response_breached
+		        ? t->first_response_ms
+		        : now);
 	}
 	if (t->rating != 0 && (old == NULL || old->rating == 0)) {
 		memset(&delta[n], 0, sizeof(delta[n]));

@@ -231,7 +231,7 @@ typedef struct ticket_support_day {
 	uint64_t csat_count;
 } ticket_support_day;
 
-#define TICKET_DAY_MS         (24 * 3600 * 1000LL)
+#define TICKET_DAY_MS          (24 * 3600 * 1000LL)
 #define TICKET_SUPPORT_DAY_LEN 32 /* the stored value: 4 x be64 */
 
 /*
@@ -246,7 +246,8 @@ void ticket_support_day_encode(
 /* 0, or OD_EMALFORMED for a value of another length. */
 int ticket_support_day_decode(
     const void *v, size_t len, ticket_support_day *out);
-void ticket_support_day_add(ticket_support_day *to, const ticket_support_day *d);
+void ticket_support_day_add(
+    ticket_support_day *to, const ticket_support_day *d);
 
 /* One support objective evaluated over its window. */
 typedef struct ticket_objective_result {
@@ -308,7 +309,8 @@ enum ticket_db {
 	TDB_FAQ,
 	TDB_AUDIT,
 	TDB_BREACHED,
-	TDB_SUPPORT_DAYS, /* be64 day number -> ticket_support_day (schema 4) */
+	TDB_SUPPORT_DAYS, /* be64 day number -> ticket_support_day (schema 4)
+	                   */
 	/*
 	 * Schema 1's indexes, always empty since schema 2. They stay listed
 	 * only because the store opens no more DBs than it lists
@@ -330,7 +332,8 @@ extern const char *const ticket_db_names[];
  * store of an older schema to `to` inside the opening txn. 1 -> 2 copies
  * by_user and user_open into user_tickets and empties them, open_ids and
  * by_status (the TDB_RETIRED_ DBs); 2 -> 3 keeps one sla_due key per
- * ticket; 3 -> 4 fills support_days from the tickets (once). OD_ESTATE for a version it does not know.
+ * ticket; 3 -> 4 fills support_days from the tickets (once). OD_ESTATE for a
+ * version it does not know.
  */
 int ticket_store_migrate(
     store_txn *txn, unsigned from, unsigned to, void *arg);

@@ -816,15 +816,15 @@ test_support_objectives(void **state)
 
 	/* The breach timer sets the gauges. */
 	assert_int_equal(ticket_breach_scan(&f->svc), 0);
-	assert_true(metric_value(metrics_gauge(f->m,
-	                "opsdesk_slo_attainment_ratio", "",
-	                "objective=\"support_first_response\""))
+	assert_true(
+	    metric_value(metrics_gauge(f->m, "opsdesk_slo_attainment_ratio",
+	        "", "objective=\"support_first_response\""))
 	    == 0.5);
 	assert_true(metric_value(metrics_gauge(f->m, "opsdesk_slo_met", "",
 	                "objective=\"support_csat\""))
 	    == 0);
-	assert_true(metric_value(metrics_gauge(f->m, "opsdesk_slo_events",
-	                "", "objective=\"support_csat\""))
+	assert_true(metric_value(metrics_gauge(f->m, "opsdesk_slo_events", "",
+	                "objective=\"support_csat\""))
 	    == 2);
 
 	/* at_ms in the past: the window ending on the first day holds the
@@ -845,8 +845,8 @@ test_support_objectives(void **state)
 	assert_int_equal(cs->total, 0);
 	assert_true(fr->met && cs->met);
 	ok(r);
-	expect_error(call(f, &u1, "objectives", &q.base),
-	    CODE(PERMISSION_DENIED));
+	expect_error(
+	    call(f, &u1, "objectives", &q.base), CODE(PERMISSION_DENIED));
 	q.at_ms = -5;
 	expect_error(
 	    call(f, &ad, "objectives", &q.base), CODE(INVALID_ARGUMENT));
