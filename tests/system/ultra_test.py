@@ -200,6 +200,12 @@ def test_support_objectives(s):
     h.eq(cs.get("met", False), False, "4.0 < 4.5")
     # Not for users.
     s.call("ticket", "objectives", {}, as_user=FREE, expect=1)
+    # The report's ticket part lists them, met or missed.
+    rep = ask(fake, "/report", ADMIN).text
+    h.contains(rep, "Support objectives (7 d)")
+    h.contains(rep, "first response within SLA: 100.0% (target 90%, "
+               "1 tickets) — met")
+    h.contains(rep, "CSAT: 4.00 (target 4.5, 1 ratings) — MISSED")
 
     def gauges():
         m = ticket.metrics()
