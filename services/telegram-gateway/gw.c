@@ -1255,9 +1255,12 @@ admin_reply(gw_ctx *ctx, const char *text)
 	MDB_txn *txn = NULL;
 	MDB_val v;
 
+	/* In the admin chat, or the ultra tickets' chat (ultra.c). */
 	if (u->reply_to_id == 0 || !ctx->is_admin
 	    || (ctx->g->cfg->admin_chat != 0
-	        && u->chat_id != ctx->g->cfg->admin_chat)) {
+	        && u->chat_id != ctx->g->cfg->admin_chat
+	        && (ctx->g->set.ultra_chat == 0
+	            || u->chat_id != ctx->g->set.ultra_chat))) {
 		return false;
 	}
 	store_key_u64(k, (uint64_t) u->chat_id);

@@ -89,6 +89,13 @@ def test_ultra_chat_and_live_status(s):
     h.contains(r.text, "first response due in")
     a = fake.wait_sent(lambda r: r.chat == ADMIN_CHAT, after=m)
     h.contains(a.text, "ULTRA")
+    # Staff answer by replying to it in the ultra chat.
+    m = fake.mark()
+    fake.message("we are on it", user=ADMIN, chat=ULTRA_CHAT,
+                 chat_type="supergroup", reply_to=message_id(fake, r))
+    c = fake.wait_sent(lambda x: x.chat == ULTRA and "we are on it" in
+                       x.text, after=m)
+    h.contains(c.text, "Support replied on T-1")
     # A free user's ticket stays in the admin chat, unmarked.
     m = fake.mark()
     h.contains(ask(fake, "/support my invoice", FREE).text, "T-2")
