@@ -161,8 +161,11 @@ fixture_close(fixture *f)
 	rpc_client_close(f->cli);
 	rpc_server_stop(f->srv);
 	ticket_service_fini(&f->svc);
-	bus_publisher_close(f->pub);
+	/* The store's completion thread may still fire publish-on-commit
+	 * hooks (a reply goes out before them): it stops first, then the
+	 * publisher those hooks use. */
 	store_close(f->st);
+	bus_publisher_close(f->pub);
 	metrics_free(f->m);
 	nng_close(f->sub);
 	f->dir[strlen(f->dir) - 2] = '\0';
