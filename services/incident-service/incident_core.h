@@ -600,6 +600,9 @@ void inc_report_add(inc_report_acc *acc, const inc_incident *inc, int64_t now);
 /* MTTA, MTTR (-1: no data) and SLA % (-1: no data) into r. */
 int inc_report_finish(const inc_report_acc *acc, inc_report *r);
 int inc_report_text(const inc_report *r, sbuf *out);
+/* The support objectives' lines ("Support objectives (30 d):", each met
+ * or MISSED); nothing when the report has none. */
+void inc_report_support_text(const inc_report *r, sbuf *out);
 /* The whole report with the peers' sections; *out freed with
  * protobuf_c_message_free_unpacked. */
 int inc_report_build(

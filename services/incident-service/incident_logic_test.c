@@ -412,6 +412,40 @@ test_mtta_mttr(void **state)
 	assert_non_null(strstr(sbuf_str(&b2), "Uptime: unavailable"));
 	assert_non_null(strstr(sbuf_str(&b2), "Tickets: unavailable"));
 	sbuf_free(&b2);
+
+	/* The support objectives of ticket-service's stats: met or missed,
+	 * and no data said as such. */
+	Opsdesk__V1__ReportSupportObjective o[3],
+	    *ov[3] = { &o[0], &o[1], &o[2] };
+	for (int i = 0; i < 3; i++) {
+		opsdesk__v1__report_support_objective__init(&o[i]);
+		o[i].window_days = 30;
+	}
+	o[0].name = "support_first_response";
+	o[0].target = 95;
+	o[0].actual = 97.5;
+	o[0].total = 40;
+	o[0].met = true;
+	o[1].name = "support_csat";
+	o[1].target = 4;
+	o[1].actual = 3.5;
+	o[1].total = 2;
+	o[2].name = "support_csat";
+	o[2].target = 4.5;
+	o[2].actual = -1;
+	r.support_objectives = ov;
+	r.n_support_objectives = 3;
+	inc_report_support_text(&r, &b2);
+	assert_non_null(strstr(sbuf_str(&b2), "Support objectives (30 d):"));
+	assert_non_null(strstr(sbuf_str(&b2),
+	    "first response within SLA: 97.5% (target 95%, 40 tickets) — "
+	    "met"));
+	assert_non_null(strstr(
+	    sbuf_str(&b2), "CSAT: 3.50 (target 4, 2 ratings) — MISSED"));
+	assert_non_null(strstr(sbuf_str(&b2), "CSAT: no data (target 4.5)"));
+	r.support_objectives = NULL;
+	r.n_support_objectives = 0;
+	sbuf_free(&b2);
 	for (size_t i = 0; i < r.n_incidents; i++) {
 		protobuf_c_message_free_unpacked(&r.incidents[i]->base, NULL);
 	}

@@ -179,8 +179,34 @@ inc_report_text(const inc_report *r, sbuf *b)
 			    b, ", within SLA %.1f%%", r->tickets_sla_percent);
 		}
 		sbuf_appendc(b, '\n');
+		inc_report_support_text(r, b);
 	}
 	return sbuf_failed(b) ? OD_ENOMEM : 0;
+}
+
+void
+inc_report_support_text(const inc_report *r, sbuf *b)
+{
+	for (size_t i = 0; i < r->n_support_objectives; i++) {
+		const Opsdesk__V1__ReportSupportObjective *o
+		    = r->support_objectives[i];
+		bool fr = strcmp(o->name, "support_first_response") == 0;
+		if (i == 0) {
+			sbuf_printf(
+			    b, "Support objectives (%u d):\n", o->window_days);
+		}
+		sbuf_printf(
+		    b, "  %s: ", fr ? "first response within SLA" : "CSAT");
+		if (o->actual < 0) {
+			sbuf_printf(b, "no data (target %g%s)\n", o->target,
+			    fr ? "%" : "");
+			continue;
+		}
+		sbuf_printf(b, fr ? "%.1f%%" : "%.2f", o->actual);
+		sbuf_printf(b, " (target %g%s, %llu %s) — %s\n", o->target,
+		    fr ? "%" : "", (unsigned long long) o->total,
+		    fr ? "tickets" : "ratings", o->met ? "met" : "MISSED");
+	}
 }
 
 static int
@@ -249,6 +275,38 @@ add_uptime(inc_report *r, const Opsdesk__V1__UptimeReport *u)
 	return 0;
 }
 
+/* The support objectives of ticket-service's stats, met or missed. */
+static int
+add_support_objectives(inc_report *r, const Opsdesk__V1__TicketStats *s)
+{
+	if (s->n_objectives == 0) {
+		return 0;
+	}
+	r->support_objectives
+	    = calloc(s->n_objectives, sizeof(*r->support_objectives));
+	if (r->support_objectives == NULL) {
+		return OD_ENOMEM;
+	}
+	for (size_t i = 0; i < s->n_objectives; i++) {
+		const Opsdesk__V1__SupportObjective *o = s->objectives[i];
+		Opsdesk__V1__ReportSupportObjective *c = malloc(sizeof(*c));
+		if (c == NULL) {
+			return OD_ENOMEM;
+		}
+		opsdesk__v1__report_support_objective__init(c);
+		r->support_objectives[r->n_support_objectives++] = c;
+		c->target = o->target;
+		c->actual = o->actual;
+		c->met = o->met;
+		c->window_days = o->window_days;
+		c->total = o->total;
+		if (inc_set_str(&c->name, o->name) != 0) {
+			return OD_ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static void
 ask_peers(inc_service *svc, inc_report *r)
 {
@@ -277,6 +335,7 @@ ask_peers(inc_service *svc, inc_report *r)
 		r->csat_average = s->csat_average;
 		r->csat_count = s->csat_count;
 		r->tickets_sla_percent = s->sla_percent;
+		add_support_objectives(r, s);
 	}
 	if (prep != NULL) {
 		protobuf_c_message_free_unpacked(&prep->base, NULL);

@@ -28,6 +28,22 @@ gw_cmd_help(gw_ctx *ctx, const char *args)
 	    "/subscribe — status notifications\n"
 	    "/cancel — stop what you started\n"
 	    "Reply to any message about a ticket to add to it.\n");
+	if (gw_ultra_user(ctx)) {
+		/* What the ultra tier was promised, as it is set up here. */
+		sbuf_append(&b,
+		    "\n⭐ <b>Your ultra plan</b>\n"
+		    "• Priority support: a first response within 1 hour "
+		    "(30 min when urgent); your tickets lead our queue\n");
+		sbuf_append(&b,
+		    gw_get_settings(ctx->g)->ultra_chat != 0
+		        ? "• A dedicated support channel: your tickets and "
+		          "messages go straight to our ultra support team\n"
+		        : "• Your tickets and messages reach our support "
+		          "team marked ultra\n");
+		sbuf_append(&b,
+		    "• Live monitoring: /status_page shows each service's "
+		    "current response time and uptime, updated in place\n");
+	}
 	if (ctx->is_admin) {
 		sbuf_append(&b,
 		    "\n🛠 <b>Admin</b>: /health /monitor /ops "

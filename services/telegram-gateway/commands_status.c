@@ -15,6 +15,65 @@
 #include "log/log.h"
 #include "status.pb-c.h"
 
+void
+gw_status_render(sbuf *b, gw_keyboard *k, const Opsdesk__V1__StatusSummary *s,
+    bool ultra, int64_t now)
+{
+	sbuf_printf(b, "%s <b>", gw_render_public_symbol(s->indicator));
+	gw_render_text(b, s->description[0] ? s->description : "Status", 120);
+	sbuf_append(b, "</b>\n\n");
+	for (size_t i = 0; i < s->n_components; i++) {
+		const Opsdesk__V1__PublicComponent *c = s->components[i];
+		sbuf_printf(b, "%s ", gw_render_public_symbol(c->status));
+		gw_render_text(b, c->name, 60);
+		if (c->uptime_30d >= 0) {
+			sbuf_printf(b, " — %.2f%% (30 d)", c->uptime_30d);
+		}
+		if (c->has_latency) {
+			sbuf_printf(b, " · %u ms", c->latency_ms);
+		}
+		sbuf_append(b, "\n");
+	}
+	for (size_t i = 0; i < s->n_incidents; i++) {
+		const Opsdesk__V1__PublicIncident *in = s->incidents[i];
+		sbuf_append(b, i == 0 ? "\n🚨 <b>Active incidents</b>\n" : "");
+		sbuf_printf(b, "%s ", gw_render_public_symbol(in->impact));
+		gw_render_text(b, in->name, 120);
+		sbuf_printf(b, " — <i>%s</i>\n",
+		    in->status[0] ? in->status : "investigating");
+		if (in->latest_update[0] != '\0') {
+			gw_render_text(b, in->latest_update, 300);
+			sbuf_append(b, "\n");
+		}
+		sbuf_append(b, "Updated ");
+		gw_render_time(b, in->updated_ms, now);
+		sbuf_append(b, "\n");
+	}
+	for (size_t i = 0; i < s->n_maintenance; i++) {
+		const Opsdesk__V1__MaintenanceWindow *w = s->maintenance[i];
+		sbuf_append(b, i == 0 ? "\n🔧 <b>Maintenance</b>\n" : "");
+		gw_render_text(b, w->title, 120);
+		sbuf_append(b, "\n  from ");
+		gw_render_time(b, w->start_ms, now);
+		sbuf_append(b, "\n  to ");
+		gw_render_time(b, w->end_ms, now);
+		sbuf_append(b, "\n");
+	}
+	if (ultra) {
+		gw_ultra_live_render(b, s, now);
+	}
+	if (s->page_url[0] != '\0') {
+		sbuf_append(b, "\nFull page: ");
+		gw_render_text(b, s->page_url, 200);
+	}
+	sbuf_append(b, "\nAs of ");
+	gw_render_time(b, s->updated_ms ? s->updated_ms : now, now);
+	gw_kbd_button(k, "🔄 Refresh", "1:st");
+	gw_kbd_button(k, "🔔 Subscribe", "1:sb");
+	gw_kbd_row(k);
+	gw_kbd_button(k, "⬅️ Menu", "1:h");
+}
+
 int
 gw_cmd_status(gw_ctx *ctx, const char *args)
 {
@@ -27,67 +86,25 @@ gw_cmd_status(gw_ctx *ctx, const char *args)
 		sbuf b = SBUF_INIT;
 		gw_keyboard k = { 0 };
 		int64_t now = od_now_ms();
-		sbuf_printf(
-		    &b, "%s <b>", gw_render_public_symbol(s->indicator));
-		gw_render_text(
-		    &b, s->description[0] ? s->description : "Status", 120);
-		sbuf_append(&b, "</b>\n\n");
-		for (size_t i = 0; i < s->n_components; i++) {
-			const Opsdesk__V1__PublicComponent *c
-			    = s->components[i];
-			sbuf_printf(
-			    &b, "%s ", gw_render_public_symbol(c->status));
-			gw_render_text(&b, c->name, 60);
-			if (c->uptime_30d >= 0) {
-				sbuf_printf(
-				    &b, " — %.2f%% (30 d)", c->uptime_30d);
-			}
-			if (c->has_latency) {
-				sbuf_printf(&b, " · %u ms", c->latency_ms);
-			}
-			sbuf_append(&b, "\n");
+		/* Ultra users get the live view, edited in place for a while
+		 * (ultra.c); everyone else the summary alone. */
+		bool ultra = gw_ultra_user(ctx);
+		gw_status_render(&b, &k, s, ultra, now);
+		if (!ultra) {
+			gw_ctx_reply(ctx, sbuf_str(&b), &k);
+		} else if (ctx->edit) {
+			/* Refresh pressed: this message, kept live anew. */
+			gw_ultra_live_keep(ctx, ctx->chat_id, ctx->user_id,
+			    ctx->u->message_id, now);
+			gw_ctx_reply(ctx, sbuf_str(&b), &k);
+		} else {
+			/* The outbox remembers the message id (tag l<user>).
+			 */
+			char tag[32];
+			snprintf(tag, sizeof(tag), "%c%lld", GW_LIVE_TAG,
+			    (long long) ctx->user_id);
+			gw_ctx_send(ctx, ctx->chat_id, sbuf_str(&b), &k, tag);
 		}
-		for (size_t i = 0; i < s->n_incidents; i++) {
-			const Opsdesk__V1__PublicIncident *in
-			    = s->incidents[i];
-			sbuf_append(
-			    &b, i == 0 ? "\n🚨 <b>Active incidents</b>\n" : "");
-			sbuf_printf(
-			    &b, "%s ", gw_render_public_symbol(in->impact));
-			gw_render_text(&b, in->name, 120);
-			sbuf_printf(&b, " — <i>%s</i>\n",
-			    in->status[0] ? in->status : "investigating");
-			if (in->latest_update[0] != '\0') {
-				gw_render_text(&b, in->latest_update, 300);
-				sbuf_append(&b, "\n");
-			}
-			sbuf_append(&b, "Updated ");
-			gw_render_time(&b, in->updated_ms, now);
-			sbuf_append(&b, "\n");
-		}
-		for (size_t i = 0; i < s->n_maintenance; i++) {
-			const Opsdesk__V1__MaintenanceWindow *w
-			    = s->maintenance[i];
-			sbuf_append(
-			    &b, i == 0 ? "\n🔧 <b>Maintenance</b>\n" : "");
-			gw_render_text(&b, w->title, 120);
-			sbuf_append(&b, "\n  from ");
-			gw_render_time(&b, w->start_ms, now);
-			sbuf_append(&b, "\n  to ");
-			gw_render_time(&b, w->end_ms, now);
-			sbuf_append(&b, "\n");
-		}
-		if (s->page_url[0] != '\0') {
-			sbuf_append(&b, "\nFull page: ");
-			gw_render_text(&b, s->page_url, 200);
-		}
-		sbuf_append(&b, "\nAs of ");
-		gw_render_time(&b, s->updated_ms ? s->updated_ms : now, now);
-		gw_kbd_button(&k, "🔄 Refresh", "1:st");
-		gw_kbd_button(&k, "🔔 Subscribe", "1:sb");
-		gw_kbd_row(&k);
-		gw_kbd_button(&k, "⬅️ Menu", "1:h");
-		gw_ctx_reply(ctx, sbuf_str(&b), &k);
 		sbuf_free(&b);
 	}
 	gw_reply_free(rep);

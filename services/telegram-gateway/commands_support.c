@@ -584,17 +584,24 @@ gw_cmd_queue(gw_ctx *ctx, const char *args)
 	ProtobufCMessage *rep = NULL;
 	Opsdesk__V1__QueueRequest r = OPSDESK__V1__QUEUE_REQUEST__INIT;
 	Opsdesk__V1__PageRequest page = OPSDESK__V1__PAGE_REQUEST__INIT;
-	page.limit = 20;
+	/* The first 100 by due time, of which 20 are shown: ultra tickets
+	 * whose 1 h first-response clock runs go first (ultra.c). */
+	page.limit = 100;
 	r.page = &page;
 	Opsdesk__V1__TicketList *l
 	    = gw_ask(ctx, GW_TICKET, "queue", &r.base, "tickets", &rep);
 	if (l != NULL) {
 		sbuf b = SBUF_INIT;
 		int64_t now = od_now_ms();
+		size_t shown = l->n_tickets < 20 ? l->n_tickets : 20;
+		gw_ultra_order(l->tickets, l->n_tickets);
 		sbuf_printf(&b, "📥 <b>Queue</b> — %u open\n",
 		    l->total ? l->total : (unsigned) l->n_tickets);
-		for (size_t i = 0; i < l->n_tickets; i++) {
+		for (size_t i = 0; i < shown; i++) {
 			const Opsdesk__V1__Ticket *t = l->tickets[i];
+			if (gw_ultra_first(t)) {
+				sbuf_append(&b, "⭐ ULTRA ⏱ ");
+			}
 			int64_t due = t->first_response_ms == 0
 			    ? t->first_response_due_ms
 			    : t->resolution_due_ms;
@@ -611,6 +618,8 @@ gw_cmd_queue(gw_ctx *ctx, const char *args)
 		}
 		if (l->n_tickets == 0) {
 			sbuf_append(&b, "Nothing waiting. 🎉");
+		} else if (shown < l->n_tickets || l->next_cursor[0] != '\0') {
+			sbuf_append(&b, "…\n");
 		}
 		gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 		sbuf_free(&b);
@@ -808,6 +817,8 @@ gw_cmd_tier(gw_ctx *ctx, const char *args)
 	    = gw_ask(ctx, GW_TICKET, "set_tier", &r.base, "tier", &rep);
 	if (ct != NULL) {
 		sbuf b = SBUF_INIT;
+		gw_ultra_forget(
+		    ct->user_id); /* its next view is the new tier */
 		sbuf_printf(&b,
 		    "✅ User <code>%lld</code> is now on <b>%s</b>.",
 		    (long long) ct->user_id, gw_render_tier_name(ct->tier));

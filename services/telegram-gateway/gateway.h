@@ -320,6 +320,11 @@ int gw_call(gw_ctx *ctx, gw_service s, const char *method,
 int gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
     gw_service s, const char *method, ProtobufCMessage *msg,
     ProtobufCMessage **reply);
+/* The same with its own time-out (a lookup that must never hold a
+ * reply up for long). */
+int gw_call_quiet_within(gw *g, const Opsdesk__V1__Actor *actor,
+    const char *rid, gw_service s, const char *method, ProtobufCMessage *msg,
+    ProtobufCMessage **reply, int timeout_ms);
 
 /* The set result member `name` of a reply, or NULL. Borrowed. */
 void *gw_result(const ProtobufCMessage *rep, const char *name);
@@ -502,6 +507,7 @@ enum gw_db {
 	GW_DB_OB_READY,  /* lane,due,chat -> "": chats waiting their turn */
 	GW_DB_OB_CHAT,   /* lane,chat -> due,backoff: a chat's turn */
 	GW_DB_ALERT_MSG, /* incident,chat,message -> "": alerts to edit */
+	GW_DB_LIVE_MSG,  /* chat -> user,message,since: ultra live views */
 	GW_DB_COUNT
 };
 
@@ -534,6 +540,9 @@ typedef struct gw_settings {
 	int command_burst;          /* ... taken at once */
 	uint64_t outbox_max;        /* backlog over which updates wait */
 	int64_t pending_timeout_ms; /* retrying a timed-out mutation */
+	int64_t live_refresh_ms;    /* ultra live view: edited this often */
+	int64_t live_ttl_ms;        /* ... for this long after it was shown */
+	int64_t ultra_chat;         /* tickets.ultra_chat, 0: unset */
 } gw_settings;
 
 typedef struct gw_worker gw_worker;
@@ -783,5 +792,48 @@ void gw_notify_event(
     gw *g, const char *topic, const Opsdesk__V1__Envelope *env);
 /* Replay the alert log from the last seen seq. */
 int gw_notify_catch_up(gw *g);
+
+/*
+ * ultra.c — what the ultra tier was promised: its tickets also go to a
+ * dedicated chat (tickets.ultra_chat) or carry an ULTRA mark, they lead
+ * /queue while their 1 h first-response clock runs, and an ultra user's
+ * /status_page holds a live view (current latency and uptime per public
+ * component) that the gateway edits in place every live_refresh for
+ * live_ttl. Only public status data is shown: nothing of the probes.
+ */
+/* Where a ticket notification for staff goes: the admin chats (admins,
+ * n), plus ultra_chat (when set and not one of them) for an ultra ticket.
+ * Returns how many chats were written to out. */
+size_t gw_ultra_route(const int64_t *admins, size_t n, int64_t ultra_chat,
+    int tier, int64_t *out, size_t max);
+/* An ultra ticket whose first-response clock runs (open or pending, no
+ * staff reply yet): first in /queue. */
+bool gw_ultra_first(const Opsdesk__V1__Ticket *t);
+/* Stable: such tickets to the front, each group in its order. */
+void gw_ultra_order(Opsdesk__V1__Ticket **v, size_t n);
+/* The mark on a staff notification of an ultra ticket ("" otherwise). */
+void gw_ultra_mark(sbuf *b, const Opsdesk__V1__Ticket *t, int64_t now);
+/* Is ctx's user ultra? From a small cache (a minute), else asked of
+ * ticket-service with a short time-out; false when it does not answer,
+ * and then not asked again for a few seconds, so /help never waits on a
+ * stalled ticket-service. */
+bool gw_ultra_user(gw_ctx *ctx);
+/* Forget what the cache knows of user (after /tier). */
+void gw_ultra_forget(int64_t user);
+/* The live section of /status_page (public data only). */
+void gw_ultra_live_render(
+    sbuf *b, const Opsdesk__V1__StatusSummary *s, int64_t now);
+/* commands_status.c: the /status_page text and buttons (ultra: with the
+ * live section). */
+void gw_status_render(sbuf *b, gw_keyboard *k,
+    const Opsdesk__V1__StatusSummary *s, bool ultra, int64_t now);
+/* The tag that makes the outbox remember a live view's message id. */
+#define GW_LIVE_TAG 'l'
+/* Remember (chat -> user, message, since) with ctx's commit. */
+void gw_ultra_live_keep(
+    gw_ctx *ctx, int64_t chat, int64_t user, int64_t message, int64_t now);
+/* The refresher (runtime_every, arg: the gw): edits every live view
+ * still within live_ttl whose user is still ultra; forgets the others. */
+void gw_ultra_live_tick(void *g);
 
 #endif /* OPSDESK_GATEWAY_H */

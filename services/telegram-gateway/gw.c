@@ -17,7 +17,7 @@
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
 	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat",
-	"alert_msg", NULL };
+	"alert_msg", "live_msg", NULL };
 
 /* ---- settings ---- */
 
@@ -161,6 +161,23 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 	s->outbox_max = (uint64_t) v;
 	if ((rv = config_get_duration_ms(sec, "gateway", "pending_timeout",
 	         60000, 1000, 3600000, &s->pending_timeout_ms, err, errlen))
+	    != 0) {
+		return rv;
+	}
+	/* The ultra tier (ultra.c): the live /status_page view. */
+	if ((rv = config_get_duration_ms(sec, "gateway", "live_refresh", 30000,
+	         1000, 3600000, &s->live_refresh_ms, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(sec, "gateway", "live_ttl", 600000,
+	            1000, 86400000, &s->live_ttl_ms, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	/* Ultra tickets' chat: the tickets section's (ticket-service
+	 * validates it too); 0 when unset. */
+	if ((rv = config_get_int(config_section(c, "tickets"), "tickets",
+	         "ultra_chat", 0, INT64_MIN, INT64_MAX, &s->ultra_chat, err,
+	         errlen))
 	    != 0) {
 		return rv;
 	}
@@ -539,6 +556,15 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
     gw_service s, const char *method, ProtobufCMessage *msg,
     ProtobufCMessage **reply)
 {
+	return gw_call_quiet_within(
+	    g, actor, rid, s, method, msg, reply, g->set.backend_timeout_ms);
+}
+
+int
+gw_call_quiet_within(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
+    gw_service s, const char *method, ProtobufCMessage *msg,
+    ProtobufCMessage **reply, int timeout_ms)
+{
 	const struct svc_info *si = &svc_info[s];
 	uint64_t req_buf[64];
 	ProtobufCMessage *req = (ProtobufCMessage *) req_buf;
@@ -560,8 +586,7 @@ gw_call_quiet(gw *g, const Opsdesk__V1__Actor *actor, const char *rid,
 		return rv;
 	}
 	uint64_t t0 = od_mono_ns();
-	rv = rpc_client_call(
-	    g->svc[s], req, si->rep, &rep, g->set.backend_timeout_ms);
+	rv = rpc_client_call(g->svc[s], req, si->rep, &rep, timeout_ms);
 	double secs = (double) (od_mono_ns() - t0) / 1e9;
 	snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\"",
 	    si->name, method);
@@ -1231,9 +1256,12 @@ admin_reply(gw_ctx *ctx, const char *text)
 	MDB_txn *txn = NULL;
 	MDB_val v;
 
+	/* In the admin chat, or the ultra tickets' chat (ultra.c). */
 	if (u->reply_to_id == 0 || !ctx->is_admin
 	    || (ctx->g->cfg->admin_chat != 0
-	        && u->chat_id != ctx->g->cfg->admin_chat)) {
+	        && u->chat_id != ctx->g->cfg->admin_chat
+	        && (ctx->g->set.ultra_chat == 0
+	            || u->chat_id != ctx->g->set.ultra_chat))) {
 		return false;
 	}
 	store_key_u64(k, (uint64_t) u->chat_id);
@@ -1699,6 +1727,8 @@ static const config_field gateway_fields[] = {
 	{ .key = "outbox_max", .type = CONFIG_INT },
 	{ .key = "pending_timeout", .type = CONFIG_DURATION },
 	{ .key = "status_coalesce", .type = CONFIG_DURATION },
+	{ .key = "live_refresh", .type = CONFIG_DURATION },
+	{ .key = "live_ttl", .type = CONFIG_DURATION },
 	{ .key = NULL },
 };
 static const config_field gateway_section

@@ -69,6 +69,21 @@ to_admins(gw_ctx *ctx, const char *html, const gw_keyboard *k, const char *tag)
 	}
 }
 
+/* A ticket's staff notification: the admins, and for an ultra ticket its
+ * dedicated chat too (tickets.ultra_chat; ultra.c). */
+static void
+to_ticket_staff(gw_ctx *ctx, const Opsdesk__V1__Ticket *t, const char *html,
+    const gw_keyboard *k, const char *tag)
+{
+	int64_t admins[CONFIG_MAX_ADMINS], chats[CONFIG_MAX_ADMINS + 1];
+	size_t n = admin_chats(ctx->g, admins, CONFIG_MAX_ADMINS);
+	n = gw_ultra_route(admins, n, gw_get_settings(ctx->g)->ultra_chat,
+	    t->tier, chats, CONFIG_MAX_ADMINS + 1);
+	for (size_t i = 0; i < n; i++) {
+		gw_ctx_send_lane(ctx, GW_LANE_ALERT, chats[i], html, k, tag);
+	}
+}
+
 /* "13:05 UTC" (the date too when not today). */
 static void
 clock_time(sbuf *b, int64_t ms)
@@ -330,6 +345,7 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 	    || (strcmp(topic, "ticket.replied") == 0 && m != NULL
 	        && m->kind == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_USER)) {
 		bool created = strcmp(topic, "ticket.created") == 0;
+		gw_ultra_mark(&b, t, od_now_ms());
 		sbuf_printf(&b, "%s <b>T-%llu</b> · %s · %s\nFrom ",
 		    created ? "🎫 New ticket" : "👤 New message on",
 		    (unsigned long long) t->id,
@@ -343,7 +359,7 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		    "\n\n<i>Reply to this message to answer the "
 		    "customer.</i>");
 		gw_kbd_button(&k, "🔎 Show", data);
-		to_admins(&ctx, sbuf_str(&b), &k, tag);
+		to_ticket_staff(&ctx, t, sbuf_str(&b), &k, tag);
 	} else if (strcmp(topic, "ticket.replied") == 0 && m != NULL
 	    && m->kind
 	        == OPSDESK__V1__MESSAGE_KIND__MESSAGE_KIND_STAFF_REPLY) {
@@ -357,6 +373,7 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		gw_ctx_send(&ctx, t->chat_id ? t->chat_id : t->owner_id,
 		    sbuf_str(&b), &k, NULL);
 	} else if (strcmp(topic, "ticket.sla_breached") == 0) {
+		gw_ultra_mark(&b, t, od_now_ms());
 		sbuf_printf(&b,
 		    "⏰ <b>SLA breached</b> on T-%llu (%s) · %s · "
 		    "%s\n",
@@ -367,7 +384,7 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		    gw_render_tier_name(t->tier));
 		gw_render_text(&b, t->subject, 200);
 		gw_kbd_button(&k, "🔎 Show", data);
-		to_admins(&ctx, sbuf_str(&b), &k, tag);
+		to_ticket_staff(&ctx, t, sbuf_str(&b), &k, tag);
 	}
 	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
 		metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",

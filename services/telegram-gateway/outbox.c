@@ -773,6 +773,21 @@ commit_fn(store_txn *t, void *arg)
 				    != 0) {
 					return rv;
 				}
+			} else if (o->verdict == BOTAPI_OK
+			    && o->kind == GW_LIVE_TAG && o->message_id != 0) {
+				/* an ultra live view to edit (ultra.c) */
+				uint8_t lv[24];
+				store_key_u64(k, (uint64_t) chat);
+				store_key_u64(lv, o->ticket);
+				store_key_u64(
+				    lv + 8, (uint64_t) o->message_id);
+				store_key_u64(lv + 16, (uint64_t) now);
+				if ((rv = store_put(t,
+				         store_db(st, GW_DB_LIVE_MSG), k, 8,
+				         lv, 24))
+				    != 0) {
+					return rv;
+				}
 			} else if (o->verdict == BOTAPI_OK && o->ticket != 0
 			    && o->message_id != 0) {
 				uint8_t v[8];
@@ -1074,7 +1089,8 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
 		    res->result, "message_id");
 		uint64_t ticket = 0;
-		if ((m->tag[0] == 't' || m->tag[0] == 'i')
+		if ((m->tag[0] == 't' || m->tag[0] == 'i'
+		        || m->tag[0] == GW_LIVE_TAG)
 		    && cJSON_IsNumber(mid)
 		    && gw_parse_id(m->tag + 1, "", &ticket) == 0) {
 			o->kind = m->tag[0];

@@ -139,6 +139,13 @@ gw_service_start(runtime *rt)
 		log_error("cannot start the gateway: %s", od_strerror(rv));
 		return rv;
 	}
+	/* Ultra users' live /status_page views (ultra.c); timers stop
+	 * before the gateway is freed. */
+	if ((rv = runtime_every(rt, gw_get_settings(g)->live_refresh_ms,
+	         gw_ultra_live_tick, g))
+	    != 0) {
+		return rv;
+	}
 	log_info("telegram-gateway running in %s mode", mode_s);
 	return 0;
 }

@@ -28,6 +28,7 @@ const char *const ticket_db_names[] = {
 	"faq",
 	"audit",
 	"breached",
+	"support_days",
 	/* Schema 1's, emptied by the migration; see TDB_RETIRED_BY_USER. */
 	"by_user",
 	"by_status",
@@ -214,6 +215,82 @@ ticket__load(
 	    (ProtobufCMessage **) out);
 }
 
+/* Add d to day's support aggregate. */
+static int
+support_day_put(
+    store_txn *txn, store *st, int64_t day, const ticket_support_day *d)
+{
+	MDB_dbi db = store_db(st, TDB_SUPPORT_DAYS);
+	ticket_support_day cur = { 0 };
+	uint8_t key[8], v[TICKET_SUPPORT_DAY_LEN];
+	MDB_val val;
+	int rv;
+
+	store_key_u64(key, (uint64_t) day);
+	rv = store_get(store_txn_mdb(txn), db, key, sizeof(key), &val);
+	if (rv == 0) {
+		if ((rv = ticket_support_day_decode(
+		         val.mv_data, val.mv_size, &cur))
+		    != 0) {
+			return rv;
+		}
+	} else if (rv != OD_ENOTFOUND) {
+		return rv;
+	}
+	ticket_support_day_add(&cur, d);
+	ticket_support_day_encode(&cur, v);
+	return store_put(txn, db, key, sizeof(key), v, sizeof(v));
+}
+
+/* The day aggregates of the support objectives follow the ticket. */
+static int
+support_days_update(store_txn *txn, store *st, const tk_ticket *old,
+    const tk_ticket *t, int64_t now)
+{
+	int64_t day[2];
+	ticket_support_day delta[2];
+	size_t n = ticket_support_changes(old, t, now, day, delta);
+	int rv = 0;
+
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rv = support_day_put(txn, st, day[i], &delta[i]);
+	}
+	return rv;
+}
+
+int
+ticket__support_window(MDB_txn *txn, const ticket_service *svc, int64_t now,
+    ticket_support_day *sum)
+{
+	MDB_dbi db = store_db(svc->store, TDB_SUPPORT_DAYS);
+	int64_t last = now / TICKET_DAY_MS;
+	int rv;
+
+	memset(sum, 0, sizeof(*sum));
+	for (int64_t day = last - svc->policy.objectives.window_days + 1;
+	     day <= last; day++) {
+		ticket_support_day d;
+		uint8_t key[8];
+		MDB_val val;
+		if (day < 0) {
+			continue;
+		}
+		store_key_u64(key, (uint64_t) day);
+		rv = store_get(txn, db, key, sizeof(key), &val);
+		if (rv == OD_ENOTFOUND) {
+			continue;
+		}
+		if (rv != 0
+		    || (rv = ticket_support_day_decode(
+		            val.mv_data, val.mv_size, &d))
+		        != 0) {
+			return rv;
+		}
+		ticket_support_day_add(sum, &d);
+	}
+	return 0;
+}
+
 int
 ticket__save(store_txn *txn, const ticket_service *svc, const tk_ticket *old,
     const tk_ticket *t)
@@ -253,7 +330,8 @@ ticket__save(store_txn *txn, const ticket_service *svc, const tk_ticket *old,
 			}
 		}
 	}
-	return 0;
+	return support_days_update(
+	    txn, svc->store, old, t, store_txn_now_ms(txn));
 }
 
 int
@@ -520,6 +598,42 @@ migrate_v1_v2(store_txn *txn)
 	return 0;
 }
 
+/* 3 -> 4: support_days from every ticket, as if each were saved new
+ * (a breach flagged before counts on the day of the migration). */
+static int
+migrate_support_days(store_txn *txn)
+{
+	store *st = store_txn_store(txn);
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rv = 0, mrv;
+
+	if ((mrv = mdb_cursor_open(
+	         store_txn_mdb(txn), store_db(st, TDB_TICKETS), &cur))
+	    != 0) {
+		return lmdb_err(mrv);
+	}
+	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	     mrv == 0 && rv == 0;
+	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		tk_ticket *t = opsdesk__v1__ticket__unpack(
+		    NULL, val.mv_size, val.mv_data);
+		if (t == NULL) {
+			rv = OD_EMALFORMED;
+			break;
+		}
+		/* support_days is another DB: the walk is not disturbed. */
+		rv = support_days_update(
+		    txn, st, NULL, t, store_txn_now_ms(txn));
+		protobuf_c_message_free_unpacked(&t->base, NULL);
+	}
+	if (rv == 0 && mrv != MDB_NOTFOUND) {
+		rv = lmdb_err(mrv);
+	}
+	mdb_cursor_close(cur);
+	return rv;
+}
+
 int
 ticket_store_migrate(store_txn *txn, unsigned from, unsigned to, void *arg)
 {
@@ -534,6 +648,9 @@ ticket_store_migrate(store_txn *txn, unsigned from, unsigned to, void *arg)
 		case 2:
 			/* 2 -> 3: sla_due keeps one key per ticket. */
 			rv = migrate_sla_due(txn);
+			break;
+		case 3:
+			rv = migrate_support_days(txn);
 			break;
 		default:
 			log_error(

@@ -1356,6 +1356,75 @@ stats_rated(void *arg, uint64_t id, const MDB_val *val)
 	return 0;
 }
 
+/*
+ * The support objectives as of at: window_days day aggregates read, never
+ * the tickets. *out is an array of TICKET_N_OBJECTIVES in c's arena.
+ */
+static int
+objectives_at(rpc_call *c, int64_t at, Opsdesk__V1__SupportObjective ***out)
+{
+	ticket_service *svc = rpc_call_arg(c);
+	ticket_support_day sum;
+	ticket_objective_result r[TICKET_N_OBJECTIVES];
+	Opsdesk__V1__SupportObjective **v;
+	int rv;
+
+	if ((rv = ticket__support_window(rpc_call_mdb(c), svc, at, &sum))
+	    != 0) {
+		return rv;
+	}
+	ticket_objectives_eval(&svc->policy.objectives, &sum, r);
+	v = rpc_call_alloc(c, TICKET_N_OBJECTIVES * sizeof(*v));
+	if (v == NULL) {
+		return OD_ENOMEM;
+	}
+	for (size_t i = 0; i < TICKET_N_OBJECTIVES; i++) {
+		Opsdesk__V1__SupportObjective *o
+		    = rpc_call_alloc(c, sizeof(*o));
+		if (o == NULL) {
+			return OD_ENOMEM;
+		}
+		opsdesk__v1__support_objective__init(o);
+		o->name = (char *) r[i].name;
+		o->target = r[i].target;
+		o->actual = r[i].actual;
+		o->good = r[i].good;
+		o->total = r[i].total;
+		o->attainment_ratio = r[i].attainment_ratio;
+		o->target_ratio = r[i].target_ratio;
+		o->error_budget_remaining_ratio = r[i].budget_remaining_ratio;
+		o->met = r[i].met;
+		o->window_days = (uint32_t) svc->policy.objectives.window_days;
+		v[i] = o;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+h_objectives(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
+{
+	const Opsdesk__V1__SupportObjectivesRequest *q = rpc_call_params(c);
+	Opsdesk__V1__SupportObjectives *so = rpc_call_alloc(c, sizeof(*so));
+	int64_t at = q->at_ms != 0 ? q->at_ms : rpc_call_now_ms(c);
+	int rv;
+
+	if (so == NULL) {
+		return OD_ENOMEM;
+	}
+	if (at < 0) {
+		return rpc_call_fail(
+		    c, OD_EINVAL, "at_ms must not be negative");
+	}
+	opsdesk__v1__support_objectives__init(so);
+	so->at_ms = at;
+	if ((rv = objectives_at(c, at, &so->objectives)) != 0) {
+		return rpc_call_fail(c, rv, NULL);
+	}
+	so->n_objectives = TICKET_N_OBJECTIVES;
+	return rpc_call_result(c, "objectives", so);
+}
+
 static int
 h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 {
@@ -1404,6 +1473,10 @@ h_stats(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *reply)
 	a.st->open_now = (uint32_t) ticket__open_count(txn, svc);
 	a.st->breached_now = (uint32_t) ticket__db_entries(
 	    txn, store_db(svc->store, TDB_BREACHED));
+	if ((rv = objectives_at(c, to, &a.st->objectives)) != 0) {
+		return rpc_call_fail(c, rv, NULL);
+	}
+	a.st->n_objectives = TICKET_N_OBJECTIVES;
 	return rpc_call_result(c, "stats", a.st);
 }
 
@@ -1491,6 +1564,7 @@ const rpc_method ticket_methods[] = {
 	{ "stats", RPC_READ, true, h_stats },
 	{ "snapshot", RPC_READ, true, h_snapshot },
 	{ "audit", RPC_READ, true, h_audit },
+	{ "objectives", RPC_READ, true, h_objectives },
 };
 const size_t ticket_n_methods
     = sizeof(ticket_methods) / sizeof(ticket_methods[0]);

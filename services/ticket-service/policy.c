@@ -71,6 +71,9 @@ ticket_policy_defaults(ticket_policy *p)
 	p->creations_per_hour = 5;
 	p->reopen_ms = 7 * DAY_MS;
 	p->breach_interval_ms = 1000;
+	p->objectives.first_response_pct = 95;
+	p->objectives.csat_min = 4.0;
+	p->objectives.window_days = 30;
 }
 
 static int
@@ -144,8 +147,10 @@ check_keys(const cJSON *obj, const char *path, const char *const *allowed,
 
 static const char *const target_keys[]
     = { "first_response", "resolution", NULL };
-static const char *const tickets_keys[]
-    = { "sla", "limits", "reopen_days", "breach_check", NULL };
+static const char *const tickets_keys[] = { "sla", "limits", "reopen_days",
+	"breach_check", "ultra_chat", "objectives", NULL };
+static const char *const objectives_keys[]
+    = { "first_response", "csat", "window", NULL };
 static const char *const limits_keys[]
     = { "open_per_user", "creations_per_hour", NULL };
 
@@ -218,6 +223,39 @@ load_sla(ticket_policy *p, const cJSON *sla, char *err, size_t errlen)
 	return 0;
 }
 
+/* tickets.objectives: {first_response (percent), csat, window (days)}. */
+static int
+load_objectives(
+    ticket_objectives *o, const cJSON *obj, char *err, size_t errlen)
+{
+	static const char *const path = "tickets.objectives";
+	int64_t window_ms = o->window_days * DAY_MS;
+	int rv;
+
+	if ((rv = check_keys(obj, path, objectives_keys, err, errlen)) != 0
+	    || (rv = config_get_double(obj, path, "first_response",
+	            o->first_response_pct, 1, 100, &o->first_response_pct, err,
+	            errlen))
+	        != 0
+	    || (rv = config_get_double(obj, path, "csat", o->csat_min, 1, 5,
+	            &o->csat_min, err, errlen))
+	        != 0
+	    || (rv = config_get_duration_ms(obj, path, "window", window_ms,
+	            DAY_MS, 366 * DAY_MS, &window_ms, err, errlen))
+	        != 0) {
+		return rv;
+	}
+	if (window_ms % DAY_MS != 0) {
+		snprintf(err, errlen,
+		    "%s.window: expected whole days (\"30d\"): the "
+		    "objectives are counted per calendar day",
+		    path);
+		return OD_EINVAL;
+	}
+	o->window_days = window_ms / DAY_MS;
+	return 0;
+}
+
 int
 ticket_policy_load(
     ticket_policy *p, const cJSON *tickets, char *err, size_t errlen)
@@ -225,6 +263,7 @@ ticket_policy_load(
 	ticket_policy np = *p;
 	const cJSON *sla = NULL;
 	const cJSON *limits = NULL;
+	const cJSON *objectives = NULL;
 	int64_t days;
 	int rv;
 
@@ -277,6 +316,22 @@ ticket_policy_load(
 	    != 0) {
 		return rv;
 	}
+	/* A chat id: groups are negative, 0 leaves it unset. */
+	if ((rv = config_get_int(tickets, "tickets", "ultra_chat",
+	         np.ultra_chat, INT64_MIN, INT64_MAX, &np.ultra_chat, err,
+	         errlen))
+	    != 0) {
+		return rv;
+	}
+	if ((rv = config_get_object(
+	         tickets, "tickets", "objectives", &objectives, err, errlen))
+	        != 0
+	    || (objectives != NULL
+	        && (rv = load_objectives(
+	                &np.objectives, objectives, err, errlen))
+	            != 0)) {
+		return rv;
+	}
 	*p = np;
 	return 0;
 }
@@ -311,11 +366,21 @@ static const config_field limits_fields[] = {
 	{ .key = "creations_per_hour", .type = CONFIG_INT },
 	{ .key = NULL },
 };
+static const config_field objectives_fields[] = {
+	{ .key = "first_response", .type = CONFIG_NUMBER },
+	{ .key = "csat", .type = CONFIG_NUMBER },
+	{ .key = "window", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
 static const config_field tickets_fields[] = {
 	{ .key = "sla", .type = CONFIG_OBJECT, .members = sla_fields },
 	{ .key = "limits", .type = CONFIG_OBJECT, .members = limits_fields },
 	{ .key = "reopen_days", .type = CONFIG_INT },
 	{ .key = "breach_check", .type = CONFIG_DURATION },
+	{ .key = "ultra_chat", .type = CONFIG_INT },
+	{ .key = "objectives",
+	    .type = CONFIG_OBJECT,
+	    .members = objectives_fields },
 	{ .key = NULL },
 };
 static const config_field tickets_section

@@ -146,6 +146,62 @@ faq_check(const config *c, char *err, size_t errlen)
 }
 CONFIG_SCHEMA(faq, faq_section, faq_check)
 
+/* opsdesk_slo_*{objective="support_…"}: the names the SLO engine uses for
+ * the probed targets' objectives, so one dashboard shows both. */
+static void
+objectives_metrics_init(ticket_service *svc, metrics *m)
+{
+	static const char *const names[TICKET_N_OBJECTIVES]
+	    = { "support_first_response", "support_csat" };
+	char l[64];
+
+	for (size_t i = 0; i < TICKET_N_OBJECTIVES; i++) {
+		snprintf(l, sizeof(l), "objective=\"%s\"", names[i]);
+		svc->m_slo_attainment[i] = metrics_gauge(m,
+		    "opsdesk_slo_attainment_ratio",
+		    "Attainment of each objective over its window (support: "
+		    "first responses in time / counted; average rating / 5).",
+		    l);
+		svc->m_slo_target[i] = metrics_gauge(m,
+		    "opsdesk_slo_target_ratio",
+		    "Each objective's target, in the attainment's unit.", l);
+		/* CSAT is an average: it has no budget of bad events. */
+		svc->m_slo_budget[i] = i != 0
+		    ? NULL
+		    : metrics_gauge(m,
+		        "opsdesk_slo_error_budget_remaining_ratio",
+		        "Share of the error budget left over the window "
+		        "(negative: overspent).",
+		        l);
+		svc->m_slo_met[i] = metrics_gauge(m, "opsdesk_slo_met",
+		    "1 while the objective is met over its window, else 0.",
+		    l);
+		svc->m_slo_events[i] = metrics_gauge(m, "opsdesk_slo_events",
+		    "What the attainment counts over the window (support: "
+		    "first responses concluded; ratings). 0: no data.",
+		    l);
+	}
+}
+
+void
+ticket_objectives_metrics(ticket_service *svc, MDB_txn *txn, int64_t now)
+{
+	ticket_support_day sum;
+	ticket_objective_result r[TICKET_N_OBJECTIVES];
+
+	if (ticket__support_window(txn, svc, now, &sum) != 0) {
+		return;
+	}
+	ticket_objectives_eval(&svc->policy.objectives, &sum, r);
+	for (size_t i = 0; i < TICKET_N_OBJECTIVES; i++) {
+		metric_set(svc->m_slo_attainment[i], r[i].attainment_ratio);
+		metric_set(svc->m_slo_target[i], r[i].target_ratio);
+		metric_set(svc->m_slo_budget[i], r[i].budget_remaining_ratio);
+		metric_set(svc->m_slo_met[i], r[i].met ? 1 : 0);
+		metric_set(svc->m_slo_events[i], (double) r[i].total);
+	}
+}
+
 int
 ticket_service_init(ticket_service *svc, const ticket_policy *policy,
     store *st, bus_publisher *pub, metrics *m, const cJSON *faq_seed)
@@ -170,6 +226,7 @@ ticket_service_init(ticket_service *svc, const ticket_policy *policy,
 		    "opsdesk_ticket_incident_notifies_total",
 		    "Incident resolutions for which owners were notified.",
 		    NULL);
+		objectives_metrics_init(svc, m);
 	}
 	if ((rv = ticket_incidents_new(&svc->incidents)) != 0) {
 		return rv;
@@ -303,6 +360,9 @@ ticket_breach_scan(ticket_service *svc)
 		goto out;
 	}
 	metric_set(svc->m_open, (double) ticket__open_count(txn, svc));
+	if (svc->metrics != NULL) {
+		ticket_objectives_metrics(svc, txn, now);
+	}
 	if ((rv = store_scan_open(
 	         &sc, txn, store_db(svc->store, TDB_SLA_DUE), NULL, 0, NULL))
 	    != 0) {

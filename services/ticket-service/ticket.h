@@ -23,6 +23,8 @@
  *   faq            be32 id                    -> FaqEntry
  *   audit          be64 ticket | be64 seq     -> AuditEntry
  *   breached       be64 id (open or pending with a breached clock) -> ""
+ *   support_days   be64 day (ms / 86400000) -> 4 x be64: first responses
+ *                  met, missed, rating sum, ratings (ticket_support_day)
  *   by_user, by_status, open_ids, user_open: schema 1's, empty
  *
  * What a create writes is what a group commit costs: indexes ordered by
@@ -79,6 +81,18 @@ typedef struct ticket_sla_target {
 	int64_t resolution_ms;
 } ticket_sla_target;
 
+/*
+ * The support objectives (config "tickets.objectives"): the share of
+ * tickets whose first response came within their tier's SLA, and the
+ * average rating, over the last window_days calendar days (UTC, today
+ * included).
+ */
+typedef struct ticket_objectives {
+	double first_response_pct; /* target, percent: 95 */
+	double csat_min;           /* target average rating: 4.0 */
+	int64_t window_days;       /* 30 */
+} ticket_objectives;
+
 /* Everything configurable about tickets (config section "tickets"). */
 typedef struct ticket_policy {
 	ticket_sla_target sla[TICKET_N_TIERS][TICKET_N_PRIORITIES];
@@ -86,6 +100,10 @@ typedef struct ticket_policy {
 	int64_t creations_per_hour; /* 0: no limit */
 	int64_t reopen_ms;          /* a user message reopens within this */
 	int64_t breach_interval_ms; /* how often the breach timer looks */
+	/* Ultra tickets' dedicated support chat (read by the gateway; 0:
+	 * the admin chat with an ULTRA mark). */
+	int64_t ultra_chat;
+	ticket_objectives objectives;
 } ticket_policy;
 
 /* ---- policy.c ---- */
@@ -198,6 +216,59 @@ int ticket_faq_score(const Opsdesk__V1__FaqEntry *e, const char *query);
  * place); -1 when n is 0. */
 int64_t ticket_percentile(int64_t *v, size_t n, double p);
 
+/*
+ * The support aggregates, one per calendar day (UTC) in DB support_days,
+ * kept by ticket__save in the same txn as the ticket: a first-response
+ * clock counts on the day it concluded (met: the first staff reply came
+ * by the due time; missed: it was flagged breached, by the timer or by a
+ * late reply), a rating on the day it was given. A ticket closed without
+ * any staff reply and never breached does not count.
+ */
+typedef struct ticket_support_day {
+	uint64_t fr_met;
+	uint64_t fr_missed;
+	uint64_t csat_sum;
+	uint64_t csat_count;
+} ticket_support_day;
+
+#define TICKET_DAY_MS          (24 * 3600 * 1000LL)
+#define TICKET_SUPPORT_DAY_LEN 32 /* the stored value: 4 x be64 */
+
+/*
+ * What saving t (old: its state before, NULL for a new ticket) at now adds
+ * to the day aggregates: up to two (day number, delta) pairs into day[]
+ * and delta[]; returns how many.
+ */
+size_t ticket_support_changes(const tk_ticket *old, const tk_ticket *t,
+    int64_t now, int64_t day[2], ticket_support_day delta[2]);
+void ticket_support_day_encode(
+    const ticket_support_day *d, uint8_t out[TICKET_SUPPORT_DAY_LEN]);
+/* 0, or OD_EMALFORMED for a value of another length. */
+int ticket_support_day_decode(
+    const void *v, size_t len, ticket_support_day *out);
+void ticket_support_day_add(
+    ticket_support_day *to, const ticket_support_day *d);
+
+/* One support objective evaluated over its window. */
+typedef struct ticket_objective_result {
+	const char *name;        /* "support_first_response", "support_csat" */
+	double target;           /* percent, or the rating */
+	double actual;           /* the same unit; -1: no data */
+	uint64_t good;           /* met first responses; sum of ratings */
+	uint64_t total;          /* concluded first responses; ratings */
+	double attainment_ratio; /* met/total; average/5 (1 with no data) */
+	double target_ratio;     /* target/100; target/5 */
+	/* first response: 1 - missed / allowed misses (negative once
+	 * overspent; 1 with no data); csat: unused, 1 */
+	double budget_remaining_ratio;
+	bool met; /* attainment_ratio >= target_ratio; true with no data */
+} ticket_objective_result;
+
+#define TICKET_N_OBJECTIVES 2
+void ticket_objectives_eval(const ticket_objectives *o,
+    const ticket_support_day *sum,
+    ticket_objective_result out[TICKET_N_OBJECTIVES]);
+
 /* ---- the service ---- */
 
 typedef struct ticket_incidents ticket_incidents;
@@ -211,6 +282,12 @@ typedef struct ticket_service {
 	metric *m_breaches;
 	metric *m_open;
 	metric *m_notifies;
+	/* The support objectives, by ticket_objectives_eval's order. */
+	metric *m_slo_attainment[TICKET_N_OBJECTIVES];
+	metric *m_slo_target[TICKET_N_OBJECTIVES];
+	metric *m_slo_budget[TICKET_N_OBJECTIVES];
+	metric *m_slo_met[TICKET_N_OBJECTIVES];
+	metric *m_slo_events[TICKET_N_OBJECTIVES];
 	ticket_incidents *incidents;
 	rpc_client *incident_client; /* may be NULL */
 	const cJSON *faq_seed;       /* config "faq"; borrowed */
@@ -232,6 +309,8 @@ enum ticket_db {
 	TDB_FAQ,
 	TDB_AUDIT,
 	TDB_BREACHED,
+	TDB_SUPPORT_DAYS, /* be64 day number -> ticket_support_day (schema 4)
+	                   */
 	/*
 	 * Schema 1's indexes, always empty since schema 2. They stay listed
 	 * only because the store opens no more DBs than it lists
@@ -247,13 +326,14 @@ enum ticket_db {
 
 /* NULL-terminated DB names for store_options.dbs. */
 extern const char *const ticket_db_names[];
-#define TICKET_SCHEMA_VERSION 3
+#define TICKET_SCHEMA_VERSION 4
 /*
  * store_options.migrate for the ticket store (arg unused): brings a
  * store of an older schema to `to` inside the opening txn. 1 -> 2 copies
  * by_user and user_open into user_tickets and empties them, open_ids and
  * by_status (the TDB_RETIRED_ DBs); 2 -> 3 keeps one sla_due key per
- * ticket. OD_ESTATE for a version it does not know.
+ * ticket; 3 -> 4 fills support_days from the tickets (once). OD_ESTATE for a
+ * version it does not know.
  */
 int ticket_store_migrate(
     store_txn *txn, unsigned from, unsigned to, void *arg);
@@ -296,6 +376,9 @@ extern const size_t ticket_n_methods;
  */
 int ticket_breach_scan(ticket_service *svc);
 void ticket_breach_timer(void *svc); /* runtime_every adapter */
+/* Set the support objectives' gauges from the day aggregates as of now
+ * (the breach timer calls it with its read txn). */
+void ticket_objectives_metrics(ticket_service *svc, MDB_txn *txn, int64_t now);
 
 /* ---- incidents.c ---- */
 
@@ -349,6 +432,10 @@ int ticket__set_str(char **field, const char *v);
 size_t ticket__db_entries(MDB_txn *txn, MDB_dbi db);
 /* Open and pending tickets: the queue holds exactly those. */
 size_t ticket__open_count(MDB_txn *txn, const ticket_service *svc);
+/* The support aggregates summed over the objectives' window ending on
+ * now's day (window_days gets, whatever the history). */
+int ticket__support_window(MDB_txn *txn, const ticket_service *svc,
+    int64_t now, ticket_support_day *sum);
 /* A user_tickets key. */
 void ticket__user_key(
     uint8_t k[TICKET_USER_KEY], int64_t owner, unsigned set, uint64_t id);

@@ -447,6 +447,16 @@ test_policy_from_config(void **state)
 		"{\"limits\":{\"open_per_usr\":3}}",
 		"{\"sla\":{\"pro\":{\"high\":{\"first_respons\":\"1h\"}}}}",
 		"[]",
+		"{\"ultra_chat\":\"chat\"}",
+		"{\"ultra_chat\":1.5}",
+		"{\"objectives\":{\"first_response\":0}}",
+		"{\"objectives\":{\"first_response\":101}}",
+		"{\"objectives\":{\"csat\":5.5}}",
+		"{\"objectives\":{\"csat\":\"good\"}}",
+		"{\"objectives\":{\"window\":\"36h\"}}",
+		"{\"objectives\":{\"window\":\"2h\"}}",
+		"{\"objectives\":{\"windows\":\"7d\"}}",
+		"{\"objectives\":[]}",
 	};
 	ticket_policy p, before;
 	char err[256];
@@ -464,6 +474,20 @@ test_policy_from_config(void **state)
 	assert_int_equal(p.open_per_user, 10);
 	assert_int_equal(p.creations_per_hour, 0);
 	assert_int_equal(p.reopen_ms, 3 * DAY);
+	/* The defaults from the brief: 95 % in time, CSAT 4.0, 30 days. */
+	assert_true(p.objectives.first_response_pct == 95);
+	assert_true(p.objectives.csat_min == 4.0);
+	assert_int_equal(p.objectives.window_days, 30);
+	assert_int_equal(p.ultra_chat, 0);
+	j = cJSON_Parse("{\"ultra_chat\":-1001234567890,\"objectives\":"
+	                "{\"first_response\":99.5,\"csat\":4.5,"
+	                "\"window\":\"7d\"}}");
+	assert_int_equal(ticket_policy_load(&p, j, err, sizeof(err)), 0);
+	cJSON_Delete(j);
+	assert_int_equal(p.ultra_chat, -1001234567890LL);
+	assert_true(p.objectives.first_response_pct == 99.5);
+	assert_true(p.objectives.csat_min == 4.5);
+	assert_int_equal(p.objectives.window_days, 7);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		before = p;
 		err[0] = '\0';
@@ -480,6 +504,155 @@ test_policy_from_config(void **state)
 	assert_int_equal(ticket_tier_parse("gold"), -1);
 	assert_int_equal(ticket_priority_parse("urgent"), 4);
 	assert_string_equal(ticket_status_name(PENDING), "pending");
+}
+
+/* What saving a ticket adds to the day aggregates: each first-response
+ * clock once (met on its reply's day, missed on the day it was flagged),
+ * each rating once. */
+static void
+test_support_changes(void **state)
+{
+	tk_ticket old = new_ticket(4, 2), t;
+	ticket_support_day d[2];
+	int64_t day[2];
+
+	(void) state;
+	ticket_sla_apply(&pol, &old);
+	t = old;
+	/* A create, a note, a pending: nothing concludes. */
+	assert_int_equal(ticket_support_changes(NULL, &t, T0, day, d), 0);
+	assert_int_equal(ticket_support_changes(&old, &t, T0, day, d), 0);
+	/* The staff reply within the hour: met, on the reply's day. */
+	ticket_sla_first_response(&t, T0 + 30 * MIN);
+	assert_int_equal(
+	    ticket_support_changes(&old, &t, T0 + 3 * DAY, day, d), 1);
+	assert_int_equal(day[0], (T0 + 30 * MIN) / DAY);
+	assert_int_equal(d[0].fr_met, 1);
+	assert_int_equal(d[0].fr_missed, 0);
+	/* Saved again (a second reply): not counted twice. */
+	old = t;
+	assert_int_equal(ticket_support_changes(&old, &t, T0, day, d), 0);
+
+	/* Breached by the timer: missed on the day it was flagged; the late
+	 * reply after it adds nothing. */
+	old = new_ticket(4, 2);
+	ticket_sla_apply(&pol, &old);
+	t = old;
+	ticket_sla_mark(&t, TICKET_CLOCK_FIRST_RESPONSE);
+	assert_int_equal(
+	    ticket_support_changes(&old, &t, T0 + 2 * DAY, day, d), 1);
+	assert_int_equal(day[0], (T0 + 2 * DAY) / DAY);
+	assert_int_equal(d[0].fr_missed, 1);
+	old = t;
+	ticket_sla_first_response(&t, T0 + 3 * DAY);
+	assert_int_equal(ticket_support_changes(&old, &t, T0, day, d), 0);
+
+	/* A late reply the timer had not seen yet: missed. */
+	old = new_ticket(4, 2);
+	ticket_sla_apply(&pol, &old);
+	t = old;
+	ticket_sla_first_response(&t, T0 + 2 * HOUR);
+	assert_int_equal(
+	    ticket_support_changes(&old, &t, T0 + 2 * HOUR, day, d), 1);
+	assert_int_equal(d[0].fr_missed, 1);
+	assert_int_equal(d[0].fr_met, 0);
+
+	/* A rating counts once, on its day. */
+	old = t;
+	t.rating = 4;
+	t.rated_ms = T0 + 5 * DAY;
+	assert_int_equal(ticket_support_changes(&old, &t, T0, day, d), 1);
+	assert_int_equal(day[0], (T0 + 5 * DAY) / DAY);
+	assert_int_equal(d[0].csat_sum, 4);
+	assert_int_equal(d[0].csat_count, 1);
+	old = t;
+	assert_int_equal(ticket_support_changes(&old, &t, T0, day, d), 0);
+
+	/* The stored form round-trips; another length is refused. */
+	ticket_support_day a = { 1, 2, 300, 4 }, b;
+	uint8_t v[TICKET_SUPPORT_DAY_LEN];
+	ticket_support_day_encode(&a, v);
+	assert_int_equal(ticket_support_day_decode(v, sizeof(v), &b), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_int_equal(
+	    ticket_support_day_decode(v, sizeof(v) - 1, &b), OD_EMALFORMED);
+}
+
+/* The objectives' arithmetic: attainment, budget, met, no data. */
+static void
+test_objectives_eval(void **state)
+{
+	ticket_objectives o = { 95, 4.0, 30 };
+	ticket_objective_result r[TICKET_N_OBJECTIVES];
+	ticket_support_day s = { 0 };
+
+	(void) state;
+	/* No data: met, attainment 1, the whole budget left. */
+	ticket_objectives_eval(&o, &s, r);
+	assert_string_equal(r[0].name, "support_first_response");
+	assert_string_equal(r[1].name, "support_csat");
+	assert_true(r[0].met && r[1].met);
+	assert_true(r[0].actual == -1 && r[1].actual == -1);
+	assert_true(r[0].attainment_ratio == 1);
+	assert_true(r[0].budget_remaining_ratio == 1);
+	assert_int_equal(r[0].total, 0);
+
+	/* 19 of 20 in time is exactly 95 %: met, the budget (1 miss of 20
+	 * at 95 %) spent. */
+	s.fr_met = 19;
+	s.fr_missed = 1;
+	ticket_objectives_eval(&o, &s, r);
+	assert_true(r[0].met);
+	assert_true(r[0].attainment_ratio == 0.95);
+	assert_true(r[0].actual > 94.999 && r[0].actual < 95.001);
+	assert_true(r[0].budget_remaining_ratio > -1e-9
+	    && r[0].budget_remaining_ratio < 1e-9);
+	assert_int_equal(r[0].good, 19);
+	assert_int_equal(r[0].total, 20);
+	assert_true(r[0].target_ratio == 0.95);
+
+	/* 38 of 40: half of the budget (2 allowed misses) left. */
+	s.fr_met = 38;
+	s.fr_missed = 2;
+	ticket_objectives_eval(&o, &s, r);
+	assert_true(r[0].met);
+	s.fr_met = 39;
+	s.fr_missed = 1;
+	ticket_objectives_eval(&o, &s, r);
+	assert_true(r[0].budget_remaining_ratio > 0.499
+	    && r[0].budget_remaining_ratio < 0.501);
+
+	/* 18 of 20: missed, the budget overspent (2 misses of 1 allowed). */
+	s.fr_met = 18;
+	s.fr_missed = 2;
+	ticket_objectives_eval(&o, &s, r);
+	assert_false(r[0].met);
+	assert_true(r[0].budget_remaining_ratio < -0.999
+	    && r[0].budget_remaining_ratio > -1.001);
+
+	/* CSAT: 4 ratings summing 15 average 3.75 < 4.0: missed; 16: met. */
+	s.csat_sum = 15;
+	s.csat_count = 4;
+	ticket_objectives_eval(&o, &s, r);
+	assert_false(r[1].met);
+	assert_true(r[1].actual == 3.75);
+	assert_true(r[1].attainment_ratio == 0.75);
+	assert_true(r[1].target_ratio == 0.8);
+	s.csat_sum = 16;
+	ticket_objectives_eval(&o, &s, r);
+	assert_true(r[1].met);
+	assert_true(r[1].actual == 4.0);
+
+	/* A 100 % target has no budget: any miss overspends it. */
+	o.first_response_pct = 100;
+	s.fr_met = 10;
+	s.fr_missed = 0;
+	ticket_objectives_eval(&o, &s, r);
+	assert_true(r[0].met && r[0].budget_remaining_ratio == 1);
+	s.fr_missed = 1;
+	ticket_objectives_eval(&o, &s, r);
+	assert_false(r[0].met);
+	assert_true(r[0].budget_remaining_ratio < 0);
 }
 
 static void
@@ -529,6 +702,8 @@ main(void)
 		cmocka_unit_test_setup(test_percentile, setup),
 		cmocka_unit_test_setup(test_policy_from_config, setup),
 		cmocka_unit_test_setup(test_faq_seed_check, setup),
+		cmocka_unit_test_setup(test_support_changes, setup),
+		cmocka_unit_test_setup(test_objectives_eval, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,8 +161,11 @@ fixture_close(fixture *f)
 	rpc_client_close(f->cli);
 	rpc_server_stop(f->srv);
 	ticket_service_fini(&f->svc);
-	bus_publisher_close(f->pub);
+	/* The store's completion thread may still fire publish-on-commit
+	 * hooks (a reply goes out before them): it stops first, then the
+	 * publisher those hooks use. */
 	store_close(f->st);
+	bus_publisher_close(f->pub);
 	metrics_free(f->m);
 	nng_close(f->sub);
 	f->dir[strlen(f->dir) - 2] = '\0';
@@ -739,6 +742,119 @@ test_stats(void **state)
 	expect_error(call(f, &u1, "stats", &s.base), CODE(PERMISSION_DENIED));
 }
 
+static const Opsdesk__V1__SupportObjective *
+objective(const reply_t *r, const char *name)
+{
+	for (size_t i = 0; i < r->objectives->n_objectives; i++) {
+		if (strcmp(r->objectives->objectives[i]->name, name) == 0) {
+			return r->objectives->objectives[i];
+		}
+	}
+	fail_msg("no objective %s", name);
+	return NULL;
+}
+
+/* The support objectives come from the day aggregates: a reply in time
+ * and a breach count once each, ratings average, the gauges follow, and
+ * a day falls out of the window as the clock rolls past it. */
+static void
+test_support_objectives(void **state)
+{
+	fixture *f = *state;
+	Opsdesk__V1__Actor ad = admin(), u1 = user(1), u2 = user(2);
+	Opsdesk__V1__SupportObjectivesRequest q
+	    = OPSDESK__V1__SUPPORT_OBJECTIVES_REQUEST__INIT;
+	Opsdesk__V1__RateRequest rate = OPSDESK__V1__RATE_REQUEST__INIT;
+	const Opsdesk__V1__SupportObjective *fr, *cs;
+	reply_t *r;
+	uint64_t a = create(f, 1, "a");
+	uint64_t b = create(f, 2, "b");
+
+	/* Nothing concluded yet: no data, met. */
+	r = call(f, &ad, "objectives", &q.base);
+	assert_int_equal(err_code(r), 0);
+	fr = objective(r, "support_first_response");
+	assert_int_equal(fr->total, 0);
+	assert_true(fr->actual < 0 && fr->met);
+	assert_int_equal(fr->window_days, 30);
+	ok(r);
+
+	fake_now += 10 * MIN;
+	ok(text_call(f, &ad, "reply", a, "hi"));
+	ok(text_call(f, &ad, "reply", a, "again")); /* counted once */
+	/* b (free tier, normal: 24 h) is never answered: breached. */
+	fake_now += 25 * HOUR;
+	assert_int_equal(ticket_breach_scan(&f->svc), 1);
+	ok(text_call(f, &ad, "reply", b, "sorry, late")); /* still once */
+	ok(status_call(f, &ad, a, RESOLVED));
+	ok(status_call(f, &ad, b, RESOLVED));
+	rate.id = a;
+	rate.rating = 5;
+	ok(call(f, &u1, "rate", &rate.base));
+	rate.id = b;
+	rate.rating = 2;
+	ok(call(f, &u2, "rate", &rate.base));
+
+	r = call(f, &ad, "objectives", &q.base);
+	assert_int_equal(err_code(r), 0);
+	fr = objective(r, "support_first_response");
+	cs = objective(r, "support_csat");
+	assert_int_equal(fr->good, 1);
+	assert_int_equal(fr->total, 2);
+	assert_true(fr->actual > 49.9 && fr->actual < 50.1);
+	assert_false(fr->met);
+	assert_true(fr->target == 95);
+	assert_true(fr->error_budget_remaining_ratio < 0);
+	assert_int_equal(cs->total, 2);
+	assert_true(cs->actual == 3.5);
+	assert_false(cs->met);
+	ok(r);
+
+	/* The stats carry them too (the report's ticket part). */
+	Opsdesk__V1__StatsRequest s = OPSDESK__V1__STATS_REQUEST__INIT;
+	r = call(f, &ad, "stats", &s.base);
+	assert_int_equal(err_code(r), 0);
+	assert_int_equal(r->stats->n_objectives, 2);
+	ok(r);
+
+	/* The breach timer sets the gauges. */
+	assert_int_equal(ticket_breach_scan(&f->svc), 0);
+	assert_true(
+	    metric_value(metrics_gauge(f->m, "opsdesk_slo_attainment_ratio",
+	        "", "objective=\"support_first_response\""))
+	    == 0.5);
+	assert_true(metric_value(metrics_gauge(f->m, "opsdesk_slo_met", "",
+	                "objective=\"support_csat\""))
+	    == 0);
+	assert_true(metric_value(metrics_gauge(f->m, "opsdesk_slo_events", "",
+	                "objective=\"support_csat\""))
+	    == 2);
+
+	/* at_ms in the past: the window ending on the first day holds the
+	 * reply in time only. */
+	q.at_ms = T0 + HOUR;
+	r = call(f, &ad, "objectives", &q.base);
+	fr = objective(r, "support_first_response");
+	assert_int_equal(fr->total, 1);
+	assert_true(fr->met);
+	ok(r);
+	/* 31 days on, everything has left the 30-day window. */
+	q.at_ms = 0;
+	fake_now += 31 * DAY;
+	r = call(f, &ad, "objectives", &q.base);
+	fr = objective(r, "support_first_response");
+	cs = objective(r, "support_csat");
+	assert_int_equal(fr->total, 0);
+	assert_int_equal(cs->total, 0);
+	assert_true(fr->met && cs->met);
+	ok(r);
+	expect_error(
+	    call(f, &u1, "objectives", &q.base), CODE(PERMISSION_DENIED));
+	q.at_ms = -5;
+	expect_error(
+	    call(f, &ad, "objectives", &q.base), CODE(INVALID_ARGUMENT));
+}
+
 static void
 test_incident_link_and_notify(void **state)
 {
@@ -1231,6 +1347,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_faq, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stats, setup_no_limits, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_support_objectives, setup_no_limits, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_incident_link_and_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(
