@@ -502,6 +502,7 @@ enum gw_db {
 	GW_DB_OB_READY,  /* lane,due,chat -> "": chats waiting their turn */
 	GW_DB_OB_CHAT,   /* lane,chat -> due,backoff: a chat's turn */
 	GW_DB_ALERT_MSG, /* incident,chat,message -> "": alerts to edit */
+	GW_DB_OB_AGE,    /* lane,seq -> queued at ms: each lane's oldest */
 	GW_DB_COUNT
 };
 
@@ -722,6 +723,12 @@ int gw_ob_sched_pick(
 int gw_ob_sched_commit(
     ob_sched *s, store *st, ob_outcome *o, int n, int *purged);
 int gw_ob_sched_inflight(const ob_sched *s);
+/* Each lane's depth (messages queued) and the age of its oldest message
+ * at now (ms, 0 when empty), indexed by lane - GW_LANE_REPLY: the
+ * opsdesk_gateway_outbox_lane_* gauges. Counted as messages are queued
+ * and leave, so reading them costs the same at any depth. */
+int gw_outbox_lanes(store *st, int64_t now, uint64_t depth[GW_LANES],
+    int64_t oldest_ms[GW_LANES]);
 
 /*
  * Inbound fairness: a token bucket per user (rate per minute, burst).

@@ -17,7 +17,7 @@
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
 	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat",
-	"alert_msg", NULL };
+	"alert_msg", "ob_age", NULL };
 
 /* ---- settings ---- */
 

@@ -130,6 +130,19 @@ def test_broadcast_does_not_hold_replies_or_alerts(s):
             (a.at - t0))
     print("  behind a %d-message broadcast: /help %.2fs, alert %.2fs" %
           (n, r.at - t0, a.at - t0))
+
+    # Each lane says how deep and how old it is: the broadcast is still
+    # queued, the reply and alert lanes are empty again.
+    def lane(name, what="depth"):
+        return h.metric(gw.metrics(), "opsdesk_gateway_outbox_lane_" + what,
+                        lane=name)
+    h.wait_until(lambda: lane("reply") == 0 and lane("alert") == 0, 10,
+                 "the reply and alert lanes drained")
+    h.check(lane("broadcast") > n / 2, "broadcast lane depth %s" %
+            lane("broadcast"))
+    h.wait_until(lambda: lane("broadcast", "oldest_seconds") >= 1, 10,
+                 "the broadcast lane's oldest message ages")
+    h.eq(lane("reply", "oldest_seconds"), 0, "empty reply lane's age")
     h.check(h.metric(gw.metrics(), "opsdesk_gateway_outbox_depth") > n / 2,
             "the broadcast is still going out at 30/s")
     h.eq(fake.breaches[:5], [], "Telegram limits breached")
