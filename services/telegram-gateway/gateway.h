@@ -650,6 +650,10 @@ bool gw_is_console(gw *g);
 /* Accept updates (borrowed): store the new ones in the inbox, then hand
  * them to the workers. offset (>0) is persisted with them. */
 int gw_accept(gw *g, gw_update *u, size_t n, int64_t next_offset);
+/* A getUpdates page (borrowed): handled by the workers and committed
+ * with the new offset in one transaction (gw.c says how a crash is
+ * safe); returns when the offset is durable. */
+int gw_accept_page(gw *g, gw_update *u, size_t n, int64_t next_offset);
 /* Handle one update now (workers, tests); commits its effects. */
 int gw_handle(gw *g, const gw_update *u);
 /* Drop processed update ids older than 48 h (Telegram keeps updates for
