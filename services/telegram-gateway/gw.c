@@ -72,7 +72,7 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	if ((rv = config_get_int(
-	         sec, "gateway", "workers", 8, 1, 64, &v, err, errlen))
+	         sec, "gateway", "workers", 16, 1, 64, &v, err, errlen))
 	    != 0) {
 		return rv;
 	}
