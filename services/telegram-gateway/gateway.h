@@ -7,9 +7,10 @@
  * Flow of an update: a source (poll, webhook, console) accepts it into the
  * store's inbox (durable, deduplicated on update_id) and queues it for
  * the workers (a getUpdates page skips the inbox: gw_accept_page commits
- * the page's effects with its offset), which take one update per chat at a time, so each chat is
- * handled in order while chats run concurrently. The worker routes it
- * (router.c, callbacks.c, conversation.c), collecting outgoing messages and
+ * the page's effects with its offset), which take one update per chat at
+ * a time, so each chat is handled in order while chats run concurrently.
+ * The worker routes it (router.c, callbacks.c, conversation.c), collecting
+ * outgoing messages and
  * state changes in a gw_ctx; one store job then enqueues the messages in the
  * outbox, applies the state changes, marks the update processed and drops it
  * from the inbox. Backend requests carry request ids derived from the update
