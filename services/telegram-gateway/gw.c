@@ -1627,8 +1627,8 @@ page_commit_fn(store_txn *t, void *arg)
 	}
 	store_key_u64(off, (uint64_t) pj->next_offset);
 	store_key_u64(off + 8, (uint64_t) store_txn_now_ms(t));
-	return store_put(t, store_db(store_txn_store(t), GW_DB_META),
-	    "offset", 6, off, 16);
+	return store_put(
+	    t, store_db(store_txn_store(t), GW_DB_META), "offset", 6, off, 16);
 }
 
 /* Which updates of the page were seen before (done or in the inbox). */
@@ -1644,8 +1644,8 @@ page_fresh(gw *g, const gw_update *u, size_t n, bool *fresh)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t k[8];
 		store_key_u64(k, (uint64_t) u[i].update_id);
-		fresh[i] = store_get(txn, store_db(g->st, GW_DB_DONE), k, 8,
-		               &v)
+		fresh[i]
+		    = store_get(txn, store_db(g->st, GW_DB_DONE), k, 8, &v)
 		        != 0
 		    && store_get(txn, store_db(g->st, GW_DB_INBOX), k, 8, &v)
 		        != 0;
@@ -1692,8 +1692,9 @@ gw_accept_page(gw *g, gw_update *u, size_t n, int64_t next_offset)
 		p->slot[i].u = &u[i];
 		for (size_t j = i + 1; j < n && !p->slot[i].solo; j++) {
 			p->slot[i].solo = fresh[j]
-			    && item_chat(it) == (u[j].chat_id ? u[j].chat_id
-			                                      : u[j].user_id);
+			    && item_chat(it)
+			        == (u[j].chat_id ? u[j].chat_id
+			                         : u[j].user_id);
 		}
 	}
 	pthread_mutex_init(&p->mtx, NULL);

@@ -438,7 +438,7 @@ gw_outbox_put(store_txn *t, const gw_out *o, int lane)
 	qkey(q, li, o->chat_id, id);
 	if ((rv = store_put(
 	         t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0))
-	    != 0
+	        != 0
 	    || (rv = lane_add(t, li, id, store_txn_now_ms(t))) != 0) {
 		return rv;
 	}
@@ -520,8 +520,8 @@ index_lanes(store_txn *t)
 		akey(a, kb[0], store_key_get_u64(kb + 9));
 		store_key_u64(at, (uint64_t) now);
 		/* A put does not move this cursor in another DB. */
-		if ((rv = store_put(t, store_db(s, GW_DB_OB_AGE), a, CKEY_LEN,
-		         at, 8))
+		if ((rv = store_put(
+		         t, store_db(s, GW_DB_OB_AGE), a, CKEY_LEN, at, 8))
 		    != 0) {
 			break;
 		}
@@ -1344,7 +1344,8 @@ update_gauges(sender *sd)
 	if (gw_outbox_lanes(g->st, od_now_ms(), depth, age) == 0) {
 		for (int li = 0; li < GW_LANES; li++) {
 			metric_set(sd->lane_depth_g[li], (double) depth[li]);
-			metric_set(sd->lane_age_g[li], (double) age[li] / 1000.0);
+			metric_set(
+			    sd->lane_age_g[li], (double) age[li] / 1000.0);
 		}
 	}
 }
@@ -1373,9 +1374,9 @@ sender_main(void *arg)
 		    = { "reply", "alert", "ticket", "broadcast" };
 		char labels[32];
 		snprintf(labels, sizeof(labels), "lane=\"%s\"", names[li]);
-		sd.lane_depth_g[li] = metrics_gauge(g->m,
-		    "opsdesk_gateway_outbox_lane_depth",
-		    "Messages queued per delivery lane", labels);
+		sd.lane_depth_g[li]
+		    = metrics_gauge(g->m, "opsdesk_gateway_outbox_lane_depth",
+		        "Messages queued per delivery lane", labels);
 		sd.lane_age_g[li] = metrics_gauge(g->m,
 		    "opsdesk_gateway_outbox_lane_oldest_seconds",
 		    "Age of the oldest message queued per delivery lane",
