@@ -1451,7 +1451,9 @@ sender_main(void *arg)
 		if (sd.n_done > 0 || sd.s->n_rekey > 0 || sd.s->n_purge > 0) {
 			flush_done(&sd);
 		}
-		if (now - last_gauges >= 1000 || progressed) {
+		/* Gauges (and the depth backpressure reads) at most every
+		 * 100 ms while sending, not after every send. */
+		if (now - last_gauges >= (progressed ? 100 : 1000)) {
 			update_gauges(&sd);
 			last_gauges = now;
 		}
