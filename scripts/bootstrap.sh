@@ -62,6 +62,15 @@ image_packages=(
 	uidmap
 )
 
+# The end-to-end bench's peers (OPSDESK_BENCH_PEERS=1, opt-in): Debian's
+# python-telegram-bot 13.15, and node + npm for the grammY bot (its npm
+# packages are installed by `npm ci` in tests/bench/peers, below).
+bench_peer_packages=(
+	nodejs
+	npm
+	python3-python-telegram-bot
+)
+
 set_name=${1:-test}
 case "$set_name" in
 run) packages=("${run_packages[@]}") ;;
@@ -69,6 +78,14 @@ test)
 	packages=("${run_packages[@]}" "${test_packages[@]}")
 	if [ "${OPSDESK_TEST_IMAGE:-0}" = 1 ]; then
 		packages+=("${image_packages[@]}")
+	fi
+	if [ "${OPSDESK_BENCH_PEERS:-0}" = 1 ]; then
+		# node may come from elsewhere (a newer release): keep it.
+		if command -v node >/dev/null && command -v npm >/dev/null; then
+			packages+=(python3-python-telegram-bot)
+		else
+			packages+=("${bench_peer_packages[@]}")
+		fi
 	fi
 	;;
 *)
@@ -85,7 +102,18 @@ for p in "${packages[@]}"; do
 	fi
 done
 
+peers() {
+	if [ "${OPSDESK_BENCH_PEERS:-0}" = 1 ] && [ "$set_name" = test ]; then
+		local dir
+		dir="$(cd "$(dirname "$0")/.." && pwd)/tests/bench/peers"
+		if [ ! -d "$dir/node_modules/grammy" ]; then
+			(cd "$dir" && npm ci --no-audit --no-fund --silent)
+		fi
+	fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+	peers
 	exit 0
 fi
 
@@ -105,3 +133,4 @@ if [ ! -e "$rcd" ]; then
 	trap '$sudo rm -f "$rcd"' EXIT
 fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+peers

@@ -6,9 +6,11 @@
  *
  * Flow of an update: a source (poll, webhook, console) accepts it into the
  * store's inbox (durable, deduplicated on update_id) and queues it for
- * the workers, which take one update per chat at a time, so each chat is
- * handled in order while chats run concurrently. The worker routes it
- * (router.c, callbacks.c, conversation.c), collecting outgoing messages and
+ * the workers (a getUpdates page skips the inbox: gw_accept_page commits
+ * the page's effects with its offset), which take one update per chat at
+ * a time, so each chat is handled in order while chats run concurrently.
+ * The worker routes it (router.c, callbacks.c, conversation.c), collecting
+ * outgoing messages and
  * state changes in a gw_ctx; one store job then enqueues the messages in the
  * outbox, applies the state changes, marks the update processed and drops it
  * from the inbox. Backend requests carry request ids derived from the update
@@ -508,6 +510,7 @@ enum gw_db {
 	GW_DB_OB_CHAT,   /* lane,chat -> due,backoff: a chat's turn */
 	GW_DB_ALERT_MSG, /* incident,chat,message -> "": alerts to edit */
 	GW_DB_LIVE_MSG,  /* chat -> user,message,since: ultra live views */
+	GW_DB_OB_AGE,    /* lane,seq -> queued at ms: each lane's oldest */
 	GW_DB_COUNT
 };
 
@@ -658,6 +661,10 @@ bool gw_is_console(gw *g);
 /* Accept updates (borrowed): store the new ones in the inbox, then hand
  * them to the workers. offset (>0) is persisted with them. */
 int gw_accept(gw *g, gw_update *u, size_t n, int64_t next_offset);
+/* A getUpdates page (borrowed): handled by the workers and committed
+ * with the new offset in one transaction (gw.c says how a crash is
+ * safe); returns when the offset is durable. */
+int gw_accept_page(gw *g, gw_update *u, size_t n, int64_t next_offset);
 /* Handle one update now (workers, tests); commits its effects. */
 int gw_handle(gw *g, const gw_update *u);
 /* Drop processed update ids older than 48 h (Telegram keeps updates for
@@ -731,6 +738,12 @@ int gw_ob_sched_pick(
 int gw_ob_sched_commit(
     ob_sched *s, store *st, ob_outcome *o, int n, int *purged);
 int gw_ob_sched_inflight(const ob_sched *s);
+/* Each lane's depth (messages queued) and the age of its oldest message
+ * at now (ms, 0 when empty), indexed by lane - GW_LANE_REPLY: the
+ * opsdesk_gateway_outbox_lane_* gauges. Counted as messages are queued
+ * and leave, so reading them costs the same at any depth. */
+int gw_outbox_lanes(store *st, int64_t now, uint64_t depth[GW_LANES],
+    int64_t oldest_ms[GW_LANES]);
 
 /*
  * Inbound fairness: a token bucket per user (rate per minute, burst).

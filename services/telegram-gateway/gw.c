@@ -17,7 +17,7 @@
 
 const char *const gw_db_names[] = { "meta", "inbox", "done", "conv", "outbox",
 	"blocked", "subs", "admin_msg", "ob_queue", "ob_ready", "ob_chat",
-	"alert_msg", "live_msg", NULL };
+	"alert_msg", "live_msg", "ob_age", NULL };
 
 /* ---- settings ---- */
 
@@ -72,7 +72,7 @@ gw_settings_load(const config *c, gw_settings *s, char *err, size_t errlen)
 		return rv;
 	}
 	if ((rv = config_get_int(
-	         sec, "gateway", "workers", 8, 1, 64, &v, err, errlen))
+	         sec, "gateway", "workers", 16, 1, 64, &v, err, errlen))
 	    != 0) {
 		return rv;
 	}
@@ -735,10 +735,27 @@ gw_call(gw_ctx *ctx, gw_service s, const char *method, ProtobufCMessage *msg,
  * in order, while a chat waiting on a slow backend holds up only itself.
  */
 
+typedef struct gw_page gw_page;
+
 typedef struct wq_item {
 	struct wq_item *next;
 	gw_update u;
+	gw_page *page; /* NULL: not from a getUpdates page */
+	size_t idx;    /* its place in the page */
 } wq_item;
+
+static void page_unref(gw_page *p);
+static bool page_hand_in(gw *g, wq_item *it);
+
+static void
+item_free(wq_item *it)
+{
+	if (it != NULL) {
+		gw_update_clear(&it->u);
+		page_unref(it->page);
+		free(it);
+	}
+}
 
 struct gw_worker {
 	gw *g;
@@ -815,13 +832,19 @@ worker_main(void *arg)
 		w->busy = true;
 		w->chat = item_chat(it);
 		pthread_mutex_unlock(&g->wq_mtx);
-		gw_handle(g, &it->u);
-		gw_update_clear(&it->u);
-		free(it);
+		if (it->page == NULL) {
+			gw_handle(g, &it->u);
+			item_free(it);
+		} else if (!page_hand_in(g, it)) {
+			item_free(it);
+		}
 		pthread_mutex_lock(&g->wq_mtx);
 		w->busy = false;
-		/* The chat's next update may now go to any worker. */
-		pthread_cond_broadcast(&g->wq_cond);
+		/* The chat's next update may now go to any worker; with
+		 * nothing queued there is no one to tell. */
+		if (g->wq_head != NULL) {
+			pthread_cond_broadcast(&g->wq_cond);
+		}
 	}
 	pthread_mutex_unlock(&g->wq_mtx);
 	return NULL;
@@ -1331,23 +1354,21 @@ answer_callback(gw *g, const gw_update *u, const gw_ctx *ctx)
 	cJSON_free(text);
 }
 
-int
-gw_handle(gw *g, const gw_update *u)
+/* Handle u into ctx: what to send and change, and how to commit it. */
+static void
+handle_collect(gw *g, const gw_update *u, gw_ctx *ctx, commit_job *j)
 {
-	gw_ctx ctx;
-	int rv;
-
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.g = g;
-	ctx.u = u;
-	ctx.user_id = u->user_id;
-	ctx.chat_id = u->chat_id ? u->chat_id : u->user_id;
-	ctx.is_admin = g->mode == GW_MODE_CONSOLE
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->g = g;
+	ctx->u = u;
+	ctx->user_id = u->user_id;
+	ctx->chat_id = u->chat_id ? u->chat_id : u->user_id;
+	ctx->is_admin = g->mode == GW_MODE_CONSOLE
 	    || config_is_admin(g->cfg, u->user_id);
-	ctx.is_group
+	ctx->is_group
 	    = strcmp(u->chat_type, "private") != 0 && u->chat_type[0] != '\0';
-	od_strlcpy(ctx.name, u->user_name[0] ? u->user_name : "user",
-	    sizeof(ctx.name));
+	od_strlcpy(ctx->name, u->user_name[0] ? u->user_name : "user",
+	    sizeof(ctx->name));
 	count_update(g, u);
 
 	budget_verdict bv = u->attempt == 0
@@ -1361,65 +1382,80 @@ gw_handle(gw *g, const gw_update *u)
 		        "Updates over the sender's command budget", NULL));
 	}
 	if (bv == BUDGET_WARN) {
-		gw_ctx_answer(&ctx, "Slow down, please", false);
-		gw_ctx_reply(&ctx,
+		gw_ctx_answer(ctx, "Slow down, please", false);
+		gw_ctx_reply(ctx,
 		    "⏳ You are sending commands faster than I can answer. "
 		    "Please wait a minute: until then I will not answer "
 		    "more.",
 		    NULL);
 	} else if (bv == BUDGET_IGNORE) {
-		gw_ctx_answer(&ctx, "Slow down, please", false);
+		gw_ctx_answer(ctx, "Slow down, please", false);
 	} else if (u->kind == GW_UPD_CALLBACK) {
-		gw_cb_dispatch(&ctx, u->text ? u->text : "");
+		gw_cb_dispatch(ctx, u->text ? u->text : "");
 	} else if (u->kind == GW_UPD_MESSAGE && u->text != NULL) {
 		/* A message from a chat that blocked us: it is back. */
 		uint8_t k[8];
-		store_key_u64(k, (uint64_t) ctx.chat_id);
-		gw_ctx_put(&ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
+		store_key_u64(k, (uint64_t) ctx->chat_id);
+		gw_ctx_put(ctx, GW_DB_BLOCKED, k, 8, NULL, 0);
 		if (u->text[0] == '/') {
 			/* Not a command we know the shape of: in a private
 			 * chat say so; in a group it may be for another bot.
 			 */
-			if (gw_router_dispatch(&ctx, u->text) == OD_ENOTFOUND
-			    && !ctx.is_group) {
-				gw_ctx_reply(&ctx,
+			if (gw_router_dispatch(ctx, u->text) == OD_ENOTFOUND
+			    && !ctx->is_group) {
+				gw_ctx_reply(ctx,
 				    "Unknown command. Send /help for the "
 				    "list.",
 				    NULL);
 			}
-		} else if (admin_reply(&ctx, u->text)) {
+		} else if (admin_reply(ctx, u->text)) {
 			/* done */
-		} else if (gw_conv_handle(&ctx, u->text)) {
+		} else if (gw_conv_handle(ctx, u->text)) {
 			/* done */
-		} else if (gw_conv_reply(&ctx, u->text)) {
+		} else if (gw_conv_reply(ctx, u->text)) {
 			/* a reply to a message naming a ticket */
-		} else if (!ctx.is_group) {
-			gw_conv_fallback(&ctx, u->text);
+		} else if (!ctx->is_group) {
+			gw_conv_fallback(ctx, u->text);
 		}
 	}
-	commit_job j = { &ctx, u->update_id, true, NULL, 0 };
-	if (ctx.pending) {
+	*j = (commit_job) { ctx, u->update_id, true, NULL, 0 };
+	if (ctx->pending) {
 		/* Nothing of this attempt is kept but, the first time, a
 		 * word to the user; the update stays in the inbox (a
 		 * restart handles it again too). */
-		gw_ctx_free(&ctx);
-		ctx.rv = 0;
-		ctx.edit = false;
+		gw_ctx_free(ctx);
+		ctx->rv = 0;
+		ctx->edit = false;
 		if (u->attempt == 0) {
 			sbuf b = SBUF_INIT;
 			sbuf_printf(&b,
 			    "⏳ Still working on it: the %s is slow to "
 			    "answer. I will confirm here.",
-			    svc_info[ctx.pending_service].title);
-			gw_ctx_reply(&ctx, sbuf_str(&b), NULL);
+			    svc_info[ctx->pending_service].title);
+			gw_ctx_reply(ctx, sbuf_str(&b), NULL);
 			sbuf_free(&b);
-			gw_ctx_answer(&ctx, "Still working on it", false);
+			gw_ctx_answer(ctx, "Still working on it", false);
 		}
-		j.mark_done = false;
+		j->mark_done = false;
 		pending_add(g, u);
 	}
-	if ((rv = ctx.rv) == 0) {
-		rv = store_write(g->st, commit_fn, &j);
+}
+
+static bool
+wants_answer(gw *g, const gw_update *u)
+{
+	return u->kind == GW_UPD_CALLBACK && g->mode != GW_MODE_CONSOLE
+	    && u->attempt == 0;
+}
+
+/* Commit what handle_collect gathered, on its own. */
+static int
+handle_commit(
+    gw *g, const gw_update *u, gw_ctx *ctx, commit_job *j, bool answer)
+{
+	int rv;
+	if ((rv = ctx->rv) == 0) {
+		rv = store_write(g->st, commit_fn, j);
 	}
 	if (rv != 0) {
 		log_error("update %lld: could not commit its effects: %s",
@@ -1427,14 +1463,366 @@ gw_handle(gw *g, const gw_update *u)
 	} else {
 		gw_outbox_kick(g);
 	}
-	if (u->kind == GW_UPD_CALLBACK && g->mode != GW_MODE_CONSOLE
-	    && u->attempt == 0) {
-		answer_callback(g, u, &ctx);
+	if (answer && wants_answer(g, u)) {
+		answer_callback(g, u, ctx);
 	}
-	gw_ctx_free(&ctx);
+	gw_ctx_free(ctx);
 	if (g->mode == GW_MODE_CONSOLE) {
 		gw_console_done(g);
 	}
+	return rv;
+}
+
+int
+gw_handle(gw *g, const gw_update *u)
+{
+	gw_ctx ctx;
+	commit_job j;
+	handle_collect(g, u, &ctx, &j);
+	return handle_commit(g, u, &ctx, &j, true);
+}
+
+/* ---- a getUpdates page: handled by the workers, one commit ----
+ *
+ * The updates of a page go to the workers at once; the poller waits for
+ * them (up to PAGE_HOLD_MS) and commits everything they produced, the
+ * processed marks and the new offset in one transaction. Updates not
+ * handled by then go into the inbox in that same commit and commit on
+ * their own later, as do updates of a chat with a later update in the
+ * same page (so the later one sees their changes). A crash before the
+ * commit loses nothing: the offset did not move, Telegram delivers the
+ * page again and the backends answer repeated request ids from their
+ * caches. After it, nothing is handled twice: every update is either
+ * done or in the inbox.
+ */
+
+#define PAGE_HOLD_MS 200
+
+enum { SLOT_WAITING = 0, SLOT_COMMITTING, SLOT_DONE };
+
+typedef struct page_slot {
+	const gw_update *u; /* the poller's; NULL: a redelivery */
+	bool solo;          /* commits itself */
+	int state;
+	wq_item *it; /* handed in to the page's commit, with: */
+	gw_ctx ctx;
+	bool mark_done;
+} page_slot;
+
+struct gw_page {
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	int refs;    /* the poller and the queued items */
+	size_t left; /* members not handed in */
+	int busy;    /* solo members committing */
+	bool sealed; /* the page's commit is being made */
+	bool committed;
+	page_slot *slot;
+	size_t n;
+};
+
+static void
+page_unref(gw_page *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&p->mtx);
+	bool last = --p->refs == 0;
+	pthread_mutex_unlock(&p->mtx);
+	if (last) {
+		pthread_mutex_destroy(&p->mtx);
+		pthread_cond_destroy(&p->cond);
+		free(p->slot);
+		free(p);
+	}
+}
+
+static metric *
+page_commits(gw *g, const char *how)
+{
+	char labels[32];
+	snprintf(labels, sizeof(labels), "how=\"%s\"", how);
+	return gw_counter(g, "opsdesk_gateway_update_commits_total",
+	    "Updates of getUpdates pages committed with their page or on "
+	    "their own",
+	    labels);
+}
+
+/* A worker handles an item of a page: true when the page took it. */
+static bool
+page_hand_in(gw *g, wq_item *it)
+{
+	gw_page *p = it->page;
+	page_slot *sl = &p->slot[it->idx];
+	gw_ctx ctx;
+	commit_job j;
+
+	handle_collect(g, &it->u, &ctx, &j);
+	/* The answer only stops the button's spinner: it need not wait
+	 * for the commit. */
+	if (wants_answer(g, &it->u)) {
+		answer_callback(g, &it->u, &ctx);
+	}
+	pthread_mutex_lock(&p->mtx);
+	if (!p->sealed && !sl->solo) {
+		sl->ctx = ctx;
+		sl->ctx.u = &it->u;
+		sl->mark_done = j.mark_done;
+		sl->it = it;
+		sl->state = SLOT_DONE;
+		if (--p->left == 0) {
+			pthread_cond_broadcast(&p->cond);
+		}
+		pthread_mutex_unlock(&p->mtx);
+		return true;
+	}
+	if (!p->sealed) {
+		/* Before the page's commit: it waits for this one. */
+		sl->state = SLOT_COMMITTING;
+		p->busy++;
+		pthread_mutex_unlock(&p->mtx);
+		handle_commit(g, &it->u, &ctx, &j, false);
+		metric_inc(page_commits(g, "own"));
+		pthread_mutex_lock(&p->mtx);
+		sl->state = SLOT_DONE;
+		p->busy--;
+		p->left--;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->mtx);
+		return false;
+	}
+	/* Too late for the page: it is in the inbox once the page's
+	 * commit is through; then done on its own. */
+	while (!p->committed) {
+		pthread_cond_wait(&p->cond, &p->mtx);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	handle_commit(g, &it->u, &ctx, &j, false);
+	metric_inc(page_commits(g, "own"));
+	return false;
+}
+
+typedef struct page_job {
+	gw_page *p;
+	int64_t next_offset;
+} page_job;
+
+static int
+inbox_put(store_txn *t, const gw_update *u)
+{
+	uint8_t k[8];
+	char *json = gw_update_to_json(u);
+	int rv;
+	if (json == NULL) {
+		return OD_ENOMEM;
+	}
+	store_key_u64(k, (uint64_t) u->update_id);
+	rv = store_put(t, store_db(store_txn_store(t), GW_DB_INBOX), k, 8,
+	    json, strlen(json));
+	free(json);
+	return rv;
+}
+
+static int
+page_commit_fn(store_txn *t, void *arg)
+{
+	page_job *pj = arg;
+	gw_page *p = pj->p;
+	uint8_t off[16];
+	int rv;
+
+	for (size_t i = 0; i < p->n; i++) {
+		page_slot *sl = &p->slot[i];
+		if (sl->u == NULL) {
+			continue;
+		}
+		if (sl->it != NULL && sl->ctx.rv == 0) {
+			commit_job j = { &sl->ctx, sl->u->update_id,
+				sl->mark_done, NULL, 0 };
+			if ((rv = commit_fn(t, &j)) != 0) {
+				return rv;
+			}
+			if (sl->mark_done) {
+				continue;
+			}
+		} else if (sl->it == NULL && sl->state == SLOT_DONE) {
+			continue; /* committed on its own */
+		}
+		/* Not handled yet, to handle again, or failed: kept. */
+		if ((rv = inbox_put(t, sl->u)) != 0) {
+			return rv;
+		}
+	}
+	store_key_u64(off, (uint64_t) pj->next_offset);
+	store_key_u64(off + 8, (uint64_t) store_txn_now_ms(t));
+	return store_put(
+	    t, store_db(store_txn_store(t), GW_DB_META), "offset", 6, off, 16);
+}
+
+/* Which updates of the page were seen before (done or in the inbox). */
+static int
+page_fresh(gw *g, const gw_update *u, size_t n, bool *fresh)
+{
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	int rv = store_read_begin(g->st, &txn);
+	if (rv != 0) {
+		return rv;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t k[8];
+		store_key_u64(k, (uint64_t) u[i].update_id);
+		fresh[i]
+		    = store_get(txn, store_db(g->st, GW_DB_DONE), k, 8, &v)
+		        != 0
+		    && store_get(txn, store_db(g->st, GW_DB_INBOX), k, 8, &v)
+		        != 0;
+		/* The same id twice in one page: the first counts. */
+		for (size_t j = 0; j < i && fresh[i]; j++) {
+			fresh[i] = u[j].update_id != u[i].update_id;
+		}
+	}
+	store_read_end(txn);
+	return 0;
+}
+
+int
+gw_accept_page(gw *g, gw_update *u, size_t n, int64_t next_offset)
+{
+	gw_page *p = calloc(1, sizeof(*p));
+	bool *fresh = calloc(n ? n : 1, sizeof(bool));
+	wq_item **items = calloc(n ? n : 1, sizeof(wq_item *));
+	size_t m = 0;
+	int rv = OD_ENOMEM;
+
+	if (p == NULL || fresh == NULL || items == NULL
+	    || (p->slot = calloc(n ? n : 1, sizeof(page_slot))) == NULL
+	    || (rv = page_fresh(g, u, n, fresh)) != 0) {
+		goto fail;
+	}
+	p->n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (!fresh[i]) {
+			metric_inc(gw_counter(g,
+			    "opsdesk_gateway_updates_duplicate_total",
+			    "Redelivered updates ignored", NULL));
+			continue;
+		}
+		wq_item *it = calloc(1, sizeof(*it));
+		if (it == NULL || update_copy(&it->u, &u[i]) != 0) {
+			free(it);
+			rv = OD_ENOMEM;
+			goto fail;
+		}
+		it->page = p;
+		it->idx = i;
+		items[m++] = it;
+		p->slot[i].u = &u[i];
+		for (size_t j = i + 1; j < n && !p->slot[i].solo; j++) {
+			p->slot[i].solo = fresh[j]
+			    && item_chat(it)
+			        == (u[j].chat_id ? u[j].chat_id
+			                         : u[j].user_id);
+		}
+	}
+	pthread_mutex_init(&p->mtx, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->refs = 1 + (int) m;
+	p->left = m;
+	if (m > 0) {
+		/* All at once: one lock, one wake-up. */
+		pthread_mutex_lock(&g->wq_mtx);
+		for (size_t i = 0; i < m; i++) {
+			if (g->wq_tail != NULL) {
+				g->wq_tail->next = items[i];
+			} else {
+				g->wq_head = items[i];
+			}
+			g->wq_tail = items[i];
+		}
+		g->wq_len += m;
+		pthread_cond_broadcast(&g->wq_cond);
+		pthread_mutex_unlock(&g->wq_mtx);
+	}
+	free(items);
+	items = NULL;
+
+	int64_t until = od_mono_ms() + PAGE_HOLD_MS;
+	pthread_mutex_lock(&p->mtx);
+	while (p->left > 0 && !g->stopping) {
+		int64_t now = od_mono_ms();
+		if (now >= until) {
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (until - now) * 1000000LL;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&p->cond, &p->mtx, &ts);
+	}
+	p->sealed = true;
+	while (p->busy > 0) {
+		pthread_cond_wait(&p->cond, &p->mtx);
+	}
+	pthread_mutex_unlock(&p->mtx);
+
+	page_job pj = { p, next_offset };
+	rv = store_write(g->st, page_commit_fn, &pj);
+	pthread_mutex_lock(&p->mtx);
+	p->committed = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mtx);
+	if (rv == 0) {
+		gw_outbox_kick(g);
+		metric_inc(gw_counter(g, "opsdesk_gateway_pages_total",
+		    "getUpdates pages committed", NULL));
+	} else {
+		log_error("getUpdates page: could not commit it: %s",
+		    od_strerror(rv));
+	}
+	int handed = 0;
+	for (size_t i = 0; i < n; i++) {
+		page_slot *sl = &p->slot[i];
+		if (sl->it != NULL) {
+			if (sl->ctx.rv != 0) {
+				log_error("update %lld: could not commit its "
+				          "effects: %s",
+				    (long long) sl->u->update_id,
+				    od_strerror(sl->ctx.rv));
+			}
+			gw_ctx_free(&sl->ctx);
+			/* Not item_free: its page reference is dropped
+			 * below, with everyone else's. */
+			wq_item *it = sl->it;
+			sl->it = NULL;
+			gw_update_clear(&it->u);
+			free(it);
+			handed++;
+		}
+	}
+	pthread_mutex_lock(&p->mtx);
+	p->refs -= handed; /* never to 0: the poller's is left */
+	pthread_mutex_unlock(&p->mtx);
+	if (rv == 0) {
+		metric_add(page_commits(g, "page"), (uint64_t) handed);
+	}
+	free(fresh);
+	page_unref(p);
+	return rv;
+
+fail:
+	for (size_t i = 0; items != NULL && i < m; i++) {
+		gw_update_clear(&items[i]->u);
+		free(items[i]);
+	}
+	if (p != NULL) {
+		free(p->slot);
+	}
+	free(p);
+	free(fresh);
+	free(items);
 	return rv;
 }
 
@@ -1599,8 +1987,7 @@ gw_free(gw *g)
 	/* Unhandled updates stay in the inbox for the next start. */
 	for (wq_item *it = g->wq_head, *next; it != NULL; it = next) {
 		next = it->next;
-		gw_update_clear(&it->u);
-		free(it);
+		item_free(it);
 	}
 	pthread_mutex_destroy(&g->wq_mtx);
 	pthread_cond_destroy(&g->wq_cond);

@@ -634,7 +634,8 @@ deliver_status(gw *g, status_batch *sb)
 		store_read_end(txn);
 	}
 	gw_reply_free(rep);
-	if (gw_enqueue(g, &ctx) == 0) {
+	/* A broadcast: behind every reply, alert and ticket notice. */
+	if (gw_enqueue_lane(g, &ctx, GW_LANE_BROADCAST) == 0) {
 		metric_add(
 		    gw_counter(g, "opsdesk_gateway_notifications_total",
 		        "Bus events turned into messages", "kind=\"status\""),

@@ -231,6 +231,10 @@ gw_outbox_decode(const void *v, size_t len, int64_t *chat_id,
  *                round-robin, read from the front, never scanned whole.
  * GW_DB_OB_CHAT  lane(1) chat(8) -> due(8) backoff_ms(8): where the chat
  *                sits in OB_READY, and its retry backoff.
+ * GW_DB_OB_AGE   lane(1) seq(8) -> queued at (ms): the lane's messages
+ *                oldest first, for its age gauge.
+ * meta "ob_lane<n>" -> count(8): the lane's depth, kept in step with
+ *                OB_QUEUE; "ob_lanes" marks the two as built.
  */
 
 #define QKEY_LEN 17
@@ -258,6 +262,57 @@ lane_index(int lane)
 	return (lane >= GW_LANE_REPLY && lane <= GW_LANE_BROADCAST)
 	    ? lane - GW_LANE_REPLY
 	    : GW_LANE_TICKET - GW_LANE_REPLY;
+}
+
+static void
+lane_meta_key(char *k, int li)
+{
+	memcpy(k, "ob_lane", 7);
+	k[7] = (char) ('0' + li);
+}
+
+/* The lane's depth moves by delta (never below 0). */
+static int
+lane_count_add(store_txn *t, int li, int64_t delta)
+{
+	store *s = store_txn_store(t);
+	char k[8];
+	uint8_t v[8];
+	MDB_val cur;
+	int64_t n = 0;
+
+	lane_meta_key(k, li);
+	if (store_get(store_txn_mdb(t), store_db(s, GW_DB_META), k, 8, &cur)
+	        == 0
+	    && cur.mv_size == 8) {
+		n = (int64_t) store_key_get_u64(cur.mv_data);
+	}
+	n += delta;
+	store_key_u64(v, (uint64_t) (n < 0 ? 0 : n));
+	return store_put(t, store_db(s, GW_DB_META), k, 8, v, 8);
+}
+
+static void
+akey(uint8_t *k, int li, uint64_t seq)
+{
+	k[0] = (uint8_t) li;
+	store_key_u64(k + 1, seq);
+}
+
+/* A message joins the lane's depth and age index at now. */
+static int
+lane_add(store_txn *t, int li, uint64_t seq, int64_t now)
+{
+	store *s = store_txn_store(t);
+	uint8_t k[CKEY_LEN], v[8];
+	int rv;
+	akey(k, li, seq);
+	store_key_u64(v, (uint64_t) now);
+	if ((rv = store_put(t, store_db(s, GW_DB_OB_AGE), k, CKEY_LEN, v, 8))
+	    != 0) {
+		return rv;
+	}
+	return lane_count_add(t, li, 1);
 }
 
 /* The chat's place: 0 and *due, *backoff; OD_ENOTFOUND. */
@@ -381,7 +436,8 @@ gw_outbox_put(store_txn *t, const gw_out *o, int lane)
 	qkey(q, li, o->chat_id, id);
 	if ((rv = store_put(
 	         t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, "", 0))
-	    != 0) {
+	        != 0
+	    || (rv = lane_add(t, li, id, store_txn_now_ms(t))) != 0) {
 		return rv;
 	}
 	if (chat_get(store_txn_mdb(t), s, li, o->chat_id, &due, &b) == 0) {
@@ -431,6 +487,105 @@ index_old_rows(store_txn *t, void *arg)
 	}
 	store_scan_close(&sc);
 	return rv;
+}
+
+/* Queues of a version without lane gauges: counted and aged (as queued
+ * now) once. */
+static int
+index_lanes(store_txn *t)
+{
+	store *s = store_txn_store(t);
+	MDB_txn *m = store_txn_mdb(t);
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int64_t n[GW_LANES] = { 0 }, now = store_txn_now_ms(t);
+	uint8_t one[8];
+	int rv = 0;
+
+	if (store_get(m, store_db(s, GW_DB_META), "ob_lanes", 8, &v) == 0) {
+		return 0;
+	}
+	if (mdb_cursor_open(m, store_db(s, GW_DB_OB_QUEUE), &c) != 0) {
+		return OD_EIO;
+	}
+	for (int op = MDB_FIRST; mdb_cursor_get(c, &k, &v, op) == 0;
+	     op = MDB_NEXT) {
+		const uint8_t *kb = k.mv_data;
+		uint8_t a[CKEY_LEN], at[8];
+		if (k.mv_size != QKEY_LEN || kb[0] >= GW_LANES) {
+			continue;
+		}
+		n[kb[0]]++;
+		akey(a, kb[0], store_key_get_u64(kb + 9));
+		store_key_u64(at, (uint64_t) now);
+		/* A put does not move this cursor in another DB. */
+		if ((rv = store_put(
+		         t, store_db(s, GW_DB_OB_AGE), a, CKEY_LEN, at, 8))
+		    != 0) {
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	for (int li = 0; rv == 0 && li < GW_LANES; li++) {
+		char key[8];
+		uint8_t cnt[8];
+		lane_meta_key(key, li);
+		store_key_u64(cnt, (uint64_t) n[li]);
+		rv = store_put(t, store_db(s, GW_DB_META), key, 8, cnt, 8);
+	}
+	store_key_u64(one, 1);
+	return rv != 0
+	    ? rv
+	    : store_put(t, store_db(s, GW_DB_META), "ob_lanes", 8, one, 8);
+}
+
+static int
+index_queues(store_txn *t, void *arg)
+{
+	int rv = index_old_rows(t, arg);
+	return rv != 0 ? rv : index_lanes(t);
+}
+
+int
+gw_outbox_lanes(store *st, int64_t now, uint64_t depth[GW_LANES],
+    int64_t oldest_ms[GW_LANES])
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	int rv;
+
+	if ((rv = store_read_begin(st, &txn)) != 0) {
+		return rv;
+	}
+	if (mdb_cursor_open(txn, store_db(st, GW_DB_OB_AGE), &c) != 0) {
+		store_read_end(txn);
+		return OD_EIO;
+	}
+	for (int li = 0; li < GW_LANES; li++) {
+		char key[8];
+		uint8_t a[CKEY_LEN];
+		MDB_val k, v;
+		depth[li] = 0;
+		oldest_ms[li] = 0;
+		lane_meta_key(key, li);
+		if (store_get(txn, store_db(st, GW_DB_META), key, 8, &v) == 0
+		    && v.mv_size == 8) {
+			depth[li] = store_key_get_u64(v.mv_data);
+		}
+		akey(a, li, 0);
+		k.mv_size = CKEY_LEN;
+		k.mv_data = a;
+		if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0
+		    && k.mv_size == CKEY_LEN
+		    && ((const uint8_t *) k.mv_data)[0] == li
+		    && v.mv_size == 8) {
+			int64_t at = (int64_t) store_key_get_u64(v.mv_data);
+			oldest_ms[li] = now > at ? now - at : 0;
+		}
+	}
+	mdb_cursor_close(c);
+	store_read_end(txn);
+	return 0;
 }
 
 /* ---- the scheduler: which messages may go now ---- */
@@ -719,7 +874,15 @@ del_msg(store_txn *t, int li, int64_t chat, uint64_t seq)
 	}
 	qkey(q, li, chat, seq);
 	rv = store_del(t, store_db(s, GW_DB_OB_QUEUE), q, QKEY_LEN, NULL, 0);
-	return rv == OD_ENOTFOUND ? 0 : rv;
+	if (rv != 0) {
+		return rv == OD_ENOTFOUND ? 0 : rv;
+	}
+	akey(q, li, seq);
+	rv = store_del(t, store_db(s, GW_DB_OB_AGE), q, CKEY_LEN, NULL, 0);
+	if (rv != 0 && rv != OD_ENOTFOUND) {
+		return rv;
+	}
+	return lane_count_add(t, li, -1);
 }
 
 #define PURGE_MAX 1000
@@ -1024,6 +1187,7 @@ typedef struct sender {
 	lasting last[8];
 	int64_t lasting_ms; /* LASTING_MS, or the tests' value */
 	metric *depth_g, *inflight_g;
+	metric *lane_depth_g[GW_LANES], *lane_age_g[GW_LANES];
 } sender;
 
 static void
@@ -1181,6 +1345,22 @@ update_gauges(sender *sd)
 	}
 	store_read_end(txn);
 	metric_set(sd->inflight_g, (double) gw_ob_sched_inflight(sd->s));
+	/* The workers' queue is held at WQ_MAX by backpressure. */
+	pthread_mutex_lock(&g->wq_mtx);
+	size_t wq = g->wq_len;
+	pthread_mutex_unlock(&g->wq_mtx);
+	metric_set(metrics_gauge(g->m, "opsdesk_gateway_update_queue_depth",
+	               "Updates accepted and waiting for a worker", NULL),
+	    (double) wq);
+	uint64_t depth[GW_LANES];
+	int64_t age[GW_LANES];
+	if (gw_outbox_lanes(g->st, od_now_ms(), depth, age) == 0) {
+		for (int li = 0; li < GW_LANES; li++) {
+			metric_set(sd->lane_depth_g[li], (double) depth[li]);
+			metric_set(
+			    sd->lane_age_g[li], (double) age[li] / 1000.0);
+		}
+	}
 }
 
 static void *
@@ -1202,6 +1382,19 @@ sender_main(void *arg)
 	    "Messages waiting in the outbound queue", NULL);
 	sd.inflight_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_in_flight",
 	    "Bot API sends in flight", NULL);
+	for (int li = 0; li < GW_LANES; li++) {
+		static const char *const names[GW_LANES]
+		    = { "reply", "alert", "ticket", "broadcast" };
+		char labels[32];
+		snprintf(labels, sizeof(labels), "lane=\"%s\"", names[li]);
+		sd.lane_depth_g[li]
+		    = metrics_gauge(g->m, "opsdesk_gateway_outbox_lane_depth",
+		        "Messages queued per delivery lane", labels);
+		sd.lane_age_g[li] = metrics_gauge(g->m,
+		    "opsdesk_gateway_outbox_lane_oldest_seconds",
+		    "Age of the oldest message queued per delivery lane",
+		    labels);
+	}
 	if (sd.picked == NULL || sd.done == NULL || sd.xfers == NULL) {
 		log_error("outbox sender: out of memory");
 		goto out;
@@ -1271,7 +1464,9 @@ sender_main(void *arg)
 		if (sd.n_done > 0 || sd.s->n_rekey > 0 || sd.s->n_purge > 0) {
 			flush_done(&sd);
 		}
-		if (now - last_gauges >= 1000 || progressed) {
+		/* Gauges (and the depth backpressure reads) at most every
+		 * 100 ms while sending, not after every send. */
+		if (now - last_gauges >= (progressed ? 100 : 1000)) {
 			update_gauges(&sd);
 			last_gauges = now;
 		}
@@ -1358,7 +1553,7 @@ int
 gw_outbox_start(gw *g)
 {
 	int n = 0, rv;
-	if ((rv = store_write(g->st, index_old_rows, &n)) != 0) {
+	if ((rv = store_write(g->st, index_queues, &n)) != 0) {
 		return rv;
 	}
 	if (n > 0) {

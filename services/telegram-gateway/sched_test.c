@@ -180,6 +180,75 @@ test_lanes_in_priority(void **state)
 	assert_int_equal(depth(f), 199);
 }
 
+static void
+lanes(fixture *f, uint64_t *d, int64_t *age)
+{
+	assert_int_equal(gw_outbox_lanes(f->st, fake_now, d, age), 0);
+}
+
+/* Each lane's depth and oldest age, kept as messages come and go. */
+static void
+test_lane_gauges(void **state)
+{
+	fixture *f = *state;
+	ob_msg m[8];
+	uint64_t d[GW_LANES];
+	int64_t age[GW_LANES];
+	int b = GW_LANE_BROADCAST - GW_LANE_REPLY;
+
+	lanes(f, d, age);
+	for (int li = 0; li < GW_LANES; li++) {
+		assert_int_equal(d[li], 0);
+		assert_int_equal(age[li], 0);
+	}
+	put(f, GW_LANE_BROADCAST, 1000, "s", 2);
+	fake_now += 1000;
+	put(f, GW_LANE_BROADCAST, 1001, "s", 1);
+	put(f, GW_LANE_REPLY, 42, "r", 1);
+	fake_now += 4000;
+	lanes(f, d, age);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(age[0], 4000);
+	assert_int_equal(d[1], 0);
+	assert_int_equal(d[2], 0);
+	assert_int_equal(age[2], 0);
+	assert_int_equal(d[b], 3);
+	assert_int_equal(age[b], 5000);
+
+	/* The reply goes: its lane is empty again. */
+	assert_int_equal(pick(f, m, 1, NULL), 1);
+	assert_int_equal(m[0].chat_id, 42);
+	finish(f, m, 1, BOTAPI_OK);
+	lanes(f, d, age);
+	assert_int_equal(d[0], 0);
+	assert_int_equal(age[0], 0);
+
+	/* A retry keeps the message; a sent one leaves, and the lane's
+	 * oldest is then the next oldest. */
+	assert_int_equal(pick(f, m, 1, NULL), 1);
+	assert_int_equal(m[0].chat_id, 1000);
+	finish(f, m, 1, BOTAPI_RETRY);
+	lanes(f, d, age);
+	assert_int_equal(d[b], 3);
+	assert_int_equal(age[b], 5000);
+	assert_int_equal(pick(f, m, 1, NULL), 1);
+	assert_int_equal(m[0].chat_id, 1001);
+	finish(f, m, 1, BOTAPI_BLOCKED);
+	fake_now += 60000;
+	assert_int_equal(pick(f, m, 1, NULL), 1);
+	assert_int_equal(m[0].chat_id, 1000);
+	finish(f, m, 1, BOTAPI_OK);
+	lanes(f, d, age);
+	assert_int_equal(d[b], 1);
+	assert_int_equal(age[b], 65000);
+	assert_int_equal(pick(f, m, 1, NULL), 1);
+	finish(f, m, 1, BOTAPI_OK);
+	lanes(f, d, age);
+	assert_int_equal(d[b], 0);
+	assert_int_equal(age[b], 0);
+	assert_int_equal(depth(f), 0);
+}
+
 /* Chats take turns inside a lane; each chat's messages stay in order. */
 static void
 test_round_robin(void **state)
@@ -409,6 +478,8 @@ main(void)
 		    test_lanes_in_priority, setup_unlimited, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_round_robin, setup_unlimited, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_lane_gauges, setup_unlimited, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_one_in_flight_per_chat, setup_unlimited, teardown),
 		cmocka_unit_test_setup_teardown(

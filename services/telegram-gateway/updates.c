@@ -331,9 +331,10 @@ poll_main(void *arg)
 					next = batch[i].update_id + 1;
 				}
 			}
-			/* Accepted (durable) before the next poll confirms
-			 * them to Telegram. */
-			rv = n > 0 ? gw_accept(g, batch, n, next) : 0;
+			/* Handled (or kept in the inbox) and the offset
+			 * durable before the next poll confirms them to
+			 * Telegram: one commit for the page. */
+			rv = n > 0 ? gw_accept_page(g, batch, n, next) : 0;
 			if (rv == 0) {
 				offset = next;
 			} else {

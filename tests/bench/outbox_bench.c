@@ -141,6 +141,22 @@ run(const char *dir, int depth, double *us, long *anon_kb, int64_t *first)
 	}
 }
 
+/* --fill DIR N: a gateway store at DIR with N broadcasts queued, on the
+ * real clock, for gateway_rss_bench.py to start the gateway on. */
+static int
+fill(const char *dir, int n)
+{
+	store *st = NULL;
+	store_options so = { .path = dir, .dbs = gw_db_names };
+	if (store_open(&st, &so) != 0) {
+		fprintf(stderr, "cannot open a store at %s\n", dir);
+		return 1;
+	}
+	queue(st, GW_LANE_BROADCAST, 100000000, n);
+	store_close(st);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -150,6 +166,9 @@ main(int argc, char **argv)
 	long anon_small, anon_big;
 	int64_t first_small, first_big;
 
+	if (argc > 3 && strcmp(argv[1], "--fill") == 0) {
+		return fill(argv[2], atoi(argv[3]));
+	}
 	od_clock_set(fake_clock, NULL);
 	run(dir, 1000, &us_small, &anon_small, &first_small);
 	run(dir, 100000, &us_big, &anon_big, &first_big);

@@ -326,8 +326,20 @@ def _check_rendered(overlay):
     h.eq(paths, {config["gateway"]["webhook_path"]: "telegram-gateway",
                  "/": "status-publisher"})
     h.eq(settings["OPSDESK_WEBHOOK_PATH"], config["gateway"]["webhook_path"])
-    h.check({"default-deny-ingress", "allow-public", "allow-metrics",
-             "allow-prober-http"} <= set(by_kind["NetworkPolicy"]))
+    # The webhook path goes to the gateway's own listener (time-outs, a
+    # connection cap): the Service's port "webhook", the container's port
+    # of that name, the port of gateway.webhook_listen.
+    hook = next(p["backend"]["service"]["port"]["name"]
+                for p in ing["rules"][0]["http"]["paths"]
+                if p["path"] == config["gateway"]["webhook_path"])
+    h.eq(hook, "webhook")
+    gw_ports = {p["name"]: p["containerPort"]
+                for p in gw["spec"]["containers"][0]["ports"]}
+    h.eq(str(gw_ports["webhook"]),
+         config["gateway"]["webhook_listen"].rsplit(":", 1)[1])
+    h.check({"default-deny-ingress", "allow-public", "allow-webhook",
+             "allow-metrics", "allow-prober-http"}
+            <= set(by_kind["NetworkPolicy"]))
     _check_tls(text, docs, by_kind)
     h.eq(by_kind["Namespace"][ns]["metadata"]["labels"]
          ["pod-security.kubernetes.io/enforce"], "restricted")
@@ -358,7 +370,9 @@ def _check_tls(text, docs, by_kind):
                 h.check(v.startswith("tls+tcp://"), "%s %s=%s" %
                         (name, k, v))
     admitted = {}
-    public = {"status-publisher", "telegram-gateway"}
+    # Open to anyone (the Ingress controller): the status page's http and
+    # the gateway's webhook listener; never the gateway's /metrics port.
+    public = {"http": {"status-publisher"}, "webhook": {"telegram-gateway"}}
     for pname, pol in by_kind["NetworkPolicy"].items():
         spec = pol["spec"]
         sel = spec["podSelector"]
@@ -371,10 +385,13 @@ def _check_tls(text, docs, by_kind):
         for rule in spec.get("ingress", []):
             ports = {p["port"] for p in rule.get("ports", [])}
             h.check(ports, "%s: a rule without ports admits all" % pname)
-            if ports == {"http"}:
+            if ports == {"http"} or ports == {"webhook"}:
                 # Public, monitoring or the prober's http probes.
+                port = next(iter(ports))
                 if not rule.get("from"):
-                    h.eq(targets, public, pname + " public http")
+                    h.eq(targets, public[port], pname + " public " + port)
+                elif port == "webhook":
+                    h.check(False, pname + ": the webhook is public")
                 continue
             froms = rule.get("from", [])
             h.check(froms, "%s opens rpc ports to everyone" % pname)
@@ -563,6 +580,31 @@ def test_compose_parses():
     for k, d in deps.items():
         if k != "tls-init":
             h.eq(d["condition"], "service_healthy")
+
+
+def test_compose_webhook_override():
+    """deploy/compose.webhook.yaml (opt-in) puts the gateway in webhook
+    mode on its own listener: the port of gateway.webhook_listen,
+    published on loopback only (for a TLS proxy), the webhook registered
+    before the gateway starts."""
+    try:
+        import yaml
+    except ImportError:
+        raise h.Skip("python3-yaml not installed")
+    with open(os.path.join(DEPLOY, "compose.webhook.yaml")) as f:
+        doc = yaml.safe_load(f)
+    with open(os.path.join(DEPLOY, "opsdesk.container.json")) as f:
+        listen = json.load(f)["gateway"]["webhook_listen"]
+    port = listen.rsplit(":", 1)[1]
+    h.eq(sorted(doc["services"]), ["telegram-gateway"])
+    gw = doc["services"]["telegram-gateway"]
+    h.eq(gw["environment"]["OPSDESK_GATEWAY_MODE"], "webhook")
+    h.eq(gw["ports"], ["127.0.0.1:%s:%s" % (port, port)])
+    cmd = " ".join(gw["entrypoint"])
+    h.check(cmd.index("opsdesk-telegram-webhook") <
+            cmd.index("exec opsdesk-entrypoint telegram-gateway"), cmd)
+    h.eq(sorted(gw["secrets"]),
+         ["telegram_bot_token", "telegram_webhook_secret"])
 
 
 def _fake_bin(tmp):

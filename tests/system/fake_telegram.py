@@ -225,6 +225,11 @@ class FakeTelegram:
              "from": {"id": user, "is_bot": False, "first_name": first_name},
              "chat": {"id": chat, "type": chat_type},
              "date": int(time.time()), "text": text}
+        if isinstance(text, str) and text.startswith("/"):
+            # As Telegram marks it (frameworks route on the entity).
+            m["entities"] = [{"type": "bot_command", "offset": 0,
+                              "length": len(text.split()[0].encode(
+                                  "utf-16-le", "surrogatepass")) // 2}]
         if reply_to is not None:
             m["reply_to_message"] = {
                 "message_id": reply_to,
@@ -383,7 +388,8 @@ class FakeTelegram:
                       "document": {"file_name": doc.get("filename", "")
                                    if isinstance(doc, dict) else ""}}
         elif method == "getMe":
-            result = {"id": 1, "is_bot": True, "username": "opsdesk_bot"}
+            result = {"id": 1, "is_bot": True, "first_name": "opsdesk",
+                      "username": "opsdesk_bot"}
         self._record(method, token, body, now, 200)
         return 200, {"ok": True, "result": result}
 

@@ -1,0 +1,11 @@
+# The whole telegram-gateway's RSS with 100,000 messages queued against
+# the same gateway idle (see gateway_rss_bench.py); needs outbox_bench
+# (--fill) from outbox_bench.cmake.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND AND TARGET outbox_bench)
+  add_test(NAME bench_gateway_rss
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/gateway_rss_bench.py
+            --bin ${PROJECT_BINARY_DIR}/bin
+            --proto ${PROJECT_SOURCE_DIR}/proto)
+  set_tests_properties(bench_gateway_rss PROPERTIES LABELS bench TIMEOUT 300)
+endif()
