@@ -40,6 +40,8 @@ typedef struct auth_creds {
 	uint8_t keys[N_IDENTITIES][AUTH_MAX_KEYS][AUTH_KEY_LEN];
 	int n_keys[N_IDENTITIES]; /* 0: that peer is refused */
 	uint8_t own_key[AUTH_KEY_LEN];
+	EVP_MAC_CTX *ctx[N_IDENTITIES][AUTH_MAX_KEYS]; /* keyed: mac3 */
+	EVP_MAC_CTX *own_ctx;
 	nng_tls_config *tls_client;
 	nng_tls_config *tls_server;
 } auth_creds;
@@ -60,6 +62,10 @@ struct auth {
 	pthread_mutex_t ep_mtx; /* cr's TLS configs and eps */
 	auth_endpoint *eps;
 	size_t n_eps, cap_eps;
+	/* Only unique (two messages of one millisecond get different MACs,
+	 * so the replay cache tells them apart): a counter from a random
+	 * start, not RAND_bytes per message (a getpid() each). */
+	_Atomic uint64_t nonce;
 	pthread_mutex_t mtx; /* the replay cache */
 	replay_slot *replay;
 };
@@ -221,6 +227,80 @@ tls_config(nng_tls_config **out, nng_tls_mode mode, const char *ca,
 	return 0;
 }
 
+static EVP_MAC *hmac_alg; /* fetched once; shared, thread-safe */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+hmac_fetch(void)
+{
+	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/*
+ * A context keyed with key, kept as a template: each message's MAC
+ * starts from a copy (EVP_MAC_CTX_dup reads it only), which skips the
+ * digest fetch by name and the key schedule of EVP_MAC_init (most of
+ * an HMAC's cost on a 300-byte request). NULL when out of memory.
+ */
+static EVP_MAC_CTX *
+mac_keyed(const uint8_t key[AUTH_KEY_LEN])
+{
+	pthread_once(&hmac_once, hmac_fetch);
+	if (hmac_alg == NULL) {
+		return NULL;
+	}
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+	if (ctx == NULL) {
+		return NULL;
+	}
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(
+		    "digest", (char *) "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!EVP_MAC_init(ctx, key, AUTH_KEY_LEN, params)) {
+		EVP_MAC_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* HMAC-SHA256 with keyed's key over a, b and c, one after the other. */
+static int
+mac3(const EVP_MAC_CTX *keyed, const void *a, size_t alen, const void *b,
+    size_t blen, const void *c, size_t clen, uint8_t mac[AUTH_MAC_LEN])
+{
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+	if (ctx == NULL) {
+		return OD_ENOMEM;
+	}
+	size_t n = 0;
+	int ok = (alen == 0 || EVP_MAC_update(ctx, a, alen))
+	    && (blen == 0 || EVP_MAC_update(ctx, b, blen))
+	    && (clen == 0 || EVP_MAC_update(ctx, c, clen))
+	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN) && n == AUTH_MAC_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : OD_EINTERNAL;
+}
+
+/* The keyed contexts of cr's keys. */
+static int
+creds_keyed(auth_creds *cr)
+{
+	if ((cr->own_ctx = mac_keyed(cr->own_key)) == NULL) {
+		return OD_ENOMEM;
+	}
+	for (int i = 0; i < N_IDENTITIES; i++) {
+		for (int k = 0; k < cr->n_keys[i]; k++) {
+			if ((cr->ctx[i][k] = mac_keyed(cr->keys[i][k]))
+			    == NULL) {
+				return OD_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
 static void
 creds_free(auth_creds *cr)
 {
@@ -229,6 +309,12 @@ creds_free(auth_creds *cr)
 	}
 	if (cr->tls_server != NULL) {
 		nng_tls_config_free(cr->tls_server);
+	}
+	EVP_MAC_CTX_free(cr->own_ctx);
+	for (int i = 0; i < N_IDENTITIES; i++) {
+		for (int k = 0; k < AUTH_MAX_KEYS; k++) {
+			EVP_MAC_CTX_free(cr->ctx[i][k]);
+		}
 	}
 	OPENSSL_cleanse(cr, sizeof(*cr));
 }
@@ -288,6 +374,9 @@ creds_load(auth_creds *cr, const char *dir, const char *identity, char *err,
 		rv = OD_EMALFORMED;
 		goto out;
 	}
+	if ((rv = creds_keyed(cr)) != 0) {
+		snprintf(err, errlen, "HMAC keys: %s", od_strerror(rv));
+	}
 out:
 	OPENSSL_cleanse(own, sizeof(own));
 	free(ca);
@@ -318,6 +407,12 @@ auth_alloc(const char *identity)
 	pthread_rwlock_init(&a->creds_lock, NULL);
 	od_strlcpy(a->identity, identity, sizeof(a->identity));
 	a->self = identity_index(identity, strlen(identity));
+	uint64_t start;
+	if (RAND_bytes((unsigned char *) &start, sizeof(start)) != 1) {
+		auth_close(a);
+		return NULL;
+	}
+	atomic_init(&a->nonce, start);
 	return a;
 }
 
@@ -433,8 +528,7 @@ auth_reload(auth *a, char *err, size_t errlen)
 	/* The keys: every seal and verify after this uses the new ones. */
 	pthread_mutex_lock(&a->ep_mtx);
 	pthread_rwlock_wrlock(&a->creds_lock);
-	nng_tls_config *old_client = a->cr.tls_client;
-	nng_tls_config *old_server = a->cr.tls_server;
+	auth_creds old = a->cr;
 	a->cr = *fresh;
 	pthread_rwlock_unlock(&a->creds_lock);
 	/* The TLS configs: every connection made after this. NNG holds a
@@ -470,12 +564,7 @@ auth_reload(auth *a, char *err, size_t errlen)
 		}
 	}
 	pthread_mutex_unlock(&a->ep_mtx);
-	if (old_client != NULL) {
-		nng_tls_config_free(old_client);
-	}
-	if (old_server != NULL) {
-		nng_tls_config_free(old_server);
-	}
+	creds_free(&old);
 	OPENSSL_cleanse(fresh, sizeof(*fresh));
 	free(fresh);
 	if (nrv != 0) {
@@ -502,6 +591,10 @@ auth_open_key(
 	for (int i = 0; i < N_IDENTITIES; i++) {
 		memcpy(a->cr.keys[i][0], key, AUTH_KEY_LEN);
 		a->cr.n_keys[i] = 1;
+	}
+	if (creds_keyed(&a->cr) != 0) {
+		auth_close(a);
+		return OD_ENOMEM;
 	}
 	*out = a;
 	return 0;
@@ -647,44 +740,6 @@ auth_header_parse(const void *buf, size_t len, auth_header *out)
 	return 0;
 }
 
-static EVP_MAC *hmac_alg; /* fetched once; shared, thread-safe */
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void
-hmac_fetch(void)
-{
-	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-/* HMAC-SHA256 over a, b and c, one after the other. */
-static int
-mac3(const uint8_t key[AUTH_KEY_LEN], const void *a, size_t alen,
-    const void *b, size_t blen, const void *c, size_t clen,
-    uint8_t mac[AUTH_MAC_LEN])
-{
-	pthread_once(&hmac_once, hmac_fetch);
-	if (hmac_alg == NULL) {
-		return OD_EINTERNAL;
-	}
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
-	if (ctx == NULL) {
-		return OD_ENOMEM;
-	}
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(
-		    "digest", (char *) "SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	size_t n = 0;
-	int ok = EVP_MAC_init(ctx, key, AUTH_KEY_LEN, params)
-	    && (alen == 0 || EVP_MAC_update(ctx, a, alen))
-	    && (blen == 0 || EVP_MAC_update(ctx, b, blen))
-	    && (clen == 0 || EVP_MAC_update(ctx, c, clen))
-	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN) && n == AUTH_MAC_LEN;
-	EVP_MAC_CTX_free(ctx);
-	return ok ? 0 : OD_EINTERNAL;
-}
-
 int
 auth_header_make(auth *a, const void *prefix, size_t prefix_len,
     const void *payload, size_t payload_len, uint8_t *hdr, size_t *hdr_len)
@@ -697,14 +752,11 @@ auth_header_make(auth *a, const void *prefix, size_t prefix_len,
 	hdr[4] = (uint8_t) idlen;
 	memcpy(hdr + 5, a->identity, idlen);
 	od_put_be64(hdr + 5 + idlen, (uint64_t) od_now_ms());
-	uint64_t nonce;
-	if (RAND_bytes((unsigned char *) &nonce, sizeof(nonce)) != 1) {
-		return OD_EINTERNAL;
-	}
+	uint64_t nonce = atomic_fetch_add(&a->nonce, 1);
 	memcpy(hdr + 5 + idlen + 8, &nonce, 8);
 	size_t body = 5 + idlen + 16;
 	pthread_rwlock_rdlock(&a->creds_lock);
-	int rv = mac3(a->cr.own_key, prefix, prefix_len, hdr, body, payload,
+	int rv = mac3(a->cr.own_ctx, prefix, prefix_len, hdr, body, payload,
 	    payload_len, hdr + body);
 	pthread_rwlock_unlock(&a->creds_lock);
 	if (rv == 0) {
@@ -803,7 +855,7 @@ auth_verify(auth *a, const void *buf, size_t len, size_t at,
 	 * the old one), the signing one first. */
 	for (int k = 0; i >= 0 && !good && k < a->cr.n_keys[i]; k++) {
 		have = true;
-		good = mac3(a->cr.keys[i][k], p, at, p + at, body,
+		good = mac3(a->cr.ctx[i][k], p, at, p + at, body,
 		           p + at + h.len, len - at - h.len, mac)
 		        == 0
 		    && CRYPTO_memcmp(mac, h.mac, AUTH_MAC_LEN) == 0;
@@ -945,13 +997,25 @@ endpoint_tls(auth *a, uint32_t id, bool listener)
 		a->eps = n;
 		a->cap_eps = cap;
 	}
+	/* TCP_NODELAY: NNG 1.5.2 leaves Nagle on (its TCP dialers and
+	 * listeners default to nodelay false), and its TLS stream sends a
+	 * message as one record per piece (length, SP header, body), each
+	 * its own TCP send: with Nagle the second and third wait for the
+	 * peer's ACK of the first. Plain tcp:// writes the three at once. */
 	if (listener) {
 		nng_listener l = { .id = id };
-		rv = nng_listener_set_ptr(
-		    l, NNG_OPT_TLS_CONFIG, a->cr.tls_server);
+		if ((rv = nng_listener_set_ptr(
+		         l, NNG_OPT_TLS_CONFIG, a->cr.tls_server))
+		    == 0) {
+			rv = nng_listener_set_bool(l, NNG_OPT_TCP_NODELAY, true);
+		}
 	} else {
 		nng_dialer d = { .id = id };
-		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, a->cr.tls_client);
+		if ((rv = nng_dialer_set_ptr(
+		         d, NNG_OPT_TLS_CONFIG, a->cr.tls_client))
+		    == 0) {
+			rv = nng_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
+		}
 	}
 	if (rv == 0) {
 		a->eps[a->n_eps++] = (auth_endpoint) { id, listener };
