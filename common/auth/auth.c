@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -55,8 +55,8 @@ typedef struct auth_endpoint {
 
 struct auth {
 	char identity[AUTH_MAX_IDENTITY + 1];
-	int self;       /* index in auth_identities, or -1 */
-	char dir[4096]; /* "" for auth_open_key */
+	int self;                    /* index in auth_identities, or -1 */
+	char dir[4096];              /* "" for auth_open_key */
 	pthread_rwlock_t creds_lock; /* cr's keys (readers: seal, verify) */
 	auth_creds cr;
 	pthread_mutex_t ep_mtx; /* cr's TLS configs and eps */
@@ -1007,7 +1007,8 @@ endpoint_tls(auth *a, uint32_t id, bool listener)
 		if ((rv = nng_listener_set_ptr(
 		         l, NNG_OPT_TLS_CONFIG, a->cr.tls_server))
 		    == 0) {
-			rv = nng_listener_set_bool(l, NNG_OPT_TCP_NODELAY, true);
+			rv = nng_listener_set_bool(
+			    l, NNG_OPT_TCP_NODELAY, true);
 		}
 	} else {
 		nng_dialer d = { .id = id };

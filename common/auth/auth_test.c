@@ -453,8 +453,10 @@ roundtrip(auth *a, auth *b, char *err, size_t errlen)
 	return auth_verify(b, msg, hlen + 4, 0, id, &off, err, errlen);
 }
 
-#define KEY_A "aa00000000000000000000000000000000000000000000000000000000000001"
-#define KEY_B "bb00000000000000000000000000000000000000000000000000000000000002"
+#define KEY_A                                                                 \
+	"aa00000000000000000000000000000000000000000000000000000000000001"
+#define KEY_B                                                                 \
+	"bb00000000000000000000000000000000000000000000000000000000000002"
 
 /* A reload takes the directory's keys as they are now; a file holding
  * two keys accepts both (the first signs); a file that does not load
@@ -467,7 +469,8 @@ test_reload_keys(void **state)
 	auth *tk, *op_old, *op_a, *op_b, *op_ab;
 	assert_int_equal(
 	    auth_open(&tk, dir, "ticket-service", err, sizeof(err)), 0);
-	assert_int_equal(auth_open(&op_old, dir, "opsctl", err, sizeof(err)), 0);
+	assert_int_equal(
+	    auth_open(&op_old, dir, "opsctl", err, sizeof(err)), 0);
 	assert_int_equal(roundtrip(op_old, tk, err, sizeof(err)), 0);
 
 	/* opsctl gets a new key: until the verifier reloads it is refused. */
@@ -482,7 +485,8 @@ test_reload_keys(void **state)
 	/* A rotation without a gap: "B A" accepts both, B signs. */
 	write_text("opsctl.secret", KEY_B "\n" KEY_A "\n");
 	assert_int_equal(auth_reload(tk, err, sizeof(err)), 0);
-	assert_int_equal(auth_open(&op_ab, dir, "opsctl", err, sizeof(err)), 0);
+	assert_int_equal(
+	    auth_open(&op_ab, dir, "opsctl", err, sizeof(err)), 0);
 	write_text("opsctl.secret", KEY_B);
 	assert_int_equal(auth_open(&op_b, dir, "opsctl", err, sizeof(err)), 0);
 	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), 0);
@@ -494,8 +498,9 @@ test_reload_keys(void **state)
 	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), OD_EPERM);
 
 	/* Bad files: the reload fails, says which, and B still verifies. */
-	const char *bad[] = { "zz", KEY_B "x", KEY_B " " KEY_A " " KEY_A
-		" " KEY_A " " KEY_A, "", KEY_A "\n" KEY_B "\n..." };
+	const char *bad[]
+	    = { "zz", KEY_B "x", KEY_B " " KEY_A " " KEY_A " " KEY_A " " KEY_A,
+		      "", KEY_A "\n" KEY_B "\n..." };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_text("opsctl.secret", bad[i]);
 		assert_int_equal(
@@ -575,7 +580,8 @@ test_reload_tls(void **state)
 	strcpy(old, "/tmp/auth_test_old.XXXXXX");
 	assert_non_null(mkdtemp(other));
 	assert_non_null(mkdtemp(old));
-	assert_int_equal(auth_certs_init(other, 3, false, err, sizeof(err)), 0);
+	assert_int_equal(
+	    auth_certs_init(other, 3, false, err, sizeof(err)), 0);
 	snprintf(cmd, sizeof(cmd), "cp -p '%s'/* '%s'/", dir, old);
 	assert_int_equal(system(cmd), 0);
 

@@ -227,10 +227,10 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	static const char reload_help[]
 	    = "SIGHUP reloads (credentials, admin list, the service's "
 	      "own), by result; a failed one keeps what ran.";
-	rt->m_reload_ok = metrics_counter(rt->m, "opsdesk_reloads_total",
-	    reload_help, "result=\"ok\"");
-	rt->m_reload_err = metrics_counter(rt->m, "opsdesk_reloads_total",
-	    reload_help, "result=\"error\"");
+	rt->m_reload_ok = metrics_counter(
+	    rt->m, "opsdesk_reloads_total", reload_help, "result=\"ok\"");
+	rt->m_reload_err = metrics_counter(
+	    rt->m, "opsdesk_reloads_total", reload_help, "result=\"error\"");
 
 	/* Signals go to runtime_run's sigwait only: block them here, before
 	 * any thread exists, so every thread inherits the mask. SIGHUP

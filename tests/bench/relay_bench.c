@@ -80,8 +80,8 @@ static void
 dial(nng_socket s, const char *url)
 {
 	nng_dialer d;
-	if (nng_dialer_create(&d, s, url) != 0 || auth_dialer_setup(d, url) != 0
-	    || nng_dialer_start(d, 0) != 0) {
+	if (nng_dialer_create(&d, s, url) != 0
+	    || auth_dialer_setup(d, url) != 0 || nng_dialer_start(d, 0) != 0) {
 		fprintf(stderr, "cannot dial %s\n", url);
 		exit(1);
 	}

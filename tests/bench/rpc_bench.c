@@ -265,7 +265,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 		legs[n_legs++] = (leg) { .name = "rpc tcp", .cli = cli[0] };
-		if (auth_certs_init(tls_dir, 1, false, err, sizeof(err)) != 0) {
+		if (auth_certs_init(tls_dir, 1, false, err, sizeof(err))
+		    != 0) {
 			fprintf(stderr, "certs: %s\n", err);
 			goto out;
 		}
@@ -316,8 +317,8 @@ main(int argc, char **argv)
 	    req_len, rounds, errors);
 	double p50[3], p99[3];
 	for (int l = 0; l < n_legs; l++) {
-		qsort(legs[l].ns, (size_t) legs[l].n, sizeof(uint64_t),
-		    cmp_u64);
+		qsort(
+		    legs[l].ns, (size_t) legs[l].n, sizeof(uint64_t), cmp_u64);
 		p50[l] = pct_us(legs[l].ns, (size_t) legs[l].n, 0.5);
 		p99[l] = pct_us(legs[l].ns, (size_t) legs[l].n, 0.99);
 		printf("%-14s p50 %.1f us  p99 %.1f us  (%.2fx)\n",

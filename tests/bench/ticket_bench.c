@@ -342,8 +342,8 @@ svc_start(svc_run *r, const char *path, const char *scheme)
 	so.dbs = ticket_db_names;
 	so.schema_version = TICKET_SCHEMA_VERSION;
 	so.map_size = 512u << 20;
-	snprintf(r->url, sizeof(r->url), "%s://127.0.0.1:%d", scheme,
-	    free_port());
+	snprintf(
+	    r->url, sizeof(r->url), "%s://127.0.0.1:%d", scheme, free_port());
 	if (store_open(&r->st, &so) != 0
 	    || ticket_service_init(&r->svc, &pol, r->st, NULL, NULL, NULL)
 	        != 0) {
@@ -391,8 +391,8 @@ tls_compare(const char *dir, double seconds, int clients)
 	if (svc_start(&plain, path, "tcp") != 0) {
 		return 1;
 	}
-	double r_plain = run_clients(plain.url, seconds, clients, false,
-	    &e_plain);
+	double r_plain
+	    = run_clients(plain.url, seconds, clients, false, &e_plain);
 	svc_stop(&plain);
 
 	snprintf(path, sizeof(path), "%s/tls", dir);
