@@ -592,7 +592,8 @@ class Suite:
     def write_config(self):
         # Atomic (rename): every opsctl run rewrites it, and a service
         # reloading on SIGHUP must never read it half written.
-        tmp = self.config_path + ".tmp"
+        tmp = "%s.%d.%d.tmp" % (self.config_path, os.getpid(),
+                                threading.get_ident())
         with open(tmp, "w") as f:
             json.dump(self.config, f, indent=1)
         os.replace(tmp, self.config_path)
