@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <nng/supplemental/tls/tls.h>
@@ -32,15 +35,38 @@ typedef struct replay_slot {
 	int64_t ts_ms;
 } replay_slot;
 
-struct auth {
-	char identity[AUTH_MAX_IDENTITY + 1];
-	int self; /* index in auth_identities, or -1 */
-	uint8_t keys[N_IDENTITIES][AUTH_KEY_LEN];
-	bool have_key[N_IDENTITIES];
+/* What a directory holds for one identity: replaced whole by a reload. */
+typedef struct auth_creds {
+	uint8_t keys[N_IDENTITIES][AUTH_MAX_KEYS][AUTH_KEY_LEN];
+	int n_keys[N_IDENTITIES]; /* 0: that peer is refused */
 	uint8_t own_key[AUTH_KEY_LEN];
+	EVP_MAC_CTX *ctx[N_IDENTITIES][AUTH_MAX_KEYS]; /* keyed: mac3 */
+	EVP_MAC_CTX *own_ctx;
 	nng_tls_config *tls_client;
 	nng_tls_config *tls_server;
-	pthread_mutex_t mtx;
+} auth_creds;
+
+/* A dialer or listener given the TLS config: a reload gives it the new
+ * one (NNG swaps it under its lock; open connections keep theirs). */
+typedef struct auth_endpoint {
+	uint32_t id;
+	bool listener;
+} auth_endpoint;
+
+struct auth {
+	char identity[AUTH_MAX_IDENTITY + 1];
+	int self;                    /* index in auth_identities, or -1 */
+	char dir[4096];              /* "" for auth_open_key */
+	pthread_rwlock_t creds_lock; /* cr's keys (readers: seal, verify) */
+	auth_creds cr;
+	pthread_mutex_t ep_mtx; /* cr's TLS configs and eps */
+	auth_endpoint *eps;
+	size_t n_eps, cap_eps;
+	/* Only unique (two messages of one millisecond get different MACs,
+	 * so the replay cache tells them apart): a counter from a random
+	 * start, not RAND_bytes per message (a getpid() each). */
+	_Atomic uint64_t nonce;
+	pthread_mutex_t mtx; /* the replay cache */
 	replay_slot *replay;
 };
 
@@ -124,9 +150,13 @@ hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* A secret file: 64 hex characters, then optional white space. */
+/*
+ * A secret file: one to AUTH_MAX_KEYS keys of 64 hex characters each,
+ * separated by white space. The first signs; all of them verify.
+ */
 static int
-load_secret(const char *dir, const char *id, uint8_t key[AUTH_KEY_LEN])
+load_secret(const char *dir, const char *id,
+    uint8_t keys[AUTH_MAX_KEYS][AUTH_KEY_LEN], int *n_keys)
 {
 	char name[AUTH_MAX_IDENTITY + 16];
 	snprintf(name, sizeof(name), "%s.secret", id);
@@ -136,20 +166,41 @@ load_secret(const char *dir, const char *id, uint8_t key[AUTH_KEY_LEN])
 	if (rv != 0) {
 		return rv;
 	}
-	rv = len >= 2 * AUTH_KEY_LEN ? 0 : OD_EMALFORMED;
-	for (size_t i = 0; rv == 0 && i < AUTH_KEY_LEN; i++) {
-		int hi = hexval((unsigned char) text[2 * i]);
-		int lo = hexval((unsigned char) text[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			rv = OD_EMALFORMED;
-		} else {
-			key[i] = (uint8_t) (hi << 4 | lo);
+	int n = 0;
+	size_t i = 0;
+	for (;;) {
+		while (i < len && isspace((unsigned char) text[i])) {
+			i++;
 		}
+		if (i == len) {
+			break;
+		}
+		if (n == AUTH_MAX_KEYS || len - i < 2 * AUTH_KEY_LEN) {
+			rv = OD_EMALFORMED;
+			break;
+		}
+		for (size_t k = 0; rv == 0 && k < AUTH_KEY_LEN; k++) {
+			int hi = hexval((unsigned char) text[i + 2 * k]);
+			int lo = hexval((unsigned char) text[i + 2 * k + 1]);
+			if (hi < 0 || lo < 0) {
+				rv = OD_EMALFORMED;
+			} else {
+				keys[n][k] = (uint8_t) (hi << 4 | lo);
+			}
+		}
+		i += 2 * AUTH_KEY_LEN;
+		if (rv != 0
+		    || (i < len && !isspace((unsigned char) text[i]))) {
+			rv = OD_EMALFORMED;
+			break;
+		}
+		n++;
 	}
-	for (size_t i = 2 * AUTH_KEY_LEN; rv == 0 && i < len; i++) {
-		if (!isspace((unsigned char) text[i])) {
-			rv = OD_EMALFORMED;
-		}
+	if (rv == 0 && n == 0) {
+		rv = OD_EMALFORMED;
+	}
+	if (rv == 0) {
+		*n_keys = n;
 	}
 	OPENSSL_cleanse(text, len);
 	free(text);
@@ -176,49 +227,121 @@ tls_config(nng_tls_config **out, nng_tls_mode mode, const char *ca,
 	return 0;
 }
 
-int
-auth_open(auth **out, const char *dir, const char *identity, char *err,
-    size_t errlen)
+static EVP_MAC *hmac_alg; /* fetched once; shared, thread-safe */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+hmac_fetch(void)
 {
-	char dummy[8];
-	if (err == NULL) {
-		err = dummy;
-		errlen = sizeof(dummy);
+	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/*
+ * A context keyed with key, kept as a template: each message's MAC
+ * starts from a copy (EVP_MAC_CTX_dup reads it only), which skips the
+ * digest fetch by name and the key schedule of EVP_MAC_init (most of
+ * an HMAC's cost on a 300-byte request). NULL when out of memory.
+ */
+static EVP_MAC_CTX *
+mac_keyed(const uint8_t key[AUTH_KEY_LEN])
+{
+	pthread_once(&hmac_once, hmac_fetch);
+	if (hmac_alg == NULL) {
+		return NULL;
 	}
-	err[0] = 0;
-	if (out == NULL || dir == NULL || identity == NULL) {
-		return OD_EINVAL;
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+	if (ctx == NULL) {
+		return NULL;
 	}
-	if (!identity_valid(identity)) {
-		snprintf(
-		    err, errlen, "identity \"%s\" is not a name", identity);
-		return OD_EINVAL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(
+		    "digest", (char *) "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!EVP_MAC_init(ctx, key, AUTH_KEY_LEN, params)) {
+		EVP_MAC_CTX_free(ctx);
+		return NULL;
 	}
-	auth *a = calloc(1, sizeof(*a));
-	if (a == NULL) {
+	return ctx;
+}
+
+/* HMAC-SHA256 with keyed's key over a, b and c, one after the other. */
+static int
+mac3(const EVP_MAC_CTX *keyed, const void *a, size_t alen, const void *b,
+    size_t blen, const void *c, size_t clen, uint8_t mac[AUTH_MAC_LEN])
+{
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+	if (ctx == NULL) {
 		return OD_ENOMEM;
 	}
-	pthread_mutex_init(&a->mtx, NULL);
-	od_strlcpy(a->identity, identity, sizeof(a->identity));
-	a->self = identity_index(identity, strlen(identity));
+	size_t n = 0;
+	int ok = (alen == 0 || EVP_MAC_update(ctx, a, alen))
+	    && (blen == 0 || EVP_MAC_update(ctx, b, blen))
+	    && (clen == 0 || EVP_MAC_update(ctx, c, clen))
+	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN) && n == AUTH_MAC_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : OD_EINTERNAL;
+}
+
+/* The keyed contexts of cr's keys. */
+static int
+creds_keyed(auth_creds *cr)
+{
+	if ((cr->own_ctx = mac_keyed(cr->own_key)) == NULL) {
+		return OD_ENOMEM;
+	}
+	for (int i = 0; i < N_IDENTITIES; i++) {
+		for (int k = 0; k < cr->n_keys[i]; k++) {
+			if ((cr->ctx[i][k] = mac_keyed(cr->keys[i][k]))
+			    == NULL) {
+				return OD_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+static void
+creds_free(auth_creds *cr)
+{
+	if (cr->tls_client != NULL) {
+		nng_tls_config_free(cr->tls_client);
+	}
+	if (cr->tls_server != NULL) {
+		nng_tls_config_free(cr->tls_server);
+	}
+	EVP_MAC_CTX_free(cr->own_ctx);
+	for (int i = 0; i < N_IDENTITIES; i++) {
+		for (int k = 0; k < AUTH_MAX_KEYS; k++) {
+			EVP_MAC_CTX_free(cr->ctx[i][k]);
+		}
+	}
+	OPENSSL_cleanse(cr, sizeof(*cr));
+}
+
+/* Read identity's credentials from dir into *cr (zeroed first). */
+static int
+creds_load(auth_creds *cr, const char *dir, const char *identity, char *err,
+    size_t errlen)
+{
 	char *ca = NULL, *cert = NULL, *key = NULL;
 	size_t n;
 	char name[AUTH_MAX_IDENTITY + 16];
+	uint8_t own[AUTH_MAX_KEYS][AUTH_KEY_LEN];
+	int n_own = 0;
 	int rv;
-	if ((a->replay = calloc(REPLAY_SLOTS, sizeof(*a->replay))) == NULL) {
-		rv = OD_ENOMEM;
-		goto out;
-	}
-	if ((rv = load_secret(dir, identity, a->own_key)) != 0) {
+
+	memset(cr, 0, sizeof(*cr));
+	if ((rv = load_secret(dir, identity, own, &n_own)) != 0) {
 		snprintf(err, errlen, "%s/%s.secret: %s", dir, identity,
 		    od_strerror(rv));
 		goto out;
 	}
+	memcpy(cr->own_key, own[0], AUTH_KEY_LEN);
 	for (int i = 0; auth_identities[i] != NULL; i++) {
-		int lr = load_secret(dir, auth_identities[i], a->keys[i]);
-		if (lr == 0) {
-			a->have_key[i] = true;
-		} else if (lr != OD_ENOTFOUND) {
+		int lr = load_secret(
+		    dir, auth_identities[i], cr->keys[i], &cr->n_keys[i]);
+		if (lr != 0 && lr != OD_ENOTFOUND) {
 			snprintf(err, errlen, "%s/%s.secret: %s", dir,
 			    auth_identities[i], od_strerror(lr));
 			rv = lr;
@@ -241,17 +364,21 @@ auth_open(auth **out, const char *dir, const char *identity, char *err,
 	}
 	int nrv;
 	if ((nrv = tls_config(
-	         &a->tls_client, NNG_TLS_MODE_CLIENT, ca, cert, key))
+	         &cr->tls_client, NNG_TLS_MODE_CLIENT, ca, cert, key))
 	        != 0
 	    || (nrv = tls_config(
-	            &a->tls_server, NNG_TLS_MODE_SERVER, ca, cert, key))
+	            &cr->tls_server, NNG_TLS_MODE_SERVER, ca, cert, key))
 	        != 0) {
 		snprintf(err, errlen, "%s: TLS credentials of %s: %s", dir,
 		    identity, nng_strerror(nrv));
 		rv = OD_EMALFORMED;
 		goto out;
 	}
+	if ((rv = creds_keyed(cr)) != 0) {
+		snprintf(err, errlen, "HMAC keys: %s", od_strerror(rv));
+	}
 out:
+	OPENSSL_cleanse(own, sizeof(own));
 	free(ca);
 	free(cert);
 	if (key != NULL) {
@@ -259,10 +386,193 @@ out:
 		free(key);
 	}
 	if (rv != 0) {
+		creds_free(cr);
+	}
+	return rv;
+}
+
+static auth *
+auth_alloc(const char *identity)
+{
+	auth *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		return NULL;
+	}
+	if ((a->replay = calloc(REPLAY_SLOTS, sizeof(*a->replay))) == NULL) {
+		free(a);
+		return NULL;
+	}
+	pthread_mutex_init(&a->mtx, NULL);
+	pthread_mutex_init(&a->ep_mtx, NULL);
+	pthread_rwlock_init(&a->creds_lock, NULL);
+	od_strlcpy(a->identity, identity, sizeof(a->identity));
+	a->self = identity_index(identity, strlen(identity));
+	uint64_t start;
+	if (RAND_bytes((unsigned char *) &start, sizeof(start)) != 1) {
+		auth_close(a);
+		return NULL;
+	}
+	atomic_init(&a->nonce, start);
+	return a;
+}
+
+int
+auth_open(auth **out, const char *dir, const char *identity, char *err,
+    size_t errlen)
+{
+	char dummy[8];
+	if (err == NULL) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = 0;
+	if (out == NULL || dir == NULL || identity == NULL) {
+		return OD_EINVAL;
+	}
+	if (!identity_valid(identity)) {
+		snprintf(
+		    err, errlen, "identity \"%s\" is not a name", identity);
+		return OD_EINVAL;
+	}
+	if (strlen(dir) >= sizeof(((auth *) NULL)->dir)) {
+		snprintf(err, errlen, "directory name too long");
+		return OD_EINVAL;
+	}
+	auth *a = auth_alloc(identity);
+	if (a == NULL) {
+		return OD_ENOMEM;
+	}
+	od_strlcpy(a->dir, dir, sizeof(a->dir));
+	int rv = creds_load(&a->cr, dir, identity, err, errlen);
+	if (rv != 0) {
 		auth_close(a);
 		return rv;
 	}
 	*out = a;
+	return 0;
+}
+
+/*
+ * NNG 1.5.2's TLS listener allocates a connection, with the config of
+ * that moment, when it posts an accept, and posts the next one as soon
+ * as a TCP connection is accepted: one accept is always armed with the
+ * config it had. Connecting once (and closing at once) to the listener
+ * uses that accept up, so the next peer's gets the new config: the
+ * kernel hands out connections in order. Best effort: a failure only
+ * means one more connection with the old credentials.
+ */
+static void
+listener_kick(uint32_t id)
+{
+	nng_listener l = { .id = id };
+	nng_sockaddr sa;
+	if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) {
+		return;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	if (sa.s_family == NNG_AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+		in->sin_family = AF_INET;
+		in->sin_port = sa.s_in.sa_port; /* both network order */
+		in->sin_addr.s_addr = sa.s_in.sa_addr != 0
+		    ? sa.s_in.sa_addr
+		    : htonl(INADDR_LOOPBACK);
+		sl = sizeof(*in);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = sa.s_in6.sa_port;
+		memcpy(&in6->sin6_addr, sa.s_in6.sa_addr, 16);
+		if (memcmp(&in6->sin6_addr, &in6addr_any, 16) == 0) {
+			in6->sin6_addr = in6addr_loopback;
+		}
+		in6->sin6_scope_id = sa.s_in6.sa_scope;
+		sl = sizeof(*in6);
+	} else {
+		return;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return;
+	}
+	struct timeval tv = { .tv_sec = 1 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	(void) connect(fd, (struct sockaddr *) &ss, sl);
+	close(fd);
+}
+
+int
+auth_reload(auth *a, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (err == NULL) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = 0;
+	if (a == NULL || a->dir[0] == 0) {
+		snprintf(err, errlen, "no credential directory to reload");
+		return OD_EINVAL;
+	}
+	auth_creds *fresh = malloc(sizeof(*fresh));
+	if (fresh == NULL) {
+		return OD_ENOMEM;
+	}
+	int rv = creds_load(fresh, a->dir, a->identity, err, errlen);
+	if (rv != 0) {
+		free(fresh);
+		return rv;
+	}
+	/* The keys: every seal and verify after this uses the new ones. */
+	pthread_mutex_lock(&a->ep_mtx);
+	pthread_rwlock_wrlock(&a->creds_lock);
+	auth_creds old = a->cr;
+	a->cr = *fresh;
+	pthread_rwlock_unlock(&a->creds_lock);
+	/* The TLS configs: every connection made after this. NNG holds a
+	 * reference per endpoint, so the old ones go when the last
+	 * endpoint using them lets go. An endpoint closed since is gone
+	 * from NNG (NNG_ENOENT) and from the list. */
+	size_t kept = 0;
+	int nrv = 0;
+	for (size_t i = 0; i < a->n_eps; i++) {
+		auth_endpoint *e = &a->eps[i];
+		int r;
+		if (e->listener) {
+			nng_listener l = { .id = e->id };
+			r = nng_listener_set_ptr(
+			    l, NNG_OPT_TLS_CONFIG, a->cr.tls_server);
+		} else {
+			nng_dialer d = { .id = e->id };
+			r = nng_dialer_set_ptr(
+			    d, NNG_OPT_TLS_CONFIG, a->cr.tls_client);
+		}
+		if (r == NNG_ENOENT || r == NNG_ECLOSED) {
+			continue;
+		}
+		if (r != 0 && nrv == 0) {
+			nrv = r;
+		}
+		a->eps[kept++] = *e;
+	}
+	a->n_eps = kept;
+	for (size_t i = 0; i < a->n_eps; i++) {
+		if (a->eps[i].listener) {
+			listener_kick(a->eps[i].id);
+		}
+	}
+	pthread_mutex_unlock(&a->ep_mtx);
+	creds_free(&old);
+	OPENSSL_cleanse(fresh, sizeof(*fresh));
+	free(fresh);
+	if (nrv != 0) {
+		snprintf(err, errlen,
+		    "an endpoint kept its old TLS credentials: %s",
+		    nng_strerror(nrv));
+		return od_nng_err(nrv);
+	}
 	return 0;
 }
 
@@ -273,20 +583,18 @@ auth_open_key(
 	if (out == NULL || identity == NULL || !identity_valid(identity)) {
 		return OD_EINVAL;
 	}
-	auth *a = calloc(1, sizeof(*a));
-	if (a == NULL
-	    || (a->replay = calloc(REPLAY_SLOTS, sizeof(*a->replay)))
-	        == NULL) {
-		free(a);
+	auth *a = auth_alloc(identity);
+	if (a == NULL) {
 		return OD_ENOMEM;
 	}
-	pthread_mutex_init(&a->mtx, NULL);
-	od_strlcpy(a->identity, identity, sizeof(a->identity));
-	a->self = identity_index(identity, strlen(identity));
-	memcpy(a->own_key, key, AUTH_KEY_LEN);
+	memcpy(a->cr.own_key, key, AUTH_KEY_LEN);
 	for (int i = 0; i < N_IDENTITIES; i++) {
-		memcpy(a->keys[i], key, AUTH_KEY_LEN);
-		a->have_key[i] = true;
+		memcpy(a->cr.keys[i][0], key, AUTH_KEY_LEN);
+		a->cr.n_keys[i] = 1;
+	}
+	if (creds_keyed(&a->cr) != 0) {
+		auth_close(a);
+		return OD_ENOMEM;
 	}
 	*out = a;
 	return 0;
@@ -298,15 +606,11 @@ auth_close(auth *a)
 	if (a == NULL) {
 		return;
 	}
-	if (a->tls_client != NULL) {
-		nng_tls_config_free(a->tls_client);
-	}
-	if (a->tls_server != NULL) {
-		nng_tls_config_free(a->tls_server);
-	}
-	OPENSSL_cleanse(a->keys, sizeof(a->keys));
-	OPENSSL_cleanse(a->own_key, sizeof(a->own_key));
+	creds_free(&a->cr);
 	pthread_mutex_destroy(&a->mtx);
+	pthread_mutex_destroy(&a->ep_mtx);
+	pthread_rwlock_destroy(&a->creds_lock);
+	free(a->eps);
 	free(a->replay);
 	free(a);
 }
@@ -375,6 +679,22 @@ auth_process(auth **out)
 	return rv;
 }
 
+int
+auth_process_reload(char *err, size_t errlen)
+{
+	pthread_mutex_lock(&g_mtx);
+	auth *a = g_loaded && g_rv == 0 ? g_auth : NULL;
+	pthread_mutex_unlock(&g_mtx);
+	if (a == NULL) {
+		if (err != NULL && errlen > 0) {
+			snprintf(err, errlen, "auth is off");
+		}
+		return OD_ENOTFOUND;
+	}
+	/* g_auth is freed only by auth_process_reset (tests). */
+	return auth_reload(a, err, errlen);
+}
+
 void
 auth_process_reset(void)
 {
@@ -420,44 +740,6 @@ auth_header_parse(const void *buf, size_t len, auth_header *out)
 	return 0;
 }
 
-static EVP_MAC *hmac_alg; /* fetched once; shared, thread-safe */
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void
-hmac_fetch(void)
-{
-	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-/* HMAC-SHA256 over a, b and c, one after the other. */
-static int
-mac3(const uint8_t key[AUTH_KEY_LEN], const void *a, size_t alen,
-    const void *b, size_t blen, const void *c, size_t clen,
-    uint8_t mac[AUTH_MAC_LEN])
-{
-	pthread_once(&hmac_once, hmac_fetch);
-	if (hmac_alg == NULL) {
-		return OD_EINTERNAL;
-	}
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
-	if (ctx == NULL) {
-		return OD_ENOMEM;
-	}
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(
-		    "digest", (char *) "SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	size_t n = 0;
-	int ok = EVP_MAC_init(ctx, key, AUTH_KEY_LEN, params)
-	    && (alen == 0 || EVP_MAC_update(ctx, a, alen))
-	    && (blen == 0 || EVP_MAC_update(ctx, b, blen))
-	    && (clen == 0 || EVP_MAC_update(ctx, c, clen))
-	    && EVP_MAC_final(ctx, mac, &n, AUTH_MAC_LEN) && n == AUTH_MAC_LEN;
-	EVP_MAC_CTX_free(ctx);
-	return ok ? 0 : OD_EINTERNAL;
-}
-
 int
 auth_header_make(auth *a, const void *prefix, size_t prefix_len,
     const void *payload, size_t payload_len, uint8_t *hdr, size_t *hdr_len)
@@ -470,14 +752,13 @@ auth_header_make(auth *a, const void *prefix, size_t prefix_len,
 	hdr[4] = (uint8_t) idlen;
 	memcpy(hdr + 5, a->identity, idlen);
 	od_put_be64(hdr + 5 + idlen, (uint64_t) od_now_ms());
-	uint64_t nonce;
-	if (RAND_bytes((unsigned char *) &nonce, sizeof(nonce)) != 1) {
-		return OD_EINTERNAL;
-	}
+	uint64_t nonce = atomic_fetch_add(&a->nonce, 1);
 	memcpy(hdr + 5 + idlen + 8, &nonce, 8);
 	size_t body = 5 + idlen + 16;
-	int rv = mac3(a->own_key, prefix, prefix_len, hdr, body, payload,
+	pthread_rwlock_rdlock(&a->creds_lock);
+	int rv = mac3(a->cr.own_ctx, prefix, prefix_len, hdr, body, payload,
 	    payload_len, hdr + body);
+	pthread_rwlock_unlock(&a->creds_lock);
 	if (rv == 0) {
 		*hdr_len = body + AUTH_MAC_LEN;
 	}
@@ -566,16 +847,25 @@ auth_verify(auth *a, const void *buf, size_t len, size_t at,
 	memcpy(identity, h.identity, h.identity_len);
 	identity[h.identity_len] = 0;
 	int i = identity_index(h.identity, h.identity_len);
-	if (i < 0 || !a->have_key[i]) {
+	uint8_t mac[AUTH_MAC_LEN];
+	size_t body = h.len - AUTH_MAC_LEN;
+	bool have = false, good = false;
+	pthread_rwlock_rdlock(&a->creds_lock);
+	/* Every key of the identity's file (during a rotation: the new and
+	 * the old one), the signing one first. */
+	for (int k = 0; i >= 0 && !good && k < a->cr.n_keys[i]; k++) {
+		have = true;
+		good = mac3(a->cr.ctx[i][k], p, at, p + at, body,
+		           p + at + h.len, len - at - h.len, mac)
+		        == 0
+		    && CRYPTO_memcmp(mac, h.mac, AUTH_MAC_LEN) == 0;
+	}
+	pthread_rwlock_unlock(&a->creds_lock);
+	if (!have) {
 		snprintf(err, errlen, "no key for identity %s", identity);
 		return OD_EPERM;
 	}
-	uint8_t mac[AUTH_MAC_LEN];
-	size_t body = h.len - AUTH_MAC_LEN;
-	if (mac3(a->keys[i], p, at, p + at, body, p + at + h.len,
-	        len - at - h.len, mac)
-	        != 0
-	    || CRYPTO_memcmp(mac, h.mac, AUTH_MAC_LEN) != 0) {
+	if (!good) {
 		snprintf(err, errlen, "bad MAC from %s", identity);
 		return OD_EPERM;
 	}
@@ -692,6 +982,50 @@ auth_url_check(const char *url, const char *what)
 	return OD_EPERM;
 }
 
+/* Give endpoint id its TLS config and remember it for reloads. */
+static int
+endpoint_tls(auth *a, uint32_t id, bool listener)
+{
+	int rv = NNG_ENOMEM;
+	pthread_mutex_lock(&a->ep_mtx);
+	if (a->n_eps == a->cap_eps) {
+		size_t cap = a->cap_eps ? 2 * a->cap_eps : 8;
+		auth_endpoint *n = realloc(a->eps, cap * sizeof(*n));
+		if (n == NULL) {
+			goto out;
+		}
+		a->eps = n;
+		a->cap_eps = cap;
+	}
+	/* TCP_NODELAY: NNG 1.5.2 leaves Nagle on (its TCP dialers and
+	 * listeners default to nodelay false), and its TLS stream sends a
+	 * message as one record per piece (length, SP header, body), each
+	 * its own TCP send: with Nagle the second and third wait for the
+	 * peer's ACK of the first. Plain tcp:// writes the three at once. */
+	if (listener) {
+		nng_listener l = { .id = id };
+		if ((rv = nng_listener_set_ptr(
+		         l, NNG_OPT_TLS_CONFIG, a->cr.tls_server))
+		    == 0) {
+			rv = nng_listener_set_bool(
+			    l, NNG_OPT_TCP_NODELAY, true);
+		}
+	} else {
+		nng_dialer d = { .id = id };
+		if ((rv = nng_dialer_set_ptr(
+		         d, NNG_OPT_TLS_CONFIG, a->cr.tls_client))
+		    == 0) {
+			rv = nng_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
+		}
+	}
+	if (rv == 0) {
+		a->eps[a->n_eps++] = (auth_endpoint) { id, listener };
+	}
+out:
+	pthread_mutex_unlock(&a->ep_mtx);
+	return rv;
+}
+
 int
 auth_dialer_tls(nng_dialer d, const char *url)
 {
@@ -699,7 +1033,7 @@ auth_dialer_tls(nng_dialer d, const char *url)
 	if (!url_is_tls(url) || auth_process(&a) != 0 || a == NULL) {
 		return 0; /* auth_url_check refused it already */
 	}
-	return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, a->tls_client);
+	return endpoint_tls(a, d.id, false);
 }
 
 int
@@ -709,7 +1043,7 @@ auth_listener_tls(nng_listener l, const char *url)
 	if (!url_is_tls(url) || auth_process(&a) != 0 || a == NULL) {
 		return 0;
 	}
-	return nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, a->tls_server);
+	return endpoint_tls(a, l.id, true);
 }
 
 int

@@ -11,6 +11,10 @@
  *   DIR/<peer>.secret     every other suite identity's HMAC key present,
  *                         to verify what that peer sends (a missing one
  *                         means that peer is refused)
+ * A .secret file may hold up to AUTH_MAX_KEYS keys separated by white
+ * space (one a line): the first signs, every one verifies, so a key is
+ * rotated without a gap (docs/operations.md, Rotation). auth_reload
+ * (SIGHUP in a service) reads the directory again.
  *
  * The header that authenticates a message (inserted before the payload:
  * at the start of an rpc request, after the topic's 0x00 of a bus frame):
@@ -37,6 +41,7 @@
 #define AUTH_MAX_IDENTITY 32
 #define AUTH_MAC_LEN      32
 #define AUTH_KEY_LEN      32
+#define AUTH_MAX_KEYS     4 /* per .secret file */
 #define AUTH_MAX_HEADER   (4 + 1 + AUTH_MAX_IDENTITY + 8 + 8 + AUTH_MAC_LEN)
 #define AUTH_WINDOW_MS    30000
 
@@ -53,6 +58,15 @@ typedef struct auth auth;
 int auth_open(auth **out, const char *dir, const char *identity, char *err,
     size_t errlen);
 void auth_close(auth *a); /* NULL-safe */
+/*
+ * Read a's directory again (auth_open's): on success every message
+ * sealed or verified after it uses the new keys, and every dialer and
+ * listener given TLS by auth_dialer_tls / auth_listener_tls makes its
+ * new connections with the new certificate, key and CA (connections
+ * already open keep theirs). On failure (err says which file) nothing
+ * changes: the old credentials stay. The replay cache is kept.
+ */
+int auth_reload(auth *a, char *err, size_t errlen);
 /* Tests and fuzzers: identity with key, every suite identity's key the
  * same, no TLS. */
 int auth_open_key(
@@ -66,6 +80,8 @@ const char *auth_identity(const auth *a);
  * the relay refuse to start.
  */
 int auth_process(auth **out);
+/* auth_reload of the process's auth. OD_ENOTFOUND when auth is off. */
+int auth_process_reload(char *err, size_t errlen);
 /* Tests: forget the process's auth so the environment is read again. */
 void auth_process_reset(void);
 

@@ -13,6 +13,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "auth.h"
 #include "util/util.h"
@@ -414,6 +415,215 @@ test_tls_transport(void **state)
 	nng_close(rep);
 }
 
+static void
+write_text(const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *
+read_text(const char *d, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", d, name);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char buf[8192];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+/* Seal a request as a and verify it at b: 0 or auth_verify's error. */
+static int
+roundtrip(auth *a, auth *b, char *err, size_t errlen)
+{
+	static const char req[] = "\x0a\x02id";
+	uint8_t msg[AUTH_MAX_HEADER + 4];
+	size_t hlen, off;
+	char id[AUTH_MAX_IDENTITY + 1];
+	assert_int_equal(auth_header_make(a, NULL, 0, req, 4, msg, &hlen), 0);
+	memcpy(msg + hlen, req, 4);
+	return auth_verify(b, msg, hlen + 4, 0, id, &off, err, errlen);
+}
+
+#define KEY_A                                                                 \
+	"aa00000000000000000000000000000000000000000000000000000000000001"
+#define KEY_B                                                                 \
+	"bb00000000000000000000000000000000000000000000000000000000000002"
+
+/* A reload takes the directory's keys as they are now; a file holding
+ * two keys accepts both (the first signs); a file that does not load
+ * changes nothing. */
+static void
+test_reload_keys(void **state)
+{
+	char err[256];
+	char *saved = read_text(dir, "opsctl.secret");
+	auth *tk, *op_old, *op_a, *op_b, *op_ab;
+	assert_int_equal(
+	    auth_open(&tk, dir, "ticket-service", err, sizeof(err)), 0);
+	assert_int_equal(
+	    auth_open(&op_old, dir, "opsctl", err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_old, tk, err, sizeof(err)), 0);
+
+	/* opsctl gets a new key: until the verifier reloads it is refused. */
+	write_text("opsctl.secret", KEY_A "\n");
+	assert_int_equal(auth_open(&op_a, dir, "opsctl", err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), OD_EPERM);
+	assert_non_null(strstr(err, "bad MAC"));
+	assert_int_equal(auth_reload(tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_old, tk, err, sizeof(err)), OD_EPERM);
+
+	/* A rotation without a gap: "B A" accepts both, B signs. */
+	write_text("opsctl.secret", KEY_B "\n" KEY_A "\n");
+	assert_int_equal(auth_reload(tk, err, sizeof(err)), 0);
+	assert_int_equal(
+	    auth_open(&op_ab, dir, "opsctl", err, sizeof(err)), 0);
+	write_text("opsctl.secret", KEY_B);
+	assert_int_equal(auth_open(&op_b, dir, "opsctl", err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_b, tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_ab, tk, err, sizeof(err)), 0);
+	/* ... and op_ab signed with B: a verifier with B alone takes it. */
+	assert_int_equal(auth_reload(tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_ab, tk, err, sizeof(err)), 0);
+	assert_int_equal(roundtrip(op_a, tk, err, sizeof(err)), OD_EPERM);
+
+	/* Bad files: the reload fails, says which, and B still verifies. */
+	const char *bad[]
+	    = { "zz", KEY_B "x", KEY_B " " KEY_A " " KEY_A " " KEY_A " " KEY_A,
+		      "", KEY_A "\n" KEY_B "\n..." };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text("opsctl.secret", bad[i]);
+		assert_int_equal(
+		    auth_reload(tk, err, sizeof(err)), OD_EMALFORMED);
+		assert_non_null(strstr(err, "opsctl.secret"));
+		assert_int_equal(roundtrip(op_b, tk, err, sizeof(err)), 0);
+	}
+	write_text("opsctl.secret", KEY_B);
+	char *ca = read_text(dir, "ca.crt");
+	write_text("ca.crt", "-----BEGIN CERTIFICATE-----\nnope\n");
+	assert_int_equal(auth_reload(tk, err, sizeof(err)), OD_EMALFORMED);
+	assert_non_null(strstr(err, "TLS credentials"));
+	write_text("ca.crt", ca);
+	free(ca);
+	assert_int_equal(roundtrip(op_b, tk, err, sizeof(err)), 0);
+
+	/* Nothing to reload without a directory. */
+	uint8_t key[AUTH_KEY_LEN] = { 1 };
+	auth *k;
+	assert_int_equal(auth_open_key(&k, "opsctl", key), 0);
+	assert_int_equal(auth_reload(k, err, sizeof(err)), OD_EINVAL);
+	auth_close(k);
+
+	write_text("opsctl.secret", saved);
+	free(saved);
+	auth_close(op_old);
+	auth_close(op_a);
+	auth_close(op_b);
+	auth_close(op_ab);
+	auth_close(tk);
+}
+
+/* Dial url with the credential of identity in directory d; true when a
+ * message gets through (the handshake verified both sides). */
+static bool
+tls_client_gets_through(const char *url, const char *d, nng_socket rep)
+{
+	char *ca = read_text(d, "ca.crt");
+	char *crt = read_text(d, "opsctl.crt");
+	char *key = read_text(d, "opsctl.key");
+	nng_tls_config *cfg;
+	assert_int_equal(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT), 0);
+	assert_int_equal(nng_tls_config_ca_chain(cfg, ca, NULL), 0);
+	assert_int_equal(nng_tls_config_own_cert(cfg, crt, key, NULL), 0);
+	assert_int_equal(
+	    nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), 0);
+	free(ca);
+	free(crt);
+	free(key);
+	nng_socket req;
+	nng_dialer dl;
+	assert_int_equal(nng_req0_open(&req), 0);
+	assert_int_equal(nng_dialer_create(&dl, req, url), 0);
+	assert_int_equal(nng_dialer_set_ptr(dl, NNG_OPT_TLS_CONFIG, cfg), 0);
+	nng_tls_config_free(cfg);
+	bool ok = false;
+	if (nng_dialer_start(dl, 0) == 0) {
+		char *got;
+		size_t n;
+		ok = nng_send(req, "hi", 2, 0) == 0
+		    && nng_recv(rep, &got, &n, NNG_FLAG_ALLOC) == 0;
+		if (ok) {
+			nng_free(got, n);
+		}
+	}
+	nng_close(req);
+	return ok;
+}
+
+/* A listener set up by auth takes the reloaded certificate and CA for
+ * its next connections; a bad file keeps the running ones. */
+static void
+test_reload_tls(void **state)
+{
+	char other[64], old[64], cmd[512], err[256];
+	strcpy(other, "/tmp/auth_test_other.XXXXXX");
+	strcpy(old, "/tmp/auth_test_old.XXXXXX");
+	assert_non_null(mkdtemp(other));
+	assert_non_null(mkdtemp(old));
+	assert_int_equal(
+	    auth_certs_init(other, 3, false, err, sizeof(err)), 0);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s'/* '%s'/", dir, old);
+	assert_int_equal(system(cmd), 0);
+
+	setenv("OPSDESK_TLS_DIR", dir, 1);
+	setenv("OPSDESK_IDENTITY", "ticket-service", 1);
+	auth_process_reset();
+	int port = 20000 + ((getpid() + 7) % 20000);
+	char url[64];
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	nng_socket rep;
+	nng_listener l;
+	assert_int_equal(nng_rep0_open(&rep), 0);
+	nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, 5000);
+	assert_int_equal(nng_listener_create(&l, rep, url), 0);
+	assert_int_equal(auth_listener_setup(l, url), 0);
+	assert_int_equal(nng_listener_start(l, 0), 0);
+	assert_true(tls_client_gets_through(url, old, rep));
+	assert_false(tls_client_gets_through(url, other, rep));
+
+	/* The whole directory replaced by one of another CA, then SIGHUP. */
+	snprintf(cmd, sizeof(cmd), "cp -p '%s'/* '%s'/", other, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_false(tls_client_gets_through(url, other, rep));
+	assert_int_equal(auth_process_reload(err, sizeof(err)), 0);
+	assert_true(tls_client_gets_through(url, other, rep));
+	assert_false(tls_client_gets_through(url, old, rep));
+
+	/* A key that does not load: logged by the caller, the running
+	 * credentials stay. */
+	write_text("ticket-service.key", "garbage");
+	assert_int_not_equal(auth_process_reload(err, sizeof(err)), 0);
+	assert_true(tls_client_gets_through(url, other, rep));
+	nng_close(rep);
+
+	/* Auth off: nothing to reload. */
+	unsetenv("OPSDESK_TLS_DIR");
+	auth_process_reset();
+	assert_int_equal(auth_process_reload(err, sizeof(err)), OD_ENOTFOUND);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", other, old);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -425,6 +635,9 @@ main(void)
 		cmocka_unit_test(test_certs_files),
 		cmocka_unit_test(test_seal_verify),
 		cmocka_unit_test(test_tls_transport),
+		/* these two rewrite the directory: last */
+		cmocka_unit_test(test_reload_keys),
+		cmocka_unit_test(test_reload_tls),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

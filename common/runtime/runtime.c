@@ -13,12 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "util/util.h"
 
 #define RT_MAX_DEFER  32
 #define RT_MAX_TASKS  32
 #define RT_MAX_CHECKS 8
+#define RT_MAX_RELOAD 8
 
 typedef struct rt_task {
 	int64_t interval_ms;
@@ -51,6 +53,13 @@ struct runtime {
 	pthread_t timer;
 	sigset_t sigs;
 	int64_t started_ms;
+	struct {
+		void (*fn)(void *);
+		void *arg;
+	} reloads[RT_MAX_RELOAD];
+	int n_reloads;
+	char default_http[64];
+	metric *m_reload_ok, *m_reload_err;
 	store *st;          /* the last runtime_open_store, for rpc options */
 	bus_publisher *pub; /* the last runtime_publisher */
 };
@@ -159,6 +168,8 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 		return 1;
 	}
 	od_strlcpy(rt->service, service, sizeof(rt->service));
+	od_strlcpy(rt->default_http, default_http ? default_http : "",
+	    sizeof(rt->default_http));
 	rt->started_ms = od_now_ms();
 	pthread_mutex_init(&rt->mtx, NULL);
 	if (od_cond_init(&rt->cv) != 0) {
@@ -213,12 +224,22 @@ runtime_init(runtime **out, int argc, char **argv, const char *service,
 	    1);
 	metrics_add_collector(rt->m, process_metrics, rt);
 	metrics_add_text(rt->m, process_cpu_text, NULL);
+	static const char reload_help[]
+	    = "SIGHUP reloads (credentials, admin list, the service's "
+	      "own), by result; a failed one keeps what ran.";
+	rt->m_reload_ok = metrics_counter(
+	    rt->m, "opsdesk_reloads_total", reload_help, "result=\"ok\"");
+	rt->m_reload_err = metrics_counter(
+	    rt->m, "opsdesk_reloads_total", reload_help, "result=\"error\"");
 
 	/* Signals go to runtime_run's sigwait only: block them here, before
-	 * any thread exists, so every thread inherits the mask. */
+	 * any thread exists, so every thread inherits the mask. SIGHUP
+	 * (runtime_reload) too: one sent during start-up waits for
+	 * runtime_run instead of ending the process. */
 	sigemptyset(&rt->sigs);
 	sigaddset(&rt->sigs, SIGTERM);
 	sigaddset(&rt->sigs, SIGINT);
+	sigaddset(&rt->sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &rt->sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -610,11 +631,70 @@ runtime_fini(runtime *rt)
 }
 
 int
+runtime_on_reload(runtime *rt, void (*fn)(void *arg), void *arg)
+{
+	if (rt->n_reloads >= RT_MAX_RELOAD) {
+		log_error(
+		    "runtime: more than %d reload callbacks", RT_MAX_RELOAD);
+		return OD_ELIMIT;
+	}
+	rt->reloads[rt->n_reloads].fn = fn;
+	rt->reloads[rt->n_reloads].arg = arg;
+	rt->n_reloads++;
+	return 0;
+}
+
+int
+runtime_reload(runtime *rt)
+{
+	char err[512];
+	int rv = auth_process_reload(err, sizeof(err));
+	if (rv == OD_ENOTFOUND) {
+		rv = 0; /* auth off: no credentials to read */
+	} else if (rv != 0) {
+		log_kv(LOG_ERROR,
+		    "credential reload failed, the running credentials stay",
+		    "error", err, NULL);
+	} else {
+		log_info("credentials reloaded");
+	}
+	/* The admin list every request's actor is checked against: loading
+	 * the config sets it (auth_set_admins); a config that does not
+	 * load leaves the running list. */
+	config *c = NULL;
+	int crv = config_load_file(&c, NULL, rt->service,
+	    rt->default_http[0] ? rt->default_http : NULL, err, sizeof(err));
+	if (crv != 0) {
+		log_kv(LOG_ERROR,
+		    "config reload rejected, the running admin list stays",
+		    "error", err, NULL);
+		rv = rv != 0 ? rv : crv;
+	} else {
+		log_info("admin list reloaded: %d admins", c->n_admins);
+	}
+	config_free(c);
+	metric_inc(rv == 0 ? rt->m_reload_ok : rt->m_reload_err);
+	for (int i = 0; i < rt->n_reloads; i++) {
+		rt->reloads[i].fn(rt->reloads[i].arg);
+	}
+	return rv;
+}
+
+int
 runtime_run(runtime *rt)
 {
 	log_info("ready");
 	int sig = 0;
-	while (sigwait(&rt->sigs, &sig) != 0) { }
+	for (;;) {
+		if (sigwait(&rt->sigs, &sig) != 0) {
+			continue;
+		}
+		if (sig != SIGHUP) {
+			break;
+		}
+		log_info("SIGHUP: reloading");
+		(void) runtime_reload(rt);
+	}
 	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	runtime_fini(rt);
 	log_info("stopped");

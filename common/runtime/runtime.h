@@ -13,7 +13,8 @@
  *	if (rv != 0) return rv < 0 ? 0 : 1;   (-1: --help or --version)
  *	... runtime_open_store, runtime_publisher, start the rpc server,
  *	    register it with runtime_defer, runtime_every for timers ...
- *	return runtime_run(rt);   (waits for SIGTERM/SIGINT, shuts down)
+ *	return runtime_run(rt);   (waits for SIGTERM/SIGINT, shuts down;
+ *	                           SIGHUP: runtime_reload)
  */
 #ifndef OPSDESK_RUNTIME_H
 #define OPSDESK_RUNTIME_H
@@ -83,8 +84,22 @@ int runtime_defer(runtime *rt, void (*fn)(void *arg), void *arg);
 int runtime_every(
     runtime *rt, int64_t interval_ms, void (*fn)(void *arg), void *arg);
 
-/* Wait for SIGTERM or SIGINT, then shut down and free rt. Returns the
- * process exit code (0). */
+/*
+ * SIGHUP (runtime_run calls this; tests may directly): read the
+ * credentials of OPSDESK_TLS_DIR again (auth_process_reload: new
+ * messages and connections use them), and the config's admin list; a
+ * file that does not load is logged and what runs stays. Then every
+ * callback of runtime_on_reload, in order of registration (on the
+ * thread of runtime_run: a callback that takes long sets a flag for its
+ * own thread). Counted in opsdesk_reloads_total{result}. 0 or the first
+ * error.
+ */
+int runtime_reload(runtime *rt);
+/* Call fn(arg) at every runtime_reload. OD_ELIMIT past 8. */
+int runtime_on_reload(runtime *rt, void (*fn)(void *arg), void *arg);
+
+/* Wait for SIGTERM or SIGINT, then shut down and free rt; SIGHUP runs
+ * runtime_reload and keeps waiting. Returns the process exit code (0). */
 int runtime_run(runtime *rt);
 /* Ask runtime_run to return (tests, fatal errors in a thread). */
 void runtime_stop(runtime *rt);

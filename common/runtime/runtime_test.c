@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "auth/auth.h"
 #include "runtime.h"
 #include "util/util.h"
 
@@ -147,6 +148,67 @@ test_defer_full_runs_now(void **state)
 	assert_int_equal(n_counted, i + 1);
 }
 
+static bool
+admin_ok(int64_t uid)
+{
+	Opsdesk__V1__Actor a = OPSDESK__V1__ACTOR__INIT;
+	a.user_id = uid;
+	a.is_admin = true;
+	return auth_rpc_allowed(NULL, "x", "m", &a, NULL, 0);
+}
+
+static void
+rewrite(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* SIGHUP's reload: the admin list of the config as it is now (a config
+ * that does not load keeps the running one), then every callback; auth
+ * off, there are no credentials to read. */
+static void
+test_reload(void **state)
+{
+	(void) state;
+	runtime *rt = NULL;
+	char *argv[] = { "x", NULL };
+	char path[] = "/tmp/runtime-reload-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	rewrite(path, "{\"admins\":[1]}");
+	setenv("OPSDESK_CONFIG", path, 1);
+	assert_int_equal(runtime_init(&rt, 1, argv, "x", NULL, "Help."), 0);
+	assert_true(admin_ok(1));
+	assert_false(admin_ok(2));
+	n_counted = 0;
+	assert_int_equal(runtime_on_reload(rt, count, NULL), 0);
+
+	rewrite(path, "{\"admins\":[2]}");
+	assert_int_equal(runtime_reload(rt), 0);
+	assert_int_equal(n_counted, 1);
+	assert_false(admin_ok(1));
+	assert_true(admin_ok(2));
+
+	rewrite(path, "{\"admins\":[3]");
+	assert_int_not_equal(runtime_reload(rt), 0);
+	assert_int_equal(n_counted, 2); /* the service's own reload runs */
+	assert_true(admin_ok(2));
+	assert_false(admin_ok(3));
+
+	for (int i = 1; i < 8; i++) {
+		assert_int_equal(runtime_on_reload(rt, count, NULL), 0);
+	}
+	assert_int_equal(runtime_on_reload(rt, count, NULL), OD_ELIMIT);
+	runtime_fini(rt);
+	unlink(path);
+	unsetenv("OPSDESK_CONFIG");
+	auth_clear_admins();
+}
+
 int
 main(void)
 {
@@ -157,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_config_error),
 		cmocka_unit_test(test_defer_order_and_timers),
 		cmocka_unit_test(test_defer_full_runs_now),
+		cmocka_unit_test(test_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -636,7 +636,8 @@ double prober_uptime_window(MDB_txn *txn, store *st, const char *id,
 /* ---- service.c ---- */
 
 /* Process-wide set-up, before runtime_init and any thread: malloc
- * tuning for the memory budget, and SIGHUP as "reload the config". */
+ * tuning for the memory budget. (SIGHUP, "reload the config", comes
+ * through runtime_on_reload.) */
 void prober_process_setup(void);
 /*
  * Start health-prober on rt: the targets of its config (and

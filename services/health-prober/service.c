@@ -4,9 +4,7 @@
  * and config reloads, the resync of windows from incident-service, and
  * the timers (flush, retention, reload).
  */
-#include <errno.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,29 +20,20 @@ typedef struct prober_service {
 	atomic_bool reload; /* asked by ops.config_reload */
 } prober_service;
 
-/* Set by the SIGHUP handler: all it may do is store a flag. It is
- * cleared by the timer thread, so a volatile sig_atomic_t (safe against
- * the handler of the same thread only) is not enough: a lock-free atomic
- * is both async-signal-safe and ordered across threads (ThreadSanitizer
- * reported the volatile as a race). */
+/* Set on SIGHUP by runtime_reload (runtime_run's thread), cleared by
+ * the timer thread: an atomic, ordered across threads. */
 static atomic_int hup_seen;
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "hup_seen: set in a handler");
 
 static void
-on_sighup(int sig)
+on_reload(void *arg)
 {
-	int saved = errno;
-
-	(void) sig;
+	(void) arg;
 	atomic_store(&hup_seen, 1);
-	errno = saved;
 }
 
 void
 prober_process_setup(void)
 {
-	struct sigaction sa;
-
 	/*
 	 * Memory is the budget that matters here (10,000 targets in 32 MB),
 	 * so glibc malloc is told two things before any thread starts:
@@ -63,21 +52,14 @@ prober_process_setup(void)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_ARENA_MAX, 2);
-	/* SIGHUP asks for a config reload (its default would end the
-	 * process); installed first so one sent during start-up is kept. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sighup;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 /*
  * A reload runs on the runtime's timer thread, the one that also runs
  * the flush and the retention: prober_reload must not run concurrently
- * with them, and neither a signal handler nor the bus callback may block
- * for the time a reload takes (stopping probes waits for a service ping
- * up to its time-out).
+ * with them, and neither runtime_run's thread (SIGHUP) nor the bus
+ * callback may block for the time a reload takes (stopping probes waits
+ * for a service ping up to its time-out).
  */
 static void
 reload_tick(void *arg)
@@ -326,6 +308,7 @@ prober_service_start(runtime *rt)
 	        != 0
 	    || (rv = runtime_every(rt, 60000, retain_tick, ps->p)) != 0
 	    || (rv = runtime_every(rt, 200, reload_tick, ps)) != 0
+	    || (rv = runtime_on_reload(rt, on_reload, ps)) != 0
 	    || (decider
 	        && (rv = runtime_every(rt, 1000, decide_tick, ps->p)) != 0)) {
 		return rv;

@@ -10,7 +10,11 @@
  * receiver to catch up), so the figure is a lossless rate, not how fast
  * frames can be dropped.
  *
- *   relay_bench [frames] [size]       (default 100000 x 200 bytes)
+ * --tls instead: the relay as above against the relay with publisher
+ * checks (every frame sealed, verified, its topic checked) over tcp and
+ * over tls+tcp (target: >= 0.7x of the first).
+ *
+ *   relay_bench [--tls] [frames] [size]   (default 100000 x 200 bytes)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,12 +24,14 @@
 #include <nng/supplemental/util/platform.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "metrics/metrics.h"
 #include "relay.h"
 #include "util/util.h"
@@ -45,6 +51,39 @@ receive_loop(void *arg)
 	while (nng_recvmsg(r->sock, &m, 0) == 0) {
 		nng_msg_free(m);
 		atomic_fetch_add(&r->count, 1);
+	}
+}
+
+/* The process's auth when frames are sealed (--tls), else NULL. */
+static auth *g_seal;
+
+/* One frame: as it is, or sealed as the process's identity (a fresh
+ * header each: the relay refuses a replayed one). */
+static void
+send_frame(nng_socket pub, const char *frame, size_t size)
+{
+	if (g_seal == NULL) {
+		nng_send(pub, (void *) frame, size, 0);
+		return;
+	}
+	size_t tlen = strlen(frame) + 1, len = size;
+	uint8_t *buf = malloc(size);
+	memcpy(buf, frame, size);
+	if (auth_seal(g_seal, &buf, &len, tlen) == 0) {
+		nng_send(pub, buf, len, 0);
+	}
+	free(buf);
+}
+
+/* Dial url from s, with the suite's TLS config for tls+tcp://. */
+static void
+dial(nng_socket s, const char *url)
+{
+	nng_dialer d;
+	if (nng_dialer_create(&d, s, url) != 0
+	    || auth_dialer_setup(d, url) != 0 || nng_dialer_start(d, 0) != 0) {
+		fprintf(stderr, "cannot dial %s\n", url);
+		exit(1);
 	}
 }
 
@@ -83,15 +122,15 @@ run(const char *pub_url, const char *sub_url, bool listen_pub, long n,
 	nng_socket_set_int(pub, NNG_OPT_SENDBUF, 8192);
 	if (listen_pub) {
 		nng_listen(pub, pub_url, NULL, 0);
-		nng_dial(r.sock, sub_url, NULL, 0);
+		dial(r.sock, sub_url);
 	} else {
-		nng_dial(r.sock, sub_url, NULL, 0);
-		nng_dial(pub, pub_url, NULL, 0);
+		dial(r.sock, sub_url);
+		dial(pub, pub_url);
 	}
 	nng_thread_create(&thr, receive_loop, &r);
 	/* Probe until a frame gets through: every pipe is up then. */
 	while (atomic_load(&r.count) == 0) {
-		nng_send(pub, frame, size, 0);
+		send_frame(pub, frame, size);
 		nng_msleep(5);
 	}
 	nng_msleep(50);
@@ -100,7 +139,7 @@ run(const char *pub_url, const char *sub_url, bool listen_pub, long n,
 	long sent = 0;
 	while (sent < n) {
 		for (int i = 0; i < WINDOW && sent < n; i++, sent++) {
-			nng_send(pub, frame, size, 0);
+			send_frame(pub, frame, size);
 		}
 		/* Wait for the window to drain (1 s at most: then it was
 		 * lost). */
@@ -135,9 +174,74 @@ device_thread(void *arg)
 	nng_device(s[0], s[1]); /* returns when a socket closes */
 }
 
+/* One relay_start on fresh ports of scheme; frames/s through it. */
+static double
+relay_run(const char *scheme, long n, size_t size, const char *what)
+{
+	char a[64], b[64];
+	long lost;
+	metrics *m;
+	relay *r;
+	metrics_new(&m);
+	snprintf(a, sizeof(a), "%s://127.0.0.1:%d", scheme, free_port());
+	snprintf(b, sizeof(b), "%s://127.0.0.1:%d", scheme, free_port());
+	relay_options opt
+	    = { .publish_url = a, .subscribe_url = b, .metrics = m };
+	if (relay_start(&r, &opt) != 0) {
+		fprintf(stderr, "relay_start failed\n");
+		exit(1);
+	}
+	double rate = run(a, b, false, n, size, &lost);
+	printf("%-24s %9.0f frames/s (lost %ld)\n", what, rate, lost);
+	relay_stop(r);
+	metrics_free(m);
+	return rate;
+}
+
+/*
+ * --tls: the relay as it is (auth off, tcp) against the relay with
+ * publisher checks (auth on: each frame sealed by the publisher as
+ * health-prober, verified and its topic checked by the relay) over tcp
+ * and over tls+tcp (target: >= 0.7x). Auth is per process: the plain
+ * relay runs before OPSDESK_TLS_DIR is set.
+ */
+static int
+tls_compare(long n, size_t size)
+{
+	char dir[] = "/tmp/relay_bench.XXXXXX", cmd[128], err[256];
+	unsetenv("OPSDESK_TLS_DIR");
+	auth_process_reset();
+	double plain = relay_run("tcp", n, size, "relay tcp");
+	if (mkdtemp(dir) == NULL
+	    || auth_certs_init(dir, 1, false, err, sizeof(err)) != 0) {
+		fprintf(stderr, "certs: %s\n", err);
+		return 1;
+	}
+	setenv("OPSDESK_TLS_DIR", dir, 1);
+	setenv("OPSDESK_IDENTITY", "health-prober", 1);
+	auth_process_reset();
+	if (auth_process(&g_seal) != 0 || g_seal == NULL) {
+		return 1;
+	}
+	double hmac = relay_run("tcp", n, size, "relay tcp+checks");
+	double tls = relay_run("tls+tcp", n, size, "relay tls+tcp+checks");
+	printf("bench_relay_tls: plain=%.0f/s checks=%.0f/s tls=%.0f/s "
+	       "checks_ratio=%.2fx tls_ratio=%.2fx (target >= 0.7x)\n",
+	    plain, hmac, tls, hmac / plain, tls / plain);
+	g_seal = NULL;
+	auth_process_reset();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
+	bool tls = argc > 1 && strcmp(argv[1], "--tls") == 0;
+	if (tls) {
+		argv++;
+		argc--;
+	}
 	long n = argc > 1 ? atol(argv[1]) : 100000;
 	size_t size = argc > 2 ? (size_t) atol(argv[2]) : 200;
 	char a[64], b[64];
@@ -145,6 +249,9 @@ main(int argc, char **argv)
 
 	if (size < 16) {
 		size = 16;
+	}
+	if (tls) {
+		return tls_compare(n, size);
 	}
 	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", free_port());
 	double direct = run(a, a, true, n, size, &lost);
@@ -167,21 +274,7 @@ main(int argc, char **argv)
 	nng_close(dev[1]);
 	nng_thread_destroy(dt);
 
-	metrics *m;
-	relay *r;
-	metrics_new(&m);
-	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", free_port());
-	snprintf(b, sizeof(b), "tcp://127.0.0.1:%d", free_port());
-	relay_options opt
-	    = { .publish_url = a, .subscribe_url = b, .metrics = m };
-	if (relay_start(&r, &opt) != 0) {
-		fprintf(stderr, "relay_start failed\n");
-		return 1;
-	}
-	double ours = run(a, b, false, n, size, &lost);
-	printf("relay   %9.0f frames/s (lost %ld)\n", ours, lost);
-	relay_stop(r);
-	metrics_free(m);
+	double ours = relay_run("tcp", n, size, "relay");
 
 	printf("%ld frames of %zu bytes: relay/device %.2f, relay/direct "
 	       "%.2f\n",

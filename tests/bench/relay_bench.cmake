@@ -7,4 +7,7 @@ if(TARGET bus_relay_core)
     RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
   add_test(NAME bench_relay COMMAND relay_bench 100000 200)
   set_tests_properties(bench_relay PROPERTIES LABELS bench TIMEOUT 300)
+  # publisher checks (sealed frames), over tcp and tls+tcp, against it
+  add_test(NAME bench_relay_tls COMMAND relay_bench --tls 100000 200)
+  set_tests_properties(bench_relay_tls PROPERTIES LABELS bench TIMEOUT 300)
 endif()

@@ -8,4 +8,9 @@ if(TARGET opsdesk_rpc_testproto)
   add_test(NAME bench_rpc
     COMMAND rpc_bench --rounds 5000 --size 256 --dir ${PROJECT_BINARY_DIR})
   set_tests_properties(bench_rpc PROPERTIES LABELS bench TIMEOUT 300)
+  # rpc over tls+tcp with the HMAC header against plain rpc (auth off)
+  add_test(NAME bench_rpc_tls
+    COMMAND rpc_bench --tls --rounds 5000 --size 256
+            --dir ${PROJECT_BINARY_DIR})
+  set_tests_properties(bench_rpc_tls PROPERTIES LABELS bench TIMEOUT 300)
 endif()

@@ -11,8 +11,11 @@
  * It prints figures and ratios; it asserts nothing about time.
  *
  *   ticket_bench [--dir DIR] [--seconds S] [--clients C] [--creates-only]
+ *                [--tls]
  *
  * --creates-only runs just the concurrent creates (for perf record).
+ * --tls runs only: the concurrent creates over plain tcp (auth off)
+ * against the same over tls+tcp with the HMAC header (target: >= 0.7x).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,6 +34,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <sys/socket.h>
 
+#include "auth/auth.h"
 #include "log/log.h"
 #include "rpc/rpc.h"
 #include "store/store.h"
@@ -315,13 +319,113 @@ fsync_p50_ns(const char *dir, int n)
 	return res;
 }
 
+/* ---- 4. --tls: the trust boundary's cost on durable creates ---- */
+
+typedef struct svc_run {
+	ticket_service svc;
+	store *st;
+	rpc_server *srv;
+	char url[64];
+} svc_run;
+
+static int
+svc_start(svc_run *r, const char *path, const char *scheme)
+{
+	ticket_policy pol;
+	store_options so = { 0 };
+	rpc_server_options ro = { 0 };
+
+	ticket_policy_defaults(&pol);
+	pol.open_per_user = 0;
+	pol.creations_per_hour = 0;
+	so.path = path;
+	so.dbs = ticket_db_names;
+	so.schema_version = TICKET_SCHEMA_VERSION;
+	so.map_size = 512u << 20;
+	snprintf(
+	    r->url, sizeof(r->url), "%s://127.0.0.1:%d", scheme, free_port());
+	if (store_open(&r->st, &so) != 0
+	    || ticket_service_init(&r->svc, &pol, r->st, NULL, NULL, NULL)
+	        != 0) {
+		fprintf(stderr, "cannot open the store in %s\n", path);
+		return -1;
+	}
+	rpc_server_options_init(&ro, r->url,
+	    &opsdesk__v1__ticket_request__descriptor,
+	    &opsdesk__v1__ticket_reply__descriptor, ticket_methods,
+	    ticket_n_methods, &r->svc);
+	ro.store = r->st;
+	ro.service = TICKET_SERVICE;
+	ro.instance = "bench";
+	if (rpc_server_start(&r->srv, &ro) != 0) {
+		fprintf(stderr, "cannot start the rpc server on %s\n", r->url);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+svc_stop(svc_run *r)
+{
+	rpc_server_stop(r->srv);
+	ticket_service_fini(&r->svc);
+	store_close(r->st);
+}
+
+/*
+ * Durable creates from `clients` clients over plain tcp with auth off,
+ * then over tls+tcp with auth on (credentials of a fresh `certs init`,
+ * the clients signing as telegram-gateway), each on a fresh store of its
+ * own so that both start from the same size (target: tls >= 0.7x).
+ */
+static int
+tls_compare(const char *dir, double seconds, int clients)
+{
+	char path[1200], err[256];
+	svc_run plain, tls;
+	long e_plain = 0, e_tls = 0;
+
+	unsetenv("OPSDESK_TLS_DIR");
+	auth_process_reset();
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	if (svc_start(&plain, path, "tcp") != 0) {
+		return 1;
+	}
+	double r_plain
+	    = run_clients(plain.url, seconds, clients, false, &e_plain);
+	svc_stop(&plain);
+
+	snprintf(path, sizeof(path), "%s/tls", dir);
+	if (auth_certs_init(path, 1, false, err, sizeof(err)) != 0) {
+		fprintf(stderr, "certs: %s\n", err);
+		return 1;
+	}
+	setenv("OPSDESK_TLS_DIR", path, 1);
+	setenv("OPSDESK_IDENTITY", "telegram-gateway", 1);
+	auth_process_reset();
+	snprintf(path, sizeof(path), "%s/tls-store", dir);
+	if (svc_start(&tls, path, "tls+tcp") != 0) {
+		return 1;
+	}
+	double r_tls = run_clients(tls.url, seconds, clients, false, &e_tls);
+	svc_stop(&tls);
+	auth_process_reset();
+	printf("durable creates, %d clients: plain tcp %.0f/s (%ld errors), "
+	       "tls+tcp with HMAC %.0f/s (%ld errors)\n",
+	    clients, r_plain, e_plain, r_tls, e_tls);
+	printf("bench_ticket_tls: plain=%.0f/s tls=%.0f/s ratio=%.2fx "
+	       "(target >= 0.7x)\n",
+	    r_plain, r_tls, r_plain > 0 ? r_tls / r_plain : 0);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *base = "/tmp";
 	double seconds = 3;
 	int clients = 64;
-	bool creates_only = false;
+	bool creates_only = false, tls = false;
 	char dir[1024], raw_dir[1100], svc_dir[1100];
 	ticket_policy pol;
 	ticket_service svc;
@@ -339,6 +443,10 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--creates-only") == 0) {
 			creates_only = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--tls") == 0) {
+			tls = true;
 			continue;
 		}
 		if (i + 1 >= argc) {
@@ -359,6 +467,11 @@ main(int argc, char **argv)
 	mkdir(dir, 0700);
 	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", dir);
 	snprintf(svc_dir, sizeof(svc_dir), "%s/svc", dir);
+	if (tls) {
+		int rv = tls_compare(dir, seconds, clients);
+		rm_rf(dir);
+		return rv;
+	}
 
 	raw = creates_only ? 0
 	                   : raw_lmdb_rate(raw_dir, seconds < 2 ? seconds : 2);

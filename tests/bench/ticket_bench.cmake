@@ -12,4 +12,9 @@ if(TARGET ticket_core)
   add_test(NAME bench_ticket
     COMMAND ticket_bench --dir ${PROJECT_BINARY_DIR}/bench-tmp --seconds 3)
   set_tests_properties(bench_ticket PROPERTIES LABELS bench TIMEOUT 120)
+  # 64 clients' durable creates over tls+tcp (auth on) against plain tcp
+  add_test(NAME bench_ticket_tls
+    COMMAND ticket_bench --tls --dir ${PROJECT_BINARY_DIR}/bench-tmp
+            --seconds 3)
+  set_tests_properties(bench_ticket_tls PROPERTIES LABELS bench TIMEOUT 120)
 endif()

@@ -5,6 +5,8 @@ frame as its identity, and is held to the authorization table
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -211,6 +213,64 @@ def test_plain_non_loopback_refuses_to_start(s):
     s.procs.remove(p)
     p = s.start("bus-relay", env={"OPSDESK_ALLOW_INSECURE": "1"})
     h.contains(p.log_text(), "OPSDESK_ALLOW_INSECURE")
+
+
+def reloads(p, result):
+    return h.metric(p.metrics(), "opsdesk_reloads_total", result=result) or 0
+
+
+def hup(p, result, before):
+    """SIGHUP p and wait until its reload with result is counted."""
+    p.popen.send_signal(signal.SIGHUP)
+    h.wait_until(lambda: reloads(p, result) > before, 10,
+                 "a %s reload counted" % result)
+
+
+def test_sighup_reloads_credentials(s):
+    tls = secure(s)
+    s.start("bus-relay")
+    svc = s.start("ticket-service")
+    t = s.call("ticket", "create", {"text": "before the rotation"},
+               as_user=USER)["created"]["ticket"]
+    old = s.path("tls-old")
+    shutil.copytree(tls, old)
+    as_old = {"OPSDESK_TLS_DIR": old}
+    h.eq(s.opsctl("ping", "ticket").rc, 0)
+
+    # opsctl's HMAC key rotated: refused until ticket-service reloads.
+    with open(os.path.join(tls, "opsctl.secret"), "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    r = s.opsctl("call", "ticket", "ping")
+    h.eq(error_code(r), "ERROR_CODE_PERMISSION_DENIED", r)
+    hup(svc, "ok", 0)
+    h.eq(s.opsctl("ping", "ticket").rc, 0)
+    r = s.opsctl("call", "ticket", "ping", env=as_old)
+    h.eq(error_code(r), "ERROR_CODE_PERMISSION_DENIED", r)
+    h.contains(r.stdout, "bad MAC")
+
+    # A key that does not load: logged, the running credentials stay.
+    with open(os.path.join(tls, "ticket-service.key"), "w") as f:
+        f.write("not a key\n")
+    hup(svc, "error", 0)
+    h.contains(svc.log_text(), "the running credentials stay")
+    h.eq(s.opsctl("ping", "ticket").rc, 0)
+
+    # A new CA for everything: a client of the new CA gets no reply until
+    # the reload, a client of the old one none after it.
+    other = s.path("tls-new")
+    h.eq(s.opsctl("certs", "init", other).rc, 0)
+    for name in os.listdir(other):
+        shutil.copy(os.path.join(other, name), os.path.join(tls, name))
+    r = s.opsctl("--timeout", "1500", "ping", "ticket")
+    h.eq(r.rc, 2, r)
+    hup(svc, "ok", 1)
+    h.eq(s.opsctl("ping", "ticket").rc, 0)
+    r = s.opsctl("--timeout", "1500", "ping", "ticket", env=as_old)
+    h.eq(r.rc, 2, r)
+    # No restart: the same process, the acknowledged ticket still there.
+    h.check(svc.alive(), "ticket-service still runs")
+    got = s.call("ticket", "get", {"id": int(t["id"])}, as_user=USER)
+    h.eq(got["ticket"]["id"], t["id"])
 
 
 if __name__ == "__main__":

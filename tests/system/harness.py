@@ -620,8 +620,13 @@ class Suite:
         return os.path.join(self.dir, *parts)
 
     def write_config(self):
-        with open(self.config_path, "w") as f:
+        # Atomic (rename): every opsctl run rewrites it, and a service
+        # reloading on SIGHUP must never read it half written.
+        tmp = "%s.%d.%d.tmp" % (self.config_path, os.getpid(),
+                                threading.get_ident())
+        with open(tmp, "w") as f:
             json.dump(self.config, f, indent=1)
+        os.replace(tmp, self.config_path)
 
     def env(self, **extra):
         """The environment every process of this suite gets."""
