@@ -674,6 +674,7 @@ UNDER_CFG_LOCK(h_metrics)
 UNDER_CFG_LOCK(h_snapshot)
 UNDER_CFG_LOCK(h_uptime)
 UNDER_CFG_LOCK(h_transitions)
+UNDER_CFG_LOCK(prober__h_slo)
 
 const rpc_method prober_methods[] = {
 	{ "current", RPC_READ, false, h_current_locked },
@@ -683,6 +684,7 @@ const rpc_method prober_methods[] = {
 	{ "snapshot", RPC_READ, false, h_snapshot_locked },
 	{ "uptime", RPC_READ, false, h_uptime_locked },
 	{ "transitions", RPC_READ, false, h_transitions_locked },
+	{ "slo", RPC_READ, false, prober__h_slo_locked },
 };
 const size_t prober_n_methods
     = sizeof(prober_methods) / sizeof(prober_methods[0]);

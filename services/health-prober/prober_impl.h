@@ -9,6 +9,7 @@
 
 #include "prober.h"
 #include "rpc/rpc.h"
+#include "slo.h"
 
 /*
  * One target's live state. Aggregates are not kept here: the flush job
@@ -20,6 +21,7 @@ typedef struct target_rt {
 	bool dirty; /* results since the last state write */
 	int64_t cert_not_after_s;
 	int64_t last_transition_ms; /* keeps transition keys unique */
+	struct slo_rt *slo;         /* the target's objectives (slo.h) */
 } target_rt;
 
 typedef struct business_value {
@@ -94,6 +96,14 @@ struct prober {
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
 void prober__status(
     const target *t, const target_rt *rt, Opsdesk__V1__TargetStatus *out);
+
+/* slo_prober.c: the objectives of t, their counters seeded from the
+ * store through txn (may be NULL: empty); *out NULL when t has none. */
+int prober__slo_build(prober *p, const target *t, MDB_txn *txn, slo_rt **out);
+bool prober__slo_in_maintenance(const target_rt *rt);
+/* The slo method (under cfg_lock) and the opsdesk_slo_* metrics. */
+int prober__h_slo(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep);
+void prober__slo_render(void *arg, sbuf *b);
 
 /* handlers.c: the ProberRequest methods, for rpc_server_start. */
 extern const rpc_method prober_methods[];
