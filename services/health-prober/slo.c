@@ -373,12 +373,14 @@ obj_init(slo_obj_rt *o, const slo_spec *spec)
 	int rv;
 
 	prober_slo_burn_windows(spec->window_ms, bw);
+	/* A window of k slots is the one filling and the k - 1 before it:
+	 * a 1-minute window of a 1 h objective resolves within a minute of
+	 * a recovery. */
 	for (int w = 0; w < SLO_BURN_WINDOWS; w++) {
-		/* The window's whole minutes and the one filling. */
-		lens[n++] = (uint32_t) (bw[w] / MINUTE_MS) + 1;
+		lens[n++] = (uint32_t) (bw[w] / MINUTE_MS);
 	}
 	if (spec->window_ms <= FINE_MAX_MS) {
-		lens[n++] = (uint32_t) (spec->window_ms / MINUTE_MS) + 1;
+		lens[n++] = (uint32_t) (spec->window_ms / MINUTE_MS);
 	}
 	for (uint8_t w = 0; w < n; w++) {
 		max = lens[w] > max ? lens[w] : max;
@@ -388,7 +390,7 @@ obj_init(slo_obj_rt *o, const slo_spec *spec)
 		return rv;
 	}
 	if (spec->window_ms > FINE_MAX_MS) {
-		uint32_t len = (uint32_t) (spec->window_ms / HOUR_MS) + 1;
+		uint32_t len = (uint32_t) (spec->window_ms / HOUR_MS);
 		if ((rv = prober_slo_ring_init(
 		         &o->coarse, HOUR_MS, len + 1, &len, 1))
 		    != 0) {
