@@ -326,6 +326,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	h->p50_ms = prober_agg_percentile(&day24, 0.50);
 	h->p95_ms = prober_agg_percentile(&day24, 0.95);
 	h->p99_ms = prober_agg_percentile(&day24, 0.99);
+	prober__slo_public(p, (size_t) i, now, h);
 
 	day0 = prober_agg_floor(now, AGG_DAY) - 89 * DAY_MS;
 	(void) prober_history_series(
@@ -578,6 +579,9 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		tu->target_id = t->id;
 		tu->name = t->name;
 		tu->uptime = prober_agg_uptime(&a);
+		if (prober__slo_period(c, t, &a, tu) != 0) {
+			goto oom;
+		}
 		tu->p95_ms = prober_agg_percentile(&a, 0.95);
 		tu->transitions = w.transitions;
 		tu->down_ms = w.down_ms;

@@ -328,3 +328,64 @@ prober__slo_render(void *arg, sbuf *b)
 	}
 	pthread_mutex_unlock(&p->mu);
 }
+
+/* ---- reports ---- */
+
+int
+prober__slo_period(rpc_call *c, const target *t, const agg *a,
+    Opsdesk__V1__TargetUptime *tu)
+{
+	const slo_spec *spec = t->slo;
+	if (spec == NULL) {
+		return 0;
+	}
+	tu->objectives = rpc_call_alloc(c, spec->n_obj * sizeof(void *));
+	if (tu->objectives == NULL) {
+		return OD_ENOMEM;
+	}
+	for (int k = 0; k < spec->n_obj; k++) {
+		const slo_objective *o = &spec->obj[k];
+		Opsdesk__V1__SloPeriod *sp = rpc_call_alloc(c, sizeof(*sp));
+		char *desc = rpc_call_alloc(c, 128);
+		uint32_t total, bad;
+		if (sp == NULL || desc == NULL) {
+			return OD_ENOMEM;
+		}
+		if (o->kind == SLO_ERROR_RATIO) {
+			continue; /* not in the aggregates */
+		}
+		opsdesk__v1__slo_period__init(sp);
+		prober_slo_agg_counts(o, a, &total, &bad);
+		sp->objective = (char *) slo_kind_names[o->kind];
+		sp->description = (char *) prober_slo_describe(t, o, desc, 128);
+		sp->target = o->target;
+		sp->attainment = total == 0
+		    ? -1
+		    : 100.0 * (1.0 - (double) bad / (double) total);
+		sp->met = total > 0 && sp->attainment >= o->target;
+		tu->objectives[tu->n_objectives++] = sp;
+	}
+	return 0;
+}
+
+void
+prober__slo_public(
+    prober *p, size_t i, int64_t now, Opsdesk__V1__TargetHistory *h)
+{
+	const target *t = &p->ts.v[i];
+	pthread_mutex_lock(&p->mu);
+	for (int k = 0; t->public && t->slo != NULL && t->slo->public
+	     && p->rt[i].slo != NULL && k < p->rt[i].slo->n;
+	     k++) {
+		slo_obj_status st;
+		if (t->slo->obj[k].kind != SLO_AVAILABILITY) {
+			continue;
+		}
+		prober_slo_peek(p->rt[i].slo, t->slo, k, now, &st);
+		h->slo_target = t->slo->obj[k].target;
+		h->slo_attainment = st.attainment;
+		h->slo_window_ms = t->slo->window_ms;
+		break;
+	}
+	pthread_mutex_unlock(&p->mu);
+}

@@ -192,6 +192,57 @@ def test_fast_burn_alerts_the_admin_chat_and_resolves(s):
             fake.close()
 
 
+def test_public_page_and_report(s):
+    need("health-prober", "bus-relay", "status-publisher",
+         "incident-service", "opsctl")
+    web = Target()
+    try:
+        url = "http://127.0.0.1:%d/" % web.port
+        s.config = {
+            "admins": [ADMIN],
+            "status_page": {"title": "Status", "history_interval": "1s"},
+            "targets": [
+                {"id": "api", "name": "Public API", "kind": "http",
+                 "url": url, "interval": "1s", "timeout": "1s",
+                 "public": True,
+                 "slo": {"availability": 99.9, "window": "1h",
+                         "public": True}},
+                # Public component, internal objective: not shown.
+                {"id": "web", "name": "Web app", "kind": "http",
+                 "url": url, "interval": "1s", "timeout": "1s",
+                 "public": True,
+                 "slo": {"availability": 99.5, "window": "1h"}},
+            ],
+        }
+        s.start("bus-relay")
+        s.start("incident-service")
+        s.start("health-prober")
+        st = s.start("status-publisher")
+
+        def page():
+            code, body, _ = st.http_get("/")
+            return body.decode() if code == 200 else ""
+        h.wait_until(lambda: "100 % (target 99.9 %)" in page(), 30,
+                     "the public objective on the page")
+        body = page()
+        h.eq(body.count("(target "), 1, "only the public objective")
+        h.check("99.5" not in body, "the internal objective leaked")
+
+        # The day's report lists the objectives met or missed.
+        def report():
+            return s.call("incident", "report",
+                          {"period": "DAY"})["report"]
+        h.wait_until(lambda: "Objectives: 2 met, 0 missed"
+                     in report().get("text", ""), 20, "objectives met")
+        text = report()["text"]
+        h.contains(text, "met Public API, availability 99.9 %: 100.000%")
+        objs = report()["objectives"]
+        h.eq(sorted(o["component_id"] for o in objs), ["api", "web"])
+        h.check(all(o["met"] for o in objs), repr(objs))
+    finally:
+        web.close()
+
+
 def test_objectives_are_validated(s):
     need("health-prober")
     s.config = {"targets": [
