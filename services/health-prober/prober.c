@@ -1028,7 +1028,8 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
 		load_target(st, txn, &p->ts.v[i], &p->rt[i]);
-		if ((rv = prober__slo_build(p, &p->ts.v[i], txn, &p->rt[i].slo))
+		if ((rv = prober__slo_build(
+		         p, &p->ts.v[i], txn, &p->rt[i].slo))
 		    != 0) {
 			store_read_end(txn);
 			return rv;
@@ -1098,7 +1099,7 @@ prober_reload(
 	size_t *obase;
 	id_index *idx = NULL;
 	slo_rt **fresh = NULL; /* by new index: objectives set up anew */
-	long *from = NULL; /* by new index: the old index, or -1 */
+	long *from = NULL;     /* by new index: the old index, or -1 */
 	bool *moved = NULL;
 	MDB_txn *txn = NULL;
 	sched_callbacks cb = { prober_feed, on_metric, p };
@@ -1151,8 +1152,8 @@ prober_reload(
 			/* New objectives count from the aggregates;
 			 * unchanged ones keep their counters. */
 			if (from[i] < 0
-			    || !prober_slo_spec_equal(nts.v[i].slo,
-			        p->ts.v[from[i]].slo)) {
+			    || !prober_slo_spec_equal(
+			        nts.v[i].slo, p->ts.v[from[i]].slo)) {
 				(void) prober__slo_build(
 				    p, &nts.v[i], txn, &fresh[i]);
 			}

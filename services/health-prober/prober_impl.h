@@ -102,7 +102,8 @@ void prober__status(
 int prober__slo_build(prober *p, const target *t, MDB_txn *txn, slo_rt **out);
 bool prober__slo_in_maintenance(const target_rt *rt);
 /* The slo method (under cfg_lock) and the opsdesk_slo_* metrics. */
-int prober__h_slo(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep);
+int prober__h_slo(
+    rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep);
 void prober__slo_render(void *arg, sbuf *b);
 /* The availability objective of target i for the status page, when its
  * objectives are public. */
@@ -110,8 +111,8 @@ void prober__slo_public(
     prober *p, size_t i, int64_t now, Opsdesk__V1__TargetHistory *h);
 /* t's objectives judged on a (a report period's aggregates) into
  * tu->objectives (call memory). */
-int prober__slo_period(rpc_call *c, const target *t, const agg *a,
-    Opsdesk__V1__TargetUptime *tu);
+int prober__slo_period(
+    rpc_call *c, const target *t, const agg *a, Opsdesk__V1__TargetUptime *tu);
 
 /* handlers.c: the ProberRequest methods, for rpc_server_start. */
 extern const rpc_method prober_methods[];

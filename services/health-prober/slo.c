@@ -42,14 +42,14 @@ static int
 slo_fail(char *err, size_t errlen, const char *path, const char *key,
     const char *what)
 {
-	snprintf(err, errlen, "%s.slo%s%s: %s", path, key[0] ? "." : "", key,
-	    what);
+	snprintf(
+	    err, errlen, "%s.slo%s%s: %s", path, key[0] ? "." : "", key, what);
 	return OD_EINVAL;
 }
 
 static int
-parse_latency(const cJSON *lat, const char *spath, slo_objective *o,
-    char *err, size_t errlen)
+parse_latency(const cJSON *lat, const char *spath, slo_objective *o, char *err,
+    size_t errlen)
 {
 	int found = 0;
 	int rv;
@@ -496,8 +496,8 @@ seed_row(void *arg, int64_t t, const MDB_val *v)
 		slo_obj_rt *o = &c->s->o[k];
 		uint32_t total, bad;
 		prober_slo_agg_counts(&c->spec->obj[k], &a, &total, &bad);
-		prober_slo_ring_add(c->coarse ? &o->coarse : &o->fine, t, total,
-		    bad);
+		prober_slo_ring_add(
+		    c->coarse ? &o->coarse : &o->fine, t, total, bad);
 	}
 	return 0;
 }
@@ -571,7 +571,8 @@ prober_slo_record_metric(slo_rt *s, const slo_spec *spec,
 		/* A sample weighs 1000: bad is its error per mille. */
 		double v = value < 0 ? 0 : value > 100 ? 100 : value;
 		uint32_t bad = (uint32_t) lround(v * 10.0);
-		if (ob->kind != SLO_ERROR_RATIO || ob->metric != metric_index) {
+		if (ob->kind != SLO_ERROR_RATIO
+		    || ob->metric != metric_index) {
 			continue;
 		}
 		prober_slo_ring_add(&s->o[k].fine, at, 1000, bad);

@@ -74,8 +74,7 @@ int prober_slo_parse(const cJSON *o, const char *path, const struct target *t,
     slo_spec *out, bool *has, char *err, size_t errlen);
 bool prober_slo_spec_equal(const slo_spec *a, const slo_spec *b);
 /* The burn windows of an objective window, in ms (at least a minute). */
-void prober_slo_burn_windows(
-    int64_t window_ms, int64_t out[SLO_BURN_WINDOWS]);
+void prober_slo_burn_windows(int64_t window_ms, int64_t out[SLO_BURN_WINDOWS]);
 /* "30d", "6h", "5m", "90s": the shortest exact form of a duration. */
 const char *prober_slo_duration_name(int64_t ms, char *buf, size_t size);
 
@@ -114,7 +113,8 @@ void prober_slo_ring_fini(slo_ring *r); /* NULL-safe */
 void prober_slo_ring_advance(slo_ring *r, int64_t now);
 /* Count an event of time at (late ones go to their slot while it is in
  * the ring; older ones are dropped). */
-void prober_slo_ring_add(slo_ring *r, int64_t at, uint32_t total, uint32_t bad);
+void prober_slo_ring_add(
+    slo_ring *r, int64_t at, uint32_t total, uint32_t bad);
 
 /* ---- one target's objectives ---- */
 
@@ -144,8 +144,8 @@ int prober_slo_rt_seed(slo_rt *s, const slo_spec *spec, MDB_txn *txn,
 
 /* One probe result. maint: the target was in maintenance (not counted);
  * down: the result was down; latency_ms its latency. */
-void prober_slo_record(slo_rt *s, const slo_spec *spec, int64_t at,
-    bool maint, bool down, uint32_t latency_ms);
+void prober_slo_record(slo_rt *s, const slo_spec *spec, int64_t at, bool maint,
+    bool down, uint32_t latency_ms);
 /* One value of a metric target's business metric metric_index. */
 void prober_slo_record_metric(slo_rt *s, const slo_spec *spec,
     uint32_t metric_index, double value, int64_t at, bool maint);

@@ -143,8 +143,9 @@ prober_slo_round(prober *p, int64_t now)
 	for (size_t f = 0; f < n_fired; f++) {
 		const slo_fired *x = &fired[f];
 		const target *t = &p->ts.v[x->index];
-		const char *topic
-		    = x->event == SLO_EVENT_FIRING ? "slo.burn" : "slo.resolved";
+		const char *topic = x->event == SLO_EVENT_FIRING
+		    ? "slo.burn"
+		    : "slo.resolved";
 		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
 		Opsdesk__V1__SloEvent ev = OPSDESK__V1__SLO_EVENT__INIT;
 		target_rt rt_now;
@@ -248,9 +249,11 @@ prober__slo_render(void *arg, sbuf *b)
 		{ "opsdesk_slo_objective_ratio",
 		    "The objective: the ratio of good events it asks for." },
 		{ "opsdesk_slo_attainment_ratio",
-		    "Good events over the objective's window (no data: absent)." },
+		    "Good events over the objective's window (no data: "
+		    "absent)." },
 		{ "opsdesk_slo_error_budget_remaining_ratio",
-		    "Error budget left over the window (below 0: overspent)." },
+		    "Error budget left over the window (below 0: "
+		    "overspent)." },
 		{ "opsdesk_slo_burn_rate",
 		    "Error rate over a burn window divided by the error "
 		    "budget (1: spends it exactly over the objective's "
@@ -306,7 +309,8 @@ prober__slo_render(void *arg, sbuf *b)
 						for (int v = 0; v < w; v++) {
 							seen = seen
 							    || st.burn_ms[v]
-							        == st.burn_ms[w];
+							        == st.burn_ms
+							               [w];
 						}
 						if (seen) {
 							continue;
@@ -332,8 +336,8 @@ prober__slo_render(void *arg, sbuf *b)
 /* ---- reports ---- */
 
 int
-prober__slo_period(rpc_call *c, const target *t, const agg *a,
-    Opsdesk__V1__TargetUptime *tu)
+prober__slo_period(
+    rpc_call *c, const target *t, const agg *a, Opsdesk__V1__TargetUptime *tu)
 {
 	const slo_spec *spec = t->slo;
 	if (spec == NULL) {
@@ -357,7 +361,8 @@ prober__slo_period(rpc_call *c, const target *t, const agg *a,
 		opsdesk__v1__slo_period__init(sp);
 		prober_slo_agg_counts(o, a, &total, &bad);
 		sp->objective = (char *) slo_kind_names[o->kind];
-		sp->description = (char *) prober_slo_describe(t, o, desc, 128);
+		sp->description
+		    = (char *) prober_slo_describe(t, o, desc, 128);
 		sp->target = o->target;
 		sp->attainment = total == 0
 		    ? -1

@@ -67,7 +67,7 @@ check(const char *extra, const char *slo, const char *want)
 	}
 }
 
-#define HTTP   "\"kind\":\"http\",\"url\":\"http://x/\",\"public\":true"
+#define HTTP "\"kind\":\"http\",\"url\":\"http://x/\",\"public\":true"
 #define METRIC                                                                \
 	"\"kind\":\"metric\",\"url\":\"http://x/m\",\"values\":[{\"name\":"   \
 	"\"err_pct\",\"path\":\"errors.pct\"}]"
@@ -149,7 +149,8 @@ test_burn_windows(void **state)
 	prober_slo_burn_windows(DAY, w);
 	assert_int_equal(w[SLO_FAST_LONG], 2 * MIN);
 	assert_int_equal(w[SLO_SLOW_LONG], 12 * MIN);
-	assert_string_equal(prober_slo_duration_name(30 * DAY, buf, 16), "30d");
+	assert_string_equal(
+	    prober_slo_duration_name(30 * DAY, buf, 16), "30d");
 	assert_string_equal(prober_slo_duration_name(6 * HOUR, buf, 16), "6h");
 	assert_string_equal(prober_slo_duration_name(5 * MIN, buf, 16), "5m");
 }
@@ -294,7 +295,8 @@ test_fast_burn_episode(void **state)
 	(void) state;
 	assert_int_equal(prober_slo_rt_new(&spec, &s), 0);
 	/* Ten minutes up: nothing. */
-	assert_int_equal(run(s, &spec, &t, 60, 10000, false, false, &alert), 0);
+	assert_int_equal(
+	    run(s, &spec, &t, 60, 10000, false, false, &alert), 0);
 	assert_int_equal(alert, SLO_ALERT_NONE);
 	/* Down: the first failed check burns the 1 h objective's 1-minute
 	 * windows over 14.4x (1 in 7 checks is 143x): a page at once, and
@@ -308,7 +310,8 @@ test_fast_burn_episode(void **state)
 	assert_int_equal(
 	    run(s, &spec, &t, 13, 10000, false, false, &alert), 100);
 	assert_int_equal(alert, SLO_ALERT_NONE);
-	assert_int_equal(run(s, &spec, &t, 30, 10000, false, false, &alert), 0);
+	assert_int_equal(
+	    run(s, &spec, &t, 30, 10000, false, false, &alert), 0);
 	prober_slo_rt_free(s);
 }
 
@@ -332,8 +335,8 @@ test_slow_burn_and_maintenance(void **state)
 	assert_int_equal(ev, SLO_EVENT_FIRING);
 	assert_int_equal(st.alert, SLO_ALERT_WARN);
 	assert_int_equal(st.condition, SLO_ALERT_WARN);
-	assert_true(st.burn[SLO_SLOW_LONG] > 9.9
-	    && st.burn[SLO_SLOW_LONG] < 10.1);
+	assert_true(
+	    st.burn[SLO_SLOW_LONG] > 9.9 && st.burn[SLO_SLOW_LONG] < 10.1);
 	assert_int_equal(st.burn_ms[SLO_SLOW_LONG], 6 * HOUR);
 	/* Still burning: no second alert. */
 	assert_int_equal(
@@ -344,7 +347,8 @@ test_slow_burn_and_maintenance(void **state)
 	spec = spec_of(HOUR, 99.9);
 	t = T0;
 	assert_int_equal(prober_slo_rt_new(&spec, &s), 0);
-	assert_int_equal(run(s, &spec, &t, 60, 10000, false, false, &alert), 0);
+	assert_int_equal(
+	    run(s, &spec, &t, 60, 10000, false, false, &alert), 0);
 	assert_int_equal(run(s, &spec, &t, 30, 10000, true, true, &alert), 0);
 	prober_slo_peek(s, &spec, 0, t, &st);
 	assert_true(near(st.attainment, 100.0));
@@ -453,7 +457,8 @@ test_prober_round_and_restart(void **state)
 	    0);
 	for (int round = 0; round < 2; round++) {
 		assert_int_equal(store_open(&st, &so), 0);
-		assert_int_equal(prober_new(&p, cfg, NULL, err, sizeof(err)), 0);
+		assert_int_equal(
+		    prober_new(&p, cfg, NULL, err, sizeof(err)), 0);
 		assert_int_equal(
 		    prober_attach(p, st, NULL, NULL, "test", "/"), 0);
 		assert_non_null(p->rt[0].slo);

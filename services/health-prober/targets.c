@@ -1154,7 +1154,9 @@ static const config_field slo_error_fields[] = {
 };
 static const config_field slo_fields[] = {
 	{ .key = "availability", .type = CONFIG_NUMBER },
-	{ .key = "latency", .type = CONFIG_OBJECT, .members = slo_latency_fields },
+	{ .key = "latency",
+	    .type = CONFIG_OBJECT,
+	    .members = slo_latency_fields },
 	{ .key = "error_ratio",
 	    .type = CONFIG_OBJECT,
 	    .members = slo_error_fields },

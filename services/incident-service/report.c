@@ -167,7 +167,7 @@ inc_report_text(const inc_report *r, sbuf *b)
 			const Opsdesk__V1__ObjectiveOutcome *o
 			    = r->objectives[i];
 			sbuf_printf(b, "  %s %s, %s: ",
-			    o->met                ? "met"
+			    o->met                  ? "met"
 			        : o->attainment < 0 ? "no data"
 			                            : "MISSED",
 			    o->name, o->description);

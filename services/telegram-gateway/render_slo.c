@@ -113,8 +113,9 @@ gw_render_slo_section(gw_ctx *ctx, sbuf *b)
 	}
 	for (size_t i = 0; l != NULL && i < l->n_objectives; i++) {
 		if (i == 20) {
-			sbuf_printf(b, "… and %zu more (opsctl call prober "
-			               "slo)\n",
+			sbuf_printf(b,
+			    "… and %zu more (opsctl call prober "
+			    "slo)\n",
 			    l->n_objectives - i);
 			break;
 		}
@@ -140,7 +141,8 @@ gw_render_slo_alert(
 	} else if (page) {
 		sbuf_append(b, "🔥 <b>Error budget burning fast</b>\n");
 	} else {
-		sbuf_append(b, "⚠️ <b>Error budget burning</b> (slow burn)\n");
+		sbuf_append(
+		    b, "⚠️ <b>Error budget burning</b> (slow burn)\n");
 	}
 	objective_name(b, s);
 	sbuf_append(b, "\n");
@@ -164,8 +166,8 @@ gw_render_slo_alert(
 	}
 	sbuf_append(b, " (target ");
 	percent(b, s->target);
-	sbuf_printf(b, ") · budget left %.0f %%\n",
-	    100.0 * s->budget_remaining);
+	sbuf_printf(
+	    b, ") · budget left %.0f %%\n", 100.0 * s->budget_remaining);
 	if (!resolved
 	    && gw_cb_encode(data, sizeof(data), page ? "isp" : "isw",
 	           s->target_id, NULL)
