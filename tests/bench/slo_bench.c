@@ -71,14 +71,15 @@ make(const char *dir, store **st)
 	sbuf_append(&b, "{\"targets\":[");
 	for (int i = 0; i < N_TARGETS; i++) {
 		sbuf_printf(&b,
-		    "%s{\"id\":\"t%d\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+		    "%s{\"id\":\"t%d\",\"kind\":\"tcp\",\"host\":\"127.0.0."
+		    "1\","
 		    "\"port\":1,\"slo\":{\"availability\":99.9,\"latency\":"
 		    "{\"p95\":\"100ms\"},\"window\":\"30d\"}}",
 		    i ? "," : "", i);
 	}
 	sbuf_append(&b, "]}");
-	if (config_load_string(&c, "health-prober", NULL, sbuf_str(&b), err,
-	        sizeof(err))
+	if (config_load_string(
+	        &c, "health-prober", NULL, sbuf_str(&b), err, sizeof(err))
 	        != 0
 	    || store_open(st, &so) != 0
 	    || prober_new(&p, c, NULL, err, sizeof(err)) != 0
@@ -101,8 +102,8 @@ history(prober *p, int64_t days, int64_t step)
 	uint32_t k = 0;
 	for (int64_t t = from; t < fake_now; t += step) {
 		for (size_t i = 0; i < p->ts.n; i++, k++) {
-			prober_slo_record(p->rt[i].slo, p->ts.v[i].slo, t, false,
-			    k % 500 == 0, k % 20 == 0 ? 300 : 20);
+			prober_slo_record(p->rt[i].slo, p->ts.v[i].slo, t,
+			    false, k % 500 == 0, k % 20 == 0 ? 300 : 20);
 		}
 	}
 }
@@ -135,8 +136,8 @@ run(const char *base, int64_t days, int64_t step, long *mem_kb)
 	long before;
 	double ms;
 
-	snprintf(dir, sizeof(dir), "%s/slo_bench.%d.%lld", base, (int) getpid(),
-	    (long long) days);
+	snprintf(dir, sizeof(dir), "%s/slo_bench.%d.%lld", base,
+	    (int) getpid(), (long long) days);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", dir, dir);
 	if (system(cmd) != 0) {
 		exit(1);
