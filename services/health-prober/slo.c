@@ -368,31 +368,41 @@ static int
 obj_init(slo_obj_rt *o, const slo_spec *spec)
 {
 	int64_t bw[SLO_BURN_WINDOWS];
+	/* Slots as coarse as the windows allow, to keep 10,000 objectives
+	 * small: the shortest burn window (window/8640: 5 min of 30 d) in
+	 * whole minutes, and 1/240 of the objective's window in whole hours
+	 * (3 h of 30 d), both seeded exactly from the minute and hour
+	 * aggregates. */
+	int64_t fine = spec->window_ms / 8640 / MINUTE_MS * MINUTE_MS;
+	int64_t coarse = spec->window_ms / 240 / HOUR_MS * HOUR_MS;
 	uint32_t lens[SLO_RING_WINDOWS], max = 0;
 	uint8_t n = 0;
 	int rv;
 
+	fine = fine < MINUTE_MS ? MINUTE_MS : fine;
+	coarse = coarse < HOUR_MS ? HOUR_MS : coarse;
 	prober_slo_burn_windows(spec->window_ms, bw);
 	/* A window of k slots is the one filling and the k - 1 before it:
 	 * a 1-minute window of a 1 h objective resolves within a minute of
 	 * a recovery. */
 	for (int w = 0; w < SLO_BURN_WINDOWS; w++) {
-		lens[n++] = (uint32_t) (bw[w] / MINUTE_MS);
+		lens[n++] = (uint32_t) ((bw[w] + fine - 1) / fine);
 	}
 	if (spec->window_ms <= FINE_MAX_MS) {
-		lens[n++] = (uint32_t) (spec->window_ms / MINUTE_MS);
+		lens[n++] = (uint32_t) ((spec->window_ms + fine - 1) / fine);
 	}
 	for (uint8_t w = 0; w < n; w++) {
 		max = lens[w] > max ? lens[w] : max;
 	}
-	if ((rv = prober_slo_ring_init(&o->fine, MINUTE_MS, max + 1, lens, n))
+	if ((rv = prober_slo_ring_init(&o->fine, fine, max + 1, lens, n))
 	    != 0) {
 		return rv;
 	}
 	if (spec->window_ms > FINE_MAX_MS) {
-		uint32_t len = (uint32_t) (spec->window_ms / HOUR_MS);
+		uint32_t len
+		    = (uint32_t) ((spec->window_ms + coarse - 1) / coarse);
 		if ((rv = prober_slo_ring_init(
-		         &o->coarse, HOUR_MS, len + 1, &len, 1))
+		         &o->coarse, coarse, len + 1, &len, 1))
 		    != 0) {
 			return rv;
 		}

@@ -9,8 +9,9 @@
  * ring of minute slots for the burn windows and short objectives, a ring
  * of hour slots for long ones) whose window sums are kept as slots enter
  * and leave, so a round costs the same per objective whatever the length
- * of the history. The rings are seeded from the stored minute and hour
- * aggregates when a target's objective is set up (start, reload).
+ * of the history (a 30-day objective: 73 slots of 5 min, 241 of 3 h). The
+ * rings are seeded from the stored minute and hour aggregates when a target's
+ * objective is set up (start, reload).
  */
 #ifndef OPSDESK_PROBER_SLO_H
 #define OPSDESK_PROBER_SLO_H
@@ -119,8 +120,8 @@ void prober_slo_ring_add(
 /* ---- one target's objectives ---- */
 
 typedef struct slo_obj_rt {
-	slo_ring fine;   /* minutes: burn windows (+ the SLO window <= 12 h) */
-	slo_ring coarse; /* hours: the SLO window > 12 h; n 0 otherwise */
+	slo_ring fine;   /* whole minutes: burn windows (+ window <= 12 h) */
+	slo_ring coarse; /* whole hours: the window > 12 h; n 0 otherwise */
 	uint8_t alert;   /* enum slo_alert alerted in the current episode */
 	int64_t alert_since_ms;
 } slo_obj_rt;

@@ -222,6 +222,12 @@ test_no_data_and_budget(void **state)
 	slo_rt *s;
 	(void) state;
 	assert_int_equal(prober_slo_rt_new(&spec, &s), 0);
+	/* 30 days: 5-minute slots for the burn windows (the longest is
+	 * 6 h), 3-hour slots for the window. */
+	assert_int_equal(s->o[0].fine.slice_ms, 5 * MIN);
+	assert_int_equal(s->o[0].fine.n, 73);
+	assert_int_equal(s->o[0].coarse.slice_ms, 3 * HOUR);
+	assert_int_equal(s->o[0].coarse.n, 241);
 	/* No data: nothing attained, nothing spent, no burn, no alert. */
 	assert_int_equal(
 	    prober_slo_eval(s, &spec, 0, T0, false, &st), SLO_EVENT_NONE);
