@@ -378,6 +378,7 @@ h_history(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 	h->p50_ms = prober_agg_percentile(&day24, 0.50);
 	h->p95_ms = prober_agg_percentile(&day24, 0.95);
 	h->p99_ms = prober_agg_percentile(&day24, 0.99);
+	prober__slo_public(p, (size_t) i, now, h);
 
 	day0 = prober_agg_floor(now, AGG_DAY) - 89 * DAY_MS;
 	(void) prober_history_series(
@@ -630,6 +631,9 @@ h_uptime(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep)
 		tu->target_id = t->id;
 		tu->name = t->name;
 		tu->uptime = prober_agg_uptime(&a);
+		if (prober__slo_period(c, t, &a, tu) != 0) {
+			goto oom;
+		}
 		tu->p95_ms = prober_agg_percentile(&a, 0.95);
 		tu->transitions = w.transitions;
 		tu->down_ms = w.down_ms;
@@ -726,6 +730,7 @@ UNDER_CFG_LOCK(h_metrics)
 UNDER_CFG_LOCK(h_snapshot)
 UNDER_CFG_LOCK(h_uptime)
 UNDER_CFG_LOCK(h_transitions)
+UNDER_CFG_LOCK(prober__h_slo)
 
 const rpc_method prober_methods[] = {
 	{ "current", RPC_READ, false, h_current_locked },
@@ -735,6 +740,7 @@ const rpc_method prober_methods[] = {
 	{ "snapshot", RPC_READ, false, h_snapshot_locked },
 	{ "uptime", RPC_READ, false, h_uptime_locked },
 	{ "transitions", RPC_READ, false, h_transitions_locked },
+	{ "slo", RPC_READ, false, prober__h_slo_locked },
 };
 const size_t prober_n_methods
     = sizeof(prober_methods) / sizeof(prober_methods[0]);

@@ -326,6 +326,11 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 	if (prober_state_feed(&rt->st, &p->ts.v[index], r, &chg)) {
 		record_transition(p, index, &chg);
 	}
+	if (rt->slo != NULL) {
+		prober_slo_record(rt->slo, p->ts.v[index].slo, r->at_ms,
+		    prober__slo_in_maintenance(rt), r->observed == S_DOWN,
+		    r->latency_ms);
+	}
 	rt->cert_not_after_s = r->cert_not_after_s;
 	rt->dirty = true;
 	pend_result(p, index, r);
@@ -365,6 +370,11 @@ on_metric(void *arg, size_t index, size_t mi, double v, int64_t at_ms)
 	b->value = v;
 	b->at_ms = at_ms;
 	b->set = true;
+	if (p->rt[index].slo != NULL) {
+		prober_slo_record_metric(p->rt[index].slo, p->ts.v[index].slo,
+		    (uint32_t) mi, v, at_ms,
+		    prober__slo_in_maintenance(&p->rt[index]));
+	}
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -1284,6 +1294,12 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 	}
 	for (size_t i = 0; i < p->ts.n; i++) {
 		load_target(st, txn, &p->ts.v[i], &p->rt[i]);
+		if ((rv = prober__slo_build(
+		         p, &p->ts.v[i], txn, &p->rt[i].slo))
+		    != 0) {
+			store_read_end(txn);
+			return rv;
+		}
 	}
 	store_read_end(txn);
 	if (m != NULL) {
@@ -1309,6 +1325,7 @@ prober_attach(prober *p, store *st, bus_publisher *pub, metrics *m,
 		        NULL);
 		metric_set(p->m_targets, (double) p->ts.n);
 		(void) metrics_add_text(m, render_targets, p);
+		(void) metrics_add_text(m, prober__slo_render, p);
 	}
 	return 0;
 }
@@ -1348,7 +1365,8 @@ prober_reload(
 	business_value *nbm = NULL, *obm;
 	size_t *obase;
 	id_index *idx = NULL;
-	long *from = NULL; /* by new index: the old index, or -1 */
+	slo_rt **fresh = NULL; /* by new index: objectives set up anew */
+	long *from = NULL;     /* by new index: the old index, or -1 */
 	bool *moved = NULL;
 	MDB_txn *txn = NULL;
 	sched_callbacks cb = { prober_feed, on_metric, p };
@@ -1372,7 +1390,8 @@ prober_reload(
 	    || (nbase = calloc(nts.n + 1, sizeof(size_t))) == NULL
 	    || (from = calloc(nts.n + 1, sizeof(long))) == NULL
 	    || (moved = calloc(p->ts.n + 1, sizeof(bool))) == NULL
-	    || (idx = calloc(p->ts.n + 1, sizeof(*idx))) == NULL) {
+	    || (idx = calloc(p->ts.n + 1, sizeof(*idx))) == NULL
+	    || (fresh = calloc(nts.n + 1, sizeof(*fresh))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -1409,6 +1428,14 @@ prober_reload(
 			if (from[i] < 0) {
 				load_target(p->store, txn, &nts.v[i], &nrt[i]);
 			}
+			/* New objectives count from the aggregates;
+			 * unchanged ones keep their counters. */
+			if (from[i] < 0
+			    || !prober_slo_spec_equal(
+			        nts.v[i].slo, p->ts.v[from[i]].slo)) {
+				(void) prober__slo_build(
+				    p, &nts.v[i], txn, &fresh[i]);
+			}
 		}
 		store_read_end(txn);
 	}
@@ -1429,12 +1456,19 @@ prober_reload(
 		const target *nt = &nts.v[i];
 		size_t o;
 		if (from[i] < 0) {
+			nrt[i].slo = fresh[i];
+			fresh[i] = NULL;
 			added++;
 			continue;
 		}
 		o = (size_t) from[i];
 		nrt[i] = p->rt[o]; /* the reason moves with it */
 		moved[o] = true;
+		if (!prober_slo_spec_equal(nt->slo, p->ts.v[o].slo)) {
+			prober_slo_rt_free(nrt[i].slo);
+			nrt[i].slo = fresh[i];
+			fresh[i] = NULL;
+		}
 		if (prober_target_equal(nt, &p->ts.v[o])) {
 			kept++;
 			for (size_t k = 0; k < nt->n_metrics; k++) {
@@ -1468,6 +1502,7 @@ prober_reload(
 		if (!moved[i]) {
 			prober_state_fini(&ort[i].st);
 			free(ort[i].locs);
+			prober_slo_rt_free(ort[i].slo);
 		}
 	}
 	if (ots.settings.flush_ms != p->ts.settings.flush_ms) {
@@ -1497,6 +1532,10 @@ prober_reload(
 		    od_strerror(rv));
 	}
 out:
+	for (size_t i = 0; fresh != NULL && i < nts.n; i++) {
+		prober_slo_rt_free(fresh[i]);
+	}
+	free(fresh);
 	free(nrt);
 	free(nbase);
 	free(nbm);
@@ -1537,6 +1576,7 @@ prober_free(prober *p)
 	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
 		prober_state_fini(&p->rt[i].st);
 		free(p->rt[i].locs);
+		prober_slo_rt_free(p->rt[i].slo);
 	}
 	free(p->rt);
 	free(p->by_id);

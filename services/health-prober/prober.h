@@ -30,6 +30,8 @@
 #include "runtime/runtime.h"
 #include "store/store.h"
 
+struct slo_spec;
+
 /* ---- targets.c ---- */
 
 typedef enum probe_kind {
@@ -141,6 +143,9 @@ typedef struct target {
 	bool prometheus;
 	uint32_t n_metrics;
 	metric_spec *metrics;
+
+	/* all: service level objectives (slo.h); NULL without */
+	const struct slo_spec *slo;
 } target;
 
 /* The arena holding a target set's strings and arrays: freed at once. */
@@ -625,6 +630,13 @@ void prober_maintenance_event(
 /* Replace every known window with the active ones of a snapshot. */
 void prober_maintenance_resync(
     prober *p, Opsdesk__V1__MaintenanceWindow *const *w, size_t n);
+
+/*
+ * slo_prober.c: evaluate every target's objectives at now, publish
+ * slo.burn / slo.resolved for the alert episodes that start, get worse
+ * or end, and return how many were published.
+ */
+int prober_slo_round(prober *p, int64_t now);
 
 /* ---- handlers.c (the method table is in prober_impl.h) ---- */
 

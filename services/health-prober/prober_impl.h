@@ -9,6 +9,7 @@
 
 #include "prober.h"
 #include "rpc/rpc.h"
+#include "slo.h"
 
 /*
  * One target's live state. Aggregates are not kept here: the flush job
@@ -40,6 +41,7 @@ typedef struct target_rt {
 	int64_t last_result_ms;     /* the decider's: result keys unique */
 	int64_t warm_from_ms; /* the decider's: first view after a silence */
 	loc_view *locs;       /* the decider's, n_locs of them */
+	struct slo_rt *slo;         /* the target's objectives (slo.h) */
 } target_rt;
 
 typedef struct business_value {
@@ -119,6 +121,22 @@ void prober__status(
 
 /* The time-out after which a location is not reporting on t. */
 int64_t prober__stale_ms(const prober *p, const target *t);
+/* slo_prober.c: the objectives of t, their counters seeded from the
+ * store through txn (may be NULL: empty); *out NULL when t has none. */
+int prober__slo_build(prober *p, const target *t, MDB_txn *txn, slo_rt **out);
+bool prober__slo_in_maintenance(const target_rt *rt);
+/* The slo method (under cfg_lock) and the opsdesk_slo_* metrics. */
+int prober__h_slo(
+    rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage *rep);
+void prober__slo_render(void *arg, sbuf *b);
+/* The availability objective of target i for the status page, when its
+ * objectives are public. */
+void prober__slo_public(
+    prober *p, size_t i, int64_t now, Opsdesk__V1__TargetHistory *h);
+/* t's objectives judged on a (a report period's aggregates) into
+ * tu->objectives (call memory). */
+int prober__slo_period(
+    rpc_call *c, const target *t, const agg *a, Opsdesk__V1__TargetUptime *tu);
 
 /* handlers.c: the ProberRequest methods, for rpc_server_start. */
 extern const rpc_method prober_methods[];

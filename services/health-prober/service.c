@@ -136,6 +136,15 @@ flush_tick(void *arg)
 	malloc_trim(0);
 }
 
+/* Objectives are evaluated this often: a fast burn alerts within it. */
+#define SLO_ROUND_MS 5000
+
+static void
+slo_tick(void *arg)
+{
+	(void) prober_slo_round(arg, od_now_ms());
+}
+
 static void
 decide_tick(void *arg)
 {
@@ -307,6 +316,7 @@ prober_service_start(runtime *rt)
 	            ps->p))
 	        != 0
 	    || (rv = runtime_every(rt, 60000, retain_tick, ps->p)) != 0
+	    || (rv = runtime_every(rt, SLO_ROUND_MS, slo_tick, ps->p)) != 0
 	    || (rv = runtime_every(rt, 200, reload_tick, ps)) != 0
 	    || (rv = runtime_on_reload(rt, on_reload, ps)) != 0
 	    || (decider

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "prober.h"
+#include "slo.h"
 #include "util/util.h"
 
 const char *const probe_kind_names[]
@@ -907,6 +908,27 @@ parse_quorum(
 	return 0;
 }
 
+/* The objectives of a target (slo.c), in the arena; most have none. */
+static int
+parse_slo(target_set *ts, const cJSON *o, const char *path, target *t,
+    char *err, size_t errlen)
+{
+	slo_spec spec;
+	slo_spec *copy;
+	bool has = false;
+	int rv = prober_slo_parse(o, path, t, &spec, &has, err, errlen);
+	if (rv != 0 || !has) {
+		return rv;
+	}
+	if ((copy = arena_alloc_aligned(ts, sizeof(*copy), sizeof(double)))
+	    == NULL) {
+		return OD_ENOMEM;
+	}
+	*copy = spec;
+	t->slo = copy;
+	return 0;
+}
+
 static int
 parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
     target *t, char *err, size_t errlen)
@@ -984,15 +1006,21 @@ parse_target(target_set *ts, const config *c, const cJSON *o, const char *path,
 	}
 	switch (t->kind) {
 	case PROBE_HTTP:
-		return parse_http(ts, o, path, t, err, errlen);
+		rv = parse_http(ts, o, path, t, err, errlen);
+		break;
 	case PROBE_TCP:
-		return parse_tcp(ts, o, path, t, err, errlen);
+		rv = parse_tcp(ts, o, path, t, err, errlen);
+		break;
 	case PROBE_SERVICE:
-		return parse_service(ts, c, o, path, t, err, errlen);
+		rv = parse_service(ts, c, o, path, t, err, errlen);
+		break;
 	case PROBE_METRIC:
-		return parse_metric(ts, o, path, t, err, errlen);
+		rv = parse_metric(ts, o, path, t, err, errlen);
+		break;
+	default:
+		return OD_EINVAL;
 	}
-	return OD_EINVAL;
+	return rv != 0 ? rv : parse_slo(ts, o, path, t, err, errlen);
 }
 
 bool
@@ -1219,6 +1247,32 @@ static const config_field value_fields[] = {
 };
 static const config_field value_elem
     = { .type = CONFIG_OBJECT, .members = value_fields };
+static const config_field slo_latency_fields[] = {
+	{ .key = "p50", .type = CONFIG_DURATION },
+	{ .key = "p75", .type = CONFIG_DURATION },
+	{ .key = "p90", .type = CONFIG_DURATION },
+	{ .key = "p95", .type = CONFIG_DURATION },
+	{ .key = "p99", .type = CONFIG_DURATION },
+	{ .key = "p99.9", .type = CONFIG_DURATION },
+	{ .key = NULL },
+};
+static const config_field slo_error_fields[] = {
+	{ .key = "metric", .type = CONFIG_STRING, .max = 128 },
+	{ .key = "max", .type = CONFIG_NUMBER },
+	{ .key = NULL },
+};
+static const config_field slo_fields[] = {
+	{ .key = "availability", .type = CONFIG_NUMBER },
+	{ .key = "latency",
+	    .type = CONFIG_OBJECT,
+	    .members = slo_latency_fields },
+	{ .key = "error_ratio",
+	    .type = CONFIG_OBJECT,
+	    .members = slo_error_fields },
+	{ .key = "window", .type = CONFIG_DURATION },
+	{ .key = "public", .type = CONFIG_BOOL },
+	{ .key = NULL },
+};
 /* Every kind's keys: a key of another kind is ignored, a typo is not. */
 static const config_field target_fields[] = {
 	{ .key = "id", .type = CONFIG_STRING, .max = 128 },
@@ -1267,6 +1321,8 @@ static const config_field target_fields[] = {
 	{ .key = "quorum", .type = CONFIG_INT },
 	{ .key = "regional", .type = CONFIG_BOOL },
 	{ .key = "partial_down", .type = CONFIG_STRING, .max = 16 },
+	/* all: objectives (slo.c) */
+	{ .key = "slo", .type = CONFIG_OBJECT, .members = slo_fields },
 	{ .key = NULL },
 };
 static const config_field target_elem

@@ -156,6 +156,29 @@ inc_report_text(const inc_report *r, sbuf *b)
 			}
 		}
 	}
+	if (r->n_objectives > 0) {
+		size_t met = 0;
+		for (size_t i = 0; i < r->n_objectives; i++) {
+			met += r->objectives[i]->met;
+		}
+		sbuf_printf(b, "Objectives: %zu met, %zu missed\n", met,
+		    r->n_objectives - met);
+		for (size_t i = 0; i < r->n_objectives; i++) {
+			const Opsdesk__V1__ObjectiveOutcome *o
+			    = r->objectives[i];
+			sbuf_printf(b, "  %s %s, %s: ",
+			    o->met                  ? "met"
+			        : o->attainment < 0 ? "no data"
+			                            : "MISSED",
+			    o->name, o->description);
+			if (o->attainment < 0) {
+				sbuf_append(b, "no data\n");
+			} else {
+				sbuf_printf(b, "%.3f%% (target %g%%)\n",
+				    o->attainment, o->target);
+			}
+		}
+	}
 	if (!r->tickets_available) {
 		sbuf_append(b,
 		    "Tickets: unavailable (ticket-service did not "
@@ -307,6 +330,46 @@ add_support_objectives(inc_report *r, const Opsdesk__V1__TicketStats *s)
 	return 0;
 }
 
+/* The targets' objectives judged over the period (health-prober). */
+static int
+add_objectives(inc_report *r, const Opsdesk__V1__UptimeReport *u)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < u->n_targets; i++) {
+		n += u->targets[i]->n_objectives;
+	}
+	if (n == 0) {
+		return 0;
+	}
+	if ((r->objectives = calloc(n, sizeof(*r->objectives))) == NULL) {
+		return OD_ENOMEM;
+	}
+	for (size_t i = 0; i < u->n_targets; i++) {
+		const Opsdesk__V1__TargetUptime *t = u->targets[i];
+		for (size_t k = 0; k < t->n_objectives; k++) {
+			const Opsdesk__V1__SloPeriod *sp = t->objectives[k];
+			Opsdesk__V1__ObjectiveOutcome *o = malloc(sizeof(*o));
+			if (o == NULL) {
+				return OD_ENOMEM;
+			}
+			opsdesk__v1__objective_outcome__init(o);
+			r->objectives[r->n_objectives++] = o;
+			o->target = sp->target;
+			o->attainment = sp->attainment;
+			o->met = sp->met;
+			if (inc_set_str(&o->component_id, t->target_id) != 0
+			    || inc_set_str(&o->name,
+			           t->name[0] ? t->name : t->target_id)
+			        != 0
+			    || inc_set_str(&o->description, sp->description)
+			        != 0) {
+				return OD_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
 static void
 ask_peers(inc_service *svc, inc_report *r)
 {
@@ -323,7 +386,8 @@ ask_peers(inc_service *svc, inc_report *r)
 	    svc, &preq, r->from_ms, r->to_ms, &prep, &trep);
 	if (prep != NULL
 	    && prep->result_case == OPSDESK__V1__PROBER_REPLY__RESULT_UPTIME) {
-		r->uptime_available = add_uptime(r, prep->uptime) == 0;
+		r->uptime_available = add_uptime(r, prep->uptime) == 0
+		    && add_objectives(r, prep->uptime) == 0;
 	}
 	if (trep != NULL
 	    && trep->result_case == OPSDESK__V1__TICKET_REPLY__RESULT_STATS) {

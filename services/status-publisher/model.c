@@ -655,6 +655,9 @@ do_history(status_model *m, const void *arg)
 	r.n_daily = n;
 	r.uptime_30d = h->uptime_30d;
 	r.uptime_90d = h->uptime_90d;
+	r.slo_target = h->slo_target;
+	r.slo_attainment = h->slo_attainment;
+	r.slo_window_ms = h->slo_window_ms;
 	if (h->n_latency_24h + h->n_latency_7d + h->n_latency_30d > 0) {
 		r.latency_24h = h->latency_24h;
 		r.n_latency_24h = h->n_latency_24h;

@@ -156,6 +156,43 @@ incidents_on(const status_view *v, const char *id, int64_t day)
 	return n;
 }
 
+/* A percentage with the digits an objective needs: "99.95", "100". */
+static void
+slo_percent(double v, char *out, size_t size)
+{
+	char *dot, *e;
+	snprintf(out, size, "%.3f", v);
+	if ((dot = strchr(out, '.')) == NULL) {
+		return;
+	}
+	for (e = out + strlen(out) - 1; e > dot && *e == '0'; e--) {
+		*e = '\0';
+	}
+	if (e == dot) {
+		*e = '\0';
+	}
+}
+
+/* The public availability objective: " · 99.95 % (target 99.9 %)". */
+static void
+slo_html(const status_view_comp *c, sbuf *b)
+{
+	char got[32], want[32];
+	if (c->rec == NULL || c->rec->slo_target <= 0) {
+		return;
+	}
+	slo_percent(c->rec->slo_target, want, sizeof(want));
+	if (c->rec->slo_attainment < 0) {
+		sbuf_printf(b, " · objective %s %%", want);
+		return;
+	}
+	slo_percent(c->rec->slo_attainment, got, sizeof(got));
+	sbuf_printf(b,
+	    " · <span class=\"slo\" title=\"Availability objective\">%s %% "
+	    "(target %s %%)</span>",
+	    got, want);
+}
+
 /* 90 bars, oldest first. Each is focusable (tab, or a tap on a phone)
  * and labelled with its day ("2026-12-03: 99.20% up, 1 incident"), which
  * shows under the bars on focus or hover. */
@@ -206,9 +243,11 @@ bars_html(const status_view *v, const status_view_comp *c, sbuf *b)
 	status_format_uptime(c->uptime_90d, up, sizeof(up));
 	sbuf_printf(b,
 	    "</div><div class=\"legend\"><span>90 days ago</span>"
-	    "<span>%s%s</span><span>Today</span></div>",
+	    "<span>%s%s",
 	    c->uptime_90d < 0 ? "No data yet" : up,
 	    c->uptime_90d < 0 ? "" : " uptime");
+	slo_html(c, b);
+	sbuf_append(b, "</span><span>Today</span></div>");
 }
 
 /* One window's chart with its caption; false when it has no data. */

@@ -132,6 +132,9 @@ static const struct cb_action {
 	{ "ipm", "/incident postmortem", false }, /* + " md": the document */
 	{ "oy", "/offer yes", true },
 	{ "on", "/offer new", true },
+	/* + target id: an incident for an error budget burn alert */
+	{ "isp", "/incident new high Error budget burning fast:", false },
+	{ "isw", "/incident new medium Error budget burning:", false },
 };
 
 int

@@ -918,6 +918,8 @@ gw_cmd_ops(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 
+	gw_render_slo_section(ctx, &b);
+
 	Opsdesk__V1__ReportRequest rr = OPSDESK__V1__REPORT_REQUEST__INIT;
 	rr.period = OPSDESK__V1__REPORT_PERIOD__REPORT_PERIOD_DAY;
 	Opsdesk__V1__Report *r

@@ -549,6 +549,8 @@ gw_cmd_monitor(gw_ctx *ctx, const char *args)
 	}
 	gw_reply_free(rep);
 
+	gw_render_slo_section(ctx, &b);
+
 	Opsdesk__V1__ListIncidentsRequest lr
 	    = OPSDESK__V1__LIST_INCIDENTS_REQUEST__INIT;
 	Opsdesk__V1__IncidentList *il

@@ -392,6 +392,16 @@ void gw_render_incident(
  * or NULL for the state line. */
 void gw_alert_render(gw *g, sbuf *b, gw_keyboard *k, const char *head,
     const struct Opsdesk__V1__Incident *in);
+/* render_slo.c: service level objectives (health-prober's slo method
+ * and slo.* events). One objective's line: attainment, budget left, burn
+ * rates. */
+void gw_render_slo_line(sbuf *b, const struct Opsdesk__V1__SloStatus *s);
+/* The "Objectives" section of /monitor and /ops (asked of the prober). */
+void gw_render_slo_section(gw_ctx *ctx, sbuf *b);
+/* The admin alert of slo.burn or slo.resolved (topic), with its
+ * buttons (Open incident while it burns). */
+void gw_render_slo_alert(sbuf *b, gw_keyboard *k, const char *topic,
+    const struct Opsdesk__V1__SloEvent *e);
 /* Acknowledge / Resolve / Show / Postmortem, as they apply now. */
 void gw_incident_buttons(
     gw_keyboard *k, const struct Opsdesk__V1__Incident *in);

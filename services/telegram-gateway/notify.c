@@ -728,6 +728,32 @@ deliver_maintenance(gw *g, const Opsdesk__V1__MaintenanceEvent *e)
 	sbuf_free(&b);
 }
 
+/* An error budget burn (health-prober's slo.burn / slo.resolved): to the
+ * admins at once, as alerts go. */
+static void
+deliver_slo(gw *g, const char *topic, const Opsdesk__V1__SloEvent *e)
+{
+	gw_ctx ctx;
+	sbuf b = SBUF_INIT;
+	gw_keyboard k = { 0 };
+
+	if (e->objective == NULL) {
+		return;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.g = g;
+	gw_render_slo_alert(&b, &k, topic, e);
+	to_admins(&ctx, sbuf_str(&b), &k, NULL);
+	if (gw_enqueue(g, &ctx) != 0) {
+		log_error("cannot queue the %s alert of %s", topic,
+		    e->objective->target_id);
+	}
+	metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
+	    "Bus events turned into messages", "kind=\"slo\""));
+	gw_ctx_free(&ctx);
+	sbuf_free(&b);
+}
+
 void
 gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 {
@@ -740,6 +766,9 @@ gw_notify_event(gw *g, const char *topic, const Opsdesk__V1__Envelope *env)
 		break;
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_INCIDENT:
 		deliver_incident(g, topic, env->incident);
+		break;
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_SLO:
+		deliver_slo(g, topic, env->slo);
 		break;
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_TICKET_NOTIFY:
 		deliver_ticket_notify(g, env->ticket_notify);
@@ -854,7 +883,7 @@ gw_notify_start(gw_notify **out, gw *g)
 	static const char *const prefixes[] = { "alert.", "incident.updated",
 		"incident.resolved", "ticket.created", "ticket.replied",
 		"ticket.notify", "ticket.sla_breached", "status.changed",
-		"maintenance.reminder", NULL };
+		"maintenance.reminder", "slo.", NULL };
 	gw_notify *n = calloc(1, sizeof(*n));
 	int rv;
 	if (n == NULL) {
