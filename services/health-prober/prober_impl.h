@@ -41,7 +41,7 @@ typedef struct target_rt {
 	int64_t last_result_ms;     /* the decider's: result keys unique */
 	int64_t warm_from_ms; /* the decider's: first view after a silence */
 	loc_view *locs;       /* the decider's, n_locs of them */
-	struct slo_rt *slo;         /* the target's objectives (slo.h) */
+	struct slo_rt *slo;   /* the target's objectives (slo.h) */
 } target_rt;
 
 typedef struct business_value {

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/public_text.h"
 #include "incident_core.h"
 
 #define DUR_MAX (366 * INC_DAY_MS)
@@ -41,80 +42,20 @@ static const char *const default_runbooks[SEV_COUNT] = {
 	"needed unless users ask.",
 };
 
-static const char *const tmpl_keys[4]
-    = { "down", "degraded", "monitoring", "resolved" };
-static const char *const default_tmpl[4] = {
-	"We are investigating an outage of {component}.",
-	"We are investigating degraded performance of {component}.",
-	"{component} has recovered. A fix has been implemented and we are "
-	"monitoring the results.",
-	"This incident has been resolved. {component} is operating normally.",
-};
-
 void
 inc_public_text(const inc_config *c, enum inc_tmpl which, const char *name,
     char *out, size_t size)
 {
-	const char *t
-	    = c->tmpl[which] != NULL ? c->tmpl[which] : default_tmpl[which];
-	const char *ph = "{component}";
-	size_t n = 0, phlen = strlen(ph);
-
-	if (size == 0) {
-		return;
-	}
-	while (*t != '\0' && n + 1 < size) {
-		if (strncmp(t, ph, phlen) == 0) {
-			int w = snprintf(out + n, size - n, "%s", name);
-			n += w < 0 ? 0 : (size_t) w;
-			n = n < size ? n : size - 1;
-			t += phlen;
-			continue;
-		}
-		out[n++] = *t++;
-	}
-	out[n] = '\0';
+	public_text(c->tmpl[which], (enum public_tmpl) which, name, out, size);
 }
 
 static int
 parse_templates(inc_config *c, const cJSON *root, char *err, size_t errlen)
 {
-	const cJSON *sec = NULL, *tm = NULL;
-	int rv;
-
-	if ((rv = config_get_object(
-	         root, "", "status_page", &sec, err, errlen))
-	        != 0
-	    || sec == NULL
-	    || (rv = config_get_object(
-	            sec, "status_page", "templates", &tm, err, errlen))
-	        != 0
-	    || tm == NULL) {
-		return rv;
-	}
-	for (int i = 0; i < 4; i++) {
-		const char *v = NULL;
-		if ((rv = config_get_string(tm, "status_page.templates",
-		         tmpl_keys[i], NULL, &v, err, errlen))
-		    != 0) {
-			return rv;
-		}
-		if (v == NULL) {
-			continue;
-		}
-		if (v[0] == '\0' || strlen(v) > 1000) {
-			snprintf(err, errlen,
-			    "status_page.templates.%s: expected 1 to 1000 "
-			    "characters",
-			    tmpl_keys[i]);
-			return OD_EINVAL;
-		}
-		free(c->tmpl[i]);
-		if ((c->tmpl[i] = strdup(v)) == NULL) {
-			return OD_ENOMEM;
-		}
-	}
-	return 0;
+	const cJSON *sec = NULL;
+	int rv = config_get_object(root, "", "status_page", &sec, err, errlen);
+	return rv != 0 ? rv
+	               : public_templates_parse(sec, c->tmpl, err, errlen);
 }
 
 int

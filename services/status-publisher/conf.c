@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/public_text.h"
 #include "status.h"
 
 static char *
@@ -58,45 +59,12 @@ parse_comp(const cJSON *item, const char *path, status_comp_conf *cc,
 	return 0;
 }
 
-static const char *const tmpl_keys[4]
-    = { "down", "degraded", "monitoring", "resolved" };
-
 /* status_page.templates: read here to recognise incident-service's texts
  * and to reword what it stored before it had them. */
 static int
 parse_templates(const cJSON *sec, status_conf *c, char *err, size_t errlen)
 {
-	const cJSON *tm = NULL;
-	if (sec == NULL) {
-		return 0;
-	}
-	int rv = config_get_object(
-	    sec, "status_page", "templates", &tm, err, errlen);
-	if (rv != 0 || tm == NULL) {
-		return rv;
-	}
-	for (int i = 0; i < 4; i++) {
-		const char *v = NULL;
-		if ((rv = config_get_string(tm, "status_page.templates",
-		         tmpl_keys[i], NULL, &v, err, errlen))
-		    != 0) {
-			return rv;
-		}
-		if (v == NULL) {
-			continue;
-		}
-		if (v[0] == '\0' || strlen(v) > 1000) {
-			snprintf(err, errlen,
-			    "status_page.templates.%s: expected 1 to 1000 "
-			    "characters",
-			    tmpl_keys[i]);
-			return OD_EINVAL;
-		}
-		if ((c->templates[i] = strdup(v)) == NULL) {
-			return OD_ENOMEM;
-		}
-	}
-	return 0;
+	return public_templates_parse(sec, c->templates, err, errlen);
 }
 
 int

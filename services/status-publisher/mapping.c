@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/public_text.h"
 #include "status.h"
 
 static const char *const comp_names[] = {
@@ -157,40 +158,12 @@ status_maintenance_status(
 
 /* ---- public wording of automatic incidents ---- */
 
-/* incident-service's defaults (services/incident-service/config.c): the
- * two must say the same, or its texts would not be recognised here. */
-static const char *const default_tmpl[4] = {
-	"We are investigating an outage of {component}.",
-	"We are investigating degraded performance of {component}.",
-	"{component} has recovered. A fix has been implemented and we are "
-	"monitoring the results.",
-	"This incident has been resolved. {component} is operating normally.",
-};
-
 void
 status_template_text(const status_conf *c, status_tmpl which, const char *name,
     char *out, size_t size)
 {
-	const char *t = c != NULL && c->templates[which] != NULL
-	    ? c->templates[which]
-	    : default_tmpl[which];
-	static const char ph[] = "{component}";
-	size_t n = 0;
-
-	if (size == 0) {
-		return;
-	}
-	while (*t != '\0' && n + 1 < size) {
-		if (strncmp(t, ph, sizeof(ph) - 1) == 0) {
-			int w = snprintf(out + n, size - n, "%s", name);
-			n += w < 0 ? 0 : (size_t) w;
-			n = n < size ? n : size - 1;
-			t += sizeof(ph) - 1;
-			continue;
-		}
-		out[n++] = *t++;
-	}
-	out[n] = '\0';
+	public_text(c != NULL ? c->templates[which] : NULL,
+	    (enum public_tmpl) which, name, out, size);
 }
 
 /* Does text start with "<name> is "? Then *rest is what follows. */

@@ -136,6 +136,8 @@ status_summary_fill(const status_view *v, Opsdesk__V1__StatusSummary *sum,
 		pc->has_latency
 		    = c->rec->latency_at_ms > 0 && !c->not_responding;
 		pc->latency_ms = c->rec->latency_ms;
+		pc->slo_target = c->rec->slo_target;
+		pc->slo_attainment = c->rec->slo_attainment;
 		uint32_t peak = 0;
 		(void) status_latency_summary(
 		    (const Opsdesk__V1__LatencyPoint *const *)

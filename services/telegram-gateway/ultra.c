@@ -193,6 +193,12 @@ gw_ultra_live_render(sbuf *b, const Opsdesk__V1__StatusSummary *s, int64_t now)
 		if (c->uptime_90d >= 0) {
 			sbuf_printf(b, " · 90 d %.3f%%", c->uptime_90d);
 		}
+		if (c->slo_target > 0 && c->slo_attainment >= 0) {
+			sbuf_printf(b, " · objective %.3f%% (target %g%%)",
+			    c->slo_attainment, c->slo_target);
+		} else if (c->slo_target > 0) {
+			sbuf_printf(b, " · objective %g%%", c->slo_target);
+		}
 		sbuf_append(b, "\n");
 	}
 	if (s->n_components == 0) {
@@ -235,7 +241,7 @@ static size_t
 live_views(gw *g, live_view **out)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
 	live_view *v = NULL;
 	size_t n = 0, cap = 0;
@@ -244,14 +250,13 @@ live_views(gw *g, live_view **out)
 	if (store_read_begin(gw_store(g), &txn) != 0) {
 		return 0;
 	}
-	if (mdb_cursor_open(txn, store_db(gw_store(g), GW_DB_LIVE_MSG), &cur)
+	if (store_scan_open(
+	        &sc, txn, store_db(gw_store(g), GW_DB_LIVE_MSG), NULL, 0, NULL)
 	    != 0) {
 		store_read_end(txn);
 		return 0;
 	}
-	for (int rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	     rc == 0 && n < LIVE_MAX;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	while (n < LIVE_MAX && store_scan_next(&sc, &key, &val) == 0) {
 		const uint8_t *p = val.mv_data;
 		if (key.mv_size != 8 || val.mv_size != 24) {
 			continue;
@@ -271,7 +276,7 @@ live_views(gw *g, live_view **out)
 		v[n].since = (int64_t) store_key_get_u64(p + 16);
 		n++;
 	}
-	mdb_cursor_close(cur);
+	store_scan_close(&sc);
 	store_read_end(txn);
 	*out = v;
 	return n;

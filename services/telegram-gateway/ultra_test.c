@@ -109,6 +109,8 @@ test_live_render(void **state)
 	c[0].latency_ms = 42;
 	c[0].p95_24h_ms = 80;
 	c[0].uptime_30d = 99.95;
+	c[0].slo_target = 99.9;
+	c[0].slo_attainment = 99.97;
 	c[1].name = "Website";
 	s.components = cv;
 	s.n_components = 2;
@@ -118,6 +120,11 @@ test_live_render(void **state)
 	assert_non_null(strstr(sbuf_str(&b), "p95 24 h 80 ms"));
 	assert_non_null(strstr(sbuf_str(&b), "99.950%"));
 	assert_non_null(strstr(sbuf_str(&b), "Website: now —"));
+	/* the public objective's attainment, only where there is one */
+	assert_non_null(
+	    strstr(sbuf_str(&b), "objective 99.970% (target 99.9%)"));
+	assert_int_equal(
+	    strstr(strstr(sbuf_str(&b), "Website"), "objective") == NULL, 1);
 	sbuf_free(&b);
 }
 

@@ -604,18 +604,16 @@ static int
 migrate_support_days(store_txn *txn)
 {
 	store *st = store_txn_store(txn);
-	MDB_cursor *cur = NULL;
+	store_scan sc;
 	MDB_val key, val;
-	int rv = 0, mrv;
+	int rv;
 
-	if ((mrv = mdb_cursor_open(
-	         store_txn_mdb(txn), store_db(st, TDB_TICKETS), &cur))
+	if ((rv = store_scan_open(&sc, store_txn_mdb(txn),
+	         store_db(st, TDB_TICKETS), NULL, 0, NULL))
 	    != 0) {
-		return lmdb_err(mrv);
+		return rv;
 	}
-	for (mrv = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	     mrv == 0 && rv == 0;
-	     mrv = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	while ((rv = store_scan_next(&sc, &key, &val)) == 0) {
 		tk_ticket *t = opsdesk__v1__ticket__unpack(
 		    NULL, val.mv_size, val.mv_data);
 		if (t == NULL) {
@@ -626,12 +624,12 @@ migrate_support_days(store_txn *txn)
 		rv = support_days_update(
 		    txn, st, NULL, t, store_txn_now_ms(txn));
 		protobuf_c_message_free_unpacked(&t->base, NULL);
+		if (rv != 0) {
+			break;
+		}
 	}
-	if (rv == 0 && mrv != MDB_NOTFOUND) {
-		rv = lmdb_err(mrv);
-	}
-	mdb_cursor_close(cur);
-	return rv;
+	store_scan_close(&sc);
+	return rv == OD_ENOTFOUND ? 0 : rv;
 }
 
 int
