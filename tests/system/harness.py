@@ -56,6 +56,7 @@ Nothing here sleeps a fixed time where it can poll instead.
 import argparse
 import base64
 import inspect
+import http.server
 import itertools
 import json
 import os
@@ -186,6 +187,50 @@ def exe_path(name):
 
 def have_exe(name):
     return os.access(exe_path(name), os.X_OK)
+
+
+def need(*exes):
+    """Skip while an executable this test drives is not built yet."""
+    for e in exes:
+        if not have_exe(e):
+            raise Skip("%s is not built" % e)
+
+
+class FlipTarget:
+    """A probe target on loopback: answers 200, or 503 while down is set
+    (one location's way to a service, or the service itself)."""
+
+    def __init__(self):
+        self.down = False
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                code, body = (503, b"unavailable") if outer.down else \
+                    (200, b"ok")
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 _ports_given = set()

@@ -104,13 +104,6 @@ class Target:
         self.server.server_close()
 
 
-def need(*exes):
-    """Skip while an executable this test drives is not built yet."""
-    for e in exes:
-        if not h.have_exe(e):
-            raise h.Skip("%s is not built" % e)
-
-
 def http_target(id_, port, **kw):
     t = {"id": id_, "kind": "http", "url": "http://127.0.0.1:%d/" % port,
          "interval": "1s", "timeout": "1s"}
@@ -155,7 +148,7 @@ def wait_state(s, id_, state, timeout=15.0):
 
 
 def test_http_flap_damping_and_history(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     web = Target()
     try:
         s.config = {"targets": [
@@ -273,7 +266,7 @@ def test_http_flap_damping_and_history(s):
 
 
 def test_tcp_and_certificate(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     if not shutil.which("openssl"):
         raise h.Skip("openssl not installed")
     # A certificate that expires in 3 days; the warning is at 14.
@@ -314,7 +307,7 @@ def test_tcp_and_certificate(s):
 
 
 def test_service_target_follows_a_real_service(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     other_url = "tcp://127.0.0.1:%d" % h.free_port()
     s.config = {"targets": [
         {"id": "peer", "kind": "service", "url": other_url,
@@ -343,7 +336,7 @@ def test_service_target_follows_a_real_service(s):
 
 
 def test_maintenance_from_the_bus(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     web = Target()
     try:
         s.config = {"targets": [
@@ -395,7 +388,7 @@ def test_maintenance_resync_when_incident_service_comes_up(s):
     """incident-service is down when the prober starts: the prober keeps
     asking for its snapshot and shows a window in progress once it
     answers, with no maintenance.* event to prompt it."""
-    need("health-prober", "bus-relay", "incident-service", "opsctl")
+    h.need("health-prober", "bus-relay", "incident-service", "opsctl")
     web = Target()
     try:
         s.config = {"targets": [
@@ -428,7 +421,7 @@ def test_maintenance_resync_when_incident_service_comes_up(s):
 
 
 def test_shards_split_the_targets(s):
-    need("health-prober", "opsctl")
+    h.need("health-prober", "opsctl")
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(16)
@@ -464,7 +457,7 @@ def test_shards_split_the_targets(s):
 
 
 def test_config_reload(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     web = Target()
     bad = Target()
     bad.mode = "down"
@@ -541,7 +534,7 @@ def test_config_reload(s):
 
 
 def test_headers_and_credentials(s):
-    need("health-prober", "bus-relay", "opsctl")
+    h.need("health-prober", "bus-relay", "opsctl")
     token = "s3cret-t0ken-abc"
     api = Target(require={"Authorization": "Bearer " + token,
                           "X-Api-Key": "k3y-v4lue-123"})
@@ -589,7 +582,7 @@ def test_headers_and_credentials(s):
 
 
 def test_bad_config_is_refused(s):
-    need("health-prober")
+    h.need("health-prober")
     s.config = {"targets": [{"id": "x", "kind": "http", "url": "ftp://x"}]}
     p = s.start("health-prober", wait=None)
     h.wait_until(lambda: not p.alive(), 10, "exit on a bad config")

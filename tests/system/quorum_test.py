@@ -13,58 +13,14 @@ location's prober killed -> "not reporting", no state change; it (and the
 decider) restarted -> no duplicate event.
 """
 
-import http.server
 import json
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 LOCATIONS = ["eu-west", "us-east", "ap-south"]
-
-
-class Path:
-    """One location's way to the service: answers 200, or 503 when down."""
-
-    def __init__(self):
-        self.down = False
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                code, body = (503, b"unavailable") if outer.down else \
-                    (200, b"ok")
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def need(*exes):
-    for e in exes:
-        if not h.have_exe(e):
-            raise h.Skip("%s is not built" % e)
 
 
 def api_target(port):
@@ -152,8 +108,8 @@ def start_locations(s, paths, target_fn):
 
 
 def test_three_locations_one_decision(s):
-    need("health-prober", "bus-relay", "incident-service", "opsctl")
-    paths = {loc: Path() for loc in LOCATIONS}
+    h.need("health-prober", "bus-relay", "incident-service", "opsctl")
+    paths = {loc: h.FlipTarget() for loc in LOCATIONS}
     try:
         s.config = {"targets": [api_target(1)],
                     "prober": {"location_timeout": "3s"}}
@@ -266,8 +222,8 @@ def test_three_locations_one_decision(s):
 def test_regional_partial_outage(s):
     """A regional target down in one location: degraded, and the status
     page says whose users are affected."""
-    need("health-prober", "bus-relay", "status-publisher", "opsctl")
-    paths = {loc: Path() for loc in LOCATIONS}
+    h.need("health-prober", "bus-relay", "status-publisher", "opsctl")
+    paths = {loc: h.FlipTarget() for loc in LOCATIONS}
 
     def web(port):
         return dict(api_target(port), id="web", name="Web shop",

@@ -3,11 +3,9 @@ objectives, publishes slo.burn / slo.resolved, and the gateway tells the
 admin chat (through the fake Bot API, fake_telegram.py); /monitor, the
 prober's `slo` method and /metrics show attainment, budget and burn."""
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,47 +16,6 @@ ADMIN = 1
 USER = 42
 ADMIN_CHAT = -500
 TOKEN = "987654:slo-test-token"
-
-
-class Target:
-    """An HTTP server that answers 200, or 503 while down is set."""
-
-    def __init__(self):
-        self.down = False
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                code, body = (503, b"down") if outer.down else (200, b"ok")
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def need(*exes):
-    for e in exes:
-        if not h.have_exe(e):
-            raise h.Skip("%s is not built" % e)
 
 
 def ask(fake, text, user, timeout=10.0):
@@ -79,9 +36,9 @@ def objectives(s, **kw):
 
 
 def test_fast_burn_alerts_the_admin_chat_and_resolves(s):
-    need("health-prober", "bus-relay", "telegram-gateway",
+    h.need("health-prober", "bus-relay", "telegram-gateway",
          "incident-service", "opsctl")
-    web = Target()
+    web = h.FlipTarget()
     fake = None
     try:
         s.config = {
@@ -193,9 +150,9 @@ def test_fast_burn_alerts_the_admin_chat_and_resolves(s):
 
 
 def test_public_page_and_report(s):
-    need("health-prober", "bus-relay", "status-publisher",
+    h.need("health-prober", "bus-relay", "status-publisher",
          "incident-service", "opsctl")
-    web = Target()
+    web = h.FlipTarget()
     try:
         url = "http://127.0.0.1:%d/" % web.port
         s.config = {
@@ -244,7 +201,7 @@ def test_public_page_and_report(s):
 
 
 def test_objectives_are_validated(s):
-    need("health-prober")
+    h.need("health-prober")
     s.config = {"targets": [
         {"id": "api", "kind": "http", "url": "http://127.0.0.1:1/",
          "slo": {"availability": 99.9, "window": "90s"}}]}
