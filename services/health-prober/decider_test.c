@@ -15,8 +15,7 @@
 
 #include <cmocka.h>
 
-#include "prober_impl.h"
-#include "util/util.h"
+#include "prober_fixture.h"
 
 enum {
 	UNKNOWN = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN,
@@ -28,22 +27,6 @@ enum {
 #define T0      1795132800000LL
 #define TIMEOUT 10000
 
-static _Atomic int64_t fake_now;
-
-static int64_t
-fake_clock(void *arg)
-{
-	(void) arg;
-	return fake_now;
-}
-
-typedef struct fixture {
-	char dir[64];
-	config *cfg;
-	store *st;
-	prober *p;
-} fixture;
-
 static const char cfg_json[]
     = "{\"prober\":{\"role\":\"decider\",\"location_timeout\":\"10s\"},"
       "\"targets\":["
@@ -53,58 +36,10 @@ static const char cfg_json[]
       "\"port\":2,\"regional\":true}"
       "]}";
 
-static void
-open_all(fixture *f)
-{
-	char err[256];
-	store_options so
-	    = { .path = f->dir, .dbs = prober_db_names, .nosync = true };
-	assert_int_equal(store_open(&f->st, &so), 0);
-	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)), 0);
-	assert_int_equal(
-	    prober_attach(f->p, f->st, NULL, NULL, "test", "/"), 0);
-}
-
-static void
-close_all(fixture *f)
-{
-	prober_stop(f->p);
-	store_close(f->st);
-	prober_free(f->p);
-	f->st = NULL;
-	f->p = NULL;
-}
-
 static int
 setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	char err[256];
-	config_env_clear();
-	snprintf(f->dir, sizeof(f->dir), "/tmp/decider_test.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(config_load_string(&f->cfg, "health-prober", NULL,
-	                     cfg_json, err, sizeof(err)),
-	    0);
-	fake_now = T0;
-	od_clock_set(fake_clock, NULL);
-	open_all(f);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	char cmd[128];
-	close_all(f);
-	config_free(f->cfg);
-	od_clock_set(NULL, NULL);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
+	return fixture_setup(state, "decider_test", cfg_json, T0);
 }
 
 static void

@@ -15,8 +15,7 @@
 
 #include <cmocka.h>
 
-#include "prober_impl.h"
-#include "util/util.h"
+#include "prober_fixture.h"
 
 enum {
 	UP = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP,
@@ -29,23 +28,6 @@ enum {
 /* 2026-11-20T00:00:00Z */
 #define T0 1795132800000LL
 
-/* Read by the store's writer thread (od_now_ms) while a test moves it. */
-static _Atomic int64_t fake_now;
-
-static int64_t
-fake_clock(void *arg)
-{
-	(void) arg;
-	return fake_now;
-}
-
-typedef struct fixture {
-	char dir[64];
-	config *cfg;
-	store *st;
-	prober *p;
-} fixture;
-
 static const char cfg_json[]
     = "{\"targets\":["
       "{\"id\":\"api\",\"name\":\"Stripe API\",\"kind\":\"tcp\","
@@ -54,57 +36,10 @@ static const char cfg_json[]
       "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":2}"
       "]}";
 
-static void
-open_all(fixture *f)
-{
-	char err[256];
-	store_options so
-	    = { .path = f->dir, .dbs = prober_db_names, .nosync = true };
-	assert_int_equal(store_open(&f->st, &so), 0);
-	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)), 0);
-	assert_int_equal(
-	    prober_attach(f->p, f->st, NULL, NULL, "test", "/"), 0);
-}
-
-static void
-close_all(fixture *f)
-{
-	prober_stop(f->p);
-	store_close(f->st);
-	prober_free(f->p);
-	f->st = NULL;
-	f->p = NULL;
-}
-
 static int
 setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	char err[256];
-	snprintf(f->dir, sizeof(f->dir), "/tmp/prober_test.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(config_load_string(&f->cfg, "health-prober", NULL,
-	                     cfg_json, err, sizeof(err)),
-	    0);
-	fake_now = T0 + 10 * HOUR;
-	od_clock_set(fake_clock, NULL);
-	open_all(f);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	char cmd[128];
-	close_all(f);
-	config_free(f->cfg);
-	od_clock_set(NULL, NULL);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
+	return fixture_setup(state, "prober_test", cfg_json, T0 + 10 * HOUR);
 }
 
 static void
