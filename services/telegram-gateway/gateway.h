@@ -575,6 +575,9 @@ struct gw {
 	struct hook *hook; /* webhook listener, when gateway.webhook_listen */
 	rpc_client *svc[GW_N_SERVICES];
 	_Atomic int stopping; /* read by every thread of the gateway */
+	/* Set once the inbox is replayed: a webhook update accepted before
+	 * would be dispatched live and by the replay too. */
+	_Atomic int intake_open;
 
 	gw_worker *workers;
 	int n_workers;

@@ -962,6 +962,9 @@ pending_main(void *arg)
 bool
 gw_backlogged(gw *g)
 {
+	if (!g->intake_open) {
+		return true; /* starting: the inbox is not replayed yet */
+	}
 	pthread_mutex_lock(&g->wq_mtx);
 	size_t n = g->wq_len;
 	pthread_mutex_unlock(&g->wq_mtx);
@@ -1935,6 +1938,7 @@ gw_start(gw *g)
 	    || (rv = gw_notify_start(&g->notify, g)) != 0) {
 		return rv;
 	}
+	g->intake_open = 1;
 	gw_publish(g, "started", 0,
 	    g->mode == GW_MODE_POLL          ? "poll"
 	        : g->mode == GW_MODE_WEBHOOK ? "webhook"
