@@ -689,6 +689,8 @@ void gw_publish(gw *g, const char *kind, int64_t chat_id, const char *text);
  * messages or the workers have a long queue; sources then stop taking
  * updates (Telegram keeps them) instead of growing. */
 bool gw_backlogged(gw *g);
+/* gw_start has replayed the inbox: new updates may come in. */
+bool gw_intake_open(gw *g);
 /* Wake the sender after new outbox items. */
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */

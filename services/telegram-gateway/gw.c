@@ -960,6 +960,12 @@ pending_main(void *arg)
 #define WQ_MAX 2000 /* updates waiting for a worker */
 
 bool
+gw_intake_open(gw *g)
+{
+	return g->intake_open != 0;
+}
+
+bool
 gw_backlogged(gw *g)
 {
 	if (!g->intake_open) {

@@ -46,6 +46,12 @@ load_token(void)
 	return tok;
 }
 
+static bool
+intake_ready(void *arg)
+{
+	return gw_intake_open(arg);
+}
+
 static void
 free_gateway(void *arg)
 {
@@ -133,6 +139,11 @@ gw_service_start(runtime *rt)
 	if ((rv = runtime_http(rt, gw_http_routes, g)) != 0) {
 		log_error("cannot start HTTP on %s: %s",
 		    runtime_config(rt)->http_addr, od_strerror(rv));
+		return rv;
+	}
+	/* Not ready until gw_start has replayed the inbox: the webhook
+	 * answers 503 until then, and Telegram redelivers. */
+	if ((rv = runtime_ready_check(rt, "intake", intake_ready, g)) != 0) {
 		return rv;
 	}
 	if ((rv = gw_start(g)) != 0) {
