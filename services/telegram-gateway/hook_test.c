@@ -1,7 +1,7 @@
 /*
- * hook_test — the webhook listener on loopback with a stub handler:
- * pipelined requests on one connection, chunked bodies refused, an
- * oversized head refused, HTTP/1.0 closed after its reply.
+ * hook_test — the webhook listener on loopback with a test handler that names
+ * what it got: pipelined requests on one connection, chunked bodies refused,
+ * an oversized head refused, HTTP/1.0 closed after its reply.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -22,7 +22,8 @@
 #include "hook.h"
 
 static int
-stub(void *arg, const hook_req *req, const char **ctype, const char **text)
+echo_handler(
+    void *arg, const hook_req *req, const char **ctype, const char **text)
 {
 	(void) arg;
 	*ctype = NULL;
@@ -74,8 +75,9 @@ start(void)
 		.header_ms = 2000,
 		.body_ms = 2000,
 		.max_body = 64 };
-	assert_int_equal(
-	    gw_listener_start(&h, "127.0.0.1:0", &lim, stub, NULL, NULL), 0);
+	assert_int_equal(gw_listener_start(&h, "127.0.0.1:0", &lim,
+	                     echo_handler, NULL, NULL),
+	    0);
 	assert_true(gw_listener_port(h) > 0);
 	return h;
 }
