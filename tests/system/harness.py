@@ -251,24 +251,52 @@ def _port_range():
     return 49152, 65535 - 1  # an unusual range: the IANA dynamic one
 
 
+_port_locks = []  # held open for the life of this process
+_PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "opsdesk-test-ports")
+
+
+def _reserve_across_processes(port):
+    """Claim `port` against every other test process on this machine: an
+    flock on a per-port file, held until this process exits (the kernel
+    drops it even after kill -9). Without it two system tests running in
+    parallel could both pick the same free port and one would fail its
+    bind ("Address in use") a second later."""
+    try:
+        os.makedirs(_PORT_LOCK_DIR, mode=0o777, exist_ok=True)
+        fd = os.open(os.path.join(_PORT_LOCK_DIR, "%d.lock" % port),
+                     os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return True  # no shared lock directory: fall back to chance
+    try:
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_locks.append(fd)
+    return True
+
+
 def free_port():
-    """A TCP port free on 127.0.0.1 now and not handed out before by this
-    process. Tests run in parallel, so another process may still take it
-    between here and the bind; random choice makes that rare."""
+    """A TCP port free on 127.0.0.1 now, not handed out before by this
+    process and not held by any other test process (see
+    _reserve_across_processes); something outside the tests may still take
+    it between here and the bind, and random choice makes that rare."""
     lo, hi = _port_range()
     with _ports_lock:
-        for _ in range(200):
+        for _ in range(400):
+            port = random.randint(lo, hi)
+            if port in _ports_given or not _reserve_across_processes(port):
+                continue
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s.bind(("127.0.0.1", random.randint(lo, hi)))
-                port = s.getsockname()[1]
+                s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             finally:
                 s.close()
-            if port not in _ports_given:
-                _ports_given.add(port)
-                return port
+            _ports_given.add(port)
+            return port
         raise RuntimeError("no free port")
 
 

@@ -1,12 +1,31 @@
 """Self-test of harness.py: the parts that need no opsdesk executable
 (ports, the Prometheus format check, the envelope helpers)."""
 
+import os
+
 import harness as h
 
 
 def test_free_ports_distinct():
     ports = [h.free_port() for _ in range(50)]
     h.eq(len(set(ports)), 50, "distinct ports")
+
+
+def test_free_ports_distinct_across_processes():
+    """Two test processes running at once never get the same port: the
+    CI once failed on "Address in use" when two system tests picked the
+    same random port in the same second."""
+    import subprocess
+    import sys
+    mine = set(h.free_port() for _ in range(300))
+    here = os.path.dirname(os.path.abspath(h.__file__))
+    code = ("import sys; sys.path.insert(0, %r); import harness as h; "
+            "print(' '.join(str(h.free_port()) for _ in range(300)))" % here)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    theirs = set(int(x) for x in out.split())
+    h.eq(len(theirs), 300, "the other process got its ports")
+    h.eq(mine & theirs, set(), "no port given to both")
 
 
 def test_suite_env(s):
