@@ -371,6 +371,22 @@ test_seal_verify(void **state)
 	auth_close(tk);
 }
 
+/* A TLS listener on a port the kernel picks (not a guessed one that a
+ * test running in parallel may hold); `url` is rewritten to the port. */
+static void
+listen_tls(nng_socket rep, nng_listener *l, char *url, size_t len)
+{
+	int port = 0;
+	snprintf(url, len, "tls+tcp://127.0.0.1:0");
+	assert_int_equal(nng_listener_create(l, rep, url), 0);
+	assert_int_equal(auth_listener_setup(*l, url), 0);
+	assert_int_equal(nng_listener_start(*l, 0), 0);
+	assert_int_equal(
+	    nng_listener_get_int(*l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	assert_true(port > 0);
+	snprintf(url, len, "tls+tcp://127.0.0.1:%d", port);
+}
+
 /* Both sides verified: a suite credential connects, a plain or foreign
  * one does not. */
 static void
@@ -379,16 +395,12 @@ test_tls_transport(void **state)
 	setenv("OPSDESK_TLS_DIR", dir, 1);
 	setenv("OPSDESK_IDENTITY", "ticket-service", 1);
 	auth_process_reset();
-	int port = 20000 + (getpid() % 20000);
 	char url[64];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
 	nng_socket rep, req;
 	nng_listener l;
 	nng_dialer d;
 	assert_int_equal(nng_rep0_open(&rep), 0);
-	assert_int_equal(nng_listener_create(&l, rep, url), 0);
-	assert_int_equal(auth_listener_setup(l, url), 0);
-	assert_int_equal(nng_listener_start(l, 0), 0);
+	listen_tls(rep, &l, url, sizeof(url));
 
 	/* A dialer with NNG's default TLS config (no client certificate,
 	 * no CA): the handshake fails. */
@@ -588,16 +600,12 @@ test_reload_tls(void **state)
 	setenv("OPSDESK_TLS_DIR", dir, 1);
 	setenv("OPSDESK_IDENTITY", "ticket-service", 1);
 	auth_process_reset();
-	int port = 20000 + ((getpid() + 7) % 20000);
 	char url[64];
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
 	nng_socket rep;
 	nng_listener l;
 	assert_int_equal(nng_rep0_open(&rep), 0);
 	nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, 5000);
-	assert_int_equal(nng_listener_create(&l, rep, url), 0);
-	assert_int_equal(auth_listener_setup(l, url), 0);
-	assert_int_equal(nng_listener_start(l, 0), 0);
+	listen_tls(rep, &l, url, sizeof(url));
 	assert_true(tls_client_gets_through(url, old, rep));
 	assert_false(tls_client_gets_through(url, other, rep));
 
