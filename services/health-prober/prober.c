@@ -444,27 +444,121 @@ pend_free(pending_result *pend, size_t n)
 	free(pend);
 }
 
-/* A located prober's view of target index after a result. */
+/*
+ * A located prober's views. Only a view whose state changed is needed at
+ * once (it may complete a quorum); the others keep the location
+ * reporting and fill the decided rounds, so they go out together, one
+ * message per flush interval (or per OBS_BATCH_MAX views): the bus, the
+ * relay and the decider handle a few messages a second instead of one
+ * per probe.
+ */
+#define OBS_BATCH_MAX 512
+
 static void
-publish_observed(prober *p, size_t index, int health, const probe_result *r)
+obs_fill(const prober *p, const obs_view *v, Opsdesk__V1__HealthObserved *ho)
+{
+	opsdesk__v1__health_observed__init(ho);
+	ho->location = (char *) p->ts.settings.location;
+	ho->target_id = (char *) v->id;
+	ho->state = v->state;
+	ho->latency_ms = v->latency_ms;
+	ho->reason = (char *) v->reason;
+	ho->at_ms = v->at_ms;
+	ho->instance = (char *) p->instance;
+	ho->observed = v->observed;
+}
+
+/* Send the waiting views, then one (may be NULL) on its own. */
+static void
+publish_views(prober *p, const obs_view *one)
 {
 	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-	Opsdesk__V1__HealthObserved ho = OPSDESK__V1__HEALTH_OBSERVED__INIT;
+	Opsdesk__V1__HealthObservedBatch batch
+	    = OPSDESK__V1__HEALTH_OBSERVED_BATCH__INIT;
+	Opsdesk__V1__HealthObserved *ho = NULL, **hp = NULL, single;
+	obs_view *v;
+	size_t n;
 
-	ho.location = p->ts.settings.location;
-	ho.target_id = p->ts.v[index].id;
-	ho.state = health;
-	ho.latency_ms = r->latency_ms;
-	ho.reason = (char *) r->error;
-	ho.at_ms = r->at_ms;
-	ho.instance = p->instance;
-	ho.observed = r->observed;
-	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
-	env.health_observed = &ho;
-	if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
-		log_debug(
-		    "prober: health.observed of %s not sent", ho.target_id);
+	pthread_mutex_lock(&p->obs_mu);
+	pthread_mutex_lock(&p->mu);
+	v = p->obs;
+	n = p->n_obs;
+	p->obs = NULL;
+	p->n_obs = p->cap_obs = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (n > 0 && p->pub != NULL
+	    && (ho = malloc(n * sizeof(*ho))) != NULL
+	    && (hp = malloc(n * sizeof(*hp))) != NULL) {
+		for (size_t k = 0; k < n; k++) {
+			obs_fill(p, &v[k], &ho[k]);
+			hp[k] = &ho[k];
+		}
+		batch.views = hp;
+		batch.n_views = n;
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH;
+		env.health_observed_batch = &batch;
+		if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
+			log_debug("prober: %zu views not sent", n);
+		}
+	} else if (n > 0 && p->pub != NULL) {
+		log_warn("prober: %zu views dropped: out of memory", n);
 	}
+	if (one != NULL && p->pub != NULL) {
+		obs_fill(p, one, &single);
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
+		env.health_observed = &single;
+		if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
+			log_debug("prober: health.observed of %s not sent",
+			    one->id);
+		}
+	}
+	pthread_mutex_unlock(&p->obs_mu);
+	free(hp);
+	free(ho);
+	free(v);
+}
+
+/* Queue a view for the next batch; p->mu held. False when it could not
+ * be queued (then it is sent on its own). */
+static bool
+obs_queue(prober *p, const obs_view *v)
+{
+	if (p->n_obs == p->cap_obs) {
+		size_t cap = p->cap_obs ? 2 * p->cap_obs : 64;
+		obs_view *n = realloc(p->obs, cap * sizeof(*n));
+		if (n == NULL) {
+			return false;
+		}
+		p->obs = n;
+		p->cap_obs = cap;
+	}
+	p->obs[p->n_obs++] = *v;
+	return true;
+}
+
+/* health.result of r (target id), unless publish_results is off. */
+static void
+publish_result(prober *p, const char *id, const probe_result *r)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+
+	if (!p->ts.settings.publish_results || p->pub == NULL) {
+		return;
+	}
+	hr.target_id = (char *) id;
+	hr.ok = r->observed != S_DOWN;
+	hr.observed = r->observed;
+	hr.latency_ms = r->latency_ms;
+	hr.status_code = r->status_code;
+	hr.error = (char *) r->error;
+	hr.at_ms = r->at_ms;
+	hr.cert_days_left = r->cert_days_left;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
+	env.health_result = &hr;
+	(void) bus_publish(p->pub, "health.result", &env, NULL);
 }
 
 void
@@ -472,8 +566,10 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 {
 	prober *p = arg;
 	target_rt *rt = &p->rt[index];
+	bool located = p->ts.settings.location[0] != '\0';
+	bool one = false, full = false;
 	state_change chg;
-	int health;
+	obs_view v;
 
 	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
 	pthread_mutex_lock(&p->mu);
@@ -488,31 +584,33 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 	rt->cert_not_after_s = r->cert_not_after_s;
 	rt->dirty = true;
 	pend_result(p, index, r);
-	health = rt->st.health;
+	if (located) {
+		od_strlcpy(v.id, p->ts.v[index].id, sizeof(v.id));
+		v.state = rt->st.health;
+		v.observed = r->observed;
+		v.latency_ms = r->latency_ms;
+		v.at_ms = r->at_ms;
+		od_strlcpy(v.reason, r->error, sizeof(v.reason));
+		if (rt->sent_state != (uint8_t) v.state || !obs_queue(p, &v)) {
+			one = true;
+		} else {
+			full = p->n_obs >= OBS_BATCH_MAX;
+		}
+		rt->sent_state = (uint8_t) v.state;
+	}
 	pthread_mutex_unlock(&p->mu);
 
-	if (p->ts.settings.location[0] != '\0' && p->pub != NULL) {
-		publish_observed(p, index, health, r);
+	/* A located prober's result goes out as its view (it carries the
+	 * result: observed, latency, error); the decider publishes one
+	 * health.result per decided round. A changed view leaves at once,
+	 * after the views queued before it. */
+	if (located) {
+		if (one || full) {
+			publish_views(p, one ? &v : NULL);
+		}
+		return;
 	}
-
-	if (p->ts.settings.publish_results && p->pub != NULL) {
-		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-		Opsdesk__V1__HealthResult hr
-		    = OPSDESK__V1__HEALTH_RESULT__INIT;
-		hr.target_id = p->ts.v[index].id;
-		hr.ok = r->observed != S_DOWN;
-		hr.observed = r->observed;
-		hr.latency_ms = r->latency_ms;
-		hr.status_code = r->status_code;
-		hr.error = (char *) r->error;
-		hr.at_ms = r->at_ms;
-		hr.cert_days_left = r->cert_days_left;
-		hr.location = p->ts.settings.location;
-		env.payload_case
-		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
-		env.health_result = &hr;
-		(void) bus_publish(p->pub, "health.result", &env, NULL);
-	}
+	publish_result(p, p->ts.v[index].id, r);
 }
 
 static void
@@ -615,6 +713,9 @@ prober_flush(prober *p, bool sync)
 	sched_stats ss;
 	int rv;
 
+	if (p->ts.settings.location[0] != '\0') {
+		publish_views(p, NULL);
+	}
 	if (p->sched != NULL) {
 		prober_sched_get_stats(p->sched, &ss);
 		metric_set(p->m_in_flight, ss.in_flight);
@@ -981,7 +1082,8 @@ find_target(const prober *p, const char *id)
  * probe it; p->mu held.
  */
 static void
-record_round(prober *p, size_t index, int64_t now, const quorum_decision *d)
+record_round(prober *p, size_t index, int64_t now, const quorum_decision *d,
+    probe_result *out)
 {
 	const target *t = &p->ts.v[index];
 	target_rt *rt = &p->rt[index];
@@ -1015,6 +1117,7 @@ record_round(prober *p, size_t index, int64_t now, const quorum_decision *d)
 		    prober__slo_in_maintenance(rt), bad, r.latency_ms);
 	}
 	pend_result(p, index, &r);
+	*out = r;
 	if (p->n_pend == 0 || p->pend[p->n_pend - 1].index != index
 	    || (ls = calloc(rt->n_locs, sizeof(*ls))) == NULL) {
 		return;
@@ -1032,9 +1135,11 @@ record_round(prober *p, size_t index, int64_t now, const quorum_decision *d)
  * Decide target index again at now; from (may be NULL) is the view that
  * just came. p->mu held, so decisions and their store jobs are in one
  * order whatever thread runs them (the bus callback or the timer).
+ * True when from completed a decided round, whose result is *round.
  */
-static void
-decide_one(prober *p, size_t index, int64_t now, loc_view *from)
+static bool
+decide_one(prober *p, size_t index, int64_t now, loc_view *from,
+    probe_result *round_out)
 {
 	const target *t = &p->ts.v[index];
 	target_rt *rt = &p->rt[index];
@@ -1043,7 +1148,7 @@ decide_one(prober *p, size_t index, int64_t now, loc_view *from)
 	quorum_rule rule = { t->quorum, t->partial_down, stale };
 	quorum_decision d;
 	state_change chg;
-	bool round = from != NULL;
+	bool round = from != NULL, recorded = false;
 	char *aff;
 
 	for (uint8_t k = 0; k < rt->n_locs; k++) {
@@ -1087,7 +1192,8 @@ decide_one(prober *p, size_t index, int64_t now, loc_view *from)
 			free(aff);
 		}
 		if (round) {
-			record_round(p, index, now, &d);
+			record_round(p, index, now, &d, round_out);
+			recorded = true;
 		}
 	}
 	if (round) {
@@ -1100,6 +1206,7 @@ decide_one(prober *p, size_t index, int64_t now, loc_view *from)
 	if (rt->st.reason == NULL || strcmp(rt->st.reason, d.reason) != 0) {
 		(void) prober_state_set_reason(&rt->st, d.reason);
 	}
+	return recorded;
 }
 
 void
@@ -1109,7 +1216,8 @@ prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o)
 	const target *t;
 	target_rt *rt;
 	loc_view *lv = NULL;
-	bool fresh = false;
+	bool fresh = false, round;
+	probe_result r;
 	long i;
 
 	if (!p->ts.settings.decider || o->location == NULL
@@ -1156,8 +1264,14 @@ prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o)
 	lv->at_ms = now;
 	od_strlcpy(lv->reason, o->reason != NULL ? o->reason : "",
 	    sizeof(lv->reason));
-	decide_one(p, (size_t) i, now, lv);
+	round = decide_one(p, (size_t) i, now, lv, &r);
 	pthread_mutex_unlock(&p->mu);
+	/* Outside the lock (the id is the view's: a reload may replace
+	 * the targets meanwhile): the status page's checks and latency,
+	 * one per decided round. */
+	if (round) {
+		publish_result(p, o->target_id, &r);
+	}
 }
 
 void
@@ -1170,7 +1284,7 @@ prober_decide_all(prober *p)
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->ts.n; i++) {
 		if (p->rt[i].n_locs > 0) {
-			decide_one(p, i, now, NULL);
+			(void) decide_one(p, i, now, NULL, NULL);
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -1435,6 +1549,7 @@ prober_new(
 		return OD_ENOMEM;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->obs_mu, NULL);
 	pthread_rwlock_init(&p->cfg_lock, NULL);
 	p->retain_removed_max = PROBER_RETAIN_REMOVED_MAX;
 	if ((rv = prober_targets_load(c, shard, &p->ts, err, errlen)) != 0) {
@@ -1808,6 +1923,7 @@ prober_free(prober *p)
 		window_free(&p->win[--p->n_win]);
 	}
 	free(p->win);
+	free(p->obs);
 	pend_free(p->pend, p->n_pend);
 	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
 		prober_state_fini(&p->rt[i].st);
@@ -1821,6 +1937,7 @@ prober_free(prober *p)
 	free(p->bm);
 	prober_target_set_free(&p->ts);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->obs_mu);
 	pthread_rwlock_destroy(&p->cfg_lock);
 	free(p);
 }

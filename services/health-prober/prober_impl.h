@@ -44,6 +44,7 @@ typedef struct target_rt {
 	target_state st;
 	bool dirty; /* results since the last state write */
 	uint8_t n_locs;
+	uint8_t sent_state; /* a located prober's: state of its last view */
 	int64_t cert_not_after_s;
 	int64_t last_transition_ms; /* keeps transition keys unique */
 	int64_t last_result_ms;     /* the decider's: result keys unique */
@@ -61,6 +62,17 @@ typedef struct business_value {
 	int64_t at_ms;
 	bool set;
 } business_value;
+
+/* A located prober's view waiting for the next batch (copied: a reload
+ * may replace the targets before it goes). */
+typedef struct obs_view {
+	char id[72];
+	int state;
+	int observed;
+	uint32_t latency_ms;
+	int64_t at_ms;
+	char reason[120];
+} obs_view;
 
 typedef struct pending_result {
 	size_t index;
@@ -98,6 +110,12 @@ struct prober {
 	size_t cap_pend;
 	maint_window *win;
 	size_t n_win;
+	obs_view *obs; /* a located prober's unchanged views, not yet sent */
+	size_t n_obs;
+	size_t cap_obs;
+	/* Held while views are taken and published, so they leave in the
+	 * order they came whichever thread sends them. Before mu. */
+	pthread_mutex_t obs_mu;
 	cpu_sample cpu;
 
 	store *store;
