@@ -565,6 +565,121 @@ test_slo_counts_decided_rounds(void **state)
 	}
 }
 
+/* What a located prober sent since the last call: "S" for a view on
+ * its own, "B<n>" for a batch of n, comma-separated, in order. */
+static void
+sent_views(busfix *b, char *out, size_t len)
+{
+	Opsdesk__V1__Envelope mark = OPSDESK__V1__ENVELOPE__INIT;
+	size_t o = 0;
+
+	out[0] = '\0';
+	assert_int_equal(bus_publish(b->pub, "test.mark", &mark, NULL), 0);
+	for (;;) {
+		nng_msg *msg;
+		const char *t;
+		const uint8_t *body;
+		size_t tl, bl;
+		Opsdesk__V1__Envelope *env;
+		assert_int_equal(nng_recvmsg(b->sub, &msg, 0), 0);
+		assert_int_equal(bus_frame_split(nng_msg_body(msg),
+		                     nng_msg_len(msg), &t, &tl, &body, &bl),
+		    0);
+		if (tl == 9 && memcmp(t, "test.mark", 9) == 0) {
+			nng_msg_free(msg);
+			return;
+		}
+		env = opsdesk__v1__envelope__unpack(NULL, bl, body);
+		assert_non_null(env);
+		if (env->payload_case
+		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED) {
+			assert_string_equal(
+			    env->health_observed->location, "eu-west");
+			o += (size_t) snprintf(
+			    out + o, len - o, "%sS", o ? "," : "");
+		} else if (env->payload_case
+		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH) {
+			o += (size_t) snprintf(out + o, len - o, "%sB%zu",
+			    o ? "," : "",
+			    env->health_observed_batch->n_views);
+		} else {
+			/* a located prober publishes nothing else here (no
+			 * health.result: the decider does, per round) */
+			fail_msg("unexpected payload %d", env->payload_case);
+		}
+		opsdesk__v1__envelope__free_unpacked(env, NULL);
+		nng_msg_free(msg);
+	}
+}
+
+static void
+feed(fixture *f, int observed)
+{
+	probe_result r;
+	memset(&r, 0, sizeof(r));
+	r.observed = observed;
+	r.latency_ms = 5;
+	r.at_ms = fake_now;
+	r.cert_days_left = -1;
+	if (observed == DOWN) {
+		od_strlcpy(r.error, "connect refused", sizeof(r.error));
+	}
+	prober_feed(f->p, 0, &r);
+	fake_now += 1000;
+}
+
+/* A located prober: a view whose state changed goes out at once and on
+ * its own, after the views queued before it; the others wait for the
+ * flush and go in one batch. */
+static void
+test_located_views(void **state)
+{
+	fixture *f = *state;
+	busfix b;
+	char got[128];
+
+	close_all(f);
+	open_with_bus(f, &b);
+	assert_string_equal(prober_targets(f->p)->settings.location, "eu-west");
+	/* Its objectives are the decider's: a location keeps none. */
+	assert_non_null(prober_targets(f->p)->v[0].slo);
+	assert_null(f->p->rt[0].slo);
+	feed(f, UP); /* unknown -> up: at once */
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "S");
+	feed(f, UP);
+	feed(f, UP);
+	feed(f, UP);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(prober_flush(f->p, false), 0);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "B3");
+	assert_int_equal(prober_flush(f->p, false), 0);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* failure_threshold 2: the first failure leaves the state up. */
+	feed(f, UP);
+	feed(f, DOWN);
+	feed(f, DOWN);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "B2,S");
+	close_all(f);
+	close_bus(&b);
+	open_all(f);
+}
+
+static int
+setup_located(void **state)
+{
+	return fixture_setup(state, "located_test",
+	    "{\"prober\":{\"location\":\"eu-west\"},\"targets\":["
+	    "{\"id\":\"api\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+	    "\"port\":1,\"failure_threshold\":2,"
+	    "\"slo\":{\"availability\":99}}]}",
+	    T0);
+}
+
 static void
 test_not_a_decider(void **state)
 {
@@ -697,6 +812,8 @@ main(void)
 		    test_affected_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_slo_counts_decided_rounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_located_views, setup_located, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_not_a_decider, setup, teardown),
 		cmocka_unit_test(test_target_keys),
