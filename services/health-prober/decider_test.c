@@ -317,7 +317,8 @@ open_with_bus(fixture *f, busfix *b)
 	assert_int_equal(nng_sub0_open(&b->sub), 0);
 	assert_int_equal(
 	    nng_socket_set(b->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
-	assert_int_equal(nng_socket_set_ms(b->sub, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(b->sub, NNG_OPT_RECVTIMEO, 5000), 0);
 	assert_int_equal(nng_listen(b->sub, url, NULL, 0), 0);
 	assert_int_equal(metrics_new(&b->m), 0);
 	assert_int_equal(
@@ -557,8 +558,8 @@ test_slo_counts_decided_rounds(void **state)
 		store_barrier(f);
 		assert_int_equal(store_read_begin(f->st, &txn), 0);
 		assert_int_equal(
-		    prober_history_walk(txn, store_db(f->st, PDB_RESULTS), "db",
-		        0, INT64_MAX, count_row, &n),
+		    prober_history_walk(txn, store_db(f->st, PDB_RESULTS),
+		        "db", 0, INT64_MAX, count_row, &n),
 		    0);
 		store_read_end(txn);
 		assert_int_equal(n, 22);
@@ -600,8 +601,7 @@ sent_views(busfix *b, char *out, size_t len)
 		} else if (env->payload_case
 		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH) {
 			o += (size_t) snprintf(out + o, len - o, "%sB%zu",
-			    o ? "," : "",
-			    env->health_observed_batch->n_views);
+			    o ? "," : "", env->health_observed_batch->n_views);
 		} else {
 			/* a located prober publishes nothing else here (no
 			 * health.result: the decider does, per round) */
@@ -640,7 +640,8 @@ test_located_views(void **state)
 
 	close_all(f);
 	open_with_bus(f, &b);
-	assert_string_equal(prober_targets(f->p)->settings.location, "eu-west");
+	assert_string_equal(
+	    prober_targets(f->p)->settings.location, "eu-west");
 	/* Its objectives are the decider's: a location keeps none. */
 	assert_non_null(prober_targets(f->p)->v[0].slo);
 	assert_null(f->p->rt[0].slo);

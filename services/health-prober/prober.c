@@ -400,7 +400,8 @@ record_affected(prober *p, size_t index, const quorum_decision *d,
 	env.health_affected = &ha;
 	put_event(l, p->pub, "health.affected", &env);
 	if (put_submit(p, l, false) != 0) {
-		log_error("prober: affected locations of %s not stored", t->id);
+		log_error(
+		    "prober: affected locations of %s not stored", t->id);
 	}
 }
 
@@ -486,8 +487,7 @@ publish_views(prober *p, const obs_view *one)
 	p->obs = NULL;
 	p->n_obs = p->cap_obs = 0;
 	pthread_mutex_unlock(&p->mu);
-	if (n > 0 && p->pub != NULL
-	    && (ho = malloc(n * sizeof(*ho))) != NULL
+	if (n > 0 && p->pub != NULL && (ho = malloc(n * sizeof(*ho))) != NULL
 	    && (hp = malloc(n * sizeof(*hp))) != NULL) {
 		for (size_t k = 0; k < n; k++) {
 			obs_fill(p, &v[k], &ho[k]);
@@ -510,8 +510,8 @@ publish_views(prober *p, const obs_view *one)
 		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
 		env.health_observed = &single;
 		if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
-			log_debug("prober: health.observed of %s not sent",
-			    one->id);
+			log_debug(
+			    "prober: health.observed of %s not sent", one->id);
 		}
 	}
 	pthread_mutex_unlock(&p->obs_mu);
@@ -1184,8 +1184,8 @@ decide_one(prober *p, size_t index, int64_t now, loc_view *from,
 		if (prober_state_decide(
 		        &rt->st, d.state, d.latency_ms, d.reason, now, &chg)) {
 			record_transition_at(p, index, &chg, &d, votes);
-		} else if (!same_str(aff = affected_of(
-		                         t, rt->st.state, &d, votes),
+		} else if (!same_str(
+		               aff = affected_of(t, rt->st.state, &d, votes),
 		               rt->affected)) {
 			record_affected(p, index, &d, votes, aff, now);
 		} else {

@@ -54,7 +54,7 @@ typedef struct target_rt {
 	 * health.changed or health.affected) and stored with the state,
 	 * sorted and joined by ','; NULL for none. */
 	char *affected;
-	struct slo_rt *slo;   /* the target's objectives (slo.h) */
+	struct slo_rt *slo; /* the target's objectives (slo.h) */
 } target_rt;
 
 typedef struct business_value {
