@@ -765,6 +765,7 @@ prober_flush(prober *p, bool sync)
 		}
 		hr.n_locations = pend[k].n_locs;
 		hr.locations = lp;
+		hr.location = p->ts.settings.location; /* "": none */
 		hr.target_id = (char *) id;
 		hr.ok = r->observed != S_DOWN;
 		hr.observed = r->observed;
