@@ -1106,13 +1106,12 @@ record_round(prober *p, size_t index, int64_t now, const quorum_decision *d,
 	rt->dirty = true;
 	/*
 	 * The availability objective spends budget when the component is
-	 * down as decided — not for a failure the quorum overruled — and,
-	 * for a regional target whose partial failure is an outage for the
-	 * users there (partial_down degraded), in a round where some
-	 * locations saw it down.
+	 * down as decided: not for a failure the quorum overruled, nor for
+	 * a regional target's partial failure (decided degraded) — the
+	 * objective, the uptime, the reports and the counters' seed after
+	 * a restart (the aggregates) all count the same decided state.
 	 */
-	bad = r.observed == S_DOWN
-	    || (t->regional && d->partial && t->partial_down != S_UP);
+	bad = r.observed == S_DOWN;
 	if (rt->slo != NULL) {
 		prober_slo_record(rt->slo, t->slo, r.at_ms,
 		    prober__slo_in_maintenance(rt), bad, r.latency_ms);
