@@ -14,7 +14,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 
+#include "bus/bus.h"
+#include "metrics/metrics.h"
 #include "prober_fixture.h"
 
 enum {
@@ -33,7 +37,12 @@ static const char cfg_json[]
       "{\"id\":\"api\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
       "\"port\":1},"
       "{\"id\":\"web\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
-      "\"port\":2,\"regional\":true}"
+      "\"port\":2,\"regional\":true},"
+      "{\"id\":\"shop\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+      "\"port\":3,\"regional\":true,\"quorum\":3,"
+      "\"slo\":{\"availability\":99,\"window\":\"1h\"}},"
+      "{\"id\":\"db\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+      "\"port\":4,\"slo\":{\"availability\":99,\"window\":\"1h\"}}"
       "]}";
 
 static int
@@ -102,13 +111,30 @@ collect(void *arg, int64_t t, const MDB_val *v)
 	return 0;
 }
 
+static int
+barrier_job(store_txn *txn, void *arg)
+{
+	(void) txn;
+	(void) arg;
+	return 0;
+}
+
+/* Wait for the store jobs queued so far (a flush with nothing pending
+ * submits nothing). */
+static void
+store_barrier(fixture *f)
+{
+	assert_int_equal(prober_flush(f->p, true), 0);
+	assert_int_equal(store_write(f->st, barrier_job, NULL), 0);
+}
+
 /* The stored transitions of id (waits for the queued store jobs). */
 static changes
 transitions(fixture *f, const char *id)
 {
 	changes c = { 0, NULL };
 	MDB_txn *txn;
-	assert_int_equal(prober_flush(f->p, true), 0);
+	store_barrier(f);
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
 	assert_int_equal(
 	    prober_history_walk(txn, store_db(f->st, PDB_TRANSITIONS), id, 0,
@@ -116,6 +142,15 @@ transitions(fixture *f, const char *id)
 	    0);
 	store_read_end(txn);
 	return c;
+}
+
+static int
+count_row(void *arg, int64_t t, const MDB_val *v)
+{
+	(void) t;
+	(void) v;
+	(*(size_t *) arg)++;
+	return 0;
 }
 
 static void
@@ -259,6 +294,417 @@ test_regional(void **state)
 	assert_int_equal(state_of(f, "web"), UP);
 }
 
+/* ---- the decider with a bus: what it publishes ---- */
+
+typedef struct busfix {
+	nng_socket sub;
+	metrics *m;
+	bus_publisher *pub;
+} busfix;
+
+static int bus_seq;
+
+/* Reopen f's prober (same store) publishing to a SUB socket of b. */
+static void
+open_with_bus(fixture *f, busfix *b)
+{
+	char url[64], err[256];
+	store_options so
+	    = { .path = f->dir, .dbs = prober_db_names, .nosync = true };
+
+	snprintf(url, sizeof(url), "inproc://decider-%d-%d", (int) getpid(),
+	    ++bus_seq);
+	assert_int_equal(nng_sub0_open(&b->sub), 0);
+	assert_int_equal(
+	    nng_socket_set(b->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(b->sub, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_listen(b->sub, url, NULL, 0), 0);
+	assert_int_equal(metrics_new(&b->m), 0);
+	assert_int_equal(
+	    bus_publisher_open(&b->pub, url, "health-prober", "test", b->m),
+	    0);
+	for (int i = 0; i < 500 && !bus_publisher_connected(b->pub); i++) {
+		usleep(10000); /* polls a condition, 5 s at most */
+	}
+	assert_true(bus_publisher_connected(b->pub));
+	assert_int_equal(store_open(&f->st, &so), 0);
+	assert_int_equal(prober_new(&f->p, f->cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+	    prober_attach(f->p, f->st, b->pub, NULL, "test", "/"), 0);
+}
+
+static void
+close_bus(busfix *b)
+{
+	bus_publisher_close(b->pub);
+	od_nng_close(b->sub);
+	metrics_free(b->m);
+}
+
+/*
+ * The events published so far: after every queued store job has
+ * committed (and so published), a marker from the same publisher closes
+ * the list, so "nothing else" is known without waiting for a time-out.
+ * Counts the topic's events and keeps the last HealthAffected (*last,
+ * freed by the caller) of target id.
+ */
+static int drain2(fixture *f, busfix *b, const char *topic, const char *id,
+    Opsdesk__V1__HealthAffected **last, int *results);
+
+static int
+drain(fixture *f, busfix *b, const char *topic, const char *id,
+    Opsdesk__V1__HealthAffected **last)
+{
+	return drain2(f, b, topic, id, last, NULL);
+}
+
+/* drain, also counting the health.result events into *results. */
+static int
+drain2(fixture *f, busfix *b, const char *topic, const char *id,
+    Opsdesk__V1__HealthAffected **last, int *results)
+{
+	Opsdesk__V1__Envelope mark = OPSDESK__V1__ENVELOPE__INIT;
+	int n = 0;
+
+	store_barrier(f);
+	assert_int_equal(bus_publish(b->pub, "test.mark", &mark, NULL), 0);
+	for (;;) {
+		nng_msg *msg;
+		const char *t;
+		const uint8_t *body;
+		size_t tl, bl;
+		Opsdesk__V1__Envelope *env;
+		assert_int_equal(nng_recvmsg(b->sub, &msg, 0), 0);
+		assert_int_equal(bus_frame_split(nng_msg_body(msg),
+		                     nng_msg_len(msg), &t, &tl, &body, &bl),
+		    0);
+		if (tl == 9 && memcmp(t, "test.mark", 9) == 0) {
+			nng_msg_free(msg);
+			return n;
+		}
+		env = opsdesk__v1__envelope__unpack(NULL, bl, body);
+		assert_non_null(env);
+		if (tl == strlen(topic) && memcmp(t, topic, tl) == 0) {
+			n++;
+		}
+		if (results != NULL && tl == 13
+		    && memcmp(t, "health.result", 13) == 0) {
+			(*results)++;
+		}
+		if (last != NULL
+		    && env->payload_case
+		        == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED
+		    && strcmp(env->health_affected->target_id, id) == 0) {
+			if (*last != NULL) {
+				opsdesk__v1__health_affected__free_unpacked(
+				    *last, NULL);
+			}
+			*last = env->health_affected;
+			env->health_affected = NULL;
+			env->payload_case
+			    = OPSDESK__V1__ENVELOPE__PAYLOAD__NOT_SET;
+		}
+		opsdesk__v1__envelope__free_unpacked(env, NULL);
+		nng_msg_free(msg);
+	}
+}
+
+static void
+views(fixture *f, const char *id, int eu, int us, int ap)
+{
+	observe(f, id, "eu-west", eu);
+	observe(f, id, "us-east", us);
+	observe(f, id, "ap-south", ap);
+}
+
+/*
+ * A regional target (quorum 3) failing in more locations while still
+ * degraded: one health.affected per change of the set, none when it
+ * stays, none after a restart of the decider, and the status page's set
+ * in current and in the stored state.
+ */
+static void
+test_affected_changes(void **state)
+{
+	fixture *f = *state;
+	busfix b;
+	Opsdesk__V1__HealthAffected *ha = NULL;
+	changes c;
+
+	close_all(f);
+	open_with_bus(f, &b);
+	views(f, "shop", UP, UP, UP);
+	fake_now += TIMEOUT;
+	views(f, "shop", DOWN, UP, UP);
+	assert_int_equal(state_of(f, "shop"), DEGRADED);
+	assert_int_equal(drain(f, &b, "health.changed", "shop", NULL), 1);
+	c = transitions(f, "shop");
+	assert_int_equal(c.last->n_affected_locations, 1);
+	assert_string_equal(c.last->affected_locations[0], "eu-west");
+	changes_free(&c);
+
+	/* us-east too: 2 of 3 is below the quorum of 3, still degraded;
+	 * the set changes, once, sorted. */
+	fake_now += 1000;
+	views(f, "shop", DOWN, DOWN, UP);
+	views(f, "shop", DOWN, DOWN, UP);
+	prober_decide_all(f->p);
+	assert_int_equal(state_of(f, "shop"), DEGRADED);
+	assert_int_equal(drain(f, &b, "health.affected", "shop", &ha), 1);
+	assert_non_null(ha);
+	assert_int_equal(ha->state, DEGRADED);
+	assert_int_equal(ha->n_affected_locations, 2);
+	assert_string_equal(ha->affected_locations[0], "eu-west");
+	assert_string_equal(ha->affected_locations[1], "us-east");
+	assert_int_equal(ha->n_down_locations, 2);
+	assert_int_equal(ha->since_ms, T0 + TIMEOUT);
+	assert_true(ha->public_ == false);
+	opsdesk__v1__health_affected__free_unpacked(ha, NULL);
+	ha = NULL;
+	c = transitions(f, "shop");
+	assert_int_equal(c.n, 1); /* not a transition */
+	changes_free(&c);
+	/* The same set in another order (us-east reports first): no
+	 * event. */
+	fake_now += 1000;
+	observe(f, "shop", "us-east", DOWN);
+	observe(f, "shop", "eu-west", DOWN);
+	assert_int_equal(drain(f, &b, "health.affected", "shop", NULL), 0);
+
+	/* The decider restarts: the set comes back from the store, the
+	 * same views after the warm-up publish nothing. */
+	close_all(f);
+	close_bus(&b);
+	fake_now += 1000;
+	open_with_bus(f, &b);
+	views(f, "shop", DOWN, DOWN, UP);
+	fake_now += TIMEOUT;
+	views(f, "shop", DOWN, DOWN, UP);
+	prober_decide_all(f->p);
+	assert_int_equal(state_of(f, "shop"), DEGRADED);
+	assert_int_equal(drain(f, &b, "health.affected", "shop", NULL), 0);
+	assert_int_equal(drain(f, &b, "health.changed", "shop", NULL), 0);
+
+	/* us-east recovers: back to eu-west alone, one event. */
+	fake_now += 1000;
+	views(f, "shop", DOWN, UP, UP);
+	views(f, "shop", DOWN, UP, UP);
+	assert_int_equal(drain(f, &b, "health.affected", "shop", &ha), 1);
+	assert_int_equal(ha->n_affected_locations, 1);
+	assert_string_equal(ha->affected_locations[0], "eu-west");
+	opsdesk__v1__health_affected__free_unpacked(ha, NULL);
+	ha = NULL;
+
+	/* A target that is not regional never has affected locations. One
+	 * health.result per decided round: the warm-up's views left
+	 * us-east and ap-south in a round, so each eu-west view ends one
+	 * from then on. */
+	views(f, "api", UP, UP, UP);
+	assert_int_equal(drain(f, &b, "health.result", "api", NULL), 0);
+	fake_now += TIMEOUT;
+	views(f, "api", DOWN, UP, UP);
+	views(f, "api", DOWN, DOWN, UP);
+	views(f, "api", DOWN, UP, UP);
+	int results = 0;
+	assert_int_equal(
+	    drain2(f, &b, "health.affected", "api", NULL, &results), 0);
+	assert_int_equal(results, 3);
+	close_all(f);
+	close_bus(&b);
+	open_all(f);
+}
+
+/* The objectives count each decided round once, and a failure the
+ * quorum overrules spends nothing, also for a regional target. */
+static void
+test_slo_counts_decided_rounds(void **state)
+{
+	fixture *f = *state;
+	slo_obj_status st;
+	size_t db = 3, shop = 2;
+
+	assert_string_equal(prober_targets(f->p)->v[db].id, "db");
+	assert_string_equal(prober_targets(f->p)->v[shop].id, "shop");
+	views(f, "db", UP, UP, UP);
+	views(f, "shop", UP, UP, UP);
+	fake_now += TIMEOUT;
+	/* Ten rounds: eu-west alone sees both down. */
+	for (int i = 0; i < 10; i++) {
+		views(f, "db", DOWN, UP, UP);
+		views(f, "shop", DOWN, UP, UP);
+		fake_now += 1000;
+	}
+	assert_int_equal(state_of(f, "db"), UP);
+	assert_int_equal(state_of(f, "shop"), DEGRADED);
+	prober_slo_peek(f->p->rt[db].slo, prober_targets(f->p)->v[db].slo, 0,
+	    fake_now, &st);
+	/* Ten decided rounds (the views of the warm-up decide nothing),
+	 * not thirty location results, and none bad. */
+	assert_int_equal(st.total, 10);
+	assert_int_equal(st.bad, 0);
+	prober_slo_peek(f->p->rt[shop].slo, prober_targets(f->p)->v[shop].slo,
+	    0, fake_now, &st);
+	/* Regional: degraded as decided ("partial outage" on the status
+	 * page), not down: no budget spent either (see the README). */
+	assert_int_equal(st.total, 10);
+	assert_int_equal(st.bad, 0);
+
+	/* Two of three down: down as decided, a bad round each. A round
+	 * ends with the view that completes it: the first here ends with
+	 * eu-west's (the warm-up left us-east and ap-south in it), before
+	 * us-east's view made the target down. */
+	for (int i = 0; i < 6; i++) {
+		views(f, "db", DOWN, DOWN, UP);
+		fake_now += 1000;
+	}
+	assert_int_equal(state_of(f, "db"), DOWN);
+	prober_slo_peek(f->p->rt[db].slo, prober_targets(f->p)->v[db].slo, 0,
+	    fake_now, &st);
+	assert_int_equal(st.total, 16);
+	assert_int_equal(st.bad, 5);
+	/* ap-south stops: after the round under way (it ends with
+	 * eu-west's view) the rounds wait for ap-south until it times out
+	 * (10 s), then go on without it: 1 + 5 rounds in 15 s. */
+	for (int i = 0; i < 15; i++) {
+		observe(f, "db", "eu-west", UP);
+		observe(f, "db", "us-east", UP);
+		fake_now += 1000;
+	}
+	prober_slo_peek(f->p->rt[db].slo, prober_targets(f->p)->v[db].slo, 0,
+	    fake_now, &st);
+	assert_int_equal(st.total, 22);
+	assert_int_equal(st.bad, 5);
+	/* The history has one result per round, with every view. */
+	{
+		MDB_txn *txn;
+		size_t n = 0;
+		store_barrier(f);
+		assert_int_equal(store_read_begin(f->st, &txn), 0);
+		assert_int_equal(
+		    prober_history_walk(txn, store_db(f->st, PDB_RESULTS),
+		        "db", 0, INT64_MAX, count_row, &n),
+		    0);
+		store_read_end(txn);
+		assert_int_equal(n, 22);
+	}
+}
+
+/* What a located prober sent since the last call: "S" for a view on
+ * its own, "B<n>" for a batch of n, comma-separated, in order. */
+static void
+sent_views(busfix *b, char *out, size_t len)
+{
+	Opsdesk__V1__Envelope mark = OPSDESK__V1__ENVELOPE__INIT;
+	size_t o = 0;
+
+	out[0] = '\0';
+	assert_int_equal(bus_publish(b->pub, "test.mark", &mark, NULL), 0);
+	for (;;) {
+		nng_msg *msg;
+		const char *t;
+		const uint8_t *body;
+		size_t tl, bl;
+		Opsdesk__V1__Envelope *env;
+		assert_int_equal(nng_recvmsg(b->sub, &msg, 0), 0);
+		assert_int_equal(bus_frame_split(nng_msg_body(msg),
+		                     nng_msg_len(msg), &t, &tl, &body, &bl),
+		    0);
+		if (tl == 9 && memcmp(t, "test.mark", 9) == 0) {
+			nng_msg_free(msg);
+			return;
+		}
+		env = opsdesk__v1__envelope__unpack(NULL, bl, body);
+		assert_non_null(env);
+		if (env->payload_case
+		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED) {
+			assert_string_equal(
+			    env->health_observed->location, "eu-west");
+			o += (size_t) snprintf(
+			    out + o, len - o, "%sS", o ? "," : "");
+		} else if (env->payload_case
+		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH) {
+			o += (size_t) snprintf(out + o, len - o, "%sB%zu",
+			    o ? "," : "", env->health_observed_batch->n_views);
+		} else {
+			/* a located prober publishes nothing else here (no
+			 * health.result: the decider does, per round) */
+			fail_msg("unexpected payload %d", env->payload_case);
+		}
+		opsdesk__v1__envelope__free_unpacked(env, NULL);
+		nng_msg_free(msg);
+	}
+}
+
+static void
+feed(fixture *f, int observed)
+{
+	probe_result r;
+	memset(&r, 0, sizeof(r));
+	r.observed = observed;
+	r.latency_ms = 5;
+	r.at_ms = fake_now;
+	r.cert_days_left = -1;
+	if (observed == DOWN) {
+		od_strlcpy(r.error, "connect refused", sizeof(r.error));
+	}
+	prober_feed(f->p, 0, &r);
+	fake_now += 1000;
+}
+
+/* A located prober: a view whose state changed goes out at once and on
+ * its own, after the views queued before it; the others wait for the
+ * flush and go in one batch. */
+static void
+test_located_views(void **state)
+{
+	fixture *f = *state;
+	busfix b;
+	char got[128];
+
+	close_all(f);
+	open_with_bus(f, &b);
+	assert_string_equal(
+	    prober_targets(f->p)->settings.location, "eu-west");
+	/* Its objectives are the decider's: a location keeps none. */
+	assert_non_null(prober_targets(f->p)->v[0].slo);
+	assert_null(f->p->rt[0].slo);
+	feed(f, UP); /* unknown -> up: at once */
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "S");
+	feed(f, UP);
+	feed(f, UP);
+	feed(f, UP);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(prober_flush(f->p, false), 0);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "B3");
+	assert_int_equal(prober_flush(f->p, false), 0);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* failure_threshold 2: the first failure leaves the state up. */
+	feed(f, UP);
+	feed(f, DOWN);
+	feed(f, DOWN);
+	sent_views(&b, got, sizeof(got));
+	assert_string_equal(got, "B2,S");
+	close_all(f);
+	close_bus(&b);
+	open_all(f);
+}
+
+static int
+setup_located(void **state)
+{
+	return fixture_setup(state, "located_test",
+	    "{\"prober\":{\"location\":\"eu-west\"},\"targets\":["
+	    "{\"id\":\"api\",\"kind\":\"tcp\",\"host\":\"127.0.0.1\","
+	    "\"port\":1,\"failure_threshold\":2,"
+	    "\"slo\":{\"availability\":99}}]}",
+	    T0);
+}
+
 static void
 test_not_a_decider(void **state)
 {
@@ -387,6 +833,12 @@ main(void)
 		    test_stale_locations_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_regional, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_affected_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_slo_counts_decided_rounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_located_views, setup_located, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_not_a_decider, setup, teardown),
 		cmocka_unit_test(test_target_keys),

@@ -61,6 +61,20 @@ copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 	const target_rt *rt = &p->rt[i];
 
 	s->regional = p->ts.v[i].regional;
+	/* Users of a regional target in the failing locations are hit
+	 * while it is not down as a whole: the set last published (with a
+	 * transition or health.affected), so a resync agrees with the
+	 * events. */
+	if (rt->affected != NULL) {
+		char *buf = rpc_call_strdup(c, rt->affected);
+		s->affected_locations = rpc_call_alloc(
+		    c, QUORUM_MAX_LOCATIONS * sizeof(*s->affected_locations));
+		if (buf == NULL || s->affected_locations == NULL) {
+			return OD_ENOMEM;
+		}
+		s->n_affected_locations
+		    = prober__affected_split(buf, s->affected_locations);
+	}
 	if (rt->n_locs == 0) {
 		return 0;
 	}
@@ -90,12 +104,6 @@ copy_locations(rpc_call *c, prober *p, size_t i, Opsdesk__V1__TargetStatus *s)
 		if (l->reporting && lv->state == S_DOWN) {
 			s->down_locations[s->n_down_locations++] = l->location;
 		}
-	}
-	/* Users of a regional target in the failing locations are hit
-	 * while it is not down as a whole. */
-	if (s->regional && s->state != S_DOWN && s->state != S_MAINT) {
-		s->n_affected_locations = s->n_down_locations;
-		s->affected_locations = s->down_locations;
 	}
 	return 0;
 }

@@ -33,8 +33,9 @@
 typedef struct put_list {
 	sbuf data; /* [db u8][klen u16][vlen u32][key][val] ... */
 	size_t n;
-	uint8_t *event; /* a packed HealthChanged to publish, or NULL */
+	uint8_t *event; /* a packed Envelope to publish, or NULL */
 	size_t event_len;
+	const char *topic; /* of the event: a string literal */
 	bus_publisher *pub;
 } put_list;
 
@@ -102,25 +103,34 @@ put_job(store_txn *txn, void *arg)
 		p += klen + vlen;
 	}
 	if (l->event != NULL && l->pub != NULL) {
-		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-		Opsdesk__V1__HealthChanged *hc
-		    = opsdesk__v1__health_changed__unpack(
-		        NULL, l->event_len, l->event);
-		if (hc == NULL) {
+		Opsdesk__V1__Envelope *env = opsdesk__v1__envelope__unpack(
+		    NULL, l->event_len, l->event);
+		if (env == NULL) {
 			return OD_EINTERNAL;
 		}
-		env.payload_case
-		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED;
-		env.health_changed = hc;
-		rv = bus_publish_on_commit(
-		    l->pub, txn, "health.changed", &env, NULL);
-		opsdesk__v1__health_changed__free_unpacked(hc, NULL);
+		rv = bus_publish_on_commit(l->pub, txn, l->topic, env, NULL);
+		opsdesk__v1__envelope__free_unpacked(env, NULL);
 		if (rv != 0) {
-			log_warn("prober: health.changed not queued: %s",
+			log_warn("prober: %s not queued: %s", l->topic,
 			    od_strerror(rv));
 		}
 	}
 	return 0;
+}
+
+/* Pack env as l's event on topic (published after l's commit). */
+static void
+put_event(put_list *l, bus_publisher *pub, const char *topic,
+    const Opsdesk__V1__Envelope *env)
+{
+	l->event_len = opsdesk__v1__envelope__get_packed_size(env);
+	if ((l->event = malloc(l->event_len + 1)) == NULL) {
+		l->data.failed = true;
+		return;
+	}
+	opsdesk__v1__envelope__pack(env, l->event);
+	l->topic = topic;
+	l->pub = pub;
 }
 
 static void
@@ -181,12 +191,75 @@ prober__status(
 	out->uptime_24h = -1;
 }
 
+size_t
+prober__affected_split(char *s, char **v)
+{
+	size_t n = 0;
+	char *save = NULL;
+	for (char *tok = s != NULL ? strtok_r(s, ",", &save) : NULL;
+	     tok != NULL && n < QUORUM_MAX_LOCATIONS;
+	     tok = strtok_r(NULL, ",", &save)) {
+		v[n++] = tok;
+	}
+	return n;
+}
+
 static void
 add_state_put(put_list *l, const target *t, const target_rt *rt)
 {
 	Opsdesk__V1__TargetStatus ts = OPSDESK__V1__TARGET_STATUS__INIT;
+	char buf[QUORUM_MAX_LOCATIONS * (PROBER_LOCATION_MAX + 1) + 1];
+	char *aff[QUORUM_MAX_LOCATIONS];
 	prober__status(t, rt, &ts);
+	/* The decider's published affected locations survive a restart:
+	 * it publishes a change of them once. */
+	if (rt->affected != NULL) {
+		od_strlcpy(buf, rt->affected, sizeof(buf));
+		ts.n_affected_locations = prober__affected_split(buf, aff);
+		ts.affected_locations = aff;
+	}
 	put_add_pb(l, PDB_STATE, t->id, strlen(t->id), &ts.base);
+}
+
+static int
+cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * The locations whose users a regional target's failure hits while it is
+ * not down as a whole (state is the shown one): the reporting locations
+ * that see it down, sorted and joined by ','; NULL for none or on error.
+ */
+static char *
+affected_of(const target *t, int state, const quorum_decision *d,
+    const quorum_vote *votes)
+{
+	const char *v[QUORUM_MAX_LOCATIONS];
+	sbuf b = SBUF_INIT;
+	char *out;
+
+	if (!t->regional || state == S_DOWN || state == S_MAINT
+	    || d->down == 0) {
+		return NULL;
+	}
+	for (unsigned k = 0; k < d->down; k++) {
+		v[k] = votes[d->down_idx[k]].location;
+	}
+	qsort(v, d->down, sizeof(v[0]), cmp_cstr);
+	for (unsigned k = 0; k < d->down; k++) {
+		sbuf_printf(&b, "%s%s", k ? "," : "", v[k]);
+	}
+	out = sbuf_failed(&b) || b.data == NULL ? NULL : strdup(b.data);
+	sbuf_free(&b);
+	return out;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
 /* A transition: state and transition row in one job, event after it.
@@ -196,9 +269,12 @@ record_transition_at(prober *p, size_t index, const state_change *chg,
     const quorum_decision *d, const quorum_vote *votes)
 {
 	char *down[QUORUM_MAX_LOCATIONS], *stale[QUORUM_MAX_LOCATIONS];
+	char *aff[QUORUM_MAX_LOCATIONS];
+	char buf[QUORUM_MAX_LOCATIONS * (PROBER_LOCATION_MAX + 1) + 1];
 	const target *t = &p->ts.v[index];
 	target_rt *rt = &p->rt[index];
 	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
 	uint8_t key[512];
 	put_list *l;
 	int64_t at = chg->at_ms;
@@ -229,10 +305,19 @@ record_transition_at(prober *p, size_t index, const state_change *chg,
 		hc.down_locations = down;
 		hc.n_not_reporting = d->n_stale;
 		hc.not_reporting = stale;
-		if (t->regional && chg->new_state != S_DOWN
-		    && chg->new_state != S_MAINT) {
-			hc.n_affected_locations = d->down;
-			hc.affected_locations = down;
+	}
+	/* A transition carries the affected locations (none when down as a
+	 * whole, or in maintenance): they are stored with the state. */
+	if (p->ts.settings.decider) {
+		free(rt->affected);
+		rt->affected = d != NULL
+		    ? affected_of(t, chg->new_state, d, votes)
+		    : NULL;
+		if (rt->affected != NULL) {
+			od_strlcpy(buf, rt->affected, sizeof(buf));
+			hc.n_affected_locations
+			    = prober__affected_split(buf, aff);
+			hc.affected_locations = aff;
 		}
 	}
 	metric_inc(p->m_transitions);
@@ -247,17 +332,76 @@ record_transition_at(prober *p, size_t index, const state_change *chg,
 	    &hc.base);
 	/* A located prober's transitions are its own view: the decider
 	 * publishes the decided ones (health.observed carries the view). */
-	l->event_len = opsdesk__v1__health_changed__get_packed_size(&hc);
-	if (p->ts.settings.location[0] != '\0') {
-		l->event_len = 0;
-	} else if ((l->event = malloc(l->event_len)) == NULL) {
-		l->data.failed = true;
-	} else {
-		opsdesk__v1__health_changed__pack(&hc, l->event);
+	if (p->ts.settings.location[0] == '\0') {
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_CHANGED;
+		env.health_changed = &hc;
+		put_event(l, p->pub, "health.changed", &env);
 	}
-	l->pub = p->pub;
 	if (put_submit(p, l, false) != 0) {
 		log_error("prober: transition of %s not stored", t->id);
+	}
+}
+
+/*
+ * The decider: only the affected locations of target index changed (its
+ * state did not): aff (owned) is stored with the state and published as
+ * one health.affected after the commit, so the status page's "Partial
+ * outage: affects users in …" follows without a transition, and a
+ * restarted decider, which loads the stored set, does not send it again.
+ * p->mu held, so it is queued in order with the transitions.
+ */
+static void
+record_affected(prober *p, size_t index, const quorum_decision *d,
+    const quorum_vote *votes, char *aff, int64_t now)
+{
+	char *down[QUORUM_MAX_LOCATIONS], *stale[QUORUM_MAX_LOCATIONS];
+	char *names[QUORUM_MAX_LOCATIONS];
+	char buf[QUORUM_MAX_LOCATIONS * (PROBER_LOCATION_MAX + 1) + 1];
+	const target *t = &p->ts.v[index];
+	target_rt *rt = &p->rt[index];
+	Opsdesk__V1__HealthAffected ha = OPSDESK__V1__HEALTH_AFFECTED__INIT;
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	put_list *l;
+
+	free(rt->affected);
+	rt->affected = aff;
+	ha.target_id = t->id;
+	ha.name = t->name;
+	ha.group = t->group;
+	ha.state = rt->st.state;
+	ha.public_ = t->public;
+	ha.since_ms = rt->st.since_ms;
+	ha.at_ms = now;
+	ha.reason = (char *) d->reason;
+	ha.shard = p->shard;
+	if (aff != NULL) {
+		od_strlcpy(buf, aff, sizeof(buf));
+		ha.n_affected_locations = prober__affected_split(buf, names);
+		ha.affected_locations = names;
+	}
+	for (unsigned k = 0; k < d->down; k++) {
+		down[k] = (char *) votes[d->down_idx[k]].location;
+	}
+	for (unsigned k = 0; k < d->n_stale; k++) {
+		stale[k] = (char *) votes[d->stale_idx[k]].location;
+	}
+	ha.n_down_locations = d->down;
+	ha.down_locations = down;
+	ha.n_not_reporting = d->n_stale;
+	ha.not_reporting = stale;
+	log_kv(LOG_INFO, "affected locations changed", "target", t->id,
+	    "affected", aff != NULL ? aff : "", NULL);
+	if (p->store == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+		return;
+	}
+	add_state_put(l, t, rt);
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED;
+	env.health_affected = &ha;
+	put_event(l, p->pub, "health.affected", &env);
+	if (put_submit(p, l, false) != 0) {
+		log_error(
+		    "prober: affected locations of %s not stored", t->id);
 	}
 }
 
@@ -286,31 +430,135 @@ pend_result(prober *p, size_t index, const probe_result *r)
 		p->pend[p->n_pend].index = index;
 		p->pend[p->n_pend].shown = rt->st.state;
 		p->pend[p->n_pend].r = *r;
+		p->pend[p->n_pend].locs = NULL;
+		p->pend[p->n_pend].n_locs = 0;
 		p->n_pend++;
 	}
 }
 
-/* A located prober's view of target index after a result. */
 static void
-publish_observed(prober *p, size_t index, int health, const probe_result *r)
+pend_free(pending_result *pend, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		free(pend[k].locs);
+	}
+	free(pend);
+}
+
+/*
+ * A located prober's views. Only a view whose state changed is needed at
+ * once (it may complete a quorum); the others keep the location
+ * reporting and fill the decided rounds, so they go out together, one
+ * message per flush interval (or per OBS_BATCH_MAX views): the bus, the
+ * relay and the decider handle a few messages a second instead of one
+ * per probe.
+ */
+#define OBS_BATCH_MAX 512
+
+static void
+obs_fill(const prober *p, const obs_view *v, Opsdesk__V1__HealthObserved *ho)
+{
+	opsdesk__v1__health_observed__init(ho);
+	ho->location = (char *) p->ts.settings.location;
+	ho->target_id = (char *) v->id;
+	ho->state = v->state;
+	ho->latency_ms = v->latency_ms;
+	ho->reason = (char *) v->reason;
+	ho->at_ms = v->at_ms;
+	ho->instance = (char *) p->instance;
+	ho->observed = v->observed;
+}
+
+/* Send the waiting views, then one (may be NULL) on its own. */
+static void
+publish_views(prober *p, const obs_view *one)
 {
 	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-	Opsdesk__V1__HealthObserved ho = OPSDESK__V1__HEALTH_OBSERVED__INIT;
+	Opsdesk__V1__HealthObservedBatch batch
+	    = OPSDESK__V1__HEALTH_OBSERVED_BATCH__INIT;
+	Opsdesk__V1__HealthObserved *ho = NULL, **hp = NULL, single;
+	obs_view *v;
+	size_t n;
 
-	ho.location = p->ts.settings.location;
-	ho.target_id = p->ts.v[index].id;
-	ho.state = health;
-	ho.latency_ms = r->latency_ms;
-	ho.reason = (char *) r->error;
-	ho.at_ms = r->at_ms;
-	ho.instance = p->instance;
-	ho.observed = r->observed;
-	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
-	env.health_observed = &ho;
-	if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
-		log_debug(
-		    "prober: health.observed of %s not sent", ho.target_id);
+	pthread_mutex_lock(&p->obs_mu);
+	pthread_mutex_lock(&p->mu);
+	v = p->obs;
+	n = p->n_obs;
+	p->obs = NULL;
+	p->n_obs = p->cap_obs = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (n > 0 && p->pub != NULL && (ho = malloc(n * sizeof(*ho))) != NULL
+	    && (hp = malloc(n * sizeof(*hp))) != NULL) {
+		for (size_t k = 0; k < n; k++) {
+			obs_fill(p, &v[k], &ho[k]);
+			hp[k] = &ho[k];
+		}
+		batch.views = hp;
+		batch.n_views = n;
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH;
+		env.health_observed_batch = &batch;
+		if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
+			log_debug("prober: %zu views not sent", n);
+		}
+	} else if (n > 0 && p->pub != NULL) {
+		log_warn("prober: %zu views dropped: out of memory", n);
 	}
+	if (one != NULL && p->pub != NULL) {
+		obs_fill(p, one, &single);
+		env.payload_case
+		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED;
+		env.health_observed = &single;
+		if (bus_publish(p->pub, "health.observed", &env, NULL) != 0) {
+			log_debug(
+			    "prober: health.observed of %s not sent", one->id);
+		}
+	}
+	pthread_mutex_unlock(&p->obs_mu);
+	free(hp);
+	free(ho);
+	free(v);
+}
+
+/* Queue a view for the next batch; p->mu held. False when it could not
+ * be queued (then it is sent on its own). */
+static bool
+obs_queue(prober *p, const obs_view *v)
+{
+	if (p->n_obs == p->cap_obs) {
+		size_t cap = p->cap_obs ? 2 * p->cap_obs : 64;
+		obs_view *n = realloc(p->obs, cap * sizeof(*n));
+		if (n == NULL) {
+			return false;
+		}
+		p->obs = n;
+		p->cap_obs = cap;
+	}
+	p->obs[p->n_obs++] = *v;
+	return true;
+}
+
+/* health.result of r (target id), unless publish_results is off. */
+static void
+publish_result(prober *p, const char *id, const probe_result *r)
+{
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	Opsdesk__V1__HealthResult hr = OPSDESK__V1__HEALTH_RESULT__INIT;
+
+	if (!p->ts.settings.publish_results || p->pub == NULL) {
+		return;
+	}
+	hr.target_id = (char *) id;
+	hr.ok = r->observed != S_DOWN;
+	hr.observed = r->observed;
+	hr.latency_ms = r->latency_ms;
+	hr.status_code = r->status_code;
+	hr.error = (char *) r->error;
+	hr.at_ms = r->at_ms;
+	hr.cert_days_left = r->cert_days_left;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
+	env.health_result = &hr;
+	(void) bus_publish(p->pub, "health.result", &env, NULL);
 }
 
 void
@@ -318,8 +566,10 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 {
 	prober *p = arg;
 	target_rt *rt = &p->rt[index];
+	bool located = p->ts.settings.location[0] != '\0';
+	bool one = false, full = false;
 	state_change chg;
-	int health;
+	obs_view v;
 
 	metric_inc(r->observed == S_DOWN ? p->m_fail : p->m_ok);
 	pthread_mutex_lock(&p->mu);
@@ -334,31 +584,33 @@ prober_feed(void *arg, size_t index, const probe_result *r)
 	rt->cert_not_after_s = r->cert_not_after_s;
 	rt->dirty = true;
 	pend_result(p, index, r);
-	health = rt->st.health;
+	if (located) {
+		od_strlcpy(v.id, p->ts.v[index].id, sizeof(v.id));
+		v.state = rt->st.health;
+		v.observed = r->observed;
+		v.latency_ms = r->latency_ms;
+		v.at_ms = r->at_ms;
+		od_strlcpy(v.reason, r->error, sizeof(v.reason));
+		if (rt->sent_state != (uint8_t) v.state || !obs_queue(p, &v)) {
+			one = true;
+		} else {
+			full = p->n_obs >= OBS_BATCH_MAX;
+		}
+		rt->sent_state = (uint8_t) v.state;
+	}
 	pthread_mutex_unlock(&p->mu);
 
-	if (p->ts.settings.location[0] != '\0' && p->pub != NULL) {
-		publish_observed(p, index, health, r);
+	/* A located prober's result goes out as its view (it carries the
+	 * result: observed, latency, error); the decider publishes one
+	 * health.result per decided round. A changed view leaves at once,
+	 * after the views queued before it. */
+	if (located) {
+		if (one || full) {
+			publish_views(p, one ? &v : NULL);
+		}
+		return;
 	}
-
-	if (p->ts.settings.publish_results && p->pub != NULL) {
-		Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
-		Opsdesk__V1__HealthResult hr
-		    = OPSDESK__V1__HEALTH_RESULT__INIT;
-		hr.target_id = p->ts.v[index].id;
-		hr.ok = r->observed != S_DOWN;
-		hr.observed = r->observed;
-		hr.latency_ms = r->latency_ms;
-		hr.status_code = r->status_code;
-		hr.error = (char *) r->error;
-		hr.at_ms = r->at_ms;
-		hr.cert_days_left = r->cert_days_left;
-		hr.location = p->ts.settings.location;
-		env.payload_case
-		    = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
-		env.health_result = &hr;
-		(void) bus_publish(p->pub, "health.result", &env, NULL);
-	}
+	publish_result(p, p->ts.v[index].id, r);
 }
 
 static void
@@ -461,6 +713,9 @@ prober_flush(prober *p, bool sync)
 	sched_stats ss;
 	int rv;
 
+	if (p->ts.settings.location[0] != '\0') {
+		publish_views(p, NULL);
+	}
 	if (p->sched != NULL) {
 		prober_sched_get_stats(p->sched, &ss);
 		metric_set(p->m_in_flight, ss.in_flight);
@@ -489,7 +744,7 @@ prober_flush(prober *p, bool sync)
 
 	if (n_pend > 0
 	    && (j->items = calloc(n_pend, sizeof(*j->items))) == NULL) {
-		free(pend);
+		pend_free(pend, n_pend);
 		flush_job_free(j);
 		return OD_ENOMEM;
 	}
@@ -497,7 +752,20 @@ prober_flush(prober *p, bool sync)
 		const probe_result *r = &pend[k].r;
 		Opsdesk__V1__HealthResult hr
 		    = OPSDESK__V1__HEALTH_RESULT__INIT;
+		Opsdesk__V1__LocationStatus ls[QUORUM_MAX_LOCATIONS];
+		Opsdesk__V1__LocationStatus *lp[QUORUM_MAX_LOCATIONS];
 		const char *id = p->ts.v[pend[k].index].id;
+		for (uint8_t q = 0; q < pend[k].n_locs; q++) {
+			opsdesk__v1__location_status__init(&ls[q]);
+			ls[q].location = pend[k].locs[q].name;
+			ls[q].state = pend[k].locs[q].state;
+			ls[q].latency_ms = pend[k].locs[q].latency_ms;
+			ls[q].reporting = true;
+			lp[q] = &ls[q];
+		}
+		hr.n_locations = pend[k].n_locs;
+		hr.locations = lp;
+		hr.location = p->ts.settings.location; /* "": none */
 		hr.target_id = (char *) id;
 		hr.ok = r->observed != S_DOWN;
 		hr.observed = r->observed;
@@ -506,8 +774,6 @@ prober_flush(prober *p, bool sync)
 		hr.error = (char *) r->error;
 		hr.at_ms = r->at_ms;
 		hr.cert_days_left = r->cert_days_left;
-		hr.location = (char *) r->location;
-		hr.location_state = r->location_state;
 		put_add_pb(j->puts, PDB_RESULTS, key,
 		    prober_history_key(key, id, r->at_ms), &hr.base);
 		od_strlcpy(j->items[k].id, id, sizeof(j->items[k].id));
@@ -515,7 +781,7 @@ prober_flush(prober *p, bool sync)
 		j->items[k].r = *r;
 	}
 	j->n = n_pend;
-	free(pend);
+	pend_free(pend, n_pend);
 	if (j->n == 0 && j->puts->n == 0) {
 		flush_job_free(j);
 		return 0;
@@ -809,13 +1075,71 @@ find_target(const prober *p, const char *id)
 }
 
 /*
- * Decide target index again at now; from (may be NULL) is the view that
- * just came, recorded as a result of the decided state. p->mu held, so
- * decisions and their store jobs are in one order whatever thread runs
- * them (the bus callback or the timer).
+ * A decided round of target index is complete (every reporting location
+ * reported once since the last): one result of the decided state, with
+ * the views it was decided from, into the history, the aggregates and
+ * the objectives. So the decider's history and budgets count the
+ * component once per round, as one prober's do, however many locations
+ * probe it; p->mu held.
  */
 static void
-decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
+record_round(prober *p, size_t index, int64_t now, const quorum_decision *d,
+    probe_result *out)
+{
+	const target *t = &p->ts.v[index];
+	target_rt *rt = &p->rt[index];
+	probe_result r;
+	loc_sample *ls;
+	bool bad;
+
+	memset(&r, 0, sizeof(r));
+	r.observed = rt->st.health;
+	r.latency_ms = d->latency_ms;
+	if (d->down > 0 || d->degraded > 0) {
+		od_strlcpy(r.error, d->reason, sizeof(r.error));
+	}
+	/* Keys stay unique when rounds end in the same millisecond. */
+	r.at_ms = now > rt->last_result_ms ? now : rt->last_result_ms + 1;
+	rt->last_result_ms = r.at_ms;
+	r.cert_days_left = -1;
+	rt->st.last_check_ms = now;
+	rt->dirty = true;
+	/*
+	 * The availability objective spends budget when the component is
+	 * down as decided: not for a failure the quorum overruled, nor for
+	 * a regional target's partial failure (decided degraded) — the
+	 * objective, the uptime, the reports and the counters' seed after
+	 * a restart (the aggregates) all count the same decided state.
+	 */
+	bad = r.observed == S_DOWN;
+	if (rt->slo != NULL) {
+		prober_slo_record(rt->slo, t->slo, r.at_ms,
+		    prober__slo_in_maintenance(rt), bad, r.latency_ms);
+	}
+	pend_result(p, index, &r);
+	*out = r;
+	if (p->n_pend == 0 || p->pend[p->n_pend - 1].index != index
+	    || (ls = calloc(rt->n_locs, sizeof(*ls))) == NULL) {
+		return;
+	}
+	for (uint8_t k = 0; k < rt->n_locs; k++) {
+		od_strlcpy(ls[k].name, rt->locs[k].name, sizeof(ls[k].name));
+		ls[k].state = rt->locs[k].state;
+		ls[k].latency_ms = rt->locs[k].latency_ms;
+	}
+	p->pend[p->n_pend - 1].locs = ls;
+	p->pend[p->n_pend - 1].n_locs = rt->n_locs;
+}
+
+/*
+ * Decide target index again at now; from (may be NULL) is the view that
+ * just came. p->mu held, so decisions and their store jobs are in one
+ * order whatever thread runs them (the bus callback or the timer).
+ * True when from completed a decided round, whose result is *round.
+ */
+static bool
+decide_one(prober *p, size_t index, int64_t now, loc_view *from,
+    probe_result *round_out)
 {
 	const target *t = &p->ts.v[index];
 	target_rt *rt = &p->rt[index];
@@ -824,6 +1148,8 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 	quorum_rule rule = { t->quorum, t->partial_down, stale };
 	quorum_decision d;
 	state_change chg;
+	bool round = from != NULL, recorded = false;
+	char *aff;
 
 	for (uint8_t k = 0; k < rt->n_locs; k++) {
 		const loc_view *lv = &rt->locs[k];
@@ -839,6 +1165,13 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 	for (unsigned k = 0; k < d.n_stale; k++) {
 		rt->locs[d.stale_idx[k]].reporting = false;
 	}
+	if (from != NULL) {
+		from->counted = true;
+	}
+	/* The round is complete when every reporting location is in it. */
+	for (uint8_t k = 0; k < rt->n_locs && round; k++) {
+		round = !rt->locs[k].reporting || rt->locs[k].counted;
+	}
 	/*
 	 * Not before every location that is up had the time to report
 	 * since the target's views started again (the decider started, or
@@ -851,6 +1184,21 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 		if (prober_state_decide(
 		        &rt->st, d.state, d.latency_ms, d.reason, now, &chg)) {
 			record_transition_at(p, index, &chg, &d, votes);
+		} else if (!same_str(
+		               aff = affected_of(t, rt->st.state, &d, votes),
+		               rt->affected)) {
+			record_affected(p, index, &d, votes, aff, now);
+		} else {
+			free(aff);
+		}
+		if (round) {
+			record_round(p, index, now, &d, round_out);
+			recorded = true;
+		}
+	}
+	if (round) {
+		for (uint8_t k = 0; k < rt->n_locs; k++) {
+			rt->locs[k].counted = false;
 		}
 	}
 	/* The shown reason follows the locations between transitions
@@ -858,25 +1206,7 @@ decide_one(prober *p, size_t index, int64_t now, const loc_view *from)
 	if (rt->st.reason == NULL || strcmp(rt->st.reason, d.reason) != 0) {
 		(void) prober_state_set_reason(&rt->st, d.reason);
 	}
-	if (from != NULL) {
-		probe_result r;
-		memset(&r, 0, sizeof(r));
-		r.observed
-		    = rt->st.health == S_UNKNOWN ? from->state : rt->st.health;
-		r.latency_ms = from->latency_ms;
-		od_strlcpy(r.error, from->reason, sizeof(r.error));
-		/* Views of several locations come in the same millisecond:
-		 * one result key each. */
-		r.at_ms
-		    = now > rt->last_result_ms ? now : rt->last_result_ms + 1;
-		rt->last_result_ms = r.at_ms;
-		r.cert_days_left = -1;
-		od_strlcpy(r.location, from->name, sizeof(r.location));
-		r.location_state = from->state;
-		rt->st.last_check_ms = now;
-		rt->dirty = true;
-		pend_result(p, index, &r);
-	}
+	return recorded;
 }
 
 void
@@ -886,7 +1216,8 @@ prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o)
 	const target *t;
 	target_rt *rt;
 	loc_view *lv = NULL;
-	bool fresh = false;
+	bool fresh = false, round;
+	probe_result r;
 	long i;
 
 	if (!p->ts.settings.decider || o->location == NULL
@@ -933,8 +1264,14 @@ prober_observe(prober *p, const Opsdesk__V1__HealthObserved *o)
 	lv->at_ms = now;
 	od_strlcpy(lv->reason, o->reason != NULL ? o->reason : "",
 	    sizeof(lv->reason));
-	decide_one(p, (size_t) i, now, lv);
+	round = decide_one(p, (size_t) i, now, lv, &r);
 	pthread_mutex_unlock(&p->mu);
+	/* Outside the lock (the id is the view's: a reload may replace
+	 * the targets meanwhile): the status page's checks and latency,
+	 * one per decided round. */
+	if (round) {
+		publish_result(p, o->target_id, &r);
+	}
 }
 
 void
@@ -947,7 +1284,7 @@ prober_decide_all(prober *p)
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->ts.n; i++) {
 		if (p->rt[i].n_locs > 0) {
-			decide_one(p, i, now, NULL);
+			(void) decide_one(p, i, now, NULL, NULL);
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -1212,6 +1549,7 @@ prober_new(
 		return OD_ENOMEM;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->obs_mu, NULL);
 	pthread_rwlock_init(&p->cfg_lock, NULL);
 	p->retain_removed_max = PROBER_RETAIN_REMOVED_MAX;
 	if ((rv = prober_targets_load(c, shard, &p->ts, err, errlen)) != 0) {
@@ -1272,6 +1610,18 @@ load_target(store *st, MDB_txn *txn, const target *t, target_rt *rt)
 		rt->cert_not_after_s = ts->cert_not_after_ms / 1000;
 		(void) prober_state_set_reason(
 		    &rt->st, ts->reason[0] != '\0' ? ts->reason : NULL);
+		/* The decider's last published affected locations. */
+		free(rt->affected);
+		rt->affected = NULL;
+		if (ts->n_affected_locations > 0) {
+			sbuf b = SBUF_INIT;
+			for (size_t k = 0; k < ts->n_affected_locations; k++) {
+				sbuf_printf(&b, "%s%s", k ? "," : "",
+				    ts->affected_locations[k]);
+			}
+			rt->affected = sbuf_failed(&b) ? NULL : strdup(b.data);
+			sbuf_free(&b);
+		}
 		protobuf_c_message_free_unpacked(&ts->base, NULL);
 	}
 }
@@ -1502,6 +1852,7 @@ prober_reload(
 		if (!moved[i]) {
 			prober_state_fini(&ort[i].st);
 			free(ort[i].locs);
+			free(ort[i].affected);
 			prober_slo_rt_free(ort[i].slo);
 		}
 	}
@@ -1572,10 +1923,12 @@ prober_free(prober *p)
 		window_free(&p->win[--p->n_win]);
 	}
 	free(p->win);
-	free(p->pend);
+	free(p->obs);
+	pend_free(p->pend, p->n_pend);
 	for (size_t i = 0; p->rt != NULL && i < p->ts.n; i++) {
 		prober_state_fini(&p->rt[i].st);
 		free(p->rt[i].locs);
+		free(p->rt[i].affected);
 		prober_slo_rt_free(p->rt[i].slo);
 	}
 	free(p->rt);
@@ -1584,6 +1937,7 @@ prober_free(prober *p)
 	free(p->bm);
 	prober_target_set_free(&p->ts);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->obs_mu);
 	pthread_rwlock_destroy(&p->cfg_lock);
 	free(p);
 }

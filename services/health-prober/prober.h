@@ -250,10 +250,6 @@ typedef struct probe_result {
 	int64_t at_ms;
 	int cert_days_left;       /* -1 when not TLS */
 	int64_t cert_not_after_s; /* leaf certificate expiry; 0 when not TLS */
-	/* The decider's results: the location that reported and its state
-	 * ("" and 0 otherwise); observed is then the decided state. */
-	char location[PROBER_LOCATION_MAX + 1];
-	int location_state;
 } probe_result;
 
 typedef struct target_state {

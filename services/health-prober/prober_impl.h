@@ -23,8 +23,16 @@ typedef struct loc_view {
 	uint32_t latency_ms;
 	int64_t at_ms;  /* received, on the decider's clock */
 	bool reporting; /* at the last decision */
+	bool counted;   /* reported in the decided round under way */
 	char reason[120];
 } loc_view;
+
+/* One location's view in a decided round's result (the history). */
+typedef struct loc_sample {
+	char name[PROBER_LOCATION_MAX + 1];
+	int state;
+	uint32_t latency_ms;
+} loc_sample;
 
 /* A target's id and its index in the target set. */
 typedef struct id_slot {
@@ -36,12 +44,17 @@ typedef struct target_rt {
 	target_state st;
 	bool dirty; /* results since the last state write */
 	uint8_t n_locs;
+	uint8_t sent_state; /* a located prober's: state of its last view */
 	int64_t cert_not_after_s;
 	int64_t last_transition_ms; /* keeps transition keys unique */
 	int64_t last_result_ms;     /* the decider's: result keys unique */
 	int64_t warm_from_ms; /* the decider's: first view after a silence */
 	loc_view *locs;       /* the decider's, n_locs of them */
-	struct slo_rt *slo;   /* the target's objectives (slo.h) */
+	/* The decider's: the affected locations last published (in a
+	 * health.changed or health.affected) and stored with the state,
+	 * sorted and joined by ','; NULL for none. */
+	char *affected;
+	struct slo_rt *slo; /* the target's objectives (slo.h) */
 } target_rt;
 
 typedef struct business_value {
@@ -50,10 +63,24 @@ typedef struct business_value {
 	bool set;
 } business_value;
 
+/* A located prober's view waiting for the next batch (copied: a reload
+ * may replace the targets before it goes). */
+typedef struct obs_view {
+	char id[72];
+	int state;
+	int observed;
+	uint32_t latency_ms;
+	int64_t at_ms;
+	char reason[120];
+} obs_view;
+
 typedef struct pending_result {
 	size_t index;
 	int shown; /* the state shown when the result came */
 	probe_result r;
+	/* The decider's round: the views it was decided from (owned). */
+	loc_sample *locs;
+	uint8_t n_locs;
 } pending_result;
 
 /* An active maintenance window, by id. */
@@ -83,6 +110,12 @@ struct prober {
 	size_t cap_pend;
 	maint_window *win;
 	size_t n_win;
+	obs_view *obs; /* a located prober's unchanged views, not yet sent */
+	size_t n_obs;
+	size_t cap_obs;
+	/* Held while views are taken and published, so they leave in the
+	 * order they came whichever thread sends them. Before mu. */
+	pthread_mutex_t obs_mu;
 	cpu_sample cpu;
 
 	store *store;
@@ -118,6 +151,10 @@ struct prober {
 /* Fill a TargetStatus from target t and its state (strings borrowed). */
 void prober__status(
     const target *t, const target_rt *rt, Opsdesk__V1__TargetStatus *out);
+
+/* Split s (a target_rt.affected, copied) at its ',' into v (at least
+ * QUORUM_MAX_LOCATIONS slots); the number of names. s NULL: 0. */
+size_t prober__affected_split(char *s, char **v);
 
 /* The time-out after which a location is not reporting on t. */
 int64_t prober__stale_ms(const prober *p, const target *t);

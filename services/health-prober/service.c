@@ -174,6 +174,16 @@ on_event(void *arg, const char *topic, const Opsdesk__V1__Envelope *env)
 		prober_observe(ps->p, env->health_observed);
 		return;
 	}
+	if (env->payload_case
+	        == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH
+	    && env->health_observed_batch != NULL) {
+		for (size_t i = 0; i < env->health_observed_batch->n_views;
+		     i++) {
+			prober_observe(
+			    ps->p, env->health_observed_batch->views[i]);
+		}
+		return;
+	}
 	if (env->payload_case == OPSDESK__V1__ENVELOPE__PAYLOAD_MAINTENANCE
 	    && env->maintenance != NULL && env->maintenance->window != NULL) {
 		prober_maintenance_event(ps->p, env->maintenance->window);

@@ -22,7 +22,11 @@ prober__slo_build(prober *p, const target *t, MDB_txn *txn, slo_rt **out)
 	int rv;
 
 	*out = NULL;
-	if (t->slo == NULL) {
+	/* A located prober's results are one location's view: the decider
+	 * counts the objectives on the decided state (prober.c,
+	 * record_round), so three locations do not count a round three
+	 * times nor raise three alerts. */
+	if (t->slo == NULL || p->ts.settings.location[0] != '\0') {
 		return 0;
 	}
 	if ((rv = prober_slo_rt_new(t->slo, &s)) != 0) {

@@ -512,6 +512,28 @@ do_health_changed(status_model *m, const void *arg)
 	return apply_comp_fact(m, &f);
 }
 
+/* Only the locations a regional target's partial failure affects
+ * changed: the state and its "since" stay. */
+static int
+do_health_affected(status_model *m, const void *arg)
+{
+	const Opsdesk__V1__HealthAffected *ha = arg;
+	comp_fact f = { ha->target_id, ha->name, ha->group, ha->state,
+		ha->public_, ha->since_ms, ha->affected_locations,
+		ha->n_affected_locations };
+	return apply_comp_fact(m, &f);
+}
+
+int
+status_model_health_affected(
+    status_model *m, const Opsdesk__V1__HealthAffected *ha)
+{
+	if (ha->target_id == NULL || ha->target_id[0] == '\0') {
+		return OD_EINVAL;
+	}
+	return apply(m, do_health_affected, ha);
+}
+
 int
 status_model_health_changed(
     status_model *m, const Opsdesk__V1__HealthChanged *hc)
@@ -1054,6 +1076,8 @@ status_model_event(status_model *m, const Opsdesk__V1__Envelope *env)
 		return status_model_health_changed(m, env->health_changed);
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT:
 		return status_model_health_result(m, env->health_result);
+	case OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED:
+		return status_model_health_affected(m, env->health_affected);
 	case OPSDESK__V1__ENVELOPE__PAYLOAD_INCIDENT:
 		if (env->incident->incident == NULL) {
 			return OD_EINVAL;

@@ -563,6 +563,73 @@ test_states_through_model(void **state)
 	status_model_close(m);
 }
 
+/* A regional target's affected locations change without a transition
+ * (health.affected): the page follows, its state and "since" stay. */
+static void
+test_affected_locations_change(void **state)
+{
+	(void) state;
+	status_model *m;
+	char *one[] = { "eu-west" }, *two[] = { "eu-west", "us-east" };
+	Opsdesk__V1__HealthChanged hc = OPSDESK__V1__HEALTH_CHANGED__INIT;
+	Opsdesk__V1__HealthAffected ha = OPSDESK__V1__HEALTH_AFFECTED__INIT;
+	Opsdesk__V1__Envelope env = OPSDESK__V1__ENVELOPE__INIT;
+	assert_int_equal(status_model_open(&m, &conf, NULL), 0);
+	hc.target_id = "web";
+	hc.name = "Web shop";
+	hc.group = "";
+	hc.old_state = ST(UP);
+	hc.new_state = ST(DEGRADED);
+	hc.public_ = true;
+	hc.at_ms = NOW - 60000;
+	hc.n_affected_locations = 1;
+	hc.affected_locations = one;
+	assert_int_equal(status_model_health_changed(m, &hc), 0);
+	status_pages *p = render(m, NOW);
+	assert_non_null(
+	    strstr(body(p, "/"), "Partial outage: affects users in eu-west<"));
+	status_pages_free(p);
+
+	/* Through the bus dispatch, as the service gets it. */
+	uint64_t v = status_model_version(m);
+	ha.target_id = "web";
+	ha.name = "Web shop";
+	ha.group = "";
+	ha.state = ST(DEGRADED);
+	ha.public_ = true;
+	ha.since_ms = NOW - 60000;
+	ha.at_ms = NOW - 1000;
+	ha.n_affected_locations = 2;
+	ha.affected_locations = two;
+	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED;
+	env.health_affected = &ha;
+	assert_int_equal(status_model_event(m, &env), 0);
+	assert_true(status_model_version(m) > v);
+	p = render(m, NOW);
+	assert_non_null(strstr(body(p, "/"),
+	    "Partial outage: affects users in eu-west, us-east<"));
+	assert_string_equal(comp_status(p, "web"), "partial_outage");
+	status_pages_free(p);
+
+	/* The same set again changes nothing. */
+	v = status_model_version(m);
+	assert_int_equal(status_model_event(m, &env), 0);
+	assert_int_equal(status_model_version(m), v);
+
+	/* None left (the decider says so while still degraded): the note
+	 * goes, the state stays. */
+	ha.n_affected_locations = 0;
+	ha.affected_locations = NULL;
+	assert_int_equal(status_model_event(m, &env), 0);
+	p = render(m, NOW);
+	assert_null(strstr(body(p, "/"), "Partial outage"));
+	assert_string_equal(comp_status(p, "web"), "degraded_performance");
+	status_pages_free(p);
+	ha.target_id = "";
+	assert_int_equal(status_model_health_affected(m, &ha), OD_EINVAL);
+	status_model_close(m);
+}
+
 static void
 test_maintenance_window_applies(void **state)
 {
@@ -1407,6 +1474,7 @@ main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_only_public_facts),
 		cmocka_unit_test(test_states_through_model),
+		cmocka_unit_test(test_affected_locations_change),
 		cmocka_unit_test(test_maintenance_window_applies),
 		cmocka_unit_test(test_conditional_get),
 		cmocka_unit_test(test_restart_same_output),

@@ -249,6 +249,10 @@ int status_model_health_changed(
     status_model *m, const Opsdesk__V1__HealthChanged *hc);
 int status_model_health_result(
     status_model *m, const Opsdesk__V1__HealthResult *hr);
+/* health.affected: a regional target's affected locations changed, its
+ * state did not ("Partial outage: affects users in …"). */
+int status_model_health_affected(
+    status_model *m, const Opsdesk__V1__HealthAffected *ha);
 int status_model_incident(status_model *m, const Opsdesk__V1__Incident *inc);
 int status_model_maintenance(
     status_model *m, const Opsdesk__V1__MaintenanceWindow *w);

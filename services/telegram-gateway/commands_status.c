@@ -367,9 +367,8 @@ out:
 
 /* ---- admin dashboards ---- */
 
-/* Several locations (the prober's decider): each one's view. */
-static void
-render_locations(sbuf *b, const Opsdesk__V1__TargetStatus *t)
+void
+gw_render_locations(sbuf *b, const Opsdesk__V1__TargetStatus *t)
 {
 	for (size_t k = 0; k < t->n_locations; k++) {
 		const Opsdesk__V1__LocationStatus *l = t->locations[k];
@@ -416,7 +415,7 @@ render_targets(sbuf *b, const Opsdesk__V1__HealthCurrent *h, bool detail)
 				sbuf_append(b, "\n    ");
 				gw_render_text(b, t->reason, 120);
 			}
-			render_locations(b, t);
+			gw_render_locations(b, t);
 		}
 		sbuf_append(b, "\n");
 	}

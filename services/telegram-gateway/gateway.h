@@ -78,6 +78,10 @@ const char *gw_render_component_name(int component_state);
 const char *gw_render_public_symbol(const char *statuspage_status);
 /* "Major outage" for major_outage …; "Unknown" otherwise. */
 const char *gw_render_public_name(const char *statuspage_status);
+/* /health's line of a component's locations (the prober's decider):
+ * "\n    📍 eu-west 🟢 12 ms · us-east not reporting"; nothing without
+ * locations (commands_status.c). */
+void gw_render_locations(sbuf *b, const Opsdesk__V1__TargetStatus *t);
 /* Severity order of component statuses: operational 0, maintenance 1,
  * degraded 2, partial 3, major 4. */
 int gw_render_public_rank(const char *statuspage_status);

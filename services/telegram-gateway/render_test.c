@@ -145,6 +145,43 @@ test_symbols(void **state)
 	assert_string_equal(gw_render_public_symbol(NULL), "⚪");
 }
 
+/* /health's location line: each location's state and latency, one
+ * that times out as not reporting (no stale state shown), names
+ * escaped; nothing for a target without locations. */
+static void
+test_locations_line(void **state)
+{
+	Opsdesk__V1__TargetStatus t = OPSDESK__V1__TARGET_STATUS__INIT;
+	Opsdesk__V1__LocationStatus l[3];
+	Opsdesk__V1__LocationStatus *lp[3] = { &l[0], &l[1], &l[2] };
+	sbuf b = SBUF_INIT;
+
+	(void) state;
+	gw_render_locations(&b, &t);
+	assert_string_equal(sbuf_str(&b), "");
+	for (int i = 0; i < 3; i++) {
+		opsdesk__v1__location_status__init(&l[i]);
+		l[i].reporting = true;
+	}
+	l[0].location = "eu-west";
+	l[0].state = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_DOWN;
+	l[0].latency_ms = 0; /* a time-out: no latency shown */
+	l[1].location = "us-east";
+	l[1].state = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP;
+	l[1].latency_ms = 12;
+	l[2].location = "<ap>";
+	l[2].state = OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UP;
+	l[2].latency_ms = 30;
+	l[2].reporting = false;
+	t.locations = lp;
+	t.n_locations = 3;
+	gw_render_locations(&b, &t);
+	assert_string_equal(sbuf_str(&b),
+	    "\n    📍 eu-west 🔴 · us-east 🟢 12 ms · &lt;ap&gt; not "
+	    "reporting");
+	sbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -156,6 +193,7 @@ main(void)
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_keyboard),
 		cmocka_unit_test(test_symbols),
+		cmocka_unit_test(test_locations_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,9 +160,14 @@ def three_locations(s, ports, flip_port):
         env = e["envelope"]
         ts = int(env.get("ts_ms", 0))
         if e.get("topic") == "health.observed":
-            o = env["health_observed"]
-            if o.get("state") == "COMPONENT_STATE_DOWN":
-                first_down.setdefault((o["target_id"], o["location"]), ts)
+            # A changed view goes out alone; unchanged ones in batches.
+            views = env.get("health_observed_batch", {}).get("views", [])
+            if "health_observed" in env:
+                views = [env["health_observed"]]
+            for o in views:
+                if o.get("state") == "COMPONENT_STATE_DOWN":
+                    first_down.setdefault(
+                        (o["target_id"], o["location"]), ts)
         elif env["health_changed"].get("new_state") == \
                 "COMPONENT_STATE_DOWN":
             changed.setdefault(env["health_changed"]["target_id"], ts)

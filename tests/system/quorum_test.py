@@ -135,11 +135,14 @@ def test_three_locations_one_decision(s):
                      10, "one health.changed to up")
 
         # The history keeps each location's results and latency.
+        # One result per decided round, with every location's view.
         def recent_locations():
             r = s.call("prober", "history", {"target_id": "api",
                                              "recent": 20})
-            return {x.get("location") for x in
-                    r["history"].get("recent", [])}
+            return {lo.get("location") for x in
+                    r["history"].get("recent", [])
+                    for lo in x.get("locations", [])
+                    if "latency_ms" in lo or lo.get("state")}
         h.wait_until(lambda: recent_locations() >= set(LOCATIONS), 10,
                      "per-location results in the history")
 
@@ -221,20 +224,27 @@ def test_three_locations_one_decision(s):
 
 def test_regional_partial_outage(s):
     """A regional target down in one location: degraded, and the status
-    page says whose users are affected."""
+    page says whose users are affected; a second location failing below
+    the quorum (3) changes only whose users: the page follows at once
+    (one health.affected), and a restarted decider does not repeat it."""
     h.need("health-prober", "bus-relay", "status-publisher", "opsctl")
     paths = {loc: h.FlipTarget() for loc in LOCATIONS}
 
     def web(port):
         return dict(api_target(port), id="web", name="Web shop",
-                    regional=True)
+                    regional=True, quorum=3)
     try:
         s.config = {"targets": [web(1)],
                     "prober": {"location_timeout": "3s"},
                     "status_page": {"title": "Shop status"}}
         s.start("bus-relay")
+        tail = s.tail("health.changed", "health.affected")
         status = s.start("status-publisher")
-        start_locations(s, paths, web)
+        decider, procs = start_locations(s, paths, web)
+
+        def events(topic):
+            return [e["envelope"] for e in list(tail.events)
+                    if e.get("topic") == topic]
 
         def comp():
             st, body, _ = status.http_get("/api/v2/components.json")
@@ -260,6 +270,41 @@ def test_regional_partial_outage(s):
         h.eq(t.get("state"), "COMPONENT_STATE_DEGRADED")
         h.eq(t.get("affected_locations"), ["ap-south"])
         h.check(t.get("regional"), "regional")
+        n_changed = len(events("health.changed"))
+        h.eq(events("health.affected"), [], "no set change yet")
+
+        # eu-west too: 2 of 3, below the quorum: still degraded, only
+        # the affected users change, and the page shows them before any
+        # transition.
+        paths["eu-west"].down = True
+        h.wait_until(lambda: "ap-south, eu-west" in page(), 15,
+                     "the page names both locations")
+        h.contains(page(), "Partial outage: affects users in ap-south, "
+                   "eu-west")
+        h.eq(comp(), "partial_outage")
+        ev = events("health.affected")
+        h.eq(len(ev), 1, "one health.affected")
+        h.eq(ev[0]["health_affected"].get("affected_locations"),
+             ["ap-south", "eu-west"])
+        h.eq(ev[0]["health_affected"].get("state"),
+             "COMPONENT_STATE_DEGRADED")
+        h.eq(len(events("health.changed")), n_changed, "no transition")
+        # Nothing more while the set stays, across a decider restart
+        # (the set is stored with the state): the located probers
+        # report more rounds, past the decider's warm-up.
+        decider.kill()
+        decider.restart()
+        h.wait_until(lambda: len(locs(s.call("prober", "current", {})[
+            "current"]["targets"][0])) == 3, 15, "views after the restart")
+        views_after(s, procs, "ap-south", 5)
+        h.eq(len(events("health.affected")), 1, "no duplicate")
+        h.eq(len(events("health.changed")), n_changed, "no transition")
+
+        paths["eu-west"].down = False
+        h.wait_until(lambda: len(events("health.affected")) == 2, 15,
+                     "back to ap-south alone")
+        h.wait_until(lambda: "affects users in ap-south<" in page(), 15,
+                     "the page names ap-south alone")
         paths["ap-south"].down = False
         h.wait_until(lambda: comp() == "operational", 15, "web up again")
         h.check("Partial outage" not in page(), "the note is gone")
