@@ -589,8 +589,11 @@ struct gw {
 	/* outbox sender */
 	pthread_t sender;
 	bool sender_started;
-	pthread_mutex_t ob_mtx; /* guards ob_multi for wake-ups */
+	pthread_mutex_t ob_mtx; /* guards ob_multi, ob_wake_fd for wake-ups */
 	CURLM *ob_multi;
+	int ob_wake_fd; /* eventfd the sender waits on; -1: none */
+	_Atomic unsigned ob_kicks; /* gw_outbox_kick calls */
+	_Atomic int ob_sleeping;   /* the sender waits in epoll_wait */
 	struct ob_sched *ob_sched;
 	volatile uint64_t ob_depth; /* last seen backlog */
 	pthread_mutex_t aq_mtx;     /* gw_enqueue_async commits waiting */

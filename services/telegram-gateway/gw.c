@@ -1931,6 +1931,7 @@ gw_new(gw **out, const gw_options *opt)
 	g->on_console_eof = opt->on_console_eof;
 	g->eof_arg = opt->eof_arg;
 	pthread_mutex_init(&g->ob_mtx, NULL);
+	g->ob_wake_fd = -1;
 	pthread_mutex_init(&g->aq_mtx, NULL);
 	pthread_cond_init(&g->aq_cond, NULL);
 	pthread_mutex_init(&g->pend_mtx, NULL);
