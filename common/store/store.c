@@ -50,8 +50,8 @@ struct store_job {
 	void *arg;
 	store_done_fn done;
 	void *done_arg;
-	bool heap;   /* allocated by store_submit, freed after done */
-	bool failed; /* fn or its child commit failed (own error) */
+	bool heap;          /* allocated by store_submit, freed after done */
+	bool failed;        /* fn or its child commit failed (own error) */
 	int64_t lazy_until; /* store_submit_lazy: od_mono_ms; 0: eager */
 	int rv;
 	store_txn txn;
@@ -555,16 +555,19 @@ store_writer_main(void *arg)
 			    &s->work_cv, &s->mu, wake - od_mono_ms());
 			continue;
 		}
-		if (s->eager == 0 && !s->closing && s->queued < STORE_LAZY_MAX) {
+		if (s->eager == 0 && !s->closing
+		    && s->queued < STORE_LAZY_MAX) {
 			/* Only lazy jobs: they wait for company, until the
 			 * first of them is due. */
 			int64_t due = INT64_MAX;
 			for (store_job *j = s->head; j != NULL; j = j->next) {
-				due = j->lazy_until < due ? j->lazy_until : due;
+				due = j->lazy_until < due ? j->lazy_until
+				                          : due;
 			}
 			int64_t left = due - od_mono_ms();
 			if (left > 0) {
-				(void) od_cond_wait_ms(&s->work_cv, &s->mu, left);
+				(void) od_cond_wait_ms(
+				    &s->work_cv, &s->mu, left);
 				continue;
 			}
 		}

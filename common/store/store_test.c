@@ -975,8 +975,8 @@ test_lazy_jobs(void **state)
 		                     &a[i], 600000),
 		    0);
 	}
-	assert_int_equal(store_submit_lazy(s, job_put, &a[0], put_done,
-	                     &a[0], -1),
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[0], put_done, &a[0], -1),
 	    OD_EINVAL);
 	/* An eager write takes them along: one commit, theirs done first. */
 	put_sync(s, "eager", "v");
@@ -991,8 +991,8 @@ test_lazy_jobs(void **state)
 	assert_int_equal(sem_init(&lazy_sem, 0, 0), 0);
 	snprintf(a[3].key, sizeof(a[3].key), "alone");
 	snprintf(a[3].val, sizeof(a[3].val), "v");
-	assert_int_equal(store_submit_lazy(s, job_put, &a[3],
-	                     lazy_alone_done, &a[3], 20),
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[3], lazy_alone_done, &a[3], 20),
 	    0);
 	while (sem_wait(&lazy_sem) != 0) { }
 	assert_int_equal(a[3].done_rv, 0);
@@ -1001,9 +1001,8 @@ test_lazy_jobs(void **state)
 	memset(&a[0], 0, sizeof(a[0]));
 	snprintf(a[0].key, sizeof(a[0].key), "at-close");
 	snprintf(a[0].val, sizeof(a[0].val), "v");
-	assert_int_equal(store_submit_lazy(s, job_put, &a[0], put_done,
-	                     &a[0], 600000),
-	    0);
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[0], put_done, &a[0], 600000), 0);
 	store_close(s);
 	assert_true(a[0].done);
 	assert_int_equal(a[0].done_rv, 0);

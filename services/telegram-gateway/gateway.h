@@ -591,7 +591,7 @@ struct gw {
 	bool sender_started;
 	pthread_mutex_t ob_mtx; /* guards ob_multi, ob_wake_fd for wake-ups */
 	CURLM *ob_multi;
-	int ob_wake_fd; /* eventfd the sender waits on; -1: none */
+	int ob_wake_fd;            /* eventfd the sender waits on; -1: none */
 	_Atomic unsigned ob_kicks; /* gw_outbox_kick calls */
 	_Atomic int ob_sleeping;   /* the sender waits in epoll_wait */
 	struct ob_sched *ob_sched;
@@ -599,7 +599,7 @@ struct gw {
 	pthread_mutex_t aq_mtx;     /* gw_enqueue_async commits waiting */
 	pthread_cond_t aq_cond;
 	int aq_n;
-	struct budget *budget;      /* commands per user */
+	struct budget *budget; /* commands per user */
 
 	/* poller */
 	pthread_t poller;

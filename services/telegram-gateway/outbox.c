@@ -1300,9 +1300,9 @@ typedef struct sender {
 	int n_committing;
 	unsigned kicks_seen; /* g->ob_kicks when this pass began */
 	ob_commit *commit;   /* the commit under way, or NULL */
-	bool committed;    /* it is over (under g->ob_mtx) */
-	int ep;            /* epoll: curl's sockets and g->ob_wake_fd */
-	int64_t timer_due; /* curl's timer, od_mono_ms; -1: none */
+	bool committed;      /* it is over (under g->ob_mtx) */
+	int ep;              /* epoll: curl's sockets and g->ob_wake_fd */
+	int64_t timer_due;   /* curl's timer, od_mono_ms; -1: none */
 	botapi_xfer **xfers; /* in flight, [send_concurrency] */
 	lasting last[8];
 	int64_t lasting_ms; /* LASTING_MS, or the tests' value */
@@ -1489,10 +1489,10 @@ maybe_commit(sender *sd, bool force)
 	pthread_mutex_lock(&g->ob_mtx);
 	sd->committed = false;
 	pthread_mutex_unlock(&g->ob_mtx);
-	int linger = !force && gw_ob_sched_inflight(sd->s) > 0 ? OB_LINGER_MS
-	                                                       : 0;
-	if (gw_ob_sched_submit(sd->s, g->st, sd->committing,
-	        sd->n_committing, linger, commit_over, sd, &sd->commit)
+	int linger
+	    = !force && gw_ob_sched_inflight(sd->s) > 0 ? OB_LINGER_MS : 0;
+	if (gw_ob_sched_submit(sd->s, g->st, sd->committing, sd->n_committing,
+	        linger, commit_over, sd, &sd->commit)
 	    != 0) {
 		log_error("outbox: cannot record sends: the store refused");
 		sd->commit = NULL;
@@ -1594,7 +1594,8 @@ collect(sender *sd, CURLM *multi)
 	int left;
 	if (sd->timer_due >= 0 && od_mono_ms() >= sd->timer_due) {
 		sd->timer_due = -1;
-		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		curl_multi_socket_action(
+		    multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
 		if (cm->msg != CURLMSG_DONE) {
@@ -1645,8 +1646,9 @@ wait_events(sender *sd, CURLM *multi, int64_t timeout_ms)
 		}
 		int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0)
 		    | ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0)
-		    | ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR
-		                                              : 0);
+		    | ((ev[i].events & (EPOLLERR | EPOLLHUP))
+		            ? CURL_CSELECT_ERR
+		            : 0);
 		curl_multi_socket_action(multi, fd, flags, &running);
 	}
 }
@@ -1856,8 +1858,8 @@ gw_outbox_start(gw *g)
 	/* Keep a connection per send in flight (and one spare) between
 	 * bursts: by default the cache holds 4 per transfer still added, so
 	 * each lull closed them and the next burst connected anew. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
-	    (long) g->set.send_concurrency + 1);
+	curl_multi_setopt(
+	    multi, CURLMOPT_MAXCONNECTS, (long) g->set.send_concurrency + 1);
 	int wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (wfd < 0) {
 		curl_multi_cleanup(multi);
