@@ -39,6 +39,8 @@
 /* While writes fail for lack of space, an idle writer tries a small
  * commit this often to notice that space came back. */
 #define STORE_PROBE_MS 1000
+/* Lazy jobs wait for company only while fewer than this are queued. */
+#define STORE_LAZY_MAX 64
 /* store_batch_once: a job of a shared batch failed (not an od_err). */
 #define STORE_RERUN_NESTED (-1)
 
@@ -48,8 +50,9 @@ struct store_job {
 	void *arg;
 	store_done_fn done;
 	void *done_arg;
-	bool heap;   /* allocated by store_submit, freed after done */
-	bool failed; /* fn or its child commit failed (own error) */
+	bool heap;          /* allocated by store_submit, freed after done */
+	bool failed;        /* fn or its child commit failed (own error) */
+	int64_t lazy_until; /* store_submit_lazy: od_mono_ms; 0: eager */
 	int rv;
 	store_txn txn;
 	store_job *next;
@@ -73,6 +76,7 @@ struct store {
 	store_job *head; /* the queue, FIFO */
 	store_job *tail;
 	size_t queued;
+	size_t eager; /* queued jobs that are not lazy */
 	bool closing;
 	bool writer_started;
 	pthread_t writer;
@@ -551,13 +555,32 @@ store_writer_main(void *arg)
 			    &s->work_cv, &s->mu, wake - od_mono_ms());
 			continue;
 		}
+		if (s->eager == 0 && !s->closing
+		    && s->queued < STORE_LAZY_MAX) {
+			/* Only lazy jobs: they wait for company, until the
+			 * first of them is due. */
+			int64_t due = INT64_MAX;
+			for (store_job *j = s->head; j != NULL; j = j->next) {
+				due = j->lazy_until < due ? j->lazy_until
+				                          : due;
+			}
+			int64_t left = due - od_mono_ms();
+			if (left > 0) {
+				(void) od_cond_wait_ms(
+				    &s->work_cv, &s->mu, left);
+				continue;
+			}
+		}
 		store_job *batch = s->head;
 		store_job *last = batch;
 		unsigned n = 1;
+		size_t eager = batch->lazy_until == 0;
 		while (n < s->max_batch && last->next != NULL) {
 			last = last->next;
+			eager += last->lazy_until == 0;
 			n++;
 		}
+		s->eager -= eager;
 		s->head = last->next;
 		if (s->head == NULL) {
 			s->tail = NULL;
@@ -581,15 +604,19 @@ store_enqueue(store *s, store_job *j)
 		return OD_ECLOSED;
 	}
 	j->next = NULL;
+	if (s->tail == NULL || (j->lazy_until == 0 && s->eager == 0)
+	    || s->queued + 1 == STORE_LAZY_MAX) {
+		/* The writer sleeps on an empty queue or on lazy jobs. */
+		pthread_cond_signal(&s->work_cv);
+	}
 	if (s->tail == NULL) {
 		s->head = j;
-		/* The writer only sleeps on an empty queue. */
-		pthread_cond_signal(&s->work_cv);
 	} else {
 		s->tail->next = j;
 	}
 	s->tail = j;
 	s->queued++;
+	s->eager += j->lazy_until == 0;
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
@@ -598,10 +625,17 @@ int
 store_submit(
     store *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
 {
+	return store_submit_lazy(s, fn, arg, done, done_arg, 0);
+}
+
+int
+store_submit_lazy(store *s, store_write_fn fn, void *arg, store_done_fn done,
+    void *done_arg, int linger_ms)
+{
 	store_job *j;
 	int rv;
 
-	if (s == NULL || fn == NULL) {
+	if (s == NULL || fn == NULL || linger_ms < 0) {
 		return OD_EINVAL;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -612,6 +646,7 @@ store_submit(
 	j->done = done;
 	j->done_arg = done_arg;
 	j->heap = true;
+	j->lazy_until = linger_ms > 0 ? od_mono_ms() + linger_ms : 0;
 	if ((rv = store_enqueue(s, j)) != 0) {
 		free(j);
 	}

@@ -96,6 +96,13 @@ typedef void (*store_done_fn)(int rv, void *arg);
  */
 int store_submit(store *s, store_write_fn fn, void *arg, store_done_fn done,
     void *done_arg);
+/* The same for a job that need not be durable at once (delivery
+ * bookkeeping, notifications): it waits up to linger_ms for other jobs to
+ * share its commit (it rides with the next job that does not wait, or
+ * with the others once 64 are queued); 0 is store_submit. Order is kept:
+ * a later job never commits before it. */
+int store_submit_lazy(store *s, store_write_fn fn, void *arg,
+    store_done_fn done, void *done_arg, int linger_ms);
 /* Queue a job and wait for its commit. Returns fn's rv or the commit
  * error. Must not be called from the writer or the completion thread
  * (OD_ESTATE). */

@@ -942,6 +942,74 @@ test_done_runs_beside_writer(void **state)
 	tdir_remove(&d);
 }
 
+/* Lazy jobs wait for company: they ride with the next eager job in one
+ * commit, and alone they commit once their linger is over; close does
+ * not wait for a linger. */
+static sem_t lazy_sem;
+
+static void
+lazy_alone_done(int rv, void *arg)
+{
+	put_done(rv, arg);
+	sem_post(&lazy_sem);
+}
+
+static void
+test_lazy_jobs(void **state)
+{
+	tdir d;
+	store *s;
+	store_stats st0, st1;
+	put_arg a[4];
+	(void) state;
+
+	memset(a, 0, sizeof(a));
+	tdir_make(&d);
+	s = open_at(d.db, 0);
+	drain(s);
+	store_get_stats(s, &st0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(a[i].key, sizeof(a[i].key), "lazy%d", i);
+		snprintf(a[i].val, sizeof(a[i].val), "v");
+		assert_int_equal(store_submit_lazy(s, job_put, &a[i], put_done,
+		                     &a[i], 600000),
+		    0);
+	}
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[0], put_done, &a[0], -1),
+	    OD_EINVAL);
+	/* An eager write takes them along: one commit, theirs done first. */
+	put_sync(s, "eager", "v");
+	store_get_stats(s, &st1);
+	assert_int_equal(st1.commits - st0.commits, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_true(a[i].done);
+		assert_int_equal(a[i].done_rv, 0);
+	}
+	assert_int_equal(count_entries(s, 0), 4);
+	/* Alone, a lazy job commits when its linger is over. */
+	assert_int_equal(sem_init(&lazy_sem, 0, 0), 0);
+	snprintf(a[3].key, sizeof(a[3].key), "alone");
+	snprintf(a[3].val, sizeof(a[3].val), "v");
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[3], lazy_alone_done, &a[3], 20),
+	    0);
+	while (sem_wait(&lazy_sem) != 0) { }
+	assert_int_equal(a[3].done_rv, 0);
+	assert_int_equal(count_entries(s, 0), 5);
+	/* Close runs a lingering job at once. */
+	memset(&a[0], 0, sizeof(a[0]));
+	snprintf(a[0].key, sizeof(a[0].key), "at-close");
+	snprintf(a[0].val, sizeof(a[0].val), "v");
+	assert_int_equal(
+	    store_submit_lazy(s, job_put, &a[0], put_done, &a[0], 600000), 0);
+	store_close(s);
+	assert_true(a[0].done);
+	assert_int_equal(a[0].done_rv, 0);
+	sem_destroy(&lazy_sem);
+	tdir_remove(&d);
+}
+
 /* ---- map growth ---- */
 
 /* 300 KB of values: the 64 KiB map doubles at least twice. */
@@ -1564,6 +1632,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_write_from_writer_refused),
 		cmocka_unit_test(test_done_runs_beside_writer),
+		cmocka_unit_test(test_lazy_jobs),
 		cmocka_unit_test(test_map_growth),
 		cmocka_unit_test(test_map_growth_many_small),
 		cmocka_unit_test(test_grow_waits_for_readers),

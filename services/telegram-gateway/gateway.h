@@ -593,11 +593,17 @@ struct gw {
 	/* outbox sender */
 	pthread_t sender;
 	bool sender_started;
-	pthread_mutex_t ob_mtx; /* guards ob_multi for wake-ups */
+	pthread_mutex_t ob_mtx; /* guards ob_multi, ob_wake_fd for wake-ups */
 	CURLM *ob_multi;
+	int ob_wake_fd;            /* eventfd the sender waits on; -1: none */
+	_Atomic unsigned ob_kicks; /* gw_outbox_kick calls */
+	_Atomic int ob_sleeping;   /* the sender waits in epoll_wait */
 	struct ob_sched *ob_sched;
 	volatile uint64_t ob_depth; /* last seen backlog */
-	struct budget *budget;      /* commands per user */
+	pthread_mutex_t aq_mtx;     /* gw_enqueue_async commits waiting */
+	pthread_cond_t aq_cond;
+	int aq_n;
+	struct budget *budget; /* commands per user */
 
 	/* poller */
 	pthread_t poller;
@@ -699,6 +705,18 @@ bool gw_intake_open(gw *g);
 void gw_outbox_kick(gw *g);
 /* Enqueue messages outside an update (notifications) in one commit. */
 int gw_enqueue(gw *g, gw_ctx *ctx);
+/* The same without waiting for the commit, for bus events that come in a
+ * stream (a ticket notice per ticket): the commit waits up to 10 ms for
+ * other writes (store_submit_lazy), so many share one fsync instead of
+ * one each. Takes ctx's messages and changes
+ * (ctx is left empty); commits stay in call order with every other write.
+ * At most GW_ENQUEUE_AHEAD wait: the next call then waits for room.
+ * Nothing is lost that a synchronous enqueue would keep: a bus event is
+ * not acknowledged either way. */
+#define GW_ENQUEUE_AHEAD 64
+int gw_enqueue_async(gw *g, gw_ctx *ctx);
+/* Wait until every gw_enqueue_async commit is over. */
+void gw_enqueue_wait(gw *g);
 /* The same, messages queued without a lane in lane (ctx->lane AUTO). */
 int gw_enqueue_lane(gw *g, gw_ctx *ctx, gw_lane lane);
 /* The same, once per seq: skipped when the meta counter `key` is already
@@ -727,8 +745,10 @@ int gw_outbox_put(store_txn *t, const gw_out *o, int lane);
  * times). gw_ob_sched_pick reads the ready sets from the front, lane by
  * lane, and returns up to max messages that may go at now (the throttle
  * and the chats in flight allowed); each stays in flight until its
- * outcome is committed with gw_ob_sched_commit. *wake is when a pick may
- * find more. Bodies of out[] are the caller's (free).
+ * outcome is committed with gw_ob_sched_commit (or submitted with
+ * gw_ob_sched_submit and settled), so its chat sends nothing else
+ * meanwhile. *wake is when a pick may find more. Bodies of out[] are the
+ * caller's (free).
  */
 typedef struct ob_sched ob_sched;
 typedef struct ob_msg {
@@ -756,7 +776,28 @@ int gw_ob_sched_pick(
  * (may be NULL): messages dropped for blocked chats. */
 int gw_ob_sched_commit(
     ob_sched *s, store *st, ob_outcome *o, int n, int *purged);
+/* The same without waiting (the sender's group commit): o[0..n) is
+ * borrowed until settled; the commit may wait linger_ms for other writes
+ * to share it (store_submit_lazy); done(arg) runs on the store's
+ * completion thread once it is over (durable or failed), and the caller
+ * then calls gw_ob_sched_settle on the scheduler's thread, which returns
+ * the commit's result. Only OD_ENOMEM or the store's refusal fail here
+ * (the messages then simply stay queued). */
+typedef struct ob_commit ob_commit;
+int gw_ob_sched_submit(ob_sched *s, store *st, const ob_outcome *o, int n,
+    int linger_ms, void (*done)(void *arg), void *arg, ob_commit **out);
+int gw_ob_sched_settle(ob_sched *s, ob_commit *c, int *purged);
+/* A picked message's call is over (its outcome waits for a commit): it
+ * no longer counts against the sends in flight, but its chat still waits
+ * for the commit. */
+void gw_ob_sched_finished(ob_sched *s, uint64_t seq);
+/* Calls in flight (picked, not finished nor committed). */
 int gw_ob_sched_inflight(const ob_sched *s);
+/* Messages picked and not yet committed, at most (sizes the caller's
+ * outcome buffers). */
+int gw_ob_sched_capacity(const ob_sched *s);
+/* The pick left re-orderings or purges to commit. */
+bool gw_ob_sched_reorders(const ob_sched *s);
 /* Each lane's depth (messages queued) and the age of its oldest message
  * at now (ms, 0 when empty), indexed by lane - GW_LANE_REPLY: the
  * opsdesk_gateway_outbox_lane_* gauges. Counted as messages are queued

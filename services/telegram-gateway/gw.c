@@ -1278,6 +1278,80 @@ gw_enqueue(gw *g, gw_ctx *ctx)
 	return rv;
 }
 
+#define ENQUEUE_LINGER_MS 10
+
+typedef struct async_job {
+	gw *g;
+	gw_ctx ctx;
+	commit_job j;
+} async_job;
+
+static void
+async_done(int rv, void *arg)
+{
+	async_job *a = arg;
+	gw *g = a->g;
+	if (rv != 0) {
+		log_error("cannot queue a notification: %s", od_strerror(rv));
+	} else {
+		gw_outbox_kick(g);
+	}
+	gw_ctx_free(&a->ctx);
+	free(a);
+	pthread_mutex_lock(&g->aq_mtx);
+	g->aq_n--;
+	pthread_cond_broadcast(&g->aq_cond);
+	pthread_mutex_unlock(&g->aq_mtx);
+}
+
+int
+gw_enqueue_async(gw *g, gw_ctx *ctx)
+{
+	if (ctx->n_outs == 0 && ctx->n_ops == 0) {
+		return 0;
+	}
+	async_job *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		return OD_ENOMEM;
+	}
+	a->g = g;
+	a->ctx = *ctx;
+	a->ctx.u = NULL;
+	a->j = (commit_job) { &a->ctx, 0, false, NULL, 0 };
+	/* The messages are the job's now. */
+	ctx->outs = NULL;
+	ctx->ops = NULL;
+	ctx->n_outs = ctx->n_ops = ctx->cap_outs = 0;
+	pthread_mutex_lock(&g->aq_mtx);
+	while (g->aq_n >= GW_ENQUEUE_AHEAD) {
+		pthread_cond_wait(&g->aq_cond, &g->aq_mtx);
+	}
+	g->aq_n++;
+	pthread_mutex_unlock(&g->aq_mtx);
+	int rv = store_submit_lazy(
+	    g->st, commit_fn, &a->j, async_done, a, ENQUEUE_LINGER_MS);
+	if (rv != 0) {
+		/* Not queued: done will not run. */
+		gw_ctx_free(&a->ctx);
+		free(a);
+		pthread_mutex_lock(&g->aq_mtx);
+		g->aq_n--;
+		pthread_cond_broadcast(&g->aq_cond);
+		pthread_mutex_unlock(&g->aq_mtx);
+	}
+	return rv;
+}
+
+void
+gw_enqueue_wait(gw *g)
+{
+	pthread_mutex_lock(&g->aq_mtx);
+	while (g->aq_n > 0) {
+		pthread_cond_wait(&g->aq_cond, &g->aq_mtx);
+	}
+	pthread_mutex_unlock(&g->aq_mtx);
+}
+
 /* A reply in the admin chat to a ticket notification: a staff reply. */
 static bool
 admin_reply(gw_ctx *ctx, const char *text)
@@ -1857,6 +1931,9 @@ gw_new(gw **out, const gw_options *opt)
 	g->on_console_eof = opt->on_console_eof;
 	g->eof_arg = opt->eof_arg;
 	pthread_mutex_init(&g->ob_mtx, NULL);
+	g->ob_wake_fd = -1;
+	pthread_mutex_init(&g->aq_mtx, NULL);
+	pthread_cond_init(&g->aq_cond, NULL);
 	pthread_mutex_init(&g->pend_mtx, NULL);
 	pthread_cond_init(&g->pend_cond, NULL);
 	pthread_mutex_init(&g->console_mtx, NULL);
@@ -1972,6 +2049,7 @@ gw_free(gw *g)
 	gw_poll_stop(g);
 	gw_console_stop(g);
 	gw_notify_stop(g->notify);
+	gw_enqueue_wait(g); /* their done callbacks use g */
 	if (g->pend_started) {
 		pthread_mutex_lock(&g->pend_mtx);
 		pthread_cond_broadcast(&g->pend_cond);
@@ -2009,6 +2087,8 @@ gw_free(gw *g)
 	gw_budget_free(g->budget);
 	gw_botapi_free(g->api);
 	pthread_mutex_destroy(&g->ob_mtx);
+	pthread_mutex_destroy(&g->aq_mtx);
+	pthread_cond_destroy(&g->aq_cond);
 	pthread_mutex_destroy(&g->pend_mtx);
 	pthread_cond_destroy(&g->pend_cond);
 	pthread_mutex_destroy(&g->console_mtx);

@@ -97,6 +97,29 @@ test_conversation_expires(void **state)
 	assert_int_equal(gw_conv_get(f->g, 5, 5, &s), OD_ENOTFOUND);
 }
 
+/* Notifications queued without waiting (more than GW_ENQUEUE_AHEAD at
+ * once, so the bound is met): the ctx is emptied at once, and every
+ * message is in the outbox once gw_enqueue_wait returns. */
+static void
+test_enqueue_async(void **state)
+{
+	fixture *f = *state;
+	int n = GW_ENQUEUE_AHEAD * 2 + 5;
+	for (int i = 0; i < n; i++) {
+		gw_ctx ctx;
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.g = f->g;
+		gw_ctx_send(&ctx, 100 + i, "notice", NULL, NULL);
+		assert_int_equal(ctx.n_outs, 1);
+		assert_int_equal(gw_enqueue_async(f->g, &ctx), 0);
+		assert_int_equal(ctx.n_outs, 0);
+		assert_null(ctx.outs);
+		gw_ctx_free(&ctx);
+	}
+	gw_enqueue_wait(f->g);
+	assert_int_equal(gw_outbox_depth(f->g), (uint64_t) n);
+}
+
 /* Until gw_start has replayed the inbox, intake is paused: a webhook
  * update accepted before would be dispatched live and again by the
  * replay (seen under TSan: a redelivered /help answered twice). */
@@ -217,6 +240,8 @@ main(void)
 		    test_update_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_intake_waits_for_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unknown_text_and_usage, setup, teardown),
 	};

@@ -386,7 +386,9 @@ deliver_ticket(gw *g, const char *topic, const Opsdesk__V1__TicketEvent *e)
 		gw_kbd_button(&k, "🔎 Show", data);
 		to_ticket_staff(&ctx, t, sbuf_str(&b), &k, tag);
 	}
-	if (ctx.n_outs > 0 && gw_enqueue(g, &ctx) == 0) {
+	/* One per ticket event, possibly many a second: committed with
+	 * others, without waiting. */
+	if (ctx.n_outs > 0 && gw_enqueue_async(g, &ctx) == 0) {
 		metric_inc(gw_counter(g, "opsdesk_gateway_notifications_total",
 		    "Bus events turned into messages", "kind=\"ticket\""));
 	}
@@ -427,7 +429,7 @@ deliver_ticket_notify(gw *g, const Opsdesk__V1__TicketNotify *n)
 	}
 	gw_ctx_send(&ctx, n->chat_id ? n->chat_id : n->user_id, sbuf_str(&b),
 	    &k, NULL);
-	gw_enqueue(g, &ctx);
+	gw_enqueue_async(g, &ctx);
 	gw_ctx_free(&ctx);
 	sbuf_free(&b);
 }

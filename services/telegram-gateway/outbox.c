@@ -9,9 +9,14 @@
  * at least once: a crash between the send and the delete resends one
  * message.
  */
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "log/log.h"
@@ -601,12 +606,20 @@ typedef struct ob_chatref {
 	int64_t until; /* rekey: the new due */
 } ob_chatref;
 
+/* Outcomes wait at most this long in the store for company (see
+ * maybe_commit); OB_BATCH is the room for those that finish meanwhile. */
+#define OB_BATCH     64
+#define OB_LINGER_MS 10
+
 struct ob_sched {
 	throttle *thr;
-	int max_inflight;
+	int max_inflight; /* sends at once */
+	int n_slots;      /* sends and outcomes not yet committed */
 	int64_t gap_ms;   /* per chat, from the throttle */
-	ob_msg *inflight; /* [max_inflight], chat_id 0: free slot */
-	int n_inflight;
+	ob_msg *inflight; /* [n_slots], seq 0: free slot */
+	bool *sending;    /* [n_slots]: the call is not over yet */
+	int n_inflight;   /* slots used */
+	int n_sending;    /* of which calls not over */
 	ob_chatref rekey[SCAN_LIMIT * GW_LANES];
 	int n_rekey;
 	ob_chatref purge[SCAN_LIMIT * GW_LANES];
@@ -622,9 +635,13 @@ gw_ob_sched_new(ob_sched **out, const throttle_limits *lim, int max_inflight)
 		return OD_ENOMEM;
 	}
 	s->max_inflight = max_inflight > 0 ? max_inflight : 1;
+	/* Room for a batch waiting while the one before it commits. */
+	s->n_slots = s->max_inflight + 2 * OB_BATCH;
 	s->gap_ms = lim->chat_per_s > 0 ? 1000 / lim->chat_per_s : 0;
-	s->inflight = calloc((size_t) s->max_inflight, sizeof(ob_msg));
-	if (s->inflight == NULL || gw_throttle_new(&s->thr, lim) != 0) {
+	s->inflight = calloc((size_t) s->n_slots, sizeof(ob_msg));
+	s->sending = calloc((size_t) s->n_slots, sizeof(bool));
+	if (s->inflight == NULL || s->sending == NULL
+	    || gw_throttle_new(&s->thr, lim) != 0) {
 		gw_ob_sched_free(s);
 		return OD_ENOMEM;
 	}
@@ -638,6 +655,7 @@ gw_ob_sched_free(ob_sched *s)
 	if (s != NULL) {
 		gw_throttle_free(s->thr);
 		free(s->inflight);
+		free(s->sending);
 		free(s);
 	}
 }
@@ -645,13 +663,25 @@ gw_ob_sched_free(ob_sched *s)
 int
 gw_ob_sched_inflight(const ob_sched *s)
 {
-	return s->n_inflight;
+	return s->n_sending;
+}
+
+int
+gw_ob_sched_capacity(const ob_sched *s)
+{
+	return s->n_slots;
+}
+
+bool
+gw_ob_sched_reorders(const ob_sched *s)
+{
+	return s->n_rekey > 0 || s->n_purge > 0;
 }
 
 static bool
 inflight_has(const ob_sched *s, int64_t chat)
 {
-	for (int i = 0; i < s->max_inflight; i++) {
+	for (int i = 0; i < s->n_slots; i++) {
 		if (s->inflight[i].chat_id == chat
 		    && s->inflight[i].seq != 0) {
 			return true;
@@ -660,12 +690,28 @@ inflight_has(const ob_sched *s, int64_t chat)
 	return false;
 }
 
+void
+gw_ob_sched_finished(ob_sched *s, uint64_t seq)
+{
+	for (int i = 0; i < s->n_slots; i++) {
+		if (s->inflight[i].seq == seq && s->sending[i]) {
+			s->sending[i] = false;
+			s->n_sending--;
+			return;
+		}
+	}
+}
+
 static void
 inflight_drop(ob_sched *s, uint64_t seq)
 {
-	for (int i = 0; i < s->max_inflight; i++) {
+	for (int i = 0; i < s->n_slots; i++) {
 		if (s->inflight[i].seq == seq) {
 			memset(&s->inflight[i], 0, sizeof(s->inflight[i]));
+			if (s->sending[i]) {
+				s->sending[i] = false;
+				s->n_sending--;
+			}
 			s->n_inflight--;
 			return;
 		}
@@ -728,8 +774,11 @@ gw_ob_sched_pick(
 		*wake = s->pause_until;
 		return 0;
 	}
-	if (max > s->max_inflight - s->n_inflight) {
-		max = s->max_inflight - s->n_inflight;
+	if (max > s->max_inflight - s->n_sending) {
+		max = s->max_inflight - s->n_sending;
+	}
+	if (max > s->n_slots - s->n_inflight) {
+		max = s->n_slots - s->n_inflight;
 	}
 	if (store_read_begin(st, &txn) != 0) {
 		*wake = w;
@@ -816,14 +865,16 @@ gw_ob_sched_pick(
 			}
 			m.chat_id = chat;
 			m.lane = li + GW_LANE_REPLY;
-			for (int i = 0; i < s->max_inflight; i++) {
+			for (int i = 0; i < s->n_slots; i++) {
 				if (s->inflight[i].seq == 0) {
 					s->inflight[i] = m;
 					s->inflight[i].body = NULL;
+					s->sending[i] = true;
 					break;
 				}
 			}
 			s->n_inflight++;
+			s->n_sending++;
 			gw_throttle_sent(s->thr, chat, now);
 			out[n++] = m;
 		}
@@ -837,16 +888,20 @@ done:
 
 /* ---- outcomes, rekeys and purges in one commit ---- */
 
-typedef struct commit_arg {
+struct ob_commit {
 	ob_sched *s;
-	ob_outcome *o;
+	const ob_outcome *o;
 	int n;
+	int rv; /* the commit's, once done */
+	void (*done)(void *arg);
+	void *done_arg;
 	ob_chatref rekey[SCAN_LIMIT * GW_LANES];
 	int n_rekey;
 	ob_chatref purge[SCAN_LIMIT * GW_LANES];
 	int n_purge;
 	int purged;
-} commit_arg;
+};
+typedef struct ob_commit commit_arg;
 
 /* After the head message left (sent or dropped): the chat's next turn,
  * or out of the ready set. */
@@ -899,7 +954,7 @@ commit_fn(store_txn *t, void *arg)
 
 	a->purged = 0;
 	for (int i = 0; i < a->n; i++) {
-		ob_outcome *o = &a->o[i];
+		const ob_outcome *o = &a->o[i];
 		int li = lane_index(o->msg.lane);
 		int64_t chat = o->msg.chat_id, due, backoff = 0;
 		switch (o->verdict) {
@@ -1018,14 +1073,15 @@ commit_fn(store_txn *t, void *arg)
 	return 0;
 }
 
-int
-gw_ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
+/* The commit of o[0..n) (borrowed until settled) and the pick's
+ * re-orderings. A 429 pauses every send from now on, not from the
+ * commit. */
+static commit_arg *
+commit_prepare(ob_sched *s, const ob_outcome *o, int n)
 {
 	commit_arg *a = calloc(1, sizeof(*a));
-	int rv = 0;
-
 	if (a == NULL) {
-		return OD_ENOMEM;
+		return NULL;
 	}
 	a->s = s;
 	a->o = o;
@@ -1035,11 +1091,7 @@ gw_ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
 	memcpy(a->purge, s->purge, sizeof(ob_chatref) * (size_t) s->n_purge);
 	a->n_purge = s->n_purge;
 	s->n_rekey = s->n_purge = 0;
-	if (n + a->n_rekey + a->n_purge > 0) {
-		rv = store_write(st, commit_fn, a);
-	}
 	for (int i = 0; i < n; i++) {
-		inflight_drop(s, o[i].msg.seq);
 		if (o[i].verdict == BOTAPI_RETRY_AFTER) {
 			int64_t p = o[i].retry_after_ms < PAUSE_MAX_MS
 			    ? o[i].retry_after_ms
@@ -1052,11 +1104,72 @@ gw_ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
 			}
 		}
 	}
+	return a;
+}
+
+/* The commit is over: its messages leave flight (a failed one is sent
+ * again, its row still queued). */
+static int
+commit_settle(ob_sched *s, commit_arg *a, int *purged)
+{
+	int rv = a->rv;
+	for (int i = 0; i < a->n; i++) {
+		inflight_drop(s, a->o[i].msg.seq);
+	}
 	if (purged != NULL) {
 		*purged = a->purged;
 	}
 	free(a);
 	return rv;
+}
+
+int
+gw_ob_sched_commit(ob_sched *s, store *st, ob_outcome *o, int n, int *purged)
+{
+	commit_arg *a = commit_prepare(s, o, n);
+	if (a == NULL) {
+		return OD_ENOMEM;
+	}
+	if (n + a->n_rekey + a->n_purge > 0) {
+		a->rv = store_write(st, commit_fn, a);
+	}
+	return commit_settle(s, a, purged);
+}
+
+static void
+commit_done(int rv, void *arg)
+{
+	commit_arg *a = arg;
+	a->rv = rv;
+	a->done(a->done_arg);
+}
+
+int
+gw_ob_sched_submit(ob_sched *s, store *st, const ob_outcome *o, int n,
+    int linger_ms, void (*done)(void *arg), void *arg, ob_commit **out)
+{
+	commit_arg *a = commit_prepare(s, o, n);
+	if (a == NULL) {
+		return OD_ENOMEM;
+	}
+	a->done = done;
+	a->done_arg = arg;
+	int rv
+	    = store_submit_lazy(st, commit_fn, a, commit_done, a, linger_ms);
+	if (rv != 0) {
+		/* Not queued: the messages stay in the outbox, sent again. */
+		a->rv = rv;
+		(void) commit_settle(s, a, NULL);
+		return rv;
+	}
+	*out = a;
+	return 0;
+}
+
+int
+gw_ob_sched_settle(ob_sched *s, ob_commit *c, int *purged)
+{
+	return commit_settle(s, c, purged);
 }
 
 /* ---- the sender: one thread, one curl multi handle ---- */
@@ -1181,8 +1294,15 @@ typedef struct sender {
 	gw *g;
 	ob_sched *s;
 	ob_msg *picked;
-	ob_outcome *done;
+	ob_outcome *done; /* outcomes waiting for a commit */
 	int n_done;
+	ob_outcome *committing; /* the commit under way's outcomes */
+	int n_committing;
+	unsigned kicks_seen; /* g->ob_kicks when this pass began */
+	ob_commit *commit;   /* the commit under way, or NULL */
+	bool committed;      /* it is over (under g->ob_mtx) */
+	int ep;              /* epoll: curl's sockets and g->ob_wake_fd */
+	int64_t timer_due;   /* curl's timer, od_mono_ms; -1: none */
 	botapi_xfer **xfers; /* in flight, [send_concurrency] */
 	lasting last[8];
 	int64_t lasting_ms; /* LASTING_MS, or the tests' value */
@@ -1247,7 +1367,9 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 
 	memset(o, 0, sizeof(*o));
 	o->msg = *m;
+	o->msg.body = NULL;
 	o->verdict = gw_botapi_classify(rv, res, &reason);
+	gw_ob_sched_finished(sd->s, m->seq);
 	switch (o->verdict) {
 	case BOTAPI_OK: {
 		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(
@@ -1293,21 +1415,41 @@ outcome_of(sender *sd, ob_msg *m, int rv, botapi_result *res, int64_t now)
 }
 
 static void
-flush_done(sender *sd)
+commit_over(void *arg)
+{
+	sender *sd = arg;
+	gw *g = sd->g;
+	pthread_mutex_lock(&g->ob_mtx);
+	sd->committed = true;
+	pthread_mutex_unlock(&g->ob_mtx);
+	gw_outbox_kick(g);
+}
+
+/* The commit under way is over: its chats may send again. */
+static void
+settle(sender *sd)
 {
 	gw *g = sd->g;
 	int purged = 0;
-	int rv
-	    = gw_ob_sched_commit(sd->s, g->st, sd->done, sd->n_done, &purged);
+	pthread_mutex_lock(&g->ob_mtx);
+	bool over = sd->committed;
+	pthread_mutex_unlock(&g->ob_mtx);
+	if (sd->commit == NULL || !over) {
+		return;
+	}
+	int rv = gw_ob_sched_settle(sd->s, sd->commit, &purged);
+	sd->commit = NULL;
 	if (rv != 0) {
 		log_error("outbox: cannot record sends: %s", od_strerror(rv));
 	}
-	for (int i = 0; i < sd->n_done; i++) {
-		if (rv == 0 && sd->done[i].verdict == BOTAPI_BLOCKED) {
-			gw_publish(g, "chat_blocked", sd->done[i].msg.chat_id,
+	for (int i = 0; i < sd->n_committing; i++) {
+		if (rv == 0 && sd->committing[i].verdict == BOTAPI_BLOCKED) {
+			gw_publish(g, "chat_blocked",
+			    sd->committing[i].msg.chat_id,
 			    "403 from the Bot API");
 		}
 	}
+	sd->n_committing = 0;
 	if (purged > 0) {
 		metric_add(
 		    gw_counter(g, "opsdesk_gateway_outbox_dropped_total",
@@ -1315,11 +1457,46 @@ flush_done(sender *sd)
 		        "method=\"blocked_chat\""),
 		    (uint64_t) purged);
 	}
-	sd->n_done = 0;
 	if (g->mode == GW_MODE_CONSOLE) {
 		pthread_mutex_lock(&g->console_mtx);
 		pthread_cond_broadcast(&g->console_cond);
 		pthread_mutex_unlock(&g->console_mtx);
+	}
+}
+
+/*
+ * Group commit of outcomes: one commit under way at a time, and what
+ * finishes meanwhile waits for the next. While other calls are in flight
+ * the commit is lazy: it waits up to OB_LINGER_MS in the store for other
+ * writes (a getUpdates page, more outcomes) to share its fsync. Until its
+ * commit a message stays at the head of its chat's queue and the chat
+ * sends nothing else, so a crash before it resends that message (at
+ * least once, as before) and never skips one.
+ */
+static void
+maybe_commit(sender *sd, bool force)
+{
+	gw *g = sd->g;
+	if (sd->commit != NULL
+	    || (sd->n_done == 0 && !gw_ob_sched_reorders(sd->s))) {
+		return; /* commit_over wakes the sender */
+	}
+	ob_outcome *t = sd->committing;
+	sd->committing = sd->done;
+	sd->n_committing = sd->n_done;
+	sd->done = t;
+	sd->n_done = 0;
+	pthread_mutex_lock(&g->ob_mtx);
+	sd->committed = false;
+	pthread_mutex_unlock(&g->ob_mtx);
+	int linger
+	    = !force && gw_ob_sched_inflight(sd->s) > 0 ? OB_LINGER_MS : 0;
+	if (gw_ob_sched_submit(sd->s, g->st, sd->committing, sd->n_committing,
+	        linger, commit_over, sd, &sd->commit)
+	    != 0) {
+		log_error("outbox: cannot record sends: the store refused");
+		sd->commit = NULL;
+		sd->n_committing = 0;
 	}
 }
 
@@ -1363,6 +1540,119 @@ update_gauges(sender *sd)
 	}
 }
 
+/*
+ * curl's event interface: curl tells which sockets to watch (sock_cb) and
+ * when to call back (timer_cb); the sender waits in epoll_wait and hands
+ * curl only the sockets that are ready. curl_multi_perform would instead
+ * poll() every transfer's socket on every pass: with 16 sends in flight,
+ * most of the sender's system calls.
+ */
+static int
+sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	sender *sd = userp;
+	(void) e;
+	if (what == CURL_POLL_REMOVE) {
+		(void) epoll_ctl(sd->ep, EPOLL_CTL_DEL, fd, NULL);
+		curl_multi_assign(sd->g->ob_multi, fd, NULL);
+		return 0;
+	}
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0)
+	    | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	ev.data.fd = fd;
+	/* socketp: watched already (curl_multi_assign below). */
+	if (epoll_ctl(sd->ep, socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	        fd, &ev)
+	    != 0) {
+		log_warn("outbox: cannot watch a socket: %s", strerror(errno));
+		return -1;
+	}
+	if (socketp == NULL) {
+		curl_multi_assign(sd->g->ob_multi, fd, sd);
+	}
+	return 0;
+}
+
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	sender *sd = userp;
+	(void) multi;
+	sd->timer_due = timeout_ms < 0 ? -1 : od_mono_ms() + timeout_ms;
+	return 0;
+}
+
+/* Run curl's timer when due, then collect the calls that finished into
+ * outcomes. */
+static void
+collect(sender *sd, CURLM *multi)
+{
+	int running = 0;
+	CURLMsg *cm;
+	int left;
+	if (sd->timer_due >= 0 && od_mono_ms() >= sd->timer_due) {
+		sd->timer_due = -1;
+		curl_multi_socket_action(
+		    multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
+		if (cm->msg != CURLMSG_DONE) {
+			continue;
+		}
+		CURL *e = cm->easy_handle;
+		CURLcode cc = cm->data.result;
+		botapi_xfer *x = NULL;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &x);
+		curl_multi_remove_handle(multi, e);
+		xfer_track(sd, x, false);
+		ob_msg *m = gw_botapi_xfer_user(x);
+		botapi_result res;
+		int rv = gw_botapi_xfer_finish(x, (int) cc, &res);
+		outcome_of(sd, m, rv, &res, od_now_ms());
+		gw_botapi_result_clear(&res);
+		free(m);
+	}
+}
+
+/* Wait up to timeout_ms (cut to curl's timer) for a socket or a kick,
+ * and hand the ready sockets to curl. */
+static void
+wait_events(sender *sd, CURLM *multi, int64_t timeout_ms)
+{
+	struct epoll_event ev[32];
+	int running = 0;
+	if (sd->timer_due >= 0) {
+		int64_t t = sd->timer_due - od_mono_ms();
+		timeout_ms = t < timeout_ms ? t : timeout_ms;
+	}
+	timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
+	/* Kicks write the eventfd only while the sender sleeps (or is about
+	 * to): one that came since this pass began means no sleep at all. */
+	gw *g = sd->g;
+	g->ob_sleeping = 1;
+	if (g->ob_kicks != sd->kicks_seen) {
+		timeout_ms = 0;
+	}
+	int n = epoll_wait(sd->ep, ev, 32, (int) timeout_ms);
+	g->ob_sleeping = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = ev[i].data.fd;
+		if (fd == sd->g->ob_wake_fd) {
+			uint64_t v;
+			(void) !read(fd, &v, sizeof(v));
+			continue;
+		}
+		int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0)
+		    | ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0)
+		    | ((ev[i].events & (EPOLLERR | EPOLLHUP))
+		            ? CURL_CSELECT_ERR
+		            : 0);
+		curl_multi_socket_action(multi, fd, flags, &running);
+	}
+}
+
 static void *
 sender_main(void *arg)
 {
@@ -1370,13 +1660,15 @@ sender_main(void *arg)
 	CURLM *multi = g->ob_multi;
 	sender sd;
 	int max = g->set.send_concurrency;
+	int cap = gw_ob_sched_capacity(g->ob_sched);
 
 	memset(&sd, 0, sizeof(sd));
 	sd.g = g;
 	sd.s = g->ob_sched;
 	sd.lasting_ms = lasting_ms();
 	sd.picked = calloc((size_t) max, sizeof(ob_msg));
-	sd.done = calloc((size_t) max, sizeof(ob_outcome));
+	sd.done = calloc((size_t) cap, sizeof(ob_outcome));
+	sd.committing = calloc((size_t) cap, sizeof(ob_outcome));
 	sd.xfers = calloc((size_t) max, sizeof(botapi_xfer *));
 	sd.depth_g = metrics_gauge(g->m, "opsdesk_gateway_outbox_depth",
 	    "Messages waiting in the outbound queue", NULL);
@@ -1395,16 +1687,35 @@ sender_main(void *arg)
 		    "Age of the oldest message queued per delivery lane",
 		    labels);
 	}
-	if (sd.picked == NULL || sd.done == NULL || sd.xfers == NULL) {
+	sd.timer_due = -1;
+	sd.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sd.picked == NULL || sd.done == NULL || sd.committing == NULL
+	    || sd.xfers == NULL || sd.ep < 0) {
 		log_error("outbox sender: out of memory");
 		goto out;
 	}
+	{
+		struct epoll_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = g->ob_wake_fd;
+		if (epoll_ctl(sd.ep, EPOLL_CTL_ADD, g->ob_wake_fd, &ev) != 0) {
+			log_error("outbox sender: %s", strerror(errno));
+			goto out;
+		}
+	}
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &sd);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &sd);
 	if (g->mode != GW_MODE_CONSOLE) {
 		set_my_commands(g);
 	}
 	int64_t last_gauges = 0;
 	while (!g->stopping) {
 		int64_t now = od_now_ms(), wake = now + 1000;
+		sd.kicks_seen = g->ob_kicks;
+		settle(&sd);
 		int n = gw_ob_sched_pick(sd.s, g->st, now, sd.picked,
 		    max - gw_ob_sched_inflight(sd.s), &wake);
 		for (int i = 0; i < n; i++) {
@@ -1439,31 +1750,10 @@ sender_main(void *arg)
 			free(m->body);
 			own = NULL;
 		}
-		int running = 0;
-		curl_multi_perform(multi, &running);
-		CURLMsg *cm;
-		int left;
-		while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
-			if (cm->msg != CURLMSG_DONE) {
-				continue;
-			}
-			CURL *e = cm->easy_handle;
-			CURLcode cc = cm->data.result;
-			botapi_xfer *x = NULL;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &x);
-			curl_multi_remove_handle(multi, e);
-			xfer_track(&sd, x, false);
-			ob_msg *m = gw_botapi_xfer_user(x);
-			botapi_result res;
-			int rv = gw_botapi_xfer_finish(x, (int) cc, &res);
-			outcome_of(&sd, m, rv, &res, od_now_ms());
-			gw_botapi_result_clear(&res);
-			free(m);
-		}
-		bool progressed = sd.n_done > 0 || n > 0;
-		if (sd.n_done > 0 || sd.s->n_rekey > 0 || sd.s->n_purge > 0) {
-			flush_done(&sd);
-		}
+		int done0 = sd.n_done;
+		collect(&sd, multi);
+		bool progressed = sd.n_done > done0 || n > 0;
+		maybe_commit(&sd, false);
 		/* Gauges (and the depth backpressure reads) at most every
 		 * 100 ms while sending, not after every send. */
 		if (now - last_gauges >= (progressed ? 100 : 1000)) {
@@ -1475,37 +1765,20 @@ sender_main(void *arg)
 		}
 		int64_t t = wake - od_now_ms();
 		t = t < 0 ? 0 : t > 1000 ? 1000 : t;
-		curl_multi_poll(multi, NULL, 0, (int) t, NULL);
+		wait_events(&sd, multi, t);
 	}
 	/* Let calls in flight finish (or they would be sent again after the
-	 * restart), for a moment. */
+	 * restart), for a moment, and record every outcome. */
 	for (int64_t until = od_mono_ms() + 2000;
-	     gw_ob_sched_inflight(sd.s) > 0 && od_mono_ms() < until;) {
-		int running = 0;
-		CURLMsg *cm;
-		int left;
-		curl_multi_perform(multi, &running);
-		while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
-			if (cm->msg != CURLMSG_DONE) {
-				continue;
-			}
-			botapi_xfer *x = NULL;
-			curl_easy_getinfo(
-			    cm->easy_handle, CURLINFO_PRIVATE, (char **) &x);
-			curl_multi_remove_handle(multi, cm->easy_handle);
-			xfer_track(&sd, x, false);
-			ob_msg *m = gw_botapi_xfer_user(x);
-			botapi_result res;
-			int rv = gw_botapi_xfer_finish(
-			    x, (int) cm->data.result, &res);
-			outcome_of(&sd, m, rv, &res, od_now_ms());
-			gw_botapi_result_clear(&res);
-			free(m);
+	     (gw_ob_sched_inflight(sd.s) > 0 && od_mono_ms() < until)
+	     || sd.commit != NULL || sd.n_done > 0;) {
+		sd.kicks_seen = g->ob_kicks;
+		settle(&sd);
+		collect(&sd, multi);
+		maybe_commit(&sd, true);
+		if (sd.commit != NULL || gw_ob_sched_inflight(sd.s) > 0) {
+			wait_events(&sd, multi, 100);
 		}
-		if (sd.n_done > 0) {
-			flush_done(&sd);
-		}
-		curl_multi_poll(multi, NULL, 0, 100, NULL);
 	}
 	/* Whatever is still in flight stays queued for the next start. */
 	for (int i = 0; i < max; i++) {
@@ -1518,18 +1791,32 @@ sender_main(void *arg)
 		}
 	}
 out:
+	/* No callback may reach this frame's sender any more. */
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, NULL);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, NULL);
+	if (sd.ep >= 0) {
+		close(sd.ep);
+	}
 	free(sd.xfers);
 	free(sd.picked);
 	free(sd.done);
+	free(sd.committing);
 	return NULL;
 }
 
 void
 gw_outbox_kick(gw *g)
 {
+	/* Counted first: a sender that has not gone to sleep yet sees the
+	 * count move and does not (wait_events); one that has is woken. */
+	g->ob_kicks++;
+	if (!atomic_exchange(&g->ob_sleeping, 0)) {
+		return;
+	}
 	pthread_mutex_lock(&g->ob_mtx);
-	if (g->ob_multi != NULL) {
-		curl_multi_wakeup(g->ob_multi);
+	if (g->ob_wake_fd >= 0) {
+		uint64_t one = 1;
+		(void) !write(g->ob_wake_fd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&g->ob_mtx);
 }
@@ -1568,8 +1855,19 @@ gw_outbox_start(gw *g)
 	if (multi == NULL) {
 		return OD_ENOMEM;
 	}
+	/* Keep a connection per send in flight (and one spare) between
+	 * bursts: by default the cache holds 4 per transfer still added, so
+	 * each lull closed them and the next burst connected anew. */
+	curl_multi_setopt(
+	    multi, CURLMOPT_MAXCONNECTS, (long) g->set.send_concurrency + 1);
+	int wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (wfd < 0) {
+		curl_multi_cleanup(multi);
+		return OD_ENOMEM;
+	}
 	pthread_mutex_lock(&g->ob_mtx);
 	g->ob_multi = multi;
+	g->ob_wake_fd = wfd;
 	pthread_mutex_unlock(&g->ob_mtx);
 	if (pthread_create(&g->sender, NULL, sender_main, g) != 0) {
 		return OD_ENOMEM;
@@ -1594,6 +1892,10 @@ gw_outbox_stop(gw *g)
 	if (g->ob_multi != NULL) {
 		curl_multi_cleanup(g->ob_multi);
 		g->ob_multi = NULL;
+	}
+	if (g->ob_wake_fd >= 0) {
+		close(g->ob_wake_fd);
+		g->ob_wake_fd = -1;
 	}
 	pthread_mutex_unlock(&g->ob_mtx);
 	gw_ob_sched_free(g->ob_sched);
