@@ -262,6 +262,21 @@ same_str(const char *a, const char *b)
 	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
+/* The locations a decision saw down and those not reporting, as the
+ * string arrays of HealthChanged and HealthAffected (borrowed from
+ * votes). */
+static void
+decision_locations(const quorum_decision *d, const quorum_vote *votes,
+    char **down, char **stale)
+{
+	for (unsigned k = 0; k < d->down; k++) {
+		down[k] = (char *) votes[d->down_idx[k]].location;
+	}
+	for (unsigned k = 0; k < d->n_stale; k++) {
+		stale[k] = (char *) votes[d->stale_idx[k]].location;
+	}
+}
+
 /* A transition: state and transition row in one job, event after it.
  * Called with p->mu held so jobs are queued in transition order. */
 static void
@@ -295,12 +310,7 @@ record_transition_at(prober *p, size_t index, const state_change *chg,
 	hc.at_ms = chg->at_ms;
 	hc.shard = p->shard;
 	if (d != NULL) {
-		for (unsigned k = 0; k < d->down; k++) {
-			down[k] = (char *) votes[d->down_idx[k]].location;
-		}
-		for (unsigned k = 0; k < d->n_stale; k++) {
-			stale[k] = (char *) votes[d->stale_idx[k]].location;
-		}
+		decision_locations(d, votes, down, stale);
 		hc.n_down_locations = d->down;
 		hc.down_locations = down;
 		hc.n_not_reporting = d->n_stale;
@@ -380,12 +390,7 @@ record_affected(prober *p, size_t index, const quorum_decision *d,
 		ha.n_affected_locations = prober__affected_split(buf, names);
 		ha.affected_locations = names;
 	}
-	for (unsigned k = 0; k < d->down; k++) {
-		down[k] = (char *) votes[d->down_idx[k]].location;
-	}
-	for (unsigned k = 0; k < d->n_stale; k++) {
-		stale[k] = (char *) votes[d->stale_idx[k]].location;
-	}
+	decision_locations(d, votes, down, stale);
 	ha.n_down_locations = d->down;
 	ha.down_locations = down;
 	ha.n_not_reporting = d->n_stale;

@@ -1286,6 +1286,16 @@ typedef struct async_job {
 	commit_job j;
 } async_job;
 
+/* One queued notification fewer: gw_enqueue_async and gw_free may wait. */
+static void
+async_release(gw *g)
+{
+	pthread_mutex_lock(&g->aq_mtx);
+	g->aq_n--;
+	pthread_cond_broadcast(&g->aq_cond);
+	pthread_mutex_unlock(&g->aq_mtx);
+}
+
 static void
 async_done(int rv, void *arg)
 {
@@ -1298,10 +1308,7 @@ async_done(int rv, void *arg)
 	}
 	gw_ctx_free(&a->ctx);
 	free(a);
-	pthread_mutex_lock(&g->aq_mtx);
-	g->aq_n--;
-	pthread_cond_broadcast(&g->aq_cond);
-	pthread_mutex_unlock(&g->aq_mtx);
+	async_release(g);
 }
 
 int
@@ -1334,10 +1341,7 @@ gw_enqueue_async(gw *g, gw_ctx *ctx)
 		/* Not queued: done will not run. */
 		gw_ctx_free(&a->ctx);
 		free(a);
-		pthread_mutex_lock(&g->aq_mtx);
-		g->aq_n--;
-		pthread_cond_broadcast(&g->aq_cond);
-		pthread_mutex_unlock(&g->aq_mtx);
+		async_release(g);
 	}
 	return rv;
 }
