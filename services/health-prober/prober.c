@@ -543,6 +543,20 @@ obs_queue(prober *p, const obs_view *v)
 	return true;
 }
 
+/* r (target id) as a HealthResult, borrowing its strings. */
+static void
+result_pb(Opsdesk__V1__HealthResult *hr, const char *id, const probe_result *r)
+{
+	hr->target_id = (char *) id;
+	hr->ok = r->observed != S_DOWN;
+	hr->observed = r->observed;
+	hr->latency_ms = r->latency_ms;
+	hr->status_code = r->status_code;
+	hr->error = (char *) r->error;
+	hr->at_ms = r->at_ms;
+	hr->cert_days_left = r->cert_days_left;
+}
+
 /* health.result of r (target id), unless publish_results is off. */
 static void
 publish_result(prober *p, const char *id, const probe_result *r)
@@ -553,14 +567,7 @@ publish_result(prober *p, const char *id, const probe_result *r)
 	if (!p->ts.settings.publish_results || p->pub == NULL) {
 		return;
 	}
-	hr.target_id = (char *) id;
-	hr.ok = r->observed != S_DOWN;
-	hr.observed = r->observed;
-	hr.latency_ms = r->latency_ms;
-	hr.status_code = r->status_code;
-	hr.error = (char *) r->error;
-	hr.at_ms = r->at_ms;
-	hr.cert_days_left = r->cert_days_left;
+	result_pb(&hr, id, r);
 	env.payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_RESULT;
 	env.health_result = &hr;
 	(void) bus_publish(p->pub, "health.result", &env, NULL);
@@ -771,14 +778,7 @@ prober_flush(prober *p, bool sync)
 		hr.n_locations = pend[k].n_locs;
 		hr.locations = lp;
 		hr.location = p->ts.settings.location; /* "": none */
-		hr.target_id = (char *) id;
-		hr.ok = r->observed != S_DOWN;
-		hr.observed = r->observed;
-		hr.latency_ms = r->latency_ms;
-		hr.status_code = r->status_code;
-		hr.error = (char *) r->error;
-		hr.at_ms = r->at_ms;
-		hr.cert_days_left = r->cert_days_left;
+		result_pb(&hr, id, r);
 		put_add_pb(j->puts, PDB_RESULTS, key,
 		    prober_history_key(key, id, r->at_ms), &hr.base);
 		od_strlcpy(j->items[k].id, id, sizeof(j->items[k].id));
