@@ -473,8 +473,16 @@ apply_comp_fact(status_model *m, const comp_fact *f)
 	}
 	if (old != NULL) {
 		/* An older fact (a snapshot taken before the last event) must
-		 * not undo a newer one. */
-		if (at < old->since_ms) {
+		 * not undo a newer one. A never-checked target's "since" is
+		 * our clock when we heard of it, so its first real state,
+		 * observed a moment earlier by the prober, is not older: an
+		 * observation always beats "unknown" (at a start together
+		 * the page once kept a working target at "No data"). */
+		bool first_state = old->state
+		        == OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN
+		    && f->state
+		        != OPSDESK__V1__COMPONENT_STATE__COMPONENT_STATE_UNKNOWN;
+		if (at < old->since_ms && !first_state) {
 			return 0;
 		}
 		if (old->state == f->state && old->public_ == f->public

@@ -563,6 +563,34 @@ test_states_through_model(void **state)
 	status_model_close(m);
 }
 
+/* A target the snapshot listed as never checked (its "since" is our
+ * clock) takes its first real state even when the prober observed it a
+ * moment before our clock said: an observation beats "unknown", while an
+ * older real state still does not undo a newer one. */
+static void
+test_first_state_beats_never_checked(void **state)
+{
+	(void) state;
+	status_model *m;
+	assert_int_equal(status_model_open(&m, &conf, NULL), 0);
+	health(m, "web", "", ST(UNKNOWN), true, 0);
+	status_pages *p = render(m, od_now_ms() + 1000);
+	assert_non_null(strstr(body(p, "/"), "class=\"st st-nodata\""));
+	status_pages_free(p);
+
+	health(m, "web", "", ST(UP), true, od_now_ms() - 500);
+	p = render(m, od_now_ms() + 1000);
+	assert_null(strstr(body(p, "/"), "class=\"st st-nodata\""));
+	assert_string_equal(comp_status(p, "web"), "operational");
+	status_pages_free(p);
+
+	health(m, "web", "", ST(DOWN), true, od_now_ms() - 5000);
+	p = render(m, od_now_ms() + 1000);
+	assert_string_equal(comp_status(p, "web"), "operational");
+	status_pages_free(p);
+	status_model_close(m);
+}
+
 /* A regional target's affected locations change without a transition
  * (health.affected): the page follows, its state and "since" stay. */
 static void
@@ -1475,6 +1503,7 @@ main(void)
 		cmocka_unit_test(test_only_public_facts),
 		cmocka_unit_test(test_states_through_model),
 		cmocka_unit_test(test_affected_locations_change),
+		cmocka_unit_test(test_first_state_beats_never_checked),
 		cmocka_unit_test(test_maintenance_window_applies),
 		cmocka_unit_test(test_conditional_get),
 		cmocka_unit_test(test_restart_same_output),
