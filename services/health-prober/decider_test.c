@@ -342,32 +342,16 @@ close_bus(busfix *b)
 	metrics_free(b->m);
 }
 
-/*
- * The events published so far: after every queued store job has
- * committed (and so published), a marker from the same publisher closes
- * the list, so "nothing else" is known without waiting for a time-out.
- * Counts the topic's events and keeps the last HealthAffected (*last,
- * freed by the caller) of target id.
- */
-static int drain2(fixture *f, busfix *b, const char *topic, const char *id,
-    Opsdesk__V1__HealthAffected **last, int *results);
+/* Everything on the bus up to a mark published now: each envelope (and
+ * its topic) to visit, which may take parts of it. */
+typedef void (*bus_visit)(
+    const char *t, size_t tl, Opsdesk__V1__Envelope *env, void *arg);
 
-static int
-drain(fixture *f, busfix *b, const char *topic, const char *id,
-    Opsdesk__V1__HealthAffected **last)
-{
-	return drain2(f, b, topic, id, last, NULL);
-}
-
-/* drain, also counting the health.result events into *results. */
-static int
-drain2(fixture *f, busfix *b, const char *topic, const char *id,
-    Opsdesk__V1__HealthAffected **last, int *results)
+static void
+bus_until_mark(busfix *b, bus_visit visit, void *arg)
 {
 	Opsdesk__V1__Envelope mark = OPSDESK__V1__ENVELOPE__INIT;
-	int n = 0;
 
-	store_barrier(f);
 	assert_int_equal(bus_publish(b->pub, "test.mark", &mark, NULL), 0);
 	for (;;) {
 		nng_msg *msg;
@@ -381,33 +365,70 @@ drain2(fixture *f, busfix *b, const char *topic, const char *id,
 		    0);
 		if (tl == 9 && memcmp(t, "test.mark", 9) == 0) {
 			nng_msg_free(msg);
-			return n;
+			return;
 		}
 		env = opsdesk__v1__envelope__unpack(NULL, bl, body);
 		assert_non_null(env);
-		if (tl == strlen(topic) && memcmp(t, topic, tl) == 0) {
-			n++;
-		}
-		if (results != NULL && tl == 13
-		    && memcmp(t, "health.result", 13) == 0) {
-			(*results)++;
-		}
-		if (last != NULL
-		    && env->payload_case
-		        == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED
-		    && strcmp(env->health_affected->target_id, id) == 0) {
-			if (*last != NULL) {
-				opsdesk__v1__health_affected__free_unpacked(
-				    *last, NULL);
-			}
-			*last = env->health_affected;
-			env->health_affected = NULL;
-			env->payload_case
-			    = OPSDESK__V1__ENVELOPE__PAYLOAD__NOT_SET;
-		}
+		visit(t, tl, env, arg);
 		opsdesk__v1__envelope__free_unpacked(env, NULL);
 		nng_msg_free(msg);
 	}
+}
+
+typedef struct drained {
+	const char *topic, *id;
+	int n, *results;
+	Opsdesk__V1__HealthAffected **last;
+} drained;
+
+static void
+drain_visit(const char *t, size_t tl, Opsdesk__V1__Envelope *env, void *arg)
+{
+	drained *d = arg;
+	if (tl == strlen(d->topic) && memcmp(t, d->topic, tl) == 0) {
+		d->n++;
+	}
+	if (d->results != NULL && tl == 13
+	    && memcmp(t, "health.result", 13) == 0) {
+		(*d->results)++;
+	}
+	if (d->last != NULL
+	    && env->payload_case
+	        == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_AFFECTED
+	    && strcmp(env->health_affected->target_id, d->id) == 0) {
+		if (*d->last != NULL) {
+			opsdesk__v1__health_affected__free_unpacked(
+			    *d->last, NULL);
+		}
+		*d->last = env->health_affected;
+		env->health_affected = NULL;
+		env->payload_case = OPSDESK__V1__ENVELOPE__PAYLOAD__NOT_SET;
+	}
+}
+
+/* drain, also counting the health.result events into *results. */
+static int
+drain2(fixture *f, busfix *b, const char *topic, const char *id,
+    Opsdesk__V1__HealthAffected **last, int *results)
+{
+	drained d = { topic, id, 0, results, last };
+	store_barrier(f);
+	bus_until_mark(b, drain_visit, &d);
+	return d.n;
+}
+
+/*
+ * The events published so far: after every queued store job has
+ * committed (and so published), a marker from the same publisher closes
+ * the list, so "nothing else" is known without waiting for a time-out.
+ * Counts the topic's events and keeps the last HealthAffected (*last,
+ * freed by the caller) of target id.
+ */
+static int
+drain(fixture *f, busfix *b, const char *topic, const char *id,
+    Opsdesk__V1__HealthAffected **last)
+{
+	return drain2(f, b, topic, id, last, NULL);
 }
 
 static void
@@ -590,50 +611,42 @@ test_slo_counts_decided_rounds(void **state)
 	}
 }
 
+typedef struct sent {
+	char *out;
+	size_t len, o;
+} sent;
+
+static void
+sent_visit(const char *t, size_t tl, Opsdesk__V1__Envelope *env, void *arg)
+{
+	sent *s = arg;
+	(void) t;
+	(void) tl;
+	if (env->payload_case
+	    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED) {
+		assert_string_equal(env->health_observed->location, "eu-west");
+		s->o += (size_t) snprintf(
+		    s->out + s->o, s->len - s->o, "%sS", s->o ? "," : "");
+	} else if (env->payload_case
+	    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH) {
+		s->o += (size_t) snprintf(s->out + s->o, s->len - s->o,
+		    "%sB%zu", s->o ? "," : "",
+		    env->health_observed_batch->n_views);
+	} else {
+		/* a located prober publishes nothing else here (no
+		 * health.result: the decider does, per round) */
+		fail_msg("unexpected payload %d", env->payload_case);
+	}
+}
+
 /* What a located prober sent since the last call: "S" for a view on
  * its own, "B<n>" for a batch of n, comma-separated, in order. */
 static void
 sent_views(busfix *b, char *out, size_t len)
 {
-	Opsdesk__V1__Envelope mark = OPSDESK__V1__ENVELOPE__INIT;
-	size_t o = 0;
-
+	sent s = { out, len, 0 };
 	out[0] = '\0';
-	assert_int_equal(bus_publish(b->pub, "test.mark", &mark, NULL), 0);
-	for (;;) {
-		nng_msg *msg;
-		const char *t;
-		const uint8_t *body;
-		size_t tl, bl;
-		Opsdesk__V1__Envelope *env;
-		assert_int_equal(nng_recvmsg(b->sub, &msg, 0), 0);
-		assert_int_equal(bus_frame_split(nng_msg_body(msg),
-		                     nng_msg_len(msg), &t, &tl, &body, &bl),
-		    0);
-		if (tl == 9 && memcmp(t, "test.mark", 9) == 0) {
-			nng_msg_free(msg);
-			return;
-		}
-		env = opsdesk__v1__envelope__unpack(NULL, bl, body);
-		assert_non_null(env);
-		if (env->payload_case
-		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED) {
-			assert_string_equal(
-			    env->health_observed->location, "eu-west");
-			o += (size_t) snprintf(
-			    out + o, len - o, "%sS", o ? "," : "");
-		} else if (env->payload_case
-		    == OPSDESK__V1__ENVELOPE__PAYLOAD_HEALTH_OBSERVED_BATCH) {
-			o += (size_t) snprintf(out + o, len - o, "%sB%zu",
-			    o ? "," : "", env->health_observed_batch->n_views);
-		} else {
-			/* a located prober publishes nothing else here (no
-			 * health.result: the decider does, per round) */
-			fail_msg("unexpected payload %d", env->payload_case);
-		}
-		opsdesk__v1__envelope__free_unpacked(env, NULL);
-		nng_msg_free(msg);
-	}
+	bus_until_mark(b, sent_visit, &s);
 }
 
 static void
