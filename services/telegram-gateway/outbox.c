@@ -607,9 +607,15 @@ typedef struct ob_chatref {
 } ob_chatref;
 
 /* Outcomes wait at most this long in the store for company (see
- * maybe_commit); OB_BATCH is the room for those that finish meanwhile. */
-#define OB_BATCH     64
-#define OB_LINGER_MS 10
+ * maybe_commit); OB_BATCH is the room for those that finish meanwhile.
+ * The linger is short because a chat sends nothing more until its last
+ * outcome is committed: at 10 ms every busy chat's next reply waited for
+ * it, and the bench's 300 chats got 2,300-2,600 updates/s; at 1 ms,
+ * 2,900-3,200, with ~290 commits for the 3,000 replies and 30 pages
+ * (one commit is under way at a time and the next batch forms
+ * meanwhile, so company comes without the wait). */
+#define OB_BATCH     128
+#define OB_LINGER_MS 1
 
 struct ob_sched {
 	throttle *thr;
