@@ -19,12 +19,19 @@ The fake Bot API is tests/bench/peers/fake_botapi.js (Node, no
 dependencies) when node is installed: the system tests' recording fake is
 one Python core under its GIL, and it was the ceiling every bot met first
 (E2E_BENCH_FAKE=python uses it anyway). Each run prints the fake's own CPU
-per update beside the bot's.
+per update beside the bot's. The Node fake serves FAKE_WARM_UP (6,000)
+requests to itself before the first bot: cold, V8 spent twice the CPU per
+update on whichever bot came first. Its GET /control/timeline lists when
+each getUpdates page was answered and each reply arrived, to see where a
+run's time goes.
+
+E2E_BENCH_WORKERS sets the gateway's `workers` (default 16);
+E2E_BENCH_PEERS=grammy,ptb picks the peers ("none": opsdesk alone).
 
 A peer that is not installed is skipped (scripts/bootstrap.sh installs
 both with OPSDESK_BENCH_PEERS=1). Prints updates/s, CPU ms per update,
-the fake Bot API's own CPU per update in each run (it is Python, one core
-under its GIL: no bot is answered faster than it serves) and the
+the fake Bot API's own CPU per update in each run (it shares the machine's
+cores with the bot: on 2 cores it takes about a fifth of them) and the
 gateway's idle RSS, and the issue's goals (updates/s >= 2x grammY and
 >= 4x PTB, CPU/update <= 0.5x grammY's, idle RSS <= 16 MB) as met or not:
 the machine may be shared, so only ratios of the same run mean anything.
@@ -197,7 +204,8 @@ def bench_opsdesk():
         s.config = {
             "admins": [1],
             "gateway": {"throttle": {"enabled": False},
-                        "poll_timeout": "1s"},
+                        "poll_timeout": "1s",
+                        "workers": int(os.environ.get("E2E_BENCH_WORKERS", "16"))},
             "tickets": {"limits": {"open_per_user": 1000,
                                    "creations_per_hour": 100000}}}
         fake = new_fake()
