@@ -10,6 +10,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,9 @@ struct bus_publisher {
 	char *source;
 	char *instance;
 	auth *auth; /* the process's: frames are sealed; or NULL */
+	nng_aio *aio; /* every send, under mtx: nng_send allocates one */
+	char id_prefix[17]; /* event ids: random per publisher, then n_ids */
+	uint64_t n_ids;
 	metric *published;
 	metric *send_errors;
 };
@@ -212,6 +216,10 @@ bus_publisher_open(bus_publisher **out, const char *url, const char *source,
 	    "Events published to the bus", NULL);
 	p->send_errors = metrics_counter(m, "opsdesk_bus_send_errors_total",
 	    "Events that could not be handed to NNG", NULL);
+	if ((rv = od_nng_err(nng_aio_alloc(&p->aio, NULL, NULL))) != 0) {
+		goto out;
+	}
+	od_random_hex(p->id_prefix, 8);
 	if ((rv = od_nng_err(nng_pub0_open(&p->sock))) != 0) {
 		goto out;
 	}
@@ -238,6 +246,7 @@ out:
 		if (sock_open) {
 			nng_close(p->sock);
 		}
+		nng_aio_free(p->aio);
 		pthread_mutex_destroy(&p->mtx);
 		free(p->source);
 		free(p->instance);
@@ -258,6 +267,7 @@ bus_publisher_close(bus_publisher *p)
 		od_nng_abandon(p); /* its pipe callback may still run */
 		return;
 	}
+	nng_aio_free(p->aio);
 	pthread_mutex_destroy(&p->mtx);
 	for (size_t i = 0; i < p->n_topics; i++) {
 		free(p->topics[i].topic);
@@ -323,7 +333,6 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
     const uint8_t *payload, size_t payload_len, const char *correlation_id)
 {
 	char event_id[33];
-	od_random_hex(event_id, 16);
 	hdr->schema_version = BUS_SCHEMA_VERSION;
 	hdr->event_id = event_id;
 	hdr->source = p->source;
@@ -337,6 +346,10 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 	size_t len = 0;
 	int rv = OD_ENOMEM;
 	pthread_mutex_lock(&p->mtx);
+	/* Unique without a getrandom(2) per event: the publisher's random
+	 * half, then its count. */
+	snprintf(event_id, sizeof(event_id), "%s%016llx", p->id_prefix,
+	    (unsigned long long) ++p->n_ids);
 	topic_count *tc = topic_counter(p, topic);
 	if (tc != NULL) {
 		hdr->seq = p->seq + 1;
@@ -354,8 +367,20 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 		 * truth. */
 		p->seq++;
 		tc->seq++;
-		rv = nng_send(p->sock, frame, len, NNG_FLAG_NONBLOCK);
-		rv = rv == NNG_EAGAIN ? 0 : od_nng_err(rv);
+		nng_msg *m;
+		if ((rv = nng_msg_alloc(&m, len)) == 0) {
+			memcpy(nng_msg_body(m), frame, len);
+			nng_aio_set_msg(p->aio, m);
+			nng_aio_set_timeout(p->aio, NNG_DURATION_ZERO);
+			nng_send_aio(p->sock, p->aio);
+			nng_aio_wait(p->aio);
+			if ((rv = nng_aio_result(p->aio)) != 0) {
+				nng_msg_free(m); /* not sent: still ours */
+			}
+		}
+		rv = rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT
+		    ? 0
+		    : od_nng_err(rv);
 	}
 	pthread_mutex_unlock(&p->mtx);
 	free(frame);

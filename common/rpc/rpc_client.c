@@ -2,7 +2,9 @@
  * rpc client: one req0 socket dialled without blocking (a service that is
  * not up is retried in the background), a context per call with its own
  * time-outs, and a pipe count so that a call to a service that is down
- * fails at once instead of waiting for its time-out.
+ * fails at once instead of waiting for its time-out. Contexts, with their
+ * aio and semaphore, are kept for the next call: opening and freeing them
+ * per call cost locks, allocations and a getrandom(2) each time.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -26,6 +28,23 @@
  */
 #define RPC_FIRST_CONNECT_MS 250
 
+/*
+ * One call's exchange. The send's completion starts the receive from
+ * NNG's callback, so the caller sleeps once per call instead of once for
+ * the send and once for the reply: on a small VM each wake-up is a large
+ * part of a round trip.
+ */
+typedef struct call_xchg call_xchg;
+struct call_xchg {
+	nng_ctx ctx;
+	nng_aio *aio;
+	sem_t done;
+	bool receiving;
+	int rv;
+	nng_msg *reply;
+	call_xchg *next; /* rpc_client.idle */
+};
+
 struct rpc_client {
 	nng_socket sock;
 	nng_dialer dialer;
@@ -37,6 +56,7 @@ struct rpc_client {
 	bool ever_connected;
 	int64_t opened_ms; /* od_mono_ms() at open */
 	auth *auth;        /* the process's: requests are sealed; or NULL */
+	call_xchg *idle;   /* exchanges kept for the next call, under mtx */
 };
 
 static void
@@ -115,6 +135,8 @@ out:
 	return 0;
 }
 
+static void xchg_free(call_xchg *x);
+
 void
 rpc_client_close(rpc_client *c)
 {
@@ -128,6 +150,11 @@ rpc_client_close(rpc_client *c)
 	if (!od_nng_close(c->sock)) {
 		od_nng_abandon(c); /* its pipe callback may still run */
 		return;
+	}
+	while (c->idle != NULL) {
+		call_xchg *x = c->idle;
+		c->idle = x->next;
+		xchg_free(x);
 	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
@@ -174,21 +201,6 @@ wait_connected(rpc_client *c, int timeout_ms)
 	return up;
 }
 
-/*
- * One call's exchange. The send's completion starts the receive from
- * NNG's callback, so the caller sleeps once per call instead of once for
- * the send and once for the reply: on a small VM each wake-up is a large
- * part of a round trip.
- */
-typedef struct call_xchg {
-	nng_ctx ctx;
-	nng_aio *aio;
-	sem_t done;
-	bool receiving;
-	int rv;
-	nng_msg *reply;
-} call_xchg;
-
 static void
 call_xchg_cb(void *arg)
 {
@@ -208,6 +220,64 @@ call_xchg_cb(void *arg)
 	sem_post(&x->done);
 }
 
+static void
+xchg_free(call_xchg *x)
+{
+	if (x->aio != NULL) {
+		nng_aio_free(x->aio); /* waits for a callback still running */
+	}
+	nng_ctx_close(x->ctx);
+	sem_destroy(&x->done);
+	free(x);
+}
+
+/* An idle exchange, or a new one. A req0 context that timed out may be
+ * used again: its next send abandons the old request, and a late reply
+ * to it no longer matches. */
+static int
+xchg_take(rpc_client *c, call_xchg **out)
+{
+	pthread_mutex_lock(&c->mtx);
+	call_xchg *x = c->idle;
+	if (x != NULL) {
+		c->idle = x->next;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (x == NULL) {
+		int rv;
+		if ((x = calloc(1, sizeof(*x))) == NULL) {
+			return NNG_ENOMEM;
+		}
+		if (sem_init(&x->done, 0, 0) != 0) {
+			free(x);
+			return NNG_ENOMEM;
+		}
+		if ((rv = nng_ctx_open(&x->ctx, c->sock)) != 0) {
+			sem_destroy(&x->done);
+			free(x);
+			return rv;
+		}
+		if ((rv = nng_aio_alloc(&x->aio, call_xchg_cb, x)) != 0) {
+			xchg_free(x);
+			return rv;
+		}
+	}
+	x->receiving = false;
+	x->rv = 0;
+	x->reply = NULL;
+	*out = x;
+	return 0;
+}
+
+static void
+xchg_give(rpc_client *c, call_xchg *x)
+{
+	pthread_mutex_lock(&c->mtx);
+	x->next = c->idle;
+	c->idle = x;
+	pthread_mutex_unlock(&c->mtx);
+}
+
 int
 rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
     size_t *out_len, int timeout_ms)
@@ -225,21 +295,16 @@ rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
 	if (!wait_connected(c, timeout_ms)) {
 		return OD_EUNAVAIL;
 	}
-	call_xchg x = { .receiving = false };
+	call_xchg *x;
 	nng_msg *msg = NULL;
 	int rv;
 
-	if (sem_init(&x.done, 0, 0) != 0) {
-		return OD_ENOMEM;
-	}
-	if ((rv = nng_ctx_open(&x.ctx, c->sock)) != 0) {
-		sem_destroy(&x.done);
-		return od_nng_err(rv);
-	}
 	/* One aio for the send and the receive, each with the time-out
 	 * (NNG 1.5 has no nng_ctx_sendmsg). */
-	if ((rv = nng_aio_alloc(&x.aio, call_xchg_cb, &x)) != 0
-	    || (rv = nng_msg_alloc(&msg, 0)) != 0) {
+	if ((rv = xchg_take(c, &x)) != 0) {
+		return od_nng_err(rv);
+	}
+	if ((rv = nng_msg_alloc(&msg, 0)) != 0) {
 		goto out;
 	}
 	if (c->auth != NULL) {
@@ -257,17 +322,17 @@ rpc_client_call_raw(rpc_client *c, const void *req, size_t len, void **out,
 	if ((rv = nng_msg_append(msg, req, len)) != 0) {
 		goto out;
 	}
-	nng_aio_set_timeout(x.aio, timeout_ms);
-	nng_aio_set_msg(x.aio, msg);
+	nng_aio_set_timeout(x->aio, timeout_ms);
+	nng_aio_set_msg(x->aio, msg);
 	msg = NULL; /* the callback frees it when the send fails */
-	nng_ctx_send(x.ctx, x.aio);
-	while (sem_wait(&x.done) != 0) {
+	nng_ctx_send(x->ctx, x->aio);
+	while (sem_wait(&x->done) != 0) {
 		/* EINTR: the exchange goes on. */
 	}
-	if ((rv = x.rv) != 0) {
+	if ((rv = x->rv) != 0) {
 		goto out;
 	}
-	msg = x.reply;
+	msg = x->reply;
 	size_t n = nng_msg_len(msg);
 	void *buf = malloc(n ? n : 1);
 	if (buf == NULL) {
@@ -281,11 +346,9 @@ out:
 	if (msg != NULL) {
 		nng_msg_free(msg);
 	}
-	if (x.aio != NULL) {
-		nng_aio_free(x.aio); /* waits for a callback still running */
-	}
-	nng_ctx_close(x.ctx);
-	sem_destroy(&x.done);
+	/* The callback posted last: NNG may still be returning from it,
+	 * which a next call on this aio waits for. */
+	xchg_give(c, x);
 	return od_nng_err(rv);
 }
 

@@ -2,7 +2,8 @@
  * relay — forward every frame from the raw SUB side to the raw PUB side,
  * counting as it goes. A plain recv/send loop on one thread: PUB's send
  * never blocks (it drops for slow subscribers), so one thread keeps up and
- * frames stay in arrival order.
+ * frames stay in arrival order. The loop keeps one aio for each side:
+ * nng_recvmsg and nng_sendmsg allocate (and getrandom(2)) one per call.
  */
 #include "relay.h"
 
@@ -40,6 +41,8 @@ struct relay {
 	bool sub_open;
 	bool pub_open;
 	nng_thread *thread;
+	nng_aio *recv_aio;
+	nng_aio *send_aio;
 	metric *messages[RELAY_N_DOMAINS];
 	metric *bytes[RELAY_N_DOMAINS];
 	metric *send_errors;
@@ -213,7 +216,9 @@ relay__loop(void *arg)
 
 	for (;;) {
 		nng_msg *msg;
-		int rv = nng_recvmsg(r->sub, &msg, 0);
+		nng_recv_aio(r->sub, r->recv_aio);
+		nng_aio_wait(r->recv_aio);
+		int rv = nng_aio_result(r->recv_aio);
 		if (rv == NNG_ECLOSED) {
 			return;
 		}
@@ -221,6 +226,7 @@ relay__loop(void *arg)
 			log_warn("relay receive: %s", nng_strerror(rv));
 			continue;
 		}
+		msg = nng_aio_get_msg(r->recv_aio);
 		size_t len = nng_msg_len(msg);
 		size_t d = relay__domain_index(nng_msg_body(msg), len);
 		atomic_fetch_add(&r->n_messages, 1);
@@ -237,7 +243,10 @@ relay__loop(void *arg)
 		metric_inc(r->messages[d]);
 		metric_add(r->bytes[d], len);
 		/* On success the socket owns msg; on failure we still do. */
-		if ((rv = nng_sendmsg(r->pub, msg, 0)) != 0) {
+		nng_aio_set_msg(r->send_aio, msg);
+		nng_send_aio(r->pub, r->send_aio);
+		nng_aio_wait(r->send_aio);
+		if ((rv = nng_aio_result(r->send_aio)) != 0) {
 			nng_msg_free(msg);
 			atomic_fetch_add(&r->n_send_errors, 1);
 			metric_inc(r->send_errors);
@@ -352,7 +361,9 @@ relay_start(relay **out, const relay_options *opt)
 	    || (rv = relay__listen(r->sub, opt->publish_url, max_msg)) != 0) {
 		goto fail;
 	}
-	if (nng_thread_create(&r->thread, relay__loop, r) != 0) {
+	if (nng_aio_alloc(&r->recv_aio, NULL, NULL) != 0
+	    || nng_aio_alloc(&r->send_aio, NULL, NULL) != 0
+	    || nng_thread_create(&r->thread, relay__loop, r) != 0) {
 		rv = OD_ENOMEM;
 		goto fail;
 	}
@@ -380,6 +391,8 @@ relay_stop(relay *r)
 	if (r->thread != NULL) {
 		nng_thread_destroy(r->thread);
 	}
+	nng_aio_free(r->recv_aio); /* NULL is fine */
+	nng_aio_free(r->send_aio);
 	for (size_t i = 0; i < r->n_logged; i++) {
 		free(r->logged[i]);
 	}
