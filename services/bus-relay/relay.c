@@ -1,16 +1,17 @@
 /*
  * relay — forward every frame from the raw SUB side to the raw PUB side,
- * counting as it goes. A plain recv/send loop on one thread: PUB's send
- * never blocks (it drops for slow subscribers), so one thread keeps up and
- * frames stay in arrival order. The loop keeps one aio for each side:
- * nng_recvmsg and nng_sendmsg allocate (and getrandom(2)) one per call.
+ * counting as it goes. One frame at a time, on NNG's callbacks: the
+ * receive's completion checks the frame and starts its send, the send's
+ * completion starts the next receive. PUB's send never blocks (it drops
+ * for slow subscribers), so this keeps up and frames stay in arrival
+ * order; no thread of ours sleeps and wakes twice per frame, as the
+ * blocking recv/send loop did.
  */
 #include "relay.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
-#include <nng/supplemental/util/platform.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,7 +41,6 @@ struct relay {
 	nng_socket pub; /* subscribers dial in here */
 	bool sub_open;
 	bool pub_open;
-	nng_thread *thread;
 	nng_aio *recv_aio;
 	nng_aio *send_aio;
 	metric *messages[RELAY_N_DOMAINS];
@@ -67,7 +67,8 @@ struct relay {
 
 #define RELAY_MAX_LOGGED 1024
 
-/* Log a refusal once per key ("identity topic"). Loop thread only. */
+/* Log a refusal once per key ("identity topic"). From the receive
+ * callback: one runs at a time. */
 static void
 relay__log_refusal(relay *r, const char *key, const char *why)
 {
@@ -210,51 +211,56 @@ relay__subscriber_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 static void
-relay__loop(void *arg)
+relay__recv_cb(void *arg)
 {
 	relay *r = arg;
+	int rv = nng_aio_result(r->recv_aio);
 
-	for (;;) {
-		nng_msg *msg;
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		return; /* relay_stop */
+	}
+	if (rv != 0) {
+		log_warn("relay receive: %s", nng_strerror(rv));
 		nng_recv_aio(r->sub, r->recv_aio);
-		nng_aio_wait(r->recv_aio);
-		int rv = nng_aio_result(r->recv_aio);
-		if (rv == NNG_ECLOSED) {
-			return;
-		}
-		if (rv != 0) {
-			log_warn("relay receive: %s", nng_strerror(rv));
-			continue;
-		}
-		msg = nng_aio_get_msg(r->recv_aio);
-		size_t len = nng_msg_len(msg);
-		size_t d = relay__domain_index(nng_msg_body(msg), len);
-		atomic_fetch_add(&r->n_messages, 1);
-		atomic_fetch_add(&r->n_bytes, len);
-		if (d == RELAY_MALFORMED) {
-			atomic_fetch_add(&r->n_malformed, 1);
-		}
-		if (!relay__admit(r, nng_msg_body(msg), len)) {
-			atomic_fetch_add(&r->n_refused, 1);
-			metric_inc(r->refused);
-			nng_msg_free(msg);
-			continue;
-		}
-		metric_inc(r->messages[d]);
-		metric_add(r->bytes[d], len);
-		/* On success the socket owns msg; on failure we still do. */
-		nng_aio_set_msg(r->send_aio, msg);
-		nng_send_aio(r->pub, r->send_aio);
-		nng_aio_wait(r->send_aio);
-		if ((rv = nng_aio_result(r->send_aio)) != 0) {
-			nng_msg_free(msg);
-			atomic_fetch_add(&r->n_send_errors, 1);
-			metric_inc(r->send_errors);
-			if (rv == NNG_ECLOSED) {
-				return;
-			}
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(r->recv_aio);
+	size_t len = nng_msg_len(msg);
+	size_t d = relay__domain_index(nng_msg_body(msg), len);
+	atomic_fetch_add(&r->n_messages, 1);
+	atomic_fetch_add(&r->n_bytes, len);
+	if (d == RELAY_MALFORMED) {
+		atomic_fetch_add(&r->n_malformed, 1);
+	}
+	if (!relay__admit(r, nng_msg_body(msg), len)) {
+		atomic_fetch_add(&r->n_refused, 1);
+		metric_inc(r->refused);
+		nng_msg_free(msg);
+		nng_recv_aio(r->sub, r->recv_aio);
+		return;
+	}
+	metric_inc(r->messages[d]);
+	metric_add(r->bytes[d], len);
+	nng_aio_set_msg(r->send_aio, msg);
+	nng_send_aio(r->pub, r->send_aio);
+}
+
+static void
+relay__send_cb(void *arg)
+{
+	relay *r = arg;
+	int rv = nng_aio_result(r->send_aio);
+
+	if (rv != 0) {
+		/* On failure the frame is still ours. */
+		nng_msg_free(nng_aio_get_msg(r->send_aio));
+		atomic_fetch_add(&r->n_send_errors, 1);
+		metric_inc(r->send_errors);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			return; /* relay_stop */
 		}
 	}
+	nng_recv_aio(r->sub, r->recv_aio);
 }
 
 static void
@@ -361,12 +367,12 @@ relay_start(relay **out, const relay_options *opt)
 	    || (rv = relay__listen(r->sub, opt->publish_url, max_msg)) != 0) {
 		goto fail;
 	}
-	if (nng_aio_alloc(&r->recv_aio, NULL, NULL) != 0
-	    || nng_aio_alloc(&r->send_aio, NULL, NULL) != 0
-	    || nng_thread_create(&r->thread, relay__loop, r) != 0) {
+	if (nng_aio_alloc(&r->recv_aio, relay__recv_cb, r) != 0
+	    || nng_aio_alloc(&r->send_aio, relay__send_cb, r) != 0) {
 		rv = OD_ENOMEM;
 		goto fail;
 	}
+	nng_recv_aio(r->sub, r->recv_aio);
 	log_info("relaying %s -> %s", opt->publish_url, opt->subscribe_url);
 	*out = r;
 	return 0;
@@ -381,17 +387,17 @@ relay_stop(relay *r)
 	if (r == NULL) {
 		return;
 	}
-	/* Closing the sockets ends the loop's recv with NNG_ECLOSED. */
+	/* Closing the sockets ends the chain of callbacks (NNG_ECLOSED);
+	 * stopping the aios waits for a callback still running. */
 	bool closed = (!r->sub_open || od_nng_close(r->sub))
 	    && (!r->pub_open || od_nng_close(r->pub));
 	if (!closed) {
 		od_nng_abandon(r); /* its thread may still be inside NNG */
 		return;
 	}
-	if (r->thread != NULL) {
-		nng_thread_destroy(r->thread);
-	}
-	nng_aio_free(r->recv_aio); /* NULL is fine */
+	nng_aio_stop(r->recv_aio); /* NULL is fine */
+	nng_aio_stop(r->send_aio);
+	nng_aio_free(r->recv_aio);
 	nng_aio_free(r->send_aio);
 	for (size_t i = 0; i < r->n_logged; i++) {
 		free(r->logged[i]);
