@@ -140,8 +140,8 @@ struct bus_publisher {
 	atomic_int pipes;
 	char *source;
 	char *instance;
-	auth *auth; /* the process's: frames are sealed; or NULL */
-	nng_aio *aio; /* every send, under mtx: nng_send allocates one */
+	auth *auth;         /* the process's: frames are sealed; or NULL */
+	nng_aio *aio;       /* every send, under mtx: nng_send allocates one */
 	char id_prefix[17]; /* event ids: random per publisher, then n_ids */
 	uint64_t n_ids;
 	metric *published;
@@ -378,9 +378,8 @@ publish_locked(bus_publisher *p, const char *topic, Opsdesk__V1__Envelope *hdr,
 				nng_msg_free(m); /* not sent: still ours */
 			}
 		}
-		rv = rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT
-		    ? 0
-		    : od_nng_err(rv);
+		rv = rv == NNG_EAGAIN || rv == NNG_ETIMEDOUT ? 0
+		                                             : od_nng_err(rv);
 	}
 	pthread_mutex_unlock(&p->mtx);
 	free(frame);
