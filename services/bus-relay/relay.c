@@ -392,7 +392,7 @@ relay_stop(relay *r)
 	bool closed = (!r->sub_open || od_nng_close(r->sub))
 	    && (!r->pub_open || od_nng_close(r->pub));
 	if (!closed) {
-		od_nng_abandon(r); /* its thread may still be inside NNG */
+		od_nng_abandon(r); /* its callbacks may still run */
 		return;
 	}
 	nng_aio_stop(r->recv_aio); /* NULL is fine */

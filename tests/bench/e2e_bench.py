@@ -205,7 +205,8 @@ def bench_opsdesk():
             "admins": [1],
             "gateway": {"throttle": {"enabled": False},
                         "poll_timeout": "1s",
-                        "workers": int(os.environ.get("E2E_BENCH_WORKERS", "16"))},
+                        "workers": int(os.environ.get(
+                            "E2E_BENCH_WORKERS", "16"))},
             "tickets": {"limits": {"open_per_user": 1000,
                                    "creations_per_hour": 100000}}}
         fake = new_fake()

@@ -43,6 +43,16 @@ function stamp(kind, n) {
 	timeline.push([Number(process.hrtime.bigint() - t0) / 1e6, kind, n]);
 }
 
+// The counters and the timeline start again from zero.
+function resetCounters() {
+	calls = {};
+	sent = [];
+	opened = 0;
+	openedChats = [];
+	t0 = process.hrtime.bigint();
+	timeline = [];
+}
+
 function reply(res, status, obj) {
 	const data = Buffer.from(JSON.stringify(obj));
 	res.writeHead(status, {
@@ -159,12 +169,7 @@ function control(path, query, body, res) {
 		queue(body);
 		reply(res, 200, { ok: true, queued: body.length });
 	} else if (path === "/control/reset") {
-		calls = {};
-		sent = [];
-		opened = 0;
-		openedChats = [];
-		t0 = process.hrtime.bigint();
-		timeline = [];
+		resetCounters();
 		reply(res, 200, { ok: true });
 	} else if (path === "/control/stats") {
 		const lo = Number(query.get("lo") || 0);
@@ -264,11 +269,7 @@ function warmUp(port, done) {
 server.listen(0, "127.0.0.1", () => {
 	const port = server.address().port;
 	warmUp(port, () => {
-		calls = {};
-		sent = [];
-		opened = 0;
-		openedChats = [];
-		timeline = [];
+		resetCounters();
 		process.stdout.write("listening " + port + "\n");
 	});
 });
