@@ -51,11 +51,16 @@ static int
 put_fn(store_txn *t, void *arg)
 {
 	put_job *j = arg;
-	const char *body = "{\"chat_id\":1,\"text\":\"🟠 <b>Status: Partial "
-	                   "outage</b>\\nAPI: operational → major_outage\"}";
+	char body[160];
 	for (int i = 0; i < j->n; i++) {
-		gw_out o = { "sendMessage", j->chat0 + i, (char *) body, "",
-			GW_LANE_AUTO };
+		/* The body names the row's chat, as the gateway's own do:
+		 * the fake Bot API counts its limits per body chat_id. */
+		snprintf(body, sizeof(body),
+		    "{\"chat_id\":%lld,\"text\":\"🟠 <b>Status: Partial "
+		    "outage</b>\\nAPI: operational → major_outage\"}",
+		    (long long) (j->chat0 + i));
+		gw_out o
+		    = { "sendMessage", j->chat0 + i, body, "", GW_LANE_AUTO };
 		int rv = gw_outbox_put(t, &o, j->lane);
 		if (rv != 0) {
 			return rv;
